@@ -1,0 +1,112 @@
+package xmpp
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parleychat/parley/storage"
+)
+
+// Defaults for Config fields left at their zero value.
+const (
+	DefaultMaxStanzaSize       = 256 << 10
+	DefaultMaxUnauthPerIP      = 20
+	DefaultUnauthTimeout       = 30 * time.Second
+	DefaultMaxAuthFailures     = 3
+	DefaultAuthFailureDelay    = time.Second
+	DefaultMaxOfflineMessages  = 1000
+	DefaultSendQueueLength     = 1024
+	DefaultWriteTimeout        = 30 * time.Second
+	DefaultMaxResourcesPerUser = 32
+)
+
+// Config is everything the XMPP front door needs. Zero values of the limits
+// mean "use the default" (see the Default* constants).
+type Config struct {
+	// Domain is the XMPP domain this server hosts, e.g. "localhost".
+	Domain string
+	// TLS is the server certificate configuration used for STARTTLS on the
+	// c2s port and for direct TLS (XEP-0368). Required.
+	TLS *tls.Config
+	// Store holds accounts, rosters and offline messages. Required.
+	Store storage.Store
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the front door's Prometheus metrics; nil means
+	// none are registered.
+	Registerer prometheus.Registerer
+
+	// MaxStanzaSize is the largest top-level element, in bytes of XML, a
+	// client may send; a larger one ends the stream with policy-violation
+	// (RFC 6120 §4.9.3.14).
+	MaxStanzaSize int64
+	// MaxUnauthPerIP is how many not yet authenticated streams one IP
+	// address may hold open at once.
+	MaxUnauthPerIP int
+	// UnauthTimeout is how long a stream may take from connect to
+	// successful authentication and resource binding.
+	UnauthTimeout time.Duration
+	// MaxAuthFailures is how many failed SASL attempts one stream may make
+	// before it is closed (RFC 6120 §6.4.5 asks for 2 to 5).
+	MaxAuthFailures int
+	// AuthFailureDelay is the delay before answering the first failed SASL
+	// attempt; it doubles with each further failure from the same IP
+	// address (capped at 30 s) and decays after a successful login.
+	AuthFailureDelay time.Duration
+	// MaxOfflineMessages is how many messages are stored for one offline
+	// user; beyond it senders get service-unavailable.
+	MaxOfflineMessages int
+	// SendQueueLength bounds each session's outbound queue, in stanzas; a
+	// session whose queue is full is disconnected (a slow consumer)
+	// rather than allowed to stall its senders.
+	SendQueueLength int
+	// WriteTimeout bounds each write to a client socket.
+	WriteTimeout time.Duration
+	// MaxResourcesPerUser bounds the number of simultaneous sessions of one
+	// account.
+	MaxResourcesPerUser int
+	// Version is reported by XEP-0092 software version.
+	Version string
+}
+
+func (c *Config) applyDefaults() error {
+	if c.Domain == "" {
+		return errors.New("xmpp: config: Domain is required")
+	}
+	if c.TLS == nil {
+		return errors.New("xmpp: config: TLS is required")
+	}
+	if c.Store == nil {
+		return errors.New("xmpp: config: Store is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	setDefault(&c.MaxStanzaSize, DefaultMaxStanzaSize)
+	setDefault(&c.MaxUnauthPerIP, DefaultMaxUnauthPerIP)
+	setDefault(&c.UnauthTimeout, DefaultUnauthTimeout)
+	setDefault(&c.MaxAuthFailures, DefaultMaxAuthFailures)
+	setDefault(&c.AuthFailureDelay, DefaultAuthFailureDelay)
+	setDefault(&c.MaxOfflineMessages, DefaultMaxOfflineMessages)
+	setDefault(&c.SendQueueLength, DefaultSendQueueLength)
+	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.MaxResourcesPerUser, DefaultMaxResourcesPerUser)
+	if c.MaxStanzaSize < 4096 {
+		return fmt.Errorf("xmpp: config: MaxStanzaSize %d is below the 4096 bytes a client may rely on (RFC 6120 §13.12)", c.MaxStanzaSize)
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	return nil
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
