@@ -1,0 +1,459 @@
+package xmpp
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// conn is one client connection, from accept to close. Its serve method runs
+// on the connection's reader goroutine: stream negotiation (RFC 6120 §4-7:
+// STARTTLS, SASL, resource binding) and then the stanza loop. Once a
+// resource is bound, all writes go through the session's queue.
+type conn struct {
+	srv      *Server
+	raw      net.Conn // the TCP connection
+	rw       net.Conn // raw, or the TLS connection over it
+	br       *budgetReader
+	dec      *xml.Decoder
+	remoteIP string
+	log      *slog.Logger
+
+	streamID   string
+	headerSent bool
+	secure     bool
+	tlsState   tls.ConnectionState
+	username   string // set by SASL
+	authFails  int
+	countedIP  bool // holds a slot in the per-IP unauthenticated count
+
+	writeMu sync.Mutex // direct writes before binding
+	sess    *session   // set after binding
+
+	closeOnce sync.Once
+}
+
+func newConn(srv *Server, raw net.Conn) *conn {
+	ip := raw.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	return &conn{
+		srv:      srv,
+		raw:      raw,
+		rw:       raw,
+		remoteIP: ip,
+		streamID: randomID(12),
+		log:      srv.log.With("remote", raw.RemoteAddr().String()),
+	}
+}
+
+// serve runs the connection until it ends. directTLS means the client
+// starts with a TLS handshake (XEP-0368) instead of STARTTLS.
+func (c *conn) serve(ctx context.Context, directTLS bool) {
+	defer c.close()
+	c.srv.metrics.connections.Inc()
+	_ = c.raw.SetDeadline(time.Now().Add(c.srv.cfg.UnauthTimeout))
+
+	if directTLS {
+		if err := c.startTLS(ctx); err != nil {
+			c.log.Debug("direct TLS handshake failed", "err", err)
+			return
+		}
+	} else {
+		c.br = newBudgetReader(c.rw, c.srv.cfg.MaxStanzaSize)
+	}
+	if !c.srv.limits.acquireUnauth(c.remoteIP) {
+		c.countedIP = false
+		c.fail(&StreamError{Condition: "policy-violation", Text: "too many unauthenticated connections from your address"})
+		return
+	}
+	c.countedIP = true
+
+	err := c.negotiate(ctx)
+	if err == nil {
+		err = c.stanzaLoop(ctx)
+	}
+	c.finish(err)
+}
+
+// finish ends the stream after the reader stopped with err.
+func (c *conn) finish(err error) {
+	var serr *StreamError
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.fail(nil)
+	case errors.As(err, &serr):
+		c.fail(serr)
+	default:
+		if se := readErrorToStreamError(err); se != nil {
+			c.fail(se)
+			return
+		}
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			c.log.Debug("connection ended", "err", err)
+		}
+		c.fail(nil)
+	}
+}
+
+// fail sends serr (if any) and </stream:stream>, then closes the
+// connection once the writes are done.
+func (c *conn) fail(serr *StreamError) {
+	var b []byte
+	if serr != nil {
+		c.srv.metrics.streamErrors.WithLabelValues(serr.Condition).Inc()
+		c.log.Debug("stream error", "condition", serr.Condition, "text", serr.Text)
+		if !c.headerSent {
+			b = append(b, c.header("")...)
+			c.headerSent = true
+		}
+		b = append(b, serr.element().Bytes()...)
+	}
+	b = append(b, "</stream:stream>"...)
+	if c.sess != nil {
+		c.endSession(b)
+		return
+	}
+	c.writeMu.Lock()
+	_ = c.rw.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = c.rw.Write(b)
+	c.writeMu.Unlock()
+}
+
+// close releases everything the connection holds. Safe to call twice.
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		if c.countedIP {
+			c.srv.limits.releaseUnauth(c.remoteIP)
+			c.countedIP = false
+		}
+		if tc, ok := c.rw.(*tls.Conn); ok {
+			_ = tc.SetWriteDeadline(time.Now().Add(time.Second))
+			_ = tc.CloseWrite()
+		}
+		_ = c.raw.Close()
+		c.srv.forget(c)
+	})
+}
+
+// write sends bytes directly during negotiation, before a session exists.
+func (c *conn) write(b []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = c.rw.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_, err := c.rw.Write(b)
+	return err
+}
+
+// header is our stream header (RFC 6120 §4.7).
+func (c *conn) header(to string) []byte {
+	var b strings.Builder
+	b.WriteString(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' xml:lang='en' id='`)
+	b.WriteString(c.streamID)
+	b.WriteString(`' from='`)
+	b.WriteString(c.srv.cfg.Domain)
+	if to != "" {
+		var e strings.Builder
+		_ = xml.EscapeText(&e, []byte(to))
+		b.WriteString(`' to='`)
+		b.WriteString(strings.ReplaceAll(e.String(), "'", "&apos;"))
+	}
+	b.WriteString(`'>`)
+	return []byte(b.String())
+}
+
+// readHeader reads the client's stream header on a fresh decoder (RFC 6120
+// §4.2, §4.3.3 for restarts), checks it and answers with ours.
+func (c *conn) readHeader() error {
+	// A stream must start with '<' (after optional whitespace); answer
+	// anything else (an HTTP request, a TLS ClientHello on the STARTTLS
+	// port) at once rather than wait for a '<' that never comes.
+	if !c.br.startsWithTag() {
+		return &StreamError{Condition: "not-well-formed", Text: "this is an XMPP port (RFC 6120): the stream must start with '<'"}
+	}
+	c.dec = newDecoder(c.br)
+	var start xml.StartElement
+	for first := true; ; first = false {
+		c.br.reset()
+		tok, err := c.dec.Token()
+		if err != nil {
+			return err
+		}
+		if pi, ok := tok.(xml.ProcInst); ok && first && pi.Target == "xml" {
+			continue // the XML declaration
+		}
+		if cd, ok := tok.(xml.CharData); ok && isWhitespace(cd) {
+			continue
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			start = t
+		case xml.CharData:
+			return &StreamError{Condition: "not-well-formed", Text: "text before the stream header"}
+		case xml.EndElement:
+			return &StreamError{Condition: "not-well-formed"}
+		default:
+			return readErrorToStreamError(fmt.Errorf("%w: %T", errRestrictedXML, tok))
+		}
+		break
+	}
+	var defaultNS, to, from, version string
+	for _, a := range start.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			defaultNS = a.Value
+		case a.Name.Space == "" && a.Name.Local == "to":
+			to = a.Value
+		case a.Name.Space == "" && a.Name.Local == "from":
+			from = a.Value
+		case a.Name.Space == "" && a.Name.Local == "version":
+			version = a.Value
+		}
+	}
+	// Answer with our header first: every stream error must follow one
+	// (RFC 6120 §4.9.1.2).
+	if err := c.write(c.header(from)); err != nil {
+		return err
+	}
+	c.headerSent = true
+	switch {
+	case start.Name.Space != nsStreams || start.Name.Local != "stream":
+		return &StreamError{Condition: "invalid-namespace", Text: "expected <stream:stream> in " + nsStreams}
+	case defaultNS != nsClient:
+		return &StreamError{Condition: "invalid-namespace", Text: "the default namespace must be " + nsClient}
+	case !c.isOurDomain(to):
+		return &StreamError{Condition: "host-unknown", Text: "this server hosts " + c.srv.cfg.Domain}
+	case !versionAtLeast1(version):
+		return &StreamError{Condition: "unsupported-version", Text: "XMPP 1.0 (RFC 6120) is required"}
+	}
+	return nil
+}
+
+func (c *conn) isOurDomain(to string) bool {
+	if to == "" {
+		return true // lenient: RFC 6120 §4.7.2 lets us pick the default
+	}
+	j, err := jid.Parse(to)
+	return err == nil && j.Localpart() == "" && j.Resourcepart() == "" && j.Domainpart() == c.srv.cfg.Domain
+}
+
+func versionAtLeast1(v string) bool {
+	major, _, _ := strings.Cut(v, ".")
+	return major != "" && major != "0" && strings.Trim(major, "0123456789") == ""
+}
+
+// negotiate runs stream negotiation until a resource is bound.
+func (c *conn) negotiate(ctx context.Context) error {
+	for {
+		if err := c.readHeader(); err != nil {
+			return err
+		}
+		if err := c.write(c.features().Bytes()); err != nil {
+			return err
+		}
+		restart, err := c.negotiateStep(ctx)
+		if err != nil || !restart {
+			return err
+		}
+	}
+}
+
+// features lists what the client may negotiate next (RFC 6120 §4.3.2).
+func (c *conn) features() *Element {
+	f := NewElement(nsStreams, "features")
+	switch {
+	case !c.secure:
+		f.Append(NewElement(nsTLS, "starttls").Append(NewElement(nsTLS, "required")))
+	case c.username == "":
+		f.Append(c.srv.saslMechanisms(c))
+		if cb := c.srv.channelBindingTypes(c); cb != nil {
+			f.Append(cb)
+		}
+	default:
+		f.Append(NewElement(nsBind, "bind"))
+		// RFC 3921 session establishment, optional: kept for old
+		// clients that still send it.
+		f.Append(NewElement(nsSession, "session").Append(NewElement(nsSession, "optional")))
+		f.Append(NewElement(nsRosterVer, "ver"))
+	}
+	return f
+}
+
+// negotiateStep handles elements until the stream restarts (restart=true,
+// after STARTTLS or SASL success) or a resource is bound (false, nil).
+func (c *conn) negotiateStep(ctx context.Context) (restart bool, err error) {
+	for {
+		tok, err := nextToken(c.dec, c.br)
+		if err != nil {
+			return false, err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			return false, io.EOF // </stream:stream> before binding
+		}
+		el, err := readElement(c.dec, start)
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case el.Name.Space == nsTLS && el.Name.Local == "starttls":
+			if c.secure {
+				return false, &StreamError{Condition: "policy-violation", Text: "TLS is already established"}
+			}
+			if err := c.write([]byte(`<proceed xmlns='` + nsTLS + `'/>`)); err != nil {
+				return false, err
+			}
+			if c.br.buffered() > 0 {
+				return false, errors.New("client sent data before the TLS handshake")
+			}
+			if err := c.startTLS(ctx); err != nil {
+				return false, fmt.Errorf("TLS handshake: %w", err)
+			}
+			return true, nil
+		case el.Name.Space == nsSASL && el.Name.Local == "auth":
+			if !c.secure {
+				_ = c.write([]byte(`<failure xmlns='` + nsSASL + `'><encryption-required/></failure>`))
+				return false, &StreamError{Condition: "policy-violation", Text: "STARTTLS is required before authentication"}
+			}
+			if c.username != "" {
+				return false, &StreamError{Condition: "policy-violation", Text: "already authenticated"}
+			}
+			ok, err := c.authenticate(ctx, el)
+			if err != nil || ok {
+				return ok, err
+			}
+		case el.Name.Space == nsClient && el.Name.Local == "iq" && c.username != "":
+			bound, err := c.handleBindIQ(el)
+			if err != nil || bound {
+				return false, err
+			}
+		case el.Name.Space == nsClient || el.Name.Space == nsSASL:
+			return false, &StreamError{Condition: "not-authorized", Text: "authenticate and bind a resource first"}
+		default:
+			return false, &StreamError{Condition: "unsupported-stanza-type", Text: el.Name.Space + " " + el.Name.Local}
+		}
+	}
+}
+
+// startTLS performs the TLS handshake on the raw connection (STARTTLS or
+// XEP-0368) and replaces the byte source.
+func (c *conn) startTLS(ctx context.Context) error {
+	tc := tls.Server(c.raw, c.srv.cfg.TLS)
+	hctx, cancel := context.WithTimeout(ctx, c.srv.cfg.UnauthTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return err
+	}
+	c.writeMu.Lock()
+	c.rw = tc
+	c.writeMu.Unlock()
+	c.secure = true
+	c.tlsState = tc.ConnectionState()
+	c.br = newBudgetReader(tc, c.srv.cfg.MaxStanzaSize)
+	return nil
+}
+
+// handleBindIQ answers the iq that binds a resource (RFC 6120 §7) and, for
+// old clients, session establishment. It reports whether a resource is now
+// bound.
+func (c *conn) handleBindIQ(iq *Element) (bool, error) {
+	bindEl := iq.Child(nsBind, "bind")
+	if iq.AttrValue("type") != "set" || bindEl == nil {
+		return false, c.write(errorReply(iq, errNotAllowed("bind a resource first"), "").Bytes())
+	}
+	account, err := jid.New(c.username, c.srv.cfg.Domain, "")
+	if err != nil {
+		return false, c.write(errorReply(iq, errInternal(""), "").Bytes())
+	}
+	wanted := ""
+	if r := bindEl.Child(nsBind, "resource"); r != nil {
+		wanted = strings.TrimSpace(r.Text())
+		if wanted != "" {
+			if _, err := account.WithResource(wanted); err != nil {
+				return false, c.write(errorReply(iq, errBadRequest("invalid resourcepart"), "").Bytes())
+			}
+		}
+	}
+	s := newSession(c.srv, c.srv.cfg.SendQueueLength)
+	s.kill = c.kill
+	ok, err := c.srv.router.bind(s, account, wanted, c.srv.cfg.MaxResourcesPerUser)
+	if err != nil {
+		return false, c.write(errorReply(iq, errBadRequest("invalid resourcepart"), "").Bytes())
+	}
+	if !ok {
+		return false, c.write(errorReply(iq, errResourceConstraint("too many sessions for this account"), "").Bytes())
+	}
+	res := NewElement(nsClient, "iq", "type", "result", "id", iq.AttrValue("id"))
+	res.Append(NewElement(nsBind, "bind").Append(NewElement(nsBind, "jid").AppendText(s.jid.String())))
+	if err := c.write(res.Bytes()); err != nil {
+		c.srv.router.unbind(s)
+		return false, err
+	}
+	// From here on the session's writer owns the socket.
+	c.writeMu.Lock()
+	c.sess = s
+	c.writeMu.Unlock()
+	_ = c.raw.SetDeadline(time.Time{})
+	if c.countedIP {
+		c.srv.limits.releaseUnauth(c.remoteIP)
+		c.countedIP = false
+	}
+	c.log = c.log.With("jid", s.jid.String())
+	c.srv.metrics.sessions.Inc()
+	go s.writeLoop(c.rw, c.raw, c.srv.cfg.WriteTimeout)
+	c.log.Info("session bound")
+	return true, nil
+}
+
+// kill tears the connection down from another goroutine: it sends the
+// stream error if it can and closes the socket, which ends the reader.
+func (c *conn) kill(serr *StreamError) {
+	c.writeMu.Lock()
+	s := c.sess
+	c.writeMu.Unlock()
+	if s != nil {
+		var b []byte
+		if serr != nil {
+			c.srv.metrics.streamErrors.WithLabelValues(serr.Condition).Inc()
+			b = serr.element().Bytes()
+		}
+		s.closeQueue(append(b, "</stream:stream>"...))
+		// Give the writer a moment to send the error, then cut.
+		go func() {
+			select {
+			case <-s.writeDone:
+			case <-time.After(2 * time.Second):
+			}
+			_ = c.raw.Close()
+		}()
+		return
+	}
+	c.fail(serr)
+	_ = c.raw.Close()
+}
+
+// endSession is the orderly end of a bound session: unavailable presence
+// to whoever saw it online, the closing bytes queued, the writer drained.
+func (c *conn) endSession(closing []byte) {
+	s := c.sess
+	c.srv.router.unbind(s)
+	c.srv.presenceGone(s)
+	s.closeQueue(closing)
+	select {
+	case <-s.writeDone:
+	case <-time.After(c.srv.cfg.WriteTimeout):
+	}
+	c.srv.metrics.sessions.Dec()
+	c.log.Info("session ended")
+}

@@ -1,0 +1,317 @@
+package xmpp
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Namespaces the core uses (RFC 6120 §4.8, RFC 6121).
+const (
+	nsStreams = "http://etherx.jabber.org/streams"
+	nsClient  = "jabber:client"
+	nsTLS     = "urn:ietf:params:xml:ns:xmpp-tls"
+	nsSASL    = "urn:ietf:params:xml:ns:xmpp-sasl"
+	nsBind    = "urn:ietf:params:xml:ns:xmpp-bind"
+	nsSession = "urn:ietf:params:xml:ns:xmpp-session"
+	nsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	nsStreamE = "urn:ietf:params:xml:ns:xmpp-streams"
+	nsXML     = "http://www.w3.org/XML/1998/namespace"
+)
+
+// maxDepth bounds element nesting inside one stanza. Real stanzas nest a
+// handful of levels; the bound keeps recursive code on the stack safe.
+const maxDepth = 64
+
+// Element is a parsed XML element: a stanza or one of its children. Each
+// element keeps its namespace in Name.Space; Children holds *Element and
+// string (character data) nodes in document order, so a stanza routed
+// through the server is written out with the same content it came in with.
+type Element struct {
+	Name     xml.Name
+	Attr     []xml.Attr
+	Children []any
+}
+
+// NewElement returns an element with the given namespace, local name and
+// attribute pairs (name, value, name, value…).
+func NewElement(space, local string, attrs ...string) *Element {
+	e := &Element{Name: xml.Name{Space: space, Local: local}}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		e.SetAttr(attrs[i], attrs[i+1])
+	}
+	return e
+}
+
+// Attr returns the value of the un-namespaced attribute name, or "".
+func (e *Element) AttrValue(name string) string {
+	for _, a := range e.Attr {
+		if a.Name.Space == "" && a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// SetAttr sets an un-namespaced attribute; an empty value removes it.
+func (e *Element) SetAttr(name, value string) {
+	for i, a := range e.Attr {
+		if a.Name.Space == "" && a.Name.Local == name {
+			if value == "" {
+				e.Attr = append(e.Attr[:i], e.Attr[i+1:]...)
+			} else {
+				e.Attr[i].Value = value
+			}
+			return
+		}
+	}
+	if value != "" {
+		e.Attr = append(e.Attr, xml.Attr{Name: xml.Name{Local: name}, Value: value})
+	}
+}
+
+// Append adds child elements and returns e.
+func (e *Element) Append(children ...*Element) *Element {
+	for _, c := range children {
+		e.Children = append(e.Children, c)
+	}
+	return e
+}
+
+// AppendText adds character data and returns e.
+func (e *Element) AppendText(s string) *Element {
+	if s != "" {
+		e.Children = append(e.Children, s)
+	}
+	return e
+}
+
+// Child returns the first child element with the given namespace and local
+// name ("" matches any local name), or nil.
+func (e *Element) Child(space, local string) *Element {
+	for _, c := range e.Children {
+		if ce, ok := c.(*Element); ok && ce.Name.Space == space && (local == "" || ce.Name.Local == local) {
+			return ce
+		}
+	}
+	return nil
+}
+
+// Elements returns the child elements, without character data.
+func (e *Element) Elements() []*Element {
+	var out []*Element
+	for _, c := range e.Children {
+		if ce, ok := c.(*Element); ok {
+			out = append(out, ce)
+		}
+	}
+	return out
+}
+
+// Text returns the concatenated character data directly inside e.
+func (e *Element) Text() string {
+	var b strings.Builder
+	for _, c := range e.Children {
+		if s, ok := c.(string); ok {
+			b.WriteString(s)
+		}
+	}
+	return b.String()
+}
+
+// Copy returns a deep copy of e.
+func (e *Element) Copy() *Element {
+	out := &Element{Name: e.Name, Attr: append([]xml.Attr(nil), e.Attr...)}
+	out.Children = make([]any, len(e.Children))
+	for i, c := range e.Children {
+		if ce, ok := c.(*Element); ok {
+			out.Children[i] = ce.Copy()
+		} else {
+			out.Children[i] = c
+		}
+	}
+	return out
+}
+
+// errRestrictedXML is returned by readElement for XML features that RFC 6120
+// §11.1 forbids in a stream: comments, processing instructions, DTDs and
+// entity declarations.
+var errRestrictedXML = errors.New("restricted XML")
+
+// errTooDeep is returned when a stanza nests deeper than maxDepth.
+var errTooDeep = errors.New("element nested too deeply")
+
+// readElement reads the rest of the element whose start tag is start.
+func readElement(d *xml.Decoder, start xml.StartElement) (*Element, error) {
+	return readElementDepth(d, start, 1)
+}
+
+func readElementDepth(d *xml.Decoder, start xml.StartElement, depth int) (*Element, error) {
+	if depth > maxDepth {
+		return nil, errTooDeep
+	}
+	e := &Element{Name: start.Name}
+	for _, a := range start.Attr {
+		// Namespace declarations are re-derived when the element is
+		// written; the decoder has already resolved every name.
+		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+			continue
+		}
+		e.Attr = append(e.Attr, a)
+	}
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			child, err := readElementDepth(d, t, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			e.Children = append(e.Children, child)
+		case xml.EndElement:
+			return e, nil
+		case xml.CharData:
+			e.Children = append(e.Children, string(t))
+		default:
+			return nil, fmt.Errorf("%w: %T", errRestrictedXML, tok)
+		}
+	}
+}
+
+// WriteTo serialises e. The element's namespace is declared when it differs
+// from the parent's; the stream's default namespace (jabber:client) is
+// assumed for top-level stanzas so routed stanzas carry no redundant xmlns.
+func (e *Element) WriteTo(w io.Writer) (int64, error) {
+	var b bytes.Buffer
+	e.write(&b, nsClient)
+	return b.WriteTo(w)
+}
+
+// Bytes returns the serialised element, in the jabber:client default
+// namespace.
+func (e *Element) Bytes() []byte {
+	var b bytes.Buffer
+	e.write(&b, nsClient)
+	return b.Bytes()
+}
+
+// String is Bytes as a string, for logs and tests.
+func (e *Element) String() string { return string(e.Bytes()) }
+
+func (e *Element) write(b *bytes.Buffer, parentNS string) {
+	b.WriteByte('<')
+	if e.Name.Space == nsStreams {
+		// The stream header declares the stream: prefix; stream-level
+		// elements (features, error) are written with it, as clients
+		// expect.
+		b.WriteString("stream:")
+	}
+	b.WriteString(e.Name.Local)
+	if e.Name.Space != parentNS && e.Name.Space != nsStreams {
+		b.WriteString(` xmlns="`)
+		escapeAttr(b, e.Name.Space)
+		b.WriteByte('"')
+	}
+	prefixes := 0
+	for _, a := range e.Attr {
+		b.WriteByte(' ')
+		switch a.Name.Space {
+		case "":
+		case nsXML, "xml":
+			b.WriteString("xml:")
+		default:
+			// A namespaced attribute other than xml:*: declare a
+			// prefix for it on this element.
+			prefixes++
+			p := fmt.Sprintf("ns%d", prefixes)
+			b.WriteString("xmlns:" + p + `="`)
+			escapeAttr(b, a.Name.Space)
+			b.WriteString(`" ` + p + ":")
+		}
+		b.WriteString(a.Name.Local)
+		b.WriteString(`="`)
+		escapeAttr(b, a.Value)
+		b.WriteByte('"')
+	}
+	if len(e.Children) == 0 {
+		b.WriteString("/>")
+		return
+	}
+	b.WriteByte('>')
+	childNS := e.Name.Space
+	if childNS == nsStreams {
+		// Children of stream:features and stream:error always carry
+		// their own namespace.
+		childNS = nsClient
+	}
+	for _, c := range e.Children {
+		switch c := c.(type) {
+		case *Element:
+			c.write(b, childNS)
+		case string:
+			escapeText(b, c)
+		}
+	}
+	b.WriteString("</")
+	if e.Name.Space == nsStreams {
+		b.WriteString("stream:")
+	}
+	b.WriteString(e.Name.Local)
+	b.WriteByte('>')
+}
+
+func escapeText(b *bytes.Buffer, s string) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '\r':
+			b.WriteString("&#xD;")
+		default:
+			b.WriteByte(c)
+		}
+	}
+}
+
+func escapeAttr(b *bytes.Buffer, s string) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '"':
+			b.WriteString("&quot;")
+		case '\'':
+			b.WriteString("&apos;")
+		case '\n':
+			b.WriteString("&#xA;")
+		case '\r':
+			b.WriteString("&#xD;")
+		case '\t':
+			b.WriteString("&#x9;")
+		default:
+			b.WriteByte(c)
+		}
+	}
+}
+
+// xmlLang returns an xml:lang attribute.
+func xmlLang(lang string) xml.Attr {
+	return xml.Attr{Name: xml.Name{Space: nsXML, Local: "lang"}, Value: lang}
+}

@@ -1,0 +1,111 @@
+package xmpp
+
+import "fmt"
+
+// StreamError is an unrecoverable stream-level error (RFC 6120 §4.9). It is
+// sent to the peer, followed by </stream:stream>, and the connection is
+// closed.
+type StreamError struct {
+	// Condition is one of the defined conditions of RFC 6120 §4.9.3, e.g.
+	// "not-well-formed" or "policy-violation".
+	Condition string
+	// Text is an optional human-readable explanation.
+	Text string
+}
+
+func (e *StreamError) Error() string {
+	if e.Text == "" {
+		return "stream error: " + e.Condition
+	}
+	return fmt.Sprintf("stream error: %s: %s", e.Condition, e.Text)
+}
+
+// element is the <stream:error/> to send.
+func (e *StreamError) element() *Element {
+	el := NewElement(nsStreams, "error")
+	el.Append(NewElement(nsStreamE, e.Condition))
+	if e.Text != "" {
+		t := NewElement(nsStreamE, "text")
+		t.Attr = append(t.Attr, xmlLang("en"))
+		el.Append(t.AppendText(e.Text))
+	}
+	return el
+}
+
+// StanzaError is a stanza-level error (RFC 6120 §8.3).
+type StanzaError struct {
+	// Type is the error type: auth, cancel, continue, modify or wait.
+	Type string
+	// Condition is one of the conditions of RFC 6120 §8.3.3.
+	Condition string
+	Text      string
+}
+
+func (e *StanzaError) Error() string {
+	if e.Text == "" {
+		return "stanza error: " + e.Condition
+	}
+	return fmt.Sprintf("stanza error: %s: %s", e.Condition, e.Text)
+}
+
+// The stanza errors the core returns, with the types RFC 6120 §8.3.3 gives
+// them.
+func errBadRequest(text string) *StanzaError {
+	return &StanzaError{Type: "modify", Condition: "bad-request", Text: text}
+}
+func errFeatureNotImplemented(text string) *StanzaError {
+	return &StanzaError{Type: "cancel", Condition: "feature-not-implemented", Text: text}
+}
+func errServiceUnavailable(text string) *StanzaError {
+	return &StanzaError{Type: "cancel", Condition: "service-unavailable", Text: text}
+}
+func errItemNotFound(text string) *StanzaError {
+	return &StanzaError{Type: "cancel", Condition: "item-not-found", Text: text}
+}
+func errJIDMalformed(text string) *StanzaError {
+	return &StanzaError{Type: "modify", Condition: "jid-malformed", Text: text}
+}
+func errForbidden(text string) *StanzaError {
+	return &StanzaError{Type: "auth", Condition: "forbidden", Text: text}
+}
+func errNotAllowed(text string) *StanzaError {
+	return &StanzaError{Type: "cancel", Condition: "not-allowed", Text: text}
+}
+func errInternal(text string) *StanzaError {
+	return &StanzaError{Type: "wait", Condition: "internal-server-error", Text: text}
+}
+func errRemoteServerNotFound(text string) *StanzaError {
+	return &StanzaError{Type: "cancel", Condition: "remote-server-not-found", Text: text}
+}
+func errResourceConstraint(text string) *StanzaError {
+	return &StanzaError{Type: "wait", Condition: "resource-constraint", Text: text}
+}
+
+// errorReply builds the error response to stanza (RFC 6120 §8.3.1): same
+// name and id, from and to swapped, type "error", the original payload
+// kept for IQs and messages so the sender can correlate, and the <error/>.
+func errorReply(stanza *Element, serr *StanzaError, by string) *Element {
+	out := &Element{Name: stanza.Name}
+	if id := stanza.AttrValue("id"); id != "" {
+		out.SetAttr("id", id)
+	}
+	out.SetAttr("from", stanza.AttrValue("to"))
+	out.SetAttr("to", stanza.AttrValue("from"))
+	out.SetAttr("type", "error")
+	if stanza.Name.Local != "presence" {
+		for _, c := range stanza.Elements() {
+			out.Append(c)
+		}
+	}
+	el := NewElement(nsClient, "error", "type", serr.Type)
+	if by != "" {
+		el.SetAttr("by", by)
+	}
+	el.Append(NewElement(nsStanzas, serr.Condition))
+	if serr.Text != "" {
+		t := NewElement(nsStanzas, "text")
+		t.Attr = append(t.Attr, xmlLang("en"))
+		el.Append(t.AppendText(serr.Text))
+	}
+	return out.Append(el)
+}

@@ -1,0 +1,213 @@
+package xmpp
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/storage"
+)
+
+// Message routing between local users (RFC 6121 §8.5) and offline storage
+// (§8.5.2.2.1, XEP-0160) with delayed-delivery stamps (XEP-0203).
+
+const (
+	nsDelay      = "urn:xmpp:delay"
+	nsChatStates = "http://jabber.org/protocol/chatstates"
+	nsHints      = "urn:xmpp:hints"
+)
+
+// handleMessage routes a message from a local session.
+func (s *Server) handleMessage(ctx context.Context, sess *session, m *Element) {
+	typ := m.AttrValue("type")
+	switch typ {
+	case "":
+		typ = "normal"
+	case "normal", "chat", "groupchat", "headline", "error":
+	default:
+		sess.sendElement(errorReply(m, errBadRequest("unknown message type"), ""))
+		return
+	}
+	bounce := func(serr *StanzaError) {
+		if typ != "error" {
+			sess.sendElement(errorReply(m, serr, ""))
+		}
+	}
+	kind, to := s.resolveTarget(sess, m.AttrValue("to"))
+	switch kind {
+	case targetInvalid:
+		bounce(errJIDMalformed(""))
+	case targetRemote:
+		bounce(errRemoteServerNotFound("server-to-server is not available"))
+	case targetServer:
+		bounce(errServiceUnavailable("the server does not take messages"))
+	case targetAccount, targetFullLocal:
+		if m.AttrValue("to") == "" {
+			m.SetAttr("to", to.String())
+		}
+		if serr := s.deliverMessage(ctx, m, to, typ); serr != nil {
+			bounce(serr)
+		}
+	}
+}
+
+// deliverMessage delivers a message to a local JID following RFC 6121
+// §8.5.2 (bare JID) and §8.5.3 (full JID). It returns the error to bounce,
+// if any.
+func (s *Server) deliverMessage(ctx context.Context, m *Element, to jid.JID, typ string) *StanzaError {
+	bare := to.Bare().String()
+	if res := to.Resourcepart(); res != "" {
+		if r := s.router.session(bare, res); r != nil {
+			r.sendElement(m)
+			return nil
+		}
+		// §8.5.3.2: no such resource.
+		switch typ {
+		case "groupchat":
+			return errServiceUnavailable("")
+		case "headline", "error":
+			return nil
+		}
+		// normal and chat are treated as if sent to the bare JID.
+	}
+	targets := s.deliveryTargets(bare, typ)
+	if typ == "groupchat" {
+		return errServiceUnavailable("")
+	}
+	if len(targets) > 0 {
+		data := m.Bytes()
+		for _, r := range targets {
+			r.send(data)
+		}
+		return nil
+	}
+	if typ == "headline" || typ == "error" {
+		return nil // §8.5.2.2.2: silently ignored
+	}
+	return s.storeOffline(ctx, m, to)
+}
+
+// deliveryTargets picks the resources a message to a bare JID goes to:
+// the available ones with non-negative priority; for normal and chat only
+// those with the highest priority (§8.5.2.1.1).
+func (s *Server) deliveryTargets(bare, typ string) []*session {
+	var out []*session
+	best := -129
+	for _, r := range s.router.sessions(bare) {
+		r.mu.Lock()
+		avail, prio := r.available, r.priority
+		r.mu.Unlock()
+		if !avail || prio < 0 {
+			continue
+		}
+		if typ == "headline" || typ == "error" {
+			out = append(out, r)
+			continue
+		}
+		switch {
+		case prio > best:
+			best = prio
+			out = append(out[:0], r)
+		case prio == best:
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// storable applies XEP-0160 §... and XEP-0334: a message worth storing has
+// some content beyond chat states, and no no-store hint.
+func storable(m *Element) bool {
+	content := false
+	for _, c := range m.Elements() {
+		switch {
+		case c.Name.Space == nsHints && c.Name.Local == "store":
+			return true
+		case c.Name.Space == nsHints && (c.Name.Local == "no-store" || c.Name.Local == "no-permanent-store"):
+			return false
+		case c.Name.Space == nsChatStates, c.Name.Space == nsClient && c.Name.Local == "thread":
+		default:
+			content = true
+		}
+	}
+	return content
+}
+
+// storeOffline keeps a message for a user with no available resource.
+func (s *Server) storeOffline(ctx context.Context, m *Element, to jid.JID) *StanzaError {
+	exists, err := s.accountExists(ctx, to.Localpart())
+	if err != nil {
+		s.log.Error("message: checking account", "to", to.String(), "err", err)
+		return errInternal("")
+	}
+	if !exists {
+		return errServiceUnavailable("")
+	}
+	if !storable(m) {
+		return nil
+	}
+	now := time.Now().UTC()
+	stamped := m.Copy()
+	stamped.Append(NewElement(nsDelay, "delay", "from", s.cfg.Domain,
+		"stamp", now.Format("2006-01-02T15:04:05.000Z")).AppendText("Offline Storage"))
+	_, err = s.cfg.Store.StoreOffline(ctx, storage.OfflineMessage{
+		Owner:  to.Localpart(),
+		From:   m.AttrValue("from"),
+		Stanza: stamped.Bytes(),
+		Stored: now,
+	}, s.cfg.MaxOfflineMessages)
+	switch {
+	case errors.Is(err, storage.ErrQuotaExceeded):
+		return errServiceUnavailable("the recipient's offline storage is full")
+	case isNotFound(err):
+		return errServiceUnavailable("")
+	case err != nil:
+		s.log.Error("message: storing offline", "to", to.String(), "err", err)
+		return errInternal("")
+	}
+	s.metrics.offlineStored.Inc()
+	return nil
+}
+
+// deliverOffline sends a newly available resource the messages stored
+// while the user was offline. They are deleted from storage only after
+// they were written to the socket.
+func (s *Server) deliverOffline(ctx context.Context, sess *session) {
+	u := s.router.user(sess.bare)
+	if u == nil {
+		return
+	}
+	u.offlineMu.Lock()
+	defer u.offlineMu.Unlock()
+	msgs, err := s.cfg.Store.OfflineMessages(ctx, sess.jid.Localpart())
+	if err != nil {
+		s.log.Error("offline: reading", "user", sess.bare, "err", err)
+		return
+	}
+	var last int64
+	for i, m := range msgs {
+		if m.ID <= u.offlineDelivered {
+			continue
+		}
+		it := outItem{data: m.Stanza}
+		last = m.ID
+		if i == len(msgs)-1 {
+			owner, upTo := sess.jid.Localpart(), last
+			it.afterWrite = func() {
+				dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := s.cfg.Store.DeleteOfflineThrough(dctx, owner, upTo); err != nil {
+					s.log.Error("offline: deleting delivered messages", "user", owner, "err", err)
+				}
+			}
+		}
+		if !sess.sendItem(it) {
+			return
+		}
+	}
+	if last > u.offlineDelivered {
+		u.offlineDelivered = last
+	}
+}

@@ -1,0 +1,447 @@
+package xmpp
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/storage"
+)
+
+// Presence (RFC 6121 §4) and presence subscriptions (§3) between local
+// users. Stanzas to other domains are dropped until server-to-server
+// support lands.
+
+// handlePresence processes a presence stanza from a local session.
+func (s *Server) handlePresence(ctx context.Context, sess *session, p *Element) {
+	typ := p.AttrValue("type")
+	to := p.AttrValue("to")
+	switch typ {
+	case "", "unavailable":
+		if to == "" {
+			s.broadcastPresence(ctx, sess, p, typ == "")
+			return
+		}
+		s.directedPresence(sess, p, to, typ == "")
+	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
+		contact, err := jid.Parse(to)
+		if err != nil || to == "" {
+			sess.sendElement(errorReply(p, errJIDMalformed(""), ""))
+			return
+		}
+		s.outboundSubscription(ctx, sess, typ, contact.Bare(), p)
+	case "error":
+		s.directedPresence(sess, p, to, false)
+	case "probe":
+		// Probes are server business (RFC 6121 §4.3); clients do not
+		// send them. Ignore.
+	default:
+		sess.sendElement(errorReply(p, errBadRequest("unknown presence type"), ""))
+	}
+}
+
+// presencePriority reads <priority/> (RFC 6121 §4.7.2.3): -128..127,
+// default 0.
+func presencePriority(p *Element) (int, bool) {
+	el := p.Child(nsClient, "priority")
+	if el == nil {
+		return 0, true
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(el.Text()))
+	if err != nil || n < -128 || n > 127 {
+		return 0, false
+	}
+	return n, true
+}
+
+// broadcastPresence handles presence without 'to': initial presence,
+// updates (§4.2, §4.4) and unavailable (§4.5).
+func (s *Server) broadcastPresence(ctx context.Context, sess *session, p *Element, available bool) {
+	prio, ok := presencePriority(p)
+	if available && !ok {
+		sess.sendElement(errorReply(p, errBadRequest("priority must be an integer from -128 to 127"), ""))
+		return
+	}
+	sess.mu.Lock()
+	wasAvailable := sess.available
+	sess.available = available
+	var directed []string
+	if available {
+		sess.priority = prio
+		sess.presence = p
+	} else {
+		sess.presence = nil
+		for d := range sess.directed {
+			directed = append(directed, d)
+		}
+		clear(sess.directed)
+	}
+	sess.mu.Unlock()
+
+	if available || wasAvailable {
+		s.broadcastToContactsAndSelf(ctx, sess, p)
+	}
+	for _, d := range directed {
+		if j, err := jid.Parse(d); err == nil {
+			s.deliverPresence(p, j)
+		}
+	}
+	if available && !wasAvailable {
+		s.initialPresence(ctx, sess, prio)
+	}
+}
+
+// broadcastToContactsAndSelf sends p to every contact with a subscription
+// to the user (from/both) and to the user's other resources.
+func (s *Server) broadcastToContactsAndSelf(ctx context.Context, sess *session, p *Element) {
+	items, _, err := s.cfg.Store.Roster(ctx, sess.jid.Localpart())
+	if err != nil {
+		s.log.Error("presence: reading roster", "user", sess.bare, "err", err)
+	}
+	for _, it := range items {
+		if it.Subscription == storage.SubscriptionFrom || it.Subscription == storage.SubscriptionBoth {
+			if j, err := jid.Parse(it.JID); err == nil {
+				s.deliverPresence(p, j)
+			}
+		}
+	}
+	for _, other := range s.router.sessions(sess.bare) {
+		if other != sess && other.isAvailable() {
+			out := p.Copy()
+			out.SetAttr("to", other.jid.String())
+			other.sendElement(out)
+		}
+	}
+}
+
+// initialPresence completes a resource's first available presence: the
+// presence of its contacts and other resources (the answer to the probes
+// of §4.2.3), pending subscription requests (§3.1.3) and, at non-negative
+// priority, offline messages (§8.5.2.2.1; XEP-0160).
+func (s *Server) initialPresence(ctx context.Context, sess *session, prio int) {
+	items, _, err := s.cfg.Store.Roster(ctx, sess.jid.Localpart())
+	if err != nil {
+		s.log.Error("presence: reading roster", "user", sess.bare, "err", err)
+	}
+	for _, it := range items {
+		if it.Subscription != storage.SubscriptionTo && it.Subscription != storage.SubscriptionBoth {
+			continue
+		}
+		if j, err := jid.Parse(it.JID); err == nil && j.Domainpart() == s.cfg.Domain {
+			s.sendPresenceOf(j.String(), sess)
+		}
+	}
+	s.sendPresenceOf(sess.bare, sess)
+
+	pending, err := s.cfg.Store.PendingSubscriptions(ctx, sess.jid.Localpart())
+	if err != nil {
+		s.log.Error("presence: reading pending subscriptions", "user", sess.bare, "err", err)
+	}
+	for _, ps := range pending {
+		sess.send(ps.Stanza)
+	}
+	if prio >= 0 {
+		s.deliverOffline(ctx, sess)
+	}
+}
+
+// sendPresenceOf sends the current presence of every available resource of
+// bare to sess (except sess itself).
+func (s *Server) sendPresenceOf(bare string, sess *session) {
+	for _, r := range s.router.sessions(bare) {
+		if r == sess {
+			continue
+		}
+		r.mu.Lock()
+		p := r.presence
+		r.mu.Unlock()
+		if p != nil {
+			out := p.Copy()
+			out.SetAttr("to", sess.jid.String())
+			sess.sendElement(out)
+		}
+	}
+}
+
+// sendUnavailableTo tells contact that every available resource of bare
+// went away (RFC 6121 §3.2.2, §3.3.3).
+func (s *Server) sendUnavailableTo(bare string, contact jid.JID) {
+	for _, r := range s.router.sessions(bare) {
+		if r.isAvailable() {
+			p := NewElement(nsClient, "presence", "type", "unavailable", "from", r.jid.String())
+			s.deliverPresence(p, contact)
+		}
+	}
+}
+
+// directedPresence sends presence to one entity (§4.6) and remembers it, so
+// that the recipient is told when the session goes away.
+func (s *Server) directedPresence(sess *session, p *Element, to string, available bool) {
+	j, err := jid.Parse(to)
+	if err != nil {
+		sess.sendElement(errorReply(p, errJIDMalformed(""), ""))
+		return
+	}
+	s.deliverPresence(p, j)
+	if p.AttrValue("type") == "error" {
+		return
+	}
+	sess.mu.Lock()
+	if available {
+		sess.directed[j.String()] = true
+	} else {
+		delete(sess.directed, j.String())
+	}
+	sess.mu.Unlock()
+}
+
+// deliverPresence delivers presence to a local JID: a full JID's session,
+// or every available resource of a bare JID (RFC 6121 §8.5.2.1.2,
+// §8.5.3.1). Presence to other domains is dropped for now.
+func (s *Server) deliverPresence(p *Element, to jid.JID) {
+	if to.Domainpart() != s.cfg.Domain || to.Localpart() == "" {
+		return
+	}
+	out := p.Copy()
+	out.SetAttr("to", to.String())
+	if to.Resourcepart() != "" {
+		if r := s.router.session(to.Bare().String(), to.Resourcepart()); r != nil {
+			r.sendElement(out)
+		}
+		return
+	}
+	data := out.Bytes()
+	for _, r := range s.router.sessions(to.String()) {
+		if r.isAvailable() {
+			r.send(data)
+		}
+	}
+}
+
+// presenceGone is called when a session ends: if it was available (or had
+// sent directed presence) its contacts get unavailable presence (§4.5.2).
+func (s *Server) presenceGone(sess *session) {
+	sess.mu.Lock()
+	was := sess.available || len(sess.directed) > 0
+	sess.mu.Unlock()
+	if !was {
+		return
+	}
+	p := NewElement(nsClient, "presence", "type", "unavailable", "from", sess.jid.String())
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
+	defer cancel()
+	s.broadcastPresence(ctx, sess, p, false)
+}
+
+func (sess *session) isAvailable() bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.available
+}
+
+// subscriptionStanza builds a subscription presence from one bare JID to
+// another.
+func subscriptionStanza(typ string, from, to jid.JID) *Element {
+	return NewElement(nsClient, "presence", "type", typ, "from", from.String(), "to", to.String())
+}
+
+// outboundSubscription processes a subscription stanza sent by a user
+// (RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4.2), updating the user's roster,
+// then hands it to the contact's side.
+func (s *Server) outboundSubscription(ctx context.Context, sess *session, typ string, contact jid.JID, p *Element) {
+	user := sess.jid.Bare()
+	if contact.Equal(user) {
+		return
+	}
+	owner := sess.jid.Localpart()
+	out := p.Copy()
+	out.SetAttr("from", user.String())
+	out.SetAttr("to", contact.String())
+
+	item, err := s.cfg.Store.RosterItem(ctx, owner, contact.String())
+	exists := err == nil
+	if err != nil && !isNotFound(err) {
+		s.log.Error("subscription: reading roster", "user", owner, "err", err)
+		sess.sendElement(errorReply(p, errInternal(""), ""))
+		return
+	}
+	if !exists {
+		item = storage.RosterItem{Owner: owner, JID: contact.String(), Subscription: storage.SubscriptionNone}
+	}
+	sub := item.Subscription
+	changed := false
+	route := true
+	switch typ {
+	case "subscribe":
+		if sub != storage.SubscriptionTo && sub != storage.SubscriptionBoth && !item.Ask {
+			item.Ask, changed = true, true
+		}
+	case "subscribed":
+		pending := s.hasPending(ctx, owner, contact.String())
+		switch {
+		case pending && sub == storage.SubscriptionNone:
+			item.Subscription, changed = storage.SubscriptionFrom, true
+		case pending && sub == storage.SubscriptionTo:
+			item.Subscription, changed = storage.SubscriptionBoth, true
+		default:
+			// No request to approve (we do not offer pre-approval,
+			// §3.4): do not route.
+			route = false
+		}
+		if err := s.cfg.Store.RemovePendingSubscription(ctx, owner, contact.String()); err != nil {
+			s.log.Error("subscription: removing pending", "user", owner, "err", err)
+		}
+	case "unsubscribe":
+		switch {
+		case sub == storage.SubscriptionTo:
+			item.Subscription, item.Ask, changed = storage.SubscriptionNone, false, true
+		case sub == storage.SubscriptionBoth:
+			item.Subscription, item.Ask, changed = storage.SubscriptionFrom, false, true
+		case item.Ask:
+			item.Ask, changed = false, true
+		}
+	case "unsubscribed":
+		pending := s.hasPending(ctx, owner, contact.String())
+		switch sub {
+		case storage.SubscriptionFrom:
+			item.Subscription, changed = storage.SubscriptionNone, true
+		case storage.SubscriptionBoth:
+			item.Subscription, changed = storage.SubscriptionTo, true
+		default:
+			route = pending
+		}
+		if changed {
+			s.sendUnavailableTo(sess.bare, contact)
+		}
+		if err := s.cfg.Store.RemovePendingSubscription(ctx, owner, contact.String()); err != nil {
+			s.log.Error("subscription: removing pending", "user", owner, "err", err)
+		}
+	}
+	if changed && (exists || typ == "subscribe") {
+		if err := s.putRosterItem(ctx, item); err != nil {
+			s.log.Error("subscription: storing roster item", "user", owner, "err", err)
+			sess.sendElement(errorReply(p, errInternal(""), ""))
+			return
+		}
+	}
+	if !route {
+		return
+	}
+	s.inboundSubscription(ctx, contact, user, out)
+	if typ == "subscribed" {
+		// The new subscriber gets the user's current presence (§3.1.5).
+		for _, r := range s.router.sessions(sess.bare) {
+			r.mu.Lock()
+			pres := r.presence
+			r.mu.Unlock()
+			if pres != nil {
+				s.deliverPresence(pres, contact)
+			}
+		}
+	}
+}
+
+func (s *Server) hasPending(ctx context.Context, owner, from string) bool {
+	list, err := s.cfg.Store.PendingSubscriptions(ctx, owner)
+	if err != nil {
+		s.log.Error("subscription: reading pending", "user", owner, "err", err)
+		return false
+	}
+	for _, p := range list {
+		if p.From == from {
+			return true
+		}
+	}
+	return false
+}
+
+// inboundSubscription processes a subscription stanza arriving for a
+// contact (RFC 6121 §3.1.3, §3.1.6, §3.2.3, §3.3.3): the contact's roster
+// is updated and the stanza delivered to the contact's resources.
+func (s *Server) inboundSubscription(ctx context.Context, contact, from jid.JID, p *Element) {
+	if contact.Domainpart() != s.cfg.Domain || contact.Localpart() == "" {
+		return // no server-to-server yet
+	}
+	owner := contact.Localpart()
+	typ := p.AttrValue("type")
+	exists, err := s.accountExists(ctx, owner)
+	if err != nil {
+		s.log.Error("subscription: checking account", "contact", contact.String(), "err", err)
+		return
+	}
+	if !exists {
+		if typ == "subscribe" {
+			// §3.1.3: answer on behalf of a contact that does not
+			// exist.
+			s.inboundSubscription(ctx, from, contact, subscriptionStanza("unsubscribed", contact, from))
+		}
+		return
+	}
+	item, err := s.cfg.Store.RosterItem(ctx, owner, from.String())
+	hasItem := err == nil
+	if err != nil && !isNotFound(err) {
+		s.log.Error("subscription: reading roster", "user", owner, "err", err)
+		return
+	}
+	sub := item.Subscription
+	deliver := false
+	changed := false
+	switch typ {
+	case "subscribe":
+		if hasItem && (sub == storage.SubscriptionFrom || sub == storage.SubscriptionBoth) {
+			// Already approved: answer for the contact (§3.1.3).
+			s.inboundSubscription(ctx, from, contact, subscriptionStanza("subscribed", contact, from))
+			return
+		}
+		if err := s.cfg.Store.AddPendingSubscription(ctx, storage.PendingSubscription{
+			Owner: owner, From: from.String(), Stanza: p.Bytes(),
+		}); err != nil {
+			s.log.Error("subscription: storing pending", "user", owner, "err", err)
+			return
+		}
+		deliver = true
+	case "subscribed":
+		if hasItem && item.Ask {
+			switch sub {
+			case storage.SubscriptionNone:
+				item.Subscription = storage.SubscriptionTo
+			case storage.SubscriptionFrom:
+				item.Subscription = storage.SubscriptionBoth
+			}
+			item.Ask, changed, deliver = false, true, true
+		}
+	case "unsubscribe":
+		if err := s.cfg.Store.RemovePendingSubscription(ctx, owner, from.String()); err != nil {
+			s.log.Error("subscription: removing pending", "user", owner, "err", err)
+		}
+		if hasItem && (sub == storage.SubscriptionFrom || sub == storage.SubscriptionBoth) {
+			if sub == storage.SubscriptionFrom {
+				item.Subscription = storage.SubscriptionNone
+			} else {
+				item.Subscription = storage.SubscriptionTo
+			}
+			changed, deliver = true, true
+			s.sendUnavailableTo(contact.String(), from)
+		}
+	case "unsubscribed":
+		if hasItem && (sub == storage.SubscriptionTo || sub == storage.SubscriptionBoth || item.Ask) {
+			switch sub {
+			case storage.SubscriptionTo:
+				item.Subscription = storage.SubscriptionNone
+			case storage.SubscriptionBoth:
+				item.Subscription = storage.SubscriptionFrom
+			}
+			item.Ask, changed, deliver = false, true, true
+		}
+	}
+	if changed {
+		if err := s.putRosterItem(ctx, item); err != nil {
+			s.log.Error("subscription: storing roster item", "user", owner, "err", err)
+		}
+	}
+	if deliver {
+		s.deliverPresence(p, contact)
+	}
+}

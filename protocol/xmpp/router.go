@@ -1,0 +1,128 @@
+package xmpp
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"sync"
+
+	"mellium.im/xmpp/jid"
+)
+
+// router knows the bound sessions of this node, by bare JID and resource.
+// (In a pool, the pool package will route to sessions on other nodes; this
+// is the local half.)
+type router struct {
+	mu    sync.RWMutex
+	users map[string]*userSessions // by bare JID
+}
+
+// userSessions are one account's bound resources on this node.
+type userSessions struct {
+	byResource map[string]*session
+	// offlineMu serialises delivery of stored offline messages so that two
+	// resources coming online at once do not both receive them.
+	offlineMu        sync.Mutex
+	offlineDelivered int64
+}
+
+func newRouter() *router {
+	return &router{users: make(map[string]*userSessions)}
+}
+
+// bind registers s under the account's bare JID with a resource: the one
+// the client wanted or, if that is taken or empty, a generated one (RFC 6120
+// §7.7.2.2, "assign a different resourcepart"). It sets s.jid and s.bare.
+// ok is false when the account already has limit sessions.
+func (r *router) bind(s *session, account jid.JID, wanted string, limit int) (ok bool, err error) {
+	bare := account.Bare().String()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u := r.users[bare]
+	if u != nil && len(u.byResource) >= limit {
+		return false, nil
+	}
+	res := wanted
+	for res == "" || (u != nil && u.byResource[res] != nil) {
+		res = "parley-" + randomID(5)
+	}
+	full, err := account.WithResource(res)
+	if err != nil {
+		return false, err
+	}
+	if u == nil {
+		u = &userSessions{byResource: make(map[string]*session)}
+		r.users[bare] = u
+	}
+	s.jid, s.bare = full, bare
+	u.byResource[res] = s
+	return true, nil
+}
+
+func (r *router) unbind(s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u := r.users[s.bare]
+	if u == nil || u.byResource[s.jid.Resourcepart()] != s {
+		return
+	}
+	delete(u.byResource, s.jid.Resourcepart())
+	if len(u.byResource) == 0 {
+		delete(r.users, s.bare)
+	}
+}
+
+// sessions returns the bound sessions of a bare JID.
+func (r *router) sessions(bare string) []*session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	u := r.users[bare]
+	if u == nil {
+		return nil
+	}
+	out := make([]*session, 0, len(u.byResource))
+	for _, s := range u.byResource {
+		out = append(out, s)
+	}
+	return out
+}
+
+// session returns the session bound to a full JID, or nil.
+func (r *router) session(bare, resource string) *session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if u := r.users[bare]; u != nil {
+		return u.byResource[resource]
+	}
+	return nil
+}
+
+// user returns the account's entry, or nil if it has no session here.
+func (r *router) user(bare string) *userSessions {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.users[bare]
+}
+
+// all returns every bound session (for shutdown and metrics).
+func (r *router) all() []*session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []*session
+	for _, u := range r.users {
+		for _, s := range u.byResource {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// randomID returns n random bytes as lower-case base32: for stream ids and
+// generated resources.
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return strings.ToLower(idEncoding.EncodeToString(b))
+}

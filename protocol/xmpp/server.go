@@ -1,0 +1,264 @@
+package xmpp
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+const tlsVersion13 = tls.VersionTLS13
+
+// Server is the XMPP client-to-server front door (RFC 6120, RFC 6121): it
+// accepts client connections, negotiates streams, and routes stanzas
+// between local sessions and the handlers registered for IQ payloads.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	metrics  *metrics
+	limits   *ipLimits
+	router   *router
+	iqs      map[iqKey]iqHandler
+	certHash []byte // tls-server-end-point binding data, or nil
+
+	ctx    context.Context // ends at Shutdown
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// NewServer checks cfg and returns a server ready to serve listeners.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.applyDefaults(); err != nil {
+		return nil, err
+	}
+	d, err := jid.Parse(cfg.Domain)
+	if err != nil || d.Localpart() != "" || d.Resourcepart() != "" {
+		return nil, fmt.Errorf("xmpp: config: invalid domain %q", cfg.Domain)
+	}
+	cfg.Domain = d.Domainpart()
+	tlsCfg := cfg.TLS.Clone()
+	if tlsCfg.MinVersion < tls.VersionTLS12 {
+		tlsCfg.MinVersion = tls.VersionTLS12
+	}
+	cfg.TLS = tlsCfg
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "xmpp"),
+		metrics:   newMetrics(cfg.Registerer),
+		limits:    newIPLimits(cfg.MaxUnauthPerIP),
+		router:    newRouter(),
+		iqs:       make(map[iqKey]iqHandler),
+		ctx:       ctx,
+		cancel:    cancel,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}
+	if len(tlsCfg.Certificates) > 0 && len(tlsCfg.Certificates[0].Certificate) > 0 {
+		s.certHash = serverEndPointHash(tlsCfg.Certificates[0].Certificate[0])
+	}
+	s.registerHandlers()
+	return s, nil
+}
+
+// Domain is the domain this server hosts.
+func (s *Server) Domain() string { return s.cfg.Domain }
+
+// ServeC2S accepts client connections on ln, where STARTTLS is offered and
+// required before authentication (RFC 6120 §5). It returns nil when ln is
+// closed by Shutdown.
+func (s *Server) ServeC2S(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeDirectTLS accepts client connections on ln that start with a TLS
+// handshake (XEP-0368). ln is a plain TCP listener: the server does the
+// handshake itself. It returns nil when ln is closed by Shutdown.
+func (s *Server) ServeDirectTLS(ln net.Listener) error { return s.serve(ln, true) }
+
+func (s *Server) serve(ln net.Listener, directTLS bool) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return errors.New("xmpp: server is shut down")
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: wait and retry
+			// rather than spin or die (as net/http does).
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		c := newConn(s, raw)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			_ = raw.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve(s.ctx, directTLS)
+		}()
+	}
+}
+
+// forget removes a closed connection from the server's set.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, closes every stream with </stream:stream> after
+// flushing what is queued for it, and returns when all connections are
+// closed or ctx ends (then the rest are cut).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.kill(&StreamError{Condition: "system-shutdown"})
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			_ = c.raw.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// stanzaLoop reads stanzas from a bound session until the stream ends.
+func (c *conn) stanzaLoop(ctx context.Context) error {
+	for {
+		tok, err := nextToken(c.dec, c.br)
+		if err != nil {
+			return err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			return nil // </stream:stream>
+		}
+		el, err := readElement(c.dec, start)
+		if err != nil {
+			return err
+		}
+		c.srv.metrics.stanzasIn.Inc()
+		if el.Name.Space != nsClient {
+			if el.Name.Space == nsStreams || el.Name.Space == "jabber:server" {
+				return &StreamError{Condition: "invalid-namespace", Text: el.Name.Space}
+			}
+			return &StreamError{Condition: "unsupported-stanza-type", Text: el.Name.Space + " " + el.Name.Local}
+		}
+		// RFC 6120 §8.1.2.1: the server stamps the full JID; a client
+		// may only claim its own.
+		if from := el.AttrValue("from"); from != "" && from != c.sess.jid.String() && from != c.sess.bare {
+			return &StreamError{Condition: "invalid-from", Text: "from must be your own JID"}
+		}
+		el.SetAttr("from", c.sess.jid.String())
+		switch el.Name.Local {
+		case "iq":
+			c.srv.handleIQ(ctx, c.sess, el)
+		case "message":
+			c.srv.handleMessage(ctx, c.sess, el)
+		case "presence":
+			c.srv.handlePresence(ctx, c.sess, el)
+		default:
+			return &StreamError{Condition: "unsupported-stanza-type", Text: el.Name.Local}
+		}
+	}
+}
+
+// target is where a stanza's 'to' points, as RFC 6120 §10 distinguishes.
+type target int
+
+const (
+	targetServer    target = iota // our domain
+	targetAccount                 // a local bare JID (or no 'to': the sender's own account)
+	targetFullLocal               // a local full JID
+	targetRemote                  // another domain
+	targetInvalid                 // not a JID
+)
+
+// resolveTarget classifies a stanza's 'to' attribute.
+func (s *Server) resolveTarget(sess *session, to string) (target, jid.JID) {
+	if to == "" {
+		return targetAccount, sess.jid.Bare()
+	}
+	j, err := jid.Parse(to)
+	if err != nil {
+		return targetInvalid, jid.JID{}
+	}
+	switch {
+	case j.Domainpart() != s.cfg.Domain:
+		return targetRemote, j
+	case j.Localpart() == "" && j.Resourcepart() == "":
+		return targetServer, j
+	case j.Localpart() == "":
+		// domain/resource: addressed to the server itself (RFC 6120
+		// §10.5.3.3 lets us handle or reject it); we treat it as the
+		// server.
+		return targetServer, j.Domain()
+	case j.Resourcepart() == "":
+		return targetAccount, j
+	}
+	return targetFullLocal, j
+}
+
+// accountExists reports whether a local account exists.
+func (s *Server) accountExists(ctx context.Context, local string) (bool, error) {
+	_, err := s.cfg.Store.Account(ctx, local)
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	}
+	return false, err
+}
