@@ -1,0 +1,264 @@
+// Package config is the one configuration loader of parleyd and parleyctl.
+//
+// Every setting is a key in one table (keys, in keys.go). Each key is a
+// command-line flag (--data DIR) and a key of the same name in the optional
+// config file given with --config (TOML for .toml, YAML for .yaml and .yml):
+//
+//	data = "/var/lib/parley"
+//	xmpp-c2s = "127.0.0.1:5222"
+//
+// A flag given on the command line beats the file, and the file beats the
+// default. An empty address disables that listener. Unknown keys and bad
+// values are errors that name the key.
+//
+// The key names and flags are a contract with operators and external test
+// harnesses: add keys, do not rename them.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Config holds every setting of a Parley node. Load fills it from defaults,
+// the config file and the command line.
+type Config struct {
+	// File is the config file given with --config, or "" when there is none.
+	File string
+
+	// Data is the directory for the embedded database, the generated TLS
+	// certificate and other node-local state.
+	Data string
+	// Domain is the XMPP domain this node serves.
+	Domain string
+	// Storage is the content database: "sqlite:PATH" or "mysql:DSN" (a
+	// go-sql-driver/mysql DSN). Load sets it to sqlite:DATA/parley.db when
+	// it is not configured.
+	Storage string
+
+	// XMPPC2S, XMPPTLS and HTTP are listen addresses; "" disables the
+	// listener.
+	XMPPC2S string
+	XMPPTLS string
+	HTTP    string
+
+	// TLSCert and TLSKey are PEM files; both empty means a self-signed
+	// certificate kept under Data/tls.
+	TLSCert string
+	TLSKey  string
+
+	// LogLevel is the minimum level logged.
+	LogLevel slog.Level
+
+	// Limits of the XMPP front door; see xmpp.Config for their meaning.
+	MaxStanzaSize      int64
+	MaxUnauthPerIP     int
+	UnauthTimeout      time.Duration
+	MaxAuthFailures    int
+	AuthFailureDelay   time.Duration
+	MaxOfflineMessages int
+	SendQueue          int
+	MaxResources       int
+}
+
+// Loader connects a flag.FlagSet to the key table. Create it with Register
+// before the FlagSet is parsed, then call Load.
+type Loader struct {
+	fs      *flag.FlagSet
+	file    *string
+	entries map[string]*flagValue
+}
+
+// flagValue is a flag.Value that keeps the text given on the command line;
+// it is checked and applied by Load, after the config file, so that the
+// flag wins and its error names the flag.
+type flagValue struct {
+	text string
+}
+
+func (v *flagValue) String() string {
+	if v == nil {
+		return ""
+	}
+	return v.text
+}
+
+func (v *flagValue) Set(s string) error {
+	v.text = s
+	return nil
+}
+
+// Register defines --config and the flags for the named keys on fs, or for
+// every key when names is empty. Keys without a flag are still accepted in
+// the config file: parleyctl shares parleyd's file but only has --data,
+// --storage and --domain.
+func Register(fs *flag.FlagSet, names ...string) *Loader {
+	l := &Loader{fs: fs, entries: make(map[string]*flagValue)}
+	l.file = fs.String("config", "", "read settings from `FILE` (TOML if it ends in .toml, YAML if .yaml or .yml)")
+	for _, k := range keys {
+		if len(names) > 0 && !slices.Contains(names, k.name) {
+			continue
+		}
+		v := &flagValue{text: k.def}
+		fs.Var(v, k.name, k.usage)
+		l.entries[k.name] = v
+	}
+	for _, n := range names {
+		if _, ok := l.entries[n]; !ok {
+			panic(fmt.Sprintf("config: Register: no key %q", n))
+		}
+	}
+	return l
+}
+
+// Load builds the configuration from the defaults, then the file given with
+// --config, then the flags set on the command line. Call it after the
+// FlagSet has been parsed.
+func (l *Loader) Load() (*Config, error) {
+	c := &Config{}
+	for _, k := range keys {
+		if err := k.set(c, k.def); err != nil {
+			return nil, fmt.Errorf("config: default of %s: %w", k.name, err)
+		}
+	}
+	if *l.file != "" {
+		c.File = *l.file
+		if err := c.loadFile(*l.file); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	l.fs.Visit(func(f *flag.Flag) {
+		v, ok := l.entries[f.Name]
+		if !ok || err != nil {
+			return
+		}
+		if e := lookup(f.Name).set(c, v.text); e != nil {
+			err = fmt.Errorf("config: --%s: %w", f.Name, e)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.finish(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// IsSet reports whether the flag for key (or "config") was given on the
+// command line.
+func (l *Loader) IsSet(key string) bool {
+	set := false
+	l.fs.Visit(func(f *flag.Flag) {
+		if f.Name == key {
+			set = true
+		}
+	})
+	return set
+}
+
+// Value returns the text of key's flag (its default when the flag was not
+// given), or "" for --config without a file or a key that has no flag.
+func (l *Loader) Value(key string) string {
+	if key == "config" {
+		return *l.file
+	}
+	if v, ok := l.entries[key]; ok {
+		return v.text
+	}
+	return ""
+}
+
+// finish derives settings that depend on others and checks combinations.
+func (c *Config) finish() error {
+	if c.Data == "" {
+		return errors.New("config: data: must not be empty")
+	}
+	if c.Domain == "" {
+		return errors.New("config: domain: must not be empty")
+	}
+	if c.Storage == "" {
+		c.Storage = "sqlite:" + filepath.Join(c.Data, "parley.db")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("config: tls-cert and tls-key must be given together")
+	}
+	return nil
+}
+
+// loadFile applies the keys of a TOML or YAML file.
+func (c *Config) loadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	values := map[string]any{}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".toml":
+		// Decoding into a map keeps every key, so unknown keys (and
+		// misplaced [tables]) are caught below against the key table.
+		if _, err := toml.Decode(string(data), &values); err != nil {
+			return fmt.Errorf("config: %s: %w", path, err)
+		}
+	case ".yaml", ".yml":
+		if err := yaml.Unmarshal(data, &values); err != nil {
+			return fmt.Errorf("config: %s: %w", path, err)
+		}
+	default:
+		return fmt.Errorf("config: %s: unknown file type (want .toml, .yaml or .yml)", path)
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names) // report the same error on every run
+	for _, name := range names {
+		k := lookup(name)
+		if k == nil {
+			return fmt.Errorf("config: %s: unknown key %q", path, name)
+		}
+		text, err := scalarText(values[name])
+		if err != nil {
+			return fmt.Errorf("config: %s: %s: %w", path, name, err)
+		}
+		if err := k.set(c, text); err != nil {
+			return fmt.Errorf("config: %s: %s: %w", path, name, err)
+		}
+	}
+	return nil
+}
+
+// scalarText turns a decoded TOML or YAML value into the text a flag would
+// carry, so that one parser per key serves both.
+func scalarText(v any) (string, error) {
+	switch v := v.(type) {
+	case nil:
+		return "", nil // YAML "key:" with no value
+	case string:
+		return v, nil
+	case int:
+		return strconv.Itoa(v), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case uint64:
+		return strconv.FormatUint(v, 10), nil
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	default:
+		return "", fmt.Errorf("want a string or a number, not %T", v)
+	}
+}

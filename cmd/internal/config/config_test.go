@@ -1,0 +1,236 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// load parses args like parleyd does (all keys as flags) and loads.
+func load(t *testing.T, args ...string) (*Config, error) {
+	t.Helper()
+	return loadKeys(t, nil, args...)
+}
+
+func loadKeys(t *testing.T, names []string, args ...string) (*Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	l := Register(fs, names...)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parsing %q: %v", args, err)
+	}
+	return l.Load()
+}
+
+// writeFile writes a config file named name into a temp dir and returns its
+// path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Data: "./data", Domain: "localhost", Storage: "sqlite:data/parley.db",
+		XMPPC2S: ":5222", XMPPTLS: ":5223", HTTP: ":5280",
+		LogLevel: slog.LevelInfo, MaxStanzaSize: 256 << 10,
+		MaxUnauthPerIP: 20, UnauthTimeout: 30 * time.Second,
+		MaxAuthFailures: 3, AuthFailureDelay: time.Second,
+		MaxOfflineMessages: 1000, SendQueue: 1024, MaxResources: 32,
+	}
+	if *c != want {
+		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
+	}
+}
+
+func TestStorageFollowsData(t *testing.T) {
+	c, err := load(t, "--data", "/var/lib/parley")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Storage != "sqlite:/var/lib/parley/parley.db" {
+		t.Errorf("storage = %q, want it under --data", c.Storage)
+	}
+	c, err = load(t, "--data", "/var/lib/parley", "--storage", "mysql:root@tcp(127.0.0.1:3306)/parley")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Storage != "mysql:root@tcp(127.0.0.1:3306)/parley" {
+		t.Errorf("storage = %q, want the flag's value", c.Storage)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	toml := writeFile(t, "parley.toml", `
+domain = "file.example"
+xmpp-c2s = "127.0.0.1:5222"
+unauth-timeout = "5s"
+max-stanza-size = 65536
+`)
+	yml := writeFile(t, "parley.yaml", `
+domain: file.example
+xmpp-c2s: "127.0.0.1:5222"
+unauth-timeout: 5s
+max-stanza-size: 64KiB
+`)
+	for _, file := range []string{toml, yml} {
+		t.Run(filepath.Ext(file), func(t *testing.T) {
+			// -x and --x are both accepted.
+			c, err := load(t, "--config", file, "-domain", "flag.example", "--max-stanza-size=1MiB")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checks := []struct {
+				what      string
+				got, want any
+			}{
+				{"domain (flag beats file)", c.Domain, "flag.example"},
+				{"max-stanza-size (flag beats file)", c.MaxStanzaSize, int64(1 << 20)},
+				{"xmpp-c2s (file beats default)", c.XMPPC2S, "127.0.0.1:5222"},
+				{"unauth-timeout (file beats default)", c.UnauthTimeout, 5 * time.Second},
+				{"xmpp-tls (default)", c.XMPPTLS, ":5223"},
+				{"file", c.File, file},
+			}
+			for _, ch := range checks {
+				if ch.got != ch.want {
+					t.Errorf("%s: got %v, want %v", ch.what, ch.got, ch.want)
+				}
+			}
+		})
+	}
+}
+
+func TestEmptyAddressDisables(t *testing.T) {
+	file := writeFile(t, "parley.toml", `xmpp-tls = ""`)
+	c, err := load(t, "--config", file, "--http", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.XMPPTLS != "" || c.HTTP != "" || c.XMPPC2S != ":5222" {
+		t.Errorf("got xmpp-tls %q, http %q, xmpp-c2s %q; want \"\", \"\", \":5222\"", c.XMPPTLS, c.HTTP, c.XMPPC2S)
+	}
+	// A flag given as empty beats a file address.
+	file = writeFile(t, "parley.yml", "http: 127.0.0.1:8080\n")
+	c, err = load(t, "--config", file, "--http=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP != "" {
+		t.Errorf("http = %q, want empty", c.HTTP)
+	}
+}
+
+func TestUnknownKey(t *testing.T) {
+	for name, content := range map[string]string{
+		"parley.toml": "xmpp-c2z = \"127.0.0.1:5222\"\n",
+		"parley.yaml": "xmpp-c2z: 127.0.0.1:5222\n",
+	} {
+		file := writeFile(t, name, content)
+		_, err := load(t, "--config", file)
+		want := "config: " + file + `: unknown key "xmpp-c2z"`
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v, want %s", name, err, want)
+		}
+	}
+	// A TOML table is not a key either.
+	file := writeFile(t, "nested.toml", "[xmpp]\nc2s = \":5222\"\n")
+	if _, err := load(t, "--config", file); err == nil || !strings.Contains(err.Error(), `unknown key "xmpp"`) {
+		t.Errorf("nested table: err = %v, want unknown key \"xmpp\"", err)
+	}
+}
+
+func TestBadValue(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--unauth-timeout", "abc"}, `config: --unauth-timeout: invalid duration "abc"`},
+		{[]string{"--max-stanza-size", "lots"}, `config: --max-stanza-size: invalid size "lots"`},
+		{[]string{"--send-queue", "-1"}, `config: --send-queue: invalid number "-1"`},
+		{[]string{"--log-level", "loud"}, `config: --log-level: invalid log level "loud"`},
+		{[]string{"--tls-cert", "cert.pem"}, "config: tls-cert and tls-key must be given together"},
+	}
+	for _, tt := range tests {
+		_, err := load(t, tt.args...)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want prefix %s", tt.args, err, tt.want)
+		}
+	}
+
+	file := writeFile(t, "parley.toml", "max-auth-failures = \"many\"\n")
+	_, err := load(t, "--config", file)
+	want := "config: " + file + `: max-auth-failures: invalid number "many"`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("file: err = %v, want prefix %s", err, want)
+	}
+	file = writeFile(t, "parley.toml", "domain = [\"a\", \"b\"]\n")
+	if _, err := load(t, "--config", file); err == nil || !strings.Contains(err.Error(), ": domain: ") {
+		t.Errorf("array value: err = %v, want it to name domain", err)
+	}
+	file = writeFile(t, "parley.ini", "domain=x\n")
+	if _, err := load(t, "--config", file); err == nil || !strings.Contains(err.Error(), "unknown file type") {
+		t.Errorf(".ini: err = %v, want unknown file type", err)
+	}
+	if _, err := load(t, "--config", filepath.Join(t.TempDir(), "missing.toml")); err == nil {
+		t.Error("missing file: no error")
+	}
+}
+
+// TestSubsetOfFlags is parleyctl's case: only some keys are flags, but a
+// config file shared with parleyd may hold all of them.
+func TestSubsetOfFlags(t *testing.T) {
+	file := writeFile(t, "parley.toml", "data = \"/srv/parley\"\nxmpp-c2s = \"127.0.0.1:5222\"\nsend-queue = 10\n")
+	c, err := loadKeys(t, []string{"data", "storage", "domain"}, "--config", file, "--domain", "example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Data != "/srv/parley" || c.Domain != "example.org" || c.SendQueue != 10 {
+		t.Errorf("got data %q, domain %q, send-queue %d", c.Data, c.Domain, c.SendQueue)
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	Register(fs, "data")
+	if err := fs.Parse([]string{"--xmpp-c2s", ":1"}); err == nil {
+		t.Error("--xmpp-c2s accepted although it was not registered")
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	good := map[string]int64{
+		"262144": 262144, "256KiB": 262144, "256 KiB": 262144, "256k": 262144,
+		"1MiB": 1 << 20, "1M": 1 << 20, "1GiB": 1 << 30, "64kB": 64000, "1MB": 1000000, "4096B": 4096,
+	}
+	for in, want := range good {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "KiB", "-1", "0", "1.5MiB", "12 parsecs", "99999999999999999999"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q): no error", in)
+		}
+	}
+}
+
+// TestDefaultsParse makes sure every default in the key table is valid.
+func TestDefaultsParse(t *testing.T) {
+	for _, k := range keys {
+		if err := k.set(&Config{}, k.def); err != nil {
+			t.Errorf("%s: default %q: %v", k.name, k.def, err)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parleychat/parley/protocol/xmpp"
+)
+
+// key is one setting: its flag and file key name, the flag's usage text
+// (the word in back quotes names the argument, as for package flag), its
+// default as text, and how to apply a value to a Config.
+type key struct {
+	name  string
+	usage string
+	def   string
+	set   func(c *Config, v string) error
+}
+
+// keys is every setting. Adding a setting is adding one line here (and a
+// field to Config); the flag, the file key, the usage text and the
+// README table all come from it.
+var keys = []key{
+	{"data", "keep the embedded database and the generated certificate in `DIR`", "./data", str(func(c *Config) *string { return &c.Data })},
+	{"domain", "serve the XMPP domain `NAME`", "localhost", str(func(c *Config) *string { return &c.Domain })},
+	{"storage", "content database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB (default sqlite:DATA/parley.db)", "", str(func(c *Config) *string { return &c.Storage })},
+	{"xmpp-c2s", "listen for XMPP clients (STARTTLS) on `ADDR`; empty disables", ":5222", str(func(c *Config) *string { return &c.XMPPC2S })},
+	{"xmpp-tls", "listen for XMPP clients with direct TLS (XEP-0368) on `ADDR`; empty disables", ":5223", str(func(c *Config) *string { return &c.XMPPTLS })},
+	{"http", "serve /healthz and /metrics over HTTP on `ADDR`; empty disables", ":5280", str(func(c *Config) *string { return &c.HTTP })},
+	{"tls-cert", "TLS certificate chain in PEM `FILE` (default self-signed, kept in DATA/tls)", "", str(func(c *Config) *string { return &c.TLSCert })},
+	{"tls-key", "TLS private key in PEM `FILE` (with --tls-cert)", "", str(func(c *Config) *string { return &c.TLSKey })},
+	{"log-level", "log at `LEVEL` and above: debug, info, warn or error", "info", logLevel},
+	{"max-stanza-size", "refuse stanzas larger than `BYTES` (262144 or 256KiB)", fmt.Sprintf("%dKiB", xmpp.DefaultMaxStanzaSize>>10), size(func(c *Config) *int64 { return &c.MaxStanzaSize })},
+	{"max-unauth-per-ip", "allow `N` unauthenticated connections per IP address", strconv.Itoa(xmpp.DefaultMaxUnauthPerIP), count(func(c *Config) *int { return &c.MaxUnauthPerIP })},
+	{"unauth-timeout", "close connections not authenticated within `DURATION`", xmpp.DefaultUnauthTimeout.String(), duration(func(c *Config) *time.Duration { return &c.UnauthTimeout })},
+	{"max-auth-failures", "close a connection after `N` failed logins", strconv.Itoa(xmpp.DefaultMaxAuthFailures), count(func(c *Config) *int { return &c.MaxAuthFailures })},
+	{"auth-failure-delay", "wait `DURATION` after a failed login, doubled per further failure", xmpp.DefaultAuthFailureDelay.String(), duration(func(c *Config) *time.Duration { return &c.AuthFailureDelay })},
+	{"max-offline-messages", "store up to `N` messages per offline user", strconv.Itoa(xmpp.DefaultMaxOfflineMessages), count(func(c *Config) *int { return &c.MaxOfflineMessages })},
+	{"send-queue", "queue up to `N` stanzas per session, then cut it off as too slow", strconv.Itoa(xmpp.DefaultSendQueueLength), count(func(c *Config) *int { return &c.SendQueue })},
+	{"max-resources", "allow `N` simultaneous sessions per account", strconv.Itoa(xmpp.DefaultMaxResourcesPerUser), count(func(c *Config) *int { return &c.MaxResources })},
+}
+
+// lookup returns the key called name, or nil.
+func lookup(name string) *key {
+	for i := range keys {
+		if keys[i].name == name {
+			return &keys[i]
+		}
+	}
+	return nil
+}
+
+// str sets a string field; every string is valid.
+func str(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		*field(c) = v
+		return nil
+	}
+}
+
+// count sets an int field from a positive decimal number.
+func count(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("invalid number %q: want a positive integer", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// duration sets a time.Duration field from Go duration syntax ("30s",
+// "1m30s").
+func duration(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("invalid duration %q: want for example 30s or 1m30s", v)
+		}
+		if d <= 0 {
+			return fmt.Errorf("invalid duration %q: must be positive", v)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// size sets an int64 field from a byte count.
+func size(field func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func logLevel(c *Config, v string) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		return fmt.Errorf("invalid log level %q: want debug, info, warn or error", v)
+	}
+	return nil
+}
+
+// sizeUnits are the suffixes ParseSize accepts, matched case-insensitively.
+var sizeUnits = []struct {
+	suffix string
+	factor int64
+}{
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
+	{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30},
+	{"b", 1},
+}
+
+// ParseSize reads a positive byte count: a plain number ("262144") or a
+// number with a unit ("256KiB", "256 KiB", "1MiB"; KiB/MiB/GiB and K/M/G are
+// powers of 1024, kB/MB/GB powers of 1000).
+func ParseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	factor := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t = strings.TrimSpace(strings.TrimSuffix(t, u.suffix))
+			factor = u.factor
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/factor {
+		return 0, fmt.Errorf("invalid size %q: want bytes such as 262144 or 256KiB", s)
+	}
+	return n * factor, nil
+}

@@ -1,0 +1,321 @@
+// Command parleyd is the Parley server: it loads the configuration, opens
+// the content database, and serves XMPP clients (c2s with STARTTLS on 5222,
+// direct TLS on 5223) and the HTTP operations endpoints (/healthz, /metrics
+// on 5280) until SIGINT or SIGTERM.
+//
+// With no flags it runs a working single node for the domain localhost,
+// keeping an embedded SQLite database and a generated self-signed
+// certificate under ./data. See README.md for every flag and config key.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/parleychat/parley/cmd/internal/config"
+	"github.com/parleychat/parley/protocol/xmpp"
+	"github.com/parleychat/parley/storage/backend"
+)
+
+// version is reported by XEP-0092 and on start.
+const version = "0.1.0-dev"
+
+// Shutdown budgets: streams get this long to flush and close after
+// SIGINT/SIGTERM, the HTTP server its own shorter time after that.
+const (
+	xmppShutdownTimeout = 10 * time.Second
+	httpShutdownTimeout = 5 * time.Second
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, a second one kills the process at once.
+	context.AfterFunc(ctx, stop)
+	os.Exit(run(ctx, os.Args[0], os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is parleyd's main without the process around it, so tests can run it
+// in-process: it serves until ctx ends and returns the exit code (0 after
+// a clean stop, 1 on a start-up or serving error, 2 on bad usage).
+func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("parleyd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: parleyd [flags]\n\nThe Parley persistent chat server. Every flag is also a key of the --config file.\n\nFlags:\n")
+		config.PrintFlags(fs)
+	}
+	loader := config.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "parleyd: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	cfg, err := loader.Load()
+	if err != nil {
+		fmt.Fprintf(stderr, "parleyd: %v\n", err)
+		return 1
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	n := &node{cfg: cfg, log: log, stdout: stdout, ctlCommand: ctlCommand(argv0, loader)}
+	if err := n.run(ctx); err != nil {
+		log.Error("parleyd stopped", "err", err)
+		fmt.Fprintf(stderr, "parleyd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// node is one running parleyd.
+type node struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	stdout io.Writer
+	// ctlCommand is how the start-up message tells the operator to run
+	// parleyctl, with the flags needed to reach the same database.
+	ctlCommand string
+}
+
+// listener is one configured listen address and what serves it.
+type listener struct {
+	flag  string // the config key, named in errors
+	addr  string
+	what  string
+	serve func(net.Listener) error
+	ln    net.Listener
+}
+
+// run starts everything, serves until ctx ends or a listener fails, then
+// stops everything it started, in reverse order.
+func (n *node) run(ctx context.Context) error {
+	cfg, log := n.cfg, n.log
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	cert, err := loadCertificate(cfg, log)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+
+	store, err := backend.Open(ctx, cfg.Storage)
+	if err != nil {
+		return fmt.Errorf("--storage %s: %w", redactDSN(cfg.Storage), err)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing storage", "err", err)
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	srv, err := xmpp.NewServer(xmpp.Config{
+		Domain:              cfg.Domain,
+		TLS:                 &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12},
+		Store:               store,
+		Logger:              log,
+		Registerer:          reg,
+		MaxStanzaSize:       cfg.MaxStanzaSize,
+		MaxUnauthPerIP:      cfg.MaxUnauthPerIP,
+		UnauthTimeout:       cfg.UnauthTimeout,
+		MaxAuthFailures:     cfg.MaxAuthFailures,
+		AuthFailureDelay:    cfg.AuthFailureDelay,
+		MaxOfflineMessages:  cfg.MaxOfflineMessages,
+		SendQueueLength:     cfg.SendQueue,
+		MaxResourcesPerUser: cfg.MaxResources,
+		Version:             version,
+	})
+	if err != nil {
+		return err
+	}
+	httpSrv := newHTTPServer(store, reg, log)
+
+	listeners := []*listener{
+		{flag: "xmpp-c2s", addr: cfg.XMPPC2S, what: "XMPP c2s (STARTTLS)", serve: srv.ServeC2S},
+		// The XMPP server does the direct TLS handshake itself (XEP-0368).
+		{flag: "xmpp-tls", addr: cfg.XMPPTLS, what: "XMPP direct TLS (XEP-0368)", serve: srv.ServeDirectTLS},
+		{flag: "http", addr: cfg.HTTP, what: "HTTP (/healthz, /metrics)", serve: httpSrv.Serve},
+	}
+	if err := bind(ctx, listeners); err != nil {
+		return err
+	}
+	n.announce(cert, listeners)
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, l := range listeners {
+		if l.ln == nil {
+			continue
+		}
+		g.Go(func() error {
+			err := l.serve(l.ln)
+			if gctx.Err() != nil {
+				return nil // stopping: the listener was closed on purpose
+			}
+			if err == nil {
+				err = errors.New("stopped unexpectedly")
+			}
+			return fmt.Errorf("%s on %s: %w", l.what, l.ln.Addr(), err)
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		// Each Shutdown closes its own listeners first, then its
+		// connections. Problems are logged, not returned: the stop that
+		// was asked for has happened either way.
+		sctx, cancel := context.WithTimeout(context.Background(), xmppShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Error("closing XMPP streams", "err", err)
+		}
+		hctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+		defer cancel()
+		if err := httpSrv.Shutdown(hctx); err != nil {
+			log.Error("closing HTTP server", "err", err)
+		}
+		// A listener whose Serve had not started yet is still open.
+		for _, l := range listeners {
+			if l.ln != nil {
+				l.ln.Close()
+			}
+		}
+		return nil
+	})
+	err = g.Wait()
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
+
+// bind opens every configured listener, or none: on an error the ones
+// already open are closed and the error names the flag and address.
+func bind(ctx context.Context, listeners []*listener) error {
+	var lc net.ListenConfig
+	for _, l := range listeners {
+		if l.addr == "" {
+			continue // disabled
+		}
+		ln, err := lc.Listen(ctx, "tcp", l.addr)
+		if err != nil {
+			for _, o := range listeners {
+				if o.ln != nil {
+					o.ln.Close()
+					o.ln = nil
+				}
+			}
+			return fmt.Errorf("--%s %s: %w", l.flag, l.addr, err)
+		}
+		l.ln = ln
+	}
+	return nil
+}
+
+// announce tells the operator, on stdout, what is served where and what to
+// do next.
+func (n *node) announce(cert serverCert, listeners []*listener) {
+	w, cfg := n.stdout, n.cfg
+	fmt.Fprintf(w, "parleyd %s: XMPP domain %s, storage %s\n", version, cfg.Domain, redactDSN(cfg.Storage))
+	if cert.selfSigned {
+		fmt.Fprintf(w, "parleyd: TLS certificate %s (self-signed, SHA-256 %s)\n", cert.certFile, cert.fingerprint())
+	} else {
+		fmt.Fprintf(w, "parleyd: TLS certificate %s\n", cert.certFile)
+	}
+	serving := 0
+	for _, l := range listeners {
+		if l.ln != nil {
+			fmt.Fprintf(w, "parleyd: %s on %s\n", l.what, l.ln.Addr())
+			serving++
+		}
+	}
+	if serving == 0 {
+		n.log.Warn("every listener is disabled; serving nothing")
+	}
+	fmt.Fprintf(w, "Create the first user: %s user add alice\n", n.ctlCommand)
+	if cert.selfSigned {
+		fmt.Fprintf(w, "Then log in as alice@%s; clients must be told to trust the self-signed certificate.\n", cfg.Domain)
+	} else {
+		fmt.Fprintf(w, "Then log in as alice@%s.\n", cfg.Domain)
+	}
+	n.log.Info("started", "version", version, "domain", cfg.Domain)
+}
+
+// ctlCommand is the parleyctl command line that reaches the same database
+// as this parleyd: the parleyctl next to this binary (./bin/parleyctl after
+// make build) or the one on PATH, with the flags that chose the database.
+func ctlCommand(argv0 string, loader *config.Loader) string {
+	cmd := "parleyctl"
+	if strings.ContainsRune(argv0, os.PathSeparator) {
+		sibling := filepath.Join(filepath.Dir(argv0), "parleyctl")
+		if _, err := os.Stat(sibling); err == nil {
+			if !filepath.IsAbs(sibling) && !strings.HasPrefix(sibling, ".") {
+				sibling = "." + string(os.PathSeparator) + sibling
+			}
+			cmd = sibling
+		}
+	}
+	parts := []string{shellQuote(cmd)}
+	for _, key := range []string{"config", "data", "storage", "domain"} {
+		if loader.IsSet(key) {
+			parts = append(parts, "--"+key, shellQuote(loader.Value(key)))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@=,+%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// redactDSN hides the password in a mysql: DSN
+// (user:password@tcp(host)/db) so that it can be printed and logged.
+func redactDSN(dsn string) string {
+	rest, ok := strings.CutPrefix(dsn, "mysql:")
+	if !ok {
+		return dsn
+	}
+	// Parsed the way go-sql-driver/mysql does: the last '/' ends the
+	// address, the last '@' before it ends the credentials.
+	slash := strings.LastIndexByte(rest, '/')
+	if slash < 0 {
+		return dsn
+	}
+	at := strings.LastIndexByte(rest[:slash], '@')
+	if at < 0 {
+		return dsn
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return dsn
+	}
+	return "mysql:" + user + ":xxxxx" + rest[at:]
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/cmd/internal/config"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine to write and
+// the test to read.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// daemon is parleyd running in-process.
+type daemon struct {
+	cancel         context.CancelFunc
+	done           chan int
+	stdout, stderr *syncBuffer
+}
+
+func start(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &daemon{cancel: cancel, done: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	go func() { d.done <- run(ctx, "parleyd", args, d.stdout, d.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-d.done:
+		case <-time.After(15 * time.Second):
+			t.Error("parleyd did not stop")
+		}
+	})
+	return d
+}
+
+// addr waits for the start-up line announcing what and returns its address.
+func (d *daemon) addr(t *testing.T, what string) string {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^parleyd: ` + regexp.QuoteMeta(what) + ` on (\S+)$`)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(d.stdout.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case code := <-d.done:
+			t.Fatalf("parleyd exited with %d\nstdout: %s\nstderr: %s", code, d.stdout, d.stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("parleyd did not announce %s\nstdout: %s\nstderr: %s", what, d.stdout, d.stderr)
+	return ""
+}
+
+// stop cancels the daemon's context, as SIGTERM does, and returns its exit
+// code.
+func (d *daemon) stop(t *testing.T) int {
+	t.Helper()
+	d.cancel()
+	select {
+	case code := <-d.done:
+		d.done <- code // for the cleanup
+		return code
+	case <-time.After(15 * time.Second):
+		t.Fatal("parleyd did not stop within 15s")
+		return -1
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func TestServeAndStop(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	d := start(t, "--data", data,
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	httpAddr := d.addr(t, "HTTP (/healthz, /metrics)")
+	c2s := d.addr(t, "XMPP c2s (STARTTLS)")
+	direct := d.addr(t, "XMPP direct TLS (XEP-0368)")
+
+	if code, body := get(t, "http://"+httpAddr+"/healthz"); code != 200 || body != "ok" {
+		t.Errorf("/healthz: %d %q, want 200 \"ok\"", code, body)
+	}
+	code, body := get(t, "http://"+httpAddr+"/metrics")
+	if code != 200 {
+		t.Errorf("/metrics: %d", code)
+	}
+	for _, metric := range []string{"go_goroutines", "process_open_fds", "go_build_info"} {
+		if !strings.Contains(body, metric) {
+			t.Errorf("/metrics lacks %s", metric)
+		}
+	}
+
+	// The direct TLS port serves the generated certificate, valid for
+	// the domain.
+	pem, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", direct,
+		&tls.Config{ServerName: "localhost", RootCAs: roots, NextProtos: []string{"xmpp-client"}})
+	if err != nil {
+		t.Errorf("direct TLS: %v", err)
+	} else {
+		conn.Close()
+	}
+	// The c2s port accepts TCP.
+	if c, err := net.DialTimeout("tcp", c2s, 5*time.Second); err != nil {
+		t.Errorf("c2s: %v", err)
+	} else {
+		c.Close()
+	}
+
+	out := d.stdout.String()
+	for _, want := range []string{"self-signed, SHA-256", "Create the first user: parleyctl --data " + data + " user add alice"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start-up message lacks %q:\n%s", want, out)
+		}
+	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit code after stop = %d, want 0\nstderr: %s", code, d.stderr)
+	}
+	if _, err := net.DialTimeout("tcp", httpAddr, time.Second); err == nil {
+		t.Error("HTTP listener still open after stop")
+	}
+}
+
+func TestBindError(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), "parleyd",
+		[]string{"--data", t.TempDir(), "--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", addr, "--http", ""},
+		&stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "parleyd: --xmpp-tls "+addr+": ") {
+		t.Errorf("exit %d, stderr %q; want 1 and an error naming --xmpp-tls %s", code, stderr.String(), addr)
+	}
+}
+
+func TestUsageAndConfigErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--no-such-flag"}, 2, "flag provided but not defined"},
+		{[]string{"extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"--unauth-timeout", "abc"}, 1, `parleyd: config: --unauth-timeout: invalid duration "abc"`},
+		{[]string{"--help"}, 0, "--xmpp-c2s ADDR"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), "parleyd", tt.args, &stdout, &stderr)
+		if code != tt.code || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tt.args, code, stderr.String(), tt.code, tt.want)
+		}
+	}
+}
+
+func TestSelfSignedCertificate(t *testing.T) {
+	cfg := &config.Config{Data: t.TempDir(), Domain: "chat.example"}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	first, err := loadCertificate(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := first.cert.Leaf
+	for _, name := range []string{"chat.example", "conference.chat.example", "localhost", "127.0.0.1", "::1"} {
+		if err := leaf.VerifyHostname(name); err != nil {
+			t.Errorf("certificate not valid for %s: %v", name, err)
+		}
+	}
+	info, err := os.Stat(filepath.Join(cfg.Data, "tls", "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("key.pem mode %v, want 0600", info.Mode().Perm())
+	}
+
+	second, err := loadCertificate(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first.cert.Certificate[0], second.cert.Certificate[0]) {
+		t.Error("certificate regenerated although the existing one was good")
+	}
+
+	cfg.Domain = "other.example"
+	third, err := loadCertificate(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := third.cert.Leaf.VerifyHostname("other.example"); err != nil {
+		t.Errorf("certificate not regenerated for the new domain: %v", err)
+	}
+
+	// Given files are used as they are.
+	cfg.TLSCert, cfg.TLSKey = filepath.Join(cfg.Data, "tls", "cert.pem"), filepath.Join(cfg.Data, "tls", "key.pem")
+	given, err := loadCertificate(cfg, log)
+	if err != nil || given.selfSigned {
+		t.Errorf("--tls-cert: %v, selfSigned %v", err, given.selfSigned)
+	}
+	cfg.TLSCert = filepath.Join(cfg.Data, "missing.pem")
+	if _, err := loadCertificate(cfg, log); err == nil || !strings.Contains(err.Error(), "--tls-cert") {
+		t.Errorf("missing --tls-cert: err = %v, want one naming --tls-cert", err)
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	for in, want := range map[string]string{
+		"sqlite:data/parley.db":                       "sqlite:data/parley.db",
+		"mysql:root@tcp(127.0.0.1:3306)/parley":       "mysql:root@tcp(127.0.0.1:3306)/parley",
+		"mysql:parley:s3cr@t@tcp(db:3306)/parley?x=y": "mysql:parley:xxxxx@tcp(db:3306)/parley?x=y",
+		"mysql:u:p/w@tcp(db)/parley":                  "mysql:u:xxxxx@tcp(db)/parley",
+	} {
+		if got := redactDSN(in); got != want {
+			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"./bin/parleyctl":                       "./bin/parleyctl",
+		"mysql:root@tcp(127.0.0.1:3306)/parley": "'mysql:root@tcp(127.0.0.1:3306)/parley'",
+		"it's":                                  `'it'\''s'`,
+		"":                                      "''",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
