@@ -1,0 +1,44 @@
+# Parley: make run starts a working single-node server, make test runs the
+# whole suite. See README.md.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+
+.PHONY: build run test mariadb lint
+
+## build: compile parleyd and parleyctl into bin/
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## run: build, then start parleyd with the defaults (domain localhost, data in ./data)
+run: build
+	./bin/parleyd
+
+## test: start the local MariaDB if needed, then run every test. The verbose
+## output is filtered to test results and failure messages, so it shows the
+## storage conformance suite running on SQLite and on MySQL and the slixmpp
+## end-to-end test; any failure fails make (pipefail).
+test: mariadb
+	$(GO) test -count=1 -v ./... 2>&1 | { grep -Ev '^=== (RUN|PAUSE|CONT|NAME)' || true; }
+
+## mariadb: start the local MariaDB if it is installed but not running
+mariadb:
+	@if command -v mariadbd >/dev/null && ! mysqladmin -uroot -h127.0.0.1 --protocol=tcp ping >/dev/null 2>&1; then \
+		echo "starting the local MariaDB"; \
+		install -d -o mysql -g mysql /run/mysqld 2>/dev/null || true; \
+		start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql; \
+		for i in $$(seq 30); do \
+			mysqladmin -uroot -h127.0.0.1 --protocol=tcp ping >/dev/null 2>&1 && break; \
+			sleep 1; \
+		done; \
+		mysqladmin -uroot -h127.0.0.1 --protocol=tcp ping >/dev/null 2>&1 || echo "warning: MariaDB did not answer within 30s; the MySQL tests will fail" >&2; \
+	fi
+
+## lint: fail on files gofmt would change, then go vet
+lint:
+	@unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
