@@ -319,7 +319,9 @@ func (s *Server) outboundSubscription(ctx context.Context, sess *session, typ st
 			s.log.Error("subscription: removing pending", "user", owner, "err", err)
 		}
 	}
-	if changed && (exists || typ == "subscribe") {
+	// A subscribe or an approval creates the item if there is none
+	// (§3.1.2, §3.1.5); the other types only change existing items.
+	if changed && (exists || typ == "subscribe" || typ == "subscribed") {
 		if err := s.putRosterItem(ctx, item); err != nil {
 			s.log.Error("subscription: storing roster item", "user", owner, "err", err)
 			sess.sendElement(errorReply(p, errInternal(""), ""))
