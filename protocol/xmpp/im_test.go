@@ -213,10 +213,10 @@ func TestRosterSetErrors(t *testing.T) {
 	alice := ts.login(t, "alice", "secret", "a")
 	cases := map[string]string{
 		`<item jid='bob@localhost'><group>x</group><group>x</group></item>`:    "bad-request",
-		`<item jid='not a jid@@'/>`:                                              "bad-request",
-		`<item jid='bob@localhost'/><item jid='carol@localhost'/>`:               "bad-request",
-		`<item jid='nobody@localhost' subscription='remove'/>`:                   "item-not-found",
-		`<item jid='bob@localhost'><group></group></item>`:                       "not-acceptable",
+		`<item jid='not a jid@@'/>`:                                            "bad-request",
+		`<item jid='bob@localhost'/><item jid='carol@localhost'/>`:             "bad-request",
+		`<item jid='nobody@localhost' subscription='remove'/>`:                 "item-not-found",
+		`<item jid='bob@localhost'><group></group></item>`:                     "not-acceptable",
 		`<item jid='bob@localhost' name='` + strings.Repeat("n", 2000) + `'/>`: "not-acceptable",
 	}
 	i := 0
