@@ -5,6 +5,16 @@
 // anything beyond one node); storage/backend opens one of them from a DSN and
 // storage/storagetest is the one conformance suite both must pass.
 //
+// Conventions every implementation follows, checked by storagetest:
+//
+//   - Usernames and JIDs are compared byte for byte; callers normalise them
+//     (PRECIS, RFC 7622) before they reach storage.
+//   - Times come back in UTC with microsecond precision.
+//   - Every method is safe for concurrent use and honours ctx.
+//   - Errors wrap ErrNotFound, ErrExists and ErrQuotaExceeded where the
+//     method documents them, so errors.Is works; other errors (invalid input,
+//     an unreachable database) say what failed and never echo a password.
+//
 // Package storage imports nothing else of Parley's (shared/DESIGN.md §3).
 package storage
 
@@ -25,6 +35,21 @@ var (
 	// ErrQuotaExceeded means a per-user limit (for example the number of
 	// stored offline messages) would be passed.
 	ErrQuotaExceeded = errors.New("storage: quota exceeded")
+)
+
+// Length limits, in characters (Unicode code points), for the values that
+// are database keys. They are what both back ends can index: an InnoDB key
+// holds at most 3072 bytes and utf8mb4 takes up to 4 bytes a character, and
+// a roster item is keyed by (owner, JID). Longer or invalid UTF-8 values are
+// rejected with an error before they reach the database. Callers that accept
+// names from the network check these first and answer with a protocol error.
+const (
+	// MaxUsernameLength bounds Account.Username and every Owner.
+	MaxUsernameLength = 255
+	// MaxJIDLength bounds the bare JIDs of roster items and pending
+	// subscriptions. (OfflineMessage.From, a full JID, is not a key; it may
+	// be as long as RFC 7622 allows, 3071 bytes.)
+	MaxJIDLength = 512
 )
 
 // Store is everything a Parley node keeps in its content database.
@@ -64,8 +89,10 @@ type Account struct {
 // Accounts stores local users and the secrets needed to authenticate them.
 // Passwords are never stored, only derived values.
 type Accounts interface {
-	// CreateAccount adds a user. It returns ErrExists if the username is
-	// taken.
+	// CreateAccount adds a user, created now, with the given credentials
+	// (none is allowed: such a user cannot log in until SetCredentials). It
+	// returns ErrExists if the username is taken. At most one credential per
+	// mechanism may be given.
 	CreateAccount(ctx context.Context, username string, creds []ScramCredential) error
 	// SetCredentials replaces all of a user's stored credentials (a
 	// password change). It returns ErrNotFound for an unknown user.
@@ -74,7 +101,8 @@ type Accounts interface {
 	// requests and offline messages. It returns ErrNotFound for an unknown
 	// user.
 	DeleteAccount(ctx context.Context, username string) error
-	// Account returns one user with their credentials, or ErrNotFound.
+	// Account returns one user with their credentials ordered by
+	// mechanism, or ErrNotFound.
 	Account(ctx context.Context, username string) (Account, error)
 	// ListAccounts returns all usernames in ascending order.
 	ListAccounts(ctx context.Context) ([]string, error)
@@ -105,7 +133,8 @@ type RosterItem struct {
 	// Ask is true while an outbound subscription request is pending
 	// (ask="subscribe", RFC 6121 §2.1.2.2).
 	Ask bool
-	// Groups are the roster groups, in the order the client gave them.
+	// Groups are the roster groups, in the order the client gave them; nil
+	// when there are none.
 	Groups []string
 }
 
@@ -121,7 +150,8 @@ type PendingSubscription struct {
 }
 
 // Rosters stores users' rosters with a version per user (RFC 6121 §2.6):
-// every change increments the owner's roster version.
+// every change increments the owner's roster version by one, atomically with
+// the change. Deleting the account deletes the version with the roster.
 type Rosters interface {
 	// Roster returns the owner's items ordered by JID and the roster
 	// version. An unknown owner has an empty roster at version 0.
@@ -136,11 +166,13 @@ type Rosters interface {
 	// or ErrNotFound if there was no such item.
 	DeleteRosterItem(ctx context.Context, owner, jid string) (version int64, err error)
 
-	// AddPendingSubscription records (or replaces) an inbound subscription
-	// request from p.From to p.Owner.
+	// AddPendingSubscription records an inbound subscription request from
+	// p.From to p.Owner. A repeated request replaces the stored stanza and
+	// keeps its place in the order. The owner account must exist
+	// (ErrNotFound otherwise).
 	AddPendingSubscription(ctx context.Context, p PendingSubscription) error
 	// PendingSubscriptions lists the owner's unanswered requests, oldest
-	// first.
+	// first; an unknown owner has none.
 	PendingSubscriptions(ctx context.Context, owner string) ([]PendingSubscription, error)
 	// RemovePendingSubscription forgets a request; removing one that does
 	// not exist is not an error.
@@ -150,13 +182,17 @@ type Rosters interface {
 // OfflineMessage is a message stored for a user who had no available
 // resource when it arrived (RFC 6121 §8.5.2.2.1).
 type OfflineMessage struct {
-	// ID increases with every stored message; delivery order is ID order.
+	// ID increases with every stored message and is never reused, not even
+	// after the messages before it were deleted; delivery order is ID order.
+	// StoreOffline assigns it.
 	ID    int64
 	Owner string
 	// From is the sender's full JID.
 	From string
 	// Stanza is the complete message stanza as it is to be delivered.
 	Stanza []byte
+	// Stored is when the message was stored; StoreOffline uses the current
+	// time when it is zero.
 	Stored time.Time
 }
 
@@ -167,9 +203,11 @@ type Offline interface {
 	// nothing and returns ErrQuotaExceeded; an unknown owner gives
 	// ErrNotFound.
 	StoreOffline(ctx context.Context, msg OfflineMessage, max int) (id int64, err error)
-	// OfflineMessages returns the owner's stored messages in ID order.
+	// OfflineMessages returns the owner's stored messages in ID order; an
+	// unknown owner has none.
 	OfflineMessages(ctx context.Context, owner string) ([]OfflineMessage, error)
 	// DeleteOfflineThrough removes the owner's messages with ID <= upTo,
-	// once they have been delivered.
+	// once they have been delivered. Deleting nothing (an unknown owner, an
+	// empty queue) is not an error.
 	DeleteOfflineThrough(ctx context.Context, owner string, upTo int64) error
 }

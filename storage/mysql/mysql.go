@@ -1,0 +1,353 @@
+// Package mysql is Parley's store on MySQL 8 or MariaDB 10.11 and later
+// (github.com/go-sql-driver/mysql): the back end for anything beyond one
+// node, shared by every node of a pool (shared/DESIGN.md §2, §5).
+//
+// Writes that must see a consistent picture of one user (the offline quota,
+// the roster version) run at READ COMMITTED and first lock the user's row in
+// accounts, so that concurrent writers for the same user, on this node or
+// another, queue behind each other while writers for different users do
+// not, and every transaction takes its locks in the same order (account,
+// then the account's rows), as the ON DELETE CASCADE of DeleteAccount does.
+package mysql
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/pressly/goose/v3"
+
+	"github.com/parleychat/parley/storage"
+)
+
+// migrations is the content schema for MySQL. storage/sqlite/migrations is
+// the same schema for SQLite; change both in the same commit.
+//
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// VersionTable is the table in which goose records the applied migrations
+// of the content schema. Other schemas (the compliance database, say) keep
+// their own version table, so they can share a database.
+const VersionTable = "parley_content_migrations"
+
+// MySQL and MariaDB error numbers this package acts on.
+const (
+	erDupEntry         = 1062 // ER_DUP_ENTRY: duplicate key
+	erNoReferencedRow2 = 1452 // ER_NO_REFERENCED_ROW_2: foreign key parent missing
+	erLockDeadlock     = 1213 // ER_LOCK_DEADLOCK: transaction rolled back
+	erBadDB            = 1049 // ER_BAD_DB_ERROR: unknown database
+)
+
+// Connection settings Open forces or defaults.
+const (
+	charset   = "utf8mb4"
+	collation = "utf8mb4_bin"
+	// timeZone makes NOW() and friends agree with the UTC times Go sends.
+	timeZone = "'+00:00'"
+	// defaultSQLMode is strict: refuse, never truncate, data that does not
+	// fit. Both MySQL 8 and MariaDB know TRADITIONAL.
+	defaultSQLMode     = "'TRADITIONAL'"
+	defaultDialTimeout = 10 * time.Second
+	// maxOpenConns is per node: a pool of 8 nodes stays under the default
+	// max_connections of 151.
+	maxOpenConns    = 16
+	connMaxLifetime = 30 * time.Minute
+)
+
+// Transaction settings.
+const (
+	// deadlockRetries is how often a write transaction is tried when
+	// InnoDB keeps choosing it as a deadlock victim.
+	deadlockRetries = 3
+	// migrationLockWait is how long Open waits for another node that is
+	// migrating the same database.
+	migrationLockWait   = 2 * time.Minute
+	migrationLockPrefix = "parley.migrate."
+)
+
+// Store is a storage.Store on one MySQL or MariaDB database. It is safe for
+// concurrent use, also by several processes on the same database.
+type Store struct {
+	db    *sql.DB
+	where string // user@net(addr)/dbname, for messages; never the password
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the database that dsn names, creating the database if it
+// does not exist (utf8mb4, utf8mb4_bin), and brings the schema up to date.
+//
+// dsn is a go-sql-driver/mysql data source name, for example
+// "parley:secret@tcp(db.example.net:3306)/parley?tls=true". Whatever it says,
+// Open uses parseTime=true, interpolateParams=false, the utf8mb4 character
+// set with the utf8mb4_bin collation, UTC (loc and time_zone), and, unless
+// the DSN sets sql_mode, the strict TRADITIONAL mode. Errors name the user,
+// address and database, never the password.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		// The driver's parse errors quote no part of the DSN that could be
+		// the password.
+		return nil, fmt.Errorf("storage/mysql: parse DSN: %w", err)
+	}
+	where := describe(cfg)
+	if cfg.DBName == "" {
+		return nil, fmt.Errorf("storage/mysql: DSN %s names no database; want user:password@tcp(host:3306)/parley", where)
+	}
+	if err := configure(cfg); err != nil {
+		return nil, fmt.Errorf("storage/mysql: configure %s: %w", where, err)
+	}
+	if err := createDatabaseIfMissing(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("storage/mysql: %w", err)
+	}
+
+	connector, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("storage/mysql: connect to %s: %w", where, err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
+	db.SetConnMaxLifetime(connMaxLifetime)
+	if err := migrate(ctx, db, cfg.DBName); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage/mysql: migrate %s: %w", where, err)
+	}
+	return &Store{db: db, where: where}, nil
+}
+
+// configure forces the connection settings the store relies on.
+func configure(cfg *gomysql.Config) error {
+	cfg.ParseTime = true
+	// Placeholders go to the server as a prepared statement's parameters,
+	// never spliced into the SQL text by the client.
+	cfg.InterpolateParams = false
+	cfg.MultiStatements = false
+	// Every node of a pool must read and write the same instants, whatever
+	// its local time zone.
+	cfg.Loc = time.UTC
+	if cfg.Timeout == 0 {
+		cfg.Timeout = defaultDialTimeout
+	}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["time_zone"] = timeZone
+	if _, ok := cfg.Params["sql_mode"]; !ok {
+		cfg.Params["sql_mode"] = defaultSQLMode
+	}
+	return cfg.Apply(
+		gomysql.Charset(charset, collation),
+		// DATETIME(6) keeps microseconds; the server would round the
+		// nanoseconds, Go's Truncate would not. Truncate on both sides.
+		gomysql.TimeTruncate(time.Microsecond),
+	)
+}
+
+// describe names the database for messages without the password.
+func describe(cfg *gomysql.Config) string {
+	return fmt.Sprintf("%s@%s(%s)/%s", cfg.User, cfg.Net, cfg.Addr, cfg.DBName)
+}
+
+// createDatabaseIfMissing connects to cfg's database and, if the server says
+// it does not exist, connects without one and creates it. Trying the
+// database first lets a user who may use it but not create databases open
+// it all the same.
+func createDatabaseIfMissing(ctx context.Context, cfg *gomysql.Config) error {
+	err := tryConnect(ctx, cfg)
+	if err == nil {
+		return nil
+	}
+	var me *gomysql.MySQLError
+	if !errors.As(err, &me) || me.Number != erBadDB {
+		return fmt.Errorf("connect to %s: %w", describe(cfg), err)
+	}
+
+	server := cfg.Clone()
+	server.DBName = ""
+	connector, err := gomysql.NewConnector(server)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", describe(server), err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	stmt := fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s",
+		quoteIdentifier(cfg.DBName), charset, collation)
+	if _, err := db.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("create database %s on %s: %w", cfg.DBName, describe(server), err)
+	}
+	return nil
+}
+
+// tryConnect opens and closes one connection.
+func tryConnect(ctx context.Context, cfg *gomysql.Config) error {
+	connector, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		return err
+	}
+	conn, err := connector.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// quoteIdentifier quotes a database or table name for MySQL.
+func quoteIdentifier(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// migrate applies the embedded migrations that db has not seen yet, under a
+// lock named after the database so that pool nodes starting together take
+// turns.
+func migrate(ctx context.Context, db *sql.DB, dbName string) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(dbName))
+	p, err := goose.NewProvider(goose.DialectMySQL, db, fsys,
+		goose.WithTableName(VersionTable),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithLogger(goose.NopLogger()),
+		goose.WithSessionLocker(migrationLock{
+			// GET_LOCK names are server-wide and at most 64 characters.
+			name: migrationLockPrefix + hex.EncodeToString(sum[:8]),
+			wait: migrationLockWait,
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// migrationLock is a goose session locker on MySQL's GET_LOCK, which both
+// MySQL and MariaDB have: the lock belongs to the connection and goes away
+// with it, so a node that dies while migrating does not leave it behind.
+type migrationLock struct {
+	name string
+	wait time.Duration
+}
+
+// SessionLock takes the lock on conn, waiting up to l.wait for another node
+// to finish.
+func (l migrationLock) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	var got sql.NullInt64
+	err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(?, ?)`, l.name, int(l.wait.Seconds())).Scan(&got)
+	if err != nil {
+		return fmt.Errorf("take migration lock %s: %w", l.name, err)
+	}
+	if got.Int64 != 1 {
+		return fmt.Errorf("take migration lock %s: another connection still holds it after %v", l.name, l.wait)
+	}
+	return nil
+}
+
+// SessionUnlock releases the lock that SessionLock took on conn.
+func (l migrationLock) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	var released sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT RELEASE_LOCK(?)`, l.name).Scan(&released); err != nil {
+		return fmt.Errorf("release migration lock %s: %w", l.name, err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("storage/mysql: ping %s: %w", s.where, err)
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("storage/mysql: close %s: %w", s.where, err)
+	}
+	return nil
+}
+
+// writeTx runs fn in a READ COMMITTED transaction and commits it if fn
+// returns nil. If InnoDB picks the transaction as a deadlock victim, the
+// whole transaction is run again, a few times at most.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var err error
+	for range deadlockRetries {
+		err = s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, fn)
+		var me *gomysql.MySQLError
+		if !errors.As(err, &me) || me.Number != erLockDeadlock {
+			return err
+		}
+	}
+	return err
+}
+
+// readTx runs fn in a read-only REPEATABLE READ transaction: every query in
+// fn sees the same snapshot.
+func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
+}
+
+func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		// The error that made us give up matters, not the rollback's.
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// lockAccount locks username's row in accounts until the transaction ends,
+// or returns storage.ErrNotFound if there is no such account. See the
+// package comment for why every per-user write starts with it.
+func lockAccount(ctx context.Context, tx *sql.Tx, username string) error {
+	var one int
+	err := tx.QueryRowContext(ctx,
+		`SELECT 1 FROM accounts WHERE username = ? FOR UPDATE`, username).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("account: %w", storage.ErrNotFound)
+	}
+	return err
+}
+
+// mapError turns constraint violations into the storage errors they mean: a
+// duplicate key into storage.ErrExists and a missing parent row (an unknown
+// account) into storage.ErrNotFound. Others pass unchanged.
+func mapError(err error) error {
+	var me *gomysql.MySQLError
+	if !errors.As(err, &me) {
+		return err
+	}
+	switch me.Number {
+	case erDupEntry:
+		return fmt.Errorf("%w (%v)", storage.ErrExists, err)
+	case erNoReferencedRow2:
+		return fmt.Errorf("%w (%v)", storage.ErrNotFound, err)
+	}
+	return err
+}
+
+// nonNil returns b, or an empty slice for nil: a nil []byte is sent as SQL
+// NULL, which the NOT NULL BLOB columns refuse.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

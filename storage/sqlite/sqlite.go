@@ -1,0 +1,235 @@
+// Package sqlite is Parley's embedded, zero-configuration store: one SQLite
+// file (modernc.org/sqlite, pure Go) in WAL mode, suitable for a single node
+// (shared/DESIGN.md §2, §5).
+//
+// SQLite allows one writer at a time. Store therefore keeps two connection
+// pools on the same file: a single writer connection whose transactions
+// begin IMMEDIATE (they take the write lock up front instead of failing with
+// SQLITE_BUSY when a read transaction tries to upgrade), and a few read-only
+// connections that, thanks to WAL, read concurrently with the writer and
+// with each other.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+
+	"github.com/parleychat/parley/storage"
+)
+
+// migrations is the content schema for SQLite. storage/mysql/migrations is
+// the same schema for MySQL; change both in the same commit.
+//
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// VersionTable is the table in which goose records the applied migrations
+// of the content schema. Other schemas (the compliance database, say) keep
+// their own version table, so they can share a database file.
+const VersionTable = "parley_content_migrations"
+
+// busyTimeout is how long a statement waits for a lock held by another
+// process (parleyctl while parleyd runs) before failing with SQLITE_BUSY.
+// Within one Store writers queue for the single writer connection instead.
+const busyTimeout = 10 * time.Second
+
+// Store is a storage.Store on one SQLite database file. It is safe for
+// concurrent use.
+type Store struct {
+	path  string
+	write *sql.DB // exactly one connection; transactions BEGIN IMMEDIATE
+	read  *sql.DB // query_only connections
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens the SQLite database at path, creating the file (mode 0600: it
+// holds credentials) and its parent directories if they are missing, and
+// brings the schema up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("storage/sqlite: open: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: open %s: %w", path, err)
+	}
+	if err := createFile(abs); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: open %s: %w", abs, err)
+	}
+
+	s := &Store{path: abs}
+	s.write, err = sql.Open("sqlite", dsn(abs, true))
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: open %s: %w", abs, err)
+	}
+	s.write.SetMaxOpenConns(1)
+	s.write.SetMaxIdleConns(1)
+	s.write.SetConnMaxLifetime(0)
+	s.write.SetConnMaxIdleTime(0)
+
+	// The writer goes first: it switches the file to WAL (which is
+	// persistent) and creates the schema before any reader looks.
+	if err := s.write.PingContext(ctx); err != nil {
+		s.write.Close()
+		return nil, fmt.Errorf("storage/sqlite: open %s: %w", abs, err)
+	}
+	if err := migrate(ctx, s.write); err != nil {
+		s.write.Close()
+		return nil, fmt.Errorf("storage/sqlite: migrate %s: %w", abs, err)
+	}
+
+	s.read, err = sql.Open("sqlite", dsn(abs, false))
+	if err != nil {
+		s.write.Close()
+		return nil, fmt.Errorf("storage/sqlite: open %s for reading: %w", abs, err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	s.read.SetMaxOpenConns(readers)
+	s.read.SetMaxIdleConns(readers)
+	if err := s.read.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("storage/sqlite: open %s for reading: %w", abs, err)
+	}
+	return s, nil
+}
+
+// createFile creates the database file and its directory if they do not
+// exist yet, so that SQLite opens a file with our permissions rather than
+// its default 0644. SQLite gives the -wal and -shm files the same mode.
+func createFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// dsn builds the modernc.org/sqlite data source name for path. The path is
+// given as a file: URI so that any character in it ('?', '#', '%') is
+// escaped rather than parsed.
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "1")
+	// FULL: a commit is on disk before it returns (in WAL mode NORMAL
+	// could lose the last commits on power loss). Posts are acknowledged
+	// only after their commit (DESIGN.md §3); batching posts into one
+	// transaction, not a weaker sync, is how throughput is bought.
+	q.Set("_synchronous", "FULL")
+	if writer {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Set("_query_only", "1")
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// migrate applies the embedded migrations that db has not seen yet.
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
+		goose.WithTableName(VersionTable),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithLogger(goose.NopLogger()),
+	)
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// Ping checks that the database file can be read and written.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("storage/sqlite: ping %s: %w", s.path, err)
+	}
+	if err := s.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("storage/sqlite: ping %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close closes both connection pools. The last connection to close
+// checkpoints the WAL into the database file.
+func (s *Store) Close() error {
+	var errs []error
+	if s.read != nil {
+		errs = append(errs, s.read.Close())
+	}
+	errs = append(errs, s.write.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("storage/sqlite: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// writeTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it if
+// fn returns nil.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return inTx(ctx, s.write, fn)
+}
+
+// readTx runs fn in a read transaction: every query in fn sees the same
+// snapshot of the database.
+func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return inTx(ctx, s.read, fn)
+}
+
+func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		// The error that made us give up matters, not the rollback's.
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// mapError turns SQLite constraint violations into the storage errors they
+// mean: a duplicate key into storage.ErrExists and a missing parent row
+// (an unknown account) into storage.ErrNotFound. Others pass unchanged.
+func mapError(err error) error {
+	var e *sqlite3.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Code() {
+	case sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3lib.SQLITE_CONSTRAINT_UNIQUE:
+		return fmt.Errorf("%w (%v)", storage.ErrExists, err)
+	case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return fmt.Errorf("%w (%v)", storage.ErrNotFound, err)
+	}
+	return err
+}
+
+// unixMicro and fromUnixMicro convert between time.Time and the INTEGER
+// microseconds the schema stores.
+func unixMicro(t time.Time) int64 { return t.UnixMicro() }
+
+func fromUnixMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -1,0 +1,245 @@
+package storagetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/storage"
+)
+
+var accountTests = []test{
+	{"CreateAndRead", func(t *testing.T, e *env) {
+		before := time.Now()
+		// Given out of order: Account returns them ordered by mechanism.
+		creds := []storage.ScramCredential{cred(sha256, 1), cred(sha1, 2)}
+		if err := e.store.CreateAccount(e.ctx, "alice", creds); err != nil {
+			t.Fatalf("CreateAccount: %v", err)
+		}
+		after := time.Now()
+		a, err := e.store.Account(e.ctx, "alice")
+		if err != nil {
+			t.Fatalf("Account: %v", err)
+		}
+		if a.Username != "alice" {
+			t.Errorf("Username = %q, want alice", a.Username)
+		}
+		wantTime(t, "Created", a.Created, before, after)
+		wantCreds(t, "Account(alice)", a.Credentials, []storage.ScramCredential{cred(sha1, 2), cred(sha256, 1)})
+	}},
+
+	{"CreateExistingGivesErrExists", func(t *testing.T, e *env) {
+		e.createAccount("alice")
+		err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 9)})
+		wantErrorIs(t, "CreateAccount(alice) again", err, storage.ErrExists)
+		c, err := e.store.ScramCredential(e.ctx, "alice", sha256)
+		if err != nil {
+			t.Fatalf("ScramCredential: %v", err)
+		}
+		if !sameCred(c, cred(sha256, 1)) {
+			t.Errorf("failed CreateAccount changed the credential to %+v", c)
+		}
+	}},
+
+	{"CreateWithoutCredentials", func(t *testing.T, e *env) {
+		if err := e.store.CreateAccount(e.ctx, "bot", nil); err != nil {
+			t.Fatalf("CreateAccount(bot, nil): %v", err)
+		}
+		a, err := e.store.Account(e.ctx, "bot")
+		if err != nil {
+			t.Fatalf("Account: %v", err)
+		}
+		if len(a.Credentials) != 0 {
+			t.Errorf("Credentials = %+v, want none", a.Credentials)
+		}
+		_, err = e.store.ScramCredential(e.ctx, "bot", sha256)
+		wantErrorIs(t, "ScramCredential(bot)", err, storage.ErrNotFound)
+	}},
+
+	{"CreateRejectsInvalidInput", func(t *testing.T, e *env) {
+		err := e.store.CreateAccount(e.ctx, "", nil)
+		wantInvalid(t, `CreateAccount("")`, err)
+		err = e.store.CreateAccount(e.ctx, longString('a', storage.MaxUsernameLength+1), nil)
+		wantInvalid(t, "CreateAccount(too long)", err)
+		err = e.store.CreateAccount(e.ctx, "bad\xffutf8", nil)
+		wantInvalid(t, "CreateAccount(invalid UTF-8)", err)
+
+		// The account must not be half created.
+		err = e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 1), cred(sha256, 2)})
+		wantInvalid(t, "CreateAccount with the same mechanism twice", err)
+		_, err = e.store.Account(e.ctx, "alice")
+		wantErrorIs(t, "Account after failed CreateAccount", err, storage.ErrNotFound)
+
+		bad := cred(sha1, 1)
+		bad.Iterations = 0
+		wantInvalid(t, "CreateAccount with 0 iterations", e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{bad}))
+		names, err := e.store.ListAccounts(e.ctx)
+		if err != nil || len(names) != 0 {
+			t.Fatalf("ListAccounts = %q, %v; want none", names, err)
+		}
+	}},
+
+	{"LongestUsername", func(t *testing.T, e *env) {
+		// 255 four-byte characters: 1020 bytes in a utf8mb4 key.
+		name := longString('🦊', storage.MaxUsernameLength)
+		e.createAccount(name)
+		e.putRosterItem(storage.RosterItem{Owner: name, JID: longString('🐻', storage.MaxJIDLength), Subscription: "both"})
+		a, err := e.store.Account(e.ctx, name)
+		if err != nil || a.Username != name {
+			t.Fatalf("Account = %q, %v", a.Username, err)
+		}
+	}},
+
+	{"UsernamesAreByteExact", func(t *testing.T, e *env) {
+		// Callers normalise; storage must not fold case or Unicode forms
+		// behind their back (MySQL's default collations would).
+		names := []string{"alice", "Alice", "ALICE", "zoë", "zoe\u0308", "strasse", "straße"}
+		for _, n := range names {
+			e.createAccount(n)
+		}
+		got, err := e.store.ListAccounts(e.ctx)
+		if err != nil {
+			t.Fatalf("ListAccounts: %v", err)
+		}
+		if want := slices.Sorted(slices.Values(names)); !slices.Equal(got, want) {
+			t.Fatalf("ListAccounts = %q, want %q", got, want)
+		}
+		_, err = e.store.Account(e.ctx, "ZOË")
+		wantErrorIs(t, "Account(ZOË)", err, storage.ErrNotFound)
+	}},
+
+	{"AccountUnknownGivesErrNotFound", func(t *testing.T, e *env) {
+		_, err := e.store.Account(e.ctx, "nobody")
+		wantErrorIs(t, "Account(nobody)", err, storage.ErrNotFound)
+	}},
+
+	{"SetCredentialsReplacesAll", func(t *testing.T, e *env) {
+		if err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha1, 1), cred(sha256, 2)}); err != nil {
+			t.Fatalf("CreateAccount: %v", err)
+		}
+		if err := e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 7)}); err != nil {
+			t.Fatalf("SetCredentials: %v", err)
+		}
+		a, err := e.store.Account(e.ctx, "alice")
+		if err != nil {
+			t.Fatalf("Account: %v", err)
+		}
+		wantCreds(t, "after SetCredentials", a.Credentials, []storage.ScramCredential{cred(sha256, 7)})
+		_, err = e.store.ScramCredential(e.ctx, "alice", sha1)
+		wantErrorIs(t, "ScramCredential(alice, SHA-1) after SetCredentials", err, storage.ErrNotFound)
+
+		if err := e.store.SetCredentials(e.ctx, "alice", nil); err != nil {
+			t.Fatalf("SetCredentials(nil): %v", err)
+		}
+		if a, _ = e.store.Account(e.ctx, "alice"); len(a.Credentials) != 0 {
+			t.Errorf("Credentials after SetCredentials(nil) = %+v", a.Credentials)
+		}
+	}},
+
+	{"SetCredentialsErrors", func(t *testing.T, e *env) {
+		err := e.store.SetCredentials(e.ctx, "nobody", []storage.ScramCredential{cred(sha256, 1)})
+		wantErrorIs(t, "SetCredentials(nobody)", err, storage.ErrNotFound)
+
+		e.createAccount("alice")
+		err = e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha1, 5), cred(sha1, 6)})
+		wantInvalid(t, "SetCredentials with the same mechanism twice", err)
+		c, err := e.store.ScramCredential(e.ctx, "alice", sha256)
+		if err != nil || !sameCred(c, cred(sha256, 1)) {
+			t.Fatalf("failed SetCredentials changed the credentials: %+v, %v", c, err)
+		}
+	}},
+
+	{"ScramCredential", func(t *testing.T, e *env) {
+		if err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha1, 3), cred(sha256, 4)}); err != nil {
+			t.Fatalf("CreateAccount: %v", err)
+		}
+		for _, want := range []storage.ScramCredential{cred(sha1, 3), cred(sha256, 4)} {
+			got, err := e.store.ScramCredential(e.ctx, "alice", want.Mechanism)
+			if err != nil {
+				t.Fatalf("ScramCredential(alice, %s): %v", want.Mechanism, err)
+			}
+			if !sameCred(got, want) {
+				t.Errorf("ScramCredential(alice, %s) = %+v, want %+v", want.Mechanism, got, want)
+			}
+		}
+		for _, c := range []struct{ user, mech string }{
+			{"nobody", sha256},
+			{"alice", "SCRAM-SHA-512"},
+			{"alice", "scram-sha-256"},
+		} {
+			_, err := e.store.ScramCredential(e.ctx, c.user, c.mech)
+			wantErrorIs(t, "ScramCredential("+c.user+", "+c.mech+")", err, storage.ErrNotFound)
+		}
+	}},
+
+	{"ListAccountsInByteOrder", func(t *testing.T, e *env) {
+		names, err := e.store.ListAccounts(e.ctx)
+		if err != nil || len(names) != 0 {
+			t.Fatalf("ListAccounts on an empty store = %q, %v", names, err)
+		}
+		want := []string{"zoë", "bob", "用户", "alice", "émile", "🦊fox", "alice2", "Zed"}
+		for _, n := range want {
+			e.createAccount(n)
+		}
+		slices.Sort(want) // byte order, which for UTF-8 is code point order
+		got, err := e.store.ListAccounts(e.ctx)
+		if err != nil {
+			t.Fatalf("ListAccounts: %v", err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("ListAccounts = %q, want %q", got, want)
+		}
+	}},
+
+	{"DeleteAccountCascades", func(t *testing.T, e *env) {
+		err := e.store.DeleteAccount(e.ctx, "nobody")
+		wantErrorIs(t, "DeleteAccount(nobody)", err, storage.ErrNotFound)
+
+		for _, u := range []string{"alice", "bob"} {
+			e.createAccount(u)
+			e.putRosterItem(storage.RosterItem{Owner: u, JID: "carol@example.org", Subscription: "both", Groups: []string{"Friends"}})
+			e.putRosterItem(storage.RosterItem{Owner: u, JID: "dave@example.org", Subscription: "to"})
+			if err := e.store.AddPendingSubscription(e.ctx, storage.PendingSubscription{
+				Owner: u, From: "eve@example.org", Stanza: []byte(`<presence type="subscribe"/>`),
+			}); err != nil {
+				t.Fatalf("AddPendingSubscription: %v", err)
+			}
+			e.storeOffline(u, "carol@example.org/phone", "<message>hi</message>")
+		}
+
+		if err := e.store.DeleteAccount(e.ctx, "alice"); err != nil {
+			t.Fatalf("DeleteAccount(alice): %v", err)
+		}
+		_, err = e.store.Account(e.ctx, "alice")
+		wantErrorIs(t, "Account(alice) after delete", err, storage.ErrNotFound)
+		_, err = e.store.ScramCredential(e.ctx, "alice", sha256)
+		wantErrorIs(t, "ScramCredential(alice) after delete", err, storage.ErrNotFound)
+		_, err = e.store.RosterItem(e.ctx, "alice", "carol@example.org")
+		wantErrorIs(t, "RosterItem(alice) after delete", err, storage.ErrNotFound)
+		err = e.store.DeleteAccount(e.ctx, "alice")
+		wantErrorIs(t, "DeleteAccount(alice) twice", err, storage.ErrNotFound)
+
+		// Re-created, alice starts from nothing: the roster version too.
+		e.createAccount("alice")
+		if items, v := e.roster("alice"); len(items) != 0 || v != 0 {
+			t.Errorf("re-created alice has roster %+v version %d, want empty at 0", items, v)
+		}
+		if ps := e.pending("alice"); len(ps) != 0 {
+			t.Errorf("re-created alice has pending subscriptions %+v", ps)
+		}
+		if msgs := e.offline("alice"); len(msgs) != 0 {
+			t.Errorf("re-created alice has offline messages %+v", msgs)
+		}
+
+		// bob is untouched.
+		if items, v := e.roster("bob"); len(items) != 2 || v != 2 {
+			t.Errorf("bob's roster = %+v version %d, want 2 items at version 2", items, v)
+		}
+		if len(e.pending("bob")) != 1 || len(e.offline("bob")) != 1 {
+			t.Errorf("deleting alice changed bob's pending subscriptions or offline messages")
+		}
+		if _, err := e.store.ScramCredential(e.ctx, "bob", sha256); err != nil {
+			t.Errorf("ScramCredential(bob): %v", err)
+		}
+	}},
+}
