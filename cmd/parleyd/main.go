@@ -80,7 +80,6 @@ func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Wri
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	n := &node{cfg: cfg, log: log, stdout: stdout, ctlCommand: ctlCommand(argv0, loader)}
 	if err := n.run(ctx); err != nil {
-		log.Error("parleyd stopped", "err", err)
 		fmt.Fprintf(stderr, "parleyd: %v\n", err)
 		return 1
 	}

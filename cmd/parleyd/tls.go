@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/parleychat/parley/cmd/internal/config"
@@ -39,7 +40,11 @@ type serverCert struct {
 // when asked to trust a certificate.
 func (c serverCert) fingerprint() string {
 	sum := sha256.Sum256(c.cert.Certificate[0])
-	return fmt.Sprintf("% X", sum[:])
+	hex := make([]string, len(sum))
+	for i, b := range sum {
+		hex[i] = fmt.Sprintf("%02X", b)
+	}
+	return strings.Join(hex, ":")
 }
 
 // loadCertificate returns the certificate given with --tls-cert/--tls-key,
