@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -109,8 +110,16 @@ var accountTests = []test{
 	}},
 
 	{"AccountUnknownGivesErrNotFound", func(t *testing.T, e *env) {
-		_, err := e.store.Account(e.ctx, "nobody")
-		wantErrorIs(t, "Account(nobody)", err, storage.ErrNotFound)
+		e.createAccount("alice")
+		// Names that could never have been stored are simply not found.
+		for _, name := range []string{"nobody", "", "bad\xffutf8", longString('a', storage.MaxUsernameLength+1)} {
+			_, err := e.store.Account(e.ctx, name)
+			wantErrorIs(t, fmt.Sprintf("Account(%.20q)", name), err, storage.ErrNotFound)
+			_, err = e.store.ScramCredential(e.ctx, name, sha256)
+			wantErrorIs(t, fmt.Sprintf("ScramCredential(%.20q)", name), err, storage.ErrNotFound)
+			_, err = e.store.RosterItem(e.ctx, "alice", name)
+			wantErrorIs(t, fmt.Sprintf("RosterItem(alice, %.20q)", name), err, storage.ErrNotFound)
+		}
 	}},
 
 	{"SetCredentialsReplacesAll", func(t *testing.T, e *env) {

@@ -10,6 +10,9 @@
 --     accents behind their back. (utf8mb4_bin is a PAD SPACE collation:
 --     trailing spaces are ignored in comparisons. Normalised usernames and
 --     bare JIDs cannot end in a space.)
+--     Text that people search (room history bodies, later) declares its own
+--     case-insensitive collation: a FULLTEXT index on a _bin column matches
+--     case-sensitively.
 --   * Key lengths: usernames VARCHAR(255) and bare JIDs VARCHAR(512), so that
 --     (owner, jid) keys fit InnoDB's 3072-byte limit at 4 bytes a character
 --     (storage.MaxUsernameLength, storage.MaxJIDLength).
@@ -18,8 +21,8 @@
 --     ON DELETE CASCADE, so deleting an account deletes all of its data.
 --   * DDL commits implicitly in MySQL, so a transaction around a migration
 --     would protect nothing: the files say NO TRANSACTION. A migration that
---     fails halfway keeps the statements before the failing one; the error
---     names the file and the statement.
+--     fails halfway keeps the statements before the failing one and is not
+--     recorded as applied; Open's error names its version.
 
 -- +goose NO TRANSACTION
 -- +goose Up
