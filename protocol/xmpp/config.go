@@ -70,6 +70,15 @@ type Config struct {
 	// MaxResourcesPerUser bounds the number of simultaneous sessions of one
 	// account.
 	MaxResourcesPerUser int
+	// ChannelBinding offers the SCRAM -PLUS mechanisms (RFC 5802 §6) with
+	// the tls-exporter (RFC 9266) and tls-server-end-point (RFC 5929)
+	// channel bindings, advertised with XEP-0440. When on, a client that
+	// says it supports channel binding but picks a non-PLUS mechanism (the
+	// gs2 "y" flag) is refused, as RFC 5802 requires. Off by default:
+	// slixmpp 1.8 (Debian 12) binds only with tls-unique, which TLS 1.3
+	// does not define, so with -PLUS offered it can log in neither with
+	// -PLUS nor, because it then sends "y", without.
+	ChannelBinding bool
 	// Version is reported by XEP-0092 software version.
 	Version string
 }

@@ -32,7 +32,7 @@ func mechanisms(f *Element) []string {
 // RFC 6120 §5.3.1: STARTTLS is the only feature offered, and it is
 // required, until TLS is up; then SASL; then binding.
 func TestNegotiationOrder(t *testing.T) {
-	ts := startServer(t)
+	ts := startServer(t, func(c *Config) { c.ChannelBinding = true })
 	ts.addUser(t, "alice", "secret")
 	c := dialRaw(t, ts.addr)
 	f := c.openStream()
@@ -87,7 +87,7 @@ func TestStanzaBeforeAuthIsRefused(t *testing.T) {
 }
 
 func TestMechanisms(t *testing.T) {
-	ts := startServer(t)
+	ts := startServer(t, func(c *Config) { c.ChannelBinding = true })
 	ts.addUser(t, "alice", "pässword")
 	for _, mech := range []string{"SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"} {
 		t.Run(mech, func(t *testing.T) {
@@ -144,8 +144,38 @@ func TestMechanisms(t *testing.T) {
 	})
 }
 
-func TestDirectTLS(t *testing.T) {
+// Without channel binding (the default) only the plain mechanisms are
+// offered, and a client that supports binding ("y") is welcome, as slixmpp
+// needs.
+func TestWithoutChannelBinding(t *testing.T) {
 	ts := startServer(t)
+	ts.addUser(t, "alice", "secret")
+	c := dialRaw(t, ts.addr)
+	c.openStream()
+	f := c.startTLS()
+	if got := strings.Join(mechanisms(f), " "); got != "SCRAM-SHA-256 SCRAM-SHA-1 PLAIN" {
+		t.Errorf("mechanisms = %q", got)
+	}
+	if f.Child(nsSASLCB, "") != nil {
+		t.Errorf("XEP-0440 advertised without channel binding: %s", f)
+	}
+	c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>%s</auth>`,
+		base64.StdEncoding.EncodeToString([]byte("y,,n=alice,r=abcdefghijklmnop")))
+	if el := c.next(); el.Name.Local != "challenge" {
+		t.Fatalf("gs2 flag y refused: %s", el)
+	}
+	c2 := dialRaw(t, ts.addr)
+	c2.openStream()
+	c2.startTLS()
+	c2.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256-PLUS'>%s</auth>`,
+		base64.StdEncoding.EncodeToString([]byte("p=tls-exporter,,n=alice,r=abcdefghijklmnop")))
+	if el := c2.next(); el.Name.Local != "failure" {
+		t.Fatalf("-PLUS accepted without channel binding: %s", el)
+	}
+}
+
+func TestDirectTLS(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.ChannelBinding = true })
 	ts.addUser(t, "alice", "secret")
 	conn, err := tls.Dial("tcp", ts.tlsAddr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
