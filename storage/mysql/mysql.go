@@ -206,61 +206,62 @@ func quoteIdentifier(name string) string {
 	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
-// migrate applies the embedded migrations that db has not seen yet, under a
-// lock named after the database so that pool nodes starting together take
-// turns.
+// migrate applies the embedded migrations that db has not seen yet.
+//
+// Pool nodes that start together on a new database would race: goose
+// creates its version table before it takes any lock of its own, and in
+// MySQL the CREATE TABLE commits before the row for version 0 is written,
+// so another node can find the table empty and give up. Hence the whole
+// migration runs under a lock of ours, named after the database.
 func migrate(ctx context.Context, db *sql.DB, dbName string) error {
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256([]byte(dbName))
 	p, err := goose.NewProvider(goose.DialectMySQL, db, fsys,
 		goose.WithTableName(VersionTable),
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithLogger(goose.NopLogger()),
-		goose.WithSessionLocker(migrationLock{
-			// GET_LOCK names are server-wide and at most 64 characters.
-			name: migrationLockPrefix + hex.EncodeToString(sum[:8]),
-			wait: migrationLockWait,
-		}),
 	)
 	if err != nil {
 		return err
 	}
-	_, err = p.Up(ctx)
-	return err
+	sum := sha256.Sum256([]byte(dbName))
+	// GET_LOCK names are server-wide and at most 64 characters.
+	lock := migrationLockPrefix + hex.EncodeToString(sum[:8])
+	return withLock(ctx, db, lock, migrationLockWait, func() error {
+		_, err := p.Up(ctx)
+		return err
+	})
 }
 
-// migrationLock is a goose session locker on MySQL's GET_LOCK, which both
-// MySQL and MariaDB have: the lock belongs to the connection and goes away
-// with it, so a node that dies while migrating does not leave it behind.
-type migrationLock struct {
-	name string
-	wait time.Duration
-}
-
-// SessionLock takes the lock on conn, waiting up to l.wait for another node
-// to finish.
-func (l migrationLock) SessionLock(ctx context.Context, conn *sql.Conn) error {
-	var got sql.NullInt64
-	err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(?, ?)`, l.name, int(l.wait.Seconds())).Scan(&got)
+// withLock runs fn while holding the named lock (GET_LOCK, which MySQL and
+// MariaDB both have). The lock belongs to one connection, held for the
+// duration, and goes away with it: a node that dies while migrating does not
+// leave it behind.
+func withLock(ctx context.Context, db *sql.DB, name string, wait time.Duration, fn func() error) (err error) {
+	conn, err := db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("take migration lock %s: %w", l.name, err)
+		return fmt.Errorf("take lock %s: %w", name, err)
+	}
+	defer conn.Close()
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(?, ?)`, name, int(wait.Seconds())).Scan(&got); err != nil {
+		return fmt.Errorf("take lock %s: %w", name, err)
 	}
 	if got.Int64 != 1 {
-		return fmt.Errorf("take migration lock %s: another connection still holds it after %v", l.name, l.wait)
+		return fmt.Errorf("take lock %s: another connection still holds it after %v", name, wait)
 	}
-	return nil
-}
-
-// SessionUnlock releases the lock that SessionLock took on conn.
-func (l migrationLock) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
-	var released sql.NullInt64
-	if err := conn.QueryRowContext(ctx, `SELECT RELEASE_LOCK(?)`, l.name).Scan(&released); err != nil {
-		return fmt.Errorf("release migration lock %s: %w", l.name, err)
-	}
-	return nil
+	defer func() {
+		// Released even if ctx is done: the connection goes back to the
+		// pool and must not keep the lock.
+		var released sql.NullInt64
+		rerr := conn.QueryRowContext(context.WithoutCancel(ctx), `SELECT RELEASE_LOCK(?)`, name).Scan(&released)
+		if rerr != nil && err == nil {
+			err = fmt.Errorf("release lock %s: %w", name, rerr)
+		}
+	}()
+	return fn()
 }
 
 // Ping checks that the database answers.
