@@ -95,9 +95,7 @@ var _ storage.Store = (*Store)(nil)
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	cfg, err := gomysql.ParseDSN(dsn)
 	if err != nil {
-		// The driver's parse errors quote no part of the DSN that could be
-		// the password.
-		return nil, fmt.Errorf("storage/mysql: parse DSN: %w", err)
+		return nil, fmt.Errorf("storage/mysql: parse DSN: %w", withoutPassword(err, dsn))
 	}
 	where := describe(cfg)
 	if cfg.DBName == "" {
@@ -151,6 +149,25 @@ func configure(cfg *gomysql.Config) error {
 		// nanoseconds, Go's Truncate would not. Truncate on both sides.
 		gomysql.TimeTruncate(time.Microsecond),
 	)
+}
+
+// withoutPassword returns the driver's complaint about a DSN it could not
+// parse, unless the complaint quotes some of what may be the password (the
+// driver quotes the database name and parameter values, and in a malformed
+// DSN those can run into the password): then only a generic error.
+func withoutPassword(err error, dsn string) error {
+	colon, at := strings.Index(dsn, ":"), strings.LastIndex(dsn, "@")
+	if colon < 0 || at <= colon+1 {
+		return err // no password
+	}
+	password, msg := dsn[colon+1:at], err.Error()
+	n := min(4, len(password)) // this many characters in a row give it away
+	for i := 0; i+n <= len(password); i++ {
+		if strings.Contains(msg, password[i:i+n]) {
+			return errors.New("malformed; want user:password@tcp(host:3306)/database?param=value (details not shown: they would quote the password)")
+		}
+	}
+	return err
 }
 
 // describe names the database for messages without the password.
