@@ -147,6 +147,7 @@ func (n *node) run(ctx context.Context) error {
 		MaxOfflineMessages:  cfg.MaxOfflineMessages,
 		SendQueueLength:     cfg.SendQueue,
 		MaxResourcesPerUser: cfg.MaxResources,
+		ChannelBinding:      cfg.ChannelBinding,
 		Version:             version,
 	})
 	if err != nil {

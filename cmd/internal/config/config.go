@@ -70,6 +70,8 @@ type Config struct {
 	MaxOfflineMessages int
 	SendQueue          int
 	MaxResources       int
+	// ChannelBinding offers SCRAM -PLUS (see xmpp.Config.ChannelBinding).
+	ChannelBinding bool
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register
@@ -84,8 +86,12 @@ type Loader struct {
 // it is checked and applied by Load, after the config file, so that the
 // flag wins and its error names the flag.
 type flagValue struct {
-	text string
+	text    string
+	boolean bool
 }
+
+// IsBoolFlag lets a boolean key be given as a bare --name (package flag).
+func (v *flagValue) IsBoolFlag() bool { return v != nil && v.boolean }
 
 func (v *flagValue) String() string {
 	if v == nil {
@@ -110,7 +116,7 @@ func Register(fs *flag.FlagSet, names ...string) *Loader {
 		if len(names) > 0 && !slices.Contains(names, k.name) {
 			continue
 		}
-		v := &flagValue{text: k.def}
+		v := &flagValue{text: k.def, boolean: k.set.boolean}
 		fs.Var(v, k.name, k.usage)
 		l.entries[k.name] = v
 	}
@@ -128,7 +134,7 @@ func Register(fs *flag.FlagSet, names ...string) *Loader {
 func (l *Loader) Load() (*Config, error) {
 	c := &Config{}
 	for _, k := range keys {
-		if err := k.set(c, k.def); err != nil {
+		if err := k.set.apply(c, k.def); err != nil {
 			return nil, fmt.Errorf("config: default of %s: %w", k.name, err)
 		}
 	}
@@ -144,7 +150,7 @@ func (l *Loader) Load() (*Config, error) {
 		if !ok || err != nil {
 			return
 		}
-		if e := lookup(f.Name).set(c, v.text); e != nil {
+		if e := lookup(f.Name).set.apply(c, v.text); e != nil {
 			err = fmt.Errorf("config: --%s: %w", f.Name, e)
 		}
 	})
@@ -233,7 +239,7 @@ func (c *Config) loadFile(path string) error {
 		if err != nil {
 			return fmt.Errorf("config: %s: %s: %w", path, name, err)
 		}
-		if err := k.set(c, text); err != nil {
+		if err := k.set.apply(c, text); err != nil {
 			return fmt.Errorf("config: %s: %s: %w", path, name, err)
 		}
 	}

@@ -134,6 +134,26 @@ func TestEmptyAddressDisables(t *testing.T) {
 	}
 }
 
+func TestBooleanKey(t *testing.T) {
+	c, err := load(t, "--channel-binding")
+	if err != nil || !c.ChannelBinding {
+		t.Errorf("bare --channel-binding: %v, %v; want true", c, err)
+	}
+	file := writeFile(t, "parley.toml", "channel-binding = true\n")
+	c, err = load(t, "--config", file, "--channel-binding=false")
+	if err != nil || c.ChannelBinding {
+		t.Errorf("--channel-binding=false over the file's true: %v, %v; want false", c, err)
+	}
+	file = writeFile(t, "parley.yaml", "channel-binding: true\n")
+	if c, err = load(t, "--config", file); err != nil || !c.ChannelBinding {
+		t.Errorf("YAML channel-binding: true: %v, %v", c, err)
+	}
+	file = writeFile(t, "parley.toml", "channel-binding = \"sometimes\"\n")
+	if _, err := load(t, "--config", file); err == nil || !strings.Contains(err.Error(), `channel-binding: invalid boolean "sometimes"`) {
+		t.Errorf("bad boolean: err = %v", err)
+	}
+}
+
 func TestUnknownKey(t *testing.T) {
 	for name, content := range map[string]string{
 		"parley.toml": "xmpp-c2z = \"127.0.0.1:5222\"\n",
@@ -229,7 +249,7 @@ func TestParseSize(t *testing.T) {
 // TestDefaultsParse makes sure every default in the key table is valid.
 func TestDefaultsParse(t *testing.T) {
 	for _, k := range keys {
-		if err := k.set(&Config{}, k.def); err != nil {
+		if err := k.set.apply(&Config{}, k.def); err != nil {
 			t.Errorf("%s: default %q: %v", k.name, k.def, err)
 		}
 	}

@@ -25,7 +25,11 @@ func Markdown() string {
 				usage = usage[:i]
 			}
 		}
-		fmt.Fprintf(&b, "| `--%s %s` | %s | %s |\n", k.name, arg, def, strings.ReplaceAll(usage, "|", `\|`))
+		flagText := "--" + k.name + " " + arg
+		if k.set.boolean {
+			flagText = "--" + k.name
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", flagText, def, strings.ReplaceAll(usage, "|", `\|`))
 	}
 	return b.String()
 }
@@ -56,7 +60,11 @@ func PrintFlags(fs *flag.FlagSet) {
 			fmt.Fprintf(w, " %s", arg)
 		}
 		fmt.Fprintf(w, "\n    \t%s", usage)
-		if f.DefValue != "" {
+		// Like package flag, say nothing of an empty default or of a
+		// boolean that is off by default.
+		b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+		offBool := isBool && b.IsBoolFlag() && f.DefValue == "false"
+		if f.DefValue != "" && !offBool {
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
 		fmt.Fprintln(w)

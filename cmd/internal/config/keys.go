@@ -17,7 +17,14 @@ type key struct {
 	name  string
 	usage string
 	def   string
-	set   func(c *Config, v string) error
+	set   setter
+}
+
+// setter parses a value given as text and stores it in a Config field.
+type setter struct {
+	apply func(c *Config, v string) error
+	// boolean flags may be given without a value: --channel-binding.
+	boolean bool
 }
 
 // keys is every setting. Adding a setting is adding one line here (and a
@@ -32,7 +39,7 @@ var keys = []key{
 	{"http", "serve /healthz and /metrics over HTTP on `ADDR`; empty disables", ":5280", str(func(c *Config) *string { return &c.HTTP })},
 	{"tls-cert", "TLS certificate chain in PEM `FILE` (default self-signed, kept in DATA/tls)", "", str(func(c *Config) *string { return &c.TLSCert })},
 	{"tls-key", "TLS private key in PEM `FILE` (with --tls-cert)", "", str(func(c *Config) *string { return &c.TLSKey })},
-	{"log-level", "log at `LEVEL` and above: debug, info, warn or error", "info", logLevel},
+	{"log-level", "log at `LEVEL` and above: debug, info, warn or error", "info", setter{apply: logLevel}},
 	{"max-stanza-size", "refuse stanzas larger than `BYTES` (262144 or 256KiB)", fmt.Sprintf("%dKiB", xmpp.DefaultMaxStanzaSize>>10), size(func(c *Config) *int64 { return &c.MaxStanzaSize })},
 	{"max-unauth-per-ip", "allow `N` unauthenticated connections per IP address", strconv.Itoa(xmpp.DefaultMaxUnauthPerIP), count(func(c *Config) *int { return &c.MaxUnauthPerIP })},
 	{"unauth-timeout", "close connections not authenticated within `DURATION`", xmpp.DefaultUnauthTimeout.String(), duration(func(c *Config) *time.Duration { return &c.UnauthTimeout })},
@@ -41,6 +48,7 @@ var keys = []key{
 	{"max-offline-messages", "store up to `N` messages per offline user", strconv.Itoa(xmpp.DefaultMaxOfflineMessages), count(func(c *Config) *int { return &c.MaxOfflineMessages })},
 	{"send-queue", "queue up to `N` stanzas per session, then cut it off as too slow", strconv.Itoa(xmpp.DefaultSendQueueLength), count(func(c *Config) *int { return &c.SendQueue })},
 	{"max-resources", "allow `N` simultaneous sessions per account", strconv.Itoa(xmpp.DefaultMaxResourcesPerUser), count(func(c *Config) *int { return &c.MaxResources })},
+	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
 }
 
 // lookup returns the key called name, or nil.
@@ -54,29 +62,41 @@ func lookup(name string) *key {
 }
 
 // str sets a string field; every string is valid.
-func str(field func(*Config) *string) func(*Config, string) error {
-	return func(c *Config, v string) error {
+func str(field func(*Config) *string) setter {
+	return setter{apply: func(c *Config, v string) error {
 		*field(c) = v
 		return nil
-	}
+	}}
+}
+
+// boolean sets a bool field from true/false (also 1/0, t/f).
+func boolean(field func(*Config) *bool) setter {
+	return setter{boolean: true, apply: func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q: want true or false", v)
+		}
+		*field(c) = b
+		return nil
+	}}
 }
 
 // count sets an int field from a positive decimal number.
-func count(field func(*Config) *int) func(*Config, string) error {
-	return func(c *Config, v string) error {
+func count(field func(*Config) *int) setter {
+	return setter{apply: func(c *Config, v string) error {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n <= 0 {
 			return fmt.Errorf("invalid number %q: want a positive integer", v)
 		}
 		*field(c) = n
 		return nil
-	}
+	}}
 }
 
 // duration sets a time.Duration field from Go duration syntax ("30s",
 // "1m30s").
-func duration(field func(*Config) *time.Duration) func(*Config, string) error {
-	return func(c *Config, v string) error {
+func duration(field func(*Config) *time.Duration) setter {
+	return setter{apply: func(c *Config, v string) error {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil {
 			return fmt.Errorf("invalid duration %q: want for example 30s or 1m30s", v)
@@ -86,19 +106,19 @@ func duration(field func(*Config) *time.Duration) func(*Config, string) error {
 		}
 		*field(c) = d
 		return nil
-	}
+	}}
 }
 
 // size sets an int64 field from a byte count.
-func size(field func(*Config) *int64) func(*Config, string) error {
-	return func(c *Config, v string) error {
+func size(field func(*Config) *int64) setter {
+	return setter{apply: func(c *Config, v string) error {
 		n, err := ParseSize(v)
 		if err != nil {
 			return err
 		}
 		*field(c) = n
 		return nil
-	}
+	}}
 }
 
 func logLevel(c *Config, v string) error {
