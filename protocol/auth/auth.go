@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/xdg-go/scram"
 	"golang.org/x/text/secure/precis"
@@ -44,8 +45,8 @@ func NormalizeUsername(name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w %q: %v", ErrBadUsername, name, err)
 	}
-	if out == "" || len(out) > 1023 {
-		return "", fmt.Errorf("%w %q: must be 1 to 1023 bytes", ErrBadUsername, name)
+	if out == "" || utf8.RuneCountInString(out) > storage.MaxUsernameLength {
+		return "", fmt.Errorf("%w %q: must be 1 to %d characters", ErrBadUsername, name, storage.MaxUsernameLength)
 	}
 	for _, r := range out {
 		switch r {
