@@ -24,7 +24,7 @@ func (s *Server) handlePresence(ctx context.Context, sess *session, p *Element) 
 			s.broadcastPresence(ctx, sess, p, typ == "")
 			return
 		}
-		s.directedPresence(sess, p, to, typ == "")
+		s.directedPresence(ctx, sess, p, to, typ == "")
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 		contact, err := jid.Parse(to)
 		if err != nil || to == "" {
@@ -33,7 +33,7 @@ func (s *Server) handlePresence(ctx context.Context, sess *session, p *Element) 
 		}
 		s.outboundSubscription(ctx, sess, typ, contact.Bare(), p)
 	case "error":
-		s.directedPresence(sess, p, to, false)
+		s.directedPresence(ctx, sess, p, to, false)
 	case "probe":
 		// Probes are server business (RFC 6121 §4.3); clients do not
 		// send them. Ignore.
@@ -108,7 +108,9 @@ func (s *Server) broadcastToContactsAndSelf(ctx context.Context, sess *session, 
 		}
 	}
 	for _, other := range s.router.sessions(sess.bare) {
-		if other != sess && other.isAvailable() {
+		// The sender's own available session gets its presence back
+		// too (RFC 6121 §4.2.2, §4.4.2).
+		if other.isAvailable() {
 			out := p.Copy()
 			out.SetAttr("to", other.jid.String())
 			other.sendElement(out)
@@ -178,7 +180,7 @@ func (s *Server) sendUnavailableTo(bare string, contact jid.JID) {
 
 // directedPresence sends presence to one entity (§4.6) and remembers it, so
 // that the recipient is told when the session goes away.
-func (s *Server) directedPresence(sess *session, p *Element, to string, available bool) {
+func (s *Server) directedPresence(ctx context.Context, sess *session, p *Element, to string, available bool) {
 	j, err := jid.Parse(to)
 	if err != nil {
 		sess.sendElement(errorReply(p, errJIDMalformed(""), ""))
@@ -186,6 +188,13 @@ func (s *Server) directedPresence(sess *session, p *Element, to string, availabl
 	}
 	s.deliverPresence(p, j)
 	if p.AttrValue("type") == "error" {
+		return
+	}
+	// §4.6.1: presence directed at a contact who already gets the
+	// broadcast (from/both) is not remembered as directed presence, or
+	// the contact would get unavailable presence twice.
+	if item, err := s.cfg.Store.RosterItem(ctx, sess.jid.Localpart(), j.Bare().String()); err == nil &&
+		(item.Subscription == storage.SubscriptionFrom || item.Subscription == storage.SubscriptionBoth) {
 		return
 	}
 	sess.mu.Lock()
