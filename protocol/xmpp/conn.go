@@ -16,6 +16,12 @@ import (
 	"mellium.im/xmpp/jid"
 )
 
+// How long, and for how many bytes, a closing connection drains its input.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 64 << 10
+)
+
 // conn is one client connection, from accept to close. Its serve method runs
 // on the connection's reader goroutine: stream negotiation (RFC 6120 §4-7:
 // STARTTLS, SASL, resource binding) and then the stanza loop. Once a
@@ -138,10 +144,17 @@ func (c *conn) close() {
 			c.srv.limits.releaseUnauth(c.remoteIP)
 			c.countedIP = false
 		}
+		// Half-close and drain what the peer still sends for a moment
+		// before closing: closing a socket with unread input makes the
+		// kernel answer with a reset, which can destroy the stream error
+		// we just sent before the client reads it.
+		_ = c.raw.SetDeadline(time.Now().Add(lingerTime))
 		if tc, ok := c.rw.(*tls.Conn); ok {
-			_ = tc.SetWriteDeadline(time.Now().Add(time.Second))
 			_ = tc.CloseWrite()
+		} else if tcp, ok := c.raw.(*net.TCPConn); ok {
+			_ = tcp.CloseWrite()
 		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(c.rw, lingerBytes))
 		_ = c.raw.Close()
 		c.srv.forget(c)
 	})
