@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// loginOptions are the settings of the commands that log sessions in.
+type loginOptions struct {
+	Addr         string
+	Domain       string
+	Prefix       string
+	Password     string
+	Offset       int
+	Rate         float64 // new sessions per second; 0 is unlimited
+	MaxInFlight  int     // logins under way at once
+	Timeout      time.Duration
+	WriteTimeout time.Duration
+}
+
+// register defines the login flags on fs; rateFlag names the flag for the
+// login rate ("rate" for sessions, "login-rate" for chat).
+func (o *loginOptions) register(fs *flag.FlagSet, rateFlag string) {
+	fs.StringVar(&o.Addr, "addr", "127.0.0.1:5222", "the server's XMPP c2s (STARTTLS) listener `HOST:PORT`")
+	fs.StringVar(&o.Domain, "domain", "localhost", "the server's XMPP `DOMAIN`")
+	fs.StringVar(&o.Prefix, "prefix", "bench", "user names are `PREFIX`0, PREFIX1, …")
+	fs.StringVar(&o.Password, "password", "bench", "every user's `PASSWORD`")
+	fs.IntVar(&o.Offset, "offset", 0, "number of the first user (bench`N`), to run several bench processes on disjoint users")
+	fs.Float64Var(&o.Rate, rateFlag, 200, "start at most `R` logins per second (0: no limit)")
+	fs.IntVar(&o.MaxInFlight, "max-inflight", 16, "at most `N` logins under way at once; keep it below the server's --max-unauth-per-ip")
+	fs.DurationVar(&o.Timeout, "login-timeout", 30*time.Second, "give up on a login after `DURATION`")
+	fs.DurationVar(&o.WriteTimeout, "write-timeout", 10*time.Second, "give up on a write to the server after `DURATION`")
+}
+
+// LoginReport sums up the logins of a run.
+type LoginReport struct {
+	Attempted   int            `json:"attempted"`
+	Established int            `json:"established"`
+	Failures    map[string]int `json:"failures"`
+	// Seconds is from the first connect to the end of the last login.
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"logins_per_second"`
+	// Latency is from the start of the TCP connect to the server's
+	// answer to the ping sent after initial presence.
+	Latency Summary            `json:"latency_ms"`
+	Phases  map[string]Summary `json:"phases_ms"`
+}
+
+// fleet is the sessions of one run. It logs them in at a bounded rate and
+// then runs one reader goroutine per session (the goroutine that logged
+// it in); nothing else is kept per session.
+type fleet struct {
+	opts   loginOptions
+	log    *slog.Logger
+	handle func(i int, c *Client, e *element) // called on the readers
+
+	closing atomic.Bool
+	readers sync.WaitGroup
+	up      atomic.Int64 // established so far
+	failed  atomic.Int64 // failed logins so far
+
+	mu       sync.Mutex
+	clients  []*Client // by index; nil if not (or no longer) connected
+	failures map[string]int
+	dropped  map[string]int
+	timings  []LoginTiming
+	elapsed  time.Duration
+}
+
+func newFleet(opts loginOptions, log *slog.Logger, handle func(i int, c *Client, e *element)) *fleet {
+	return &fleet{
+		opts:     opts,
+		log:      log,
+		handle:   handle,
+		failures: make(map[string]int),
+		dropped:  make(map[string]int),
+	}
+}
+
+// username is the name of session i.
+func (f *fleet) username(i int) string { return fmt.Sprintf("%s%d", f.opts.Prefix, f.opts.Offset+i) }
+
+// jid is the bare JID of session i.
+func (f *fleet) jid(i int) string { return f.username(i) + "@" + f.opts.Domain }
+
+// connect logs in sessions 0..n-1, starting at most opts.Rate per second
+// with at most opts.MaxInFlight under way, and returns when every attempt
+// has ended. Established sessions stay open until close.
+func (f *fleet) connect(ctx context.Context, n int) {
+	f.clients = make([]*Client, n)
+	sem := make(chan struct{}, max(f.opts.MaxInFlight, 1))
+	var logins sync.WaitGroup
+	start := time.Now()
+	progressDone := make(chan struct{})
+	go f.progress(n, progressDone)
+	defer close(progressDone)
+	for i := 0; i < n; i++ {
+		if f.opts.Rate > 0 {
+			due := start.Add(time.Duration(float64(i) / f.opts.Rate * float64(time.Second)))
+			if !sleepUntil(ctx, due) {
+				break
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		logins.Add(1)
+		go f.session(ctx, i, sem, &logins)
+	}
+	logins.Wait()
+	f.mu.Lock()
+	f.elapsed = time.Since(start)
+	f.mu.Unlock()
+}
+
+// progress logs how the logins go every few seconds until done closes.
+func (f *fleet) progress(n int, done <-chan struct{}) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			f.log.Info("logging in", "established", f.up.Load(), "failed", f.failed.Load(), "of", n)
+		}
+	}
+}
+
+// session logs in session i, then reads its stream until it ends.
+func (f *fleet) session(ctx context.Context, i int, sem <-chan struct{}, logins *sync.WaitGroup) {
+	c, err := Login(ctx, ClientConfig{
+		Addr:         f.opts.Addr,
+		Domain:       f.opts.Domain,
+		Username:     f.username(i),
+		Password:     f.opts.Password,
+		Resource:     "parley-bench",
+		Timeout:      f.opts.Timeout,
+		WriteTimeout: f.opts.WriteTimeout,
+	})
+	<-sem
+	f.mu.Lock()
+	if err != nil {
+		f.failures[failureReason(err)]++
+		f.mu.Unlock()
+		f.failed.Add(1)
+		logins.Done()
+		f.log.Debug("login failed", "user", f.username(i), "err", err)
+		return
+	}
+	if f.closing.Load() {
+		f.mu.Unlock()
+		logins.Done()
+		c.Close()
+		return
+	}
+	f.clients[i] = c
+	f.timings = append(f.timings, c.Timing)
+	f.readers.Add(1)
+	f.mu.Unlock()
+	f.up.Add(1)
+	logins.Done()
+
+	defer f.readers.Done()
+	f.read(i, c)
+}
+
+// read handles session i's incoming stanzas until its stream ends.
+func (f *fleet) read(i int, c *Client) {
+	for {
+		e, err := c.Next()
+		if err != nil {
+			f.mu.Lock()
+			f.clients[i] = nil
+			if !f.closing.Load() {
+				f.dropped[failureReason(err)]++
+				f.log.Debug("session ended", "user", f.username(i), "err", err)
+			}
+			f.mu.Unlock()
+			c.Close()
+			return
+		}
+		if e.XMLName.Local == "iq" {
+			answerIQ(c, e)
+		}
+		if f.handle != nil {
+			f.handle(i, c, e)
+		}
+	}
+}
+
+// answerIQ answers requests from the server, as RFC 6120 §8.2.3 requires:
+// pings (XEP-0199) with a result, anything else with service-unavailable.
+func answerIQ(c *Client, e *element) {
+	typ := e.attr("type")
+	if typ != "get" && typ != "set" {
+		return
+	}
+	to := ""
+	if from := e.attr("from"); from != "" {
+		to = " to='" + escape(from) + "'"
+	}
+	id := escape(e.attr("id"))
+	if typ == "get" && e.child(nsPing, "ping") != nil {
+		_ = c.Send([]byte("<iq type='result' id='" + id + "'" + to + "/>"))
+		return
+	}
+	_ = c.Send([]byte("<iq type='error' id='" + id + "'" + to + "><error type='cancel'><service-unavailable xmlns='" + nsStanzas + "'/></error></iq>"))
+}
+
+// live returns the indexes of the sessions still connected.
+func (f *fleet) live() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []int
+	for i, c := range f.clients {
+		if c != nil {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// client returns session i, or nil if it is not connected.
+func (f *fleet) client(i int) *Client {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clients[i]
+}
+
+// close ends every session and waits for the readers.
+func (f *fleet) close() {
+	f.closing.Store(true)
+	f.mu.Lock()
+	clients := make([]*Client, 0, len(f.clients))
+	for _, c := range f.clients {
+		if c != nil {
+			clients = append(clients, c)
+		}
+	}
+	f.mu.Unlock()
+	for _, c := range clients {
+		c.Close()
+	}
+	f.readers.Wait()
+}
+
+// loginReport sums up the logins.
+func (f *fleet) loginReport() LoginReport {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := LoginReport{
+		Established: len(f.timings),
+		Failures:    copyCounts(f.failures),
+		Seconds:     round(f.elapsed.Seconds(), 3),
+		Phases:      make(map[string]Summary),
+	}
+	for _, n := range f.failures {
+		r.Attempted += n
+	}
+	r.Attempted += r.Established
+	if f.elapsed > 0 {
+		r.PerSecond = round(float64(r.Established)/f.elapsed.Seconds(), 1)
+	}
+	totals := make([]time.Duration, len(f.timings))
+	for i, t := range f.timings {
+		totals[i] = t.Total()
+	}
+	r.Latency = summarize(totals)
+	for p := range numPhases {
+		ds := make([]time.Duration, len(f.timings))
+		for i, t := range f.timings {
+			ds[i] = t[p]
+		}
+		r.Phases[phaseNames[p]] = summarize(ds)
+	}
+	return r
+}
+
+// droppedCounts is why established sessions ended before close.
+func (f *fleet) droppedCounts() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return copyCounts(f.dropped)
+}
+
+func copyCounts(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// formatCounts writes counts by reason, largest first, or "none".
+func formatCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		if m[keys[a]] != m[keys[b]] {
+			return m[keys[a]] > m[keys[b]]
+		}
+		return keys[a] < keys[b]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d × %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writeText prints the login part of a report.
+func (r LoginReport) writeText(b *strings.Builder) {
+	fmt.Fprintf(b, "established   %d of %d in %.1f s (%.0f logins/s)\n", r.Established, r.Attempted, r.Seconds, r.PerSecond)
+	fmt.Fprintf(b, "login failed  %s\n", formatCounts(r.Failures))
+	fmt.Fprintf(b, "login time    %s\n", r.Latency)
+	if r.Latency.Count > 0 {
+		b.WriteString("  phases p50/p99:")
+		for _, name := range phaseNames {
+			s := r.Phases[name]
+			fmt.Fprintf(b, " %s %s/%s", name, fmtMS(s.P50), fmtMS(s.P99))
+		}
+		b.WriteString("\n")
+	}
+}
+
+// sleepUntil waits until t; it reports false if ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

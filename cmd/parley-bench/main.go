@@ -1,0 +1,218 @@
+// Command parley-bench is Parley's load generator: it creates benchmark
+// users, holds many client sessions open, and drives 1:1 chat traffic
+// between them, then reports what it measured (shared/DESIGN.md §8).
+//
+//	parley-bench users    --storage DSN --count N [--prefix bench] [--password PW]
+//	parley-bench sessions --addr HOST:PORT --count N --rate R [--pid PID]
+//	parley-bench chat     --addr HOST:PORT --pairs N --rate R --duration D [--pid PID]
+//
+// users creates the accounts PREFIX0..PREFIX{N-1} directly in the content
+// database (the same --storage DSN as the server's), skipping those that
+// exist, on twice as many goroutines as there are CPUs (--workers).
+//
+// sessions opens N client sessions the way a real client does (TCP,
+// STARTTLS without certificate verification, SASL SCRAM-SHA-256, resource
+// binding, initial presence), at most R new ones per second, holds them
+// open for --hold, checks that every one still answers a ping, and reports
+// the sessions established, the failures by reason, the login latency
+// percentiles and, given the server's --pid, the server's RSS before and
+// after (kB per session) and its CPU time.
+//
+// chat logs in N pairs of sessions; the first of each pair sends chat
+// messages carrying a timestamp to the second, R messages per second over
+// all pairs, for D. It reports the send and delivery rates, the
+// post→delivery latency percentiles and the messages lost (sent but not
+// received by the end of --grace).
+//
+// Every command prints a report for people, or with --json one JSON object
+// for scripts, on stdout; progress goes to stderr.
+//
+// # Limits of one bench process
+//
+// Each session is one TCP connection, so one file descriptor in the bench
+// process and one in the server. With a limit of 20,000 open files per
+// process (ulimit -n), one bench process holds about 19,900 sessions; the
+// server needs the same headroom, so start parleyd from a shell where
+// `ulimit -n 20000` was run. For 19,500 sessions or more, run two bench
+// processes on disjoint users:
+//
+//	parley-bench sessions --count 9750 --hold 3m --pid $PID > first.txt &
+//	sleep 60   # until the first has logged in
+//	parley-bench sessions --count 9750 --offset 9750 --hold 15s --pid $PID
+//
+// The server's memory per session over both is then (RSS after, from the
+// second report, minus RSS before, from the first) / 19,500; the first
+// process's own "after" is taken once the second has closed its sessions.
+//
+// The server limits unauthenticated connections per IP address
+// (--max-unauth-per-ip, default 20); --max-inflight (default 16) keeps the
+// bench below it. It also delays each failed login from an address,
+// doubling up to 30 s, so logins for users that do not exist (run users
+// first) end up reported as "auth: timeout". Each login costs the bench
+// one PBKDF2 (the SCRAM salted password), which on a small machine
+// competes with the server for CPU.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+const usage = `Usage: parley-bench COMMAND [flags]
+
+Load generator and benchmark report for Parley.
+
+Commands:
+  users      create benchmark accounts directly in the content database
+  sessions   open and hold many client sessions; login latency, server memory per session
+  chat       send 1:1 messages between pairs of sessions; delivery rate and latency
+
+Run "parley-bench COMMAND -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first ^C stops the run and still prints the report; a second
+	// one kills the process.
+	context.AfterFunc(ctx, stop)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// report is what every command returns.
+type report interface{ Text() string }
+
+// run is the command without the process around it; it returns the exit
+// code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	var (
+		fs       = flag.NewFlagSet("parley-bench "+args[0], flag.ContinueOnError)
+		asJSON   = fs.Bool("json", false, "print the report as one JSON object")
+		logLevel = fs.String("log-level", "info", "log progress at `LEVEL` and above on stderr: debug, info, warn or error")
+		exec     func(context.Context, *slog.Logger) (report, error)
+		synopsis string
+	)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s [flags]\n\n%s\nFlags:\n", fs.Name(), synopsis)
+		fs.PrintDefaults()
+	}
+	switch args[0] {
+	case "users":
+		synopsis = `Creates the accounts PREFIX{offset}..PREFIX{offset+count-1} directly in the
+content database, skipping those that exist, and reports the time taken.
+Use the server's --storage DSN.
+`
+		var o usersOptions
+		fs.StringVar(&o.Storage, "storage", "sqlite:data/parley.db", "the server's content database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB")
+		fs.IntVar(&o.Count, "count", 1000, "create `N` users")
+		fs.IntVar(&o.Offset, "offset", 0, "number of the first user (bench`N`)")
+		fs.StringVar(&o.Prefix, "prefix", "bench", "user names are `PREFIX`0, PREFIX1, …")
+		fs.StringVar(&o.Password, "password", "bench", "every user's `PASSWORD`")
+		fs.IntVar(&o.Workers, "workers", 2*runtime.NumCPU(), "create users on `N` goroutines (deriving credentials is CPU-bound; a few more than the CPUs hide database round trips)")
+		exec = func(ctx context.Context, log *slog.Logger) (report, error) { return result(runUsers(ctx, log, o)) }
+	case "sessions":
+		synopsis = `Opens --count client sessions (TCP, STARTTLS, SCRAM-SHA-256, bind, initial
+presence), at most --rate new ones per second, holds them for --hold, checks
+that each still answers a ping, and reports sessions established, failures
+by reason, login latency and, with --pid, the server's RSS per session.
+One bench process holds at most ~19,900 sessions under a 20,000 open-files
+limit: for more, run two with disjoint --offset.
+`
+		var o sessionsOptions
+		o.register(fs, "rate")
+		fs.IntVar(&o.Count, "count", 1000, "open `N` sessions")
+		fs.DurationVar(&o.Hold, "hold", 10*time.Second, "keep the sessions open for `DURATION` after the last login, then measure (^C ends it early)")
+		fs.DurationVar(&o.VerifyTimeout, "verify-timeout", 30*time.Second, "wait up to `DURATION` for every session to answer the final ping")
+		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its RSS (kB per session) and CPU time from /proc")
+		exec = func(ctx context.Context, log *slog.Logger) (report, error) { return result(runSessions(ctx, log, o)) }
+	case "chat":
+		synopsis = `Logs in --pairs pairs of sessions (users 2i send to users 2i+1), sends chat
+messages carrying a timestamp at --rate messages per second in total for
+--duration, waits up to --grace, and reports delivery rate, post->delivery
+latency and lost messages.
+`
+		var o chatOptions
+		o.register(fs, "login-rate")
+		fs.IntVar(&o.Pairs, "pairs", 100, "run `N` pairs of sessions (2N users: even ones send, odd ones receive)")
+		fs.Float64Var(&o.Rate, "rate", 100, "send `R` messages per second, all senders together")
+		fs.DurationVar(&o.Duration, "duration", 30*time.Second, "send for `DURATION`")
+		fs.DurationVar(&o.Grace, "grace", 5*time.Second, "then wait up to `DURATION` for messages still under way; those not received are lost")
+		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its RSS and CPU time during the send phase")
+		exec = func(ctx context.Context, log *slog.Logger) (report, error) { return result(runChat(ctx, log, o)) }
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "parley-bench: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "parley-bench %s: unexpected argument %q\n", args[0], fs.Arg(0))
+		return exitUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "parley-bench: --log-level: %v\n", err)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	r, err := exec(ctx, log)
+	if r != nil {
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(r); err != nil {
+				fmt.Fprintf(stderr, "parley-bench: writing the report: %v\n", err)
+				return exitFailure
+			}
+		} else {
+			fmt.Fprint(stdout, r.Text())
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "parley-bench %s: %v\n", args[0], err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// result turns a command's nil *Report (it failed before it had anything
+// to report) into a nil report.
+func result[R interface {
+	comparable
+	report
+}](r R, err error) (report, error) {
+	var none R
+	if r == none {
+		return nil, err
+	}
+	return r, err
+}
