@@ -10,7 +10,25 @@ import (
 // compliance outbox. Every mutation takes the compliance event that records
 // it and writes both in ONE transaction (shared/DESIGN.md §3 "A post, end to
 // end", §6): nothing is captured that did not happen, nothing that
-// happened is missed.
+// happened is missed. A mutation that fails writes neither.
+
+// Length limits, in characters, for the room engine's keys (see
+// MaxUsernameLength for why keys are bounded). Longer values are rejected
+// with an invalid-input error before they reach the database.
+const (
+	// MaxRoomNameLength bounds Room.Name (a JID localpart) and every
+	// reference to a room.
+	MaxRoomNameLength = 255
+	// MaxCategoryNameLength bounds Category.Name and Room.Category.
+	MaxCategoryNameLength = 255
+	// MaxNickLength bounds HistoryMessage.Nick, which With queries look up
+	// by index. XEP-0045 allows longer nicks (a resourcepart, 1023 bytes);
+	// the engine refuses them at join.
+	MaxNickLength = 255
+	// MaxIDLength bounds HistoryMessage.StanzaID and Target and
+	// OutboxEvent.EventID.
+	MaxIDLength = 255
+)
 
 // Category is a container of rooms with policy (DESIGN §1).
 type Category struct {
@@ -18,7 +36,7 @@ type Category struct {
 	Name        string
 	Description string
 	// AllowedMembers are the bare JIDs that may be members of its rooms;
-	// "*" allows every local user.
+	// "*" allows every local user. Lists come back nil when empty.
 	AllowedMembers []string
 	// DeniedMembers may never be members (an ethical wall); denial wins
 	// over AllowedMembers.
@@ -31,25 +49,30 @@ type Category struct {
 	FileUpload  bool
 	Invitations bool
 	ChatHistory bool
-	Created     time.Time
-	Updated     time.Time
+	// Created is set when the category is first stored (now, if zero) and
+	// never changes; Updated is the time of the last PutCategory (now, if
+	// zero).
+	Created time.Time
+	Updated time.Time
 }
 
 // Room is a persistent chat room (XEP-0045 room config mapped as DESIGN §1).
 type Room struct {
 	// Name is the room's localpart at the MUC service, e.g. "design".
-	Name        string
+	Name string
+	// Category must name an existing category.
 	Category    string
 	Title       string
 	Description string
-	// Subject, with who set it (nick) and when.
+	// Subject, with who set it (nick) and when; SubjectTime is zero
+	// while no subject was ever set.
 	Subject       string
 	SubjectNick   string
 	SubjectTime   time.Time
 	Public        bool // listed in disco#items
 	MembersOnly   bool
-	Moderated     bool // an auditorium: only presenters and managers post
-	Password      string
+	Moderated     bool   // an auditorium: only presenters and managers post
+	Password      string // stored as given: the room needs it to compare
 	WhoIs         string // "moderators" or "anyone" (muc#roomconfig_whois)
 	MaxUsers      int    // 0: the service default
 	ChangeSubject string // "moderators" or "participants"
@@ -57,9 +80,12 @@ type Room struct {
 	AllowInvites  bool
 	Disabled      bool
 	AddInURL      string
-	Creator       string // bare JID
-	Created       time.Time
-	Updated       time.Time
+	// Creator (a bare JID) and Created are set by CreateRoom and kept by
+	// UpdateRoom. Created defaults to now, Updated to Created on create
+	// and to now on update.
+	Creator string
+	Created time.Time
+	Updated time.Time
 }
 
 // Affiliation values (XEP-0045 §5.2), stored per room and bare JID.
@@ -76,7 +102,7 @@ const (
 type Affiliation struct {
 	Room        string
 	JID         string // bare JID
-	Affiliation string // one of the Affiliation* constants except none
+	Affiliation string // one of the Affiliation* constants; stored rows are never none
 	Presenter   bool
 	Reason      string
 }
@@ -95,7 +121,9 @@ const (
 type HistoryMessage struct {
 	Room string
 	// Seq orders a room's history; it is assigned by AppendHistory and
-	// increases by one with every message of the room.
+	// increases by one with every message of the room, starting at 1.
+	// Seqs of a deleted room are not remembered: a room created again
+	// under the same name starts at 1.
 	Seq int64
 	// StanzaID is the room-assigned XEP-0359 id, unique per room.
 	StanzaID   string
@@ -111,7 +139,9 @@ type HistoryMessage struct {
 	// Body is the plain text, indexed for full-text search.
 	Body   string
 	Stanza []byte
-	Time   time.Time
+	// Time is when the message was posted; AppendHistory uses the current
+	// time when it is zero.
+	Time time.Time
 	// Tombstone is set on a message that was retracted or moderated: its
 	// body and stanza were replaced and it is kept as a marker.
 	Tombstone bool
@@ -119,15 +149,16 @@ type HistoryMessage struct {
 
 // OutboxEvent is one compliance event waiting for the compliance worker.
 type OutboxEvent struct {
-	// ID orders the outbox; assigned on insert.
+	// ID orders the outbox; assigned on insert, never reused.
 	ID int64
 	// EventID is unique per event (used to copy exactly once).
 	EventID string
 	Type    string // "post", "join", "leave", "kick", "room.create", …
-	Room    string
+	Room    string // may be empty (category events)
 	Actor   string // real identity of who acted
-	Time    time.Time
-	// Payload is the event's detail as JSON.
+	// Time is when it happened; the current time when zero.
+	Time time.Time
+	// Payload is the event's detail as JSON (or empty).
 	Payload []byte
 }
 
@@ -140,7 +171,7 @@ type PostWrite struct {
 }
 
 // HistoryQuery selects archived messages of one room (XEP-0313 with
-// XEP-0059 paging and XEP-0431 full-text search).
+// XEP-0059 paging and XEP-0431 full-text search). All filters combine.
 type HistoryQuery struct {
 	Room string
 	// Start and End bound the time (inclusive); zero means unbounded.
@@ -149,7 +180,16 @@ type HistoryQuery struct {
 	With string
 	// AfterSeq and BeforeSeq bound Seq exclusively; 0 means unbounded.
 	AfterSeq, BeforeSeq int64
-	// FullText, when set, keeps messages whose body matches these words.
+	// FullText, when set, keeps the messages whose body contains every
+	// word of it, each as a word or the start of one, ignoring case and
+	// diacritics ("cafe" finds "Cafés"), and every emoji or other
+	// symbol in it. (Words shorter than the MySQL server's
+	// innodb_ft_min_token_size, 3 by default, match anywhere in a word
+	// there.) Tombstones never match. A FullText with nothing
+	// searchable in it (only punctuation) matches nothing. Words are
+	// split at anything that is not a letter, digit or mark, so scripts
+	// written without spaces (Chinese, Japanese, Thai) are found only by
+	// the start of a run of characters.
 	FullText string
 	// Limit caps the result (required, > 0).
 	Limit int
@@ -160,39 +200,84 @@ type HistoryQuery struct {
 
 // RoomStore is what the room engine keeps.
 type RoomStore interface {
+	// PutCategory creates or replaces a category (keeping its Created).
 	PutCategory(ctx context.Context, c Category, ev OutboxEvent) error
+	// Category returns one category, or ErrNotFound.
 	Category(ctx context.Context, name string) (Category, error)
+	// Categories returns all categories ordered by name.
 	Categories(ctx context.Context) ([]Category, error)
+	// DeleteCategory removes a category. It returns ErrNotFound for an
+	// unknown one and ErrNotEmpty while rooms are still in it.
 	DeleteCategory(ctx context.Context, name string, ev OutboxEvent) error
 
-	// CreateRoom stores a new room with its initial affiliations; ErrExists
-	// if the name is taken, ErrNotFound if the category does not exist.
+	// CreateRoom stores a new room with its initial affiliations (whose
+	// Room is r.Name or empty; none of them "none", no JID twice);
+	// ErrExists if the name is taken, ErrNotFound if the category does
+	// not exist.
 	CreateRoom(ctx context.Context, r Room, affs []Affiliation, ev OutboxEvent) error
+	// UpdateRoom replaces a room's settings (all fields but Name,
+	// Creator and Created); ErrNotFound for an unknown room or category.
 	UpdateRoom(ctx context.Context, r Room, ev OutboxEvent) error
+	// Room returns one room, or ErrNotFound.
 	Room(ctx context.Context, name string) (Room, error)
+	// Rooms returns all rooms ordered by name.
 	Rooms(ctx context.Context) ([]Room, error)
-	// DeleteRoom removes the room, its affiliations and its history.
+	// DeleteRoom removes the room, its affiliations and its history;
+	// ErrNotFound for an unknown room.
 	DeleteRoom(ctx context.Context, name string, ev OutboxEvent) error
 
 	// SetAffiliation stores a.Affiliation for (a.Room, a.JID); "none"
-	// removes the row.
+	// removes the row (and with it Presenter), which is not an error when
+	// there was none. The room must exist (ErrNotFound).
 	SetAffiliation(ctx context.Context, a Affiliation, ev OutboxEvent) error
+	// Affiliations returns a room's affiliations ordered by JID; an
+	// unknown room has none.
 	Affiliations(ctx context.Context, room string) ([]Affiliation, error)
 
-	// AppendHistory commits a batch of posts in one transaction (group
-	// commit), assigning each history row its Seq, and returns them.
+	// AppendHistory commits a batch of posts, possibly to different
+	// rooms, in one transaction (group commit) and returns them as
+	// written: copies with each history row's Seq assigned (one more than
+	// the room's previous message, in slice order), each event's ID, and
+	// zero times set to now. posts itself is not modified. A post whose
+	// History is nil writes only its event. If any post fails (a room that
+	// does not exist gives ErrNotFound, a StanzaID or EventID already used
+	// ErrExists) nothing of the batch is written, and the error names the
+	// index of the post.
 	AppendHistory(ctx context.Context, posts []PostWrite) ([]PostWrite, error)
-	// Tombstone replaces a message's body and stanza, keeping the row.
+	// Tombstone replaces a message's body and stanza and marks it a
+	// tombstone, keeping the row and its place; the old body can no
+	// longer be found by full-text search. ErrNotFound if the room has no
+	// message with that StanzaID.
 	Tombstone(ctx context.Context, room, stanzaID, body string, stanza []byte, ev OutboxEvent) error
+	// QueryHistory returns the messages q selects, in ascending Seq
+	// order, at most q.Limit of them. complete is true when no further
+	// message matches in the paging direction beyond those returned:
+	// after the last one returned, or before the first one when q.Last.
+	// An unknown room has no messages.
 	QueryHistory(ctx context.Context, q HistoryQuery) (msgs []HistoryMessage, complete bool, err error)
+	// CountHistory returns how many messages match q's filters, ignoring
+	// Limit and Last (XEP-0059 §2.6 <count/>). It costs a scan of the
+	// matches; callers may skip it on large archives.
+	CountHistory(ctx context.Context, q HistoryQuery) (int, error)
 	// HistoryByStanzaID returns one message, for before/after ids and
-	// corrections.
+	// corrections, or ErrNotFound.
 	HistoryByStanzaID(ctx context.Context, room, stanzaID string) (HistoryMessage, error)
 
 	// AppendOutbox records events that change no other row (joins,
-	// leaves, history reads, searches).
+	// leaves, history reads, searches), all in one transaction; IDs
+	// follow the order given.
 	AppendOutbox(ctx context.Context, evs ...OutboxEvent) error
 	// ReadOutbox returns up to limit events with ID > after, in ID order.
+	//
+	// IDs are handed out when a transaction writes its events, but
+	// concurrent transactions (on MySQL, from any node) may commit in
+	// another order, so an event with a lower ID can appear after one
+	// with a higher ID was read. A reader therefore does not assume that
+	// everything up to the last ID it saw has been seen: it reads from the
+	// start (after 0) again on every pass and deletes exactly the events
+	// it has copied, with DeleteOutbox.
 	ReadOutbox(ctx context.Context, after int64, limit int) ([]OutboxEvent, error)
-	DeleteOutboxThrough(ctx context.Context, id int64) error
+	// DeleteOutbox removes the events with the given IDs, once they have
+	// been copied. IDs that do not exist (any more) are ignored.
+	DeleteOutbox(ctx context.Context, ids ...int64) error
 }

@@ -11,8 +11,8 @@
 //     (PRECIS, RFC 7622) before they reach storage.
 //   - Times come back in UTC with microsecond precision.
 //   - Every method is safe for concurrent use and honours ctx.
-//   - Errors wrap ErrNotFound, ErrExists and ErrQuotaExceeded where the
-//     method documents them, so errors.Is works; other errors (invalid input,
+//   - Errors wrap ErrNotFound, ErrExists, ErrQuotaExceeded and ErrNotEmpty
+//     where the method documents them, so errors.Is works; other errors (invalid input,
 //     an unreachable database) say what failed and never echo a password.
 //
 // Package storage imports nothing else of Parley's (shared/DESIGN.md §3).
@@ -35,6 +35,9 @@ var (
 	// ErrQuotaExceeded means a per-user limit (for example the number of
 	// stored offline messages) would be passed.
 	ErrQuotaExceeded = errors.New("storage: quota exceeded")
+	// ErrNotEmpty means a record cannot be deleted while others still
+	// belong to it (a category that still has rooms).
+	ErrNotEmpty = errors.New("storage: not empty")
 )
 
 // Length limits, in characters (Unicode code points), for the values that
@@ -57,6 +60,7 @@ type Store interface {
 	Accounts
 	Rosters
 	Offline
+	RoomStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

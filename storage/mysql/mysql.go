@@ -8,6 +8,14 @@
 // another, queue behind each other while writers for different users do
 // not, and every transaction takes its locks in the same order (account,
 // then the account's rows), as the ON DELETE CASCADE of DeleteAccount does.
+//
+// Rooms follow the same pattern: AppendHistory locks the rows in rooms of
+// the rooms it posts to, in name order (one SELECT … ORDER BY name FOR
+// UPDATE), reads and bumps their last_seq and only then writes history and
+// outbox rows; UpdateRoom and Tombstone lock the row they change first;
+// DeleteCategory locks the category, so that a concurrent CreateRoom in it,
+// whose foreign key check waits for that lock, cannot slip in between the
+// count of its rooms and the delete.
 package mysql
 
 import (
@@ -43,6 +51,7 @@ const VersionTable = "parley_content_migrations"
 const (
 	erDupEntry         = 1062 // ER_DUP_ENTRY: duplicate key
 	erNoReferencedRow2 = 1452 // ER_NO_REFERENCED_ROW_2: foreign key parent missing
+	erRowIsReferenced2 = 1451 // ER_ROW_IS_REFERENCED_2: foreign key children exist
 	erLockDeadlock     = 1213 // ER_LOCK_DEADLOCK: transaction rolled back
 	erBadDB            = 1049 // ER_BAD_DB_ERROR: unknown database
 )
@@ -79,6 +88,10 @@ const (
 type Store struct {
 	db    *sql.DB
 	where string // user@net(addr)/dbname, for messages; never the password
+	// ftMin and ftMax are the server's innodb_ft_min_token_size and
+	// innodb_ft_max_token_size: words outside them are not in the
+	// full-text index, and full-text search matches them with LIKE.
+	ftMin, ftMax int
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -120,7 +133,13 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage/mysql: migrate %s: %w", where, err)
 	}
-	return &Store{db: db, where: where}, nil
+	s := &Store{db: db, where: where}
+	if err := db.QueryRowContext(ctx,
+		`SELECT @@innodb_ft_min_token_size, @@innodb_ft_max_token_size`).Scan(&s.ftMin, &s.ftMax); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage/mysql: full-text settings of %s: %w", where, err)
+	}
+	return s, nil
 }
 
 // configure forces the connection settings the store relies on.
@@ -143,6 +162,9 @@ func configure(cfg *gomysql.Config) error {
 	if _, ok := cfg.Params["sql_mode"]; !ok {
 		cfg.Params["sql_mode"] = defaultSQLMode
 	}
+	// The history FULLTEXT index is built by a connection of ours, without
+	// stopwords (see migrations/00005_history.sql), and searched by them.
+	cfg.Params["innodb_ft_enable_stopword"] = "OFF"
 	return cfg.Apply(
 		gomysql.Charset(charset, collation),
 		// DATETIME(6) keeps microseconds; the server would round the
@@ -345,8 +367,10 @@ func lockAccount(ctx context.Context, tx *sql.Tx, username string) error {
 }
 
 // mapError turns constraint violations into the storage errors they mean: a
-// duplicate key into storage.ErrExists and a missing parent row (an unknown
-// account) into storage.ErrNotFound. Others pass unchanged.
+// duplicate key into storage.ErrExists, a missing parent row (an unknown
+// account, room or category) into storage.ErrNotFound and a parent row that
+// still has children (a category with rooms) into storage.ErrNotEmpty.
+// Others pass unchanged.
 func mapError(err error) error {
 	var me *gomysql.MySQLError
 	if !errors.As(err, &me) {
@@ -357,6 +381,8 @@ func mapError(err error) error {
 		return fmt.Errorf("%w (%v)", storage.ErrExists, err)
 	case erNoReferencedRow2:
 		return fmt.Errorf("%w (%v)", storage.ErrNotFound, err)
+	case erRowIsReferenced2:
+		return fmt.Errorf("%w (%v)", storage.ErrNotEmpty, err)
 	}
 	return err
 }

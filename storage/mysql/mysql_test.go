@@ -34,7 +34,7 @@ type testServer struct {
 // newTestServer connects to the server that PARLEY_TEST_MYSQL_DSN names.
 // The MySQL back end is the one a pool runs on, so a missing server fails
 // the test instead of skipping it.
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t testing.TB) *testServer {
 	t.Helper()
 	dsn := os.Getenv(dsnEnv)
 	if dsn == "" {
@@ -69,9 +69,14 @@ func newTestServer(t *testing.T) *testServer {
 
 // newDatabase returns the DSN of a database name that does not exist yet
 // and drops that database when the test ends.
-func (s *testServer) newDatabase(t *testing.T) string {
+func (s *testServer) newDatabase(t testing.TB) string {
+	return s.newDatabaseNamed(t, "parley_test_")
+}
+
+// newDatabaseNamed is newDatabase with a name that starts with prefix.
+func (s *testServer) newDatabaseNamed(t testing.TB, prefix string) string {
 	t.Helper()
-	name := "parley_test_" + hex.EncodeToString(randomBytes(t, 6))
+	name := prefix + hex.EncodeToString(randomBytes(t, 6))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -84,7 +89,7 @@ func (s *testServer) newDatabase(t *testing.T) string {
 	return cfg.FormatDSN()
 }
 
-func randomBytes(t *testing.T, n int) []byte {
+func randomBytes(t testing.TB, n int) []byte {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
@@ -152,15 +157,39 @@ func TestOpenCreatesDatabaseWithSchema(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"accounts", "scram_credentials", "roster_items", "roster_versions",
-		"pending_subscriptions", "offline_messages", mysql.VersionTable} {
+		"pending_subscriptions", "offline_messages", "categories", "rooms", "affiliations", "history",
+		"outbox", mysql.VersionTable} {
 		if !tables[want] {
 			t.Errorf("table %s missing; have %v", want, tables)
 		}
 	}
 	var version int64
 	if err := server.admin.QueryRowContext(t.Context(),
-		"SELECT MAX(version_id) FROM "+cfg.DBName+"."+mysql.VersionTable).Scan(&version); err != nil || version < 3 {
-		t.Errorf("schema version = %d, %v; want at least 3", version, err)
+		"SELECT MAX(version_id) FROM "+cfg.DBName+"."+mysql.VersionTable).Scan(&version); err != nil || version < 6 {
+		t.Errorf("schema version = %d, %v; want at least 6", version, err)
+	}
+
+	// Searched text is case- and accent-insensitive, and emoji have weights
+	// of their own (utf8mb4_unicode_ci would give them all one).
+	rows, err = server.admin.QueryContext(t.Context(), `
+		SELECT column_name, collation_name FROM information_schema.columns
+		WHERE table_schema = ? AND table_name = 'history' AND column_name IN ('body', 'symbols')`, cfg.DBName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var column, collation string
+		if err := rows.Scan(&column, &collation); err != nil {
+			t.Fatal(err)
+		}
+		if n++; collation != "utf8mb4_unicode_520_ci" {
+			t.Errorf("history.%s is %s, want utf8mb4_unicode_520_ci", column, collation)
+		}
+	}
+	if n != 2 {
+		t.Errorf("found %d of history's body and symbols columns", n)
 	}
 }
 

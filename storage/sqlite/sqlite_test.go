@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -61,8 +62,8 @@ func TestOpenCreatesDirectoryAndFile(t *testing.T) {
 		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
 	}
 	var version int64
-	if err := db.QueryRowContext(t.Context(), "SELECT max(version_id) FROM "+sqlite.VersionTable).Scan(&version); err != nil || version < 3 {
-		t.Errorf("schema version in %s = %d, %v; want at least 3", sqlite.VersionTable, version, err)
+	if err := db.QueryRowContext(t.Context(), "SELECT max(version_id) FROM "+sqlite.VersionTable).Scan(&version); err != nil || version < 6 {
+		t.Errorf("schema version in %s = %d, %v; want at least 6", sqlite.VersionTable, version, err)
 	}
 }
 
@@ -88,5 +89,63 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("Open of a file that is not a database succeeded")
 	} else {
 		t.Logf("Open(junk): %v", err)
+	}
+}
+
+// TestFullTextIndexInStep checks that the triggers keep the external-content
+// FTS5 index equal to what history holds, through posts, tombstones and the
+// deletes that ON DELETE CASCADE makes. A stale entry would not show in
+// searches (they join history), so only FTS5's own check sees it.
+func TestFullTextIndexInStep(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "parley.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := 0
+	ev := func() storage.OutboxEvent {
+		n++
+		return storage.OutboxEvent{EventID: fmt.Sprint("e", n), Type: "test"}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.PutCategory(ctx, storage.Category{Name: "c"}, ev()))
+	for _, room := range []string{"a", "b"} {
+		must(s.CreateRoom(ctx, storage.Room{Name: room, Category: "c"}, nil, ev()))
+		var posts []storage.PostWrite
+		for i := range 50 {
+			posts = append(posts, storage.PostWrite{
+				History: &storage.HistoryMessage{Room: room, StanzaID: fmt.Sprint(i), Kind: storage.KindPost, Body: fmt.Sprintf("word%d café 🦊 %s", i, room)},
+				Event:   ev(),
+			})
+		}
+		_, err := s.AppendHistory(ctx, posts)
+		must(err)
+		must(s.Tombstone(ctx, room, "7", "gone", nil, ev()))
+		must(s.Tombstone(ctx, room, "7", "gone again", nil, ev()))
+	}
+	must(s.DeleteRoom(ctx, "a", ev()))
+
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// rank 1: compare the index with the content table too.
+	if _, err := db.ExecContext(ctx, `INSERT INTO history_fts (history_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+		t.Errorf("FTS5 integrity-check: %v", err)
+	}
+	var docs int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM history_fts WHERE history_fts MATCH 'cafe'`).Scan(&docs); err != nil || docs != 49 {
+		t.Errorf("index holds %d documents with cafe, %v; want 49 (room b's but its tombstone)", docs, err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM history_fts WHERE history_fts MATCH 'gone'`).Scan(&docs); err != nil || docs != 1 {
+		t.Errorf("index holds %d documents with gone, %v; want 1 (room b's tombstone)", docs, err)
 	}
 }

@@ -131,7 +131,8 @@ func wantInvalid(t *testing.T, call string, err error) {
 	switch {
 	case err == nil:
 		t.Fatalf("%s: succeeded, want an error", call)
-	case errors.Is(err, storage.ErrExists), errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrQuotaExceeded):
+	case errors.Is(err, storage.ErrExists), errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrQuotaExceeded),
+		errors.Is(err, storage.ErrNotEmpty):
 		t.Fatalf("%s: got %v, want an invalid-input error", call, err)
 	}
 }

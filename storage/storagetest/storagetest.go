@@ -19,8 +19,13 @@
 //	}
 //
 // Subtests run in parallel, each on its own database, and are grouped by
-// interface: Accounts, Rosters, PendingSubscriptions, Offline and Store
-// (durability across Close and reopen, concurrency, contexts).
+// interface: Accounts, Rosters, PendingSubscriptions, Offline, Categories,
+// Rooms, Affiliations, History (sequence numbers, group commit, filters,
+// paging, full-text search, tombstones), Outbox (and that every event is
+// written with its change, never without) and Store (durability across
+// Close and reopen, concurrency, contexts).
+//
+// Bench runs the storage benchmarks on an implementation.
 package storagetest
 
 import (
@@ -49,6 +54,11 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"Rosters", rosterTests},
 		{"PendingSubscriptions", pendingTests},
 		{"Offline", offlineTests},
+		{"Categories", categoryTests},
+		{"Rooms", roomTests},
+		{"Affiliations", affiliationTests},
+		{"History", historyTests},
+		{"Outbox", outboxTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {
