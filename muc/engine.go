@@ -1,0 +1,298 @@
+package muc
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parleychat/parley/storage"
+)
+
+// DefaultCategory is created on first start so that a zero-configuration
+// server lets its users create rooms: open to every local user, uploads,
+// invitations and history on.
+const DefaultCategory = "general"
+
+// Config is the engine's configuration.
+type Config struct {
+	// Store persists rooms, history and the compliance outbox.
+	Store storage.RoomStore
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// DefaultHistory is how many messages a join replays when the client
+	// does not say (the seed product's default is 30).
+	DefaultHistory int
+	// MaxHistory caps what a join may ask for.
+	MaxHistory int
+	// MaxUsers is the occupant limit of rooms that set none.
+	MaxUsers int
+	// MaxBodyLength caps a post's body, in bytes.
+	MaxBodyLength int
+	// Secret keys the occupant-id hash (XEP-0421 §3: stable, not
+	// reversible to the real JID). It must be the same on every node of a
+	// pool; nil means a random one (ids then change at restart).
+	Secret []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Engine is the single-node implementation of the room engine: it hosts
+// every room itself. (In a pool, package pool forwards to the node that
+// hosts each room.)
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	rooms map[string]*host // rooms with occupants or being created
+}
+
+// host is one room's live state. Its mutex serialises joins, nick changes
+// and posts, so every occupant sees one order, equal to history order
+// (DESIGN §4).
+type host struct {
+	mu        sync.Mutex
+	name      string
+	occupants map[string]*Occupant // by nick
+	byAddress map[string]string    // session address → nick
+	// locked is true for a room just created by a join and not yet
+	// configured (XEP-0045 §10.1.1): only its owner may be in it.
+	locked bool
+	// dead is set when the host is dropped from the engine's map; a
+	// goroutine that then gets its lock must look the room up again.
+	dead bool
+}
+
+// New returns an engine. It makes sure the default category exists.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("muc: config: Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.DefaultHistory <= 0 {
+		cfg.DefaultHistory = 30
+	}
+	if cfg.MaxHistory <= 0 {
+		cfg.MaxHistory = 500
+	}
+	if cfg.MaxUsers <= 0 {
+		cfg.MaxUsers = 16000
+	}
+	if cfg.MaxBodyLength <= 0 {
+		cfg.MaxBodyLength = 64 << 10
+	}
+	if cfg.Secret == nil {
+		cfg.Secret = make([]byte, 32)
+		_, _ = rand.Read(cfg.Secret)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "muc"), rooms: make(map[string]*host)}
+	if _, err := cfg.Store.Category(ctx, DefaultCategory); errors.Is(err, storage.ErrNotFound) {
+		c := storage.Category{
+			Name:           DefaultCategory,
+			Description:    "Rooms any user may create",
+			AllowedMembers: []string{"*"},
+			Creators:       []string{"*"},
+			FileUpload:     true,
+			Invitations:    true,
+			ChatHistory:    true,
+		}
+		if err := e.PutCategory(ctx, "parleyd", c); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("muc: reading the default category: %w", err)
+	}
+	return e, nil
+}
+
+// OccupantID is the XEP-0421 occupant id of user in room.
+func (e *Engine) OccupantID(room, user string) string {
+	m := hmac.New(sha256.New, e.cfg.Secret)
+	m.Write([]byte(room))
+	m.Write([]byte{0})
+	m.Write([]byte(user))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}
+
+// newID returns a random, unguessable id (stanza-ids, event ids).
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// event builds a compliance outbox event with a JSON payload.
+func (e *Engine) event(typ, room, actor string, detail any) storage.OutboxEvent {
+	payload, err := json.Marshal(detail)
+	if err != nil {
+		payload = []byte(`{}`)
+	}
+	return storage.OutboxEvent{EventID: newID(), Type: typ, Room: room, Actor: actor, Time: e.cfg.Now().UTC(), Payload: payload}
+}
+
+// lockHost returns a room's live state, locked, creating it if needed.
+// A host dropped while we waited for its lock is dead: we retry with the
+// new one, so a room never has two hosts.
+func (e *Engine) lockHost(name string) *host {
+	for {
+		e.mu.Lock()
+		h := e.rooms[name]
+		if h == nil {
+			h = &host{name: name, occupants: make(map[string]*Occupant), byAddress: make(map[string]string)}
+			e.rooms[name] = h
+		}
+		e.mu.Unlock()
+		h.mu.Lock()
+		if !h.dead {
+			return h
+		}
+		h.mu.Unlock()
+		runtime.Gosched()
+	}
+}
+
+// unlockHost releases a room's lock and forgets the live state of a room
+// nobody is in. (A room whose creator left before configuring it is
+// unlocked that way: it keeps its default, closed configuration.)
+func (e *Engine) unlockHost(h *host) {
+	if len(h.occupants) > 0 {
+		h.mu.Unlock()
+		return
+	}
+	h.dead = true
+	h.mu.Unlock()
+	e.mu.Lock()
+	if e.rooms[h.name] == h {
+		delete(e.rooms, h.name)
+	}
+	e.mu.Unlock()
+}
+
+// standing is a user's affiliation and presenter flag in a room.
+type standing struct {
+	aff       Affiliation
+	presenter bool
+}
+
+func (e *Engine) standingOf(ctx context.Context, room, user string) (standing, error) {
+	affs, err := e.cfg.Store.Affiliations(ctx, room)
+	if err != nil {
+		return standing{}, fmt.Errorf("muc: reading affiliations of %s: %w", room, err)
+	}
+	for _, a := range affs {
+		if a.JID == user {
+			return standing{Affiliation(a.Affiliation), a.Presenter}, nil
+		}
+	}
+	return standing{aff: AffNone}, nil
+}
+
+// listed reports whether user matches a category list ("*" is everyone).
+func listed(list []string, user string) bool {
+	return slices.Contains(list, "*") || slices.Contains(list, user)
+}
+
+// allowedBy applies a category's ethical wall: denial wins.
+func allowedBy(c storage.Category, user string) bool {
+	return !slices.Contains(c.DeniedMembers, user) && (len(c.AllowedMembers) == 0 || listed(c.AllowedMembers, user))
+}
+
+// wall is the refusal of a user the category's ethical wall keeps out.
+func wall(user string, c storage.Category) *Error {
+	return refuse(CodeForbidden, "%s is not allowed in category %q (ethical wall)", user, c.Name)
+}
+
+// Allowed reports whether a category lets user be a member of its rooms,
+// so that tools can check a whole list before changing anything.
+func (e *Engine) Allowed(ctx context.Context, category, user string) (bool, error) {
+	c, err := e.category(ctx, category)
+	if err != nil {
+		return false, err
+	}
+	return allowedBy(c, user), nil
+}
+
+// room loads a room, mapping absence to CodeNotFound.
+func (e *Engine) room(ctx context.Context, name string) (storage.Room, error) {
+	r, err := e.cfg.Store.Room(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return r, refuse(CodeNotFound, "no room %q", name)
+	}
+	if err != nil {
+		return r, fmt.Errorf("muc: reading room %s: %w", name, err)
+	}
+	return r, nil
+}
+
+// roomAndCategory loads a room and the category whose policy governs it.
+func (e *Engine) roomAndCategory(ctx context.Context, name string) (storage.Room, storage.Category, error) {
+	r, err := e.room(ctx, name)
+	if err != nil {
+		return r, storage.Category{}, err
+	}
+	c, err := e.category(ctx, r.Category)
+	return r, c, err
+}
+
+func (e *Engine) category(ctx context.Context, name string) (storage.Category, error) {
+	c, err := e.cfg.Store.Category(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return c, refuse(CodeNotFound, "no category %q", name)
+	}
+	if err != nil {
+		return c, fmt.Errorf("muc: reading category %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// snapshot copies an occupant for an event (sessions are not shared).
+func (o *Occupant) snapshot() Occupant {
+	s := *o
+	s.Sessions = slices.Clone(o.Sessions)
+	return s
+}
+
+// broadcast delivers ev to every session in the room, in the caller's
+// order (the host lock is held).
+func (h *host) broadcast(ev Event) {
+	for _, o := range h.occupants {
+		for _, s := range o.Sessions {
+			s.Sink.Deliver(ev)
+		}
+	}
+}
+
+// occupantAt returns the occupant a session address is joined as.
+func (h *host) occupantAt(address string) *Occupant {
+	nick, ok := h.byAddress[address]
+	if !ok {
+		return nil
+	}
+	return h.occupants[nick]
+}
+
+// normalizeNick trims a nick and rejects empty or oversized ones.
+func normalizeNick(nick string) (string, error) {
+	nick = strings.TrimSpace(nick)
+	if nick == "" || utf8.RuneCountInString(nick) > storage.MaxNickLength {
+		return "", refuse(CodeBadRequest, "a nick must be 1 to %d characters", storage.MaxNickLength)
+	}
+	return nick, nil
+}

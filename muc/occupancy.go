@@ -1,0 +1,347 @@
+package muc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleychat/parley/storage"
+)
+
+// HistoryRequest is what a joining client asks to be replayed (XEP-0045
+// §7.2.14): limits that all apply; zero values mean "not given".
+type HistoryRequest struct {
+	// MaxStanzas < 0 means the room default; 0 means none.
+	MaxStanzas int
+	MaxChars   int
+	Seconds    int
+	Since      time.Time
+}
+
+// JoinRequest asks to enter a room.
+type JoinRequest struct {
+	Room     string
+	Nick     string
+	User     string // bare JID
+	Session  Session
+	Password string
+	Presence []byte
+	History  HistoryRequest
+	// Create allows the join to create a missing room (XEP-0045 §10.1),
+	// if User may create rooms in the default category.
+	Create bool
+}
+
+// Joined is the state a new occupant receives, as the first event on its
+// session (EventJoined), before any later event of the room: the other
+// occupants, itself, the history and the subject, in the order XEP-0045
+// §7.2 sends them.
+type Joined struct {
+	Room    storage.Room
+	Self    Occupant
+	Others  []Occupant
+	History []storage.HistoryMessage
+	// Created is true when the join created the room (status 201); the
+	// room stays locked until its owner configures it.
+	Created bool
+	// Rejoin is true when the session was already in the room under the
+	// same nick (a client resynchronising, XEP-0410).
+	Rejoin bool
+}
+
+// Join enters a room, or changes nick if the session is already in it
+// under another nick. The result reaches the session as an EventJoined on
+// its Sink, ordered before every later event of the room.
+func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
+	nick, err := normalizeNick(req.Nick)
+	if err != nil {
+		return err
+	}
+	h := e.lockHost(req.Room)
+	defer e.unlockHost(h)
+	if cur := h.occupantAt(req.Session.Address); cur != nil && cur.Nick != nick {
+		return e.changeNickLocked(ctx, h, cur, req.Session.Address, nick)
+	}
+
+	created := false
+	r, err := e.room(ctx, req.Room)
+	if CodeOf(err) == CodeNotFound && req.Create {
+		r, err = e.CreateRoom(ctx, CreateRoomRequest{Room: storage.Room{Name: req.Room}, Creator: req.User})
+		if err == nil {
+			created = true
+			h.locked = true
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if r.Disabled {
+		return refuse(CodeForbidden, "room %q is disabled", r.Name)
+	}
+	cat, err := e.category(ctx, r.Category)
+	if err != nil {
+		return err
+	}
+	st, err := e.standingOf(ctx, r.Name, req.User)
+	if err != nil {
+		return err
+	}
+	switch {
+	case h.locked && st.aff != AffOwner:
+		return refuse(CodeNotFound, "room %q is being created", r.Name)
+	case !allowedBy(cat, req.User):
+		return wall(req.User, cat)
+	case st.aff == AffOutcast:
+		return refuse(CodeForbidden, "you are banned from %q", r.Name)
+	case r.MembersOnly && st.aff == AffNone:
+		return refuse(CodeRegistrationRequired, "room %q is for members only", r.Name)
+	case r.Password != "" && req.Password != r.Password && !st.aff.IsManager():
+		return refuse(CodeNotAuthorized, "room %q needs a password", r.Name)
+	}
+
+	o := h.occupants[nick]
+	rejoin := false
+	switch {
+	case o != nil && o.User != req.User:
+		return refuse(CodeConflict, "the nick %q is taken", nick)
+	case o != nil && h.byAddress[req.Session.Address] == nick:
+		rejoin = true
+	case o == nil:
+		max := r.MaxUsers
+		if max <= 0 {
+			max = e.cfg.MaxUsers
+		}
+		if len(h.occupants) >= max && !st.aff.IsManager() {
+			return refuse(CodeServiceUnavailable, "room %q is full", r.Name)
+		}
+	}
+
+	history, err := e.joinHistory(ctx, r, cat, req.History)
+	if err != nil {
+		return err
+	}
+	evs := []storage.OutboxEvent{e.event("join", r.Name, req.User, map[string]string{
+		"nick": nick, "session": req.Session.Address, "front_door": req.Session.FrontDoor})}
+	if len(history) > 0 {
+		evs = append(evs, e.event("history.read", r.Name, req.User, map[string]any{
+			"via": "join", "from_seq": history[0].Seq, "to_seq": history[len(history)-1].Seq, "count": len(history)}))
+	}
+	if !rejoin {
+		// With compliance on, a join is not acknowledged unless its
+		// event committed.
+		if err := e.cfg.Store.AppendOutbox(ctx, evs...); err != nil {
+			return fmt.Errorf("muc: recording join: %w", err)
+		}
+	}
+
+	if o == nil {
+		o = &Occupant{
+			Room:        r.Name,
+			Nick:        nick,
+			User:        req.User,
+			OccupantID:  e.OccupantID(r.Name, req.User),
+			Affiliation: st.aff,
+			Role:        defaultRole(st.aff, st.presenter, r),
+		}
+		h.occupants[nick] = o
+	}
+	if !rejoin {
+		o.Sessions = append(o.Sessions, req.Session)
+		h.byAddress[req.Session.Address] = nick
+	}
+	if req.Presence != nil {
+		o.Presence = req.Presence
+	}
+	joined := &Joined{Room: r, Self: o.snapshot(), History: history, Created: created, Rejoin: rejoin}
+	for _, other := range h.occupants {
+		if other != o {
+			joined.Others = append(joined.Others, other.snapshot())
+		}
+	}
+	// Everyone else learns of the newcomer first; then the newcomer gets
+	// its view, so no event of the room can come between.
+	if !rejoin {
+		ev := Event{Kind: EventPresence, Room: r.Name, Occupant: o.snapshot(), Time: e.cfg.Now()}
+		for _, other := range h.occupants {
+			for _, s := range other.Sessions {
+				if s.Address != req.Session.Address {
+					s.Sink.Deliver(ev)
+				}
+			}
+		}
+	}
+	req.Session.Sink.Deliver(Event{Kind: EventJoined, Room: r.Name, Occupant: o.snapshot(), Joined: joined, Time: e.cfg.Now()})
+	return nil
+}
+
+// joinHistory picks the messages a join replays (XEP-0045 §7.2.14).
+func (e *Engine) joinHistory(ctx context.Context, r storage.Room, cat storage.Category, hr HistoryRequest) ([]storage.HistoryMessage, error) {
+	n := hr.MaxStanzas
+	if n < 0 {
+		n = e.cfg.DefaultHistory
+	}
+	n = min(n, e.cfg.MaxHistory)
+	if n == 0 || !cat.ChatHistory {
+		return nil, nil
+	}
+	q := storage.HistoryQuery{Room: r.Name, Limit: n, Last: true}
+	if hr.Seconds > 0 {
+		q.Start = e.cfg.Now().Add(-time.Duration(hr.Seconds) * time.Second)
+	}
+	if !hr.Since.IsZero() && hr.Since.After(q.Start) {
+		q.Start = hr.Since
+	}
+	msgs, _, err := e.cfg.Store.QueryHistory(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("muc: reading history of %s: %w", r.Name, err)
+	}
+	if hr.MaxChars > 0 {
+		// Keep the newest messages whose stanzas fit in MaxChars.
+		total := 0
+		for i := len(msgs) - 1; i >= 0; i-- {
+			total += len(msgs[i].Stanza)
+			if total > hr.MaxChars {
+				msgs = msgs[i+1:]
+				break
+			}
+		}
+	}
+	return msgs, nil
+}
+
+// Leave takes a session out of a room (XEP-0045 §7.14). Leaving a room one
+// is not in is not an error.
+func (e *Engine) Leave(ctx context.Context, room, address string, presence []byte) error {
+	h := e.lockHost(room)
+	defer e.unlockHost(h)
+	o := h.occupantAt(address)
+	if o == nil {
+		return nil
+	}
+	if err := e.cfg.Store.AppendOutbox(ctx, e.event("leave", room, o.User, map[string]string{"nick": o.Nick, "session": address})); err != nil {
+		// The session is leaving anyway; the capture gap is logged.
+		e.log.Error("recording leave", "room", room, "err", err)
+	}
+	if presence != nil {
+		o.Presence = presence
+	}
+	e.removeSessionLocked(h, o, address, Event{Kind: EventPresence, Room: room, Time: e.cfg.Now()})
+	return nil
+}
+
+// removeSessionLocked takes one session out; when it was the nick's last,
+// everyone (the leaver included) gets the unavailable presence in ev.
+func (e *Engine) removeSessionLocked(h *host, o *Occupant, address string, ev Event) {
+	var leaving Session
+	for i, s := range o.Sessions {
+		if s.Address == address {
+			leaving = s
+			o.Sessions = append(o.Sessions[:i], o.Sessions[i+1:]...)
+			break
+		}
+	}
+	delete(h.byAddress, address)
+	gone := o.snapshot()
+	gone.Role = RoleNone
+	gone.Sessions = []Session{leaving}
+	ev.Occupant = gone
+	if len(o.Sessions) == 0 {
+		delete(h.occupants, o.Nick)
+		h.broadcast(ev)
+	}
+	if leaving.Sink != nil {
+		leaving.Sink.Deliver(ev)
+	}
+}
+
+// LeaveAll takes a session out of every room it is in (its connection
+// ended).
+func (e *Engine) LeaveAll(ctx context.Context, address string) {
+	e.mu.Lock()
+	var hosts []*host
+	for _, h := range e.rooms {
+		hosts = append(hosts, h)
+	}
+	e.mu.Unlock()
+	for _, h := range hosts {
+		h.mu.Lock()
+		in := h.occupantAt(address) != nil
+		h.mu.Unlock()
+		if in {
+			if err := e.Leave(ctx, h.name, address, nil); err != nil {
+				e.log.Error("leaving on disconnect", "room", h.name, "err", err)
+			}
+		}
+	}
+}
+
+// changeNickLocked renames an occupant (XEP-0045 §7.6).
+func (e *Engine) changeNickLocked(ctx context.Context, h *host, o *Occupant, address, nick string) error {
+	if other := h.occupants[nick]; other != nil && other.User != o.User {
+		return refuse(CodeConflict, "the nick %q is taken", nick)
+	}
+	if len(o.Sessions) > 1 {
+		return refuse(CodeNotAllowed, "a nick joined from several sessions cannot change")
+	}
+	if err := e.cfg.Store.AppendOutbox(ctx, e.event("nick", h.name, o.User, map[string]string{"old": o.Nick, "new": nick})); err != nil {
+		return fmt.Errorf("muc: recording nick change: %w", err)
+	}
+	old := o.Nick
+	delete(h.occupants, old)
+	o.Nick = nick
+	h.occupants[nick] = o
+	h.byAddress[address] = nick
+	h.broadcast(Event{Kind: EventPresence, Room: h.name, Occupant: o.snapshot(), OldNick: old, Status: []int{StatusNickChanged}, Time: e.cfg.Now()})
+	return nil
+}
+
+// SetPresence updates an occupant's presence (show/status) and tells the
+// room.
+func (e *Engine) SetPresence(ctx context.Context, room, address string, presence []byte) error {
+	h := e.lockHost(room)
+	defer e.unlockHost(h)
+	o := h.occupantAt(address)
+	if o == nil {
+		return refuse(CodeNotAcceptable, "you are not in room %q", room)
+	}
+	o.Presence = presence
+	h.broadcast(Event{Kind: EventPresence, Room: room, Occupant: o.snapshot(), Time: e.cfg.Now()})
+	return nil
+}
+
+// Occupant returns the occupant a session is joined as, if any.
+func (e *Engine) Occupant(room, address string) (Occupant, bool) {
+	e.mu.Lock()
+	h := e.rooms[room]
+	e.mu.Unlock()
+	if h == nil {
+		return Occupant{}, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	o := h.occupantAt(address)
+	if o == nil {
+		return Occupant{}, false
+	}
+	return o.snapshot(), true
+}
+
+// Occupants returns a room's occupants now.
+func (e *Engine) Occupants(room string) []Occupant {
+	e.mu.Lock()
+	h := e.rooms[room]
+	e.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]Occupant, 0, len(h.occupants))
+	for _, o := range h.occupants {
+		out = append(out, o.snapshot())
+	}
+	return out
+}
+
+var errNoSession = errors.New("muc: no such session")

@@ -1,0 +1,364 @@
+package muc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/parleychat/parley/storage"
+)
+
+// Administrators: the identity that parleyctl and the server act as. It
+// may do anything, and its actions are captured like anyone's.
+const (
+	ActorAdmin = "parleyctl"
+)
+
+func isAdmin(actor string) bool { return actor == ActorAdmin || actor == "parleyd" }
+
+// PutCategory creates or replaces a category.
+func (e *Engine) PutCategory(ctx context.Context, actor string, c storage.Category) error {
+	c.Name = strings.TrimSpace(c.Name)
+	if c.Name == "" {
+		return refuse(CodeBadRequest, "a category needs a name")
+	}
+	// A wall that would leave someone inside is refused: the ethical
+	// wall means a denied user is never a member, so they are removed
+	// from the rooms first, knowingly.
+	rooms, err := e.cfg.Store.Rooms(ctx)
+	if err != nil {
+		return fmt.Errorf("muc: listing rooms: %w", err)
+	}
+	for _, r := range rooms {
+		if r.Category != c.Name {
+			continue
+		}
+		affs, err := e.cfg.Store.Affiliations(ctx, r.Name)
+		if err != nil {
+			return fmt.Errorf("muc: reading affiliations of %s: %w", r.Name, err)
+		}
+		for _, a := range affs {
+			if a.Affiliation != storage.AffiliationOutcast && !allowedBy(c, a.JID) {
+				return refuse(CodeConflict, "%s is %s of room %q; remove them before walling them out of category %q", a.JID, a.Affiliation, r.Name, c.Name)
+			}
+		}
+	}
+	if err := e.cfg.Store.PutCategory(ctx, c, e.event("category.put", "", actor, c)); err != nil {
+		return fmt.Errorf("muc: storing category %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// Category returns one category.
+func (e *Engine) Category(ctx context.Context, name string) (storage.Category, error) {
+	return e.category(ctx, name)
+}
+
+// Categories lists every category.
+func (e *Engine) Categories(ctx context.Context) ([]storage.Category, error) {
+	cs, err := e.cfg.Store.Categories(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("muc: listing categories: %w", err)
+	}
+	return cs, nil
+}
+
+// DeleteCategory removes an empty category.
+func (e *Engine) DeleteCategory(ctx context.Context, actor, name string) error {
+	if name == DefaultCategory {
+		return refuse(CodeNotAllowed, "category %q is where rooms created by users go; it cannot be deleted", name)
+	}
+	if _, err := e.category(ctx, name); err != nil {
+		return err
+	}
+	rooms, err := e.cfg.Store.Rooms(ctx)
+	if err != nil {
+		return fmt.Errorf("muc: listing rooms: %w", err)
+	}
+	for _, r := range rooms {
+		if r.Category == name {
+			return refuse(CodeConflict, "category %q still has rooms (e.g. %q)", name, r.Name)
+		}
+	}
+	if err := e.cfg.Store.DeleteCategory(ctx, name, e.event("category.delete", "", actor, map[string]string{"name": name})); err != nil {
+		return fmt.Errorf("muc: deleting category %s: %w", name, err)
+	}
+	return nil
+}
+
+// CreateRoomRequest describes a room to create.
+type CreateRoomRequest struct {
+	Room storage.Room
+	// Creator is who creates it: a bare JID (who becomes its owner) or
+	// ActorAdmin.
+	Creator string
+	// Managers, Members and Presenters are initial lists of bare JIDs.
+	Managers, Members, Presenters []string
+	// Privacy sets Room's Public and MembersOnly flags; empty means
+	// Closed, the default for new rooms.
+	Privacy Privacy
+}
+
+// CreateRoom creates a persistent room. The creator must be a creator of
+// the room's category; every member must be allowed by the category
+// (DESIGN §1's ethical wall). New rooms are closed unless told otherwise.
+func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage.Room, error) {
+	r := req.Room
+	r.Name = strings.ToLower(strings.TrimSpace(r.Name))
+	if r.Name == "" || strings.ContainsAny(r.Name, "@/\"&'<>: ") || utf8.RuneCountInString(r.Name) > storage.MaxRoomNameLength {
+		return r, refuse(CodeBadRequest, "invalid room name %q", req.Room.Name)
+	}
+	if r.Category == "" {
+		r.Category = DefaultCategory
+	}
+	cat, err := e.category(ctx, r.Category)
+	if err != nil {
+		return r, err
+	}
+	if !isAdmin(req.Creator) && !listed(cat.Creators, req.Creator) {
+		return r, refuse(CodeForbidden, "%s may not create rooms in category %q", req.Creator, cat.Name)
+	}
+	if r.WhoIs == "" {
+		r.WhoIs = "moderators"
+	}
+	if r.ChangeSubject == "" {
+		r.ChangeSubject = "moderators"
+	}
+	if r.AllowPM == "" {
+		r.AllowPM = "anyone"
+	}
+	if r.Title == "" {
+		r.Title = r.Name
+	}
+	switch req.Privacy {
+	case "":
+		SetPrivacy(&r, Closed)
+	case Open, Closed, Secret:
+		SetPrivacy(&r, req.Privacy)
+	default:
+		return r, refuse(CodeBadRequest, "privacy must be open, closed or secret, not %q", req.Privacy)
+	}
+	r.Creator = req.Creator
+	now := e.cfg.Now().UTC()
+	r.Created, r.Updated = now, now
+
+	var affs []storage.Affiliation
+	add := func(jid string, aff Affiliation, presenter bool) error {
+		if !allowedBy(cat, jid) {
+			return wall(jid, cat)
+		}
+		for i := range affs {
+			if affs[i].JID == jid {
+				if Affiliation(affs[i].Affiliation).rank() < aff.rank() {
+					affs[i].Affiliation = string(aff)
+				}
+				affs[i].Presenter = affs[i].Presenter || presenter
+				return nil
+			}
+		}
+		affs = append(affs, storage.Affiliation{Room: r.Name, JID: jid, Affiliation: string(aff), Presenter: presenter})
+		return nil
+	}
+	if !isAdmin(req.Creator) {
+		if err := add(req.Creator, AffOwner, false); err != nil {
+			return r, err
+		}
+	}
+	for _, m := range req.Managers {
+		if err := add(m, AffAdmin, false); err != nil {
+			return r, err
+		}
+	}
+	for _, m := range req.Members {
+		if err := add(m, AffMember, false); err != nil {
+			return r, err
+		}
+	}
+	for _, m := range req.Presenters {
+		if err := add(m, AffMember, true); err != nil {
+			return r, err
+		}
+	}
+	ev := e.event("room.create", r.Name, req.Creator, map[string]any{"room": r, "affiliations": affs})
+	switch err := e.cfg.Store.CreateRoom(ctx, r, affs, ev); {
+	case errors.Is(err, storage.ErrExists):
+		return r, refuse(CodeConflict, "room %q exists", r.Name)
+	case errors.Is(err, storage.ErrNotFound):
+		return r, refuse(CodeNotFound, "no category %q", r.Category)
+	case err != nil:
+		return r, fmt.Errorf("muc: creating room %s: %w", r.Name, err)
+	}
+	return r, nil
+}
+
+// Room returns a room's stored state, if asker may see it: secret rooms
+// exist only for their members and managers.
+func (e *Engine) Room(ctx context.Context, name, asker string) (storage.Room, error) {
+	r, err := e.room(ctx, name)
+	if err != nil {
+		return r, err
+	}
+	if ok, err := e.maySee(ctx, r, asker); err != nil || !ok {
+		if err == nil {
+			err = refuse(CodeNotFound, "no room %q", name)
+		}
+		return storage.Room{}, err
+	}
+	return r, nil
+}
+
+// maySee reports whether asker may know that r exists.
+func (e *Engine) maySee(ctx context.Context, r storage.Room, asker string) (bool, error) {
+	if r.Public || isAdmin(asker) {
+		return !r.Disabled || isAdmin(asker), nil
+	}
+	st, err := e.standingOf(ctx, r.Name, asker)
+	if err != nil {
+		return false, err
+	}
+	return st.aff != AffNone && st.aff != AffOutcast, nil
+}
+
+// ListRooms lists the rooms asker may see, optionally of one category.
+func (e *Engine) ListRooms(ctx context.Context, asker, category string) ([]storage.Room, error) {
+	all, err := e.cfg.Store.Rooms(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("muc: listing rooms: %w", err)
+	}
+	var out []storage.Room
+	for _, r := range all {
+		if category != "" && r.Category != category {
+			continue
+		}
+		ok, err := e.maySee(ctx, r, asker)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b storage.Room) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Configure changes a room's settings. Only its owners (and the
+// administrator) may; members stay allowed by the (possibly new) category.
+// Occupants are told (status 104, and 170/171 style changes are the front
+// door's to render).
+func (e *Engine) Configure(ctx context.Context, actor, name string, change func(*storage.Room) error) (storage.Room, error) {
+	h := e.lockHost(name)
+	defer e.unlockHost(h)
+	r, err := e.room(ctx, name)
+	if err != nil {
+		return r, err
+	}
+	if !isAdmin(actor) {
+		st, err := e.standingOf(ctx, name, actor)
+		if err != nil {
+			return r, err
+		}
+		if st.aff != AffOwner {
+			return r, refuse(CodeForbidden, "only owners configure a room")
+		}
+	}
+	updated := r
+	if err := change(&updated); err != nil {
+		return r, err
+	}
+	updated.Name, updated.Created, updated.Creator = r.Name, r.Created, r.Creator
+	updated.Updated = e.cfg.Now().UTC()
+	if updated.Category != r.Category {
+		cat, err := e.category(ctx, updated.Category)
+		if err != nil {
+			return r, err
+		}
+		if !isAdmin(actor) && !listed(cat.Creators, actor) {
+			return r, refuse(CodeForbidden, "%s may not move rooms into category %q", actor, cat.Name)
+		}
+		affs, err := e.cfg.Store.Affiliations(ctx, name)
+		if err != nil {
+			return r, fmt.Errorf("muc: reading affiliations: %w", err)
+		}
+		for _, a := range affs {
+			if a.Affiliation != storage.AffiliationOutcast && !allowedBy(cat, a.JID) {
+				return r, wall(a.JID, cat)
+			}
+		}
+	}
+	ev := e.event("room.config", name, actor, map[string]any{"before": r, "after": updated})
+	if err := e.cfg.Store.UpdateRoom(ctx, updated, ev); err != nil {
+		return r, fmt.Errorf("muc: updating room %s: %w", name, err)
+	}
+	h.locked = false
+	if updated.Disabled && !r.Disabled {
+		h.evictAll(Event{Kind: EventDestroyed, Room: name, Reason: "the room was disabled", Time: e.cfg.Now()})
+	} else {
+		h.broadcast(Event{Kind: EventConfig, Room: name, Config: &updated, Status: []int{StatusConfigChanged}, Time: e.cfg.Now()})
+		if updated.MembersOnly && !r.MembersOnly {
+			e.removeNonMembers(ctx, h, updated)
+		}
+	}
+	return updated, nil
+}
+
+// evictAll tells every session the room is gone and forgets them.
+func (h *host) evictAll(ev Event) {
+	h.broadcast(ev)
+	clear(h.occupants)
+	clear(h.byAddress)
+}
+
+// removeNonMembers applies XEP-0045 §9.3 (status 322) when a room becomes
+// members-only.
+func (e *Engine) removeNonMembers(ctx context.Context, h *host, r storage.Room) {
+	for nick, o := range h.occupants {
+		if o.Affiliation != AffNone {
+			continue
+		}
+		gone := o.snapshot()
+		gone.Role = RoleNone
+		h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: gone, Status: []int{StatusMembersOnly}, Time: e.cfg.Now()})
+		h.remove(nick)
+	}
+}
+
+// remove forgets an occupant and its sessions.
+func (h *host) remove(nick string) {
+	o := h.occupants[nick]
+	if o == nil {
+		return
+	}
+	for _, s := range o.Sessions {
+		delete(h.byAddress, s.Address)
+	}
+	delete(h.occupants, nick)
+}
+
+// Destroy deletes a room (XEP-0045 §10.9): occupants are told, with the
+// reason and an alternate venue; history goes with it.
+func (e *Engine) Destroy(ctx context.Context, actor, name, reason, venue string) error {
+	h := e.lockHost(name)
+	defer e.unlockHost(h)
+	if _, err := e.room(ctx, name); err != nil {
+		return err
+	}
+	if !isAdmin(actor) {
+		st, err := e.standingOf(ctx, name, actor)
+		if err != nil {
+			return err
+		}
+		if st.aff != AffOwner {
+			return refuse(CodeForbidden, "only owners destroy a room")
+		}
+	}
+	ev := e.event("room.delete", name, actor, map[string]string{"reason": reason, "alternate": venue})
+	if err := e.cfg.Store.DeleteRoom(ctx, name, ev); err != nil {
+		return fmt.Errorf("muc: deleting room %s: %w", name, err)
+	}
+	h.evictAll(Event{Kind: EventDestroyed, Room: name, Actor: actor, Reason: reason, AlternateVenue: venue, Time: e.cfg.Now()})
+	return nil
+}
