@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/parleychat/parley/cmd/internal/config"
+	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage/backend"
 )
@@ -133,7 +134,16 @@ func (n *node) run(ctx context.Context) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
 	)
+	secret, err := loadSecret(filepath.Join(cfg.Data, "occupant-id.key"))
+	if err != nil {
+		return err
+	}
+	rooms, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret})
+	if err != nil {
+		return fmt.Errorf("room engine: %w", err)
+	}
 	srv, err := xmpp.NewServer(xmpp.Config{
+		Rooms:               rooms,
 		Domain:              cfg.Domain,
 		TLS:                 &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12},
 		Store:               store,
@@ -256,6 +266,7 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 	if serving == 0 {
 		n.log.Warn("every listener is disabled; serving nothing")
 	}
+	fmt.Fprintf(w, "parleyd: chat rooms (XEP-0045, MAM) at conference.%s\n", cfg.Domain)
 	fmt.Fprintf(w, "Create the first user: %s user add alice\n", n.ctlCommand)
 	if cert.selfSigned {
 		fmt.Fprintf(w, "Then log in as alice@%s; clients must be told to trust the self-signed certificate.\n", cfg.Domain)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -35,6 +36,9 @@ type Config struct {
 	TLS *tls.Config
 	// Store holds accounts, rosters and offline messages. Required.
 	Store storage.Store
+	// Rooms is the room engine behind the MUC service at
+	// conference.DOMAIN (XEP-0045); nil means no MUC service.
+	Rooms *muc.Engine
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the front door's Prometheus metrics; nil means

@@ -461,6 +461,9 @@ func (c *conn) kill(serr *StreamError) {
 func (c *conn) endSession(closing []byte) {
 	s := c.sess
 	c.srv.router.unbind(s)
+	if c.srv.muc != nil {
+		c.srv.muc.leaveAll(s)
+	}
 	c.srv.presenceGone(s)
 	s.closeQueue(closing)
 	select {

@@ -53,13 +53,17 @@ func (s *Server) discoInfoServer(ctx context.Context, req iqRequest) (*Element, 
 	return discoInfo("", "server", "im", "Parley", serverFeatures), nil
 }
 
-// discoItemsServer lists the server's services. There are none yet; the
-// MUC service (conference.DOMAIN) is added by the rooms feature.
+// discoItemsServer lists the server's services: the MUC service
+// (conference.DOMAIN) when rooms are on.
 func (s *Server) discoItemsServer(ctx context.Context, req iqRequest) (*Element, error) {
 	if node := req.payload.AttrValue("node"); node != "" {
 		return nil, errItemNotFound("no such node")
 	}
-	return NewElement(nsDiscoItems, "query"), nil
+	q := NewElement(nsDiscoItems, "query")
+	if s.muc != nil {
+		q.Append(NewElement(nsDiscoItems, "item", "jid", s.muc.domain, "name", "Chat rooms"))
+	}
+	return q, nil
 }
 
 // mayDiscoverAccount applies XEP-0030 §... privacy as Prosody does: the

@@ -22,6 +22,7 @@ import (
 
 	"github.com/xdg-go/scram"
 
+	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage/sqlite"
 )
@@ -64,7 +65,12 @@ func startServer(t testing.TB, configure ...func(*Config)) *testServer {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
+	rooms, err := muc.New(ctx, muc.Config{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("room engine: %v", err)
+	}
 	cfg := Config{
+		Rooms:  rooms,
 		Domain: "localhost",
 		TLS:    &tls.Config{Certificates: []tls.Certificate{selfSignedCert(t)}},
 		Store:  store,

@@ -12,6 +12,11 @@ import (
 // configured maximum.
 var errStanzaTooBig = errors.New("stanza larger than the configured maximum")
 
+// readBufferSize is each connection's read buffer. Small, because every
+// session holds one for its lifetime and tls.Conn buffers a whole record
+// beneath it anyway.
+const readBufferSize = 1024
+
 // budgetReader hands bytes to the XML decoder one at a time and counts them
 // against a budget that is reset before every top-level token, so no single
 // stanza can make the server buffer more than MaxStanzaSize bytes (RFC 6120
@@ -28,7 +33,7 @@ type budgetReader struct {
 }
 
 func newBudgetReader(r io.Reader, max int64) *budgetReader {
-	return &budgetReader{r: bufio.NewReaderSize(r, 4096), budget: max, max: max}
+	return &budgetReader{r: bufio.NewReaderSize(r, readBufferSize), budget: max, max: max}
 }
 
 // reset gives the next top-level token a fresh budget.

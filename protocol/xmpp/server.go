@@ -26,7 +26,8 @@ type Server struct {
 	limits   *ipLimits
 	router   *router
 	iqs      map[iqKey]iqHandler
-	certHash []byte // tls-server-end-point binding data, or nil
+	certHash []byte      // tls-server-end-point binding data, or nil
+	muc      *mucService // nil when no room engine is configured
 
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
@@ -68,6 +69,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if len(tlsCfg.Certificates) > 0 && len(tlsCfg.Certificates[0].Certificate) > 0 {
 		s.certHash = serverEndPointHash(tlsCfg.Certificates[0].Certificate[0])
+	}
+	if cfg.Rooms != nil {
+		s.muc = &mucService{srv: s, engine: cfg.Rooms, domain: defaultMUCHost + "." + cfg.Domain}
 	}
 	s.registerHandlers()
 	return s, nil
@@ -202,6 +206,9 @@ func (c *conn) stanzaLoop(ctx context.Context) error {
 			return &StreamError{Condition: "invalid-from", Text: "from must be your own JID"}
 		}
 		el.SetAttr("from", c.sess.jid.String())
+		if c.srv.routeToMUC(ctx, c.sess, el) {
+			continue
+		}
 		switch el.Name.Local {
 		case "iq":
 			c.srv.handleIQ(ctx, c.sess, el)
@@ -225,6 +232,39 @@ const (
 	targetRemote                  // another domain
 	targetInvalid                 // not a JID
 )
+
+// MUCDomain is the domain of the MUC service, or "" if there is none.
+func (s *Server) MUCDomain() string {
+	if s.muc == nil {
+		return ""
+	}
+	return s.muc.domain
+}
+
+// routeToMUC hands a stanza addressed to the MUC service to it, and reports
+// whether it did.
+func (s *Server) routeToMUC(ctx context.Context, sess *session, el *Element) bool {
+	if s.muc == nil {
+		return false
+	}
+	to := el.AttrValue("to")
+	if to == "" {
+		return false
+	}
+	j, err := jid.Parse(to)
+	if err != nil || !s.isMUC(j) {
+		return false
+	}
+	switch el.Name.Local {
+	case "iq":
+		s.muc.handleIQ(ctx, sess, el, j)
+	case "message":
+		s.muc.handleMessage(ctx, sess, el, j)
+	case "presence":
+		s.muc.handlePresence(ctx, sess, el, j)
+	}
+	return true
+}
 
 // resolveTarget classifies a stanza's 'to' attribute.
 func (s *Server) resolveTarget(sess *session, to string) (target, jid.JID) {

@@ -22,15 +22,20 @@ type outItem struct {
 // session is a bound resource: an authenticated stream with a full JID. Its
 // outbound queue is owned by one writer goroutine; everyone else only
 // enqueues, never blocks: a session whose queue is full is a slow consumer
-// and is disconnected (STYLE.md, after nats-server).
+// and is disconnected (STYLE.md, after nats-server). The queue is a slice
+// that grows with what is pending and is dropped when drained, so an idle
+// session holds no queue memory.
 type session struct {
 	jid  jid.JID
 	bare string // bare JID string, the router's key
 	srv  *Server
 
-	out       chan outItem
-	mu        sync.Mutex // guards closed and the presence state below
+	mu        sync.Mutex // guards the queue, closed and the presence state below
+	queue     []outItem
+	limit     int
 	closed    bool
+	closing   []byte        // written after the queue when closed
+	wake      chan struct{} // capacity 1: the writer has work
 	writeDone chan struct{}
 	// kill is called (once) when the session must be torn down from the
 	// outside: slow consumer, shutdown, stream error. It closes the
@@ -43,12 +48,16 @@ type session struct {
 	presence        *Element // last available presence broadcast, with from
 	rosterRequested bool     // an "interested resource" (RFC 6121 §2.1.6)
 	directed        map[string]bool
+
+	// muc is the session's sink for room events, once it used a room.
+	muc *mucSink
 }
 
 func newSession(srv *Server, queue int) *session {
 	return &session{
 		srv:       srv,
-		out:       make(chan outItem, queue),
+		limit:     queue,
+		wake:      make(chan struct{}, 1),
 		writeDone: make(chan struct{}),
 		directed:  make(map[string]bool),
 	}
@@ -66,74 +75,89 @@ func (s *session) sendItem(it outItem) bool {
 		s.mu.Unlock()
 		return false
 	}
-	select {
-	case s.out <- it:
+	if len(s.queue) >= s.limit {
 		s.mu.Unlock()
-		return true
-	default:
+		s.srv.metrics.slowConsumers.Inc()
+		s.kill(&StreamError{Condition: "policy-violation", Text: "outbound queue full: the client reads too slowly"})
+		return false
 	}
+	s.queue = append(s.queue, it)
 	s.mu.Unlock()
-	s.srv.metrics.slowConsumers.Inc()
-	s.kill(&StreamError{Condition: "policy-violation", Text: "outbound queue full: the client reads too slowly"})
-	return false
+	select {
+	case s.wake <- struct{}{}:
+	default: // the writer is already due to wake
+	}
+	return true
 }
 
-// closeQueue ends the outbound queue; the writer then writes closing (if
-// any), flushes and returns.
+// closeQueue ends the outbound queue; the writer then writes what is queued
+// and closing (if any), flushes and returns.
 func (s *session) closeQueue(closing []byte) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
-	if closing != nil {
-		select {
-		case s.out <- outItem{data: closing}:
-		default:
-			// The queue is full: the client will not read the
-			// closing tag anyway.
-		}
-	}
 	s.closed = true
-	close(s.out)
+	s.closing = closing
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
-// writeLoop is the session's one writer: it coalesces queued items into
-// one buffered write per wake-up and flushes when the queue runs dry.
+// writeBuffers are the writers' buffers, borrowed only while writing so
+// that idle sessions hold none.
+var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+
+// writeLoop is the session's one writer: it takes everything queued at each
+// wake-up, writes it through one buffer and flushes once.
 func (s *session) writeLoop(w io.Writer, conn net.Conn, timeout time.Duration) {
 	defer close(s.writeDone)
-	bw := bufio.NewWriterSize(w, 4096)
-	var pending []func()
-	flush := func() bool {
-		_ = conn.SetWriteDeadline(time.Now().Add(timeout))
-		if err := bw.Flush(); err != nil {
+	failed := false
+	for range s.wake {
+		s.mu.Lock()
+		batch, closed, closing := s.queue, s.closed, s.closing
+		s.queue = nil
+		s.mu.Unlock()
+		if !failed && (len(batch) > 0 || closed) {
+			failed = !s.writeBatch(w, conn, timeout, batch, closing, closed)
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// writeBatch writes one batch and runs its after-write callbacks once the
+// bytes are out. It reports whether the socket took everything.
+func (s *session) writeBatch(w io.Writer, conn net.Conn, timeout time.Duration, batch []outItem, closing []byte, closed bool) bool {
+	bw := writeBuffers.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil)
+		writeBuffers.Put(bw)
+	}()
+	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
+	for _, it := range batch {
+		if _, err := bw.Write(it.data); err != nil {
 			return false
 		}
-		for _, f := range pending {
-			f()
-		}
-		pending = pending[:0]
-		return true
-	}
-	failed := false
-	for it := range s.out {
-		if failed {
-			continue // drain so enqueuers never block
-		}
-		_ = conn.SetWriteDeadline(time.Now().Add(timeout))
-		if _, err := bw.Write(it.data); err != nil {
-			failed = true
-			continue
-		}
 		s.srv.metrics.stanzasOut.Inc()
+	}
+	if closed && closing != nil {
+		if _, err := bw.Write(closing); err != nil {
+			return false
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return false
+	}
+	for _, it := range batch {
 		if it.afterWrite != nil {
-			pending = append(pending, it.afterWrite)
-		}
-		if len(s.out) == 0 && !flush() {
-			failed = true
+			it.afterWrite()
 		}
 	}
-	if !failed {
-		flush()
-	}
+	return true
 }

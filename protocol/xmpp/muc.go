@@ -1,0 +1,174 @@
+package xmpp
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/muc"
+)
+
+// Multi-User Chat (XEP-0045) at conference.DOMAIN: the XMPP front door of
+// the room engine (package muc). Files: muc.go (routing and the per-session
+// Sink), muc_render.go (engine events to stanzas), muc_presence.go (join,
+// nick, leave), muc_message.go (posts, subject, private messages,
+// invitations), muc_iq.go (disco, admin, owner, self-ping), mam.go (the
+// archive).
+
+const (
+	nsMUC          = "http://jabber.org/protocol/muc"
+	nsMUCUser      = "http://jabber.org/protocol/muc#user"
+	nsMUCAdmin     = "http://jabber.org/protocol/muc#admin"
+	nsMUCOwner     = "http://jabber.org/protocol/muc#owner"
+	nsStanzaID     = "urn:xmpp:sid:0"         // XEP-0359
+	nsOccupantID   = "urn:xmpp:occupant-id:0" // XEP-0421
+	nsDataForms    = "jabber:x:data"
+	nsConference   = "jabber:x:conference" // XEP-0249
+	nsRetract      = "urn:xmpp:message-retract:1"
+	nsModerate     = "urn:xmpp:message-moderate:1"
+	nsCorrect      = "urn:xmpp:message-correct:0"
+	frontDoorXMPP  = "xmpp"
+	defaultMUCHost = "conference"
+)
+
+// mucService routes stanzas addressed to the MUC domain.
+type mucService struct {
+	srv    *Server
+	engine *muc.Engine
+	domain string // conference.DOMAIN
+
+	cacheMu   sync.Mutex
+	postCache map[string]postCacheEntry // room → last post rendered
+}
+
+// mucSink receives the engine's events for one session and renders them.
+// It keeps the session's own view of each room it is in (nick, role,
+// whether real JIDs are shown), learned from the events themselves: Deliver
+// runs under the room's lock and must not call back into the engine.
+type mucSink struct {
+	svc  *mucService
+	sess *session
+
+	mu    sync.Mutex
+	rooms map[string]roomView
+}
+
+type roomView struct {
+	nick        string
+	role        muc.Role
+	whoisAnyone bool
+}
+
+// sinkFor returns the session's MUC sink, creating it on first use.
+func (m *mucService) sinkFor(sess *session) *mucSink {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.muc == nil {
+		sess.muc = &mucSink{svc: m, sess: sess, rooms: make(map[string]roomView)}
+	}
+	return sess.muc
+}
+
+// view returns the session's view of a room; ok is false when it is not in
+// it.
+func (k *mucSink) view(room string) (roomView, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.rooms[room]
+	return v, ok
+}
+
+func (k *mucSink) nick(room string) (string, bool) {
+	v, ok := k.view(room)
+	return v.nick, ok
+}
+
+func (k *mucSink) update(room string, f func(v *roomView)) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v := k.rooms[room]
+	f(&v)
+	k.rooms[room] = v
+}
+
+func (k *mucSink) forget(room string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.rooms, room)
+}
+
+// roomJID is the bare JID of a room.
+func (m *mucService) roomJID(room string) string { return room + "@" + m.domain }
+
+// occupantJID is room@service/nick.
+func (m *mucService) occupantJID(room, nick string) string { return room + "@" + m.domain + "/" + nick }
+
+// isMUC reports whether a JID is at the MUC service.
+func (s *Server) isMUC(j jid.JID) bool {
+	return s.muc != nil && j.Domainpart() == s.muc.domain
+}
+
+// roomName maps a room JID's localpart to the engine's room name.
+func roomName(j jid.JID) string { return strings.ToLower(j.Localpart()) }
+
+// leaveAll takes an ending session out of every room.
+func (m *mucService) leaveAll(sess *session) {
+	sess.mu.Lock()
+	k := sess.muc
+	sess.mu.Unlock()
+	if k == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.srv.cfg.WriteTimeout)
+	defer cancel()
+	m.engine.LeaveAll(ctx, sess.jid.String())
+}
+
+// mucErrors maps engine refusals to stanza errors (XEP-0045 §7.2 and RFC
+// 6120 §8.3.3): the one place that does so for XMPP.
+var mucErrors = map[muc.Code]struct{ typ, condition string }{
+	muc.CodeNotFound:             {"cancel", "item-not-found"},
+	muc.CodeForbidden:            {"auth", "forbidden"},
+	muc.CodeRegistrationRequired: {"auth", "registration-required"},
+	muc.CodeNotAuthorized:        {"auth", "not-authorized"},
+	muc.CodeConflict:             {"cancel", "conflict"},
+	muc.CodeNotAllowed:           {"cancel", "not-allowed"},
+	muc.CodeNotAcceptable:        {"modify", "not-acceptable"},
+	muc.CodeServiceUnavailable:   {"wait", "service-unavailable"},
+	muc.CodeBadRequest:           {"modify", "bad-request"},
+}
+
+func mucError(err error) *StanzaError {
+	var e *muc.Error
+	if !errors.As(err, &e) {
+		return errInternal("")
+	}
+	if m, ok := mucErrors[e.Code]; ok {
+		return &StanzaError{Type: m.typ, Condition: m.condition, Text: e.Reason}
+	}
+	return errInternal(e.Reason)
+}
+
+// replyError sends the error reply to stanza, from the MUC address it was
+// sent to, and logs internal failures.
+func (m *mucService) replyError(sess *session, stanza *Element, err error) {
+	if stanza.AttrValue("type") == "error" {
+		return
+	}
+	serr, ok := err.(*StanzaError)
+	if !ok {
+		serr = mucError(err)
+		if serr.Condition == "internal-server-error" {
+			m.srv.log.Error("muc", "stanza", stanza.Name.Local, "to", stanza.AttrValue("to"), "err", err)
+		}
+	}
+	reply := errorReply(stanza, serr, "")
+	if stanza.Name.Local == "presence" {
+		// XEP-0045 §7.2.6: errors to a join echo the <x/>.
+		reply.Append(NewElement(nsMUC, "x"))
+	}
+	sess.sendElement(reply)
+}

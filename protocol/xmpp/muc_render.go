@@ -1,0 +1,292 @@
+package xmpp
+
+import (
+	"bytes"
+	"encoding/xml"
+	"slices"
+	"strconv"
+
+	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/storage"
+)
+
+// Deliver renders one engine event for this session (muc.Sink). It runs
+// under the room's lock, so it only queues: sess.send never blocks.
+func (k *mucSink) Deliver(ev muc.Event) {
+	m := k.svc
+	to := k.sess.jid.String()
+	switch ev.Kind {
+	case muc.EventJoined:
+		k.update(ev.Room, func(v *roomView) {
+			v.nick, v.role, v.whoisAnyone = ev.Occupant.Nick, ev.Occupant.Role, ev.Joined.Room.WhoIs == "anyone"
+		})
+		m.renderJoined(k.sess, ev.Joined)
+	case muc.EventPresence:
+		self := ev.Occupant.User == k.sess.bare && k.isSelf(ev)
+		view, _ := k.view(ev.Room)
+		if self {
+			if ev.Occupant.Role == muc.RoleNone {
+				k.forget(ev.Room)
+			} else {
+				k.update(ev.Room, func(v *roomView) { v.nick, v.role = ev.Occupant.Nick, ev.Occupant.Role })
+			}
+		}
+		viewer := view
+		if self {
+			viewer.role = ev.Occupant.Role
+		}
+		if ev.OldNick != "" {
+			// XEP-0045 §7.6: unavailable from the old nick with the
+			// new one and 303, then available from the new nick.
+			old := ev.Occupant
+			old.Nick = ev.OldNick
+			old.Role = muc.RoleNone
+			p := m.occupantPresence(old, to, viewer, self, ev.Status, "", "")
+			p.Child(nsMUCUser, "x").Child(nsMUCUser, "item").SetAttr("nick", ev.Occupant.Nick)
+			k.sess.sendElement(p)
+			k.sess.sendElement(m.occupantPresence(ev.Occupant, to, viewer, self, nil, "", ""))
+			return
+		}
+		k.sess.sendElement(m.occupantPresence(ev.Occupant, to, viewer, self, ev.Status, ev.Actor, ev.Reason))
+	case muc.EventMessage:
+		k.sess.send(m.renderedPost(ev, to))
+	case muc.EventSubject:
+		k.sess.sendElement(m.subjectMessage(ev.Room, ev.Message.Nick, ev.Message.Body, to))
+	case muc.EventPrivate:
+		msg := parseStored(ev.Private)
+		if msg == nil {
+			return
+		}
+		msg.SetAttr("from", m.occupantJID(ev.Room, ev.Occupant.Nick))
+		msg.SetAttr("to", to)
+		msg.Append(NewElement(nsMUCUser, "x"))
+		k.sess.sendElement(msg)
+	case muc.EventDestroyed:
+		nick, _ := k.nick(ev.Room)
+		k.forget(ev.Room)
+		p := NewElement(nsClient, "presence", "type", "unavailable", "from", m.occupantJID(ev.Room, nick), "to", to)
+		x := NewElement(nsMUCUser, "x").Append(NewElement(nsMUCUser, "item", "affiliation", "none", "role", "none"))
+		d := NewElement(nsMUCUser, "destroy", "jid", ev.AlternateVenue)
+		if ev.Reason != "" {
+			d.Append(NewElement(nsMUCUser, "reason").AppendText(ev.Reason))
+		}
+		x.Append(d, NewElement(nsMUCUser, "status", "code", "110"))
+		k.sess.sendElement(p.Append(x))
+	case muc.EventConfig:
+		if ev.Room != "" && ev.Config != nil {
+			k.update(ev.Room, func(v *roomView) { v.whoisAnyone = ev.Config.WhoIs == "anyone" })
+		}
+		msg := NewElement(nsClient, "message", "type", "groupchat", "from", m.roomJID(ev.Room), "to", to, "id", randomID(6))
+		x := NewElement(nsMUCUser, "x")
+		for _, c := range ev.Status {
+			x.Append(NewElement(nsMUCUser, "status", "code", strconv.Itoa(c)))
+		}
+		k.sess.sendElement(msg.Append(x))
+	}
+}
+
+// isSelf reports whether a presence event is about this session's own
+// occupant (the nick it is joined as, or the session itself).
+func (k *mucSink) isSelf(ev muc.Event) bool {
+	addr := k.sess.jid.String()
+	for _, s := range ev.Occupant.Sessions {
+		if s.Address == addr {
+			return true
+		}
+	}
+	nick, ok := k.nick(ev.Room)
+	return ok && (nick == ev.Occupant.Nick || nick == ev.OldNick)
+}
+
+// renderJoined sends a new occupant the room as XEP-0045 §7.2 orders it:
+// the others' presence, its own (110), the history, then the subject.
+func (m *mucService) renderJoined(sess *session, j *muc.Joined) {
+	to := sess.jid.String()
+	nonAnonymous := j.Room.WhoIs == "anyone"
+	viewer := roomView{nick: j.Self.Nick, role: j.Self.Role, whoisAnyone: nonAnonymous}
+	for _, o := range j.Others {
+		sess.sendElement(m.occupantPresence(o, to, viewer, false, nil, "", ""))
+	}
+	var status []int
+	if nonAnonymous {
+		status = append(status, 100)
+	}
+	if j.Created {
+		status = append(status, muc.StatusRoomCreated)
+	}
+	if !j.Created {
+		status = append(status, 170) // the room is logged (archived)
+	}
+	sess.sendElement(m.occupantPresence(j.Self, to, viewer, true, status, "", ""))
+	for i := range j.History {
+		sess.sendElement(m.historyMessage(&j.History[i], to))
+	}
+	sess.sendElement(m.subjectMessage(j.Room.Name, j.Room.SubjectNick, j.Room.Subject, to))
+}
+
+// occupantPresence renders an occupant's presence (XEP-0045 §7.2.3): the
+// occupant's own presence payload, the muc#user item (with the real JID if
+// the room shows it to this viewer), status codes, and the XEP-0421
+// occupant-id.
+func (m *mucService) occupantPresence(o muc.Occupant, to string, viewer roomView, self bool, status []int, actor, reason string) *Element {
+	p := NewElement(nsClient, "presence", "from", m.occupantJID(o.Room, o.Nick), "to", to)
+	if o.Role == muc.RoleNone {
+		p.SetAttr("type", "unavailable")
+	} else if stored := parseStored(o.Presence); stored != nil {
+		for _, c := range stored.Elements() {
+			if c.Name.Space != nsMUC && c.Name.Space != nsMUCUser {
+				p.Append(c)
+			}
+		}
+	}
+	item := NewElement(nsMUCUser, "item", "affiliation", string(o.Affiliation), "role", string(o.Role))
+	if self || viewer.role == muc.RoleModerator || viewer.whoisAnyone {
+		item.SetAttr("jid", o.User)
+		if len(o.Sessions) == 1 && o.Sessions[0].FrontDoor == frontDoorXMPP {
+			item.SetAttr("jid", o.Sessions[0].Address)
+		}
+	}
+	if actor != "" && actor != muc.ActorAdmin {
+		item.Append(NewElement(nsMUCUser, "actor", "jid", actor))
+	}
+	if reason != "" {
+		item.Append(NewElement(nsMUCUser, "reason").AppendText(reason))
+	}
+	x := NewElement(nsMUCUser, "x").Append(item)
+	codes := slices.Clone(status)
+	if self && !slices.Contains(codes, 110) {
+		codes = append(codes, 110)
+	}
+	for _, c := range codes {
+		x.Append(NewElement(nsMUCUser, "status", "code", strconv.Itoa(c)))
+	}
+	p.Append(x)
+	p.Append(NewElement(nsOccupantID, "occupant-id", "id", o.OccupantID))
+	return p
+}
+
+// parseStored parses a stanza the engine keeps as bytes (an occupant's
+// presence, a post as received). Nil for empty or unparseable input.
+func parseStored(b []byte) *Element {
+	if len(b) == 0 {
+		return nil
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.DefaultSpace = nsClient
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return nil
+		}
+		if start, ok := tok.(xml.StartElement); ok {
+			el, err := readElement(d, start)
+			if err != nil {
+				return nil
+			}
+			return el
+		}
+	}
+}
+
+// groupchatMessage renders a committed post for one recipient: the
+// client's payload as archived, from room/nick, with the room's XEP-0359
+// stanza-id and the XEP-0421 occupant-id.
+func (m *mucService) groupchatMessage(h *storage.HistoryMessage, to, reason string) *Element {
+	if h.Kind == storage.KindModeration {
+		return m.moderationMessage(h, to, reason)
+	}
+	msg := NewElement(nsClient, "message", "type", "groupchat", "from", m.occupantJID(h.Room, h.Nick), "to", to)
+	if stored := parseStored(h.Stanza); stored != nil {
+		if id := stored.AttrValue("id"); id != "" {
+			msg.SetAttr("id", id)
+		}
+		for _, c := range stored.Elements() {
+			switch {
+			case c.Name.Space == nsStanzaID && c.Name.Local == "stanza-id", c.Name.Space == nsOccupantID, c.Name.Space == nsDelay:
+				continue // ours to set, never the client's
+			}
+			msg.Append(c)
+		}
+	} else if h.Body != "" {
+		msg.Append(NewElement(nsClient, "body").AppendText(h.Body))
+	}
+	if h.Tombstone {
+		msg.Children = nil
+		msg.Append(NewElement(nsClient, "body").AppendText(h.Body))
+	}
+	msg.Append(NewElement(nsStanzaID, "stanza-id", "id", h.StanzaID, "by", m.roomJID(h.Room)))
+	if h.OccupantID != "" {
+		msg.Append(NewElement(nsOccupantID, "occupant-id", "id", h.OccupantID))
+	}
+	return msg
+}
+
+// moderationMessage announces a moderated message (XEP-0425 §5 with
+// XEP-0424 retraction).
+func (m *mucService) moderationMessage(h *storage.HistoryMessage, to, reason string) *Element {
+	msg := NewElement(nsClient, "message", "type", "groupchat", "from", m.roomJID(h.Room), "to", to, "id", randomID(6))
+	r := NewElement(nsRetract, "retract", "id", h.Target)
+	mod := NewElement(nsModerate, "moderated", "by", m.occupantJID(h.Room, h.Nick))
+	if h.OccupantID != "" {
+		mod.Append(NewElement(nsOccupantID, "occupant-id", "id", h.OccupantID))
+	}
+	r.Append(mod)
+	if reason != "" {
+		r.Append(NewElement(nsRetract, "reason").AppendText(reason))
+	}
+	msg.Append(r)
+	msg.Append(NewElement(nsStanzaID, "stanza-id", "id", h.StanzaID, "by", m.roomJID(h.Room)))
+	return msg
+}
+
+// historyMessage is a post replayed on join, with its original time
+// (XEP-0203 delay from the room).
+func (m *mucService) historyMessage(h *storage.HistoryMessage, to string) *Element {
+	msg := m.groupchatMessage(h, to, "")
+	msg.Append(NewElement(nsDelay, "delay", "from", m.roomJID(h.Room), "stamp", h.Time.UTC().Format("2006-01-02T15:04:05.000Z")))
+	return msg
+}
+
+// subjectMessage carries the subject (XEP-0045 §7.2.15: always sent last
+// on join, empty if there is none).
+func (m *mucService) subjectMessage(room, nick, subject, to string) *Element {
+	from := m.roomJID(room)
+	if nick != "" {
+		from = m.occupantJID(room, nick)
+	}
+	msg := NewElement(nsClient, "message", "type", "groupchat", "from", from, "to", to, "id", randomID(6))
+	subj := NewElement(nsClient, "subject")
+	subj.AppendText(subject)
+	return msg.Append(subj)
+}
+
+// renderedPost serialises a post once per room broadcast and then only
+// prefixes each recipient's 'to' (STYLE.md: serialise each post once, not
+// once per recipient). The engine delivers one event to all of a room's
+// sessions in a row, so a one-entry cache per room suffices.
+func (m *mucService) renderedPost(ev muc.Event, to string) []byte {
+	m.cacheMu.Lock()
+	c, ok := m.postCache[ev.Room]
+	if !ok || c.msg != ev.Message {
+		el := m.groupchatMessage(ev.Message, "", ev.Reason)
+		el.SetAttr("to", "")
+		c = postCacheEntry{msg: ev.Message, rest: el.Bytes()[len("<message"):]}
+		if m.postCache == nil {
+			m.postCache = make(map[string]postCacheEntry)
+		}
+		m.postCache[ev.Room] = c
+	}
+	m.cacheMu.Unlock()
+	var b bytes.Buffer
+	b.Grow(len(c.rest) + len(to) + 16)
+	b.WriteString(`<message to="`)
+	escapeAttr(&b, to)
+	b.WriteByte('"')
+	b.Write(c.rest)
+	return b.Bytes()
+}
+
+type postCacheEntry struct {
+	msg  *storage.HistoryMessage
+	rest []byte
+}
