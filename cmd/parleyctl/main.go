@@ -1,11 +1,16 @@
-// Command parleyctl administers a Parley node: it manages user accounts
-// directly in the content database, so it works whether or not parleyd is
-// running (SQLite in WAL mode and MySQL both allow a second writer).
+// Command parleyctl administers a Parley node: it manages user accounts,
+// categories, rooms and their managers, members and presenters directly in
+// the content database, so it works whether or not parleyd is running
+// (SQLite in WAL mode and MySQL both allow a second writer). Categories and
+// rooms go through the room engine (package muc) acting as muc.ActorAdmin,
+// so its rules (the categories' ethical walls) and its compliance capture
+// apply to parleyctl as to anyone.
 //
 //	parleyctl [--config FILE] [--data DIR] [--storage DSN] [--domain NAME] user add NAME [--password PW]
-//	parleyctl ... user list
-//	parleyctl ... user passwd NAME [--password PW]
-//	parleyctl ... user delete NAME
+//	parleyctl ... user list|passwd|delete ...
+//	parleyctl ... category add|list|show|set|delete ...
+//	parleyctl ... room create|list|show|set|disable|enable|delete ...
+//	parleyctl ... room members|managers|presenters add|remove|list ROOM [USER...]
 //
 // It reads the same configuration as parleyd (the same --config file is
 // accepted as is). Exit status: 0 success, 1 failure (with a one-line reason
@@ -18,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
@@ -25,6 +31,7 @@ import (
 	"syscall"
 
 	"github.com/parleychat/parley/cmd/internal/config"
+	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
 )
@@ -49,9 +56,11 @@ type command struct {
 	args  string
 	help  string
 	flags func(fs *flag.FlagSet) // defines the command's own flags, may be nil
-	// nargs is the number of positional arguments it takes.
-	nargs int
-	run   func(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error
+	// nargs is the number of positional arguments it takes; with
+	// variadic, the least number.
+	nargs    int
+	variadic bool
+	run      func(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error
 }
 
 // commands is every subcommand, in the order the usage text lists them.
@@ -60,6 +69,30 @@ var commands = []command{
 	{path: "user list", help: "list the accounts", nargs: 0, run: userList},
 	{path: "user passwd", args: "NAME [--password PW]", help: "set an account's password (read from stdin unless given)", flags: passwordFlag, nargs: 1, run: userPasswd},
 	{path: "user delete", args: "NAME", help: "delete an account with its roster and offline messages", nargs: 1, run: userDelete},
+
+	{path: "category add", args: "NAME [FLAGS]", help: "create a category of rooms", flags: categoryAddFlags, nargs: 1, run: categoryAdd},
+	{path: "category list", help: "list the categories", nargs: 0, run: categoryList},
+	{path: "category show", args: "NAME", help: "show a category's policy and rooms", nargs: 1, run: categoryShow},
+	{path: "category set", args: "NAME FLAGS", help: "change a category (only the flags given)", flags: categorySetFlags, nargs: 1, run: categorySet},
+	{path: "category delete", args: "NAME", help: "delete a category that has no rooms", nargs: 1, run: categoryDelete},
+
+	{path: "room create", args: "NAME [FLAGS]", help: "create a room (closed unless --privacy says otherwise)", flags: roomCreateFlags, nargs: 1, run: roomCreate},
+	{path: "room list", args: "[--category C]", help: "list the rooms, of one category or all", flags: roomListFlags, nargs: 0, run: roomList},
+	{path: "room show", args: "NAME", help: "show a room's settings, managers, members, presenters and outcasts", nargs: 1, run: roomShow},
+	{path: "room set", args: "NAME FLAGS", help: "change a room's settings (only the flags given)", flags: roomSetFlags, nargs: 1, run: roomSet},
+	{path: "room disable", args: "NAME", help: "refuse joins to a room, keeping it and its history", nargs: 1, run: roomDisable},
+	{path: "room enable", args: "NAME", help: "allow joins to a disabled room again", nargs: 1, run: roomEnable},
+	{path: "room delete", args: "NAME [--reason R]", help: "delete a room with its history", flags: roomDeleteFlags, nargs: 1, run: roomDelete},
+
+	{path: "room members add", args: "ROOM USER...", help: "make users members of a room", nargs: 2, variadic: true, run: placeCommand(listMembers, opAdd)},
+	{path: "room members remove", args: "ROOM USER...", help: "remove users from a room's members", nargs: 2, variadic: true, run: placeCommand(listMembers, opRemove)},
+	{path: "room members list", args: "ROOM", help: "list a room's members", nargs: 1, run: placeCommand(listMembers, opList)},
+	{path: "room managers add", args: "ROOM USER...", help: "make users managers (admins) of a room", nargs: 2, variadic: true, run: placeCommand(listManagers, opAdd)},
+	{path: "room managers remove", args: "ROOM USER...", help: "make managers of a room plain members", nargs: 2, variadic: true, run: placeCommand(listManagers, opRemove)},
+	{path: "room managers list", args: "ROOM", help: "list a room's managers (owners and admins)", nargs: 1, run: placeCommand(listManagers, opList)},
+	{path: "room presenters add", args: "ROOM USER...", help: "let users post in an auditorium (making them members)", nargs: 2, variadic: true, run: placeCommand(listPresenters, opAdd)},
+	{path: "room presenters remove", args: "ROOM USER...", help: "take users' presenter right away (they stay members)", nargs: 2, variadic: true, run: placeCommand(listPresenters, opRemove)},
+	{path: "room presenters list", args: "ROOM", help: "list a room's presenters", nargs: 1, run: placeCommand(listPresenters, opList)},
 }
 
 // usageError is bad command-line usage: exit status 2 with the usage text.
@@ -88,6 +121,22 @@ func (c *ctl) open(ctx context.Context) (storage.Store, error) {
 	}
 	c.store = store
 	return store, nil
+}
+
+// engine opens the content database and a room engine on it. The engine is
+// parleyctl's own, not a running parleyd's: what it changes is stored at
+// once and holds for the next join, but occupants already in a room on
+// parleyd are not told (disabling a room does not evict them).
+func (c *ctl) engine(ctx context.Context) (*muc.Engine, error) {
+	store, err := c.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := muc.New(ctx, muc.Config{Store: store, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, fmt.Errorf("starting the room engine: %w", err)
+	}
+	return e, nil
 }
 
 // run is parleyctl's main without the process around it, for tests. It
@@ -130,7 +179,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return exitUsage
 	}
-	if len(positional) != cmd.nargs {
+	switch {
+	case cmd.variadic && len(positional) < cmd.nargs:
+		fmt.Fprintf(stderr, "parleyctl: %s: want at least %d argument(s), got %d\n", cmd.path, cmd.nargs, len(positional))
+		cfs.Usage()
+		return exitUsage
+	case !cmd.variadic && len(positional) != cmd.nargs:
 		fmt.Fprintf(stderr, "parleyctl: %s: want %d argument(s), got %d\n", cmd.path, cmd.nargs, len(positional))
 		cfs.Usage()
 		return exitUsage
@@ -194,14 +248,13 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	return positional, nil
 }
 
-// oneLine keeps error output to one line, as scripts expect.
+// oneLine keeps error output to one line, as scripts expect. A refusal by
+// the room engine is shown by its reason alone (`no room "x"`).
 func oneLine(err error) string {
 	msg := err.Error()
-	switch {
-	case errors.Is(err, storage.ErrExists):
-		msg = "user already exists"
-	case errors.Is(err, storage.ErrNotFound):
-		msg = "no such user"
+	var refusal *muc.Error
+	if errors.As(err, &refusal) && refusal.Reason != "" {
+		msg = refusal.Reason
 	}
 	return strings.Join(strings.Fields(msg), " ")
 }
@@ -216,6 +269,8 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, strings.TrimSpace(c.path+" "+c.args), c.help)
 	}
+	fmt.Fprintf(w, "\nA USER is a bare JID (alice@example.org) or a username at --domain (alice).\n")
+	fmt.Fprintf(w, "Run parleyctl COMMAND --help for the FLAGS of a command.\n")
 	fmt.Fprintf(w, "\nGlobal flags (the same as parleyd's; a shared --config file is accepted as is):\n")
 	config.PrintFlags(fs)
 	fmt.Fprintf(w, "\nExit status: 0 success, 1 failure, 2 bad usage.\n")

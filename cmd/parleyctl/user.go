@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/parleychat/parley/protocol/auth"
+	"github.com/parleychat/parley/storage"
 )
 
 // passwordFlag defines --password for user add and user passwd.
@@ -40,7 +41,7 @@ func userAdd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error
 		return err
 	}
 	if err := store.CreateAccount(ctx, name, creds); err != nil {
-		return err
+		return accountError(err)
 	}
 	fmt.Fprintf(c.stdout, "added %s@%s\n", name, c.cfg.Domain)
 	return nil
@@ -75,7 +76,7 @@ func userPasswd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) er
 	}
 	// Check first, so nobody types a password twice for an unknown user.
 	if _, err := store.Account(ctx, name); err != nil {
-		return err
+		return accountError(err)
 	}
 	password, err := c.password(fs, name)
 	if err != nil {
@@ -86,7 +87,7 @@ func userPasswd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) er
 		return err
 	}
 	if err := store.SetCredentials(ctx, name, creds); err != nil {
-		return err
+		return accountError(err)
 	}
 	fmt.Fprintf(c.stdout, "changed the password of %s@%s\n", name, c.cfg.Domain)
 	return nil
@@ -103,10 +104,21 @@ func userDelete(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) err
 		return err
 	}
 	if err := store.DeleteAccount(ctx, name); err != nil {
-		return err
+		return accountError(err)
 	}
 	fmt.Fprintf(c.stdout, "deleted %s@%s\n", name, c.cfg.Domain)
 	return nil
+}
+
+// accountError words the storage errors of account commands for people.
+func accountError(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrExists):
+		return errors.New("user already exists")
+	case errors.Is(err, storage.ErrNotFound):
+		return errors.New("no such user")
+	}
+	return err
 }
 
 // password returns --password if it was given; otherwise it asks twice on
