@@ -390,6 +390,26 @@ func (s *server) addUser(name, password string) {
 	}
 }
 
+// ctl runs parleyctl on the server's data and storage (while it runs or
+// not) and returns its output; err is non-nil when it exits non-zero.
+func (s *server) ctl(args ...string) (string, error) {
+	s.t.Helper()
+	all := append(s.common(), args...)
+	out, err := exec.Command(filepath.Join(s.bin, "parleyctl"), all...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// mustCtl is ctl that fails the test when parleyctl fails.
+func (s *server) mustCtl(args ...string) string {
+	s.t.Helper()
+	out, err := s.ctl(args...)
+	if err != nil {
+		s.t.Fatalf("parleyctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	s.t.Logf("parleyctl %s: %s", strings.Join(args, " "), out)
+	return out
+}
+
 // account is a user the scripts log in as.
 type account struct{ name, password string }
 

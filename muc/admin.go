@@ -50,7 +50,7 @@ func (e *Engine) SetRole(ctx context.Context, room, actorAddress, nick string, r
 	if role == RoleNone {
 		gone := target.snapshot()
 		gone.Role = RoleNone
-		h.broadcast(Event{Kind: EventPresence, Room: room, Occupant: gone, Status: []int{StatusKicked}, Actor: actorUser, Reason: reason, Time: e.cfg.Now()})
+		h.broadcast(Event{Kind: EventPresence, Room: room, Occupant: gone, Status: []int{StatusKicked}, Actor: actorUser, ActorNick: h.nickOf(actorUser), Reason: reason, Time: e.cfg.Now()})
 		h.remove(nick)
 		return nil
 	}
@@ -188,16 +188,18 @@ func (e *Engine) applyStandingLocked(h *host, r storage.Room, user string, st st
 		case st.aff == AffOutcast:
 			gone := o.snapshot()
 			gone.Role = RoleNone
-			h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: gone, Status: []int{StatusBanned}, Actor: actor, Reason: reason, Time: e.cfg.Now()})
+			h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: gone, Status: []int{StatusBanned}, Actor: actor, ActorNick: h.nickOf(actor), Reason: reason, Time: e.cfg.Now()})
 			h.remove(nick)
 		case r.MembersOnly && st.aff == AffNone:
 			gone := o.snapshot()
 			gone.Role = RoleNone
-			h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: gone, Status: []int{StatusAffiliation}, Actor: actor, Reason: reason, Time: e.cfg.Now()})
+			h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: gone, Status: []int{StatusAffiliation}, Actor: actor, ActorNick: h.nickOf(actor), Reason: reason, Time: e.cfg.Now()})
 			h.remove(nick)
 		default:
 			o.Role = defaultRole(st.aff, st.presenter, r)
-			h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: o.snapshot(), Status: []int{StatusAffiliation}, Actor: actor, Reason: reason, Time: e.cfg.Now()})
+			// Still in the room: a plain presence update (321 means
+			// removed, XEP-0045 §15.6).
+			h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: o.snapshot(), Actor: actor, ActorNick: h.nickOf(actor), Reason: reason, Time: e.cfg.Now()})
 		}
 	}
 }

@@ -279,6 +279,16 @@ func (h *host) broadcast(ev Event) {
 	}
 }
 
+// nickOf returns the nick a user is in the room as, or "".
+func (h *host) nickOf(user string) string {
+	for nick, o := range h.occupants {
+		if o.User == user {
+			return nick
+		}
+	}
+	return ""
+}
+
 // occupantAt returns the occupant a session address is joined as.
 func (h *host) occupantAt(address string) *Occupant {
 	nick, ok := h.byAddress[address]

@@ -203,8 +203,10 @@ type Event struct {
 	OldNick string
 	// Status are XEP-0045 status codes that apply to every recipient.
 	Status []int
-	// Actor and Reason explain kicks, bans and destruction.
-	Actor, Reason string
+	// Actor and Reason explain kicks, bans and destruction: Actor is the
+	// actor's bare JID, ActorNick their nick if they are in the room
+	// (front doors show the JID only where real JIDs may be seen).
+	Actor, ActorNick, Reason string
 	// Message is set for EventMessage and EventSubject.
 	Message *storage.HistoryMessage
 	// Private is the payload of an EventPrivate, addressed to To.

@@ -94,6 +94,9 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 		return wall(req.User, cat)
 	case st.aff == AffOutcast:
 		return refuse(CodeForbidden, "you are banned from %q", r.Name)
+	case r.MembersOnly && st.aff == AffNone && !r.Public:
+		// A secret room does not exist for outsiders (as in disco).
+		return refuse(CodeNotFound, "no room %q", r.Name)
 	case r.MembersOnly && st.aff == AffNone:
 		return refuse(CodeRegistrationRequired, "room %q is for members only", r.Name)
 	case r.Password != "" && req.Password != r.Password && !st.aff.IsManager():
@@ -213,6 +216,10 @@ func (e *Engine) joinHistory(ctx context.Context, r storage.Room, cat storage.Ca
 // Leave takes a session out of a room (XEP-0045 §7.14). Leaving a room one
 // is not in is not an error.
 func (e *Engine) Leave(ctx context.Context, room, address string, presence []byte) error {
+	return e.leave(ctx, room, address, presence, nil)
+}
+
+func (e *Engine) leave(ctx context.Context, room, address string, presence []byte, status []int) error {
 	h := e.lockHost(room)
 	defer e.unlockHost(h)
 	o := h.occupantAt(address)
@@ -226,7 +233,7 @@ func (e *Engine) Leave(ctx context.Context, room, address string, presence []byt
 	if presence != nil {
 		o.Presence = presence
 	}
-	e.removeSessionLocked(h, o, address, Event{Kind: EventPresence, Room: room, Time: e.cfg.Now()})
+	e.removeSessionLocked(h, o, address, Event{Kind: EventPresence, Room: room, Status: status, Time: e.cfg.Now()})
 	return nil
 }
 
@@ -258,6 +265,17 @@ func (e *Engine) removeSessionLocked(h *host, o *Occupant, address string, ev Ev
 // LeaveAll takes a session out of every room it is in (its connection
 // ended).
 func (e *Engine) LeaveAll(ctx context.Context, address string) {
+	e.leaveAll(ctx, address, nil)
+}
+
+// ShutdownSession takes a session out of every room because the service is
+// shutting down: everyone sees its unavailable presence with status 332
+// (XEP-0045 §15.6).
+func (e *Engine) ShutdownSession(ctx context.Context, address string) {
+	e.leaveAll(ctx, address, []int{StatusShutdown})
+}
+
+func (e *Engine) leaveAll(ctx context.Context, address string, status []int) {
 	e.mu.Lock()
 	var hosts []*host
 	for _, h := range e.rooms {
@@ -269,7 +287,7 @@ func (e *Engine) LeaveAll(ctx context.Context, address string) {
 		in := h.occupantAt(address) != nil
 		h.mu.Unlock()
 		if in {
-			if err := e.Leave(ctx, h.name, address, nil); err != nil {
+			if err := e.leave(ctx, h.name, address, nil, status); err != nil {
 				e.log.Error("leaving on disconnect", "room", h.name, "err", err)
 			}
 		}

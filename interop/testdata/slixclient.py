@@ -103,6 +103,8 @@ def parse_args():
     p.add_argument("--domain", default="localhost")
     p.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD")
     p.add_argument("--phase", default="")
+    p.add_argument("--state", default="",
+                   help="a JSON file one phase leaves for the next (e.g. across a restart)")
     p.add_argument("--log", default="", help="slixmpp DEBUG log file (stanzas)")
     a = p.parse_args()
     a.passwords = dict(u.split(":", 1) for u in a.user)

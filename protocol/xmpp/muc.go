@@ -127,6 +127,16 @@ func (m *mucService) leaveAll(sess *session) {
 	m.engine.LeaveAll(ctx, sess.jid.String())
 }
 
+// shutdownSession takes a session out of its rooms with status 332.
+func (m *mucService) shutdownSession(ctx context.Context, sess *session) {
+	sess.mu.Lock()
+	k := sess.muc
+	sess.mu.Unlock()
+	if k != nil {
+		m.engine.ShutdownSession(ctx, sess.jid.String())
+	}
+}
+
 // mucErrors maps engine refusals to stanza errors (XEP-0045 §7.2 and RFC
 // 6120 §8.3.3): the one place that does so for XMPP.
 var mucErrors = map[muc.Code]struct{ typ, condition string }{

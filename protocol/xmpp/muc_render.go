@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
@@ -47,7 +48,14 @@ func (k *mucSink) Deliver(ev muc.Event) {
 			k.sess.sendElement(m.occupantPresence(ev.Occupant, to, viewer, self, nil, "", ""))
 			return
 		}
-		k.sess.sendElement(m.occupantPresence(ev.Occupant, to, viewer, self, ev.Status, ev.Actor, ev.Reason))
+		actor := ""
+		if ev.Actor != "" && ev.Actor != muc.ActorAdmin {
+			actor = "nick:" + ev.ActorNick
+			if viewer.role == muc.RoleModerator || viewer.whoisAnyone || ev.ActorNick == "" {
+				actor = "jid:" + ev.Actor
+			}
+		}
+		k.sess.sendElement(m.occupantPresence(ev.Occupant, to, viewer, self, ev.Status, actor, ev.Reason))
 	case muc.EventMessage:
 		k.sess.send(m.renderedPost(ev, to))
 	case muc.EventSubject:
@@ -146,8 +154,10 @@ func (m *mucService) occupantPresence(o muc.Occupant, to string, viewer roomView
 			item.SetAttr("jid", o.Sessions[0].Address)
 		}
 	}
-	if actor != "" && actor != muc.ActorAdmin {
-		item.Append(NewElement(nsMUCUser, "actor", "jid", actor))
+	// actor is "nick:NICK" or "jid:JID": XEP-0045 §8.2 names the actor by
+	// nick, and by real JID only to those who may see real JIDs.
+	if kind, value, ok := strings.Cut(actor, ":"); ok && value != "" {
+		item.Append(NewElement(nsMUCUser, "actor", kind, value))
 	}
 	if reason != "" {
 		item.Append(NewElement(nsMUCUser, "reason").AppendText(reason))

@@ -154,6 +154,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	if s.muc != nil {
+		// Occupants learn they leave their rooms because the service
+		// shuts down (XEP-0045 status 332) before their streams close.
+		for _, sess := range s.router.all() {
+			s.muc.shutdownSession(ctx, sess)
+		}
+	}
 	for _, c := range conns {
 		c.kill(&StreamError{Condition: "system-shutdown"})
 	}
