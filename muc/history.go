@@ -108,3 +108,16 @@ func (e *Engine) ResolveOwnMessage(ctx context.Context, room, user, id string, i
 	}
 	return id
 }
+
+// CountHistory counts the messages a query matches, for an RSM <count/>
+// (XEP-0059 §2.6), after the same access check as History.
+func (e *Engine) CountHistory(ctx context.Context, user string, q storage.HistoryQuery) (int, error) {
+	if err := e.MayRead(ctx, q.Room, user); err != nil {
+		return 0, err
+	}
+	n, err := e.cfg.Store.CountHistory(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("muc: counting history of %s: %w", q.Room, err)
+	}
+	return n, nil
+}

@@ -143,6 +143,7 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 	}
 	var msgs []storage.HistoryMessage
 	complete := true
+	count := -1
 	if hq.Limit > 0 {
 		var err error
 		msgs, complete, err = m.engine.History(ctx, sess.bare, "mam", hq)
@@ -150,9 +151,14 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 			fail(err)
 			return
 		}
-	} else if err := m.engine.MayRead(ctx, room, sess.bare); err != nil {
-		fail(err)
-		return
+	} else {
+		// <max>0</max> asks only for the count (XEP-0059 §2.6).
+		n, err := m.engine.CountHistory(ctx, sess.bare, hq)
+		if err != nil {
+			fail(err)
+			return
+		}
+		count, complete = n, n == 0
 	}
 	to := sess.jid.String()
 	for i := range msgs {
@@ -169,6 +175,9 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 	if len(msgs) > 0 {
 		set.Append(NewElement(nsRSM, "first").AppendText(msgs[0].StanzaID))
 		set.Append(NewElement(nsRSM, "last").AppendText(msgs[len(msgs)-1].StanzaID))
+	}
+	if count >= 0 {
+		set.Append(NewElement(nsRSM, "count").AppendText(strconv.Itoa(count)))
 	}
 	fin.Append(set)
 	if complete {

@@ -29,6 +29,9 @@ const (
 	nsConference   = "jabber:x:conference" // XEP-0249
 	nsRetract      = "urn:xmpp:message-retract:1"
 	nsModerate     = "urn:xmpp:message-moderate:1"
+	nsModerate0    = "urn:xmpp:message-moderate:0" // XEP-0425 v0.2
+	nsRetract0     = "urn:xmpp:message-retract:0"
+	nsFasten       = "urn:xmpp:fasten:0" // XEP-0422
 	nsCorrect      = "urn:xmpp:message-correct:0"
 	frontDoorXMPP  = "xmpp"
 	defaultMUCHost = "conference"

@@ -59,7 +59,12 @@ func (m *mucService) handleIQ(ctx context.Context, sess *session, iq *Element, t
 	case q.Name.Space == nsMUCOwner && q.Name.Local == "query":
 		result, err = m.owner(ctx, sess, room, q, typ)
 	case q.Name.Space == nsModerate && q.Name.Local == "moderate" && typ == "set":
-		err = m.moderate(ctx, sess, room, q)
+		err = m.moderate(ctx, sess, room, q.AttrValue("id"), q.Child(nsRetract, "retract") != nil, q.Child(nsModerate, "reason"))
+	case q.Name.Space == nsFasten && q.Name.Local == "apply-to" && typ == "set" && q.Child(nsModerate0, "moderate") != nil:
+		// XEP-0425 v0.2 (message-moderate:0 wrapped in XEP-0422
+		// apply-to), which slixmpp 1.8 and older clients send.
+		mod := q.Child(nsModerate0, "moderate")
+		err = m.moderate(ctx, sess, room, q.AttrValue("id"), mod.Child(nsRetract0, "retract") != nil, mod.Child(nsModerate0, "reason"))
 	case q.Name.Space == nsMAM && q.Name.Local == "query" && typ == "set":
 		m.mamQuery(ctx, sess, iq, room, q)
 		return
@@ -278,14 +283,13 @@ func (m *mucService) admin(ctx context.Context, sess *session, room string, q *E
 
 // moderate handles a XEP-0425 moderation request: a manager retracts
 // someone's message, which stays in history as a tombstone.
-func (m *mucService) moderate(ctx context.Context, sess *session, room string, q *Element) error {
-	id := q.AttrValue("id")
-	if id == "" || q.Child(nsRetract, "retract") == nil {
+func (m *mucService) moderate(ctx context.Context, sess *session, room, id string, retract bool, reasonEl *Element) error {
+	if id == "" || !retract {
 		return errBadRequest("moderate needs an id and <retract/>")
 	}
 	reason := ""
-	if r := q.Child(nsModerate, "reason"); r != nil {
-		reason = r.Text()
+	if reasonEl != nil {
+		reason = reasonEl.Text()
 	}
 	_, err := m.engine.Post(ctx, muc.PostRequest{Room: room, Address: sess.jid.String(), FrontDoor: frontDoorXMPP,
 		Kind: storage.KindModeration, Target: id, Reason: reason})

@@ -241,6 +241,11 @@ func TestMAMOnRoom(t *testing.T) {
 	if len(res) != 5 || body(res[0]) != "post 20 ordinary" || fin.AttrValue("complete") != "true" {
 		t.Fatalf("after: %d, fin %s", len(res), fin)
 	}
+	// max=0 asks for the count only (XEP-0059 §2.6).
+	res, fin = query("q0", "", `<set xmlns='http://jabber.org/protocol/rsm'><max>0</max></set>`)
+	if len(res) != 0 || fin.Child(nsRSM, "set").Child(nsRSM, "count").Text() != "25" {
+		t.Fatalf("count: %d results, fin %s", len(res), fin)
+	}
 	// Full-text search.
 	res, _ = query("q6", `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field><field var='{urn:xmpp:fulltext:0}fulltext'><value>xylophone</value></field></x>`, "")
 	if len(res) != 1 || body(res[0]) != "post 3 xylophone" {
@@ -267,6 +272,18 @@ func TestMUCKickBanModerate(t *testing.T) {
 	if ann.Child(nsRetract, "retract").AttrValue("id") != sid || ann.Child(nsRetract, "retract").Child(nsModerate, "moderated") == nil {
 		t.Errorf("moderation announcement %s", ann)
 	}
+	// The XEP-0425 v0.2 form that slixmpp 1.8 sends works too.
+	troll.send(`<message to='lobby@conference.localhost' type='groupchat'><body>more spam</body></message>`)
+	spam = mod.expect("spam", isMessageWithBody("more spam"))
+	sid = spam.Child(nsStanzaID, "stanza-id").AttrValue("id")
+	mod.send(`<iq type='set' id='mod0' to='lobby@conference.localhost'><apply-to id='%s' xmlns='urn:xmpp:fasten:0'><moderate xmlns='urn:xmpp:message-moderate:0'><retract xmlns='urn:xmpp:message-retract:0'/></moderate></apply-to></iq>`, sid)
+	if r := mod.expect("moderation result", func(e *Element) bool { return e.AttrValue("id") == "mod0" }); r.AttrValue("type") != "result" {
+		t.Fatalf("v0.2 moderation: %s", r)
+	}
+	troll.expect("second retraction", func(e *Element) bool {
+		r := e.Child(nsRetract, "retract")
+		return r != nil && r.AttrValue("id") == sid
+	})
 	// Kick (§8.2): status 307 to the kicked occupant.
 	mod.send(`<iq type='set' id='kick1' to='lobby@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item nick='troll' role='none'><reason>behave</reason></item></query></iq>`)
 	kicked := troll.expect("kick", isPresenceFrom("lobby@conference.localhost/troll"))
