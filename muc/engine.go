@@ -46,6 +46,12 @@ type Config struct {
 	Secret []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Follows keeps topic feeds (feeds.go); nil means Store, if it
+	// implements storage.Follows, and otherwise no topic feeds.
+	Follows storage.Follows
+	// Alerter receives topic-feed alerts; nil means none (until
+	// SetAlerter).
+	Alerter Alerter
 }
 
 // Engine is the single-node implementation of the room engine: it hosts
@@ -57,6 +63,8 @@ type Engine struct {
 
 	mu    sync.Mutex
 	rooms map[string]*host // rooms with occupants or being created
+
+	feeds feeds // topic feeds: the alerter and the followers cache
 }
 
 // host is one room's live state. Its mutex serialises joins, nick changes
@@ -102,7 +110,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Follows == nil {
+		cfg.Follows, _ = cfg.Store.(storage.Follows)
+	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "muc"), rooms: make(map[string]*host)}
+	e.SetAlerter(cfg.Alerter)
 	if _, err := cfg.Store.Category(ctx, DefaultCategory); errors.Is(err, storage.ErrNotFound) {
 		c := storage.Category{
 			Name:           DefaultCategory,

@@ -16,11 +16,8 @@ func (e *Engine) MayRead(ctx context.Context, room, user string) error {
 	if err != nil {
 		return err
 	}
-	if isAdmin(user) {
-		return nil
-	}
-	if r.Disabled {
-		return refuse(CodeForbidden, "room %q is disabled", room)
+	if isAdmin(user) || r.Disabled {
+		return mayReadWith(r, storage.Category{}, standing{}, user)
 	}
 	cat, err := e.category(ctx, r.Category)
 	if err != nil {
@@ -30,19 +27,7 @@ func (e *Engine) MayRead(ctx context.Context, room, user string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case !allowedBy(cat, user):
-		return wall(user, cat)
-	case st.aff == AffOutcast:
-		return refuse(CodeForbidden, "you are banned from %q", room)
-	case r.MembersOnly && st.aff == AffNone:
-		// Secret rooms do not exist for outsiders.
-		if !r.Public {
-			return refuse(CodeNotFound, "no room %q", room)
-		}
-		return refuse(CodeForbidden, "room %q is for members only", room)
-	}
-	return nil
+	return mayReadWith(r, cat, st, user)
 }
 
 // History answers an archive query (XEP-0313) for user, after checking

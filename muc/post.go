@@ -35,11 +35,18 @@ type PostRequest struct {
 
 // Post commits a message to the room's history and the compliance outbox
 // in one transaction and only then delivers it to every occupant (DESIGN
-// §3). It returns the committed history entry.
+// §3). It returns the committed history entry. Followers of the room are
+// alerted after that, outside the room's lock (feeds.go).
 func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMessage, error) {
 	if len(req.Body) > e.cfg.MaxBodyLength {
 		return nil, refuse(CodeNotAcceptable, "message longer than %d bytes", e.cfg.MaxBodyLength)
 	}
+	var alert func(context.Context)
+	defer func() {
+		if alert != nil {
+			alert(ctx) // deferred first, so it runs after unlockHost
+		}
+	}()
 	h := e.lockHost(req.Room)
 	defer e.unlockHost(h)
 	r, err := e.room(ctx, req.Room)
@@ -115,6 +122,7 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 		msg = written[0].History
 	}
 	h.broadcast(Event{Kind: EventMessage, Room: r.Name, Occupant: sender, Message: msg, Reason: req.Reason, Time: msg.Time})
+	alert = e.alertFollowers(h, r, cat, msg)
 	return msg, nil
 }
 

@@ -61,6 +61,7 @@ type Store interface {
 	Rosters
 	Offline
 	RoomStore
+	Follows
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -163,6 +163,7 @@ func (n *node) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rooms.SetAlerter(srv.TopicAlerter()) // topic feeds: headline alerts
 	httpSrv := newHTTPServer(store, reg, log)
 
 	listeners := []*listener{

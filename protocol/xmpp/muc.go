@@ -45,6 +45,8 @@ type mucService struct {
 
 	cacheMu   sync.Mutex
 	postCache map[string]postCacheEntry // room → last post rendered
+
+	commands commandSessions // ad-hoc commands awaiting a stage (adhoc.go)
 }
 
 // mucSink receives the engine's events for one session and renders them.

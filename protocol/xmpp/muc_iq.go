@@ -30,6 +30,11 @@ func (m *mucService) handleIQ(ctx context.Context, sess *session, iq *Element, t
 	var result *Element
 	var err error
 	switch {
+	case room == "" && q.Name.Space == nsCommands && q.Name.Local == "command" && typ == "set":
+		m.command(ctx, sess, iq, q) // adhoc.go: topic feeds (XEP-0050)
+		return
+	case room == "" && (q.Name.Space == nsDiscoInfo || q.Name.Space == nsDiscoItems) && typ == "get" && isCommandNode(q.AttrValue("node")):
+		result, err = m.commandDisco(q)
 	case room == "" && q.Name.Space == nsDiscoInfo && typ == "get":
 		result, err = m.serviceInfo(ctx, sess, q)
 	case room == "" && q.Name.Space == nsDiscoItems && typ == "get":
@@ -113,10 +118,10 @@ func (m *mucService) relayToOccupant(ctx context.Context, sess *session, iq *Ele
 }
 
 // mucFeatures lists what the service implements (XEP-0045 §6.1, XEP-0313,
-// XEP-0359, XEP-0421, XEP-0410, XEP-0425, XEP-0431).
+// XEP-0359, XEP-0421, XEP-0410, XEP-0425, XEP-0431, XEP-0050).
 var mucFeatures = []string{
 	nsDiscoInfo, nsDiscoItems, nsMUC, nsMAM, nsStanzaID, nsOccupantID,
-	"http://jabber.org/protocol/muc#self-ping-optimization", nsModerate, nsFullText,
+	"http://jabber.org/protocol/muc#self-ping-optimization", nsModerate, nsFullText, nsCommands,
 }
 
 // serviceInfo is disco#info on conference.DOMAIN, or on a category node.

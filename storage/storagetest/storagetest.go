@@ -22,8 +22,8 @@
 // interface: Accounts, Rosters, PendingSubscriptions, Offline, Categories,
 // Rooms, Affiliations, History (sequence numbers, group commit, filters,
 // paging, full-text search, tombstones), Outbox (and that every event is
-// written with its change, never without) and Store (durability across
-// Close and reopen, concurrency, contexts).
+// written with its change, never without), Follows (topic feeds) and Store
+// (durability across Close and reopen, concurrency, contexts).
 //
 // Bench runs the storage benchmarks on an implementation.
 package storagetest
@@ -59,6 +59,7 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"Affiliations", affiliationTests},
 		{"History", historyTests},
 		{"Outbox", outboxTests},
+		{"Follows", followTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {
