@@ -62,6 +62,7 @@ type Store interface {
 	Offline
 	RoomStore
 	Follows
+	FileStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

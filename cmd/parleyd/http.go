@@ -19,8 +19,15 @@ const healthTimeout = 2 * time.Second
 //
 //	/healthz  200 "ok" while the content database answers, else 503
 //	/metrics  Prometheus metrics from reg
-func newHTTPServer(store storage.Store, reg *prometheus.Registry, log *slog.Logger) *http.Server {
+//	/upload/  HTTP File Upload (XEP-0363) PUT, GET and HEAD, when upload
+//	          is not nil
+func newHTTPServer(store storage.Store, reg *prometheus.Registry, log *slog.Logger, upload http.Handler) *http.Server {
 	mux := http.NewServeMux()
+	if upload != nil {
+		// The upload handler extends the read and write deadlines
+		// below for each transfer, by its size.
+		mux.Handle("/upload/", upload)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()

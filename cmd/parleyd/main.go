@@ -142,8 +142,17 @@ func (n *node) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("room engine: %w", err)
 	}
+	var files *muc.Files
+	if cfg.UploadURL != "" {
+		files, err = muc.NewFiles(rooms, muc.FilesConfig{Store: store, MaxFileSize: cfg.UploadMaxSize, Quota: cfg.UploadQuota})
+		if err != nil {
+			return fmt.Errorf("file upload: %w", err)
+		}
+	}
 	srv, err := xmpp.NewServer(xmpp.Config{
 		Rooms:               rooms,
+		Files:               files,
+		UploadURL:           cfg.UploadURL,
 		Domain:              cfg.Domain,
 		TLS:                 &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12},
 		Store:               store,
@@ -164,7 +173,7 @@ func (n *node) run(ctx context.Context) error {
 		return err
 	}
 	rooms.SetAlerter(srv.TopicAlerter()) // topic feeds: headline alerts
-	httpSrv := newHTTPServer(store, reg, log)
+	httpSrv := newHTTPServer(store, reg, log, srv.UploadHandler())
 
 	listeners := []*listener{
 		{flag: "xmpp-c2s", addr: cfg.XMPPC2S, what: "XMPP c2s (STARTTLS)", serve: srv.ServeC2S},
@@ -268,6 +277,9 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 		n.log.Warn("every listener is disabled; serving nothing")
 	}
 	fmt.Fprintf(w, "parleyd: chat rooms (XEP-0045, MAM) at conference.%s\n", cfg.Domain)
+	if cfg.UploadURL != "" {
+		fmt.Fprintf(w, "parleyd: file upload (XEP-0363) at upload.%s, files under %s/upload/\n", cfg.Domain, cfg.UploadURL)
+	}
 	fmt.Fprintf(w, "Create the first user: %s user add alice\n", n.ctlCommand)
 	if cert.selfSigned {
 		fmt.Fprintf(w, "Then log in as alice@%s; clients must be told to trust the self-signed certificate.\n", cfg.Domain)

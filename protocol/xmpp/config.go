@@ -39,6 +39,12 @@ type Config struct {
 	// Rooms is the room engine behind the MUC service at
 	// conference.DOMAIN (XEP-0045); nil means no MUC service.
 	Rooms *muc.Engine
+	// Files is the file service behind HTTP File Upload (XEP-0363) at
+	// upload.DOMAIN; nil means no upload service. UploadURL is the
+	// base URL of the HTTP listener as clients reach it, e.g.
+	// "http://localhost:5280" (required with Files).
+	Files     *muc.Files
+	UploadURL string
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the front door's Prometheus metrics; nil means
@@ -96,6 +102,9 @@ func (c *Config) applyDefaults() error {
 	}
 	if c.Store == nil {
 		return errors.New("xmpp: config: Store is required")
+	}
+	if c.Files != nil && c.UploadURL == "" {
+		return errors.New("xmpp: config: UploadURL is required with Files")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

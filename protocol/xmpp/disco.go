@@ -63,6 +63,9 @@ func (s *Server) discoItemsServer(ctx context.Context, req iqRequest) (*Element,
 	if s.muc != nil {
 		q.Append(NewElement(nsDiscoItems, "item", "jid", s.muc.domain, "name", "Chat rooms"))
 	}
+	if d := s.uploadDomain(); d != "" {
+		q.Append(NewElement(nsDiscoItems, "item", "jid", d, "name", "HTTP File Upload"))
+	}
 	return q, nil
 }
 

@@ -216,6 +216,9 @@ func (c *conn) stanzaLoop(ctx context.Context) error {
 		if c.srv.routeToMUC(ctx, c.sess, el) {
 			continue
 		}
+		if c.srv.routeToUpload(ctx, c.sess, el) {
+			continue
+		}
 		switch el.Name.Local {
 		case "iq":
 			c.srv.handleIQ(ctx, c.sess, el)

@@ -21,7 +21,7 @@
 // Subtests run in parallel, each on its own database, and are grouped by
 // interface: Accounts, Rosters, PendingSubscriptions, Offline, Categories,
 // Rooms, Affiliations, History (sequence numbers, group commit, filters,
-// paging, full-text search, tombstones), Outbox (and that every event is
+// paging, full-text search, tombstones), Files (slots, quota, chunks), Outbox (and that every event is
 // written with its change, never without), Follows (topic feeds) and Store
 // (durability across Close and reopen, concurrency, contexts).
 //
@@ -60,6 +60,7 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"History", historyTests},
 		{"Outbox", outboxTests},
 		{"Follows", followTests},
+		{"Files", fileTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {

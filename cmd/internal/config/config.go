@@ -72,6 +72,13 @@ type Config struct {
 	MaxResources       int
 	// ChannelBinding offers SCRAM -PLUS (see xmpp.Config.ChannelBinding).
 	ChannelBinding bool
+
+	// UploadMaxSize and UploadQuota limit HTTP File Upload (XEP-0363)
+	// per file and per user, in bytes; UploadURL is the base of its URLs
+	// (Load derives http://DOMAIN:PORT from HTTP when it is not set).
+	UploadMaxSize int64
+	UploadQuota   int64
+	UploadURL     string
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register
@@ -200,6 +207,9 @@ func (c *Config) finish() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("config: tls-cert and tls-key must be given together")
+	}
+	if err := c.deriveUploadURL(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -49,6 +49,9 @@ var keys = []key{
 	{"send-queue", "queue up to `N` stanzas per session, then cut it off as too slow", strconv.Itoa(xmpp.DefaultSendQueueLength), count(func(c *Config) *int { return &c.SendQueue })},
 	{"max-resources", "allow `N` simultaneous sessions per account", strconv.Itoa(xmpp.DefaultMaxResourcesPerUser), count(func(c *Config) *int { return &c.MaxResources })},
 	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
+	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", size(func(c *Config) *int64 { return &c.UploadMaxSize })},
+	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", size(func(c *Config) *int64 { return &c.UploadQuota })},
+	{"upload-url", "give out upload and download URLs under `URL`, the HTTP listener as clients reach it (default http://DOMAIN:PORT of --http)", "", str(func(c *Config) *string { return &c.UploadURL })},
 }
 
 // lookup returns the key called name, or nil.

@@ -1,0 +1,289 @@
+package xmpp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/storage"
+)
+
+// HTTP File Upload (XEP-0363) at upload.DOMAIN: the slot IQ here, the PUT
+// and GET on the HTTP listener (UploadHandler). The rules (who may upload,
+// size limit, quota, single-use slots, storage in the database, compliance
+// capture) are the room engine's: muc.Files.
+
+const (
+	nsUpload          = "urn:xmpp:http:upload:0"
+	defaultUploadHost = "upload"
+	// uploadPath is where the HTTP handler serves files:
+	// /upload/ID/NAME for PUT, GET and HEAD.
+	uploadPath = "/upload/"
+)
+
+// uploadDomain is the upload service's JID, or "" if there is none.
+func (s *Server) uploadDomain() string {
+	if s.cfg.Files == nil {
+		return ""
+	}
+	return defaultUploadHost + "." + s.cfg.Domain
+}
+
+// routeToUpload answers a stanza addressed to the upload service, and
+// reports whether it was one.
+func (s *Server) routeToUpload(ctx context.Context, sess *session, el *Element) bool {
+	domain := s.uploadDomain()
+	to := el.AttrValue("to")
+	if domain == "" || to == "" {
+		return false
+	}
+	j, err := jid.Parse(to)
+	if err != nil || j.Domainpart() != domain {
+		return false
+	}
+	if el.Name.Local != "iq" {
+		return true // messages and presence to the service are dropped
+	}
+	typ := el.AttrValue("type")
+	if typ != "get" && typ != "set" {
+		return true
+	}
+	payloads := el.Elements()
+	var (
+		result *Element
+		serr   error
+	)
+	switch {
+	case len(payloads) != 1:
+		serr = errBadRequest("a get or set IQ has exactly one payload")
+	case j.Localpart() != "" || j.Resourcepart() != "":
+		serr = errServiceUnavailable("")
+	case typ == "get" && payloads[0].Name.Space == nsDiscoInfo && payloads[0].AttrValue("node") == "":
+		result = s.uploadInfo()
+	case typ == "get" && payloads[0].Name.Space == nsDiscoItems && payloads[0].AttrValue("node") == "":
+		result = NewElement(nsDiscoItems, "query")
+	case typ == "get" && payloads[0].Name.Space == nsPing:
+	case typ == "get" && payloads[0].Name.Space == nsUpload && payloads[0].Name.Local == "request":
+		result, serr = s.uploadSlot(ctx, sess, payloads[0])
+	default:
+		serr = errServiceUnavailable("")
+	}
+	if serr != nil {
+		sess.sendElement(s.uploadError(el, serr))
+		return true
+	}
+	reply := NewElement(nsClient, "iq", "type", "result", "id", el.AttrValue("id"), "from", domain, "to", sess.jid.String())
+	if result != nil {
+		reply.Append(result)
+	}
+	sess.sendElement(reply)
+	return true
+}
+
+// uploadInfo is the service's disco#info (XEP-0363 §2): identity
+// store/file, the feature, and the max-file-size form (XEP-0128).
+func (s *Server) uploadInfo() *Element {
+	q := discoInfo("", "store", "file", "HTTP File Upload", []string{nsDiscoInfo, nsDiscoItems, nsPing, nsUpload})
+	f := newForm("result", nsUpload)
+	f.field("max-file-size", "", strconv.FormatInt(s.cfg.Files.MaxFileSize(), 10))
+	return q.Append(f.el)
+}
+
+// uploadSlot answers a slot request (XEP-0363 §4) or refuses it (§5).
+func (s *Server) uploadSlot(ctx context.Context, sess *session, req *Element) (*Element, error) {
+	size, err := strconv.ParseInt(req.AttrValue("size"), 10, 64)
+	if err != nil || size < 0 {
+		return nil, errBadRequest("size must be a number of bytes")
+	}
+	slot, err := s.cfg.Files.RequestSlot(ctx, muc.SlotRequest{
+		User: sess.bare, Name: req.AttrValue("filename"), Size: size,
+		ContentType: req.AttrValue("content-type"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	u := s.fileURL(slot.File)
+	return NewElement(nsUpload, "slot").Append(
+		NewElement(nsUpload, "put", "url", u).Append(
+			NewElement(nsUpload, "header", "name", "Authorization").AppendText("Bearer "+slot.Token)),
+		NewElement(nsUpload, "get", "url", u),
+	), nil
+}
+
+// fileURL is where a file is uploaded and downloaded: the random id makes
+// it unguessable, the name is for people and clients that show it.
+func (s *Server) fileURL(f storage.File) string {
+	return strings.TrimRight(s.cfg.UploadURL, "/") + uploadPath + f.ID + "/" + url.PathEscape(f.Name)
+}
+
+// uploadError builds the error reply to a slot request, with XEP-0363 §5's
+// <file-too-large/> where it applies.
+func (s *Server) uploadError(iq *Element, err error) *Element {
+	var (
+		serr    *StanzaError
+		tooBig  *muc.FileTooLargeError
+		payload *Element
+	)
+	switch {
+	case errors.As(err, &serr):
+	case errors.As(err, &tooBig):
+		serr = &StanzaError{Type: "modify", Condition: "not-acceptable",
+			Text: fmt.Sprintf("File too large: the maximum file size is %d bytes", tooBig.Max)}
+		payload = NewElement(nsUpload, "file-too-large").Append(
+			NewElement(nsUpload, "max-file-size").AppendText(strconv.FormatInt(tooBig.Max, 10)))
+	case errors.Is(err, storage.ErrQuotaExceeded):
+		serr = errResourceConstraint("Upload quota reached: try again once an unused slot has expired")
+	case muc.CodeOf(err) != 0:
+		serr = mucError(err)
+	default:
+		s.log.Error("upload slot", "err", err)
+		serr = errInternal("")
+	}
+	reply := errorReply(iq, serr, "")
+	if payload != nil {
+		els := reply.Elements()
+		els[len(els)-1].Append(payload)
+	}
+	return reply
+}
+
+// UploadHandler serves the files of XEP-0363 over HTTP, to be mounted at
+// /upload/ on the HTTP listener: PUT stores a slot's file (201 Created),
+// GET and HEAD return it (with ranges). It is nil when uploads are off.
+func (s *Server) UploadHandler() http.Handler {
+	if s.cfg.Files == nil {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT "+uploadPath+"{id}/{name}", s.putFile)
+	mux.HandleFunc("GET "+uploadPath+"{id}/{name}", s.getFile)
+	return mux
+}
+
+// putFile stores an upload (XEP-0363 §6): the slot's token in
+// Authorization, exactly the announced size, the announced content type.
+func (s *Server) putFile(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	files := s.cfg.Files
+	id := r.PathValue("id")
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	slot, err := files.CheckSlot(ctx, id, token)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	switch {
+	case r.ContentLength < 0:
+		http.Error(w, "Content-Length is required", http.StatusLengthRequired)
+		return
+	case r.ContentLength > slot.Size:
+		http.Error(w, fmt.Sprintf("the slot is for %d bytes", slot.Size), http.StatusRequestEntityTooLarge)
+		return
+	case r.ContentLength != slot.Size:
+		http.Error(w, fmt.Sprintf("the slot is for %d bytes, not %d", slot.Size, r.ContentLength), http.StatusBadRequest)
+		return
+	case slot.ContentType != "" && !sameMediaType(r.Header.Get("Content-Type"), slot.ContentType):
+		http.Error(w, fmt.Sprintf("the slot is for Content-Type %s", slot.ContentType), http.StatusBadRequest)
+		return
+	}
+	// A large file on a slow link takes longer than the listener's
+	// default timeouts allow.
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(uploadTime(slot.Size))
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
+	if _, err := files.Upload(ctx, id, token, r.Body, uploadInfo(r)); err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", s.cfg.UploadURL+r.URL.EscapedPath())
+	w.WriteHeader(http.StatusCreated)
+}
+
+// uploadTime allows a transfer at 64 kB/s plus a minute.
+func uploadTime(size int64) time.Duration {
+	return time.Minute + time.Duration(size/(64<<10))*time.Second
+}
+
+// sameMediaType compares content types without their parameters' spelling.
+func sameMediaType(a, b string) bool {
+	ma, _, errA := mime.ParseMediaType(a)
+	mb, _, errB := mime.ParseMediaType(b)
+	if errA != nil || errB != nil {
+		return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+	}
+	return ma == mb
+}
+
+// getFile serves a file with its type and name; http.ServeContent does
+// HEAD, Range and conditional requests.
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	files := s.cfg.Files
+	f, err := files.File(ctx, r.PathValue("id"))
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	if r.Method == http.MethodGet {
+		if err := files.RecordDownload(ctx, f, uploadInfo(r)); err != nil {
+			s.httpError(w, r, err)
+			return
+		}
+	}
+	h := w.Header()
+	ctype := f.ContentType
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	h.Set("Content-Type", ctype)
+	disposition := "attachment"
+	if t, _, _ := strings.Cut(ctype, "/"); t == "image" || t == "audio" || t == "video" {
+		disposition = "inline"
+	}
+	h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": f.Name}))
+	// Uploaded content is never run as a page of this origin.
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	h.Set("ETag", fmt.Sprintf(`"%x"`, f.SHA256))
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(uploadTime(f.Size)))
+	http.ServeContent(w, r, "", f.Uploaded, files.Reader(ctx, f))
+}
+
+func uploadInfo(r *http.Request) muc.UploadInfo {
+	remote := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		remote = host
+	}
+	return muc.UploadInfo{Remote: remote, UserAgent: r.UserAgent()}
+}
+
+// httpError maps upload and download failures to HTTP statuses, in one
+// place.
+func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, muc.ErrNoSlot):
+		http.Error(w, "no such upload slot, or it expired or was used", http.StatusForbidden)
+	case errors.Is(err, muc.ErrSizeMismatch):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case muc.CodeOf(err) == muc.CodeNotFound:
+		http.Error(w, "no such file", http.StatusNotFound)
+	case r.Context().Err() != nil:
+		// The client went away; there is no one to answer.
+	default:
+		s.log.Error("http upload", "method", r.Method, "path", r.URL.Path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+}
