@@ -167,8 +167,10 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage
 			return r, err
 		}
 	}
+	// Persistent Chat's managers change a room's settings and lists:
+	// XEP-0045 owners (admins, set over XMPP, are managers too).
 	for _, m := range req.Managers {
-		if err := add(m, AffAdmin, false); err != nil {
+		if err := add(m, AffOwner, false); err != nil {
 			return r, err
 		}
 	}

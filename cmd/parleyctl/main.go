@@ -87,7 +87,7 @@ var commands = []command{
 	{path: "room members add", args: "ROOM USER...", help: "make users members of a room", nargs: 2, variadic: true, run: placeCommand(listMembers, opAdd)},
 	{path: "room members remove", args: "ROOM USER...", help: "remove users from a room's members", nargs: 2, variadic: true, run: placeCommand(listMembers, opRemove)},
 	{path: "room members list", args: "ROOM", help: "list a room's members", nargs: 1, run: placeCommand(listMembers, opList)},
-	{path: "room managers add", args: "ROOM USER...", help: "make users managers (admins) of a room", nargs: 2, variadic: true, run: placeCommand(listManagers, opAdd)},
+	{path: "room managers add", args: "ROOM USER...", help: "make users managers (XEP-0045 owners) of a room", nargs: 2, variadic: true, run: placeCommand(listManagers, opAdd)},
 	{path: "room managers remove", args: "ROOM USER...", help: "make managers of a room plain members", nargs: 2, variadic: true, run: placeCommand(listManagers, opRemove)},
 	{path: "room managers list", args: "ROOM", help: "list a room's managers (owners and admins)", nargs: 1, run: placeCommand(listManagers, opList)},
 	{path: "room presenters add", args: "ROOM USER...", help: "let users post in an auditorium (making them members)", nargs: 2, variadic: true, run: placeCommand(listPresenters, opAdd)},

@@ -165,9 +165,11 @@ func roomShow(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) error
 	for _, a := range affs {
 		switch muc.Affiliation(a.Affiliation) {
 		case muc.AffOwner:
-			managers = append(managers, a.JID+" (owner)")
-		case muc.AffAdmin:
 			managers = append(managers, a.JID)
+		case muc.AffAdmin:
+			// An admin set over XMPP: a manager who may not change
+			// the room's configuration (XEP-0045 §5.2).
+			managers = append(managers, a.JID+" (admin)")
 		case muc.AffMember:
 			members = append(members, a.JID)
 		case muc.AffOutcast:
@@ -393,7 +395,7 @@ func (c *ctl) changePlace(ctx context.Context, e *muc.Engine, room, user string,
 	case list == listMembers && op == opAdd, list == listManagers && op == opRemove:
 		return e.SetAffiliation(ctx, room, muc.ActorAdmin, user, muc.AffMember, "")
 	case list == listManagers:
-		return e.SetAffiliation(ctx, room, muc.ActorAdmin, user, muc.AffAdmin, "")
+		return e.SetAffiliation(ctx, room, muc.ActorAdmin, user, muc.AffOwner, "")
 	}
 	return e.SetAffiliation(ctx, room, muc.ActorAdmin, user, muc.AffNone, "")
 }

@@ -192,7 +192,7 @@ func TestRoomPlaces(t *testing.T) {
 	if res := r.must(exitOK, "", "room", "members", "list", "brief"); res.stdout != "alice@localhost\nbob@localhost\ndave@localhost\n" {
 		t.Errorf("members list = %q", res.stdout)
 	}
-	if res := r.must(exitOK, "", "room", "managers", "list", "brief"); res.stdout != "USER             AFFILIATION\ncarol@localhost  admin\n" {
+	if res := r.must(exitOK, "", "room", "managers", "list", "brief"); res.stdout != "USER             AFFILIATION\ncarol@localhost  owner\n" {
 		t.Errorf("managers list = %q", res.stdout)
 	}
 	if res := r.must(exitOK, "", "room", "presenters", "list", "brief"); res.stdout != "alice@localhost\ndave@localhost\n" {

@@ -311,3 +311,50 @@ func TestMUCKickBanModerate(t *testing.T) {
 		t.Errorf("self-ping while out: %s", r)
 	}
 }
+
+// §7.8.2 mediated invitations and declines, and §10.9 destroy with reason
+// and alternate venue.
+func TestMUCInvitationAndDestroy(t *testing.T) {
+	ts := startServer(t)
+	for _, u := range []string{"owner", "guest"} {
+		ts.addUser(t, u, "secret")
+	}
+	ts.createRoom(t, "team", muc.Closed, muc.Normal, []string{"owner@localhost"}, nil, nil)
+	owner := ts.online(t, "owner", "secret", "o")
+	guest := ts.online(t, "guest", "secret", "g")
+	join(t, owner, "team@conference.localhost", "owner", "")
+
+	owner.send(`<message to='team@conference.localhost'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='guest@localhost'><reason>Join us</reason></invite></x></message>`)
+	inv := guest.expect("invitation", func(e *Element) bool {
+		x := e.Child(nsMUCUser, "x")
+		return e.Name.Local == "message" && x != nil && x.Child(nsMUCUser, "invite") != nil
+	})
+	if inv.AttrValue("from") != "team@conference.localhost" || inv.Child(nsMUCUser, "x").Child(nsMUCUser, "invite").AttrValue("from") != "owner@localhost" {
+		t.Errorf("invitation %s", inv)
+	}
+	// A manager's invitation to a members-only room makes the guest a
+	// member, so the guest can join.
+	join(t, guest, "team@conference.localhost", "guest", "")
+	guest.send(`<message to='team@conference.localhost'><x xmlns='http://jabber.org/protocol/muc#user'><decline to='owner@localhost'><reason>Busy</reason></decline></x></message>`)
+	owner.expect("decline", func(e *Element) bool {
+		x := e.Child(nsMUCUser, "x")
+		return x != nil && x.Child(nsMUCUser, "decline") != nil
+	})
+
+	guest.send(`<iq type='set' id='d0' to='team@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#owner'><destroy/></query></iq>`)
+	if r := guest.expect("refusal", func(e *Element) bool { return e.AttrValue("id") == "d0" }); !strings.Contains(r.String(), "forbidden") {
+		t.Errorf("a member destroyed the room: %s", r)
+	}
+	owner.send(`<iq type='set' id='d1' to='team@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#owner'><destroy jid='lobby@conference.localhost'><reason>Moved</reason></destroy></query></iq>`)
+	gone := guest.expect("destroy presence", func(e *Element) bool {
+		x := e.Child(nsMUCUser, "x")
+		return e.AttrValue("type") == "unavailable" && x != nil && x.Child(nsMUCUser, "destroy") != nil
+	})
+	if d := gone.Child(nsMUCUser, "x").Child(nsMUCUser, "destroy"); d.AttrValue("jid") != "lobby@conference.localhost" || d.Child(nsMUCUser, "reason").Text() != "Moved" {
+		t.Errorf("destroy presence %s", gone)
+	}
+	owner.expect("destroy result", func(e *Element) bool { return e.AttrValue("id") == "d1" && e.AttrValue("type") == "result" })
+	if _, err := ts.srv.cfg.Rooms.Room(context.Background(), "team", muc.ActorAdmin); muc.CodeOf(err) != muc.CodeNotFound {
+		t.Errorf("room still there: %v", err)
+	}
+}
