@@ -357,6 +357,21 @@ func TestCorrectionRetractionModeration(t *testing.T) {
 	if hist[1].Kind != storage.KindCorrection || hist[2].Kind != storage.KindModeration {
 		t.Errorf("kinds %s %s", hist[1].Kind, hist[2].Kind)
 	}
+	// The moderation's event records the tombstone too: one event each,
+	// the tombstone written with it.
+	evs, err := f.store.ReadOutbox(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, ev := range evs {
+		if ev.Type != "join" && ev.Type != "history.read" {
+			types = append(types, ev.Type)
+		}
+	}
+	if want := []string{"post", "correction", "moderation"}; len(types) < 3 || !slices.Equal(types[len(types)-3:], want) || slices.Contains(types, "tombstone") {
+		t.Errorf("outbox %v, want it to end in %v", types, want)
+	}
 }
 
 // Everything the engine does is captured in the outbox, once.

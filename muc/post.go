@@ -98,23 +98,26 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 		"stanza_id": msg.StanzaID, "origin_id": msg.OriginID, "nick": msg.Nick, "front_door": msg.FrontDoor,
 		"target": msg.Target, "body": msg.Body, "stanza": string(msg.Stanza), "reason": req.Reason,
 		"history_kept": cat.ChatHistory})
-	if kind == storage.KindRetraction || kind == storage.KindModeration {
-		// The retracted message stays as a tombstone, never silently
-		// deleted.
-		tomb := "This message was retracted."
-		if kind == storage.KindModeration {
-			tomb = "This message was removed by a moderator."
-		}
-		err := e.cfg.Store.Tombstone(ctx, r.Name, req.Target, tomb, nil, e.event("tombstone", r.Name, sender.User, map[string]string{"target": req.Target}))
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("muc: tombstoning %s: %w", req.Target, err)
-		}
-	}
 	write := storage.PostWrite{Event: ev}
 	if cat.ChatHistory {
 		write.History = msg
 	}
+	if kind == storage.KindRetraction || kind == storage.KindModeration {
+		// The retracted message stays as a tombstone, never silently
+		// deleted; it is replaced in the same transaction as the
+		// retraction and its event, which records it (DESIGN §6).
+		tomb := "This message was retracted."
+		if kind == storage.KindModeration {
+			tomb = "This message was removed by a moderator."
+		}
+		write.Tombstone = &storage.TombstoneWrite{StanzaID: req.Target, Body: tomb}
+	}
 	written, err := e.cfg.Store.AppendHistory(ctx, []storage.PostWrite{write})
+	if write.Tombstone != nil && errors.Is(err, storage.ErrNotFound) {
+		// The target went away since checkTarget (removed by an
+		// administrator): nothing was written.
+		return nil, refuse(CodeNotFound, "no message %q in room %q", req.Target, r.Name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("muc: committing post to %s: %w", r.Name, err)
 	}

@@ -168,6 +168,23 @@ type OutboxEvent struct {
 type PostWrite struct {
 	History *HistoryMessage
 	Event   OutboxEvent
+	// Tombstone, when set, tombstones an earlier message of the post's
+	// room (a retraction's or moderation's target) in the same
+	// transaction, as RoomStore.Tombstone does: the post, its event and
+	// the tombstone are written together or not at all. The post's room
+	// is History.Room, or Event.Room when History is nil.
+	Tombstone *TombstoneWrite
+}
+
+// TombstoneWrite replaces the body and stanza of one archived message and
+// marks it a tombstone (see RoomStore.Tombstone).
+type TombstoneWrite struct {
+	// StanzaID is the target's StanzaID in the post's room.
+	StanzaID string
+	// Body replaces the target's body (and its words in the full-text
+	// index); Stanza replaces its stanza, and may be nil.
+	Body   string
+	Stanza []byte
 }
 
 // HistoryQuery selects archived messages of one room (XEP-0313 with
@@ -242,7 +259,10 @@ type RoomStore interface {
 	// History is nil writes only its event. If any post fails (a room that
 	// does not exist gives ErrNotFound, a StanzaID or EventID already used
 	// ErrExists) nothing of the batch is written, and the error names the
-	// index of the post.
+	// index of the post. A post's Tombstone is applied after the batch's
+	// history rows are inserted, so it may name a message of the same
+	// batch; a target that does not exist gives ErrNotFound and, like any
+	// failure, writes nothing of the batch.
 	AppendHistory(ctx context.Context, posts []PostWrite) ([]PostWrite, error)
 	// Tombstone replaces a message's body and stanza and marks it a
 	// tombstone, keeping the row and its place; the old body can no

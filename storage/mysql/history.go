@@ -48,6 +48,9 @@ func (s *Store) AppendHistory(ctx context.Context, posts []storage.PostWrite) ([
 				return err
 			}
 		}
+		if err := applyTombstones(ctx, tx, out); err != nil {
+			return err
+		}
 		evs := make([]storage.OutboxEvent, len(out))
 		for i := range out {
 			evs[i] = out[i].Event
@@ -84,10 +87,42 @@ func preparePosts(posts []storage.PostWrite, now time.Time) ([]storage.PostWrite
 		if err := check.Event(p.Event); err != nil {
 			return nil, fmt.Errorf("post %d: %w", i, err)
 		}
+		if p.Tombstone != nil {
+			t := *p.Tombstone
+			if err := check.Tombstone(postRoom(p), t); err != nil {
+				return nil, fmt.Errorf("post %d: %w", i, err)
+			}
+			p.Tombstone = &t
+		}
 		p.Event.Time = orNow(p.Event.Time, now).UTC().Truncate(time.Microsecond)
 		out[i] = p
 	}
 	return out, nil
+}
+
+// postRoom returns the room of a post: its history row's, or its
+// event's when it has none.
+func postRoom(p storage.PostWrite) string {
+	if p.History != nil {
+		return p.History.Room
+	}
+	return p.Event.Room
+}
+
+// applyTombstones tombstones the targets of the posts that have one, in
+// slice order, after the batch's history rows are in. A missing target is
+// storage.ErrNotFound.
+func applyTombstones(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite) error {
+	for i, p := range posts {
+		t := p.Tombstone
+		if t == nil {
+			continue
+		}
+		if err := tombstone(ctx, tx, postRoom(p), t.StanzaID, t.Body, t.Stanza); err != nil {
+			return fmt.Errorf("post %d: tombstone %s in %s: %w", i, t.StanzaID, postRoom(p), err)
+		}
+	}
+	return nil
 }
 
 // postRooms returns the rooms of the batch's history rows, sorted and each
@@ -191,26 +226,13 @@ func insertHistory(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite) e
 }
 
 // Tombstone implements storage.RoomStore. InnoDB replaces the row's words
-// in the full-text index; queries leave tombstones out. The row is locked
-// first: UPDATE reports only rows it changed, so it cannot tell an
-// unknown message from one tombstoned the same way before.
+// in the full-text index (at commit); queries leave tombstones out.
 func (s *Store) Tombstone(ctx context.Context, room, stanzaID, body string, stanza []byte, ev storage.OutboxEvent) error {
 	if err := errors.Join(check.Body(body), check.Event(ev)); err != nil {
 		return fmt.Errorf("storage/mysql: tombstone %s in %s: %w", stanzaID, room, err)
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		err := tx.QueryRowContext(ctx,
-			`SELECT seq FROM history WHERE room = ? AND stanza_id = ? FOR UPDATE`, room, stanzaID).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return storage.ErrNotFound
-		} else if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `
-			UPDATE history SET body = ?, symbols = ?, stanza = ?, tombstone = TRUE
-			WHERE room = ? AND seq = ?`,
-			body, fulltext.Symbols(body), nonNil(stanza), room, seq); err != nil {
+		if err := tombstone(ctx, tx, room, stanzaID, body, stanza); err != nil {
 			return err
 		}
 		return writeEvent(ctx, tx, ev)
@@ -219,6 +241,26 @@ func (s *Store) Tombstone(ctx context.Context, room, stanzaID, body string, stan
 		return fmt.Errorf("storage/mysql: tombstone %s in %s: %w", stanzaID, room, err)
 	}
 	return nil
+}
+
+// tombstone replaces a message's body and stanza within tx, for Tombstone
+// and AppendHistory; storage.ErrNotFound if the room has no such message.
+// The row is locked first: UPDATE reports only rows it changed, so it
+// cannot tell an unknown message from one tombstoned the same way before.
+func tombstone(ctx context.Context, tx *sql.Tx, room, stanzaID, body string, stanza []byte) error {
+	var seq int64
+	err := tx.QueryRowContext(ctx,
+		`SELECT seq FROM history WHERE room = ? AND stanza_id = ? FOR UPDATE`, room, stanzaID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ErrNotFound
+	} else if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `
+		UPDATE history SET body = ?, symbols = ?, stanza = ?, tombstone = TRUE
+		WHERE room = ? AND seq = ?`,
+		body, fulltext.Symbols(body), nonNil(stanza), room, seq)
+	return err
 }
 
 const historyColumns = `h.room, h.seq, h.stanza_id, h.origin_id, h.occupant_id, h.nick, h.real_jid,

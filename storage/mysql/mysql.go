@@ -12,7 +12,8 @@
 // Rooms follow the same pattern: AppendHistory locks the rows in rooms of
 // the rooms it posts to, in name order (one SELECT … ORDER BY name FOR
 // UPDATE), reads and bumps their last_seq and only then writes history and
-// outbox rows; UpdateRoom and Tombstone lock the row they change first;
+// outbox rows and locks and tombstones the targets of retractions and
+// moderations; UpdateRoom and Tombstone lock the row they change first;
 // DeleteCategory locks the category, so that a concurrent CreateRoom in it,
 // whose foreign key check waits for that lock, cannot slip in between the
 // count of its rooms and the delete.

@@ -43,6 +43,9 @@ func (s *Store) AppendHistory(ctx context.Context, posts []storage.PostWrite) ([
 				return err
 			}
 		}
+		if err := applyTombstones(ctx, tx, out); err != nil {
+			return err
+		}
 		evs := make([]storage.OutboxEvent, len(out))
 		for i := range out {
 			evs[i] = out[i].Event
@@ -79,10 +82,42 @@ func preparePosts(posts []storage.PostWrite, now time.Time) ([]storage.PostWrite
 		if err := check.Event(p.Event); err != nil {
 			return nil, fmt.Errorf("post %d: %w", i, err)
 		}
+		if p.Tombstone != nil {
+			t := *p.Tombstone
+			if err := check.Tombstone(postRoom(p), t); err != nil {
+				return nil, fmt.Errorf("post %d: %w", i, err)
+			}
+			p.Tombstone = &t
+		}
 		p.Event.Time = orNow(p.Event.Time, now).UTC().Truncate(time.Microsecond)
 		out[i] = p
 	}
 	return out, nil
+}
+
+// postRoom returns the room of a post: its history row's, or its
+// event's when it has none.
+func postRoom(p storage.PostWrite) string {
+	if p.History != nil {
+		return p.History.Room
+	}
+	return p.Event.Room
+}
+
+// applyTombstones tombstones the targets of the posts that have one, in
+// slice order, after the batch's history rows are in. A missing target is
+// storage.ErrNotFound.
+func applyTombstones(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite) error {
+	for i, p := range posts {
+		t := p.Tombstone
+		if t == nil {
+			continue
+		}
+		if err := tombstone(ctx, tx, postRoom(p), t.StanzaID, t.Body, t.Stanza); err != nil {
+			return fmt.Errorf("post %d: tombstone %s in %s: %w", i, t.StanzaID, postRoom(p), err)
+		}
+	}
+	return nil
 }
 
 // postRooms returns the rooms of the batch's history rows, sorted and each
@@ -183,22 +218,33 @@ func (s *Store) Tombstone(ctx context.Context, room, stanzaID, body string, stan
 		return fmt.Errorf("storage/sqlite: tombstone %s in %s: %w", stanzaID, room, err)
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			UPDATE history SET body = ?, symbols = ?, stanza = ?, tombstone = 1
-			WHERE room = ? AND stanza_id = ?`,
-			body, fulltext.Symbols(body), nonNil(stanza), room, stanzaID)
-		if err != nil {
+		if err := tombstone(ctx, tx, room, stanzaID, body, stanza); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return storage.ErrNotFound
 		}
 		return writeEvent(ctx, tx, ev)
 	})
 	if err != nil {
 		return fmt.Errorf("storage/sqlite: tombstone %s in %s: %w", stanzaID, room, err)
+	}
+	return nil
+}
+
+// tombstone replaces a message's body and stanza within tx, for Tombstone
+// and AppendHistory; storage.ErrNotFound if the room has no such message.
+// SQLite counts the rows an UPDATE matched, changed or not, so a message
+// tombstoned the same way before is found.
+func tombstone(ctx context.Context, tx *sql.Tx, room, stanzaID, body string, stanza []byte) error {
+	res, err := tx.ExecContext(ctx, `
+		UPDATE history SET body = ?, symbols = ?, stanza = ?, tombstone = 1
+		WHERE room = ? AND stanza_id = ?`,
+		body, fulltext.Symbols(body), nonNil(stanza), room, stanzaID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return storage.ErrNotFound
 	}
 	return nil
 }

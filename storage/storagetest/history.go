@@ -496,6 +496,111 @@ var historyTests = []test{
 		wantStrings(t, "outbox", types[2:], []string{"post", "post", "post", "tombstone", "tombstone"})
 	}},
 
+	{"PostWriteTombstonesItsTarget", func(t *testing.T, e *env) {
+		e.lobby("lobby")
+		keep := e.post("lobby", "alice", "public plans")
+		gone := e.post("lobby", "alice", "secret plans 🤫 for zanzibar")
+		retraction := msg("lobby", "alice", "")
+		retraction.Kind, retraction.Target = storage.KindRetraction, gone.StanzaID
+		stanza := []byte(`<message><retracted xmlns="urn:xmpp:message-retract:1"/></message>`)
+		tomb := &storage.TombstoneWrite{StanzaID: gone.StanzaID, Body: "This message was retracted.", Stanza: stanza}
+		ev := event("retraction", "lobby")
+		out, err := e.store.AppendHistory(e.ctx, []storage.PostWrite{{History: retraction, Event: ev, Tombstone: tomb}})
+		if err != nil {
+			t.Fatalf("AppendHistory of a retraction: %v", err)
+		}
+		if out[0].History == nil || out[0].History.Seq != 3 || out[0].Event.ID == 0 {
+			t.Errorf("retraction written as %+v", out[0])
+		}
+		if tomb.StanzaID != gone.StanzaID || tomb.Body != "This message was retracted." {
+			t.Errorf("AppendHistory changed its argument's tombstone: %+v", tomb)
+		}
+		got, err := e.store.HistoryByStanzaID(e.ctx, "lobby", gone.StanzaID)
+		if err != nil {
+			t.Fatalf("HistoryByStanzaID(target): %v", err)
+		}
+		want := gone
+		want.Body, want.Stanza, want.Tombstone = "This message was retracted.", stanza, true
+		wantMessage(t, "tombstoned target", got, want)
+		got, err = e.store.HistoryByStanzaID(e.ctx, "lobby", retraction.StanzaID)
+		if err != nil {
+			t.Fatalf("HistoryByStanzaID(retraction): %v", err)
+		}
+		wantMessage(t, "retraction", got, *out[0].History)
+		for _, w := range []string{"secret", "zanzibar", "🤫", "retracted"} {
+			wantStrings(t, "search "+w+" after the retraction", e.search("lobby", w), []string{})
+		}
+		wantStrings(t, "search plans", e.search("lobby", "plans"), []string{keep.Body})
+		msgs, _ := e.query(storage.HistoryQuery{Room: "lobby", Limit: 10})
+		wantSeqs(t, "history keeps the tombstone in place", msgs, true, []int64{1, 2, 3}, true)
+		evs := e.outbox()
+		if n := len(evs); n != 5 || !sameEvent(evs[4], ev) || evs[4].ID != out[0].Event.ID {
+			t.Errorf("outbox %+v, want the two posts' events and then exactly %+v", evs[2:], ev)
+		}
+
+		// Without a history row (the category keeps none) the tombstone
+		// applies in the event's room; and a target may be a message of
+		// the same batch.
+		fresh := msg("lobby", "bob", "fresh mistake about xylophones")
+		out, err = e.store.AppendHistory(e.ctx, []storage.PostWrite{
+			{Event: event("moderation", "lobby"), Tombstone: &storage.TombstoneWrite{StanzaID: keep.StanzaID, Body: "Removed."}},
+			{History: fresh, Event: event("post", "lobby")},
+			{Event: event("moderation", "lobby"), Tombstone: &storage.TombstoneWrite{StanzaID: fresh.StanzaID, Body: "Removed."}},
+		})
+		if err != nil {
+			t.Fatalf("AppendHistory of moderations without history: %v", err)
+		}
+		for _, m := range []storage.HistoryMessage{keep, *out[1].History} {
+			got, err := e.store.HistoryByStanzaID(e.ctx, "lobby", m.StanzaID)
+			if err != nil || !got.Tombstone || got.Body != "Removed." || len(got.Stanza) != 0 || got.Seq != m.Seq {
+				t.Errorf("moderated %s: %+v, %v; want a tombstone at seq %d", m.StanzaID, got, err, m.Seq)
+			}
+		}
+		wantStrings(t, "search plans after the moderation", e.search("lobby", "plans"), []string{})
+		wantStrings(t, "search xylophones", e.search("lobby", "xylophones"), []string{})
+		msgs, _ = e.query(storage.HistoryQuery{Room: "lobby", Limit: 10})
+		wantSeqs(t, "history after the moderations", msgs, true, []int64{1, 2, 3, 4}, true)
+		wantStrings(t, "outbox", e.outboxTypes()[2:], []string{"post", "post", "retraction", "moderation", "post", "moderation"})
+	}},
+
+	{"MissingTombstoneTargetWritesNothing", func(t *testing.T, e *env) {
+		e.lobby("a", "b")
+		m := e.post("a", "alice", "still here")
+		other := e.post("b", "bob", "elsewhere")
+		start := e.outboxTypes()
+		for what, target := range map[string]string{
+			"an unknown message":          "sid-nothing",
+			"a message of another room":   other.StanzaID,
+			"an unknown message, no room": "",
+		} {
+			retraction := msg("a", "alice", "")
+			retraction.Kind, retraction.Target = storage.KindRetraction, target
+			posts := []storage.PostWrite{
+				{History: msg("a", "bob", "innocent bystander"), Event: event("post", "a")},
+				{Event: event("moderation", "a"), Tombstone: &storage.TombstoneWrite{StanzaID: m.StanzaID, Body: "Removed."}},
+				{History: retraction, Event: event("retraction", "a"), Tombstone: &storage.TombstoneWrite{StanzaID: target, Body: "Retracted."}},
+			}
+			_, err := e.store.AppendHistory(e.ctx, posts)
+			if target == "" {
+				wantInvalid(t, "AppendHistory tombstoning "+what, err)
+			} else {
+				wantErrorIs(t, "AppendHistory tombstoning "+what, err, storage.ErrNotFound)
+			}
+			msgs, _ := e.query(storage.HistoryQuery{Room: "a", Limit: 10})
+			if len(msgs) != 1 || msgs[0].Tombstone || msgs[0].Body != "still here" {
+				t.Errorf("after tombstoning %s, room a has %+v; want only the untouched first post", what, msgs)
+			}
+			wantStrings(t, "search after tombstoning "+what, e.search("a", "still"), []string{"still here"})
+			if got, err := e.store.HistoryByStanzaID(e.ctx, "b", other.StanzaID); err != nil || got.Tombstone {
+				t.Errorf("message of room b after tombstoning %s: %+v, %v", what, got, err)
+			}
+			wantStrings(t, "outbox after tombstoning "+what, e.outboxTypes(), start)
+		}
+		if next := e.post("a", "alice", "next"); next.Seq != 2 {
+			t.Errorf("first post after the failed batches has seq %d, want 2", next.Seq)
+		}
+	}},
+
 	{"SurvivesReopen", func(t *testing.T, e *env) {
 		e.putCategory("general")
 		room := fullRoom()
@@ -638,6 +743,11 @@ var outboxTests = []test{
 			"Tombstone of an unknown message":   e.store.Tombstone(e.ctx, "lobby", "nothing", "", nil, event("fail", "lobby")),
 			"AppendHistory to an unknown room": func() error {
 				_, err := e.store.AppendHistory(e.ctx, []storage.PostWrite{{History: msg("x", "a", "b"), Event: event("fail", "x")}})
+				return err
+			}(),
+			"AppendHistory tombstoning an unknown message": func() error {
+				_, err := e.store.AppendHistory(e.ctx, []storage.PostWrite{{History: msg("lobby", "a", "b"), Event: event("fail", "lobby"),
+					Tombstone: &storage.TombstoneWrite{StanzaID: "nothing", Body: "gone"}}})
 				return err
 			}(),
 			"AppendHistory with a taken stanza-id": func() error {

@@ -148,6 +148,18 @@ func History(h *storage.HistoryMessage) error {
 // Body checks a message body (a tombstone's, say) on its own.
 func Body(body string) error { return text("body", body) }
 
+// Tombstone checks a post's tombstone: the room it applies to (the
+// post's) and the target's stanza-id are keys, the body is text.
+func Tombstone(room string, t storage.TombstoneWrite) error {
+	if err := RoomName(room); err != nil {
+		return fmt.Errorf("tombstone: %w", err)
+	}
+	if err := key("tombstone target", t.StanzaID, storage.MaxIDLength); err != nil {
+		return err
+	}
+	return Body(t.Body)
+}
+
 // Event checks a compliance event before it is written.
 func Event(ev storage.OutboxEvent) error {
 	if err := key("event id", ev.EventID, storage.MaxIDLength); err != nil {
