@@ -424,7 +424,7 @@ func (c *conn) handleBindIQ(iq *Element) (bool, error) {
 	}
 	c.log = c.log.With("jid", s.jid.String())
 	c.srv.metrics.sessions.Inc()
-	go s.writeLoop(c.rw, c.raw, c.srv.cfg.WriteTimeout)
+	s.startWriter(c.rw, c.raw, c.srv.cfg.WriteTimeout)
 	c.log.Info("session bound")
 	return true, nil
 }

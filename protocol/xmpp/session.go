@@ -20,23 +20,31 @@ type outItem struct {
 }
 
 // session is a bound resource: an authenticated stream with a full JID. Its
-// outbound queue is owned by one writer goroutine; everyone else only
-// enqueues, never blocks: a session whose queue is full is a slow consumer
-// and is disconnected (STYLE.md, after nats-server). The queue is a slice
-// that grows with what is pending and is dropped when drained, so an idle
-// session holds no queue memory.
+// outbound queue never blocks an enqueuer: a session whose queue is full is
+// a slow consumer and is disconnected (STYLE.md, after nats-server). The
+// queue is a slice that grows with what is pending, and the goroutine that
+// drains it to the socket runs only while there is something to write, so
+// an idle session holds neither queue memory nor a writer stack.
 type session struct {
 	jid  jid.JID
 	bare string // bare JID string, the router's key
 	srv  *Server
 
-	mu        sync.Mutex // guards the queue, closed and the presence state below
-	queue     []outItem
-	limit     int
-	closed    bool
-	closing   []byte        // written after the queue when closed
-	wake      chan struct{} // capacity 1: the writer has work
+	mu      sync.Mutex // guards the queue and writer state, and the presence state below
+	queue   []outItem
+	limit   int
+	closed  bool
+	closing []byte // written after the queue when closed
+	// The socket the drain writes to, set by startWriter once the bind
+	// result is on the wire; until then stanzas only queue.
+	w         io.Writer
+	conn      net.Conn
+	timeout   time.Duration
+	ready     bool
+	writing   bool // a drain goroutine is running
+	failed    bool // a write failed: the rest is discarded
 	writeDone chan struct{}
+	doneOnce  sync.Once
 	// kill is called (once) when the session must be torn down from the
 	// outside: slow consumer, shutdown, stream error. It closes the
 	// socket, which ends the reader goroutine.
@@ -57,7 +65,6 @@ func newSession(srv *Server, queue int) *session {
 	return &session{
 		srv:       srv,
 		limit:     queue,
-		wake:      make(chan struct{}, 1),
 		writeDone: make(chan struct{}),
 		directed:  make(map[string]bool),
 	}
@@ -82,16 +89,37 @@ func (s *session) sendItem(it outItem) bool {
 		return false
 	}
 	s.queue = append(s.queue, it)
+	start := s.startDrainLocked()
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default: // the writer is already due to wake
+	if start {
+		go s.drain()
 	}
 	return true
 }
 
-// closeQueue ends the outbound queue; the writer then writes what is queued
-// and closing (if any), flushes and returns.
+// startDrainLocked reports whether the caller must start a drain: the
+// writer is ready and none is running.
+func (s *session) startDrainLocked() bool {
+	if !s.ready || s.writing {
+		return false
+	}
+	s.writing = true
+	return true
+}
+
+// startWriter lets queued and future stanzas flow to the socket.
+func (s *session) startWriter(w io.Writer, conn net.Conn, timeout time.Duration) {
+	s.mu.Lock()
+	s.w, s.conn, s.timeout, s.ready = w, conn, timeout, true
+	start := (len(s.queue) > 0 || s.closed) && s.startDrainLocked()
+	s.mu.Unlock()
+	if start {
+		go s.drain()
+	}
+}
+
+// closeQueue ends the outbound queue; what is queued is written, then
+// closing (if any), and writeDone is closed.
 func (s *session) closeQueue(closing []byte) {
 	s.mu.Lock()
 	if s.closed {
@@ -100,31 +128,45 @@ func (s *session) closeQueue(closing []byte) {
 	}
 	s.closed = true
 	s.closing = closing
+	start := s.startDrainLocked()
+	if !s.ready {
+		// The writer never started: nothing can be written.
+		s.finishWriting()
+	}
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if start {
+		go s.drain()
 	}
 }
+
+// finishWriting marks the end of all writing (closes writeDone, once).
+func (s *session) finishWriting() { s.doneOnce.Do(func() { close(s.writeDone) }) }
 
 // writeBuffers are the writers' buffers, borrowed only while writing so
 // that idle sessions hold none.
 var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 
-// writeLoop is the session's one writer: it takes everything queued at each
-// wake-up, writes it through one buffer and flushes once.
-func (s *session) writeLoop(w io.Writer, conn net.Conn, timeout time.Duration) {
-	defer close(s.writeDone)
-	failed := false
-	for range s.wake {
+// drain writes the queue to the socket until it is empty, then ends; after
+// the queue is closed it writes the closing bytes and closes writeDone. At
+// most one drain runs per session (the writing flag).
+func (s *session) drain() {
+	for {
 		s.mu.Lock()
-		batch, closed, closing := s.queue, s.closed, s.closing
+		batch, closed, closing, failed := s.queue, s.closed, s.closing, s.failed
 		s.queue = nil
+		if len(batch) == 0 && !closed {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
 		s.mu.Unlock()
-		if !failed && (len(batch) > 0 || closed) {
-			failed = !s.writeBatch(w, conn, timeout, batch, closing, closed)
+		if !failed && !s.writeBatch(s.w, s.conn, s.timeout, batch, closing, closed) {
+			s.mu.Lock()
+			s.failed = true
+			s.mu.Unlock()
 		}
 		if closed {
+			s.finishWriting()
 			return
 		}
 	}
