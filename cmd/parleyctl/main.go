@@ -11,6 +11,7 @@
 //	parleyctl ... category add|list|show|set|delete ...
 //	parleyctl ... room create|list|show|set|disable|enable|delete ...
 //	parleyctl ... room members|managers|presenters add|remove|list ROOM [USER...]
+//	parleyctl [--compliance-storage DSN] compliance status
 //
 // It reads the same configuration as parleyd (the same --config file is
 // accepted as is). Exit status: 0 success, 1 failure (with a one-line reason
@@ -93,6 +94,8 @@ var commands = []command{
 	{path: "room presenters add", args: "ROOM USER...", help: "let users post in an auditorium (making them members)", nargs: 2, variadic: true, run: placeCommand(listPresenters, opAdd)},
 	{path: "room presenters remove", args: "ROOM USER...", help: "take users' presenter right away (they stay members)", nargs: 2, variadic: true, run: placeCommand(listPresenters, opRemove)},
 	{path: "room presenters list", args: "ROOM", help: "list a room's presenters", nargs: 1, run: placeCommand(listPresenters, opList)},
+
+	{path: "compliance status", help: "show compliance capture: on/off, the active worker, the outbox backlog, events captured", nargs: 0, run: complianceStatus},
 }
 
 // usageError is bad command-line usage: exit status 2 with the usage text.
@@ -145,7 +148,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet("parleyctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { usage(stderr, fs) }
-	loader := config.Register(fs, "data", "storage", "domain")
+	loader := config.Register(fs, "data", "storage", "domain", "compliance", "compliance-storage")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

@@ -29,8 +29,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/parleychat/parley/cmd/internal/config"
+	"github.com/parleychat/parley/compliance"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/xmpp"
+	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
 )
 
@@ -173,6 +175,11 @@ func (n *node) run(ctx context.Context) error {
 		return err
 	}
 	rooms.SetAlerter(srv.TopicAlerter()) // topic feeds: headline alerts
+	worker, closeCompliance, err := n.startCompliance(ctx, store, reg)
+	if err != nil {
+		return err
+	}
+	defer closeCompliance()
 	httpSrv := newHTTPServer(store, reg, log, srv.UploadHandler())
 
 	listeners := []*listener{
@@ -187,6 +194,9 @@ func (n *node) run(ctx context.Context) error {
 	n.announce(cert, listeners)
 
 	g, gctx := errgroup.WithContext(ctx)
+	if worker != nil {
+		g.Go(func() error { return worker.Run(gctx) })
+	}
 	for _, l := range listeners {
 		if l.ln == nil {
 			continue
@@ -233,6 +243,65 @@ func (n *node) run(ctx context.Context) error {
 	return err
 }
 
+// startCompliance records the node's compliance setting if it changed since
+// the last start (an outbox event, see compliance.RecordSetting) and, with
+// compliance on, opens the compliance database and returns the worker to
+// run, and a function that closes the database after it stopped.
+func (n *node) startCompliance(ctx context.Context, store storage.Store, reg prometheus.Registerer) (*compliance.Worker, func(), error) {
+	cfg, log := n.cfg, n.log
+	outbox, ok := store.(storage.ComplianceOutbox)
+	if !ok {
+		return nil, nil, fmt.Errorf("--storage %s: the store has no compliance outbox", redactDSN(cfg.Storage))
+	}
+	node, err := nodeID(cfg.Data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if changed, err := compliance.RecordSetting(ctx, outbox, filepath.Join(cfg.Data, compliance.StateFile), node, cfg.Compliance); err != nil {
+		return nil, nil, fmt.Errorf("--compliance: %w", err)
+	} else if changed {
+		log.Info("compliance setting recorded", "compliance", cfg.Compliance)
+	}
+	if !cfg.Compliance {
+		return nil, func() {}, nil
+	}
+	cstore, err := backend.OpenCompliance(ctx, cfg.ComplianceStorage)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--compliance-storage %s: %w", redactDSN(cfg.ComplianceStorage), err)
+	}
+	closeStore := func() {
+		if err := cstore.Close(); err != nil {
+			log.Error("closing the compliance database", "err", err)
+		}
+	}
+	w, err := compliance.NewWorker(compliance.WorkerConfig{
+		Outbox: outbox, Store: cstore, Holder: node, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	return w, closeStore, nil
+}
+
+// nodeID names this node in the compliance lease and events: the host and
+// the data directory, which two nodes never share.
+func nodeID(data string) (string, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("node id: %w", err)
+	}
+	dir, err := filepath.Abs(data)
+	if err != nil {
+		return "", fmt.Errorf("node id: --data: %w", err)
+	}
+	id := host + ":" + dir
+	if r := []rune(id); len(r) > storage.MaxLeaseHolderLength {
+		id = string(r[:storage.MaxLeaseHolderLength])
+	}
+	return id, nil
+}
+
 // bind opens every configured listener, or none: on an error the ones
 // already open are closed and the error names the flag and address.
 func bind(ctx context.Context, listeners []*listener) error {
@@ -277,6 +346,11 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 		n.log.Warn("every listener is disabled; serving nothing")
 	}
 	fmt.Fprintf(w, "parleyd: chat rooms (XEP-0045, MAM) at conference.%s\n", cfg.Domain)
+	if cfg.Compliance {
+		fmt.Fprintf(w, "parleyd: compliance capture on, into %s\n", redactDSN(cfg.ComplianceStorage))
+	} else {
+		fmt.Fprintf(w, "parleyd: compliance copy off on this node: captured events wait in the outbox\n")
+	}
 	if cfg.UploadURL != "" {
 		fmt.Fprintf(w, "parleyd: file upload (XEP-0363) at upload.%s, files under %s/upload/\n", cfg.Domain, cfg.UploadURL)
 	}
@@ -304,7 +378,7 @@ func ctlCommand(argv0 string, loader *config.Loader) string {
 		}
 	}
 	parts := []string{shellQuote(cmd)}
-	for _, key := range []string{"config", "data", "storage", "domain"} {
+	for _, key := range []string{"config", "data", "storage", "domain", "compliance-storage"} {
 		if loader.IsSet(key) {
 			parts = append(parts, "--"+key, shellQuote(loader.Value(key)))
 		}
@@ -320,26 +394,5 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// redactDSN hides the password in a mysql: DSN
-// (user:password@tcp(host)/db) so that it can be printed and logged.
-func redactDSN(dsn string) string {
-	rest, ok := strings.CutPrefix(dsn, "mysql:")
-	if !ok {
-		return dsn
-	}
-	// Parsed the way go-sql-driver/mysql does: the last '/' ends the
-	// address, the last '@' before it ends the credentials.
-	slash := strings.LastIndexByte(rest, '/')
-	if slash < 0 {
-		return dsn
-	}
-	at := strings.LastIndexByte(rest[:slash], '@')
-	if at < 0 {
-		return dsn
-	}
-	user, _, hasPassword := strings.Cut(rest[:at], ":")
-	if !hasPassword {
-		return dsn
-	}
-	return "mysql:" + user + ":xxxxx" + rest[at:]
-}
+// redactDSN hides the password in a mysql: DSN (see config.RedactDSN).
+func redactDSN(dsn string) string { return config.RedactDSN(dsn) }

@@ -59,6 +59,7 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"Affiliations", affiliationTests},
 		{"History", historyTests},
 		{"Outbox", outboxTests},
+		{"OutboxStats", outboxStatsTests},
 		{"Follows", followTests},
 		{"Files", fileTests},
 		{"Store", storeTests},

@@ -79,6 +79,13 @@ type Config struct {
 	UploadMaxSize int64
 	UploadQuota   int64
 	UploadURL     string
+
+	// Compliance runs the compliance worker (package compliance) on this
+	// node; ComplianceStorage is the compliance database, in the forms of
+	// Storage. Load sets it to sqlite:DATA/compliance.db when it is not
+	// configured.
+	Compliance        bool
+	ComplianceStorage string
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register
@@ -204,6 +211,9 @@ func (c *Config) finish() error {
 	}
 	if c.Storage == "" {
 		c.Storage = "sqlite:" + filepath.Join(c.Data, "parley.db")
+	}
+	if c.ComplianceStorage == "" {
+		c.ComplianceStorage = "sqlite:" + filepath.Join(c.Data, "compliance.db")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("config: tls-cert and tls-key must be given together")

@@ -52,6 +52,7 @@ func TestDefaults(t *testing.T) {
 		MaxAuthFailures: 3, AuthFailureDelay: time.Second,
 		MaxOfflineMessages: 1000, SendQueue: 1024, MaxResources: 32,
 		UploadMaxSize: 20 << 20, UploadQuota: 1 << 30, UploadURL: "http://localhost:5280",
+		Compliance: true, ComplianceStorage: "sqlite:data/compliance.db",
 	}
 	if *c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)

@@ -52,6 +52,8 @@ var keys = []key{
 	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", size(func(c *Config) *int64 { return &c.UploadMaxSize })},
 	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", size(func(c *Config) *int64 { return &c.UploadQuota })},
 	{"upload-url", "give out upload and download URLs under `URL`, the HTTP listener as clients reach it (default http://DOMAIN:PORT of --http)", "", str(func(c *Config) *string { return &c.UploadURL })},
+	{"compliance", "copy the events captured for compliance into the compliance database (one node of a pool at a time); false pauses the copy, events wait in the outbox", "true", boolean(func(c *Config) *bool { return &c.Compliance })},
+	{"compliance-storage", "compliance database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB, another database or server (default sqlite:DATA/compliance.db)", "", str(func(c *Config) *string { return &c.ComplianceStorage })},
 }
 
 // lookup returns the key called name, or nil.

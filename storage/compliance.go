@@ -1,0 +1,118 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// The compliance database (shared/DESIGN.md §6) is separate from the content
+// database: its own DSN (another database or another server), its own
+// migrations and version table. The compliance worker copies the content
+// database's outbox into it. storage/sqlite and storage/mysql implement
+// ComplianceStore (OpenCompliance); storage/backend.OpenCompliance opens one
+// from a --compliance-storage value; storagetest.RunCompliance is their
+// conformance suite.
+
+// ComplianceEvent is one event kept in the compliance database: an outbox
+// event as copied, with where it came from and when it was copied.
+type ComplianceEvent struct {
+	// Seq orders the compliance database: the order in which events were
+	// captured (copied), assigned on insert.
+	Seq int64
+	// OutboxID is the event's ID in the content database's outbox, kept
+	// for tracing; it is not unique over time (a content database may be
+	// replaced), EventID is.
+	OutboxID int64
+	EventID  string
+	Type     string
+	Room     string
+	Actor    string
+	Time     time.Time
+	Payload  []byte
+	// CapturedAt is when the event was copied into the compliance
+	// database.
+	CapturedAt time.Time
+}
+
+// Lease is a named, time-limited right held by one holder (a node), kept in
+// the compliance database so that every node of a pool sees the same one.
+type Lease struct {
+	Name   string
+	Holder string
+	// Expires is when the lease lapses unless renewed; after it any
+	// holder may take it. Zero with an empty Holder when the lease has
+	// never been taken or was released.
+	Expires time.Time
+}
+
+// Held reports whether holder holds l at now.
+func (l Lease) Held(holder string, now time.Time) bool {
+	return l.Holder != "" && l.Holder == holder && now.Before(l.Expires)
+}
+
+// Maximum lengths of lease names and holders, in characters.
+const (
+	MaxLeaseNameLength   = 64
+	MaxLeaseHolderLength = 255
+)
+
+// ComplianceStore is the compliance database.
+//
+// Lease times are the database's clock (MySQL's NOW(6), the local clock for
+// SQLite), so that the nodes of a pool agree on them whatever their own
+// clocks say.
+type ComplianceStore interface {
+	// CaptureEvents stores events copied from the outbox, in the order
+	// given, in one transaction: all or none. An event whose EventID is
+	// already stored is skipped, not an error, so copying the same events
+	// again (after a crash between the copy and the outbox delete) stores
+	// nothing twice. It returns how many events were new. Events are
+	// checked as AppendOutbox checks them; a zero Time is refused.
+	CaptureEvents(ctx context.Context, evs []OutboxEvent) (int, error)
+	// ComplianceEvents returns up to limit events with Seq > after, in
+	// Seq order.
+	ComplianceEvents(ctx context.Context, after int64, limit int) ([]ComplianceEvent, error)
+	// CountComplianceEvents returns how many events are stored.
+	CountComplianceEvents(ctx context.Context) (int64, error)
+
+	// AcquireLease takes the lease called name for holder for ttl from
+	// now, if nobody holds it, its holder let it expire, or holder
+	// already holds it (then it is renewed). It returns the lease as it
+	// stands afterwards and whether holder holds it.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, bool, error)
+	// ReleaseLease gives the lease up at once if holder holds it, so that
+	// another holder need not wait for it to expire; otherwise it does
+	// nothing.
+	ReleaseLease(ctx context.Context, name, holder string) error
+	// Lease returns the lease called name as it stands (an empty Holder
+	// when never taken or released) and the database's current time, to
+	// judge it by.
+	Lease(ctx context.Context, name string) (l Lease, now time.Time, err error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// OutboxStats describes the outbox of the content database: how many events
+// wait for the compliance worker, and when the oldest of them (the one with
+// the lowest ID) happened.
+type OutboxStats struct {
+	Events int64
+	// Oldest is zero when the outbox is empty.
+	Oldest time.Time
+}
+
+// ComplianceOutbox is what the compliance worker needs of the content
+// store: the outbox, to read, delete and measure. storage/sqlite and
+// storage/mysql stores implement it.
+type ComplianceOutbox interface {
+	// ReadOutbox and DeleteOutbox are RoomStore's; read their comments
+	// about reading from 0 and deleting exact IDs.
+	ReadOutbox(ctx context.Context, after int64, limit int) ([]OutboxEvent, error)
+	DeleteOutbox(ctx context.Context, ids ...int64) error
+	AppendOutbox(ctx context.Context, evs ...OutboxEvent) error
+	// OutboxStats measures the outbox.
+	OutboxStats(ctx context.Context) (OutboxStats, error)
+}

@@ -1,0 +1,41 @@
+package check
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/parleychat/parley/storage"
+)
+
+// CapturedEvent checks an outbox event about to be stored in the
+// compliance database: as Event does, and its ID and Time must be set (the
+// outbox assigned them).
+func CapturedEvent(ev storage.OutboxEvent) error {
+	if err := Event(ev); err != nil {
+		return err
+	}
+	if ev.Time.IsZero() {
+		return fmt.Errorf("event %s: zero time", ev.EventID)
+	}
+	if ev.ID < 0 {
+		return fmt.Errorf("event %s: negative outbox id %d", ev.EventID, ev.ID)
+	}
+	return nil
+}
+
+// Lease checks a lease name and holder.
+func Lease(name, holder string) error {
+	if err := key("lease name", name, storage.MaxLeaseNameLength); err != nil {
+		return err
+	}
+	return key("lease holder", holder, storage.MaxLeaseHolderLength)
+}
+
+// LeaseTTL checks the duration a lease is taken for: at least a
+// millisecond, the precision the databases keep.
+func LeaseTTL(ttl time.Duration) error {
+	if ttl < time.Millisecond {
+		return fmt.Errorf("lease duration %v is under a millisecond", ttl)
+	}
+	return nil
+}

@@ -1,0 +1,340 @@
+package mysql
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/pressly/goose/v3"
+
+	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/internal/check"
+)
+
+// complianceMigrations is the compliance database's schema for MySQL.
+// storage/sqlite/compliance_migrations is the same schema for SQLite;
+// change both in the same commit.
+//
+//go:embed compliance_migrations/*.sql
+var complianceMigrations embed.FS
+
+// ComplianceVersionTable is the table in which goose records the applied
+// migrations of the compliance schema, apart from the content schema's
+// (VersionTable), so that both may share a database.
+const ComplianceVersionTable = "parley_compliance_migrations"
+
+// capturedRowsPerInsert bounds the rows of one CaptureEvents statement
+// (8 parameters each, far under the 65535 of a prepared statement).
+const capturedRowsPerInsert = 1000
+
+// complianceMaxOpenConns is per node: the compliance database has one
+// writer per pool and a few readers (status, export).
+const complianceMaxOpenConns = 4
+
+// ComplianceStore is a storage.ComplianceStore on a MySQL or MariaDB
+// database, which may be another database on the content server or on
+// another server. It is safe for concurrent use, also by several processes.
+type ComplianceStore struct {
+	db    *sql.DB
+	where string // user@net(addr)/dbname, never the password
+}
+
+var _ storage.ComplianceStore = (*ComplianceStore)(nil)
+
+// OpenCompliance connects to the compliance database that dsn names (a
+// go-sql-driver/mysql DSN, with the settings Open forces), creating the
+// database if it does not exist, and brings its schema up to date. Errors
+// never show the password.
+func OpenCompliance(ctx context.Context, dsn string) (*ComplianceStore, error) {
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storage/mysql: parse compliance DSN: %w", withoutPassword(err, dsn))
+	}
+	where := describe(cfg)
+	if cfg.DBName == "" {
+		return nil, fmt.Errorf("storage/mysql: compliance DSN %s names no database; want user:password@tcp(host:3306)/parley_compliance", where)
+	}
+	if err := configure(cfg); err != nil {
+		return nil, fmt.Errorf("storage/mysql: configure %s: %w", where, err)
+	}
+	if err := createDatabaseIfMissing(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("storage/mysql: %w", err)
+	}
+	connector, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("storage/mysql: connect to %s: %w", where, err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(complianceMaxOpenConns)
+	db.SetMaxIdleConns(complianceMaxOpenConns)
+	db.SetConnMaxLifetime(connMaxLifetime)
+	if err := migrateCompliance(ctx, db, cfg.DBName); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage/mysql: migrate compliance database %s: %w", where, err)
+	}
+	return &ComplianceStore{db: db, where: where}, nil
+}
+
+// migrateCompliance applies the compliance migrations db has not seen yet,
+// under the same lock as migrate (see there why).
+func migrateCompliance(ctx context.Context, db *sql.DB, dbName string) error {
+	fsys, err := fs.Sub(complianceMigrations, "compliance_migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectMySQL, db, fsys,
+		goose.WithTableName(ComplianceVersionTable),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithLogger(goose.NopLogger()),
+	)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(dbName))
+	lock := migrationLockPrefix + hex.EncodeToString(sum[:8])
+	return withLock(ctx, db, lock, migrationLockWait, func() error {
+		_, err := p.Up(ctx)
+		return err
+	})
+}
+
+// Ping implements storage.ComplianceStore.
+func (s *ComplianceStore) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("storage/mysql: ping compliance database %s: %w", s.where, err)
+	}
+	return nil
+}
+
+// Close implements storage.ComplianceStore.
+func (s *ComplianceStore) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("storage/mysql: close compliance database %s: %w", s.where, err)
+	}
+	return nil
+}
+
+// writeTx runs fn in a READ COMMITTED transaction, again if InnoDB picks it
+// as a deadlock victim.
+func (s *ComplianceStore) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var err error
+	for range deadlockRetries {
+		err = inTx(ctx, s.db, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, fn)
+		var me *gomysql.MySQLError
+		if !errors.As(err, &me) || me.Number != erLockDeadlock {
+			return err
+		}
+	}
+	return err
+}
+
+func inTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// capturedInsert skips an event already stored with ON DUPLICATE KEY UPDATE
+// of nothing, not INSERT IGNORE, which would also turn a value that does
+// not fit into a warning and store it truncated. Without CLIENT_FOUND_ROWS
+// such a row counts 0 affected rows, a new one 1.
+const capturedInsert = `INSERT INTO compliance_events
+	(event_id, outbox_id, type, room, actor, occurred_at, payload, captured_at) VALUES `
+
+// CaptureEvents implements storage.ComplianceStore. The rows of one
+// statement get ascending seqs in their order.
+func (s *ComplianceStore) CaptureEvents(ctx context.Context, evs []storage.OutboxEvent) (int, error) {
+	for i, ev := range evs {
+		if err := check.CapturedEvent(ev); err != nil {
+			return 0, fmt.Errorf("storage/mysql: capture events: event %d: %w", i, err)
+		}
+	}
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	inserted := 0
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		inserted = 0
+		var now time.Time
+		if err := tx.QueryRowContext(ctx, `SELECT NOW(6)`).Scan(&now); err != nil {
+			return err
+		}
+		for start := 0; start < len(evs); start += capturedRowsPerInsert {
+			chunk := evs[start:min(start+capturedRowsPerInsert, len(evs))]
+			args := make([]any, 0, 8*len(chunk))
+			for _, ev := range chunk {
+				args = append(args, ev.EventID, ev.ID, ev.Type, ev.Room, ev.Actor,
+					ev.Time.UTC(), nonNil(ev.Payload), now)
+			}
+			res, err := tx.ExecContext(ctx,
+				capturedInsert+rowPlaceholders(len(chunk), 8)+` ON DUPLICATE KEY UPDATE event_id = event_id`, args...)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			inserted += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("storage/mysql: capture %d events in %s: %w", len(evs), s.where, err)
+	}
+	return inserted, nil
+}
+
+// ComplianceEvents implements storage.ComplianceStore.
+func (s *ComplianceStore) ComplianceEvents(ctx context.Context, after int64, limit int) ([]storage.ComplianceEvent, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("storage/mysql: read compliance events: limit %d is not positive", limit)
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT seq, outbox_id, event_id, type, room, actor, occurred_at, payload, captured_at
+		FROM compliance_events
+		WHERE seq > ?
+		ORDER BY seq
+		LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("storage/mysql: read compliance events from %s: %w", s.where, err)
+	}
+	defer rows.Close()
+	var out []storage.ComplianceEvent
+	for rows.Next() {
+		var ev storage.ComplianceEvent
+		if err := rows.Scan(&ev.Seq, &ev.OutboxID, &ev.EventID, &ev.Type, &ev.Room, &ev.Actor,
+			&ev.Time, &ev.Payload, &ev.CapturedAt); err != nil {
+			return nil, fmt.Errorf("storage/mysql: read compliance events from %s: %w", s.where, err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage/mysql: read compliance events from %s: %w", s.where, err)
+	}
+	return out, nil
+}
+
+// CountComplianceEvents implements storage.ComplianceStore.
+func (s *ComplianceStore) CountComplianceEvents(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM compliance_events`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("storage/mysql: count compliance events in %s: %w", s.where, err)
+	}
+	return n, nil
+}
+
+// AcquireLease implements storage.ComplianceStore. The lease row is created
+// free if missing, then locked (FOR UPDATE), so that concurrent takers on
+// any node queue and only the first finds it free; times are the server's.
+func (s *ComplianceStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (storage.Lease, bool, error) {
+	if err := errors.Join(check.Lease(name, holder), check.LeaseTTL(ttl)); err != nil {
+		return storage.Lease{}, false, fmt.Errorf("storage/mysql: acquire lease: %w", err)
+	}
+	var (
+		l    storage.Lease
+		held bool
+	)
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		l, held = storage.Lease{Name: name}, false
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO compliance_lease (name, holder, expires_at) VALUES (?, '', NOW(6))
+			ON DUPLICATE KEY UPDATE name = name`, name); err != nil {
+			return err
+		}
+		var now time.Time
+		if err := tx.QueryRowContext(ctx, `
+			SELECT holder, expires_at, NOW(6) FROM compliance_lease WHERE name = ? FOR UPDATE`,
+			name).Scan(&l.Holder, &l.Expires, &now); err != nil {
+			return err
+		}
+		if l.Holder != "" && l.Holder != holder && now.Before(l.Expires) {
+			return nil // someone else's, still valid
+		}
+		l.Holder, l.Expires = holder, now.Add(ttl).Truncate(time.Microsecond)
+		if _, err := tx.ExecContext(ctx, `UPDATE compliance_lease SET holder = ?, expires_at = ? WHERE name = ?`,
+			l.Holder, l.Expires, name); err != nil {
+			return err
+		}
+		held = true
+		return nil
+	})
+	if err != nil {
+		return storage.Lease{}, false, fmt.Errorf("storage/mysql: acquire lease %s for %s in %s: %w", name, holder, s.where, err)
+	}
+	return l, held, nil
+}
+
+// ReleaseLease implements storage.ComplianceStore.
+func (s *ComplianceStore) ReleaseLease(ctx context.Context, name, holder string) error {
+	if err := check.Lease(name, holder); err != nil {
+		return fmt.Errorf("storage/mysql: release lease: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx,
+		`UPDATE compliance_lease SET holder = '' WHERE name = ? AND holder = ?`, name, holder); err != nil {
+		return fmt.Errorf("storage/mysql: release lease %s of %s in %s: %w", name, holder, s.where, err)
+	}
+	return nil
+}
+
+// Lease implements storage.ComplianceStore.
+func (s *ComplianceStore) Lease(ctx context.Context, name string) (storage.Lease, time.Time, error) {
+	l := storage.Lease{Name: name}
+	var (
+		now     time.Time
+		holder  sql.NullString
+		expires sql.NullTime
+	)
+	err := s.db.QueryRowContext(ctx, `
+		SELECT NOW(6), l.holder, l.expires_at
+		FROM (SELECT 1 AS one) AS x
+		LEFT JOIN compliance_lease AS l ON l.name = ?`, name).Scan(&now, &holder, &expires)
+	if err != nil {
+		return storage.Lease{}, time.Time{}, fmt.Errorf("storage/mysql: read lease %s in %s: %w", name, s.where, err)
+	}
+	if holder.String != "" {
+		l.Holder, l.Expires = holder.String, expires.Time
+	}
+	return l, now, nil
+}
+
+// OutboxStats implements storage.ComplianceOutbox. The oldest event is the
+// one with the lowest id (the time column has no index).
+func (s *Store) OutboxStats(ctx context.Context) (storage.OutboxStats, error) {
+	var (
+		st     storage.OutboxStats
+		oldest sql.NullTime
+	)
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&st.Events); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `SELECT occurred_at FROM outbox ORDER BY id LIMIT 1`).Scan(&oldest)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return storage.OutboxStats{}, fmt.Errorf("storage/mysql: outbox stats of %s: %w", s.where, err)
+	}
+	if oldest.Valid {
+		st.Oldest = oldest.Time
+	}
+	return st, nil
+}
+
+var _ storage.ComplianceOutbox = (*Store)(nil)

@@ -1,0 +1,307 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/internal/check"
+)
+
+// complianceMigrations is the compliance database's schema for SQLite.
+// storage/mysql/compliance_migrations is the same schema for MySQL; change
+// both in the same commit.
+//
+//go:embed compliance_migrations/*.sql
+var complianceMigrations embed.FS
+
+// ComplianceVersionTable is the table in which goose records the applied
+// migrations of the compliance schema, apart from the content schema's
+// (VersionTable), so that both may share a file.
+const ComplianceVersionTable = "parley_compliance_migrations"
+
+// capturedRowsPerInsert keeps a CaptureEvents statement under SQLite's
+// 32766 parameters.
+const capturedRowsPerInsert = 1000 // 9 parameters each
+
+// ComplianceStore is a storage.ComplianceStore on one SQLite file, for a
+// single node (a pool keeps its compliance database on MySQL). It is safe
+// for concurrent use, as Store is, with the same single writer connection
+// and read-only connections.
+type ComplianceStore struct {
+	path  string
+	write *sql.DB
+	read  *sql.DB
+}
+
+var _ storage.ComplianceStore = (*ComplianceStore)(nil)
+
+// OpenCompliance opens the compliance database at path, creating the file
+// (mode 0600) and its directories if they are missing, and brings its
+// schema up to date.
+func OpenCompliance(ctx context.Context, path string) (*ComplianceStore, error) {
+	if path == "" {
+		return nil, errors.New("storage/sqlite: open compliance database: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: open compliance database %s: %w", path, err)
+	}
+	if err := createFile(abs); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: open compliance database %s: %w", abs, err)
+	}
+	s := &ComplianceStore{path: abs}
+	if s.write, err = sql.Open("sqlite", dsn(abs, true)); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: open compliance database %s: %w", abs, err)
+	}
+	s.write.SetMaxOpenConns(1)
+	s.write.SetMaxIdleConns(1)
+	s.write.SetConnMaxLifetime(0)
+	s.write.SetConnMaxIdleTime(0)
+	if err := s.write.PingContext(ctx); err != nil {
+		s.write.Close()
+		return nil, fmt.Errorf("storage/sqlite: open compliance database %s: %w", abs, err)
+	}
+	if err := migrateCompliance(ctx, s.write); err != nil {
+		s.write.Close()
+		return nil, fmt.Errorf("storage/sqlite: migrate compliance database %s: %w", abs, err)
+	}
+	if s.read, err = sql.Open("sqlite", dsn(abs, false)); err != nil {
+		s.write.Close()
+		return nil, fmt.Errorf("storage/sqlite: open compliance database %s for reading: %w", abs, err)
+	}
+	s.read.SetMaxOpenConns(2)
+	s.read.SetMaxIdleConns(2)
+	if err := s.read.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("storage/sqlite: open compliance database %s for reading: %w", abs, err)
+	}
+	return s, nil
+}
+
+// migrateCompliance applies the compliance migrations db has not seen yet.
+func migrateCompliance(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(complianceMigrations, "compliance_migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
+		goose.WithTableName(ComplianceVersionTable),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithLogger(goose.NopLogger()),
+	)
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// Ping implements storage.ComplianceStore.
+func (s *ComplianceStore) Ping(ctx context.Context) error {
+	if err := errors.Join(s.write.PingContext(ctx), s.read.PingContext(ctx)); err != nil {
+		return fmt.Errorf("storage/sqlite: ping compliance database %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close implements storage.ComplianceStore.
+func (s *ComplianceStore) Close() error {
+	var errs []error
+	if s.read != nil {
+		errs = append(errs, s.read.Close())
+	}
+	errs = append(errs, s.write.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("storage/sqlite: close compliance database %s: %w", s.path, err)
+	}
+	return nil
+}
+
+const capturedInsert = `INSERT INTO compliance_events
+	(event_id, outbox_id, type, room, actor, occurred_at, payload, captured_at) VALUES `
+
+// CaptureEvents implements storage.ComplianceStore. The single writer and
+// AUTOINCREMENT give the rows seqs in the order of evs.
+func (s *ComplianceStore) CaptureEvents(ctx context.Context, evs []storage.OutboxEvent) (int, error) {
+	for i, ev := range evs {
+		if err := check.CapturedEvent(ev); err != nil {
+			return 0, fmt.Errorf("storage/sqlite: capture events: event %d: %w", i, err)
+		}
+	}
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	now := unixMicro(time.Now())
+	inserted := 0
+	err := inTx(ctx, s.write, func(tx *sql.Tx) error {
+		inserted = 0
+		for start := 0; start < len(evs); start += capturedRowsPerInsert {
+			chunk := evs[start:min(start+capturedRowsPerInsert, len(evs))]
+			args := make([]any, 0, 8*len(chunk))
+			for _, ev := range chunk {
+				args = append(args, ev.EventID, ev.ID, ev.Type, ev.Room, ev.Actor,
+					unixMicro(ev.Time), nonNil(ev.Payload), now)
+			}
+			res, err := tx.ExecContext(ctx,
+				capturedInsert+rowPlaceholders(len(chunk), 8)+` ON CONFLICT (event_id) DO NOTHING`, args...)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			inserted += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("storage/sqlite: capture %d events: %w", len(evs), err)
+	}
+	return inserted, nil
+}
+
+// ComplianceEvents implements storage.ComplianceStore.
+func (s *ComplianceStore) ComplianceEvents(ctx context.Context, after int64, limit int) ([]storage.ComplianceEvent, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("storage/sqlite: read compliance events: limit %d is not positive", limit)
+	}
+	rows, err := s.read.QueryContext(ctx, `
+		SELECT seq, outbox_id, event_id, type, room, actor, occurred_at, payload, captured_at
+		FROM compliance_events
+		WHERE seq > ?
+		ORDER BY seq
+		LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: read compliance events: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.ComplianceEvent
+	for rows.Next() {
+		var (
+			ev             storage.ComplianceEvent
+			when, captured int64
+		)
+		if err := rows.Scan(&ev.Seq, &ev.OutboxID, &ev.EventID, &ev.Type, &ev.Room, &ev.Actor,
+			&when, &ev.Payload, &captured); err != nil {
+			return nil, fmt.Errorf("storage/sqlite: read compliance events: %w", err)
+		}
+		ev.Time, ev.CapturedAt = fromUnixMicro(when), fromUnixMicro(captured)
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: read compliance events: %w", err)
+	}
+	return out, nil
+}
+
+// CountComplianceEvents implements storage.ComplianceStore.
+func (s *ComplianceStore) CountComplianceEvents(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM compliance_events`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("storage/sqlite: count compliance events: %w", err)
+	}
+	return n, nil
+}
+
+// AcquireLease implements storage.ComplianceStore in one statement: the
+// write transactions of SQLite are serial, and the upsert changes the row
+// only if the lease is free, expired or already holder's.
+func (s *ComplianceStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (storage.Lease, bool, error) {
+	if err := errors.Join(check.Lease(name, holder), check.LeaseTTL(ttl)); err != nil {
+		return storage.Lease{}, false, fmt.Errorf("storage/sqlite: acquire lease: %w", err)
+	}
+	now := time.Now()
+	l := storage.Lease{Name: name}
+	err := inTx(ctx, s.write, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO compliance_lease (name, holder, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+			WHERE compliance_lease.holder IN ('', excluded.holder) OR compliance_lease.expires_at <= ?`,
+			name, holder, unixMicro(now.Add(ttl)), unixMicro(now)); err != nil {
+			return err
+		}
+		var expires int64
+		if err := tx.QueryRowContext(ctx, `SELECT holder, expires_at FROM compliance_lease WHERE name = ?`,
+			name).Scan(&l.Holder, &expires); err != nil {
+			return err
+		}
+		l.Expires = fromUnixMicro(expires)
+		return nil
+	})
+	if err != nil {
+		return storage.Lease{}, false, fmt.Errorf("storage/sqlite: acquire lease %s for %s: %w", name, holder, err)
+	}
+	return l, l.Held(holder, now), nil
+}
+
+// ReleaseLease implements storage.ComplianceStore.
+func (s *ComplianceStore) ReleaseLease(ctx context.Context, name, holder string) error {
+	if err := check.Lease(name, holder); err != nil {
+		return fmt.Errorf("storage/sqlite: release lease: %w", err)
+	}
+	err := inTx(ctx, s.write, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`UPDATE compliance_lease SET holder = '', expires_at = 0 WHERE name = ? AND holder = ?`, name, holder)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storage/sqlite: release lease %s of %s: %w", name, holder, err)
+	}
+	return nil
+}
+
+// Lease implements storage.ComplianceStore.
+func (s *ComplianceStore) Lease(ctx context.Context, name string) (storage.Lease, time.Time, error) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	l := storage.Lease{Name: name}
+	var expires int64
+	err := s.read.QueryRowContext(ctx, `SELECT holder, expires_at FROM compliance_lease WHERE name = ?`,
+		name).Scan(&l.Holder, &expires)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return l, now, nil
+	case err != nil:
+		return storage.Lease{}, time.Time{}, fmt.Errorf("storage/sqlite: read lease %s: %w", name, err)
+	}
+	if l.Holder != "" {
+		l.Expires = fromUnixMicro(expires)
+	}
+	return l, now, nil
+}
+
+// OutboxStats implements storage.ComplianceOutbox.
+func (s *Store) OutboxStats(ctx context.Context) (storage.OutboxStats, error) {
+	var (
+		st     storage.OutboxStats
+		oldest sql.NullInt64
+	)
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&st.Events); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `SELECT occurred_at FROM outbox ORDER BY id LIMIT 1`).Scan(&oldest)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return storage.OutboxStats{}, fmt.Errorf("storage/sqlite: outbox stats: %w", err)
+	}
+	if oldest.Valid {
+		st.Oldest = fromUnixMicro(oldest.Int64)
+	}
+	return st, nil
+}
+
+var _ storage.ComplianceOutbox = (*Store)(nil)
