@@ -112,8 +112,12 @@ func (m *mucService) renderJoined(sess *session, j *muc.Joined) {
 	to := sess.jid.String()
 	nonAnonymous := j.Room.WhoIs == "anyone"
 	viewer := roomView{nick: j.Self.Nick, role: j.Self.Role, whoisAnyone: nonAnonymous}
+	// The join snapshot is queued as one batch that may exceed the
+	// session's queue limit: it is bounded by the room's size and
+	// history limit, and a 16,000-occupant room must be joinable.
+	batch := make([][]byte, 0, len(j.Others)+len(j.History)+2)
 	for _, o := range j.Others {
-		sess.sendElement(m.occupantPresence(o, to, viewer, false, nil, "", ""))
+		batch = append(batch, m.occupantPresence(o, to, viewer, false, nil, "", "").Bytes())
 	}
 	var status []int
 	if nonAnonymous {
@@ -121,15 +125,15 @@ func (m *mucService) renderJoined(sess *session, j *muc.Joined) {
 	}
 	if j.Created {
 		status = append(status, muc.StatusRoomCreated)
-	}
-	if !j.Created {
+	} else {
 		status = append(status, 170) // the room is logged (archived)
 	}
-	sess.sendElement(m.occupantPresence(j.Self, to, viewer, true, status, "", ""))
+	batch = append(batch, m.occupantPresence(j.Self, to, viewer, true, status, "", "").Bytes())
 	for i := range j.History {
-		sess.sendElement(m.historyMessage(&j.History[i], to))
+		batch = append(batch, m.historyMessage(&j.History[i], to).Bytes())
 	}
-	sess.sendElement(m.subjectMessage(j.Room.Name, j.Room.SubjectNick, j.Room.Subject, to))
+	batch = append(batch, m.subjectMessage(j.Room.Name, j.Room.SubjectNick, j.Room.Subject, to).Bytes())
+	sess.sendBatch(batch)
 }
 
 // occupantPresence renders an occupant's presence (XEP-0045 §7.2.3): the

@@ -358,3 +358,29 @@ func TestMUCInvitationAndDestroy(t *testing.T) {
 		t.Errorf("room still there: %v", err)
 	}
 }
+
+// A room larger than a session's queue limit can still be joined: the join
+// snapshot is a server-made burst, not a slow reader.
+func TestMUCJoinSnapshotLargerThanQueue(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.SendQueueLength = 8 })
+	ts.createRoom(t, "big", muc.Open, muc.Normal, nil, nil, nil)
+	for i := range 12 {
+		u := fmt.Sprintf("user%d", i)
+		ts.addUser(t, u, "secret")
+		c := ts.online(t, u, "secret", "r")
+		join(t, c, "big@conference.localhost", u, "")
+	}
+	ts.addUser(t, "late", "secret")
+	late := ts.online(t, "late", "secret", "r")
+	got := join(t, late, "big@conference.localhost", "late", "")
+	presences := 0
+	for _, e := range got {
+		if e.Name.Local == "presence" {
+			presences++
+		}
+	}
+	if presences != 13 {
+		t.Errorf("late joiner got %d presences, want 13", presences)
+	}
+	late.roundTrip()
+}

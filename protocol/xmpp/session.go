@@ -97,6 +97,25 @@ func (s *session) sendItem(it outItem) bool {
 	return true
 }
 
+// sendBatch queues several stanzas at once, past the queue limit if need
+// be: for bounded bursts the server itself produces (a room's join
+// snapshot), which a client cannot be blamed for. It never blocks.
+func (s *session) sendBatch(batch [][]byte) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	for _, b := range batch {
+		s.queue = append(s.queue, outItem{data: b})
+	}
+	start := s.startDrainLocked()
+	s.mu.Unlock()
+	if start {
+		go s.drain()
+	}
+}
+
 // startDrainLocked reports whether the caller must start a drain: the
 // writer is ready and none is running.
 func (s *session) startDrainLocked() bool {
