@@ -161,6 +161,9 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 		count, complete = n, n == 0
 	}
 	to := sess.jid.String()
+	// A page is a server-made burst bounded by mamMaxPage: queued at
+	// once, past the session's queue limit if need be.
+	batch := make([][]byte, 0, len(msgs)+1)
 	for i := range msgs {
 		h := &msgs[i]
 		inner := m.groupchatMessage(h, "", "")
@@ -168,7 +171,7 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 		fwd := NewElement(nsForward, "forwarded").Append(
 			NewElement(nsDelay, "delay", "stamp", h.Time.UTC().Format("2006-01-02T15:04:05.000Z")), inner)
 		res := NewElement(nsMAM, "result", "queryid", queryID, "id", h.StanzaID).Append(fwd)
-		sess.sendElement(NewElement(nsClient, "message", "from", m.roomJID(room), "to", to, "id", randomID(6)).Append(res))
+		batch = append(batch, NewElement(nsClient, "message", "from", m.roomJID(room), "to", to, "id", randomID(6)).Append(res).Bytes())
 	}
 	fin := NewElement(nsMAM, "fin")
 	set := NewElement(nsRSM, "set")
@@ -185,5 +188,6 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 		// end of the results, and omitted otherwise.
 		fin.SetAttr("complete", "true")
 	}
-	sess.sendElement(NewElement(nsClient, "iq", "type", "result", "id", iq.AttrValue("id"), "from", m.roomJID(room), "to", to).Append(fin))
+	batch = append(batch, NewElement(nsClient, "iq", "type", "result", "id", iq.AttrValue("id"), "from", m.roomJID(room), "to", to).Append(fin).Bytes())
+	sess.sendBatch(batch)
 }
