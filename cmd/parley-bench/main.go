@@ -5,6 +5,7 @@
 //	parley-bench users    --storage DSN --count N [--prefix bench] [--password PW]
 //	parley-bench sessions --addr HOST:PORT --count N --rate R [--pid PID]
 //	parley-bench chat     --addr HOST:PORT --pairs N --rate R --duration D [--pid PID]
+//	parley-bench rooms    --addr HOST:PORT --storage DSN --rooms R --size K --rate P --duration D [--pid PID]
 //
 // users creates the accounts PREFIX0..PREFIX{N-1} directly in the content
 // database (the same --storage DSN as the server's), skipping those that
@@ -23,6 +24,22 @@
 // all pairs, for D. It reports the send and delivery rates, the
 // post→delivery latency percentiles and the messages lost (sent but not
 // received by the end of --grace).
+//
+// rooms creates the open rooms bench-room-0..bench-room-{R-1} in the
+// server's database (--storage) if they are missing, logs in R×K users
+// (users PREFIX0..: session i is in room i/K), joins each to its room
+// without history (XEP-0045 <history maxstanzas='0'/>; the subject ends the
+// join), then posts P messages per second in total, each from a random
+// occupant of a random room, for D. Every occupant measures the
+// post→delivery latency of every post in its room, its own reflection
+// included, so each post should be delivered K times. It reports posts,
+// deliveries expected and received, lost, deliveries/s, the latency
+// percentiles (all deliveries, and the reflections to the senders), and
+// with --pid the server's RSS per joined session and CPU while posting.
+// With --rate 0 it runs at saturation: a post is sent whenever fewer than
+// --inflight posts await their reflection to their sender (the server
+// commits a post before reflecting it), which finds the deliveries/s the
+// server sustains and the latency it costs.
 //
 // Every command prints a report for people, or with --json one JSON object
 // for scripts, on stdout; progress goes to stderr.
@@ -83,6 +100,7 @@ Commands:
   users      create benchmark accounts directly in the content database
   sessions   open and hold many client sessions; login latency, server memory per session
   chat       send 1:1 messages between pairs of sessions; delivery rate and latency
+  rooms      occupants of many rooms post to them; delivery rate, post->delivery latency
 
 Run "parley-bench COMMAND -h" for a command's flags.
 `
@@ -160,6 +178,31 @@ latency and lost messages.
 		fs.DurationVar(&o.Grace, "grace", 5*time.Second, "then wait up to `DURATION` for messages still under way; those not received are lost")
 		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its RSS and CPU time during the send phase")
 		exec = func(ctx context.Context, log *slog.Logger) (report, error) { return result(runChat(ctx, log, o)) }
+	case "rooms":
+		synopsis = `Creates the open rooms ROOMPREFIX0..ROOMPREFIX{rooms-1} in --storage if missing,
+logs in rooms×size users (user i occupies room i/size), joins each to its
+room, then posts --rate posts per second in total, each from a random
+occupant of a random room, for --duration; waits up to --grace and reports
+deliveries expected (every post reaches every occupant, its sender
+included) and received, lost, deliveries/s and post->delivery latency.
+--rate 0 posts at saturation: whenever fewer than --inflight posts await
+their reflection to their sender.
+`
+		var o roomsOptions
+		o.register(fs, "login-rate")
+		fs.StringVar(&o.Storage, "storage", "", "create missing rooms in the server's content database `DSN` (sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB); empty: the rooms must exist")
+		fs.StringVar(&o.RoomPrefix, "room-prefix", "bench-room-", "rooms are `PREFIX`0, PREFIX1, … at conference.DOMAIN")
+		fs.IntVar(&o.Rooms, "rooms", 10, "use `N` rooms")
+		fs.IntVar(&o.Size, "size", 25, "put `K` occupants in each room")
+		fs.Float64Var(&o.Rate, "rate", 100, "post `P` messages per second over all rooms; 0: saturation (see --inflight)")
+		fs.IntVar(&o.InFlight, "inflight", 64, "at saturation, keep `N` posts awaiting their reflection to their sender")
+		fs.DurationVar(&o.Duration, "duration", 30*time.Second, "post for `DURATION`")
+		fs.DurationVar(&o.Grace, "grace", 10*time.Second, "then wait up to `DURATION` for deliveries still under way; those not received are lost")
+		fs.IntVar(&o.JoinInFlight, "join-inflight", 64, "at most `N` joins under way at once")
+		fs.DurationVar(&o.JoinTimeout, "join-timeout", 30*time.Second, "give up on a join after `DURATION`")
+		fs.DurationVar(&o.StallTimeout, "stall-timeout", 10*time.Second, "at saturation, stop when no post was reflected for `DURATION`")
+		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its RSS per joined session and its CPU time while posting")
+		exec = func(ctx context.Context, log *slog.Logger) (report, error) { return result(runRooms(ctx, log, o)) }
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
