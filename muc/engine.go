@@ -64,6 +64,8 @@ type Engine struct {
 	mu    sync.Mutex
 	rooms map[string]*host // rooms with occupants or being created
 
+	commits committer // group commit of posts across rooms
+
 	feeds feeds // topic feeds: the alerter and the followers cache
 }
 

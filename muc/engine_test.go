@@ -2,6 +2,7 @@ package muc
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -460,5 +461,60 @@ func TestRoomsSurviveRestart(t *testing.T) {
 	evs := j.take()
 	if len(evs) == 0 || len(evs[0].Joined.History) != 1 || evs[0].Joined.History[0].Body != "kick-off at 10" {
 		t.Errorf("history after restart: %+v", evs)
+	}
+}
+
+// Posts to many rooms at once share transactions (group commit) and each
+// room keeps one order, equal to its history.
+func TestGroupCommitAcrossRooms(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const rooms, posts = 12, 15
+	recs := make([]*recorder, rooms)
+	for i := range rooms {
+		name := fmt.Sprintf("room%d", i)
+		f.createRoom(name, Open, Normal, nil, nil, nil)
+		recs[i] = f.mustJoin(name, "watcher@localhost", "w")
+		recs[i].take()
+	}
+	var wg sync.WaitGroup
+	for i := range rooms {
+		for w := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				user := fmt.Sprintf("poster%d@localhost", w)
+				nick := fmt.Sprintf("p%d", w)
+				if _, err := f.join(fmt.Sprintf("room%d", i), user, nick); err != nil {
+					t.Error(err)
+					return
+				}
+				for n := range posts {
+					if err := f.post(fmt.Sprintf("room%d", i), user, nick, fmt.Sprintf("%d-%d", w, n)); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for i := range rooms {
+		hist, _, err := f.e.History(ctx, "watcher@localhost", "test", storage.HistoryQuery{Room: fmt.Sprintf("room%d", i), Limit: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []string
+		for j, m := range hist {
+			order = append(order, m.Body)
+			if m.Seq != int64(j+1) {
+				t.Fatalf("room%d: seq %d at %d", i, m.Seq, j)
+			}
+		}
+		if len(order) != 3*posts {
+			t.Fatalf("room%d: %d posts, want %d", i, len(order), 3*posts)
+		}
+		if got := recs[i].bodies(); !slices.Equal(got, order) {
+			t.Errorf("room%d: watcher saw %v, history %v", i, got, order)
+		}
 	}
 }

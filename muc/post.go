@@ -112,7 +112,7 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 		}
 		write.Tombstone = &storage.TombstoneWrite{StanzaID: req.Target, Body: tomb}
 	}
-	written, err := e.cfg.Store.AppendHistory(ctx, []storage.PostWrite{write})
+	written, err := e.commits.commit(e.cfg.Store, write)
 	if write.Tombstone != nil && errors.Is(err, storage.ErrNotFound) {
 		// The target went away since checkTarget (removed by an
 		// administrator): nothing was written.
@@ -121,8 +121,8 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 	if err != nil {
 		return nil, fmt.Errorf("muc: committing post to %s: %w", r.Name, err)
 	}
-	if written[0].History != nil {
-		msg = written[0].History
+	if written.History != nil {
+		msg = written.History
 	}
 	h.broadcast(Event{Kind: EventMessage, Room: r.Name, Occupant: sender, Message: msg, Reason: req.Reason, Time: msg.Time})
 	alert = e.alertFollowers(h, r, cat, msg)
