@@ -34,6 +34,54 @@ type ComplianceEvent struct {
 	CapturedAt time.Time
 }
 
+// ComplianceQuery selects compliance events by the time they happened, room
+// and actor, and pages through them in (Time, Seq) order.
+type ComplianceQuery struct {
+	// From and To bound Time: From <= Time < To; a zero bound is open.
+	From, To time.Time
+	// Room, if not empty, selects that room's events only.
+	Room string
+	// OutsideRooms selects only the events outside rooms (Room ""):
+	// categories, files, the compliance setting. Room must be empty.
+	OutsideRooms bool
+	// Actor, if not empty, selects the events that actor caused only.
+	Actor string
+	// AfterTime and AfterSeq are the cursor: only events after them in
+	// (Time, Seq) order. AfterSeq 0 starts at the beginning.
+	AfterTime time.Time
+	AfterSeq  int64
+	// Limit bounds the events returned; it must be positive.
+	Limit int
+}
+
+// ComplianceTally is how many events one actor caused in one room ("" for
+// events outside rooms).
+type ComplianceTally struct {
+	Room   string
+	Actor  string
+	Events int64
+}
+
+// AdapterPosition is how far a compliance adapter (an XML or JSON-lines
+// writer) has written the compliance database, kept in it so that an
+// adapter resumes where it stopped, on whichever node holds the worker
+// lease.
+type AdapterPosition struct {
+	Name string
+	// Seq is the last event written: the next run starts after it.
+	Seq int64
+	// Pending, when above Seq, is the end of a run that started and has
+	// not finished: the next run writes exactly (Seq, Pending] again, so
+	// that a retried run produces the same files, never a shifted range
+	// that would duplicate what a half-finished run already delivered.
+	Pending int64
+	// Updated is when the position was last stored.
+	Updated time.Time
+}
+
+// MaxAdapterNameLength is the longest adapter name, in characters.
+const MaxAdapterNameLength = 64
+
 // Lease is a named, time-limited right held by one holder (a node), kept in
 // the compliance database so that every node of a pool sees the same one.
 type Lease struct {
@@ -74,6 +122,23 @@ type ComplianceStore interface {
 	ComplianceEvents(ctx context.Context, after int64, limit int) ([]ComplianceEvent, error)
 	// CountComplianceEvents returns how many events are stored.
 	CountComplianceEvents(ctx context.Context) (int64, error)
+	// QueryComplianceEvents returns up to q.Limit events that q selects,
+	// after its cursor, in (Time, Seq) order: an export pages through a
+	// time range by passing the last event's Time and Seq as the next
+	// cursor.
+	QueryComplianceEvents(ctx context.Context, q ComplianceQuery) ([]ComplianceEvent, error)
+	// TallyComplianceEvents counts the events that q selects (its cursor
+	// and Limit ignored) by room and actor, ordered by room and actor:
+	// the rooms and participants of an export, and its size, without
+	// reading the events.
+	TallyComplianceEvents(ctx context.Context, q ComplianceQuery) ([]ComplianceTally, error)
+
+	// AdapterPosition returns where the adapter called name stands; the
+	// zero position (Seq 0) when it never ran.
+	AdapterPosition(ctx context.Context, name string) (AdapterPosition, error)
+	// SetAdapterPosition stores p (Updated is set to the database's
+	// time).
+	SetAdapterPosition(ctx context.Context, p AdapterPosition) error
 
 	// AcquireLease takes the lease called name for holder for ttl from
 	// now, if nobody holds it, its holder let it expire, or holder

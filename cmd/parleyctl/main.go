@@ -12,6 +12,7 @@
 //	parleyctl ... room create|list|show|set|disable|enable|delete ...
 //	parleyctl ... room members|managers|presenters add|remove|list ROOM [USER...]
 //	parleyctl [--compliance-storage DSN] compliance status
+//	parleyctl ... compliance export --from T --to T [--room R] [--user U] [--format xml|json] [--out FILE]
 //
 // It reads the same configuration as parleyd (the same --config file is
 // accepted as is). Exit status: 0 success, 1 failure (with a one-line reason
@@ -96,6 +97,7 @@ var commands = []command{
 	{path: "room presenters list", args: "ROOM", help: "list a room's presenters", nargs: 1, run: placeCommand(listPresenters, opList)},
 
 	{path: "compliance status", help: "show compliance capture: on/off, the active worker, the outbox backlog, events captured", nargs: 0, run: complianceStatus},
+	{path: "compliance export", args: "--from T --to T [--room R] [--user U] [--format xml|json] [--out FILE]", help: "write the captured events of a time range as XML or JSON lines", flags: complianceExportFlags, nargs: 0, run: complianceExport},
 }
 
 // usageError is bad command-line usage: exit status 2 with the usage text.

@@ -175,7 +175,7 @@ func (n *node) run(ctx context.Context) error {
 		return err
 	}
 	rooms.SetAlerter(srv.TopicAlerter()) // topic feeds: headline alerts
-	worker, closeCompliance, err := n.startCompliance(ctx, store, reg)
+	worker, adapters, closeCompliance, err := n.startCompliance(ctx, store, reg)
 	if err != nil {
 		return err
 	}
@@ -196,6 +196,9 @@ func (n *node) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if worker != nil {
 		g.Go(func() error { return worker.Run(gctx) })
+	}
+	if adapters != nil {
+		g.Go(func() error { return adapters.Run(gctx) })
 	}
 	for _, l := range listeners {
 		if l.ln == nil {
@@ -245,29 +248,30 @@ func (n *node) run(ctx context.Context) error {
 
 // startCompliance records the node's compliance setting if it changed since
 // the last start (an outbox event, see compliance.RecordSetting) and, with
-// compliance on, opens the compliance database and returns the worker to
-// run, and a function that closes the database after it stopped.
-func (n *node) startCompliance(ctx context.Context, store storage.Store, reg prometheus.Registerer) (*compliance.Worker, func(), error) {
+// compliance on, opens the compliance database and returns the worker and
+// the adapter runner (nil with --compliance-adapter none) to run, and a
+// function that closes the database after they stopped.
+func (n *node) startCompliance(ctx context.Context, store storage.Store, reg prometheus.Registerer) (*compliance.Worker, *compliance.AdapterRunner, func(), error) {
 	cfg, log := n.cfg, n.log
 	outbox, ok := store.(storage.ComplianceOutbox)
 	if !ok {
-		return nil, nil, fmt.Errorf("--storage %s: the store has no compliance outbox", redactDSN(cfg.Storage))
+		return nil, nil, nil, fmt.Errorf("--storage %s: the store has no compliance outbox", redactDSN(cfg.Storage))
 	}
 	node, err := nodeID(cfg.Data)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if changed, err := compliance.RecordSetting(ctx, outbox, filepath.Join(cfg.Data, compliance.StateFile), node, cfg.Compliance); err != nil {
-		return nil, nil, fmt.Errorf("--compliance: %w", err)
+		return nil, nil, nil, fmt.Errorf("--compliance: %w", err)
 	} else if changed {
 		log.Info("compliance setting recorded", "compliance", cfg.Compliance)
 	}
 	if !cfg.Compliance {
-		return nil, func() {}, nil
+		return nil, nil, func() {}, nil
 	}
 	cstore, err := backend.OpenCompliance(ctx, cfg.ComplianceStorage)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--compliance-storage %s: %w", redactDSN(cfg.ComplianceStorage), err)
+		return nil, nil, nil, fmt.Errorf("--compliance-storage %s: %w", redactDSN(cfg.ComplianceStorage), err)
 	}
 	closeStore := func() {
 		if err := cstore.Close(); err != nil {
@@ -279,9 +283,26 @@ func (n *node) startCompliance(ctx context.Context, store storage.Store, reg pro
 	})
 	if err != nil {
 		closeStore()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return w, closeStore, nil
+	var adapter compliance.Adapter
+	switch cfg.ComplianceAdapter {
+	case "xml":
+		adapter = &compliance.XMLAdapter{Dir: cfg.ComplianceOutput, PerRoom: cfg.CompliancePerRoom}
+	case "jsonl":
+		adapter = &compliance.JSONLinesAdapter{Dir: cfg.ComplianceOutput}
+	default: // none
+		return w, nil, closeStore, nil
+	}
+	r, err := compliance.NewAdapterRunner(compliance.AdapterRunnerConfig{
+		Store: cstore, Adapters: []compliance.Adapter{adapter}, Holder: node,
+		Interval: cfg.ComplianceInterval, Logger: log,
+	})
+	if err != nil {
+		closeStore()
+		return nil, nil, nil, err
+	}
+	return w, r, closeStore, nil
 }
 
 // nodeID names this node in the compliance lease and events: the host and

@@ -338,3 +338,125 @@ func (s *Store) OutboxStats(ctx context.Context) (storage.OutboxStats, error) {
 }
 
 var _ storage.ComplianceOutbox = (*Store)(nil)
+
+// complianceWhere builds the WHERE clause of q (without the cursor) and
+// its arguments.
+func complianceWhere(q storage.ComplianceQuery) (string, []any) {
+	where, args := "1 = 1", []any{}
+	if !q.From.IsZero() {
+		where += " AND occurred_at >= ?"
+		args = append(args, q.From.UTC())
+	}
+	if !q.To.IsZero() {
+		where += " AND occurred_at < ?"
+		args = append(args, q.To.UTC())
+	}
+	if q.Room != "" {
+		where += " AND room = ?"
+		args = append(args, q.Room)
+	}
+	if q.OutsideRooms {
+		where += " AND room = ''"
+	}
+	if q.Actor != "" {
+		where += " AND actor = ?"
+		args = append(args, q.Actor)
+	}
+	return where, args
+}
+
+// QueryComplianceEvents implements storage.ComplianceStore, on the indexes
+// by time and by room and time (InnoDB's secondary indexes end with the
+// primary key, seq, so both are in the order asked for).
+func (s *ComplianceStore) QueryComplianceEvents(ctx context.Context, q storage.ComplianceQuery) ([]storage.ComplianceEvent, error) {
+	if err := check.ComplianceQuery(q); err != nil {
+		return nil, fmt.Errorf("storage/mysql: query compliance events: %w", err)
+	}
+	where, args := complianceWhere(q)
+	if q.AfterSeq > 0 {
+		at := q.AfterTime.UTC()
+		where += " AND (occurred_at > ? OR (occurred_at = ? AND seq > ?))"
+		args = append(args, at, at, q.AfterSeq)
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT seq, outbox_id, event_id, type, room, actor, occurred_at, payload, captured_at
+		FROM compliance_events
+		WHERE `+where+`
+		ORDER BY occurred_at, seq
+		LIMIT ?`, append(args, q.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("storage/mysql: query compliance events in %s: %w", s.where, err)
+	}
+	defer rows.Close()
+	var out []storage.ComplianceEvent
+	for rows.Next() {
+		var ev storage.ComplianceEvent
+		if err := rows.Scan(&ev.Seq, &ev.OutboxID, &ev.EventID, &ev.Type, &ev.Room, &ev.Actor,
+			&ev.Time, &ev.Payload, &ev.CapturedAt); err != nil {
+			return nil, fmt.Errorf("storage/mysql: query compliance events in %s: %w", s.where, err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage/mysql: query compliance events in %s: %w", s.where, err)
+	}
+	return out, nil
+}
+
+// TallyComplianceEvents implements storage.ComplianceStore.
+func (s *ComplianceStore) TallyComplianceEvents(ctx context.Context, q storage.ComplianceQuery) ([]storage.ComplianceTally, error) {
+	q.Limit = 1 // not used
+	if err := check.ComplianceQuery(q); err != nil {
+		return nil, fmt.Errorf("storage/mysql: tally compliance events: %w", err)
+	}
+	where, args := complianceWhere(q)
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT room, actor, COUNT(*) FROM compliance_events
+		WHERE `+where+`
+		GROUP BY room, actor
+		ORDER BY room, actor`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage/mysql: tally compliance events in %s: %w", s.where, err)
+	}
+	defer rows.Close()
+	var out []storage.ComplianceTally
+	for rows.Next() {
+		var t storage.ComplianceTally
+		if err := rows.Scan(&t.Room, &t.Actor, &t.Events); err != nil {
+			return nil, fmt.Errorf("storage/mysql: tally compliance events in %s: %w", s.where, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage/mysql: tally compliance events in %s: %w", s.where, err)
+	}
+	return out, nil
+}
+
+// AdapterPosition implements storage.ComplianceStore.
+func (s *ComplianceStore) AdapterPosition(ctx context.Context, name string) (storage.AdapterPosition, error) {
+	p := storage.AdapterPosition{Name: name}
+	err := s.db.QueryRowContext(ctx, `SELECT seq, pending, updated_at FROM compliance_adapter_positions WHERE name = ?`,
+		name).Scan(&p.Seq, &p.Pending, &p.Updated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return p, nil
+	case err != nil:
+		return storage.AdapterPosition{}, fmt.Errorf("storage/mysql: read adapter position %s in %s: %w", name, s.where, err)
+	}
+	return p, nil
+}
+
+// SetAdapterPosition implements storage.ComplianceStore.
+func (s *ComplianceStore) SetAdapterPosition(ctx context.Context, p storage.AdapterPosition) error {
+	if err := check.AdapterPosition(p); err != nil {
+		return fmt.Errorf("storage/mysql: store adapter position: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `
+		INSERT INTO compliance_adapter_positions (name, seq, pending, updated_at) VALUES (?, ?, ?, NOW(6))
+		ON DUPLICATE KEY UPDATE seq = VALUES(seq), pending = VALUES(pending), updated_at = VALUES(updated_at)`,
+		p.Name, p.Seq, p.Pending); err != nil {
+		return fmt.Errorf("storage/mysql: store adapter position %s in %s: %w", p.Name, s.where, err)
+	}
+	return nil
+}

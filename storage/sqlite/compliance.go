@@ -305,3 +305,134 @@ func (s *Store) OutboxStats(ctx context.Context) (storage.OutboxStats, error) {
 }
 
 var _ storage.ComplianceOutbox = (*Store)(nil)
+
+// complianceWhere builds the WHERE clause of q (without the cursor) and
+// its arguments.
+func complianceWhere(q storage.ComplianceQuery) (string, []any) {
+	where, args := "1 = 1", []any{}
+	if !q.From.IsZero() {
+		where += " AND occurred_at >= ?"
+		args = append(args, unixMicro(q.From))
+	}
+	if !q.To.IsZero() {
+		where += " AND occurred_at < ?"
+		args = append(args, unixMicro(q.To))
+	}
+	if q.Room != "" {
+		where += " AND room = ?"
+		args = append(args, q.Room)
+	}
+	if q.OutsideRooms {
+		where += " AND room = ''"
+	}
+	if q.Actor != "" {
+		where += " AND actor = ?"
+		args = append(args, q.Actor)
+	}
+	return where, args
+}
+
+// QueryComplianceEvents implements storage.ComplianceStore, on the indexes
+// by time and by room and time.
+func (s *ComplianceStore) QueryComplianceEvents(ctx context.Context, q storage.ComplianceQuery) ([]storage.ComplianceEvent, error) {
+	if err := check.ComplianceQuery(q); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: query compliance events: %w", err)
+	}
+	where, args := complianceWhere(q)
+	if q.AfterSeq > 0 {
+		at := unixMicro(q.AfterTime)
+		where += " AND (occurred_at > ? OR (occurred_at = ? AND seq > ?))"
+		args = append(args, at, at, q.AfterSeq)
+	}
+	rows, err := s.read.QueryContext(ctx, `
+		SELECT seq, outbox_id, event_id, type, room, actor, occurred_at, payload, captured_at
+		FROM compliance_events
+		WHERE `+where+`
+		ORDER BY occurred_at, seq
+		LIMIT ?`, append(args, q.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: query compliance events: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.ComplianceEvent
+	for rows.Next() {
+		var (
+			ev             storage.ComplianceEvent
+			when, captured int64
+		)
+		if err := rows.Scan(&ev.Seq, &ev.OutboxID, &ev.EventID, &ev.Type, &ev.Room, &ev.Actor,
+			&when, &ev.Payload, &captured); err != nil {
+			return nil, fmt.Errorf("storage/sqlite: query compliance events: %w", err)
+		}
+		ev.Time, ev.CapturedAt = fromUnixMicro(when), fromUnixMicro(captured)
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: query compliance events: %w", err)
+	}
+	return out, nil
+}
+
+// TallyComplianceEvents implements storage.ComplianceStore.
+func (s *ComplianceStore) TallyComplianceEvents(ctx context.Context, q storage.ComplianceQuery) ([]storage.ComplianceTally, error) {
+	q.Limit = 1 // not used
+	if err := check.ComplianceQuery(q); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: tally compliance events: %w", err)
+	}
+	where, args := complianceWhere(q)
+	rows, err := s.read.QueryContext(ctx, `
+		SELECT room, actor, COUNT(*) FROM compliance_events
+		WHERE `+where+`
+		GROUP BY room, actor
+		ORDER BY room, actor`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: tally compliance events: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.ComplianceTally
+	for rows.Next() {
+		var t storage.ComplianceTally
+		if err := rows.Scan(&t.Room, &t.Actor, &t.Events); err != nil {
+			return nil, fmt.Errorf("storage/sqlite: tally compliance events: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: tally compliance events: %w", err)
+	}
+	return out, nil
+}
+
+// AdapterPosition implements storage.ComplianceStore.
+func (s *ComplianceStore) AdapterPosition(ctx context.Context, name string) (storage.AdapterPosition, error) {
+	p := storage.AdapterPosition{Name: name}
+	var updated int64
+	err := s.read.QueryRowContext(ctx, `SELECT seq, pending, updated_at FROM compliance_adapter_positions WHERE name = ?`,
+		name).Scan(&p.Seq, &p.Pending, &updated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return p, nil
+	case err != nil:
+		return storage.AdapterPosition{}, fmt.Errorf("storage/sqlite: read adapter position %s: %w", name, err)
+	}
+	p.Updated = fromUnixMicro(updated)
+	return p, nil
+}
+
+// SetAdapterPosition implements storage.ComplianceStore.
+func (s *ComplianceStore) SetAdapterPosition(ctx context.Context, p storage.AdapterPosition) error {
+	if err := check.AdapterPosition(p); err != nil {
+		return fmt.Errorf("storage/sqlite: store adapter position: %w", err)
+	}
+	err := inTx(ctx, s.write, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO compliance_adapter_positions (name, seq, pending, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, pending = excluded.pending, updated_at = excluded.updated_at`,
+			p.Name, p.Seq, p.Pending, unixMicro(time.Now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storage/sqlite: store adapter position %s: %w", p.Name, err)
+	}
+	return nil
+}

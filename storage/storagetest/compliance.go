@@ -29,6 +29,8 @@ func RunCompliance(t *testing.T, newDatabase ComplianceOpener) {
 		{"LeaseExclusive", testLeaseExclusive},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseConcurrent", testLeaseConcurrent},
+		{"QueryEvents", testQueryComplianceEvents},
+		{"AdapterPosition", testAdapterPosition},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -341,4 +343,154 @@ var outboxStatsTests = []test{
 			t.Errorf("OutboxStats after deleting the first = %+v, %v", st, err)
 		}
 	}},
+}
+
+func testQueryComplianceEvents(t *testing.T, open func() storage.ComplianceStore) {
+	s := openCompliance(t, open)
+	ctx := t.Context()
+	// 60 events a second apart over rooms room0..room2, by alice and bob;
+	// events 10 and 11 happened at the same instant, and the batch is
+	// captured out of time order, so that Seq order is not Time order.
+	evs := outboxEvents("q", 1, 60)
+	for i := range evs {
+		if i%2 == 1 {
+			evs[i].Actor = "bob@example.org"
+		}
+	}
+	evs[11].Time = evs[10].Time
+	evs[5].Room, evs[6].Room = "", "" // outside rooms
+	evs[20], evs[30] = evs[30], evs[20]
+	if _, err := s.CaptureEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	base := outboxEvents("q", 1, 1)[0].Time
+	at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Second) }
+
+	// query pages through q with pages of 4 and returns the event ids.
+	query := func(q storage.ComplianceQuery) []string {
+		t.Helper()
+		q.Limit = 4
+		var ids []string
+		for {
+			page, err := s.QueryComplianceEvents(ctx, q)
+			if err != nil {
+				t.Fatalf("QueryComplianceEvents(%+v): %v", q, err)
+			}
+			for i, ev := range page {
+				if i > 0 && (ev.Time.Before(page[i-1].Time) || ev.Time.Equal(page[i-1].Time) && ev.Seq <= page[i-1].Seq) {
+					t.Errorf("page not in (Time, Seq) order at %s", ev.EventID)
+				}
+				ids = append(ids, ev.EventID)
+			}
+			if len(page) < q.Limit {
+				return ids
+			}
+			q.AfterTime, q.AfterSeq = page[len(page)-1].Time, page[len(page)-1].Seq
+		}
+	}
+	// want lists the ids of the events, in time order, that keep says.
+	want := func(keep func(i int, ev storage.OutboxEvent) bool) []string {
+		var ids []string
+		for i := range 60 {
+			j := i
+			if i == 20 || i == 30 {
+				j = 50 - i // swapped in the capture, not in time
+			}
+			if ev := evs[j]; keep(j, ev) {
+				ids = append(ids, ev.EventID)
+			}
+		}
+		return ids
+	}
+	all := func(int, storage.OutboxEvent) bool { return true }
+	for _, tc := range []struct {
+		name string
+		q    storage.ComplianceQuery
+		keep func(i int, ev storage.OutboxEvent) bool
+	}{
+		{"all", storage.ComplianceQuery{}, all},
+		{"range", storage.ComplianceQuery{From: at(10), To: at(25)}, func(i int, ev storage.OutboxEvent) bool {
+			return !ev.Time.Before(at(10)) && ev.Time.Before(at(25))
+		}},
+		{"from", storage.ComplianceQuery{From: at(50)}, func(i int, ev storage.OutboxEvent) bool { return !ev.Time.Before(at(50)) }},
+		{"room", storage.ComplianceQuery{Room: "room1"}, func(i int, ev storage.OutboxEvent) bool { return ev.Room == "room1" }},
+		{"actor", storage.ComplianceQuery{Actor: "bob@example.org", To: at(40)}, func(i int, ev storage.OutboxEvent) bool {
+			return ev.Actor == "bob@example.org" && ev.Time.Before(at(40))
+		}},
+		{"room and actor", storage.ComplianceQuery{Room: "room2", Actor: "alice@example.org"}, func(i int, ev storage.OutboxEvent) bool {
+			return ev.Room == "room2" && ev.Actor == "alice@example.org"
+		}},
+		{"outside rooms", storage.ComplianceQuery{OutsideRooms: true}, func(i int, ev storage.OutboxEvent) bool { return ev.Room == "" }},
+		{"nobody", storage.ComplianceQuery{Actor: "carol@example.org"}, func(int, storage.OutboxEvent) bool { return false }},
+	} {
+		got, w := query(tc.q), want(tc.keep)
+		if !slices.Equal(got, w) {
+			t.Errorf("%s: got %v, want %v", tc.name, got, w)
+		}
+		tally, err := s.TallyComplianceEvents(ctx, tc.q)
+		if err != nil {
+			t.Fatalf("%s: TallyComplianceEvents: %v", tc.name, err)
+		}
+		counts := map[[2]string]int64{}
+		for _, id := range w {
+			for _, ev := range evs {
+				if ev.EventID == id {
+					counts[[2]string{ev.Room, ev.Actor}]++
+				}
+			}
+		}
+		if len(tally) != len(counts) {
+			t.Errorf("%s: tally %+v, want %v", tc.name, tally, counts)
+		}
+		for i, tl := range tally {
+			if counts[[2]string{tl.Room, tl.Actor}] != tl.Events {
+				t.Errorf("%s: tally %+v, want %d", tc.name, tl, counts[[2]string{tl.Room, tl.Actor}])
+			}
+			if i > 0 && (tl.Room < tally[i-1].Room || tl.Room == tally[i-1].Room && tl.Actor <= tally[i-1].Actor) {
+				t.Errorf("%s: tally not ordered by room and actor: %+v", tc.name, tally)
+			}
+		}
+	}
+	for _, bad := range []storage.ComplianceQuery{
+		{Limit: 0},
+		{Limit: 1, From: at(5), To: at(4)},
+		{Limit: 1, Room: string([]byte{0xff})},
+		{Limit: 1, Room: "room1", OutsideRooms: true},
+	} {
+		if _, err := s.QueryComplianceEvents(ctx, bad); err == nil {
+			t.Errorf("QueryComplianceEvents(%+v): no error", bad)
+		}
+	}
+}
+
+func testAdapterPosition(t *testing.T, open func() storage.ComplianceStore) {
+	s := openCompliance(t, open)
+	ctx := t.Context()
+	if p, err := s.AdapterPosition(ctx, "xml"); err != nil || p != (storage.AdapterPosition{Name: "xml"}) {
+		t.Fatalf("AdapterPosition before any = %+v, %v; want zero", p, err)
+	}
+	before := time.Now().Add(-time.Second)
+	if err := s.SetAdapterPosition(ctx, storage.AdapterPosition{Name: "xml", Seq: 0, Pending: 40}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAdapterPosition(ctx, storage.AdapterPosition{Name: "xml", Seq: 40, Pending: 40}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAdapterPosition(ctx, storage.AdapterPosition{Name: "jsonl", Seq: 7, Pending: 9}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openCompliance(t, open)
+	p, err := s.AdapterPosition(ctx, "xml")
+	if err != nil || p.Seq != 40 || p.Pending != 40 || p.Updated.Before(before) || p.Updated.After(time.Now().Add(time.Second)) {
+		t.Errorf("AdapterPosition(xml) = %+v, %v; want 40/40 updated about now", p, err)
+	}
+	if p, err := s.AdapterPosition(ctx, "jsonl"); err != nil || p.Seq != 7 || p.Pending != 9 {
+		t.Errorf("AdapterPosition(jsonl) = %+v, %v; want 7/9", p, err)
+	}
+	for _, bad := range []storage.AdapterPosition{{Name: ""}, {Name: "x", Seq: -1}} {
+		if err := s.SetAdapterPosition(ctx, bad); err == nil {
+			t.Errorf("SetAdapterPosition(%+v): no error", bad)
+		}
+	}
 }

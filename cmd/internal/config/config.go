@@ -86,6 +86,14 @@ type Config struct {
 	// configured.
 	Compliance        bool
 	ComplianceStorage string
+	// ComplianceAdapter is the adapter the node holding the compliance
+	// lease runs every ComplianceInterval: "xml", "jsonl" or "none".
+	// It writes into ComplianceOutput (Load sets DATA/compliance when it
+	// is not configured), one XML file per room when CompliancePerRoom.
+	ComplianceAdapter  string
+	ComplianceOutput   string
+	ComplianceInterval time.Duration
+	CompliancePerRoom  bool
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register
@@ -214,6 +222,9 @@ func (c *Config) finish() error {
 	}
 	if c.ComplianceStorage == "" {
 		c.ComplianceStorage = "sqlite:" + filepath.Join(c.Data, "compliance.db")
+	}
+	if c.ComplianceOutput == "" {
+		c.ComplianceOutput = filepath.Join(c.Data, "compliance")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("config: tls-cert and tls-key must be given together")

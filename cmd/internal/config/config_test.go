@@ -53,6 +53,7 @@ func TestDefaults(t *testing.T) {
 		MaxOfflineMessages: 1000, SendQueue: 1024, MaxResources: 32,
 		UploadMaxSize: 20 << 20, UploadQuota: 1 << 30, UploadURL: "http://localhost:5280",
 		Compliance: true, ComplianceStorage: "sqlite:data/compliance.db",
+		ComplianceAdapter: "xml", ComplianceOutput: "data/compliance", ComplianceInterval: 15 * time.Minute,
 	}
 	if *c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)

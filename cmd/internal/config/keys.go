@@ -54,6 +54,20 @@ var keys = []key{
 	{"upload-url", "give out upload and download URLs under `URL`, the HTTP listener as clients reach it (default http://DOMAIN:PORT of --http)", "", str(func(c *Config) *string { return &c.UploadURL })},
 	{"compliance", "copy the events captured for compliance into the compliance database (one node of a pool at a time); false pauses the copy, events wait in the outbox", "true", boolean(func(c *Config) *bool { return &c.Compliance })},
 	{"compliance-storage", "compliance database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB, another database or server (default sqlite:DATA/compliance.db)", "", str(func(c *Config) *string { return &c.ComplianceStorage })},
+	{"compliance-adapter", "write the captured events as files for an archive: `FORMAT` xml, jsonl or none (on the node holding the compliance lease)", "xml", setter{apply: complianceAdapter}},
+	{"compliance-output", "write the compliance adapter's files into `DIR` (default DATA/compliance)", "", str(func(c *Config) *string { return &c.ComplianceOutput })},
+	{"compliance-interval", "run the compliance adapter every `DURATION`: one file per interval", "15m0s", duration(func(c *Config) *time.Duration { return &c.ComplianceInterval })},
+	{"compliance-per-room", "write one compliance XML file per room and interval instead of one per interval", "false", boolean(func(c *Config) *bool { return &c.CompliancePerRoom })},
+}
+
+// complianceAdapter sets the compliance adapter: xml, jsonl or none.
+func complianceAdapter(c *Config, v string) error {
+	switch v = strings.ToLower(strings.TrimSpace(v)); v {
+	case "xml", "jsonl", "none":
+		c.ComplianceAdapter = v
+		return nil
+	}
+	return fmt.Errorf("invalid compliance adapter %q: want xml, jsonl or none", v)
 }
 
 // lookup returns the key called name, or nil.

@@ -39,3 +39,28 @@ func LeaseTTL(ttl time.Duration) error {
 	}
 	return nil
 }
+
+// ComplianceQuery checks a query of the compliance database.
+func ComplianceQuery(q storage.ComplianceQuery) error {
+	if q.Limit <= 0 {
+		return fmt.Errorf("limit %d is not positive", q.Limit)
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
+		return fmt.Errorf("time range %v to %v ends before it starts", q.From, q.To)
+	}
+	if q.OutsideRooms && q.Room != "" {
+		return fmt.Errorf("room %q selected with the events outside rooms", q.Room)
+	}
+	return texts("room", q.Room, "actor", q.Actor)
+}
+
+// AdapterPosition checks an adapter position before it is stored.
+func AdapterPosition(p storage.AdapterPosition) error {
+	if err := key("adapter name", p.Name, storage.MaxAdapterNameLength); err != nil {
+		return err
+	}
+	if p.Seq < 0 || p.Pending < 0 {
+		return fmt.Errorf("adapter %s: negative position %d/%d", p.Name, p.Seq, p.Pending)
+	}
+	return nil
+}
