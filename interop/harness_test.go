@@ -217,6 +217,8 @@ type server struct {
 	c2s     int
 	tls     int
 	http    int
+	sip     int      // SIP over UDP and TCP (--sip); --sip-tls is off
+	args    []string // more parleyd flags
 	starts  int
 
 	cmd    *exec.Cmd
@@ -229,11 +231,11 @@ type server struct {
 // It is stopped (and checked) when the test ends.
 func newServer(t *testing.T, storage string) *server {
 	t.Helper()
-	ports := freePorts(t, 3)
+	ports := freePorts(t, 4)
 	dir := t.TempDir()
 	s := &server{
 		t: t, bin: binaries(t), dir: dir, data: filepath.Join(dir, "data"),
-		storage: storage, c2s: ports[0], tls: ports[1], http: ports[2],
+		storage: storage, c2s: ports[0], tls: ports[1], http: ports[2], sip: ports[3],
 	}
 	t.Cleanup(func() {
 		if s.running() {
@@ -273,7 +275,10 @@ func (s *server) start() {
 		"--xmpp-c2s", fmt.Sprintf("127.0.0.1:%d", s.c2s),
 		"--xmpp-tls", fmt.Sprintf("127.0.0.1:%d", s.tls),
 		"--http", fmt.Sprintf("127.0.0.1:%d", s.http),
+		"--sip", fmt.Sprintf("127.0.0.1:%d", s.sip),
+		"--sip-tls", "",
 	)
+	args = append(args, s.args...)
 	s.stderr = filepath.Join(s.dir, fmt.Sprintf("parleyd-%d.stderr", s.starts))
 	errf, err := os.Create(s.stderr)
 	if err != nil {

@@ -83,6 +83,20 @@ type ScramCredential struct {
 	ServerKey  []byte
 }
 
+// DigestCredential is what a SIP registrar needs to verify HTTP digest
+// authentication (RFC 3261 §22.4, RFC 8760) for one realm and one hash
+// algorithm, without knowing the password: HA1 = H(username ":" realm ":"
+// password) (RFC 7616 §3.4.2), as lowercase hex.
+type DigestCredential struct {
+	// Realm is the digest realm, Parley's domain when the credential was
+	// derived: a domain change needs every password set again.
+	Realm string
+	// Algorithm is the RFC 8760 algorithm name without -sess: "MD5" or
+	// "SHA-256".
+	Algorithm string
+	HA1       string
+}
+
 // Account is a local user. Username is the JID localpart, already
 // normalised (PRECIS UsernameCaseMapped) by the caller.
 type Account struct {
@@ -90,6 +104,9 @@ type Account struct {
 	Created  time.Time
 	// Credentials holds one entry per SCRAM mechanism.
 	Credentials []ScramCredential
+	// Digest holds the SIP digest credentials ordered by realm, then
+	// algorithm; none for accounts whose password was set without them.
+	Digest []DigestCredential
 }
 
 // Accounts stores local users and the secrets needed to authenticate them.
@@ -98,11 +115,14 @@ type Accounts interface {
 	// CreateAccount adds a user, created now, with the given credentials
 	// (none is allowed: such a user cannot log in until SetCredentials). It
 	// returns ErrExists if the username is taken. At most one credential per
-	// mechanism may be given.
-	CreateAccount(ctx context.Context, username string, creds []ScramCredential) error
-	// SetCredentials replaces all of a user's stored credentials (a
-	// password change). It returns ErrNotFound for an unknown user.
-	SetCredentials(ctx context.Context, username string, creds []ScramCredential) error
+	// mechanism, and one digest credential per realm and algorithm, may be
+	// given.
+	CreateAccount(ctx context.Context, username string, creds []ScramCredential, digest ...DigestCredential) error
+	// SetCredentials replaces all of a user's stored credentials, SCRAM and
+	// digest, in one transaction (a password change: digest credentials
+	// derived from the old password never survive it). It returns
+	// ErrNotFound for an unknown user.
+	SetCredentials(ctx context.Context, username string, creds []ScramCredential, digest ...DigestCredential) error
 	// DeleteAccount removes a user with their roster, pending subscription
 	// requests and offline messages. It returns ErrNotFound for an unknown
 	// user.
@@ -116,6 +136,10 @@ type Accounts interface {
 	// ("SCRAM-SHA-1", "SCRAM-SHA-256"), or ErrNotFound if the user or the
 	// credential does not exist.
 	ScramCredential(ctx context.Context, username, mechanism string) (ScramCredential, error)
+	// DigestCredential returns the user's SIP digest credential for one
+	// realm and algorithm ("MD5", "SHA-256"), or ErrNotFound if the user or
+	// the credential does not exist.
+	DigestCredential(ctx context.Context, username, realm, algorithm string) (DigestCredential, error)
 }
 
 // Subscription states of a roster item (RFC 6121 §2.1.2.5).

@@ -36,11 +36,16 @@ func userAdd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error
 	if err != nil {
 		return err
 	}
+	// SIP digest (RFC 8760) needs HA1 for the realm, which is the domain.
+	digest, err := auth.DeriveDigestCredentials(name, c.cfg.Domain, password)
+	if err != nil {
+		return err
+	}
 	store, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
-	if err := store.CreateAccount(ctx, name, creds); err != nil {
+	if err := store.CreateAccount(ctx, name, creds, digest...); err != nil {
 		return accountError(err)
 	}
 	fmt.Fprintf(c.stdout, "added %s@%s\n", name, c.cfg.Domain)
@@ -86,7 +91,11 @@ func userPasswd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	if err := store.SetCredentials(ctx, name, creds); err != nil {
+	digest, err := auth.DeriveDigestCredentials(name, c.cfg.Domain, password)
+	if err != nil {
+		return err
+	}
+	if err := store.SetCredentials(ctx, name, creds, digest...); err != nil {
 		return accountError(err)
 	}
 	fmt.Fprintf(c.stdout, "changed the password of %s@%s\n", name, c.cfg.Domain)

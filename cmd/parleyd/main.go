@@ -31,6 +31,7 @@ import (
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/compliance"
 	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/protocol/sip"
 	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
@@ -106,6 +107,30 @@ type listener struct {
 	what  string
 	serve func(net.Listener) error
 	ln    net.Listener
+	// packet, when set, serves a UDP socket instead of serve.
+	packet func(net.PacketConn) error
+	pc     net.PacketConn
+}
+
+// boundAddr returns the bound address, or nil if the listener is not open.
+func (l *listener) boundAddr() net.Addr {
+	switch {
+	case l.ln != nil:
+		return l.ln.Addr()
+	case l.pc != nil:
+		return l.pc.LocalAddr()
+	}
+	return nil
+}
+
+// close closes the socket, if open.
+func (l *listener) close() {
+	if l.ln != nil {
+		l.ln.Close()
+	}
+	if l.pc != nil {
+		l.pc.Close()
+	}
 }
 
 // run starts everything, serves until ctx ends or a listener fails, then
@@ -181,12 +206,22 @@ func (n *node) run(ctx context.Context) error {
 	}
 	defer closeCompliance()
 	httpSrv := newHTTPServer(store, reg, log, srv.UploadHandler())
+	sipSrv, err := sip.NewServer(sip.Config{Domain: cfg.Domain, Accounts: store, Logger: log, Version: version,
+		DigestAlgorithms: strings.Split(cfg.SIPDigest, ",")})
+	if err != nil {
+		return fmt.Errorf("--sip-digest %s: %w", cfg.SIPDigest, err)
+	}
+	defer sipSrv.Close()
+	sipTLS := &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12}
 
 	listeners := []*listener{
 		{flag: "xmpp-c2s", addr: cfg.XMPPC2S, what: "XMPP c2s (STARTTLS)", serve: srv.ServeC2S},
 		// The XMPP server does the direct TLS handshake itself (XEP-0368).
 		{flag: "xmpp-tls", addr: cfg.XMPPTLS, what: "XMPP direct TLS (XEP-0368)", serve: srv.ServeDirectTLS},
 		{flag: "http", addr: cfg.HTTP, what: "HTTP (/healthz, /metrics)", serve: httpSrv.Serve},
+		{flag: "sip", addr: cfg.SIP, what: "SIP over UDP", packet: sipSrv.ServeUDP},
+		{flag: "sip", addr: cfg.SIP, what: "SIP over TCP", serve: sipSrv.ServeTCP},
+		{flag: "sip-tls", addr: cfg.SIPTLS, what: "SIP over TLS", serve: func(ln net.Listener) error { return sipSrv.ServeTLS(ln, sipTLS) }},
 	}
 	if err := bind(ctx, listeners); err != nil {
 		return err
@@ -201,18 +236,23 @@ func (n *node) run(ctx context.Context) error {
 		g.Go(func() error { return adapters.Run(gctx) })
 	}
 	for _, l := range listeners {
-		if l.ln == nil {
+		if l.boundAddr() == nil {
 			continue
 		}
 		g.Go(func() error {
-			err := l.serve(l.ln)
+			var err error
+			if l.pc != nil {
+				err = l.packet(l.pc)
+			} else {
+				err = l.serve(l.ln)
+			}
 			if gctx.Err() != nil {
 				return nil // stopping: the listener was closed on purpose
 			}
 			if err == nil {
 				err = errors.New("stopped unexpectedly")
 			}
-			return fmt.Errorf("%s on %s: %w", l.what, l.ln.Addr(), err)
+			return fmt.Errorf("%s on %s: %w", l.what, l.boundAddr(), err)
 		})
 	}
 	g.Go(func() error {
@@ -233,9 +273,7 @@ func (n *node) run(ctx context.Context) error {
 		}
 		// A listener whose Serve had not started yet is still open.
 		for _, l := range listeners {
-			if l.ln != nil {
-				l.ln.Close()
-			}
+			l.close()
 		}
 		return nil
 	})
@@ -331,17 +369,19 @@ func bind(ctx context.Context, listeners []*listener) error {
 		if l.addr == "" {
 			continue // disabled
 		}
-		ln, err := lc.Listen(ctx, "tcp", l.addr)
+		var err error
+		if l.packet != nil {
+			l.pc, err = lc.ListenPacket(ctx, "udp", l.addr)
+		} else {
+			l.ln, err = lc.Listen(ctx, "tcp", l.addr)
+		}
 		if err != nil {
 			for _, o := range listeners {
-				if o.ln != nil {
-					o.ln.Close()
-					o.ln = nil
-				}
+				o.close()
+				o.ln, o.pc = nil, nil
 			}
 			return fmt.Errorf("--%s %s: %w", l.flag, l.addr, err)
 		}
-		l.ln = ln
 	}
 	return nil
 }
@@ -358,8 +398,8 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 	}
 	serving := 0
 	for _, l := range listeners {
-		if l.ln != nil {
-			fmt.Fprintf(w, "parleyd: %s on %s\n", l.what, l.ln.Addr())
+		if a := l.boundAddr(); a != nil {
+			fmt.Fprintf(w, "parleyd: %s on %s\n", l.what, a)
 			serving++
 		}
 	}

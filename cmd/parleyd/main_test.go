@@ -113,7 +113,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestServeAndStop(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	d := start(t, "--data", data,
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--http", "127.0.0.1:0")
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0")
 	httpAddr := d.addr(t, "HTTP (/healthz, /metrics)")
 	c2s := d.addr(t, "XMPP c2s (STARTTLS)")
 	direct := d.addr(t, "XMPP direct TLS (XEP-0368)")
@@ -176,7 +176,7 @@ func TestBindError(t *testing.T) {
 	addr := busy.Addr().String()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), "parleyd",
-		[]string{"--data", t.TempDir(), "--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", addr, "--http", ""},
+		[]string{"--data", t.TempDir(), "--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", addr, "--http", "", "--sip", "", "--sip-tls", ""},
 		&stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "parleyd: --xmpp-tls "+addr+": ") {
 		t.Errorf("exit %d, stderr %q; want 1 and an error naming --xmpp-tls %s", code, stderr.String(), addr)

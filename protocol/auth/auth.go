@@ -1,13 +1,17 @@
 // Package auth turns a user's password into the secrets each front door
 // needs to verify it later, so that no password is ever stored: SCRAM
-// StoredKey/ServerKey pairs for XMPP SASL (RFC 5802 §3, RFC 7677). The SIP
-// front door adds digest HA1 values here (RFC 8760).
+// StoredKey/ServerKey pairs for XMPP SASL (RFC 5802 §3, RFC 7677), and SIP
+// digest HA1 values (RFC 3261 §22.4, RFC 8760).
 package auth
 
 import (
+	"crypto/md5"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"unicode/utf8"
 
 	"github.com/xdg-go/scram"
@@ -102,6 +106,65 @@ func DeriveCredentials(username, password string) ([]storage.ScramCredential, er
 			Iterations: DefaultIterations,
 			StoredKey:  sc.StoredKey,
 			ServerKey:  sc.ServerKey,
+		})
+	}
+	return out, nil
+}
+
+// Digest algorithm names (RFC 8760 §2) Parley stores SIP credentials for.
+const (
+	DigestMD5    = "MD5"
+	DigestSHA256 = "SHA-256"
+)
+
+// DigestAlgorithms are the digest algorithms DeriveDigestCredentials
+// computes, in the order a challenge offers them: the preferred first
+// (RFC 8760 §2.4).
+var DigestAlgorithms = [...]string{DigestSHA256, DigestMD5}
+
+// DigestHash returns the hash function of a digest algorithm name, or nil
+// for a name Parley does not support.
+func DigestHash(algorithm string) func() hash.Hash {
+	switch algorithm {
+	case DigestMD5:
+		return md5.New
+	case DigestSHA256:
+		return sha256.New
+	}
+	return nil
+}
+
+// DigestHex returns the lowercase hex of H(parts joined with ":"), the
+// digest's H(data) and KD (RFC 7616 §3.4.1).
+func DigestHex(newHash func() hash.Hash, parts ...string) string {
+	h := newHash()
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{':'})
+		}
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// DeriveDigestCredentials computes the SIP digest HA1 = H(username ":"
+// realm ":" password) (RFC 7616 §3.4.2, RFC 3261 §22.4) for every algorithm
+// in DigestAlgorithms. realm is the SIP domain; the password is prepared as
+// for SCRAM, which leaves every ASCII password as it is.
+func DeriveDigestCredentials(username, realm, password string) ([]storage.DigestCredential, error) {
+	prepared, err := PreparePassword(password)
+	if err != nil {
+		return nil, err
+	}
+	if realm == "" {
+		return nil, errors.New("auth: digest credentials need a realm")
+	}
+	out := make([]storage.DigestCredential, 0, len(DigestAlgorithms))
+	for _, alg := range DigestAlgorithms {
+		out = append(out, storage.DigestCredential{
+			Realm:     realm,
+			Algorithm: alg,
+			HA1:       DigestHex(DigestHash(alg), username, realm, prepared),
 		})
 	}
 	return out, nil

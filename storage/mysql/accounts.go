@@ -12,11 +12,14 @@ import (
 )
 
 // CreateAccount implements storage.Accounts.
-func (s *Store) CreateAccount(ctx context.Context, username string, creds []storage.ScramCredential) error {
+func (s *Store) CreateAccount(ctx context.Context, username string, creds []storage.ScramCredential, digest ...storage.DigestCredential) error {
 	if err := check.Username(username); err != nil {
 		return fmt.Errorf("storage/mysql: create account: %w", err)
 	}
 	if err := check.Credentials(creds); err != nil {
+		return fmt.Errorf("storage/mysql: create account %s: %w", username, err)
+	}
+	if err := check.DigestCredentials(digest); err != nil {
 		return fmt.Errorf("storage/mysql: create account %s: %w", username, err)
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -26,7 +29,7 @@ func (s *Store) CreateAccount(ctx context.Context, username string, creds []stor
 		if err != nil {
 			return mapError(err)
 		}
-		return insertCredentials(ctx, tx, username, creds)
+		return insertCredentials(ctx, tx, username, creds, digest)
 	})
 	if err != nil {
 		return fmt.Errorf("storage/mysql: create account %s: %w", username, err)
@@ -35,8 +38,11 @@ func (s *Store) CreateAccount(ctx context.Context, username string, creds []stor
 }
 
 // SetCredentials implements storage.Accounts.
-func (s *Store) SetCredentials(ctx context.Context, username string, creds []storage.ScramCredential) error {
+func (s *Store) SetCredentials(ctx context.Context, username string, creds []storage.ScramCredential, digest ...storage.DigestCredential) error {
 	if err := check.Credentials(creds); err != nil {
+		return fmt.Errorf("storage/mysql: set credentials of %s: %w", username, err)
+	}
+	if err := check.DigestCredentials(digest); err != nil {
 		return fmt.Errorf("storage/mysql: set credentials of %s: %w", username, err)
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -47,7 +53,11 @@ func (s *Store) SetCredentials(ctx context.Context, username string, creds []sto
 			`DELETE FROM scram_credentials WHERE username = ?`, username); err != nil {
 			return err
 		}
-		return insertCredentials(ctx, tx, username, creds)
+		if _, err := tx.ExecContext(ctx,
+			`DELETE FROM sip_credentials WHERE username = ?`, username); err != nil {
+			return err
+		}
+		return insertCredentials(ctx, tx, username, creds, digest)
 	})
 	if err != nil {
 		return fmt.Errorf("storage/mysql: set credentials of %s: %w", username, err)
@@ -55,7 +65,7 @@ func (s *Store) SetCredentials(ctx context.Context, username string, creds []sto
 	return nil
 }
 
-func insertCredentials(ctx context.Context, tx *sql.Tx, username string, creds []storage.ScramCredential) error {
+func insertCredentials(ctx context.Context, tx *sql.Tx, username string, creds []storage.ScramCredential, digest []storage.DigestCredential) error {
 	for _, c := range creds {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO scram_credentials (username, mechanism, salt, iterations, stored_key, server_key)
@@ -63,6 +73,15 @@ func insertCredentials(ctx context.Context, tx *sql.Tx, username string, creds [
 			username, c.Mechanism, c.Salt, c.Iterations, c.StoredKey, c.ServerKey)
 		if err != nil {
 			return fmt.Errorf("store %s credential: %w", c.Mechanism, mapError(err))
+		}
+	}
+	for _, d := range digest {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO sip_credentials (username, realm, algorithm, ha1)
+			VALUES (?, ?, ?, ?)`,
+			username, d.Realm, d.Algorithm, d.HA1)
+		if err != nil {
+			return fmt.Errorf("store %s digest credential: %w", d.Algorithm, mapError(err))
 		}
 	}
 	return nil
@@ -118,6 +137,27 @@ func (s *Store) Account(ctx context.Context, username string) (storage.Account, 
 			}
 			a.Credentials = append(a.Credentials, c)
 		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+
+		rows, err = tx.QueryContext(ctx, `
+			SELECT realm, algorithm, ha1
+			FROM sip_credentials
+			WHERE username = ?
+			ORDER BY realm, algorithm`, username)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d storage.DigestCredential
+			if err := rows.Scan(&d.Realm, &d.Algorithm, &d.HA1); err != nil {
+				return err
+			}
+			a.Digest = append(a.Digest, d)
+		}
 		return rows.Err()
 	})
 	if err != nil {
@@ -162,4 +202,21 @@ func (s *Store) ScramCredential(ctx context.Context, username, mechanism string)
 		return storage.ScramCredential{}, fmt.Errorf("storage/mysql: %s credential of %s: %w", mechanism, username, err)
 	}
 	return c, nil
+}
+
+// DigestCredential implements storage.Accounts.
+func (s *Store) DigestCredential(ctx context.Context, username, realm, algorithm string) (storage.DigestCredential, error) {
+	d := storage.DigestCredential{Realm: realm, Algorithm: algorithm}
+	err := s.db.QueryRowContext(ctx, `
+		SELECT ha1
+		FROM sip_credentials
+		WHERE username = ? AND realm = ? AND algorithm = ?`,
+		username, realm, algorithm).Scan(&d.HA1)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = storage.ErrNotFound
+	}
+	if err != nil {
+		return storage.DigestCredential{}, fmt.Errorf("storage/mysql: %s digest credential of %s in %s: %w", algorithm, username, realm, err)
+	}
+	return d, nil
 }

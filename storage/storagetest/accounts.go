@@ -3,6 +3,7 @@ package storagetest
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,4 +252,107 @@ var accountTests = []test{
 			t.Errorf("ScramCredential(bob): %v", err)
 		}
 	}},
+
+	{"DigestCredentialsCreateReadReplace", func(t *testing.T, e *env) {
+		// Given out of order: Account returns them by realm, then algorithm.
+		given := []storage.DigestCredential{digestCred("example.org", "SHA-256", 1), digestCred("example.org", "MD5", 2), digestCred("a.example", "MD5", 3)}
+		if err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 1)}, given...); err != nil {
+			t.Fatalf("CreateAccount with digest credentials: %v", err)
+		}
+		a, err := e.store.Account(e.ctx, "alice")
+		if err != nil {
+			t.Fatalf("Account: %v", err)
+		}
+		want := []storage.DigestCredential{given[2], given[1], given[0]}
+		if !slices.Equal(a.Digest, want) {
+			t.Fatalf("Account(alice).Digest = %+v, want %+v", a.Digest, want)
+		}
+		wantCreds(t, "Account(alice)", a.Credentials, []storage.ScramCredential{cred(sha256, 1)})
+		for _, w := range given {
+			got, err := e.store.DigestCredential(e.ctx, "alice", w.Realm, w.Algorithm)
+			if err != nil || got != w {
+				t.Errorf("DigestCredential(alice, %s, %s) = %+v, %v; want %+v", w.Realm, w.Algorithm, got, err, w)
+			}
+		}
+		for _, c := range []struct{ user, realm, alg string }{
+			{"nobody", "example.org", "MD5"},
+			{"alice", "example.com", "MD5"},
+			{"alice", "example.org", "SHA-512-256"},
+			{"alice", "example.org", "md5"},
+			{"bad\xffutf8", "example.org", "MD5"},
+		} {
+			_, err := e.store.DigestCredential(e.ctx, c.user, c.realm, c.alg)
+			wantErrorIs(t, fmt.Sprintf("DigestCredential(%.20q, %s, %s)", c.user, c.realm, c.alg), err, storage.ErrNotFound)
+		}
+
+		// A password change replaces the digest credentials with the SCRAM
+		// ones: a HA1 of the old password must not survive it.
+		if err := e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 7)}, digestCred("example.org", "MD5", 9)); err != nil {
+			t.Fatalf("SetCredentials: %v", err)
+		}
+		if a, err = e.store.Account(e.ctx, "alice"); err != nil || !slices.Equal(a.Digest, []storage.DigestCredential{digestCred("example.org", "MD5", 9)}) {
+			t.Fatalf("Digest after SetCredentials = %+v, %v", a.Digest, err)
+		}
+		_, err = e.store.DigestCredential(e.ctx, "alice", "example.org", "SHA-256")
+		wantErrorIs(t, "old SHA-256 digest credential after SetCredentials", err, storage.ErrNotFound)
+		if err := e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 8)}); err != nil {
+			t.Fatalf("SetCredentials without digest: %v", err)
+		}
+		if a, _ = e.store.Account(e.ctx, "alice"); len(a.Digest) != 0 {
+			t.Errorf("SetCredentials without digest credentials kept %+v", a.Digest)
+		}
+	}},
+
+	{"DigestCredentialsRejectInvalidInput", func(t *testing.T, e *env) {
+		bad := []struct {
+			what string
+			d    storage.DigestCredential
+		}{
+			{"empty realm", storage.DigestCredential{Realm: "", Algorithm: "MD5", HA1: "00"}},
+			{"empty algorithm", storage.DigestCredential{Realm: "example.org", HA1: "00"}},
+			{"empty HA1", storage.DigestCredential{Realm: "example.org", Algorithm: "MD5"}},
+			{"uppercase HA1", storage.DigestCredential{Realm: "example.org", Algorithm: "MD5", HA1: "AB"}},
+			{"long realm", storage.DigestCredential{Realm: longString('r', 256), Algorithm: "MD5", HA1: "00"}},
+		}
+		for _, b := range bad {
+			wantInvalid(t, "CreateAccount with "+b.what, e.store.CreateAccount(e.ctx, "alice", nil, b.d))
+		}
+		twice := []storage.DigestCredential{digestCred("example.org", "MD5", 1), digestCred("example.org", "MD5", 2)}
+		wantInvalid(t, "CreateAccount with the same realm and algorithm twice", e.store.CreateAccount(e.ctx, "alice", nil, twice...))
+		_, err := e.store.Account(e.ctx, "alice")
+		wantErrorIs(t, "Account after failed CreateAccount", err, storage.ErrNotFound)
+
+		e.createAccount("alice")
+		if err := e.store.SetCredentials(e.ctx, "alice", nil, digestCred("example.org", "MD5", 1)); err != nil {
+			t.Fatalf("SetCredentials: %v", err)
+		}
+		wantInvalid(t, "SetCredentials with the same realm and algorithm twice", e.store.SetCredentials(e.ctx, "alice", nil, twice...))
+		if got, err := e.store.DigestCredential(e.ctx, "alice", "example.org", "MD5"); err != nil || got != digestCred("example.org", "MD5", 1) {
+			t.Fatalf("failed SetCredentials changed the digest credential: %+v, %v", got, err)
+		}
+		err = e.store.SetCredentials(e.ctx, "nobody", nil, digestCred("example.org", "MD5", 1))
+		wantErrorIs(t, "SetCredentials(nobody)", err, storage.ErrNotFound)
+	}},
+
+	{"DeleteAccountRemovesDigestCredentials", func(t *testing.T, e *env) {
+		if err := e.store.CreateAccount(e.ctx, "alice", nil, digestCred("example.org", "MD5", 1)); err != nil {
+			t.Fatalf("CreateAccount: %v", err)
+		}
+		if err := e.store.DeleteAccount(e.ctx, "alice"); err != nil {
+			t.Fatalf("DeleteAccount: %v", err)
+		}
+		e.createAccount("alice")
+		_, err := e.store.DigestCredential(e.ctx, "alice", "example.org", "MD5")
+		wantErrorIs(t, "DigestCredential of a re-created account", err, storage.ErrNotFound)
+	}},
+}
+
+// digestCred returns a made-up but well-formed digest credential; seed
+// makes credentials tell apart.
+func digestCred(realm, algorithm string, seed byte) storage.DigestCredential {
+	n := 32
+	if algorithm == "SHA-256" {
+		n = 64
+	}
+	return storage.DigestCredential{Realm: realm, Algorithm: algorithm, HA1: strings.Repeat(fmt.Sprintf("%x", seed%16), n)}
 }

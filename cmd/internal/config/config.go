@@ -52,6 +52,13 @@ type Config struct {
 	XMPPC2S string
 	XMPPTLS string
 	HTTP    string
+	// SIP (UDP and TCP) and SIPTLS are the SIP listen addresses; ""
+	// disables them.
+	SIP    string
+	SIPTLS string
+	// SIPDigest lists the digest algorithms the SIP registrar offers,
+	// comma-separated, the preferred first.
+	SIPDigest string
 
 	// TLSCert and TLSKey are PEM files; both empty means a self-signed
 	// certificate kept under Data/tls.

@@ -6,6 +6,7 @@ package check
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/parleychat/parley/storage"
@@ -54,6 +55,37 @@ func Credentials(creds []storage.ScramCredential) error {
 			return fmt.Errorf("credential %s: salt, StoredKey and ServerKey must not be empty", c.Mechanism)
 		}
 		seen[c.Mechanism] = true
+	}
+	return nil
+}
+
+// maxRealmLength bounds DigestCredential.Realm, in characters: a domain
+// name, which DNS keeps to 253.
+const maxRealmLength = 255
+
+// maxHA1Length bounds DigestCredential.HA1, in bytes: the hex of a 512-bit
+// hash.
+const maxHA1Length = 128
+
+// DigestCredentials checks SIP digest credentials before they are stored:
+// realm, algorithm and HA1 present and bounded, HA1 lowercase hex, and at
+// most one per realm and algorithm.
+func DigestCredentials(creds []storage.DigestCredential) error {
+	type key struct{ realm, algorithm string }
+	seen := make(map[key]bool, len(creds))
+	for _, c := range creds {
+		k := key{c.Realm, c.Algorithm}
+		switch {
+		case c.Realm == "" || !utf8.ValidString(c.Realm) || utf8.RuneCountInString(c.Realm) > maxRealmLength:
+			return fmt.Errorf("digest credential realm %.40q: must be 1 to %d characters of UTF-8", c.Realm, maxRealmLength)
+		case c.Algorithm == "" || len(c.Algorithm) > maxMechanismLength:
+			return fmt.Errorf("digest credential algorithm %.40q: must be 1 to %d bytes", c.Algorithm, maxMechanismLength)
+		case seen[k]:
+			return fmt.Errorf("digest credential for realm %s and algorithm %s given twice", c.Realm, c.Algorithm)
+		case c.HA1 == "" || len(c.HA1) > maxHA1Length || strings.Trim(c.HA1, "0123456789abcdef") != "":
+			return fmt.Errorf("digest credential %s/%s: HA1 must be 1 to %d lowercase hex digits", c.Realm, c.Algorithm, maxHA1Length)
+		}
+		seen[k] = true
 	}
 	return nil
 }

@@ -1,0 +1,331 @@
+// Package sip is Parley's SIP front door (RFC 3261), built on
+// github.com/emiago/sipgo: UDP and TCP (RFC 3261 §18), TLS, OPTIONS
+// (§11), request validation, and a registrar (§10) that authenticates with
+// HTTP digest (RFC 8760: SHA-256 and MD5, qop=auth) against the same
+// accounts as XMPP, from the HA1 values stored when a password is set.
+//
+// Bindings live in the node's memory and expire (§10.3); they are lost on
+// restart, and clients register again within their expiry. WebSocket
+// (RFC 7118) and rooms over SIP are not served yet.
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/parleychat/parley/protocol/auth"
+	"github.com/parleychat/parley/storage"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMinExpires     = 60 * time.Second
+	DefaultMaxExpires     = time.Hour
+	DefaultExpires        = time.Hour
+	DefaultMaxContacts    = 16
+	DefaultNonceLifetime  = 5 * time.Minute
+	pruneInterval         = 30 * time.Second
+	allowedMethods        = "REGISTER, OPTIONS"
+	acceptedContentTypes  = "text/plain"
+	supportedExtensions   = "outbound"
+	defaultUserAgentName  = "Parley"
+	maxUnparseableReplies = 1 << 10 // bytes of a request echoed in a stateless 400
+)
+
+// Accounts is what the registrar needs of storage.Accounts.
+type Accounts interface {
+	DigestCredential(ctx context.Context, username, realm, algorithm string) (storage.DigestCredential, error)
+}
+
+// Config configures a Server.
+type Config struct {
+	// Domain is the SIP domain, the XMPP domain, and the digest realm.
+	Domain   string
+	Accounts Accounts
+	Logger   *slog.Logger
+	// MinExpires, MaxExpires and DefaultExpires bound registrations
+	// (RFC 3261 §10.2.8, §10.3 step 7); zero means the Default values.
+	MinExpires, MaxExpires, DefaultExpires time.Duration
+	// MaxContacts bounds the bindings of one address of record.
+	MaxContacts int
+	// NonceLifetime is how long a digest nonce may be used.
+	NonceLifetime time.Duration
+	// DigestAlgorithms are the algorithms challenges offer, in this
+	// order: RFC 8760 clients answer the first they support, older ones
+	// the first (MD5 only). Nil means auth.DigestAlgorithms, SHA-256 first.
+	DigestAlgorithms []string
+	// Version goes into the Server header.
+	Version string
+}
+
+// Server is the SIP front door. Create it with NewServer, serve listeners
+// with ServeUDP, ServeTCP and ServeTLS, and stop it with Close.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	ua   *sipgo.UserAgent
+	srv  *sipgo.Server
+	auth *authenticator
+	reg  *registrar
+
+	mu  sync.Mutex
+	udp map[string]net.PacketConn // by local address: answers to unparseable datagrams
+
+	stop      chan struct{}
+	pruneDone chan struct{}
+	closeOnce sync.Once
+}
+
+// NewServer checks cfg and starts the Server's housekeeping (expiring
+// bindings and nonces), which Close stops.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Domain == "" {
+		return nil, errors.New("sip: no domain")
+	}
+	if cfg.Accounts == nil {
+		return nil, errors.New("sip: no accounts")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MinExpires <= 0 {
+		cfg.MinExpires = DefaultMinExpires
+	}
+	if cfg.MaxExpires <= 0 {
+		cfg.MaxExpires = DefaultMaxExpires
+	}
+	if cfg.DefaultExpires <= 0 {
+		cfg.DefaultExpires = DefaultExpires
+	}
+	if cfg.MaxExpires < cfg.MinExpires {
+		return nil, fmt.Errorf("sip: MaxExpires %v is below MinExpires %v", cfg.MaxExpires, cfg.MinExpires)
+	}
+	cfg.DefaultExpires = min(max(cfg.DefaultExpires, cfg.MinExpires), cfg.MaxExpires)
+	if cfg.MaxContacts <= 0 {
+		cfg.MaxContacts = DefaultMaxContacts
+	}
+	if cfg.NonceLifetime <= 0 {
+		cfg.NonceLifetime = DefaultNonceLifetime
+	}
+	log := cfg.Logger.With("protocol", "sip")
+	if cfg.DigestAlgorithms == nil {
+		cfg.DigestAlgorithms = auth.DigestAlgorithms[:]
+	}
+	seen := map[string]bool{}
+	for i, alg := range cfg.DigestAlgorithms {
+		alg = strings.TrimSpace(alg)
+		if auth.DigestHash(alg) == nil || seen[alg] {
+			return nil, fmt.Errorf("sip: digest algorithms %q: want MD5 and SHA-256, each at most once", cfg.DigestAlgorithms)
+		}
+		seen[alg] = true
+		cfg.DigestAlgorithms[i] = alg
+	}
+	if len(cfg.DigestAlgorithms) == 0 {
+		return nil, errors.New("sip: no digest algorithm")
+	}
+	authn, err := newAuthenticator(strings.ToLower(cfg.Domain), cfg.DigestAlgorithms, cfg.Accounts, cfg.NonceLifetime, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		auth:      authn,
+		reg:       newRegistrar(cfg, time.Now),
+		udp:       make(map[string]net.PacketConn),
+		stop:      make(chan struct{}),
+		pruneDone: make(chan struct{}),
+	}
+	name := defaultUserAgentName
+	if cfg.Version != "" {
+		name += "/" + cfg.Version
+	}
+	s.ua, err = sipgo.NewUA(
+		sipgo.WithUserAgent(name),
+		sipgo.WithUserAgentHostname(cfg.Domain),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.readFilter)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sip: user agent: %w", err)
+	}
+	s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		s.ua.Close()
+		return nil, fmt.Errorf("sip: server: %w", err)
+	}
+	for _, m := range []sip.RequestMethod{sip.REGISTER, sip.OPTIONS, sip.INVITE, sip.ACK, sip.CANCEL,
+		sip.BYE, sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.INFO, sip.PRACK, sip.UPDATE, sip.PUBLISH} {
+		s.srv.OnRequest(m, s.handle)
+	}
+	s.srv.OnNoRoute(s.handle)
+	go s.prune()
+	return s, nil
+}
+
+// ServeUDP serves SIP over UDP on pc until pc is closed.
+func (s *Server) ServeUDP(pc net.PacketConn) error {
+	s.mu.Lock()
+	s.udp[pc.LocalAddr().String()] = pc
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.udp, pc.LocalAddr().String())
+		s.mu.Unlock()
+	}()
+	return s.srv.ServeUDP(pc)
+}
+
+// ServeTCP serves SIP over TCP on ln until ln is closed.
+func (s *Server) ServeTCP(ln net.Listener) error {
+	return s.srv.ServeTCP(ln)
+}
+
+// ServeTLS serves SIP over TLS (RFC 3261 §26.2) on ln with config until ln
+// is closed.
+func (s *Server) ServeTLS(ln net.Listener, config *tls.Config) error {
+	return s.srv.ServeTLS(tls.NewListener(ln, config))
+}
+
+// Close stops the housekeeping and sipgo's transaction and transport
+// layers, closing their connections. The callers close their listeners.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.pruneDone
+		err = s.ua.Close()
+	})
+	return err
+}
+
+// prune drops expired bindings and nonce counters until Close.
+func (s *Server) prune() {
+	defer close(s.pruneDone)
+	t := time.NewTicker(pruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.reg.prune(now)
+			s.auth.prune(now)
+		}
+	}
+}
+
+// Bindings returns the unexpired contacts registered for the address of
+// record sip:user@DOMAIN.
+func (s *Server) Bindings(user string) []Binding {
+	return s.reg.bindings(s.aor(user))
+}
+
+func (s *Server) aor(user string) string {
+	return "sip:" + user + "@" + strings.ToLower(s.cfg.Domain)
+}
+
+// handle is sipgo's request handler: every request arrives here.
+func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res := s.Respond(ctx, req)
+	if res == nil || tx == nil {
+		return
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sending a response", "status", res.StatusCode, "method", string(req.Method), "err", err)
+	}
+}
+
+// Respond returns the final response to a parsed request, or nil for an
+// ACK. It is the one entry point every request goes through after sipgo's
+// parser: validation, OPTIONS, authentication, then the method's handler.
+func (s *Server) Respond(ctx context.Context, req *sip.Request) *sip.Response {
+	if req.IsAck() {
+		return nil // RFC 3261 §17.2.1: an ACK gets no response
+	}
+	if err := validate(req); err != nil {
+		s.log.Debug("bad request", "err", err, "source", req.Source())
+		return s.response(req, sip.StatusBadRequest, "Bad Request")
+	}
+	if req.Recipient.Scheme != "sip" && req.Recipient.Scheme != "sips" {
+		res := s.response(req, 416, "Unsupported URI Scheme")
+		return res
+	}
+	switch req.Method {
+	case sip.OPTIONS:
+		return s.options(req)
+	case sip.CANCEL:
+		// Nothing here is long-running, so no transaction is left to cancel.
+		return s.response(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+	}
+	from := req.From().Address
+	if !strings.EqualFold(from.Host, s.cfg.Domain) || from.User == "" {
+		// No federation over SIP: only the domain's users are served.
+		return s.response(req, sip.StatusForbidden, "Forbidden: not a user of "+s.cfg.Domain)
+	}
+	// RFC 3261 §22.3: a registrar challenges with 401, anything acting
+	// for the domain otherwise with 407.
+	proxy := req.Method != sip.REGISTER
+	user := from.User
+	if req.Method == sip.REGISTER {
+		user = req.To().Address.User
+	}
+	switch v := s.auth.verify(ctx, req, user, proxy); v.outcome {
+	case authOK:
+	case authChallenge:
+		return s.challenge(req, proxy, v.stale)
+	case authForbidden:
+		s.log.Info("digest authentication failed", "user", user, "source", req.Source(), "reason", v.reason)
+		return s.response(req, sip.StatusForbidden, "Forbidden")
+	case authMalformed:
+		s.log.Debug("malformed credentials", "source", req.Source(), "reason", v.reason)
+		return s.response(req, sip.StatusBadRequest, "Bad Request: "+v.reason)
+	default:
+		s.log.Error("digest authentication", "user", user, "err", v.err)
+		return s.response(req, sip.StatusInternalServerError, "Server Internal Error")
+	}
+	if req.Method == sip.REGISTER {
+		return s.register(req)
+	}
+	res := s.response(req, sip.StatusMethodNotAllowed, "Method Not Allowed")
+	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	return res
+}
+
+// options answers OPTIONS (RFC 3261 §11.2) with what this server accepts.
+func (s *Server) options(req *sip.Request) *sip.Response {
+	res := s.response(req, sip.StatusOK, "OK")
+	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	res.AppendHeader(sip.NewHeader("Accept", acceptedContentTypes))
+	res.AppendHeader(sip.NewHeader("Supported", supportedExtensions))
+	return res
+}
+
+func (s *Server) challenge(req *sip.Request, proxy, stale bool) *sip.Response {
+	code, reason, header := sip.StatusUnauthorized, "Unauthorized", "WWW-Authenticate"
+	if proxy {
+		code, reason, header = sip.StatusProxyAuthRequired, "Proxy Authentication Required", "Proxy-Authenticate"
+	}
+	res := s.response(req, code, reason)
+	for _, c := range s.auth.challenges(stale) {
+		res.AppendHeader(sip.NewHeader(header, c))
+	}
+	return res
+}
+
+func (s *Server) response(req *sip.Request, code int, reason string) *sip.Response {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	res.AppendHeader(sip.NewHeader("Server", s.ua.Name()))
+	return res
+}
