@@ -127,9 +127,22 @@ func (m *mucService) leaveAll(sess *session) {
 	if k == nil {
 		return
 	}
+	// The sink knows the session's rooms (it learns each join from the
+	// engine before Join returns, and joins and the disconnect come from
+	// the same reader goroutine), so only those are visited.
+	k.mu.Lock()
+	rooms := make([]string, 0, len(k.rooms))
+	for room := range k.rooms {
+		rooms = append(rooms, room)
+	}
+	k.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), m.srv.cfg.WriteTimeout)
 	defer cancel()
-	m.engine.LeaveAll(ctx, sess.jid.String())
+	for _, room := range rooms {
+		if err := m.engine.Leave(ctx, room, sess.jid.String(), nil); err != nil {
+			m.srv.log.Error("muc: leaving on disconnect", "room", room, "err", err)
+		}
+	}
 }
 
 // shutdownSession takes a session out of its rooms with status 332.

@@ -384,3 +384,29 @@ func TestMUCJoinSnapshotLargerThanQueue(t *testing.T) {
 	}
 	late.roundTrip()
 }
+
+// A client that drops its connection leaves its rooms: the others see its
+// unavailable presence.
+func TestMUCDisconnectLeavesRooms(t *testing.T) {
+	ts := startServer(t)
+	ts.addUser(t, "stay", "secret")
+	ts.addUser(t, "drop", "secret")
+	ts.createRoom(t, "one", muc.Open, muc.Normal, nil, nil, nil)
+	ts.createRoom(t, "two", muc.Open, muc.Normal, nil, nil, nil)
+	stay := ts.online(t, "stay", "secret", "s")
+	drop := ts.online(t, "drop", "secret", "d")
+	for _, r := range []string{"one", "two"} {
+		join(t, stay, r+"@conference.localhost", "stay", "")
+		join(t, drop, r+"@conference.localhost", "drop", "")
+	}
+	drop.conn.Close()
+	for _, r := range []string{"one", "two"} {
+		p := stay.expect("unavailable from "+r, isPresenceFrom(r+"@conference.localhost/drop"))
+		for p.AttrValue("type") != "unavailable" {
+			p = stay.expect("unavailable from "+r, isPresenceFrom(r+"@conference.localhost/drop"))
+		}
+	}
+	if n := len(ts.srv.cfg.Rooms.Occupants("one")); n != 1 {
+		t.Errorf("room one has %d occupants, want 1", n)
+	}
+}
