@@ -49,6 +49,11 @@ type Category struct {
 	FileUpload  bool
 	Invitations bool
 	ChatHistory bool
+	// RetentionDays, when above 0, is how long its rooms keep history:
+	// the retention runner (package compliance) purges messages older
+	// than that many days, except what a legal hold covers. 0 keeps
+	// history forever.
+	RetentionDays int
 	// Created is set when the category is first stored (now, if zero) and
 	// never changes; Updated is the time of the last PutCategory (now, if
 	// zero).

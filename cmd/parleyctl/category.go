@@ -29,6 +29,7 @@ func categoryFlags(fs *flag.FlagSet, adding bool) {
 	on := func() *switchFlag { return &switchFlag{on: adding, known: adding} }
 	fs.Var(on(), "upload", "whether its rooms allow file upload: `true|false`")
 	fs.Var(on(), "invitations", "whether its rooms allow invitations: `true|false`")
+	fs.Int("retention-days", 0, "purge its rooms' messages older than `N` days, except what legal holds cover (0 keeps them forever)")
 	fs.Var(on(), "history", "whether its rooms keep chat history for users: `true|false` (posts reach compliance either way)")
 }
 
@@ -54,6 +55,11 @@ func (c *ctl) applyCategoryFlags(fs *flag.FlagSet, cat *storage.Category) error 
 			cat.Invitations = f.Value.(*switchFlag).on
 		case "history":
 			cat.ChatHistory = f.Value.(*switchFlag).on
+		case "retention-days":
+			cat.RetentionDays = f.Value.(flag.Getter).Get().(int)
+			if cat.RetentionDays < 0 {
+				err = usageError{"want 0 (forever) or more days"}
+			}
 		}
 		if err != nil {
 			err = fmt.Errorf("--%s: %w", f.Name, err)

@@ -11,7 +11,10 @@
 //	parleyctl ... category add|list|show|set|delete ...
 //	parleyctl ... room create|list|show|set|disable|enable|delete ...
 //	parleyctl ... room members|managers|presenters add|remove|list ROOM [USER...]
+//	parleyctl ... room clear ROOM --before DATE
+//	parleyctl ... message remove ROOM STANZA-ID [--text T]
 //	parleyctl [--compliance-storage DSN] compliance status
+//	parleyctl ... compliance hold add|remove|list [--user U | --room R] [--reason T]
 //	parleyctl ... compliance export --from T --to T [--room R] [--user U] [--format xml|json] [--out FILE]
 //
 // It reads the same configuration as parleyd (the same --config file is
@@ -84,6 +87,8 @@ var commands = []command{
 	{path: "room set", args: "NAME FLAGS", help: "change a room's settings (only the flags given)", flags: roomSetFlags, nargs: 1, run: roomSet},
 	{path: "room disable", args: "NAME", help: "refuse joins to a room, keeping it and its history", nargs: 1, run: roomDisable},
 	{path: "room enable", args: "NAME", help: "allow joins to a disabled room again", nargs: 1, run: roomEnable},
+	{path: "room clear", args: "NAME --before DATE", help: "delete a room's messages posted before DATE, except what legal holds cover", flags: roomClearFlags, nargs: 1, run: roomClear},
+	{path: "message remove", args: "ROOM STANZA-ID [--text T]", help: "replace a message with T (or a notice) and mark it removed", flags: messageRemoveFlags, nargs: 2, run: messageRemove},
 	{path: "room delete", args: "NAME [--reason R]", help: "delete a room with its history", flags: roomDeleteFlags, nargs: 1, run: roomDelete},
 
 	{path: "room members add", args: "ROOM USER...", help: "make users members of a room", nargs: 2, variadic: true, run: placeCommand(listMembers, opAdd)},
@@ -97,6 +102,9 @@ var commands = []command{
 	{path: "room presenters list", args: "ROOM", help: "list a room's presenters", nargs: 1, run: placeCommand(listPresenters, opList)},
 
 	{path: "compliance status", help: "show compliance capture: on/off, the active worker, the outbox backlog, events captured", nargs: 0, run: complianceStatus},
+	{path: "compliance hold add", args: "--user U | --room R [--reason T]", help: "place a legal hold: nothing it covers is purged", flags: holdFlags, nargs: 0, run: holdAdd},
+	{path: "compliance hold remove", args: "--user U | --room R [--reason T]", help: "lift a legal hold", flags: holdFlags, nargs: 0, run: holdRemove},
+	{path: "compliance hold list", help: "list the legal holds", nargs: 0, run: holdList},
 	{path: "compliance export", args: "--from T --to T [--room R] [--user U] [--format xml|json] [--out FILE]", help: "write the captured events of a time range as XML or JSON lines", flags: complianceExportFlags, nargs: 0, run: complianceExport},
 }
 

@@ -98,6 +98,10 @@ type node struct {
 	// ctlCommand is how the start-up message tells the operator to run
 	// parleyctl, with the flags needed to reach the same database.
 	ctlCommand string
+	// retention purges history and compliance events as retention
+	// allows, on the node holding the compliance lease (nil with
+	// compliance off).
+	retention *compliance.RetentionRunner
 }
 
 // listener is one configured listen address and what serves it.
@@ -235,6 +239,9 @@ func (n *node) run(ctx context.Context) error {
 	if adapters != nil {
 		g.Go(func() error { return adapters.Run(gctx) })
 	}
+	if n.retention != nil {
+		g.Go(func() error { return n.retention.Run(gctx) })
+	}
 	for _, l := range listeners {
 		if l.boundAddr() == nil {
 			continue
@@ -322,6 +329,20 @@ func (n *node) startCompliance(ctx context.Context, store storage.Store, reg pro
 	if err != nil {
 		closeStore()
 		return nil, nil, nil, err
+	}
+	if content, ok := store.(compliance.RetentionContent); ok {
+		rr, err := compliance.NewRetentionRunner(compliance.RetentionConfig{
+			Content: content, Compliance: cstore, Holder: node,
+			ComplianceRetention: cfg.ComplianceRetention, Logger: log,
+		})
+		if err != nil {
+			closeStore()
+			return nil, nil, nil, err
+		}
+		n.retention = rr
+	} else if cfg.ComplianceRetention > 0 {
+		closeStore()
+		return nil, nil, nil, fmt.Errorf("--storage %s: the store cannot purge for --compliance-retention", redactDSN(cfg.Storage))
 	}
 	var adapter compliance.Adapter
 	switch cfg.ComplianceAdapter {

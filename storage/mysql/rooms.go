@@ -25,8 +25,8 @@ func (s *Store) PutCategory(ctx context.Context, c storage.Category, ev storage.
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO categories (name, description, allowed_members, denied_members, creators,
-				file_upload, invitations, chat_history, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				file_upload, invitations, chat_history, retention_days, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON DUPLICATE KEY UPDATE
 				description = VALUES(description),
 				allowed_members = VALUES(allowed_members),
@@ -35,9 +35,10 @@ func (s *Store) PutCategory(ctx context.Context, c storage.Category, ev storage.
 				file_upload = VALUES(file_upload),
 				invitations = VALUES(invitations),
 				chat_history = VALUES(chat_history),
+				retention_days = VALUES(retention_days),
 				updated_at = VALUES(updated_at)`,
 			c.Name, c.Description, lists[0], lists[1], lists[2],
-			c.FileUpload, c.Invitations, c.ChatHistory, created.UTC(), updated.UTC())
+			c.FileUpload, c.Invitations, c.ChatHistory, c.RetentionDays, created.UTC(), updated.UTC())
 		if err != nil {
 			return mapError(err)
 		}
@@ -50,7 +51,7 @@ func (s *Store) PutCategory(ctx context.Context, c storage.Category, ev storage.
 }
 
 const categoryColumns = `name, description, allowed_members, denied_members, creators,
-	file_upload, invitations, chat_history, created_at, updated_at`
+	file_upload, invitations, chat_history, retention_days, created_at, updated_at`
 
 func scanCategory(row interface{ Scan(...any) error }) (storage.Category, error) {
 	var (
@@ -58,7 +59,7 @@ func scanCategory(row interface{ Scan(...any) error }) (storage.Category, error)
 		allowed, denied, creator string
 	)
 	err := row.Scan(&c.Name, &c.Description, &allowed, &denied, &creator,
-		&c.FileUpload, &c.Invitations, &c.ChatHistory, &c.Created, &c.Updated)
+		&c.FileUpload, &c.Invitations, &c.ChatHistory, &c.RetentionDays, &c.Created, &c.Updated)
 	if err != nil {
 		return c, err
 	}

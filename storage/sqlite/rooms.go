@@ -25,8 +25,8 @@ func (s *Store) PutCategory(ctx context.Context, c storage.Category, ev storage.
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO categories (name, description, allowed_members, denied_members, creators,
-				file_upload, invitations, chat_history, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				file_upload, invitations, chat_history, retention_days, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET
 				description = excluded.description,
 				allowed_members = excluded.allowed_members,
@@ -35,9 +35,10 @@ func (s *Store) PutCategory(ctx context.Context, c storage.Category, ev storage.
 				file_upload = excluded.file_upload,
 				invitations = excluded.invitations,
 				chat_history = excluded.chat_history,
+				retention_days = excluded.retention_days,
 				updated_at = excluded.updated_at`,
 			c.Name, c.Description, lists[0], lists[1], lists[2],
-			c.FileUpload, c.Invitations, c.ChatHistory, unixMicro(created), unixMicro(updated))
+			c.FileUpload, c.Invitations, c.ChatHistory, c.RetentionDays, unixMicro(created), unixMicro(updated))
 		if err != nil {
 			return mapError(err)
 		}
@@ -50,7 +51,7 @@ func (s *Store) PutCategory(ctx context.Context, c storage.Category, ev storage.
 }
 
 const categoryColumns = `name, description, allowed_members, denied_members, creators,
-	file_upload, invitations, chat_history, created_at, updated_at`
+	file_upload, invitations, chat_history, retention_days, created_at, updated_at`
 
 func scanCategory(row interface{ Scan(...any) error }) (storage.Category, error) {
 	var (
@@ -59,7 +60,7 @@ func scanCategory(row interface{ Scan(...any) error }) (storage.Category, error)
 		created, updated         int64
 	)
 	err := row.Scan(&c.Name, &c.Description, &allowed, &denied, &creator,
-		&c.FileUpload, &c.Invitations, &c.ChatHistory, &created, &updated)
+		&c.FileUpload, &c.Invitations, &c.ChatHistory, &c.RetentionDays, &created, &updated)
 	if err != nil {
 		return c, err
 	}

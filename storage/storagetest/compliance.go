@@ -31,6 +31,7 @@ func RunCompliance(t *testing.T, newDatabase ComplianceOpener) {
 		{"LeaseConcurrent", testLeaseConcurrent},
 		{"QueryEvents", testQueryComplianceEvents},
 		{"AdapterPosition", testAdapterPosition},
+		{"Retention", testComplianceRetention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,6 +62,7 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"OutboxStats", outboxStatsTests},
 		{"Follows", followTests},
 		{"Files", fileTests},
+		{"Retention", retentionTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {

@@ -100,7 +100,11 @@ type Config struct {
 	ComplianceAdapter  string
 	ComplianceOutput   string
 	ComplianceInterval time.Duration
-	CompliancePerRoom  bool
+	// ComplianceRetention is how long the compliance database keeps
+	// events (the retention runner purges older ones, except what a
+	// legal hold covers); 0 keeps them forever.
+	ComplianceRetention time.Duration
+	CompliancePerRoom   bool
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register

@@ -60,7 +60,29 @@ var keys = []key{
 	{"compliance-adapter", "write the captured events as files for an archive: `FORMAT` xml, jsonl or none (on the node holding the compliance lease)", "xml", setter{apply: complianceAdapter}},
 	{"compliance-output", "write the compliance adapter's files into `DIR` (default DATA/compliance)", "", str(func(c *Config) *string { return &c.ComplianceOutput })},
 	{"compliance-interval", "run the compliance adapter every `DURATION`: one file per interval", "15m0s", duration(func(c *Config) *time.Duration { return &c.ComplianceInterval })},
+	{"compliance-retention", "keep compliance events for `DURATION`, then purge them (except what a legal hold covers); 0 keeps them forever", "0s", setter{apply: complianceRetention}},
 	{"compliance-per-room", "write one compliance XML file per room and interval instead of one per interval", "false", boolean(func(c *Config) *bool { return &c.CompliancePerRoom })},
+}
+
+// complianceRetention sets how long compliance events are kept: a
+// duration, 0 for forever; days are accepted as "30d".
+func complianceRetention(c *Config, v string) error {
+	v = strings.TrimSpace(v)
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		var n int
+		if n, err = strconv.Atoi(days); err == nil {
+			d = time.Duration(n) * 24 * time.Hour
+		}
+	} else {
+		d, err = time.ParseDuration(v)
+	}
+	if err != nil || d < 0 {
+		return fmt.Errorf("invalid compliance retention %q: want for example 2160h or 90d, or 0 for forever", v)
+	}
+	c.ComplianceRetention = d
+	return nil
 }
 
 // complianceAdapter sets the compliance adapter: xml, jsonl or none.

@@ -53,12 +53,19 @@ func texts(pairs ...string) error {
 }
 
 // Category checks a category before it is stored.
+// MaxRetentionDays bounds Category.RetentionDays (about 1000 years), so
+// that the cut-off time never overflows.
+const MaxRetentionDays = 365_000
+
 func Category(c storage.Category) error {
 	if err := CategoryName(c.Name); err != nil {
 		return err
 	}
 	if err := text("description", c.Description); err != nil {
 		return err
+	}
+	if c.RetentionDays < 0 || c.RetentionDays > MaxRetentionDays {
+		return fmt.Errorf("retention of %d days is out of range 0-%d", c.RetentionDays, MaxRetentionDays)
 	}
 	for _, list := range []struct {
 		what string
