@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -41,16 +42,24 @@ func (b Binding) key() string {
 type registrar struct {
 	min, max, def time.Duration
 	maxContacts   int
-	now           func() time.Time
+	clock         atomic.Pointer[func() time.Time] // swappable in tests while serving
 
 	mu    sync.Mutex
 	byAOR map[string][]Binding
 }
 
 func newRegistrar(cfg Config, now func() time.Time) *registrar {
-	return &registrar{min: cfg.MinExpires, max: cfg.MaxExpires, def: cfg.DefaultExpires,
-		maxContacts: cfg.MaxContacts, now: now, byAOR: make(map[string][]Binding)}
+	r := &registrar{min: cfg.MinExpires, max: cfg.MaxExpires, def: cfg.DefaultExpires,
+		maxContacts: cfg.MaxContacts, byAOR: make(map[string][]Binding)}
+	r.setNow(now)
+	return r
 }
+
+// now is the registrar's clock.
+func (r *registrar) now() time.Time { return (*r.clock.Load())() }
+
+// setNow replaces the clock (tests move time forward with it).
+func (r *registrar) setNow(f func() time.Time) { r.clock.Store(&f) }
 
 // bindings returns aor's unexpired bindings.
 func (r *registrar) bindings(aor string) []Binding {

@@ -5,8 +5,13 @@
 // accounts as XMPP, from the HA1 values stored when a password is set.
 //
 // Bindings live in the node's memory and expire (§10.3); they are lost on
-// restart, and clients register again within their expiry. WebSocket
-// (RFC 7118) and rooms over SIP are not served yet.
+// restart, and clients register again within their expiry.
+//
+// Rooms are served in pager mode (RFC 3428, rooms.go): a MESSAGE to
+// sip:ROOM@conference.DOMAIN is a post to the room engine, or a command
+// when it starts with "/" or "#"; joined SIP occupants get the room's
+// posts as MESSAGEs from the room URI. WebSocket (RFC 7118) is not served
+// yet.
 package sip
 
 import (
@@ -23,6 +28,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
 )
@@ -36,6 +42,7 @@ const (
 	DefaultNonceLifetime  = 5 * time.Minute
 	pruneInterval         = 30 * time.Second
 	allowedMethods        = "REGISTER, OPTIONS"
+	allowedWithRooms      = "REGISTER, OPTIONS, MESSAGE"
 	acceptedContentTypes  = "text/plain"
 	supportedExtensions   = "outbound"
 	defaultUserAgentName  = "Parley"
@@ -66,6 +73,15 @@ type Config struct {
 	DigestAlgorithms []string
 	// Version goes into the Server header.
 	Version string
+	// Rooms is the room engine behind sip:ROOM@RoomHost; nil means no
+	// rooms over SIP.
+	Rooms *muc.Engine
+	// RoomHost is the rooms' host; "" means "conference." + Domain, the
+	// XMPP MUC service's.
+	RoomHost string
+	// SendQueue bounds the MESSAGEs waiting to go to one user's contacts;
+	// more are dropped with a log. Zero means DefaultSendQueue.
+	SendQueue int
 }
 
 // Server is the SIP front door. Create it with NewServer, serve listeners
@@ -77,6 +93,10 @@ type Server struct {
 	srv  *sipgo.Server
 	auth *authenticator
 	reg  *registrar
+	out  *sender // MESSAGEs to registered contacts
+
+	joinedMu sync.Mutex
+	joined   map[string]bool // AORs that joined a room since they last left all
 
 	mu  sync.Mutex
 	udp map[string]net.PacketConn // by local address: answers to unparseable datagrams
@@ -117,6 +137,13 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.NonceLifetime <= 0 {
 		cfg.NonceLifetime = DefaultNonceLifetime
 	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = DefaultSendQueue
+	}
+	if cfg.RoomHost == "" {
+		cfg.RoomHost = "conference." + cfg.Domain
+	}
+	cfg.RoomHost = strings.ToLower(cfg.RoomHost)
 	log := cfg.Logger.With("protocol", "sip")
 	if cfg.DigestAlgorithms == nil {
 		cfg.DigestAlgorithms = auth.DigestAlgorithms[:]
@@ -143,6 +170,7 @@ func NewServer(cfg Config) (*Server, error) {
 		auth:      authn,
 		reg:       newRegistrar(cfg, time.Now),
 		udp:       make(map[string]net.PacketConn),
+		joined:    make(map[string]bool),
 		stop:      make(chan struct{}),
 		pruneDone: make(chan struct{}),
 	}
@@ -168,6 +196,12 @@ func NewServer(cfg Config) (*Server, error) {
 		s.srv.OnRequest(m, s.handle)
 	}
 	s.srv.OnNoRoute(s.handle)
+	client, err := sipgo.NewClient(s.ua, sipgo.WithClientLogger(log))
+	if err != nil {
+		s.ua.Close()
+		return nil, fmt.Errorf("sip: client: %w", err)
+	}
+	s.out = newSender(s, client, cfg.SendQueue)
 	go s.prune()
 	return s, nil
 }
@@ -203,6 +237,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.pruneDone
+		s.out.close()
 		err = s.ua.Close()
 	})
 	return err
@@ -220,6 +255,7 @@ func (s *Server) prune() {
 		case now := <-t.C:
 			s.reg.prune(now)
 			s.auth.prune(now)
+			s.leaveUnreachable()
 		}
 	}
 }
@@ -238,12 +274,14 @@ func (s *Server) aor(user string) string {
 func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res := s.Respond(ctx, req)
-	if res == nil || tx == nil {
-		return
+	res, after := s.respond(ctx, req)
+	if res != nil && tx != nil {
+		if err := tx.Respond(res); err != nil {
+			s.log.Debug("sending a response", "status", res.StatusCode, "method", string(req.Method), "err", err)
+		}
 	}
-	if err := tx.Respond(res); err != nil {
-		s.log.Debug("sending a response", "status", res.StatusCode, "method", string(req.Method), "err", err)
+	if after != nil {
+		after() // what follows the response: a command's answer
 	}
 }
 
@@ -251,28 +289,37 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 // ACK. It is the one entry point every request goes through after sipgo's
 // parser: validation, OPTIONS, authentication, then the method's handler.
 func (s *Server) Respond(ctx context.Context, req *sip.Request) *sip.Response {
+	res, after := s.respond(ctx, req)
+	if after != nil {
+		after()
+	}
+	return res
+}
+
+// respond is Respond, with what is to be done once the response is sent.
+func (s *Server) respond(ctx context.Context, req *sip.Request) (*sip.Response, func()) {
 	if req.IsAck() {
-		return nil // RFC 3261 §17.2.1: an ACK gets no response
+		return nil, nil // RFC 3261 §17.2.1: an ACK gets no response
 	}
 	if err := validate(req); err != nil {
 		s.log.Debug("bad request", "err", err, "source", req.Source())
-		return s.response(req, sip.StatusBadRequest, "Bad Request")
+		return s.response(req, sip.StatusBadRequest, "Bad Request"), nil
 	}
 	if req.Recipient.Scheme != "sip" && req.Recipient.Scheme != "sips" {
 		res := s.response(req, 416, "Unsupported URI Scheme")
-		return res
+		return res, nil
 	}
 	switch req.Method {
 	case sip.OPTIONS:
-		return s.options(req)
+		return s.options(req), nil
 	case sip.CANCEL:
 		// Nothing here is long-running, so no transaction is left to cancel.
-		return s.response(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return s.response(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist"), nil
 	}
 	from := req.From().Address
 	if !strings.EqualFold(from.Host, s.cfg.Domain) || from.User == "" {
 		// No federation over SIP: only the domain's users are served.
-		return s.response(req, sip.StatusForbidden, "Forbidden: not a user of "+s.cfg.Domain)
+		return s.response(req, sip.StatusForbidden, "Forbidden: not a user of "+s.cfg.Domain), nil
 	}
 	// RFC 3261 §22.3: a registrar challenges with 401, anything acting
 	// for the domain otherwise with 407.
@@ -284,29 +331,38 @@ func (s *Server) Respond(ctx context.Context, req *sip.Request) *sip.Response {
 	switch v := s.auth.verify(ctx, req, user, proxy); v.outcome {
 	case authOK:
 	case authChallenge:
-		return s.challenge(req, proxy, v.stale)
+		return s.challenge(req, proxy, v.stale), nil
 	case authForbidden:
 		s.log.Info("digest authentication failed", "user", user, "source", req.Source(), "reason", v.reason)
-		return s.response(req, sip.StatusForbidden, "Forbidden")
+		return s.response(req, sip.StatusForbidden, "Forbidden"), nil
 	case authMalformed:
 		s.log.Debug("malformed credentials", "source", req.Source(), "reason", v.reason)
-		return s.response(req, sip.StatusBadRequest, "Bad Request: "+v.reason)
+		return s.response(req, sip.StatusBadRequest, "Bad Request: "+v.reason), nil
 	default:
 		s.log.Error("digest authentication", "user", user, "err", v.err)
-		return s.response(req, sip.StatusInternalServerError, "Server Internal Error")
+		return s.response(req, sip.StatusInternalServerError, "Server Internal Error"), nil
 	}
-	if req.Method == sip.REGISTER {
-		return s.register(req)
+	switch req.Method {
+	case sip.REGISTER:
+		res := s.register(req)
+		if res.StatusCode == sip.StatusOK {
+			s.leaveUnreachable()
+		}
+		return res, nil
+	case sip.MESSAGE:
+		if s.cfg.Rooms != nil {
+			return s.message(ctx, req, user)
+		}
 	}
 	res := s.response(req, sip.StatusMethodNotAllowed, "Method Not Allowed")
-	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
-	return res
+	res.AppendHeader(sip.NewHeader("Allow", s.allowed()))
+	return res, nil
 }
 
 // options answers OPTIONS (RFC 3261 §11.2) with what this server accepts.
 func (s *Server) options(req *sip.Request) *sip.Response {
 	res := s.response(req, sip.StatusOK, "OK")
-	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	res.AppendHeader(sip.NewHeader("Allow", s.allowed()))
 	res.AppendHeader(sip.NewHeader("Accept", acceptedContentTypes))
 	res.AppendHeader(sip.NewHeader("Supported", supportedExtensions))
 	return res
@@ -328,4 +384,12 @@ func (s *Server) response(req *sip.Request, code int, reason string) *sip.Respon
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	res.AppendHeader(sip.NewHeader("Server", s.ua.Name()))
 	return res
+}
+
+// allowed is the Allow header value: MESSAGE only with rooms.
+func (s *Server) allowed() string {
+	if s.cfg.Rooms != nil {
+		return allowedWithRooms
+	}
+	return allowedMethods
 }

@@ -398,7 +398,7 @@ func TestBindingsExpire(t *testing.T) {
 		t.Fatal(res.StartLine())
 	}
 	later := time.Now().Add(61 * time.Second)
-	ts.srv.reg.now = func() time.Time { return later }
+	ts.srv.reg.setNow(func() time.Time { return later })
 	if b := ts.srv.Bindings("alice"); len(b) != 0 {
 		t.Errorf("Bindings 61 s after a 60 s registration: %+v", b)
 	}

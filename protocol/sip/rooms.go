@@ -1,0 +1,454 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/storage"
+)
+
+// Rooms over SIP in pager mode (RFC 3428; DESIGN §1): a MESSAGE to
+// sip:ROOM@conference.DOMAIN whose body starts with "/" or "#" (Kamailio
+// imc's prefix) is a command, answered with 200 and then a MESSAGE from
+// the room to the sender's contacts; any other body is a post, answered
+// with 200 only after the room engine committed it. A refusal by the
+// engine, for a post or a command, is the SIP status statusOf maps it to,
+// with the engine's reason in the reason phrase.
+
+const (
+	frontDoorSIP       = "sip"
+	defaultHistoryN    = 10
+	maxHistoryN        = 50
+	textPlain          = "text/plain;charset=UTF-8"
+	maxReasonPhraseLen = 200
+)
+
+const helpText = `Commands (start with / or #):
+/join [nick]    join the room, to receive its posts here
+/leave          leave the room
+/who            who is in the room
+/history [N]    the last N posts (default 10, at most 50)
+/topic [text]   show or set the topic
+/nick NAME      change your nick in the room
+/rooms          the rooms you may see
+/invite USER    invite user@domain (or user) to the room
+/help           this text
+Anything else is posted to the room.`
+
+// statusOf maps a room engine refusal to a SIP status and reason phrase:
+// the one place muc.Code becomes SIP.
+func statusOf(err error) (int, string) {
+	var code int
+	var phrase string
+	switch muc.CodeOf(err) {
+	case muc.CodeNotFound:
+		code, phrase = sip.StatusNotFound, "Not Found"
+	case muc.CodeForbidden, muc.CodeRegistrationRequired, muc.CodeNotAuthorized, muc.CodeNotAllowed, muc.CodeNotAcceptable:
+		code, phrase = sip.StatusForbidden, "Forbidden"
+	case muc.CodeConflict:
+		code, phrase = 409, "Conflict"
+	case muc.CodeServiceUnavailable:
+		code, phrase = sip.StatusServiceUnavailable, "Service Unavailable"
+	case muc.CodeBadRequest:
+		code, phrase = sip.StatusBadRequest, "Bad Request"
+	default:
+		return sip.StatusInternalServerError, "Server Internal Error"
+	}
+	if e := (*muc.Error)(nil); errors.As(err, &e) && e.Reason != "" {
+		phrase += ": " + e.Reason
+	}
+	return code, safePhrase(phrase)
+}
+
+// safePhrase keeps a reason phrase on one line and short.
+func safePhrase(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > maxReasonPhraseLen {
+		s = s[:maxReasonPhraseLen]
+		for len(s) > 0 && !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+	}
+	return s
+}
+
+// roomURI is the SIP URI of a room.
+func (s *Server) roomURI(room string) sip.Uri {
+	return sip.Uri{Scheme: "sip", User: room, Host: s.cfg.RoomHost}
+}
+
+func (s *Server) roomAddress(room string) string {
+	u := s.roomURI(room)
+	return u.String()
+}
+
+// bare is the bare JID a SIP user is in rooms as (RFC 7247 §4).
+func (s *Server) bare(user string) string {
+	return user + "@" + strings.ToLower(s.cfg.Domain)
+}
+
+// message handles an authenticated MESSAGE from user.
+func (s *Server) message(ctx context.Context, req *sip.Request, user string) (*sip.Response, func()) {
+	to := req.Recipient
+	if !strings.EqualFold(to.Host, s.cfg.RoomHost) || to.User == "" {
+		return s.response(req, sip.StatusNotFound, "Not Found: only rooms (sip:ROOM@"+s.cfg.RoomHost+") take MESSAGEs"), nil
+	}
+	if ct := req.ContentType(); ct != nil {
+		mt, _, err := mime.ParseMediaType(ct.Value())
+		if err != nil || mt != "text/plain" {
+			res := s.response(req, sip.StatusUnsupportedMediaType, "Unsupported Media Type")
+			res.AppendHeader(sip.NewHeader("Accept", acceptedContentTypes))
+			return res, nil
+		}
+	}
+	body := strings.TrimRight(string(req.Body()), "\r\n")
+	if strings.TrimSpace(body) == "" {
+		return s.response(req, sip.StatusBadRequest, "Bad Request: empty message"), nil
+	}
+	room := strings.ToLower(to.User)
+	if trimmed := strings.TrimSpace(body); trimmed[0] == '/' || trimmed[0] == '#' {
+		return s.command(ctx, req, room, user, trimmed[1:])
+	}
+	_, err := s.cfg.Rooms.Post(ctx, muc.PostRequest{Room: room, Address: s.aor(user), AsUser: s.bare(user),
+		FrontDoor: frontDoorSIP, Body: body})
+	if err != nil {
+		return s.refused(req, "post", room, user, err), nil
+	}
+	return s.response(req, sip.StatusOK, "OK"), nil
+}
+
+// refused answers a request the engine refused.
+func (s *Server) refused(req *sip.Request, what, room, user string, err error) *sip.Response {
+	code, phrase := statusOf(err)
+	if code == sip.StatusInternalServerError {
+		s.log.Error("room "+what, "room", room, "user", user, "err", err)
+	}
+	return s.response(req, code, phrase)
+}
+
+// reply sends text from the room to user's contacts, after the response.
+func (s *Server) reply(room, user, text string) func() {
+	return func() { s.sendText(s.aor(user), room, text) }
+}
+
+func (s *Server) sendText(aor, room, text string) {
+	s.out.enqueue(aor, outgoing{from: s.roomURI(room), contentType: textPlain, body: []byte(text)})
+}
+
+// command runs a /command (without its prefix) in room for user.
+func (s *Server) command(ctx context.Context, req *sip.Request, room, user, line string) (*sip.Response, func()) {
+	name, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+	arg = strings.TrimSpace(arg)
+	aor, bare, engine := s.aor(user), s.bare(user), s.cfg.Rooms
+	ok := func(text string) (*sip.Response, func()) {
+		return s.response(req, sip.StatusOK, "OK"), s.reply(room, user, text)
+	}
+	fail := func(err error) (*sip.Response, func()) {
+		return s.refused(req, name, room, user, err), nil
+	}
+	switch strings.ToLower(name) {
+	case "join":
+		if len(s.reg.bindings(aor)) == 0 {
+			return s.response(req, sip.StatusForbidden, "Forbidden: REGISTER a contact before joining"), nil
+		}
+		nick := arg
+		if nick == "" {
+			if o, in := engine.Occupant(room, aor); in {
+				nick = o.Nick
+			} else {
+				nick = user
+			}
+		}
+		s.joinedMu.Lock()
+		s.joined[aor] = true
+		s.joinedMu.Unlock()
+		// The sink tells the user they joined (EventJoined), in order
+		// with the room's later events.
+		err := engine.Join(ctx, muc.JoinRequest{Room: room, Nick: nick, User: bare,
+			Session: muc.Session{Address: aor, FrontDoor: frontDoorSIP, Sink: newSink(s, aor, bare)},
+			History: muc.HistoryRequest{MaxStanzas: 0}})
+		if err != nil {
+			return fail(err)
+		}
+		return s.response(req, sip.StatusOK, "OK"), nil
+	case "leave", "part":
+		if _, in := engine.Occupant(room, aor); !in {
+			return ok("You are not in " + room + ".")
+		}
+		if err := engine.Leave(ctx, room, aor, nil); err != nil {
+			return fail(err)
+		}
+		return s.response(req, sip.StatusOK, "OK"), nil // the sink says "You left"
+	case "who", "members":
+		if err := engine.MayRead(ctx, room, bare); err != nil {
+			return fail(err)
+		}
+		occ := engine.Occupants(room)
+		if len(occ) == 0 {
+			return ok("Nobody is in " + room + ".")
+		}
+		nicks := make([]string, 0, len(occ))
+		for _, o := range occ {
+			n := o.Nick
+			if o.Role == muc.RoleModerator {
+				n += " (manager)"
+			}
+			nicks = append(nicks, n)
+		}
+		slices.Sort(nicks)
+		return ok(fmt.Sprintf("In %s (%d): %s", room, len(nicks), strings.Join(nicks, ", ")))
+	case "history":
+		n := defaultHistoryN
+		if arg != "" {
+			v, err := strconv.Atoi(arg)
+			if err != nil || v < 1 {
+				return s.response(req, sip.StatusBadRequest, "Bad Request: /history takes a number"), nil
+			}
+			n = min(v, maxHistoryN)
+		}
+		msgs, _, err := engine.History(ctx, bare, frontDoorSIP, storage.HistoryQuery{Room: room, Limit: n, Last: true})
+		if err != nil {
+			return fail(err)
+		}
+		if len(msgs) == 0 {
+			return ok("No history in " + room + ".")
+		}
+		var b strings.Builder
+		for i, m := range msgs {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString("[" + m.Time.UTC().Format(time.DateTime) + "] " + renderHistory(m))
+		}
+		return ok(b.String())
+	case "topic", "subject":
+		if arg == "" {
+			r, err := engine.Room(ctx, room, bare)
+			if err != nil {
+				return fail(err)
+			}
+			if r.Subject == "" {
+				return ok("No topic in " + room + ".")
+			}
+			return ok("Topic of " + room + ": " + r.Subject)
+		}
+		if err := engine.SetSubject(ctx, room, aor, arg, nil); err != nil {
+			return fail(err)
+		}
+		return s.response(req, sip.StatusOK, "OK"), nil // the sink shows the new topic
+	case "nick":
+		if arg == "" {
+			return s.response(req, sip.StatusBadRequest, "Bad Request: /nick NAME"), nil
+		}
+		o, in := engine.Occupant(room, aor)
+		if !in {
+			return s.response(req, sip.StatusForbidden, "Forbidden: /join "+room+" first"), nil
+		}
+		if o.Nick == arg {
+			return ok("You are " + arg + " in " + room + " already.")
+		}
+		err := engine.Join(ctx, muc.JoinRequest{Room: room, Nick: arg, User: bare,
+			Session: muc.Session{Address: aor, FrontDoor: frontDoorSIP, Sink: newSink(s, aor, bare)}})
+		if err != nil {
+			return fail(err)
+		}
+		return s.response(req, sip.StatusOK, "OK"), nil // the sink shows the change
+	case "rooms", "list":
+		rooms, err := engine.ListRooms(ctx, bare, "")
+		if err != nil {
+			return fail(err)
+		}
+		if len(rooms) == 0 {
+			return ok("No rooms.")
+		}
+		var b strings.Builder
+		b.WriteString("Rooms:")
+		for _, r := range rooms {
+			b.WriteString("\n" + s.roomAddress(r.Name) + " (" + string(muc.PrivacyOf(r)) + ")")
+			if r.Subject != "" {
+				b.WriteString(" " + r.Subject)
+			}
+		}
+		return ok(b.String())
+	case "invite":
+		if arg == "" {
+			return s.response(req, sip.StatusBadRequest, "Bad Request: /invite USER"), nil
+		}
+		invitee := strings.ToLower(strings.TrimPrefix(arg, "sip:"))
+		if !strings.Contains(invitee, "@") {
+			invitee = s.bare(invitee)
+		}
+		if err := engine.Invite(ctx, room, aor, invitee); err != nil {
+			return fail(err)
+		}
+		local, host, _ := strings.Cut(invitee, "@")
+		if strings.EqualFold(host, s.cfg.Domain) {
+			// The invitee's SIP contacts, if any, get the invitation
+			// (DESIGN §1: a MESSAGE with the room URI).
+			s.sendText(s.aor(local), room, fmt.Sprintf("%s invites you to %s. Answer /join to this address to join.",
+				bare, s.roomAddress(room)))
+		}
+		return ok("Invited " + invitee + " to " + room + ".")
+	case "help", "":
+		return ok(helpText)
+	}
+	return s.response(req, sip.StatusBadRequest, "Bad Request: unknown command /"+safePhrase(name)+"; try /help"), nil
+}
+
+// renderHistory is one archived message as text.
+func renderHistory(m storage.HistoryMessage) string {
+	switch m.Kind {
+	case storage.KindSubject:
+		return "* " + m.Nick + " set the topic: " + m.Body
+	case storage.KindCorrection:
+		return m.Nick + " (corrected): " + m.Body
+	case storage.KindRetraction, storage.KindModeration:
+		return "* " + m.Nick + " removed a message"
+	}
+	return m.Nick + ": " + m.Body
+}
+
+// leaveUnreachable takes every user whose contacts all expired or were
+// removed out of the rooms they joined over SIP (XMPP occupants see their
+// unavailable presence).
+func (s *Server) leaveUnreachable() {
+	if s.cfg.Rooms == nil {
+		return
+	}
+	s.joinedMu.Lock()
+	var gone []string
+	for aor := range s.joined {
+		if len(s.reg.bindings(aor)) == 0 {
+			gone = append(gone, aor)
+			delete(s.joined, aor)
+		}
+	}
+	s.joinedMu.Unlock()
+	for _, aor := range gone {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.cfg.Rooms.LeaveAll(ctx, aor)
+		cancel()
+		s.log.Debug("SIP user unreachable: left its rooms", "aor", aor)
+	}
+}
+
+// sink is a SIP occupant's muc.Sink in one room: it renders events as
+// text and queues them for the user's contacts. Deliver never blocks.
+type sink struct {
+	s    *Server
+	aor  string
+	user string // bare JID
+
+	mu    sync.Mutex
+	known map[string]bool // nicks in the room, to tell a join from a presence update
+}
+
+func newSink(s *Server, aor, user string) *sink {
+	return &sink{s: s, aor: aor, user: user, known: make(map[string]bool)}
+}
+
+func (k *sink) Deliver(ev muc.Event) {
+	k.mu.Lock()
+	text := k.render(ev)
+	k.mu.Unlock()
+	if text != "" {
+		k.s.sendText(k.aor, ev.Room, text)
+	}
+}
+
+// self reports whether an occupant is this sink's session.
+func (k *sink) self(o muc.Occupant) bool {
+	for _, sess := range o.Sessions {
+		if sess.Address == k.aor {
+			return true
+		}
+	}
+	return false
+}
+
+func (k *sink) render(ev muc.Event) string {
+	switch ev.Kind {
+	case muc.EventJoined:
+		j := ev.Joined
+		if j.Rejoin {
+			return "You are in " + ev.Room + " as " + j.Self.Nick + " already."
+		}
+		nicks := make([]string, 0, len(j.Others))
+		for _, o := range j.Others {
+			nicks = append(nicks, o.Nick)
+			k.known[o.Nick] = true
+		}
+		k.known[j.Self.Nick] = true
+		slices.Sort(nicks)
+		text := "You joined " + ev.Room + " as " + j.Self.Nick + "."
+		if len(nicks) > 0 {
+			text += " Also here: " + strings.Join(nicks, ", ") + "."
+		}
+		if j.Room.Subject != "" {
+			text += " Topic: " + j.Room.Subject
+		}
+		return text
+	case muc.EventMessage:
+		m := ev.Message
+		if m == nil || (m.FrontDoor == frontDoorSIP && ev.Occupant.User == k.user) {
+			return "" // pager mode: no echo of one's own SIP posts
+		}
+		return renderHistory(*m)
+	case muc.EventSubject:
+		if ev.Message == nil {
+			return ""
+		}
+		return "* " + ev.Occupant.Nick + " set the topic: " + ev.Message.Body
+	case muc.EventPresence:
+		o := ev.Occupant
+		joined := !k.known[o.Nick]
+		if ev.OldNick != "" {
+			delete(k.known, ev.OldNick)
+		}
+		if o.Role == muc.RoleNone {
+			delete(k.known, o.Nick)
+		} else {
+			k.known[o.Nick] = true
+		}
+		switch {
+		case ev.OldNick != "" && k.self(o):
+			return "You are now known as " + o.Nick + "."
+		case ev.OldNick != "":
+			return "* " + ev.OldNick + " is now known as " + o.Nick
+		case o.Role == muc.RoleNone && k.self(o):
+			text := "You left " + ev.Room + "."
+			if ev.Reason != "" {
+				text += " " + ev.Reason
+			}
+			return text
+		case o.Role == muc.RoleNone:
+			return "* " + o.Nick + " left"
+		case joined && !k.self(o):
+			return "* " + o.Nick + " joined"
+		}
+		return "" // a presence or role update
+	case muc.EventDestroyed:
+		text := ev.Room + " was closed; you are out."
+		if ev.Reason != "" {
+			text += " " + ev.Reason
+		}
+		return text
+	}
+	return ""
+}

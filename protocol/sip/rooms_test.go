@@ -1,0 +1,401 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
+	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/sqlite"
+)
+
+// newRoomServer is a test server with a room engine on a real SQLite
+// store: an open room "lobby" and a closed room "board" whose only member
+// is bob.
+func newRoomServer(t *testing.T) (*testServer, *muc.Engine) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	engine, err := muc.New(ctx, muc.Config{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Secret: []byte("test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []muc.CreateRoomRequest{
+		{Room: storage.Room{Name: "lobby", Subject: "all hands"}, Creator: muc.ActorAdmin, Privacy: muc.Open},
+		{Room: storage.Room{Name: "board"}, Creator: muc.ActorAdmin, Privacy: muc.Closed, Members: []string{"bob@" + testDomain}},
+	} {
+		if _, err := engine.CreateRoom(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return newTestServer(t, Config{Rooms: engine}), engine
+}
+
+// uas is a SIP endpoint's contact: a UDP socket that answers every
+// request with 200 and hands over the MESSAGEs it gets.
+type uas struct {
+	t    *testing.T
+	conn net.PacketConn
+	msgs chan *sip.Request
+}
+
+func newUAS(t *testing.T) *uas {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &uas{t: t, conn: conn, msgs: make(chan *sip.Request, 100)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65535)
+		seen := map[string]bool{}
+		for {
+			n, addr, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			msg, err := sip.NewParser().ParseSIP(append([]byte(nil), buf[:n]...))
+			req, ok := msg.(*sip.Request)
+			if err != nil || !ok {
+				continue
+			}
+			res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+			conn.WriteTo([]byte(res.String()), addr)
+			branch, _ := req.Via().Params.Get("branch")
+			if req.Method == sip.MESSAGE && !seen[branch] { // not a retransmission
+				seen[branch] = true
+				u.msgs <- req
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
+	return u
+}
+
+func (u *uas) contact(user string) string {
+	return "<sip:" + user + "@" + u.conn.LocalAddr().String() + ">"
+}
+
+// next returns the body of the next MESSAGE, checking it comes from room.
+func (u *uas) next(room string) string {
+	u.t.Helper()
+	select {
+	case req := <-u.msgs:
+		if from := req.From().Address; from.User != room || from.Host != "conference."+testDomain {
+			u.t.Errorf("MESSAGE from %s, want the room %s", from.String(), room)
+		}
+		if ct := req.ContentType(); ct == nil || !strings.HasPrefix(ct.Value(), "text/plain") {
+			u.t.Errorf("Content-Type %v, want text/plain", ct)
+		}
+		return string(req.Body())
+	case <-time.After(5 * time.Second):
+		u.t.Fatalf("no MESSAGE from %s", room)
+		return ""
+	}
+}
+
+// none checks that no MESSAGE arrives for a while.
+func (u *uas) none() {
+	u.t.Helper()
+	select {
+	case req := <-u.msgs:
+		u.t.Errorf("unexpected MESSAGE %q", req.Body())
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// messenger sends MESSAGEs as user, answering the first 407 and reusing
+// its nonce with increasing nonce-counts.
+type messenger struct {
+	c        *client
+	user, pw string
+	chal     *digest.Challenge
+	nc       int
+}
+
+func (m *messenger) build(room, body string) *sip.Request {
+	req := sip.NewRequest(sip.MESSAGE, sip.Uri{Scheme: "sip", User: room, Host: "conference." + testDomain})
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: m.user, Host: testDomain}, Params: tagParams("m")})
+	req.AppendHeader(&sip.ToHeader{Address: req.Recipient})
+	req.AppendHeader(sip.NewHeader("Content-Type", "text/plain"))
+	req.SetBody([]byte(body))
+	req.SetDestination(m.c.server)
+	req.SetTransport("UDP")
+	return req
+}
+
+func (m *messenger) send(room, body string) *sip.Response {
+	t := m.c.t
+	t.Helper()
+	if m.chal == nil {
+		res := m.c.do(m.build(room, body))
+		if res.StatusCode != 407 {
+			t.Fatalf("MESSAGE without credentials: %s, want 407", res.StartLine())
+		}
+		for _, h := range res.GetHeaders("Proxy-Authenticate") {
+			if chal, err := digest.ParseChallenge(h.Value()); err == nil && chal.Algorithm == "MD5" {
+				m.chal = chal
+			}
+		}
+		if m.chal == nil {
+			t.Fatal("no MD5 Proxy-Authenticate")
+		}
+	}
+	m.nc++
+	req := m.build(room, body)
+	cred, err := digest.Digest(m.chal, digest.Options{Method: "MESSAGE", URI: req.Recipient.String(),
+		Username: m.user, Password: m.pw, Count: m.nc, Cnonce: "c0ffee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AppendHeader(sip.NewHeader("Proxy-Authorization", cred.String()))
+	return m.c.do(req)
+}
+
+// recorder is an engine session standing in for an XMPP occupant.
+type recorder chan muc.Event
+
+func (r recorder) Deliver(ev muc.Event) {
+	select {
+	case r <- ev:
+	default:
+	}
+}
+
+func (r recorder) next(t *testing.T, kind muc.EventKind) muc.Event {
+	t.Helper()
+	for {
+		select {
+		case ev := <-r:
+			if ev.Kind == kind {
+				return ev
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no event of kind %d", kind)
+		}
+	}
+}
+
+func TestRoomsOverSIP(t *testing.T) {
+	ts, engine := newRoomServer(t)
+	ctx := context.Background()
+	ts.accounts.add(t, "carol", "cat")
+
+	// carol is in the lobby on another front door.
+	carol := make(recorder, 100)
+	if err := engine.Join(ctx, muc.JoinRequest{Room: "lobby", Nick: "carol", User: "carol@" + testDomain,
+		Session: muc.Session{Address: "carol@" + testDomain + "/xmpp", FrontDoor: "xmpp", Sink: carol}}); err != nil {
+		t.Fatal(err)
+	}
+	carol.next(t, muc.EventJoined)
+
+	phoneA, phoneB := newUAS(t), newUAS(t)
+	ca, cb := newClient(t, ts.udp), newClient(t, ts.udp)
+	if res := ca.registered("alice", "wonderland", "MD5", []string{phoneA.contact("alice")}, "Expires: 600"); res.StatusCode != 200 {
+		t.Fatal(res.StartLine())
+	}
+	if res := cb.registered("bob", "builder", "MD5", []string{phoneB.contact("bob")}, "Expires: 600"); res.StatusCode != 200 {
+		t.Fatal(res.StartLine())
+	}
+	alice := &messenger{c: ca, user: "alice", pw: "wonderland"}
+	bob := &messenger{c: cb, user: "bob", pw: "builder"}
+
+	// /join, with the room's state in the answer.
+	if res := alice.send("lobby", "/join"); res.StatusCode != 200 {
+		t.Fatalf("/join: %s", res.StartLine())
+	}
+	if got := phoneA.next("lobby"); got != "You joined lobby as alice. Also here: carol. Topic: all hands" {
+		t.Errorf("/join answer %q", got)
+	}
+	if ev := carol.next(t, muc.EventPresence); ev.Occupant.Nick != "alice" || ev.Occupant.Sessions[0].FrontDoor != "sip" {
+		t.Errorf("carol saw %+v join", ev.Occupant)
+	}
+	if res := bob.send("lobby", "#join bobby"); res.StatusCode != 200 {
+		t.Fatalf("#join bobby: %s", res.StartLine())
+	}
+	if got := phoneB.next("lobby"); !strings.HasPrefix(got, "You joined lobby as bobby.") {
+		t.Errorf("#join answer %q", got)
+	}
+	if got := phoneA.next("lobby"); got != "* bobby joined" {
+		t.Errorf("alice saw %q", got)
+	}
+
+	// A post reaches the other SIP occupant and the engine's other
+	// occupant, not its sender.
+	if res := bob.send("lobby", "hello from a phone"); res.StatusCode != 200 {
+		t.Fatalf("post: %s", res.StartLine())
+	}
+	if got := phoneA.next("lobby"); got != "bobby: hello from a phone" {
+		t.Errorf("alice got %q", got)
+	}
+	if ev := carol.next(t, muc.EventMessage); ev.Message.Body != "hello from a phone" || ev.Message.Nick != "bobby" ||
+		ev.Message.FrontDoor != "sip" || ev.Message.RealJID != "bob@"+testDomain {
+		t.Errorf("carol got %+v", ev.Message)
+	}
+	phoneB.none()
+	// A post from the other front door reaches both phones.
+	if _, err := engine.Post(ctx, muc.PostRequest{Room: "lobby", Address: "carol@" + testDomain + "/xmpp", FrontDoor: "xmpp", Body: "hi phones"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*uas{phoneA, phoneB} {
+		if got := p.next("lobby"); got != "carol: hi phones" {
+			t.Errorf("phone got %q", got)
+		}
+	}
+
+	// Refusals: a non-member's post to a closed room, an unknown room.
+	res := alice.send("board", "let me in")
+	if res.StatusCode != 403 || !strings.Contains(res.Reason, "members only") {
+		t.Errorf("non-member post to a closed room: %s, want 403 with a reason", res.StartLine())
+	}
+	if res := alice.send("nosuch", "anyone?"); res.StatusCode != 404 {
+		t.Errorf("post to an unknown room: %s, want 404", res.StartLine())
+	}
+	if res := bob.send("board", "members here"); res.StatusCode != 200 {
+		t.Errorf("member post to a closed room: %s", res.StartLine())
+	}
+	if res := alice.send("board", "/history"); res.StatusCode != 403 {
+		t.Errorf("non-member /history of a closed room: %s, want 403", res.StartLine())
+	}
+	if msgs, _, err := engine.History(ctx, "bob@"+testDomain, "test", storage.HistoryQuery{Room: "board", Limit: 10}); err != nil || len(msgs) != 1 {
+		t.Errorf("board history %v %v: want only bob's post", msgs, err)
+	}
+
+	// Commands.
+	if res := alice.send("lobby", "/history 2"); res.StatusCode != 200 {
+		t.Fatalf("/history: %s", res.StartLine())
+	}
+	if got := phoneA.next("lobby"); !strings.Contains(got, "] bobby: hello from a phone\n[") || !strings.HasSuffix(got, "] carol: hi phones") {
+		t.Errorf("/history 2: %q", got)
+	}
+	alice.send("lobby", "/who")
+	if got := phoneA.next("lobby"); got != "In lobby (3): alice, bobby, carol" {
+		t.Errorf("/who: %q", got)
+	}
+	alice.send("lobby", "/topic")
+	if got := phoneA.next("lobby"); got != "Topic of lobby: all hands" {
+		t.Errorf("/topic: %q", got)
+	}
+	if res := alice.send("lobby", "/topic new topic"); res.StatusCode != 403 {
+		t.Errorf("/topic by a participant: %s, want 403", res.StartLine())
+	}
+	alice.send("lobby", "/nick al")
+	if got := phoneA.next("lobby"); got != "You are now known as al." {
+		t.Errorf("/nick: %q", got)
+	}
+	if got := phoneB.next("lobby"); got != "* alice is now known as al" {
+		t.Errorf("bob saw %q", got)
+	}
+	if ev := carol.next(t, muc.EventPresence); ev.OldNick != "alice" || ev.Occupant.Nick != "al" {
+		t.Errorf("carol saw %+v", ev)
+	}
+	if res := alice.send("lobby", "/nick bobby"); res.StatusCode != 409 {
+		t.Errorf("/nick to a taken nick: %s, want 409", res.StartLine())
+	}
+	alice.send("lobby", "/rooms")
+	if got := phoneA.next("lobby"); got != "Rooms:\nsip:board@conference."+testDomain+" (closed)\nsip:lobby@conference."+testDomain+" (open) all hands" {
+		t.Errorf("/rooms: %q", got)
+	}
+	alice.send("lobby", "/help")
+	if got := phoneA.next("lobby"); !strings.HasPrefix(got, "Commands") {
+		t.Errorf("/help: %q", got)
+	}
+	if res := alice.send("lobby", "/frobnicate"); res.StatusCode != 400 {
+		t.Errorf("unknown command: %s, want 400", res.StartLine())
+	}
+	bob.send("lobby", "/leave")
+	if got := phoneB.next("lobby"); got != "You left lobby." {
+		t.Errorf("/leave: %q", got)
+	}
+	if got := phoneA.next("lobby"); got != "* bobby left" {
+		t.Errorf("alice saw %q", got)
+	}
+
+	// alice's only contact goes: she leaves the room.
+	res = ca.do(ca.register("alice", []string{phoneA.contact("alice")}, "Expires: 0",
+		"Authorization: "+answerAgain(t, ca, "alice", "wonderland")))
+	if res.StatusCode != 200 {
+		t.Fatalf("un-REGISTER: %s", res.StartLine())
+	}
+	if ev := carol.next(t, muc.EventPresence); ev.Occupant.Nick != "bobby" || ev.Occupant.Role != muc.RoleNone {
+		t.Errorf("carol saw %+v, want bobby leaving", ev.Occupant)
+	}
+	if ev := carol.next(t, muc.EventPresence); ev.Occupant.Nick != "al" || ev.Occupant.Role != muc.RoleNone {
+		t.Errorf("carol saw %+v after alice's contacts went", ev.Occupant)
+	}
+	if occ := engine.Occupants("lobby"); len(occ) != 1 {
+		t.Errorf("occupants after the SIP users left: %+v", occ)
+	}
+}
+
+// answerAgain answers a fresh REGISTER challenge for user.
+func answerAgain(t *testing.T, c *client, user, pw string) string {
+	req := c.register(user, nil)
+	return answer(t, req, c.do(req), "MD5", user, pw, 1)
+}
+
+func TestJoinNeedsAContact(t *testing.T) {
+	ts, _ := newRoomServer(t)
+	m := &messenger{c: newClient(t, ts.udp), user: "alice", pw: "wonderland"}
+	if res := m.send("lobby", "/join"); res.StatusCode != 403 {
+		t.Errorf("/join without a registered contact: %s, want 403", res.StartLine())
+	}
+	if res := m.send("lobby", "posting works without joining"); res.StatusCode != 200 {
+		t.Errorf("post without joining: %s", res.StartLine())
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	for code, want := range map[muc.Code]int{muc.CodeNotFound: 404, muc.CodeForbidden: 403, muc.CodeRegistrationRequired: 403,
+		muc.CodeNotAuthorized: 403, muc.CodeNotAllowed: 403, muc.CodeNotAcceptable: 403, muc.CodeConflict: 409,
+		muc.CodeServiceUnavailable: 503, muc.CodeBadRequest: 400} {
+		got, phrase := statusOf(fmt.Errorf("wrapped: %w", &muc.Error{Code: code, Reason: "why\r\nInjected: x"}))
+		if got != want || strings.ContainsAny(phrase, "\r\n") || !strings.HasSuffix(phrase, "why  Injected: x") {
+			t.Errorf("%v: %d %q, want %d and the reason on one line", code, got, phrase, want)
+		}
+	}
+	if got, _ := statusOf(errors.New("disk on fire")); got != 500 {
+		t.Errorf("internal error: %d, want 500", got)
+	}
+}
+
+func TestExpiredContactsLeaveRooms(t *testing.T) {
+	ts, engine := newRoomServer(t)
+	phone := newUAS(t)
+	c := newClient(t, ts.udp)
+	if res := c.registered("alice", "wonderland", "MD5", []string{phone.contact("alice")}, "Expires: 60"); res.StatusCode != 200 {
+		t.Fatal(res.StartLine())
+	}
+	m := &messenger{c: c, user: "alice", pw: "wonderland"}
+	if res := m.send("lobby", "/join"); res.StatusCode != 200 {
+		t.Fatalf("/join: %s", res.StartLine())
+	}
+	phone.next("lobby")
+	if occ := engine.Occupants("lobby"); len(occ) != 1 {
+		t.Fatalf("occupants %+v", occ)
+	}
+	later := time.Now().Add(61 * time.Second)
+	ts.srv.reg.setNow(func() time.Time { return later })
+	ts.srv.reg.prune(later)
+	ts.srv.leaveUnreachable()
+	if occ := engine.Occupants("lobby"); len(occ) != 0 {
+		t.Errorf("occupants after alice's contact expired: %+v", occ)
+	}
+}

@@ -1,0 +1,140 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Defaults of the sender.
+const (
+	DefaultSendQueue = 256
+	sendTimeout      = 10 * time.Second // one MESSAGE transaction to one contact
+)
+
+// outgoing is one MESSAGE for every registered contact of a user.
+type outgoing struct {
+	from        sip.Uri // the room
+	contentType string
+	body        []byte
+}
+
+// sender delivers MESSAGEs to users' registered contacts, off the room's
+// lock: Deliver only appends to a bounded per-user queue; one goroutine per
+// user with something queued sends, in queue order, and exits when the
+// queue is empty. A full queue drops the MESSAGE with a log, so a slow or
+// unreachable endpoint never stalls a room or anyone else.
+type sender struct {
+	s      *Server
+	client *sipgo.Client
+	max    int
+
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	queues map[string]*userQueue // by AOR
+}
+
+type userQueue struct {
+	items []outgoing
+}
+
+func newSender(s *Server, client *sipgo.Client, max int) *sender {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &sender{s: s, client: client, max: max, ctx: ctx, cancel: cancel, queues: make(map[string]*userQueue)}
+}
+
+// enqueue queues m for aor's contacts. It never blocks.
+func (q *sender) enqueue(aor string, m outgoing) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	uq := q.queues[aor]
+	if uq == nil {
+		uq = &userQueue{}
+		q.queues[aor] = uq
+		q.wg.Add(1)
+		go q.run(aor, uq)
+	}
+	if len(uq.items) >= q.max {
+		q.s.log.Warn("SIP send queue full: MESSAGE dropped", "aor", aor, "queued", len(uq.items))
+		return
+	}
+	uq.items = append(uq.items, m)
+}
+
+// run sends aor's queue until it is empty or the sender closes.
+func (q *sender) run(aor string, uq *userQueue) {
+	defer q.wg.Done()
+	for {
+		q.mu.Lock()
+		if len(uq.items) == 0 || q.closed {
+			delete(q.queues, aor)
+			q.mu.Unlock()
+			return
+		}
+		m := uq.items[0]
+		uq.items[0] = outgoing{}
+		uq.items = uq.items[1:]
+		q.mu.Unlock()
+		for _, b := range q.s.reg.bindings(aor) {
+			if err := q.send(b, m); err != nil {
+				q.s.log.Info("MESSAGE to a contact failed", "aor", aor, "contact", b.URI, "err", err)
+			}
+		}
+	}
+}
+
+// send sends one MESSAGE to one contact and waits for its final response.
+// An outbound flow (RFC 5626) or a connection-oriented binding is reached
+// over the connection the REGISTER came on.
+func (q *sender) send(b Binding, m outgoing) error {
+	var target sip.Uri
+	if err := sip.ParseUri(b.URI, &target); err != nil {
+		return fmt.Errorf("contact %q: %w", b.URI, err)
+	}
+	req := sip.NewRequest(sip.MESSAGE, target)
+	from := &sip.FromHeader{Address: m.from, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	var to sip.Uri
+	if err := sip.ParseUri(b.AOR, &to); err != nil {
+		return fmt.Errorf("address of record %q: %w", b.AOR, err)
+	}
+	req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("Content-Type", m.contentType))
+	req.SetBody(m.body)
+	if tr := strings.ToUpper(b.Transport); tr != "" && b.Source != "" && (b.RegID != "" || sip.IsReliable(tr)) {
+		req.SetTransport(tr)
+		req.SetDestination(b.Source)
+	}
+	ctx, cancel := context.WithTimeout(q.ctx, sendTimeout)
+	defer cancel()
+	res, err := q.client.Do(ctx, req)
+	if err != nil {
+		return fmt.Errorf("sending MESSAGE: %w", err)
+	}
+	if !res.IsSuccess() {
+		return fmt.Errorf("MESSAGE answered %d %s", res.StatusCode, res.Reason)
+	}
+	return nil
+}
+
+// close stops the senders, abandoning what is queued, and waits for them.
+func (q *sender) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cancel()
+	q.wg.Wait()
+}
