@@ -10,12 +10,13 @@ import (
 	"time"
 )
 
-// requireSipp skips the test when sipp (Debian sip-tester) is missing.
+// requireSipp fails the test (it does not skip: the real-client test is
+// part of the suite) when sipp (Debian sip-tester) is missing.
 func requireSipp(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("sipp")
 	if err != nil {
-		t.Skip("sipp not installed (Debian package sip-tester)")
+		t.Fatalf("sipp not found on PATH (%v)\nInstall it with: apt-get install -y sip-tester", err)
 	}
 	return path
 }
