@@ -80,8 +80,17 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session, p *Elemen
 	}
 	sess.mu.Unlock()
 
+	if !available && !wasAvailable && len(directed) == 0 {
+		return
+	}
+	// One roster read serves the broadcast and, on initial presence, the
+	// answer to the probes.
+	items, _, err := s.cfg.Store.Roster(ctx, sess.jid.Localpart())
+	if err != nil {
+		s.log.Error("presence: reading roster", "user", sess.bare, "err", err)
+	}
 	if available || wasAvailable {
-		s.broadcastToContactsAndSelf(ctx, sess, p)
+		s.broadcastToContactsAndSelf(sess, p, items)
 	}
 	for _, d := range directed {
 		if j, err := jid.Parse(d); err == nil {
@@ -89,17 +98,13 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session, p *Elemen
 		}
 	}
 	if available && !wasAvailable {
-		s.initialPresence(ctx, sess, prio)
+		s.initialPresence(ctx, sess, prio, items)
 	}
 }
 
 // broadcastToContactsAndSelf sends p to every contact with a subscription
 // to the user (from/both) and to the user's other resources.
-func (s *Server) broadcastToContactsAndSelf(ctx context.Context, sess *session, p *Element) {
-	items, _, err := s.cfg.Store.Roster(ctx, sess.jid.Localpart())
-	if err != nil {
-		s.log.Error("presence: reading roster", "user", sess.bare, "err", err)
-	}
+func (s *Server) broadcastToContactsAndSelf(sess *session, p *Element, items []storage.RosterItem) {
 	for _, it := range items {
 		if it.Subscription == storage.SubscriptionFrom || it.Subscription == storage.SubscriptionBoth {
 			if j, err := jid.Parse(it.JID); err == nil {
@@ -122,11 +127,7 @@ func (s *Server) broadcastToContactsAndSelf(ctx context.Context, sess *session, 
 // presence of its contacts and other resources (the answer to the probes
 // of §4.2.3), pending subscription requests (§3.1.3) and, at non-negative
 // priority, offline messages (§8.5.2.2.1; XEP-0160).
-func (s *Server) initialPresence(ctx context.Context, sess *session, prio int) {
-	items, _, err := s.cfg.Store.Roster(ctx, sess.jid.Localpart())
-	if err != nil {
-		s.log.Error("presence: reading roster", "user", sess.bare, "err", err)
-	}
+func (s *Server) initialPresence(ctx context.Context, sess *session, prio int, items []storage.RosterItem) {
 	for _, it := range items {
 		if it.Subscription != storage.SubscriptionTo && it.Subscription != storage.SubscriptionBoth {
 			continue
