@@ -49,10 +49,7 @@ func TestSippPostsToRoomSeenBySlixmpp(t *testing.T) {
 		}
 	}
 
-	// The digest uri sipp sends is one per run (-auth_uri) and parleyd
-	// wants the request-URI there, so REGISTER (sip:DOMAIN) and the
-	// MESSAGEs (sip:ROOM@conference.DOMAIN) are two runs. runSipp fails
-	// the test with t.Fatalf, which must not happen while the script's
+	// sipRoomPost fails the test with t.Fatalf, which must not happen while the script's
 	// goroutine may still log: wait for it first on the way out.
 	ok := false
 	defer func() {
@@ -60,11 +57,7 @@ func TestSippPostsToRoomSeenBySlixmpp(t *testing.T) {
 			<-done
 		}
 	}()
-	auth := []string{"-au", alice.name, "-ap", alice.password}
-	s.runSipp(sipp, "sip_register.xml", append(auth, "-auth_uri", domain),
-		"user", alice.name, "domain", domain)
-	s.runSipp(sipp, "sip_room_post.xml", append(auth, "-auth_uri", room+"@conference."+domain),
-		"user", alice.name, "domain", domain, "room", room, "roomhost", "conference."+domain, "body", body)
+	s.sipRoomPost(sipp, alice, room, body)
 	ok = true
 	<-done
 }

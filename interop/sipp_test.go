@@ -52,6 +52,20 @@ func (s *server) runSipp(sipp, name string, extra []string, keys ...string) {
 	}
 }
 
+// sipRoomPost has sipp REGISTER u and then, in pager mode, MESSAGE "/join"
+// and body to room (sip_room_post.xml), answering every challenge with MD5.
+// The digest uri sipp sends is one per run (-auth_uri) and parleyd wants
+// the request-URI there, so REGISTER (sip:DOMAIN) and the MESSAGEs
+// (sip:ROOM@conference.DOMAIN) are two runs.
+func (s *server) sipRoomPost(sipp string, u account, room, body string) {
+	s.t.Helper()
+	auth := []string{"-au", u.name, "-ap", u.password}
+	s.runSipp(sipp, "sip_register.xml", append(auth, "-auth_uri", domain),
+		"user", u.name, "domain", domain)
+	s.runSipp(sipp, "sip_room_post.xml", append(auth, "-auth_uri", room+"@conference."+domain),
+		"user", u.name, "domain", domain, "room", room, "roomhost", "conference."+domain, "body", body)
+}
+
 func tail(b []byte, n int) []byte {
 	if len(b) > n {
 		return b[len(b)-n:]

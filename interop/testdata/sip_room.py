@@ -8,28 +8,15 @@ Needs --user bob:PW; --room, --nick (the SIP user's nick), --body.
 """
 
 import asyncio
-import sys
 
-from slixclient import Failure, check, run, step, until
+from slixclient import Failure, check, run, step, take_args, until
 from muc import (MUCClient, archived, inner_body, kind, stanza_id, service, short)
 
 LIVE_WAIT = 20  # seconds for the SIP post to arrive
 
 
 def extra_args():
-    # slixclient.parse_args owns the common arguments; take ours out first.
-    mine = {"--room": "lobby", "--nick": "alice", "--body": "hello from sipp"}
-    rest = []
-    argv = sys.argv[1:]
-    i = 0
-    while i < len(argv):
-        if argv[i] in mine and i + 1 < len(argv):
-            mine[argv[i]] = argv[i + 1]
-            i += 2
-        else:
-            rest.append(argv[i])
-            i += 1
-    sys.argv[1:] = rest
+    mine = take_args({"--room": "lobby", "--nick": "alice", "--body": "hello from sipp"})
     return mine["--room"], mine["--nick"], mine["--body"]
 
 

@@ -95,6 +95,25 @@ async def iq(aw, what):
         raise Failure(f"{what}: no reply (IqTimeout)") from None
 
 
+def take_args(mine):
+    """Take a script's own "--name value" arguments (mine: name -> default)
+    out of sys.argv, before parse_args sees the common ones; returns mine
+    with the values given."""
+    mine = dict(mine)
+    rest = []
+    argv = sys.argv[1:]
+    i = 0
+    while i < len(argv):
+        if argv[i] in mine and i + 1 < len(argv):
+            mine[argv[i]] = argv[i + 1]
+            i += 2
+        else:
+            rest.append(argv[i])
+            i += 1
+    sys.argv[1:] = rest
+    return mine
+
+
 def parse_args():
     p = argparse.ArgumentParser()
     p.add_argument("--host", default="127.0.0.1")
