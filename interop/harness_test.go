@@ -371,6 +371,15 @@ func (s *server) stop() {
 	t.Logf("parleyd stopped with SIGTERM in %v, exit 0", time.Since(began).Round(time.Millisecond))
 }
 
+// kill ends parleyd with SIGKILL, as a crash would: no clean stop.
+func (s *server) kill() {
+	s.t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		s.t.Fatalf("SIGKILL to parleyd: %v", err)
+	}
+	<-s.done
+}
+
 // tail returns the last n lines of a file.
 func (s *server) tail(path string, n int) string {
 	b, err := os.ReadFile(path)
