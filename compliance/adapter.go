@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parleychat/parley/storage"
 )
@@ -23,11 +24,13 @@ type Adapter interface {
 	// database: two adapters must not share it.
 	Name() string
 	// Write delivers evs, the events of w in Seq order, completely or
-	// not at all (an error). A window that failed is written again,
-	// identical, so Write must make a second delivery of the same window
-	// replace the first, not add to it: the XML and JSON-lines adapters
-	// name their files after the window.
-	Write(ctx context.Context, w Window, evs []storage.ComplianceEvent) error
+	// not at all (an error), and says where: the file written (the last
+	// one, when it writes several), shown by parleyctl compliance status.
+	// A window that failed is written again, identical, so Write must
+	// make a second delivery of the same window replace the first, not
+	// add to it: the XML and JSON-lines adapters name their files after
+	// the window.
+	Write(ctx context.Context, w Window, evs []storage.ComplianceEvent) (string, error)
 }
 
 // Window is a run's range of the compliance database: the events with
@@ -161,33 +164,62 @@ func (r *AdapterRunner) leaseHeld(ctx context.Context) (bool, error) {
 }
 
 // RunOnce runs every adapter until it has written all the events captured
-// so far, whether or not this node holds the lease (Run checks it). One
-// adapter's failure does not stop the others; the errors are joined.
+// so far, whether or not this node holds the lease (Run checks it), and
+// records each adapter's run (when, how many events, the last file, the
+// error) with its position. One adapter's failure does not stop the
+// others; the errors are joined.
 func (r *AdapterRunner) RunOnce(ctx context.Context) error {
 	var errs []error
 	for _, a := range r.cfg.Adapters {
-		if err := r.runAdapter(ctx, a); err != nil {
-			errs = append(errs, fmt.Errorf("compliance: adapter %s: %w", a.Name(), err))
+		run, err := r.runAdapter(ctx, a)
+		if err != nil {
+			err = fmt.Errorf("compliance: adapter %s: %w", a.Name(), err)
+			errs = append(errs, err)
+			run.Error = err.Error()
+		}
+		if rerr := r.recordRun(ctx, a.Name(), run); rerr != nil && ctx.Err() == nil {
+			errs = append(errs, fmt.Errorf("compliance: adapter %s: recording its run: %w", a.Name(), rerr))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// runAdapter writes windows for a until it is up to date. Before writing a
+// recordRun stores run as the adapter's last, beside its position.
+func (r *AdapterRunner) recordRun(ctx context.Context, name string, run storage.AdapterRun) error {
+	p, err := r.cfg.Store.AdapterPosition(ctx, name)
+	if err != nil {
+		return err
+	}
+	run.At = time.Now()
+	run.File, run.Error = cut(run.File, storage.MaxAdapterRunText), cut(run.Error, storage.MaxAdapterRunText)
+	p.LastRun = run
+	return r.cfg.Store.SetAdapterPosition(ctx, p)
+}
+
+// cut shortens s to at most n characters.
+func cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// runAdapter writes windows for a until it is up to date and returns what
+// it wrote (Events, File; also when it fails part way). Before writing a
 // window it stores the window's end as pending, and afterwards moves its
 // position there: a run that fails or dies in between leaves the pending
 // end, and the next run writes exactly that window again, so files already
 // delivered by the failed run are replaced by identical ones, never
 // followed by a shifted window that repeats some of their events.
-func (r *AdapterRunner) runAdapter(ctx context.Context, a Adapter) error {
+func (r *AdapterRunner) runAdapter(ctx context.Context, a Adapter) (run storage.AdapterRun, err error) {
 	for {
 		p, err := r.cfg.Store.AdapterPosition(ctx, a.Name())
 		if err != nil {
-			return err
+			return run, err
 		}
 		evs, err := r.cfg.Store.ComplianceEvents(ctx, p.Seq, r.cfg.MaxBatch)
 		if err != nil {
-			return err
+			return run, err
 		}
 		if p.Pending > p.Seq {
 			n := 0
@@ -200,31 +232,34 @@ func (r *AdapterRunner) runAdapter(ctx context.Context, a Adapter) error {
 				// nothing left to write of it.
 				p.Seq = p.Pending
 				if err := r.cfg.Store.SetAdapterPosition(ctx, p); err != nil {
-					return err
+					return run, err
 				}
 				continue
 			}
 		}
 		if len(evs) == 0 {
-			return nil
+			return run, nil
 		}
 		w := Window{AfterSeq: p.Seq, LastSeq: evs[len(evs)-1].Seq, First: evs[0].CapturedAt, Last: evs[len(evs)-1].CapturedAt}
 		if p.Pending != w.LastSeq {
 			p.Pending = w.LastSeq
 			if err := r.cfg.Store.SetAdapterPosition(ctx, p); err != nil {
-				return err
+				return run, err
 			}
 		}
-		if err := a.Write(ctx, w, evs); err != nil {
-			return fmt.Errorf("writing events %d to %d: %w", w.AfterSeq+1, w.LastSeq, err)
+		file, err := a.Write(ctx, w, evs)
+		if err != nil {
+			return run, fmt.Errorf("writing events %d to %d: %w", w.AfterSeq+1, w.LastSeq, err)
 		}
 		p.Seq = w.LastSeq
 		if err := r.cfg.Store.SetAdapterPosition(ctx, p); err != nil {
-			return err
+			return run, err
 		}
-		r.log.Debug("compliance events written", "adapter", a.Name(), "events", len(evs), "last_seq", w.LastSeq)
+		run.Events += int64(len(evs))
+		run.File = file
+		r.log.Debug("compliance events written", "adapter", a.Name(), "events", len(evs), "last_seq", w.LastSeq, "file", file)
 		if len(evs) < r.cfg.MaxBatch {
-			return nil
+			return run, nil
 		}
 	}
 }

@@ -21,6 +21,7 @@ type jsonEvent struct {
 	MessageType string          `json:"message_type"`
 	Room        string          `json:"room"`
 	Actor       string          `json:"actor"`
+	Target      string          `json:"target,omitempty"`
 	Time        string          `json:"time"`
 	CapturedAt  string          `json:"captured_at"`
 	OutboxID    int64           `json:"outbox_id"`
@@ -41,7 +42,7 @@ func newJSONWriter(w io.Writer) *jsonWriter {
 func (j *jsonWriter) event(ev storage.ComplianceEvent) error {
 	line := jsonEvent{
 		Seq: ev.Seq, EventID: ev.EventID, Type: ev.Type, MessageType: MessageType(ev.Type),
-		Room: ev.Room, Actor: ev.Actor, Time: ev.Time.UTC().Format(xmlTime),
+		Room: ev.Room, Actor: ev.Actor, Target: ev.Target, Time: ev.Time.UTC().Format(xmlTime),
 		CapturedAt: ev.CapturedAt.UTC().Format(xmlTime), OutboxID: ev.OutboxID,
 	}
 	if json.Valid(ev.Payload) {
@@ -62,21 +63,21 @@ func (a *JSONLinesAdapter) Name() string { return "jsonl" }
 
 // Write implements Adapter: a file named
 // parley-compliance-TIME-FIRSTSEQ-LASTSEQ.jsonl, written atomically.
-func (a *JSONLinesAdapter) Write(ctx context.Context, w Window, evs []storage.ComplianceEvent) error {
+func (a *JSONLinesAdapter) Write(ctx context.Context, w Window, evs []storage.ComplianceEvent) (string, error) {
 	if err := os.MkdirAll(a.Dir, 0o750); err != nil {
-		return fmt.Errorf("compliance output directory: %w", err)
+		return "", fmt.Errorf("compliance output directory: %w", err)
 	}
 	path := filepath.Join(a.Dir, windowFileName("parley-compliance", w, ".jsonl"))
 	f, err := createAtomic(path)
 	if err != nil {
-		return fmt.Errorf("compliance file: %w", err)
+		return "", fmt.Errorf("compliance file: %w", err)
 	}
 	j := newJSONWriter(f.Writer)
 	for _, ev := range evs {
 		if err := j.event(ev); err != nil {
 			f.abort()
-			return fmt.Errorf("writing %s: %w", path, err)
+			return "", fmt.Errorf("writing %s: %w", path, err)
 		}
 	}
-	return f.commit()
+	return path, f.commit()
 }

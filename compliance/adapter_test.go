@@ -95,13 +95,13 @@ type flaky struct {
 	windows  []Window
 }
 
-func (f *flaky) Write(ctx context.Context, w Window, evs []storage.ComplianceEvent) error {
+func (f *flaky) Write(ctx context.Context, w Window, evs []storage.ComplianceEvent) (string, error) {
 	f.windows = append(f.windows, w)
 	if f.failures.Add(-1) >= 0 {
-		if err := f.Adapter.Write(ctx, w, evs[:len(evs)/2]); err != nil {
-			return err
+		if _, err := f.Adapter.Write(ctx, w, evs[:len(evs)/2]); err != nil {
+			return "", err
 		}
-		return errors.New("disk full")
+		return "", errors.New("disk full")
 	}
 	return f.Adapter.Write(ctx, w, evs)
 }
@@ -128,8 +128,13 @@ func TestAdapterRunnerExactlyOnce(t *testing.T) {
 		if err := r.RunOnce(t.Context()); err == nil || !strings.Contains(err.Error(), "disk full") {
 			t.Fatalf("RunOnce with a failing adapter = %v", err)
 		}
-		if p, _ := store.AdapterPosition(t.Context(), "jsonl"); p.Seq != 0 || p.Pending == 0 {
+		p, _ := store.AdapterPosition(t.Context(), "jsonl")
+		if p.Seq != 0 || p.Pending == 0 {
 			t.Fatalf("position after the failure = %+v; want 0 with a pending window", p)
+		}
+		// The failed run is recorded for parleyctl compliance status.
+		if r := p.LastRun; r.At.IsZero() || r.Events != 0 || !strings.Contains(r.Error, "disk full") {
+			t.Errorf("the failed run is recorded as %+v", r)
 		}
 		if p, _ := store.AdapterPosition(t.Context(), "xml"); p.Seq == 0 || p.Pending != p.Seq {
 			t.Fatalf("xml position = %+v; want all written", p)
@@ -137,6 +142,7 @@ func TestAdapterRunnerExactlyOnce(t *testing.T) {
 		// More events arrive before the retry: the retry writes the same
 		// window first (replacing the half file), then the rest.
 		capture(t, store, evs[120:])
+		before := time.Now()
 		if err := r.RunOnce(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -156,6 +162,13 @@ func TestAdapterRunnerExactlyOnce(t *testing.T) {
 		}
 		if tmp, _ := filepath.Glob(filepath.Join(dir, ".*")); len(tmp) != 0 {
 			t.Errorf("temporary files left: %v", tmp)
+		}
+		// The successful run is recorded: 250 events, its last file.
+		slices.Sort(files)
+		p, _ = store.AdapterPosition(t.Context(), "jsonl")
+		if r := p.LastRun; r.At.Before(before.Add(-time.Second)) || r.Events != 250 || r.Error != "" ||
+			len(files) == 0 || r.File != files[len(files)-1] {
+			t.Errorf("the run is recorded as %+v; want 250 events, file %v, no error", r, files)
 		}
 		// Nothing new: nothing written.
 		if err := r.RunOnce(t.Context()); err != nil {

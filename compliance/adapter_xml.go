@@ -200,6 +200,9 @@ func (x *xmlWriter) message(ev storage.ComplianceEvent) {
 	x.attr("time", ev.Time.UTC().Format(xmlTime))
 	x.attr("from", ev.Actor)
 	nick, to, frontDoor := messageAttrs(ev.Payload)
+	if to == "" {
+		to = ev.Target // the kicked, banned, promoted user; the file's owner
+	}
 	for _, a := range [][2]string{{"nick", nick}, {"to", to}, {"frontDoor", frontDoor}, {"detail", string(ev.Payload)}} {
 		if a[1] != "" {
 			x.attr(a[0], a[1])
@@ -274,24 +277,27 @@ func (a *XMLAdapter) Name() string { return "xml" }
 // per room), each written atomically. Events outside rooms go in a
 // Conversation whose Channel is empty (per room: in the -room- file with
 // no name, "-norooms").
-func (a *XMLAdapter) Write(ctx context.Context, w Window, evs []storage.ComplianceEvent) error {
+func (a *XMLAdapter) Write(ctx context.Context, w Window, evs []storage.ComplianceEvent) (string, error) {
 	if err := os.MkdirAll(a.Dir, 0o750); err != nil {
-		return fmt.Errorf("compliance output directory: %w", err)
+		return "", fmt.Errorf("compliance output directory: %w", err)
 	}
 	rooms, byRoom := conversations(evs)
 	if !a.PerRoom {
-		return a.writeFile(filepath.Join(a.Dir, windowFileName("parley-compliance", w, ".xml")), w, rooms, byRoom)
+		path := filepath.Join(a.Dir, windowFileName("parley-compliance", w, ".xml"))
+		return path, a.writeFile(path, w, rooms, byRoom)
 	}
+	last := ""
 	for _, room := range rooms {
 		if err := ctx.Err(); err != nil {
-			return err
+			return last, err
 		}
-		name := windowFileName("parley-compliance", w, "-room-"+fileSafe(room)+".xml")
-		if err := a.writeFile(filepath.Join(a.Dir, name), w, []string{room}, byRoom); err != nil {
-			return err
+		path := filepath.Join(a.Dir, windowFileName("parley-compliance", w, "-room-"+fileSafe(room)+".xml"))
+		if err := a.writeFile(path, w, []string{room}, byRoom); err != nil {
+			return last, err
 		}
+		last = path
 	}
-	return nil
+	return last, nil
 }
 
 func (a *XMLAdapter) writeFile(path string, w Window, rooms []string, byRoom map[string][]storage.ComplianceEvent) error {

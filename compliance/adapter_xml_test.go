@@ -51,10 +51,10 @@ func TestXMLAdapterFile(t *testing.T) {
 	dir := t.TempDir()
 	w := Window{AfterSeq: 100, LastSeq: 115, First: evs[0].CapturedAt, Last: evs[14].CapturedAt}
 	a := &XMLAdapter{Dir: dir}
-	if err := a.Write(t.Context(), w, evs); err != nil {
-		t.Fatal(err)
-	}
 	name := filepath.Join(dir, "parley-compliance-20260301T090114.000000Z-101-115.xml")
+	if file, err := a.Write(t.Context(), w, evs); err != nil || file != name {
+		t.Fatalf("Write = %q, %v; want %q", file, err, name)
+	}
 	validateXML(t, name)
 	f, err := os.Open(name)
 	if err != nil {
@@ -92,7 +92,7 @@ func TestXMLAdapterFile(t *testing.T) {
 	}
 	// Per room, the room names make safe, distinct file names.
 	per := &XMLAdapter{Dir: t.TempDir(), PerRoom: true}
-	if err := per.Write(t.Context(), w, evs); err != nil {
+	if _, err := per.Write(t.Context(), w, evs); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(per.Dir, "*"))

@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -20,7 +21,7 @@ const DefaultExportPageSize = 1000
 
 // ExportOptions selects and formats an export.
 type ExportOptions struct {
-	// From, To, Room and Actor select the events (storage.ComplianceQuery;
+	// From, To, Room, Actor and User select the events (storage.ComplianceQuery;
 	// its cursor and Limit are the export's own).
 	Query storage.ComplianceQuery
 	// Format is FormatXML or FormatJSON.
@@ -112,7 +113,7 @@ func Export(ctx context.Context, store storage.ComplianceStore, w io.Writer, opt
 	switch opt.Format {
 	case FormatXML:
 		x := newXMLWriter(cw)
-		x.begin("from", timeAttr(q.From), "to", timeAttr(q.To), "room", q.Room, "user", q.Actor)
+		x.begin("from", timeAttr(q.From), "to", timeAttr(q.To), "room", q.Room, "user", cmp.Or(q.User, q.Actor))
 		for _, room := range rooms {
 			rq := q
 			rq.Room, rq.OutsideRooms = room, room == ""

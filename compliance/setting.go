@@ -44,14 +44,12 @@ const StateFile = "compliance.state"
 // the next start records the same setting again, a harmless second event.
 func RecordSetting(ctx context.Context, outbox storage.ComplianceOutbox, stateFile, node string, on bool) (bool, error) {
 	setting := settingName(on)
-	previous := "unknown"
-	b, err := os.ReadFile(stateFile)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return false, fmt.Errorf("compliance: reading the setting last recorded: %w", err)
-	default:
-		previous = strings.TrimSpace(string(b))
+	previous, err := RecordedSetting(stateFile)
+	if err != nil {
+		return false, err
+	}
+	if previous == "" {
+		previous = "unknown"
 	}
 	if previous == setting {
 		return false, nil
@@ -124,13 +122,38 @@ type Status struct {
 	Outbox storage.OutboxStats
 	// Captured is how many events the compliance database holds.
 	Captured int64
+	// Adapters are the adapters' positions and last runs, by name.
+	Adapters []storage.AdapterPosition
+}
+
+// Lag is how long the oldest event waiting in the outbox has waited, by
+// the clock now; 0 when the outbox is empty.
+func (s Status) Lag(now time.Time) time.Duration {
+	if s.Outbox.Oldest.IsZero() {
+		return 0
+	}
+	return max(0, now.Sub(s.Outbox.Oldest))
+}
+
+// RecordedSetting returns the compliance setting that RecordSetting last
+// recorded in stateFile ("on" or "off"), the setting the node using that
+// data directory last started with; "" when none was recorded.
+func RecordedSetting(stateFile string) (string, error) {
+	b, err := os.ReadFile(stateFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("compliance: reading the setting last recorded: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // Active reports whether some node holds the worker lease.
 func (s Status) Active() bool { return s.Lease.Holder != "" && s.DBTime.Before(s.Lease.Expires) }
 
-// ReadStatus reads the worker lease, the outbox backlog and the number of
-// events captured.
+// ReadStatus reads the worker lease, the outbox backlog, the number of
+// events captured and the adapters' last runs.
 func ReadStatus(ctx context.Context, outbox storage.ComplianceOutbox, store storage.ComplianceStore) (Status, error) {
 	var (
 		st  Status
@@ -143,6 +166,9 @@ func ReadStatus(ctx context.Context, outbox storage.ComplianceOutbox, store stor
 		return Status{}, fmt.Errorf("compliance: status: %w", err)
 	}
 	if st.Captured, err = store.CountComplianceEvents(ctx); err != nil {
+		return Status{}, fmt.Errorf("compliance: status: %w", err)
+	}
+	if st.Adapters, err = store.AdapterPositions(ctx); err != nil {
 		return Status{}, fmt.Errorf("compliance: status: %w", err)
 	}
 	return st, nil

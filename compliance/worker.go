@@ -245,6 +245,9 @@ func (w *Worker) pass(ctx context.Context) (copied int, full bool, err error) {
 		return 0, false, fmt.Errorf("compliance: reading the outbox: %w", err)
 	}
 	if len(evs) > 0 {
+		for i := range evs {
+			evs[i].Target = EventTarget(evs[i].Type, evs[i].Payload)
+		}
 		copied, err = w.cfg.Store.CaptureEvents(ctx, evs)
 		if err != nil {
 			w.m.errors.Inc()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -192,6 +193,9 @@ func complianceSession(t *testing.T, sipp, content, cstorage string) {
 	expect(14, "user", bo)
 	expect(17, "text", "figures")
 	expect(17, "hits", seen.SearchHits)
+	if evs[14].Target != bo {
+		t.Errorf("the kick's target is %q, want %s", evs[14].Target, bo)
+	}
 	if !strings.Contains(p(5)["stanza"].(string), "the figures are final") {
 		t.Errorf("the post's event lacks the full stanza: %s", evs[5].Payload)
 	}
@@ -229,6 +233,32 @@ func complianceSession(t *testing.T, sipp, content, cstorage string) {
 	}
 	if !slices.Equal(fromExport, ids) {
 		t.Errorf("parleyctl compliance export holds %d events %v, the database %d %v", len(fromExport), fromExport, len(ids), ids)
+	}
+
+	// An export for bob has what he did and what was done to him (the
+	// kick), nothing else.
+	bobs := filepath.Join(s.dir, "bob.jsonl")
+	s.mustCtl("--compliance-storage", cstorage, "compliance", "export", "--from", began.Format(time.RFC3339),
+		"--to", time.Now().UTC().Add(time.Minute).Format(time.RFC3339), "--user", bo, "--format", "json", "--out", bobs)
+	b, err = os.ReadFile(bobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bobTypes []string
+	for line := range strings.Lines(string(b)) {
+		var ev struct{ Type string }
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("%s: %q: %v", bobs, line, err)
+		}
+		bobTypes = append(bobTypes, ev.Type)
+	}
+	if want := []string{"join", "post", "retraction", "kick"}; !slices.Equal(bobTypes, want) {
+		t.Errorf("export --user %s has %v, want %v", bo, bobTypes, want)
+	}
+	// The status shows the XML adapter's last run.
+	st := s.mustCtl("--compliance-storage", cstorage, "compliance", "status")
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^adapter xml\s+last run .*: \d+ events.*; written up to event %d$`, evs[len(evs)-1].Seq)).MatchString(st) {
+		t.Errorf("compliance status does not show the XML adapter's last run:\n%s", st)
 	}
 }
 

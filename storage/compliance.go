@@ -27,8 +27,11 @@ type ComplianceEvent struct {
 	Type     string
 	Room     string
 	Actor    string
-	Time     time.Time
-	Payload  []byte
+	// Target is the user the event concerns besides its actor (see
+	// OutboxEvent.Target); empty for most events.
+	Target  string
+	Time    time.Time
+	Payload []byte
 	// CapturedAt is when the event was copied into the compliance
 	// database.
 	CapturedAt time.Time
@@ -46,6 +49,10 @@ type ComplianceQuery struct {
 	OutsideRooms bool
 	// Actor, if not empty, selects the events that actor caused only.
 	Actor string
+	// User, if not empty, selects the events that concern user: those
+	// they caused (Actor) and those done to them (Target: kicked,
+	// banned, invited, sent a private message, their file downloaded).
+	User string
 	// AfterTime and AfterSeq are the cursor: only events after them in
 	// (Time, Seq) order. AfterSeq 0 starts at the beginning.
 	AfterTime time.Time
@@ -77,7 +84,26 @@ type AdapterPosition struct {
 	Pending int64
 	// Updated is when the position was last stored.
 	Updated time.Time
+	// LastRun is the adapter's last run; its At is zero when it never
+	// ran.
+	LastRun AdapterRun
 }
+
+// AdapterRun describes one run of a compliance adapter, for an operator.
+type AdapterRun struct {
+	// At is when the run ended.
+	At time.Time
+	// Events is how many events it wrote (0 when it failed or had
+	// nothing new).
+	Events int64
+	// File is the last file it wrote ("" when none), Error why it failed
+	// ("" when it did not). Both are cut to MaxAdapterRunText
+	// characters.
+	File, Error string
+}
+
+// MaxAdapterRunText bounds AdapterRun's File and Error, in characters.
+const MaxAdapterRunText = 1024
 
 // MaxAdapterNameLength is the longest adapter name, in characters.
 const MaxAdapterNameLength = 64
@@ -111,7 +137,9 @@ const (
 // clocks say.
 type ComplianceStore interface {
 	// CaptureEvents stores events copied from the outbox, in the order
-	// given, in one transaction: all or none. An event whose EventID is
+	// given, in one transaction: all or none, with their Target. Captures
+	// commit one at a time, so a reader of ComplianceEvents never sees a
+	// seq before a lower one that is still to commit. An event whose EventID is
 	// already stored is skipped, not an error, so copying the same events
 	// again (after a crash between the copy and the outbox delete) stores
 	// nothing twice. It returns how many events were new. Events are
@@ -137,8 +165,11 @@ type ComplianceStore interface {
 	// zero position (Seq 0) when it never ran.
 	AdapterPosition(ctx context.Context, name string) (AdapterPosition, error)
 	// SetAdapterPosition stores p (Updated is set to the database's
-	// time).
+	// time), with its LastRun.
 	SetAdapterPosition(ctx context.Context, p AdapterPosition) error
+	// AdapterPositions returns the position of every adapter that ran,
+	// by name.
+	AdapterPositions(ctx context.Context) ([]AdapterPosition, error)
 
 	// AcquireLease takes the lease called name for holder for ttl from
 	// now, if nobody holds it, its holder let it expire, or holder

@@ -165,6 +165,14 @@ type OutboxEvent struct {
 	Time time.Time
 	// Payload is the event's detail as JSON (or empty).
 	Payload []byte
+	// Target is the user the event concerns besides its actor: the
+	// kicked or banned user, the invitee, the recipient of a private
+	// message, the owner of a downloaded file. The outbox does not keep
+	// it: the compliance worker derives it from the payload
+	// (compliance.EventTarget) before capture, and the compliance
+	// database keeps it, so that an export by user finds what was done to
+	// them as well as what they did.
+	Target string
 }
 
 // PostWrite is one history row with the compliance event that records it.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/parleychat/parley/cmd/internal/config"
@@ -13,10 +14,13 @@ import (
 	"github.com/parleychat/parley/storage/backend"
 )
 
-// complianceStatus shows whether this configuration copies captured events
-// into the compliance database, which node does it now (the lease), what
-// waits in the outbox and how many events the compliance database holds
-// (shared/DESIGN.md §6).
+// complianceStatus shows whether compliance copy is on (as parleyd last
+// started on this data directory, else as this configuration says), which
+// node copies now (the lease), the lag and what waits in the outbox, how
+// many events the compliance database holds, and each adapter's last run
+// (shared/DESIGN.md §6). Off never stops capture: every action still
+// writes its outbox event before it is acknowledged; off only means no
+// worker on that node copies the outbox.
 func complianceStatus(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) error {
 	store, err := c.open(ctx)
 	if err != nil {
@@ -39,9 +43,9 @@ func complianceStatus(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) 
 		return err
 	}
 
-	setting := "off (captured events wait in the outbox)"
-	if c.cfg.Compliance {
-		setting = "on"
+	setting, err := complianceSetting(c.cfg.Data, c.cfg.Compliance)
+	if err != nil {
+		return err
 	}
 	worker := "none active"
 	switch {
@@ -56,11 +60,57 @@ func complianceStatus(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) 
 		backlog += fmt.Sprintf(", oldest %s (%s ago)", timestamp(st.Outbox.Oldest),
 			time.Since(st.Outbox.Oldest).Round(time.Second))
 	}
-	return writeTable(c.stdout, [][]string{
+	rows := [][]string{
 		{"compliance", setting},
 		{"compliance storage", config.RedactDSN(c.cfg.ComplianceStorage)},
 		{"worker", worker},
+		{"lag", st.Lag(time.Now()).Round(time.Second).String()},
 		{"outbox backlog", backlog},
 		{"captured events", fmt.Sprint(st.Captured)},
-	})
+	}
+	if len(st.Adapters) == 0 {
+		rows = append(rows, []string{"adapters", "none has run"})
+	}
+	for _, p := range st.Adapters {
+		rows = append(rows, []string{"adapter " + p.Name, adapterRun(p)})
+	}
+	return writeTable(c.stdout, rows)
+}
+
+// complianceSetting describes the compliance setting: the one parleyd
+// last started with on this data directory (compliance.RecordedSetting),
+// saying so when this configuration differs, or this configuration's when
+// parleyd never started here.
+func complianceSetting(data string, configured bool) (string, error) {
+	describe := func(on bool) string {
+		if on {
+			return "on"
+		}
+		return "off (capture goes on: events wait in the outbox; no worker copies them from this node)"
+	}
+	recorded, err := compliance.RecordedSetting(filepath.Join(data, compliance.StateFile))
+	if err != nil {
+		return "", err
+	}
+	if recorded == "" || (recorded == "on") == configured {
+		return describe(configured), nil
+	}
+	return fmt.Sprintf("%s, as parleyd last started on this data directory (this configuration says %s)",
+		describe(recorded == "on"), describe(configured)), nil
+}
+
+// adapterRun describes an adapter's position and last run.
+func adapterRun(p storage.AdapterPosition) string {
+	r := p.LastRun
+	if r.At.IsZero() {
+		return fmt.Sprintf("written up to event %d; no run recorded", p.Seq)
+	}
+	s := fmt.Sprintf("last run %s (%s ago): %d events", timestamp(r.At), time.Since(r.At).Round(time.Second), r.Events)
+	if r.File != "" {
+		s += ", file " + r.File
+	}
+	if r.Error != "" {
+		s += ", FAILED: " + r.Error
+	}
+	return s + fmt.Sprintf("; written up to event %d", p.Seq)
 }

@@ -21,7 +21,7 @@ func complianceExportFlags(fs *flag.FlagSet) {
 	fs.String("from", "", "export the events that happened at or after `T` (RFC 3339, or YYYY-MM-DD[THH:MM] in UTC)")
 	fs.String("to", "", "export the events that happened before `T`")
 	fs.String("room", "", "export room `R`'s events only")
-	fs.String("user", "", "export the events user `U` caused only")
+	fs.String("user", "", "export only the events that concern user `U`: those U caused and those done to U (kicked, banned, invited, sent a private message, their file downloaded)")
 	fs.String("format", compliance.FormatXML, "write `F`: xml (the compliance schema) or json (JSON lines)")
 	fs.String("out", "", "write to `FILE` (replaced when complete) instead of standard output")
 }
@@ -102,7 +102,7 @@ func complianceExport(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string)
 	}
 	bar := newProgressBar(c.stderr)
 	sum, err := compliance.Export(ctx, cstore, out, compliance.ExportOptions{
-		Query:    storage.ComplianceQuery{From: from, To: to, Room: get("room"), Actor: get("user")},
+		Query:    storage.ComplianceQuery{From: from, To: to, Room: get("room"), User: get("user")},
 		Format:   format,
 		Progress: bar.show,
 	})

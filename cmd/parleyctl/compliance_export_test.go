@@ -26,6 +26,10 @@ func TestComplianceExport(t *testing.T) {
 		evs = append(evs, storage.OutboxEvent{ID: int64(i + 1), EventID: fmt.Sprintf("ev-%03d", i), Type: "post",
 			Room: []string{"lobby", "trading"}[i%2], Actor: []string{"alice@example.org", "bob@example.org", "carol@example.org"}[i%3],
 			Time: base.Add(time.Duration(i) * time.Minute), Payload: []byte(fmt.Sprintf(`{"body":"message %d"}`, i))})
+		if i%5 == 0 { // something done to bob: --user bob exports it too
+			evs[i].Type, evs[i].Target = "kick", "bob@example.org"
+			evs[i].Payload = []byte(`{"nick":"bob","user":"bob@example.org","role":"none"}`)
+		}
 	}
 	if _, err := store.CaptureEvents(t.Context(), evs); err != nil {
 		t.Fatal(err)
@@ -49,7 +53,7 @@ func TestComplianceExport(t *testing.T) {
 	}
 	var want []string
 	for i, ev := range evs {
-		if i >= 60 && i < 180 && ev.Room == "trading" && ev.Actor == "bob@example.org" {
+		if i >= 60 && i < 180 && ev.Room == "trading" && (ev.Actor == "bob@example.org" || ev.Target == "bob@example.org") {
 			want = append(want, ev.EventID)
 		}
 	}

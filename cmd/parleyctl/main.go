@@ -101,7 +101,7 @@ var commands = []command{
 	{path: "room presenters remove", args: "ROOM USER...", help: "take users' presenter right away (they stay members)", nargs: 2, variadic: true, run: placeCommand(listPresenters, opRemove)},
 	{path: "room presenters list", args: "ROOM", help: "list a room's presenters", nargs: 1, run: placeCommand(listPresenters, opList)},
 
-	{path: "compliance status", help: "show compliance capture: on/off, the active worker, the outbox backlog, events captured", nargs: 0, run: complianceStatus},
+	{path: "compliance status", help: "show compliance capture: on/off, the active worker, lag, outbox backlog, events captured, adapters' last runs", nargs: 0, run: complianceStatus},
 	{path: "compliance hold add", args: "--user U | --room R [--reason T]", help: "place a legal hold: nothing it covers is purged", flags: holdFlags, nargs: 0, run: holdAdd},
 	{path: "compliance hold remove", args: "--user U | --room R [--reason T]", help: "lift a legal hold", flags: holdFlags, nargs: 0, run: holdRemove},
 	{path: "compliance hold list", help: "list the legal holds", nargs: 0, run: holdList},

@@ -31,7 +31,7 @@ var complianceMigrations embed.FS
 const ComplianceVersionTable = "parley_compliance_migrations"
 
 // capturedRowsPerInsert bounds the rows of one CaptureEvents statement
-// (8 parameters each, far under the 65535 of a prepared statement).
+// (9 parameters each, far under the 65535 of a prepared statement).
 const capturedRowsPerInsert = 1000
 
 // complianceMaxOpenConns is per node: the compliance database has one
@@ -44,6 +44,9 @@ const complianceMaxOpenConns = 4
 type ComplianceStore struct {
 	db    *sql.DB
 	where string // user@net(addr)/dbname, never the password
+	// beforeCaptureCommit, set by tests only, runs inside a capture
+	// transaction just before its commit.
+	beforeCaptureCommit func(evs []storage.OutboxEvent)
 }
 
 var _ storage.ComplianceStore = (*ComplianceStore)(nil)
@@ -152,10 +155,15 @@ func inTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.
 // not fit into a warning and store it truncated. Without CLIENT_FOUND_ROWS
 // such a row counts 0 affected rows, a new one 1.
 const capturedInsert = `INSERT INTO compliance_events
-	(event_id, outbox_id, type, room, actor, occurred_at, payload, captured_at) VALUES `
+	(event_id, outbox_id, type, room, actor, target, occurred_at, payload, captured_at) VALUES `
 
 // CaptureEvents implements storage.ComplianceStore. The rows of one
-// statement get ascending seqs in their order.
+// statement get ascending seqs in their order. Each capture first locks
+// the one row of compliance_capture_lock, so captures commit one at a time
+// in the order they take their seqs: InnoDB hands auto-increment values out
+// at insert time, and two overlapping captures (two workers while the lease
+// changes hands) could otherwise commit seqs out of order, and an adapter
+// that had read past the higher one would never see the lower.
 func (s *ComplianceStore) CaptureEvents(ctx context.Context, evs []storage.OutboxEvent) (int, error) {
 	for i, ev := range evs {
 		if err := check.CapturedEvent(ev); err != nil {
@@ -168,19 +176,23 @@ func (s *ComplianceStore) CaptureEvents(ctx context.Context, evs []storage.Outbo
 	inserted := 0
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		inserted = 0
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM compliance_capture_lock WHERE id = 1 FOR UPDATE`).Scan(&one); err != nil {
+			return fmt.Errorf("capture lock: %w", err)
+		}
 		var now time.Time
 		if err := tx.QueryRowContext(ctx, `SELECT NOW(6)`).Scan(&now); err != nil {
 			return err
 		}
 		for start := 0; start < len(evs); start += capturedRowsPerInsert {
 			chunk := evs[start:min(start+capturedRowsPerInsert, len(evs))]
-			args := make([]any, 0, 8*len(chunk))
+			args := make([]any, 0, 9*len(chunk))
 			for _, ev := range chunk {
-				args = append(args, ev.EventID, ev.ID, ev.Type, ev.Room, ev.Actor,
+				args = append(args, ev.EventID, ev.ID, ev.Type, ev.Room, ev.Actor, ev.Target,
 					ev.Time.UTC(), nonNil(ev.Payload), now)
 			}
 			res, err := tx.ExecContext(ctx,
-				capturedInsert+rowPlaceholders(len(chunk), 8)+` ON DUPLICATE KEY UPDATE event_id = event_id`, args...)
+				capturedInsert+rowPlaceholders(len(chunk), 9)+` ON DUPLICATE KEY UPDATE event_id = event_id`, args...)
 			if err != nil {
 				return err
 			}
@@ -189,6 +201,9 @@ func (s *ComplianceStore) CaptureEvents(ctx context.Context, evs []storage.Outbo
 				return err
 			}
 			inserted += int(n)
+		}
+		if s.beforeCaptureCommit != nil {
+			s.beforeCaptureCommit(evs)
 		}
 		return nil
 	})
@@ -204,7 +219,7 @@ func (s *ComplianceStore) ComplianceEvents(ctx context.Context, after int64, lim
 		return nil, fmt.Errorf("storage/mysql: read compliance events: limit %d is not positive", limit)
 	}
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT seq, outbox_id, event_id, type, room, actor, occurred_at, payload, captured_at
+		SELECT seq, outbox_id, event_id, type, room, actor, target, occurred_at, payload, captured_at
 		FROM compliance_events
 		WHERE seq > ?
 		ORDER BY seq
@@ -217,7 +232,7 @@ func (s *ComplianceStore) ComplianceEvents(ctx context.Context, after int64, lim
 	for rows.Next() {
 		var ev storage.ComplianceEvent
 		if err := rows.Scan(&ev.Seq, &ev.OutboxID, &ev.EventID, &ev.Type, &ev.Room, &ev.Actor,
-			&ev.Time, &ev.Payload, &ev.CapturedAt); err != nil {
+			&ev.Target, &ev.Time, &ev.Payload, &ev.CapturedAt); err != nil {
 			return nil, fmt.Errorf("storage/mysql: read compliance events from %s: %w", s.where, err)
 		}
 		out = append(out, ev)
@@ -362,6 +377,10 @@ func complianceWhere(q storage.ComplianceQuery) (string, []any) {
 		where += " AND actor = ?"
 		args = append(args, q.Actor)
 	}
+	if q.User != "" {
+		where += " AND (actor = ? OR target = ?)"
+		args = append(args, q.User, q.User)
+	}
 	return where, args
 }
 
@@ -379,7 +398,7 @@ func (s *ComplianceStore) QueryComplianceEvents(ctx context.Context, q storage.C
 		args = append(args, at, at, q.AfterSeq)
 	}
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT seq, outbox_id, event_id, type, room, actor, occurred_at, payload, captured_at
+		SELECT seq, outbox_id, event_id, type, room, actor, target, occurred_at, payload, captured_at
 		FROM compliance_events
 		WHERE `+where+`
 		ORDER BY occurred_at, seq
@@ -392,7 +411,7 @@ func (s *ComplianceStore) QueryComplianceEvents(ctx context.Context, q storage.C
 	for rows.Next() {
 		var ev storage.ComplianceEvent
 		if err := rows.Scan(&ev.Seq, &ev.OutboxID, &ev.EventID, &ev.Type, &ev.Room, &ev.Actor,
-			&ev.Time, &ev.Payload, &ev.CapturedAt); err != nil {
+			&ev.Target, &ev.Time, &ev.Payload, &ev.CapturedAt); err != nil {
 			return nil, fmt.Errorf("storage/mysql: query compliance events in %s: %w", s.where, err)
 		}
 		out = append(out, ev)
@@ -433,18 +452,51 @@ func (s *ComplianceStore) TallyComplianceEvents(ctx context.Context, q storage.C
 	return out, nil
 }
 
+// adapterPositionColumns are the columns scanAdapterPosition reads.
+const adapterPositionColumns = `name, seq, pending, updated_at, last_run_at, last_events, last_file, last_error`
+
+func scanAdapterPosition(row interface{ Scan(...any) error }) (storage.AdapterPosition, error) {
+	var (
+		p   storage.AdapterPosition
+		ran sql.NullTime
+	)
+	err := row.Scan(&p.Name, &p.Seq, &p.Pending, &p.Updated, &ran, &p.LastRun.Events, &p.LastRun.File, &p.LastRun.Error)
+	p.LastRun.At = ran.Time
+	return p, err
+}
+
 // AdapterPosition implements storage.ComplianceStore.
 func (s *ComplianceStore) AdapterPosition(ctx context.Context, name string) (storage.AdapterPosition, error) {
-	p := storage.AdapterPosition{Name: name}
-	err := s.db.QueryRowContext(ctx, `SELECT seq, pending, updated_at FROM compliance_adapter_positions WHERE name = ?`,
-		name).Scan(&p.Seq, &p.Pending, &p.Updated)
+	p, err := scanAdapterPosition(s.db.QueryRowContext(ctx,
+		`SELECT `+adapterPositionColumns+` FROM compliance_adapter_positions WHERE name = ?`, name))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return p, nil
+		return storage.AdapterPosition{Name: name}, nil
 	case err != nil:
 		return storage.AdapterPosition{}, fmt.Errorf("storage/mysql: read adapter position %s in %s: %w", name, s.where, err)
 	}
 	return p, nil
+}
+
+// AdapterPositions implements storage.ComplianceStore.
+func (s *ComplianceStore) AdapterPositions(ctx context.Context) ([]storage.AdapterPosition, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+adapterPositionColumns+` FROM compliance_adapter_positions ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("storage/mysql: read adapter positions in %s: %w", s.where, err)
+	}
+	defer rows.Close()
+	var out []storage.AdapterPosition
+	for rows.Next() {
+		p, err := scanAdapterPosition(rows)
+		if err != nil {
+			return nil, fmt.Errorf("storage/mysql: read adapter positions in %s: %w", s.where, err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage/mysql: read adapter positions in %s: %w", s.where, err)
+	}
+	return out, nil
 }
 
 // SetAdapterPosition implements storage.ComplianceStore.
@@ -452,10 +504,18 @@ func (s *ComplianceStore) SetAdapterPosition(ctx context.Context, p storage.Adap
 	if err := check.AdapterPosition(p); err != nil {
 		return fmt.Errorf("storage/mysql: store adapter position: %w", err)
 	}
+	var ran any
+	if !p.LastRun.At.IsZero() {
+		ran = p.LastRun.At.UTC()
+	}
 	if _, err := s.db.ExecContext(ctx, `
-		INSERT INTO compliance_adapter_positions (name, seq, pending, updated_at) VALUES (?, ?, ?, NOW(6))
-		ON DUPLICATE KEY UPDATE seq = VALUES(seq), pending = VALUES(pending), updated_at = VALUES(updated_at)`,
-		p.Name, p.Seq, p.Pending); err != nil {
+		INSERT INTO compliance_adapter_positions
+			(name, seq, pending, updated_at, last_run_at, last_events, last_file, last_error)
+		VALUES (?, ?, ?, NOW(6), ?, ?, ?, ?)
+		ON DUPLICATE KEY UPDATE seq = VALUES(seq), pending = VALUES(pending), updated_at = VALUES(updated_at),
+			last_run_at = VALUES(last_run_at), last_events = VALUES(last_events),
+			last_file = VALUES(last_file), last_error = VALUES(last_error)`,
+		p.Name, p.Seq, p.Pending, ran, p.LastRun.Events, p.LastRun.File, p.LastRun.Error); err != nil {
 		return fmt.Errorf("storage/mysql: store adapter position %s in %s: %w", p.Name, s.where, err)
 	}
 	return nil

@@ -127,7 +127,7 @@ func (s *ComplianceStore) Close() error {
 }
 
 const capturedInsert = `INSERT INTO compliance_events
-	(event_id, outbox_id, type, room, actor, occurred_at, payload, captured_at) VALUES `
+	(event_id, outbox_id, type, room, actor, target, occurred_at, payload, captured_at) VALUES `
 
 // CaptureEvents implements storage.ComplianceStore. The single writer and
 // AUTOINCREMENT give the rows seqs in the order of evs.
@@ -146,13 +146,13 @@ func (s *ComplianceStore) CaptureEvents(ctx context.Context, evs []storage.Outbo
 		inserted = 0
 		for start := 0; start < len(evs); start += capturedRowsPerInsert {
 			chunk := evs[start:min(start+capturedRowsPerInsert, len(evs))]
-			args := make([]any, 0, 8*len(chunk))
+			args := make([]any, 0, 9*len(chunk))
 			for _, ev := range chunk {
-				args = append(args, ev.EventID, ev.ID, ev.Type, ev.Room, ev.Actor,
+				args = append(args, ev.EventID, ev.ID, ev.Type, ev.Room, ev.Actor, ev.Target,
 					unixMicro(ev.Time), nonNil(ev.Payload), now)
 			}
 			res, err := tx.ExecContext(ctx,
-				capturedInsert+rowPlaceholders(len(chunk), 8)+` ON CONFLICT (event_id) DO NOTHING`, args...)
+				capturedInsert+rowPlaceholders(len(chunk), 9)+` ON CONFLICT (event_id) DO NOTHING`, args...)
 			if err != nil {
 				return err
 			}
@@ -176,7 +176,7 @@ func (s *ComplianceStore) ComplianceEvents(ctx context.Context, after int64, lim
 		return nil, fmt.Errorf("storage/sqlite: read compliance events: limit %d is not positive", limit)
 	}
 	rows, err := s.read.QueryContext(ctx, `
-		SELECT seq, outbox_id, event_id, type, room, actor, occurred_at, payload, captured_at
+		SELECT seq, outbox_id, event_id, type, room, actor, target, occurred_at, payload, captured_at
 		FROM compliance_events
 		WHERE seq > ?
 		ORDER BY seq
@@ -192,7 +192,7 @@ func (s *ComplianceStore) ComplianceEvents(ctx context.Context, after int64, lim
 			when, captured int64
 		)
 		if err := rows.Scan(&ev.Seq, &ev.OutboxID, &ev.EventID, &ev.Type, &ev.Room, &ev.Actor,
-			&when, &ev.Payload, &captured); err != nil {
+			&ev.Target, &when, &ev.Payload, &captured); err != nil {
 			return nil, fmt.Errorf("storage/sqlite: read compliance events: %w", err)
 		}
 		ev.Time, ev.CapturedAt = fromUnixMicro(when), fromUnixMicro(captured)
@@ -329,6 +329,10 @@ func complianceWhere(q storage.ComplianceQuery) (string, []any) {
 		where += " AND actor = ?"
 		args = append(args, q.Actor)
 	}
+	if q.User != "" {
+		where += " AND (actor = ? OR target = ?)"
+		args = append(args, q.User, q.User)
+	}
 	return where, args
 }
 
@@ -345,7 +349,7 @@ func (s *ComplianceStore) QueryComplianceEvents(ctx context.Context, q storage.C
 		args = append(args, at, at, q.AfterSeq)
 	}
 	rows, err := s.read.QueryContext(ctx, `
-		SELECT seq, outbox_id, event_id, type, room, actor, occurred_at, payload, captured_at
+		SELECT seq, outbox_id, event_id, type, room, actor, target, occurred_at, payload, captured_at
 		FROM compliance_events
 		WHERE `+where+`
 		ORDER BY occurred_at, seq
@@ -361,7 +365,7 @@ func (s *ComplianceStore) QueryComplianceEvents(ctx context.Context, q storage.C
 			when, captured int64
 		)
 		if err := rows.Scan(&ev.Seq, &ev.OutboxID, &ev.EventID, &ev.Type, &ev.Room, &ev.Actor,
-			&when, &ev.Payload, &captured); err != nil {
+			&ev.Target, &when, &ev.Payload, &captured); err != nil {
 			return nil, fmt.Errorf("storage/sqlite: query compliance events: %w", err)
 		}
 		ev.Time, ev.CapturedAt = fromUnixMicro(when), fromUnixMicro(captured)
@@ -403,20 +407,55 @@ func (s *ComplianceStore) TallyComplianceEvents(ctx context.Context, q storage.C
 	return out, nil
 }
 
+// adapterPositionColumns are the columns scanAdapterPosition reads.
+const adapterPositionColumns = `name, seq, pending, updated_at, last_run_at, last_events, last_file, last_error`
+
+func scanAdapterPosition(row interface{ Scan(...any) error }) (storage.AdapterPosition, error) {
+	var (
+		p       storage.AdapterPosition
+		updated int64
+		ran     sql.NullInt64
+	)
+	err := row.Scan(&p.Name, &p.Seq, &p.Pending, &updated, &ran, &p.LastRun.Events, &p.LastRun.File, &p.LastRun.Error)
+	p.Updated = fromUnixMicro(updated)
+	if ran.Valid {
+		p.LastRun.At = fromUnixMicro(ran.Int64)
+	}
+	return p, err
+}
+
 // AdapterPosition implements storage.ComplianceStore.
 func (s *ComplianceStore) AdapterPosition(ctx context.Context, name string) (storage.AdapterPosition, error) {
-	p := storage.AdapterPosition{Name: name}
-	var updated int64
-	err := s.read.QueryRowContext(ctx, `SELECT seq, pending, updated_at FROM compliance_adapter_positions WHERE name = ?`,
-		name).Scan(&p.Seq, &p.Pending, &updated)
+	p, err := scanAdapterPosition(s.read.QueryRowContext(ctx,
+		`SELECT `+adapterPositionColumns+` FROM compliance_adapter_positions WHERE name = ?`, name))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return p, nil
+		return storage.AdapterPosition{Name: name}, nil
 	case err != nil:
 		return storage.AdapterPosition{}, fmt.Errorf("storage/sqlite: read adapter position %s: %w", name, err)
 	}
-	p.Updated = fromUnixMicro(updated)
 	return p, nil
+}
+
+// AdapterPositions implements storage.ComplianceStore.
+func (s *ComplianceStore) AdapterPositions(ctx context.Context) ([]storage.AdapterPosition, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+adapterPositionColumns+` FROM compliance_adapter_positions ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: read adapter positions: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.AdapterPosition
+	for rows.Next() {
+		p, err := scanAdapterPosition(rows)
+		if err != nil {
+			return nil, fmt.Errorf("storage/sqlite: read adapter positions: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: read adapter positions: %w", err)
+	}
+	return out, nil
 }
 
 // SetAdapterPosition implements storage.ComplianceStore.
@@ -424,11 +463,19 @@ func (s *ComplianceStore) SetAdapterPosition(ctx context.Context, p storage.Adap
 	if err := check.AdapterPosition(p); err != nil {
 		return fmt.Errorf("storage/sqlite: store adapter position: %w", err)
 	}
+	var ran any
+	if !p.LastRun.At.IsZero() {
+		ran = unixMicro(p.LastRun.At)
+	}
 	err := inTx(ctx, s.write, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
-			INSERT INTO compliance_adapter_positions (name, seq, pending, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, pending = excluded.pending, updated_at = excluded.updated_at`,
-			p.Name, p.Seq, p.Pending, unixMicro(time.Now()))
+			INSERT INTO compliance_adapter_positions
+				(name, seq, pending, updated_at, last_run_at, last_events, last_file, last_error)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, pending = excluded.pending,
+				updated_at = excluded.updated_at, last_run_at = excluded.last_run_at,
+				last_events = excluded.last_events, last_file = excluded.last_file, last_error = excluded.last_error`,
+			p.Name, p.Seq, p.Pending, unixMicro(time.Now()), ran, p.LastRun.Events, p.LastRun.File, p.LastRun.Error)
 		return err
 	})
 	if err != nil {

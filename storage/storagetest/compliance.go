@@ -3,6 +3,7 @@ package storagetest
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,6 +192,7 @@ func testCaptureChecks(t *testing.T, open func() storage.ComplianceStore) {
 		func(ev *storage.OutboxEvent) { ev.Type = "" },
 		func(ev *storage.OutboxEvent) { ev.Payload = []byte("{not json") },
 		func(ev *storage.OutboxEvent) { ev.Room = string([]byte{0xff}) },
+		func(ev *storage.OutboxEvent) { ev.Target = strings.Repeat("t", storage.MaxJIDLength+1) },
 	}
 	for i, spoil := range bad {
 		evs := outboxEvents(fmt.Sprintf("c%d", i), 1, 3)
@@ -360,6 +362,8 @@ func testQueryComplianceEvents(t *testing.T, open func() storage.ComplianceStore
 	}
 	evs[11].Time = evs[10].Time
 	evs[5].Room, evs[6].Room = "", "" // outside rooms
+	// alice kicks carol in event 12, bob invites her in 13.
+	evs[12].Target, evs[13].Target = "carol@example.org", "carol@example.org"
 	evs[20], evs[30] = evs[30], evs[20]
 	if _, err := s.CaptureEvents(ctx, evs); err != nil {
 		t.Fatal(err)
@@ -423,6 +427,12 @@ func testQueryComplianceEvents(t *testing.T, open func() storage.ComplianceStore
 		}},
 		{"outside rooms", storage.ComplianceQuery{OutsideRooms: true}, func(i int, ev storage.OutboxEvent) bool { return ev.Room == "" }},
 		{"nobody", storage.ComplianceQuery{Actor: "carol@example.org"}, func(int, storage.OutboxEvent) bool { return false }},
+		{"user as target", storage.ComplianceQuery{User: "carol@example.org"}, func(i int, ev storage.OutboxEvent) bool {
+			return ev.Target == "carol@example.org"
+		}},
+		{"user as actor or target", storage.ComplianceQuery{User: "alice@example.org", To: at(20)}, func(i int, ev storage.OutboxEvent) bool {
+			return (ev.Actor == "alice@example.org" || ev.Target == "alice@example.org") && ev.Time.Before(at(20))
+		}},
 	} {
 		got, w := query(tc.q), want(tc.keep)
 		if !slices.Equal(got, w) {
@@ -452,8 +462,18 @@ func testQueryComplianceEvents(t *testing.T, open func() storage.ComplianceStore
 			}
 		}
 	}
+	for _, ev := range readAll(t, s, 100) {
+		want := ""
+		if ev.EventID == evs[12].EventID || ev.EventID == evs[13].EventID {
+			want = "carol@example.org"
+		}
+		if ev.Target != want {
+			t.Errorf("event %s: Target %q, want %q", ev.EventID, ev.Target, want)
+		}
+	}
 	for _, bad := range []storage.ComplianceQuery{
 		{Limit: 0},
+		{Limit: 1, User: string([]byte{0xff})},
 		{Limit: 1, From: at(5), To: at(4)},
 		{Limit: 1, Room: string([]byte{0xff})},
 		{Limit: 1, Room: "room1", OutsideRooms: true},
@@ -489,7 +509,29 @@ func testAdapterPosition(t *testing.T, open func() storage.ComplianceStore) {
 	if p, err := s.AdapterPosition(ctx, "jsonl"); err != nil || p.Seq != 7 || p.Pending != 9 {
 		t.Errorf("AdapterPosition(jsonl) = %+v, %v; want 7/9", p, err)
 	}
-	for _, bad := range []storage.AdapterPosition{{Name: ""}, {Name: "x", Seq: -1}} {
+	// The last run is kept with the position; AdapterPositions lists
+	// every adapter by name.
+	ran := time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
+	run := storage.AdapterRun{At: ran, Events: 40, File: "/var/lib/parley/compliance/parley-compliance-1-40.xml", Error: "disk full ✗"}
+	if err := s.SetAdapterPosition(ctx, storage.AdapterPosition{Name: "xml", Seq: 40, Pending: 40, LastRun: run}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.AdapterPositions(ctx)
+	if err != nil || len(all) != 2 || all[0].Name != "jsonl" || all[1].Name != "xml" {
+		t.Fatalf("AdapterPositions = %+v, %v; want jsonl and xml", all, err)
+	}
+	if got := all[1].LastRun; !got.At.Equal(ran) || got.Events != run.Events || got.File != run.File || got.Error != run.Error {
+		t.Errorf("xml's last run = %+v, want %+v", got, run)
+	}
+	if !all[0].LastRun.At.IsZero() {
+		t.Errorf("jsonl never ran, but its last run is %+v", all[0].LastRun)
+	}
+	if p, err := s.AdapterPosition(ctx, "xml"); err != nil || !p.LastRun.At.Equal(ran) || p.Seq != 40 {
+		t.Errorf("AdapterPosition(xml) = %+v, %v", p, err)
+	}
+	long := storage.AdapterRun{At: ran, Error: strings.Repeat("x", storage.MaxAdapterRunText+1)}
+	for _, bad := range []storage.AdapterPosition{{Name: ""}, {Name: "x", Seq: -1}, {Name: "x", LastRun: long},
+		{Name: "x", LastRun: storage.AdapterRun{Events: -1}}} {
 		if err := s.SetAdapterPosition(ctx, bad); err == nil {
 			t.Errorf("SetAdapterPosition(%+v): no error", bad)
 		}

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,7 +21,7 @@ func CapturedEvent(ev storage.OutboxEvent) error {
 	if ev.ID < 0 {
 		return fmt.Errorf("event %s: negative outbox id %d", ev.EventID, ev.ID)
 	}
-	return nil
+	return short("event target", ev.Target, storage.MaxJIDLength)
 }
 
 // Lease checks a lease name and holder.
@@ -51,7 +52,7 @@ func ComplianceQuery(q storage.ComplianceQuery) error {
 	if q.OutsideRooms && q.Room != "" {
 		return fmt.Errorf("room %q selected with the events outside rooms", q.Room)
 	}
-	return texts("room", q.Room, "actor", q.Actor)
+	return texts("room", q.Room, "actor", q.Actor, "user", q.User)
 }
 
 // AdapterPosition checks an adapter position before it is stored.
@@ -62,5 +63,9 @@ func AdapterPosition(p storage.AdapterPosition) error {
 	if p.Seq < 0 || p.Pending < 0 {
 		return fmt.Errorf("adapter %s: negative position %d/%d", p.Name, p.Seq, p.Pending)
 	}
-	return nil
+	if p.LastRun.Events < 0 {
+		return fmt.Errorf("adapter %s: negative event count %d", p.Name, p.LastRun.Events)
+	}
+	return errors.Join(short("adapter file", p.LastRun.File, storage.MaxAdapterRunText),
+		short("adapter error", p.LastRun.Error, storage.MaxAdapterRunText))
 }
