@@ -30,6 +30,7 @@ import (
 
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/compliance"
+	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/sip"
 	"github.com/parleychat/parley/protocol/xmpp"
@@ -180,7 +181,12 @@ func (n *node) run(ctx context.Context) error {
 			return fmt.Errorf("file upload: %w", err)
 		}
 	}
+	// 1:1 messages between the front doors (DESIGN §3): each is a
+	// Deliverer for its own endpoints; XMPP's offline storage keeps what
+	// nobody could take.
+	im := interop.NewRouter()
 	srv, err := xmpp.NewServer(xmpp.Config{
+		IM:                  im,
 		Rooms:               rooms,
 		Files:               files,
 		UploadURL:           cfg.UploadURL,
@@ -211,10 +217,13 @@ func (n *node) run(ctx context.Context) error {
 	defer closeCompliance()
 	httpSrv := newHTTPServer(store, reg, log, srv.UploadHandler())
 	sipSrv, err := sip.NewServer(sip.Config{Domain: cfg.Domain, Accounts: store, Logger: log, Version: version,
-		DigestAlgorithms: strings.Split(cfg.SIPDigest, ","), Rooms: rooms})
+		DigestAlgorithms: strings.Split(cfg.SIPDigest, ","), Rooms: rooms, IM: im})
 	if err != nil {
 		return fmt.Errorf("--sip-digest %s: %w", cfg.SIPDigest, err)
 	}
+	im.AddDeliverer(srv)
+	im.AddDeliverer(sipSrv)
+	im.SetStore(srv)
 	defer sipSrv.Close()
 	sipTLS := &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12}
 

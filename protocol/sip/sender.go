@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,10 +20,35 @@ const (
 
 // outgoing is one MESSAGE for every registered contact of a user.
 type outgoing struct {
-	from        sip.Uri // the room
+	from        sip.Uri // the room, or the user it is from
 	contentType string
 	body        []byte
+	// subject and callID, when set, go into those headers (RFC 7572:
+	// an XMPP <subject/> and <thread/>).
+	subject, callID string
+	// done, if set, is called once every contact was tried: with nil if
+	// one took the MESSAGE, else the last failure (a *rejectedError for a
+	// failure response).
+	done func(error)
 }
+
+// rejectedError is a contact's failure response to a MESSAGE.
+type rejectedError struct {
+	Status int
+	Reason string
+}
+
+func (e *rejectedError) Error() string {
+	return fmt.Sprintf("MESSAGE answered %d %s", e.Status, e.Reason)
+}
+
+// errQueueFull is the failure of a MESSAGE dropped because the user's
+// queue was full.
+var errQueueFull = errors.New("SIP send queue full")
+
+// errNoContact is the failure of a MESSAGE whose user had no contact left
+// when its turn came.
+var errNoContact = errors.New("no registered contact")
 
 // sender delivers MESSAGEs to users' registered contacts, off the room's
 // lock: Deliver only appends to a bounded per-user queue; one goroutine per
@@ -68,6 +94,9 @@ func (q *sender) enqueue(aor string, m outgoing) {
 	}
 	if len(uq.items) >= q.max {
 		q.s.log.Warn("SIP send queue full: MESSAGE dropped", "aor", aor, "queued", len(uq.items))
+		if m.done != nil {
+			go m.done(errQueueFull) // not under q.mu
+		}
 		return
 	}
 	uq.items = append(uq.items, m)
@@ -87,10 +116,19 @@ func (q *sender) run(aor string, uq *userQueue) {
 		uq.items[0] = outgoing{}
 		uq.items = uq.items[1:]
 		q.mu.Unlock()
+		failure := errNoContact
 		for _, b := range q.s.reg.bindings(aor) {
 			if err := q.send(b, m); err != nil {
 				q.s.log.Info("MESSAGE to a contact failed", "aor", aor, "contact", b.URI, "err", err)
+				if failure != nil {
+					failure = err
+				}
+			} else {
+				failure = nil
 			}
+		}
+		if m.done != nil {
+			m.done(failure)
 		}
 	}
 }
@@ -113,6 +151,13 @@ func (q *sender) send(b Binding, m outgoing) error {
 	}
 	req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Content-Type", m.contentType))
+	if m.callID != "" {
+		callID := sip.CallIDHeader(m.callID)
+		req.AppendHeader(&callID)
+	}
+	if m.subject != "" {
+		req.AppendHeader(sip.NewHeader("Subject", m.subject))
+	}
 	req.SetBody(m.body)
 	if tr := strings.ToUpper(b.Transport); tr != "" && b.Source != "" && (b.RegID != "" || sip.IsReliable(tr)) {
 		req.SetTransport(tr)
@@ -125,7 +170,7 @@ func (q *sender) send(b Binding, m outgoing) error {
 		return fmt.Errorf("sending MESSAGE: %w", err)
 	}
 	if !res.IsSuccess() {
-		return fmt.Errorf("MESSAGE answered %d %s", res.StatusCode, res.Reason)
+		return &rejectedError{Status: res.StatusCode, Reason: res.Reason}
 	}
 	return nil
 }

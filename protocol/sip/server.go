@@ -28,6 +28,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
@@ -79,6 +80,10 @@ type Config struct {
 	// RoomHost is the rooms' host; "" means "conference." + Domain, the
 	// XMPP MUC service's.
 	RoomHost string
+	// IM carries 1:1 MESSAGEs to sip:USER@Domain to the user's other
+	// front doors, and theirs to registered contacts (im.go); nil means
+	// no 1:1 messages.
+	IM *interop.Router
 	// SendQueue bounds the MESSAGEs waiting to go to one user's contacts;
 	// more are dropped with a log. Zero means DefaultSendQueue.
 	SendQueue int
@@ -94,6 +99,8 @@ type Server struct {
 	auth *authenticator
 	reg  *registrar
 	out  *sender // MESSAGEs to registered contacts
+
+	drainMu sync.Mutex // one delivery of stored messages at a time (im.go)
 
 	joinedMu sync.Mutex
 	joined   map[string]bool // AORs that joined a room since they last left all
@@ -344,12 +351,19 @@ func (s *Server) respond(ctx context.Context, req *sip.Request) (*sip.Response, 
 	}
 	switch req.Method {
 	case sip.REGISTER:
+		had := len(s.Bindings(user)) > 0
 		res := s.register(req)
 		if res.StatusCode == sip.StatusOK {
 			s.leaveUnreachable()
+			if !had && len(s.Bindings(user)) > 0 {
+				return res, s.deliverStored(user) // im.go
+			}
 		}
 		return res, nil
 	case sip.MESSAGE:
+		if s.cfg.IM != nil && s.isUserAddress(req.Recipient) {
+			return s.im(ctx, req, user), nil
+		}
 		if s.cfg.Rooms != nil {
 			return s.message(ctx, req, user)
 		}
@@ -388,7 +402,7 @@ func (s *Server) response(req *sip.Request, code int, reason string) *sip.Respon
 
 // allowed is the Allow header value: MESSAGE only with rooms.
 func (s *Server) allowed() string {
-	if s.cfg.Rooms != nil {
+	if s.cfg.Rooms != nil || s.cfg.IM != nil {
 		return allowedWithRooms
 	}
 	return allowedMethods

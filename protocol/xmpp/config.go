@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 )
@@ -45,6 +46,9 @@ type Config struct {
 	// "http://localhost:5280" (required with Files).
 	Files     *muc.Files
 	UploadURL string
+	// IM carries 1:1 messages to and from the domain's users on other
+	// front doors (SIP; interworking.go); nil means XMPP sessions only.
+	IM *interop.Router
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the front door's Prometheus metrics; nil means

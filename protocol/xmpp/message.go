@@ -81,6 +81,10 @@ func (s *Server) deliverMessage(ctx context.Context, m *Element, to jid.JID, typ
 		for _, r := range targets {
 			r.send(data)
 		}
+	}
+	// The user's endpoints on other front doors (SIP contacts) get it
+	// too, as further resources would (interworking.go).
+	if s.deliverElsewhere(ctx, m, to, typ) || len(targets) > 0 {
 		return nil
 	}
 	if typ == "headline" || typ == "error" {

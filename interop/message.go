@@ -1,0 +1,89 @@
+package interop
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"mellium.im/xmpp/jid"
+)
+
+// Message is one instant message between two users of the domain, in the
+// terms both front doors can render (RFC 7572 §4-5): what an XMPP
+// <message/> and a SIP MESSAGE have in common.
+//
+//	XMPP <message/>          SIP MESSAGE
+//	from                     From (mapped with SIPFromJID)
+//	to                       Request-URI and To
+//	<body/>                  text/plain body
+//	<subject/>               Subject header
+//	<thread/>                Call-ID (when the thread is a valid Call-ID)
+//	id                       — (no SIP counterpart; generated for SIP senders)
+//	type                     — ("chat" towards XMPP, RFC 7572 §5)
+//
+// A message of Type "error" carries a failure back to the sender of an
+// earlier message (RFC 6120 §8.3), with that message's ID.
+type Message struct {
+	// From is the sender; a full JID when the sender is an XMPP resource,
+	// else bare.
+	From jid.JID
+	// To is the recipient; a full JID only for an error back to an XMPP
+	// resource.
+	To jid.JID
+	// Type is "chat", "normal" or "error".
+	Type    string
+	ID      string
+	Thread  string
+	Subject string
+	Body    string
+	// Error is set for Type "error".
+	Error *Error
+}
+
+// CheckText reports whether s can travel in both protocols: valid UTF-8
+// holding only characters XML 1.0 allows (a SIP body may hold any octet;
+// an XMPP stanza may not). The SIP front door answers 400 otherwise.
+func CheckText(s string) error {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size <= 1 {
+				return fmt.Errorf("invalid UTF-8 at byte %d", i)
+			}
+		}
+		if !xmlChar(r) {
+			return fmt.Errorf("character U+%04X at byte %d is not allowed in XML", r, i)
+		}
+	}
+	return nil
+}
+
+// xmlChar is the Char production of XML 1.0 §2.2.
+func xmlChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+}
+
+// CallIDFromThread maps an XMPP <thread/> to a SIP Call-ID (RFC 7572
+// Table 1), or "" when the thread is not a valid Call-ID (RFC 3261 §25.1:
+// word ["@" word]) and the SIP side should generate its own.
+func CallIDFromThread(thread string) string {
+	if thread == "" || len(thread) > 256 {
+		return ""
+	}
+	at := 0
+	for i := 0; i < len(thread); i++ {
+		c := thread[i]
+		switch {
+		case c == '@':
+			at++
+			if at > 1 || i == 0 || i == len(thread)-1 {
+				return ""
+			}
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c < 0x80 && strings.IndexByte("-.!%*_+`'~()<>:\\\"/[]?{}", c) >= 0:
+		default:
+			return ""
+		}
+	}
+	return thread
+}
