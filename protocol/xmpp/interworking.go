@@ -6,6 +6,8 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 
 	"mellium.im/xmpp/jid"
 
@@ -27,7 +29,7 @@ func (s *Server) Deliver(_ context.Context, m interop.Message) (bool, error) {
 		return false, nil
 	}
 	bare := m.To.Bare().String()
-	el := s.imElement(m)
+	el := imElement(m)
 	if res := m.To.Resourcepart(); res != "" {
 		if r := s.router.session(bare, res); r != nil {
 			return r.sendElement(el), nil
@@ -66,7 +68,7 @@ func (s *Server) Store(ctx context.Context, m interop.Message) error {
 		// is better told 404 (RFC 7247 §8.1: item-not-found).
 		return &interop.Error{Condition: interop.ItemNotFound, Text: "no such user"}
 	}
-	if serr := s.storeOffline(ctx, s.imElement(m), m.To.Bare()); serr != nil {
+	if serr := s.storeOffline(ctx, imElement(m), m.To.Bare()); serr != nil {
 		return &interop.Error{Condition: interop.Condition(serr.Condition), Text: serr.Text}
 	}
 	return nil
@@ -74,7 +76,7 @@ func (s *Server) Store(ctx context.Context, m interop.Message) error {
 
 // imElement renders m as a <message/> (RFC 7572 §5): type chat unless the
 // message says otherwise, body, subject and thread.
-func (s *Server) imElement(m interop.Message) *Element {
+func imElement(m interop.Message) *Element {
 	typ := m.Type
 	if typ == "" {
 		typ = "chat"
@@ -152,14 +154,20 @@ func (s *Server) Drain(ctx context.Context, user jid.JID, deliver func(interop.M
 
 // imMessage reads a stored message back into an interop.Message for to.
 func imMessage(stanza []byte, to jid.JID) (interop.Message, bool) {
-	d := xml.NewDecoder(bytes.NewReader(stanza))
+	// Stored stanzas are serialised in the jabber:client default
+	// namespace (Element.Bytes), without declaring it.
+	d := xml.NewDecoder(io.MultiReader(strings.NewReader(`<stored xmlns="jabber:client">`),
+		bytes.NewReader(stanza), strings.NewReader(`</stored>`)))
 	var el *Element
-	for el == nil {
+	for depth := 0; el == nil; {
 		tok, err := d.Token()
 		if err != nil {
 			return interop.Message{}, false
 		}
 		if start, ok := tok.(xml.StartElement); ok {
+			if depth++; depth == 1 {
+				continue // the wrapper
+			}
 			if el, err = readElement(d, start); err != nil {
 				return interop.Message{}, false
 			}

@@ -1,0 +1,108 @@
+package interop
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// 1:1 messages between baresip and slixmpp through parleyd (issue 4 item
+// 5 and its third acceptance line; RFC 7572).
+
+// waitFile waits until path exists or the script's done closes.
+func waitFile(t *testing.T, path string, done <-chan struct{}, what string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !fileExists(path) {
+		select {
+		case <-done:
+			t.Fatalf("the script ended before %s", what)
+		case <-deadline:
+			<-done
+			t.Fatalf("no %s within 30s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// imServer starts parleyd with MD5 digest alone (what baresip 1.0 can
+// answer) and alice and bob.
+func imServer(t *testing.T) (s *server, alice, bob account) {
+	alice = account{"alice", "wonderland"}
+	bob = account{"bob", "b0b-s3cret"}
+	s = newServer(t, "")
+	s.args = []string{"--sip-digest", "MD5"}
+	s.start()
+	s.addUser(alice.name, alice.password)
+	s.addUser(bob.name, bob.password)
+	return s, alice, bob
+}
+
+// TestBaresipMessagesSlixmppUser: a MESSAGE from baresip (alice) to
+// sip:bob@DOMAIN arrives in bob's slixmpp client as a chat message from
+// alice@DOMAIN, and bob's reply arrives back in baresip as a MESSAGE from
+// sip:bob@DOMAIN.
+func TestBaresipMessagesSlixmppUser(t *testing.T) {
+	bin := requireBaresip(t)
+	requireSlixmpp(t)
+	t.Parallel()
+	const (
+		body  = "hello bob, this is baresip"
+		reply = "hello alice, this is slixmpp"
+	)
+	s, alice, bob := imServer(t)
+	ready := filepath.Join(s.dir, "im.ready")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.runScript("sip_im.py", []account{bob}, "--phase", "reply", "--state", ready,
+			"--peer", alice.name, "--body", body, "--reply", reply)
+	}()
+	ok := false
+	defer func() {
+		if !ok {
+			<-done
+		}
+	}()
+	waitFile(t, ready, done, "bob online")
+	b := startBaresip(t, s, bin, alice, "sip:bob@"+domain)
+	mark := b.mark()
+	b.command("/message " + body)
+	got := b.waitPrinted(mark, incoming("sip:bob@"+domain, reply), "bob's reply")
+	t.Logf("baresip printed: %q", got)
+	ok = true
+	<-done
+}
+
+// TestBaresipGetsStoredMessageOnRegister: bob (slixmpp) writes to alice
+// while she has neither an XMPP session nor a SIP contact; the message is
+// stored (no error), and baresip gets it as soon as it registers as alice.
+func TestBaresipGetsStoredMessageOnRegister(t *testing.T) {
+	bin := requireBaresip(t)
+	requireSlixmpp(t)
+	t.Parallel()
+	const body = "stored for alice while she was away"
+	s, alice, bob := imServer(t)
+	s.runScript("sip_im.py", []account{bob}, "--phase", "offline", "--peer", alice.name, "--body", body)
+	if t.Failed() {
+		return
+	}
+	b := startBaresip(t, s, bin, alice, "sip:bob@"+domain)
+	b.waitPrinted(0, incoming("sip:bob@"+domain, body), "the stored message after REGISTER")
+}
+
+// TestSlixmppMessageReachesBothEndpoints: bob has an XMPP session
+// (slixmpp) and a SIP contact (baresip); alice's message to bob reaches
+// both, as RFC 6121 §8.5.2.1.1 gives a message to all of a user's
+// resources of the highest priority.
+func TestSlixmppMessageReachesBothEndpoints(t *testing.T) {
+	bin := requireBaresip(t)
+	requireSlixmpp(t)
+	t.Parallel()
+	const body = "to bob, wherever he is"
+	s, alice, bob := imServer(t)
+	b := startBaresip(t, s, bin, bob, "sip:alice@"+domain)
+	mark := b.mark()
+	s.runScript("sip_im.py", []account{alice, bob}, "--phase", "both", "--body", body)
+	b.waitPrinted(mark, incoming("sip:alice@"+domain, body), "alice's message on bob's SIP contact")
+}
