@@ -362,3 +362,41 @@ func xmlEventIDs(t *testing.T, path string) []string {
 		}
 	}
 }
+
+// TestComplianceOffKeepsCapturing: compliance off never stops capture; it
+// stops the copy on that node. A parleyd started with --compliance=false
+// still records what happens (and its own setting) in the outbox, and
+// parleyctl compliance status says so; restarted with compliance on, its
+// worker copies all of it, the setting's two changes included, in order.
+func TestComplianceOffKeepsCapturing(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	cstorage := "sqlite:" + filepath.Join(s.data, "compliance.db")
+	s.args = []string{"--compliance=false"}
+	s.start()
+	s.mustCtl("room", "create", "offroom", "--privacy", "open")
+	st := s.mustCtl("compliance", "status")
+	for _, want := range []string{
+		`(?m)^compliance\s+off \(capture goes on: events wait in the outbox; no worker copies them from this node\), as parleyd last started on this data directory \(this configuration says on\)$`,
+		`(?m)^worker\s+none active$`,
+		`(?m)^outbox backlog\s+3 events, `, // category.put, compliance.disable, room.create
+	} {
+		if !regexp.MustCompile(want).MatchString(st) {
+			t.Errorf("compliance status with parleyd off does not match %s:\n%s", want, st)
+		}
+	}
+	s.stop()
+	s.args = nil
+	s.start()
+	evs := waitCaptured(t, s, "", cstorage, 4)
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.Type)
+	}
+	if want := []string{"category.put", "compliance.disable", "room.create", "compliance.enable"}; !slices.Equal(got, want) {
+		t.Errorf("captured %v, want %v", got, want)
+	}
+	if st := s.mustCtl("compliance", "status"); !regexp.MustCompile(`(?m)^compliance\s+on$`).MatchString(st) {
+		t.Errorf("status after the restart with compliance on:\n%s", st)
+	}
+}
