@@ -29,25 +29,26 @@ var targetKeys = map[string]string{
 // (storage.OutboxEvent.Target) so that an export by user (parleyctl
 // compliance export --user) finds what was done to them as well.
 func EventTarget(typ string, payload []byte) string {
+	key, ok := targetKeys[typ]
+	hold := typ == "hold.add" || typ == "hold.remove"
+	if !ok && !hold {
+		return "" // most events (posts): no need to parse the payload
+	}
 	var p map[string]any
 	if len(payload) == 0 || json.Unmarshal(payload, &p) != nil {
 		return ""
 	}
 	str := func(key string) string { s, _ := p[key].(string); return s }
-	switch typ {
-	case "hold.add", "hold.remove":
+	if hold {
 		// hold.add's payload is a storage.Hold (Kind, Name);
 		// hold.remove's has kind and name.
-		if str("kind") == storage.HoldUser {
+		switch {
+		case str("kind") == storage.HoldUser:
 			return str("name")
-		}
-		if str("Kind") == storage.HoldUser {
+		case str("Kind") == storage.HoldUser:
 			return str("Name")
 		}
 		return ""
 	}
-	if key, ok := targetKeys[typ]; ok {
-		return str(key)
-	}
-	return ""
+	return str(key)
 }
