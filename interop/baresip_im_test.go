@@ -106,3 +106,44 @@ func TestSlixmppMessageReachesBothEndpoints(t *testing.T) {
 	s.runScript("sip_im.py", []account{alice, bob}, "--phase", "both", "--body", body)
 	b.waitPrinted(mark, incoming("sip:alice@"+domain, body), "alice's message on bob's SIP contact")
 }
+
+// TestBaresipPostsToRoom (issue 4 item 7): baresip registers with digest,
+// joins a room in pager mode (/join to sip:ROOM@conference.DOMAIN) and
+// posts; a slixmpp occupant reads the post and replies in the room, and
+// baresip receives the reply from the room URI as "bob: REPLY".
+func TestBaresipPostsToRoom(t *testing.T) {
+	bin := requireBaresip(t)
+	requireSlixmpp(t)
+	t.Parallel()
+	const (
+		room  = "lobby"
+		body  = "hello room, this is baresip"
+		reply = "welcome, baresip"
+	)
+	s, alice, bob := imServer(t)
+	s.mustCtl("room", "create", room, "--privacy", "open")
+	roomURI := "sip:" + room + "@conference." + domain
+	ready := filepath.Join(s.dir, "room.ready")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.runScript("sip_room_reply.py", []account{bob}, "--state", ready,
+			"--room", room, "--nick", alice.name, "--body", body, "--reply", reply)
+	}()
+	ok := false
+	defer func() {
+		if !ok {
+			<-done
+		}
+	}()
+	waitFile(t, ready, done, "bob in the room")
+	b := startBaresip(t, s, bin, alice, roomURI)
+	mark := b.mark()
+	b.command("/message /join")
+	b.waitPrinted(mark, roomURI+": \"You joined "+room+" as "+alice.name+". Also here: bob.", "the answer to /join")
+	mark = b.mark()
+	b.command("/message " + body)
+	b.waitPrinted(mark, incoming(roomURI, "bob: "+reply), "bob's reply in the room")
+	ok = true
+	<-done
+}
