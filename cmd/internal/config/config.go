@@ -59,6 +59,8 @@ type Config struct {
 	// SIPDigest lists the digest algorithms the SIP registrar offers,
 	// comma-separated, the preferred first.
 	SIPDigest string
+	// SIPSendQueue bounds the MESSAGEs waiting for one SIP user's contacts.
+	SIPSendQueue int
 
 	// TLSCert and TLSKey are PEM files; both empty means a self-signed
 	// certificate kept under Data/tls.
