@@ -187,6 +187,11 @@ type PostWrite struct {
 	// the tombstone are written together or not at all. The post's room
 	// is History.Room, or Event.Room when History is nil.
 	Tombstone *TombstoneWrite
+	// Fence, when set, makes the write conditional on the room's host
+	// record (PoolStore): if it no longer matches, AppendHistory fails
+	// with ErrFenced and writes nothing. Stores without pool support
+	// refuse writes that carry one.
+	Fence *HostFence
 }
 
 // TombstoneWrite replaces the body and stanza of one archived message and

@@ -39,6 +39,9 @@ func (s *Store) AppendHistory(ctx context.Context, posts []storage.PostWrite) ([
 		return out, nil
 	}
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := checkFences(ctx, tx, out); err != nil {
+			return err
+		}
 		rooms := postRooms(out)
 		if len(rooms) > 0 {
 			if err := assignSeqs(ctx, tx, out, rooms); err != nil {

@@ -26,6 +26,11 @@ const (
 // transaction, so one fsync commits them all (group commit). SQLite has one
 // writer at a time, so reading and bumping rooms.last_seq cannot race.
 func (s *Store) AppendHistory(ctx context.Context, posts []storage.PostWrite) ([]storage.PostWrite, error) {
+	for _, p := range posts {
+		if p.Fence != nil {
+			return nil, errors.New("storage/sqlite: append history: a host fence needs a pool store (MySQL)")
+		}
+	}
 	out, err := preparePosts(posts, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("storage/sqlite: append history: %w", err)
