@@ -52,6 +52,12 @@ type Config struct {
 	// Alerter receives topic-feed alerts; nil means none (until
 	// SetAlerter).
 	Alerter Alerter
+	// Fence, when set, returns the host fence a post to room must carry
+	// (DESIGN §4: in a pool, the claim under which this node hosts the
+	// room). A post whose fence is stale fails with storage.ErrFenced and
+	// the engine forgets the room's live state: another node hosts it now.
+	// nil means a single node: no fencing.
+	Fence func(room string) (*storage.HostFence, error)
 }
 
 // Engine is the single-node implementation of the room engine: it hosts
@@ -197,6 +203,35 @@ func (e *Engine) unlockHost(h *host) {
 		delete(e.rooms, h.name)
 	}
 	e.mu.Unlock()
+}
+
+// evictLocked forgets a room's live state without telling anyone: another
+// node hosts the room now, and its occupants' nodes re-join them there.
+// The caller holds h.mu and then calls unlockHost, which drops the host.
+func (e *Engine) evictLocked(h *host) {
+	e.log.Warn("room moved to another host: dropping its live state", "room", h.name, "occupants", len(h.occupants))
+	h.occupants = make(map[string]*Occupant)
+	h.byAddress = make(map[string]string)
+	h.locked = false
+}
+
+// Evict forgets a room's live state without telling its occupants (see
+// Config.Fence): the pool calls it when this node stops hosting the room.
+func (e *Engine) Evict(room string) {
+	h := e.lockHost(room)
+	e.evictLocked(h)
+	e.unlockHost(h)
+}
+
+// HostedRooms returns the rooms that have live state on this engine.
+func (e *Engine) HostedRooms() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.rooms))
+	for name := range e.rooms {
+		out = append(out, name)
+	}
+	return out
 }
 
 // standing is a user's affiliation and presenter flag in a room.

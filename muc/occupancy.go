@@ -50,6 +50,47 @@ type Joined struct {
 	Rejoin bool
 }
 
+// Resync puts a session back into a room's live state without telling
+// anyone and without recording a join: the room has just moved to this
+// node (DESIGN §4) and the session's node re-declares who of its sessions
+// were in it. The session gets no EventJoined; its earlier join stands.
+// A session already present, or a nick now held by another user, is left
+// as it is (the latter is refused with CodeConflict).
+func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
+	nick, err := normalizeNick(req.Nick)
+	if err != nil {
+		return err
+	}
+	h := e.lockHost(req.Room)
+	defer e.unlockHost(h)
+	if h.occupantAt(req.Session.Address) != nil {
+		return nil
+	}
+	r, err := e.room(ctx, req.Room)
+	if err != nil {
+		return err
+	}
+	if r.Disabled {
+		return refuse(CodeForbidden, "room %q is disabled", r.Name)
+	}
+	o := h.occupants[nick]
+	if o != nil && o.User != req.User {
+		return refuse(CodeConflict, "the nick %q is taken", nick)
+	}
+	if o == nil {
+		st, err := e.standingOf(ctx, r.Name, req.User)
+		if err != nil {
+			return err
+		}
+		o = &Occupant{Room: r.Name, Nick: nick, User: req.User, OccupantID: e.OccupantID(r.Name, req.User),
+			Affiliation: st.aff, Role: defaultRole(st.aff, st.presenter, r), Presence: req.Presence}
+		h.occupants[nick] = o
+	}
+	o.Sessions = append(o.Sessions, req.Session)
+	h.byAddress[req.Session.Address] = nick
+	return nil
+}
+
 // Join enters a room, or changes nick if the session is already in it
 // under another nick. The result reaches the session as an EventJoined on
 // its Sink, ordered before every later event of the room.

@@ -112,7 +112,16 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 		}
 		write.Tombstone = &storage.TombstoneWrite{StanzaID: req.Target, Body: tomb}
 	}
+	if e.cfg.Fence != nil {
+		if write.Fence, err = e.cfg.Fence(r.Name); err != nil {
+			return nil, fmt.Errorf("muc: post to %s: %w", r.Name, err)
+		}
+	}
 	written, err := e.commits.commit(e.cfg.Store, write)
+	if errors.Is(err, storage.ErrFenced) {
+		e.evictLocked(h)
+		return nil, fmt.Errorf("muc: post to %s: %w", r.Name, err)
+	}
 	if write.Tombstone != nil && errors.Is(err, storage.ErrNotFound) {
 		// The target went away since checkTarget (removed by an
 		// administrator): nothing was written.

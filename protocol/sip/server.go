@@ -76,7 +76,7 @@ type Config struct {
 	Version string
 	// Rooms is the room engine behind sip:ROOM@RoomHost; nil means no
 	// rooms over SIP.
-	Rooms *muc.Engine
+	Rooms muc.Rooms
 	// RoomHost is the rooms' host; "" means "conference." + Domain, the
 	// XMPP MUC service's.
 	RoomHost string

@@ -39,7 +39,7 @@ type Config struct {
 	Store storage.Store
 	// Rooms is the room engine behind the MUC service at
 	// conference.DOMAIN (XEP-0045); nil means no MUC service.
-	Rooms *muc.Engine
+	Rooms muc.Rooms
 	// Files is the file service behind HTTP File Upload (XEP-0363) at
 	// upload.DOMAIN; nil means no upload service. UploadURL is the
 	// base URL of the HTTP listener as clients reach it, e.g.

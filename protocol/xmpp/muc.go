@@ -40,7 +40,7 @@ const (
 // mucService routes stanzas addressed to the MUC domain.
 type mucService struct {
 	srv    *Server
-	engine *muc.Engine
+	engine muc.Rooms
 	domain string // conference.DOMAIN
 
 	cacheMu   sync.Mutex

@@ -25,7 +25,7 @@ func startUploadServer(t *testing.T) (*testServer, string) {
 	}
 	base := "http://" + ln.Addr().String()
 	ts := startServer(t, func(c *Config) {
-		files, err := muc.NewFiles(c.Rooms, muc.FilesConfig{Store: c.Store, MaxFileSize: 1 << 20, Quota: 3 << 19})
+		files, err := muc.NewFiles(c.Rooms.(*muc.Engine), muc.FilesConfig{Store: c.Store, MaxFileSize: 1 << 20, Quota: 3 << 19})
 		if err != nil {
 			t.Fatal(err)
 		}
