@@ -142,7 +142,8 @@ type Session struct {
 	// or a SIP AOR/contact key.
 	Address   string
 	FrontDoor string
-	Sink      Sink
+	// Sink is local to the session's node: it never crosses the pool bus.
+	Sink Sink `json:"-"`
 }
 
 // Sink receives the events of the rooms a session is in. Deliver must not
@@ -180,14 +181,17 @@ const (
 // Front doors add 110 (self-presence) and 100/170 (whois, logging) per
 // recipient themselves.
 const (
-	StatusRoomCreated   = 201
-	StatusNickAssigned  = 210
-	StatusBanned        = 301
-	StatusNickChanged   = 303
-	StatusKicked        = 307
-	StatusAffiliation   = 321
-	StatusMembersOnly   = 322
-	StatusShutdown      = 332
+	StatusRoomCreated  = 201
+	StatusNickAssigned = 210
+	StatusBanned       = 301
+	StatusNickChanged  = 303
+	StatusKicked       = 307
+	StatusAffiliation  = 321
+	StatusMembersOnly  = 322
+	StatusShutdown     = 332
+	// StatusNodeLost: the occupant was removed because its node was lost
+	// (XEP-0045 333, "removed due to a technical problem").
+	StatusNodeLost      = 333
 	StatusConfigChanged = 104
 )
 

@@ -260,6 +260,26 @@ func (e *Engine) Leave(ctx context.Context, room, address string, presence []byt
 	return e.leave(ctx, room, address, presence, nil)
 }
 
+// LeaveWithStatus is Leave with status codes every recipient gets: 332
+// (server shutdown) or 333 (the session's node was lost, DESIGN §4).
+func (e *Engine) LeaveWithStatus(ctx context.Context, room, address string, presence []byte, status []int) error {
+	return e.leave(ctx, room, address, presence, status)
+}
+
+// AnnounceGone tells a room's occupants that an occupant who is no longer
+// in the room's live state has left, with status codes (333 when its node
+// was lost while the room moved, DESIGN §4). An occupant present again is
+// not announced.
+func (e *Engine) AnnounceGone(room string, gone Occupant, status []int) {
+	h := e.lockHost(room)
+	defer e.unlockHost(h)
+	if h.occupants[gone.Nick] != nil {
+		return
+	}
+	gone.Role = RoleNone
+	h.broadcast(Event{Kind: EventPresence, Room: room, Occupant: gone, Status: status, Time: e.cfg.Now()})
+}
+
 func (e *Engine) leave(ctx context.Context, room, address string, presence []byte, status []int) error {
 	h := e.lockHost(room)
 	defer e.unlockHost(h)

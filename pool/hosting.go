@@ -1,0 +1,215 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/storage"
+)
+
+// errNotHost is a command sent to a node that does not host the room.
+type errNotHost struct{ holder string }
+
+func (e *errNotHost) Error() string {
+	if e.holder == "" {
+		return "pool: this node does not host the room"
+	}
+	return "pool: the room is hosted by " + e.holder
+}
+
+// errNoActive means no active node is in this node's view.
+var errNoActive = errors.New("pool: no active node can host the room (is this node cut off from the pool?)")
+
+// hostFor returns the node that hosts room, or should: the node named by
+// its host record while that node is alive and active, else the
+// rendezvous-hash choice among the active nodes (DESIGN §4), which claims
+// it on its first command.
+func (p *Pool) hostFor(ctx context.Context, room string) (string, error) {
+	p.mu.Lock()
+	if _, ok := p.hosted[room]; ok {
+		p.mu.Unlock()
+		return p.node, nil
+	}
+	if h, ok := p.hostCache[room]; ok && p.liveActive[h] {
+		p.mu.Unlock()
+		return h, nil
+	}
+	p.mu.Unlock()
+	f, err := p.cfg.Store.RoomHost(ctx, room)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return "", err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	host := ""
+	if err == nil && p.liveActive[f.Node] {
+		host = f.Node
+	} else {
+		host = rendezvous(room, p.liveActive)
+	}
+	if host == "" {
+		return "", errNoActive
+	}
+	p.hostCache[room] = host
+	return host, nil
+}
+
+// rendezvous picks the node with the highest hash of (room, node).
+func rendezvous(room string, nodes map[string]bool) string {
+	best, bestScore := "", uint64(0)
+	for n := range nodes {
+		h := fnv.New64a()
+		h.Write([]byte(room))
+		h.Write([]byte{0})
+		h.Write([]byte(n))
+		if s := h.Sum64(); best == "" || s > bestScore || (s == bestScore && n < best) {
+			best, bestScore = n, s
+		}
+	}
+	return best
+}
+
+// ensureHosting makes this node the room's host if it is not yet: it
+// claims the room in the database (taking it from a node that is no
+// longer alive and active) and then asks every live node to re-declare its
+// sessions in the room before other commands run. waitReady says whether
+// the caller waits for that (a re-declaration itself must not).
+func (p *Pool) ensureHosting(ctx context.Context, room string, waitReady bool) error {
+	p.mu.Lock()
+	h, ok := p.hosted[room]
+	active := p.active
+	p.mu.Unlock()
+	if !ok {
+		if !active {
+			return &errNotHost{}
+		}
+		v, err, _ := p.claims.Do(room, func() (any, error) { return p.claim(ctx, room) })
+		if err != nil {
+			return err
+		}
+		h = v.(*hosting)
+	}
+	if !waitReady {
+		return nil
+	}
+	select {
+	case <-h.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Pool) claim(ctx context.Context, room string) (*hosting, error) {
+	p.mu.Lock()
+	if h, ok := p.hosted[room]; ok {
+		p.mu.Unlock()
+		return h, nil
+	}
+	p.mu.Unlock()
+	f, err := p.cfg.Store.ClaimRoom(ctx, room, p.node, func(holder string) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return holder == p.node || !p.liveActive[holder]
+	})
+	if errors.Is(err, storage.ErrHeld) {
+		p.mu.Lock()
+		p.hostCache[room] = f.Node
+		p.mu.Unlock()
+		return nil, &errNotHost{holder: f.Node}
+	}
+	if err != nil {
+		return nil, err
+	}
+	h := &hosting{fence: f, ready: make(chan struct{})}
+	p.mu.Lock()
+	p.hosted[room] = h
+	p.hostCache[room] = p.node
+	peers := make([]string, 0, len(p.liveActive))
+	for n := range p.view {
+		if p.aliveLocked(n) {
+			peers = append(peers, n)
+		}
+	}
+	p.mu.Unlock()
+	p.log.Info("hosting room", "room", room, "epoch", f.Epoch)
+	// The other nodes re-declare their sessions (and say whom they saw in
+	// the room) before the room takes commands; then whoever was in the
+	// room on a lost node is announced gone, in the room's order.
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer close(h.ready)
+		p.gatherRoom(room, peers)
+	}()
+	return h, nil
+}
+
+// gatherRoom asks this node and every live peer to re-declare their
+// sessions in room, then announces with status 333 the occupants they
+// saw that nobody re-declared.
+func (p *Pool) gatherRoom(room string, peers []string) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.CallTimeout)
+	defer cancel()
+	known := map[string]muc.Occupant{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	add := func(occs []muc.Occupant) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, o := range occs {
+			known[o.Nick] = o
+		}
+	}
+	for _, n := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var resp response
+			if err := p.call(ctx, n, request{Method: "SyncRoom", Room: room}, &resp); err != nil {
+				p.log.Warn("asking a node to re-declare its sessions", "room", room, "peer", n, "err", err)
+				return
+			}
+			add(resp.Occupants)
+		}()
+	}
+	mine, err := p.syncLocalTo(ctx, room, p.node)
+	if err != nil {
+		p.log.Warn("re-declaring local sessions", "room", room, "err", err)
+	}
+	add(mine)
+	wg.Wait()
+	present := map[string]bool{}
+	for _, o := range p.e.Occupants(room) {
+		present[o.Nick] = true
+	}
+	for nick, o := range known {
+		if !present[nick] {
+			o.Sessions = nil
+			p.e.AnnounceGone(room, o, []int{muc.StatusNodeLost})
+		}
+	}
+}
+
+// dropHosting forgets a room this node no longer hosts (its post was
+// fenced: another node claimed it).
+func (p *Pool) dropHosting(room string) {
+	p.mu.Lock()
+	delete(p.hosted, room)
+	delete(p.hostCache, room)
+	p.mu.Unlock()
+	p.e.Evict(room)
+}
+
+// retryDelay backs off between attempts to reach a room's host while the
+// pool settles.
+func retryDelay(attempt int) time.Duration {
+	return min(time.Duration(attempt+1)*100*time.Millisecond, time.Second)
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -1,0 +1,292 @@
+package pool
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/parleychat/parley/storage"
+)
+
+// Bus subjects.
+const (
+	subjHeartbeat = "parley.pool.heartbeat"
+	subjRoomsFmt  = "parley.node.%s.rooms"  // room commands for a node
+	subjEventsFmt = "parley.node.%s.events" // room events for a node's sessions
+)
+
+// heartbeat is what a node announces on the bus every HeartbeatInterval.
+type heartbeat struct {
+	Node       string `json:"node"`
+	Role       string `json:"role"`
+	Active     bool   `json:"active"`
+	ClientAddr string `json:"client_addr"`
+	Sessions   int    `json:"sessions"`
+	Started    int64  `json:"started"` // incarnation: a restarted node is new
+}
+
+type peer struct {
+	hb   heartbeat
+	seen time.Time
+}
+
+func (p *Pool) subscribe() error {
+	nc := p.bus.nc
+	hb, err := nc.Subscribe(subjHeartbeat, p.onHeartbeat)
+	if err != nil {
+		return err
+	}
+	rooms, err := nc.Subscribe(sprintf(subjRoomsFmt, p.node), p.onRequest)
+	if err != nil {
+		return err
+	}
+	events, err := nc.Subscribe(sprintf(subjEventsFmt, p.node), p.onEvent)
+	if err != nil {
+		return err
+	}
+	for _, s := range []*nats.Subscription{hb, rooms, events} {
+		// Room events must not be dropped for a slow consumer: the
+		// subscription queues without limit, like a session's own queue
+		// before it cuts a reader off.
+		_ = s.SetPendingLimits(-1, -1)
+	}
+	p.subs = append(p.subs, hb, rooms, events)
+	return nc.Flush()
+}
+
+func (p *Pool) onHeartbeat(m *nats.Msg) {
+	var hb heartbeat
+	if json.Unmarshal(m.Data, &hb) != nil || hb.Node == "" || hb.Node == p.node {
+		return
+	}
+	p.mu.Lock()
+	old, known := p.view[hb.Node]
+	p.view[hb.Node] = peer{hb: hb, seen: time.Now()}
+	p.mu.Unlock()
+	if !known || old.hb.Started != hb.Started || old.hb.Active != hb.Active || old.hb.Role != hb.Role ||
+		time.Since(old.seen) > p.cfg.NodeTimeout {
+		p.recompute()
+	}
+}
+
+// heartbeats announces this node and notices silent ones.
+func (p *Pool) heartbeats() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		hb := heartbeat{Node: p.node, Role: p.cfg.Role, Active: p.active, ClientAddr: p.cfg.ClientAddr,
+			Sessions: p.cfg.Sessions(), Started: p.startedAt.UnixNano()}
+		p.mu.Unlock()
+		if b, err := json.Marshal(hb); err == nil {
+			_ = p.bus.nc.Publish(subjHeartbeat, b)
+		}
+		p.recompute()
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// changes runs onChange after every change of the live nodes, and once a
+// second anyway (a re-declaration that failed is tried again).
+func (p *Pool) changes() {
+	defer p.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		case <-p.changed:
+		}
+		p.onChange()
+	}
+}
+
+// statusLoop writes this node's status to the database and reads the
+// others', for the majority check and `parleyctl pool status`.
+func (p *Pool) statusLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.StatusInterval)
+	defer t.Stop()
+	for {
+		p.refreshStatuses(p.ctx)
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Pool) refreshStatuses(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.StatusInterval*3)
+	defer cancel()
+	rtt, _ := p.bus.rtt()
+	p.mu.Lock()
+	st := storage.NodeStatus{Node: p.node, Role: p.cfg.Role, Active: p.active, ClientAddr: p.cfg.ClientAddr,
+		PoolAddr: p.cfg.Bus.Listen, Sessions: p.cfg.Sessions(), Rooms: len(p.hosted), Peers: p.livePeersLocked(),
+		BusLatency: rtt, DBLatency: p.dbRTT, StartedAt: p.startedAt}
+	p.mu.Unlock()
+	start := time.Now()
+	err := p.cfg.Store.PutNodeStatus(ctx, st)
+	dbRTT := time.Since(start)
+	if err != nil {
+		p.log.Warn("writing node status", "err", err)
+		return
+	}
+	all, err := p.cfg.Store.NodeStatuses(ctx)
+	if err != nil {
+		p.log.Warn("reading node statuses", "err", err)
+		return
+	}
+	fresh := map[string]bool{}
+	for _, s := range all {
+		if s.Age < p.cfg.DBStaleAfter {
+			fresh[s.Node] = true
+		}
+	}
+	p.mu.Lock()
+	p.dbFresh, p.statuses, p.busRTT, p.dbRTT = fresh, all, rtt, dbRTT
+	p.mu.Unlock()
+	p.recompute()
+}
+
+func (p *Pool) livePeersLocked() int {
+	n := 0
+	for _, pe := range p.view {
+		if time.Since(pe.seen) < p.cfg.NodeTimeout {
+			n++
+		}
+	}
+	return n
+}
+
+// recompute derives, from the bus view and the database statuses, which
+// nodes are alive and active, whether this node is in the majority, and
+// whether it is active itself. Every node computes the same from the same
+// view: configured active nodes are active; live standbys, in name order,
+// fill the places of missing active nodes up to MaxActive.
+func (p *Pool) recompute() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	live := map[string]string{p.node: p.cfg.Role} // node → configured role
+	for name, pe := range p.view {
+		if time.Since(pe.seen) < p.cfg.NodeTimeout {
+			live[name] = pe.hb.Role
+		}
+	}
+	fresh := map[string]bool{p.node: true}
+	for n := range p.dbFresh {
+		fresh[n] = true
+	}
+	for n := range live {
+		fresh[n] = true
+	}
+	seen, smallest := 0, ""
+	for n := range fresh {
+		if live[n] != "" {
+			seen++
+		}
+		if smallest == "" || n < smallest {
+			smallest = n
+		}
+	}
+	majority := 2*seen > len(fresh) || (2*seen == len(fresh) && live[smallest] != "")
+
+	actives := map[string]bool{}
+	var standbys []string
+	for n, role := range live {
+		if role == RoleActive {
+			actives[n] = true
+		} else {
+			standbys = append(standbys, n)
+		}
+	}
+	slices.Sort(standbys)
+	for _, n := range standbys {
+		if len(actives) >= p.cfg.MaxActive {
+			break
+		}
+		actives[n] = true
+	}
+	if !majority {
+		actives = map[string]bool{}
+	}
+	active := actives[p.node]
+
+	changed := active != p.active || majority != p.majority || len(actives) != len(p.liveActive)
+	for n := range actives {
+		if !p.liveActive[n] {
+			changed = true
+		}
+	}
+	if !changed {
+		return
+	}
+	if active != p.active {
+		p.log.Info("node role changes", "active", active, "majority", majority, "configured", p.cfg.Role)
+	}
+	p.active, p.majority, p.liveActive = active, majority, actives
+	p.hostCache = map[string]string{}
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
+
+// onChange reacts to a change of the live nodes: it stops hosting when
+// this node is no longer active, removes the sessions of lost nodes from
+// the rooms hosted here, and re-declares this node's sessions to rooms
+// whose host changed.
+func (p *Pool) onChange() {
+	p.mu.Lock()
+	active := p.active
+	var drop map[string]*hosting
+	if !active {
+		drop, p.hosted = p.hosted, map[string]*hosting{}
+	}
+	lost := map[string]map[remoteKey]bool{}
+	for n, keys := range p.remote {
+		if !p.liveActive[n] && !p.aliveLocked(n) {
+			lost[n] = keys
+			delete(p.remote, n)
+		}
+	}
+	var rooms []string
+	for room := range p.local {
+		rooms = append(rooms, room)
+	}
+	p.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.CallTimeout)
+	defer cancel()
+	for room, h := range drop {
+		p.e.Evict(room)
+		_ = p.cfg.Store.ReleaseRoom(ctx, room, h.fence)
+	}
+	for n, keys := range lost {
+		p.log.Warn("node lost: removing its sessions from rooms hosted here", "lost", n, "sessions", len(keys))
+		for k := range keys {
+			_ = p.e.LeaveWithStatus(ctx, k.room, k.address, nil, []int{333})
+		}
+	}
+	for _, room := range rooms {
+		if err := p.syncRoom(ctx, room); err != nil {
+			p.log.Warn("re-declaring sessions to a room's new host", "room", room, "err", err)
+		}
+	}
+}
+
+func (p *Pool) aliveLocked(n string) bool {
+	pe, ok := p.view[n]
+	return ok && time.Since(pe.seen) < p.cfg.NodeTimeout
+}

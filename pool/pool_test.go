@@ -1,0 +1,329 @@
+package pool
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+
+	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/mysql"
+)
+
+// testDSN returns the DSN of a fresh MySQL database, dropped at the end.
+func testDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("PARLEY_TEST_MYSQL_DSN")
+	if dsn == "" {
+		dsn = "root@tcp(127.0.0.1:3306)/"
+	}
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "parley_pool_test_" + hex.EncodeToString(b)
+	cfg.DBName = ""
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name)
+		admin.Close()
+	})
+	cfg.DBName = name
+	return cfg.FormatDSN()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// testNode is one in-process pool node: its own store connection, engine
+// and bus.
+type testNode struct {
+	name  string
+	store *mysql.Store
+	e     *muc.Engine
+	p     *Pool
+}
+
+const testSecret = "a pool secret for the tests"
+
+func startNodes(t *testing.T, dsn string, roles ...string) []*testNode {
+	t.Helper()
+	addrs := make([]string, len(roles))
+	for i := range roles {
+		addrs[i] = freeAddr(t)
+	}
+	secret := []byte("occupant ids shared by the pool")
+	nodes := make([]*testNode, len(roles))
+	for i, role := range roles {
+		n := &testNode{name: fmt.Sprintf("node%d", i+1)}
+		var err error
+		n.store, err = mysql.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p *Pool
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", n.name)
+		n.e, err = muc.New(t.Context(), muc.Config{Store: n.store, Logger: log, Secret: secret,
+			Fence: func(room string) (*storage.HostFence, error) { return p.Fence(room) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err = Start(t.Context(), Config{
+			Bus:  BusConfig{Node: n.name, Listen: addrs[i], Peers: addrs, Secret: testSecret},
+			Role: role, MaxActive: 2, Store: n.store, Engine: n.e, Logger: log,
+			HeartbeatInterval: 200 * time.Millisecond, NodeTimeout: 1500 * time.Millisecond,
+			StatusInterval: 300 * time.Millisecond, DBStaleAfter: 3 * time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.p = p
+		nodes[i] = n
+		t.Cleanup(func() { p.Close(); n.store.Close() })
+	}
+	waitFor(t, 15*time.Second, "every node sees the others", func() bool {
+		for _, n := range nodes {
+			n.p.mu.Lock()
+			live := n.p.livePeersLocked()
+			n.p.mu.Unlock()
+			if live != len(nodes)-1 {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting until %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// crash stops a node the way kill -9 does: no goodbye, no release of its
+// rooms, its bus gone.
+func (n *testNode) crash() {
+	p := n.p
+	p.cancel()
+	p.bus.close()
+	p.wg.Wait()
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	events []muc.Event
+}
+
+func (r *recorder) Deliver(ev muc.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+}
+
+func (r *recorder) bodies() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, ev := range r.events {
+		if ev.Kind == muc.EventMessage {
+			out = append(out, ev.Message.Body)
+		}
+	}
+	return out
+}
+
+func (r *recorder) gone(nick string, status int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.events {
+		if ev.Kind == muc.EventPresence && ev.Occupant.Nick == nick && ev.Occupant.Role == muc.RoleNone && slices.Contains(ev.Status, status) {
+			return true
+		}
+	}
+	return false
+}
+
+type client struct {
+	user, address string
+	rec           *recorder
+	n             *testNode
+}
+
+func join(t *testing.T, n *testNode, room, user string) *client {
+	t.Helper()
+	c := &client{user: user + "@example.org", address: user + "@example.org/" + n.name, rec: &recorder{}, n: n}
+	err := n.p.Join(t.Context(), muc.JoinRequest{Room: room, Nick: user, User: c.user, History: muc.HistoryRequest{MaxStanzas: 0},
+		Session: muc.Session{Address: c.address, FrontDoor: "xmpp", Sink: c.rec}})
+	if err != nil {
+		t.Fatalf("%s joins %s on %s: %v", user, room, n.name, err)
+	}
+	return c
+}
+
+func (c *client) post(ctx context.Context, room, body string) error {
+	_, err := c.n.p.Post(ctx, muc.PostRequest{Room: room, Address: c.address, FrontDoor: "xmpp", Body: body, Stanza: []byte("<message/>")})
+	return err
+}
+
+func history(t *testing.T, s *mysql.Store, room string) []string {
+	t.Helper()
+	msgs, _, err := s.QueryHistory(t.Context(), storage.HistoryQuery{Room: room, Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		out = append(out, m.Body)
+	}
+	return out
+}
+
+func createOpenRoom(t *testing.T, n *testNode, room string) {
+	t.Helper()
+	_, err := n.e.CreateRoom(t.Context(), muc.CreateRoomRequest{Room: storage.Room{Name: room}, Creator: muc.ActorAdmin, Privacy: muc.Open})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPoolOneRoomAcrossNodesAndFailover: occupants on three nodes see
+// every post once, in history order; when the room's host dies, the room
+// re-homes, the survivors stay in it, see the lost occupant leave with
+// status 333, and nothing acknowledged is lost.
+func TestPoolOneRoomAcrossNodesAndFailover(t *testing.T) {
+	nodes := startNodes(t, testDSN(t), RoleActive, RoleActive, RoleStandby)
+	createOpenRoom(t, nodes[0], "lobby")
+	var clients []*client
+	for i, n := range nodes {
+		clients = append(clients, join(t, n, "lobby", fmt.Sprintf("user%d", i+1)))
+	}
+	// Standbys serve no clients in production (parleyd redirects them);
+	// here the standby's client shows that its room commands still reach
+	// the host.
+	var acked []string
+	for round := range 3 {
+		for i, c := range clients {
+			body := fmt.Sprintf("r%d-u%d", round, i+1)
+			if err := c.post(t.Context(), "lobby", body); err != nil {
+				t.Fatalf("post %s: %v", body, err)
+			}
+			acked = append(acked, body)
+		}
+	}
+	waitFor(t, 5*time.Second, "every occupant has every post", func() bool {
+		for _, c := range clients {
+			if len(c.rec.bodies()) < len(acked) {
+				return false
+			}
+		}
+		return true
+	})
+	want := history(t, nodes[0].store, "lobby")
+	if !slices.Equal(want, acked) {
+		t.Fatalf("history %q, want %q", want, acked)
+	}
+	for _, c := range clients {
+		if got := c.rec.bodies(); !slices.Equal(got, want) {
+			t.Fatalf("%s saw %q, history is %q", c.user, got, want)
+		}
+	}
+
+	f, err := nodes[0].store.RoomHost(t.Context(), "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dead *testNode
+	var survivors []*client
+	for i, n := range nodes {
+		if n.name == f.Node {
+			dead = n
+		} else {
+			survivors = append(survivors, clients[i])
+		}
+	}
+	if dead == nil || dead.p.cfg.Role != RoleActive {
+		t.Fatalf("room host %q is not an active node", f.Node)
+	}
+	deadNick := clients[slices.IndexFunc(nodes, func(n *testNode) bool { return n == dead })].user
+	deadNick = deadNick[:len("userN")]
+	killed := time.Now()
+	dead.crash()
+
+	// Survivors keep posting; each post either fails (not acknowledged)
+	// or lands exactly once.
+	var rehomed time.Duration
+	for i := 0; ; i++ {
+		c := survivors[i%len(survivors)]
+		body := fmt.Sprintf("after-%d", i)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		err := c.post(ctx, "lobby", body)
+		cancel()
+		if err == nil {
+			acked = append(acked, body)
+			if rehomed == 0 {
+				rehomed = time.Since(killed)
+			}
+		}
+		if rehomed > 0 && i > 20 {
+			break
+		}
+		if time.Since(killed) > 20*time.Second {
+			t.Fatalf("no post acknowledged %s after the host died: %v", time.Since(killed), err)
+		}
+	}
+	t.Logf("room re-homed and took posts %s after its host died", rehomed.Round(time.Millisecond))
+	if rehomed > 10*time.Second {
+		t.Errorf("re-home took %s, want < 10s", rehomed)
+	}
+	got := history(t, survivors[0].n.store, "lobby")
+	if !slices.Equal(got, acked) {
+		t.Fatalf("history after failover %q\nwant acknowledged posts %q", got, acked)
+	}
+	waitFor(t, 5*time.Second, "survivors have every post", func() bool {
+		for _, c := range survivors {
+			if len(c.rec.bodies()) < len(acked) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, c := range survivors {
+		if b := c.rec.bodies(); !slices.Equal(b, got) {
+			t.Errorf("%s saw %q\nhistory is %q", c.user, b, got)
+		}
+		if !c.rec.gone(deadNick, muc.StatusNodeLost) {
+			t.Errorf("%s did not see %s leave with status 333", c.user, deadNick)
+		}
+	}
+	// The standby was promoted: two actives are alive again.
+	waitFor(t, 5*time.Second, "the standby is promoted", func() bool { return nodes[2].p.Active() || dead == nodes[2] })
+}
