@@ -290,3 +290,35 @@ func (p *Pool) aliveLocked(n string) bool {
 	pe, ok := p.view[n]
 	return ok && time.Since(pe.seen) < p.cfg.NodeTimeout
 }
+
+// Redirect names the client address of the node a new client should use
+// instead of this one, or "" to serve it here: a node that is not active
+// (a standby, or cut off from the majority) sends every client to the
+// lightest active node; an active node sends clients away while it has
+// more than its share plus a margin (a tenth of the share, at least 50).
+func (p *Pool) Redirect() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	mine := p.cfg.Sessions()
+	lightest, lightSessions := "", 0
+	total, actives := mine, 1
+	for n, pe := range p.view {
+		if !p.liveActive[n] || !p.aliveLocked(n) || pe.hb.ClientAddr == "" {
+			continue
+		}
+		total += pe.hb.Sessions
+		actives++
+		if lightest == "" || pe.hb.Sessions < lightSessions {
+			lightest, lightSessions = pe.hb.ClientAddr, pe.hb.Sessions
+		}
+	}
+	if !p.active {
+		return lightest
+	}
+	share := total / actives
+	margin := max(50, share/10)
+	if lightest != "" && mine > share+margin && lightSessions+margin < mine {
+		return lightest
+	}
+	return ""
+}

@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/parleychat/parley/compliance"
 	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/pool"
 	"github.com/parleychat/parley/protocol/sip"
 	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
@@ -166,17 +168,22 @@ func (n *node) run(ctx context.Context) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
 	)
-	secret, err := loadSecret(filepath.Join(cfg.Data, "occupant-id.key"))
+	var xmppSrv atomic.Pointer[xmpp.Server] // set once it exists
+	rooms, engine, pooled, err := n.roomService(ctx, store, func() int {
+		if s := xmppSrv.Load(); s != nil {
+			return s.SessionCount()
+		}
+		return 0
+	})
 	if err != nil {
 		return err
 	}
-	rooms, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret})
-	if err != nil {
-		return fmt.Errorf("room engine: %w", err)
+	if pooled != nil {
+		defer pooled.Close()
 	}
 	var files *muc.Files
 	if cfg.UploadURL != "" {
-		files, err = muc.NewFiles(rooms, muc.FilesConfig{Store: store, MaxFileSize: cfg.UploadMaxSize, Quota: cfg.UploadQuota})
+		files, err = muc.NewFiles(engine, muc.FilesConfig{Store: store, MaxFileSize: cfg.UploadMaxSize, Quota: cfg.UploadQuota})
 		if err != nil {
 			return fmt.Errorf("file upload: %w", err)
 		}
@@ -205,10 +212,12 @@ func (n *node) run(ctx context.Context) error {
 		MaxResourcesPerUser: cfg.MaxResources,
 		ChannelBinding:      cfg.ChannelBinding,
 		Version:             version,
+		Redirect:            redirect(pooled),
 	})
 	if err != nil {
 		return err
 	}
+	xmppSrv.Store(srv)
 	rooms.SetAlerter(srv.TopicAlerter()) // topic feeds: headline alerts
 	worker, adapters, closeCompliance, err := n.startCompliance(ctx, store, reg)
 	if err != nil {
@@ -486,4 +495,12 @@ func shellQuote(s string) string {
 }
 
 // redactDSN hides the password in a mysql: DSN (see config.RedactDSN).
+// redirect is the XMPP server's Redirect in a pool, nil on one node.
+func redirect(p *pool.Pool) func() string {
+	if p == nil {
+		return nil
+	}
+	return p.Redirect
+}
+
 func redactDSN(dsn string) string { return config.RedactDSN(dsn) }

@@ -95,6 +95,11 @@ type Config struct {
 	ChannelBinding bool
 	// Version is reported by XEP-0092 software version.
 	Version string
+	// Redirect, when set, is asked at each new client stream where the
+	// client should rather connect (a pool node that is a standby or
+	// above its share, DESIGN §4): a non-empty host:port answers the
+	// stream with <see-other-host/> (RFC 6120 §4.9.3.19).
+	Redirect func() string
 }
 
 func (c *Config) applyDefaults() error {

@@ -250,6 +250,11 @@ func (c *conn) readHeader() error {
 	case !versionAtLeast1(version):
 		return &StreamError{Condition: "unsupported-version", Text: "XMPP 1.0 (RFC 6120) is required"}
 	}
+	if c.username == "" && c.srv.cfg.Redirect != nil {
+		if other := c.srv.cfg.Redirect(); other != "" {
+			return &StreamError{Condition: "see-other-host", Content: other, Text: "this node takes no new sessions now; connect to " + other}
+		}
+	}
 	return nil
 }
 
@@ -424,6 +429,7 @@ func (c *conn) handleBindIQ(iq *Element) (bool, error) {
 	}
 	c.log = c.log.With("jid", s.jid.String())
 	c.srv.metrics.sessions.Inc()
+	c.srv.liveSessions.Add(1)
 	s.startWriter(c.rw, c.raw, c.srv.cfg.WriteTimeout)
 	c.log.Info("session bound")
 	return true, nil
@@ -471,5 +477,6 @@ func (c *conn) endSession(closing []byte) {
 	case <-time.After(c.srv.cfg.WriteTimeout):
 	}
 	c.srv.metrics.sessions.Dec()
+	c.srv.liveSessions.Add(-1)
 	c.log.Info("session ended")
 }

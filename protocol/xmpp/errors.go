@@ -11,6 +11,9 @@ type StreamError struct {
 	Condition string
 	// Text is an optional human-readable explanation.
 	Text string
+	// Content is the condition element's character data: the host to
+	// try for see-other-host (RFC 6120 §4.9.3.19).
+	Content string
 }
 
 func (e *StreamError) Error() string {
@@ -23,7 +26,11 @@ func (e *StreamError) Error() string {
 // element is the <stream:error/> to send.
 func (e *StreamError) element() *Element {
 	el := NewElement(nsStreams, "error")
-	el.Append(NewElement(nsStreamE, e.Condition))
+	cond := NewElement(nsStreamE, e.Condition)
+	if e.Content != "" {
+		cond.AppendText(e.Content)
+	}
+	el.Append(cond)
 	if e.Text != "" {
 		t := NewElement(nsStreamE, "text")
 		t.Attr = append(t.Attr, xmlLang("en"))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -20,14 +21,16 @@ const tlsVersion13 = tls.VersionTLS13
 // accepts client connections, negotiates streams, and routes stanzas
 // between local sessions and the handlers registered for IQ payloads.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	metrics  *metrics
-	limits   *ipLimits
-	router   *router
-	iqs      map[iqKey]iqHandler
-	certHash []byte      // tls-server-end-point binding data, or nil
-	muc      *mucService // nil when no room engine is configured
+	// liveSessions counts bound sessions, for pool load reports.
+	liveSessions atomic.Int64
+	cfg          Config
+	log          *slog.Logger
+	metrics      *metrics
+	limits       *ipLimits
+	router       *router
+	iqs          map[iqKey]iqHandler
+	certHash     []byte      // tls-server-end-point binding data, or nil
+	muc          *mucService // nil when no room engine is configured
 
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
@@ -83,6 +86,9 @@ func (s *Server) Domain() string { return s.cfg.Domain }
 // ServeC2S accepts client connections on ln, where STARTTLS is offered and
 // required before authentication (RFC 6120 §5). It returns nil when ln is
 // closed by Shutdown.
+// SessionCount is the number of bound client sessions.
+func (s *Server) SessionCount() int { return int(s.liveSessions.Load()) }
+
 func (s *Server) ServeC2S(ln net.Listener) error { return s.serve(ln, false) }
 
 // ServeDirectTLS accepts client connections on ln that start with a TLS

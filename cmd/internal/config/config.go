@@ -107,6 +107,24 @@ type Config struct {
 	// legal hold covers); 0 keeps them forever.
 	ComplianceRetention time.Duration
 	CompliancePerRoom   bool
+
+	// Pool is the pool (bus) listen address; "" runs a single node.
+	// PoolPeers are the other nodes' pool addresses; Node names this
+	// node; NodeRole is "active" or "standby"; PoolMaxActive bounds the
+	// active nodes. PoolSecret, or PoolCert, PoolKey and PoolCA,
+	// authenticate the pool links. PoolNATS is an external NATS cluster
+	// URL. PoolClientAddr is where clients reach this node.
+	Pool           string
+	PoolPeers      []string
+	Node           string
+	NodeRole       string
+	PoolMaxActive  int
+	PoolSecret     string
+	PoolCert       string
+	PoolKey        string
+	PoolCA         string
+	PoolNATS       string
+	PoolClientAddr string
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register

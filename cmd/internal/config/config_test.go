@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -54,8 +55,9 @@ func TestDefaults(t *testing.T) {
 		UploadMaxSize: 20 << 20, UploadQuota: 1 << 30, UploadURL: "http://localhost:5280",
 		Compliance: true, ComplianceStorage: "sqlite:data/compliance.db",
 		ComplianceAdapter: "xml", ComplianceOutput: "data/compliance", ComplianceInterval: 15 * time.Minute,
+		NodeRole: "active", PoolMaxActive: 4,
 	}
-	if *c != want {
+	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,17 @@ var keys = []key{
 	{"tls-cert", "TLS certificate chain in PEM `FILE` (default self-signed, kept in DATA/tls)", "", str(func(c *Config) *string { return &c.TLSCert })},
 	{"tls-key", "TLS private key in PEM `FILE` (with --tls-cert)", "", str(func(c *Config) *string { return &c.TLSKey })},
 	{"log-level", "log at `LEVEL` and above: debug, info, warn or error", "info", setter{apply: logLevel}},
+	{"pool", "join a pool of nodes (MySQL storage only): accept the other nodes on `ADDR`, the seed's TCP 8011 (e.g. :8011); empty runs a single node", "", str(func(c *Config) *string { return &c.Pool })},
+	{"pool-peers", "the other nodes' pool addresses: `LIST` of host:port, comma-separated", "", setter{apply: poolPeers}},
+	{"node", "this node's `NAME` in the pool, unique (default the host name)", "", str(func(c *Config) *string { return &c.Node })},
+	{"node-role", "this node's `ROLE` in the pool: active, or standby (promoted when an active node is lost)", "active", setter{apply: nodeRole}},
+	{"pool-max-active", "let at most `N` nodes of the pool be active at once", "4", count(func(c *Config) *int { return &c.PoolMaxActive })},
+	{"pool-secret", "`SECRET` every node of the pool shares (16 characters or more): it authenticates and encrypts the pool links; or give --pool-cert, --pool-key and --pool-ca", "", str(func(c *Config) *string { return &c.PoolSecret })},
+	{"pool-cert", "this node's pool link certificate in PEM `FILE` (instead of --pool-secret)", "", str(func(c *Config) *string { return &c.PoolCert })},
+	{"pool-key", "the private key of --pool-cert in PEM `FILE`", "", str(func(c *Config) *string { return &c.PoolKey })},
+	{"pool-ca", "the CA that signs every node's --pool-cert, in PEM `FILE`", "", str(func(c *Config) *string { return &c.PoolCA })},
+	{"pool-nats", "use the external NATS cluster at `URL` as the pool bus instead of the embedded one", "", str(func(c *Config) *string { return &c.PoolNATS })},
+	{"pool-client-addr", "where XMPP clients reach this node, as `HOST:PORT`, for redirects from other nodes (default the --pool host and the --xmpp-c2s port)", "", str(func(c *Config) *string { return &c.PoolClientAddr })},
 	{"max-stanza-size", "refuse stanzas larger than `BYTES` (262144 or 256KiB)", fmt.Sprintf("%dKiB", xmpp.DefaultMaxStanzaSize>>10), size(func(c *Config) *int64 { return &c.MaxStanzaSize })},
 	{"max-unauth-per-ip", "allow `N` unauthenticated connections per IP address", strconv.Itoa(xmpp.DefaultMaxUnauthPerIP), count(func(c *Config) *int { return &c.MaxUnauthPerIP })},
 	{"unauth-timeout", "close connections not authenticated within `DURATION`", xmpp.DefaultUnauthTimeout.String(), duration(func(c *Config) *time.Duration { return &c.UnauthTimeout })},
@@ -85,6 +97,31 @@ func complianceRetention(c *Config, v string) error {
 	}
 	c.ComplianceRetention = d
 	return nil
+}
+
+// poolPeers sets the other nodes' pool addresses.
+func poolPeers(c *Config, v string) error {
+	c.PoolPeers = nil
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(p); err != nil {
+			return fmt.Errorf("invalid pool peer %q: want host:port", p)
+		}
+		c.PoolPeers = append(c.PoolPeers, p)
+	}
+	return nil
+}
+
+// nodeRole sets the node's configured pool role.
+func nodeRole(c *Config, v string) error {
+	switch v = strings.ToLower(strings.TrimSpace(v)); v {
+	case "active", "standby":
+		c.NodeRole = v
+		return nil
+	}
+	return fmt.Errorf("invalid node role %q: want active or standby", v)
 }
 
 // complianceAdapter sets the compliance adapter: xml, jsonl or none.
