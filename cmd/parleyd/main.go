@@ -320,7 +320,7 @@ func (n *node) startCompliance(ctx context.Context, store storage.Store, reg pro
 	if !ok {
 		return nil, nil, nil, fmt.Errorf("--storage %s: the store has no compliance outbox", redactDSN(cfg.Storage))
 	}
-	node, err := nodeID(cfg.Data)
+	node, err := nodeID(cfg.Node, cfg.Data)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -382,18 +382,22 @@ func (n *node) startCompliance(ctx context.Context, store storage.Store, reg pro
 	return w, r, closeStore, nil
 }
 
-// nodeID names this node in the compliance lease and events: the host and
-// the data directory, which two nodes never share.
-func nodeID(data string) (string, error) {
-	host, err := os.Hostname()
-	if err != nil {
-		return "", fmt.Errorf("node id: %w", err)
+// nodeID names this node in the compliance lease and events: its pool
+// name (--node) when it has one, else the host and the data directory,
+// which two nodes never share.
+func nodeID(name, data string) (string, error) {
+	id := name
+	if id == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return "", fmt.Errorf("node id: %w", err)
+		}
+		dir, err := filepath.Abs(data)
+		if err != nil {
+			return "", fmt.Errorf("node id: --data: %w", err)
+		}
+		id = host + ":" + dir
 	}
-	dir, err := filepath.Abs(data)
-	if err != nil {
-		return "", fmt.Errorf("node id: --data: %w", err)
-	}
-	id := host + ":" + dir
 	if r := []rune(id); len(r) > storage.MaxLeaseHolderLength {
 		id = string(r[:storage.MaxLeaseHolderLength])
 	}
