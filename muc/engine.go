@@ -73,6 +73,8 @@ type Engine struct {
 	commits committer // group commit of posts across rooms
 
 	feeds feeds // topic feeds: the alerter and the followers cache
+
+	watch watchers // observers of rooms they are not in (watch.go)
 }
 
 // host is one room's live state. Its mutex serialises joins, nick changes
@@ -89,6 +91,8 @@ type host struct {
 	// dead is set when the host is dropped from the engine's map; a
 	// goroutine that then gets its lock must look the room up again.
 	dead bool
+	// watchers get the room's events too (watch.go).
+	watchers *watchers
 }
 
 // New returns an engine. It makes sure the default category exists.
@@ -175,7 +179,7 @@ func (e *Engine) lockHost(name string) *host {
 		e.mu.Lock()
 		h := e.rooms[name]
 		if h == nil {
-			h = &host{name: name, occupants: make(map[string]*Occupant), byAddress: make(map[string]string)}
+			h = &host{name: name, occupants: make(map[string]*Occupant), byAddress: make(map[string]string), watchers: &e.watch}
 			e.rooms[name] = h
 		}
 		e.mu.Unlock()
@@ -326,6 +330,7 @@ func (h *host) broadcast(ev Event) {
 			s.Sink.Deliver(ev)
 		}
 	}
+	h.watchers.deliver(h.name, ev)
 }
 
 // nickOf returns the nick a user is in the room as, or "".

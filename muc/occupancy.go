@@ -214,6 +214,7 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 				}
 			}
 		}
+		h.watchers.deliver(r.Name, ev)
 	}
 	req.Session.Sink.Deliver(Event{Kind: EventJoined, Room: r.Name, Occupant: o.snapshot(), Joined: joined, Time: e.cfg.Now()})
 	return nil

@@ -226,7 +226,8 @@ func (n *node) run(ctx context.Context) error {
 	defer closeCompliance()
 	httpSrv := newHTTPServer(store, reg, log, srv.UploadHandler())
 	sipSrv, err := sip.NewServer(sip.Config{Domain: cfg.Domain, Accounts: store, Logger: log, Version: version,
-		DigestAlgorithms: strings.Split(cfg.SIPDigest, ","), Rooms: rooms, IM: im, SendQueue: cfg.SIPSendQueue})
+		DigestAlgorithms: strings.Split(cfg.SIPDigest, ","), Rooms: rooms, IM: im, SendQueue: cfg.SIPSendQueue,
+		MaxSubscriptions: cfg.SIPMaxSubscriptions})
 	if err != nil {
 		return fmt.Errorf("--sip-digest %s: %w", cfg.SIPDigest, err)
 	}

@@ -29,6 +29,9 @@ type Binding struct {
 	// Transport and Source are where the REGISTER came from: the flow to
 	// reuse for an outbound client (RFC 5626 §5.3).
 	Transport, Source string
+	// CPIM is set when the REGISTER's Accept listed message/cpim: room
+	// posts then reach this contact wrapped in it (RFC 3862).
+	CPIM bool
 }
 
 func (b Binding) key() string {
@@ -117,6 +120,7 @@ func (s *Server) register(req *sip.Request) *sip.Response {
 	}
 	callID, cseq := req.CallID().Value(), req.CSeq().SeqNo
 	now := r.now()
+	cpim := accepts(req, cpimContentType)
 
 	var updates []Binding // Expires in the past: removal
 	wildcard := false
@@ -145,7 +149,7 @@ func (s *Server) register(req *sip.Request) *sip.Response {
 		}
 		d = min(d, r.max)
 		b := Binding{AOR: aor, URI: c.Address.String(), CallID: callID, CSeq: cseq,
-			Expires: now.Add(d), Transport: req.Transport(), Source: req.Source()}
+			Expires: now.Add(d), Transport: req.Transport(), Source: req.Source(), CPIM: cpim}
 		b.Instance, _ = c.Params.Get("+sip.instance")
 		b.RegID, _ = c.Params.Get("reg-id")
 		clean := c.Clone()
@@ -208,6 +212,20 @@ func (s *Server) register(req *sip.Request) *sip.Response {
 		res.AppendHeader(sip.NewHeader("Require", "outbound"))
 	}
 	return res
+}
+
+// accepts reports whether the request's Accept lists the media type mt
+// (parameters aside).
+func accepts(req *sip.Request, mt string) bool {
+	for _, h := range req.GetHeaders("Accept") {
+		for _, v := range strings.Split(h.Value(), ",") {
+			t, _, _ := strings.Cut(v, ";")
+			if strings.EqualFold(strings.TrimSpace(t), mt) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // hasOption reports whether a header like Supported lists tag.

@@ -109,15 +109,24 @@ func (s *Server) message(ctx context.Context, req *sip.Request, user string) (*s
 	if !strings.EqualFold(to.Host, s.cfg.RoomHost) || to.User == "" {
 		return s.response(req, sip.StatusNotFound, "Not Found: only rooms (sip:ROOM@"+s.cfg.RoomHost+") take MESSAGEs"), nil
 	}
+	body := string(req.Body())
 	if ct := req.ContentType(); ct != nil {
 		mt, _, err := mime.ParseMediaType(ct.Value())
-		if err != nil || mt != "text/plain" {
+		switch {
+		case err == nil && mt == "text/plain":
+		case err == nil && mt == cpimContentType:
+			text, err := unwrapCPIM(req.Body())
+			if err != nil {
+				return s.response(req, sip.StatusBadRequest, "Bad Request: "+safePhrase(err.Error())), nil
+			}
+			body = text
+		default:
 			res := s.response(req, sip.StatusUnsupportedMediaType, "Unsupported Media Type")
 			res.AppendHeader(sip.NewHeader("Accept", acceptedContentTypes))
 			return res, nil
 		}
 	}
-	body := strings.TrimRight(string(req.Body()), "\r\n")
+	body = strings.TrimRight(body, "\r\n")
 	if strings.TrimSpace(body) == "" {
 		return s.response(req, sip.StatusBadRequest, "Bad Request: empty message"), nil
 	}
@@ -357,6 +366,9 @@ type sink struct {
 
 	mu    sync.Mutex
 	known map[string]bool // nicks in the room, to tell a join from a presence update
+	// realAddresses: the room shows occupants' addresses to everyone
+	// (whois "anyone"), so CPIM From may carry them.
+	realAddresses bool
 }
 
 func newSink(s *Server, aor, user string) *sink {
@@ -366,10 +378,27 @@ func newSink(s *Server, aor, user string) *sink {
 func (k *sink) Deliver(ev muc.Event) {
 	k.mu.Lock()
 	text := k.render(ev)
+	var post *cpimPost
+	if ev.Kind == muc.EventMessage && text != "" {
+		post = &cpimPost{nick: ev.Occupant.Nick, from: k.s.userEntity(ev.Room, k.realAddresses, ev.Occupant),
+			to: k.s.roomAddress(ev.Room), at: ev.Message.Time, text: cpimText(*ev.Message)}
+	}
 	k.mu.Unlock()
 	if text != "" {
-		k.s.sendText(k.aor, ev.Room, text)
+		k.s.out.enqueue(k.aor, outgoing{from: k.s.roomURI(ev.Room), contentType: textPlain, body: []byte(text), cpim: post})
 	}
+}
+
+// cpimText is a message as the text of a message/cpim wrapper, whose From
+// already names the sender.
+func cpimText(m storage.HistoryMessage) string {
+	switch m.Kind {
+	case storage.KindCorrection:
+		return "(corrected) " + m.Body
+	case storage.KindRetraction, storage.KindModeration:
+		return "* removed a message"
+	}
+	return m.Body
 }
 
 // self reports whether an occupant is this sink's session.
@@ -395,6 +424,7 @@ func (k *sink) render(ev muc.Event) string {
 			k.known[o.Nick] = true
 		}
 		k.known[j.Self.Nick] = true
+		k.realAddresses = j.Room.WhoIs == "anyone"
 		slices.Sort(nicks)
 		text := "You joined " + ev.Room + " as " + j.Self.Nick + "."
 		if len(nicks) > 0 {
@@ -443,6 +473,11 @@ func (k *sink) render(ev muc.Event) string {
 			return "* " + o.Nick + " joined"
 		}
 		return "" // a presence or role update
+	case muc.EventConfig:
+		if ev.Config != nil {
+			k.realAddresses = ev.Config.WhoIs == "anyone"
+		}
+		return ""
 	case muc.EventDestroyed:
 		text := ev.Room + " was closed; you are out."
 		if ev.Reason != "" {

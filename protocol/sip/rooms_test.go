@@ -25,6 +25,13 @@ import (
 // is bob.
 func newRoomServer(t *testing.T) (*testServer, *muc.Engine) {
 	t.Helper()
+	return newRoomServerWith(t, Config{})
+}
+
+// newRoomServerWith is newRoomServer with cfg (its Rooms set), and also
+// "plaza", an open room that shows real addresses to everyone.
+func newRoomServerWith(t *testing.T, cfg Config) (*testServer, *muc.Engine) {
+	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"))
 	if err != nil {
@@ -38,20 +45,23 @@ func newRoomServer(t *testing.T) (*testServer, *muc.Engine) {
 	for _, r := range []muc.CreateRoomRequest{
 		{Room: storage.Room{Name: "lobby", Subject: "all hands"}, Creator: muc.ActorAdmin, Privacy: muc.Open},
 		{Room: storage.Room{Name: "board"}, Creator: muc.ActorAdmin, Privacy: muc.Closed, Members: []string{"bob@" + testDomain}},
+		{Room: storage.Room{Name: "plaza", WhoIs: "anyone"}, Creator: muc.ActorAdmin, Privacy: muc.Open},
 	} {
 		if _, err := engine.CreateRoom(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return newTestServer(t, Config{Rooms: engine}), engine
+	cfg.Rooms = engine
+	return newTestServer(t, cfg), engine
 }
 
 // uas is a SIP endpoint's contact: a UDP socket that answers every
 // request with 200 and hands over the MESSAGEs it gets.
 type uas struct {
-	t    *testing.T
-	conn net.PacketConn
-	msgs chan *sip.Request
+	t        *testing.T
+	conn     net.PacketConn
+	msgs     chan *sip.Request
+	notifies chan *sip.Request
 }
 
 func newUAS(t *testing.T) *uas {
@@ -60,7 +70,7 @@ func newUAS(t *testing.T) *uas {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &uas{t: t, conn: conn, msgs: make(chan *sip.Request, 100)}
+	u := &uas{t: t, conn: conn, msgs: make(chan *sip.Request, 100), notifies: make(chan *sip.Request, 100)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -79,9 +89,15 @@ func newUAS(t *testing.T) *uas {
 			res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 			conn.WriteTo([]byte(res.String()), addr)
 			branch, _ := req.Via().Params.Get("branch")
-			if req.Method == sip.MESSAGE && !seen[branch] { // not a retransmission
-				seen[branch] = true
+			if seen[branch] { // a retransmission
+				continue
+			}
+			seen[branch] = true
+			switch req.Method {
+			case sip.MESSAGE:
 				u.msgs <- req
+			case sip.NOTIFY:
+				u.notifies <- req
 			}
 		}
 	}()
@@ -93,21 +109,29 @@ func (u *uas) contact(user string) string {
 	return "<sip:" + user + "@" + u.conn.LocalAddr().String() + ">"
 }
 
-// next returns the body of the next MESSAGE, checking it comes from room.
+// next returns the body of the next MESSAGE, checking it comes from room
+// as text/plain.
 func (u *uas) next(room string) string {
+	u.t.Helper()
+	req := u.nextRequest(room)
+	if ct := req.ContentType(); ct == nil || !strings.HasPrefix(ct.Value(), "text/plain") {
+		u.t.Errorf("Content-Type %v, want text/plain", ct)
+	}
+	return string(req.Body())
+}
+
+// nextRequest returns the next MESSAGE, checking it comes from room.
+func (u *uas) nextRequest(room string) *sip.Request {
 	u.t.Helper()
 	select {
 	case req := <-u.msgs:
 		if from := req.From().Address; from.User != room || from.Host != "conference."+testDomain {
 			u.t.Errorf("MESSAGE from %s, want the room %s", from.String(), room)
 		}
-		if ct := req.ContentType(); ct == nil || !strings.HasPrefix(ct.Value(), "text/plain") {
-			u.t.Errorf("Content-Type %v, want text/plain", ct)
-		}
-		return string(req.Body())
+		return req
 	case <-time.After(5 * time.Second):
 		u.t.Fatalf("no MESSAGE from %s", room)
-		return ""
+		return nil
 	}
 }
 
@@ -124,17 +148,22 @@ func (u *uas) none() {
 // messenger sends MESSAGEs as user, answering the first 407 and reusing
 // its nonce with increasing nonce-counts.
 type messenger struct {
-	c        *client
-	user, pw string
-	chal     *digest.Challenge
-	nc       int
+	c           *client
+	user, pw    string
+	chal        *digest.Challenge
+	nc          int
+	contentType string // "" is text/plain
 }
 
 func (m *messenger) build(room, body string) *sip.Request {
 	req := sip.NewRequest(sip.MESSAGE, sip.Uri{Scheme: "sip", User: room, Host: "conference." + testDomain})
 	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: m.user, Host: testDomain}, Params: tagParams("m")})
 	req.AppendHeader(&sip.ToHeader{Address: req.Recipient})
-	req.AppendHeader(sip.NewHeader("Content-Type", "text/plain"))
+	ct := m.contentType
+	if ct == "" {
+		ct = "text/plain"
+	}
+	req.AppendHeader(sip.NewHeader("Content-Type", ct))
 	req.SetBody([]byte(body))
 	req.SetDestination(m.c.server)
 	req.SetTransport("UDP")
@@ -310,7 +339,7 @@ func TestRoomsOverSIP(t *testing.T) {
 		t.Errorf("/nick to a taken nick: %s, want 409", res.StartLine())
 	}
 	alice.send("lobby", "/rooms")
-	if got := phoneA.next("lobby"); got != "Rooms:\nsip:board@conference."+testDomain+" (closed)\nsip:lobby@conference."+testDomain+" (open) all hands" {
+	if got := phoneA.next("lobby"); got != "Rooms:\nsip:board@conference."+testDomain+" (closed)\nsip:lobby@conference."+testDomain+" (open) all hands\nsip:plaza@conference."+testDomain+" (open)" {
 		t.Errorf("/rooms: %q", got)
 	}
 	alice.send("lobby", "/help")

@@ -18,7 +18,8 @@ const (
 	sendTimeout      = 10 * time.Second // one MESSAGE transaction to one contact
 )
 
-// outgoing is one MESSAGE for every registered contact of a user.
+// outgoing is one MESSAGE for every registered contact of a user, or,
+// with sub set, one NOTIFY in that subscription's dialog.
 type outgoing struct {
 	from        sip.Uri // the room, or the user it is from
 	contentType string
@@ -30,6 +31,12 @@ type outgoing struct {
 	// one took the MESSAGE, else the last failure (a *rejectedError for a
 	// failure response).
 	done func(error)
+	// cpim, when set, is the post as message/cpim for the contacts that
+	// accept it (cpim.go); body is then the text/plain form.
+	cpim *cpimPost
+
+	sub   *subscription
+	state string // the NOTIFY's Subscription-State
 }
 
 // rejectedError is a contact's failure response to a MESSAGE.
@@ -50,10 +57,11 @@ var errQueueFull = errors.New("SIP send queue full")
 // when its turn came.
 var errNoContact = errors.New("no registered contact")
 
-// sender delivers MESSAGEs to users' registered contacts, off the room's
-// lock: Deliver only appends to a bounded per-user queue; one goroutine per
-// user with something queued sends, in queue order, and exits when the
-// queue is empty. A full queue drops the MESSAGE with a log, so a slow or
+// sender delivers MESSAGEs to users' registered contacts and NOTIFYs to
+// subscribers, off the room's lock: Deliver only appends to a bounded
+// queue per user (or subscription); one goroutine per queue with
+// something in it sends, in queue order, and exits when the queue is
+// empty. A full queue drops the MESSAGE with a log, so a slow or
 // unreachable endpoint never stalls a room or anyone else.
 type sender struct {
 	s      *Server
@@ -66,7 +74,7 @@ type sender struct {
 
 	mu     sync.Mutex
 	closed bool
-	queues map[string]*userQueue // by AOR
+	queues map[string]*userQueue // by AOR, or "subscription " + dialog id
 }
 
 type userQueue struct {
@@ -78,7 +86,8 @@ func newSender(s *Server, client *sipgo.Client, max int) *sender {
 	return &sender{s: s, client: client, max: max, ctx: ctx, cancel: cancel, queues: make(map[string]*userQueue)}
 }
 
-// enqueue queues m for aor's contacts. It never blocks.
+// enqueue queues m for aor's contacts (or m.sub's dialog, with the key
+// "subscription " + its id). It never blocks.
 func (q *sender) enqueue(aor string, m outgoing) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -116,6 +125,10 @@ func (q *sender) run(aor string, uq *userQueue) {
 		uq.items[0] = outgoing{}
 		uq.items = uq.items[1:]
 		q.mu.Unlock()
+		if m.sub != nil {
+			q.notify(m)
+			continue
+		}
 		failure := errNoContact
 		for _, b := range q.s.reg.bindings(aor) {
 			if err := q.send(b, m); err != nil {
@@ -150,7 +163,6 @@ func (q *sender) send(b Binding, m outgoing) error {
 		return fmt.Errorf("address of record %q: %w", b.AOR, err)
 	}
 	req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
-	req.AppendHeader(sip.NewHeader("Content-Type", m.contentType))
 	if m.callID != "" {
 		callID := sip.CallIDHeader(m.callID)
 		req.AppendHeader(&callID)
@@ -158,7 +170,13 @@ func (q *sender) send(b Binding, m outgoing) error {
 	if m.subject != "" {
 		req.AppendHeader(sip.NewHeader("Subject", m.subject))
 	}
-	req.SetBody(m.body)
+	if m.cpim != nil && b.CPIM {
+		req.AppendHeader(sip.NewHeader("Content-Type", cpimContentType))
+		req.SetBody(m.cpim.render())
+	} else {
+		req.AppendHeader(sip.NewHeader("Content-Type", m.contentType))
+		req.SetBody(m.body)
+	}
 	if tr := strings.ToUpper(b.Transport); tr != "" && b.Source != "" && (b.RegID != "" || sip.IsReliable(tr)) {
 		req.SetTransport(tr)
 		req.SetDestination(b.Source)
@@ -173,6 +191,25 @@ func (q *sender) send(b Binding, m outgoing) error {
 		return &rejectedError{Status: res.StatusCode, Reason: res.Reason}
 	}
 	return nil
+}
+
+// notify sends one NOTIFY of a subscription and waits for its final
+// response. A failure ends the subscription (RFC 6665 §4.2.2: 481 or a
+// timeout means the subscriber is gone).
+func (q *sender) notify(m outgoing) {
+	req := m.sub.notifyRequest(m)
+	ctx, cancel := context.WithTimeout(q.ctx, sendTimeout)
+	defer cancel()
+	res, err := q.client.Do(ctx, req)
+	switch {
+	case err != nil:
+		q.s.log.Info("NOTIFY failed: subscription ended", "aor", m.sub.aor, "room", m.sub.room, "err", err)
+	case !res.IsSuccess():
+		q.s.log.Info("NOTIFY refused: subscription ended", "aor", m.sub.aor, "room", m.sub.room, "status", res.StatusCode)
+	default:
+		return
+	}
+	m.sub.end()
 }
 
 // close stops the senders, abandoning what is queued, and waits for them.

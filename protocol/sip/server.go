@@ -10,7 +10,9 @@
 // Rooms are served in pager mode (RFC 3428, rooms.go): a MESSAGE to
 // sip:ROOM@conference.DOMAIN is a post to the room engine, or a command
 // when it starts with "/" or "#"; joined SIP occupants get the room's
-// posts as MESSAGEs from the room URI. WebSocket (RFC 7118) is not served
+// posts as MESSAGEs from the room URI, as text/plain or message/cpim
+// (cpim.go). A SUBSCRIBE to a room with Event: conference gets its roster
+// in NOTIFYs (RFC 4575, subscribe.go). WebSocket (RFC 7118) is not served
 // yet.
 package sip
 
@@ -43,8 +45,8 @@ const (
 	DefaultNonceLifetime  = 5 * time.Minute
 	pruneInterval         = 30 * time.Second
 	allowedMethods        = "REGISTER, OPTIONS"
-	allowedWithRooms      = "REGISTER, OPTIONS, MESSAGE"
-	acceptedContentTypes  = "text/plain"
+	allowedWithRooms      = "REGISTER, OPTIONS, MESSAGE, SUBSCRIBE"
+	acceptedContentTypes  = "text/plain, message/cpim"
 	supportedExtensions   = "outbound"
 	defaultUserAgentName  = "Parley"
 	maxUnparseableReplies = 1 << 10 // bytes of a request echoed in a stateless 400
@@ -84,9 +86,14 @@ type Config struct {
 	// front doors, and theirs to registered contacts (im.go); nil means
 	// no 1:1 messages.
 	IM *interop.Router
-	// SendQueue bounds the MESSAGEs waiting to go to one user's contacts;
-	// more are dropped with a log. Zero means DefaultSendQueue.
+	// SendQueue bounds the MESSAGEs waiting to go to one user's contacts
+	// (and the NOTIFYs to one subscription); more are dropped with a log.
+	// Zero means DefaultSendQueue.
 	SendQueue int
+	// MaxSubscriptions bounds one user's conference subscriptions; zero
+	// means DefaultMaxSubscriptions. Their expiry is bounded like
+	// registrations' (MinExpires, MaxExpires, DefaultExpires).
+	MaxSubscriptions int
 }
 
 // Server is the SIP front door. Create it with NewServer, serve listeners
@@ -104,6 +111,10 @@ type Server struct {
 
 	joinedMu sync.Mutex
 	joined   map[string]bool // AORs that joined a room since they last left all
+
+	subsMu    sync.Mutex
+	subs      map[string]*subscription // conference subscriptions by dialog id
+	subsByAOR map[string]int
 
 	mu  sync.Mutex
 	udp map[string]net.PacketConn // by local address: answers to unparseable datagrams
@@ -147,6 +158,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = DefaultSendQueue
 	}
+	if cfg.MaxSubscriptions <= 0 {
+		cfg.MaxSubscriptions = DefaultMaxSubscriptions
+	}
 	if cfg.RoomHost == "" {
 		cfg.RoomHost = "conference." + cfg.Domain
 	}
@@ -178,6 +192,8 @@ func NewServer(cfg Config) (*Server, error) {
 		reg:       newRegistrar(cfg, time.Now),
 		udp:       make(map[string]net.PacketConn),
 		joined:    make(map[string]bool),
+		subs:      make(map[string]*subscription),
+		subsByAOR: make(map[string]int),
 		stop:      make(chan struct{}),
 		pruneDone: make(chan struct{}),
 	}
@@ -244,6 +260,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.pruneDone
+		s.closeSubscriptions()
 		s.out.close()
 		err = s.ua.Close()
 	})
@@ -367,6 +384,10 @@ func (s *Server) respond(ctx context.Context, req *sip.Request) (*sip.Response, 
 		if s.cfg.Rooms != nil {
 			return s.message(ctx, req, user)
 		}
+	case sip.SUBSCRIBE:
+		if s.cfg.Rooms != nil {
+			return s.subscribe(ctx, req, user)
+		}
 	}
 	res := s.response(req, sip.StatusMethodNotAllowed, "Method Not Allowed")
 	res.AppendHeader(sip.NewHeader("Allow", s.allowed()))
@@ -379,6 +400,9 @@ func (s *Server) options(req *sip.Request) *sip.Response {
 	res.AppendHeader(sip.NewHeader("Allow", s.allowed()))
 	res.AppendHeader(sip.NewHeader("Accept", acceptedContentTypes))
 	res.AppendHeader(sip.NewHeader("Supported", supportedExtensions))
+	if _, ok := s.cfg.Rooms.(muc.Watchable); ok {
+		res.AppendHeader(sip.NewHeader("Allow-Events", eventConference))
+	}
 	return res
 }
 

@@ -206,7 +206,7 @@ func TestOptions(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("OPTIONS: %s", res.StartLine())
 	}
-	for h, want := range map[string]string{"Allow": "REGISTER, OPTIONS", "Accept": "text/plain", "Supported": "outbound"} {
+	for h, want := range map[string]string{"Allow": "REGISTER, OPTIONS", "Accept": "text/plain, message/cpim", "Supported": "outbound"} {
 		if got := res.GetHeader(h); got == nil || got.Value() != want {
 			t.Errorf("%s = %v, want %q", h, got, want)
 		}

@@ -61,6 +61,8 @@ type Config struct {
 	SIPDigest string
 	// SIPSendQueue bounds the MESSAGEs waiting for one SIP user's contacts.
 	SIPSendQueue int
+	// SIPMaxSubscriptions bounds one SIP user's conference subscriptions.
+	SIPMaxSubscriptions int
 
 	// TLSCert and TLSKey are PEM files; both empty means a self-signed
 	// certificate kept under Data/tls.

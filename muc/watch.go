@@ -1,0 +1,95 @@
+package muc
+
+import (
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Watchers observe a room without being in it: a SIP conference-state
+// subscription (RFC 4575) is told of joins, leaves and nick changes of
+// every occupant, XMPP or SIP, in the room's order.
+
+// Watchable is a Rooms whose rooms may be watched: the Engine. (In a pool
+// a room's events are on the node hosting it; package pool does not watch
+// rooms yet.)
+type Watchable interface {
+	Watch(room string, sink Sink, first func([]Occupant)) (stop func())
+	Snapshot(room string, fn func([]Occupant))
+}
+
+var _ Watchable = (*Engine)(nil)
+
+// watchers are the engine's room watchers. A host holds a pointer to them
+// and hands every event it broadcasts to the room's watchers, under the
+// host lock, so watchers see the same order as occupants.
+type watchers struct {
+	mu     sync.Mutex
+	byRoom map[string]map[*watch]struct{}
+}
+
+type watch struct{ sink Sink }
+
+func (w *watchers) deliver(room string, ev Event) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	list := make([]Sink, 0, len(w.byRoom[room]))
+	for x := range w.byRoom[room] {
+		list = append(list, x.sink)
+	}
+	w.mu.Unlock()
+	for _, s := range list {
+		s.Deliver(ev)
+	}
+}
+
+// Watch makes sink a watcher of room: it gets every event the room's
+// occupants get from now on (Deliver must not block). first is called
+// with the room's occupants, sorted by nick, under the room's lock before
+// any of those events, so the snapshot and the events that follow it are
+// in order. The caller checks the watcher may see the room (MayRead).
+// stop ends the watch.
+func (e *Engine) Watch(room string, sink Sink, first func([]Occupant)) (stop func()) {
+	w := &watch{sink: sink}
+	h := e.lockHost(room)
+	e.watch.mu.Lock()
+	if e.watch.byRoom == nil {
+		e.watch.byRoom = make(map[string]map[*watch]struct{})
+	}
+	if e.watch.byRoom[room] == nil {
+		e.watch.byRoom[room] = make(map[*watch]struct{})
+	}
+	e.watch.byRoom[room][w] = struct{}{}
+	e.watch.mu.Unlock()
+	if first != nil {
+		first(h.sortedOccupants())
+	}
+	e.unlockHost(h)
+	return func() {
+		e.watch.mu.Lock()
+		defer e.watch.mu.Unlock()
+		delete(e.watch.byRoom[room], w)
+		if len(e.watch.byRoom[room]) == 0 {
+			delete(e.watch.byRoom, room)
+		}
+	}
+}
+
+// Snapshot calls fn with the room's occupants, sorted by nick, under the
+// room's lock: in order with the events its watchers get.
+func (e *Engine) Snapshot(room string, fn func([]Occupant)) {
+	h := e.lockHost(room)
+	fn(h.sortedOccupants())
+	e.unlockHost(h)
+}
+
+func (h *host) sortedOccupants() []Occupant {
+	out := make([]Occupant, 0, len(h.occupants))
+	for _, o := range h.occupants {
+		out = append(out, o.snapshot())
+	}
+	slices.SortFunc(out, func(a, b Occupant) int { return strings.Compare(a.Nick, b.Nick) })
+	return out
+}

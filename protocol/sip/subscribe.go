@@ -1,0 +1,452 @@
+package sip
+
+import (
+	"context"
+	"mime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/parleychat/parley/muc"
+)
+
+// Conference roster subscriptions (RFC 4575 over RFC 6665): a SUBSCRIBE to
+// sip:ROOM@conference.DOMAIN with "Event: conference" makes a dialog in
+// which the room sends NOTIFYs with application/conference-info+xml: the
+// full roster first (and on every refresh), then a partial document with
+// the next version for each join, leave and nick change of any occupant,
+// XMPP or SIP. The room engine hands the subscription those events in the
+// room's order (muc.Engine.Watch); NOTIFYs go through the sender's
+// per-subscription queue, so a slow subscriber never stalls the room.
+
+const (
+	eventConference = "conference"
+	// DefaultMaxSubscriptions bounds one user's live subscriptions.
+	DefaultMaxSubscriptions = 16
+)
+
+// subscription is one conference subscription dialog (RFC 6665 §4.1.2.1
+// and §4.2.1): the room is the notifier, the subscriber's From the remote
+// party.
+type subscription struct {
+	s    *Server
+	id   string // dialog id: Call-ID, remote tag, local tag
+	aor  string // the subscriber, sip:user@DOMAIN
+	room string
+
+	callID, localTag, remoteTag string
+	local                       sip.Uri  // the room's URI: From of NOTIFYs
+	remote                      sip.Uri  // the subscriber's From: To of NOTIFYs
+	target                      sip.Uri  // the subscriber's Contact: NOTIFY Request-URI
+	routes                      []string // Record-Route of the SUBSCRIBE, in order (§12.1.1)
+	contact                     string   // our Contact
+	transport, source           string   // where the SUBSCRIBE came from
+	realAddresses               bool     // the room shows real addresses to everyone
+
+	mu      sync.Mutex
+	version uint64            // of the last document queued
+	cseq    uint32            // of the last NOTIFY sent
+	known   map[string]string // nick → entity of the occupants the subscriber knows
+	expires time.Time
+	timer   *time.Timer
+	done    bool
+	unwatch func()
+}
+
+// eventPackage is the package of an Event header, without parameters.
+func eventPackage(req *sip.Request) string {
+	h := req.GetHeader("Event")
+	if h == nil {
+		return ""
+	}
+	pkg, _, _ := strings.Cut(h.Value(), ";")
+	return strings.ToLower(strings.TrimSpace(pkg))
+}
+
+// subscribe handles an authenticated SUBSCRIBE from user.
+func (s *Server) subscribe(ctx context.Context, req *sip.Request, user string) (*sip.Response, func()) {
+	rooms, watchable := s.cfg.Rooms.(muc.Watchable)
+	if !watchable {
+		// A pool's rooms cannot be watched yet: no event package.
+		return s.response(req, 489, "Bad Event"), nil
+	}
+	if pkg := eventPackage(req); pkg != eventConference {
+		// RFC 6665 §4.2.1.2: the packages this notifier serves.
+		res := s.response(req, 489, "Bad Event")
+		res.AppendHeader(sip.NewHeader("Allow-Events", eventConference))
+		return res, nil
+	}
+	expires, res := s.subscriptionExpires(req)
+	if res != nil {
+		return res, nil
+	}
+	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
+		return s.refresh(req, rooms, user, tag, expires)
+	}
+	to := req.Recipient
+	if !strings.EqualFold(to.Host, s.cfg.RoomHost) || to.User == "" {
+		return s.response(req, sip.StatusNotFound, "Not Found: only rooms (sip:ROOM@"+s.cfg.RoomHost+") have a roster"), nil
+	}
+	if !acceptsConfInfo(req) {
+		res := s.response(req, sip.StatusNotAcceptable, "Not Acceptable")
+		res.AppendHeader(sip.NewHeader("Accept", confInfoContentType))
+		return res, nil
+	}
+	contact := req.Contact()
+	if contact == nil || contact.Address.Wildcard || contact.Address.Host == "" {
+		return s.response(req, sip.StatusBadRequest, "Bad Request: a SUBSCRIBE needs a Contact"), nil
+	}
+	room, bare := strings.ToLower(to.User), s.bare(user)
+	if err := s.cfg.Rooms.MayRead(ctx, room, bare); err != nil {
+		return s.refused(req, "subscribe", room, user, err), nil
+	}
+	r, err := s.cfg.Rooms.Room(ctx, room, bare)
+	if err != nil {
+		return s.refused(req, "subscribe", room, user, err), nil
+	}
+	fromTag, _ := req.From().Params.Get("tag")
+	sub := &subscription{s: s, aor: s.aor(user), room: room, callID: req.CallID().Value(),
+		localTag: sip.GenerateTagN(16), remoteTag: fromTag, local: s.roomURI(room),
+		remote: *req.From().Address.Clone(), target: *contact.Address.Clone(),
+		transport: req.Transport(), source: req.Source(), realAddresses: r.WhoIs == "anyone",
+		known: make(map[string]string)}
+	for _, h := range req.GetHeaders("Record-Route") {
+		sub.routes = append(sub.routes, h.Value())
+	}
+	// Our Contact is the room's URI as the subscriber reached it.
+	ours := sip.Uri{Scheme: "sip", User: room, Host: to.Host, Port: to.Port}
+	if tr := req.Transport(); tr != "" && !strings.EqualFold(tr, "UDP") {
+		ours.UriParams = sip.NewParams()
+		ours.UriParams.Add("transport", strings.ToLower(tr))
+	}
+	sub.contact = "<" + ours.String() + ">"
+	sub.id = sub.callID + "|" + sub.remoteTag + "|" + sub.localTag
+
+	if expires > 0 && !s.addSubscription(sub) {
+		return s.response(req, sip.StatusForbidden,
+			"Forbidden: at most "+strconv.Itoa(s.cfg.MaxSubscriptions)+" subscriptions"), nil
+	}
+	res = s.subscribeOK(req, sub, expires)
+	if expires == 0 {
+		// A fetch (RFC 6665 §4.4.3): one NOTIFY with the state, and done.
+		return res, func() {
+			rooms.Snapshot(room, func(occ []muc.Occupant) {
+				sub.mu.Lock()
+				defer sub.mu.Unlock()
+				sub.queueFull(occ, "terminated;reason=timeout")
+				sub.done = true
+			})
+		}
+	}
+	sub.expires = time.Now().Add(expires)
+	return res, func() {
+		sub.mu.Lock()
+		if !sub.done {
+			sub.timer = time.AfterFunc(expires, func() { sub.terminate("timeout") })
+		}
+		sub.mu.Unlock()
+		stop := rooms.Watch(room, sub, func(occ []muc.Occupant) {
+			sub.mu.Lock()
+			defer sub.mu.Unlock()
+			if !sub.done {
+				sub.queueFull(occ, sub.activeState())
+			}
+		})
+		sub.mu.Lock()
+		sub.unwatch = stop
+		done := sub.done
+		sub.mu.Unlock()
+		if done { // ended while the watch began (Close)
+			stop()
+		}
+	}
+}
+
+// subscriptionExpires reads the Expires of a SUBSCRIBE (RFC 6665
+// §4.2.1.1): absent means the default, too brief gets 423, too long is
+// shortened; 0 ends the subscription.
+func (s *Server) subscriptionExpires(req *sip.Request) (time.Duration, *sip.Response) {
+	h := req.GetHeader("Expires")
+	if h == nil {
+		return s.cfg.DefaultExpires, nil
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
+	if err != nil {
+		return 0, s.response(req, sip.StatusBadRequest, "Bad Request: Expires")
+	}
+	d := time.Duration(n) * time.Second
+	if d > 0 && d < s.cfg.MinExpires {
+		res := s.response(req, sip.StatusIntervalToBrief, "Interval Too Brief")
+		res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(int(s.cfg.MinExpires/time.Second))))
+		return 0, res
+	}
+	return min(d, s.cfg.MaxExpires), nil
+}
+
+// acceptsConfInfo reports whether a SUBSCRIBE's Accept, if any, allows
+// conference-info documents.
+func acceptsConfInfo(req *sip.Request) bool {
+	hs := req.GetHeaders("Accept")
+	if len(hs) == 0 {
+		return true
+	}
+	for _, h := range hs {
+		for _, v := range strings.Split(h.Value(), ",") {
+			mt, _, err := mime.ParseMediaType(strings.TrimSpace(v))
+			if err == nil && (mt == confInfoContentType || mt == "application/*" || mt == "*/*") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// subscribeOK is the 200 that makes or refreshes the dialog.
+func (s *Server) subscribeOK(req *sip.Request, sub *subscription, expires time.Duration) *sip.Response {
+	res := s.response(req, sip.StatusOK, "OK")
+	if to := res.To(); to != nil {
+		// sipgo gave the response a tag of its own when the request had
+		// none: the dialog's is ours.
+		if to.Params == nil {
+			to.Params = sip.NewParams()
+		}
+		to.Params.Remove("tag")
+		to.Params.Add("tag", sub.localTag)
+	}
+	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
+	res.AppendHeader(sip.NewHeader("Contact", sub.contact))
+	return res
+}
+
+// refresh handles a SUBSCRIBE inside a subscription's dialog: a refresh,
+// or an unsubscribe with Expires: 0 (RFC 6665 §4.1.2.2, §4.1.2.3).
+func (s *Server) refresh(req *sip.Request, rooms muc.Watchable, user, localTag string, expires time.Duration) (*sip.Response, func()) {
+	fromTag, _ := req.From().Params.Get("tag")
+	id := req.CallID().Value() + "|" + fromTag + "|" + localTag
+	s.subsMu.Lock()
+	sub := s.subs[id]
+	s.subsMu.Unlock()
+	if sub == nil {
+		return s.response(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist"), nil
+	}
+	if sub.aor != s.aor(user) {
+		return s.response(req, sip.StatusForbidden, "Forbidden: not your subscription"), nil
+	}
+	res := s.subscribeOK(req, sub, expires)
+	if expires == 0 {
+		return res, func() { sub.terminate("") }
+	}
+	sub.mu.Lock()
+	if sub.done {
+		sub.mu.Unlock()
+		return s.response(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist"), nil
+	}
+	sub.expires = time.Now().Add(expires)
+	if sub.timer != nil {
+		sub.timer.Reset(expires)
+	}
+	sub.mu.Unlock()
+	// RFC 6665 §4.2.1.1: a refresh is answered with a NOTIFY; this one
+	// carries the full roster again.
+	return res, func() {
+		rooms.Snapshot(sub.room, func(occ []muc.Occupant) {
+			sub.mu.Lock()
+			defer sub.mu.Unlock()
+			if !sub.done {
+				sub.queueFull(occ, sub.activeState())
+			}
+		})
+	}
+}
+
+// addSubscription registers sub unless its user has MaxSubscriptions.
+func (s *Server) addSubscription(sub *subscription) bool {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.subsByAOR[sub.aor] >= s.cfg.MaxSubscriptions {
+		return false
+	}
+	s.subs[sub.id] = sub
+	s.subsByAOR[sub.aor]++
+	return true
+}
+
+func (s *Server) removeSubscription(sub *subscription) {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.subs[sub.id] != sub {
+		return
+	}
+	delete(s.subs, sub.id)
+	if s.subsByAOR[sub.aor]--; s.subsByAOR[sub.aor] <= 0 {
+		delete(s.subsByAOR, sub.aor)
+	}
+}
+
+// Subscriptions is how many conference subscriptions user has.
+func (s *Server) Subscriptions(user string) int {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	return s.subsByAOR[s.aor(user)]
+}
+
+// closeSubscriptions ends every subscription without NOTIFYs (shutdown).
+func (s *Server) closeSubscriptions() {
+	s.subsMu.Lock()
+	all := make([]*subscription, 0, len(s.subs))
+	for _, sub := range s.subs {
+		all = append(all, sub)
+	}
+	s.subsMu.Unlock()
+	for _, sub := range all {
+		sub.end()
+	}
+}
+
+// activeState is the Subscription-State of an active subscription.
+// sub.mu is held.
+func (sub *subscription) activeState() string {
+	secs := max(int((time.Until(sub.expires)+time.Second-1)/time.Second), 0)
+	return "active;expires=" + strconv.Itoa(secs)
+}
+
+// queueFull queues a full roster document. sub.mu is held.
+func (sub *subscription) queueFull(occ []muc.Occupant, state string) {
+	clear(sub.known)
+	users := make([]confUser, 0, len(occ))
+	for _, o := range occ {
+		u := sub.s.fullUser(sub.room, sub.realAddresses, o)
+		sub.known[o.Nick] = u.Entity
+		users = append(users, u)
+	}
+	sub.queueDoc("full", users, state)
+}
+
+// queueDoc queues a NOTIFY with the next version of the document. sub.mu
+// is held.
+func (sub *subscription) queueDoc(docState string, users []confUser, state string) {
+	sub.version++
+	doc := confInfo{Entity: sub.local.String(), State: docState, Version: sub.version,
+		Users: confUsersElem{State: docState, Users: users}}
+	if docState == "full" {
+		doc.Description = &confDesc{DisplayText: sub.room}
+	}
+	sub.s.out.enqueue("subscription "+sub.id, outgoing{sub: sub, state: state,
+		contentType: confInfoContentType, body: marshalConfInfo(doc)})
+}
+
+// Deliver is the room's event feed (muc.Sink), called under the room's
+// lock: joins, leaves and nick changes become partial documents.
+func (sub *subscription) Deliver(ev muc.Event) {
+	switch ev.Kind {
+	case muc.EventDestroyed:
+		sub.terminate("noresource")
+		return
+	case muc.EventPresence:
+	default:
+		return
+	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.done {
+		return
+	}
+	o := ev.Occupant
+	var u confUser
+	switch {
+	case o.Role == muc.RoleNone:
+		entity, ok := sub.known[o.Nick]
+		if !ok {
+			return
+		}
+		delete(sub.known, o.Nick)
+		u = confUser{Entity: entity, State: "deleted"}
+	case ev.OldNick != "":
+		delete(sub.known, ev.OldNick)
+		u = sub.s.fullUser(sub.room, sub.realAddresses, o)
+		u.State, u.Endpoint, u.Roles = "partial", nil, nil
+		sub.known[o.Nick] = u.Entity
+	default:
+		if _, ok := sub.known[o.Nick]; ok {
+			return // a presence or role update: not in this roster
+		}
+		u = sub.s.fullUser(sub.room, sub.realAddresses, o)
+		sub.known[o.Nick] = u.Entity
+	}
+	sub.queueDoc("partial", []confUser{u}, sub.activeState())
+}
+
+// terminate ends the subscription with a last NOTIFY saying so (RFC 6665
+// §4.2.2); reason may be "" (unsubscribed), "timeout" or "noresource".
+func (sub *subscription) terminate(reason string) {
+	sub.mu.Lock()
+	if sub.done {
+		sub.mu.Unlock()
+		return
+	}
+	state := "terminated"
+	if reason != "" {
+		state += ";reason=" + reason
+	}
+	sub.s.out.enqueue("subscription "+sub.id, outgoing{sub: sub, state: state})
+	sub.mu.Unlock()
+	sub.end()
+}
+
+// end forgets the subscription, sending nothing more.
+func (sub *subscription) end() {
+	sub.mu.Lock()
+	sub.done = true
+	if sub.timer != nil {
+		sub.timer.Stop()
+	}
+	unwatch := sub.unwatch
+	sub.unwatch = nil
+	sub.mu.Unlock()
+	if unwatch != nil {
+		unwatch()
+	}
+	sub.s.removeSubscription(sub)
+}
+
+// notifyRequest builds the next NOTIFY of the dialog (RFC 6665 §4.2.2,
+// RFC 3261 §12.2.1.1): Request-URI the subscriber's Contact, From the
+// room with our tag, To the subscriber with theirs, the next CSeq, and
+// the route set.
+func (sub *subscription) notifyRequest(m outgoing) *sip.Request {
+	req := sip.NewRequest(sip.NOTIFY, *sub.target.Clone())
+	from := &sip.FromHeader{Address: *sub.local.Clone(), Params: sip.NewParams()}
+	from.Params.Add("tag", sub.localTag)
+	to := &sip.ToHeader{Address: *sub.remote.Clone(), Params: sip.NewParams()}
+	if sub.remoteTag != "" {
+		to.Params.Add("tag", sub.remoteTag)
+	}
+	callID := sip.CallIDHeader(sub.callID)
+	sub.mu.Lock()
+	sub.cseq++
+	cseq := &sip.CSeqHeader{SeqNo: sub.cseq, MethodName: sip.NOTIFY}
+	sub.mu.Unlock()
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(&callID)
+	req.AppendHeader(cseq)
+	for _, r := range sub.routes {
+		req.AppendHeader(sip.NewHeader("Route", r))
+	}
+	req.AppendHeader(sip.NewHeader("Contact", sub.contact))
+	req.AppendHeader(sip.NewHeader("Event", eventConference))
+	req.AppendHeader(sip.NewHeader("Subscription-State", m.state))
+	if m.body != nil {
+		req.AppendHeader(sip.NewHeader("Content-Type", m.contentType))
+		req.SetBody(m.body)
+	}
+	if tr := strings.ToUpper(sub.transport); tr != "" && len(sub.routes) == 0 && sub.source != "" && sip.IsReliable(tr) {
+		// A connection-oriented subscriber is reached over its connection.
+		req.SetTransport(tr)
+		req.SetDestination(sub.source)
+	}
+	return req
+}
