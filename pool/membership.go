@@ -262,8 +262,11 @@ func (p *Pool) onChange() {
 		}
 	}
 	var rooms []string
-	for room := range p.local {
-		rooms = append(rooms, room)
+	if p.majority {
+		// (A node cut off from the majority cannot reach any host.)
+		for room := range p.local {
+			rooms = append(rooms, room)
+		}
 	}
 	p.mu.Unlock()
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -326,4 +327,94 @@ func TestPoolOneRoomAcrossNodesAndFailover(t *testing.T) {
 	}
 	// The standby was promoted: two actives are alive again.
 	waitFor(t, 5*time.Second, "the standby is promoted", func() bool { return nodes[2].p.Active() || dead == nodes[2] })
+}
+
+// partition cuts a node off the bus while it keeps its database: it
+// stops hearing the others, and they stop hearing it.
+func (n *testNode) partition() { n.p.bus.close() }
+
+// TestPoolPartitionFencing: a node cut off from the bus (but not from the
+// database) stops hosting; the majority re-homes its room; from then on
+// the cut-off node accepts no post, so no room ever has two hosts taking
+// posts.
+func TestPoolPartitionFencing(t *testing.T) {
+	nodes := startNodes(t, testDSN(t), RoleActive, RoleActive, RoleActive)
+	for _, n := range nodes {
+		n.p.cfg.MaxActive = 3
+	}
+	waitFor(t, 5*time.Second, "three active nodes", func() bool {
+		return nodes[0].p.Active() && nodes[1].p.Active() && nodes[2].p.Active()
+	})
+	createOpenRoom(t, nodes[0], "lobby")
+	// The cut-off node is the room's host.
+	var clients []*client
+	for i, n := range nodes {
+		clients = append(clients, join(t, n, "lobby", fmt.Sprintf("user%d", i+1)))
+	}
+	f, err := nodes[0].store.RoomHost(t.Context(), "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cut *testNode
+	var x, a *client
+	for i, n := range nodes {
+		switch {
+		case n.name == f.Node:
+			cut, x = n, clients[i]
+		case a == nil:
+			a = clients[i]
+		}
+	}
+	if err := x.post(t.Context(), "lobby", "before"); err != nil {
+		t.Fatal(err)
+	}
+	acked := []string{"before"}
+
+	cut.partition()
+	start := time.Now()
+	waitFor(t, 10*time.Second, "the cut-off node knows it is in the minority", func() bool { return !cut.p.Active() })
+	var rehomed time.Duration
+	for time.Since(start) < 15*time.Second {
+		ctx, cancel := context.WithTimeout(t.Context(), 1*time.Second)
+		err := a.post(ctx, "lobby", fmt.Sprintf("majority-%d", len(acked)))
+		cancel()
+		if err == nil {
+			acked = append(acked, fmt.Sprintf("majority-%d", len(acked)))
+			rehomed = time.Since(start)
+			break
+		}
+	}
+	if rehomed == 0 {
+		t.Fatal("the majority never re-homed the room")
+	}
+	t.Logf("room re-homed by the majority %s after the partition", rehomed.Round(time.Millisecond))
+	f, err = a.n.store.RoomHost(t.Context(), "lobby")
+	if err != nil || f.Node == cut.name {
+		t.Fatalf("room host after the partition = %+v, %v", f, err)
+	}
+	// The cut-off node refuses posts, fast, and none lands.
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		err := x.post(ctx, "lobby", fmt.Sprintf("minority-%d", i))
+		cancel()
+		if err == nil {
+			t.Fatalf("the cut-off node accepted a post for a room it no longer hosts")
+		}
+	}
+	// Its stale claim is fenced in the database itself.
+	_, err = cut.store.AppendHistory(t.Context(), []storage.PostWrite{{
+		History: &storage.HistoryMessage{Room: "lobby", StanzaID: "stale", Nick: "xavier", RealJID: "xavier@example.org", FrontDoor: "xmpp", Kind: storage.KindPost, Body: "stale", Stanza: []byte("<message/>")},
+		Event:   storage.OutboxEvent{EventID: "stale-event", Type: "post", Room: "lobby", Actor: "xavier@example.org", Time: time.Now().UTC()},
+		Fence:   &storage.HostFence{Node: cut.name, Epoch: 1},
+	}})
+	if !errors.Is(err, storage.ErrFenced) {
+		t.Fatalf("a write under the cut-off node's old claim: %v, want ErrFenced", err)
+	}
+	if err := a.post(t.Context(), "lobby", "after"); err != nil {
+		t.Fatal(err)
+	}
+	acked = append(acked, "after")
+	if got := history(t, a.n.store, "lobby"); !slices.Equal(got, acked) {
+		t.Fatalf("history %q, want exactly the acknowledged posts %q", got, acked)
+	}
 }

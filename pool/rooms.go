@@ -11,17 +11,17 @@ import (
 
 var _ muc.Rooms = (*Pool)(nil)
 
-// maxAttempts bounds how often a command looks for its room's host while
-// the pool settles (a host lost, a claim in progress).
-const maxAttempts = 40
 
 // onHost runs a room-bound command on the room's host: here, through
 // local, or on another node, through req. Before that, this node's
 // sessions in the room are declared to the host if it changed.
 func (p *Pool) onHost(ctx context.Context, room string, req request, resp *response, local func() error) error {
 	req.Room = room
+	// The command looks for the room's host again while the pool settles
+	// (a host lost, a claim in progress), for at most CallTimeout.
+	deadline := time.Now().Add(p.cfg.CallTimeout)
 	var err error
-	for attempt := range maxAttempts {
+	for attempt := 0; attempt == 0 || time.Now().Before(deadline); attempt++ {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
