@@ -50,7 +50,12 @@ const (
 	httpShutdownTimeout = 5 * time.Second
 )
 
+// processLogger, when set, is given the server's logger once run made
+// it. Only main sets it, before run: what it does is process-wide.
+var processLogger func(*slog.Logger)
+
 func main() {
+	processLogger = sip.SetLibraryLogger
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal, a second one kills the process at once.
 	context.AfterFunc(ctx, stop)
@@ -85,6 +90,9 @@ func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Wri
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if processLogger != nil {
+		processLogger(log)
+	}
 	n := &node{cfg: cfg, log: log, stdout: stdout, ctlCommand: ctlCommand(argv0, loader)}
 	if err := n.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "parleyd: %v\n", err)

@@ -204,12 +204,17 @@ func NewServer(cfg Config) (*Server, error) {
 	s.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(name),
 		sipgo.WithUserAgentHostname(cfg.Domain),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.readFilter)),
+		// sipgo logs with log/slog (v1.7.3): its layers log through ours.
+		// A few places in its sip package use sip.DefaultLogger, which
+		// parleyd sets once at start (sip.SetDefaultLogger).
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.readFilter),
+			sip.WithTransportLayerLogger(log.With("component", "sipgo"))),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log.With("component", "sipgo"))),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
 	}
-	s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(log))
+	s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(log.With("component", "sipgo")))
 	if err != nil {
 		s.ua.Close()
 		return nil, fmt.Errorf("sip: server: %w", err)
@@ -219,7 +224,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.srv.OnRequest(m, s.handle)
 	}
 	s.srv.OnNoRoute(s.handle)
-	client, err := sipgo.NewClient(s.ua, sipgo.WithClientLogger(log))
+	client, err := sipgo.NewClient(s.ua, sipgo.WithClientLogger(log.With("component", "sipgo")))
 	if err != nil {
 		s.ua.Close()
 		return nil, fmt.Errorf("sip: client: %w", err)
