@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -35,6 +36,50 @@ const (
 	baresipQuit = 5 * time.Second  // for it to exit after SIGTERM
 )
 
+// baresipPorts returns a SIP port P for baresip (it listens on UDP and
+// TCP P and, for TLS, on TCP P+1, which it cannot be told not to) and a
+// UDP port for its cons module, all free now.
+func baresipPorts(t *testing.T) [2]int {
+	t.Helper()
+	for range 100 {
+		var closers []io.Closer
+		ok := true
+		listen := func(network, addr string) int {
+			var c io.Closer
+			var port int
+			if network == "udp" {
+				pc, err := net.ListenPacket(network, addr)
+				if err != nil {
+					ok = false
+					return 0
+				}
+				c, port = pc, pc.LocalAddr().(*net.UDPAddr).Port
+			} else {
+				l, err := net.Listen(network, addr)
+				if err != nil {
+					ok = false
+					return 0
+				}
+				c, port = l, l.Addr().(*net.TCPAddr).Port
+			}
+			closers = append(closers, c)
+			return port
+		}
+		p := listen("tcp", "127.0.0.1:0")
+		listen("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		cons := listen("udp", "127.0.0.1:0")
+		for _, c := range closers {
+			c.Close()
+		}
+		if ok && cons != p+1 {
+			return [2]int{p, cons}
+		}
+	}
+	t.Fatal("no free ports for baresip")
+	return [2]int{}
+}
+
 // requireBaresip fails the test when baresip is missing.
 func requireBaresip(t *testing.T) string {
 	t.Helper()
@@ -65,7 +110,7 @@ type baresip struct {
 // sends to), and waits until its REGISTER succeeded.
 func startBaresip(t *testing.T, s *server, bin string, user account, contacts ...string) *baresip {
 	t.Helper()
-	ports := freePorts(t, 2)
+	ports := baresipPorts(t)
 	dir := filepath.Join(s.dir, "baresip-"+user.name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -155,6 +200,13 @@ func (b *baresip) mark() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.printed.Len()
+}
+
+// all is everything cons printed so far.
+func (b *baresip) all() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.printed.String()
 }
 
 // command sends one cons command line (e.g. "/message hello").
