@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,6 +140,12 @@ func TestPoolFailover(t *testing.T) {
 		}
 		return len(st) == 5 && active == 4 && !st["n5"].Active
 	})
+	// The standby takes no clients: it names an active node instead.
+	if got := streamOpen(t, nodes[4].c2s); !strings.Contains(got, "see-other-host") || !strings.Contains(got, "127.0.0.1:") {
+		t.Fatalf("the standby answered a new stream with %q; want <see-other-host/> naming an active node", got)
+	} else {
+		t.Logf("the standby redirects: %s", got)
+	}
 	var users []account
 	for i := range 4 {
 		u := account{fmt.Sprintf("user%d", i+1), "secret-" + randomHex(t, 4)}
@@ -217,6 +225,9 @@ func TestPoolFailover(t *testing.T) {
 		t.Errorf("the room took %s to take posts again, want < 10s", firstPost)
 	}
 	poolWait(t, 10*time.Second, "the standby is promoted", func() bool { return nodeStatuses(t, db)["n5"].Active })
+	if got := streamOpen(t, nodes[4].c2s); strings.Contains(got, "see-other-host") {
+		t.Errorf("the promoted standby still redirects: %s", got)
+	}
 	wg.Wait()
 
 	// History: each body once, in one order.
@@ -346,4 +357,19 @@ func TestPoolFailover(t *testing.T) {
 		t.Errorf("compliance captured %d posts, history has %d; they differ", len(captured), len(want))
 	}
 	t.Logf("history: %d posts; compliance: %d post events; killed host %s", len(history), len(captured), host)
+}
+
+// streamOpen opens an XMPP client stream on port and returns what the
+// server says in the first second.
+func streamOpen(t *testing.T, port int) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "<?xml version='1.0'?><stream:stream to='%s' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", domain)
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	b, _ := io.ReadAll(c)
+	return string(b)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 )
@@ -127,6 +128,8 @@ type Pool struct {
 	dbRTT      time.Duration
 	startedAt  time.Time
 	changed    chan struct{}
+	im         *interop.Router   // this node's 1:1 message router (IM)
+	imDoor     interop.Deliverer // the pool's own Deliverer in it
 }
 
 // hosting is a room this node hosts under a fence. ready is closed once

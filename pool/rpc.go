@@ -36,6 +36,7 @@ type request struct {
 	Aff      muc.Affiliation  `json:"aff,omitempty"`
 	Flag     bool             `json:"flag,omitempty"`
 	Status   []int            `json:"status,omitempty"`
+	IM       *imMessage       `json:"im,omitempty"`
 }
 
 // response is a host's answer. Err, Code and Reason carry an error; a
@@ -51,6 +52,7 @@ type response struct {
 	Occupant  *muc.Occupant           `json:"occupant,omitempty"`
 	Occupants []muc.Occupant          `json:"occupants,omitempty"`
 	Room      *storage.Room           `json:"room_config,omitempty"`
+	Delivered bool                    `json:"delivered,omitempty"`
 }
 
 func (r *response) setErr(err error) {
@@ -130,6 +132,12 @@ func (p *Pool) onRequest(m *nats.Msg) {
 
 // serve runs one forwarded request on this node.
 func (p *Pool) serve(ctx context.Context, req request, resp *response) error {
+	if req.Method == "DeliverIM" {
+		// A 1:1 message for a user who may have endpoints here.
+		delivered, err := p.deliverIM(ctx, req.IM)
+		resp.Delivered = delivered
+		return err
+	}
 	if req.Method == "SyncRoom" {
 		// The room's new host asks for this node's sessions in it.
 		known, err := p.syncLocalTo(ctx, req.Room, req.From)

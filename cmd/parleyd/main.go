@@ -241,6 +241,9 @@ func (n *node) run(ctx context.Context) error {
 	}
 	im.AddDeliverer(srv)
 	im.AddDeliverer(sipSrv)
+	if pooled != nil {
+		im.AddDeliverer(pooled.IM(im)) // users on other nodes
+	}
 	im.SetStore(srv)
 	defer sipSrv.Close()
 	sipTLS := &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12}
