@@ -17,7 +17,7 @@ func rogue(t *testing.T, addr string, tc *tls.Config, user, password string) cha
 	t.Helper()
 	opts := &server.Options{ServerName: "rogue", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
 		Cluster: server.ClusterOpts{Name: "parley", Host: "127.0.0.1", Port: server.RANDOM_PORT, TLSConfig: tc, TLSTimeout: 2},
-		Routes: []*url.URL{{Scheme: "nats-route", User: url.UserPassword(user, password), Host: addr}}}
+		Routes:  []*url.URL{{Scheme: "nats-route", User: url.UserPassword(user, password), Host: addr}}}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -85,4 +85,3 @@ func TestPoolOutsidersCannotJoin(t *testing.T) {
 		}
 	}
 }
-

@@ -11,7 +11,6 @@ import (
 
 var _ muc.Rooms = (*Pool)(nil)
 
-
 // onHost runs a room-bound command on the room's host: here, through
 // local, or on another node, through req. Before that, this node's
 // sessions in the room are declared to the host if it changed.
