@@ -1,14 +1,22 @@
-// Package interop is where Parley meets software nobody here wrote.
+// Package interop is where Parley meets software nobody here wrote, and
+// where its two front doors meet each other.
 //
-// Today it holds the real-client interoperability suite: Go tests that
-// build parleyd and parleyctl, start a fresh server on loopback ports (on
-// SQLite and on MySQL), create accounts with parleyctl, and drive it with
-// real clients — slixmpp scripts in testdata/, run with Debian's
-// /usr/bin/python3 (apt-get install -y python3-slixmpp). Run them with
+// The mapping between SIP and XMPP lives here, in one place each:
+// addresses (RFC 7247 §5, with XEP-0106 escaping: address.go), 1:1
+// messages (RFC 7572: message.go) and errors (RFC 7247 §8, both ways:
+// errors.go). 1:1 messages travel through a Router (router.go, DESIGN
+// §3): each front door is a Deliverer for its own endpoints (XMPP
+// sessions, SIP registered contacts), XMPP's offline storage is the
+// Store, and package pool can add a Deliverer that forwards to the node
+// holding a user's endpoints without changing the protocol packages.
+// interop imports neither protocol package; both import it.
 //
-//	go test ./interop/ -v -run Slixmpp
+// The rest is the real-client interoperability suite: Go tests that build
+// parleyd and parleyctl, start a fresh server on loopback ports (on SQLite
+// and on MySQL), create accounts with parleyctl, and drive it with real
+// clients — slixmpp scripts in testdata/ run with Debian's
+// /usr/bin/python3 (apt-get install -y python3-slixmpp), sipp scenarios
+// (sip-tester) and baresip (baresip) — for example
 //
-// Later it also takes the SIP<->XMPP address and message mapping (RFC
-// 7247, 7572, 7702) and the small routing interface that carries 1:1
-// messages and presence between the two front doors (DESIGN §3).
+//	go test ./interop/ -v -run 'Slixmpp|Sipp|Baresip'
 package interop
