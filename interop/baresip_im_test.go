@@ -26,11 +26,16 @@ func waitFile(t *testing.T, path string, done <-chan struct{}, what string) {
 }
 
 // imServer starts parleyd with MD5 digest alone (what baresip 1.0 can
-// answer) and alice and bob.
+// answer) and alice and bob, on SQLite.
 func imServer(t *testing.T) (s *server, alice, bob account) {
+	return imServerOn(t, "")
+}
+
+// imServerOn is imServer on the given --storage ("" for SQLite).
+func imServerOn(t *testing.T, storage string) (s *server, alice, bob account) {
 	alice = account{"alice", "wonderland"}
 	bob = account{"bob", "b0b-s3cret"}
-	s = newServer(t, "")
+	s = newServer(t, storage)
 	s.args = []string{"--sip-digest", "MD5"}
 	s.start()
 	s.addUser(alice.name, alice.password)
@@ -77,12 +82,24 @@ func TestBaresipMessagesSlixmppUser(t *testing.T) {
 // TestBaresipGetsStoredMessageOnRegister: bob (slixmpp) writes to alice
 // while she has neither an XMPP session nor a SIP contact; the message is
 // stored (no error), and baresip gets it as soon as it registers as alice.
+// On SQLite and MariaDB (the offline store is storage's).
 func TestBaresipGetsStoredMessageOnRegister(t *testing.T) {
 	bin := requireBaresip(t)
 	requireSlixmpp(t)
 	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		storedOnRegister(t, bin, "")
+	})
+	t.Run("mysql", func(t *testing.T) {
+		t.Parallel()
+		storedOnRegister(t, bin, mysqlStorage(t))
+	})
+}
+
+func storedOnRegister(t *testing.T, bin, storage string) {
 	const body = "stored for alice while she was away"
-	s, alice, bob := imServer(t)
+	s, alice, bob := imServerOn(t, storage)
 	s.runScript("sip_im.py", []account{bob}, "--phase", "offline", "--peer", alice.name, "--body", body)
 	if t.Failed() {
 		return
