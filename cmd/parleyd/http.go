@@ -21,8 +21,14 @@ const healthTimeout = 2 * time.Second
 //	/metrics  Prometheus metrics from reg
 //	/upload/  HTTP File Upload (XEP-0363) PUT, GET and HEAD, when upload
 //	          is not nil
-func newHTTPServer(store storage.Store, reg *prometheus.Registry, log *slog.Logger, upload http.Handler) *http.Server {
+//	/sip      SIP over WebSocket (RFC 7118), when sipWS is not nil
+func newHTTPServer(store storage.Store, reg *prometheus.Registry, log *slog.Logger, upload, sipWS http.Handler) *http.Server {
 	mux := http.NewServeMux()
+	if sipWS != nil {
+		// The handler takes the connection over: the deadlines below
+		// end with the WebSocket handshake.
+		mux.Handle("GET /sip", sipWS)
+	}
 	if upload != nil {
 		// The upload handler extends the read and write deadlines
 		// below for each transfer, by its size.

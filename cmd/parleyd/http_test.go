@@ -29,7 +29,7 @@ func TestHealthz(t *testing.T) {
 		err  error
 		code int
 	}{{nil, http.StatusOK}, {errors.New("database is gone"), http.StatusServiceUnavailable}} {
-		srv := newHTTPServer(pingStore{err: tt.err}, prometheus.NewRegistry(), log, nil)
+		srv := newHTTPServer(pingStore{err: tt.err}, prometheus.NewRegistry(), log, nil, nil)
 		rec := httptest.NewRecorder()
 		srv.Handler.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 		if rec.Code != tt.code {

@@ -232,7 +232,6 @@ func (n *node) run(ctx context.Context) error {
 		return err
 	}
 	defer closeCompliance()
-	httpSrv := newHTTPServer(store, reg, log, srv.UploadHandler())
 	sipSrv, err := sip.NewServer(sip.Config{Domain: cfg.Domain, Accounts: store, Logger: log, Version: version,
 		DigestAlgorithms: strings.Split(cfg.SIPDigest, ","), Rooms: rooms, IM: im, SendQueue: cfg.SIPSendQueue,
 		MaxSubscriptions: cfg.SIPMaxSubscriptions})
@@ -246,6 +245,7 @@ func (n *node) run(ctx context.Context) error {
 	}
 	im.SetStore(srv)
 	defer sipSrv.Close()
+	httpSrv := newHTTPServer(store, reg, log, srv.UploadHandler(), sipSrv.WebSocketHandler())
 	sipTLS := &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12}
 
 	listeners := []*listener{

@@ -12,8 +12,8 @@
 // when it starts with "/" or "#"; joined SIP occupants get the room's
 // posts as MESSAGEs from the room URI, as text/plain or message/cpim
 // (cpim.go). A SUBSCRIBE to a room with Event: conference gets its roster
-// in NOTIFYs (RFC 4575, subscribe.go). WebSocket (RFC 7118) is not served
-// yet.
+// in NOTIFYs (RFC 4575, subscribe.go). WebSocketHandler serves SIP over
+// WebSocket (RFC 7118) on an HTTP server (websocket.go).
 package sip
 
 import (
@@ -119,6 +119,9 @@ type Server struct {
 	mu  sync.Mutex
 	udp map[string]net.PacketConn // by local address: answers to unparseable datagrams
 
+	ws     *wsListener   // WebSocket connections from WebSocketHandler
+	wsDone chan struct{} // closed when serveWS returns
+
 	stop      chan struct{}
 	pruneDone chan struct{}
 	closeOnce sync.Once
@@ -196,6 +199,8 @@ func NewServer(cfg Config) (*Server, error) {
 		subsByAOR: make(map[string]int),
 		stop:      make(chan struct{}),
 		pruneDone: make(chan struct{}),
+		ws:        newWSListener(),
+		wsDone:    make(chan struct{}),
 	}
 	name := defaultUserAgentName
 	if cfg.Version != "" {
@@ -231,6 +236,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.out = newSender(s, client, cfg.SendQueue)
 	go s.prune()
+	go s.serveWS()
 	return s, nil
 }
 
@@ -265,6 +271,8 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.pruneDone
+		s.ws.Close()
+		<-s.wsDone
 		s.closeSubscriptions()
 		s.out.close()
 		err = s.ua.Close()

@@ -43,7 +43,7 @@ var keys = []key{
 	{"sip-digest", "offer the SIP digest algorithms in `LIST`, the preferred first (RFC 8760); put MD5 first for clients that answer only the first challenge and know only MD5, like sipp 3.6 and many desk phones", "SHA-256,MD5", str(func(c *Config) *string { return &c.SIPDigest })},
 	{"sip-send-queue", "queue up to `N` MESSAGEs per SIP user for their contacts, then drop more (an XMPP sender gets resource-constraint back)", strconv.Itoa(sip.DefaultSendQueue), count(func(c *Config) *int { return &c.SIPSendQueue })},
 	{"sip-max-subscriptions", "allow `N` conference roster subscriptions (SUBSCRIBE, RFC 4575) per SIP user", strconv.Itoa(sip.DefaultMaxSubscriptions), count(func(c *Config) *int { return &c.SIPMaxSubscriptions })},
-	{"http", "serve /healthz and /metrics over HTTP on `ADDR`; empty disables", ":5280", str(func(c *Config) *string { return &c.HTTP })},
+	{"http", "serve /healthz, /metrics, file upload and SIP over WebSocket (/sip) over HTTP on `ADDR`; empty disables", ":5280", str(func(c *Config) *string { return &c.HTTP })},
 	{"tls-cert", "TLS certificate chain in PEM `FILE` (default self-signed, kept in DATA/tls)", "", str(func(c *Config) *string { return &c.TLSCert })},
 	{"tls-key", "TLS private key in PEM `FILE` (with --tls-cert)", "", str(func(c *Config) *string { return &c.TLSKey })},
 	{"log-level", "log at `LEVEL` and above: debug, info, warn or error", "info", setter{apply: logLevel}},
