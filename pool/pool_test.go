@@ -23,7 +23,7 @@ import (
 )
 
 // testDSN returns the DSN of a fresh MySQL database, dropped at the end.
-func testDSN(t *testing.T) string {
+func testDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("PARLEY_TEST_MYSQL_DSN")
 	if dsn == "" {
@@ -49,7 +49,7 @@ func testDSN(t *testing.T) string {
 	return cfg.FormatDSN()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,7 +70,7 @@ type testNode struct {
 
 const testSecret = "a pool secret for the tests"
 
-func startNodes(t *testing.T, dsn string, roles ...string) []*testNode {
+func startNodes(t testing.TB, dsn string, roles ...string) []*testNode {
 	t.Helper()
 	addrs := make([]string, len(roles))
 	for i := range roles {
@@ -119,7 +119,7 @@ func startNodes(t *testing.T, dsn string, roles ...string) []*testNode {
 	return nodes
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -179,7 +179,7 @@ type client struct {
 	n             *testNode
 }
 
-func join(t *testing.T, n *testNode, room, user string) *client {
+func join(t testing.TB, n *testNode, room, user string) *client {
 	t.Helper()
 	c := &client{user: user + "@example.org", address: user + "@example.org/" + n.name, rec: &recorder{}, n: n}
 	err := n.p.Join(t.Context(), muc.JoinRequest{Room: room, Nick: user, User: c.user, History: muc.HistoryRequest{MaxStanzas: 0},
@@ -195,7 +195,7 @@ func (c *client) post(ctx context.Context, room, body string) error {
 	return err
 }
 
-func history(t *testing.T, s *mysql.Store, room string) []string {
+func history(t testing.TB, s *mysql.Store, room string) []string {
 	t.Helper()
 	msgs, _, err := s.QueryHistory(t.Context(), storage.HistoryQuery{Room: room, Limit: 10000})
 	if err != nil {
@@ -208,7 +208,7 @@ func history(t *testing.T, s *mysql.Store, room string) []string {
 	return out
 }
 
-func createOpenRoom(t *testing.T, n *testNode, room string) {
+func createOpenRoom(t testing.TB, n *testNode, room string) {
 	t.Helper()
 	_, err := n.e.CreateRoom(t.Context(), muc.CreateRoomRequest{Room: storage.Room{Name: room}, Creator: muc.ActorAdmin, Privacy: muc.Open})
 	if err != nil {
