@@ -357,6 +357,15 @@ func TestPoolFailover(t *testing.T) {
 		t.Errorf("compliance captured %d posts, history has %d; they differ", len(captured), len(want))
 	}
 	t.Logf("history: %d posts; compliance: %d post events; killed host %s", len(history), len(captured), host)
+
+	// The lost node comes back: it is active again and the standby steps
+	// back.
+	victim.start()
+	back := poolWait(t, 20*time.Second, "the standby steps back for the returning node", func() bool {
+		st := nodeStatuses(t, db)
+		return st[victim.name].Active && !st["n5"].Active
+	})
+	t.Logf("%s is back and active; n5 is a standby again (%s)", victim.name, back.Round(time.Millisecond))
 }
 
 // streamOpen opens an XMPP client stream on port and returns what the
