@@ -382,3 +382,37 @@ func streamOpen(t *testing.T, port int) string {
 	b, _ := io.ReadAll(c)
 	return string(b)
 }
+
+// TestPoolChatAcrossNodes runs the slixmpp chat scenario with alice on one
+// node of a pool and bob on another: 1:1 messages to bare and full JIDs,
+// roster pushes, subscriptions, presence, offline messages all cross the
+// nodes.
+func TestPoolChatAcrossNodes(t *testing.T) {
+	requireSlixmpp(t)
+	content := mysqlStorage(t)
+	db, err := sql.Open("mysql", strings.TrimPrefix(content, "mysql:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	busPorts := freePorts(t, 2)
+	peers := []string{fmt.Sprintf("127.0.0.1:%d", busPorts[0]), fmt.Sprintf("127.0.0.1:%d", busPorts[1])}
+	secret := randomHex(t, 16)
+	var nodes []*server
+	for i := range 2 {
+		s := newServer(t, content)
+		s.args = []string{"--pool", peers[i], "--pool-peers", strings.Join(peers, ","), "--node", fmt.Sprintf("c%d", i+1),
+			"--pool-secret", secret, "--compliance=false", "--compliance-adapter", "none"}
+		s.start()
+		nodes = append(nodes, s)
+	}
+	poolWait(t, 20*time.Second, "both nodes see each other", func() bool {
+		st := nodeStatuses(t, db)
+		return len(st) == 2 && st["c1"].Peers == 1 && st["c2"].Peers == 1
+	})
+	users := []account{{"alice", "alice-" + randomHex(t, 4)}, {"bob", "bob-" + randomHex(t, 4)}}
+	for _, u := range users {
+		nodes[0].addUser(u.name, u.password)
+	}
+	nodes[0].runScript("chat_offline_roster_ping.py", users, "--bob-port", strconv.Itoa(nodes[1].c2s))
+}

@@ -130,6 +130,7 @@ type Pool struct {
 	changed    chan struct{}
 	im         *interop.Router   // this node's 1:1 message router (IM)
 	imDoor     interop.Deliverer // the pool's own Deliverer in it
+	door       StanzaDoor        // this node's XMPP front door
 }
 
 // hosting is a room this node hosts under a fence. ready is closed once

@@ -37,6 +37,7 @@ type request struct {
 	Flag     bool             `json:"flag,omitempty"`
 	Status   []int            `json:"status,omitempty"`
 	IM       *imMessage       `json:"im,omitempty"`
+	Bares    []string         `json:"bares,omitempty"`
 }
 
 // response is a host's answer. Err, Code and Reason carry an error; a
@@ -53,6 +54,7 @@ type response struct {
 	Occupants []muc.Occupant          `json:"occupants,omitempty"`
 	Room      *storage.Room           `json:"room_config,omitempty"`
 	Delivered bool                    `json:"delivered,omitempty"`
+	Stanzas   [][]byte                `json:"stanzas,omitempty"`
 }
 
 func (r *response) setErr(err error) {
@@ -137,6 +139,15 @@ func (p *Pool) serve(ctx context.Context, req request, resp *response) error {
 		delivered, err := p.deliverIM(ctx, req.IM)
 		resp.Delivered = delivered
 		return err
+	}
+	if req.Method == "Presences" {
+		p.mu.Lock()
+		door := p.door
+		p.mu.Unlock()
+		if door != nil {
+			resp.Stanzas = door.LocalPresences(req.Bares, req.Address)
+		}
+		return nil
 	}
 	if req.Method == "SyncRoom" {
 		// The room's new host asks for this node's sessions in it.

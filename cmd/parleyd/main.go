@@ -221,11 +221,17 @@ func (n *node) run(ctx context.Context) error {
 		ChannelBinding:      cfg.ChannelBinding,
 		Version:             version,
 		Redirect:            redirect(pooled),
+		Remote:              remote(pooled),
 	})
 	if err != nil {
 		return err
 	}
 	xmppSrv.Store(srv)
+	if pooled != nil {
+		if err := pooled.SetStanzaDoor(srv); err != nil {
+			return fmt.Errorf("pool: %w", err)
+		}
+	}
 	rooms.SetAlerter(srv.TopicAlerter()) // topic feeds: headline alerts
 	worker, adapters, closeCompliance, err := n.startCompliance(ctx, store, reg)
 	if err != nil {
@@ -511,6 +517,14 @@ func shellQuote(s string) string {
 }
 
 // redactDSN hides the password in a mysql: DSN (see config.RedactDSN).
+// remote is the XMPP server's Remote in a pool, nil on one node.
+func remote(p *pool.Pool) xmpp.Remote {
+	if p == nil {
+		return nil
+	}
+	return p.Stanzas()
+}
+
 // redirect is the XMPP server's Redirect in a pool, nil on one node.
 func redirect(p *pool.Pool) func() string {
 	if p == nil {

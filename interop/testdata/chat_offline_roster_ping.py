@@ -3,9 +3,16 @@ subscriptions, ping, disco#info, version, direct TLS.
 
 Needs two accounts, given as --user alice:PW --user bob:PW.
 Run: /usr/bin/python3 -B chat_offline_roster_ping.py --port 5222 --tls-port 5223 --user ...
+
+With --bob-port PORT, bob logs in on another node of a pool (interop's
+TestPoolChatAcrossNodes): every step then crosses the nodes.
 """
 
-from slixclient import Client, check, iq, run, step, until
+import copy
+
+from slixclient import Client, check, iq, run, step, take_args, until
+
+OWN = take_args({"--bob-port": "0"})
 
 SERVER_FEATURES = [
     "http://jabber.org/protocol/disco#info",
@@ -16,12 +23,16 @@ SERVER_FEATURES = [
 
 async def main(args):
     domain = args.domain
+    bob_args = args
+    if int(OWN["--bob-port"]):
+        bob_args = copy.copy(args)
+        bob_args.port = int(OWN["--bob-port"])
     alice_bare, bob_bare = f"alice@{domain}", f"bob@{domain}"
 
     step("1. alice and bob log in over STARTTLS with SCRAM-SHA-256")
     alice = await Client(args, "alice", "laptop", auto_authorize=True,
                          check_self_presence=True).login()
-    bob = await Client(args, "bob", "phone").login()
+    bob = await Client(bob_args, "bob", "phone").login()
 
     step("2. messages both ways (to a bare JID, then to a full JID)")
     alice.send_message(mto=bob_bare, mbody="Hello Bob", mtype="chat")
@@ -90,7 +101,7 @@ async def main(args):
     await alice.expect_no_message("no error bounce for a message to an offline contact")
 
     step("8. bob logs in again and gets the offline message, with a delay stamp")
-    bob = await Client(args, "bob", "desktop").login()
+    bob = await Client(bob_args, "bob", "desktop").login()
     await bob.expect_chat(alice.boundjid, "Are you there, Bob?", "the offline message",
                           delayed=True)
     await bob.expect_no_message("the offline message comes once")

@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -95,6 +96,11 @@ type Config struct {
 	ChannelBinding bool
 	// Version is reported by XEP-0092 software version.
 	Version string
+	// Remote, when set, reaches the domain's sessions on the other nodes
+	// of a pool (DESIGN §4): presence broadcasts, directed presence and
+	// subscription stanzas go there too, and a new session's contacts'
+	// presence is also asked of the other nodes. nil on a single node.
+	Remote Remote
 	// Redirect, when set, is asked at each new client stream where the
 	// client should rather connect (a pool node that is a standby or
 	// above its share, DESIGN §4): a non-empty host:port answers the
@@ -140,4 +146,16 @@ func setDefault[T int | int64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
+}
+
+// Remote reaches this domain's client sessions on other pool nodes.
+type Remote interface {
+	// Send hands stanza, already addressed to to (a bare or full JID of
+	// this domain), to the other nodes, each of which delivers it as
+	// Server.DeliverLocal does. It does not wait.
+	Send(to string, stanza []byte)
+	// Presences returns, from the other nodes, the presence of the
+	// available sessions of each bare JID, addressed to to (as
+	// Server.LocalPresences does).
+	Presences(ctx context.Context, bares []string, to string) [][]byte
 }

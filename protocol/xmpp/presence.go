@@ -121,6 +121,12 @@ func (s *Server) broadcastToContactsAndSelf(sess *session, p *Element, items []s
 			other.sendElement(out)
 		}
 	}
+	if s.cfg.Remote != nil {
+		// The user's resources on other nodes.
+		out := p.Copy()
+		out.SetAttr("to", sess.bare)
+		s.cfg.Remote.Send(sess.bare, out.Bytes())
+	}
 }
 
 // initialPresence completes a resource's first available presence: the
@@ -128,15 +134,22 @@ func (s *Server) broadcastToContactsAndSelf(sess *session, p *Element, items []s
 // of §4.2.3), pending subscription requests (§3.1.3) and, at non-negative
 // priority, offline messages (§8.5.2.2.1; XEP-0160).
 func (s *Server) initialPresence(ctx context.Context, sess *session, prio int, items []storage.RosterItem) {
+	var contacts []string
 	for _, it := range items {
 		if it.Subscription != storage.SubscriptionTo && it.Subscription != storage.SubscriptionBoth {
 			continue
 		}
 		if j, err := jid.Parse(it.JID); err == nil && j.Domainpart() == s.cfg.Domain {
 			s.sendPresenceOf(j.String(), sess)
+			contacts = append(contacts, j.String())
 		}
 	}
 	s.sendPresenceOf(sess.bare, sess)
+	if s.cfg.Remote != nil {
+		for _, p := range s.cfg.Remote.Presences(ctx, append(contacts, sess.bare), sess.jid.String()) {
+			sess.send(p)
+		}
+	}
 
 	pending, err := s.cfg.Store.PendingSubscriptions(ctx, sess.jid.Localpart())
 	if err != nil {
@@ -228,6 +241,50 @@ func (s *Server) deliverPresence(p *Element, to jid.JID) {
 			r.send(data)
 		}
 	}
+	if s.cfg.Remote != nil {
+		s.cfg.Remote.Send(to.String(), data)
+	}
+}
+
+// DeliverLocal delivers a stanza another pool node addressed to to (a JID
+// of this domain) to this node's sessions: the full JID's session, or
+// every available resource of a bare JID.
+func (s *Server) DeliverLocal(to string, stanza []byte) {
+	j, err := jid.Parse(to)
+	if err != nil || j.Domainpart() != s.cfg.Domain {
+		return
+	}
+	if res := j.Resourcepart(); res != "" {
+		if r := s.router.session(j.Bare().String(), res); r != nil {
+			r.send(stanza)
+		}
+		return
+	}
+	for _, r := range s.router.sessions(j.String()) {
+		if r.isAvailable() {
+			r.send(stanza)
+		}
+	}
+}
+
+// LocalPresences returns the presence of the available sessions here of
+// each bare JID, addressed to to: another node's new session asks for
+// its contacts' presence (RFC 6121 §4.2.3).
+func (s *Server) LocalPresences(bares []string, to string) [][]byte {
+	var out [][]byte
+	for _, bare := range bares {
+		for _, r := range s.router.sessions(bare) {
+			r.mu.Lock()
+			p := r.presence
+			r.mu.Unlock()
+			if p != nil {
+				c := p.Copy()
+				c.SetAttr("to", to)
+				out = append(out, c.Bytes())
+			}
+		}
+	}
+	return out
 }
 
 // presenceGone is called when a session ends: if it was available (or had

@@ -193,4 +193,12 @@ func (s *Server) pushRoster(bare string, item storage.RosterItem, version int64)
 		push := NewElement(nsClient, "iq", "type", "set", "id", "push-"+randomID(6), "to", sess.jid.String())
 		sess.sendElement(push.Append(q))
 	}
+	if s.cfg.Remote != nil {
+		// The user's sessions on other nodes (their available ones).
+		q := NewElement(nsRoster, "query")
+		q.SetAttr("ver", strconv.FormatInt(version, 10))
+		q.Append(rosterItemElement(item))
+		push := NewElement(nsClient, "iq", "type", "set", "id", "push-"+randomID(6), "to", bare)
+		s.cfg.Remote.Send(bare, push.Append(q).Bytes())
+	}
 }

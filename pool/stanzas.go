@@ -1,0 +1,110 @@
+package pool
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Presence across nodes (DESIGN §4): a node's XMPP front door hands the
+// presence it would deliver to the domain's users to the pool too, which
+// broadcasts it to the other nodes; each delivers it to its own sessions
+// of the addressee. A new session asks the other nodes for its contacts'
+// presence.
+
+const subjStanza = "parley.pool.stanza"
+
+// StanzaDoor is the XMPP front door of this node, as the pool needs it:
+// *xmpp.Server.
+type StanzaDoor interface {
+	DeliverLocal(to string, stanza []byte)
+	LocalPresences(bares []string, to string) [][]byte
+}
+
+type stanzaMsg struct {
+	From   string `json:"from"` // node
+	To     string `json:"to"`
+	Stanza []byte `json:"stanza"`
+}
+
+// Stanzas is the XMPP front door's Remote (xmpp.Config.Remote).
+type Stanzas struct{ p *Pool }
+
+// Stanzas returns the front door's link to the other nodes' sessions;
+// SetStanzaDoor tells the pool where stanzas from other nodes go.
+func (p *Pool) Stanzas() *Stanzas { return &Stanzas{p: p} }
+
+// SetStanzaDoor sets this node's XMPP front door and starts taking
+// stanzas from the other nodes.
+func (p *Pool) SetStanzaDoor(door StanzaDoor) error {
+	p.mu.Lock()
+	p.door = door
+	p.mu.Unlock()
+	sub, err := p.bus.nc.Subscribe(subjStanza, p.onStanza)
+	if err != nil {
+		return err
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	p.mu.Lock()
+	p.subs = append(p.subs, sub)
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Pool) onStanza(m *nats.Msg) {
+	var sm stanzaMsg
+	if json.Unmarshal(m.Data, &sm) != nil || sm.From == p.node {
+		return
+	}
+	p.mu.Lock()
+	door := p.door
+	p.mu.Unlock()
+	if door != nil {
+		door.DeliverLocal(sm.To, sm.Stanza)
+	}
+}
+
+// Send implements xmpp.Remote.
+func (s *Stanzas) Send(to string, stanza []byte) {
+	b, err := json.Marshal(stanzaMsg{From: s.p.node, To: to, Stanza: stanza})
+	if err != nil {
+		return
+	}
+	if err := s.p.bus.nc.Publish(subjStanza, b); err != nil {
+		s.p.log.Warn("sending a stanza to the other nodes", "to", to, "err", err)
+	}
+}
+
+// Presences implements xmpp.Remote: it asks every other live node.
+func (s *Stanzas) Presences(ctx context.Context, bares []string, to string) [][]byte {
+	p := s.p
+	p.mu.Lock()
+	var peers []string
+	for n := range p.view {
+		if p.aliveLocked(n) {
+			peers = append(peers, n)
+		}
+	}
+	p.mu.Unlock()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var out [][]byte
+	for _, n := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var resp response
+			if err := p.call(ctx, n, request{Method: "Presences", Bares: bares, Address: to}, &resp); err != nil {
+				p.log.Debug("asking a node for presence", "peer", n, "err", err)
+				return
+			}
+			mu.Lock()
+			out = append(out, resp.Stanzas...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
