@@ -249,7 +249,10 @@ func (p *Pool) recompute() {
 // whose host changed.
 func (p *Pool) onChange() {
 	p.mu.Lock()
-	active := p.active
+	active, majority := p.active, p.majority
+	stopped := p.served && !active // this node stops serving clients
+	p.served = active
+	door := p.door
 	var drop map[string]*hosting
 	if !active {
 		drop, p.hosted = p.hosted, map[string]*hosting{}
@@ -282,6 +285,11 @@ func (p *Pool) onChange() {
 			_ = p.e.LeaveWithStatus(ctx, k.room, k.address, nil, []int{333})
 		}
 	}
+	if stopped && door != nil {
+		to := p.Redirect()
+		n := door.MoveSessions(ctx, to, majority)
+		p.log.Warn("this node stops serving clients: streams ended", "sessions", n, "see_other_host", to, "majority", majority)
+	}
 	for _, room := range rooms {
 		if err := p.syncRoom(ctx, room); err != nil {
 			p.log.Warn("re-declaring sessions to a room's new host", "room", room, "err", err)
@@ -313,6 +321,15 @@ func (p *Pool) Redirect() string {
 		actives++
 		if lightest == "" || pe.hb.Sessions < lightSessions {
 			lightest, lightSessions = pe.hb.ClientAddr, pe.hb.Sessions
+		}
+	}
+	if lightest == "" {
+		// Cut off from the bus: the database still says who is active.
+		for _, st := range p.statuses {
+			if st.Node != p.node && st.Active && st.ClientAddr != "" && st.Age < p.cfg.DBStaleAfter &&
+				(lightest == "" || st.Sessions < lightSessions) {
+				lightest, lightSessions = st.ClientAddr, st.Sessions
+			}
 		}
 	}
 	if !p.active {

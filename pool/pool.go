@@ -131,6 +131,7 @@ type Pool struct {
 	im         *interop.Router   // this node's 1:1 message router (IM)
 	imDoor     interop.Deliverer // the pool's own Deliverer in it
 	door       StanzaDoor        // this node's XMPP front door
+	served     bool              // active as of the last onChange
 }
 
 // hosting is a room this node hosts under a fence. ready is closed once

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,7 +95,7 @@ func startNodes(t testing.TB, dsn string, roles ...string) []*testNode {
 		}
 		p, err = Start(t.Context(), Config{
 			Bus:  BusConfig{Node: n.name, Listen: addrs[i], Peers: addrs, Secret: testSecret},
-			Role: role, MaxActive: 2, Store: n.store, Engine: n.e, Logger: log,
+			Role: role, MaxActive: 2, Store: n.store, Engine: n.e, Logger: log, ClientAddr: "clients-of-" + n.name,
 			HeartbeatInterval: 200 * time.Millisecond, NodeTimeout: 1500 * time.Millisecond,
 			StatusInterval: 300 * time.Millisecond, DBStaleAfter: 3 * time.Second,
 		})
@@ -365,6 +366,10 @@ func TestPoolPartitionFencing(t *testing.T) {
 			a = clients[i]
 		}
 	}
+	door := &movingDoor{}
+	if err := cut.p.SetStanzaDoor(door); err != nil {
+		t.Fatal(err)
+	}
 	if err := x.post(t.Context(), "lobby", "before"); err != nil {
 		t.Fatal(err)
 	}
@@ -388,6 +393,12 @@ func TestPoolPartitionFencing(t *testing.T) {
 		t.Fatal("the majority never re-homed the room")
 	}
 	t.Logf("room re-homed by the majority %s after the partition", rehomed.Round(time.Millisecond))
+	// The cut-off node sent its clients to an active node it knows of
+	// from the database, without trying to leave rooms it cannot reach.
+	waitFor(t, 5*time.Second, "the cut-off node moves its clients", func() bool { return door.to() != "" })
+	if to := door.to(); !strings.HasPrefix(to, "clients-of-") || to == "clients-of-"+cut.name || door.leftRooms {
+		t.Fatalf("the cut-off node moved its clients to %q (leaving rooms: %v)", to, door.leftRooms)
+	}
 	f, err = a.n.store.RoomHost(t.Context(), "lobby")
 	if err != nil || f.Node == cut.name {
 		t.Fatalf("room host after the partition = %+v, %v", f, err)
@@ -417,4 +428,25 @@ func TestPoolPartitionFencing(t *testing.T) {
 	if got := history(t, a.n.store, "lobby"); !slices.Equal(got, acked) {
 		t.Fatalf("history %q, want exactly the acknowledged posts %q", got, acked)
 	}
+}
+
+// movingDoor is an XMPP front door that records MoveSessions.
+type movingDoor struct {
+	mu        sync.Mutex
+	moved     string
+	leftRooms bool
+}
+
+func (d *movingDoor) DeliverLocal(string, []byte)              {}
+func (d *movingDoor) LocalPresences([]string, string) [][]byte { return nil }
+func (d *movingDoor) MoveSessions(_ context.Context, to string, leave bool) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.moved, d.leftRooms = to, leave
+	return 1
+}
+func (d *movingDoor) to() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.moved
 }

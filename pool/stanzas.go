@@ -21,6 +21,9 @@ const subjStanza = "parley.pool.stanza"
 type StanzaDoor interface {
 	DeliverLocal(to string, stanza []byte)
 	LocalPresences(bares []string, to string) [][]byte
+	// MoveSessions ends every client stream, naming to as the node to
+	// use instead (see-other-host), after leaving rooms if leaveRooms.
+	MoveSessions(ctx context.Context, to string, leaveRooms bool) int
 }
 
 type stanzaMsg struct {

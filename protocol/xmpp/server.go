@@ -149,6 +149,35 @@ func (s *Server) forget(c *conn) {
 // Shutdown stops accepting, closes every stream with </stream:stream> after
 // flushing what is queued for it, and returns when all connections are
 // closed or ctx ends (then the rest are cut).
+// MoveSessions ends every client stream with <see-other-host/> naming to
+// (RFC 6120 §4.9.3.19), or with system-shutdown when to is empty: a pool
+// node that stops serving (cut off from the majority, or a standby
+// stepping back) sends its clients to an active node. With leaveRooms,
+// room occupants leave their rooms first, as at shutdown (a node cut off
+// from the pool cannot reach the rooms' hosts: they have already removed
+// its occupants). It returns how many streams it ended.
+func (s *Server) MoveSessions(ctx context.Context, to string, leaveRooms bool) int {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	if s.muc != nil && leaveRooms {
+		for _, sess := range s.router.all() {
+			s.muc.shutdownSession(ctx, sess)
+		}
+	}
+	serr := &StreamError{Condition: "system-shutdown", Text: "this node stops serving clients"}
+	if to != "" {
+		serr = &StreamError{Condition: "see-other-host", Content: to, Text: "this node stops serving clients; connect to " + to}
+	}
+	for _, c := range conns {
+		c.kill(serr)
+	}
+	return len(conns)
+}
+
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
