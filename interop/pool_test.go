@@ -107,22 +107,28 @@ func TestPoolFailover(t *testing.T) {
 	}
 	defer cdb.Close()
 
-	busPorts := freePorts(t, 5)
-	var peers []string
-	for _, p := range busPorts {
-		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", p))
-	}
-	secret := randomHex(t, 16)
 	var nodes []*poolNode
 	for i := range 5 {
 		n := &poolNode{server: newServer(t, content), name: fmt.Sprintf("n%d", i+1), role: "active"}
 		if i == 4 {
 			n.role = "standby"
 		}
+		nodes = append(nodes, n)
+	}
+	var servers []*server
+	for _, n := range nodes {
+		servers = append(servers, n.server)
+	}
+	busPorts := busPortsFor(t, servers)
+	var peers []string
+	for _, p := range busPorts {
+		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", p))
+	}
+	secret := randomHex(t, 16)
+	for i, n := range nodes {
 		n.args = []string{"--pool", peers[i], "--pool-peers", strings.Join(peers, ","), "--node", n.name,
 			"--node-role", n.role, "--pool-secret", secret, "--compliance-storage", comp,
 			"--pool-client-addr", fmt.Sprintf("127.0.0.1:%d", n.c2s), "--compliance-adapter", "none"}
-		nodes = append(nodes, n)
 	}
 	for _, n := range nodes {
 		n.start()
@@ -395,16 +401,14 @@ func TestPoolChatAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	busPorts := freePorts(t, 2)
+	nodes := []*server{newServer(t, content), newServer(t, content)}
+	busPorts := busPortsFor(t, nodes)
 	peers := []string{fmt.Sprintf("127.0.0.1:%d", busPorts[0]), fmt.Sprintf("127.0.0.1:%d", busPorts[1])}
 	secret := randomHex(t, 16)
-	var nodes []*server
-	for i := range 2 {
-		s := newServer(t, content)
+	for i, s := range nodes {
 		s.args = []string{"--pool", peers[i], "--pool-peers", strings.Join(peers, ","), "--node", fmt.Sprintf("c%d", i+1),
 			"--pool-secret", secret, "--compliance=false", "--compliance-adapter", "none"}
 		s.start()
-		nodes = append(nodes, s)
 	}
 	poolWait(t, 20*time.Second, "both nodes see each other", func() bool {
 		st := nodeStatuses(t, db)
@@ -415,4 +419,27 @@ func TestPoolChatAcrossNodes(t *testing.T) {
 		nodes[0].addUser(u.name, u.password)
 	}
 	nodes[0].runScript("chat_offline_roster_ping.py", users, "--bob-port", strconv.Itoa(nodes[1].c2s))
+}
+
+// busPortsFor picks a free pool port for each server, none of them a port
+// the servers already use (freePorts releases what it found, so two calls
+// can return the same port).
+func busPortsFor(t *testing.T, servers []*server) []int {
+	t.Helper()
+	used := map[int]bool{}
+	for _, s := range servers {
+		for _, p := range []int{s.c2s, s.tls, s.http, s.sip} {
+			used[p] = true
+		}
+	}
+	var out []int
+	for len(out) < len(servers) {
+		for _, p := range freePorts(t, len(servers)) {
+			if !used[p] && len(out) < len(servers) {
+				used[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
