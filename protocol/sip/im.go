@@ -176,7 +176,9 @@ func (s *Server) toContacts(m interop.Message) bool {
 			s.bounce(m, err)
 		}
 	}
-	s.out.enqueue(aor, o)
+	if !s.out.enqueue(aor, o) {
+		s.bounce(m, errQueueFull)
+	}
 	return true
 }
 

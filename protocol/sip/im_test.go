@@ -1,11 +1,15 @@
 package sip
 
 import (
+	"context"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+	"mellium.im/xmpp/jid"
 
 	"github.com/parleychat/parley/interop"
 )
@@ -131,4 +135,51 @@ func optionsRequest(server string) *sip.Request {
 	req.SetDestination(server)
 	req.SetTransport("UDP")
 	return req
+}
+
+// errorSink is the front door a bounce goes back to: it records the error
+// messages routed to it.
+type errorSink chan interop.Message
+
+func (e errorSink) Deliver(_ context.Context, m interop.Message) (bool, error) {
+	if m.Type == "error" {
+		e <- m
+	}
+	return true, nil
+}
+
+// More messages for a user than the send queue holds are dropped, and
+// each drop goes back to its sender as resource-constraint.
+func TestIMQueueFullBounces(t *testing.T) {
+	router := interop.NewRouter()
+	ts := newTestServer(t, Config{IM: router, SendQueue: 1})
+	router.AddDeliverer(ts.srv)
+	bounced := make(errorSink, 10)
+	router.AddDeliverer(bounced)
+	// A contact that never answers: the first MESSAGE stays in flight.
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hole.Close() })
+	contact := "<sip:bob@" + hole.LocalAddr().String() + ">"
+	if res := newClient(t, ts.udp).registered("bob", "builder", "MD5", []string{contact}); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %s", res.StartLine())
+	}
+	from := jid.MustParse("alice@" + testDomain + "/desk")
+	for i := range 3 { // one in flight, one queued: at least one dropped
+		ok, err := ts.srv.Deliver(context.Background(), interop.Message{From: from, To: jid.MustParse("bob@" + testDomain),
+			Type: "chat", ID: "m" + strconv.Itoa(i), Body: "hi"})
+		if !ok || err != nil {
+			t.Fatalf("Deliver %d = %v, %v; want taken", i, ok, err)
+		}
+	}
+	select {
+	case m := <-bounced:
+		if m.Error == nil || m.Error.Condition != interop.ResourceConstraint || !m.To.Equal(from) || m.ID == "" {
+			t.Errorf("bounce %+v (error %+v), want resource-constraint to %s with the message's id", m, m.Error, from)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no bounce for a dropped message")
+	}
 }

@@ -78,7 +78,8 @@ type sender struct {
 }
 
 type userQueue struct {
-	items []outgoing
+	items   []outgoing
+	dropped int // since the queue was last empty: logged once, then counted
 }
 
 func newSender(s *Server, client *sipgo.Client, max int) *sender {
@@ -87,12 +88,14 @@ func newSender(s *Server, client *sipgo.Client, max int) *sender {
 }
 
 // enqueue queues m for aor's contacts (or m.sub's dialog, with the key
-// "subscription " + its id). It never blocks.
-func (q *sender) enqueue(aor string, m outgoing) {
+// "subscription " + its id). It never blocks. It reports false when m
+// was dropped (the queue is full, or the sender closed); m.done is then
+// not called.
+func (q *sender) enqueue(aor string, m outgoing) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return
+		return false
 	}
 	uq := q.queues[aor]
 	if uq == nil {
@@ -102,13 +105,14 @@ func (q *sender) enqueue(aor string, m outgoing) {
 		go q.run(aor, uq)
 	}
 	if len(uq.items) >= q.max {
-		q.s.log.Warn("SIP send queue full: MESSAGE dropped", "aor", aor, "queued", len(uq.items))
-		if m.done != nil {
-			go m.done(errQueueFull) // not under q.mu
+		if uq.dropped == 0 {
+			q.s.log.Warn("SIP send queue full: dropping MESSAGEs until it drains", "aor", aor, "queued", len(uq.items))
 		}
-		return
+		uq.dropped++
+		return false
 	}
 	uq.items = append(uq.items, m)
+	return true
 }
 
 // run sends aor's queue until it is empty or the sender closes.
@@ -117,6 +121,9 @@ func (q *sender) run(aor string, uq *userQueue) {
 	for {
 		q.mu.Lock()
 		if len(uq.items) == 0 || q.closed {
+			if uq.dropped > 0 {
+				q.s.log.Warn("SIP send queue drained", "aor", aor, "dropped", uq.dropped)
+			}
 			delete(q.queues, aor)
 			q.mu.Unlock()
 			return
