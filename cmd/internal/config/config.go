@@ -109,6 +109,9 @@ type Config struct {
 	// legal hold covers); 0 keeps them forever.
 	ComplianceRetention time.Duration
 	CompliancePerRoom   bool
+	// ComplianceFileEvents bounds the events of one adapter window (one
+	// file, or one per room): the adapter holds them in memory.
+	ComplianceFileEvents int
 
 	// Pool is the pool (bus) listen address; "" runs a single node.
 	// PoolPeers are the other nodes' pool addresses; Node names this

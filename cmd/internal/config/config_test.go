@@ -55,7 +55,8 @@ func TestDefaults(t *testing.T) {
 		UploadMaxSize: 20 << 20, UploadQuota: 1 << 30, UploadURL: "http://localhost:5280",
 		Compliance: true, ComplianceStorage: "sqlite:data/compliance.db",
 		ComplianceAdapter: "xml", ComplianceOutput: "data/compliance", ComplianceInterval: 15 * time.Minute,
-		NodeRole: "active", PoolMaxActive: 4,
+		ComplianceFileEvents: 100_000,
+		NodeRole:             "active", PoolMaxActive: 4,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)

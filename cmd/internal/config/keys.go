@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleychat/parley/compliance"
 	"github.com/parleychat/parley/protocol/sip"
 	"github.com/parleychat/parley/protocol/xmpp"
 )
@@ -77,6 +78,7 @@ var keys = []key{
 	{"compliance-interval", "run the compliance adapter every `DURATION`: one file per interval", "15m0s", duration(func(c *Config) *time.Duration { return &c.ComplianceInterval })},
 	{"compliance-retention", "keep compliance events for `DURATION`, then purge them (except what a legal hold covers); 0 keeps them forever", "0s", setter{apply: complianceRetention}},
 	{"compliance-per-room", "write one compliance XML file per room and interval instead of one per interval", "false", boolean(func(c *Config) *bool { return &c.CompliancePerRoom })},
+	{"compliance-file-events", "write at most `N` events per compliance adapter file (per window): a larger backlog becomes several files; the adapter holds one window's events in memory, about 2 kB each", strconv.Itoa(compliance.DefaultAdapterMaxBatch), count(func(c *Config) *int { return &c.ComplianceFileEvents })},
 }
 
 // complianceRetention sets how long compliance events are kept: a
