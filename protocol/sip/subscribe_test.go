@@ -352,3 +352,36 @@ func TestConferenceSubscriptionEnds(t *testing.T) {
 		t.Errorf("alice has %d subscriptions left", ts.srv.Subscriptions("alice"))
 	}
 }
+
+// TestConferenceSubscriptionRouteSet: NOTIFYs follow the route set of the
+// SUBSCRIBE's Record-Route (RFC 3261 §12.1.1, loose routing): they go to
+// the first route, carrying the Route headers, with the Contact as
+// Request-URI.
+func TestConferenceSubscriptionRouteSet(t *testing.T) {
+	ts, _ := newRoomServer(t)
+	proxy := newUAS(t) // stands in for the proxy that recorded the route
+	phone := newUAS(t) // the subscriber's Contact, reached through the proxy
+	s := newSubscriber(newClient(t, ts.udp), phone, "alice", "wonderland")
+	route := "<sip:" + proxy.conn.LocalAddr().String() + ";lr>"
+	res := s.subscribe("lobby", "Event: conference", "Record-Route: "+route+", <sip:second.invalid;lr>")
+	if res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %s", res.StartLine())
+	}
+	s.phone = proxy
+	n := s.next()
+	select {
+	case req := <-phone.notifies:
+		t.Errorf("a NOTIFY went around the route set, to the Contact: %s", req.StartLine())
+	default:
+	}
+	var routes []string
+	for _, h := range n.req.GetHeaders("Route") {
+		routes = append(routes, h.Value())
+	}
+	if strings.Join(routes, ", ") != route+", <sip:second.invalid;lr>" {
+		t.Errorf("NOTIFY Route %q, want the recorded route set", routes)
+	}
+	if got, want := n.req.Recipient.String(), "sip:alice@"+phone.conn.LocalAddr().String(); got != want {
+		t.Errorf("NOTIFY Request-URI %s, want the Contact %s", got, want)
+	}
+}
