@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -204,6 +205,31 @@ func (p *Pool) dropHosting(room string) {
 	delete(p.hostCache, room)
 	p.mu.Unlock()
 	p.e.Evict(room)
+}
+
+// releaseIfNoRoom gives up the claim on a room that does not exist after
+// a command found none (a join to a missing room, a disco query for a
+// made-up name), so that host records are kept only for real rooms.
+func (p *Pool) releaseIfNoRoom(room string, err error) {
+	if room == "" || muc.CodeOf(err) != muc.CodeNotFound {
+		return
+	}
+	if slices.Contains(p.e.HostedRooms(), room) {
+		return // someone is in it (or creating it)
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.CallTimeout)
+	defer cancel()
+	if _, err := p.e.Room(ctx, room, muc.ActorAdmin); muc.CodeOf(err) != muc.CodeNotFound {
+		return
+	}
+	p.mu.Lock()
+	h, ok := p.hosted[room]
+	delete(p.hosted, room)
+	delete(p.hostCache, room)
+	p.mu.Unlock()
+	if ok {
+		_ = p.cfg.Store.ReleaseRoom(ctx, room, h.fence)
+	}
 }
 
 // retryDelay backs off between attempts to reach a room's host while the

@@ -223,6 +223,15 @@ func createOpenRoom(t testing.TB, n *testNode, room string) {
 // status 333, and nothing acknowledged is lost.
 func TestPoolOneRoomAcrossNodesAndFailover(t *testing.T) {
 	nodes := startNodes(t, testDSN(t), RoleActive, RoleActive, RoleStandby)
+	// A join to a room that does not exist leaves no host record.
+	err := nodes[1].p.Join(t.Context(), muc.JoinRequest{Room: "nowhere", Nick: "n", User: "n@example.org",
+		Session: muc.Session{Address: "n@example.org/x", FrontDoor: "xmpp", Sink: &recorder{}}})
+	if muc.CodeOf(err) != muc.CodeNotFound {
+		t.Fatalf("join to a missing room: %v, want not found", err)
+	}
+	if f, err := nodes[0].store.RoomHost(t.Context(), "nowhere"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a missing room has a host record %+v (%v)", f, err)
+	}
 	createOpenRoom(t, nodes[0], "lobby")
 	var clients []*client
 	for i, n := range nodes {

@@ -39,6 +39,7 @@ func (p *Pool) onHost(ctx context.Context, room string, req request, resp *respo
 		if host == p.node {
 			if err = p.ensureHosting(ctx, room, true); err == nil {
 				err = p.fenced(room, local())
+				p.releaseIfNoRoom(room, err)
 			}
 		} else {
 			*resp = response{}

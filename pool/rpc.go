@@ -124,7 +124,9 @@ func (p *Pool) onRequest(m *nats.Msg) {
 			resp.setErr(fmt.Errorf("pool: bad request: %w", err))
 		} else {
 			ctx, cancel := context.WithTimeout(p.ctx, p.cfg.CallTimeout)
-			resp.setErr(p.serve(ctx, req, &resp))
+			err := p.serve(ctx, req, &resp)
+			p.releaseIfNoRoom(req.Room, err)
+			resp.setErr(err)
 			cancel()
 		}
 		b, _ := json.Marshal(resp)
