@@ -293,6 +293,11 @@ func (s *Server) prune() {
 			s.reg.prune(now)
 			s.auth.prune(now)
 			s.leaveUnreachable()
+			if s.cfg.Rooms != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), pruneInterval)
+				s.recheckSubscriptions(ctx)
+				cancel()
+			}
 		}
 	}
 }

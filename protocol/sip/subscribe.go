@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/storage"
 )
 
 // Conference roster subscriptions (RFC 4575 over RFC 6665): a SUBSCRIBE to
@@ -303,6 +304,36 @@ func (s *Server) closeSubscriptions() {
 	s.subsMu.Unlock()
 	for _, sub := range all {
 		sub.end()
+	}
+}
+
+// recheckSubscriptions ends the subscriptions whose subscriber may no
+// longer see the room (RFC 6665 §4.2.2: terminated;reason=rejected) or
+// whose room changed whether it shows real addresses (reason=deactivated:
+// the subscriber subscribes again and gets the roster in the new form).
+// The housekeeping runs it with the expiry of bindings.
+func (s *Server) recheckSubscriptions(ctx context.Context) {
+	s.subsMu.Lock()
+	all := make([]*subscription, 0, len(s.subs))
+	for _, sub := range s.subs {
+		all = append(all, sub)
+	}
+	s.subsMu.Unlock()
+	for _, sub := range all {
+		bare := strings.TrimPrefix(sub.aor, "sip:")
+		err := s.cfg.Rooms.MayRead(ctx, sub.room, bare)
+		var r storage.Room
+		if err == nil {
+			r, err = s.cfg.Rooms.Room(ctx, sub.room, bare)
+		}
+		switch {
+		case err != nil && muc.CodeOf(err) == 0:
+			s.log.Warn("rechecking a conference subscription", "aor", sub.aor, "room", sub.room, "err", err)
+		case err != nil:
+			sub.terminate("rejected")
+		case (r.WhoIs == "anyone") != sub.realAddresses:
+			sub.terminate("deactivated")
+		}
 	}
 }
 

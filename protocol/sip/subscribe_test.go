@@ -11,6 +11,7 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/storage"
 )
 
 // subscriber sends SUBSCRIBEs for a user from a client whose contact is
@@ -383,5 +384,57 @@ func TestConferenceSubscriptionRouteSet(t *testing.T) {
 	}
 	if got, want := n.req.Recipient.String(), "sip:alice@"+phone.conn.LocalAddr().String(); got != want {
 		t.Errorf("NOTIFY Request-URI %s, want the Contact %s", got, want)
+	}
+}
+
+// TestConferenceSubscriptionRechecked: the housekeeping ends a
+// subscription whose subscriber may no longer see the room (rejected), or
+// whose room stopped showing real addresses (deactivated: subscribe again
+// for the roster in the new form).
+func TestConferenceSubscriptionRechecked(t *testing.T) {
+	ts, engine := newRoomServer(t)
+	ctx := context.Background()
+	c := newClient(t, ts.udp)
+	phone := newUAS(t)
+	lobby := newSubscriber(c, phone, "alice", "wonderland")
+	if res := lobby.subscribe("lobby", "Event: conference"); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE lobby: %s", res.StartLine())
+	}
+	lobby.next()
+	ts.srv.recheckSubscriptions(ctx) // nothing changed: nothing sent
+	select {
+	case req := <-phone.notifies:
+		t.Fatalf("NOTIFY without a change: %q", req.GetHeader("Subscription-State"))
+	case <-time.After(200 * time.Millisecond):
+	}
+	// The lobby becomes members-only, alice is no member.
+	if _, err := engine.Configure(ctx, muc.ActorAdmin, "lobby", func(r *storage.Room) error {
+		muc.SetPrivacy(r, muc.Closed)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ts.srv.recheckSubscriptions(ctx)
+	if n := lobby.next(); n.state != "terminated;reason=rejected" {
+		t.Errorf("after the lobby closed: %q", n.state)
+	}
+
+	plaza := newSubscriber(c, phone, "alice", "wonderland")
+	if res := plaza.subscribe("plaza", "Event: conference"); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE plaza: %s", res.StartLine())
+	}
+	plaza.next()
+	if _, err := engine.Configure(ctx, muc.ActorAdmin, "plaza", func(r *storage.Room) error {
+		r.WhoIs = "moderators"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ts.srv.recheckSubscriptions(ctx)
+	if n := plaza.next(); n.state != "terminated;reason=deactivated" {
+		t.Errorf("after the plaza hid addresses: %q", n.state)
+	}
+	if ts.srv.Subscriptions("alice") != 0 {
+		t.Errorf("alice has %d subscriptions left", ts.srv.Subscriptions("alice"))
 	}
 }
