@@ -108,6 +108,22 @@ func storedOnRegister(t *testing.T, bin, storage string) {
 	b.waitPrinted(0, incoming("sip:bob@"+domain, body), "the stored message after REGISTER")
 }
 
+// TestBaresipMessageStoredForOfflineUser: baresip writes to bob, who has
+// neither an XMPP session nor a SIP contact; parleyd answers 202 (seen
+// in baresip's SIP trace) and bob's slixmpp client gets the message with
+// a delay stamp when he logs in.
+func TestBaresipMessageStoredForOfflineUser(t *testing.T) {
+	bin := requireBaresip(t)
+	requireSlixmpp(t)
+	t.Parallel()
+	const body = "for bob, when he is back"
+	s, alice, bob := imServer(t)
+	b := startBaresip(t, s, bin, alice, "sip:bob@"+domain)
+	b.command("/message " + body)
+	b.waitStdout("SIP/2.0 202 Accepted", "202 Accepted to the MESSAGE")
+	s.runScript("sip_im.py", []account{bob}, "--phase", "stored", "--peer", alice.name, "--body", body)
+}
+
 // TestSlixmppMessageReachesBothEndpoints: bob has an XMPP session
 // (slixmpp) and a SIP contact (baresip); alice's message to bob reaches
 // both, as RFC 6121 §8.5.2.1.1 gives a message to all of a user's

@@ -146,8 +146,9 @@ audio_source		aufile,/dev/null
 	if err != nil {
 		t.Fatal(err)
 	}
-	// -t: a hard limit, should the test not stop it.
-	b.cmd = exec.Command(bin, "-f", dir, "-t", "120")
+	// -t: a hard limit, should the test not stop it; -s: SIP trace on
+	// stdout, for what cons does not print (responses to MESSAGEs).
+	b.cmd = exec.Command(bin, "-f", dir, "-t", "120", "-s")
 	b.cmd.Stdout, b.cmd.Stderr = out, out
 	if err := b.cmd.Start(); err != nil {
 		t.Fatalf("start baresip: %v", err)

@@ -5,6 +5,9 @@ driven by the Go test; see baresip_im_test.go), RFC 7572 through parleyd.
 reply     bob logs in and writes --state; the SIP user's --body must arrive
           as a live chat message from the bare JID SIPUSER@DOMAIN (RFC 7572
           §5), and bob answers it with --reply.
+stored    bob logs in after the SIP user wrote to him while he was offline
+          everywhere: --body arrives as a chat from SIPUSER@DOMAIN with a
+          XEP-0203 delay (offline storage, XEP-0160).
 offline   bob sends --body to the SIP user, who has no XMPP session and no
           SIP contact now; no error may come back (it is stored).
 both      alice sends --body to bob; bob's XMPP client gets it (the Go test
@@ -14,6 +17,8 @@ bounce    bob sends --body to the SIP user, whose only contact refuses it;
 
 Needs --user bob:PW (and alice:PW for both); --peer is the SIP user's name.
 """
+
+from slixmpp import JID
 
 from slixclient import Client, Failure, check, run, step, take_args
 
@@ -41,6 +46,11 @@ async def main(args):
         bob.send_message(mto=msg["from"], mbody=REPLY, mtype="chat")
         step(f"3. replied {REPLY!r}")
         await bob.expect_no_message("after the reply (no error may come back)")
+        await bob.logout()
+    elif args.phase == "stored":
+        bob = await Client(args, "bob", "desk").login()
+        msg = await bob.expect_chat(JID(peer), BODY, f"the stored {BODY!r} from {peer}", delayed=True)
+        check(str(msg["from"]) == peer, f"from {msg['from']}, want the bare JID {peer}: {msg}")
         await bob.logout()
     elif args.phase == "offline":
         bob = await Client(args, "bob", "desk").login()
