@@ -296,15 +296,20 @@ func (s *Server) Subscriptions(user string) int {
 
 // closeSubscriptions ends every subscription without NOTIFYs (shutdown).
 func (s *Server) closeSubscriptions() {
+	for _, sub := range s.subscriptions() {
+		sub.end()
+	}
+}
+
+// subscriptions lists the live subscriptions.
+func (s *Server) subscriptions() []*subscription {
 	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
 	all := make([]*subscription, 0, len(s.subs))
 	for _, sub := range s.subs {
 		all = append(all, sub)
 	}
-	s.subsMu.Unlock()
-	for _, sub := range all {
-		sub.end()
-	}
+	return all
 }
 
 // recheckSubscriptions ends the subscriptions whose subscriber may no
@@ -313,13 +318,7 @@ func (s *Server) closeSubscriptions() {
 // the subscriber subscribes again and gets the roster in the new form).
 // The housekeeping runs it with the expiry of bindings.
 func (s *Server) recheckSubscriptions(ctx context.Context) {
-	s.subsMu.Lock()
-	all := make([]*subscription, 0, len(s.subs))
-	for _, sub := range s.subs {
-		all = append(all, sub)
-	}
-	s.subsMu.Unlock()
-	for _, sub := range all {
+	for _, sub := range s.subscriptions() {
 		bare := strings.TrimPrefix(sub.aor, "sip:")
 		err := s.cfg.Rooms.MayRead(ctx, sub.room, bare)
 		var r storage.Room

@@ -85,6 +85,16 @@ func (s *subscriber) subscribe(room string, extra ...string) *sip.Response {
 	return res
 }
 
+// mustSubscribe subscribes to room, wanting 200, and returns the first
+// NOTIFY.
+func (s *subscriber) mustSubscribe(room string, extra ...string) notified {
+	s.c.t.Helper()
+	if res := s.subscribe(room, append([]string{"Event: conference"}, extra...)...); res.StatusCode != 200 {
+		s.c.t.Fatalf("SUBSCRIBE %s: %s", room, res.StartLine())
+	}
+	return s.next()
+}
+
 // notified is one NOTIFY and its decoded body.
 type notified struct {
 	req   *sip.Request
@@ -339,10 +349,7 @@ func TestConferenceSubscriptionEnds(t *testing.T) {
 
 	// The room goes: terminated with reason=noresource.
 	long := newSubscriber(c, phone, "alice", "wonderland")
-	if res := long.subscribe("lobby", "Event: conference"); res.StatusCode != 200 {
-		t.Fatalf("SUBSCRIBE: %s", res.StartLine())
-	}
-	long.next()
+	long.mustSubscribe("lobby")
 	if err := engine.Destroy(ctx, muc.ActorAdmin, "lobby", "closing", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -397,10 +404,7 @@ func TestConferenceSubscriptionRechecked(t *testing.T) {
 	c := newClient(t, ts.udp)
 	phone := newUAS(t)
 	lobby := newSubscriber(c, phone, "alice", "wonderland")
-	if res := lobby.subscribe("lobby", "Event: conference"); res.StatusCode != 200 {
-		t.Fatalf("SUBSCRIBE lobby: %s", res.StartLine())
-	}
-	lobby.next()
+	lobby.mustSubscribe("lobby")
 	ts.srv.recheckSubscriptions(ctx) // nothing changed: nothing sent
 	select {
 	case req := <-phone.notifies:
@@ -420,10 +424,7 @@ func TestConferenceSubscriptionRechecked(t *testing.T) {
 	}
 
 	plaza := newSubscriber(c, phone, "alice", "wonderland")
-	if res := plaza.subscribe("plaza", "Event: conference"); res.StatusCode != 200 {
-		t.Fatalf("SUBSCRIBE plaza: %s", res.StartLine())
-	}
-	plaza.next()
+	plaza.mustSubscribe("plaza")
 	if _, err := engine.Configure(ctx, muc.ActorAdmin, "plaza", func(r *storage.Room) error {
 		r.WhoIs = "moderators"
 		return nil
