@@ -10,9 +10,9 @@ import (
 // subscription (RFC 4575) is told of joins, leaves and nick changes of
 // every occupant, XMPP or SIP, in the room's order.
 
-// Watchable is a Rooms whose rooms may be watched: the Engine. (In a pool
-// a room's events are on the node hosting it; package pool does not watch
-// rooms yet.)
+// Watchable is a Rooms whose rooms may be watched: the Engine, and in a
+// pool package pool, which registers each watch with the room's host and
+// again with its next host when the room moves.
 type Watchable interface {
 	Watch(room string, sink Sink, first func([]Occupant)) (stop func())
 	Snapshot(room string, fn func([]Occupant))

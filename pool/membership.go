@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -270,6 +271,11 @@ func (p *Pool) onChange() {
 		for room := range p.local {
 			rooms = append(rooms, room)
 		}
+		for room := range p.watches {
+			if p.local[room] == nil {
+				rooms = append(rooms, room)
+			}
+		}
 	}
 	p.mu.Unlock()
 
@@ -282,6 +288,10 @@ func (p *Pool) onChange() {
 	for n, keys := range lost {
 		p.log.Warn("node lost: removing its sessions from rooms hosted here", "lost", n, "sessions", len(keys))
 		for k := range keys {
+			if strings.HasPrefix(k.address, "watch:") {
+				p.unwatchLocal(k.room, k.address)
+				continue
+			}
 			_ = p.e.LeaveWithStatus(ctx, k.room, k.address, nil, []int{333})
 		}
 	}

@@ -110,28 +110,30 @@ type Pool struct {
 	claims singleflight.Group // one claim per room at a time
 	syncs  singleflight.Group // one resync per room at a time
 
-	mu         sync.Mutex
-	view       map[string]peer // other nodes, from their heartbeats
-	dbFresh    map[string]bool // nodes whose database status is fresh
-	statuses   []storage.NodeStatus
-	active     bool // this node hosts rooms and serves clients
-	majority   bool
-	liveActive map[string]bool                     // the active nodes in this node's view
-	hosted     map[string]*hosting                 // rooms this node hosts
-	hostCache  map[string]string                   // room → its host, as last found
-	synced     map[string]string                   // room → the host our sessions are known to
-	local      map[string]map[string]*localSession // room → address → session
-	sinks      map[string]*tracker                 // address → its tracking sink
-	rosters    map[string]map[string]muc.Occupant  // room → nick → occupant, as seen here
-	remote     map[string]map[remoteKey]bool       // node → its sessions in rooms hosted here
-	busRTT     time.Duration
-	dbRTT      time.Duration
-	startedAt  time.Time
-	changed    chan struct{}
-	im         *interop.Router   // this node's 1:1 message router (IM)
-	imDoor     interop.Deliverer // the pool's own Deliverer in it
-	door       StanzaDoor        // this node's XMPP front door
-	served     bool              // active as of the last onChange
+	mu          sync.Mutex
+	view        map[string]peer // other nodes, from their heartbeats
+	dbFresh     map[string]bool // nodes whose database status is fresh
+	statuses    []storage.NodeStatus
+	active      bool // this node hosts rooms and serves clients
+	majority    bool
+	liveActive  map[string]bool                     // the active nodes in this node's view
+	hosted      map[string]*hosting                 // rooms this node hosts
+	hostCache   map[string]string                   // room → its host, as last found
+	synced      map[string]string                   // room → the host our sessions are known to
+	local       map[string]map[string]*localSession // room → address → session
+	sinks       map[string]*tracker                 // address → its tracking sink
+	rosters     map[string]map[string]muc.Occupant  // room → nick → occupant, as seen here
+	remote      map[string]map[remoteKey]bool       // node → its sessions in rooms hosted here
+	busRTT      time.Duration
+	dbRTT       time.Duration
+	startedAt   time.Time
+	changed     chan struct{}
+	im          *interop.Router                   // this node's 1:1 message router (IM)
+	imDoor      interop.Deliverer                 // the pool's own Deliverer in it
+	door        StanzaDoor                        // this node's XMPP front door
+	served      bool                              // active as of the last onChange
+	watches     map[string]map[string]*localWatch // room → address → this node's watches
+	hostWatches map[string]func()                 // watch address → stop, for watches of rooms hosted here
 }
 
 // hosting is a room this node hosts under a fence. ready is closed once
@@ -156,6 +158,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 		local: map[string]map[string]*localSession{}, sinks: map[string]*tracker{},
 		rosters: map[string]map[string]muc.Occupant{}, remote: map[string]map[remoteKey]bool{},
 		startedAt: time.Now().UTC(), changed: make(chan struct{}, 1),
+		watches: map[string]map[string]*localWatch{}, hostWatches: map[string]func(){},
 	}
 	b, err := startBus(cfg.Bus, cfg.Logger)
 	if err != nil {

@@ -268,6 +268,18 @@ func TestPoolOneRoomAcrossNodesAndFailover(t *testing.T) {
 		}
 	}
 
+	// A watcher on every node (the SIP conference roster's view).
+	var watchers []*recorder
+	for _, n := range nodes {
+		w := &recorder{}
+		var first []muc.Occupant
+		stop := n.p.Watch("lobby", w, func(o []muc.Occupant) { first = o })
+		t.Cleanup(stop)
+		if len(first) != len(clients) {
+			t.Fatalf("watch on %s: first snapshot has %d occupants, want %d", n.name, len(first), len(clients))
+		}
+		watchers = append(watchers, w)
+	}
 	f, err := nodes[0].store.RoomHost(t.Context(), "lobby")
 	if err != nil {
 		t.Fatal(err)
@@ -334,6 +346,29 @@ func TestPoolOneRoomAcrossNodesAndFailover(t *testing.T) {
 		if !c.rec.gone(deadNick, muc.StatusNodeLost) {
 			t.Errorf("%s did not see %s leave with status 333", c.user, deadNick)
 		}
+	}
+	// Watchers on the surviving nodes follow the room to its new host.
+	var late *client
+	for _, c := range survivors {
+		late = join(t, c.n, "lobby", "latecomer")
+		break
+	}
+	_ = late
+	for i, n := range nodes {
+		if n == dead {
+			continue
+		}
+		w := watchers[i]
+		waitFor(t, 5*time.Second, "the watcher on "+n.name+" sees the latecomer", func() bool {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			for _, ev := range w.events {
+				if ev.Kind == muc.EventPresence && ev.Occupant.Nick == "latecomer" {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	// The standby was promoted: two actives are alive again.
 	waitFor(t, 5*time.Second, "the standby is promoted", func() bool { return nodes[2].p.Active() || dead == nodes[2] })

@@ -158,8 +158,10 @@ func (p *Pool) serve(ctx context.Context, req request, resp *response) error {
 		return err
 	}
 	// Every other method needs the room hosted here. A re-declaration
-	// must not wait for the claim's gathering, which waits for it.
-	if err := p.ensureHosting(ctx, req.Room, req.Method != "Resync"); err != nil {
+	// (of a session or a watch) must not wait for the claim's gathering,
+	// which waits for it.
+	redeclare := req.Method == "Resync" || req.Method == "Watch" || req.Method == "Unwatch"
+	if err := p.ensureHosting(ctx, req.Room, !redeclare); err != nil {
 		return err
 	}
 	sink := func(s *muc.Session) {
@@ -201,6 +203,12 @@ func (p *Pool) serve(ctx context.Context, req request, resp *response) error {
 		if ok {
 			resp.Occupant = &o
 		}
+		return nil
+	case "Watch":
+		resp.Occupants = p.watchLocal(req.Room, req.Address, p.remoteSinkFor(req.From, req.Room, req.Address))
+		return nil
+	case "Unwatch":
+		p.unwatchLocal(req.Room, req.Address)
 		return nil
 	case "Occupants":
 		resp.Occupants = e.Occupants(req.Room)

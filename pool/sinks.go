@@ -103,7 +103,9 @@ func (p *Pool) forgetLocked(room, address string) {
 	if len(p.local[room]) == 0 {
 		delete(p.local, room)
 		delete(p.rosters, room)
-		delete(p.synced, room)
+		if len(p.watches[room]) == 0 {
+			delete(p.synced, room)
+		}
 	}
 }
 
@@ -180,7 +182,7 @@ func (p *Pool) syncRoom(ctx context.Context, room string) error {
 		return err
 	}
 	p.mu.Lock()
-	done := p.synced[room] == host || len(p.local[room]) == 0
+	done := p.synced[room] == host || (len(p.local[room]) == 0 && len(p.watches[room]) == 0)
 	p.mu.Unlock()
 	if done {
 		return nil
@@ -231,11 +233,14 @@ func (p *Pool) syncLocalTo(ctx context.Context, room, host string) ([]muc.Occupa
 				p.log.Warn("re-declaring a session to a room's new host", "room", room, "host", host, "session", addr, "err", err)
 			}
 		}
+		if err := p.rewatch(ctx, room, host); err != nil {
+			failed = err
+		}
 		if failed != nil {
 			return known, failed
 		}
 		p.mu.Lock()
-		if len(p.local[room]) > 0 {
+		if len(p.local[room]) > 0 || len(p.watches[room]) > 0 {
 			p.synced[room] = host
 		}
 		p.mu.Unlock()
