@@ -23,14 +23,14 @@ import (
 // newRoomServer is a test server with a room engine on a real SQLite
 // store: an open room "lobby" and a closed room "board" whose only member
 // is bob.
-func newRoomServer(t *testing.T) (*testServer, *muc.Engine) {
+func newRoomServer(t testing.TB) (*testServer, *muc.Engine) {
 	t.Helper()
 	return newRoomServerWith(t, Config{})
 }
 
 // newRoomServerWith is newRoomServer with cfg (its Rooms set), and also
 // "plaza", an open room that shows real addresses to everyone.
-func newRoomServerWith(t *testing.T, cfg Config) (*testServer, *muc.Engine) {
+func newRoomServerWith(t testing.TB, cfg Config) (*testServer, *muc.Engine) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"))
@@ -58,13 +58,13 @@ func newRoomServerWith(t *testing.T, cfg Config) (*testServer, *muc.Engine) {
 // uas is a SIP endpoint's contact: a UDP socket that answers every
 // request with 200 and hands over the MESSAGEs it gets.
 type uas struct {
-	t        *testing.T
+	t        testing.TB
 	conn     net.PacketConn
 	msgs     chan *sip.Request
 	notifies chan *sip.Request
 }
 
-func newUAS(t *testing.T) *uas {
+func newUAS(t testing.TB) *uas {
 	t.Helper()
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

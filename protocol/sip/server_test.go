@@ -59,7 +59,7 @@ type testServer struct {
 	udp, tcp string // addresses
 }
 
-func newTestServer(t *testing.T, cfg Config) *testServer {
+func newTestServer(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	ts := &testServer{accounts: &accounts{}}
 	ts.accounts.add(t, "alice", "wonderland")
@@ -95,14 +95,14 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 
 // client is a SIP user agent sending from its own UDP port.
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	c      *sipgo.Client
 	server string
 	cseq   uint32
 	callID string
 }
 
-func newClient(t *testing.T, server string) *client {
+func newClient(t testing.TB, server string) *client {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("parley-test"))
 	if err != nil {
@@ -152,7 +152,7 @@ func (c *client) do(req *sip.Request) *sip.Response {
 
 // answer returns the Authorization value for req answering the challenge
 // in res for algorithm alg.
-func answer(t *testing.T, req *sip.Request, res *sip.Response, alg, user, password string, nc int) string {
+func answer(t testing.TB, req *sip.Request, res *sip.Response, alg, user, password string, nc int) string {
 	t.Helper()
 	for _, h := range res.GetHeaders("WWW-Authenticate") {
 		chal, err := digest.ParseChallenge(h.Value())
