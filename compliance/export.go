@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/parleychat/parley/storage"
@@ -32,6 +33,14 @@ type ExportOptions struct {
 	// Progress, if not nil, is called after each page with the events
 	// written so far and the total to write.
 	Progress func(done, total int64)
+	// TempDir is where an XML export of several rooms spools each room's
+	// Messages while it reads the events once, in time order ("" for the
+	// system's temporary directory): it needs about the export's size.
+	TempDir string
+
+	// roomByRoom makes an XML export read the database room by room
+	// instead of spooling (tests compare the two).
+	roomByRoom bool
 }
 
 // ExportSummary describes a finished export.
@@ -48,7 +57,9 @@ type ExportSummary struct {
 // page of events at a time. The XML format has one Conversation per room
 // (rooms in name order, each room's events in time order) and needs the
 // room's participants first: it tallies them in the database
-// (TallyComplianceEvents), then reads each room's events. The JSON-lines
+// (TallyComplianceEvents), then reads the events once in time order,
+// spooling each room's Messages to a temporary file (roomSpool), and
+// writes the rooms one after the other. The JSON-lines
 // format has every selected event in time order.
 func Export(ctx context.Context, store storage.ComplianceStore, w io.Writer, opt ExportOptions) (ExportSummary, error) {
 	start := time.Now()
@@ -114,18 +125,49 @@ func Export(ctx context.Context, store storage.ComplianceStore, w io.Writer, opt
 	case FormatXML:
 		x := newXMLWriter(cw)
 		x.begin("from", timeAttr(q.From), "to", timeAttr(q.To), "room", q.Room, "user", cmp.Or(q.User, q.Actor))
-		for _, room := range rooms {
-			rq := q
-			rq.Room, rq.OutsideRooms = room, room == ""
-			x.beginConversation(room, people[room])
-			err := page(rq, func(ev storage.ComplianceEvent) error {
-				x.message(ev)
-				return x.err
-			})
+		if len(rooms) > 1 && !opt.roomByRoom {
+			// One pass over the selection, each room's Messages
+			// spooled to its own file (see roomSpool).
+			sp, err := newRoomSpool(opt.TempDir)
 			if err != nil {
-				return sum, fmt.Errorf("compliance: export of %q: %w", room, err)
+				return sum, fmt.Errorf("compliance: export: %w", err)
 			}
-			x.endConversation()
+			defer sp.remove()
+			if err := page(q, sp.add); err != nil {
+				return sum, fmt.Errorf("compliance: export: %w", err)
+			}
+			// Events captured or purged since the tally may add a
+			// room or empty one: write what was read.
+			for _, room := range sp.rooms() {
+				if _, ok := people[room]; !ok {
+					rooms = append(rooms, room)
+				}
+			}
+			slices.Sort(rooms)
+			for _, room := range rooms {
+				if !sp.has(room) {
+					continue
+				}
+				x.beginConversation(room, people[room])
+				if err := sp.copyTo(room, x); err != nil {
+					return sum, fmt.Errorf("compliance: export of %q: %w", room, err)
+				}
+				x.endConversation()
+			}
+		} else {
+			for _, room := range rooms {
+				rq := q
+				rq.Room, rq.OutsideRooms = room, room == ""
+				x.beginConversation(room, people[room])
+				err := page(rq, func(ev storage.ComplianceEvent) error {
+					x.message(ev)
+					return x.err
+				})
+				if err != nil {
+					return sum, fmt.Errorf("compliance: export of %q: %w", room, err)
+				}
+				x.endConversation()
+			}
 		}
 		if err := x.end(); err != nil {
 			return sum, fmt.Errorf("compliance: export: %w", err)

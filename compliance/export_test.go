@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -100,10 +101,63 @@ func TestExport(t *testing.T) {
 				if !slices.Equal(xmlIDs, sorted) {
 					t.Error("XML export does not hold the same events as the JSON export")
 				}
+				// Reading room by room gives the same document as
+				// spooling a single pass.
+				spooled, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var byRoom bytes.Buffer
+				if _, err := Export(t.Context(), store, &byRoom, ExportOptions{Query: tc.q, Format: FormatXML, PageSize: 700, roomByRoom: true}); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(spooled, byRoom.Bytes()) {
+					t.Errorf("the spooled XML export (%d bytes) differs from the room-by-room one (%d bytes)", len(spooled), byRoom.Len())
+				}
 			})
 		}
 		if _, err := Export(t.Context(), store, &bytes.Buffer{}, ExportOptions{Format: "csv"}); err == nil {
 			t.Error("format csv: no error")
+		}
+	})
+}
+
+// TestExportManyRooms: an XML export of more rooms than the spool keeps
+// files open (spoolMaxOpen) closes and reopens them, and still writes
+// each room's events in time order, as reading room by room does; the
+// spool leaves nothing behind.
+func TestExportManyRooms(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, _ contentStore, openCompliance func() storage.ComplianceStore) {
+		store := openCompliance()
+		base := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		var evs []storage.OutboxEvent
+		for i := range 3000 {
+			evs = append(evs, storage.OutboxEvent{ID: int64(i + 1), EventID: fmt.Sprintf("m-%05d", i), Type: "post",
+				Room: fmt.Sprintf("room-%03d", (i*7)%150), Actor: "alice@example.org",
+				Time: base.Add(time.Duration(i%1000) * time.Second), Payload: []byte(fmt.Sprintf(`{"body":"post %d"}`, i))})
+		}
+		capture(t, store, evs)
+		tmp := t.TempDir()
+		path := filepath.Join(t.TempDir(), "export.xml")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := Export(t.Context(), store, f, ExportOptions{Format: FormatXML, PageSize: 100, TempDir: tmp})
+		f.Close()
+		if err != nil || sum.Events != 3000 || sum.Rooms != 150 {
+			t.Fatalf("Export = %+v, %v; want 3000 events in 150 rooms", sum, err)
+		}
+		validateXML(t, path)
+		var byRoom bytes.Buffer
+		if _, err := Export(t.Context(), store, &byRoom, ExportOptions{Format: FormatXML, PageSize: 100, roomByRoom: true}); err != nil {
+			t.Fatal(err)
+		}
+		if spooled, _ := os.ReadFile(path); !bytes.Equal(spooled, byRoom.Bytes()) {
+			t.Errorf("the spooled XML export differs from the room-by-room one")
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("the spool left %v behind", left)
 		}
 	})
 }

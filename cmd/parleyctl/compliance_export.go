@@ -76,8 +76,10 @@ func complianceExport(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string)
 		commit           = func() error { return nil }
 		abort            = func() {}
 		report           = c.stderr // the summary, away from the data
+		spool            = ""       // the XML export's spool: next to --out, else $TMPDIR
 	)
 	if path := get("out"); path != "" {
+		spool = filepath.Dir(path)
 		f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 		if err != nil {
 			return fmt.Errorf("--out: %w", err)
@@ -105,6 +107,7 @@ func complianceExport(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string)
 		Query:    storage.ComplianceQuery{From: from, To: to, Room: get("room"), User: get("user")},
 		Format:   format,
 		Progress: bar.show,
+		TempDir:  spool,
 	})
 	bar.done()
 	if err != nil {
