@@ -395,25 +395,7 @@ func streamOpen(t *testing.T, port int) string {
 // nodes.
 func TestPoolChatAcrossNodes(t *testing.T) {
 	requireSlixmpp(t)
-	content := mysqlStorage(t)
-	db, err := sql.Open("mysql", strings.TrimPrefix(content, "mysql:"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	nodes := []*server{newServer(t, content), newServer(t, content)}
-	busPorts := busPortsFor(t, nodes)
-	peers := []string{fmt.Sprintf("127.0.0.1:%d", busPorts[0]), fmt.Sprintf("127.0.0.1:%d", busPorts[1])}
-	secret := randomHex(t, 16)
-	for i, s := range nodes {
-		s.args = []string{"--pool", peers[i], "--pool-peers", strings.Join(peers, ","), "--node", fmt.Sprintf("c%d", i+1),
-			"--pool-secret", secret, "--compliance=false", "--compliance-adapter", "none"}
-		s.start()
-	}
-	poolWait(t, 20*time.Second, "both nodes see each other", func() bool {
-		st := nodeStatuses(t, db)
-		return len(st) == 2 && st["c1"].Peers == 1 && st["c2"].Peers == 1
-	})
+	nodes := startTwoNodePool(t)
 	users := []account{{"alice", "alice-" + randomHex(t, 4)}, {"bob", "bob-" + randomHex(t, 4)}}
 	for _, u := range users {
 		nodes[0].addUser(u.name, u.password)
@@ -442,4 +424,111 @@ func busPortsFor(t *testing.T, servers []*server) []int {
 		}
 	}
 	return out
+}
+
+// startTwoNodePool starts two active parleyd nodes of one pool on a fresh
+// MariaDB database, with extra flags for both, and waits until they see
+// each other.
+func startTwoNodePool(t *testing.T, extra ...string) []*server {
+	t.Helper()
+	content := mysqlStorage(t)
+	db, err := sql.Open("mysql", strings.TrimPrefix(content, "mysql:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	nodes := []*server{newServer(t, content), newServer(t, content)}
+	busPorts := busPortsFor(t, nodes)
+	peers := []string{fmt.Sprintf("127.0.0.1:%d", busPorts[0]), fmt.Sprintf("127.0.0.1:%d", busPorts[1])}
+	secret := randomHex(t, 16)
+	for i, s := range nodes {
+		s.args = append([]string{"--pool", peers[i], "--pool-peers", strings.Join(peers, ","), "--node", fmt.Sprintf("c%d", i+1),
+			"--pool-secret", secret, "--compliance=false", "--compliance-adapter", "none"}, extra...)
+		s.start()
+	}
+	poolWait(t, 20*time.Second, "both nodes see each other", func() bool {
+		st := nodeStatuses(t, db)
+		return len(st) == 2 && st["c1"].Peers == 1 && st["c2"].Peers == 1
+	})
+	return nodes
+}
+
+// TestPoolBaresipAndSlixmpp: baresip registered on one node and slixmpp
+// on the other share a room (baresip posts, the slixmpp occupant reads it
+// and replies, baresip gets the reply) and exchange 1:1 messages.
+func TestPoolBaresipAndSlixmpp(t *testing.T) {
+	bin := requireBaresip(t)
+	requireSlixmpp(t)
+	nodes := startTwoNodePool(t, "--sip-digest", "MD5")
+	alice := account{"alice", "wonderland"}
+	bob := account{"bob", "b0b-s3cret"}
+	nodes[0].addUser(alice.name, alice.password)
+	nodes[0].addUser(bob.name, bob.password)
+	const (
+		room  = "lobby"
+		body  = "hello room from baresip on the other node"
+		reply = "welcome across the pool, baresip"
+	)
+	nodes[0].mustCtl("room", "create", room, "--privacy", "open")
+	roomURI := "sip:" + room + "@conference." + domain
+	ready := filepath.Join(nodes[0].dir, "room.ready")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nodes[0].runScript("sip_room_reply.py", []account{bob}, "--state", ready,
+			"--room", room, "--nick", alice.name, "--body", body, "--reply", reply)
+	}()
+	ok := false
+	defer func() {
+		if !ok {
+			<-done
+		}
+	}()
+	waitFile(t, ready, done, "bob in the room")
+	b := startBaresip(t, nodes[1], bin, alice, roomURI)
+	mark := b.mark()
+	b.command("/message /join")
+	b.waitPrinted(mark, roomURI+": \"You joined "+room+" as "+alice.name+". Also here: bob.", "the answer to /join")
+	mark = b.mark()
+	b.command("/message " + body)
+	b.waitPrinted(mark, incoming(roomURI, "bob: "+reply), "bob's reply in the room")
+	ok = true
+	<-done
+}
+
+// TestPoolBaresipMessagesSlixmppUser: a MESSAGE from baresip (alice,
+// registered on one node) to sip:bob@DOMAIN reaches bob's slixmpp client on
+// the other node, and bob's reply reaches baresip.
+func TestPoolBaresipMessagesSlixmppUser(t *testing.T) {
+	bin := requireBaresip(t)
+	requireSlixmpp(t)
+	nodes := startTwoNodePool(t, "--sip-digest", "MD5")
+	alice := account{"alice", "wonderland"}
+	bob := account{"bob", "b0b-s3cret"}
+	nodes[0].addUser(alice.name, alice.password)
+	nodes[0].addUser(bob.name, bob.password)
+	const (
+		body  = "hello bob, this is baresip on the other node"
+		reply = "hello alice, from slixmpp across the pool"
+	)
+	ready := filepath.Join(nodes[0].dir, "im.ready")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nodes[0].runScript("sip_im.py", []account{bob}, "--phase", "reply", "--state", ready,
+			"--peer", alice.name, "--body", body, "--reply", reply)
+	}()
+	ok := false
+	defer func() {
+		if !ok {
+			<-done
+		}
+	}()
+	waitFile(t, ready, done, "bob online")
+	b := startBaresip(t, nodes[1], bin, alice, "sip:bob@"+domain)
+	mark := b.mark()
+	b.command("/message " + body)
+	b.waitPrinted(mark, incoming("sip:bob@"+domain, reply), "bob's reply")
+	ok = true
+	<-done
 }
