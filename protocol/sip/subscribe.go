@@ -71,7 +71,7 @@ func eventPackage(req *sip.Request) string {
 func (s *Server) subscribe(ctx context.Context, req *sip.Request, user string) (*sip.Response, func()) {
 	rooms, watchable := s.cfg.Rooms.(muc.Watchable)
 	if !watchable {
-		// A pool's rooms cannot be watched yet: no event package.
+		// Rooms that cannot be watched: no event package.
 		return s.response(req, 489, "Bad Event"), nil
 	}
 	if pkg := eventPackage(req); pkg != eventConference {
