@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 GO ?= go
 
-.PHONY: build run test mariadb lint
+.PHONY: build run test mariadb lint pool-demo pool-demo-stop
 
 ## build: compile parleyd and parleyctl into bin/
 build:
@@ -36,6 +36,16 @@ mariadb:
 		done; \
 		mysqladmin -uroot -h127.0.0.1 --protocol=tcp ping >/dev/null 2>&1 || echo "warning: MariaDB did not answer within 30s; the MySQL tests will fail" >&2; \
 	fi
+
+## pool-demo: start a local pool, 4 active nodes and 1 standby on
+## 127.0.0.1-5 against the local MySQL, and print how to connect to each
+## (scripts/pool-demo.sh; files and logs in ./pool-demo)
+pool-demo: build mariadb
+	scripts/pool-demo.sh start
+
+## pool-demo-stop: stop the demo's nodes and drop its databases
+pool-demo-stop:
+	scripts/pool-demo.sh stop
 
 ## lint: fail on files gofmt would change, then go vet
 lint:
