@@ -33,6 +33,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 NS_CLIENT = "jabber:client"
 NS_SID = "urn:xmpp:sid:0"
+NS_DELAY = "urn:xmpp:delay"
 
 
 def stanza_id(xml, room):
@@ -74,7 +75,10 @@ class PoolChat(slixmpp.ClientXMPP):
         self.register_handler(Callback("room messages", MatchXPath(f"{{{NS_CLIENT}}}message"), self.on_message))
 
     def say(self, text):
-        print(text, flush=True)
+        if self.a.timestamps:
+            text = datetime.now().strftime("%H:%M:%S.%f")[:-3] + " " + text
+        # The real stdout: join_muc_wait runs with stdout redirected.
+        print(text, file=sys.__stdout__, flush=True)
 
     def connect_node(self):
         self.say(f"* connecting to node {self.node} (127.0.0.{self.node}:{self.a.port})")
@@ -147,7 +151,7 @@ class PoolChat(slixmpp.ClientXMPP):
         sid = stanza_id(x, self.room)
         if body is None or sid is None:
             return
-        self.show(sid, frm.resource, body, "")
+        self.show(sid, frm.resource, body, "(history) " if x.find(f"{{{NS_DELAY}}}delay") is not None else "")
 
     def show(self, sid, nick, body, how):
         if sid in self.seen:
@@ -220,6 +224,7 @@ def main():
     p.add_argument("--room", default="lobby")
     p.add_argument("--nick", default="")
     p.add_argument("--reconnect-delay", type=float, default=1, help="seconds to wait before connecting to the next node")
+    p.add_argument("--timestamps", action="store_true", help="start each line with the time")
     p.add_argument("--settle", type=float, default=2, help="seconds to wait at end of input before the check")
     a = p.parse_args()
     c = PoolChat(a)
