@@ -171,6 +171,15 @@ func (l natsLogger) Warnf(format string, v ...any) {
 	l.log.Warn(msg)
 }
 func (l natsLogger) Fatalf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Errorf(format string, v ...any) { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, "Error trying to connect to route") {
+		// Repeated every second while a peer is down; the pool logs
+		// the node's loss and return itself.
+		l.log.Debug(msg)
+		return
+	}
+	l.log.Warn(msg)
+}
 func (l natsLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l natsLogger) Tracef(format string, v ...any) {}

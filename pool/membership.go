@@ -233,6 +233,16 @@ func (p *Pool) recompute() {
 	if !changed {
 		return
 	}
+	for n := range p.liveActive {
+		if !actives[n] {
+			p.log.Warn("pool: node no longer active in this node's view", "peer", n)
+		}
+	}
+	for n := range actives {
+		if !p.liveActive[n] {
+			p.log.Info("pool: node active", "peer", n)
+		}
+	}
 	if active != p.active {
 		p.log.Info("node role changes", "active", active, "majority", majority, "configured", p.cfg.Role)
 	}
