@@ -135,7 +135,7 @@ func (p *Pool) refreshStatuses(ctx context.Context) {
 	p.mu.Lock()
 	st := storage.NodeStatus{Node: p.node, Role: p.cfg.Role, Active: p.active, ClientAddr: p.cfg.ClientAddr,
 		PoolAddr: p.cfg.Bus.Listen, Sessions: p.cfg.Sessions(), Rooms: len(p.hosted), Peers: p.livePeersLocked(),
-		BusLatency: rtt, DBLatency: p.dbRTT, StartedAt: p.startedAt}
+		BusLatency: rtt, DBLatency: p.dbRTT, StartedAt: p.startedAt, CPU: p.cpu.sample()}
 	p.mu.Unlock()
 	start := time.Now()
 	err := p.cfg.Store.PutNodeStatus(ctx, st)

@@ -127,6 +127,7 @@ type Pool struct {
 	busRTT      time.Duration
 	dbRTT       time.Duration
 	startedAt   time.Time
+	cpu         cpuSampler // used by refreshStatuses only
 	changed     chan struct{}
 	im          *interop.Router                   // this node's 1:1 message router (IM)
 	imDoor      interop.Deliverer                 // the pool's own Deliverer in it

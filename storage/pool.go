@@ -41,6 +41,8 @@ type NodeStatus struct {
 	PoolAddr string
 	Sessions int
 	Rooms    int
+	// CPU is the node's CPU use over the last status interval, in cores.
+	CPU float64
 	// Peers is how many other nodes the node sees on the bus.
 	Peers      int
 	BusLatency time.Duration
