@@ -38,7 +38,7 @@ const (
 
 // baresipPorts returns a SIP port P for baresip (it listens on UDP and
 // TCP P and, for TLS, on TCP P+1, which it cannot be told not to) and a
-// UDP port for its cons module, all free now.
+// port for its cons module (UDP and TCP), all free now.
 func baresipPorts(t *testing.T) [2]int {
 	t.Helper()
 	for range 100 {
@@ -68,7 +68,8 @@ func baresipPorts(t *testing.T) [2]int {
 		p := listen("tcp", "127.0.0.1:0")
 		listen("udp", fmt.Sprintf("127.0.0.1:%d", p))
 		listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		cons := listen("udp", "127.0.0.1:0")
+		cons := listen("tcp", "127.0.0.1:0") // cons listens on UDP and TCP
+		listen("udp", fmt.Sprintf("127.0.0.1:%d", cons))
 		for _, c := range closers {
 			c.Close()
 		}
@@ -110,11 +111,53 @@ type baresip struct {
 // sends to), and waits until its REGISTER succeeded.
 func startBaresip(t *testing.T, s *server, bin string, user account, contacts ...string) *baresip {
 	t.Helper()
-	ports := baresipPorts(t)
 	dir := filepath.Join(s.dir, "baresip-"+user.name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	var cs strings.Builder
+	for _, c := range contacts {
+		name := strings.TrimPrefix(c, "sip:")
+		name, _, _ = strings.Cut(name, "@")
+		fmt.Fprintf(&cs, "%q <%s>\n", name, c)
+	}
+	// The ports were free when picked, but another process may take one
+	// before baresip binds it: then start again on others.
+	var b *baresip
+	var ports [2]int
+	for try := 1; b == nil; try++ {
+		ports = baresipPorts(t)
+		b = launchBaresip(t, bin, dir, user.name, ports, cs.String())
+		if b == nil && try == 3 {
+			t.Fatalf("baresip %s: its ports were taken three times", user.name)
+		}
+	}
+	// cons prints to whoever sent the last command: become that before
+	// the account registers (a MESSAGE may follow the REGISTER at once),
+	// then add the account (no accounts in the file: it would register
+	// before anyone listens). cons is a UDP socket: a command can be lost
+	// (under load), so ask until it answers.
+	for try := 1; ; try++ {
+		b.command("/contacts")
+		if b.printedWithin(0, "Contacts", time.Second) {
+			break
+		}
+		if try == int(baresipWait/time.Second) {
+			t.Fatalf("baresip %s: cons does not answer /contacts:\n%s", user.name, b.tail())
+		}
+	}
+	b.command(fmt.Sprintf("/uanew <sip:%s@%s>;auth_pass=%s;outbound=\"sip:127.0.0.1:%d;transport=udp\";regint=600;answermode=manual",
+		user.name, domain, user.password, s.sip))
+	b.waitPrinted(0, "200 OK", "its REGISTER to succeed")
+	t.Logf("baresip registered as %s@%s (SIP port %d, cons %d)", user.name, domain, ports[0], ports[1])
+	return b
+}
+
+// launchBaresip starts baresip in dir with its SIP and cons ports and the
+// contacts file, and waits until it is ready. It returns nil, after
+// stopping it, if a port was taken.
+func launchBaresip(t *testing.T, bin, dir, name string, ports [2]int, contacts string) *baresip {
+	t.Helper()
 	config := fmt.Sprintf(`poll_method		poll
 sip_listen		127.0.0.1:%d
 sip_trans_def		udp
@@ -128,20 +171,12 @@ cons_listen		127.0.0.1:%d
 audio_player		aufile,/dev/null
 audio_source		aufile,/dev/null
 `, ports[0], ports[1])
-	account := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;outbound=\"sip:127.0.0.1:%d;transport=udp\";regint=600;answermode=manual",
-		user.name, domain, user.password, s.sip)
-	var cs strings.Builder
-	for _, c := range contacts {
-		name := strings.TrimPrefix(c, "sip:")
-		name, _, _ = strings.Cut(name, "@")
-		fmt.Fprintf(&cs, "%q <%s>\n", name, c)
-	}
-	for name, body := range map[string]string{"config": config, "accounts": "", "contacts": cs.String()} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+	for file, body := range map[string]string{"config": config, "accounts": "", "contacts": contacts} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b := &baresip{t: t, name: user.name, dir: dir, stdout: filepath.Join(dir, "stdout"), done: make(chan struct{}), more: make(chan struct{})}
+	b := &baresip{t: t, name: name, dir: dir, stdout: filepath.Join(dir, "stdout"), done: make(chan struct{}), more: make(chan struct{})}
 	out, err := os.Create(b.stdout)
 	if err != nil {
 		t.Fatal(err)
@@ -158,23 +193,35 @@ audio_source		aufile,/dev/null
 		out.Close()
 		close(b.done)
 	}()
-	t.Cleanup(b.stop)
 	b.cons, err = net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ports[1]})
 	if err != nil {
+		b.stop()
 		t.Fatalf("baresip cons socket: %v", err)
 	}
 	go b.read()
-	b.waitStdout("baresip is ready.", "start-up")
-	// cons prints to whoever sent the last command: become that before
-	// the account registers (a MESSAGE may follow the REGISTER at once),
-	// then add the account (no accounts in the file: it would register
-	// before anyone listens).
-	b.command("/contacts")
-	b.waitPrinted(0, "Contacts", "the answer to /contacts")
-	b.command("/uanew " + account)
-	b.waitPrinted(0, "200 OK", "its REGISTER to succeed")
-	t.Logf("baresip registered as %s@%s (SIP port %d, cons %d)", user.name, domain, ports[0], ports[1])
-	return b
+	for {
+		stdout, _ := os.ReadFile(b.stdout)
+		select {
+		case <-b.done:
+		default:
+			if !bytes.Contains(stdout, []byte("baresip is ready.")) {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+		}
+		if bytes.Contains(stdout, []byte("Address already in use")) {
+			t.Logf("baresip %s: a port was taken, trying others:\n%s", name, tail(stdout, 400))
+			b.stop()
+			return nil
+		}
+		select {
+		case <-b.done:
+			t.Fatalf("baresip %s exited during start-up:\n%s", name, stdout)
+		default:
+		}
+		t.Cleanup(b.stop)
+		return b
+	}
 }
 
 // read collects what cons sends back until the socket is closed.
@@ -242,6 +289,28 @@ func (b *baresip) waitPrinted(since int, want, what string) string {
 		case <-deadline:
 			b.t.Fatalf("baresip %s: no %q (%s) within %v; cons printed:\n%q\nstdout:\n%s",
 				b.name, want, what, baresipWait, got, b.tail())
+		}
+	}
+}
+
+// printedWithin reports whether cons printed want after since, waiting
+// up to d.
+func (b *baresip) printedWithin(since int, want string, d time.Duration) bool {
+	deadline := time.After(d)
+	for {
+		b.mu.Lock()
+		got := strings.Contains(b.printed.String()[since:], want)
+		more := b.more
+		b.mu.Unlock()
+		if got {
+			return true
+		}
+		select {
+		case <-more:
+		case <-b.done:
+			return false
+		case <-deadline:
+			return false
 		}
 	}
 }
