@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parleychat/parley/storage"
 )
 
@@ -70,6 +72,9 @@ type AdapterRunnerConfig struct {
 	MaxBatch int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Registerer receives the runner's metrics (per adapter: last run,
+	// last success, events written, failures); nil means none.
+	Registerer prometheus.Registerer
 }
 
 // AdapterRunner runs adapters on the node that holds the worker lease, every
@@ -78,6 +83,7 @@ type AdapterRunnerConfig struct {
 type AdapterRunner struct {
 	cfg AdapterRunnerConfig
 	log *slog.Logger
+	m   *adapterMetrics
 }
 
 // NewAdapterRunner checks cfg and fills in defaults.
@@ -104,7 +110,11 @@ func NewAdapterRunner(cfg AdapterRunnerConfig) (*AdapterRunner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &AdapterRunner{cfg: cfg, log: cfg.Logger.With("component", "compliance-adapters")}, nil
+	m, err := newAdapterMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("compliance: adapter metrics: %w", err)
+	}
+	return &AdapterRunner{cfg: cfg, log: cfg.Logger.With("component", "compliance-adapters"), m: m}, nil
 }
 
 // Run runs the adapters every Interval while this node holds the worker
@@ -184,13 +194,15 @@ func (r *AdapterRunner) RunOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// recordRun stores run as the adapter's last, beside its position.
+// recordRun counts run in the metrics and stores it as the adapter's last,
+// beside its position.
 func (r *AdapterRunner) recordRun(ctx context.Context, name string, run storage.AdapterRun) error {
+	run.At = time.Now()
+	r.m.observe(name, run)
 	p, err := r.cfg.Store.AdapterPosition(ctx, name)
 	if err != nil {
 		return err
 	}
-	run.At = time.Now()
 	run.File, run.Error = cut(run.File, storage.MaxAdapterRunText), cut(run.Error, storage.MaxAdapterRunText)
 	p.LastRun = run
 	return r.cfg.Store.SetAdapterPosition(ctx, p)

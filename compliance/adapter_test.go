@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/parleychat/parley/storage"
 )
 
@@ -118,7 +121,8 @@ func TestAdapterRunnerExactlyOnce(t *testing.T) {
 		xmlDir := t.TempDir()
 		r, err := NewAdapterRunner(AdapterRunnerConfig{
 			Store: store, Holder: "node-a", MaxBatch: 100, Logger: quietLogger(),
-			Adapters: []Adapter{jsonl, &XMLAdapter{Dir: xmlDir, PerRoom: true}},
+			Adapters:   []Adapter{jsonl, &XMLAdapter{Dir: xmlDir, PerRoom: true}},
+			Registerer: prometheus.NewRegistry(),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -162,6 +166,24 @@ func TestAdapterRunnerExactlyOnce(t *testing.T) {
 		}
 		if tmp, _ := filepath.Glob(filepath.Join(dir, ".*")); len(tmp) != 0 {
 			t.Errorf("temporary files left: %v", tmp)
+		}
+		// The metrics count the failure and every event written.
+		for _, c := range []struct {
+			name string
+			got  float64
+			want float64
+		}{
+			{"jsonl failures", testutil.ToFloat64(r.m.failures.WithLabelValues("jsonl")), 1},
+			{"xml failures", testutil.ToFloat64(r.m.failures.WithLabelValues("xml")), 0},
+			{"jsonl written", testutil.ToFloat64(r.m.written.WithLabelValues("jsonl")), 250},
+			{"xml written", testutil.ToFloat64(r.m.written.WithLabelValues("xml")), 250},
+		} {
+			if c.got != c.want {
+				t.Errorf("metric %s = %v, want %v", c.name, c.got, c.want)
+			}
+		}
+		if testutil.ToFloat64(r.m.lastSuccess.WithLabelValues("jsonl")) < float64(before.Unix()-1) {
+			t.Error("jsonl's last success is not the retry")
 		}
 		// The successful run is recorded: 250 events, its last file.
 		slices.Sort(files)

@@ -82,3 +82,50 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(st.Events))
 	ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag)
 }
+
+// adapterMetrics are the adapter runner's instruments, labelled with the
+// adapter's name, for the node that runs the adapters (the lease holder).
+type adapterMetrics struct {
+	lastRun     *prometheus.GaugeVec
+	lastSuccess *prometheus.GaugeVec
+	written     *prometheus.CounterVec
+	failures    *prometheus.CounterVec
+}
+
+func newAdapterMetrics(reg prometheus.Registerer) (*adapterMetrics, error) {
+	m := &adapterMetrics{
+		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "parley_compliance_adapter_last_run_timestamp_seconds",
+			Help: "When the adapter last ran on this node, successfully or not (Unix time)."}, []string{"adapter"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "parley_compliance_adapter_last_success_timestamp_seconds",
+			Help: "When the adapter last ran without an error on this node (Unix time)."}, []string{"adapter"}),
+		written: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_compliance_adapter_events_written_total",
+			Help: "Compliance events the adapter wrote on this node (a window written again after a failure counts again)."}, []string{"adapter"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_compliance_adapter_failures_total",
+			Help: "Adapter runs that failed on this node (retried from the same position)."}, []string{"adapter"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.lastRun, m.lastSuccess, m.written, m.failures} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observe records one run of the adapter called name.
+func (m *adapterMetrics) observe(name string, run storage.AdapterRun) {
+	at := float64(run.At.UnixNano()) / 1e9
+	m.lastRun.WithLabelValues(name).Set(at)
+	m.written.WithLabelValues(name).Add(float64(run.Events))
+	if run.Error != "" {
+		m.failures.WithLabelValues(name).Inc()
+		return
+	}
+	m.lastSuccess.WithLabelValues(name).Set(at)
+}

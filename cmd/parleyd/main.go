@@ -391,7 +391,7 @@ func (n *node) startCompliance(ctx context.Context, store storage.Store, reg pro
 	}
 	r, err := compliance.NewAdapterRunner(compliance.AdapterRunnerConfig{
 		Store: cstore, Adapters: []compliance.Adapter{adapter}, Holder: node,
-		Interval: cfg.ComplianceInterval, MaxBatch: cfg.ComplianceFileEvents, Logger: log,
+		Interval: cfg.ComplianceInterval, MaxBatch: cfg.ComplianceFileEvents, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		closeStore()
