@@ -22,13 +22,29 @@ import (
 // leaves. The UAS must get, in order: the /join answer, the /who answer,
 // the /history answer with the seed, bob's live post and bob leaving.
 func TestSippRoomCommandsAndPosts(t *testing.T) {
+	sippRoomCommandsAndPosts(t, "sip_register.xml", regexp.MustCompile(`^BODY bob: live from bob$`))
+}
+
+// TestSippRoomPostsInCPIM: the same, with a contact whose REGISTER accepted
+// message/cpim (sipp_register_cpim.xml): command answers stay text/plain,
+// bob's live post comes wrapped in message/cpim with his nick and the
+// room's occupant URI (the lobby hides real addresses) in From.
+func TestSippRoomPostsInCPIM(t *testing.T) {
+	sippRoomCommandsAndPosts(t, "sipp_register_cpim.xml",
+		regexp.MustCompile(`^CPIM "bob" <sip:lobby@conference\.localhost;occupant=[A-Za-z0-9_-]+> \| `+
+			`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \| live from bob$`))
+}
+
+// sippRoomCommandsAndPosts runs the scenario of the tests above, the
+// contact registered with the register scenario, and wants live for the
+// log line of bob's live post.
+func sippRoomCommandsAndPosts(t *testing.T, register string, live *regexp.Regexp) {
 	sipp := requireSipp(t)
 	requireSlixmpp(t)
 	t.Parallel()
 	const (
 		room = "lobby"
 		seed = "seed from bob"
-		live = "live from bob"
 	)
 	s, alice, bob := imServer(t) // MD5: all sipp 3.6 answers
 	s.mustCtl("room", "create", room, "--privacy", "open")
@@ -39,7 +55,7 @@ func TestSippRoomCommandsAndPosts(t *testing.T) {
 	go func() {
 		defer close(done)
 		s.runScript("sipp_occupant.py", []account{bob}, "--state", state, "--go", goFile,
-			"--room", room, "--nick", alice.name, "--seed", seed, "--live", live)
+			"--room", room, "--nick", alice.name, "--seed", seed, "--live", "live from bob")
 	}()
 	ok := false
 	defer func() {
@@ -51,7 +67,7 @@ func TestSippRoomCommandsAndPosts(t *testing.T) {
 
 	port := freePorts(t, 1)[0]
 	auth := []string{"-au", alice.name, "-ap", alice.password}
-	s.runSipp(sipp, "sip_register.xml", append(auth, "-auth_uri", domain, "-p", strconv.Itoa(port)),
+	s.runSipp(sipp, register, append(auth, "-auth_uri", domain, "-p", strconv.Itoa(port)),
 		"user", alice.name, "domain", domain)
 	uas := startSippMessageUAS(t, s, sipp, port, 5)
 	s.runSipp(sipp, "sipp_room_commands.xml", append(auth, "-auth_uri", room+"@"+roomhost),
@@ -63,11 +79,11 @@ func TestSippRoomCommandsAndPosts(t *testing.T) {
 	<-done
 	got := uas()
 	want := []*regexp.Regexp{
-		regexp.MustCompile(`^You joined lobby as alice\. Also here: bob\.$`),
-		regexp.MustCompile(`^In lobby \(2\): alice, bob$`),
-		regexp.MustCompile(`^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] bob: ` + seed + `$`),
-		regexp.MustCompile(`^bob: ` + live + `$`),
-		regexp.MustCompile(`^\* bob left$`),
+		regexp.MustCompile(`^BODY You joined lobby as alice\. Also here: bob\.$`),
+		regexp.MustCompile(`^BODY In lobby \(2\): alice, bob$`),
+		regexp.MustCompile(`^BODY \[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] bob: ` + seed + `$`),
+		live,
+		regexp.MustCompile(`^BODY \* bob left$`),
 	}
 	t.Logf("sipp (alice's contact) got %q", got)
 	if len(got) != len(want) {
@@ -81,9 +97,10 @@ func TestSippRoomCommandsAndPosts(t *testing.T) {
 }
 
 // startSippMessageUAS runs sipp as a UAS on port for n MESSAGEs (each
-// checked to come from a room as text/plain, and answered 200). The
-// returned function waits for sipp to end (fails the test if it failed)
-// and returns the bodies it logged, in order.
+// checked to come from a room, as text/plain or message/cpim, and
+// answered 200). The returned function waits for sipp to end (fails the
+// test if it failed) and returns what it logged of each, in order:
+// "BODY text" or "CPIM from | datetime | text".
 func startSippMessageUAS(t *testing.T, s *server, sipp string, port, n int) func() []string {
 	t.Helper()
 	scenario, err := filepath.Abs(filepath.Join("testdata", "sipp_uas_message.xml"))
@@ -116,8 +133,8 @@ func startSippMessageUAS(t *testing.T, s *server, sipp string, port, n int) func
 		}
 		var bodies []string
 		for line := range strings.Lines(string(logged)) {
-			if body, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "BODY "); ok {
-				bodies = append(bodies, body)
+			if line = strings.TrimRight(line, "\r\n"); strings.HasPrefix(line, "BODY ") || strings.HasPrefix(line, "CPIM ") {
+				bodies = append(bodies, line)
 			}
 		}
 		return slices.Clip(bodies)
