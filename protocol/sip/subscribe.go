@@ -50,11 +50,17 @@ type subscription struct {
 	mu      sync.Mutex
 	version uint64            // of the last document queued
 	cseq    uint32            // of the last NOTIFY sent
-	known   map[string]string // nick → entity of the occupants the subscriber knows
+	known   map[string]knownUser // by nick: the occupants the subscriber knows
 	expires time.Time
 	timer   *time.Timer
 	done    bool
 	unwatch func()
+}
+
+// knownUser is what a subscriber was told of an occupant.
+type knownUser struct {
+	entity string
+	role   muc.Role
 }
 
 // eventPackage is the package of an Event header, without parameters.
@@ -113,7 +119,7 @@ func (s *Server) subscribe(ctx context.Context, req *sip.Request, user string) (
 		localTag: sip.GenerateTagN(16), remoteTag: fromTag, local: s.roomURI(room),
 		remote: *req.From().Address.Clone(), target: *contact.Address.Clone(),
 		transport: req.Transport(), source: req.Source(), realAddresses: r.WhoIs == "anyone",
-		known: make(map[string]string)}
+		known: make(map[string]knownUser)}
 	for _, h := range req.GetHeaders("Record-Route") {
 		sub.routes = append(sub.routes, h.Value())
 	}
@@ -349,7 +355,7 @@ func (sub *subscription) queueFull(occ []muc.Occupant, state string) {
 	users := make([]confUser, 0, len(occ))
 	for _, o := range occ {
 		u := sub.s.fullUser(sub.room, sub.realAddresses, o)
-		sub.known[o.Nick] = u.Entity
+		sub.known[o.Nick] = knownUser{u.Entity, o.Role}
 		users = append(users, u)
 	}
 	sub.queueDoc("full", users, state)
@@ -369,7 +375,7 @@ func (sub *subscription) queueDoc(docState string, users []confUser, state strin
 }
 
 // Deliver is the room's event feed (muc.Sink), called under the room's
-// lock: joins, leaves and nick changes become partial documents.
+// lock: joins, leaves, nick and role changes become partial documents.
 func (sub *subscription) Deliver(ev muc.Event) {
 	switch ev.Kind {
 	case muc.EventDestroyed:
@@ -388,23 +394,29 @@ func (sub *subscription) Deliver(ev muc.Event) {
 	var u confUser
 	switch {
 	case o.Role == muc.RoleNone:
-		entity, ok := sub.known[o.Nick]
+		k, ok := sub.known[o.Nick]
 		if !ok {
 			return
 		}
 		delete(sub.known, o.Nick)
-		u = confUser{Entity: entity, State: "deleted"}
+		u = confUser{Entity: k.entity, State: "deleted"}
 	case ev.OldNick != "":
 		delete(sub.known, ev.OldNick)
 		u = sub.s.fullUser(sub.room, sub.realAddresses, o)
 		u.State, u.Endpoint, u.Roles = "partial", nil, nil
-		sub.known[o.Nick] = u.Entity
+		sub.known[o.Nick] = knownUser{u.Entity, o.Role}
 	default:
-		if _, ok := sub.known[o.Nick]; ok {
-			return // a presence or role update: not in this roster
+		k, ok := sub.known[o.Nick]
+		switch {
+		case !ok:
+			u = sub.s.fullUser(sub.room, sub.realAddresses, o)
+		case k.role != o.Role:
+			u = sub.s.fullUser(sub.room, sub.realAddresses, o)
+			u.State, u.DisplayText, u.Endpoint = "partial", "", nil
+		default:
+			return // a presence update: not in this roster
 		}
-		u = sub.s.fullUser(sub.room, sub.realAddresses, o)
-		sub.known[o.Nick] = u.Entity
+		sub.known[o.Nick] = knownUser{u.Entity, o.Role}
 	}
 	sub.queueDoc("partial", []confUser{u}, sub.activeState())
 }

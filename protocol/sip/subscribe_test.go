@@ -204,11 +204,20 @@ func TestConferenceSubscription(t *testing.T) {
 	if u, ok := n.users()["robert|sip:bob@"+testDomain]; n.doc.Version != 3 || !ok || u.State != "partial" {
 		t.Errorf("after the nick change: version %d %+v", n.doc.Version, n.doc.Users)
 	}
+	// A role change: bob becomes an admin, so a moderator.
+	if err := engine.SetAffiliation(ctx, "plaza", muc.ActorAdmin, "bob@"+testDomain, muc.AffAdmin, ""); err != nil {
+		t.Fatal(err)
+	}
+	n = alice.next()
+	if u, ok := n.users()["|sip:bob@"+testDomain]; n.doc.Version != 4 || !ok || u.State != "partial" ||
+		u.Roles == nil || len(u.Roles.Entry) != 1 || u.Roles.Entry[0] != "moderator" {
+		t.Errorf("after bob's role changed: version %d %+v", n.doc.Version, n.doc.Users)
+	}
 	if err := engine.Leave(ctx, "plaza", carolAddr, nil); err != nil {
 		t.Fatal(err)
 	}
 	n = alice.next()
-	if u, ok := n.users()["|sip:carol@"+testDomain]; n.doc.Version != 4 || !ok || u.State != "deleted" {
+	if u, ok := n.users()["|sip:carol@"+testDomain]; n.doc.Version != 5 || !ok || u.State != "deleted" {
 		t.Errorf("after carol left: version %d %+v", n.doc.Version, n.doc.Users)
 	}
 
@@ -217,7 +226,7 @@ func TestConferenceSubscription(t *testing.T) {
 		t.Fatalf("refresh: %s", r.StartLine())
 	}
 	n = alice.next()
-	if _, ok := n.users()["robert|sip:bob@"+testDomain]; n.doc.State != "full" || n.doc.Version != 5 || len(n.doc.Users.Users) != 1 || !ok {
+	if _, ok := n.users()["robert|sip:bob@"+testDomain]; n.doc.State != "full" || n.doc.Version != 6 || len(n.doc.Users.Users) != 1 || !ok {
 		t.Errorf("after the refresh: %s version %d %+v", n.doc.State, n.doc.Version, n.doc.Users)
 	}
 	if ts.srv.Subscriptions("alice") != 1 {
