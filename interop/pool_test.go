@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -115,15 +116,7 @@ func TestPoolFailover(t *testing.T) {
 		}
 		nodes = append(nodes, n)
 	}
-	var servers []*server
-	for _, n := range nodes {
-		servers = append(servers, n.server)
-	}
-	busPorts := busPortsFor(t, servers)
-	var peers []string
-	for _, p := range busPorts {
-		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", p))
-	}
+	peers := poolAddrs(t, len(nodes))
 	secret := randomHex(t, 16)
 	for i, n := range nodes {
 		n.args = []string{"--pool", peers[i], "--pool-peers", strings.Join(peers, ","), "--node", n.name,
@@ -403,24 +396,27 @@ func TestPoolChatAcrossNodes(t *testing.T) {
 	nodes[0].runScript("chat_offline_roster_ping.py", users, "--bob-port", strconv.Itoa(nodes[1].c2s))
 }
 
-// busPortsFor picks a free pool port for each server, none of them a port
-// the servers already use (freePorts releases what it found, so two calls
-// can return the same port).
-func busPortsFor(t *testing.T, servers []*server) []int {
+// poolAddrs returns a pool address per node: 127.0.1.N (loopback; no
+// other test listens there) and a port below the ephemeral range that
+// freePorts and the clients' sockets take theirs from, so no parallel test
+// can take it between now and the node's start.
+func poolAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	used := map[int]bool{}
-	for _, s := range servers {
-		for _, p := range []int{s.c2s, s.tls, s.http, s.sip} {
-			used[p] = true
-		}
-	}
-	var out []int
-	for len(out) < len(servers) {
-		for _, p := range freePorts(t, len(servers)) {
-			if !used[p] && len(out) < len(servers) {
-				used[p] = true
-				out = append(out, p)
+	var out []string
+	for i := range n {
+		host := fmt.Sprintf("127.0.1.%d", i+1)
+		for attempt := 0; ; attempt++ {
+			port := 20000 + mrand.IntN(10000)
+			l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", host, port))
+			if err != nil {
+				if attempt > 100 {
+					t.Fatalf("no free pool port on %s: %v", host, err)
+				}
+				continue
 			}
+			l.Close()
+			out = append(out, l.Addr().String())
+			break
 		}
 	}
 	return out
@@ -438,8 +434,7 @@ func startTwoNodePool(t *testing.T, extra ...string) []*server {
 	}
 	defer db.Close()
 	nodes := []*server{newServer(t, content), newServer(t, content)}
-	busPorts := busPortsFor(t, nodes)
-	peers := []string{fmt.Sprintf("127.0.0.1:%d", busPorts[0]), fmt.Sprintf("127.0.0.1:%d", busPorts[1])}
+	peers := poolAddrs(t, len(nodes))
 	secret := randomHex(t, 16)
 	for i, s := range nodes {
 		s.args = append([]string{"--pool", peers[i], "--pool-peers", strings.Join(peers, ","), "--node", fmt.Sprintf("c%d", i+1),

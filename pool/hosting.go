@@ -2,12 +2,15 @@ package pool
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
@@ -36,7 +39,7 @@ func (p *Pool) hostFor(ctx context.Context, room string) (string, error) {
 		p.mu.Unlock()
 		return p.node, nil
 	}
-	if h, ok := p.hostCache[room]; ok && p.liveActive[h] {
+	if h, ok := p.hostCache[room]; ok && p.mayHostLocked(h) {
 		p.mu.Unlock()
 		return h, nil
 	}
@@ -48,7 +51,7 @@ func (p *Pool) hostFor(ctx context.Context, room string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	host := ""
-	if err == nil && p.liveActive[f.Node] {
+	if err == nil && p.mayHostLocked(f.Node) {
 		host = f.Node
 	} else {
 		host = rendezvous(room, p.liveActive)
@@ -58,6 +61,21 @@ func (p *Pool) hostFor(ctx context.Context, room string) (string, error) {
 	}
 	p.hostCache[room] = host
 	return host, nil
+}
+
+// mayHostLocked says whether node n may keep the rooms it holds: this
+// node while active; another node while it is alive and active in this
+// node's view or says so itself (a standby just promoted may say so a
+// moment before this node's view agrees: its claims must not be taken
+// from it in that moment).
+func (p *Pool) mayHostLocked(n string) bool {
+	if n == p.node {
+		return p.active
+	}
+	if !p.majority || !p.aliveLocked(n) {
+		return false
+	}
+	return p.liveActive[n] || p.view[n].hb.Active
 }
 
 // rendezvous picks the node with the highest hash of (room, node).
@@ -116,7 +134,7 @@ func (p *Pool) claim(ctx context.Context, room string) (*hosting, error) {
 	f, err := p.cfg.Store.ClaimRoom(ctx, room, p.node, func(holder string) bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return holder == p.node || !p.liveActive[holder]
+		return holder == p.node || !p.mayHostLocked(holder)
 	})
 	if errors.Is(err, storage.ErrHeld) {
 		p.mu.Lock()
@@ -205,6 +223,48 @@ func (p *Pool) dropHosting(room string) {
 	delete(p.hostCache, room)
 	p.mu.Unlock()
 	p.e.Evict(room)
+	p.announceMoved(room)
+}
+
+// subjMoved carries "this node no longer hosts the room": every node with
+// sessions or watches in it declares them to the room's host again at
+// once, instead of at its next command.
+const subjMoved = "parley.pool.moved"
+
+type movedMsg struct {
+	Room string `json:"room"`
+	From string `json:"from"`
+}
+
+func (p *Pool) announceMoved(room string) {
+	b, err := json.Marshal(movedMsg{Room: room, From: p.node})
+	if err == nil {
+		_ = p.bus.nc.Publish(subjMoved, b)
+	}
+}
+
+func (p *Pool) onMoved(m *nats.Msg) {
+	var mm movedMsg
+	if json.Unmarshal(m.Data, &mm) != nil || mm.Room == "" {
+		return
+	}
+	p.mu.Lock()
+	delete(p.hostCache, mm.Room)
+	delete(p.synced, mm.Room)
+	mine := len(p.local[mm.Room]) > 0 || len(p.watches[mm.Room]) > 0
+	p.mu.Unlock()
+	if !mine {
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.CallTimeout)
+		defer cancel()
+		if err := p.syncRoom(ctx, mm.Room); err != nil {
+			p.log.Warn("re-declaring sessions to a room that moved", "room", mm.Room, "err", err)
+		}
+	}()
 }
 
 // releaseIfNoRoom gives up the claim on a room that does not exist after

@@ -48,13 +48,17 @@ func (p *Pool) subscribe() error {
 	if err != nil {
 		return err
 	}
-	for _, s := range []*nats.Subscription{hb, rooms, events} {
+	moved, err := nc.Subscribe(subjMoved, p.onMoved)
+	if err != nil {
+		return err
+	}
+	for _, s := range []*nats.Subscription{hb, rooms, events, moved} {
 		// Room events must not be dropped for a slow consumer: the
 		// subscription queues without limit, like a session's own queue
 		// before it cuts a reader off.
 		_ = s.SetPendingLimits(-1, -1)
 	}
-	p.subs = append(p.subs, hb, rooms, events)
+	p.subs = append(p.subs, hb, rooms, events, moved)
 	return nc.Flush()
 }
 
@@ -294,6 +298,7 @@ func (p *Pool) onChange() {
 	for room, h := range drop {
 		p.e.Evict(room)
 		_ = p.cfg.Store.ReleaseRoom(ctx, room, h.fence)
+		p.announceMoved(room)
 	}
 	for n, keys := range lost {
 		p.log.Warn("node lost: removing its sessions from rooms hosted here", "lost", n, "sessions", len(keys))
