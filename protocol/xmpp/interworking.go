@@ -6,8 +6,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strings"
+	"sync"
 
 	"mellium.im/xmpp/jid"
 
@@ -128,6 +130,9 @@ func (s *Server) deliverElsewhere(ctx context.Context, m *Element, to jid.JID, t
 // XMPP session is left alone: the session receives them itself (RFC 6121
 // §8.5.2.2.1).
 func (s *Server) Drain(ctx context.Context, user jid.JID, deliver func(interop.Message) bool) error {
+	l := s.offline.of(user.Bare().String())
+	l.Lock()
+	defer l.Unlock()
 	if s.router.user(user.Bare().String()) != nil {
 		return nil
 	}
@@ -150,6 +155,16 @@ func (s *Server) Drain(ctx context.Context, user jid.JID, deliver func(interop.M
 		return fmt.Errorf("deleting delivered offline messages of %s: %w", user, err)
 	}
 	return nil
+}
+
+// offlineLocks is a fixed set of mutexes, one per user by hash: few
+// enough to keep, enough that users rarely share one.
+type offlineLocks [64]sync.Mutex
+
+func (o *offlineLocks) of(bare string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(bare))
+	return &o[h.Sum32()%uint32(len(o))]
 }
 
 // imMessage reads a stored message back into an interop.Message for to.

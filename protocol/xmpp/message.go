@@ -185,6 +185,9 @@ func (s *Server) deliverOffline(ctx context.Context, sess *session) {
 	}
 	u.offlineMu.Lock()
 	defer u.offlineMu.Unlock()
+	l := s.offline.of(sess.bare)
+	l.Lock()
+	defer l.Unlock()
 	msgs, err := s.cfg.Store.OfflineMessages(ctx, sess.jid.Localpart())
 	if err != nil {
 		s.log.Error("offline: reading", "user", sess.bare, "err", err)

@@ -31,6 +31,10 @@ type Server struct {
 	iqs          map[iqKey]iqHandler
 	certHash     []byte      // tls-server-end-point binding data, or nil
 	muc          *mucService // nil when no room engine is configured
+	// offline serialises, per user, reading and deleting their offline
+	// messages: an XMPP login and a SIP REGISTER must not both take them
+	// (interworking.go).
+	offline offlineLocks
 
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
