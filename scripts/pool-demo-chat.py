@@ -7,7 +7,7 @@ and survive the loss of the node you are on.
 
 Every room message is printed as `[node N] nick: text`; every line you type
 is posted. When the node goes away (kill -9 it), the client connects to the
-next node (a standby answers with <see-other-host/>, which slixmpp follows),
+next node (a standby answers with <see-other-host/>, which the client follows),
 rejoins without history and fetches what it missed from the room's archive
 (MAM, XEP-0313, after the last stanza-id it saw), marked `(archive)`.
 
@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import logging
 import sys
 from datetime import datetime, timezone
 
@@ -64,7 +65,11 @@ class PoolChat(slixmpp.ClientXMPP):
         self.since = None  # when we first joined: /check looks at the archive from then on
         self.outbox = []  # lines typed while out of the room
         self.ended = False
-        self.redirected = False
+        self.redirect = None  # the node a <see-other-host/> named
+        # Redirects are followed here, not by slixmpp, whose own reconnect
+        # would race the one on_lost starts.
+        self.max_redirects = -1
+        logging.getLogger("slixmpp.basexmpp").setLevel(logging.CRITICAL)
         self.done = self.loop.create_future()
         for p in ("xep_0004", "xep_0045", "xep_0059", "xep_0082", "xep_0297", "xep_0313", "xep_0359"):
             self.register_plugin(p)
@@ -78,7 +83,14 @@ class PoolChat(slixmpp.ClientXMPP):
         if self.a.timestamps:
             text = datetime.now().strftime("%H:%M:%S.%f")[:-3] + " " + text
         # The real stdout: join_muc_wait runs with stdout redirected.
-        print(text, file=sys.__stdout__, flush=True)
+        try:
+            print(text, file=sys.__stdout__, flush=True)
+        except BrokenPipeError:
+            # Whoever read our output is gone (| head): stop.
+            self.ended = True
+            self.disconnect()
+            if not self.done.done():
+                self.done.set_result(1)
 
     def connect_node(self):
         self.say(f"* connecting to node {self.node} (127.0.0.{self.node}:{self.a.port})")
@@ -86,15 +98,18 @@ class PoolChat(slixmpp.ClientXMPP):
 
     def on_stream_error(self, err):
         if err["condition"] == "see-other-host":
-            # slixmpp reconnects to the named node itself.
-            self.redirected = True
-            self.say(f"* node {self.node} sends us to {err['see_other_host']} (see-other-host)")
+            other = err["see_other_host"]
+            self.say(f"* node {self.node} sends us to {other} (see-other-host)")
+            host = other.rsplit(":", 1)[0]
+            if host.startswith("127.0.0.") and host[len("127.0.0."):].isdigit():
+                self.redirect = int(host[len("127.0.0."):])
 
     def on_lost(self, _event):
         if self.ended:
             return
-        if self.redirected:
-            self.redirected = False
+        if self.redirect is not None:
+            self.node, self.redirect = self.redirect, None
+            self.loop.call_soon(self.connect_node)
             return
         was = self.joined
         self.joined = False
@@ -105,8 +120,6 @@ class PoolChat(slixmpp.ClientXMPP):
         self.loop.call_later(self.a.reconnect_delay, self.connect_node)
 
     async def on_start(self, _event):
-        # slixmpp follows <see-other-host/>: say where we landed.
-        self.node = int(str(self.address[0]).rsplit(".", 1)[-1]) if self.address else self.node
         self.send_presence()
         first = self.last is None
         try:
@@ -209,7 +222,8 @@ class PoolChat(slixmpp.ClientXMPP):
         ok = await self.check()
         self.ended = True
         self.disconnect()
-        self.done.set_result(0 if ok else 1)
+        if not self.done.done():
+            self.done.set_result(0 if ok else 1)
 
 
 def main():
