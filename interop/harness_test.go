@@ -268,6 +268,20 @@ func (s *server) running() bool {
 
 // start runs parleyd and waits until /healthz answers 200.
 func (s *server) start() {
+	s.t.Helper()
+	// freePorts releases the ports it finds, and tests run in parallel:
+	// another test's socket may take one before parleyd binds it. Then
+	// parleyd exits at once saying so, and it starts again on new ports.
+	for attempt := 1; !s.tryStart(attempt < 4); attempt++ {
+		ports := freePorts(s.t, 4)
+		s.c2s, s.tls, s.http, s.sip = ports[0], ports[1], ports[2], ports[3]
+		s.t.Logf("parleyd could not bind a port another test took; starting again on new ports")
+	}
+}
+
+// tryStart runs parleyd and waits until /healthz answers 200. It returns
+// false if parleyd exited because a port was taken and mayRetry is set.
+func (s *server) tryStart(mayRetry bool) bool {
 	t := s.t
 	t.Helper()
 	s.starts++
@@ -307,7 +321,11 @@ func (s *server) start() {
 	for {
 		select {
 		case <-s.done:
-			t.Fatalf("parleyd exited during start-up (%v):\n%s", s.cmd.ProcessState, s.tail(s.stderr, 40))
+			stderr := s.tail(s.stderr, 40)
+			if mayRetry && strings.Contains(stderr, "address already in use") {
+				return false
+			}
+			t.Fatalf("parleyd exited during start-up (%v):\n%s", s.cmd.ProcessState, stderr)
 		default:
 		}
 		if resp, err := client.Get(url); err == nil {
@@ -323,6 +341,7 @@ func (s *server) start() {
 	}
 	t.Logf("parleyd started (%s) in %v: c2s %d, direct TLS %d, http %d",
 		s.storageName(), time.Since(began).Round(time.Millisecond), s.c2s, s.tls, s.http)
+	return true
 }
 
 func (s *server) storageName() string {
