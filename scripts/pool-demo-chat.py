@@ -182,6 +182,8 @@ class PoolChat(slixmpp.ClientXMPP):
             return
         self.mine.setdefault(line, None)
         self.send_message(mto=JID(self.room), mbody=line, mtype="groupchat")
+        if self.a.timestamps:
+            self.say(f"> {line}")  # when it was sent, for latencies
 
     def on_stdin(self):
         line = sys.stdin.readline()
@@ -238,7 +240,7 @@ def main():
     p.add_argument("--room", default="lobby")
     p.add_argument("--nick", default="")
     p.add_argument("--reconnect-delay", type=float, default=1, help="seconds to wait before connecting to the next node")
-    p.add_argument("--timestamps", action="store_true", help="start each line with the time")
+    p.add_argument("--timestamps", action="store_true", help="start each line with the time, and show each post when it is sent")
     p.add_argument("--settle", type=float, default=2, help="seconds to wait at end of input before the check")
     a = p.parse_args()
     c = PoolChat(a)
