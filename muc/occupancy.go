@@ -63,7 +63,12 @@ func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
 	}
 	h := e.lockHost(req.Room)
 	defer e.unlockHost(h)
-	if h.occupantAt(req.Session.Address) != nil {
+	if o := h.occupantAt(req.Session.Address); o != nil {
+		for i := range o.Sessions {
+			if o.Sessions[i].Address == req.Session.Address {
+				o.Sessions[i] = req.Session // the newest way to reach it
+			}
+		}
 		return nil
 	}
 	r, err := e.room(ctx, req.Room)
@@ -193,6 +198,15 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 	if !rejoin {
 		o.Sessions = append(o.Sessions, req.Session)
 		h.byAddress[req.Session.Address] = nick
+	} else {
+		// The same address may now be reached another way (in a pool,
+		// a client that reconnected through another node under the same
+		// full JID): events go to the newest sink.
+		for i := range o.Sessions {
+			if o.Sessions[i].Address == req.Session.Address {
+				o.Sessions[i] = req.Session
+			}
+		}
 	}
 	if req.Presence != nil {
 		o.Presence = req.Presence

@@ -262,7 +262,7 @@ func (p *Pool) onMoved(m *nats.Msg) {
 		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.CallTimeout)
 		defer cancel()
 		if err := p.syncRoom(ctx, mm.Room); err != nil {
-			p.log.Warn("re-declaring sessions to a room that moved", "room", mm.Room, "err", err)
+			p.logRedeclare("re-declaring sessions to a room that moved", mm.Room, err)
 		}
 	}()
 }

@@ -317,7 +317,7 @@ func (p *Pool) onChange() {
 	}
 	for _, room := range rooms {
 		if err := p.syncRoom(ctx, room); err != nil {
-			p.log.Warn("re-declaring sessions to a room's new host", "room", room, "err", err)
+			p.logRedeclare("re-declaring sessions to a room's new host (tried again in a second)", room, err)
 		}
 	}
 }

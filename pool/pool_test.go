@@ -494,3 +494,59 @@ func (d *movingDoor) to() string {
 	defer d.mu.Unlock()
 	return d.moved
 }
+
+// TestPoolQuickReconnectSameAddress: a node that does not host the room
+// dies; its client reconnects through another node under the same full
+// JID before the host notices. When the host then removes the lost node's
+// sessions, the reconnected one stays, and gets the room's posts.
+func TestPoolQuickReconnectSameAddress(t *testing.T) {
+	nodes := startNodes(t, testDSN(t), RoleActive, RoleActive, RoleActive)
+	for _, n := range nodes {
+		n.p.cfg.MaxActive = 3
+	}
+	createOpenRoom(t, nodes[0], "lobby")
+	var clients []*client
+	for i, n := range nodes {
+		clients = append(clients, join(t, n, "lobby", fmt.Sprintf("user%d", i+1)))
+	}
+	f, err := nodes[0].store.RoomHost(t.Context(), "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim, other *testNode
+	var moved *client
+	for i, n := range nodes {
+		switch {
+		case n.name == f.Node:
+		case victim == nil:
+			victim, moved = n, clients[i]
+		default:
+			other = n
+		}
+	}
+	victim.crash()
+	// The same user and full JID, now through another node.
+	again := &client{user: moved.user, address: moved.address, rec: &recorder{}, n: other}
+	err = other.p.Join(t.Context(), muc.JoinRequest{Room: "lobby", Nick: moved.address[:len("userN")], User: again.user,
+		History: muc.HistoryRequest{MaxStanzas: 0}, Session: muc.Session{Address: again.address, FrontDoor: "xmpp", Sink: again.rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the host has noticed the loss, then post.
+	host := nodes[slices.IndexFunc(nodes, func(n *testNode) bool { return n.name == f.Node })]
+	waitFor(t, 10*time.Second, "the host drops the lost node", func() bool {
+		host.p.mu.Lock()
+		defer host.p.mu.Unlock()
+		return !host.p.aliveLocked(victim.name)
+	})
+	time.Sleep(500 * time.Millisecond) // its onChange runs
+	if err := again.post(t.Context(), "lobby", "still here"); err != nil {
+		t.Fatalf("the reconnected client cannot post: %v", err)
+	}
+	waitFor(t, 5*time.Second, "the reconnected client gets its own post", func() bool {
+		return slices.Contains(again.rec.bodies(), "still here")
+	})
+	if again.rec.gone(moved.address[:len("userN")], muc.StatusNodeLost) {
+		t.Fatal("the reconnected client was told it left with 333")
+	}
+}

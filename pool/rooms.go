@@ -80,6 +80,9 @@ func (p *Pool) Join(ctx context.Context, req muc.JoinRequest) error {
 	remote := req
 	remote.Session.Sink = nil
 	err := p.onHost(ctx, req.Room, request{Method: "Join", Join: &remote}, &response{}, func() error {
+		p.mu.Lock()
+		p.claimAddressLocked(req.Room, req.Session.Address)
+		p.mu.Unlock()
 		return p.e.Join(ctx, local)
 	})
 	if err == nil {

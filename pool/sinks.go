@@ -151,12 +151,24 @@ func (s *remoteSink) Deliver(ev muc.Event) {
 
 func (p *Pool) remoteSinkFor(node, room, address string) *remoteSink {
 	p.mu.Lock()
+	p.claimAddressLocked(room, address)
 	if p.remote[node] == nil {
 		p.remote[node] = map[remoteKey]bool{}
 	}
 	p.remote[node][remoteKey{room, address}] = true
 	p.mu.Unlock()
 	return &remoteSink{p: p, node: node, address: address}
+}
+
+// claimAddressLocked forgets which node held a session address in a room
+// hosted here: the address joins again from a node (or from here) and the
+// newest wins. A client that reconnects through another node under the
+// same full JID must not be removed when its old node is found lost.
+func (p *Pool) claimAddressLocked(room, address string) {
+	k := remoteKey{room, address}
+	for _, keys := range p.remote {
+		delete(keys, k)
+	}
 }
 
 // onEvent hands a room event from a host to the local session it is for.
@@ -218,6 +230,9 @@ func (p *Pool) syncLocalTo(ctx context.Context, room, host string) ([]muc.Occupa
 			if host == p.node {
 				p.mu.Lock()
 				t := p.sinks[addr]
+				if t != nil {
+					p.claimAddressLocked(room, addr)
+				}
 				p.mu.Unlock()
 				if t == nil {
 					continue
@@ -230,7 +245,7 @@ func (p *Pool) syncLocalTo(ctx context.Context, room, host string) ([]muc.Occupa
 			}
 			if err != nil {
 				failed = err
-				p.log.Warn("re-declaring a session to a room's new host", "room", room, "host", host, "session", addr, "err", err)
+				p.logRedeclare("re-declaring a session to a room's new host", room, err, "host", host, "session", addr)
 			}
 		}
 		if err := p.rewatch(ctx, room, host); err != nil {
@@ -248,4 +263,16 @@ func (p *Pool) syncLocalTo(ctx context.Context, room, host string) ([]muc.Occupa
 	})
 	known, _ := v.([]muc.Occupant)
 	return known, err
+}
+
+// logRedeclare logs a failed re-declaration: at debug level while the
+// pool settles (the chosen host does not agree yet, or is gone), which
+// the next try resolves, else as a warning.
+func (p *Pool) logRedeclare(msg, room string, err error, args ...any) {
+	args = append([]any{"room", room, "err", err}, args...)
+	if retryable(err) {
+		p.log.Debug(msg, args...)
+		return
+	}
+	p.log.Warn(msg, args...)
 }
