@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/parleychat/parley/muc"
@@ -44,6 +45,12 @@ func (p *Pool) onHost(ctx context.Context, room string, req request, resp *respo
 		} else {
 			*resp = response{}
 			err = p.call(ctx, host, req, resp)
+			var un *errUnreachable
+			if errors.As(err, &un) && un.maybeDone && runsOnce[req.Method] {
+				// Running it again could do it twice (a post
+				// archived twice); the client is told it failed.
+				return fmt.Errorf("pool: the room's host %s was lost while it had the command; it may or may not have been done: %w", host, err)
+			}
 		}
 		if !retryable(err) {
 			return err
@@ -52,6 +59,10 @@ func (p *Pool) onHost(ctx context.Context, room string, req request, resp *respo
 	}
 	return err
 }
+
+// runsOnce are the commands that must not run twice: they are not tried
+// again once the host may have received them.
+var runsOnce = map[string]bool{"Post": true, "SetSubject": true, "SendPrivate": true, "Invite": true, "RemoveMessage": true}
 
 // retryable says whether a command failed because the room's host moved
 // or could not be reached, so that it should look for the host again.

@@ -87,10 +87,19 @@ func (r *response) err() error {
 }
 
 // errUnreachable wraps a failure to reach a node (it may have died).
-type errUnreachable struct{ err error }
+// maybeDone is set when the node may have received the request before it
+// went: the command may have run.
+type errUnreachable struct {
+	err       error
+	maybeDone bool
+}
 
 func (e *errUnreachable) Error() string { return "pool: node unreachable: " + e.err.Error() }
 func (e *errUnreachable) Unwrap() error { return e.err }
+
+// errNodeLost ends a wait for a reply from a node that left this node's
+// view meanwhile.
+var errNodeLost = errors.New("the node was lost while it had the request")
 
 // call sends req to node and decodes its response into resp, returning
 // the remote error, if any.
@@ -102,9 +111,37 @@ func (p *Pool) call(ctx context.Context, node string, req request, resp *respons
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout)
 	defer cancel()
+	// Stop waiting as soon as the node is lost, not at the timeout.
+	lost := make(chan struct{})
+	watchDone := make(chan struct{})
+	defer close(watchDone)
+	go func() {
+		t := time.NewTicker(p.cfg.HeartbeatInterval / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-watchDone:
+				return
+			case <-t.C:
+				p.mu.Lock()
+				alive := p.aliveLocked(node)
+				p.mu.Unlock()
+				if !alive {
+					close(lost)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	m, err := p.bus.nc.RequestWithContext(ctx, sprintf(subjRoomsFmt, node), b)
 	if err != nil {
-		return &errUnreachable{err}
+		select {
+		case <-lost:
+			err = errNodeLost
+		default:
+		}
+		return &errUnreachable{err: err, maybeDone: !errors.Is(err, nats.ErrNoResponders)}
 	}
 	if err := json.Unmarshal(m.Data, resp); err != nil {
 		return fmt.Errorf("pool: decoding %s reply from %s: %w", req.Method, node, err)
