@@ -542,3 +542,37 @@ func tagParams(tag string) sip.HeaderParams {
 	p.Add("tag", tag)
 	return p
 }
+
+// TestUnauthenticatedRegisterFlood: a flood of REGISTERs without
+// credentials (and with wrong ones) gets challenges, binds nothing and
+// keeps no state per challenge (nonces are stateless, digest.go); a real
+// user registers normally right after it.
+func TestUnauthenticatedRegisterFlood(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	conn, err := net.Dial("udp", ts.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range 3000 {
+		msg := strings.Replace(request("REGISTER", fmt.Sprintf("CSeq: %d REGISTER\r\nContact: <sip:flood%d@127.0.0.1:5999>\r\n", i+1, i)),
+			"Call-ID: raw-", fmt.Sprintf("Call-ID: flood-%d-", i), 1)
+		if _, err := conn.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.srv.auth.mu.Lock()
+	kept := len(ts.srv.auth.counts)
+	ts.srv.auth.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("the flood left %d nonce records; challenges must keep no state", kept)
+	}
+	c := newClient(t, ts.udp)
+	res := c.registered("alice", "wonderland", "SHA-256", []string{"<sip:alice@127.0.0.1:5999>"}, "Expires: 600")
+	if res.StatusCode != 200 {
+		t.Fatalf("REGISTER after the flood: %s", res.StartLine())
+	}
+	if b := ts.srv.Bindings("alice"); len(b) != 1 {
+		t.Fatalf("alice's bindings after the flood: %+v", b)
+	}
+}
