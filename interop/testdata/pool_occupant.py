@@ -67,7 +67,10 @@ class Occupant:
             await asyncio.sleep(float(OWN["--interval"]))
 
     async def catch_up(self):
-        last = self.received[-1][1] if self.received else None
+        # From the last message the first session saw: live messages may
+        # already have reached the second one before this query.
+        seen = self.received[:self.reconnected_at]
+        last = seen[-1][1] if seen else None
         rsm = {"max": "1000"}
         if last:
             rsm["after"] = last
