@@ -149,13 +149,8 @@ func (p *Pool) claim(ctx context.Context, room string) (*hosting, error) {
 	p.mu.Lock()
 	p.hosted[room] = h
 	p.hostCache[room] = p.node
-	peers := make([]string, 0, len(p.liveActive))
-	for n := range p.view {
-		if p.aliveLocked(n) {
-			peers = append(peers, n)
-		}
-	}
 	p.mu.Unlock()
+	peers := p.livePeers()
 	p.log.Info("hosting room", "room", room, "epoch", f.Epoch)
 	// The other nodes re-declare their sessions (and say whom they saw in
 	// the room) before the room takes commands; then whoever was in the

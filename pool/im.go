@@ -59,14 +59,7 @@ func (p *Pool) IM(router *interop.Router) interop.Deliverer {
 // node at once and reports whether any had a live endpoint for m.To.
 func (d *imDeliverer) Deliver(ctx context.Context, m interop.Message) (bool, error) {
 	p := d.p
-	p.mu.Lock()
-	var peers []string
-	for n := range p.view {
-		if p.aliveLocked(n) {
-			peers = append(peers, n)
-		}
-	}
-	p.mu.Unlock()
+	peers := p.livePeers()
 	if len(peers) == 0 {
 		return false, nil
 	}

@@ -322,6 +322,19 @@ func (p *Pool) onChange() {
 	}
 }
 
+// livePeers are the other nodes alive in this node's view.
+func (p *Pool) livePeers() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for n := range p.view {
+		if p.aliveLocked(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func (p *Pool) aliveLocked(n string) bool {
 	pe, ok := p.view[n]
 	return ok && time.Since(pe.seen) < p.cfg.NodeTimeout

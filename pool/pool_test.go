@@ -2,9 +2,6 @@ package pool
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,39 +13,14 @@ import (
 	"testing"
 	"time"
 
-	gomysql "github.com/go-sql-driver/mysql"
-
+	"github.com/parleychat/parley/internal/mysqltest"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/mysql"
 )
 
 // testDSN returns the DSN of a fresh MySQL database, dropped at the end.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("PARLEY_TEST_MYSQL_DSN")
-	if dsn == "" {
-		dsn = "root@tcp(127.0.0.1:3306)/"
-	}
-	cfg, err := gomysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "parley_pool_test_" + hex.EncodeToString(b)
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name)
-		admin.Close()
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
-}
+func testDSN(t testing.TB) string { return mysqltest.Database(t, "parley_pool_test_") }
 
 func freeAddr(t testing.TB) string {
 	t.Helper()

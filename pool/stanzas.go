@@ -83,14 +83,7 @@ func (s *Stanzas) Send(to string, stanza []byte) {
 // Presences implements xmpp.Remote: it asks every other live node.
 func (s *Stanzas) Presences(ctx context.Context, bares []string, to string) [][]byte {
 	p := s.p
-	p.mu.Lock()
-	var peers []string
-	for n := range p.view {
-		if p.aliveLocked(n) {
-			peers = append(peers, n)
-		}
-	}
-	p.mu.Unlock()
+	peers := p.livePeers()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var out [][]byte
