@@ -418,7 +418,8 @@ func (s *Server) TopicAlerter() muc.Alerter {
 func (a feedAlerter) Alert(user, room string, msg *storage.HistoryMessage, matched []string) {
 	m := a.m
 	targets := m.srv.deliveryTargets(user, "headline")
-	if len(targets) == 0 {
+	remote := m.srv.cfg.Remote
+	if len(targets) == 0 && remote == nil {
 		return
 	}
 	roomJID := m.roomJID(room)
@@ -432,8 +433,8 @@ func (a feedAlerter) Alert(user, room string, msg *storage.HistoryMessage, match
 	for _, k := range matched {
 		feed.Append(NewElement(nsFeeds, "keyword").AppendText(k))
 	}
-	for _, r := range targets {
-		out := NewElement(nsClient, "message", "type", "headline", "from", roomJID, "to", r.jid.String(), "id", randomID(6))
+	alert := func(to string) *Element {
+		out := NewElement(nsClient, "message", "type", "headline", "from", roomJID, "to", to, "id", randomID(6))
 		out.Append(NewElement(nsClient, "subject").AppendText("New post in " + roomJID))
 		out.Append(NewElement(nsClient, "body").AppendText(body))
 		out.Append(NewElement(nsForward, "forwarded").Append(
@@ -441,7 +442,13 @@ func (a feedAlerter) Alert(user, room string, msg *storage.HistoryMessage, match
 		out.Append(NewElement(nsOutOfBand, "x").Append(
 			NewElement(nsOutOfBand, "url").AppendText("xmpp:"+roomJID+"?join"),
 			NewElement(nsOutOfBand, "desc").AppendText("Join "+roomJID)))
-		out.Append(feed)
-		r.sendElement(out)
+		return out.Append(feed)
+	}
+	for _, r := range targets {
+		r.sendElement(alert(r.jid.String()))
+	}
+	if remote != nil {
+		// The follower's sessions on other nodes of the pool.
+		remote.Send(user, alert(user).Bytes())
 	}
 }
