@@ -52,6 +52,7 @@ type poolNode struct {
 	// LastSeen is how long ago the node last wrote its status.
 	LastSeen    float64 `json:"last_seen_seconds"`
 	Sessions    int     `json:"sessions"`
+	CPU         float64 `json:"cpu_cores"`
 	RoomsHosted int     `json:"rooms_hosted"`
 	Peers       int     `json:"peers"`
 	BusLatency  float64 `json:"bus_latency_ms"`
@@ -78,7 +79,7 @@ func readPool(ctx context.Context, ps storage.PoolStore) ([]poolNode, error) {
 		up := st.Age < upWithin
 		nodes = append(nodes, poolNode{
 			Node: st.Node, Role: st.Role, Active: up && st.Active, Up: up,
-			LastSeen: st.Age.Seconds(), Sessions: st.Sessions, RoomsHosted: hosted[st.Node], Peers: st.Peers,
+			LastSeen: st.Age.Seconds(), Sessions: st.Sessions, CPU: st.CPU, RoomsHosted: hosted[st.Node], Peers: st.Peers,
 			BusLatency: milliseconds(st.BusLatency), DBLatency: milliseconds(st.DBLatency),
 			ClientAddr: st.ClientAddr, PoolAddr: st.PoolAddr, StartedAt: st.StartedAt.UTC(),
 		})
@@ -121,12 +122,12 @@ func poolStatus(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string) error
 		fmt.Fprintln(c.stdout, "no pool node has written its status to this database")
 		return nil
 	}
-	rows := [][]string{{"NODE", "ROLE", "NOW", "HEALTH", "SESSIONS", "ROOMS", "PEERS", "BUS", "DB", "CLIENTS", "POOL", "STARTED"}}
+	rows := [][]string{{"NODE", "ROLE", "NOW", "HEALTH", "SESSIONS", "CPU", "ROOMS", "PEERS", "BUS", "DB", "CLIENTS", "POOL", "STARTED"}}
 	var up, active, rooms int
 	for _, n := range nodes {
 		rooms += n.RoomsHosted
 		if !n.Up {
-			rows = append(rows, []string{n.Node, n.Role, "", health(n), "", strconv.Itoa(n.RoomsHosted), "", "", "",
+			rows = append(rows, []string{n.Node, n.Role, "", health(n), "", "", strconv.Itoa(n.RoomsHosted), "", "", "",
 				n.ClientAddr, n.PoolAddr, timestamp(n.StartedAt)})
 			continue
 		}
@@ -137,7 +138,7 @@ func poolStatus(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string) error
 			now = "active"
 		}
 		rows = append(rows, []string{n.Node, n.Role, now, health(n), strconv.Itoa(n.Sessions),
-			strconv.Itoa(n.RoomsHosted), strconv.Itoa(n.Peers), latency(n.BusLatency), latency(n.DBLatency),
+			strconv.FormatFloat(n.CPU, 'f', 2, 64), strconv.Itoa(n.RoomsHosted), strconv.Itoa(n.Peers), latency(n.BusLatency), latency(n.DBLatency),
 			n.ClientAddr, n.PoolAddr, timestamp(n.StartedAt)})
 	}
 	if err := writeTable(c.stdout, rows); err != nil {

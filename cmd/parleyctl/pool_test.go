@@ -38,7 +38,7 @@ func TestPoolStatus(t *testing.T) {
 	started := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
 	for _, st := range []storage.NodeStatus{
 		{Node: "n1", Role: "active", Active: true, ClientAddr: "127.0.0.1:5222", PoolAddr: "127.0.0.1:8011",
-			Sessions: 12, Rooms: 2, Peers: 2, BusLatency: 310 * time.Microsecond, DBLatency: 1200 * time.Microsecond, StartedAt: started},
+			Sessions: 12, CPU: 0.75, Rooms: 2, Peers: 2, BusLatency: 310 * time.Microsecond, DBLatency: 1200 * time.Microsecond, StartedAt: started},
 		{Node: "n2", Role: "standby", ClientAddr: "127.0.0.2:5222", PoolAddr: "127.0.0.2:8011", Peers: 2, StartedAt: started},
 		{Node: "n3", Role: "active", Active: true, ClientAddr: "127.0.0.3:5222", PoolAddr: "127.0.0.3:8011",
 			Sessions: 7, Rooms: 1, Peers: 2, StartedAt: started},
@@ -61,11 +61,11 @@ func TestPoolStatus(t *testing.T) {
 	r := newRunner(t)
 	res := r.must(exitOK, "", "--storage", dsn, "pool", "status")
 	for _, want := range []string{
-		`(?m)^NODE\s+ROLE\s+NOW\s+HEALTH\s+SESSIONS\s+ROOMS\s+PEERS\s+BUS\s+DB\s+CLIENTS\s+POOL\s+STARTED$`,
-		`(?m)^gone\s+-\s+-\s+down \(no status\)\s+-\s+1\s+`,
-		`(?m)^n1\s+active\s+active\s+up\s+12\s+2\s+2\s+0\.31ms\s+1\.20ms\s+127\.0\.0\.1:5222\s+127\.0\.0\.1:8011\s+2026-11-25T22:00:00Z$`,
-		`(?m)^n2\s+standby\s+standby\s+up\s+0\s+0\s+2\s+-\s+-\s+127\.0\.0\.2:5222\s+127\.0\.0\.2:8011\s+2026-11-25T22:00:00Z$`,
-		`(?m)^n3\s+active\s+-\s+down \(last seen 4[2-9]s ago\)\s+-\s+1\s+-\s+-\s+-\s+127\.0\.0\.3:5222\s+127\.0\.0\.3:8011\s+`,
+		`(?m)^NODE\s+ROLE\s+NOW\s+HEALTH\s+SESSIONS\s+CPU\s+ROOMS\s+PEERS\s+BUS\s+DB\s+CLIENTS\s+POOL\s+STARTED$`,
+		`(?m)^gone\s+-\s+-\s+down \(no status\)\s+-\s+-\s+1\s+`,
+		`(?m)^n1\s+active\s+active\s+up\s+12\s+0\.75\s+2\s+2\s+0\.31ms\s+1\.20ms\s+127\.0\.0\.1:5222\s+127\.0\.0\.1:8011\s+2026-11-25T22:00:00Z$`,
+		`(?m)^n2\s+standby\s+standby\s+up\s+0\s+0\.00\s+0\s+2\s+-\s+-\s+127\.0\.0\.2:5222\s+127\.0\.0\.2:8011\s+2026-11-25T22:00:00Z$`,
+		`(?m)^n3\s+active\s+-\s+down \(last seen 4[2-9]s ago\)\s+-\s+-\s+1\s+-\s+-\s+-\s+127\.0\.0\.3:5222\s+127\.0\.0\.3:8011\s+`,
 		`(?m)^2 of 4 nodes up, 1 active, 4 rooms hosted$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(res.stdout) {
