@@ -102,7 +102,7 @@ func TestPoolStatus(t *testing.T) {
 		t.Errorf("pool forget stdout = %q", res.stdout)
 	}
 	res = r.must(exitOK, "", "--storage", dsn, "pool", "status")
-	if !regexp.MustCompile(`(?m)^n3\s+-\s+-\s+down \(no status\)\s+-\s+1\s+`).MatchString(res.stdout) {
+	if !regexp.MustCompile(`(?m)^n3\s+-\s+-\s+down \(no status\)\s+-\s+-\s+1\s+`).MatchString(res.stdout) {
 		t.Errorf("after forgetting n3, its room shows without a status:\n%s", res.stdout)
 	}
 }
