@@ -113,8 +113,21 @@ func (p *Pool) leave(ctx context.Context, room, address string, presence []byte,
 	})
 	p.mu.Lock()
 	p.forgetLocked(room, address)
+	if !p.inAnyRoomLocked(address) {
+		delete(p.sinks, address) // its last room: nothing to deliver
+	}
 	p.mu.Unlock()
 	return err
+}
+
+// inAnyRoomLocked says whether a local session is in some room.
+func (p *Pool) inAnyRoomLocked(address string) bool {
+	for _, sessions := range p.local {
+		if sessions[address] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // LeaveAll implements muc.Rooms.

@@ -82,6 +82,9 @@ func (p *Pool) observe(t *tracker, ev muc.Event) {
 		if ls := p.local[room][t.address]; ls != nil && hasSession(o, t.address) {
 			if o.Role == muc.RoleNone {
 				p.forgetLocked(room, t.address)
+				if !p.inAnyRoomLocked(t.address) {
+					delete(p.sinks, t.address)
+				}
 			} else {
 				ls.nick = o.Nick
 				ls.presence = o.Presence
@@ -89,6 +92,9 @@ func (p *Pool) observe(t *tracker, ev muc.Event) {
 		}
 	case muc.EventDestroyed:
 		p.forgetLocked(room, t.address)
+		if !p.inAnyRoomLocked(t.address) {
+			delete(p.sinks, t.address)
+		}
 	}
 }
 
@@ -114,6 +120,9 @@ func (p *Pool) forgetLocked(room, address string) {
 func (p *Pool) remember(room string, t *tracker, nick string, presence []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.sinks[t.address] == nil {
+		p.sinks[t.address] = t
+	}
 	if p.local[room] == nil {
 		p.local[room] = map[string]*localSession{}
 	}
