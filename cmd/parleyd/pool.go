@@ -74,6 +74,7 @@ func (n *node) roomService(ctx context.Context, store storage.Store, sessions fu
 			CertFile: cfg.PoolCert, KeyFile: cfg.PoolKey, CAFile: cfg.PoolCA, ExternalURL: cfg.PoolNATS},
 		Role: cfg.NodeRole, MaxActive: cfg.PoolMaxActive, ClientAddr: clientAddr(cfg.PoolClientAddr, cfg.Pool, cfg.XMPPC2S),
 		Store: ps, Engine: e, Logger: log, Sessions: sessions,
+		NodeTimeout: cfg.PoolNodeTimeout, HeartbeatInterval: cfg.PoolNodeTimeout / 6, DBStaleAfter: 2 * cfg.PoolNodeTimeout,
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--pool %s: %w", cfg.Pool, err)

@@ -130,6 +130,9 @@ type Config struct {
 	PoolCA         string
 	PoolNATS       string
 	PoolClientAddr string
+	// PoolNodeTimeout is how long a silent node stays alive in the
+	// others' view.
+	PoolNodeTimeout time.Duration
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register

@@ -56,7 +56,7 @@ func TestDefaults(t *testing.T) {
 		Compliance: true, ComplianceStorage: "sqlite:data/compliance.db",
 		ComplianceAdapter: "xml", ComplianceOutput: "data/compliance", ComplianceInterval: 15 * time.Minute,
 		ComplianceFileEvents: 100_000,
-		NodeRole:             "active", PoolMaxActive: 4,
+		NodeRole:             "active", PoolMaxActive: 4, PoolNodeTimeout: 3 * time.Second,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)

@@ -58,6 +58,7 @@ var keys = []key{
 	{"pool-key", "the private key of --pool-cert in PEM `FILE`", "", str(func(c *Config) *string { return &c.PoolKey })},
 	{"pool-ca", "the CA that signs every node's --pool-cert, in PEM `FILE`", "", str(func(c *Config) *string { return &c.PoolCA })},
 	{"pool-nats", "use the external NATS cluster at `URL` as the pool bus instead of the embedded one", "", str(func(c *Config) *string { return &c.PoolNATS })},
+	{"pool-node-timeout", "count a pool node lost after `DURATION` without its heartbeat (sent 6 times as often); its rooms then move", "3s", duration(func(c *Config) *time.Duration { return &c.PoolNodeTimeout })},
 	{"pool-client-addr", "where XMPP clients reach this node, as `HOST:PORT`, for redirects from other nodes (default the --pool host and the --xmpp-c2s port)", "", str(func(c *Config) *string { return &c.PoolClientAddr })},
 	{"max-stanza-size", "refuse stanzas larger than `BYTES` (262144 or 256KiB)", fmt.Sprintf("%dKiB", xmpp.DefaultMaxStanzaSize>>10), size(func(c *Config) *int64 { return &c.MaxStanzaSize })},
 	{"max-unauth-per-ip", "allow `N` unauthenticated connections per IP address", strconv.Itoa(xmpp.DefaultMaxUnauthPerIP), count(func(c *Config) *int { return &c.MaxUnauthPerIP })},
