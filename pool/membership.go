@@ -27,6 +27,9 @@ type heartbeat struct {
 	ClientAddr string `json:"client_addr"`
 	Sessions   int    `json:"sessions"`
 	Started    int64  `json:"started"` // incarnation: a restarted node is new
+	// Leaving is the last heartbeat of a node that stops: the others
+	// forget it at once instead of after NodeTimeout.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 type peer struct {
@@ -69,6 +72,13 @@ func (p *Pool) onHeartbeat(m *nats.Msg) {
 	}
 	p.mu.Lock()
 	old, known := p.view[hb.Node]
+	if hb.Leaving {
+		delete(p.view, hb.Node)
+		p.mu.Unlock()
+		p.log.Info("pool: node leaves the pool", "peer", hb.Node)
+		p.recompute()
+		return
+	}
 	p.view[hb.Node] = peer{hb: hb, seen: time.Now()}
 	p.mu.Unlock()
 	if !known || old.hb.Started != hb.Started || old.hb.Active != hb.Active || old.hb.Role != hb.Role ||

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -221,6 +222,12 @@ func (p *Pool) Close() {
 		_ = p.cfg.Store.ReleaseRoom(ctx, room, h.fence)
 	}
 	if p.bus != nil {
+		// A last heartbeat says goodbye: the others move its rooms at
+		// once (they were released above) rather than after NodeTimeout.
+		if b, err := json.Marshal(heartbeat{Node: p.node, Role: p.cfg.Role, Leaving: true, Started: p.startedAt.UnixNano()}); err == nil {
+			_ = p.bus.nc.Publish(subjHeartbeat, b)
+			_ = p.bus.nc.FlushTimeout(time.Second)
+		}
 		p.bus.close()
 	}
 }

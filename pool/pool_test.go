@@ -45,6 +45,12 @@ const testSecret = "a pool secret for the tests"
 
 func startNodes(t testing.TB, dsn string, roles ...string) []*testNode {
 	t.Helper()
+	return startNodesWith(t, dsn, 1500*time.Millisecond, roles...)
+}
+
+// startNodesWith is startNodes with the given node timeout.
+func startNodesWith(t testing.TB, dsn string, nodeTimeout time.Duration, roles ...string) []*testNode {
+	t.Helper()
 	addrs := make([]string, len(roles))
 	for i := range roles {
 		addrs[i] = freeAddr(t)
@@ -68,7 +74,7 @@ func startNodes(t testing.TB, dsn string, roles ...string) []*testNode {
 		p, err = Start(t.Context(), Config{
 			Bus:  BusConfig{Node: n.name, Listen: addrs[i], Peers: addrs, Secret: testSecret},
 			Role: role, MaxActive: 2, Store: n.store, Engine: n.e, Logger: log, ClientAddr: "clients-of-" + n.name,
-			HeartbeatInterval: 200 * time.Millisecond, NodeTimeout: 1500 * time.Millisecond,
+			HeartbeatInterval: 200 * time.Millisecond, NodeTimeout: nodeTimeout,
 			StatusInterval: 300 * time.Millisecond, DBStaleAfter: 3 * time.Second,
 		})
 		if err != nil {
@@ -520,5 +526,38 @@ func TestPoolQuickReconnectSameAddress(t *testing.T) {
 	})
 	if again.rec.gone(moved.address[:len("userN")], muc.StatusNodeLost) {
 		t.Fatal("the reconnected client was told it left with 333")
+	}
+}
+
+// TestPoolGracefulLeave: a node that stops (SIGTERM, Close) says goodbye:
+// the others forget it at once, not after the node timeout (a minute
+// here, longer than the test waits), and its room moves on its next use.
+func TestPoolGracefulLeave(t *testing.T) {
+	nodes := startNodesWith(t, testDSN(t), time.Minute, RoleActive, RoleActive)
+	createOpenRoom(t, nodes[0], "lobby")
+	a := join(t, nodes[0], "lobby", "anna")
+	b := join(t, nodes[1], "lobby", "bert")
+	f, err := nodes[0].store.RoomHost(t.Context(), "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaving, staying, c := nodes[0], nodes[1], b
+	if f.Node == nodes[1].name {
+		leaving, staying, c = nodes[1], nodes[0], a
+	}
+	leaving.p.Close()
+	waitFor(t, 10*time.Second, "the staying node forgets the one that left", func() bool {
+		staying.p.mu.Lock()
+		defer staying.p.mu.Unlock()
+		_, seen := staying.p.view[leaving.name]
+		return !seen
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := c.post(ctx, "lobby", "after the goodbye"); err != nil {
+		t.Fatalf("post after the host left: %v", err)
+	}
+	if f, err := staying.store.RoomHost(t.Context(), "lobby"); err != nil || f.Node != staying.name {
+		t.Fatalf("room host after the goodbye = %+v, %v; want %s", f, err, staying.name)
 	}
 }
