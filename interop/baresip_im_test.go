@@ -33,14 +33,20 @@ func imServer(t *testing.T) (s *server, alice, bob account) {
 
 // imServerOn is imServer on the given --storage ("" for SQLite).
 func imServerOn(t *testing.T, storage string) (s *server, alice, bob account) {
-	alice = account{"alice", "wonderland"}
-	bob = account{"bob", "b0b-s3cret"}
 	s = newServer(t, storage)
 	s.args = []string{"--sip-digest", "MD5"}
 	s.start()
+	alice, bob = addAliceAndBob(s)
+	return s, alice, bob
+}
+
+// addAliceAndBob creates the accounts the baresip tests use.
+func addAliceAndBob(s *server) (alice, bob account) {
+	alice = account{"alice", "wonderland"}
+	bob = account{"bob", "b0b-s3cret"}
 	s.addUser(alice.name, alice.password)
 	s.addUser(bob.name, bob.password)
-	return s, alice, bob
+	return alice, bob
 }
 
 // TestBaresipMessagesSlixmppUser: a MESSAGE from baresip (alice) to
@@ -51,16 +57,20 @@ func TestBaresipMessagesSlixmppUser(t *testing.T) {
 	bin := requireBaresip(t)
 	requireSlixmpp(t)
 	t.Parallel()
-	const (
-		body  = "hello bob, this is baresip"
-		reply = "hello alice, this is slixmpp"
-	)
 	s, alice, bob := imServer(t)
-	ready := filepath.Join(s.dir, "im.ready")
+	baresipMessagesSlixmpp(t, bin, s, s, alice, bob, "hello bob, this is baresip", "hello alice, this is slixmpp")
+}
+
+// baresipMessagesSlixmpp runs that exchange with bob's slixmpp client on
+// xmppNode and alice's baresip registered on sipNode (the same server, or
+// two nodes of a pool).
+func baresipMessagesSlixmpp(t *testing.T, bin string, xmppNode, sipNode *server, alice, bob account, body, reply string) {
+	t.Helper()
+	ready := filepath.Join(xmppNode.dir, "im.ready")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.runScript("sip_im.py", []account{bob}, "--phase", "reply", "--state", ready,
+		xmppNode.runScript("sip_im.py", []account{bob}, "--phase", "reply", "--state", ready,
 			"--peer", alice.name, "--body", body, "--reply", reply)
 	}()
 	ok := false
@@ -70,7 +80,7 @@ func TestBaresipMessagesSlixmppUser(t *testing.T) {
 		}
 	}()
 	waitFile(t, ready, done, "bob online")
-	b := startBaresip(t, s, bin, alice, "sip:bob@"+domain)
+	b := startBaresip(t, sipNode, bin, alice, "sip:bob@"+domain)
 	mark := b.mark()
 	b.command("/message " + body)
 	got := b.waitPrinted(mark, incoming("sip:bob@"+domain, reply), "bob's reply")
@@ -148,19 +158,22 @@ func TestBaresipPostsToRoom(t *testing.T) {
 	bin := requireBaresip(t)
 	requireSlixmpp(t)
 	t.Parallel()
-	const (
-		room  = "lobby"
-		body  = "hello room, this is baresip"
-		reply = "welcome, baresip"
-	)
 	s, alice, bob := imServer(t)
-	s.mustCtl("room", "create", room, "--privacy", "open")
+	s.mustCtl("room", "create", "lobby", "--privacy", "open")
+	baresipPostsToRoom(t, bin, s, s, alice, bob, "lobby", "hello room, this is baresip", "welcome, baresip")
+}
+
+// baresipPostsToRoom runs that exchange in room (which must exist, open)
+// with bob's slixmpp client on xmppNode and alice's baresip registered on
+// sipNode (the same server, or two nodes of a pool).
+func baresipPostsToRoom(t *testing.T, bin string, xmppNode, sipNode *server, alice, bob account, room, body, reply string) {
+	t.Helper()
 	roomURI := "sip:" + room + "@conference." + domain
-	ready := filepath.Join(s.dir, "room.ready")
+	ready := filepath.Join(xmppNode.dir, "room.ready")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.runScript("sip_room_reply.py", []account{bob}, "--state", ready,
+		xmppNode.runScript("sip_room_reply.py", []account{bob}, "--state", ready,
 			"--room", room, "--nick", alice.name, "--body", body, "--reply", reply)
 	}()
 	ok := false
@@ -170,7 +183,7 @@ func TestBaresipPostsToRoom(t *testing.T) {
 		}
 	}()
 	waitFile(t, ready, done, "bob in the room")
-	b := startBaresip(t, s, bin, alice, roomURI)
+	b := startBaresip(t, sipNode, bin, alice, roomURI)
 	mark := b.mark()
 	b.command("/message /join")
 	b.waitPrinted(mark, roomURI+": \"You joined "+room+" as "+alice.name+". Also here: bob.", "the answer to /join")

@@ -455,40 +455,10 @@ func TestPoolBaresipAndSlixmpp(t *testing.T) {
 	bin := requireBaresip(t)
 	requireSlixmpp(t)
 	nodes := startTwoNodePool(t, "--sip-digest", "MD5")
-	alice := account{"alice", "wonderland"}
-	bob := account{"bob", "b0b-s3cret"}
-	nodes[0].addUser(alice.name, alice.password)
-	nodes[0].addUser(bob.name, bob.password)
-	const (
-		room  = "lobby"
-		body  = "hello room from baresip on the other node"
-		reply = "welcome across the pool, baresip"
-	)
-	nodes[0].mustCtl("room", "create", room, "--privacy", "open")
-	roomURI := "sip:" + room + "@conference." + domain
-	ready := filepath.Join(nodes[0].dir, "room.ready")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		nodes[0].runScript("sip_room_reply.py", []account{bob}, "--state", ready,
-			"--room", room, "--nick", alice.name, "--body", body, "--reply", reply)
-	}()
-	ok := false
-	defer func() {
-		if !ok {
-			<-done
-		}
-	}()
-	waitFile(t, ready, done, "bob in the room")
-	b := startBaresip(t, nodes[1], bin, alice, roomURI)
-	mark := b.mark()
-	b.command("/message /join")
-	b.waitPrinted(mark, roomURI+": \"You joined "+room+" as "+alice.name+". Also here: bob.", "the answer to /join")
-	mark = b.mark()
-	b.command("/message " + body)
-	b.waitPrinted(mark, incoming(roomURI, "bob: "+reply), "bob's reply in the room")
-	ok = true
-	<-done
+	alice, bob := addAliceAndBob(nodes[0])
+	nodes[0].mustCtl("room", "create", "lobby", "--privacy", "open")
+	baresipPostsToRoom(t, bin, nodes[0], nodes[1], alice, bob, "lobby",
+		"hello room from baresip on the other node", "welcome across the pool, baresip")
 }
 
 // TestPoolBaresipMessagesSlixmppUser: a MESSAGE from baresip (alice,
@@ -498,32 +468,7 @@ func TestPoolBaresipMessagesSlixmppUser(t *testing.T) {
 	bin := requireBaresip(t)
 	requireSlixmpp(t)
 	nodes := startTwoNodePool(t, "--sip-digest", "MD5")
-	alice := account{"alice", "wonderland"}
-	bob := account{"bob", "b0b-s3cret"}
-	nodes[0].addUser(alice.name, alice.password)
-	nodes[0].addUser(bob.name, bob.password)
-	const (
-		body  = "hello bob, this is baresip on the other node"
-		reply = "hello alice, from slixmpp across the pool"
-	)
-	ready := filepath.Join(nodes[0].dir, "im.ready")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		nodes[0].runScript("sip_im.py", []account{bob}, "--phase", "reply", "--state", ready,
-			"--peer", alice.name, "--body", body, "--reply", reply)
-	}()
-	ok := false
-	defer func() {
-		if !ok {
-			<-done
-		}
-	}()
-	waitFile(t, ready, done, "bob online")
-	b := startBaresip(t, nodes[1], bin, alice, "sip:bob@"+domain)
-	mark := b.mark()
-	b.command("/message " + body)
-	b.waitPrinted(mark, incoming("sip:bob@"+domain, reply), "bob's reply")
-	ok = true
-	<-done
+	alice, bob := addAliceAndBob(nodes[0])
+	baresipMessagesSlixmpp(t, bin, nodes[0], nodes[1], alice, bob,
+		"hello bob, this is baresip on the other node", "hello alice, from slixmpp across the pool")
 }

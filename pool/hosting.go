@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -171,33 +170,23 @@ func (p *Pool) gatherRoom(room string, peers []string) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.CallTimeout)
 	defer cancel()
 	known := map[string]muc.Occupant{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	add := func(occs []muc.Occupant) {
-		mu.Lock()
-		defer mu.Unlock()
 		for _, o := range occs {
 			known[o.Nick] = o
 		}
-	}
-	for _, n := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var resp response
-			if err := p.call(ctx, n, request{Method: "SyncRoom", Room: room}, &resp); err != nil {
-				p.log.Warn("asking a node to re-declare its sessions", "room", room, "peer", n, "err", err)
-				return
-			}
-			add(resp.Occupants)
-		}()
 	}
 	mine, err := p.syncLocalTo(ctx, room, p.node)
 	if err != nil {
 		p.log.Warn("re-declaring local sessions", "room", room, "err", err)
 	}
 	add(mine)
-	wg.Wait()
+	p.callEach(ctx, peers, request{Method: "SyncRoom", Room: room}, func(n string, resp *response, err error) {
+		if err != nil {
+			p.log.Warn("asking a node to re-declare its sessions", "room", room, "peer", n, "err", err)
+			return
+		}
+		add(resp.Occupants)
+	})
 	present := map[string]bool{}
 	for _, o := range p.e.Occupants(room) {
 		present[o.Nick] = true

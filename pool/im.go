@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"mellium.im/xmpp/jid"
 
@@ -64,26 +63,15 @@ func (d *imDeliverer) Deliver(ctx context.Context, m interop.Message) (bool, err
 		return false, nil
 	}
 	w := toWire(m)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	delivered := false
 	var errs []error
-	for _, n := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var resp response
-			err := p.call(ctx, n, request{Method: "DeliverIM", IM: &w}, &resp)
-			mu.Lock()
-			defer mu.Unlock()
-			delivered = delivered || resp.Delivered
-			var un *errUnreachable
-			if err != nil && !errors.As(err, &un) {
-				errs = append(errs, err)
-			}
-		}()
-	}
-	wg.Wait()
+	p.callEach(ctx, peers, request{Method: "DeliverIM", IM: &w}, func(_ string, resp *response, err error) {
+		delivered = delivered || resp.Delivered
+		var un *errUnreachable
+		if err != nil && !errors.As(err, &un) {
+			errs = append(errs, err)
+		}
+	})
 	return delivered, errors.Join(errs...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -147,6 +148,26 @@ func (p *Pool) call(ctx context.Context, node string, req request, resp *respons
 		return fmt.Errorf("pool: decoding %s reply from %s: %w", req.Method, node, err)
 	}
 	return resp.err()
+}
+
+// callEach sends req to every node in nodes at once and hands each
+// outcome to got, one at a time; it returns when all have answered or
+// failed.
+func (p *Pool) callEach(ctx context.Context, nodes []string, req request, got func(node string, resp *response, err error)) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var resp response
+			err := p.call(ctx, n, req, &resp)
+			mu.Lock()
+			defer mu.Unlock()
+			got(n, &resp, err)
+		}()
+	}
+	wg.Wait()
 }
 
 // onRequest runs a command from another node, each in its own goroutine

@@ -50,6 +50,9 @@ func hasSession(o muc.Occupant, address string) bool {
 
 // observe updates the session and roster records from one event.
 func (p *Pool) observe(t *tracker, ev muc.Event) {
+	if ev.Kind != muc.EventJoined && ev.Kind != muc.EventPresence && ev.Kind != muc.EventDestroyed {
+		return // posts and the rest change no session or roster record
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	room := ev.Room

@@ -3,7 +3,6 @@ package pool
 import (
 	"context"
 	"encoding/json"
-	"sync"
 
 	"github.com/nats-io/nats.go"
 )
@@ -83,24 +82,13 @@ func (s *Stanzas) Send(to string, stanza []byte) {
 // Presences implements xmpp.Remote: it asks every other live node.
 func (s *Stanzas) Presences(ctx context.Context, bares []string, to string) [][]byte {
 	p := s.p
-	peers := p.livePeers()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	var out [][]byte
-	for _, n := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var resp response
-			if err := p.call(ctx, n, request{Method: "Presences", Bares: bares, Address: to}, &resp); err != nil {
-				p.log.Debug("asking a node for presence", "peer", n, "err", err)
-				return
-			}
-			mu.Lock()
-			out = append(out, resp.Stanzas...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	p.callEach(ctx, p.livePeers(), request{Method: "Presences", Bares: bares, Address: to}, func(n string, resp *response, err error) {
+		if err != nil {
+			p.log.Debug("asking a node for presence", "peer", n, "err", err)
+			return
+		}
+		out = append(out, resp.Stanzas...)
+	})
 	return out
 }

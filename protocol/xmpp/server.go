@@ -150,9 +150,6 @@ func (s *Server) forget(c *conn) {
 	s.mu.Unlock()
 }
 
-// Shutdown stops accepting, closes every stream with </stream:stream> after
-// flushing what is queued for it, and returns when all connections are
-// closed or ctx ends (then the rest are cut).
 // MoveSessions ends every client stream with <see-other-host/> naming to
 // (RFC 6120 §4.9.3.19), or with system-shutdown when to is empty: a pool
 // node that stops serving (cut off from the majority, or a standby
@@ -161,6 +158,17 @@ func (s *Server) forget(c *conn) {
 // from the pool cannot reach the rooms' hosts: they have already removed
 // its occupants). It returns how many streams it ended.
 func (s *Server) MoveSessions(ctx context.Context, to string, leaveRooms bool) int {
+	serr := &StreamError{Condition: "system-shutdown", Text: "this node stops serving clients"}
+	if to != "" {
+		serr = &StreamError{Condition: "see-other-host", Content: to, Text: "this node stops serving clients; connect to " + to}
+	}
+	return s.endStreams(ctx, serr, leaveRooms)
+}
+
+// endStreams ends every client stream with serr; with leaveRooms, room
+// occupants first learn they leave their rooms because the service goes
+// (XEP-0045 status 332).
+func (s *Server) endStreams(ctx context.Context, serr *StreamError, leaveRooms bool) int {
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -172,37 +180,23 @@ func (s *Server) MoveSessions(ctx context.Context, to string, leaveRooms bool) i
 			s.muc.shutdownSession(ctx, sess)
 		}
 	}
-	serr := &StreamError{Condition: "system-shutdown", Text: "this node stops serving clients"}
-	if to != "" {
-		serr = &StreamError{Condition: "see-other-host", Content: to, Text: "this node stops serving clients; connect to " + to}
-	}
 	for _, c := range conns {
 		c.kill(serr)
 	}
 	return len(conns)
 }
 
+// Shutdown stops accepting, closes every stream with </stream:stream> after
+// flushing what is queued for it, and returns when all connections are
+// closed or ctx ends (then the rest are cut).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	for ln := range s.listeners {
 		_ = ln.Close()
 	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
 	s.mu.Unlock()
-	if s.muc != nil {
-		// Occupants learn they leave their rooms because the service
-		// shuts down (XEP-0045 status 332) before their streams close.
-		for _, sess := range s.router.all() {
-			s.muc.shutdownSession(ctx, sess)
-		}
-	}
-	for _, c := range conns {
-		c.kill(&StreamError{Condition: "system-shutdown"})
-	}
+	s.endStreams(ctx, &StreamError{Condition: "system-shutdown"}, true)
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
