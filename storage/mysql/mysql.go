@@ -35,6 +35,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/internal/sqlstore"
 )
 
 // migrations is the content schema for MySQL. storage/sqlite/migrations is
@@ -47,15 +48,6 @@ var migrations embed.FS
 // of the content schema. Other schemas (the compliance database, say) keep
 // their own version table, so they can share a database.
 const VersionTable = "parley_content_migrations"
-
-// MySQL and MariaDB error numbers this package acts on.
-const (
-	erDupEntry         = 1062 // ER_DUP_ENTRY: duplicate key
-	erNoReferencedRow2 = 1452 // ER_NO_REFERENCED_ROW_2: foreign key parent missing
-	erRowIsReferenced2 = 1451 // ER_ROW_IS_REFERENCED_2: foreign key children exist
-	erLockDeadlock     = 1213 // ER_LOCK_DEADLOCK: transaction rolled back
-	erBadDB            = 1049 // ER_BAD_DB_ERROR: unknown database
-)
 
 // Connection settings Open forces or defaults.
 const (
@@ -87,6 +79,7 @@ const (
 // Store is a storage.Store on one MySQL or MariaDB database. It is safe for
 // concurrent use, also by several processes on the same database.
 type Store struct {
+	*sqlstore.Store
 	db    *sql.DB
 	where string // user@net(addr)/dbname, for messages; never the password
 	// ftMin and ftMax are the server's innodb_ft_min_token_size and
@@ -134,7 +127,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage/mysql: migrate %s: %w", where, err)
 	}
-	s := &Store{db: db, where: where}
+	s := &Store{Store: sqlstore.New(dialect(), db, db, where), db: db, where: where}
 	if err := db.QueryRowContext(ctx,
 		`SELECT @@innodb_ft_min_token_size, @@innodb_ft_max_token_size`).Scan(&s.ftMin, &s.ftMax); err != nil {
 		db.Close()
@@ -304,22 +297,6 @@ func withLock(ctx context.Context, db *sql.DB, name string, wait time.Duration, 
 	return fn()
 }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("storage/mysql: ping %s: %w", s.where, err)
-	}
-	return nil
-}
-
-// Close closes the connection pool.
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("storage/mysql: close %s: %w", s.where, err)
-	}
-	return nil
-}
-
 // writeTx runs fn in a READ COMMITTED transaction and commits it if fn
 // returns nil. If InnoDB picks the transaction as a deadlock victim, the
 // whole transaction is run again, a few times at most.
@@ -352,19 +329,6 @@ func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.T
 		return err
 	}
 	return tx.Commit()
-}
-
-// lockAccount locks username's row in accounts until the transaction ends,
-// or returns storage.ErrNotFound if there is no such account. See the
-// package comment for why every per-user write starts with it.
-func lockAccount(ctx context.Context, tx *sql.Tx, username string) error {
-	var one int
-	err := tx.QueryRowContext(ctx,
-		`SELECT 1 FROM accounts WHERE username = ? FOR UPDATE`, username).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("account: %w", storage.ErrNotFound)
-	}
-	return err
 }
 
 // mapError turns constraint violations into the storage errors they mean: a

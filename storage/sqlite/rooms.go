@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -431,4 +432,27 @@ func nullTime(t time.Time) sql.NullInt64 {
 		return sql.NullInt64{}
 	}
 	return sql.NullInt64{Int64: unixMicro(t), Valid: true}
+}
+
+// encodeGroups and decodeGroups convert lists to and from JSON arrays.
+func encodeGroups(groups []string) (string, error) {
+	if len(groups) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(groups)
+	if err != nil {
+		return "", fmt.Errorf("encode groups: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeGroups(s string) ([]string, error) {
+	var groups []string
+	if err := json.Unmarshal([]byte(s), &groups); err != nil {
+		return nil, fmt.Errorf("decode groups %q: %w", s, err)
+	}
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	return groups, nil
 }

@@ -28,6 +28,7 @@ import (
 	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/internal/sqlstore"
 )
 
 // migrations is the content schema for SQLite. storage/mysql/migrations is
@@ -49,6 +50,7 @@ const busyTimeout = 10 * time.Second
 // Store is a storage.Store on one SQLite database file. It is safe for
 // concurrent use.
 type Store struct {
+	*sqlstore.Store
 	path  string
 	write *sql.DB // exactly one connection; transactions BEGIN IMMEDIATE
 	read  *sql.DB // query_only connections
@@ -101,9 +103,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.read.SetMaxOpenConns(readers)
 	s.read.SetMaxIdleConns(readers)
 	if err := s.read.PingContext(ctx); err != nil {
-		s.Close()
+		s.read.Close()
+		s.write.Close()
 		return nil, fmt.Errorf("storage/sqlite: open %s for reading: %w", abs, err)
 	}
+	s.Store = sqlstore.New(dialect, s.write, s.read, abs)
 	return s, nil
 }
 
@@ -161,31 +165,6 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return err
 }
 
-// Ping checks that the database file can be read and written.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.write.PingContext(ctx); err != nil {
-		return fmt.Errorf("storage/sqlite: ping %s: %w", s.path, err)
-	}
-	if err := s.read.PingContext(ctx); err != nil {
-		return fmt.Errorf("storage/sqlite: ping %s: %w", s.path, err)
-	}
-	return nil
-}
-
-// Close closes both connection pools. The last connection to close
-// checkpoints the WAL into the database file.
-func (s *Store) Close() error {
-	var errs []error
-	if s.read != nil {
-		errs = append(errs, s.read.Close())
-	}
-	errs = append(errs, s.write.Close())
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("storage/sqlite: close %s: %w", s.path, err)
-	}
-	return nil
-}
-
 // writeTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it if
 // fn returns nil.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -233,3 +212,12 @@ func mapError(err error) error {
 func unixMicro(t time.Time) int64 { return t.UnixMicro() }
 
 func fromUnixMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// nonNil returns b, or an empty slice for nil: a nil []byte is bound as SQL
+// NULL, which the NOT NULL BLOB columns refuse.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -10,20 +10,18 @@ import (
 	"github.com/parleychat/parley/storage/internal/check"
 )
 
-// StoreOffline implements storage.Offline. The count and the insert share
-// one write transaction, and SQLite has one writer at a time, so concurrent
-// calls cannot together pass the quota.
+// StoreOffline implements storage.Offline. The count and the insert happen
+// under the lock on the owner's account row (or with SQLite's one writer),
+// so concurrent calls, from any node, cannot together pass the quota, and
+// ids grow in commit order.
 func (s *Store) StoreOffline(ctx context.Context, msg storage.OfflineMessage, max int) (int64, error) {
 	if err := check.Username(msg.Owner); err != nil {
-		return 0, fmt.Errorf("storage/sqlite: store offline message: %w", err)
+		return 0, s.wrap(err, "store offline message")
 	}
-	stored := msg.Stored
-	if stored.IsZero() {
-		stored = time.Now()
-	}
+	stored := orNow(msg.Stored, time.Now())
 	var id int64
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := accountExists(ctx, tx, msg.Owner); err != nil {
+		if err := s.lockAccount(ctx, tx, msg.Owner); err != nil {
 			return err
 		}
 		if max > 0 {
@@ -39,42 +37,31 @@ func (s *Store) StoreOffline(ctx context.Context, msg storage.OfflineMessage, ma
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO offline_messages (owner, from_jid, stanza, stored_at)
 			VALUES (?, ?, ?, ?)`,
-			msg.Owner, msg.From, nonNil(msg.Stanza), unixMicro(stored))
+			msg.Owner, msg.From, nonNil(msg.Stanza), s.t(stored))
 		if err != nil {
-			return mapError(err)
+			return s.mapError(err)
 		}
 		id, err = res.LastInsertId()
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("storage/sqlite: store offline message for %s: %w", msg.Owner, err)
+		return 0, s.wrap(err, "store offline message for %s", msg.Owner)
 	}
 	return id, nil
 }
 
 // OfflineMessages implements storage.Offline.
 func (s *Store) OfflineMessages(ctx context.Context, owner string) ([]storage.OfflineMessage, error) {
-	rows, err := s.read.QueryContext(ctx, `
+	out, err := collect(ctx, s.read, func(row scanner) (storage.OfflineMessage, error) {
+		m := storage.OfflineMessage{Owner: owner}
+		return m, row.Scan(&m.ID, &m.From, &m.Stanza, scanTime(&m.Stored))
+	}, `
 		SELECT id, from_jid, stanza, stored_at
 		FROM offline_messages
 		WHERE owner = ?
 		ORDER BY id`, owner)
 	if err != nil {
-		return nil, fmt.Errorf("storage/sqlite: offline messages of %s: %w", owner, err)
-	}
-	defer rows.Close()
-	var out []storage.OfflineMessage
-	for rows.Next() {
-		m := storage.OfflineMessage{Owner: owner}
-		var stored int64
-		if err := rows.Scan(&m.ID, &m.From, &m.Stanza, &stored); err != nil {
-			return nil, fmt.Errorf("storage/sqlite: offline messages of %s: %w", owner, err)
-		}
-		m.Stored = fromUnixMicro(stored)
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage/sqlite: offline messages of %s: %w", owner, err)
+		return nil, s.wrap(err, "offline messages of %s", owner)
 	}
 	return out, nil
 }
@@ -83,8 +70,5 @@ func (s *Store) OfflineMessages(ctx context.Context, owner string) ([]storage.Of
 func (s *Store) DeleteOfflineThrough(ctx context.Context, owner string, upTo int64) error {
 	_, err := s.write.ExecContext(ctx,
 		`DELETE FROM offline_messages WHERE owner = ? AND id <= ?`, owner, upTo)
-	if err != nil {
-		return fmt.Errorf("storage/sqlite: delete offline messages of %s through %d: %w", owner, upTo, err)
-	}
-	return nil
+	return s.wrap(err, "delete offline messages of %s through %d", owner, upTo)
 }

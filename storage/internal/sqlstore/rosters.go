@@ -1,0 +1,186 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/internal/check"
+)
+
+// Roster implements storage.Rosters.
+func (s *Store) Roster(ctx context.Context, owner string) ([]storage.RosterItem, int64, error) {
+	var (
+		items   []storage.RosterItem
+		version int64
+	)
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		items, err = collect(ctx, tx, func(row scanner) (storage.RosterItem, error) {
+			item := storage.RosterItem{Owner: owner}
+			var groups string
+			if err := row.Scan(&item.JID, &item.Name, &item.Subscription, &item.Ask, &groups); err != nil {
+				return item, err
+			}
+			if item.Groups, err = decodeList(groups); err != nil {
+				return item, fmt.Errorf("item %s: %w", item.JID, err)
+			}
+			return item, nil
+		}, `
+			SELECT jid, name, subscription, ask, group_names
+			FROM roster_items
+			WHERE owner = ?
+			ORDER BY jid`, owner)
+		if err != nil {
+			return err
+		}
+		version, err = rosterVersion(ctx, tx, owner)
+		return err
+	})
+	if err != nil {
+		return nil, 0, s.wrap(err, "roster of %s", owner)
+	}
+	return items, version, nil
+}
+
+// RosterItem implements storage.Rosters.
+func (s *Store) RosterItem(ctx context.Context, owner, jid string) (storage.RosterItem, error) {
+	item := storage.RosterItem{Owner: owner, JID: jid}
+	var groups string
+	err := notFound(s.read.QueryRowContext(ctx, `
+		SELECT name, subscription, ask, group_names
+		FROM roster_items
+		WHERE owner = ? AND jid = ?`,
+		owner, jid).Scan(&item.Name, &item.Subscription, &item.Ask, &groups))
+	if err == nil {
+		item.Groups, err = decodeList(groups)
+	}
+	if err != nil {
+		return storage.RosterItem{}, s.wrap(err, "roster item %s/%s", owner, jid)
+	}
+	return item, nil
+}
+
+// PutRosterItem implements storage.Rosters.
+func (s *Store) PutRosterItem(ctx context.Context, item storage.RosterItem) (int64, error) {
+	if err := check.RosterItem(item); err != nil {
+		return 0, s.wrap(err, "put roster item %s/%s", item.Owner, item.JID)
+	}
+	groups, err := encodeList(item.Groups)
+	if err != nil {
+		return 0, s.wrap(err, "put roster item %s/%s", item.Owner, item.JID)
+	}
+	var version int64
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockAccount(ctx, tx, item.Owner); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO roster_items (owner, jid, name, subscription, ask, group_names)
+			VALUES (?, ?, ?, ?, ?, ?) `+s.upsert("owner, jid", "name", "subscription", "ask", "group_names"),
+			item.Owner, item.JID, item.Name, item.Subscription, item.Ask, groups)
+		if err != nil {
+			return s.mapError(err)
+		}
+		version, err = s.bumpRosterVersion(ctx, tx, item.Owner)
+		return err
+	})
+	if err != nil {
+		return 0, s.wrap(err, "put roster item %s/%s", item.Owner, item.JID)
+	}
+	return version, nil
+}
+
+// DeleteRosterItem implements storage.Rosters.
+func (s *Store) DeleteRosterItem(ctx context.Context, owner, jid string) (int64, error) {
+	var version int64
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockAccount(ctx, tx, owner); err != nil {
+			return err
+		}
+		if err := affected(tx.ExecContext(ctx,
+			`DELETE FROM roster_items WHERE owner = ? AND jid = ?`, owner, jid)); err != nil {
+			return err
+		}
+		var err error
+		version, err = s.bumpRosterVersion(ctx, tx, owner)
+		return err
+	})
+	if err != nil {
+		return 0, s.wrap(err, "delete roster item %s/%s", owner, jid)
+	}
+	return version, nil
+}
+
+// rosterVersion returns the owner's roster version, 0 before the first
+// change.
+func rosterVersion(ctx context.Context, tx *sql.Tx, owner string) (int64, error) {
+	var v int64
+	err := tx.QueryRowContext(ctx,
+		`SELECT version FROM roster_versions WHERE owner = ?`, owner).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// bumpRosterVersion increments the owner's roster version and returns the
+// new one. It runs in the transaction that changed the roster, under the
+// lock on the owner's account, so a version always names exactly one state
+// of the roster.
+func (s *Store) bumpRosterVersion(ctx context.Context, tx *sql.Tx, owner string) (int64, error) {
+	_, err := tx.ExecContext(ctx, `INSERT INTO roster_versions (owner, version) VALUES (?, 1) `+
+		s.d.Upsert("owner", "version = version + 1"), owner)
+	if err != nil {
+		return 0, fmt.Errorf("roster version: %w", s.mapError(err))
+	}
+	v, err := rosterVersion(ctx, tx, owner)
+	if err != nil {
+		return 0, fmt.Errorf("roster version: %w", err)
+	}
+	return v, nil
+}
+
+// AddPendingSubscription implements storage.Rosters.
+func (s *Store) AddPendingSubscription(ctx context.Context, p storage.PendingSubscription) error {
+	if err := check.JID(p.From); err != nil {
+		return s.wrap(err, "add pending subscription %s/%s", p.Owner, p.From)
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockAccount(ctx, tx, p.Owner); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO pending_subscriptions (owner, from_jid, stanza, created_at)
+			VALUES (?, ?, ?, ?) `+s.upsert("owner, from_jid", "stanza"),
+			p.Owner, p.From, nonNil(p.Stanza), s.t(time.Now()))
+		return s.mapError(err)
+	})
+	return s.wrap(err, "add pending subscription %s/%s", p.Owner, p.From)
+}
+
+// PendingSubscriptions implements storage.Rosters.
+func (s *Store) PendingSubscriptions(ctx context.Context, owner string) ([]storage.PendingSubscription, error) {
+	out, err := collect(ctx, s.read, func(row scanner) (storage.PendingSubscription, error) {
+		p := storage.PendingSubscription{Owner: owner}
+		return p, row.Scan(&p.From, &p.Stanza)
+	}, `
+		SELECT from_jid, stanza
+		FROM pending_subscriptions
+		WHERE owner = ?
+		ORDER BY id`, owner)
+	if err != nil {
+		return nil, s.wrap(err, "pending subscriptions of %s", owner)
+	}
+	return out, nil
+}
+
+// RemovePendingSubscription implements storage.Rosters.
+func (s *Store) RemovePendingSubscription(ctx context.Context, owner, from string) error {
+	_, err := s.write.ExecContext(ctx,
+		`DELETE FROM pending_subscriptions WHERE owner = ? AND from_jid = ?`, owner, from)
+	return s.wrap(err, "remove pending subscription %s/%s", owner, from)
+}
