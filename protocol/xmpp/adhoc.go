@@ -123,24 +123,28 @@ func (c *commandSessions) take(id, node, owner string, now time.Time) (ok, expir
 	return true, false
 }
 
+// registerCommands registers the service's ad-hoc commands (XEP-0050)
+// and their disco nodes (§2.2, §2.3).
+func (m *mucService) registerCommands(mx *mux) {
+	mx.iq(toMUCService, "set", nsCommands, "command", m.command, advertise(nsCommands))
+	mx.node(toMUCService, isCommandNode, m.commandDisco)
+}
+
 // commandError is a stanza error with XEP-0050's application-specific
 // condition (§4.6), e.g. bad-action or bad-sessionid.
-type commandError struct {
-	*StanzaError
-	specific string
+func commandError(serr *StanzaError, specific string) *StanzaError {
+	serr.App = NewElement(nsCommands, specific)
+	return serr
 }
 
-func badAction(text string) error {
-	return &commandError{errBadRequest(text), "bad-action"}
-}
+func badAction(text string) error { return commandError(errBadRequest(text), "bad-action") }
 
-func badPayload(text string) error {
-	return &commandError{errBadRequest(text), "bad-payload"}
-}
+func badPayload(text string) error { return commandError(errBadRequest(text), "bad-payload") }
 
 // commandDisco answers disco#items on the commands node (XEP-0050 §2.2) and
 // disco#info on it and on each command (§2.3).
-func (m *mucService) commandDisco(q *Element) (*Element, error) {
+func (m *mucService) commandDisco(ctx context.Context, r *request) (*Element, error) {
+	q := r.payload
 	node := q.AttrValue("node")
 	if q.Name.Space == nsDiscoItems {
 		if node != nsCommands {
@@ -163,27 +167,9 @@ func (m *mucService) commandDisco(q *Element) (*Element, error) {
 	return nil, errItemNotFound("no such node")
 }
 
-// command executes one stage of an ad-hoc command (XEP-0050 §3) and sends
-// the reply itself, since its errors carry XEP-0050 conditions.
-func (m *mucService) command(ctx context.Context, sess *session, iq, cmd *Element) {
-	reply, err := m.runCommand(ctx, sess, cmd)
-	if err != nil {
-		ce, ok := err.(*commandError)
-		if !ok {
-			m.replyError(sess, iq, err)
-			return
-		}
-		out := errorReply(iq, ce.StanzaError, "")
-		if els := out.Elements(); len(els) > 0 {
-			els[len(els)-1].Append(NewElement(nsCommands, ce.specific))
-		}
-		sess.sendElement(out)
-		return
-	}
-	sess.sendElement(NewElement(nsClient, "iq", "type", "result", "id", iq.AttrValue("id"), "from", m.domain, "to", sess.jid.String()).Append(reply))
-}
-
-func (m *mucService) runCommand(ctx context.Context, sess *session, cmd *Element) (*Element, error) {
+// command executes one stage of an ad-hoc command (XEP-0050 §3).
+func (m *mucService) command(ctx context.Context, r *request) (*Element, error) {
+	cmd, user := r.payload, r.from.bareJID()
 	node := cmd.AttrValue("node")
 	found := false
 	for _, c := range commands {
@@ -198,16 +184,16 @@ func (m *mucService) runCommand(ctx context.Context, sess *session, cmd *Element
 	default:
 		return nil, badAction(fmt.Sprintf("unknown action %q", action))
 	}
-	owner, now := sess.jid.String(), time.Now()
+	owner, now := r.from.fullJID().String(), time.Now()
 	id := cmd.AttrValue("sessionid")
 	if id != "" {
 		// A later stage: the session must be ours and alive.
 		ok, expired := m.commands.take(id, node, owner, now)
 		switch {
 		case expired:
-			return nil, &commandError{errNotAllowed("the command session timed out; start again"), "session-expired"}
+			return nil, commandError(errNotAllowed("the command session timed out; start again"), "session-expired")
 		case !ok:
-			return nil, &commandError{errBadRequest("no such command session"), "bad-sessionid"}
+			return nil, commandError(errBadRequest("no such command session"), "bad-sessionid")
 		}
 	}
 	if action == "cancel" {
@@ -240,10 +226,10 @@ func (m *mucService) runCommand(ctx context.Context, sess *session, cmd *Element
 		if submitted == nil {
 			return m.executing(node, owner, now, followForm()), nil
 		}
-		return m.submitFollow(ctx, sess, id, submitted)
+		return m.submitFollow(ctx, user, id, submitted)
 	case cmdUnfollow:
 		if submitted == nil {
-			follows, err := m.engine.Follows(ctx, sess.bare)
+			follows, err := m.engine.Follows(ctx, user)
 			if err != nil {
 				return nil, err
 			}
@@ -252,9 +238,9 @@ func (m *mucService) runCommand(ctx context.Context, sess *session, cmd *Element
 			}
 			return m.executing(node, owner, now, m.unfollowForm(follows)), nil
 		}
-		return m.submitUnfollow(ctx, sess, id, submitted)
+		return m.submitUnfollow(ctx, user, id, submitted)
 	default: // cmdListFollows: one stage, no form to fill
-		follows, err := m.engine.Follows(ctx, sess.bare)
+		follows, err := m.engine.Follows(ctx, user)
 		if err != nil {
 			return nil, err
 		}
@@ -347,15 +333,15 @@ func (m *mucService) formRoom(values map[string][]string) (string, error) {
 	}
 	j, err := jid.Parse(v)
 	if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
-		return "", &commandError{errJIDMalformed("the room must be a room JID like room@" + m.domain), "bad-payload"}
+		return "", commandError(errJIDMalformed("the room must be a room JID like room@"+m.domain), "bad-payload")
 	}
 	if j.Domainpart() != m.domain {
-		return "", &commandError{errItemNotFound("only rooms at " + m.domain + " can be followed here"), "bad-payload"}
+		return "", commandError(errItemNotFound("only rooms at "+m.domain+" can be followed here"), "bad-payload")
 	}
 	return roomName(j), nil
 }
 
-func (m *mucService) submitFollow(ctx context.Context, sess *session, id string, x *Element) (*Element, error) {
+func (m *mucService) submitFollow(ctx context.Context, user, id string, x *Element) (*Element, error) {
 	values := formValues(x)
 	room, err := m.formRoom(values)
 	if err != nil {
@@ -365,7 +351,7 @@ func (m *mucService) submitFollow(ctx context.Context, sess *session, id string,
 	for _, v := range values["keywords"] {
 		keywords = append(keywords, strings.Split(v, "\n")...)
 	}
-	f, err := m.engine.Follow(ctx, sess.bare, room, keywords)
+	f, err := m.engine.Follow(ctx, user, room, keywords)
 	if err != nil {
 		return nil, err
 	}
@@ -376,12 +362,12 @@ func (m *mucService) submitFollow(ctx context.Context, sess *session, id string,
 	return commandResult(cmdFollow, id, "completed").Append(commandNote("info", note)), nil
 }
 
-func (m *mucService) submitUnfollow(ctx context.Context, sess *session, id string, x *Element) (*Element, error) {
+func (m *mucService) submitUnfollow(ctx context.Context, user, id string, x *Element) (*Element, error) {
 	room, err := m.formRoom(formValues(x))
 	if err != nil {
 		return nil, err
 	}
-	if err := m.engine.Unfollow(ctx, sess.bare, room); err != nil {
+	if err := m.engine.Unfollow(ctx, user, room); err != nil {
 		return nil, err
 	}
 	return commandResult(cmdUnfollow, id, "completed").Append(commandNote("info", "You no longer follow "+m.roomJID(room)+".")), nil

@@ -46,6 +46,10 @@ type StanzaError struct {
 	// Condition is one of the conditions of RFC 6120 §8.3.3.
 	Condition string
 	Text      string
+	// App is an application-specific condition (RFC 6120 §8.3.2), e.g.
+	// XEP-0050's <bad-action/> or XEP-0363's <file-too-large/>; nil for
+	// none.
+	App *Element
 }
 
 func (e *StanzaError) Error() string {
@@ -113,6 +117,9 @@ func errorReply(stanza *Element, serr *StanzaError, by string) *Element {
 		t := NewElement(nsStanzas, "text")
 		t.Attr = append(t.Attr, xmlLang("en"))
 		el.Append(t.AppendText(serr.Text))
+	}
+	if serr.App != nil {
+		el.Append(serr.App)
 	}
 	return out.Append(el)
 }

@@ -30,6 +30,14 @@ const (
 	mamMaxPage     = 250
 )
 
+// registerMAM registers archive queries on rooms, and says so on the
+// service too (clients look there first).
+func (m *mucService) registerMAM(mx *mux) {
+	mam := []regOption{advertise(nsMAM, nsFullText), advertiseAt(toMUCService, nsMAM, nsFullText)}
+	mx.iq(toRoom, "get", nsMAM, "query", func(context.Context, *request) (*Element, error) { return mamForm(), nil }, mam...)
+	mx.stanza(toRoom, "iq", "set", nsMAM, "query", m.mamQuery, mam...)
+}
+
 // mamForm is the query form a client fetches before searching (XEP-0313
 // §6.1.1).
 func mamForm() *Element {
@@ -45,11 +53,13 @@ func mamForm() *Element {
 
 // mamQuery answers a MAM query on a room: the matching messages as
 // <result/> messages, then the IQ result with <fin/>.
-func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, room string, q *Element) {
+// It answers itself, with the page and the result in one batch: the page
+// is a server-made burst that may exceed the session's queue limit.
+func (m *mucService) mamQuery(ctx context.Context, r *request) error {
+	iq, room, q, sender := r.el, roomName(r.to), r.payload, r.from.bareJID()
 	queryID := q.AttrValue("queryid")
 	hq := storage.HistoryQuery{Room: room, Limit: mamDefaultPage}
 	values := formValues(q.Child(nsDataForms, "x"))
-	fail := func(err error) { m.replyError(sess, iq, err) }
 	parseTime := func(field string) (time.Time, bool) {
 		v, ok := first(values, field)
 		if !ok || v == "" {
@@ -60,18 +70,15 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 	}
 	var ok bool
 	if hq.Start, ok = parseTime("start"); !ok {
-		fail(errBadRequest("start is not an XEP-0082 date-time"))
-		return
+		return errBadRequest("start is not an XEP-0082 date-time")
 	}
 	if hq.End, ok = parseTime("end"); !ok {
-		fail(errBadRequest("end is not an XEP-0082 date-time"))
-		return
+		return errBadRequest("end is not an XEP-0082 date-time")
 	}
 	if w, _ := first(values, "with"); w != "" {
 		j, err := jid.Parse(w)
 		if err != nil {
-			fail(errJIDMalformed("with"))
-			return
+			return errJIDMalformed("with")
 		}
 		// XEP-0313 §5.1.1: in a MUC archive, with is an occupant JID;
 		// a bare user JID matches that user's real identity.
@@ -84,7 +91,7 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 	hq.FullText, _ = first(values, fieldFullText)
 	hq.FullText = strings.TrimSpace(hq.FullText)
 	seqOf := func(id string) (int64, error) {
-		msg, err := m.engine.Message(ctx, sess.bare, room, id)
+		msg, err := m.engine.Message(ctx, sender, room, id)
 		if err != nil {
 			if isNotFound(err) {
 				return 0, errItemNotFound("no archived message " + id)
@@ -96,16 +103,14 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 	if id, _ := first(values, "after-id"); id != "" {
 		seq, err := seqOf(id)
 		if err != nil {
-			fail(err)
-			return
+			return err
 		}
 		hq.AfterSeq = seq
 	}
 	if id, _ := first(values, "before-id"); id != "" {
 		seq, err := seqOf(id)
 		if err != nil {
-			fail(err)
-			return
+			return err
 		}
 		hq.BeforeSeq = seq
 	}
@@ -113,16 +118,14 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 		if max := set.Child(nsRSM, "max"); max != nil {
 			n, err := strconv.Atoi(strings.TrimSpace(max.Text()))
 			if err != nil || n < 0 {
-				fail(errBadRequest("RSM max must be a non-negative integer"))
-				return
+				return errBadRequest("RSM max must be a non-negative integer")
 			}
 			hq.Limit = min(n, mamMaxPage)
 		}
 		if after := set.Child(nsRSM, "after"); after != nil && after.Text() != "" {
 			seq, err := seqOf(after.Text())
 			if err != nil {
-				fail(err)
-				return
+				return err
 			}
 			hq.AfterSeq = max(hq.AfterSeq, seq)
 		}
@@ -132,8 +135,7 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 			if id := before.Text(); id != "" {
 				seq, err := seqOf(id)
 				if err != nil {
-					fail(err)
-					return
+					return err
 				}
 				if hq.BeforeSeq == 0 || seq < hq.BeforeSeq {
 					hq.BeforeSeq = seq
@@ -146,21 +148,19 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 	count := -1
 	if hq.Limit > 0 {
 		var err error
-		msgs, complete, err = m.engine.History(ctx, sess.bare, "mam", hq)
+		msgs, complete, err = m.engine.History(ctx, sender, "mam", hq)
 		if err != nil {
-			fail(err)
-			return
+			return err
 		}
 	} else {
 		// <max>0</max> asks only for the count (XEP-0059 §2.6).
-		n, err := m.engine.CountHistory(ctx, sess.bare, hq)
+		n, err := m.engine.CountHistory(ctx, sender, hq)
 		if err != nil {
-			fail(err)
-			return
+			return err
 		}
 		count, complete = n, n == 0
 	}
-	to := sess.jid.String()
+	to := r.from.fullJID().String()
 	// A page is a server-made burst bounded by mamMaxPage: queued at
 	// once, past the session's queue limit if need be.
 	batch := make([][]byte, 0, len(msgs)+1)
@@ -189,5 +189,6 @@ func (m *mucService) mamQuery(ctx context.Context, sess *session, iq *Element, r
 		fin.SetAttr("complete", "true")
 	}
 	batch = append(batch, NewElement(nsClient, "iq", "type", "result", "id", iq.AttrValue("id"), "from", m.roomJID(room), "to", to).Append(fin).Bytes())
-	sess.sendBatch(batch)
+	r.from.sendBatch(batch)
+	return nil
 }

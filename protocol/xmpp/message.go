@@ -19,38 +19,24 @@ const (
 	nsHints      = "urn:xmpp:hints"
 )
 
-// handleMessage routes a message from a local session.
-func (s *Server) handleMessage(ctx context.Context, sess *session, m *Element) {
-	typ := m.AttrValue("type")
-	switch typ {
-	case "":
-		typ = "normal"
-	case "normal", "chat", "groupchat", "headline", "error":
-	default:
-		sess.sendElement(errorReply(m, errBadRequest("unknown message type"), ""))
-		return
+// registerMessages routes messages to the domain's users: their bare JID
+// (offline storage when no resource is available) or one session.
+func (s *Server) registerMessages() {
+	s.mux.stanza(toAccount, "message", anyType, "", "", s.messageToUser, advertiseAt(toServer, "msgoffline"))
+	s.mux.stanza(toFullJID, "message", anyType, "", "", s.messageToUser,
+		unadvertised("routing (RFC 6121 §8.5.3): to one session, or as if to the bare JID"))
+}
+
+// messageToUser delivers a message to a local bare or full JID (RFC 6121
+// §8.5.2, §8.5.3); a message without 'to' is for the sender's own account.
+func (s *Server) messageToUser(ctx context.Context, r *request) error {
+	if r.el.AttrValue("to") == "" {
+		r.el.SetAttr("to", r.to.String())
 	}
-	bounce := func(serr *StanzaError) {
-		if typ != "error" {
-			sess.sendElement(errorReply(m, serr, ""))
-		}
+	if serr := s.deliverMessage(ctx, r.el, r.to, r.typ); serr != nil {
+		return serr
 	}
-	kind, to := s.resolveTarget(sess, m.AttrValue("to"))
-	switch kind {
-	case targetInvalid:
-		bounce(errJIDMalformed(""))
-	case targetRemote:
-		bounce(errRemoteServerNotFound("server-to-server is not available"))
-	case targetServer:
-		bounce(errServiceUnavailable("the server does not take messages"))
-	case targetAccount, targetFullLocal:
-		if m.AttrValue("to") == "" {
-			m.SetAttr("to", to.String())
-		}
-		if serr := s.deliverMessage(ctx, m, to, typ); serr != nil {
-			bounce(serr)
-		}
-	}
+	return nil
 }
 
 // deliverMessage delivers a message to a local JID following RFC 6121

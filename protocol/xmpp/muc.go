@@ -12,8 +12,8 @@ import (
 )
 
 // Multi-User Chat (XEP-0045) at conference.DOMAIN: the XMPP front door of
-// the room engine (package muc). Files: muc.go (routing and the per-session
-// Sink), muc_render.go (engine events to stanzas), muc_presence.go (join,
+// the room engine (package muc). Files: muc.go (registration and the
+// per-session Sink), muc_render.go (engine events to stanzas), muc_presence.go (join,
 // nick, leave), muc_message.go (posts, subject, private messages,
 // invitations), muc_iq.go (disco, admin, owner, self-ping), mam.go (the
 // archive).
@@ -105,16 +105,20 @@ func (k *mucSink) forget(room string) {
 	delete(k.rooms, room)
 }
 
+// register fills the mux with the service's handlers, one file per part.
+func (m *mucService) register(mx *mux) {
+	m.registerIQs(mx)      // muc_iq.go: disco entities, administration, owner, moderation, occupants
+	m.registerMessages(mx) // muc_message.go
+	m.registerPresence(mx) // muc_presence.go
+	m.registerMAM(mx)      // mam.go
+	m.registerCommands(mx) // adhoc.go
+}
+
 // roomJID is the bare JID of a room.
 func (m *mucService) roomJID(room string) string { return room + "@" + m.domain }
 
 // occupantJID is room@service/nick.
 func (m *mucService) occupantJID(room, nick string) string { return room + "@" + m.domain + "/" + nick }
-
-// isMUC reports whether a JID is at the MUC service.
-func (s *Server) isMUC(j jid.JID) bool {
-	return s.muc != nil && j.Domainpart() == s.muc.domain
-}
 
 // roomName maps a room JID's localpart to the engine's room name.
 func roomName(j jid.JID) string { return strings.ToLower(j.Localpart()) }
@@ -178,25 +182,4 @@ func mucError(err error) *StanzaError {
 		return &StanzaError{Type: m.typ, Condition: m.condition, Text: e.Reason}
 	}
 	return errInternal(e.Reason)
-}
-
-// replyError sends the error reply to stanza, from the MUC address it was
-// sent to, and logs internal failures.
-func (m *mucService) replyError(sess *session, stanza *Element, err error) {
-	if stanza.AttrValue("type") == "error" {
-		return
-	}
-	serr, ok := err.(*StanzaError)
-	if !ok {
-		serr = mucError(err)
-		if serr.Condition == "internal-server-error" {
-			m.srv.log.Error("muc", "stanza", stanza.Name.Local, "to", stanza.AttrValue("to"), "err", err)
-		}
-	}
-	reply := errorReply(stanza, serr, "")
-	if stanza.Name.Local == "presence" {
-		// XEP-0045 §7.2.6: errors to a join echo the <x/>.
-		reply.Append(NewElement(nsMUC, "x"))
-	}
-	sess.sendElement(reply)
 }

@@ -11,161 +11,120 @@ import (
 	"github.com/parleychat/parley/storage"
 )
 
-// handleIQ answers IQs to the MUC service, a room, or an occupant.
-func (m *mucService) handleIQ(ctx context.Context, sess *session, iq *Element, to jid.JID) {
-	typ := iq.AttrValue("type")
-	if typ != "get" && typ != "set" {
-		if to.Resourcepart() != "" {
-			m.relayToOccupant(ctx, sess, iq, to)
-		}
-		return
+// registerIQs declares the MUC service and its rooms to disco (XEP-0045
+// §6) and registers the IQs they answer: administration (§8, §9), owner
+// configuration (§10), moderation (XEP-0425), and at an occupant's address
+// self-pings (XEP-0410) and relays.
+func (m *mucService) registerIQs(mx *mux) {
+	mx.entity(toMUCService, entity{category: "conference", typ: "text", name: "Parley rooms",
+		jid: m.domain, listed: "Chat rooms", items: m.serviceItems})
+	mx.node(toMUCService, isCategoryNode, m.categoryNode)
+	mx.entity(toRoom, entity{category: "conference", typ: "text", about: m.roomAbout, items: m.roomItems})
+
+	protocol := unadvertised("XEP-0045 administration, part of " + nsMUC + " (advertised with the join)")
+	for _, typ := range []string{"get", "set"} {
+		mx.iq(toRoom, typ, nsMUCAdmin, "query", m.admin, protocol)
+		mx.iq(toRoom, typ, nsMUCOwner, "query", m.owner, protocol)
 	}
-	payloads := iq.Elements()
-	if len(payloads) != 1 {
-		m.replyError(sess, iq, errBadRequest("a get or set IQ has exactly one payload"))
-		return
+	mx.iq(toRoom, "set", nsModerate, "moderate", m.moderate, advertise(nsModerate), advertiseAt(toMUCService, nsModerate))
+	mx.iq(toRoom, "set", nsFasten, "apply-to", m.moderateV0,
+		unadvertised("XEP-0425 v0.2 (message-moderate:0 in XEP-0422 apply-to), which slixmpp 1.8 and older clients send; the current version is advertised"))
+
+	selfPing := "http://jabber.org/protocol/muc#self-ping-optimization"
+	mx.iq(toOccupant, "get", nsPing, "ping", m.selfPing, advertiseAt(toRoom, selfPing), advertiseAt(toMUCService, selfPing))
+	mx.stanza(toOccupant, "iq", anyType, "", "", m.relayToOccupant,
+		unadvertised("routing (XEP-0045 §7.2.4 leaves IQs to occupants to the service): the occupant answers"))
+}
+
+// viewOf is the sender's view of a room, if the sender is a local session
+// in it.
+func (m *mucService) viewOf(o origin, room string) (roomView, bool) {
+	sess := o.session()
+	if sess == nil {
+		return roomView{}, false
 	}
-	q := payloads[0]
-	room := roomName(to)
-	var result *Element
-	var err error
-	switch {
-	case room == "" && q.Name.Space == nsCommands && q.Name.Local == "command" && typ == "set":
-		m.command(ctx, sess, iq, q) // adhoc.go: topic feeds (XEP-0050)
-		return
-	case room == "" && (q.Name.Space == nsDiscoInfo || q.Name.Space == nsDiscoItems) && typ == "get" && isCommandNode(q.AttrValue("node")):
-		result, err = m.commandDisco(q)
-	case room == "" && q.Name.Space == nsDiscoInfo && typ == "get":
-		result, err = m.serviceInfo(ctx, sess, q)
-	case room == "" && q.Name.Space == nsDiscoItems && typ == "get":
-		result, err = m.serviceItems(ctx, sess, q)
-	case room == "" && q.Name.Space == nsPing && typ == "get":
-	case room == "":
-		err = errServiceUnavailable("")
-	case to.Resourcepart() != "":
-		// XEP-0410: a ping to one's own occupant JID tells whether one
-		// is still joined; other IQs are relayed to the occupant.
-		if q.Name.Space == nsPing {
-			if nick, in := m.sinkFor(sess).nick(room); !in || nick != to.Resourcepart() {
-				err = errNotAcceptableText("you are not joined with this nick")
-			}
-			break
-		}
-		m.relayToOccupant(ctx, sess, iq, to)
-		return
-	case q.Name.Space == nsDiscoInfo && typ == "get":
-		result, err = m.roomInfo(ctx, sess, room, q)
-	case q.Name.Space == nsDiscoItems && typ == "get":
-		if _, err = m.engine.Room(ctx, room, sess.bare); err == nil {
-			result = NewElement(nsDiscoItems, "query")
-		}
-	case q.Name.Space == nsMUCAdmin && q.Name.Local == "query":
-		result, err = m.admin(ctx, sess, room, q, typ)
-	case q.Name.Space == nsMUCOwner && q.Name.Local == "query":
-		result, err = m.owner(ctx, sess, room, q, typ)
-	case q.Name.Space == nsModerate && q.Name.Local == "moderate" && typ == "set":
-		err = m.moderate(ctx, sess, room, q.AttrValue("id"), q.Child(nsRetract, "retract") != nil, q.Child(nsModerate, "reason"))
-	case q.Name.Space == nsFasten && q.Name.Local == "apply-to" && typ == "set" && q.Child(nsModerate0, "moderate") != nil:
-		// XEP-0425 v0.2 (message-moderate:0 wrapped in XEP-0422
-		// apply-to), which slixmpp 1.8 and older clients send.
-		mod := q.Child(nsModerate0, "moderate")
-		err = m.moderate(ctx, sess, room, q.AttrValue("id"), mod.Child(nsRetract0, "retract") != nil, mod.Child(nsModerate0, "reason"))
-	case q.Name.Space == nsMAM && q.Name.Local == "query" && typ == "set":
-		m.mamQuery(ctx, sess, iq, room, q)
-		return
-	case q.Name.Space == nsMAM && q.Name.Local == "query" && typ == "get":
-		result = mamForm()
-	default:
-		err = errServiceUnavailable("")
+	sess.mu.Lock()
+	k := sess.muc
+	sess.mu.Unlock()
+	if k == nil {
+		return roomView{}, false
 	}
-	if err != nil {
-		m.replyError(sess, iq, err)
-		return
+	return k.view(room)
+}
+
+// selfPing answers XEP-0410: a ping to one's own occupant JID tells
+// whether one is still joined.
+func (m *mucService) selfPing(ctx context.Context, r *request) (*Element, error) {
+	if v, in := m.viewOf(r.from, roomName(r.to)); !in || v.nick != r.to.Resourcepart() {
+		return nil, errNotAcceptableText("you are not joined with this nick")
 	}
-	reply := NewElement(nsClient, "iq", "type", "result", "id", iq.AttrValue("id"), "from", to.String(), "to", sess.jid.String())
-	if result != nil {
-		reply.Append(result)
-	}
-	sess.sendElement(reply)
+	return nil, nil
 }
 
 // relayToOccupant passes an IQ to the occupant's real session (XEP-0045
 // §7.2.4 leaves this to the service; we relay within the room).
-func (m *mucService) relayToOccupant(ctx context.Context, sess *session, iq *Element, to jid.JID) {
-	room := roomName(to)
-	if _, in := m.sinkFor(sess).view(room); !in {
-		m.replyError(sess, iq, errNotAcceptableText("join the room first"))
-		return
+func (m *mucService) relayToOccupant(ctx context.Context, r *request) error {
+	room := roomName(r.to)
+	v, in := m.viewOf(r.from, room)
+	if !in {
+		return errNotAcceptableText("join the room first")
 	}
 	for _, o := range m.engine.Occupants(room) {
-		if o.Nick != to.Resourcepart() {
+		if o.Nick != r.to.Resourcepart() {
 			continue
 		}
 		for _, s := range o.Sessions {
 			if target, err := jid.Parse(s.Address); err == nil && s.FrontDoor == frontDoorXMPP {
-				if r := m.srv.router.session(target.Bare().String(), target.Resourcepart()); r != nil {
-					out := iq.Copy()
-					nick, _ := m.sinkFor(sess).nick(room)
-					out.SetAttr("from", m.occupantJID(room, nick))
+				if t := m.srv.router.session(target.Bare().String(), target.Resourcepart()); t != nil {
+					out := r.el.Copy()
+					out.SetAttr("from", m.occupantJID(room, v.nick))
 					out.SetAttr("to", s.Address)
-					r.sendElement(out)
-					return
+					t.sendElement(out)
+					return nil
 				}
 			}
 		}
 	}
-	m.replyError(sess, iq, errItemNotFound("no such occupant"))
+	return errItemNotFound("no such occupant")
 }
 
-// mucFeatures lists what the service implements (XEP-0045 §6.1, XEP-0313,
-// XEP-0359, XEP-0421, XEP-0410, XEP-0425, XEP-0431, XEP-0050).
-var mucFeatures = []string{
-	nsDiscoInfo, nsDiscoItems, nsMUC, nsMAM, nsStanzaID, nsOccupantID,
-	"http://jabber.org/protocol/muc#self-ping-optimization", nsModerate, nsFullText, nsCommands,
-}
+func isCategoryNode(node string) bool { return strings.HasPrefix(node, "category/") }
 
-// serviceInfo is disco#info on conference.DOMAIN, or on a category node.
-func (m *mucService) serviceInfo(ctx context.Context, sess *session, q *Element) (*Element, error) {
-	node := q.AttrValue("node")
-	if node == "" {
-		return discoInfo("", "conference", "text", "Parley rooms", mucFeatures), nil
-	}
-	cat, ok := strings.CutPrefix(node, "category/")
-	if !ok {
-		return nil, errItemNotFound("no such node")
-	}
+// categoryNode is disco#info on a category node (a hierarchy branch) and
+// disco#items on it (its rooms, XEP-0030 §4).
+func (m *mucService) categoryNode(ctx context.Context, r *request) (*Element, error) {
+	node := r.payload.AttrValue("node")
+	cat := strings.TrimPrefix(node, "category/")
 	c, err := m.engine.Category(ctx, cat)
 	if err != nil {
 		return nil, err
 	}
-	info := discoInfo(node, "hierarchy", "branch", c.Name, []string{nsDiscoInfo, nsDiscoItems})
-	return info, nil
+	if r.payload.Name.Space == nsDiscoInfo {
+		return discoInfo(node, "hierarchy", "branch", c.Name, []string{nsDiscoInfo, nsDiscoItems}), nil
+	}
+	return m.roomList(ctx, r, cat)
 }
 
 // serviceItems lists the rooms the asker may see (secret rooms only for
-// their members), and the categories as nodes; a category node lists its
-// rooms (XEP-0030 §4).
-func (m *mucService) serviceItems(ctx context.Context, sess *session, q *Element) (*Element, error) {
-	node := q.AttrValue("node")
-	category := ""
-	if node != "" {
-		var ok bool
-		if category, ok = strings.CutPrefix(node, "category/"); !ok {
-			return nil, errItemNotFound("no such node")
-		}
-		if _, err := m.engine.Category(ctx, category); err != nil {
-			return nil, err
-		}
-	}
-	rooms, err := m.engine.ListRooms(ctx, sess.bare, category)
+// their members), and the categories as nodes.
+func (m *mucService) serviceItems(ctx context.Context, r *request) (*Element, error) {
+	return m.roomList(ctx, r, "")
+}
+
+func (m *mucService) roomList(ctx context.Context, r *request, category string) (*Element, error) {
+	rooms, err := m.engine.ListRooms(ctx, r.from.bareJID(), category)
 	if err != nil {
 		return nil, err
 	}
-	out := NewElement(nsDiscoItems, "query", "node", node)
-	for _, r := range rooms {
-		out.Append(NewElement(nsDiscoItems, "item", "jid", m.roomJID(r.Name), "name", r.Title))
+	node := ""
+	if category != "" {
+		node = "category/" + category
 	}
-	if node == "" {
+	out := NewElement(nsDiscoItems, "query", "node", node)
+	for _, rm := range rooms {
+		out.Append(NewElement(nsDiscoItems, "item", "jid", m.roomJID(rm.Name), "name", rm.Title))
+	}
+	if category == "" {
 		cats, err := m.engine.Categories(ctx)
 		if err != nil {
 			return nil, err
@@ -177,35 +136,40 @@ func (m *mucService) serviceItems(ctx context.Context, sess *session, q *Element
 	return out, nil
 }
 
-// roomInfo is disco#info on a room (XEP-0045 §6.4) with the muc#roominfo
-// form.
-func (m *mucService) roomInfo(ctx context.Context, sess *session, room string, q *Element) (*Element, error) {
-	if q.AttrValue("node") != "" {
-		return nil, errItemNotFound("no such node")
-	}
-	r, err := m.engine.Room(ctx, room, sess.bare)
-	if err != nil {
+// roomItems is disco#items on a room: none, to those who may see it.
+func (m *mucService) roomItems(ctx context.Context, r *request) (*Element, error) {
+	if _, err := m.engine.Room(ctx, roomName(r.to), r.from.bareJID()); err != nil {
 		return nil, err
 	}
-	features := []string{nsMUC, nsMAM, nsStanzaID, nsOccupantID, nsFullText, nsModerate, "muc_persistent",
-		"http://jabber.org/protocol/muc#self-ping-optimization"}
-	features = append(features, pick(r.Public, "muc_public", "muc_hidden"), pick(r.MembersOnly, "muc_membersonly", "muc_open"),
-		pick(r.Moderated, "muc_moderated", "muc_unmoderated"), pick(r.Password != "", "muc_passwordprotected", "muc_unsecured"),
-		pick(r.WhoIs == "anyone", "muc_nonanonymous", "muc_semianonymous"))
-	info := discoInfo("", "conference", "text", r.Title, features)
-	form := newForm("result", "http://jabber.org/protocol/muc#roominfo")
-	form.field("muc#roominfo_description", "Description", r.Description)
-	form.field("muc#roominfo_subject", "Subject", r.Subject)
-	form.field("muc#roominfo_occupants", "Number of occupants", strconv.Itoa(len(m.engine.Occupants(room))))
-	form.field("muc#roomconfig_roomname", "Name", r.Title)
-	form.field("muc#roominfo_changesubject", "Occupants may change the subject", boolField(r.ChangeSubject == "participants"))
-	form.field("x-parley#category", "Category", r.Category)
-	form.field("x-parley#privacy", "Privacy", string(muc.PrivacyOf(r)))
-	form.field("x-parley#type", "Type", string(muc.TypeOf(r)))
-	if r.AddInURL != "" {
-		form.field("x-parley#addin", "Add-in URL", r.AddInURL)
+	return NewElement(nsDiscoItems, "query"), nil
+}
+
+// roomAbout is what a room says of itself in disco#info (XEP-0045 §6.4):
+// its name, the muc_ features of its configuration and the muc#roominfo
+// form.
+func (m *mucService) roomAbout(ctx context.Context, r *request) (entityState, error) {
+	room := roomName(r.to)
+	rm, err := m.engine.Room(ctx, room, r.from.bareJID())
+	if err != nil {
+		return entityState{}, err
 	}
-	return info.Append(form.el), nil
+	features := []string{"muc_persistent",
+		pick(rm.Public, "muc_public", "muc_hidden"), pick(rm.MembersOnly, "muc_membersonly", "muc_open"),
+		pick(rm.Moderated, "muc_moderated", "muc_unmoderated"), pick(rm.Password != "", "muc_passwordprotected", "muc_unsecured"),
+		pick(rm.WhoIs == "anyone", "muc_nonanonymous", "muc_semianonymous")}
+	form := newForm("result", "http://jabber.org/protocol/muc#roominfo")
+	form.field("muc#roominfo_description", "Description", rm.Description)
+	form.field("muc#roominfo_subject", "Subject", rm.Subject)
+	form.field("muc#roominfo_occupants", "Number of occupants", strconv.Itoa(len(m.engine.Occupants(room))))
+	form.field("muc#roomconfig_roomname", "Name", rm.Title)
+	form.field("muc#roominfo_changesubject", "Occupants may change the subject", boolField(rm.ChangeSubject == "participants"))
+	form.field("x-parley#category", "Category", rm.Category)
+	form.field("x-parley#privacy", "Privacy", string(muc.PrivacyOf(rm)))
+	form.field("x-parley#type", "Type", string(muc.TypeOf(rm)))
+	if rm.AddInURL != "" {
+		form.field("x-parley#addin", "Add-in URL", rm.AddInURL)
+	}
+	return entityState{name: rm.Title, features: features, forms: []*Element{form.el}}, nil
 }
 
 func pick(cond bool, yes, no string) string {
@@ -220,16 +184,17 @@ func boolField(b bool) string { return pick(b, "1", "0") }
 // admin handles muc#admin (XEP-0045 §8, §9): get lists by affiliation or
 // role, set roles (kick, voice, moderator) and affiliations (ban, member,
 // admin, owner).
-func (m *mucService) admin(ctx context.Context, sess *session, room string, q *Element, typ string) (*Element, error) {
-	items := q.Elements()
+func (m *mucService) admin(ctx context.Context, r *request) (*Element, error) {
+	room, sender := roomName(r.to), r.from.bareJID()
+	items := r.payload.Elements()
 	if len(items) == 0 {
 		return nil, errBadRequest("an admin query needs an item")
 	}
-	if typ == "get" {
+	if r.typ == "get" {
 		it := items[0]
 		out := NewElement(nsMUCAdmin, "query")
 		if aff := it.AttrValue("affiliation"); aff != "" {
-			list, err := m.engine.Affiliations(ctx, room, sess.bare, muc.Affiliation(aff))
+			list, err := m.engine.Affiliations(ctx, room, sender, muc.Affiliation(aff))
 			if err != nil {
 				return nil, err
 			}
@@ -246,7 +211,7 @@ func (m *mucService) admin(ctx context.Context, sess *session, room string, q *E
 		if role == "" {
 			return nil, errBadRequest("ask for an affiliation or a role")
 		}
-		v, in := m.sinkFor(sess).view(room)
+		v, in := m.viewOf(r.from, room)
 		if !in || v.role != muc.RoleModerator {
 			return nil, errForbidden("only moderators list roles")
 		}
@@ -259,8 +224,8 @@ func (m *mucService) admin(ctx context.Context, sess *session, room string, q *E
 	}
 	for _, it := range items {
 		reason := ""
-		if r := it.Child(nsMUCAdmin, "reason"); r != nil {
-			reason = r.Text()
+		if re := it.Child(nsMUCAdmin, "reason"); re != nil {
+			reason = re.Text()
 		}
 		switch {
 		case it.AttrValue("role") != "":
@@ -268,7 +233,7 @@ func (m *mucService) admin(ctx context.Context, sess *session, room string, q *E
 			if nick == "" {
 				return nil, errBadRequest("a role change names the occupant by nick")
 			}
-			if err := m.engine.SetRole(ctx, room, sess.jid.String(), nick, muc.Role(it.AttrValue("role")), reason); err != nil {
+			if err := m.engine.SetRole(ctx, room, r.from.fullJID().String(), nick, muc.Role(it.AttrValue("role")), reason); err != nil {
 				return nil, err
 			}
 		case it.AttrValue("affiliation") != "":
@@ -276,7 +241,7 @@ func (m *mucService) admin(ctx context.Context, sess *session, room string, q *E
 			if err != nil {
 				return nil, errJIDMalformed("an affiliation change names a JID")
 			}
-			if err := m.engine.SetAffiliation(ctx, room, sess.bare, target.Bare().String(), muc.Affiliation(it.AttrValue("affiliation")), reason); err != nil {
+			if err := m.engine.SetAffiliation(ctx, room, sender, target.Bare().String(), muc.Affiliation(it.AttrValue("affiliation")), reason); err != nil {
 				return nil, err
 			}
 		default:
@@ -288,7 +253,22 @@ func (m *mucService) admin(ctx context.Context, sess *session, room string, q *E
 
 // moderate handles a XEP-0425 moderation request: a manager retracts
 // someone's message, which stays in history as a tombstone.
-func (m *mucService) moderate(ctx context.Context, sess *session, room, id string, retract bool, reasonEl *Element) error {
+func (m *mucService) moderate(ctx context.Context, r *request) (*Element, error) {
+	q := r.payload
+	return nil, m.moderateMessage(ctx, r, q.AttrValue("id"), q.Child(nsRetract, "retract") != nil, q.Child(nsModerate, "reason"))
+}
+
+// moderateV0 handles XEP-0425 v0.2: message-moderate:0 wrapped in a
+// XEP-0422 apply-to.
+func (m *mucService) moderateV0(ctx context.Context, r *request) (*Element, error) {
+	mod := r.payload.Child(nsModerate0, "moderate")
+	if mod == nil {
+		return nil, errServiceUnavailable("")
+	}
+	return nil, m.moderateMessage(ctx, r, r.payload.AttrValue("id"), mod.Child(nsRetract0, "retract") != nil, mod.Child(nsModerate0, "reason"))
+}
+
+func (m *mucService) moderateMessage(ctx context.Context, r *request, id string, retract bool, reasonEl *Element) error {
 	if id == "" || !retract {
 		return errBadRequest("moderate needs an id and <retract/>")
 	}
@@ -296,7 +276,7 @@ func (m *mucService) moderate(ctx context.Context, sess *session, room, id strin
 	if reasonEl != nil {
 		reason = reasonEl.Text()
 	}
-	_, err := m.engine.Post(ctx, muc.PostRequest{Room: room, Address: sess.jid.String(), FrontDoor: frontDoorXMPP,
+	_, err := m.engine.Post(ctx, muc.PostRequest{Room: roomName(r.to), Address: r.from.fullJID().String(), FrontDoor: frontDoorXMPP,
 		Kind: storage.KindModeration, Target: id, Reason: reason})
 	return err
 }

@@ -11,37 +11,30 @@ import (
 
 const nsOriginID = "urn:xmpp:sid:0"
 
-// handleMessage processes a message sent to a room or an occupant.
-func (m *mucService) handleMessage(ctx context.Context, sess *session, msg *Element, to jid.JID) {
-	room := roomName(to)
-	typ := msg.AttrValue("type")
-	if room == "" {
-		m.replyError(sess, msg, errServiceUnavailable("the MUC service takes no messages"))
-		return
-	}
-	if to.Resourcepart() != "" {
-		m.privateMessage(ctx, sess, msg, room, to.Resourcepart())
-		return
-	}
-	if x := msg.Child(nsMUCUser, "x"); x != nil && typ != "groupchat" {
-		m.mediatedInvitation(ctx, sess, msg, room, x)
-		return
-	}
-	if typ != "groupchat" {
-		if typ != "error" {
-			m.replyError(sess, msg, &StanzaError{Type: "modify", Condition: "bad-request", Text: "messages to a room are of type groupchat"})
-		}
-		return
-	}
+// registerMessages registers the messages to rooms and occupants: posts,
+// subject changes, corrections and retractions (groupchat), mediated
+// invitations (XEP-0045 §7.8.2) and private messages (§7.5). The MUC
+// service itself takes no messages (the mux answers service-unavailable).
+func (m *mucService) registerMessages(mx *mux) {
+	mx.stanza(toRoom, "message", "groupchat", "", "", m.groupchat,
+		advertise(nsStanzaID, nsOccupantID), advertiseAt(toMUCService, nsStanzaID, nsOccupantID))
+	protocol := unadvertised("part of " + nsMUC + " (advertised with the join)")
+	mx.stanza(toRoom, "message", anyType, nsMUCUser, "x", m.mediatedInvitation, protocol)
+	mx.stanza(toRoom, "message", anyType, "", "", func(context.Context, *request) error {
+		return &StanzaError{Type: "modify", Condition: "bad-request", Text: "messages to a room are of type groupchat"}
+	}, protocol)
+	mx.stanza(toOccupant, "message", anyType, "", "", m.privateMessage, protocol)
+}
+
+// groupchat posts to a room, or changes its subject (XEP-0045 §7.4, §8.1).
+func (m *mucService) groupchat(ctx context.Context, r *request) error {
+	msg, room, sender := r.el, roomName(r.to), r.from.fullJID().String()
 	body := msg.Child(nsClient, "body")
 	subject := msg.Child(nsClient, "subject")
 	if subject != nil && body == nil {
-		if err := m.engine.SetSubject(ctx, room, sess.jid.String(), subject.Text(), msg.Bytes()); err != nil {
-			m.replyError(sess, msg, err)
-		}
-		return
+		return m.engine.SetSubject(ctx, room, sender, subject.Text(), msg.Bytes())
 	}
-	req := muc.PostRequest{Room: room, Address: sess.jid.String(), FrontDoor: frontDoorXMPP, Kind: storage.KindPost}
+	req := muc.PostRequest{Room: room, Address: sender, FrontDoor: frontDoorXMPP, Kind: storage.KindPost}
 	if body != nil {
 		req.Body = body.Text()
 	}
@@ -53,7 +46,7 @@ func (m *mucService) handleMessage(ctx context.Context, sess *session, msg *Elem
 		// XEP-0308: the id the client uses is its own message id;
 		// resolve it to the stanza-id through the archive.
 		req.Kind = storage.KindCorrection
-		req.Target = m.engine.ResolveOwnMessage(ctx, room, sess.bare, msg.Child(nsCorrect, "replace").AttrValue("id"), func(b []byte) string {
+		req.Target = m.engine.ResolveOwnMessage(ctx, room, r.from.bareJID(), msg.Child(nsCorrect, "replace").AttrValue("id"), func(b []byte) string {
 			if st := parseStored(b); st != nil {
 				return st.AttrValue("id")
 			}
@@ -67,8 +60,7 @@ func (m *mucService) handleMessage(ctx context.Context, sess *session, msg *Elem
 		// Chat states and other body-less payloads are relayed to the
 		// room, not archived; XEP-0045 has no place for them beyond
 		// that, and we keep them out of history.
-		m.replyError(sess, msg, errNotAcceptableText("messages to a room need a body"))
-		return
+		return errNotAcceptableText("messages to a room need a body")
 	}
 	// The archived stanza is the client's, without from/to: the room
 	// sets those when it delivers.
@@ -76,9 +68,8 @@ func (m *mucService) handleMessage(ctx context.Context, sess *session, msg *Elem
 	stored.SetAttr("from", "")
 	stored.SetAttr("to", "")
 	req.Stanza = stored.Bytes()
-	if _, err := m.engine.Post(ctx, req); err != nil {
-		m.replyError(sess, msg, err)
-	}
+	_, err := m.engine.Post(ctx, req)
+	return err
 }
 
 func errNotAcceptableText(text string) *StanzaError {
@@ -86,14 +77,13 @@ func errNotAcceptableText(text string) *StanzaError {
 }
 
 // privateMessage relays a message to one occupant (XEP-0045 §7.5).
-func (m *mucService) privateMessage(ctx context.Context, sess *session, msg *Element, room, nick string) {
-	typ := msg.AttrValue("type")
-	if typ == "groupchat" {
-		m.replyError(sess, msg, errBadRequest("a groupchat message goes to the room, not to an occupant"))
-		return
-	}
-	if typ == "error" {
-		return
+func (m *mucService) privateMessage(ctx context.Context, r *request) error {
+	msg := r.el
+	switch r.typ {
+	case "groupchat":
+		return errBadRequest("a groupchat message goes to the room, not to an occupant")
+	case "error":
+		return nil
 	}
 	payload := msg.Copy()
 	payload.SetAttr("from", "")
@@ -102,56 +92,52 @@ func (m *mucService) privateMessage(ctx context.Context, sess *session, msg *Ele
 	if b := msg.Child(nsClient, "body"); b != nil {
 		body = b.Text()
 	}
-	if err := m.engine.SendPrivate(ctx, room, sess.jid.String(), nick, payload.Bytes(), body); err != nil {
-		m.replyError(sess, msg, err)
-	}
+	return m.engine.SendPrivate(ctx, roomName(r.to), r.from.fullJID().String(), r.to.Resourcepart(), payload.Bytes(), body)
 }
 
 // mediatedInvitation relays invitations and declines (XEP-0045 §7.8.2,
 // §7.8.2.1) where the room's category allows invitations.
-func (m *mucService) mediatedInvitation(ctx context.Context, sess *session, msg *Element, room string, x *Element) {
-	r, err := m.engine.Room(ctx, room, sess.bare)
+func (m *mucService) mediatedInvitation(ctx context.Context, r *request) error {
+	room, x, sender := roomName(r.to), r.payload, r.from.bareJID()
+	rm, err := m.engine.Room(ctx, room, sender)
 	if err != nil {
-		m.replyError(sess, msg, err)
-		return
+		return err
 	}
 	if inv := x.Child(nsMUCUser, "invite"); inv != nil {
 		invitee, err := jid.Parse(inv.AttrValue("to"))
 		if err != nil {
-			m.replyError(sess, msg, errJIDMalformed("invite needs a valid 'to'"))
-			return
+			return errJIDMalformed("invite needs a valid 'to'")
 		}
 		out := NewElement(nsClient, "message", "from", m.roomJID(room), "to", invitee.String(), "id", randomID(6))
 		ux := NewElement(nsMUCUser, "x")
-		fwd := NewElement(nsMUCUser, "invite", "from", sess.bare)
+		fwd := NewElement(nsMUCUser, "invite", "from", sender)
 		if reason := inv.Child(nsMUCUser, "reason"); reason != nil {
 			fwd.Append(reason)
 		}
 		ux.Append(fwd)
-		if r.Password != "" {
-			ux.Append(NewElement(nsMUCUser, "password").AppendText(r.Password))
+		if rm.Password != "" {
+			ux.Append(NewElement(nsMUCUser, "password").AppendText(rm.Password))
 		}
 		out.Append(ux)
-		if err := m.engine.Invite(ctx, room, sess.jid.String(), invitee.Bare().String()); err != nil {
-			m.replyError(sess, msg, err)
-			return
+		if err := m.engine.Invite(ctx, room, r.from.fullJID().String(), invitee.Bare().String()); err != nil {
+			return err
 		}
 		m.srv.deliverFromService(ctx, out, invitee)
-		return
+		return nil
 	}
 	if dec := x.Child(nsMUCUser, "decline"); dec != nil {
 		inviter, err := jid.Parse(dec.AttrValue("to"))
 		if err != nil {
-			m.replyError(sess, msg, errJIDMalformed("decline needs a valid 'to'"))
-			return
+			return errJIDMalformed("decline needs a valid 'to'")
 		}
 		out := NewElement(nsClient, "message", "from", m.roomJID(room), "to", inviter.String(), "id", randomID(6))
-		fwd := NewElement(nsMUCUser, "decline", "from", sess.bare)
+		fwd := NewElement(nsMUCUser, "decline", "from", sender)
 		if reason := dec.Child(nsMUCUser, "reason"); reason != nil {
 			fwd.Append(reason)
 		}
 		m.srv.deliverFromService(ctx, out.Append(NewElement(nsMUCUser, "x").Append(fwd)), inviter)
 	}
+	return nil
 }
 
 // deliverFromService routes a message the MUC service originates to a

@@ -13,21 +13,22 @@ import (
 
 // owner handles muc#owner (XEP-0045 §10): the room configuration form
 // (muc#roomconfig), instant-room acceptance and destruction.
-func (m *mucService) owner(ctx context.Context, sess *session, room string, q *Element, typ string) (*Element, error) {
-	if typ == "get" {
-		r, err := m.engine.Room(ctx, room, sess.bare)
+func (m *mucService) owner(ctx context.Context, r *request) (*Element, error) {
+	room, sender, q := roomName(r.to), r.from.bareJID(), r.payload
+	if r.typ == "get" {
+		rm, err := m.engine.Room(ctx, room, sender)
 		if err != nil {
 			return nil, err
 		}
-		if !m.isOwner(ctx, room, sess.bare) {
+		if !m.isOwner(ctx, room, sender) {
 			return nil, errForbidden("only owners configure a room")
 		}
-		return NewElement(nsMUCOwner, "query").Append(m.configForm(r).el), nil
+		return NewElement(nsMUCOwner, "query").Append(m.configForm(rm).el), nil
 	}
 	if d := q.Child(nsMUCOwner, "destroy"); d != nil {
 		reason := ""
-		if r := d.Child(nsMUCOwner, "reason"); r != nil {
-			reason = r.Text()
+		if re := d.Child(nsMUCOwner, "reason"); re != nil {
+			reason = re.Text()
 		}
 		venue := ""
 		if j := d.AttrValue("jid"); j != "" {
@@ -36,7 +37,7 @@ func (m *mucService) owner(ctx context.Context, sess *session, room string, q *E
 			}
 			venue = j
 		}
-		return nil, m.engine.Destroy(ctx, sess.bare, room, reason, venue)
+		return nil, m.engine.Destroy(ctx, sender, room, reason, venue)
 	}
 	x := q.Child(nsDataForms, "x")
 	if x == nil {
@@ -50,7 +51,7 @@ func (m *mucService) owner(ctx context.Context, sess *session, room string, q *E
 		return nil, errBadRequest("form type must be submit or cancel")
 	}
 	values := formValues(x)
-	_, err := m.engine.Configure(ctx, sess.bare, room, func(r *storage.Room) error {
+	_, err := m.engine.Configure(ctx, sender, room, func(r *storage.Room) error {
 		return applyConfig(r, values)
 	})
 	return nil, err

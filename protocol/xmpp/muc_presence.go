@@ -6,71 +6,79 @@ import (
 	"strings"
 	"time"
 
-	"mellium.im/xmpp/jid"
-
 	"github.com/parleychat/parley/muc"
 )
 
-// handlePresence processes presence sent to a room (XEP-0045 §7.2 join,
-// §7.6 nick change, §7.7 presence update, §7.14 leave).
-func (m *mucService) handlePresence(ctx context.Context, sess *session, p *Element, to jid.JID) {
-	typ := p.AttrValue("type")
-	room := roomName(to)
-	if room == "" {
-		// Presence to the service itself: nothing to do.
-		return
+// registerPresence registers presence to rooms and occupants: join
+// (XEP-0045 §7.2), nick change (§7.6), presence update (§7.7) and leave
+// (§7.14). Presence to the service itself is dropped (the mux's default).
+func (m *mucService) registerPresence(mx *mux) {
+	mx.stanza(toOccupant, "presence", "available", "", "", m.join, localOnly,
+		advertiseAt(toRoom, nsMUC), advertiseAt(toMUCService, nsMUC))
+	protocol := unadvertised("part of " + nsMUC + " (advertised with the join)")
+	mx.stanza(toRoom, "presence", "available", "", "", func(ctx context.Context, r *request) error {
+		// §7.2.1: a join needs a nick.
+		return m.presenceError(r, errJIDMalformed("join with room@service/nick"))
+	}, protocol)
+	for _, at := range []addressee{toRoom, toOccupant} {
+		mx.stanza(at, "presence", "unavailable", "", "", m.leave, protocol)
+		mx.stanza(at, "presence", "error", "", "", m.leave, protocol)
+		mx.stanza(at, "presence", anyType, "", "", func(ctx context.Context, r *request) error {
+			return m.presenceError(r, errServiceUnavailable("rooms do not take presence subscriptions"))
+		}, protocol)
 	}
-	nick := to.Resourcepart()
+}
+
+// presenceError answers a presence to a room with the error and, as
+// XEP-0045 §7.2.6 shows for errors to a join, the <x/> echoed.
+func (m *mucService) presenceError(r *request, err error) error {
+	if err == nil || r.typ == "error" {
+		return nil
+	}
+	reply := errorReply(r.el, m.srv.stanzaError(r, err), "")
+	r.reply(reply.Append(NewElement(nsMUC, "x")))
+	return nil
+}
+
+// join enters a room under a nick, changes one's nick in it, or updates
+// one's presence there (XEP-0045 §7.2, §7.6, §7.7).
+func (m *mucService) join(ctx context.Context, r *request) error {
+	sess, p, room, nick := r.from.session(), r.el, roomName(r.to), r.to.Resourcepart()
 	k := m.sinkFor(sess)
-	_, inRoom := k.view(room)
-	switch typ {
-	case "":
-		if nick == "" {
-			// §7.2.1: a join needs a nick.
-			m.replyError(sess, p, errJIDMalformed("join with room@service/nick"))
-			return
-		}
-		payload := presencePayload(p)
-		if inRoom {
-			if cur, _ := k.nick(room); cur == nick {
-				if err := m.engine.SetPresence(ctx, room, sess.jid.String(), payload); err != nil {
-					m.replyError(sess, p, err)
-				}
-				return
-			}
-		}
-		req := muc.JoinRequest{
-			Room:     room,
-			Nick:     nick,
-			User:     sess.bare,
-			Session:  muc.Session{Address: sess.jid.String(), FrontDoor: frontDoorXMPP, Sink: k},
-			Presence: payload,
-			History:  muc.HistoryRequest{MaxStanzas: -1},
-			Create:   true,
-		}
-		if x := p.Child(nsMUC, "x"); x != nil {
-			if pw := x.Child(nsMUC, "password"); pw != nil {
-				req.Password = pw.Text()
-			}
-			if h := x.Child(nsMUC, "history"); h != nil {
-				req.History = parseHistoryRequest(h)
-			}
-		}
-		if err := m.engine.Join(ctx, req); err != nil {
-			m.replyError(sess, p, err)
-		}
-	case "unavailable":
-		if err := m.engine.Leave(ctx, room, sess.jid.String(), presencePayload(p)); err != nil {
-			m.replyError(sess, p, err)
-		}
-	case "error":
-		// A client bouncing room presence is gone from the room
-		// (XEP-0045 §7.2 recommends treating errors as leaving).
-		_ = m.engine.Leave(ctx, room, sess.jid.String(), nil)
-	default:
-		// Subscriptions to rooms are not supported.
-		m.replyError(sess, p, errServiceUnavailable("rooms do not take presence subscriptions"))
+	payload := presencePayload(p)
+	if cur, in := k.nick(room); in && cur == nick {
+		return m.presenceError(r, m.engine.SetPresence(ctx, room, sess.jid.String(), payload))
 	}
+	req := muc.JoinRequest{
+		Room:     room,
+		Nick:     nick,
+		User:     sess.bare,
+		Session:  muc.Session{Address: sess.jid.String(), FrontDoor: frontDoorXMPP, Sink: k},
+		Presence: payload,
+		History:  muc.HistoryRequest{MaxStanzas: -1},
+		Create:   true,
+	}
+	if x := p.Child(nsMUC, "x"); x != nil {
+		if pw := x.Child(nsMUC, "password"); pw != nil {
+			req.Password = pw.Text()
+		}
+		if h := x.Child(nsMUC, "history"); h != nil {
+			req.History = parseHistoryRequest(h)
+		}
+	}
+	return m.presenceError(r, m.engine.Join(ctx, req))
+}
+
+// leave takes the sender out of the room (§7.14). A client bouncing room
+// presence is gone from the room too (§7.2 recommends treating errors as
+// leaving).
+func (m *mucService) leave(ctx context.Context, r *request) error {
+	room, addr := roomName(r.to), r.from.fullJID().String()
+	if r.typ == "error" {
+		_ = m.engine.Leave(ctx, room, addr, nil)
+		return nil
+	}
+	return m.presenceError(r, m.engine.Leave(ctx, room, addr, presencePayload(r.el)))
 }
 
 // presencePayload keeps what other occupants should see of a presence

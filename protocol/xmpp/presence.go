@@ -2,6 +2,7 @@ package xmpp
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -14,32 +15,57 @@ import (
 // users. Stanzas to other domains are dropped until server-to-server
 // support lands.
 
-// handlePresence processes a presence stanza from a local session.
-func (s *Server) handlePresence(ctx context.Context, sess *session, p *Element) {
-	typ := p.AttrValue("type")
-	to := p.AttrValue("to")
-	switch typ {
-	case "", "unavailable":
-		if to == "" {
-			s.broadcastPresence(ctx, sess, p, typ == "")
-			return
+// registerPresence takes the presence a local user sends to anyone but a
+// service: broadcasts (no 'to'), directed presence and subscription
+// requests (RFC 6121 §3, §4). Presence to a room is XEP-0045's
+// (muc_presence.go).
+func (s *Server) registerPresence() {
+	core := unadvertised("RFC 6121 presence and subscriptions are core, not disco features")
+	for _, at := range []addressee{toServer, toAccount, toFullJID, toRemote} {
+		for _, typ := range []string{"available", "unavailable"} {
+			s.mux.stanza(at, "presence", typ, "", "", s.presenceAvailability, core, localOnly)
 		}
-		s.directedPresence(ctx, sess, p, to, typ == "")
-	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
-		contact, err := jid.Parse(to)
-		if err != nil || to == "" {
-			sess.sendElement(errorReply(p, errJIDMalformed(""), ""))
-			return
+		for _, typ := range []string{"subscribe", "subscribed", "unsubscribe", "unsubscribed"} {
+			s.mux.stanza(at, "presence", typ, "", "", s.presenceSubscription, core, localOnly)
 		}
-		s.outboundSubscription(ctx, sess, typ, contact.Bare(), p)
-	case "error":
-		s.directedPresence(ctx, sess, p, to, false)
-	case "probe":
+		s.mux.stanza(at, "presence", "error", "", "", s.presenceError, core, localOnly)
 		// Probes are server business (RFC 6121 §4.3); clients do not
-		// send them. Ignore.
-	default:
-		sess.sendElement(errorReply(p, errBadRequest("unknown presence type"), ""))
+		// send them.
+		s.mux.stanza(at, "presence", "probe", "", "", ignore, core)
+		s.mux.stanza(at, "presence", anyType, "", "", func(context.Context, *request) error {
+			return errBadRequest("unknown presence type")
+		}, core)
 	}
+}
+
+// ignore is the handler of stanzas that are dropped on purpose.
+func ignore(context.Context, *request) error { return nil }
+
+// presenceAvailability handles available and unavailable presence: without
+// 'to' a broadcast (§4.2, §4.4, §4.5), with 'to' directed presence (§4.6).
+func (s *Server) presenceAvailability(ctx context.Context, r *request) error {
+	available := r.typ == "available"
+	if r.el.AttrValue("to") == "" {
+		return s.broadcastPresence(ctx, r.from.session(), r.el, available)
+	}
+	s.directedPresence(ctx, r.from.session(), r.el, r.to, available)
+	return nil
+}
+
+// presenceSubscription handles a subscription request or answer (§3).
+func (s *Server) presenceSubscription(ctx context.Context, r *request) error {
+	if r.el.AttrValue("to") == "" {
+		return errJIDMalformed("")
+	}
+	return s.outboundSubscription(ctx, r.from, r.typ, r.to.Bare(), r.el)
+}
+
+// presenceError passes a presence error on to whom it names.
+func (s *Server) presenceError(ctx context.Context, r *request) error {
+	if r.el.AttrValue("to") != "" {
+		s.directedPresence(ctx, r.from.session(), r.el, r.to, false)
+	}
+	return nil
 }
 
 // presencePriority reads <priority/> (RFC 6121 §4.7.2.3): -128..127,
@@ -58,11 +84,10 @@ func presencePriority(p *Element) (int, bool) {
 
 // broadcastPresence handles presence without 'to': initial presence,
 // updates (§4.2, §4.4) and unavailable (§4.5).
-func (s *Server) broadcastPresence(ctx context.Context, sess *session, p *Element, available bool) {
+func (s *Server) broadcastPresence(ctx context.Context, sess *session, p *Element, available bool) error {
 	prio, ok := presencePriority(p)
 	if available && !ok {
-		sess.sendElement(errorReply(p, errBadRequest("priority must be an integer from -128 to 127"), ""))
-		return
+		return errBadRequest("priority must be an integer from -128 to 127")
 	}
 	sess.mu.Lock()
 	wasAvailable := sess.available
@@ -81,7 +106,7 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session, p *Elemen
 	sess.mu.Unlock()
 
 	if !available && !wasAvailable && len(directed) == 0 {
-		return
+		return nil
 	}
 	// One roster read serves the broadcast and, on initial presence, the
 	// answer to the probes.
@@ -100,6 +125,7 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session, p *Elemen
 	if available && !wasAvailable {
 		s.initialPresence(ctx, sess, prio, items)
 	}
+	return nil
 }
 
 // broadcastToContactsAndSelf sends p to every contact with a subscription
@@ -194,12 +220,7 @@ func (s *Server) sendUnavailableTo(bare string, contact jid.JID) {
 
 // directedPresence sends presence to one entity (§4.6) and remembers it, so
 // that the recipient is told when the session goes away.
-func (s *Server) directedPresence(ctx context.Context, sess *session, p *Element, to string, available bool) {
-	j, err := jid.Parse(to)
-	if err != nil {
-		sess.sendElement(errorReply(p, errJIDMalformed(""), ""))
-		return
-	}
+func (s *Server) directedPresence(ctx context.Context, sess *session, p *Element, j jid.JID, available bool) {
 	s.deliverPresence(p, j)
 	if p.AttrValue("type") == "error" {
 		return
@@ -299,7 +320,7 @@ func (s *Server) presenceGone(sess *session) {
 	p := NewElement(nsClient, "presence", "type", "unavailable", "from", sess.jid.String())
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
 	defer cancel()
-	s.broadcastPresence(ctx, sess, p, false)
+	_ = s.broadcastPresence(ctx, sess, p, false)
 }
 
 func (sess *session) isAvailable() bool {
@@ -317,12 +338,12 @@ func subscriptionStanza(typ string, from, to jid.JID) *Element {
 // outboundSubscription processes a subscription stanza sent by a user
 // (RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4.2), updating the user's roster,
 // then hands it to the contact's side.
-func (s *Server) outboundSubscription(ctx context.Context, sess *session, typ string, contact jid.JID, p *Element) {
-	user := sess.jid.Bare()
+func (s *Server) outboundSubscription(ctx context.Context, o origin, typ string, contact jid.JID, p *Element) error {
+	user := o.fullJID().Bare()
 	if contact.Equal(user) {
-		return
+		return nil
 	}
-	owner := sess.jid.Localpart()
+	owner := user.Localpart()
 	out := p.Copy()
 	out.SetAttr("from", user.String())
 	out.SetAttr("to", contact.String())
@@ -330,9 +351,7 @@ func (s *Server) outboundSubscription(ctx context.Context, sess *session, typ st
 	item, err := s.cfg.Store.RosterItem(ctx, owner, contact.String())
 	exists := err == nil
 	if err != nil && !isNotFound(err) {
-		s.log.Error("subscription: reading roster", "user", owner, "err", err)
-		sess.sendElement(errorReply(p, errInternal(""), ""))
-		return
+		return fmt.Errorf("reading roster of %s: %w", owner, err)
 	}
 	if !exists {
 		item = storage.RosterItem{Owner: owner, JID: contact.String(), Subscription: storage.SubscriptionNone}
@@ -380,7 +399,7 @@ func (s *Server) outboundSubscription(ctx context.Context, sess *session, typ st
 			route = pending
 		}
 		if changed {
-			s.sendUnavailableTo(sess.bare, contact)
+			s.sendUnavailableTo(o.bareJID(), contact)
 		}
 		if err := s.cfg.Store.RemovePendingSubscription(ctx, owner, contact.String()); err != nil {
 			s.log.Error("subscription: removing pending", "user", owner, "err", err)
@@ -390,18 +409,16 @@ func (s *Server) outboundSubscription(ctx context.Context, sess *session, typ st
 	// (§3.1.2, §3.1.5); the other types only change existing items.
 	if changed && (exists || typ == "subscribe" || typ == "subscribed") {
 		if err := s.putRosterItem(ctx, item); err != nil {
-			s.log.Error("subscription: storing roster item", "user", owner, "err", err)
-			sess.sendElement(errorReply(p, errInternal(""), ""))
-			return
+			return fmt.Errorf("subscription of %s: %w", owner, err)
 		}
 	}
 	if !route {
-		return
+		return nil
 	}
 	s.inboundSubscription(ctx, contact, user, out)
 	if typ == "subscribed" {
 		// The new subscriber gets the user's current presence (§3.1.5).
-		for _, r := range s.router.sessions(sess.bare) {
+		for _, r := range s.router.sessions(o.bareJID()) {
 			r.mu.Lock()
 			pres := r.presence
 			r.mu.Unlock()
@@ -410,6 +427,7 @@ func (s *Server) outboundSubscription(ctx context.Context, sess *session, typ st
 			}
 		}
 	}
+	return nil
 }
 
 func (s *Server) hasPending(ctx context.Context, owner, from string) bool {

@@ -25,14 +25,17 @@ const (
 )
 
 func (s *Server) registerRoster() {
-	s.onIQ("get", nsRoster, "query", true, s.rosterGet)
-	s.onIQ("set", nsRoster, "query", true, s.rosterSet)
+	why := unadvertised("RFC 6121 §2: every account has a roster; versioning is a stream feature (conn.go)")
+	// A session that fetched the roster gets pushes (§2.1.6): state of
+	// the local session.
+	s.mux.iq(toAccount, "get", nsRoster, "query", s.rosterGet, why, localOnly)
+	s.mux.iq(toAccount, "set", nsRoster, "query", s.rosterSet, why, localOnly)
 }
 
 // ownRosterOnly refuses roster requests addressed to someone else's account
 // (RFC 6121 §2.1.5 allows only the user's own roster).
-func ownRosterOnly(req iqRequest) error {
-	if req.to.Localpart() != req.sess.jid.Localpart() {
+func ownRosterOnly(r *request) error {
+	if r.to.String() != r.from.bareJID() {
 		return errForbidden("only your own roster")
 	}
 	return nil
@@ -40,19 +43,20 @@ func ownRosterOnly(req iqRequest) error {
 
 // rosterGet returns the roster (RFC 6121 §2.1.3), or an empty result if
 // the client already has the current version (§2.6.3).
-func (s *Server) rosterGet(ctx context.Context, req iqRequest) (*Element, error) {
-	if err := ownRosterOnly(req); err != nil {
+func (s *Server) rosterGet(ctx context.Context, r *request) (*Element, error) {
+	if err := ownRosterOnly(r); err != nil {
 		return nil, err
 	}
-	items, version, err := s.cfg.Store.Roster(ctx, req.sess.jid.Localpart())
+	items, version, err := s.cfg.Store.Roster(ctx, r.to.Localpart())
 	if err != nil {
 		return nil, fmt.Errorf("reading roster: %w", err)
 	}
-	req.sess.mu.Lock()
-	req.sess.rosterRequested = true
-	req.sess.mu.Unlock()
+	sess := r.from.session()
+	sess.mu.Lock()
+	sess.rosterRequested = true
+	sess.mu.Unlock()
 	ver := strconv.FormatInt(version, 10)
-	if cv := req.payload.AttrValue("ver"); cv != "" && cv == ver {
+	if cv := r.payload.AttrValue("ver"); cv != "" && cv == ver {
 		return nil, nil
 	}
 	q := NewElement(nsRoster, "query")
@@ -75,11 +79,11 @@ func rosterItemElement(it storage.RosterItem) *Element {
 }
 
 // rosterSet adds, updates or removes one item (RFC 6121 §2.3, §2.5).
-func (s *Server) rosterSet(ctx context.Context, req iqRequest) (*Element, error) {
-	if err := ownRosterOnly(req); err != nil {
+func (s *Server) rosterSet(ctx context.Context, r *request) (*Element, error) {
+	if err := ownRosterOnly(r); err != nil {
 		return nil, err
 	}
-	items := req.payload.Elements()
+	items := r.payload.Elements()
 	if len(items) != 1 || items[0].Name.Local != "item" || items[0].Name.Space != nsRoster {
 		return nil, errBadRequest("a roster set carries exactly one item")
 	}
@@ -88,9 +92,9 @@ func (s *Server) rosterSet(ctx context.Context, req iqRequest) (*Element, error)
 	if err != nil || contact.Resourcepart() != "" {
 		return nil, errBadRequest("the item needs a valid bare JID")
 	}
-	owner := req.sess.jid.Localpart()
+	owner := r.to.Localpart()
 	if el.AttrValue("subscription") == "remove" {
-		return nil, s.rosterRemove(ctx, req.sess, contact)
+		return nil, s.rosterRemove(ctx, r.from, contact)
 	}
 	name := el.AttrValue("name")
 	if len(name) > maxRosterNameLength {
@@ -133,8 +137,9 @@ func (s *Server) rosterSet(ctx context.Context, req iqRequest) (*Element, error)
 
 // rosterRemove deletes an item and cancels the subscriptions in both
 // directions (RFC 6121 §2.5.2).
-func (s *Server) rosterRemove(ctx context.Context, sess *session, contact jid.JID) error {
-	owner := sess.jid.Localpart()
+func (s *Server) rosterRemove(ctx context.Context, o origin, contact jid.JID) error {
+	user := o.fullJID().Bare()
+	owner := user.Localpart()
 	item, err := s.cfg.Store.RosterItem(ctx, owner, contact.String())
 	if isNotFound(err) {
 		return errItemNotFound("no such roster item")
@@ -153,14 +158,14 @@ func (s *Server) rosterRemove(ctx context.Context, sess *session, contact jid.JI
 	removed.Subscription = "remove"
 	removed.Ask = false
 	removed.Groups = nil
-	s.pushRoster(sess.bare, removed, version)
+	s.pushRoster(o.bareJID(), removed, version)
 
-	from := sess.jid.Bare()
+	from := user
 	if item.Subscription == storage.SubscriptionTo || item.Subscription == storage.SubscriptionBoth || item.Ask {
 		s.inboundSubscription(ctx, contact, from, subscriptionStanza("unsubscribe", from, contact))
 	}
 	if item.Subscription == storage.SubscriptionFrom || item.Subscription == storage.SubscriptionBoth {
-		s.sendUnavailableTo(sess.bare, contact)
+		s.sendUnavailableTo(o.bareJID(), contact)
 		s.inboundSubscription(ctx, contact, from, subscriptionStanza("unsubscribed", from, contact))
 	}
 	return nil

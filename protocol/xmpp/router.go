@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"strings"
@@ -115,6 +116,28 @@ func (r *router) all() []*session {
 		}
 	}
 	return out
+}
+
+// registerRouting registers what passes through the server to other
+// addresses: IQs to a session, and stanzas to other domains.
+func (s *Server) registerRouting() {
+	s.mux.stanza(toFullJID, "iq", anyType, "", "", s.routeIQToResource,
+		unadvertised("routing (RFC 6120 §10.5.4): the session answers for itself"))
+	noS2S := unadvertised("routing to other domains (RFC 6120 §10.4): no server-to-server yet")
+	s.mux.stanza(toRemote, "iq", anyType, "", "", s.remoteIQ, noS2S)
+	s.mux.stanza(toRemote, "message", anyType, "", "", func(context.Context, *request) error {
+		return errRemoteServerNotFound("server-to-server is not available")
+	}, noS2S)
+}
+
+// remoteIQ answers an IQ request for another domain: there is no
+// server-to-server yet (RFC 6120 §10.4.3: remote-server-not-found, by the
+// server that could not route it).
+func (s *Server) remoteIQ(ctx context.Context, r *request) error {
+	if r.typ == "get" || r.typ == "set" {
+		r.reply(errorReply(r.el, errRemoteServerNotFound("server-to-server is not available"), s.cfg.Domain))
+	}
+	return nil
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -28,7 +28,7 @@ type Server struct {
 	metrics      *metrics
 	limits       *ipLimits
 	router       *router
-	iqs          map[iqKey]iqHandler
+	mux          *mux
 	certHash     []byte      // tls-server-end-point binding data, or nil
 	muc          *mucService // nil when no room engine is configured
 	// offline serialises, per user, reading and deleting their offline
@@ -68,7 +68,7 @@ func NewServer(cfg Config) (*Server, error) {
 		metrics:   newMetrics(cfg.Registerer),
 		limits:    newIPLimits(cfg.MaxUnauthPerIP),
 		router:    newRouter(),
-		iqs:       make(map[iqKey]iqHandler),
+		mux:       newMux(),
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),
@@ -81,6 +81,9 @@ func NewServer(cfg Config) (*Server, error) {
 		s.muc = &mucService{srv: s, engine: cfg.Rooms, domain: defaultMUCHost + "." + cfg.Domain}
 	}
 	s.registerHandlers()
+	if err := s.mux.err(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -246,35 +249,14 @@ func (c *conn) stanzaLoop(ctx context.Context) error {
 			return &StreamError{Condition: "invalid-from", Text: "from must be your own JID"}
 		}
 		el.SetAttr("from", c.sess.jid.String())
-		if c.srv.routeToMUC(ctx, c.sess, el) {
-			continue
-		}
-		if c.srv.routeToUpload(ctx, c.sess, el) {
-			continue
-		}
 		switch el.Name.Local {
-		case "iq":
-			c.srv.handleIQ(ctx, c.sess, el)
-		case "message":
-			c.srv.handleMessage(ctx, c.sess, el)
-		case "presence":
-			c.srv.handlePresence(ctx, c.sess, el)
+		case "iq", "message", "presence":
+			c.srv.dispatch(ctx, c.sess, el)
 		default:
 			return &StreamError{Condition: "unsupported-stanza-type", Text: el.Name.Local}
 		}
 	}
 }
-
-// target is where a stanza's 'to' points, as RFC 6120 §10 distinguishes.
-type target int
-
-const (
-	targetServer    target = iota // our domain
-	targetAccount                 // a local bare JID (or no 'to': the sender's own account)
-	targetFullLocal               // a local full JID
-	targetRemote                  // another domain
-	targetInvalid                 // not a JID
-)
 
 // MUCDomain is the domain of the MUC service, or "" if there is none.
 func (s *Server) MUCDomain() string {
@@ -282,56 +264,6 @@ func (s *Server) MUCDomain() string {
 		return ""
 	}
 	return s.muc.domain
-}
-
-// routeToMUC hands a stanza addressed to the MUC service to it, and reports
-// whether it did.
-func (s *Server) routeToMUC(ctx context.Context, sess *session, el *Element) bool {
-	if s.muc == nil {
-		return false
-	}
-	to := el.AttrValue("to")
-	if to == "" {
-		return false
-	}
-	j, err := jid.Parse(to)
-	if err != nil || !s.isMUC(j) {
-		return false
-	}
-	switch el.Name.Local {
-	case "iq":
-		s.muc.handleIQ(ctx, sess, el, j)
-	case "message":
-		s.muc.handleMessage(ctx, sess, el, j)
-	case "presence":
-		s.muc.handlePresence(ctx, sess, el, j)
-	}
-	return true
-}
-
-// resolveTarget classifies a stanza's 'to' attribute.
-func (s *Server) resolveTarget(sess *session, to string) (target, jid.JID) {
-	if to == "" {
-		return targetAccount, sess.jid.Bare()
-	}
-	j, err := jid.Parse(to)
-	if err != nil {
-		return targetInvalid, jid.JID{}
-	}
-	switch {
-	case j.Domainpart() != s.cfg.Domain:
-		return targetRemote, j
-	case j.Localpart() == "" && j.Resourcepart() == "":
-		return targetServer, j
-	case j.Localpart() == "":
-		// domain/resource: addressed to the server itself (RFC 6120
-		// §10.5.3.3 lets us handle or reject it); we treat it as the
-		// server.
-		return targetServer, j.Domain()
-	case j.Resourcepart() == "":
-		return targetAccount, j
-	}
-	return targetFullLocal, j
 }
 
 // accountExists reports whether a local account exists.

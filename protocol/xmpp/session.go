@@ -61,6 +61,12 @@ type session struct {
 	muc *mucSink
 }
 
+// A session is the origin (mux.go) of the stanzas its client sends.
+func (s *session) fullJID() jid.JID     { return s.jid }
+func (s *session) bareJID() string      { return s.bare }
+func (s *session) session() *session    { return s }
+func (s *session) remoteDomain() string { return "" }
+
 func newSession(srv *Server, queue int) *session {
 	return &session{
 		srv:       srv,

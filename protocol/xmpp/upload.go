@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"mellium.im/xmpp/jid"
-
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 )
@@ -39,78 +37,34 @@ func (s *Server) uploadDomain() string {
 	return defaultUploadHost + "." + s.cfg.Domain
 }
 
-// routeToUpload answers a stanza addressed to the upload service, and
-// reports whether it was one.
-func (s *Server) routeToUpload(ctx context.Context, sess *session, el *Element) bool {
-	domain := s.uploadDomain()
-	to := el.AttrValue("to")
-	if domain == "" || to == "" {
-		return false
-	}
-	j, err := jid.Parse(to)
-	if err != nil || j.Domainpart() != domain {
-		return false
-	}
-	if el.Name.Local != "iq" {
-		return true // messages and presence to the service are dropped
-	}
-	typ := el.AttrValue("type")
-	if typ != "get" && typ != "set" {
-		return true
-	}
-	payloads := el.Elements()
-	var (
-		result *Element
-		serr   error
-	)
-	switch {
-	case len(payloads) != 1:
-		serr = errBadRequest("a get or set IQ has exactly one payload")
-	case j.Localpart() != "" || j.Resourcepart() != "":
-		serr = errServiceUnavailable("")
-	case typ == "get" && payloads[0].Name.Space == nsDiscoInfo && payloads[0].AttrValue("node") == "":
-		result = s.uploadInfo()
-	case typ == "get" && payloads[0].Name.Space == nsDiscoItems && payloads[0].AttrValue("node") == "":
-		result = NewElement(nsDiscoItems, "query")
-	case typ == "get" && payloads[0].Name.Space == nsPing:
-	case typ == "get" && payloads[0].Name.Space == nsUpload && payloads[0].Name.Local == "request":
-		result, serr = s.uploadSlot(ctx, sess, payloads[0])
-	default:
-		serr = errServiceUnavailable("")
-	}
-	if serr != nil {
-		sess.sendElement(s.uploadError(el, serr))
-		return true
-	}
-	reply := NewElement(nsClient, "iq", "type", "result", "id", el.AttrValue("id"), "from", domain, "to", sess.jid.String())
-	if result != nil {
-		reply.Append(result)
-	}
-	sess.sendElement(reply)
-	return true
-}
-
-// uploadInfo is the service's disco#info (XEP-0363 §2): identity
-// store/file, the feature, and the max-file-size form (XEP-0128).
-func (s *Server) uploadInfo() *Element {
-	q := discoInfo("", "store", "file", "HTTP File Upload", []string{nsDiscoInfo, nsDiscoItems, nsPing, nsUpload})
-	f := newForm("result", nsUpload)
-	f.field("max-file-size", "", strconv.FormatInt(s.cfg.Files.MaxFileSize(), 10))
-	return q.Append(f.el)
+// registerUpload declares the upload service to disco, with the
+// max-file-size form (XEP-0363 §2, XEP-0128), and answers slot requests.
+// Messages and presence to it are the mux's default: service-unavailable
+// and dropped.
+func (s *Server) registerUpload() {
+	s.mux.entity(toUploadService, entity{category: "store", typ: "file", name: "HTTP File Upload",
+		jid: s.uploadDomain(), listed: "HTTP File Upload",
+		about: func(context.Context, *request) (entityState, error) {
+			f := newForm("result", nsUpload)
+			f.field("max-file-size", "", strconv.FormatInt(s.cfg.Files.MaxFileSize(), 10))
+			return entityState{forms: []*Element{f.el}}, nil
+		}})
+	s.mux.iq(toUploadService, "get", nsUpload, "request", s.uploadSlot, advertise(nsUpload))
 }
 
 // uploadSlot answers a slot request (XEP-0363 §4) or refuses it (§5).
-func (s *Server) uploadSlot(ctx context.Context, sess *session, req *Element) (*Element, error) {
+func (s *Server) uploadSlot(ctx context.Context, r *request) (*Element, error) {
+	req := r.payload
 	size, err := strconv.ParseInt(req.AttrValue("size"), 10, 64)
 	if err != nil || size < 0 {
 		return nil, errBadRequest("size must be a number of bytes")
 	}
 	slot, err := s.cfg.Files.RequestSlot(ctx, muc.SlotRequest{
-		User: sess.bare, Name: req.AttrValue("filename"), Size: size,
+		User: r.from.bareJID(), Name: req.AttrValue("filename"), Size: size,
 		ContentType: req.AttrValue("content-type"),
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.uploadError(err)
 	}
 	u := s.fileURL(slot.File)
 	return NewElement(nsUpload, "slot").Append(
@@ -126,35 +80,20 @@ func (s *Server) fileURL(f storage.File) string {
 	return strings.TrimRight(s.cfg.UploadURL, "/") + uploadPath + f.ID + "/" + url.PathEscape(f.Name)
 }
 
-// uploadError builds the error reply to a slot request, with XEP-0363 §5's
+// uploadError is the error for a refused slot request, with XEP-0363 §5's
 // <file-too-large/> where it applies.
-func (s *Server) uploadError(iq *Element, err error) *Element {
-	var (
-		serr    *StanzaError
-		tooBig  *muc.FileTooLargeError
-		payload *Element
-	)
+func (s *Server) uploadError(err error) error {
+	var tooBig *muc.FileTooLargeError
 	switch {
-	case errors.As(err, &serr):
 	case errors.As(err, &tooBig):
-		serr = &StanzaError{Type: "modify", Condition: "not-acceptable",
-			Text: fmt.Sprintf("File too large: the maximum file size is %d bytes", tooBig.Max)}
-		payload = NewElement(nsUpload, "file-too-large").Append(
-			NewElement(nsUpload, "max-file-size").AppendText(strconv.FormatInt(tooBig.Max, 10)))
+		return &StanzaError{Type: "modify", Condition: "not-acceptable",
+			Text: fmt.Sprintf("File too large: the maximum file size is %d bytes", tooBig.Max),
+			App: NewElement(nsUpload, "file-too-large").Append(
+				NewElement(nsUpload, "max-file-size").AppendText(strconv.FormatInt(tooBig.Max, 10)))}
 	case errors.Is(err, storage.ErrQuotaExceeded):
-		serr = errResourceConstraint("Upload quota reached: try again once an unused slot has expired")
-	case muc.CodeOf(err) != 0:
-		serr = mucError(err)
-	default:
-		s.log.Error("upload slot", "err", err)
-		serr = errInternal("")
+		return errResourceConstraint("Upload quota reached: try again once an unused slot has expired")
 	}
-	reply := errorReply(iq, serr, "")
-	if payload != nil {
-		els := reply.Elements()
-		els[len(els)-1].Append(payload)
-	}
-	return reply
+	return err // a stanza error, a room engine refusal, or internal (mux.go)
 }
 
 // UploadHandler serves the files of XEP-0363 over HTTP, to be mounted at

@@ -1,0 +1,57 @@
+// Package xmpp is Parley's XMPP front door: client-to-server streams (RFC
+// 6120, RFC 6121) over STARTTLS and direct TLS, one stanza mux, and the
+// services behind it — the MUC service over the room engine (package muc),
+// the archive, ad-hoc commands, HTTP File Upload. It turns stanzas into
+// calls on muc and storage and their results back into stanzas; it holds
+// no business rules of its own.
+//
+// A stanza's way in: conn.go reads it on the connection's goroutine and
+// stamps its sender (RFC 6120 §8.1.2.1); Server.dispatch (mux.go) looks up
+// the ONE table by kind, type, payload {namespace}local and addressee
+// (server, account, full JID, remote domain, MUC service, room, occupant,
+// upload service) and calls the handler with the stanza's origin (the
+// client session, or later a server-to-server link); the handler answers
+// through the origin. Each feature file registers its handlers in a
+// register… function together with the disco features they implement, so
+// service discovery (disco.go) is generated from the table. To find where a
+// stanza is handled, grep for its namespace.
+//
+// Where each specification lives:
+//
+//	Specification                           File(s)
+//	RFC 6120 §4-§7 streams, STARTTLS, SASL,  conn.go, reader.go, sasl.go, element.go
+//	  resource binding
+//	RFC 6120 §8, §10 stanzas and routing     mux.go (the table, dispatch), iq.go, router.go
+//	RFC 6120 §8.3 stanza errors              errors.go
+//	RFC 3921 §3 session establishment        iq.go
+//	RFC 6121 §2 roster, §2.6 versioning      roster.go
+//	RFC 6121 §3 subscriptions, §4 presence   presence.go
+//	RFC 6121 §5, §8.5 messages               message.go
+//	RFC 5802, RFC 7677 SCRAM; RFC 9266,      sasl.go
+//	  RFC 5929 channel binding; XEP-0440
+//	RFC 7572 IM with SIP users               interworking.go
+//	XEP-0004 data forms                      dataform.go
+//	XEP-0030 service discovery               disco.go (from the mux's registrations)
+//	XEP-0045 multi-user chat                 muc.go, muc_iq.go, muc_presence.go,
+//	                                         muc_message.go, muc_owner.go, muc_render.go
+//	XEP-0050 ad-hoc commands (topic feeds)   adhoc.go
+//	XEP-0059 result set management           mam.go
+//	XEP-0066 out-of-band data                adhoc.go (feed alerts)
+//	XEP-0092 software version                version.go
+//	XEP-0128 extended disco                  disco.go, muc_iq.go, upload.go
+//	XEP-0160 offline messages                message.go, interworking.go
+//	XEP-0199 ping                            ping.go
+//	XEP-0203 delayed delivery                message.go, muc_render.go, mam.go
+//	XEP-0297 forwarding                      mam.go, adhoc.go
+//	XEP-0308 message correction              muc_message.go
+//	XEP-0313 message archive management      mam.go
+//	XEP-0334 message processing hints        message.go
+//	XEP-0359 stanza ids                      muc_message.go, muc_render.go
+//	XEP-0363 HTTP file upload                upload.go
+//	XEP-0368 direct TLS                      server.go, conn.go
+//	XEP-0410 MUC self-ping                   muc_iq.go
+//	XEP-0421 occupant ids                    muc_render.go
+//	XEP-0422, XEP-0424, XEP-0425 fastening,  muc_iq.go, muc_message.go, muc_render.go
+//	  retraction, moderation
+//	XEP-0431 full-text search in MAM         mam.go
+package xmpp
