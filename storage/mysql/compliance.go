@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
@@ -326,34 +327,6 @@ func (s *ComplianceStore) Lease(ctx context.Context, name string) (storage.Lease
 	return l, now, nil
 }
 
-// OutboxStats implements storage.ComplianceOutbox. The oldest event is the
-// one with the lowest id (the time column has no index).
-func (s *Store) OutboxStats(ctx context.Context) (storage.OutboxStats, error) {
-	var (
-		st     storage.OutboxStats
-		oldest sql.NullTime
-	)
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&st.Events); err != nil {
-			return err
-		}
-		err := tx.QueryRowContext(ctx, `SELECT occurred_at FROM outbox ORDER BY id LIMIT 1`).Scan(&oldest)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return storage.OutboxStats{}, fmt.Errorf("storage/mysql: outbox stats of %s: %w", s.where, err)
-	}
-	if oldest.Valid {
-		st.Oldest = oldest.Time
-	}
-	return st, nil
-}
-
-var _ storage.ComplianceOutbox = (*Store)(nil)
-
 // complianceWhere builds the WHERE clause of q (without the cursor) and
 // its arguments.
 func complianceWhere(q storage.ComplianceQuery) (string, []any) {
@@ -526,4 +499,93 @@ func (s *ComplianceStore) SetAdapterPosition(ctx context.Context, p storage.Adap
 		return fmt.Errorf("storage/mysql: store adapter position %s in %s: %w", p.Name, s.where, err)
 	}
 	return nil
+}
+
+// PurgeComplianceEvents implements storage.ComplianceRetention.
+func (s *ComplianceStore) PurgeComplianceEvents(ctx context.Context, p storage.ComplianceEventPurge) (int, time.Time, error) {
+	if p.Limit <= 0 || p.Before.IsZero() {
+		return 0, time.Time{}, fmt.Errorf("storage/mysql: purge compliance events: limit %d and time %v required", p.Limit, p.Before)
+	}
+	var (
+		n      int
+		newest time.Time
+	)
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		n, newest = 0, time.Time{}
+		q := `SELECT seq, occurred_at FROM compliance_events WHERE occurred_at < ?`
+		args := []any{p.Before.UTC()}
+		if len(p.KeepRooms) > 0 {
+			q += ` AND room NOT IN (` + placeholders(len(p.KeepRooms)) + `)`
+			args = append(args, anys(p.KeepRooms)...)
+		}
+		if len(p.KeepActors) > 0 {
+			q += ` AND actor NOT IN (` + placeholders(len(p.KeepActors)) + `)`
+			args = append(args, anys(p.KeepActors)...)
+		}
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY occurred_at, seq LIMIT ? FOR UPDATE`, append(args, p.Limit)...)
+		if err != nil {
+			return err
+		}
+		var seqs []string
+		for rows.Next() {
+			var (
+				seq int64
+				at  time.Time
+			)
+			if err := rows.Scan(&seq, &at); err != nil {
+				rows.Close()
+				return err
+			}
+			seqs = append(seqs, fmt.Sprint(seq))
+			if at.After(newest) {
+				newest = at
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(seqs) == 0 {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM compliance_events WHERE seq IN (`+strings.Join(seqs, ",")+`)`)
+		if err != nil {
+			return err
+		}
+		deleted, err := res.RowsAffected()
+		n = int(deleted)
+		return err
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("storage/mysql: purge compliance events: %w", err)
+	}
+	return n, newest.UTC(), nil
+}
+
+// nonNil returns b, or an empty slice for nil: a nil []byte is sent as SQL
+// NULL, which the NOT NULL BLOB columns refuse.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// placeholders returns "?, ?, …" with n question marks.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// rowPlaceholders returns "(?, …), (?, …)…": rows rows of cols each.
+func rowPlaceholders(rows, cols int) string {
+	row := "(" + placeholders(cols) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

@@ -4,10 +4,12 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"unicode/utf8"
 
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/internal/fulltext"
 	"github.com/parleychat/parley/storage/internal/sqlstore"
 )
 
@@ -26,7 +28,7 @@ const (
 // InnoDB picks them as a deadlock victim; read transactions on one
 // REPEATABLE READ snapshot; DATETIME(6) times; ON DUPLICATE KEY UPDATE; the
 // server's clock, which every node of a pool shares.
-func dialect() *sqlstore.Dialect {
+func dialect(ftMin, ftMax int) *sqlstore.Dialect {
 	return &sqlstore.Dialect{
 		Name:      "storage/mysql",
 		ForUpdate: " FOR UPDATE",
@@ -58,7 +60,53 @@ func dialect() *sqlstore.Dialect {
 		},
 		Inserted: func(col string) string { return "VALUES(" + col + ")" },
 		Clock:    "SELECT NOW(6)",
+		MatchHistory: func(terms []fulltext.Term) sqlstore.HistoryMatch {
+			return matchHistory(terms, ftMin, ftMax)
+		},
 	}
+}
+
+// matchHistory is a MATCH … AGAINST in BOOLEAN MODE with every word
+// required (+word*, matched as a word or the start of one) and every symbol
+// word required exactly: natural-language mode would rank messages with any
+// of the words and drop words found in half the rows. MySQL answers it from
+// the FULLTEXT index first. Words the index does not hold (shorter than
+// innodb_ft_min_token_size, ftMin, or longer than innodb_ft_max_token_size,
+// ftMax) are required with LIKE, which the body's collation makes case- and
+// accent-insensitive; a search of only such words scans the room's
+// history, newest or oldest first, until the page is full.
+func matchHistory(terms []fulltext.Term, ftMin, ftMax int) sqlstore.HistoryMatch {
+	var (
+		where []string
+		args  []any
+		match []string
+	)
+	for _, t := range terms {
+		if n := utf8.RuneCountInString(t.Word); n >= ftMin && n <= ftMax {
+			if t.Symbol {
+				match = append(match, "+"+t.Word)
+			} else {
+				match = append(match, "+"+t.Word+"*")
+			}
+			continue
+		}
+		like := t.Word
+		if t.Symbol {
+			like = t.Raw
+		}
+		where = append(where, `h.body LIKE ? ESCAPE '!'`)
+		args = append(args, "%"+escapeLike(like)+"%")
+	}
+	if len(match) > 0 {
+		where = append(where, `MATCH (h.body, h.symbols) AGAINST (? IN BOOLEAN MODE)`)
+		args = append(args, strings.Join(match, " "))
+	}
+	return sqlstore.HistoryMatch{From: "history AS h", Where: strings.Join(where, " AND "), Args: args, Order: "h.seq"}
+}
+
+// escapeLike escapes LIKE's wildcards in s for ESCAPE '!'.
+func escapeLike(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
 
 // errorNumber returns the MySQL error number of err, or 0.

@@ -80,12 +80,7 @@ const (
 // concurrent use, also by several processes on the same database.
 type Store struct {
 	*sqlstore.Store
-	db    *sql.DB
-	where string // user@net(addr)/dbname, for messages; never the password
-	// ftMin and ftMax are the server's innodb_ft_min_token_size and
-	// innodb_ft_max_token_size: words outside them are not in the
-	// full-text index, and full-text search matches them with LIKE.
-	ftMin, ftMax int
+	db *sql.DB
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -127,13 +122,16 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage/mysql: migrate %s: %w", where, err)
 	}
-	s := &Store{Store: sqlstore.New(dialect(), db, db, where), db: db, where: where}
+	// Words shorter than innodb_ft_min_token_size or longer than
+	// innodb_ft_max_token_size are not in the full-text index; full-text
+	// search matches them with LIKE.
+	var ftMin, ftMax int
 	if err := db.QueryRowContext(ctx,
-		`SELECT @@innodb_ft_min_token_size, @@innodb_ft_max_token_size`).Scan(&s.ftMin, &s.ftMax); err != nil {
+		`SELECT @@innodb_ft_min_token_size, @@innodb_ft_max_token_size`).Scan(&ftMin, &ftMax); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage/mysql: full-text settings of %s: %w", where, err)
 	}
-	return s, nil
+	return &Store{Store: sqlstore.New(dialect(ftMin, ftMax), db, db, where), db: db}, nil
 }
 
 // configure forces the connection settings the store relies on.
@@ -295,68 +293,4 @@ func withLock(ctx context.Context, db *sql.DB, name string, wait time.Duration, 
 		}
 	}()
 	return fn()
-}
-
-// writeTx runs fn in a READ COMMITTED transaction and commits it if fn
-// returns nil. If InnoDB picks the transaction as a deadlock victim, the
-// whole transaction is run again, a few times at most.
-func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	var err error
-	for range deadlockRetries {
-		err = s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, fn)
-		var me *gomysql.MySQLError
-		if !errors.As(err, &me) || me.Number != erLockDeadlock {
-			return err
-		}
-	}
-	return err
-}
-
-// readTx runs fn in a read-only REPEATABLE READ transaction: every query in
-// fn sees the same snapshot.
-func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
-}
-
-func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, opts)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		// The error that made us give up matters, not the rollback's.
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
-// mapError turns constraint violations into the storage errors they mean: a
-// duplicate key into storage.ErrExists, a missing parent row (an unknown
-// account, room or category) into storage.ErrNotFound and a parent row that
-// still has children (a category with rooms) into storage.ErrNotEmpty.
-// Others pass unchanged.
-func mapError(err error) error {
-	var me *gomysql.MySQLError
-	if !errors.As(err, &me) {
-		return err
-	}
-	switch me.Number {
-	case erDupEntry:
-		return fmt.Errorf("%w (%v)", storage.ErrExists, err)
-	case erNoReferencedRow2:
-		return fmt.Errorf("%w (%v)", storage.ErrNotFound, err)
-	case erRowIsReferenced2:
-		return fmt.Errorf("%w (%v)", storage.ErrNotEmpty, err)
-	}
-	return err
-}
-
-// nonNil returns b, or an empty slice for nil: a nil []byte is sent as SQL
-// NULL, which the NOT NULL BLOB columns refuse.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

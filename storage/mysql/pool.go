@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/internal/sqlstore"
 )
 
 var _ storage.PoolStore = (*Store)(nil)
@@ -18,7 +19,7 @@ var _ storage.PoolStore = (*Store)(nil)
 // (checkFences) and every later post sees the new epoch.
 func (s *Store) ClaimRoom(ctx context.Context, room, node string, mayTake func(holder string) bool) (storage.HostFence, error) {
 	var f storage.HostFence
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := sqlstore.WriteTx(ctx, s.Store, func(tx *sql.Tx) error {
 		var holder string
 		var epoch int64
 		err := tx.QueryRowContext(ctx, `SELECT node, epoch FROM room_hosts WHERE room = ? FOR UPDATE`, room).Scan(&holder, &epoch)
@@ -150,25 +151,4 @@ func (s *Store) SharedSecret(ctx context.Context, name string, generate func() [
 		return nil, fmt.Errorf("storage/mysql: shared secret %q: %w", name, err)
 	}
 	return b, nil
-}
-
-// checkFences fails with storage.ErrFenced if any post's fence no longer
-// matches its room's host record. The records are read in share mode, so
-// a concurrent claim waits until this transaction ends.
-func checkFences(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite) error {
-	for _, p := range posts {
-		if p.Fence == nil {
-			continue
-		}
-		room := postRoom(p)
-		var f storage.HostFence
-		err := tx.QueryRowContext(ctx, `SELECT node, epoch FROM room_hosts WHERE room = ? LOCK IN SHARE MODE`, room).Scan(&f.Node, &f.Epoch)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && f != *p.Fence) {
-			return fmt.Errorf("room %q (fence %s/%d): %w", room, p.Fence.Node, p.Fence.Epoch, storage.ErrFenced)
-		}
-		if err != nil {
-			return fmt.Errorf("room %q: host record: %w", room, err)
-		}
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -279,33 +280,6 @@ func (s *ComplianceStore) Lease(ctx context.Context, name string) (storage.Lease
 	return l, now, nil
 }
 
-// OutboxStats implements storage.ComplianceOutbox.
-func (s *Store) OutboxStats(ctx context.Context) (storage.OutboxStats, error) {
-	var (
-		st     storage.OutboxStats
-		oldest sql.NullInt64
-	)
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&st.Events); err != nil {
-			return err
-		}
-		err := tx.QueryRowContext(ctx, `SELECT occurred_at FROM outbox ORDER BY id LIMIT 1`).Scan(&oldest)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return storage.OutboxStats{}, fmt.Errorf("storage/sqlite: outbox stats: %w", err)
-	}
-	if oldest.Valid {
-		st.Oldest = fromUnixMicro(oldest.Int64)
-	}
-	return st, nil
-}
-
-var _ storage.ComplianceOutbox = (*Store)(nil)
-
 // complianceWhere builds the WHERE clause of q (without the cursor) and
 // its arguments.
 func complianceWhere(q storage.ComplianceQuery) (string, []any) {
@@ -489,4 +463,83 @@ func (s *ComplianceStore) SetAdapterPosition(ctx context.Context, p storage.Adap
 		return fmt.Errorf("storage/sqlite: store adapter position %s: %w", p.Name, err)
 	}
 	return nil
+}
+
+// PurgeComplianceEvents implements storage.ComplianceRetention.
+func (s *ComplianceStore) PurgeComplianceEvents(ctx context.Context, p storage.ComplianceEventPurge) (int, time.Time, error) {
+	if p.Limit <= 0 || p.Before.IsZero() {
+		return 0, time.Time{}, fmt.Errorf("storage/sqlite: purge compliance events: limit %d and time %v required", p.Limit, p.Before)
+	}
+	var (
+		n      int
+		newest int64
+	)
+	err := inTx(ctx, s.write, func(tx *sql.Tx) error {
+		q := `SELECT seq, occurred_at FROM compliance_events WHERE occurred_at < ?`
+		args := []any{unixMicro(p.Before)}
+		if len(p.KeepRooms) > 0 {
+			q += ` AND room NOT IN (` + placeholders(len(p.KeepRooms)) + `)`
+			args = append(args, anys(p.KeepRooms)...)
+		}
+		if len(p.KeepActors) > 0 {
+			q += ` AND actor NOT IN (` + placeholders(len(p.KeepActors)) + `)`
+			args = append(args, anys(p.KeepActors)...)
+		}
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY occurred_at, seq LIMIT ?`, append(args, p.Limit)...)
+		if err != nil {
+			return err
+		}
+		var seqs []string
+		for rows.Next() {
+			var seq, at int64
+			if err := rows.Scan(&seq, &at); err != nil {
+				rows.Close()
+				return err
+			}
+			seqs = append(seqs, fmt.Sprint(seq))
+			newest = max(newest, at)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(seqs) == 0 {
+			return nil
+		}
+		// Integers from the table itself: safe to inline, and no
+		// limit on bound parameters.
+		res, err := tx.ExecContext(ctx, `DELETE FROM compliance_events WHERE seq IN (`+strings.Join(seqs, ",")+`)`)
+		if err != nil {
+			return err
+		}
+		deleted, err := res.RowsAffected()
+		n = int(deleted)
+		return err
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("storage/sqlite: purge compliance events: %w", err)
+	}
+	if n == 0 {
+		return 0, time.Time{}, nil
+	}
+	return n, fromUnixMicro(newest), nil
+}
+
+// placeholders returns "?, ?, …" with n question marks.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// rowPlaceholders returns "(?, …), (?, …)…": rows rows of cols each.
+func rowPlaceholders(rows, cols int) string {
+	row := "(" + placeholders(cols) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

@@ -2,11 +2,13 @@ package sqlite
 
 import (
 	"errors"
+	"strings"
 
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/internal/fulltext"
 	"github.com/parleychat/parley/storage/internal/sqlstore"
 )
 
@@ -37,5 +39,33 @@ var dialect = &sqlstore.Dialect{
 		}
 		return "ON CONFLICT (" + key + ") DO UPDATE SET " + set
 	},
-	Inserted: func(col string) string { return "excluded." + col },
+	Inserted:     func(col string) string { return "excluded." + col },
+	MatchHistory: matchHistory,
+}
+
+// matchHistory starts from the FTS5 index (CROSS JOIN makes SQLite keep
+// that order) and looks each hit up in history. The hits come in rowid
+// order, which within a room is seq order (the one writer appends a room's
+// rows in seq order, and a new rowid is always above every rowid in the
+// table), so LIMIT stops the scan there too instead of sorting all hits of
+// a common word.
+//
+// The query requires every term: each word a quoted phrase matched as a
+// prefix ("deploy"* finds "deployment"), each symbol word exactly. A
+// phrase is tokenized like the body, so a word that FTS5 splits
+// (snake_case) matches its parts in a row.
+func matchHistory(terms []fulltext.Term) sqlstore.HistoryMatch {
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = `"` + strings.ReplaceAll(t.Word, `"`, `""`) + `"`
+		if !t.Symbol {
+			parts[i] += "*"
+		}
+	}
+	return sqlstore.HistoryMatch{
+		From:  "history_fts CROSS JOIN history AS h ON h.id = history_fts.rowid",
+		Where: "history_fts MATCH ?",
+		Args:  []any{strings.Join(parts, " AND ")},
+		Order: "history_fts.rowid",
+	}
 }

@@ -24,8 +24,6 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	sqlite3 "modernc.org/sqlite"
-	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/internal/sqlstore"
@@ -165,18 +163,6 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return err
 }
 
-// writeTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it if
-// fn returns nil.
-func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return inTx(ctx, s.write, fn)
-}
-
-// readTx runs fn in a read transaction: every query in fn sees the same
-// snapshot of the database.
-func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return inTx(ctx, s.read, fn)
-}
-
 func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -188,23 +174,6 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
-}
-
-// mapError turns SQLite constraint violations into the storage errors they
-// mean: a duplicate key into storage.ErrExists and a missing parent row
-// (an unknown account) into storage.ErrNotFound. Others pass unchanged.
-func mapError(err error) error {
-	var e *sqlite3.Error
-	if !errors.As(err, &e) {
-		return err
-	}
-	switch e.Code() {
-	case sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3lib.SQLITE_CONSTRAINT_UNIQUE:
-		return fmt.Errorf("%w (%v)", storage.ErrExists, err)
-	case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY:
-		return fmt.Errorf("%w (%v)", storage.ErrNotFound, err)
-	}
-	return err
 }
 
 // unixMicro and fromUnixMicro convert between time.Time and the INTEGER

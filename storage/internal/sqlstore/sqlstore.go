@@ -115,9 +115,9 @@ type db struct {
 type Store struct{ db }
 
 var (
-	_ storage.Accounts = (*Store)(nil)
-	_ storage.Rosters  = (*Store)(nil)
-	_ storage.Offline  = (*Store)(nil)
+	_ storage.Store            = (*Store)(nil)
+	_ storage.RetentionStore   = (*Store)(nil)
+	_ storage.ComplianceOutbox = (*Store)(nil)
 )
 
 // New returns the store on a content database whose schema is up to date.

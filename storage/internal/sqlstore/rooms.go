@@ -1,9 +1,8 @@
-package mysql
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -15,52 +14,40 @@ import (
 // PutCategory implements storage.RoomStore.
 func (s *Store) PutCategory(ctx context.Context, c storage.Category, ev storage.OutboxEvent) error {
 	if err := errors.Join(check.Category(c), check.Event(ev)); err != nil {
-		return fmt.Errorf("storage/mysql: put category: %w", err)
+		return s.wrap(err, "put category")
 	}
 	lists, err := encodeLists(c.AllowedMembers, c.DeniedMembers, c.Creators)
 	if err != nil {
-		return fmt.Errorf("storage/mysql: put category %s: %w", c.Name, err)
+		return s.wrap(err, "put category %s", c.Name)
 	}
 	now := time.Now()
 	created, updated := orNow(c.Created, now), orNow(c.Updated, now)
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
-			INSERT INTO categories (name, description, allowed_members, denied_members, creators,
-				file_upload, invitations, chat_history, retention_days, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON DUPLICATE KEY UPDATE
-				description = VALUES(description),
-				allowed_members = VALUES(allowed_members),
-				denied_members = VALUES(denied_members),
-				creators = VALUES(creators),
-				file_upload = VALUES(file_upload),
-				invitations = VALUES(invitations),
-				chat_history = VALUES(chat_history),
-				retention_days = VALUES(retention_days),
-				updated_at = VALUES(updated_at)`,
+			INSERT INTO categories (`+categoryColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
+			s.upsert("name", "description", "allowed_members", "denied_members", "creators",
+				"file_upload", "invitations", "chat_history", "retention_days", "updated_at"),
 			c.Name, c.Description, lists[0], lists[1], lists[2],
-			c.FileUpload, c.Invitations, c.ChatHistory, c.RetentionDays, created.UTC(), updated.UTC())
+			c.FileUpload, c.Invitations, c.ChatHistory, c.RetentionDays, s.t(created), s.t(updated))
 		if err != nil {
-			return mapError(err)
+			return s.mapError(err)
 		}
-		return writeEvent(ctx, tx, ev)
+		return s.writeEvent(ctx, tx, ev)
 	})
-	if err != nil {
-		return fmt.Errorf("storage/mysql: put category %s: %w", c.Name, err)
-	}
-	return nil
+	return s.wrap(err, "put category %s", c.Name)
 }
 
 const categoryColumns = `name, description, allowed_members, denied_members, creators,
 	file_upload, invitations, chat_history, retention_days, created_at, updated_at`
 
-func scanCategory(row interface{ Scan(...any) error }) (storage.Category, error) {
+func scanCategory(row scanner) (storage.Category, error) {
 	var (
 		c                        storage.Category
 		allowed, denied, creator string
 	)
 	err := row.Scan(&c.Name, &c.Description, &allowed, &denied, &creator,
-		&c.FileUpload, &c.Invitations, &c.ChatHistory, &c.RetentionDays, &c.Created, &c.Updated)
+		&c.FileUpload, &c.Invitations, &c.ChatHistory, &c.RetentionDays, scanTime(&c.Created), scanTime(&c.Updated))
 	if err != nil {
 		return c, err
 	}
@@ -78,50 +65,32 @@ func scanCategory(row interface{ Scan(...any) error }) (storage.Category, error)
 
 // Category implements storage.RoomStore.
 func (s *Store) Category(ctx context.Context, name string) (storage.Category, error) {
-	c, err := scanCategory(s.db.QueryRowContext(ctx,
+	c, err := scanCategory(s.read.QueryRowContext(ctx,
 		`SELECT `+categoryColumns+` FROM categories WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = storage.ErrNotFound
-	}
 	if err != nil {
-		return storage.Category{}, fmt.Errorf("storage/mysql: category %s: %w", name, err)
+		return storage.Category{}, s.wrap(notFound(err), "category %s", name)
 	}
 	return c, nil
 }
 
 // Categories implements storage.RoomStore.
 func (s *Store) Categories(ctx context.Context) ([]storage.Category, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+categoryColumns+` FROM categories ORDER BY name`)
+	out, err := collect(ctx, s.read, scanCategory, `SELECT `+categoryColumns+` FROM categories ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("storage/mysql: categories: %w", err)
-	}
-	defer rows.Close()
-	var out []storage.Category
-	for rows.Next() {
-		c, err := scanCategory(rows)
-		if err != nil {
-			return nil, fmt.Errorf("storage/mysql: categories: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage/mysql: categories: %w", err)
+		return nil, s.wrap(err, "categories")
 	}
 	return out, nil
 }
 
-// DeleteCategory implements storage.RoomStore.
+// DeleteCategory implements storage.RoomStore. It locks the category first,
+// so that a concurrent CreateRoom in it, whose foreign key check waits for
+// that lock, cannot slip in between the count of its rooms and the delete.
 func (s *Store) DeleteCategory(ctx context.Context, name string, ev storage.OutboxEvent) error {
 	if err := check.Event(ev); err != nil {
-		return fmt.Errorf("storage/mysql: delete category %s: %w", name, err)
+		return s.wrap(err, "delete category %s", name)
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx,
-			`SELECT 1 FROM categories WHERE name = ? FOR UPDATE`, name).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return storage.ErrNotFound
-		} else if err != nil {
+		if err := s.lock(ctx, tx, "categories", "name", name); err != nil {
 			return err
 		}
 		var rooms int
@@ -133,24 +102,21 @@ func (s *Store) DeleteCategory(ctx context.Context, name string, ev storage.Outb
 			return fmt.Errorf("%d rooms are still in it: %w", rooms, storage.ErrNotEmpty)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM categories WHERE name = ?`, name); err != nil {
-			return mapError(err)
+			return s.mapError(err)
 		}
-		return writeEvent(ctx, tx, ev)
+		return s.writeEvent(ctx, tx, ev)
 	})
-	if err != nil {
-		return fmt.Errorf("storage/mysql: delete category %s: %w", name, err)
-	}
-	return nil
+	return s.wrap(err, "delete category %s", name)
 }
 
 // CreateRoom implements storage.RoomStore.
 func (s *Store) CreateRoom(ctx context.Context, r storage.Room, affs []storage.Affiliation, ev storage.OutboxEvent) error {
 	if err := errors.Join(check.Room(r), check.Event(ev)); err != nil {
-		return fmt.Errorf("storage/mysql: create room: %w", err)
+		return s.wrap(err, "create room")
 	}
 	affs, err := roomAffiliations(r.Name, affs)
 	if err != nil {
-		return fmt.Errorf("storage/mysql: create room %s: %w", r.Name, err)
+		return s.wrap(err, "create room %s", r.Name)
 	}
 	r.Created = orNow(r.Created, time.Now())
 	r.Updated = orNow(r.Updated, r.Created)
@@ -159,27 +125,22 @@ func (s *Store) CreateRoom(ctx context.Context, r storage.Room, affs []storage.A
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `
-			INSERT INTO rooms (name, category, title, description, subject, subject_nick, subject_time,
-				public, members_only, moderated, password, whois, max_users, change_subject, allow_pm,
-				allow_invites, disabled, add_in_url, creator, created_at, updated_at)
+			INSERT INTO rooms (`+roomColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.Name, r.Category, r.Title, r.Description, r.Subject, r.SubjectNick, nullTime(r.SubjectTime),
+			r.Name, r.Category, r.Title, r.Description, r.Subject, r.SubjectNick, s.nullTime(r.SubjectTime),
 			r.Public, r.MembersOnly, r.Moderated, r.Password, r.WhoIs, r.MaxUsers, r.ChangeSubject, r.AllowPM,
-			r.AllowInvites, r.Disabled, r.AddInURL, r.Creator, r.Created.UTC(), r.Updated.UTC())
+			r.AllowInvites, r.Disabled, r.AddInURL, r.Creator, s.t(r.Created), s.t(r.Updated))
 		if err != nil {
-			return mapError(err)
+			return s.mapError(err)
 		}
 		for _, a := range affs {
-			if err := putAffiliation(ctx, tx, a); err != nil {
+			if err := s.putAffiliation(ctx, tx, a); err != nil {
 				return err
 			}
 		}
-		return writeEvent(ctx, tx, ev)
+		return s.writeEvent(ctx, tx, ev)
 	})
-	if err != nil {
-		return fmt.Errorf("storage/mysql: create room %s: %w", r.Name, err)
-	}
-	return nil
+	return s.wrap(err, "create room %s", r.Name)
 }
 
 // roomAffiliations checks the initial affiliations of room and returns
@@ -226,26 +187,15 @@ func roomExists(ctx context.Context, tx *sql.Tx, name string) error {
 	return err
 }
 
-// lockRoom locks the room's row until the transaction ends, or returns
-// storage.ErrNotFound if there is no such room.
-func lockRoom(ctx context.Context, tx *sql.Tx, name string) error {
-	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM rooms WHERE name = ? FOR UPDATE`, name).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("room %s: %w", name, storage.ErrNotFound)
-	}
-	return err
-}
-
-// UpdateRoom implements storage.RoomStore.
+// UpdateRoom implements storage.RoomStore. It locks the room's row first.
 func (s *Store) UpdateRoom(ctx context.Context, r storage.Room, ev storage.OutboxEvent) error {
 	if err := errors.Join(check.Room(r), check.Event(ev)); err != nil {
-		return fmt.Errorf("storage/mysql: update room: %w", err)
+		return s.wrap(err, "update room")
 	}
 	r.Updated = orNow(r.Updated, time.Now())
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := lockRoom(ctx, tx, r.Name); err != nil {
-			return err
+		if err := s.lock(ctx, tx, "rooms", "name", r.Name); err != nil {
+			return fmt.Errorf("room %s: %w", r.Name, err)
 		}
 		if err := categoryExists(ctx, tx, r.Category); err != nil {
 			return err
@@ -257,100 +207,65 @@ func (s *Store) UpdateRoom(ctx context.Context, r storage.Room, ev storage.Outbo
 				add_in_url = ?, updated_at = ?
 			WHERE name = ?`,
 			r.Category, r.Title, r.Description, r.Subject, r.SubjectNick,
-			nullTime(r.SubjectTime), r.Public, r.MembersOnly, r.Moderated, r.Password, r.WhoIs,
+			s.nullTime(r.SubjectTime), r.Public, r.MembersOnly, r.Moderated, r.Password, r.WhoIs,
 			r.MaxUsers, r.ChangeSubject, r.AllowPM, r.AllowInvites, r.Disabled,
-			r.AddInURL, r.Updated.UTC(), r.Name)
+			r.AddInURL, s.t(r.Updated), r.Name)
 		if err != nil {
-			return mapError(err)
+			return s.mapError(err)
 		}
-		return writeEvent(ctx, tx, ev)
+		return s.writeEvent(ctx, tx, ev)
 	})
-	if err != nil {
-		return fmt.Errorf("storage/mysql: update room %s: %w", r.Name, err)
-	}
-	return nil
+	return s.wrap(err, "update room %s", r.Name)
 }
 
 const roomColumns = `name, category, title, description, subject, subject_nick, subject_time,
 	public, members_only, moderated, password, whois, max_users, change_subject, allow_pm,
 	allow_invites, disabled, add_in_url, creator, created_at, updated_at`
 
-func scanRoom(row interface{ Scan(...any) error }) (storage.Room, error) {
-	var (
-		r           storage.Room
-		subjectTime sql.NullTime
-	)
-	err := row.Scan(&r.Name, &r.Category, &r.Title, &r.Description, &r.Subject, &r.SubjectNick, &subjectTime,
+func scanRoom(row scanner) (r storage.Room, err error) {
+	return r, row.Scan(&r.Name, &r.Category, &r.Title, &r.Description, &r.Subject, &r.SubjectNick, scanTime(&r.SubjectTime),
 		&r.Public, &r.MembersOnly, &r.Moderated, &r.Password, &r.WhoIs, &r.MaxUsers, &r.ChangeSubject, &r.AllowPM,
-		&r.AllowInvites, &r.Disabled, &r.AddInURL, &r.Creator, &r.Created, &r.Updated)
-	if subjectTime.Valid {
-		r.SubjectTime = subjectTime.Time
-	}
-	return r, err
+		&r.AllowInvites, &r.Disabled, &r.AddInURL, &r.Creator, scanTime(&r.Created), scanTime(&r.Updated))
 }
 
 // Room implements storage.RoomStore.
 func (s *Store) Room(ctx context.Context, name string) (storage.Room, error) {
-	r, err := scanRoom(s.db.QueryRowContext(ctx, `SELECT `+roomColumns+` FROM rooms WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = storage.ErrNotFound
-	}
+	r, err := scanRoom(s.read.QueryRowContext(ctx, `SELECT `+roomColumns+` FROM rooms WHERE name = ?`, name))
 	if err != nil {
-		return storage.Room{}, fmt.Errorf("storage/mysql: room %s: %w", name, err)
+		return storage.Room{}, s.wrap(notFound(err), "room %s", name)
 	}
 	return r, nil
 }
 
 // Rooms implements storage.RoomStore.
 func (s *Store) Rooms(ctx context.Context) ([]storage.Room, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+roomColumns+` FROM rooms ORDER BY name`)
+	out, err := collect(ctx, s.read, scanRoom, `SELECT `+roomColumns+` FROM rooms ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("storage/mysql: rooms: %w", err)
-	}
-	defer rows.Close()
-	var out []storage.Room
-	for rows.Next() {
-		r, err := scanRoom(rows)
-		if err != nil {
-			return nil, fmt.Errorf("storage/mysql: rooms: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage/mysql: rooms: %w", err)
+		return nil, s.wrap(err, "rooms")
 	}
 	return out, nil
 }
 
 // DeleteRoom implements storage.RoomStore. ON DELETE CASCADE removes the
-// affiliations and the history, and InnoDB the history's entries in the
-// full-text index.
+// affiliations and the history, and the full-text index (InnoDB itself,
+// SQLite's delete trigger) the history's entries.
 func (s *Store) DeleteRoom(ctx context.Context, name string, ev storage.OutboxEvent) error {
 	if err := check.Event(ev); err != nil {
-		return fmt.Errorf("storage/mysql: delete room %s: %w", name, err)
+		return s.wrap(err, "delete room %s", name)
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM rooms WHERE name = ?`, name)
-		if err != nil {
+		if err := affected(tx.ExecContext(ctx, `DELETE FROM rooms WHERE name = ?`, name)); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return storage.ErrNotFound
-		}
-		return writeEvent(ctx, tx, ev)
+		return s.writeEvent(ctx, tx, ev)
 	})
-	if err != nil {
-		return fmt.Errorf("storage/mysql: delete room %s: %w", name, err)
-	}
-	return nil
+	return s.wrap(err, "delete room %s", name)
 }
 
 // SetAffiliation implements storage.RoomStore.
 func (s *Store) SetAffiliation(ctx context.Context, a storage.Affiliation, ev storage.OutboxEvent) error {
 	if err := errors.Join(check.Affiliation(a, true), check.Event(ev)); err != nil {
-		return fmt.Errorf("storage/mysql: set affiliation: %w", err)
+		return s.wrap(err, "set affiliation")
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		if err := roomExists(ctx, tx, a.Room); err != nil {
@@ -361,53 +276,37 @@ func (s *Store) SetAffiliation(ctx context.Context, a storage.Affiliation, ev st
 				`DELETE FROM affiliations WHERE room = ? AND jid = ?`, a.Room, a.JID); err != nil {
 				return err
 			}
-		} else if err := putAffiliation(ctx, tx, a); err != nil {
+		} else if err := s.putAffiliation(ctx, tx, a); err != nil {
 			return err
 		}
-		return writeEvent(ctx, tx, ev)
+		return s.writeEvent(ctx, tx, ev)
 	})
-	if err != nil {
-		return fmt.Errorf("storage/mysql: set affiliation of %s in %s: %w", a.JID, a.Room, err)
-	}
-	return nil
+	return s.wrap(err, "set affiliation of %s in %s", a.JID, a.Room)
 }
 
-func putAffiliation(ctx context.Context, tx *sql.Tx, a storage.Affiliation) error {
+func (s *Store) putAffiliation(ctx context.Context, tx *sql.Tx, a storage.Affiliation) error {
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO affiliations (room, jid, affiliation, presenter, reason)
-		VALUES (?, ?, ?, ?, ?)
-		ON DUPLICATE KEY UPDATE
-			affiliation = VALUES(affiliation),
-			presenter = VALUES(presenter),
-			reason = VALUES(reason)`,
+		VALUES (?, ?, ?, ?, ?) `+s.upsert("room, jid", "affiliation", "presenter", "reason"),
 		a.Room, a.JID, a.Affiliation, a.Presenter, a.Reason)
 	if err != nil {
-		return fmt.Errorf("affiliation of %s: %w", a.JID, mapError(err))
+		return fmt.Errorf("affiliation of %s: %w", a.JID, s.mapError(err))
 	}
 	return nil
 }
 
 // Affiliations implements storage.RoomStore.
 func (s *Store) Affiliations(ctx context.Context, room string) ([]storage.Affiliation, error) {
-	rows, err := s.db.QueryContext(ctx, `
+	out, err := collect(ctx, s.read, func(row scanner) (storage.Affiliation, error) {
+		a := storage.Affiliation{Room: room}
+		return a, row.Scan(&a.JID, &a.Affiliation, &a.Presenter, &a.Reason)
+	}, `
 		SELECT jid, affiliation, presenter, reason
 		FROM affiliations
 		WHERE room = ?
 		ORDER BY jid`, room)
 	if err != nil {
-		return nil, fmt.Errorf("storage/mysql: affiliations in %s: %w", room, err)
-	}
-	defer rows.Close()
-	var out []storage.Affiliation
-	for rows.Next() {
-		a := storage.Affiliation{Room: room}
-		if err := rows.Scan(&a.JID, &a.Affiliation, &a.Presenter, &a.Reason); err != nil {
-			return nil, fmt.Errorf("storage/mysql: affiliations in %s: %w", room, err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage/mysql: affiliations in %s: %w", room, err)
+		return nil, s.wrap(err, "affiliations in %s", room)
 	}
 	return out, nil
 }
@@ -418,50 +317,9 @@ func encodeLists(lists ...[]string) ([]string, error) {
 	out := make([]string, len(lists))
 	for i, l := range lists {
 		var err error
-		if out[i], err = encodeGroups(l); err != nil {
+		if out[i], err = encodeList(l); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
-}
-
-func decodeList(s string) ([]string, error) { return decodeGroups(s) }
-
-// orNow returns t, or now if t is zero.
-func orNow(t, now time.Time) time.Time {
-	if t.IsZero() {
-		return now
-	}
-	return t
-}
-
-// nullTime stores a zero time as NULL.
-func nullTime(t time.Time) sql.NullTime {
-	if t.IsZero() {
-		return sql.NullTime{}
-	}
-	return sql.NullTime{Time: t.UTC(), Valid: true}
-}
-
-// encodeGroups and decodeGroups convert lists to and from JSON arrays.
-func encodeGroups(groups []string) (string, error) {
-	if len(groups) == 0 {
-		return "[]", nil
-	}
-	b, err := json.Marshal(groups)
-	if err != nil {
-		return "", fmt.Errorf("encode groups: %w", err)
-	}
-	return string(b), nil
-}
-
-func decodeGroups(s string) ([]string, error) {
-	var groups []string
-	if err := json.Unmarshal([]byte(s), &groups); err != nil {
-		return nil, fmt.Errorf("decode groups %q: %w", s, err)
-	}
-	if len(groups) == 0 {
-		return nil, nil
-	}
-	return groups, nil
 }

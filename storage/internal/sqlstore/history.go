@@ -1,4 +1,4 @@
-package mysql
+package sqlstore
 
 import (
 	"context"
@@ -9,56 +9,54 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/internal/check"
 	"github.com/parleychat/parley/storage/internal/fulltext"
 )
 
-// Multi-row INSERTs: MySQL binds at most 65535 parameters to one
-// statement, and one statement's bodies and stanzas are kept well below
-// the smallest default max_allowed_packet (16 MiB on MariaDB).
+// Multi-row INSERTs into history: SQLite binds at most 32766 parameters to
+// one statement and MySQL 65535, and one statement's bodies and stanzas
+// are kept well below the smallest default max_allowed_packet (16 MiB on
+// MariaDB).
 const (
 	historyRowsPerInsert  = 1000 // 15 parameters each
 	historyBytesPerInsert = 4 << 20
-	eventRowsPerInsert    = 2000 // 6 parameters each
 )
 
 // AppendHistory implements storage.RoomStore. All posts share one write
-// transaction, so one commit (one redo log flush) covers them all (group
-// commit). The rooms' rows are locked in name order before anything is
-// written, so two batches to overlapping rooms, on this node or another,
-// queue behind each other instead of deadlocking.
+// transaction, so one commit (one fsync, one redo log flush) covers them
+// all (group commit). The rooms' rows are locked in name order before
+// anything is written, so two batches to overlapping rooms, on this node or
+// another, queue behind each other instead of deadlocking.
 func (s *Store) AppendHistory(ctx context.Context, posts []storage.PostWrite) ([]storage.PostWrite, error) {
 	out, err := preparePosts(posts, time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("storage/mysql: append history: %w", err)
+		return nil, s.wrap(err, "append history")
 	}
 	if len(out) == 0 {
 		return out, nil
 	}
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := checkFences(ctx, tx, out); err != nil {
+		if err := s.checkFences(ctx, tx, out); err != nil {
 			return err
 		}
-		rooms := postRooms(out)
-		if len(rooms) > 0 {
-			if err := assignSeqs(ctx, tx, out, rooms); err != nil {
+		if rooms := postRooms(out); len(rooms) > 0 {
+			if err := s.assignSeqs(ctx, tx, out, rooms); err != nil {
 				return err
 			}
-			if err := insertHistory(ctx, tx, out); err != nil {
+			if err := s.insertHistory(ctx, tx, out); err != nil {
 				return err
 			}
 		}
-		if err := applyTombstones(ctx, tx, out); err != nil {
+		if err := s.applyTombstones(ctx, tx, out); err != nil {
 			return err
 		}
 		evs := make([]storage.OutboxEvent, len(out))
 		for i := range out {
 			evs[i] = out[i].Event
 		}
-		if err := insertEvents(ctx, tx, evs); err != nil {
+		if err := s.insertEvents(ctx, tx, evs); err != nil {
 			return err
 		}
 		for i := range out {
@@ -67,7 +65,7 @@ func (s *Store) AppendHistory(ctx context.Context, posts []storage.PostWrite) ([
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("storage/mysql: append history: %w", err)
+		return nil, s.wrap(err, "append history")
 	}
 	return out, nil
 }
@@ -112,16 +110,39 @@ func postRoom(p storage.PostWrite) string {
 	return p.Event.Room
 }
 
+// checkFences fails with storage.ErrFenced if any post's fence no longer
+// matches its room's host record (a pool's, so only on MySQL). The records
+// are read in share mode, so a concurrent claim waits until this
+// transaction ends.
+func (s *Store) checkFences(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite) error {
+	for _, p := range posts {
+		if p.Fence == nil {
+			continue
+		}
+		room := postRoom(p)
+		var f storage.HostFence
+		err := tx.QueryRowContext(ctx,
+			`SELECT node, epoch FROM room_hosts WHERE room = ?`+s.d.ForShare, room).Scan(&f.Node, &f.Epoch)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && f != *p.Fence) {
+			return fmt.Errorf("room %q (fence %s/%d): %w", room, p.Fence.Node, p.Fence.Epoch, storage.ErrFenced)
+		}
+		if err != nil {
+			return fmt.Errorf("room %q: host record: %w", room, err)
+		}
+	}
+	return nil
+}
+
 // applyTombstones tombstones the targets of the posts that have one, in
 // slice order, after the batch's history rows are in. A missing target is
 // storage.ErrNotFound.
-func applyTombstones(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite) error {
+func (s *Store) applyTombstones(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite) error {
 	for i, p := range posts {
 		t := p.Tombstone
 		if t == nil {
 			continue
 		}
-		if err := tombstone(ctx, tx, postRoom(p), t.StanzaID, t.Body, t.Stanza); err != nil {
+		if err := s.tombstone(ctx, tx, postRoom(p), t.StanzaID, t.Body, t.Stanza); err != nil {
 			return fmt.Errorf("post %d: tombstone %s in %s: %w", i, t.StanzaID, postRoom(p), err)
 		}
 	}
@@ -143,13 +164,12 @@ func postRooms(posts []storage.PostWrite) []string {
 
 // assignSeqs gives each history row of posts the next Seq of its room and
 // stores the rooms' new last_seq. An unknown room is storage.ErrNotFound.
-func assignSeqs(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite, rooms []string) error {
+func (s *Store) assignSeqs(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite, rooms []string) error {
 	last := make(map[string]int64, len(rooms))
 	rows, err := tx.QueryContext(ctx, `
 		SELECT name, last_seq FROM rooms
 		WHERE name IN (`+placeholders(len(rooms))+`)
-		ORDER BY name
-		FOR UPDATE`, anys(rooms)...)
+		ORDER BY name`+s.d.ForUpdate, anys(rooms)...)
 	if err != nil {
 		return err
 	}
@@ -199,7 +219,7 @@ const historyInsert = `INSERT INTO history (room, seq, stanza_id, origin_id, occ
 	real_jid, front_door, kind, target, body, symbols, stanza, posted_at, tombstone) VALUES `
 
 // insertHistory inserts the history rows of posts, many to a statement.
-func insertHistory(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite) error {
+func (s *Store) insertHistory(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite) error {
 	var hs []*storage.HistoryMessage
 	for _, p := range posts {
 		if p.History != nil {
@@ -218,46 +238,43 @@ func insertHistory(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite) e
 		for _, h := range chunk {
 			args = append(args, h.Room, h.Seq, h.StanzaID, h.OriginID, h.OccupantID, h.Nick,
 				h.RealJID, h.FrontDoor, h.Kind, h.Target, h.Body, fulltext.Symbols(h.Body),
-				nonNil(h.Stanza), h.Time.UTC(), h.Tombstone)
+				nonNil(h.Stanza), s.t(h.Time), h.Tombstone)
 		}
 		_, err := tx.ExecContext(ctx, historyInsert+rowPlaceholders(len(chunk), 15), args...)
 		if err != nil {
-			return fmt.Errorf("history: %w", mapError(err))
+			return fmt.Errorf("history: %w", s.mapError(err))
 		}
 	}
 	return nil
 }
 
-// Tombstone implements storage.RoomStore. InnoDB replaces the row's words
-// in the full-text index (at commit); queries leave tombstones out.
+// Tombstone implements storage.RoomStore. The full-text index (InnoDB at
+// commit, SQLite's update trigger at once) replaces the row's words with
+// the new body's; queries leave tombstones out.
 func (s *Store) Tombstone(ctx context.Context, room, stanzaID, body string, stanza []byte, ev storage.OutboxEvent) error {
 	if err := errors.Join(check.Body(body), check.Event(ev)); err != nil {
-		return fmt.Errorf("storage/mysql: tombstone %s in %s: %w", stanzaID, room, err)
+		return s.wrap(err, "tombstone %s in %s", stanzaID, room)
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := tombstone(ctx, tx, room, stanzaID, body, stanza); err != nil {
+		if err := s.tombstone(ctx, tx, room, stanzaID, body, stanza); err != nil {
 			return err
 		}
-		return writeEvent(ctx, tx, ev)
+		return s.writeEvent(ctx, tx, ev)
 	})
-	if err != nil {
-		return fmt.Errorf("storage/mysql: tombstone %s in %s: %w", stanzaID, room, err)
-	}
-	return nil
+	return s.wrap(err, "tombstone %s in %s", stanzaID, room)
 }
 
 // tombstone replaces a message's body and stanza within tx, for Tombstone
 // and AppendHistory; storage.ErrNotFound if the room has no such message.
-// The row is locked first: UPDATE reports only rows it changed, so it
-// cannot tell an unknown message from one tombstoned the same way before.
-func tombstone(ctx context.Context, tx *sql.Tx, room, stanzaID, body string, stanza []byte) error {
+// The row is locked first: MySQL's UPDATE reports only rows it changed, so
+// it cannot tell an unknown message from one tombstoned the same way
+// before.
+func (s *Store) tombstone(ctx context.Context, tx *sql.Tx, room, stanzaID, body string, stanza []byte) error {
 	var seq int64
 	err := tx.QueryRowContext(ctx,
-		`SELECT seq FROM history WHERE room = ? AND stanza_id = ? FOR UPDATE`, room, stanzaID).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return storage.ErrNotFound
-	} else if err != nil {
-		return err
+		`SELECT seq FROM history WHERE room = ? AND stanza_id = ?`+s.d.ForUpdate, room, stanzaID).Scan(&seq)
+	if err != nil {
+		return notFound(err)
 	}
 	_, err = tx.ExecContext(ctx, `
 		UPDATE history SET body = ?, symbols = ?, stanza = ?, tombstone = TRUE
@@ -269,77 +286,45 @@ func tombstone(ctx context.Context, tx *sql.Tx, room, stanzaID, body string, sta
 const historyColumns = `h.room, h.seq, h.stanza_id, h.origin_id, h.occupant_id, h.nick, h.real_jid,
 	h.front_door, h.kind, h.target, h.body, h.stanza, h.posted_at, h.tombstone`
 
-func scanHistory(row interface{ Scan(...any) error }) (storage.HistoryMessage, error) {
-	var m storage.HistoryMessage
-	err := row.Scan(&m.Room, &m.Seq, &m.StanzaID, &m.OriginID, &m.OccupantID, &m.Nick, &m.RealJID,
-		&m.FrontDoor, &m.Kind, &m.Target, &m.Body, &m.Stanza, &m.Time, &m.Tombstone)
-	return m, err
+func scanHistory(row scanner) (m storage.HistoryMessage, err error) {
+	return m, row.Scan(&m.Room, &m.Seq, &m.StanzaID, &m.OriginID, &m.OccupantID, &m.Nick, &m.RealJID,
+		&m.FrontDoor, &m.Kind, &m.Target, &m.Body, &m.Stanza, scanTime(&m.Time), &m.Tombstone)
 }
 
-// historySelect builds the FROM and WHERE clauses of q. When limit > 0 the
-// caller reads at most limit rows in q's direction, which lets the With
-// query stop early. ok is false when q's full-text search has nothing
-// searchable in it, so that nothing matches.
+// historySelect builds the FROM and WHERE clauses of q, and the expression
+// to order by. When limit > 0 the caller reads at most limit rows in q's
+// direction, which lets the With query stop early. ok is false when q's
+// full-text search has nothing searchable in it, so that nothing matches.
 //
-// A full-text search is a MATCH … AGAINST in BOOLEAN MODE with every word
-// required (+word*, matched as a word or the start of one) and every
-// symbol word required exactly: natural-language mode would rank messages
-// with any of the words and drop words found in half the rows. MySQL
-// answers it from the FULLTEXT index first, so a word posted once is found
-// at once however long the room's history is. Words the index does not
-// hold (shorter than innodb_ft_min_token_size or longer than
-// innodb_ft_max_token_size) are required with LIKE, which the body's
-// collation makes case- and accent-insensitive; a search of only such
-// words scans the room's history, newest or oldest first, until the page
-// is full.
+// A full-text search is the dialect's (Dialect.MatchHistory): both start
+// from their full-text index, so that a word posted once is found at once
+// however long the room's history is.
 //
 // With (nick or real JID) reads each of the two from its own index, each
-// in seq order and limited, and joins the few rows found: with one OR,
-// MySQL would read them all and sort.
+// in seq order and limited, and joins the few rows found to history: one OR
+// would make either database read the whole room and sort. CROSS JOIN
+// keeps SQLite from reading history first; MySQL chooses that order by
+// itself.
 //
-// Otherwise the primary key yields the room's rows in order and LIMIT
-// stops the scan.
-func (s *Store) historySelect(q storage.HistoryQuery, limit int) (from string, args []any, ok bool) {
-	bounds, boundArgs := historyBounds(q)
+// Otherwise the (room, seq) key yields the room's rows in order and LIMIT
+// stops the scan, or, with a time bound, the (room, posted_at) index the
+// rows to sort.
+func (s *Store) historySelect(q storage.HistoryQuery, limit int) (from, order string, args []any, ok bool) {
+	bounds, boundArgs := s.historyBounds(q)
 	switch {
 	case q.FullText != "":
 		terms := fulltext.Parse(q.FullText)
 		if len(terms) == 0 {
-			return "", nil, false
+			return "", "", nil, false
 		}
-		var (
-			b     strings.Builder
-			match []string
-		)
-		b.WriteString(` FROM history AS h WHERE h.room = ? AND NOT h.tombstone`)
-		args = append(args, q.Room)
-		for _, t := range terms {
-			if n := utf8.RuneCountInString(t.Word); n >= s.ftMin && n <= s.ftMax {
-				if t.Symbol {
-					match = append(match, "+"+t.Word)
-				} else {
-					match = append(match, "+"+t.Word+"*")
-				}
-				continue
-			}
-			like := t.Word
-			if t.Symbol {
-				like = t.Raw
-			}
-			b.WriteString(` AND h.body LIKE ? ESCAPE '!'`)
-			args = append(args, "%"+escapeLike(like)+"%")
-		}
-		if len(match) > 0 {
-			b.WriteString(` AND MATCH (h.body, h.symbols) AGAINST (? IN BOOLEAN MODE)`)
-			args = append(args, strings.Join(match, " "))
-		}
-		b.WriteString(bounds)
-		args = append(args, boundArgs...)
+		m := s.d.MatchHistory(terms)
+		from = ` FROM ` + m.From + ` WHERE ` + m.Where + ` AND h.room = ? AND NOT h.tombstone` + bounds
+		args = append(append(m.Args, q.Room), boundArgs...)
 		if q.With != "" {
-			b.WriteString(` AND (h.nick = ? OR h.real_jid = ?)`)
+			from += ` AND (h.nick = ? OR h.real_jid = ?)`
 			args = append(args, q.With, q.With)
 		}
-		return b.String(), args, true
+		return from, m.Order, args, true
 
 	case q.With != "":
 		page := ""
@@ -355,18 +340,18 @@ func (s *Store) historySelect(q storage.HistoryQuery, limit int) (from string, a
 			if limit > 0 {
 				args = append(args, limit)
 			}
-			return `(SELECT seq FROM history AS h WHERE room = ? AND ` + column + ` = ?` + bounds + page + `)`
+			return `SELECT seq FROM (SELECT seq FROM history AS h WHERE room = ? AND ` + column + ` = ?` + bounds + page + `) AS by_` + column
 		}
 		from = ` FROM (` + arm("nick") + ` UNION ` + arm("real_jid") + `) AS w
-			JOIN history AS h ON h.room = ? AND h.seq = w.seq`
-		return from, append(args, q.Room), true
+			CROSS JOIN history AS h ON h.room = ? AND h.seq = w.seq`
+		return from, "h.seq", append(args, q.Room), true
 	}
-	return ` FROM history AS h WHERE h.room = ?` + bounds, append([]any{q.Room}, boundArgs...), true
+	return ` FROM history AS h WHERE h.room = ?` + bounds, "h.seq", append([]any{q.Room}, boundArgs...), true
 }
 
 // historyBounds returns the conditions on seq and time of q, on the table
 // alias h.
-func historyBounds(q storage.HistoryQuery) (string, []any) {
+func (s *Store) historyBounds(q storage.HistoryQuery) (string, []any) {
 	var (
 		b    strings.Builder
 		args []any
@@ -381,51 +366,33 @@ func historyBounds(q storage.HistoryQuery) (string, []any) {
 	}
 	if !q.Start.IsZero() {
 		b.WriteString(` AND h.posted_at >= ?`)
-		args = append(args, q.Start.UTC())
+		args = append(args, s.t(q.Start))
 	}
 	if !q.End.IsZero() {
 		b.WriteString(` AND h.posted_at <= ?`)
-		args = append(args, q.End.UTC())
+		args = append(args, s.t(q.End))
 	}
 	return b.String(), args
-}
-
-// escapeLike escapes LIKE's wildcards in s for ESCAPE '!'.
-func escapeLike(s string) string {
-	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
 
 // QueryHistory implements storage.RoomStore. It asks for one row more than
 // q.Limit to learn whether the page is the last one in its direction.
 func (s *Store) QueryHistory(ctx context.Context, q storage.HistoryQuery) ([]storage.HistoryMessage, bool, error) {
 	if err := check.HistoryQuery(q); err != nil {
-		return nil, false, fmt.Errorf("storage/mysql: history of %s: %w", q.Room, err)
+		return nil, false, s.wrap(err, "history of %s", q.Room)
 	}
 	limit := min(q.Limit, math.MaxInt32-1)
-	from, args, ok := s.historySelect(q, limit+1)
+	from, order, args, ok := s.historySelect(q, limit+1)
 	if !ok {
 		return nil, true, nil
 	}
-	order := "ASC"
 	if q.Last {
-		order = "DESC"
+		order += " DESC"
 	}
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT `+historyColumns+from+` ORDER BY h.seq `+order+` LIMIT ?`, append(args, limit+1)...)
+	msgs, err := collect(ctx, s.read, scanHistory,
+		`SELECT `+historyColumns+from+` ORDER BY `+order+` LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
-		return nil, false, fmt.Errorf("storage/mysql: history of %s: %w", q.Room, err)
-	}
-	defer rows.Close()
-	var msgs []storage.HistoryMessage
-	for rows.Next() {
-		m, err := scanHistory(rows)
-		if err != nil {
-			return nil, false, fmt.Errorf("storage/mysql: history of %s: %w", q.Room, err)
-		}
-		msgs = append(msgs, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("storage/mysql: history of %s: %w", q.Room, err)
+		return nil, false, s.wrap(err, "history of %s", q.Room)
 	}
 	complete := len(msgs) <= limit
 	if !complete {
@@ -439,45 +406,21 @@ func (s *Store) QueryHistory(ctx context.Context, q storage.HistoryQuery) ([]sto
 
 // CountHistory implements storage.RoomStore.
 func (s *Store) CountHistory(ctx context.Context, q storage.HistoryQuery) (int, error) {
-	from, args, ok := s.historySelect(q, 0)
+	from, _, args, ok := s.historySelect(q, 0)
 	if !ok {
 		return 0, nil
 	}
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("storage/mysql: count history of %s: %w", q.Room, err)
-	}
-	return n, nil
+	err := s.read.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&n)
+	return n, s.wrap(err, "count history of %s", q.Room)
 }
 
 // HistoryByStanzaID implements storage.RoomStore.
 func (s *Store) HistoryByStanzaID(ctx context.Context, room, stanzaID string) (storage.HistoryMessage, error) {
-	m, err := scanHistory(s.db.QueryRowContext(ctx,
+	m, err := scanHistory(s.read.QueryRowContext(ctx,
 		`SELECT `+historyColumns+` FROM history AS h WHERE h.room = ? AND h.stanza_id = ?`, room, stanzaID))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = storage.ErrNotFound
-	}
 	if err != nil {
-		return storage.HistoryMessage{}, fmt.Errorf("storage/mysql: message %s in %s: %w", stanzaID, room, err)
+		return storage.HistoryMessage{}, s.wrap(notFound(err), "message %s in %s", stanzaID, room)
 	}
 	return m, nil
-}
-
-// placeholders returns "?, ?, …" with n question marks.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-// rowPlaceholders returns "(?, …), (?, …)…": rows rows of cols each.
-func rowPlaceholders(rows, cols int) string {
-	row := "(" + placeholders(cols) + ")"
-	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
-}
-
-func anys(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }
