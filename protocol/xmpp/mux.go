@@ -385,7 +385,10 @@ func (s *Server) unhandled(o origin, el *Element, kind, typ string) {
 }
 
 // classify resolves a stanza's 'to' from o into an addressee and the JID;
-// ok is false when it is not a JID.
+// ok is false when it is not a JID. No 'to' means the sender's own account
+// (RFC 6120 §10.3); that holds for a client session only: a stanza from
+// another server always has a 'to' (§8.1.1.1), which its link checks
+// before dispatching.
 func (s *Server) classify(o origin, to string) (addressee, jid.JID, bool) {
 	if to == "" {
 		return toAccount, o.fullJID().Bare(), true
