@@ -27,8 +27,9 @@ const (
 // rows it depends on; write transactions at READ COMMITTED, run again when
 // InnoDB picks them as a deadlock victim; read transactions on one
 // REPEATABLE READ snapshot; DATETIME(6) times; ON DUPLICATE KEY UPDATE; the
-// server's clock, which every node of a pool shares.
-func dialect(ftMin, ftMax int) *sqlstore.Dialect {
+// server's clock, which every node of a pool shares. Open adds
+// MatchHistory, which depends on the server's full-text settings.
+func dialect() *sqlstore.Dialect {
 	return &sqlstore.Dialect{
 		Name:      "storage/mysql",
 		ForUpdate: " FOR UPDATE",
@@ -60,9 +61,6 @@ func dialect(ftMin, ftMax int) *sqlstore.Dialect {
 		},
 		Inserted: func(col string) string { return "VALUES(" + col + ")" },
 		Clock:    "SELECT NOW(6)",
-		MatchHistory: func(terms []fulltext.Term) sqlstore.HistoryMatch {
-			return matchHistory(terms, ftMin, ftMax)
-		},
 	}
 }
 

@@ -35,6 +35,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/storage/internal/fulltext"
 	"github.com/parleychat/parley/storage/internal/sqlstore"
 )
 
@@ -95,32 +96,9 @@ var _ storage.Store = (*Store)(nil)
 // the DSN sets sql_mode, the strict TRADITIONAL mode. Errors name the user,
 // address and database, never the password.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	cfg, err := gomysql.ParseDSN(dsn)
+	db, where, err := open(ctx, dsn, "", "parley", migrations, "migrations", VersionTable, maxOpenConns)
 	if err != nil {
-		return nil, fmt.Errorf("storage/mysql: parse DSN: %w", withoutPassword(err, dsn))
-	}
-	where := describe(cfg)
-	if cfg.DBName == "" {
-		return nil, fmt.Errorf("storage/mysql: DSN %s names no database; want user:password@tcp(host:3306)/parley", where)
-	}
-	if err := configure(cfg); err != nil {
-		return nil, fmt.Errorf("storage/mysql: configure %s: %w", where, err)
-	}
-	if err := createDatabaseIfMissing(ctx, cfg); err != nil {
-		return nil, fmt.Errorf("storage/mysql: %w", err)
-	}
-
-	connector, err := gomysql.NewConnector(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("storage/mysql: connect to %s: %w", where, err)
-	}
-	db := sql.OpenDB(connector)
-	db.SetMaxOpenConns(maxOpenConns)
-	db.SetMaxIdleConns(maxOpenConns)
-	db.SetConnMaxLifetime(connMaxLifetime)
-	if err := migrate(ctx, db, cfg.DBName); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("storage/mysql: migrate %s: %w", where, err)
+		return nil, err
 	}
 	// Words shorter than innodb_ft_min_token_size or longer than
 	// innodb_ft_max_token_size are not in the full-text index; full-text
@@ -131,7 +109,45 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage/mysql: full-text settings of %s: %w", where, err)
 	}
-	return &Store{Store: sqlstore.New(dialect(ftMin, ftMax), db, db, where), db: db}, nil
+	d := dialect()
+	d.MatchHistory = func(terms []fulltext.Term) sqlstore.HistoryMatch { return matchHistory(terms, ftMin, ftMax) }
+	return &Store{Store: sqlstore.New(d, db, db, where), db: db}, nil
+}
+
+// open connects to the database that dsn names (what names it in errors:
+// "" or "compliance "; example the database name a DSN without one should
+// have had), creating the database if it does not exist, with at most
+// conns connections, and brings the schema in dir of fsys, versioned in
+// table, up to date. It returns the pool and the database's name for
+// errors, which never shows the password.
+func open(ctx context.Context, dsn, what, example string, fsys embed.FS, dir, table string, conns int) (*sql.DB, string, error) {
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, "", fmt.Errorf("storage/mysql: parse %sDSN: %w", what, withoutPassword(err, dsn))
+	}
+	where := describe(cfg)
+	if cfg.DBName == "" {
+		return nil, "", fmt.Errorf("storage/mysql: %sDSN %s names no database; want user:password@tcp(host:3306)/%s", what, where, example)
+	}
+	if err := configure(cfg); err != nil {
+		return nil, "", fmt.Errorf("storage/mysql: configure %s: %w", where, err)
+	}
+	if err := createDatabaseIfMissing(ctx, cfg); err != nil {
+		return nil, "", fmt.Errorf("storage/mysql: %w", err)
+	}
+	connector, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("storage/mysql: connect to %s: %w", where, err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxLifetime(connMaxLifetime)
+	if err := migrate(ctx, db, cfg.DBName, fsys, dir, table); err != nil {
+		db.Close()
+		return nil, "", fmt.Errorf("storage/mysql: migrate %s%s: %w", what, where, err)
+	}
+	return db, where, nil
 }
 
 // configure forces the connection settings the store relies on.
@@ -244,13 +260,13 @@ func quoteIdentifier(name string) string {
 // MySQL the CREATE TABLE commits before the row for version 0 is written,
 // so another node can find the table empty and give up. Hence the whole
 // migration runs under a lock of ours, named after the database.
-func migrate(ctx context.Context, db *sql.DB, dbName string) error {
-	fsys, err := fs.Sub(migrations, "migrations")
+func migrate(ctx context.Context, db *sql.DB, dbName string, fsys embed.FS, dir, table string) error {
+	sub, err := fs.Sub(fsys, dir)
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectMySQL, db, fsys,
-		goose.WithTableName(VersionTable),
+	p, err := goose.NewProvider(goose.DialectMySQL, db, sub,
+		goose.WithTableName(table),
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithLogger(goose.NopLogger()),
 	)

@@ -1,6 +1,7 @@
 // Package sqlite is Parley's embedded, zero-configuration store: one SQLite
 // file (modernc.org/sqlite, pure Go) in WAL mode, suitable for a single node
-// (shared/DESIGN.md §2, §5).
+// (shared/DESIGN.md §2, §5). It opens the file, runs the migrations and
+// gives storage/internal/sqlstore, where the queries are, its Dialect.
 //
 // SQLite allows one writer at a time. Store therefore keeps two connection
 // pools on the same file: a single writer connection whose transactions
@@ -14,7 +15,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -49,9 +49,6 @@ const busyTimeout = 10 * time.Second
 // concurrent use.
 type Store struct {
 	*sqlstore.Store
-	path  string
-	write *sql.DB // exactly one connection; transactions BEGIN IMMEDIATE
-	read  *sql.DB // query_only connections
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -60,53 +57,57 @@ var _ storage.Store = (*Store)(nil)
 // holds credentials) and its parent directories if they are missing, and
 // brings the schema up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("storage/sqlite: open: empty database path")
-	}
-	abs, err := filepath.Abs(path)
+	write, read, abs, err := open(ctx, path, "", migrations, "migrations", VersionTable, max(4, runtime.GOMAXPROCS(0)))
 	if err != nil {
-		return nil, fmt.Errorf("storage/sqlite: open %s: %w", path, err)
+		return nil, err
+	}
+	return &Store{sqlstore.New(dialect, write, read, abs)}, nil
+}
+
+// open opens the database file at path, what it holds named by what in
+// errors ("" or "compliance database "), as a writer pool of one
+// connection and a pool of readers read-only connections, and brings the
+// schema in dir of fsys, versioned in table, up to date.
+func open(ctx context.Context, path, what string, fsys embed.FS, dir, table string, readers int) (write, read *sql.DB, abs string, err error) {
+	if path == "" {
+		return nil, nil, "", fmt.Errorf("storage/sqlite: open %s(empty path)", what)
+	}
+	if abs, err = filepath.Abs(path); err != nil {
+		return nil, nil, "", fmt.Errorf("storage/sqlite: open %s%s: %w", what, path, err)
 	}
 	if err := createFile(abs); err != nil {
-		return nil, fmt.Errorf("storage/sqlite: open %s: %w", abs, err)
+		return nil, nil, "", fmt.Errorf("storage/sqlite: open %s%s: %w", what, abs, err)
 	}
-
-	s := &Store{path: abs}
-	s.write, err = sql.Open("sqlite", dsn(abs, true))
-	if err != nil {
-		return nil, fmt.Errorf("storage/sqlite: open %s: %w", abs, err)
+	if write, err = sql.Open("sqlite", dsn(abs, true)); err != nil {
+		return nil, nil, "", fmt.Errorf("storage/sqlite: open %s%s: %w", what, abs, err)
 	}
-	s.write.SetMaxOpenConns(1)
-	s.write.SetMaxIdleConns(1)
-	s.write.SetConnMaxLifetime(0)
-	s.write.SetConnMaxIdleTime(0)
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
 
 	// The writer goes first: it switches the file to WAL (which is
 	// persistent) and creates the schema before any reader looks.
-	if err := s.write.PingContext(ctx); err != nil {
-		s.write.Close()
-		return nil, fmt.Errorf("storage/sqlite: open %s: %w", abs, err)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, nil, "", fmt.Errorf("storage/sqlite: open %s%s: %w", what, abs, err)
 	}
-	if err := migrate(ctx, s.write); err != nil {
-		s.write.Close()
-		return nil, fmt.Errorf("storage/sqlite: migrate %s: %w", abs, err)
+	if err := migrate(ctx, write, fsys, dir, table); err != nil {
+		write.Close()
+		return nil, nil, "", fmt.Errorf("storage/sqlite: migrate %s%s: %w", what, abs, err)
 	}
-
-	s.read, err = sql.Open("sqlite", dsn(abs, false))
+	if read, err = sql.Open("sqlite", dsn(abs, false)); err == nil {
+		read.SetMaxOpenConns(readers)
+		read.SetMaxIdleConns(readers)
+		if err = read.PingContext(ctx); err != nil {
+			read.Close()
+		}
+	}
 	if err != nil {
-		s.write.Close()
-		return nil, fmt.Errorf("storage/sqlite: open %s for reading: %w", abs, err)
+		write.Close()
+		return nil, nil, "", fmt.Errorf("storage/sqlite: open %s%s for reading: %w", what, abs, err)
 	}
-	readers := max(4, runtime.GOMAXPROCS(0))
-	s.read.SetMaxOpenConns(readers)
-	s.read.SetMaxIdleConns(readers)
-	if err := s.read.PingContext(ctx); err != nil {
-		s.read.Close()
-		s.write.Close()
-		return nil, fmt.Errorf("storage/sqlite: open %s for reading: %w", abs, err)
-	}
-	s.Store = sqlstore.New(dialect, s.write, s.read, abs)
-	return s, nil
+	return write, read, abs, nil
 }
 
 // createFile creates the database file and its directory if they do not
@@ -145,14 +146,15 @@ func dsn(path string, writer bool) string {
 	return u.String()
 }
 
-// migrate applies the embedded migrations that db has not seen yet.
-func migrate(ctx context.Context, db *sql.DB) error {
-	fsys, err := fs.Sub(migrations, "migrations")
+// migrate applies the migrations in dir of fsys that db has not seen yet,
+// recording them in table.
+func migrate(ctx context.Context, db *sql.DB, fsys embed.FS, dir, table string) error {
+	sub, err := fs.Sub(fsys, dir)
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
-		goose.WithTableName(VersionTable),
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub,
+		goose.WithTableName(table),
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithLogger(goose.NopLogger()),
 	)
@@ -161,32 +163,4 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	_, err = p.Up(ctx)
 	return err
-}
-
-func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		// The error that made us give up matters, not the rollback's.
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
-// unixMicro and fromUnixMicro convert between time.Time and the INTEGER
-// microseconds the schema stores.
-func unixMicro(t time.Time) int64 { return t.UnixMicro() }
-
-func fromUnixMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-// nonNil returns b, or an empty slice for nil: a nil []byte is bound as SQL
-// NULL, which the NOT NULL BLOB columns refuse.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }
