@@ -41,26 +41,43 @@ type Message struct {
 }
 
 // CheckText reports whether s can travel in both protocols: valid UTF-8
-// holding only characters XML 1.0 allows (a SIP body may hold any octet;
-// an XMPP stanza may not). The SIP front door answers 400 otherwise.
+// holding only characters XML 1.0 allows (§2.2 Char: no C0 control but
+// tab, LF and CR; no surrogate; not U+FFFE or U+FFFF), and no Unicode
+// noncharacter (U+FDD0–U+FDEF and the last two code points of every
+// plane, which §2.2 asks documents to avoid and which have no meaning in
+// interchange). A SIP body may hold any octet; an XMPP stream may not. The
+// SIP front door answers 400 with the error's text otherwise.
 func CheckText(s string) error {
-	for i, r := range s {
-		if r == utf8.RuneError {
-			if _, size := utf8.DecodeRuneInString(s[i:]); size <= 1 {
-				return fmt.Errorf("invalid UTF-8 at byte %d", i)
-			}
-		}
-		if !xmlChar(r) {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1 && s[i] == 0xED && i+1 < len(s) && s[i+1] >= 0xA0 && s[i+1] <= 0xBF:
+			// ED A0–BF is how a UTF-16 surrogate (CESU-8, or a lone
+			// surrogate written as UTF-8) looks: never a character.
+			return fmt.Errorf("a UTF-16 surrogate (U+D800–U+DFFF) at byte %d is not a character", i)
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("invalid UTF-8 at byte %d", i)
+		case !XMLChar(r):
 			return fmt.Errorf("character U+%04X at byte %d is not allowed in XML", r, i)
+		case Noncharacter(r):
+			return fmt.Errorf("character U+%04X at byte %d is a Unicode noncharacter", r, i)
 		}
+		i += size
 	}
 	return nil
 }
 
-// xmlChar is the Char production of XML 1.0 §2.2.
-func xmlChar(r rune) bool {
+// XMLChar is the Char production of XML 1.0 §2.2: the characters an XML
+// document, and so an XMPP stream, may hold.
+func XMLChar(r rune) bool {
 	return r == 0x09 || r == 0x0A || r == 0x0D ||
 		r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+}
+
+// Noncharacter reports whether r is one of Unicode's 66 noncharacters
+// (Unicode §23.7): U+FDD0–U+FDEF and U+nFFFE, U+nFFFF in every plane.
+func Noncharacter(r rune) bool {
+	return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE == 0xFFFE && r <= 0x10FFFF
 }
 
 // CallIDFromThread maps an XMPP <thread/> to a SIP Call-ID (RFC 7572

@@ -105,6 +105,9 @@ func TestCheckText(t *testing.T) {
 	for s, ok := range map[string]bool{
 		"hello": true, "tab\tand\r\nlines": true, "émoji 🎉": true,
 		"nul\x00": false, "bell\x07": false, "bad \xff utf-8": false, "\uFFFE": false,
+		"esc\x1b[31m": false, "us\x1f": false, "lone \xed\xa0\x80 surrogate": false,
+		"\uFDD0": false, "\uFDEF": false, "\U0001FFFF": false, "\U0010FFFE": false,
+		"\uFDCF and \uFDF0": true, "\uFFFD": true, "\U0010FFFD": true, "del\x7f": true,
 	} {
 		if err := CheckText(s); (err == nil) != ok {
 			t.Errorf("CheckText(%q) = %v, want ok=%v", s, err, ok)

@@ -26,8 +26,8 @@ import (
 //     recipient had no live endpoint and it was stored offline (XEP-0160):
 //     it is delivered at their next XMPP login or, for a SIP-only user,
 //     on their next successful REGISTER (offline.go in protocol/xmpp),
-//   - 404 for an address that is not a user, 400 for a body XML cannot
-//     carry, 415 for a body other than text/plain, and the RFC 7247 §8.1
+//   - 404 for an address that is not a user, 400 for a body or Subject
+//     XML cannot carry (interop.CheckText), 415 for a body other than text/plain, and the RFC 7247 §8.1
 //     status of any other stanza error (e.g. 503 when offline storage is
 //     full).
 //
@@ -78,9 +78,12 @@ func (s *Server) im(ctx context.Context, req *sip.Request, user string) *sip.Res
 	}
 	m := interop.Message{From: from, To: to, Type: "chat", ID: sip.GenerateTagN(imIDRandLen), Body: body}
 	if h := req.GetHeader("Subject"); h != nil {
+		if err := interop.CheckText(h.Value()); err != nil {
+			return s.response(req, sip.StatusBadRequest, safePhrase("Bad Request: Subject: "+err.Error()))
+		}
 		m.Subject = h.Value()
 	}
-	if c := req.CallID(); c != nil {
+	if c := req.CallID(); c != nil && interop.CheckText(c.Value()) == nil {
 		m.Thread = c.Value() // RFC 7572 Table 2: Call-ID -> <thread/>
 	}
 	queued := s.toContacts(m)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +115,8 @@ func TestIMRefusals(t *testing.T) {
 		{"not text/plain", "bob", "application/json", `{"a":1}`, sip.StatusUnsupportedMediaType},
 		{"a body XML cannot carry", "bob", "text/plain", "bell\x07", sip.StatusBadRequest},
 		{"invalid UTF-8", "bob", "text/plain", "bad \xff", sip.StatusBadRequest},
+		{"a lone surrogate", "bob", "text/plain", "half \xed\xb0\x80", sip.StatusBadRequest},
+		{"a noncharacter", "bob", "text/plain", "not \U0010FFFF", sip.StatusBadRequest},
 		{"an empty body", "bob", "text/plain", " \r\n", sip.StatusBadRequest},
 		{"an address with no JID", "bad%zz", "text/plain", "hi", sip.StatusNotFound},
 		// No live endpoint and no offline store behind this Router:
@@ -181,5 +184,26 @@ func TestIMQueueFullBounces(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no bounce for a dropped message")
+	}
+}
+
+// A MESSAGE whose Subject header holds a character XML forbids is refused
+// like such a body (RFC 7572: Subject becomes the XMPP <subject/>), and
+// reaches no one.
+func TestIMSubjectXMLCannotCarry(t *testing.T) {
+	ts := newIMServer(t)
+	u := newUAS(t)
+	if res := newClient(t, ts.udp).registered("bob", "builder", "MD5", []string{u.contact("bob")}); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %s", res.StartLine())
+	}
+	res := imMessage(t, newClient(t, ts.udp), "alice", "wonderland", "bob", "text/plain", "hi",
+		sip.NewHeader("Subject", "ding\x07"))
+	if res.StatusCode != sip.StatusBadRequest || !strings.Contains(res.Reason, "Subject: character U+0007") {
+		t.Errorf("MESSAGE with a bell in its Subject: %s, want 400 naming it", res.StartLine())
+	}
+	select {
+	case req := <-u.msgs:
+		t.Errorf("bob's contact got %q", req.Body())
+	case <-time.After(300 * time.Millisecond):
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 )
@@ -125,6 +126,11 @@ func (s *Server) message(ctx context.Context, req *sip.Request, user string) (*s
 			res.AppendHeader(sip.NewHeader("Accept", acceptedContentTypes))
 			return res, nil
 		}
+	}
+	if err := interop.CheckText(body); err != nil {
+		// A post, /topic and /join's nick all end up in XMPP stanzas and
+		// the archive (RFC 7702 §5): XML must be able to carry them.
+		return s.response(req, sip.StatusBadRequest, safePhrase("Bad Request: "+err.Error())), nil
 	}
 	body = strings.TrimRight(body, "\r\n")
 	if strings.TrimSpace(body) == "" {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -405,18 +406,40 @@ func TestStatusOf(t *testing.T) {
 	}
 }
 
-func TestExpiredContactsLeaveRooms(t *testing.T) {
-	ts, engine := newRoomServer(t)
+// joinOverSIP registers user with a new contact for expires seconds and
+// sends "/join" to room, returning the user's messenger and contact (the
+// join's answer read).
+func joinOverSIP(t *testing.T, ts *testServer, room, user, pw string, expires int) (*messenger, *uas) {
+	t.Helper()
 	phone := newUAS(t)
 	c := newClient(t, ts.udp)
-	if res := c.registered("alice", "wonderland", "MD5", []string{phone.contact("alice")}, "Expires: 60"); res.StatusCode != 200 {
+	if res := c.registered(user, pw, "MD5", []string{phone.contact(user)}, "Expires: "+strconv.Itoa(expires)); res.StatusCode != 200 {
 		t.Fatal(res.StartLine())
 	}
-	m := &messenger{c: c, user: "alice", pw: "wonderland"}
-	if res := m.send("lobby", "/join"); res.StatusCode != 200 {
+	m := &messenger{c: c, user: user, pw: pw}
+	if res := m.send(room, "/join"); res.StatusCode != 200 {
 		t.Fatalf("/join: %s", res.StartLine())
 	}
-	phone.next("lobby")
+	phone.next(room)
+	return m, phone
+}
+
+// xmppOccupant joins nick (user@testDomain) to room as an engine session
+// standing in for an XMPP client, its join event read.
+func xmppOccupant(t *testing.T, engine *muc.Engine, room, nick, user string) recorder {
+	t.Helper()
+	r := make(recorder, 100)
+	if err := engine.Join(context.Background(), muc.JoinRequest{Room: room, Nick: nick, User: user + "@" + testDomain,
+		Session: muc.Session{Address: user + "@" + testDomain + "/xmpp", FrontDoor: "xmpp", Sink: r}}); err != nil {
+		t.Fatal(err)
+	}
+	r.next(t, muc.EventJoined)
+	return r
+}
+
+func TestExpiredContactsLeaveRooms(t *testing.T) {
+	ts, engine := newRoomServer(t)
+	joinOverSIP(t, ts, "lobby", "alice", "wonderland", 60)
 	if occ := engine.Occupants("lobby"); len(occ) != 1 {
 		t.Fatalf("occupants %+v", occ)
 	}
@@ -426,5 +449,70 @@ func TestExpiredContactsLeaveRooms(t *testing.T) {
 	ts.srv.leaveUnreachable()
 	if occ := engine.Occupants("lobby"); len(occ) != 0 {
 		t.Errorf("occupants after alice's contact expired: %+v", occ)
+	}
+}
+
+// TestRoomTextXMLCannotCarry: a post (text/plain or message/cpim), a
+// /topic or a /join nick holding what XML 1.0 forbids (C0 controls but
+// tab, CR and LF; surrogates), a Unicode noncharacter, or bytes that are
+// not UTF-8 is refused at the SIP front door with 400 and a reason naming
+// the character and where it is (not 500 for bad UTF-8, as a room post
+// once got); the room's other occupant sees nothing of it, and neither the
+// archive nor the topic keeps it.
+func TestRoomTextXMLCannotCarry(t *testing.T) {
+	ts, engine := newRoomServer(t)
+	ctx := context.Background()
+	if _, err := engine.CreateRoom(ctx, muc.CreateRoomRequest{Room: storage.Room{Name: "den", Subject: "clean",
+		ChangeSubject: "participants"}, Creator: muc.ActorAdmin, Privacy: muc.Open}); err != nil {
+		t.Fatal(err)
+	}
+	carol := xmppOccupant(t, engine, "den", "carol", "carol")
+	alice, _ := joinOverSIP(t, ts, "den", "alice", "wonderland", 600)
+	carol.next(t, muc.EventPresence)
+
+	cpim := func(text string) string {
+		return "From: <sip:alice@" + testDomain + ">\r\nTo: <sip:den@conference." + testDomain + ">\r\n\r\n" +
+			"Content-Type: text/plain;charset=UTF-8\r\n\r\n" + text
+	}
+	for _, tc := range []struct{ what, contentType, body, reason string }{
+		{"a NUL", "", "a\x00b", "U+0000 at byte 1"},
+		{"a bell", "", "ding\x07", "U+0007 at byte 4"},
+		{"an escape sequence", "", "\x1b[2Jcleared", "U+001B at byte 0"},
+		{"invalid UTF-8", "", "caf\xe9", "invalid UTF-8 at byte 3"},
+		{"a lone surrogate", "", "x\xed\xa0\x80", "surrogate"},
+		{"a noncharacter", "", "x\uFDD0", "U+FDD0 at byte 1 is a Unicode noncharacter"},
+		{"U+FFFF", "", "x\uFFFF", "U+FFFF at byte 1 is not allowed in XML"},
+		{"a control in message/cpim", "message/cpim", cpim("hi\x1b[31m"), "U+001B at byte 2"},
+		{"a control in /topic", "", "/topic evil\x08\x08\x08\x08good", "U+0008"},
+		{"a control in a /join nick", "", "/join al\x0bice", "U+000B"},
+		{"a noncharacter in a /nick", "", "/nick bob\uFFFE", "U+FFFE"},
+	} {
+		alice.contentType = tc.contentType
+		res := alice.send("den", tc.body)
+		if res.StatusCode != 400 || !strings.Contains(res.Reason, tc.reason) {
+			t.Errorf("%s: %s, want 400 with %q in the reason", tc.what, res.StartLine(), tc.reason)
+		}
+	}
+	alice.contentType = ""
+	if res := alice.send("den", "tab\tand\r\nnew lines are fine"); res.StatusCode != 200 {
+		t.Errorf("a post with tab, CR and LF: %s, want 200", res.StartLine())
+	}
+	if ev := carol.next(t, muc.EventMessage); ev.Message.Body != "tab\tand\r\nnew lines are fine" {
+		t.Errorf("carol's next message is %q, want the clean post", ev.Message.Body)
+	}
+	select {
+	case ev := <-carol:
+		t.Errorf("carol got %+v, want nothing else", ev)
+	default:
+	}
+	msgs, _, err := engine.History(ctx, "carol@"+testDomain, "test", storage.HistoryQuery{Room: "den", Limit: 50})
+	if err != nil || len(msgs) != 1 {
+		t.Errorf("den's archive %+v %v, want the clean post only", msgs, err)
+	}
+	if r, err := engine.Room(ctx, "den", "carol@"+testDomain); err != nil || r.Subject != "clean" {
+		t.Errorf("den's topic %q %v, want it unchanged", r.Subject, err)
+	}
+	if o, in := engine.Occupant("den", "sip:alice@"+testDomain); !in || o.Nick != "alice" {
+		t.Errorf("alice is %+v (in: %v), want her nick unchanged", o, in)
 	}
 }

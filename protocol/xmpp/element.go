@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/parleychat/parley/interop"
 )
 
 // Namespaces the core uses (RFC 6120 §4.8, RFC 6121).
@@ -269,42 +272,50 @@ func (e *Element) write(b *bytes.Buffer, parentNS string) {
 	b.WriteByte('>')
 }
 
-func escapeText(b *bytes.Buffer, s string) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '&':
-			b.WriteString("&amp;")
-		case '\r':
-			b.WriteString("&#xD;")
-		default:
-			b.WriteByte(c)
-		}
-	}
-}
+// escapeText and escapeAttr write s as character data or as an attribute
+// value in double quotes. Whatever a front door let through, a stream
+// never carries a character XML 1.0 forbids (§2.2: C0 controls but tab,
+// LF and CR, surrogates, U+FFFE, U+FFFF) nor invalid UTF-8: one would end
+// the recipient's stream (RFC 6120 §11.1), so each such character, or
+// each byte that is not UTF-8, is written as U+FFFD, as encoding/xml's
+// EscapeText does.
+func escapeText(b *bytes.Buffer, s string) { escape(b, s, false) }
 
-func escapeAttr(b *bytes.Buffer, s string) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '<':
+func escapeAttr(b *bytes.Buffer, s string) { escape(b, s, true) }
+
+func escape(b *bytes.Buffer, s string, attr bool) {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 || !interop.XMLChar(r) {
+				b.WriteRune(utf8.RuneError)
+			} else {
+				b.WriteString(s[i : i+size])
+			}
+			i += size
+			continue
+		}
+		i++
+		switch {
+		case c == '<':
 			b.WriteString("&lt;")
-		case '>':
+		case c == '>':
 			b.WriteString("&gt;")
-		case '&':
+		case c == '&':
 			b.WriteString("&amp;")
-		case '"':
-			b.WriteString("&quot;")
-		case '\'':
-			b.WriteString("&apos;")
-		case '\n':
-			b.WriteString("&#xA;")
-		case '\r':
+		case c == '\r':
 			b.WriteString("&#xD;")
-		case '\t':
+		case attr && c == '"':
+			b.WriteString("&quot;")
+		case attr && c == '\'':
+			b.WriteString("&apos;")
+		case attr && c == '\n':
+			b.WriteString("&#xA;")
+		case attr && c == '\t':
 			b.WriteString("&#x9;")
+		case c < 0x20 && c != '\n' && c != '\t':
+			b.WriteRune(utf8.RuneError)
 		default:
 			b.WriteByte(c)
 		}
