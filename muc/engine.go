@@ -12,10 +12,8 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parleychat/parley/storage"
 )
@@ -85,6 +83,9 @@ type host struct {
 	name      string
 	occupants map[string]*Occupant // by nick
 	byAddress map[string]string    // session address → nick
+	// nickIndex maps the keys of the nicks in the room to them, to
+	// refuse look-alikes (nick.go).
+	nickIndex map[string]string
 	// locked is true for a room just created by a join and not yet
 	// configured (XEP-0045 §10.1.1): only its owner may be in it.
 	locked bool
@@ -216,6 +217,7 @@ func (e *Engine) evictLocked(h *host) {
 	e.log.Warn("room moved to another host: dropping its live state", "room", h.name, "occupants", len(h.occupants))
 	h.occupants = make(map[string]*Occupant)
 	h.byAddress = make(map[string]string)
+	h.nickIndex = nil
 	h.locked = false
 }
 
@@ -350,13 +352,4 @@ func (h *host) occupantAt(address string) *Occupant {
 		return nil
 	}
 	return h.occupants[nick]
-}
-
-// normalizeNick trims a nick and rejects empty or oversized ones.
-func normalizeNick(nick string) (string, error) {
-	nick = strings.TrimSpace(nick)
-	if nick == "" || utf8.RuneCountInString(nick) > storage.MaxNickLength {
-		return "", refuse(CodeBadRequest, "a nick must be 1 to %d characters", storage.MaxNickLength)
-	}
-	return nick, nil
 }

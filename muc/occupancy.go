@@ -48,6 +48,9 @@ type Joined struct {
 	// Rejoin is true when the session was already in the room under the
 	// same nick (a client resynchronising, XEP-0410).
 	Rejoin bool
+	// NickAssigned is true when Self.Nick is not the nick asked for but
+	// its normalised form (NormalizeNick): XEP-0045 status 210.
+	NickAssigned bool
 }
 
 // Resync puts a session back into a room's live state without telling
@@ -57,7 +60,7 @@ type Joined struct {
 // A session already present, or a nick now held by another user, is left
 // as it is (the latter is refused with CodeConflict).
 func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
-	nick, err := normalizeNick(req.Nick)
+	nick, err := NormalizeNick(req.Nick)
 	if err != nil {
 		return err
 	}
@@ -90,6 +93,8 @@ func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
 		o = &Occupant{Room: r.Name, Nick: nick, User: req.User, OccupantID: e.OccupantID(r.Name, req.User),
 			Affiliation: st.aff, Role: defaultRole(st.aff, st.presenter, r), Presence: req.Presence}
 		h.occupants[nick] = o
+		// The previous host let this nick in: it is indexed, not judged.
+		h.indexNick(nick)
 	}
 	o.Sessions = append(o.Sessions, req.Session)
 	h.byAddress[req.Session.Address] = nick
@@ -100,7 +105,7 @@ func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
 // under another nick. The result reaches the session as an EventJoined on
 // its Sink, ordered before every later event of the room.
 func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
-	nick, err := normalizeNick(req.Nick)
+	nick, err := NormalizeNick(req.Nick)
 	if err != nil {
 		return err
 	}
@@ -157,6 +162,9 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 	case o != nil && h.byAddress[req.Session.Address] == nick:
 		rejoin = true
 	case o == nil:
+		if other := h.lookalike(nick, nil); other != nil {
+			return refuseLookalike(nick, other)
+		}
 		max := r.MaxUsers
 		if max <= 0 {
 			max = e.cfg.MaxUsers
@@ -194,6 +202,7 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 			Role:        defaultRole(st.aff, st.presenter, r),
 		}
 		h.occupants[nick] = o
+		h.indexNick(nick)
 	}
 	if !rejoin {
 		o.Sessions = append(o.Sessions, req.Session)
@@ -211,7 +220,8 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 	if req.Presence != nil {
 		o.Presence = req.Presence
 	}
-	joined := &Joined{Room: r, Self: o.snapshot(), History: history, Created: created, Rejoin: rejoin}
+	joined := &Joined{Room: r, Self: o.snapshot(), History: history, Created: created, Rejoin: rejoin,
+		NickAssigned: nick != req.Nick}
 	for _, other := range h.occupants {
 		if other != o {
 			joined.Others = append(joined.Others, other.snapshot())
@@ -331,6 +341,7 @@ func (e *Engine) removeSessionLocked(h *host, o *Occupant, address string, ev Ev
 	ev.Occupant = gone
 	if len(o.Sessions) == 0 {
 		delete(h.occupants, o.Nick)
+		h.unindexNick(o.Nick)
 		h.broadcast(ev)
 	}
 	if leaving.Sink != nil {
@@ -375,6 +386,9 @@ func (e *Engine) changeNickLocked(ctx context.Context, h *host, o *Occupant, add
 	if other := h.occupants[nick]; other != nil && other.User != o.User {
 		return refuse(CodeConflict, "the nick %q is taken", nick)
 	}
+	if other := h.lookalike(nick, o); other != nil {
+		return refuseLookalike(nick, other)
+	}
 	if len(o.Sessions) > 1 {
 		return refuse(CodeNotAllowed, "a nick joined from several sessions cannot change")
 	}
@@ -383,8 +397,10 @@ func (e *Engine) changeNickLocked(ctx context.Context, h *host, o *Occupant, add
 	}
 	old := o.Nick
 	delete(h.occupants, old)
+	h.unindexNick(old)
 	o.Nick = nick
 	h.occupants[nick] = o
+	h.indexNick(nick)
 	h.byAddress[address] = nick
 	h.broadcast(Event{Kind: EventPresence, Room: h.name, Occupant: o.snapshot(), OldNick: old, Status: []int{StatusNickChanged}, Time: e.cfg.Now()})
 	return nil

@@ -338,6 +338,7 @@ func (h *host) remove(nick string) {
 		delete(h.byAddress, s.Address)
 	}
 	delete(h.occupants, nick)
+	h.unindexNick(nick)
 }
 
 // Destroy deletes a room (XEP-0045 §10.9): occupants are told, with the

@@ -406,17 +406,22 @@ func TestStatusOf(t *testing.T) {
 	}
 }
 
-// joinOverSIP registers user with a new contact for expires seconds and
-// sends "/join" to room, returning the user's messenger and contact (the
-// join's answer read).
-func joinOverSIP(t *testing.T, ts *testServer, room, user, pw string, expires int) (*messenger, *uas) {
+// registerOverSIP registers user with a new contact for expires seconds,
+// returning the user's messenger and contact.
+func registerOverSIP(t *testing.T, ts *testServer, user, pw string, expires int) (*messenger, *uas) {
 	t.Helper()
 	phone := newUAS(t)
 	c := newClient(t, ts.udp)
 	if res := c.registered(user, pw, "MD5", []string{phone.contact(user)}, "Expires: "+strconv.Itoa(expires)); res.StatusCode != 200 {
 		t.Fatal(res.StartLine())
 	}
-	m := &messenger{c: c, user: user, pw: pw}
+	return &messenger{c: c, user: user, pw: pw}, phone
+}
+
+// joinOverSIP is registerOverSIP, then "/join" to room (its answer read).
+func joinOverSIP(t *testing.T, ts *testServer, room, user, pw string, expires int) (*messenger, *uas) {
+	t.Helper()
+	m, phone := registerOverSIP(t, ts, user, pw, expires)
 	if res := m.send(room, "/join"); res.StatusCode != 200 {
 		t.Fatalf("/join: %s", res.StartLine())
 	}
@@ -514,5 +519,50 @@ func TestRoomTextXMLCannotCarry(t *testing.T) {
 	}
 	if o, in := engine.Occupant("den", "sip:alice@"+testDomain); !in || o.Nick != "alice" {
 		t.Errorf("alice is %+v (in: %v), want her nick unchanged", o, in)
+	}
+}
+
+// TestSIPJoinNickPolicy: a SIP /join or /nick is held to the nick policy
+// XMPP joins are (muc.NormalizeNick, RFC 8266): zero-width, bidi and
+// control characters and line feeds get 400 naming the character; a case,
+// width or confusable variant of an XMPP occupant's nick gets 409; the
+// nick kept is the enforced form.
+func TestSIPJoinNickPolicy(t *testing.T) {
+	ts, engine := newRoomServer(t)
+	carol := xmppOccupant(t, engine, "lobby", "Carol", "carol")
+	alice, phone := registerOverSIP(t, ts, "alice", "wonderland", 600)
+	for _, tc := range []struct {
+		body   string
+		status int
+		reason string
+	}{
+		{"/join Ca\u200Brol", 400, "U+200B"},          // zero-width space
+		{"/join \u202Elorac", 400, "U+202E"},          // right-to-left override
+		{"/join Carol\nbob: hi", 400, "U+000A"},       // a line feed
+		{"/join Car\u00ADol", 400, "U+00AD"},          // soft hyphen
+		{"/join carol", 409, `too like "Carol"`},      // case
+		{"/join CAROL", 409, `too like "Carol"`},      // case
+		{"/join Ｃarol", 409, `"Carol" is taken`},      // fullwidth: NFKC makes it Carol
+		{"/join \u0421arol", 409, `too like "Carol"`}, // Cyrillic Es
+	} {
+		res := alice.send("lobby", tc.body)
+		if res.StatusCode != tc.status || !strings.Contains(res.Reason, tc.reason) {
+			t.Errorf("%q: %s, want %d with %q in the reason", tc.body, res.StartLine(), tc.status, tc.reason)
+		}
+	}
+	if occ := engine.Occupants("lobby"); len(occ) != 1 {
+		t.Fatalf("occupants %+v, want carol alone", occ)
+	}
+	if res := alice.send("lobby", "/join  Ａlice "); res.StatusCode != 200 {
+		t.Fatalf("/join Ａlice: %s", res.StartLine())
+	}
+	if got := phone.next("lobby"); !strings.HasPrefix(got, "You joined lobby as Alice.") {
+		t.Errorf("/join answer %q, want the enforced nick", got)
+	}
+	if ev := carol.next(t, muc.EventPresence); ev.Occupant.Nick != "Alice" {
+		t.Errorf("carol saw %q join, want Alice", ev.Occupant.Nick)
+	}
+	if res := alice.send("lobby", "/nick CAR0L"); res.StatusCode != 409 {
+		t.Errorf("/nick CAR0L: %s, want 409", res.StartLine())
 	}
 }

@@ -46,7 +46,9 @@ func (m *mucService) join(ctx context.Context, r *request) error {
 	sess, p, room, nick := r.from.session(), r.el, roomName(r.to), r.to.Resourcepart()
 	k := m.sinkFor(sess)
 	payload := presencePayload(p)
-	if cur, in := k.nick(room); in && cur == nick {
+	// The nick the room assigned (status 210), or the one asked for
+	// that normalises to it: a presence update.
+	if cur, in := k.nick(room); in && (cur == nick || cur == normalizedNick(nick)) {
 		return m.presenceError(r, m.engine.SetPresence(ctx, room, sess.jid.String(), payload))
 	}
 	req := muc.JoinRequest{
@@ -118,4 +120,14 @@ func parseHistoryRequest(h *Element) muc.HistoryRequest {
 		}
 	}
 	return hr
+}
+
+// normalizedNick is nick as the room keeps it (muc.NormalizeNick), or ""
+// if the room would refuse it.
+func normalizedNick(nick string) string {
+	n, err := muc.NormalizeNick(nick)
+	if err != nil {
+		return ""
+	}
+	return n
 }

@@ -128,6 +128,10 @@ func (m *mucService) renderJoined(sess *session, j *muc.Joined) {
 	} else {
 		status = append(status, 170) // the room is logged (archived)
 	}
+	if j.NickAssigned {
+		// §7.2.3: the room normalised the nick asked for (RFC 8266).
+		status = append(status, muc.StatusNickAssigned)
+	}
 	batch = append(batch, m.occupantPresence(j.Self, to, viewer, true, status, "", "").Bytes())
 	for i := range j.History {
 		batch = append(batch, m.historyMessage(&j.History[i], to).Bytes())

@@ -413,3 +413,42 @@ func TestMUCDisconnectLeavesRooms(t *testing.T) {
 		t.Errorf("room one has %d occupants, want 1", n)
 	}
 }
+
+// One nick policy (RFC 8266, muc.NormalizeNick): a nick is kept in its
+// enforced form, the joiner told with status 210 (XEP-0045 §7.2.3); a
+// nick a reader could take for an occupant's (case, width, UTS #39
+// confusables) is a conflict (§7.2.9).
+func TestMUCNickPolicy(t *testing.T) {
+	ts := startServer(t)
+	ts.createRoom(t, "coven", muc.Open, muc.Normal, nil, nil, nil)
+	ts.addUser(t, "crone", "secret")
+	ts.addUser(t, "hag", "secret")
+	crone := ts.online(t, "crone", "secret", "desktop")
+	got := join(t, crone, room, "Ｆirstwitch", "") // a fullwidth F
+	self := got[0]
+	if self.AttrValue("from") != room+"/Firstwitch" || !hasStatus(self, "110") || !hasStatus(self, "210") {
+		t.Fatalf("self-presence %s, want from %s/Firstwitch with 110 and 210", self, room)
+	}
+	hag := ts.online(t, "hag", "secret", "h")
+	for _, nick := range []string{"Firstwitch", "FIRSTWITCH", "Ｆirstwitch", "F\u0456rstwitch" /* Cyrillic і */} {
+		hag.send(`<presence to='%s/%s'><x xmlns='http://jabber.org/protocol/muc'/></presence>`, room, nick)
+		e := hag.expect("an error", func(e *Element) bool { return e.AttrValue("type") == "error" })
+		errEl := e.Child(nsClient, "error")
+		if errEl == nil || errEl.AttrValue("type") != "cancel" || errEl.Child(nsStanzas, "conflict") == nil {
+			t.Errorf("hag joining as %q: %s, want a conflict", nick, e)
+		}
+	}
+	join(t, hag, room, "hag", "")
+	crone.expect("hag's presence", isPresenceFrom(room+"/hag"))
+	// Presence to the nick asked for updates the assigned one: no new join.
+	crone.send(`<presence to='%s/Ｆirstwitch'><show>away</show></presence>`, room)
+	p := hag.expect("crone's presence update", isPresenceFrom(room+"/Firstwitch"))
+	if p.Child(nsClient, "show") == nil || p.Child(nsClient, "show").Text() != "away" {
+		t.Errorf("presence update %s, want show away", p)
+	}
+	for _, e := range crone.roundTrip() {
+		if e.Child(nsClient, "subject") != nil {
+			t.Errorf("the presence update was taken as a new join: %s", e)
+		}
+	}
+}
