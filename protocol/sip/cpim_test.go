@@ -60,7 +60,8 @@ func TestCPIMDelivery(t *testing.T) {
 	if !want.Match(req.Body()) {
 		t.Errorf("CPIM body %q", req.Body())
 	}
-	if got := phoneB.next("plaza"); got != "carol: hi\nthere" {
+	// text/plain marks the second line as carol's (rooms.go, continued).
+	if got := phoneB.next("plaza"); got != "carol: hi\n  | there" {
 		t.Errorf("bob got %q", got)
 	}
 	// The lobby does not: From is the room with carol's occupant id.

@@ -261,7 +261,7 @@ func (s *Server) command(ctx context.Context, req *sip.Request, room, user, line
 			if r.Subject == "" {
 				return ok("No topic in " + room + ".")
 			}
-			return ok("Topic of " + room + ": " + r.Subject)
+			return ok("Topic of " + room + ": " + continued(r.Subject))
 		}
 		if err := engine.SetSubject(ctx, room, aor, arg, nil); err != nil {
 			return fail(err)
@@ -297,7 +297,7 @@ func (s *Server) command(ctx context.Context, req *sip.Request, room, user, line
 		for _, r := range rooms {
 			b.WriteString("\n" + s.roomAddress(r.Name) + " (" + string(muc.PrivacyOf(r)) + ")")
 			if r.Subject != "" {
-				b.WriteString(" " + r.Subject)
+				b.WriteString(" " + continued(r.Subject))
 			}
 		}
 		return ok(b.String())
@@ -330,13 +330,32 @@ func (s *Server) command(ctx context.Context, req *sip.Request, room, user, line
 func renderHistory(m storage.HistoryMessage) string {
 	switch m.Kind {
 	case storage.KindSubject:
-		return "* " + m.Nick + " set the topic: " + m.Body
+		return "* " + m.Nick + " set the topic: " + continued(m.Body)
 	case storage.KindCorrection:
-		return m.Nick + " (corrected): " + m.Body
+		return m.Nick + " (corrected): " + continued(m.Body)
 	case storage.KindRetraction, storage.KindModeration:
 		return "* " + m.Nick + " removed a message"
 	}
-	return m.Nick + ": " + m.Body
+	return m.Nick + ": " + continued(m.Body)
+}
+
+// continuation starts every line of a post, topic or reason after its
+// first in the text/plain rendering, so that a multi-line post cannot
+// pass one of its lines off as another line the room writes ("carol: …",
+// "* carol left"): those start at the line's beginning, with a nick, which
+// never starts with a space (RFC 8266 trims them). Endpoints that take
+// message/cpim see the sender in its From header instead (cpim.go).
+const continuation = "  | "
+
+// lineBreaks maps every line break a text/plain reader may honour: CR LF,
+// CR, LF, NEL, and Unicode's line and paragraph separators.
+var lineBreaks = strings.NewReplacer("\r\n", "\n"+continuation, "\r", "\n"+continuation, "\n", "\n"+continuation,
+	"\u0085", "\n"+continuation, "\u2028", "\n"+continuation, "\u2029", "\n"+continuation)
+
+// continued is text with its line breaks as LF and every line after the
+// first started with continuation.
+func continued(text string) string {
+	return lineBreaks.Replace(strings.TrimRight(text, "\r\n"))
 }
 
 // leaveUnreachable takes every user whose contacts all expired or were
@@ -437,7 +456,7 @@ func (k *sink) render(ev muc.Event) string {
 			text += " Also here: " + strings.Join(nicks, ", ") + "."
 		}
 		if j.Room.Subject != "" {
-			text += " Topic: " + j.Room.Subject
+			text += " Topic: " + continued(j.Room.Subject)
 		}
 		return text
 	case muc.EventMessage:
@@ -450,7 +469,7 @@ func (k *sink) render(ev muc.Event) string {
 		if ev.Message == nil {
 			return ""
 		}
-		return "* " + ev.Occupant.Nick + " set the topic: " + ev.Message.Body
+		return "* " + ev.Occupant.Nick + " set the topic: " + continued(ev.Message.Body)
 	case muc.EventPresence:
 		o := ev.Occupant
 		joined := !k.known[o.Nick]
@@ -470,7 +489,7 @@ func (k *sink) render(ev muc.Event) string {
 		case o.Role == muc.RoleNone && k.self(o):
 			text := "You left " + ev.Room + "."
 			if ev.Reason != "" {
-				text += " " + ev.Reason
+				text += " " + continued(ev.Reason)
 			}
 			return text
 		case o.Role == muc.RoleNone:
@@ -487,7 +506,7 @@ func (k *sink) render(ev muc.Event) string {
 	case muc.EventDestroyed:
 		text := ev.Room + " was closed; you are out."
 		if ev.Reason != "" {
-			text += " " + ev.Reason
+			text += " " + continued(ev.Reason)
 		}
 		return text
 	}

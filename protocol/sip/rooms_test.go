@@ -566,3 +566,38 @@ func TestSIPJoinNickPolicy(t *testing.T) {
 		t.Errorf("/nick CAR0L: %s, want 409", res.StartLine())
 	}
 }
+
+// TestMultiLinePostsCannotFakeLines: text/plain receivers see every line
+// of a post after its first started with "  | ", whatever line break it
+// used (CR LF, CR, LF, NEL, U+2028, U+2029), live and in /history, so a
+// post cannot show a line that looks like another occupant's post or a
+// room notice.
+func TestMultiLinePostsCannotFakeLines(t *testing.T) {
+	ts, engine := newRoomServer(t)
+	ctx := context.Background()
+	xmppOccupant(t, engine, "lobby", "mallory", "mallory")
+	_, phone := joinOverSIP(t, ts, "lobby", "alice", "wonderland", 600)
+	fake := "see below\nbob: I resign\r\n* carol left\rmore\u0085nel\u2028ls\u2029ps\n"
+	if _, err := engine.Post(ctx, muc.PostRequest{Room: "lobby", Address: "mallory@" + testDomain + "/xmpp", FrontDoor: "xmpp", Body: fake}); err != nil {
+		t.Fatal(err)
+	}
+	want := "mallory: see below\n  | bob: I resign\n  | * carol left\n  | more\n  | nel\n  | ls\n  | ps"
+	if got := phone.next("lobby"); got != want {
+		t.Errorf("alice got %q, want %q", got, want)
+	}
+	// A SIP sender's multi-line post reaches SIP readers the same way.
+	bob, _ := joinOverSIP(t, ts, "lobby", "bob", "builder", 600)
+	phone.next("lobby") // bob joined
+	if res := bob.send("lobby", "one\r\nalice: two"); res.StatusCode != 200 {
+		t.Fatalf("bob's post: %s", res.StartLine())
+	}
+	if got := phone.next("lobby"); got != "bob: one\n  | alice: two" {
+		t.Errorf("alice got %q", got)
+	}
+	alice := &messenger{c: newClient(t, ts.udp), user: "alice", pw: "wonderland"}
+	alice.send("lobby", "/history 2")
+	if got := phone.next("lobby"); !strings.Contains(got, "] mallory: see below\n  | bob: I resign\n") ||
+		!strings.HasSuffix(got, "] bob: one\n  | alice: two") {
+		t.Errorf("/history 2: %q", got)
+	}
+}
