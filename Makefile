@@ -13,9 +13,11 @@ GO ?= go
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## run: build, then start parleyd with the defaults (domain localhost, data in ./data)
+## run: build, then start parleyd with the defaults (domain localhost, data
+## in ./data); ARGS passes flags: make run ARGS='--log-level debug --sip ""'
+ARGS ?=
 run: build
-	./bin/parleyd
+	./bin/parleyd $(ARGS)
 
 ## test: start the local MariaDB if needed, then run every test. The verbose
 ## output is filtered to test results and failure messages, so it shows the

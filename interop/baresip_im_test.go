@@ -25,8 +25,8 @@ func waitFile(t *testing.T, path string, done <-chan struct{}, what string) {
 	}
 }
 
-// imServer starts parleyd with MD5 digest alone (what baresip 1.0 can
-// answer) and alice and bob, on SQLite.
+// imServer starts parleyd with its default digest offer (no --sip-digest:
+// baresip 1.0 must work with it) and alice and bob, on SQLite.
 func imServer(t *testing.T) (s *server, alice, bob account) {
 	return imServerOn(t, "")
 }
@@ -34,7 +34,6 @@ func imServer(t *testing.T) (s *server, alice, bob account) {
 // imServerOn is imServer on the given --storage ("" for SQLite).
 func imServerOn(t *testing.T, storage string) (s *server, alice, bob account) {
 	s = newServer(t, storage)
-	s.args = []string{"--sip-digest", "MD5"}
 	s.start()
 	alice, bob = addAliceAndBob(s)
 	return s, alice, bob

@@ -65,8 +65,7 @@ func complianceSession(t *testing.T, sipp, content, cstorage string) {
 		cstorage = "sqlite:" + filepath.Join(s.data, "compliance.db")
 	}
 	out := filepath.Join(s.dir, "compliance-out")
-	s.args = []string{"--sip-digest", "MD5,SHA-256",
-		"--compliance-storage", cstorage, "--compliance-interval", "1s", "--compliance-output", out,
+	s.args = []string{"--compliance-storage", cstorage, "--compliance-interval", "1s", "--compliance-output", out,
 		"--upload-url", fmt.Sprintf("http://127.0.0.1:%d", s.http)}
 	began := time.Now().UTC().Add(-time.Second)
 	s.start()

@@ -291,6 +291,9 @@ func (s *server) tryStart(mayRetry bool) bool {
 		"--http", fmt.Sprintf("127.0.0.1:%d", s.http),
 		"--sip", fmt.Sprintf("127.0.0.1:%d", s.sip),
 		"--sip-tls", "",
+		// A port another test took stops parleyd (below it starts again
+		// on new ones) rather than leaving it without that listener.
+		"--strict-listeners",
 	)
 	args = append(args, s.args...)
 	s.stderr = filepath.Join(s.dir, fmt.Sprintf("parleyd-%d.stderr", s.starts))

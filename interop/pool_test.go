@@ -454,7 +454,7 @@ func startTwoNodePool(t *testing.T, extra ...string) []*server {
 func TestPoolBaresipAndSlixmpp(t *testing.T) {
 	bin := requireBaresip(t)
 	requireSlixmpp(t)
-	nodes := startTwoNodePool(t, "--sip-digest", "MD5")
+	nodes := startTwoNodePool(t)
 	alice, bob := addAliceAndBob(nodes[0])
 	nodes[0].mustCtl("room", "create", "lobby", "--privacy", "open")
 	baresipPostsToRoom(t, bin, nodes[0], nodes[1], alice, bob, "lobby",
@@ -467,7 +467,7 @@ func TestPoolBaresipAndSlixmpp(t *testing.T) {
 func TestPoolBaresipMessagesSlixmppUser(t *testing.T) {
 	bin := requireBaresip(t)
 	requireSlixmpp(t)
-	nodes := startTwoNodePool(t, "--sip-digest", "MD5")
+	nodes := startTwoNodePool(t)
 	alice, bob := addAliceAndBob(nodes[0])
 	baresipMessagesSlixmpp(t, bin, nodes[0], nodes[1], alice, bob,
 		"hello bob, this is baresip on the other node", "hello alice, from slixmpp across the pool")

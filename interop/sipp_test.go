@@ -75,14 +75,15 @@ func tail(b []byte, n int) []byte {
 
 // TestSippRegister has sipp, a SIP client nobody here wrote, REGISTER
 // with MD5 digest (RFC 3261 §22.4) as a user created by parleyctl, whose
-// HA1 parleyctl stored with the SCRAM credentials.
+// HA1 parleyctl stored with the SCRAM credentials, against parleyd's
+// default digest offer (no --sip-digest): sipp 3.6 answers the first
+// challenge only, and only with MD5, so MD5 must come first (issue 15).
 func TestSippRegister(t *testing.T) {
 	sipp := requireSipp(t)
 	t.Parallel()
 	s := newServer(t, "")
-	// sipp 3.6 answers the first challenge and only with MD5, and its
-	// digest uri is the server address unless -auth_uri says otherwise.
-	s.args = []string{"--sip-digest", "MD5,SHA-256"}
+	// sipp's digest uri is the server address unless -auth_uri says
+	// otherwise.
 	s.start()
 	s.addUser("alice", "wonderland")
 	s.runSipp(sipp, "sip_register.xml", []string{"-au", "alice", "-ap", "wonderland", "-auth_uri", domain}, "user", "alice", "domain", domain)

@@ -125,6 +125,11 @@ type listener struct {
 	// packet, when set, serves a UDP socket instead of serve.
 	packet func(net.PacketConn) error
 	pc     net.PacketConn
+	// required listeners stop the start when they cannot open; the
+	// others are skipped when their address is in use (unless
+	// --strict-listeners), and skipped says why.
+	required bool
+	skipped  error
 }
 
 // boundAddr returns the bound address, or nil if the listener is not open.
@@ -255,7 +260,7 @@ func (n *node) run(ctx context.Context) error {
 	sipTLS := &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12}
 
 	listeners := []*listener{
-		{flag: "xmpp-c2s", addr: cfg.XMPPC2S, what: "XMPP c2s (STARTTLS)", serve: srv.ServeC2S},
+		{flag: "xmpp-c2s", addr: cfg.XMPPC2S, what: "XMPP c2s (STARTTLS)", serve: srv.ServeC2S, required: true},
 		// The XMPP server does the direct TLS handshake itself (XEP-0368).
 		{flag: "xmpp-tls", addr: cfg.XMPPTLS, what: "XMPP direct TLS (XEP-0368)", serve: srv.ServeDirectTLS},
 		{flag: "http", addr: cfg.HTTP, what: "HTTP (/healthz, /metrics)", serve: httpSrv.Serve},
@@ -263,7 +268,7 @@ func (n *node) run(ctx context.Context) error {
 		{flag: "sip", addr: cfg.SIP, what: "SIP over TCP", serve: sipSrv.ServeTCP},
 		{flag: "sip-tls", addr: cfg.SIPTLS, what: "SIP over TLS", serve: func(ln net.Listener) error { return sipSrv.ServeTLS(ln, sipTLS) }},
 	}
-	if err := bind(ctx, listeners); err != nil {
+	if err := bind(ctx, listeners, cfg.StrictListeners, log); err != nil {
 		return err
 	}
 	n.announce(cert, listeners)
@@ -423,8 +428,12 @@ func nodeID(name, data string) (string, error) {
 }
 
 // bind opens every configured listener, or none: on an error the ones
-// already open are closed and the error names the flag and address.
-func bind(ctx context.Context, listeners []*listener) error {
+// already open are closed and the error names the flag and address. An
+// optional listener whose address is in use is skipped instead, with a
+// warning that names its flag, unless strict: a port another program
+// holds (a SIP phone or PBX on 5060, a web server on 5280) should not keep
+// XMPP from starting.
+func bind(ctx context.Context, listeners []*listener, strict bool, log *slog.Logger) error {
 	var lc net.ListenConfig
 	for _, l := range listeners {
 		if l.addr == "" {
@@ -435,6 +444,13 @@ func bind(ctx context.Context, listeners []*listener) error {
 			l.pc, err = lc.ListenPacket(ctx, "udp", l.addr)
 		} else {
 			l.ln, err = lc.Listen(ctx, "tcp", l.addr)
+		}
+		if err != nil && !l.required && !strict && errors.Is(err, syscall.EADDRINUSE) {
+			l.skipped = err
+			log.Warn(fmt.Sprintf("%s not started: %s is in use by another program; serving the rest without it. "+
+				"Free the port, move it with --%s ADDR, or disable it with --%s '' (--strict-listeners makes this an error)",
+				l.what, l.addr, l.flag, l.flag), "flag", l.flag, "addr", l.addr, "err", err)
+			continue
 		}
 		if err != nil {
 			for _, o := range listeners {
@@ -462,6 +478,8 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 		if a := l.boundAddr(); a != nil {
 			fmt.Fprintf(w, "parleyd: %s on %s\n", l.what, a)
 			serving++
+		} else if l.skipped != nil {
+			fmt.Fprintf(w, "parleyd: %s NOT started: %s is in use (see the warning; --%s '' disables it)\n", l.what, l.addr, l.flag)
 		}
 	}
 	if serving == 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,6 +169,9 @@ func TestServeAndStop(t *testing.T) {
 	}
 }
 
+// TestBindError: a required listener (c2s) whose port is taken stops the
+// start, and so does an optional one with --strict-listeners; the error
+// names the flag.
 func TestBindError(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -174,12 +179,73 @@ func TestBindError(t *testing.T) {
 	}
 	defer busy.Close()
 	addr := busy.Addr().String()
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), "parleyd",
-		[]string{"--data", t.TempDir(), "--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", addr, "--http", "", "--sip", "", "--sip-tls", ""},
-		&stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "parleyd: --xmpp-tls "+addr+": ") {
-		t.Errorf("exit %d, stderr %q; want 1 and an error naming --xmpp-tls %s", code, stderr.String(), addr)
+	for _, args := range [][]string{
+		{"--xmpp-c2s", addr, "--xmpp-tls", "127.0.0.1:0"},
+		{"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", addr, "--strict-listeners"},
+	} {
+		flag := "--xmpp-c2s"
+		if args[2] == "--xmpp-tls" && args[3] == addr {
+			flag = "--xmpp-tls"
+		}
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), "parleyd",
+			append([]string{"--data", t.TempDir(), "--http", "", "--sip", "", "--sip-tls", ""}, args...),
+			&stdout, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), "parleyd: "+flag+" "+addr+": ") {
+			t.Errorf("%q: exit %d, stderr %q; want 1 and an error naming %s %s", args, code, stderr.String(), flag, addr)
+		}
+	}
+}
+
+// TestSIPPortTaken: with UDP 5060 held by another program (a softphone,
+// a PBX), parleyd started with its default --sip still serves XMPP, and
+// its log says which flag moves or disables SIP.
+func TestSIPPortTaken(t *testing.T) {
+	// Hold UDP :5060, parleyd's default. If another program holds it
+	// already, the port is taken all the same.
+	if held, err := net.ListenPacket("udp", ":5060"); err == nil {
+		defer held.Close()
+	} else if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("holding UDP :5060: %v", err)
+	}
+	if probe, err := net.ListenPacket("udp", ":5060"); err == nil {
+		probe.Close()
+		t.Fatal("UDP :5060 is free although held")
+	}
+	d := start(t, "--data", filepath.Join(t.TempDir(), "data"),
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--http", "", "--sip-tls", "")
+	c2s := d.addr(t, "XMPP c2s (STARTTLS)")
+
+	// The c2s port answers a stream header with its own and STARTTLS.
+	conn, err := net.DialTimeout("tcp", c2s, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, `<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`)
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got, []byte("</stream:features>")) {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("c2s stream: %v after %q", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if !bytes.Contains(got, []byte("urn:ietf:params:xml:ns:xmpp-tls")) {
+		t.Errorf("c2s stream features without STARTTLS: %q", got)
+	}
+
+	out := d.stdout.String()
+	for _, want := range []string{"parleyd: SIP over UDP NOT started: :5060 is in use", "Create the first user:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start-up message lacks %q:\n%s", want, out)
+		}
+	}
+	if log := d.stderr.String(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "SIP over UDP not started: :5060 is in use") ||
+		!strings.Contains(log, "disable it with --sip ''") || !strings.Contains(log, "--strict-listeners") {
+		t.Errorf("log lacks a warning naming --sip and --strict-listeners:\n%s", log)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -100,13 +101,18 @@ func (a *authenticator) checkNonce(nonce string) (expires time.Time, ok bool) {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(b[:8]))).Add(a.lifetime), true
 }
 
-// challenges returns the WWW-Authenticate (or Proxy-Authenticate) values:
-// one per algorithm, the preferred first, sharing one fresh nonce (RFC
-// 8760 §2.4).
-func (a *authenticator) challenges(stale bool) []string {
+// challenges returns the WWW-Authenticate (or Proxy-Authenticate) values
+// for a request from userAgent: one per algorithm in the configured order,
+// sharing one fresh nonce (RFC 8760 §2.4) — or MD5 alone for a client
+// that cannot be offered anything else (md5OnlyAgent).
+func (a *authenticator) challenges(stale bool, userAgent string) []string {
 	nonce := a.newNonce()
-	out := make([]string, 0, len(a.algorithms))
-	for _, alg := range a.algorithms {
+	algorithms := a.algorithms
+	if md5OnlyAgent(userAgent) && slices.Contains(algorithms, auth.DigestMD5) {
+		algorithms = []string{auth.DigestMD5}
+	}
+	out := make([]string, 0, len(algorithms))
+	for _, alg := range algorithms {
 		c := digest.Challenge{Realm: a.realm, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		out = append(out, c.String())
 	}
@@ -120,15 +126,17 @@ func (a *authenticator) verify(ctx context.Context, req *sip.Request, user strin
 	if proxy {
 		name = "Proxy-Authorization"
 	}
+	// A client that answers several of our challenges (Linphone's
+	// belle-sip answers each one it can) is checked on its strongest
+	// answer.
 	var cred *digest.Credentials
 	for _, h := range req.GetHeaders(name) {
 		c, err := digest.ParseCredentials(h.Value())
 		if err != nil {
 			return verdict{outcome: authMalformed, reason: "unparseable " + name}
 		}
-		if strings.EqualFold(c.Realm, a.realm) {
+		if strings.EqualFold(c.Realm, a.realm) && (cred == nil || strength(c.Algorithm) > strength(cred.Algorithm)) {
 			cred = c
-			break
 		}
 	}
 	if cred == nil {
@@ -185,6 +193,43 @@ func (a *authenticator) verify(ctx context.Context, req *sip.Request, user strin
 	}
 	a.counts[cred.Nonce] = nonceUse{nc: cred.Nc, expires: expires}
 	return verdict{outcome: authOK}
+}
+
+// strength orders the digest algorithms of answers: SHA-256 above MD5
+// (which an absent algorithm means), anything else below both.
+func strength(algorithm string) int {
+	switch algorithm {
+	case auth.DigestSHA256:
+		return 2
+	case auth.DigestMD5, "":
+		return 1
+	}
+	return 0
+}
+
+// md5OnlyAgent reports whether userAgent names a client that gives up
+// authenticating when any challenge offers an algorithm other than MD5,
+// whatever the order: baresip before 3.12 (Debian 12 has 1.0.0), whose
+// libre (re, src/sip/auth.c, auth_handler) fails the whole request with
+// ENOSYS ("Function not implemented") at the first challenge that is not
+// MD5; re 3.12 added SHA-256. Such a client is offered MD5 alone. Its
+// User-Agent is "baresip vMAJOR.MINOR.PATCH (ARCH/OS)".
+func md5OnlyAgent(userAgent string) bool {
+	v, ok := strings.CutPrefix(userAgent, "baresip v")
+	if !ok {
+		return false
+	}
+	v, _, _ = strings.Cut(v, " ")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return major < 3 || major == 3 && minor < 12
 }
 
 // prune forgets the counts of expired nonces, which checkNonce refuses

@@ -52,6 +52,13 @@ const (
 	maxUnparseableReplies = 1 << 10 // bytes of a request echoed in a stateless 400
 )
 
+// DefaultDigestAlgorithms is the digest offer when Config names none: MD5
+// first, which the SIP endpoints in Debian need — sipp 3.6 answers only
+// the first challenge and only with MD5, and many desk phones do the same
+// — and SHA-256 after it for clients that answer every challenge they can
+// (Linphone), whose SHA-256 answer is then the one checked.
+const DefaultDigestAlgorithms = auth.DigestMD5 + "," + auth.DigestSHA256
+
 // Accounts is what the registrar needs of storage.Accounts.
 type Accounts interface {
 	DigestCredential(ctx context.Context, username, realm, algorithm string) (storage.DigestCredential, error)
@@ -72,7 +79,10 @@ type Config struct {
 	NonceLifetime time.Duration
 	// DigestAlgorithms are the algorithms challenges offer, in this
 	// order: RFC 8760 clients answer the first they support, older ones
-	// the first (MD5 only). Nil means auth.DigestAlgorithms, SHA-256 first.
+	// the first (MD5 only), some every one they can (the strongest
+	// answer is checked). Nil means DefaultDigestAlgorithms. A client
+	// known to fail on any algorithm but MD5 is offered MD5 alone
+	// (md5OnlyAgent).
 	DigestAlgorithms []string
 	// Version goes into the Server header.
 	Version string
@@ -170,7 +180,7 @@ func NewServer(cfg Config) (*Server, error) {
 	cfg.RoomHost = strings.ToLower(cfg.RoomHost)
 	log := cfg.Logger.With("protocol", "sip")
 	if cfg.DigestAlgorithms == nil {
-		cfg.DigestAlgorithms = auth.DigestAlgorithms[:]
+		cfg.DigestAlgorithms = strings.Split(DefaultDigestAlgorithms, ",")
 	}
 	seen := map[string]bool{}
 	for i, alg := range cfg.DigestAlgorithms {
@@ -430,7 +440,11 @@ func (s *Server) challenge(req *sip.Request, proxy, stale bool) *sip.Response {
 		code, reason, header = sip.StatusProxyAuthRequired, "Proxy Authentication Required", "Proxy-Authenticate"
 	}
 	res := s.response(req, code, reason)
-	for _, c := range s.auth.challenges(stale) {
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+	}
+	for _, c := range s.auth.challenges(stale, ua) {
 		res.AppendHeader(sip.NewHeader(header, c))
 	}
 	return res

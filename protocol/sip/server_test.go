@@ -231,11 +231,76 @@ func TestRegisterChallenge(t *testing.T) {
 		}
 		algs = append(algs, chal.Algorithm)
 	}
-	if strings.Join(algs, ",") != "SHA-256,MD5" {
-		t.Errorf("challenge algorithms %q, want SHA-256 then MD5 (RFC 8760 §2.4)", algs)
+	if strings.Join(algs, ",") != "MD5,SHA-256" {
+		t.Errorf("challenge algorithms %q, want MD5 then SHA-256 (DefaultDigestAlgorithms)", algs)
 	}
 	if b := ts.srv.Bindings("alice"); len(b) != 0 {
 		t.Errorf("an unauthenticated REGISTER bound %+v", b)
+	}
+}
+
+// challengeAlgorithms returns the algorithms of res's WWW-Authenticate
+// headers, in order.
+func challengeAlgorithms(t *testing.T, res *sip.Response) string {
+	t.Helper()
+	var algs []string
+	for _, h := range res.GetHeaders("WWW-Authenticate") {
+		chal, err := digest.ParseChallenge(h.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		algs = append(algs, chal.Algorithm)
+	}
+	return strings.Join(algs, ",")
+}
+
+// TestChallengeByUserAgent: baresip before 3.12 fails a REGISTER when any
+// challenge is not MD5, so it is offered MD5 alone; later baresip and other
+// clients get the configured offer; a configuration without MD5 is kept.
+func TestChallengeByUserAgent(t *testing.T) {
+	for _, tt := range []struct {
+		config    []string
+		userAgent string
+		want      string
+	}{
+		{nil, "baresip v1.0.0 (x86_64/linux)", "MD5"},
+		{nil, "baresip v3.11.0 (arm64/linux)", "MD5"},
+		{nil, "baresip v3.12.0 (x86_64/linux)", "MD5,SHA-256"},
+		{nil, "baresip v4.0.0 (x86_64/linux)", "MD5,SHA-256"},
+		{nil, "Linphone/5.1.65 (belle-sip/5.1.64)", "MD5,SHA-256"},
+		{[]string{"SHA-256", "MD5"}, "baresip v1.0.0 (x86_64/linux)", "MD5"},
+		{[]string{"SHA-256", "MD5"}, "Linphone/5.1.65 (belle-sip/5.1.64)", "SHA-256,MD5"},
+		{[]string{"SHA-256"}, "baresip v1.0.0 (x86_64/linux)", "SHA-256"},
+	} {
+		ts := newTestServer(t, Config{DigestAlgorithms: tt.config})
+		c := newClient(t, ts.udp)
+		res := c.do(c.register("alice", []string{"<sip:alice@127.0.0.1:5999>"}, "User-Agent: "+tt.userAgent))
+		if res.StatusCode != 401 {
+			t.Fatalf("REGISTER without credentials: %s, want 401", res.StartLine())
+		}
+		if got := challengeAlgorithms(t, res); got != tt.want {
+			t.Errorf("offer %q, User-Agent %q: challenged with %q, want %q", tt.config, tt.userAgent, got, tt.want)
+		}
+	}
+}
+
+// TestRegisterStrongestAnswer: a client that answers every challenge (as
+// Linphone does) is checked on its SHA-256 answer, wherever it is.
+func TestRegisterStrongestAnswer(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	c := newClient(t, ts.udp)
+	contacts := []string{"<sip:alice@127.0.0.1:5999>"}
+	req := c.register("alice", contacts)
+	res := c.do(req)
+	if res.StatusCode != 401 {
+		t.Fatalf("first REGISTER: %s, want 401", res.StartLine())
+	}
+	// A wrong MD5 answer first: only the SHA-256 one is checked.
+	md5 := answer(t, req, res, "MD5", "alice", "not the password", 1)
+	sha := answer(t, req, res, "SHA-256", "alice", "wonderland", 1)
+	res = c.do(c.register("alice", contacts, "Authorization: "+md5, "Authorization: "+sha))
+	if res.StatusCode != 200 {
+		t.Fatalf("REGISTER answering MD5 (wrong) and SHA-256 (right): %s, want 200", res.StartLine())
 	}
 }
 

@@ -52,6 +52,10 @@ type Config struct {
 	XMPPC2S string
 	XMPPTLS string
 	HTTP    string
+	// StrictListeners makes a listener that cannot open stop the start;
+	// otherwise an optional one (all but XMPPC2S) whose address is in use
+	// is skipped with a warning.
+	StrictListeners bool
 	// SIP (UDP and TCP) and SIPTLS are the SIP listen addresses; ""
 	// disables them.
 	SIP    string
