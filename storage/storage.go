@@ -2,7 +2,8 @@
 // protocol front doors and the room engine use without knowing which database
 // is behind them. The implementations live in storage/sqlite (the embedded,
 // zero-configuration default) and storage/mysql (MySQL and MariaDB, for
-// anything beyond one node); storage/backend opens one of them from a DSN and
+// anything beyond one node), which share their queries in
+// storage/internal/sqlstore; storage/backend opens one of them from a DSN and
 // storage/storagetest is the one conformance suite both must pass.
 //
 // Conventions every implementation follows, checked by storagetest:

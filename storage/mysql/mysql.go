@@ -1,9 +1,13 @@
 // Package mysql is Parley's store on MySQL 8 or MariaDB 10.11 and later
 // (github.com/go-sql-driver/mysql): the back end for anything beyond one
-// node, shared by every node of a pool (shared/DESIGN.md §2, §5).
+// node, shared by every node of a pool (shared/DESIGN.md §2, §5). It opens
+// the database, runs the migrations and gives storage/internal/sqlstore,
+// where the queries are, its Dialect; the pool's own tables (pool.go) are
+// MySQL's alone.
 //
-// Writes that must see a consistent picture of one user (the offline quota,
-// the roster version) run at READ COMMITTED and first lock the user's row in
+// The shared queries lock rows through the dialect (FOR UPDATE). Writes
+// that must see a consistent picture of one user (the offline quota, the
+// roster version) run at READ COMMITTED and first lock the user's row in
 // accounts, so that concurrent writers for the same user, on this node or
 // another, queue behind each other while writers for different users do
 // not, and every transaction takes its locks in the same order (account,
@@ -45,10 +49,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// VersionTable is the table in which goose records the applied migrations
-// of the content schema. Other schemas (the compliance database, say) keep
-// their own version table, so they can share a database.
-const VersionTable = "parley_content_migrations"
+// VersionTable records the content schema's migrations.
+const VersionTable = sqlstore.VersionTable
 
 // Connection settings Open forces or defaults.
 const (

@@ -15,10 +15,8 @@ import (
 //go:embed compliance_migrations/*.sql
 var complianceMigrations embed.FS
 
-// ComplianceVersionTable is the table in which goose records the applied
-// migrations of the compliance schema, apart from the content schema's
-// (VersionTable), so that both may share a file.
-const ComplianceVersionTable = "parley_compliance_migrations"
+// ComplianceVersionTable records the compliance schema's migrations.
+const ComplianceVersionTable = sqlstore.ComplianceVersionTable
 
 // ComplianceStore is a storage.ComplianceStore on one SQLite file, for a
 // single node (a pool keeps its compliance database on MySQL). It is safe

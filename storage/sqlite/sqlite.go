@@ -35,10 +35,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// VersionTable is the table in which goose records the applied migrations
-// of the content schema. Other schemas (the compliance database, say) keep
-// their own version table, so they can share a database file.
-const VersionTable = "parley_content_migrations"
+// VersionTable records the content schema's migrations.
+const VersionTable = sqlstore.VersionTable
 
 // busyTimeout is how long a statement waits for a lock held by another
 // process (parleyctl while parleyd runs) before failing with SQLITE_BUSY.

@@ -28,6 +28,14 @@ import (
 	"github.com/parleychat/parley/storage/internal/fulltext"
 )
 
+// VersionTable and ComplianceVersionTable are the tables in which goose
+// records the applied migrations of the content and the compliance schema,
+// each its own, so that both schemas may share a database.
+const (
+	VersionTable           = "parley_content_migrations"
+	ComplianceVersionTable = "parley_compliance_migrations"
+)
+
 // Dialect is what differs between the SQL of the two back ends. Each back
 // end fills in one when it opens its database.
 type Dialect struct {
