@@ -167,6 +167,17 @@ func TestBaresipPostsToRoom(t *testing.T) {
 // sipNode (the same server, or two nodes of a pool).
 func baresipPostsToRoom(t *testing.T, bin string, xmppNode, sipNode *server, alice, bob account, room, body, reply string) {
 	t.Helper()
+	b, mark, done := baresipPostsToBob(t, bin, xmppNode, sipNode, alice, bob, room, body, reply)
+	b.waitPrinted(mark, incoming("sip:"+room+"@conference."+domain, "bob: "+reply), "bob's reply in the room")
+	<-done
+}
+
+// baresipPostsToBob starts that exchange: bob in room over slixmpp
+// (sip_room_reply.py), alice's baresip joined, body posted. It returns
+// alice's baresip, its cons mark before the post, and the script's end
+// (which the test's clean-up waits for too).
+func baresipPostsToBob(t *testing.T, bin string, xmppNode, sipNode *server, alice, bob account, room, body, reply string) (*baresip, int, <-chan struct{}) {
+	t.Helper()
 	roomURI := "sip:" + room + "@conference." + domain
 	ready := filepath.Join(xmppNode.dir, "room.ready")
 	done := make(chan struct{})
@@ -175,12 +186,7 @@ func baresipPostsToRoom(t *testing.T, bin string, xmppNode, sipNode *server, ali
 		xmppNode.runScript("sip_room_reply.py", []account{bob}, "--state", ready,
 			"--room", room, "--nick", alice.name, "--body", body, "--reply", reply)
 	}()
-	ok := false
-	defer func() {
-		if !ok {
-			<-done
-		}
-	}()
+	t.Cleanup(func() { <-done })
 	waitFile(t, ready, done, "bob in the room")
 	b := startBaresip(t, sipNode, bin, alice, roomURI)
 	mark := b.mark()
@@ -188,7 +194,5 @@ func baresipPostsToRoom(t *testing.T, bin string, xmppNode, sipNode *server, ali
 	b.waitPrinted(mark, roomURI+": \"You joined "+room+" as "+alice.name+". Also here: bob.", "the answer to /join")
 	mark = b.mark()
 	b.command("/message " + body)
-	b.waitPrinted(mark, incoming(roomURI, "bob: "+reply), "bob's reply in the room")
-	ok = true
-	<-done
+	return b, mark, done
 }

@@ -1,6 +1,8 @@
 package sip
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,13 +59,17 @@ func newRoomServerWith(t testing.TB, cfg Config) (*testServer, *muc.Engine) {
 	return newTestServer(t, cfg), engine
 }
 
-// uas is a SIP endpoint's contact: a UDP socket that answers every
-// request with 200 and hands over the MESSAGEs it gets.
+// uas is a SIP endpoint's contact: a UDP socket (and, from
+// newUASWithTCP, a TCP listener on the same port) that answers every
+// request with 200 and hands over the MESSAGEs and NOTIFYs it gets.
 type uas struct {
 	t        testing.TB
 	conn     net.PacketConn
 	msgs     chan *sip.Request
 	notifies chan *sip.Request
+
+	mu   sync.Mutex
+	seen map[string]bool // Via branches: a retransmission is answered, not handed over
 }
 
 func newUAS(t testing.TB) *uas {
@@ -71,39 +78,120 @@ func newUAS(t testing.TB) *uas {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &uas{t: t, conn: conn, msgs: make(chan *sip.Request, 100), notifies: make(chan *sip.Request, 100)}
+	u := &uas{t: t, conn: conn, msgs: make(chan *sip.Request, 100), notifies: make(chan *sip.Request, 100), seen: map[string]bool{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		buf := make([]byte, 65535)
-		seen := map[string]bool{}
 		for {
 			n, addr, err := conn.ReadFrom(buf)
 			if err != nil {
 				return
 			}
-			msg, err := sip.NewParser().ParseSIP(append([]byte(nil), buf[:n]...))
-			req, ok := msg.(*sip.Request)
-			if err != nil || !ok {
-				continue
-			}
-			res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-			conn.WriteTo([]byte(res.String()), addr)
-			branch, _ := req.Via().Params.Get("branch")
-			if seen[branch] { // a retransmission
-				continue
-			}
-			seen[branch] = true
-			switch req.Method {
-			case sip.MESSAGE:
-				u.msgs <- req
-			case sip.NOTIFY:
-				u.notifies <- req
-			}
+			u.handle(append([]byte(nil), buf[:n]...), func(res []byte) { conn.WriteTo(res, addr) })
 		}
 	}()
 	t.Cleanup(func() { conn.Close(); <-done })
 	return u
+}
+
+// newUASWithTCP is newUAS also listening on TCP on the same port, as UAs
+// do (RFC 3261 §18.2.1): a request too large for UDP comes that way.
+func newUASWithTCP(t testing.TB) *uas {
+	t.Helper()
+	for range 10 {
+		u := newUAS(t)
+		ln, err := net.Listen("tcp", u.conn.LocalAddr().String())
+		if err != nil {
+			continue // the port is taken on TCP: another pair
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var conns []net.Conn
+		wg.Go(func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+				wg.Go(func() { u.serveStream(c) })
+			}
+		})
+		t.Cleanup(func() {
+			ln.Close()
+			mu.Lock()
+			for _, c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+			wg.Wait()
+		})
+		return u
+	}
+	t.Fatal("no port free on both UDP and TCP")
+	return nil
+}
+
+// serveStream reads SIP requests from a TCP connection (each framed by
+// its Content-Length, RFC 3261 §18.3) until it closes.
+func (u *uas) serveStream(c net.Conn) {
+	r := bufio.NewReader(c)
+	for {
+		var head bytes.Buffer
+		length := 0
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			head.WriteString(line)
+			line = strings.TrimRight(line, "\r\n")
+			if line == "" {
+				if head.Len() > 2 {
+					break
+				}
+				head.Reset() // a keep-alive CRLF
+				continue
+			}
+			if name, value, ok := strings.Cut(line, ":"); ok && (strings.EqualFold(strings.TrimSpace(name), "Content-Length") || strings.TrimSpace(name) == "l") {
+				length, _ = strconv.Atoi(strings.TrimSpace(value))
+			}
+		}
+		body := make([]byte, length)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return
+		}
+		u.handle(append(head.Bytes(), body...), func(res []byte) { c.Write(res) })
+	}
+}
+
+// handle answers one request with 200 through reply and, unless it is a
+// retransmission, hands it over.
+func (u *uas) handle(data []byte, reply func([]byte)) {
+	msg, err := sip.NewParser().ParseSIP(data)
+	req, ok := msg.(*sip.Request)
+	if err != nil || !ok {
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	reply([]byte(res.String()))
+	branch, _ := req.Via().Params.Get("branch")
+	u.mu.Lock()
+	again := u.seen[branch]
+	u.seen[branch] = true
+	u.mu.Unlock()
+	if again {
+		return
+	}
+	switch req.Method {
+	case sip.MESSAGE:
+		u.msgs <- req
+	case sip.NOTIFY:
+		u.notifies <- req
+	}
 }
 
 func (u *uas) contact(user string) string {
@@ -410,7 +498,12 @@ func TestStatusOf(t *testing.T) {
 // returning the user's messenger and contact.
 func registerOverSIP(t *testing.T, ts *testServer, user, pw string, expires int) (*messenger, *uas) {
 	t.Helper()
-	phone := newUAS(t)
+	return registerOverSIPWith(t, ts, newUAS(t), user, pw, expires)
+}
+
+// registerOverSIPWith is registerOverSIP with the contact phone.
+func registerOverSIPWith(t *testing.T, ts *testServer, phone *uas, user, pw string, expires int) (*messenger, *uas) {
+	t.Helper()
 	c := newClient(t, ts.udp)
 	if res := c.registered(user, pw, "MD5", []string{phone.contact(user)}, "Expires: "+strconv.Itoa(expires)); res.StatusCode != 200 {
 		t.Fatal(res.StartLine())

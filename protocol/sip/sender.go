@@ -190,7 +190,7 @@ func (q *sender) send(b Binding, m outgoing) error {
 	}
 	ctx, cancel := context.WithTimeout(q.ctx, sendTimeout)
 	defer cancel()
-	res, err := q.client.Do(ctx, req)
+	res, err := q.client.Do(ctx, req, buildRequest)
 	if err != nil {
 		return fmt.Errorf("sending MESSAGE: %w", err)
 	}
@@ -207,7 +207,7 @@ func (q *sender) notify(m outgoing) {
 	req := m.sub.notifyRequest(m)
 	ctx, cancel := context.WithTimeout(q.ctx, sendTimeout)
 	defer cancel()
-	res, err := q.client.Do(ctx, req)
+	res, err := q.client.Do(ctx, req, buildRequest)
 	switch {
 	case err != nil:
 		q.s.log.Info("NOTIFY failed: subscription ended", "aor", m.sub.aor, "room", m.sub.room, "err", err)
@@ -217,6 +217,41 @@ func (q *sender) notify(m outgoing) {
 		return
 	}
 	m.sub.end()
+}
+
+// RFC 3261 §18.1.1: a request within 200 bytes of the path MTU, or
+// larger than 1300 bytes when the MTU is unknown, MUST go over a
+// congestion-controlled transport such as TCP, with the top Via saying
+// so. sipgo (v1.7.3) does not switch by itself: its UDP transport refuses
+// such a message ("size of packet larger than MTU"), so a long room post
+// never reached a contact registered over UDP, and a conference NOTIFY
+// listing two occupants was never sent (the subscription then ended at
+// once). A UA that registered over UDP listens on TCP on the same address
+// (RFC 3261 §18.2.1 asks every UA to), which is where the request goes.
+
+// sentByRoom is room kept for what sipgo's transport layer writes into
+// the top Via after the size is measured (the sent-by host and port).
+const sentByRoom = 64
+
+// maxUDPRequest is the largest request sent over UDP: sipgo's own limit
+// (sip.UDPMTUSize less 200 bytes) less sentByRoom.
+func maxUDPRequest() int { return sip.UDPMTUSize - 200 - sentByRoom }
+
+// buildRequest is the client request option every MESSAGE and NOTIFY is
+// sent with: sipgo's usual headers (ClientRequestBuild), then TCP in
+// place of UDP for a request too large for a datagram.
+func buildRequest(c *sipgo.Client, req *sip.Request) error {
+	if err := sipgo.ClientRequestBuild(c, req); err != nil {
+		return err
+	}
+	if !strings.EqualFold(req.Transport(), "UDP") || len(req.String()) <= maxUDPRequest() {
+		return nil
+	}
+	req.SetTransport("TCP")
+	if via := req.Via(); via != nil {
+		via.Transport = "TCP"
+	}
+	return nil
 }
 
 // close stops the senders, abandoning what is queued, and waits for them.
