@@ -194,6 +194,25 @@ type PostWrite struct {
 	Fence *HostFence
 }
 
+// RoomChange is one entry of the room change log: a change that may
+// affect who may be in a room or watch it — a room's settings or its
+// existence, a user's affiliation, a category's policy (its ethical
+// wall). UpdateRoom, DeleteRoom and SetAffiliation record one naming the
+// room, PutCategory one naming the category, each in the change's own
+// transaction. A running room engine reads the log to apply changes made
+// elsewhere (by parleyctl, by another node of a pool) to the occupants it
+// hosts (package muc).
+type RoomChange struct {
+	// ID orders the log; it is assigned on insert and never reused.
+	ID int64
+	// Room is the changed room, or Category the changed category: one of
+	// them is set.
+	Room     string
+	Category string
+	// Time is when the change was recorded.
+	Time time.Time
+}
+
 // TombstoneWrite replaces the body and stanza of one archived message and
 // marks it a tombstone (see RoomStore.Tombstone).
 type TombstoneWrite struct {
@@ -318,4 +337,17 @@ type RoomStore interface {
 	// DeleteOutbox removes the events with the given IDs, once they have
 	// been copied. IDs that do not exist (any more) are ignored.
 	DeleteOutbox(ctx context.Context, ids ...int64) error
+
+	// RoomChanges returns up to limit entries of the room change log with
+	// ID > after, in ID order. As with ReadOutbox, concurrent transactions
+	// (on MySQL, from any process) may commit their IDs out of order: an
+	// entry with a lower ID can appear after a higher one was read, and
+	// IDs of transactions that rolled back never appear.
+	RoomChanges(ctx context.Context, after int64, limit int) ([]RoomChange, error)
+	// LastRoomChange returns the highest ID in the room change log, 0
+	// when it is empty.
+	LastRoomChange(ctx context.Context) (int64, error)
+	// PruneRoomChanges deletes the entries recorded before t and returns
+	// how many it deleted.
+	PruneRoomChanges(ctx context.Context, before time.Time) (int64, error)
 }

@@ -21,8 +21,9 @@
 // Subtests run in parallel, each on its own database, and are grouped by
 // interface: Accounts, Rosters, PendingSubscriptions, Offline, Categories,
 // Rooms, Affiliations, History (sequence numbers, group commit, filters,
-// paging, full-text search, tombstones), Files (slots, quota, chunks), Outbox (and that every event is
-// written with its change, never without), Follows (topic feeds) and Store
+// paging, full-text search, tombstones), Files (slots, quota, chunks),
+// Outbox (and that every event is written with its change, never without),
+// RoomChanges (the room change log), Follows (topic feeds) and Store
 // (durability across Close and reopen, concurrency, contexts).
 //
 // Bench runs the storage benchmarks on an implementation.
@@ -59,6 +60,7 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"Affiliations", affiliationTests},
 		{"History", historyTests},
 		{"Outbox", outboxTests},
+		{"RoomChanges", roomChangeTests},
 		{"OutboxStats", outboxStatsTests},
 		{"Follows", followTests},
 		{"Files", fileTests},

@@ -33,6 +33,9 @@ func (s *Store) PutCategory(ctx context.Context, c storage.Category, ev storage.
 		if err != nil {
 			return s.mapError(err)
 		}
+		if err := s.recordRoomChange(ctx, tx, "", c.Name); err != nil {
+			return err
+		}
 		return s.writeEvent(ctx, tx, ev)
 	})
 	return s.wrap(err, "put category %s", c.Name)
@@ -213,6 +216,9 @@ func (s *Store) UpdateRoom(ctx context.Context, r storage.Room, ev storage.Outbo
 		if err != nil {
 			return s.mapError(err)
 		}
+		if err := s.recordRoomChange(ctx, tx, r.Name, ""); err != nil {
+			return err
+		}
 		return s.writeEvent(ctx, tx, ev)
 	})
 	return s.wrap(err, "update room %s", r.Name)
@@ -257,6 +263,9 @@ func (s *Store) DeleteRoom(ctx context.Context, name string, ev storage.OutboxEv
 		if err := affected(tx.ExecContext(ctx, `DELETE FROM rooms WHERE name = ?`, name)); err != nil {
 			return err
 		}
+		if err := s.recordRoomChange(ctx, tx, name, ""); err != nil {
+			return err
+		}
 		return s.writeEvent(ctx, tx, ev)
 	})
 	return s.wrap(err, "delete room %s", name)
@@ -277,6 +286,9 @@ func (s *Store) SetAffiliation(ctx context.Context, a storage.Affiliation, ev st
 				return err
 			}
 		} else if err := s.putAffiliation(ctx, tx, a); err != nil {
+			return err
+		}
+		if err := s.recordRoomChange(ctx, tx, a.Room, ""); err != nil {
 			return err
 		}
 		return s.writeEvent(ctx, tx, ev)
