@@ -57,6 +57,7 @@ var messageTypes = map[string]string{
 	"nick":            "NICK",
 	"kick":            "KICK",
 	"ban":             "BAN",
+	"evict":           "EVICT",
 	"role":            "ROLE",
 	"affiliation":     "AFFILIATION",
 	"presenter":       "PRESENTER",

@@ -8,9 +8,11 @@ import (
 
 // targetKeys names, for each event type the room engine writes, the
 // payload key that holds the user the event concerns besides its actor
-// (muc/admin.go, muc/post.go, muc/files.go, muc/retention.go).
+// (muc/admin.go, muc/post.go, muc/files.go, muc/retention.go,
+// muc/revoke.go).
 var targetKeys = map[string]string{
 	"kick":          "user", // a role change to none
+	"evict":         "user", // removed for lost access (muc/revoke.go)
 	"role":          "user",
 	"ban":           "jid",
 	"affiliation":   "jid",

@@ -114,7 +114,7 @@ func (e *Engine) SetAffiliation(ctx context.Context, room, actor, jid string, af
 	if err := e.cfg.Store.SetAffiliation(ctx, a, ev); err != nil {
 		return fmt.Errorf("muc: storing affiliation: %w", err)
 	}
-	e.applyStandingLocked(h, r, jid, standing{aff, a.Presenter}, actor, reason)
+	e.applyStandingLocked(ctx, h, r, cat, jid, standing{aff, a.Presenter}, actor, reason)
 	return nil
 }
 
@@ -158,7 +158,7 @@ func (e *Engine) SetPresenter(ctx context.Context, room, actor, jid string, pres
 	if err := e.cfg.Store.SetAffiliation(ctx, a, ev); err != nil {
 		return fmt.Errorf("muc: storing presenter: %w", err)
 	}
-	e.applyStandingLocked(h, r, jid, standing{aff, presenter}, actor, "")
+	e.applyStandingLocked(ctx, h, r, cat, jid, standing{aff, presenter}, actor, "")
 	return nil
 }
 
@@ -177,31 +177,28 @@ func (e *Engine) keepOneOwner(ctx context.Context, room, leaving string) error {
 }
 
 // applyStandingLocked updates the occupants of user after an affiliation
-// change.
-func (e *Engine) applyStandingLocked(h *host, r storage.Room, user string, st standing, actor, reason string) {
+// or presenter change: those who may no longer be in the room are removed
+// (301, 321 or 322), the others get their new role; the user's watches of
+// a room they may no longer read end.
+func (e *Engine) applyStandingLocked(ctx context.Context, h *host, r storage.Room, cat storage.Category, user string, st standing, actor, reason string) {
+	var out []removal
 	for nick, o := range h.occupants {
 		if o.User != user {
 			continue
 		}
-		o.Affiliation = st.aff
-		switch {
-		case st.aff == AffOutcast:
-			gone := o.snapshot()
-			gone.Role = RoleNone
-			h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: gone, Status: []int{StatusBanned}, Actor: actor, ActorNick: h.nickOf(actor), Reason: reason, Time: e.cfg.Now()})
-			h.remove(nick)
-		case r.MembersOnly && st.aff == AffNone:
-			gone := o.snapshot()
-			gone.Role = RoleNone
-			h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: gone, Status: []int{StatusAffiliation}, Actor: actor, ActorNick: h.nickOf(actor), Reason: reason, Time: e.cfg.Now()})
-			h.remove(nick)
-		default:
-			o.Role = defaultRole(st.aff, st.presenter, r)
-			// Still in the room: a plain presence update (321 means
-			// removed, XEP-0045 §15.6).
-			h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: o.snapshot(), Actor: actor, ActorNick: h.nickOf(actor), Reason: reason, Time: e.cfg.Now()})
+		if status, cause := removalStatus(r, cat, o, st); status != 0 {
+			out = append(out, removal{nick, status, cause})
+			continue
 		}
+		e.setStandingLocked(h, r, o, st, actor, reason)
 	}
+	e.removeLocked(ctx, h, out, actor, reason)
+	e.revokeWatchersLocked(h, func(u string) error {
+		if u != user {
+			return nil
+		}
+		return mayReadWith(r, cat, st, u)
+	})
 }
 
 // Affiliations lists a room's users with affiliation aff ("" for all).

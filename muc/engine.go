@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -73,6 +74,8 @@ type Engine struct {
 	feeds feeds // topic feeds: the alerter and the followers cache
 
 	watch watchers // observers of rooms they are not in (watch.go)
+
+	access accessCounters // what revocation did (revoke.go)
 }
 
 // host is one room's live state. Its mutex serialises joins, nick changes
@@ -94,6 +97,9 @@ type host struct {
 	dead bool
 	// watchers get the room's events too (watch.go).
 	watchers *watchers
+	// checked is what the occupants' access was last checked against
+	// (revoke.go).
+	checked checkedAt
 }
 
 // New returns an engine. It makes sure the default category exists.
@@ -233,11 +239,7 @@ func (e *Engine) Evict(room string) {
 func (e *Engine) HostedRooms() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]string, 0, len(e.rooms))
-	for name := range e.rooms {
-		out = append(out, name)
-	}
-	return out
+	return slices.Collect(maps.Keys(e.rooms))
 }
 
 // standing is a user's affiliation and presenter flag in a room.

@@ -68,6 +68,13 @@ func (f *fixture) open() {
 	if f.store != nil {
 		f.store.Close()
 	}
+	f.store, f.e = f.openEngine()
+}
+
+// openEngine opens another store and engine on the fixture's database (a
+// restart, or another process such as parleyctl).
+func (f *fixture) openEngine() (storage.Store, *Engine) {
+	f.t.Helper()
 	s, err := sqlite.Open(context.Background(), f.path)
 	if err != nil {
 		f.t.Fatal(err)
@@ -77,7 +84,7 @@ func (f *fixture) open() {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.store, f.e = s, e
+	return s, e
 }
 
 func (f *fixture) createRoom(name string, privacy Privacy, typ RoomType, managers, members, presenters []string) {

@@ -134,6 +134,9 @@ type Occupant struct {
 	// Sessions are the front-door sessions joined under this nick (one,
 	// or several for a multi-session nick from the same user).
 	Sessions []Session
+	// presenter is the user's presenter right the role was derived from
+	// (the room's host's own record: it does not cross the pool bus).
+	presenter bool
 }
 
 // Session is one client connection in a room.
@@ -175,6 +178,10 @@ const (
 	EventDestroyed
 	// EventConfig: the room's configuration changed (XEP-0045 status 104).
 	EventConfig
+	// EventRevoked: a watcher's user may no longer read the room (a ban,
+	// a membership removed, an ethical wall, a room made members-only);
+	// the watch has ended. Only watchers get it (revoke.go).
+	EventRevoked
 )
 
 // Status codes the engine attaches to presence events (XEP-0045 §15.6).

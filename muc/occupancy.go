@@ -58,7 +58,10 @@ type Joined struct {
 // node (DESIGN §4) and the session's node re-declares who of its sessions
 // were in it. The session gets no EventJoined; its earlier join stands.
 // A session already present, or a nick now held by another user, is left
-// as it is (the latter is refused with CodeConflict).
+// as it is (the latter is refused with CodeConflict). A session whose user
+// lost access while the room moved (revoke.go) is not put back: it gets
+// its removal (EventPresence with 301, 321 or 322, as the room's other
+// occupants do), or EventDestroyed if the room was disabled or deleted.
 func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
 	nick, err := NormalizeNick(req.Nick)
 	if err != nil {
@@ -75,23 +78,50 @@ func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
 		return nil
 	}
 	r, err := e.room(ctx, req.Room)
+	if CodeOf(err) == CodeNotFound || (err == nil && r.Disabled) {
+		if req.Session.Sink != nil {
+			req.Session.Sink.Deliver(Event{Kind: EventDestroyed, Room: req.Room, Reason: "the room was closed", Time: e.cfg.Now()})
+		}
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if r.Disabled {
-		return refuse(CodeForbidden, "room %q is disabled", r.Name)
+	cat, err := e.category(ctx, r.Category)
+	if err != nil {
+		return err
+	}
+	st, err := e.standingOf(ctx, r.Name, req.User)
+	if err != nil {
+		return err
 	}
 	o := h.occupants[nick]
 	if o != nil && o.User != req.User {
 		return refuse(CodeConflict, "the nick %q is taken", nick)
 	}
-	if o == nil {
-		st, err := e.standingOf(ctx, r.Name, req.User)
-		if err != nil {
-			return err
+	// What the user was before the move is not known here: a non-member
+	// of a members-only room lost its membership (321).
+	was := &Occupant{User: req.User, Affiliation: AffMember}
+	if status, cause := removalStatus(r, cat, was, st); status != 0 {
+		gone := &Occupant{Room: r.Name, Nick: nick, User: req.User, OccupantID: e.OccupantID(r.Name, req.User),
+			Affiliation: st.aff, Role: RoleNone, Presence: req.Presence, Sessions: []Session{req.Session}}
+		if o == nil {
+			// The room's other occupants saw it before the move.
+			h.occupants[nick] = gone
+			e.removeLocked(ctx, h, []removal{{nick, status, cause}}, "", "")
+		} else {
+			// Its other sessions are still in, for now: only this one
+			// is told (the change log removes the rest).
+			ev := Event{Kind: EventPresence, Room: r.Name, Occupant: *gone, Status: []int{status}, Time: e.cfg.Now()}
+			if req.Session.Sink != nil {
+				req.Session.Sink.Deliver(ev)
+			}
 		}
+		return nil
+	}
+	if o == nil {
 		o = &Occupant{Room: r.Name, Nick: nick, User: req.User, OccupantID: e.OccupantID(r.Name, req.User),
-			Affiliation: st.aff, Role: defaultRole(st.aff, st.presenter, r), Presence: req.Presence}
+			Affiliation: st.aff, Role: defaultRole(st.aff, st.presenter, r), Presence: req.Presence, presenter: st.presenter}
 		h.occupants[nick] = o
 		// The previous host let this nick in: it is indexed, not judged.
 		h.indexNick(nick)
@@ -132,6 +162,11 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 	}
 	cat, err := e.category(ctx, r.Category)
 	if err != nil {
+		return err
+	}
+	// Those inside first: a wall or privacy change made elsewhere since
+	// they were last checked holds before anyone new comes in.
+	if err := e.freshLocked(ctx, h, r, cat); err != nil {
 		return err
 	}
 	st, err := e.standingOf(ctx, r.Name, req.User)
@@ -200,6 +235,7 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 			OccupantID:  e.OccupantID(r.Name, req.User),
 			Affiliation: st.aff,
 			Role:        defaultRole(st.aff, st.presenter, r),
+			presenter:   st.presenter,
 		}
 		h.occupants[nick] = o
 		h.indexNick(nick)

@@ -60,6 +60,11 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 	if err != nil {
 		return nil, err
 	}
+	// A wall or privacy change made elsewhere holds before this post:
+	// whoever it shuts out is removed first, and cannot post or read it.
+	if err := e.freshLocked(ctx, h, r, cat); err != nil {
+		return nil, err
+	}
 	sender, err := e.sender(ctx, h, r, cat, req)
 	if err != nil {
 		return nil, err

@@ -46,9 +46,15 @@ func (e *Engine) PutCategory(ctx context.Context, actor string, c storage.Catego
 			}
 		}
 	}
+	// Updated changes with every put: joins and posts compare it to see
+	// whether a room's occupants need checking again (revoke.go).
+	c.Updated = e.cfg.Now().UTC()
 	if err := e.cfg.Store.PutCategory(ctx, c, e.event("category.put", "", actor, c)); err != nil {
 		return fmt.Errorf("muc: storing category %s: %w", c.Name, err)
 	}
+	// The wall holds at once for whoever is in its rooms here; elsewhere
+	// (other processes, other nodes) through the room change log.
+	e.recheckCategory(ctx, c.Name)
 	return nil
 }
 
@@ -298,11 +304,19 @@ func (e *Engine) Configure(ctx context.Context, actor, name string, change func(
 	h.locked = false
 	if updated.Disabled && !r.Disabled {
 		h.evictAll(Event{Kind: EventDestroyed, Room: name, Reason: "the room was disabled", Time: e.cfg.Now()})
-	} else {
-		h.broadcast(Event{Kind: EventConfig, Room: name, Config: &updated, Status: []int{StatusConfigChanged}, Time: e.cfg.Now()})
-		if updated.MembersOnly && !r.MembersOnly {
-			e.removeNonMembers(ctx, h, updated)
-		}
+		return updated, nil
+	}
+	h.broadcast(Event{Kind: EventConfig, Room: name, Config: &updated, Status: []int{StatusConfigChanged}, Time: e.cfg.Now()})
+	// Made members-only (XEP-0045 §9.3: 322 for non-members) or moved
+	// into a category that walls someone in it out.
+	cat, err := e.category(ctx, updated.Category)
+	if err == nil {
+		err = e.settleLocked(ctx, h, updated, cat)
+	}
+	if err != nil {
+		// Stored, but not applied to the occupants here: the room
+		// change log applies it on its next read.
+		e.log.Error("applying a room's new configuration to its occupants", "room", name, "err", err)
 	}
 	return updated, nil
 }
@@ -312,20 +326,6 @@ func (h *host) evictAll(ev Event) {
 	h.broadcast(ev)
 	clear(h.occupants)
 	clear(h.byAddress)
-}
-
-// removeNonMembers applies XEP-0045 §9.3 (status 322) when a room becomes
-// members-only.
-func (e *Engine) removeNonMembers(ctx context.Context, h *host, r storage.Room) {
-	for nick, o := range h.occupants {
-		if o.Affiliation != AffNone {
-			continue
-		}
-		gone := o.snapshot()
-		gone.Role = RoleNone
-		h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: gone, Status: []int{StatusMembersOnly}, Time: e.cfg.Now()})
-		h.remove(nick)
-	}
 }
 
 // remove forgets an occupant and its sessions.

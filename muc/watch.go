@@ -1,6 +1,7 @@
 package muc
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -8,13 +9,15 @@ import (
 
 // Watchers observe a room without being in it: a SIP conference-state
 // subscription (RFC 4575) is told of joins, leaves and nick changes of
-// every occupant, XMPP or SIP, in the room's order.
+// every occupant, XMPP or SIP, in the room's order. A watch belongs to a
+// user: when that user may no longer read the room (revoke.go), the watch
+// gets EventRevoked and ends.
 
 // Watchable is a Rooms whose rooms may be watched: the Engine, and in a
 // pool package pool, which registers each watch with the room's host and
 // again with its next host when the room moves.
 type Watchable interface {
-	Watch(room string, sink Sink, first func([]Occupant)) (stop func())
+	Watch(room, user string, sink Sink, first func([]Occupant)) (stop func())
 	Snapshot(room string, fn func([]Occupant))
 }
 
@@ -28,7 +31,10 @@ type watchers struct {
 	byRoom map[string]map[*watch]struct{}
 }
 
-type watch struct{ sink Sink }
+type watch struct {
+	sink Sink
+	user string // bare JID of who watches
+}
 
 func (w *watchers) deliver(room string, ev Event) {
 	if w == nil {
@@ -45,14 +51,47 @@ func (w *watchers) deliver(room string, ev Event) {
 	}
 }
 
-// Watch makes sink a watcher of room: it gets every event the room's
-// occupants get from now on (Deliver must not block). first is called
-// with the room's occupants, sorted by nick, under the room's lock before
-// any of those events, so the snapshot and the events that follow it are
-// in order. The caller checks the watcher may see the room (MayRead).
-// stop ends the watch.
-func (e *Engine) Watch(room string, sink Sink, first func([]Occupant)) (stop func()) {
-	w := &watch{sink: sink}
+// of lists a room's watches.
+func (w *watchers) of(room string) []*watch {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]*watch, 0, len(w.byRoom[room]))
+	for x := range w.byRoom[room] {
+		out = append(out, x)
+	}
+	return out
+}
+
+// drop ends one watch; false if it had ended already.
+func (w *watchers) drop(room string, x *watch) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.byRoom[room][x]; !ok {
+		return false
+	}
+	delete(w.byRoom[room], x)
+	if len(w.byRoom[room]) == 0 {
+		delete(w.byRoom, room)
+	}
+	return true
+}
+
+// rooms lists the rooms that have watches.
+func (w *watchers) rooms() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Collect(maps.Keys(w.byRoom))
+}
+
+// Watch makes sink user's watcher of room: it gets every event the room's
+// occupants get from now on (Deliver must not block), until stop, or
+// until user may no longer read the room: then it gets EventRevoked and
+// nothing more. first is called with the room's occupants, sorted by
+// nick, under the room's lock before any of those events, so the snapshot
+// and the events that follow it are in order. The caller checks the
+// watcher may see the room (MayRead).
+func (e *Engine) Watch(room, user string, sink Sink, first func([]Occupant)) (stop func()) {
+	w := &watch{sink: sink, user: user}
 	h := e.lockHost(room)
 	e.watch.mu.Lock()
 	if e.watch.byRoom == nil {
@@ -67,14 +106,7 @@ func (e *Engine) Watch(room string, sink Sink, first func([]Occupant)) (stop fun
 		first(h.sortedOccupants())
 	}
 	e.unlockHost(h)
-	return func() {
-		e.watch.mu.Lock()
-		defer e.watch.mu.Unlock()
-		delete(e.watch.byRoom[room], w)
-		if len(e.watch.byRoom[room]) == 0 {
-			delete(e.watch.byRoom, room)
-		}
-	}
+	return func() { e.watch.drop(room, w) }
 }
 
 // Snapshot calls fn with the room's occupants, sorted by nick, under the

@@ -14,7 +14,7 @@ func TestWatch(t *testing.T) {
 
 	w := &recorder{}
 	var first []string
-	stop := f.e.Watch("lobby", w, func(occ []Occupant) {
+	stop := f.e.Watch("lobby", "watcher@localhost", w, func(occ []Occupant) {
 		for _, o := range occ {
 			first = append(first, o.Nick)
 		}

@@ -251,7 +251,7 @@ func TestPoolOneRoomAcrossNodesAndFailover(t *testing.T) {
 	for _, n := range nodes {
 		w := &recorder{}
 		var first []muc.Occupant
-		stop := n.p.Watch("lobby", w, func(o []muc.Occupant) { first = o })
+		stop := n.p.Watch("lobby", "watcher@localhost", w, func(o []muc.Occupant) { first = o })
 		t.Cleanup(stop)
 		if len(first) != len(clients) {
 			t.Fatalf("watch on %s: first snapshot has %d occupants, want %d", n.name, len(first), len(clients))

@@ -263,7 +263,7 @@ func (p *Pool) serve(ctx context.Context, req request, resp *response) error {
 		}
 		return nil
 	case "Watch":
-		resp.Occupants = p.watchLocal(req.Room, req.Address, p.remoteSinkFor(req.From, req.Room, req.Address))
+		resp.Occupants = p.watchLocal(req.Room, req.JID, req.Address, p.remoteSinkFor(req.From, req.Room, req.Address))
 		return nil
 	case "Unwatch":
 		p.unwatchLocal(req.Room, req.Address)

@@ -18,14 +18,15 @@ var _ muc.Watchable = (*Pool)(nil)
 // localWatch is one of this node's watches of a room.
 type localWatch struct {
 	room    string
+	user    string // who watches (muc.Watchable)
 	address string // the watch's address on the bus: "watch:NODE:N"
 }
 
 var watchSeq atomic.Int64
 
 // Watch implements muc.Watchable.
-func (p *Pool) Watch(room string, sink muc.Sink, first func([]muc.Occupant)) (stop func()) {
-	w := &localWatch{room: room, address: "watch:" + p.node + ":" + strconv.FormatInt(watchSeq.Add(1), 10)}
+func (p *Pool) Watch(room, user string, sink muc.Sink, first func([]muc.Occupant)) (stop func()) {
+	w := &localWatch{room: room, user: user, address: "watch:" + p.node + ":" + strconv.FormatInt(watchSeq.Add(1), 10)}
 	t := &tracker{p: p, inner: sink, address: w.address}
 	p.mu.Lock()
 	p.sinks[w.address] = t
@@ -69,8 +70,8 @@ func (p *Pool) Watch(room string, sink muc.Sink, first func([]muc.Occupant)) (st
 func (p *Pool) watchOn(ctx context.Context, room string, w *localWatch, sink muc.Sink) ([]muc.Occupant, error) {
 	var occ []muc.Occupant
 	var resp response
-	err := p.onHost(ctx, room, request{Method: "Watch", Address: w.address}, &resp, func() error {
-		occ = p.watchLocal(room, w.address, sink)
+	err := p.onHost(ctx, room, request{Method: "Watch", Address: w.address, JID: w.user}, &resp, func() error {
+		occ = p.watchLocal(room, w.user, w.address, sink)
 		return nil
 	})
 	if occ == nil {
@@ -81,9 +82,9 @@ func (p *Pool) watchOn(ctx context.Context, room string, w *localWatch, sink muc
 
 // watchLocal registers a watch on this node's engine, where the room is
 // hosted, replacing an earlier one of the same address.
-func (p *Pool) watchLocal(room, address string, sink muc.Sink) []muc.Occupant {
+func (p *Pool) watchLocal(room, user, address string, sink muc.Sink) []muc.Occupant {
 	var occ []muc.Occupant
-	stop := p.e.Watch(room, sink, func(o []muc.Occupant) { occ = o })
+	stop := p.e.Watch(room, user, sink, func(o []muc.Occupant) { occ = o })
 	p.mu.Lock()
 	if old := p.hostWatches[address]; old != nil {
 		old()
@@ -124,10 +125,10 @@ func (p *Pool) rewatch(ctx context.Context, room, host string) error {
 			continue
 		}
 		if host == p.node {
-			p.watchLocal(room, w.address, t)
+			p.watchLocal(room, w.user, w.address, t)
 			continue
 		}
-		if err := p.call(ctx, host, request{Method: "Watch", Room: room, Address: w.address}, &response{}); err != nil {
+		if err := p.call(ctx, host, request{Method: "Watch", Room: room, Address: w.address, JID: w.user}, &response{}); err != nil {
 			return err
 		}
 	}

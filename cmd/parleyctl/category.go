@@ -93,8 +93,10 @@ func categoryAdd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) e
 }
 
 // categorySet changes the policy flags given: parleyctl category set NAME
-// FLAGS. Users already in its rooms keep their places; the ethical wall
-// applies to whoever is added from now on.
+// FLAGS. A wall is refused while someone it denies holds a place in one of
+// its rooms; occupants it shuts out of its open rooms are removed by every
+// running parleyd (muc revoke.go), and nobody it denies is added from now
+// on.
 func categorySet(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error {
 	if fs.NFlag() == 0 {
 		return usageError{"nothing to change: give at least one flag"}

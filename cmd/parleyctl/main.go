@@ -143,8 +143,9 @@ func (c *ctl) open(ctx context.Context) (storage.Store, error) {
 
 // engine opens the content database and a room engine on it. The engine is
 // parleyctl's own, not a running parleyd's: what it changes is stored at
-// once and holds for the next join, but occupants already in a room on
-// parleyd are not told (disabling a room does not evict them).
+// once, with an entry in the room change log that every running parleyd
+// reads, so that occupants who lose access are removed there (muc
+// revoke.go).
 func (c *ctl) engine(ctx context.Context) (*muc.Engine, error) {
 	store, err := c.open(ctx)
 	if err != nil {

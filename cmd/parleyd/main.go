@@ -194,6 +194,9 @@ func (n *node) run(ctx context.Context) error {
 	if pooled != nil {
 		defer pooled.Close()
 	}
+	if err := registerAccessMetrics(reg, engine); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	var files *muc.Files
 	if cfg.UploadURL != "" {
 		files, err = muc.NewFiles(engine, muc.FilesConfig{Store: store, MaxFileSize: cfg.UploadMaxSize, Quota: cfg.UploadQuota})
@@ -283,6 +286,9 @@ func (n *node) run(ctx context.Context) error {
 	if n.retention != nil {
 		g.Go(func() error { return n.retention.Run(gctx) })
 	}
+	// Changes made by parleyctl or other pool nodes to who may be in a
+	// room reach the occupants of this node's rooms.
+	g.Go(func() error { return engine.FollowChanges(gctx, cfg.RoomChangePoll) })
 	for _, l := range listeners {
 		if l.boundAddr() == nil {
 			continue
@@ -552,3 +558,28 @@ func redirect(p *pool.Pool) func() string {
 }
 
 func redactDSN(dsn string) string { return config.RedactDSN(dsn) }
+
+// registerAccessMetrics exports what revocation did on this node (muc
+// revoke.go): room change log entries applied, occupants removed for lost
+// access, watches ended, and the last entry's delay.
+func registerAccessMetrics(reg prometheus.Registerer, e *muc.Engine) error {
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_room_changes_applied_total",
+			Help: "Room change log entries (changes to members, bans, walls, room settings, made anywhere) this node applied to its rooms."},
+			func() float64 { return float64(e.AccessStats().Changes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_room_access_removals_total",
+			Help: "Occupants removed from this node's rooms because they lost access (XEP-0045 status 301, 321 or 322)."},
+			func() float64 { return float64(e.AccessStats().Removals) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_room_watches_revoked_total",
+			Help: "Room watches (SIP conference subscriptions) ended because their user may no longer read the room."},
+			func() float64 { return float64(e.AccessStats().Revoked) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_room_change_delay_seconds",
+			Help: "How long the last room change log entry took from being recorded to being applied on this node."},
+			func() float64 { return e.AccessStats().LastDelay.Seconds() }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -436,6 +436,22 @@ func (k *sink) self(o muc.Occupant) bool {
 	return false
 }
 
+// leftText tells a SIP occupant why it is out of a room, from the
+// XEP-0045 status codes of its unavailable presence (§15.6).
+func leftText(ev muc.Event) string {
+	switch {
+	case slices.Contains(ev.Status, muc.StatusBanned):
+		return "You were banned from " + ev.Room + "."
+	case slices.Contains(ev.Status, muc.StatusKicked):
+		return "You were kicked from " + ev.Room + "."
+	case slices.Contains(ev.Status, muc.StatusAffiliation):
+		return "You were removed from " + ev.Room + ": you may no longer be in it."
+	case slices.Contains(ev.Status, muc.StatusMembersOnly):
+		return "You were removed from " + ev.Room + ": it is now for members only."
+	}
+	return "You left " + ev.Room + "."
+}
+
 func (k *sink) render(ev muc.Event) string {
 	switch ev.Kind {
 	case muc.EventJoined:
@@ -487,7 +503,7 @@ func (k *sink) render(ev muc.Event) string {
 		case ev.OldNick != "":
 			return "* " + ev.OldNick + " is now known as " + o.Nick
 		case o.Role == muc.RoleNone && k.self(o):
-			text := "You left " + ev.Room + "."
+			text := leftText(ev)
 			if ev.Reason != "" {
 				text += " " + continued(ev.Reason)
 			}

@@ -120,7 +120,7 @@ func (s *Server) subscribe(ctx context.Context, req *sip.Request, user string) (
 			sub.timer = time.AfterFunc(expires, func() { sub.terminate("timeout") })
 		}
 		sub.mu.Unlock()
-		stop := rooms.Watch(room, sub, func(occ []muc.Occupant) {
+		stop := rooms.Watch(room, bare, sub, func(occ []muc.Occupant) {
 			sub.mu.Lock()
 			defer sub.mu.Unlock()
 			if !sub.done {

@@ -87,6 +87,11 @@ func (sub *subscription) Deliver(ev muc.Event) {
 	case muc.EventDestroyed:
 		sub.terminate("noresource")
 		return
+	case muc.EventRevoked:
+		// The subscriber may no longer read the room (RFC 6665 §4.2.2:
+		// "rejected", a change in authorization policy).
+		sub.terminate("rejected")
+		return
 	case muc.EventPresence:
 	default:
 		return
@@ -128,7 +133,8 @@ func (sub *subscription) Deliver(ev muc.Event) {
 }
 
 // terminate ends the subscription with a last NOTIFY saying so (RFC 6665
-// §4.2.2); reason may be "" (unsubscribed), "timeout" or "noresource".
+// §4.2.2); reason may be "" (unsubscribed), "timeout", "noresource",
+// "rejected" or "deactivated".
 func (sub *subscription) terminate(reason string) {
 	sub.mu.Lock()
 	if sub.done {

@@ -137,6 +137,9 @@ type Config struct {
 	// PoolNodeTimeout is how long a silent node stays alive in the
 	// others' view.
 	PoolNodeTimeout time.Duration
+	// RoomChangePoll is how often the room engine reads the room change
+	// log (changes made by parleyctl or other pool nodes).
+	RoomChangePoll time.Duration
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register

@@ -57,6 +57,7 @@ func TestDefaults(t *testing.T) {
 		ComplianceAdapter: "xml", ComplianceOutput: "data/compliance", ComplianceInterval: 15 * time.Minute,
 		ComplianceFileEvents: 100_000,
 		NodeRole:             "active", PoolMaxActive: 4, PoolNodeTimeout: 3 * time.Second,
+		RoomChangePoll: 250 * time.Millisecond,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)

@@ -69,6 +69,7 @@ var keys = []key{
 	{"max-offline-messages", "store up to `N` messages per offline user", strconv.Itoa(xmpp.DefaultMaxOfflineMessages), count(func(c *Config) *int { return &c.MaxOfflineMessages })},
 	{"send-queue", "queue up to `N` stanzas per session, then cut it off as too slow", strconv.Itoa(xmpp.DefaultSendQueueLength), count(func(c *Config) *int { return &c.SendQueue })},
 	{"max-resources", "allow `N` simultaneous sessions per account", strconv.Itoa(xmpp.DefaultMaxResourcesPerUser), count(func(c *Config) *int { return &c.MaxResources })},
+	{"room-change-poll", "read the room change log every `DURATION`: when parleyctl or another pool node removes a member, bans, walls off or closes a room, the occupants it shuts out of this node's rooms are removed within about that time", "250ms", duration(func(c *Config) *time.Duration { return &c.RoomChangePoll })},
 	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
 	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", size(func(c *Config) *int64 { return &c.UploadMaxSize })},
 	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", size(func(c *Config) *int64 { return &c.UploadQuota })},
