@@ -451,8 +451,8 @@ type account struct{ name, password string }
 
 // runScript runs testdata/NAME with /usr/bin/python3 against s, logs its
 // output, and fails the test if it exits non-zero, showing the stanzas
-// slixmpp logged.
-func (s *server) runScript(name string, users []account, extra ...string) {
+// slixmpp logged. It returns the output.
+func (s *server) runScript(name string, users []account, extra ...string) string {
 	t := s.t
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", name))
@@ -481,6 +481,7 @@ func (s *server) runScript(name string, users []account, extra ...string) {
 		t.Logf("last stanzas slixmpp logged (%s):\n%s", logFile, stanzaTail(logFile, 60))
 		t.Logf("parleyd's stderr:\n%s", s.tail(s.stderr, 30))
 	}
+	return string(out)
 }
 
 // failureLines picks the FAIL lines out of a script's output.
