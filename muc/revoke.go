@@ -238,16 +238,12 @@ func (e *Engine) revokeWatchersLocked(h *host, mayRead func(user string) error) 
 	}
 }
 
-// Recheck applies a room's stored state to its live occupants and
+// recheck applies a room's stored state to its live occupants and
 // watchers on this engine: a deleted or disabled room puts everyone out
 // (EventDestroyed), and otherwise settleLocked applies the walls, bans
-// and memberships. FollowChanges calls it for rooms changed elsewhere.
-func (e *Engine) Recheck(ctx context.Context, room string) error {
-	return e.recheck(ctx, room, "")
-}
-
-// recheck is Recheck, only if the room is (still) in category, when
-// category is set.
+// and memberships. With category set, only a room (still) in that
+// category is rechecked. FollowChanges calls it for rooms changed
+// elsewhere.
 func (e *Engine) recheck(ctx context.Context, room, category string) error {
 	h := e.lockHost(room)
 	defer e.unlockHost(h)
@@ -299,7 +295,7 @@ func (e *Engine) liveRooms() []string {
 
 // FollowChanges reads the room change log every interval and applies the
 // changes made since it started — by parleyctl, by another node of a pool,
-// or by this engine — to the rooms live on this engine (Recheck), until
+// or by this engine — to the rooms live on this engine (recheck), until
 // ctx ends. It also deletes log entries older than an hour. The server
 // runs it for as long as it serves; the delay between a change and its
 // effect on occupants is at most about one interval plus the reads.
@@ -359,7 +355,7 @@ func (e *Engine) applyChanges(ctx context.Context, cur *changeCursor) error {
 		live := e.liveRooms()
 		for _, room := range live {
 			if rooms[room] {
-				if err := e.Recheck(ctx, room); err != nil {
+				if err := e.recheck(ctx, room, ""); err != nil {
 					e.log.Error("applying a room change", "room", room, "err", err)
 				}
 			}
