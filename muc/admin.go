@@ -187,7 +187,7 @@ func (e *Engine) applyStandingLocked(ctx context.Context, h *host, r storage.Roo
 			continue
 		}
 		if status, cause := removalStatus(r, cat, o, st); status != 0 {
-			out = append(out, removal{nick, status, cause})
+			out = append(out, removal{nick, st.aff, status, cause})
 			continue
 		}
 		e.setStandingLocked(h, r, o, st, actor, reason)

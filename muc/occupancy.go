@@ -108,7 +108,7 @@ func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
 		if o == nil {
 			// The room's other occupants saw it before the move.
 			h.occupants[nick] = gone
-			e.removeLocked(ctx, h, []removal{{nick, status, cause}}, "", "")
+			e.removeLocked(ctx, h, []removal{{nick, st.aff, status, cause}}, "", "")
 		} else {
 			// Its other sessions are still in, for now: only this one
 			// is told (the change log removes the rest).

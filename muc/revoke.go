@@ -97,9 +97,11 @@ func removalStatus(r storage.Room, cat storage.Category, o *Occupant, st standin
 	return 0, ""
 }
 
-// removal is an occupant to take out of a room, with why.
+// removal is an occupant to take out of a room, with why and the
+// affiliation it leaves with (XEP-0045 §9.1: outcast for a ban).
 type removal struct {
 	nick   string
+	aff    Affiliation
 	status int
 	cause  string
 }
@@ -136,7 +138,7 @@ func (e *Engine) removeLocked(ctx context.Context, h *host, removals []removal, 
 	}
 	for _, rm := range removals {
 		gone := h.occupants[rm.nick].snapshot()
-		gone.Role = RoleNone
+		gone.Role, gone.Affiliation = RoleNone, rm.aff
 		h.broadcast(Event{Kind: EventPresence, Room: h.name, Occupant: gone, Status: []int{rm.status},
 			Actor: actor, ActorNick: actorNick, Reason: reason, Time: e.cfg.Now()})
 		h.remove(rm.nick)
@@ -192,7 +194,7 @@ func (e *Engine) settleLocked(ctx context.Context, h *host, r storage.Room, cat 
 	for nick, o := range h.occupants {
 		st := standingIn(sts, o.User)
 		if status, cause := removalStatus(r, cat, o, st); status != 0 {
-			out = append(out, removal{nick, status, cause})
+			out = append(out, removal{nick, st.aff, status, cause})
 		} else if st != (standing{o.Affiliation, o.presenter}) {
 			e.setStandingLocked(h, r, o, st, "", "")
 		}

@@ -53,17 +53,23 @@ func removedAs(evs []Event, nick string) (Event, bool) {
 	return Event{}, false
 }
 
-// wantRemoved checks that every recorder saw nick leave with status.
+// wantRemoved checks that every recorder saw nick leave with status, and
+// with the affiliation the status implies (XEP-0045 §9.1: outcast for a
+// ban, else none).
 func wantRemoved(t *testing.T, nick string, status int, recs ...*recorder) {
 	t.Helper()
+	aff := AffNone
+	if status == StatusBanned {
+		aff = AffOutcast
+	}
 	for i, rec := range recs {
 		ev, ok := removedAs(rec.take(), nick)
 		if !ok {
 			t.Errorf("recorder %d: %s was not removed", i, nick)
 			continue
 		}
-		if !slices.Equal(ev.Status, []int{status}) {
-			t.Errorf("recorder %d: %s removed with status %v, want %d", i, nick, ev.Status, status)
+		if !slices.Equal(ev.Status, []int{status}) || ev.Occupant.Affiliation != aff {
+			t.Errorf("recorder %d: %s removed with status %v as %s, want %d as %s", i, nick, ev.Status, ev.Occupant.Affiliation, status, aff)
 		}
 	}
 }
