@@ -71,6 +71,20 @@ func (c *conn) serve(ctx context.Context, directTLS bool) {
 	c.srv.metrics.connections.Inc()
 	_ = c.raw.SetDeadline(time.Now().Add(c.srv.cfg.UnauthTimeout))
 
+	// The per-address slot is taken before anything else, the TLS
+	// handshake included: a connection that never starts TLS holds
+	// resources as surely as one that never authenticates.
+	if !c.srv.limits.acquireUnauth(c.remoteIP) {
+		c.srv.metrics.unauthRefused.Inc()
+		if directTLS {
+			// No stream error can be sent before TLS: just close.
+			c.log.Debug("too many unauthenticated connections from the address: closed before TLS")
+			return
+		}
+		c.fail(&StreamError{Condition: "policy-violation", Text: "too many unauthenticated connections from your address"})
+		return
+	}
+	c.countedIP = true
 	if directTLS {
 		if err := c.startTLS(ctx); err != nil {
 			c.log.Debug("direct TLS handshake failed", "err", err)
@@ -79,12 +93,6 @@ func (c *conn) serve(ctx context.Context, directTLS bool) {
 	} else {
 		c.br = newBudgetReader(c.rw, c.srv.cfg.MaxStanzaSize)
 	}
-	if !c.srv.limits.acquireUnauth(c.remoteIP) {
-		c.countedIP = false
-		c.fail(&StreamError{Condition: "policy-violation", Text: "too many unauthenticated connections from your address"})
-		return
-	}
-	c.countedIP = true
 
 	err := c.negotiate(ctx)
 	if err == nil {

@@ -42,6 +42,13 @@ func (l *ipLimits) acquireUnauth(ip string) bool {
 	return true
 }
 
+// unauthCount is how many unauthenticated streams the address holds.
+func (l *ipLimits) unauthCount(ip string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.unauth[ip]
+}
+
 func (l *ipLimits) releaseUnauth(ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -14,6 +14,7 @@ type metrics struct {
 	streamErrors  *prometheus.CounterVec
 	slowConsumers prometheus.Counter
 	offlineStored prometheus.Counter
+	unauthRefused prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,10 +37,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parley_xmpp_slow_consumers_total", Help: "Sessions cut off because their outbound queue was full."}),
 		offlineStored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_xmpp_offline_messages_stored_total", Help: "Messages stored for offline users."}),
+		unauthRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_unauth_refused_total", Help: "Connections refused because their address already held the most unauthenticated connections allowed."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.logins, m.authFailures, m.stanzasIn,
-			m.stanzasOut, m.streamErrors, m.slowConsumers, m.offlineStored)
+			m.stanzasOut, m.streamErrors, m.slowConsumers, m.offlineStored, m.unauthRefused)
 	}
 	return m
 }
