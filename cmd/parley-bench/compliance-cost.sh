@@ -49,7 +49,8 @@ for run in $(seq "$runs"); do
 	for on in false true; do
 		"$bin/parleyd" "${common[@]}" --compliance="$on" --compliance-adapter none \
 			--xmpp-c2s "127.0.0.1:$port" --xmpp-tls "" --http "127.0.0.1:$((port + 1))" \
-			--sip "" --sip-tls "" --log-level warn >/dev/null 2>"$work/parleyd.err" &
+			--sip "" --sip-tls "" --log-level warn \
+			--ip-stanza-rate 1000000 --ip-stanza-burst 1000000 >/dev/null 2>"$work/parleyd.err" &
 		pid=$!
 		for _ in $(seq 100); do
 			curl -sf "http://127.0.0.1:$((port + 1))/healthz" >/dev/null && break

@@ -61,6 +61,12 @@
 // second report, minus RSS before, from the first) / 19,500; the first
 // process's own "after" is taken once the second has closed its sessions.
 //
+// Every bench session comes from one IP address, and the server reads at
+// most --ip-stanza-rate stanzas a second (default 2000) from one address:
+// for logins of thousands of users or posts at saturation, start parleyd
+// with --ip-stanza-rate 1000000 --ip-stanza-burst 1000000, or the bench
+// measures that limit (compliance-cost.sh does).
+//
 // The server limits unauthenticated connections per IP address
 // (--max-unauth-per-ip, default 20); --max-inflight (default 16) keeps the
 // bench below it. It also delays each failed login from an address,

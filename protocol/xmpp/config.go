@@ -24,8 +24,22 @@ const (
 	DefaultAuthFailureDelay    = time.Second
 	DefaultMaxOfflineMessages  = 1000
 	DefaultSendQueueLength     = 1024
+	DefaultSendQueueBytes      = 16 << 20
+	DefaultSlowConsumerTime    = 10 * time.Second
+	DefaultSlowConsumerRate    = 1 << 10
 	DefaultWriteTimeout        = 30 * time.Second
 	DefaultMaxResourcesPerUser = 32
+
+	// The senders' stanza rates: enough for a client that logs in,
+	// joins its rooms and pastes a few hundred lines at once.
+	DefaultStanzaRate      = 20
+	DefaultStanzaBurst     = 200
+	DefaultUserStanzaRate  = 40
+	DefaultUserStanzaBurst = 400
+	// Generous, so that the users of one office behind one NAT address
+	// do not slow each other down.
+	DefaultIPStanzaRate  = 2000
+	DefaultIPStanzaBurst = 20000
 )
 
 // Config is everything the XMPP front door needs. Zero values of the limits
@@ -76,10 +90,31 @@ type Config struct {
 	// MaxOfflineMessages is how many messages are stored for one offline
 	// user; beyond it senders get service-unavailable.
 	MaxOfflineMessages int
-	// SendQueueLength bounds each session's outbound queue, in stanzas; a
-	// session whose queue is full is disconnected (a slow consumer)
-	// rather than allowed to stall its senders.
-	SendQueueLength int
+	// SendQueueLength bounds each session's outbound queue, in stanzas.
+	// The queue grows past it only while the client keeps draining it:
+	// a session over the bound whose socket took less than
+	// SlowConsumerRate bytes a second over SlowConsumerTime is
+	// disconnected (a slow consumer) rather than allowed to stall its
+	// senders, and so is one with more than SendQueueBytes pending.
+	SendQueueLength  int
+	SendQueueBytes   int64
+	SlowConsumerTime time.Duration
+	SlowConsumerRate int64
+	// StanzaRate and StanzaBurst are the token bucket (stanzas per
+	// second, and how many may come at once) each session's stanzas are
+	// read through; UserStanzaRate/Burst is one bucket shared by all of
+	// an account's sessions on this node, IPStanzaRate/Burst one shared
+	// by all sessions from one IP address. A stanza counts one token,
+	// plus one per full 4 KiB. A session over a rate is not read from
+	// until its tokens come back (TCP then slows the sender down); a
+	// stanza that would wait longer than 5 s is refused with
+	// policy-violation (type wait).
+	StanzaRate      float64
+	StanzaBurst     int
+	UserStanzaRate  float64
+	UserStanzaBurst int
+	IPStanzaRate    float64
+	IPStanzaBurst   int
 	// WriteTimeout bounds each write to a client socket.
 	WriteTimeout time.Duration
 	// MaxResourcesPerUser bounds the number of simultaneous sessions of one
@@ -131,6 +166,15 @@ func (c *Config) applyDefaults() error {
 	setDefault(&c.AuthFailureDelay, DefaultAuthFailureDelay)
 	setDefault(&c.MaxOfflineMessages, DefaultMaxOfflineMessages)
 	setDefault(&c.SendQueueLength, DefaultSendQueueLength)
+	setDefault(&c.SendQueueBytes, DefaultSendQueueBytes)
+	setDefault(&c.SlowConsumerTime, DefaultSlowConsumerTime)
+	setDefault(&c.SlowConsumerRate, DefaultSlowConsumerRate)
+	setDefault(&c.StanzaRate, DefaultStanzaRate)
+	setDefault(&c.StanzaBurst, DefaultStanzaBurst)
+	setDefault(&c.UserStanzaRate, DefaultUserStanzaRate)
+	setDefault(&c.UserStanzaBurst, DefaultUserStanzaBurst)
+	setDefault(&c.IPStanzaRate, DefaultIPStanzaRate)
+	setDefault(&c.IPStanzaBurst, DefaultIPStanzaBurst)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&c.MaxResourcesPerUser, DefaultMaxResourcesPerUser)
 	if c.MaxStanzaSize < 4096 {
@@ -142,7 +186,7 @@ func (c *Config) applyDefaults() error {
 	return nil
 }
 
-func setDefault[T int | int64 | time.Duration](v *T, def T) {
+func setDefault[T int | int64 | float64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	"mellium.im/xmpp/jid"
 )
 
@@ -45,7 +46,16 @@ type conn struct {
 
 	writeMu sync.Mutex // direct writes before binding
 	sess    *session   // set after binding
+	// rate is the session's own stanza rate, from binding on (admit);
+	// lastProbe is when admit last sent a keepalive to see whether the
+	// throttled sender is still there. Both belong to the reader.
+	rate      *rate.Limiter
+	lastProbe time.Time
 
+	// stop is closed when the connection is torn down from outside
+	// (kill), to wake a reader waiting for its stanza rate.
+	stop      chan struct{}
+	stopOnce  sync.Once
 	closeOnce sync.Once
 }
 
@@ -60,6 +70,7 @@ func newConn(srv *Server, raw net.Conn) *conn {
 		rw:       raw,
 		remoteIP: ip,
 		streamID: randomID(12),
+		stop:     make(chan struct{}),
 		log:      srv.log.With("remote", raw.RemoteAddr().String()),
 	}
 }
@@ -413,6 +424,7 @@ func (c *conn) handleBindIQ(iq *Element) (bool, error) {
 	}
 	s := newSession(c.srv, c.srv.cfg.SendQueueLength)
 	s.kill = c.kill
+	c.rate = rate.NewLimiter(rate.Limit(c.srv.cfg.StanzaRate), c.srv.cfg.StanzaBurst)
 	ok, err := c.srv.router.bind(s, account, wanted, c.srv.cfg.MaxResourcesPerUser)
 	if err != nil {
 		return false, c.write(errorReply(iq, errBadRequest("invalid resourcepart"), "").Bytes())
@@ -446,6 +458,7 @@ func (c *conn) handleBindIQ(iq *Element) (bool, error) {
 // kill tears the connection down from another goroutine: it sends the
 // stream error if it can and closes the socket, which ends the reader.
 func (c *conn) kill(serr *StreamError) {
+	c.stopOnce.Do(func() { close(c.stop) })
 	c.writeMu.Lock()
 	s := c.sess
 	c.writeMu.Unlock()

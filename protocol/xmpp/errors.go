@@ -91,6 +91,9 @@ func errRemoteServerNotFound(text string) *StanzaError {
 func errResourceConstraint(text string) *StanzaError {
 	return &StanzaError{Type: "wait", Condition: "resource-constraint", Text: text}
 }
+func errPolicyViolation(text string) *StanzaError {
+	return &StanzaError{Type: "wait", Condition: "policy-violation", Text: text}
+}
 
 // errorReply builds the error response to stanza (RFC 6120 §8.3.1): same
 // name and id, from and to swapped, type "error", the original payload

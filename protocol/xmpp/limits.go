@@ -1,8 +1,12 @@
 package xmpp
 
 import (
+	"context"
+	"net"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // maxAuthBackoff caps the delay before a failed SASL attempt is answered.
@@ -96,4 +100,137 @@ func (l *ipLimits) pruneLocked(now time.Time) {
 			delete(l.fails, ip)
 		}
 	}
+}
+
+// maxThrottleDelay is the longest a stanza waits for its sender's tokens;
+// one that would wait longer is refused with policy-violation. Only a
+// bucket shared by many sessions (an account's, an address's) can ask for
+// more: a session alone waits at most for one token of its own rate.
+const maxThrottleDelay = 5 * time.Second
+
+// throttleProbeInterval is how often a connection that is not read
+// because of its stanza rate is sent a whitespace keepalive (admit).
+const throttleProbeInterval = time.Second
+
+var whitespaceKeepalive = []byte(" ")
+
+// bytesPerToken is how many bytes of a stanza one token pays for beyond
+// the first: a large stanza costs more than a short one, so a rate in
+// stanzas also bounds the bytes a sender pushes through.
+const bytesPerToken = 4 << 10
+
+// bucketPruneInterval is how often idle buckets are forgotten.
+const bucketPruneInterval = time.Minute
+
+// stanzaBuckets are token buckets keyed by a bare JID or an IP address,
+// shared by every session with that key. A bucket that has filled up
+// again is forgotten (it is the same as a new one), so only senders
+// active in the last seconds hold memory, and reconnecting does not
+// refill anyone's bucket faster.
+type stanzaBuckets struct {
+	limit rate.Limit
+	burst int
+
+	mu        sync.Mutex
+	buckets   map[string]*rate.Limiter
+	lastPrune time.Time
+}
+
+func newStanzaBuckets(perSecond float64, burst int) *stanzaBuckets {
+	return &stanzaBuckets{limit: rate.Limit(perSecond), burst: burst, buckets: make(map[string]*rate.Limiter)}
+}
+
+// reserve takes the tokens for a stanza of size bytes from key's bucket.
+func (b *stanzaBuckets) reserve(key string, size int64, now time.Time) *rate.Reservation {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now.Sub(b.lastPrune) >= bucketPruneInterval {
+		for k, l := range b.buckets {
+			if l.TokensAt(now) >= float64(b.burst) {
+				delete(b.buckets, k)
+			}
+		}
+		b.lastPrune = now
+	}
+	l := b.buckets[key]
+	if l == nil {
+		l = rate.NewLimiter(b.limit, b.burst)
+		b.buckets[key] = l
+	}
+	return l.ReserveN(now, stanzaCost(size, b.burst))
+}
+
+// stanzaCost is the tokens a stanza of size bytes takes: one, plus one per
+// full bytesPerToken, at most a whole bucket.
+func stanzaCost(size int64, burst int) int {
+	return int(min(1+size/bytesPerToken, int64(burst)))
+}
+
+// admit reads a stanza of size bytes through its sender's rates (RFC 6120
+// §13.1 lets a server limit what a client sends): the session's own
+// bucket, its account's and its address's. When a bucket is empty it
+// waits for the tokens, so that the connection is not read meanwhile and
+// TCP slows the sender down (as Prosody's mod_limits and ejabberd's
+// shapers do); nothing is dropped. It reports false when the stanza must
+// be refused instead (it would wait longer than maxThrottleDelay), and an
+// error when the connection is torn down while it waits.
+func (c *conn) admit(ctx context.Context, size int64) (bool, error) {
+	now := time.Now()
+	limits := [...]struct {
+		name string
+		r    *rate.Reservation
+	}{
+		{"session", c.rate.ReserveN(now, stanzaCost(size, c.rate.Burst()))},
+		{"user", c.srv.userRates.reserve(c.sess.bare, size, now)},
+		{"ip", c.srv.ipRates.reserve(c.remoteIP, size, now)},
+	}
+	var delay time.Duration
+	by := ""
+	for _, l := range limits {
+		if d := l.r.DelayFrom(now); d > delay {
+			delay, by = d, l.name
+		}
+	}
+	if delay == 0 {
+		return true, nil
+	}
+	if delay > maxThrottleDelay {
+		for _, l := range limits {
+			l.r.CancelAt(now)
+		}
+		c.srv.metrics.stanzasRefused.WithLabelValues(by).Inc()
+		return false, nil
+	}
+	c.srv.metrics.stanzasThrottled.WithLabelValues(by).Inc()
+	c.srv.metrics.throttleSeconds.Add(delay.Seconds())
+	if now.Sub(c.lastProbe) >= throttleProbeInterval {
+		// A whitespace keepalive (RFC 6120 §4.6.1) to a sender we are
+		// not reading: if it has closed its socket, its system answers
+		// with a reset, and the backlog it left in our buffers goes
+		// with the connection instead of trickling on at its rate.
+		c.lastProbe = now
+		c.sess.send(whitespaceKeepalive)
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true, nil
+	case <-c.stop:
+		return false, net.ErrClosed
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// refuse answers a stanza its sender's rates did not let through with
+// policy-violation of type wait (RFC 6120 §8.3.3.12): the client may send
+// it again later. An error or an IQ result is dropped instead: it must
+// not be answered with an error (RFC 6120 §8.3.1).
+func (c *conn) refuse(el *Element) {
+	switch el.AttrValue("type") {
+	case "error", "result":
+		return
+	}
+	c.sess.sendElement(errorReply(el, errPolicyViolation("too many stanzas: slow down and send this again later"), ""))
 }

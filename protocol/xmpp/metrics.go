@@ -14,7 +14,15 @@ type metrics struct {
 	streamErrors  *prometheus.CounterVec
 	slowConsumers prometheus.Counter
 	offlineStored prometheus.Counter
-	unauthRefused prometheus.Counter
+	// The senders' limits (limits.go): stanzas delayed or refused, by
+	// the bucket that imposed it (session, user, ip), the time readers
+	// waited, unauthenticated connections refused per address, and the
+	// configured limits themselves.
+	stanzasThrottled *prometheus.CounterVec
+	stanzasRefused   *prometheus.CounterVec
+	throttleSeconds  prometheus.Counter
+	unauthRefused    prometheus.Counter
+	limits           *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,15 +42,46 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		streamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_xmpp_stream_errors_total", Help: "Stream errors sent, by condition."}, []string{"condition"}),
 		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "parley_xmpp_slow_consumers_total", Help: "Sessions cut off because their outbound queue was full."}),
+			Name: "parley_xmpp_slow_consumers_total", Help: "Sessions cut off as slow consumers: over their send queue bound while draining below the minimum rate, over the queue's byte limit, or taking nothing for a whole write timeout."}),
 		offlineStored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_xmpp_offline_messages_stored_total", Help: "Messages stored for offline users."}),
+		stanzasThrottled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_xmpp_stanzas_throttled_total", Help: "Stanzas read late because their sender was over a stanza rate, by the limit (session, user, ip)."}, []string{"limit"}),
+		stanzasRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_xmpp_stanzas_refused_total", Help: "Stanzas refused with policy-violation because their sender was far over a stanza rate, by the limit (session, user, ip)."}, []string{"limit"}),
+		throttleSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_throttle_seconds_total", Help: "Time connections were not read because their sender was over a stanza rate."}),
 		unauthRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_xmpp_unauth_refused_total", Help: "Connections refused because their address already held the most unauthenticated connections allowed."}),
+		limits: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "parley_xmpp_limit", Help: "The front door's configured limits, by name (rates per second, sizes in bytes, times in seconds)."}, []string{"limit"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.logins, m.authFailures, m.stanzasIn,
-			m.stanzasOut, m.streamErrors, m.slowConsumers, m.offlineStored, m.unauthRefused)
+			m.stanzasOut, m.streamErrors, m.slowConsumers, m.offlineStored,
+			m.stanzasThrottled, m.stanzasRefused, m.throttleSeconds, m.unauthRefused, m.limits)
 	}
 	return m
+}
+
+// setLimits exports the configured limits.
+func (m *metrics) setLimits(c *Config) {
+	for name, v := range map[string]float64{
+		"max_stanza_size":        float64(c.MaxStanzaSize),
+		"max_unauth_per_ip":      float64(c.MaxUnauthPerIP),
+		"unauth_timeout":         c.UnauthTimeout.Seconds(),
+		"max_resources_per_user": float64(c.MaxResourcesPerUser),
+		"send_queue":             float64(c.SendQueueLength),
+		"send_queue_bytes":       float64(c.SendQueueBytes),
+		"slow_consumer_time":     c.SlowConsumerTime.Seconds(),
+		"slow_consumer_rate":     float64(c.SlowConsumerRate),
+		"stanza_rate":            c.StanzaRate,
+		"stanza_burst":           float64(c.StanzaBurst),
+		"user_stanza_rate":       c.UserStanzaRate,
+		"user_stanza_burst":      float64(c.UserStanzaBurst),
+		"ip_stanza_rate":         c.IPStanzaRate,
+		"ip_stanza_burst":        float64(c.IPStanzaBurst),
+	} {
+		m.limits.WithLabelValues(name).Set(v)
+	}
 }

@@ -36,6 +36,11 @@ type Server struct {
 	// (interworking.go).
 	offline offlineLocks
 
+	// userRates and ipRates are the stanza rates shared by an account's
+	// sessions and by an address's (limits.go).
+	userRates *stanzaBuckets
+	ipRates   *stanzaBuckets
+
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
 
@@ -67,6 +72,8 @@ func NewServer(cfg Config) (*Server, error) {
 		log:       cfg.Logger.With("component", "xmpp"),
 		metrics:   newMetrics(cfg.Registerer),
 		limits:    newIPLimits(cfg.MaxUnauthPerIP),
+		userRates: newStanzaBuckets(cfg.UserStanzaRate, cfg.UserStanzaBurst),
+		ipRates:   newStanzaBuckets(cfg.IPStanzaRate, cfg.IPStanzaBurst),
 		router:    newRouter(),
 		mux:       newMux(),
 		ctx:       ctx,
@@ -74,6 +81,7 @@ func NewServer(cfg Config) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
+	s.metrics.setLimits(&cfg)
 	if len(tlsCfg.Certificates) > 0 && len(tlsCfg.Certificates[0].Certificate) > 0 {
 		s.certHash = serverEndPointHash(tlsCfg.Certificates[0].Certificate[0])
 	}
@@ -221,9 +229,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// stanzaLoop reads stanzas from a bound session until the stream ends.
+// stanzaLoop reads stanzas from a bound session until the stream ends,
+// each through its sender's stanza rates (conn.admit).
 func (c *conn) stanzaLoop(ctx context.Context) error {
 	for {
+		before := c.br.total
 		tok, err := nextToken(c.dec, c.br)
 		if err != nil {
 			return err
@@ -249,6 +259,12 @@ func (c *conn) stanzaLoop(ctx context.Context) error {
 			return &StreamError{Condition: "invalid-from", Text: "from must be your own JID"}
 		}
 		el.SetAttr("from", c.sess.jid.String())
+		if ok, err := c.admit(ctx, c.br.total-before); err != nil {
+			return err
+		} else if !ok {
+			c.refuse(el)
+			continue
+		}
 		switch el.Name.Local {
 		case "iq", "message", "presence":
 			c.srv.dispatch(ctx, c.sess, el)

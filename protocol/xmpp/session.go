@@ -2,9 +2,13 @@ package xmpp
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -20,26 +24,37 @@ type outItem struct {
 }
 
 // session is a bound resource: an authenticated stream with a full JID. Its
-// outbound queue never blocks an enqueuer: a session whose queue is full is
-// a slow consumer and is disconnected (STYLE.md, after nats-server). The
-// queue is a slice that grows with what is pending, and the goroutine that
-// drains it to the socket runs only while there is something to write, so
-// an idle session holds neither queue memory nor a writer stack.
+// outbound queue never blocks an enqueuer (STYLE.md, after nats-server).
+// The queue is a slice that grows with what is pending, and the goroutine
+// that drains it to the socket runs only while there is something to write,
+// so an idle session holds neither queue memory nor a writer stack.
+//
+// A queue over its bound (Config.SendQueueLength stanzas) is not by itself
+// a reason to cut the session off: a burst from a sender can fill the queue
+// of a client that reads perfectly well. What is judged is the reader: a
+// session is a slow consumer when, with its queue over the bound, its
+// socket took less than Config.SlowConsumerRate bytes per second over
+// Config.SlowConsumerTime, or when what it has pending passes
+// Config.SendQueueBytes (the memory bound).
 type session struct {
 	jid  jid.JID
 	bare string // bare JID string, the router's key
 	srv  *Server
 
-	mu      sync.Mutex // guards the queue and writer state, and the presence state below
-	queue   []outItem
-	limit   int
-	closed  bool
-	closing []byte // written after the queue when closed
+	mu     sync.Mutex // guards the queue and writer state, and the presence state below
+	queue  []outItem
+	limit  int   // the queue's bound, in stanzas
+	queued int64 // bytes in the queue and in the batch being written
+	// overSince is when the queue last went over its bound (zero while
+	// it is not); overWritten is written at that moment. Together they
+	// measure how fast the client drains while it is behind.
+	overSince   time.Time
+	overWritten int64
+	closed      bool
+	closing     []byte // written after the queue when closed
 	// The socket the drain writes to, set by startWriter once the bind
 	// result is on the wire; until then stanzas only queue.
-	w         io.Writer
-	conn      net.Conn
-	timeout   time.Duration
+	out       progressWriter
 	ready     bool
 	writing   bool // a drain goroutine is running
 	failed    bool // a write failed: the rest is discarded
@@ -76,8 +91,8 @@ func newSession(srv *Server, queue int) *session {
 	}
 }
 
-// send queues data for the client. It never blocks: when the queue is full
-// the session is cut off as a slow consumer and send reports false.
+// send queues data for the client. It never blocks: when the client is a
+// slow consumer (see session) it is cut off instead and send reports false.
 func (s *session) send(data []byte) bool { return s.sendItem(outItem{data: data}) }
 
 func (s *session) sendElement(e *Element) bool { return s.send(e.Bytes()) }
@@ -88,13 +103,14 @@ func (s *session) sendItem(it outItem) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.queue) >= s.limit {
+	if why := s.tooSlowLocked(len(it.data)); why != "" {
 		s.mu.Unlock()
 		s.srv.metrics.slowConsumers.Inc()
-		s.kill(&StreamError{Condition: "policy-violation", Text: "outbound queue full: the client reads too slowly"})
+		s.kill(&StreamError{Condition: "policy-violation", Text: "the client reads too slowly: " + why})
 		return false
 	}
 	s.queue = append(s.queue, it)
+	s.queued += int64(len(it.data))
 	start := s.startDrainLocked()
 	s.mu.Unlock()
 	if start {
@@ -114,12 +130,45 @@ func (s *session) sendBatch(batch [][]byte) {
 	}
 	for _, b := range batch {
 		s.queue = append(s.queue, outItem{data: b})
+		s.queued += int64(len(b))
 	}
 	start := s.startDrainLocked()
 	s.mu.Unlock()
 	if start {
 		go s.drain()
 	}
+}
+
+// tooSlowLocked judges the session as another n bytes are queued for it:
+// it returns why the client is a slow consumer, or "" to queue them.
+// What is pending may never pass SendQueueBytes. Past the queue's bound in
+// stanzas, the first stanza starts a measuring window; once a window is
+// SlowConsumerTime long, the client must have drained at least
+// SlowConsumerRate bytes a second in it, and a new window starts. The
+// window ends when the drain empties the queue.
+func (s *session) tooSlowLocked(n int) string {
+	cfg := &s.srv.cfg
+	if s.queued+int64(n) > cfg.SendQueueBytes {
+		return fmt.Sprintf("more than %d bytes waiting for it", cfg.SendQueueBytes)
+	}
+	if len(s.queue) < s.limit {
+		return ""
+	}
+	now, written := time.Now(), s.out.written.Load()
+	if s.overSince.IsZero() {
+		s.overSince, s.overWritten = now, written
+		return ""
+	}
+	elapsed := now.Sub(s.overSince)
+	if elapsed < cfg.SlowConsumerTime {
+		return ""
+	}
+	drained := written - s.overWritten
+	if want := int64(elapsed.Seconds() * float64(cfg.SlowConsumerRate)); drained < max(want, 1) {
+		return fmt.Sprintf("%d bytes read in %s with %d stanzas waiting", drained, elapsed.Round(time.Millisecond), len(s.queue))
+	}
+	s.overSince, s.overWritten = now, written
+	return ""
 }
 
 // startDrainLocked reports whether the caller must start a drain: the
@@ -135,7 +184,7 @@ func (s *session) startDrainLocked() bool {
 // startWriter lets queued and future stanzas flow to the socket.
 func (s *session) startWriter(w io.Writer, conn net.Conn, timeout time.Duration) {
 	s.mu.Lock()
-	s.w, s.conn, s.timeout, s.ready = w, conn, timeout, true
+	s.out.w, s.out.conn, s.out.timeout, s.ready = w, conn, timeout, true
 	start := (len(s.queue) > 0 || s.closed) && s.startDrainLocked()
 	s.mu.Unlock()
 	if start {
@@ -179,16 +228,33 @@ func (s *session) drain() {
 		s.mu.Lock()
 		batch, closed, closing, failed := s.queue, s.closed, s.closing, s.failed
 		s.queue = nil
+		s.overSince = time.Time{} // the queue is empty again: under its bound
 		if len(batch) == 0 && !closed {
 			s.writing = false
 			s.mu.Unlock()
 			return
 		}
 		s.mu.Unlock()
-		if !failed && !s.writeBatch(s.w, s.conn, s.timeout, batch, closing, closed) {
-			s.mu.Lock()
+		var err error
+		if !failed {
+			err = s.writeBatch(batch, closing, closed)
+		}
+		s.mu.Lock()
+		for _, it := range batch {
+			s.queued -= int64(len(it.data))
+		}
+		if err != nil {
 			s.failed = true
-			s.mu.Unlock()
+		}
+		s.mu.Unlock()
+		if err != nil && !closed {
+			// The socket took nothing for a whole write timeout, or is
+			// broken: the stream is dead; end it rather than let the
+			// queue pile up behind it.
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.srv.metrics.slowConsumers.Inc()
+			}
+			s.kill(nil)
 		}
 		if closed {
 			s.finishWriting()
@@ -198,33 +264,66 @@ func (s *session) drain() {
 }
 
 // writeBatch writes one batch and runs its after-write callbacks once the
-// bytes are out. It reports whether the socket took everything.
-func (s *session) writeBatch(w io.Writer, conn net.Conn, timeout time.Duration, batch []outItem, closing []byte, closed bool) bool {
+// bytes are out. It fails if the socket did not take everything.
+func (s *session) writeBatch(batch []outItem, closing []byte, closed bool) error {
 	bw := writeBuffers.Get().(*bufio.Writer)
-	bw.Reset(w)
+	bw.Reset(&s.out)
 	defer func() {
 		bw.Reset(nil)
 		writeBuffers.Put(bw)
 	}()
-	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
 	for _, it := range batch {
 		if _, err := bw.Write(it.data); err != nil {
-			return false
+			return err
 		}
 		s.srv.metrics.stanzasOut.Inc()
 	}
 	if closed && closing != nil {
 		if _, err := bw.Write(closing); err != nil {
-			return false
+			return err
 		}
 	}
 	if err := bw.Flush(); err != nil {
-		return false
+		return err
 	}
 	for _, it := range batch {
 		if it.afterWrite != nil {
 			it.afterWrite()
 		}
 	}
-	return true
+	return nil
+}
+
+// progressWriter writes one buffered chunk at a time to the socket, each
+// with its own deadline, and counts what the socket took: a client that
+// reads slowly but steadily is not cut off by one deadline over a large
+// batch, and the slow-consumer rule sees the progress as it happens.
+type progressWriter struct {
+	w       io.Writer
+	conn    net.Conn
+	timeout time.Duration
+	// written counts the bytes the socket has taken, as each chunk is
+	// written (not only at the end of a batch); read by tooSlowLocked.
+	written atomic.Int64
+}
+
+// maxWriteChunk is the most progressWriter hands the socket at once (a
+// TLS record's worth): a large stanza goes out in pieces, each of which
+// must make it within the write timeout.
+const maxWriteChunk = 16 << 10
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	total := 0
+	for len(b) > 0 {
+		chunk := b[:min(len(b), maxWriteChunk)]
+		_ = p.conn.SetWriteDeadline(time.Now().Add(p.timeout))
+		n, err := p.w.Write(chunk)
+		p.written.Add(int64(n))
+		total += n
+		if err != nil {
+			return total, err
+		}
+		b = b[n:]
+	}
+	return total, nil
 }

@@ -84,6 +84,15 @@ type Config struct {
 	AuthFailureDelay   time.Duration
 	MaxOfflineMessages int
 	SendQueue          int
+	SendQueueBytes     int64
+	SlowConsumerTime   time.Duration
+	SlowConsumerRate   int64
+	StanzaRate         float64
+	StanzaBurst        int
+	UserStanzaRate     float64
+	UserStanzaBurst    int
+	IPStanzaRate       float64
+	IPStanzaBurst      int
 	MaxResources       int
 	// ChannelBinding offers SCRAM -PLUS (see xmpp.Config.ChannelBinding).
 	ChannelBinding bool

@@ -52,6 +52,8 @@ func TestDefaults(t *testing.T) {
 		MaxUnauthPerIP: 20, UnauthTimeout: 30 * time.Second,
 		MaxAuthFailures: 3, AuthFailureDelay: time.Second,
 		MaxOfflineMessages: 1000, SendQueue: 1024, MaxResources: 32,
+		SendQueueBytes: 16 << 20, SlowConsumerTime: 10 * time.Second, SlowConsumerRate: 1 << 10,
+		StanzaRate: 20, StanzaBurst: 200, UserStanzaRate: 40, UserStanzaBurst: 400, IPStanzaRate: 2000, IPStanzaBurst: 20000,
 		UploadMaxSize: 20 << 20, UploadQuota: 1 << 30, UploadURL: "http://localhost:5280",
 		Compliance: true, ComplianceStorage: "sqlite:data/compliance.db",
 		ComplianceAdapter: "xml", ComplianceOutput: "data/compliance", ComplianceInterval: 15 * time.Minute,
@@ -188,6 +190,8 @@ func TestBadValue(t *testing.T) {
 		{[]string{"--unauth-timeout", "abc"}, `config: --unauth-timeout: invalid duration "abc"`},
 		{[]string{"--max-stanza-size", "lots"}, `config: --max-stanza-size: invalid size "lots"`},
 		{[]string{"--send-queue", "-1"}, `config: --send-queue: invalid number "-1"`},
+		{[]string{"--stanza-rate", "0"}, `config: --stanza-rate: invalid rate "0"`},
+		{[]string{"--ip-stanza-rate", "fast"}, `config: --ip-stanza-rate: invalid rate "fast"`},
 		{[]string{"--log-level", "loud"}, `config: --log-level: invalid log level "loud"`},
 		{[]string{"--tls-cert", "cert.pem"}, "config: tls-cert and tls-key must be given together"},
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -67,7 +68,16 @@ var keys = []key{
 	{"max-auth-failures", "close a connection after `N` failed logins", strconv.Itoa(xmpp.DefaultMaxAuthFailures), count(func(c *Config) *int { return &c.MaxAuthFailures })},
 	{"auth-failure-delay", "wait `DURATION` after a failed login, doubled per further failure", xmpp.DefaultAuthFailureDelay.String(), duration(func(c *Config) *time.Duration { return &c.AuthFailureDelay })},
 	{"max-offline-messages", "store up to `N` messages per offline user", strconv.Itoa(xmpp.DefaultMaxOfflineMessages), count(func(c *Config) *int { return &c.MaxOfflineMessages })},
-	{"send-queue", "queue up to `N` stanzas per session, then cut it off as too slow", strconv.Itoa(xmpp.DefaultSendQueueLength), count(func(c *Config) *int { return &c.SendQueue })},
+	{"send-queue", "queue up to `N` stanzas per session; beyond N the client must keep reading (--slow-consumer-time, --slow-consumer-rate) or be cut off as too slow", strconv.Itoa(xmpp.DefaultSendQueueLength), count(func(c *Config) *int { return &c.SendQueue })},
+	{"send-queue-bytes", "cut a session off when more than `BYTES` wait in its send queue, however fast it reads", fmt.Sprintf("%dMiB", xmpp.DefaultSendQueueBytes>>20), size(func(c *Config) *int64 { return &c.SendQueueBytes })},
+	{"slow-consumer-time", "cut a session off when, with more than --send-queue stanzas waiting, it read less than --slow-consumer-rate over `DURATION`", xmpp.DefaultSlowConsumerTime.String(), duration(func(c *Config) *time.Duration { return &c.SlowConsumerTime })},
+	{"slow-consumer-rate", "the least a session with more than --send-queue stanzas waiting must read, in `BYTES` per second", fmt.Sprintf("%dKiB", xmpp.DefaultSlowConsumerRate>>10), size(func(c *Config) *int64 { return &c.SlowConsumerRate })},
+	{"stanza-rate", "read at most `N` stanzas per second from each session (a stanza counts once, plus once per full 4 KiB); beyond it the session is read more slowly", strconv.Itoa(xmpp.DefaultStanzaRate), perSecond(func(c *Config) *float64 { return &c.StanzaRate })},
+	{"stanza-burst", "let a session send `N` stanzas at once before --stanza-rate applies", strconv.Itoa(xmpp.DefaultStanzaBurst), count(func(c *Config) *int { return &c.StanzaBurst })},
+	{"user-stanza-rate", "read at most `N` stanzas per second from all sessions of one account together", strconv.Itoa(xmpp.DefaultUserStanzaRate), perSecond(func(c *Config) *float64 { return &c.UserStanzaRate })},
+	{"user-stanza-burst", "let one account's sessions send `N` stanzas at once before --user-stanza-rate applies", strconv.Itoa(xmpp.DefaultUserStanzaBurst), count(func(c *Config) *int { return &c.UserStanzaBurst })},
+	{"ip-stanza-rate", "read at most `N` stanzas per second from all sessions from one IP address together", strconv.Itoa(xmpp.DefaultIPStanzaRate), perSecond(func(c *Config) *float64 { return &c.IPStanzaRate })},
+	{"ip-stanza-burst", "let the sessions from one IP address send `N` stanzas at once before --ip-stanza-rate applies", strconv.Itoa(xmpp.DefaultIPStanzaBurst), count(func(c *Config) *int { return &c.IPStanzaBurst })},
 	{"max-resources", "allow `N` simultaneous sessions per account", strconv.Itoa(xmpp.DefaultMaxResourcesPerUser), count(func(c *Config) *int { return &c.MaxResources })},
 	{"room-change-poll", "read the room change log every `DURATION`: when parleyctl or another pool node removes a member, bans, walls off or closes a room, the occupants it shuts out of this node's rooms are removed within about that time", "250ms", duration(func(c *Config) *time.Duration { return &c.RoomChangePoll })},
 	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
@@ -178,6 +188,19 @@ func count(field func(*Config) *int) setter {
 			return fmt.Errorf("invalid number %q: want a positive integer", v)
 		}
 		*field(c) = n
+		return nil
+	}}
+}
+
+// perSecond sets a float64 field from a positive rate per second ("20",
+// "0.5").
+func perSecond(field func(*Config) *float64) setter {
+	return setter{apply: func(c *Config, v string) error {
+		r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || !(r > 0) || math.IsInf(r, 0) {
+			return fmt.Errorf("invalid rate %q: want a positive number per second", v)
+		}
+		*field(c) = r
 		return nil
 	}}
 }
