@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/time/rate"
 	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/internal/wellformed"
 )
 
 // How long, and for how many bytes, a closing connection drains its input.
@@ -28,11 +30,14 @@ const (
 // STARTTLS, SASL, resource binding) and then the stanza loop. Once a
 // resource is bound, all writes go through the session's queue.
 type conn struct {
-	srv      *Server
-	raw      net.Conn // the TCP connection
-	rw       net.Conn // raw, or the TLS connection over it
-	br       *budgetReader
-	dec      *xml.Decoder
+	srv *Server
+	raw net.Conn // the TCP connection
+	rw  net.Conn // raw, or the TLS connection over it
+	br  *budgetReader
+	dec *xml.Decoder
+	// scope is the namespace declarations of the client's stream
+	// header, in force for every stanza.
+	scope    *wellformed.Scope
 	remoteIP string
 	log      *slog.Logger
 
@@ -240,6 +245,7 @@ func (c *conn) readHeader() error {
 		}
 		break
 	}
+	scope, wfErr := (*wellformed.Scope)(nil).Enter(start)
 	var defaultNS, to, from, version string
 	for _, a := range start.Attr {
 		switch {
@@ -260,6 +266,8 @@ func (c *conn) readHeader() error {
 	}
 	c.headerSent = true
 	switch {
+	case wfErr != nil:
+		return wfErr
 	case start.Name.Space != nsStreams || start.Name.Local != "stream":
 		return &StreamError{Condition: "invalid-namespace", Text: "expected <stream:stream> in " + nsStreams}
 	case defaultNS != nsClient:
@@ -269,6 +277,7 @@ func (c *conn) readHeader() error {
 	case !versionAtLeast1(version):
 		return &StreamError{Condition: "unsupported-version", Text: "XMPP 1.0 (RFC 6120) is required"}
 	}
+	c.scope = scope
 	if c.username == "" && c.srv.cfg.Redirect != nil {
 		if other := c.srv.cfg.Redirect(); other != "" {
 			return &StreamError{Condition: "see-other-host", Content: other, Text: "this node takes no new sessions now; connect to " + other}
@@ -339,7 +348,7 @@ func (c *conn) negotiateStep(ctx context.Context) (restart bool, err error) {
 		if !ok {
 			return false, io.EOF // </stream:stream> before binding
 		}
-		el, err := readElement(c.dec, start)
+		el, err := readElement(c.dec, start, c.scope)
 		if err != nil {
 			return false, err
 		}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/parleychat/parley/internal/wellformed"
 	"github.com/parleychat/parley/interop"
 )
 
@@ -147,20 +149,33 @@ var errRestrictedXML = errors.New("restricted XML")
 // errTooDeep is returned when a stanza nests deeper than maxDepth.
 var errTooDeep = errors.New("element nested too deeply")
 
-// readElement reads the rest of the element whose start tag is start.
-func readElement(d *xml.Decoder, start xml.StartElement) (*Element, error) {
-	return readElementDepth(d, start, 1)
+// streamScope is the namespace context of a c2s stream's content as this
+// server's stream header declares it (RFC 6120 §4.8), and the context
+// stored stanzas are read back in.
+var streamScope = wellformed.NewScope(nsClient, "stream", nsStreams)
+
+// readElement reads the rest of the element whose start tag is start, read
+// where scope is in force. encoding/xml checks syntax and characters;
+// wellformed checks, at every depth, what it does not: an attribute given
+// twice, an undeclared prefix, a reserved namespace declared (RFC 6120
+// §11.2 and §4.9.3.13: such a stream is not well-formed).
+func readElement(d *xml.Decoder, start xml.StartElement, scope *wellformed.Scope) (*Element, error) {
+	return readElementDepth(d, start, scope, 1)
 }
 
-func readElementDepth(d *xml.Decoder, start xml.StartElement, depth int) (*Element, error) {
+func readElementDepth(d *xml.Decoder, start xml.StartElement, scope *wellformed.Scope, depth int) (*Element, error) {
 	if depth > maxDepth {
 		return nil, errTooDeep
+	}
+	scope, err := scope.Enter(start)
+	if err != nil {
+		return nil, err
 	}
 	e := &Element{Name: start.Name}
 	for _, a := range start.Attr {
 		// Namespace declarations are re-derived when the element is
 		// written; the decoder has already resolved every name.
-		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+		if isDeclaration(a.Name) {
 			continue
 		}
 		e.Attr = append(e.Attr, a)
@@ -175,7 +190,7 @@ func readElementDepth(d *xml.Decoder, start xml.StartElement, depth int) (*Eleme
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			child, err := readElementDepth(d, t, depth+1)
+			child, err := readElementDepth(d, t, scope, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -190,12 +205,18 @@ func readElementDepth(d *xml.Decoder, start xml.StartElement, depth int) (*Eleme
 	}
 }
 
+// isDeclaration reports whether an attribute name (as encoding/xml
+// resolves it) is a namespace declaration.
+func isDeclaration(n xml.Name) bool {
+	return n.Space == "xmlns" || n.Space == wellformed.XMLNSNamespace || (n.Space == "" && n.Local == "xmlns")
+}
+
 // WriteTo serialises e. The element's namespace is declared when it differs
 // from the parent's; the stream's default namespace (jabber:client) is
 // assumed for top-level stanzas so routed stanzas carry no redundant xmlns.
 func (e *Element) WriteTo(w io.Writer) (int64, error) {
 	var b bytes.Buffer
-	e.write(&b, nsClient)
+	e.write(&b, nsClient, true)
 	return b.WriteTo(w)
 }
 
@@ -203,29 +224,45 @@ func (e *Element) WriteTo(w io.Writer) (int64, error) {
 // namespace.
 func (e *Element) Bytes() []byte {
 	var b bytes.Buffer
-	e.write(&b, nsClient)
+	e.write(&b, nsClient, true)
 	return b.Bytes()
 }
 
 // String is Bytes as a string, for logs and tests.
 func (e *Element) String() string { return string(e.Bytes()) }
 
-func (e *Element) write(b *bytes.Buffer, parentNS string) {
+// write serialises e where defaultNS is the default namespace; top is set
+// for an element written directly on the stream. Whatever e holds, the
+// output is well-formed and namespace-well-formed XML (the fuzz tests hold
+// it to that): an attribute that repeats an earlier one is left out (the
+// first is what AttrValue reads), namespace declarations are derived, never
+// copied, and characters XML does not allow are written as U+FFFD.
+func (e *Element) write(b *bytes.Buffer, defaultNS string, top bool) {
 	b.WriteByte('<')
-	if e.Name.Space == nsStreams {
+	childNS := defaultNS
+	switch {
+	case top && e.Name.Space == nsStreams:
 		// The stream header declares the stream: prefix; stream-level
 		// elements (features, error) are written with it, as clients
-		// expect.
+		// expect. Inside a stanza, the stream namespace is declared
+		// like any other: a stored stanza has no stream header.
 		b.WriteString("stream:")
+	case e.Name.Space == nsXML:
+		b.WriteString("xml:") // always bound (Namespaces in XML §3)
+	case e.Name.Space != defaultNS:
+		childNS = e.Name.Space
 	}
 	b.WriteString(e.Name.Local)
-	if e.Name.Space != parentNS && e.Name.Space != nsStreams {
+	if childNS != defaultNS {
 		b.WriteString(` xmlns="`)
-		escapeAttr(b, e.Name.Space)
+		escapeAttr(b, childNS)
 		b.WriteByte('"')
 	}
 	prefixes := 0
-	for _, a := range e.Attr {
+	for i, a := range e.Attr {
+		if isDeclaration(a.Name) || repeatsEarlier(e.Attr[:i], a.Name) {
+			continue
+		}
 		b.WriteByte(' ')
 		switch a.Name.Space {
 		case "":
@@ -235,7 +272,7 @@ func (e *Element) write(b *bytes.Buffer, parentNS string) {
 			// A namespaced attribute other than xml:*: declare a
 			// prefix for it on this element.
 			prefixes++
-			p := fmt.Sprintf("ns%d", prefixes)
+			p := "ns" + strconv.Itoa(prefixes)
 			b.WriteString("xmlns:" + p + `="`)
 			escapeAttr(b, a.Name.Space)
 			b.WriteString(`" ` + p + ":")
@@ -250,26 +287,43 @@ func (e *Element) write(b *bytes.Buffer, parentNS string) {
 		return
 	}
 	b.WriteByte('>')
-	childNS := e.Name.Space
-	if childNS == nsStreams {
-		// Children of stream:features and stream:error always carry
-		// their own namespace.
-		childNS = nsClient
-	}
 	for _, c := range e.Children {
 		switch c := c.(type) {
 		case *Element:
-			c.write(b, childNS)
+			c.write(b, childNS, false)
 		case string:
 			escapeText(b, c)
 		}
 	}
 	b.WriteString("</")
-	if e.Name.Space == nsStreams {
+	if top && e.Name.Space == nsStreams {
 		b.WriteString("stream:")
+	} else if e.Name.Space == nsXML {
+		b.WriteString("xml:")
 	}
 	b.WriteString(e.Name.Local)
 	b.WriteByte('>')
+}
+
+// repeatsEarlier reports whether an attribute named n would repeat one of
+// attrs once written ("xml" and its namespace name are one prefix).
+func repeatsEarlier(attrs []xml.Attr, n xml.Name) bool {
+	for _, a := range attrs {
+		if a.Name.Local == n.Local && sameAttrSpace(a.Name.Space, n.Space) && !isDeclaration(a.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameAttrSpace(a, b string) bool {
+	if a == "xml" {
+		a = nsXML
+	}
+	if b == "xml" {
+		b = nsXML
+	}
+	return a == b
 }
 
 // escapeText and escapeAttr write s as character data or as an attribute

@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/xdg-go/scram"
 
+	"github.com/parleychat/parley/internal/expattest"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage/sqlite"
@@ -123,6 +125,26 @@ type testClient struct {
 	conn net.Conn
 	dec  *xml.Decoder
 	jid  string
+	// received holds the bytes read since the last stream (re)start,
+	// stream header included: the document a client's parser reads.
+	// Nil for a client that does not keep them.
+	received *bytes.Buffer
+}
+
+// reader returns what the client's decoder reads from conn: conn, with
+// every byte also kept in received.
+func (c *testClient) reader(conn net.Conn) io.Reader {
+	return io.TeeReader(conn, c.received)
+}
+
+// assertWellFormed checks with expat (expattest) that the client's current
+// stream, as read so far, is well-formed: nothing the server relayed could
+// break a strict client's parser.
+func (c *testClient) assertWellFormed() {
+	c.t.Helper()
+	if v := expattest.Parse(c.t, expattest.Document{Data: c.received.Bytes()})[0]; v != "" {
+		c.t.Errorf("%s's stream is not well-formed (expat: %s):\n%s", c.jid, v, c.received.Bytes())
+	}
 }
 
 func dialRaw(t testing.TB, addr string) *testClient {
@@ -132,8 +154,8 @@ func dialRaw(t testing.TB, addr string) *testClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := &testClient{t: t, conn: conn}
-	c.dec = xml.NewDecoder(conn)
+	c := &testClient{t: t, conn: conn, received: new(bytes.Buffer)}
+	c.dec = xml.NewDecoder(c.reader(conn))
 	return c
 }
 
@@ -149,6 +171,9 @@ func (c *testClient) send(format string, args ...any) {
 // features.
 func (c *testClient) openStream() *Element {
 	c.t.Helper()
+	if c.received != nil {
+		c.received.Reset()
+	}
 	c.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
 	c.readStreamHeader()
 	return c.next()
@@ -182,7 +207,7 @@ func (c *testClient) nextOrErr(timeout time.Duration) (*Element, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			return readElement(c.dec, t)
+			return readElement(c.dec, t, streamScope)
 		case xml.EndElement:
 			return nil, io.EOF
 		}
@@ -240,7 +265,7 @@ func (c *testClient) startTLS() *Element {
 		c.t.Fatalf("TLS handshake: %v", err)
 	}
 	c.conn = tc
-	c.dec = xml.NewDecoder(tc)
+	c.dec = xml.NewDecoder(c.reader(tc))
 	return c.openStream()
 }
 

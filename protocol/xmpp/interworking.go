@@ -1,14 +1,10 @@
 package xmpp
 
 import (
-	"bytes"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
-	"strings"
 	"sync"
 
 	"mellium.im/xmpp/jid"
@@ -169,24 +165,9 @@ func (o *offlineLocks) of(bare string) *sync.Mutex {
 
 // imMessage reads a stored message back into an interop.Message for to.
 func imMessage(stanza []byte, to jid.JID) (interop.Message, bool) {
-	// Stored stanzas are serialised in the jabber:client default
-	// namespace (Element.Bytes), without declaring it.
-	d := xml.NewDecoder(io.MultiReader(strings.NewReader(`<stored xmlns="jabber:client">`),
-		bytes.NewReader(stanza), strings.NewReader(`</stored>`)))
-	var el *Element
-	for depth := 0; el == nil; {
-		tok, err := d.Token()
-		if err != nil {
-			return interop.Message{}, false
-		}
-		if start, ok := tok.(xml.StartElement); ok {
-			if depth++; depth == 1 {
-				continue // the wrapper
-			}
-			if el, err = readElement(d, start); err != nil {
-				return interop.Message{}, false
-			}
-		}
+	el := parseStored(stanza)
+	if el == nil {
+		return interop.Message{}, false
 	}
 	return messageOf(el, to)
 }

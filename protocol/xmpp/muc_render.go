@@ -3,6 +3,7 @@ package xmpp
 import (
 	"bytes"
 	"encoding/xml"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -183,21 +184,26 @@ func (m *mucService) occupantPresence(o muc.Occupant, to string, viewer roomView
 	return p
 }
 
-// parseStored parses a stanza the engine keeps as bytes (an occupant's
-// presence, a post as received). Nil for empty or unparseable input.
+// parseStored parses a stanza the server keeps as bytes (an occupant's
+// presence, a post as received, an offline message). They are written by
+// Element.Bytes, in the jabber:client default namespace without declaring
+// it, so they are read inside a wrapper that declares what a stream header
+// declares. Nil for empty input or input that is not well-formed.
 func parseStored(b []byte) *Element {
 	if len(b) == 0 {
 		return nil
 	}
-	d := xml.NewDecoder(bytes.NewReader(b))
-	d.DefaultSpace = nsClient
+	d := xml.NewDecoder(io.MultiReader(strings.NewReader(storedOpen), bytes.NewReader(b), strings.NewReader(storedClose)))
+	if _, err := d.Token(); err != nil { // the wrapper
+		return nil
+	}
 	for {
 		tok, err := d.Token()
 		if err != nil {
 			return nil
 		}
 		if start, ok := tok.(xml.StartElement); ok {
-			el, err := readElement(d, start)
+			el, err := readElement(d, start, streamScope)
 			if err != nil {
 				return nil
 			}
@@ -205,6 +211,13 @@ func parseStored(b []byte) *Element {
 		}
 	}
 }
+
+// The wrapper parseStored reads a stored stanza in: streamScope's
+// declarations.
+const (
+	storedOpen  = `<stored xmlns="` + nsClient + `" xmlns:stream="` + nsStreams + `">`
+	storedClose = `</stored>`
+)
 
 // groupchatMessage renders a committed post for one recipient: the
 // client's payload as archived, from room/nick, with the room's XEP-0359

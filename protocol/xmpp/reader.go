@@ -5,6 +5,8 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+
+	"github.com/parleychat/parley/internal/wellformed"
 )
 
 // errStanzaTooBig is returned by budgetReader when a top-level element (or
@@ -141,6 +143,7 @@ func isWhitespace(b []byte) bool {
 func readErrorToStreamError(err error) *StreamError {
 	var se *StreamError
 	var syn *xml.SyntaxError
+	var wf *wellformed.Error
 	switch {
 	case errors.As(err, &se):
 		return se
@@ -152,6 +155,8 @@ func readErrorToStreamError(err error) *StreamError {
 		return &StreamError{Condition: "policy-violation", Text: "elements nested too deeply"}
 	case errors.As(err, &syn):
 		return &StreamError{Condition: "not-well-formed", Text: syn.Msg}
+	case errors.As(err, &wf):
+		return &StreamError{Condition: "not-well-formed", Text: wf.Msg}
 	case isTimeout(err):
 		return &StreamError{Condition: "connection-timeout"}
 	}

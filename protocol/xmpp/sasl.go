@@ -351,7 +351,7 @@ func (c *conn) readSASLResponse() ([]byte, error) {
 	if !ok {
 		return nil, errors.New("stream closed during SASL")
 	}
-	el, err := readElement(c.dec, start)
+	el, err := readElement(c.dec, start, c.scope)
 	if err != nil {
 		return nil, err
 	}

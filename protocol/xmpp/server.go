@@ -242,7 +242,7 @@ func (c *conn) stanzaLoop(ctx context.Context) error {
 		if !ok {
 			return nil // </stream:stream>
 		}
-		el, err := readElement(c.dec, start)
+		el, err := readElement(c.dec, start, c.scope)
 		if err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func TestSerialisedElementsAreXML(t *testing.T) {
 			t.Fatalf("the serialised element is not XML: %v\n%q", err, out)
 		}
 		if start, ok := tok.(xml.StartElement); ok {
-			if got, err = readElement(d, start); err != nil {
+			if got, err = readElement(d, start, streamScope); err != nil {
 				t.Fatalf("the serialised element is not XML: %v\n%q", err, out)
 			}
 		}
