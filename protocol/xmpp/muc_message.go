@@ -62,12 +62,9 @@ func (m *mucService) groupchat(ctx context.Context, r *request) error {
 		// that, and we keep them out of history.
 		return errNotAcceptableText("messages to a room need a body")
 	}
-	// The archived stanza is the client's, without from/to: the room
-	// sets those when it delivers.
-	stored := msg.Copy()
-	stored.SetAttr("from", "")
-	stored.SetAttr("to", "")
-	req.Stanza = stored.Bytes()
+	// The archived stanza is the client's, without from/to and without
+	// anything only the room may state (a forged muc#user <item jid/>).
+	req.Stanza = withoutRoomOwned(msg).Bytes()
 	_, err := m.engine.Post(ctx, req)
 	return err
 }
@@ -85,9 +82,7 @@ func (m *mucService) privateMessage(ctx context.Context, r *request) error {
 	case "error":
 		return nil
 	}
-	payload := msg.Copy()
-	payload.SetAttr("from", "")
-	payload.SetAttr("to", "")
+	payload := withoutRoomOwned(msg)
 	body := ""
 	if b := msg.Child(nsClient, "body"); b != nil {
 		body = b.Text()

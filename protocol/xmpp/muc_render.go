@@ -232,11 +232,9 @@ func (m *mucService) groupchatMessage(h *storage.HistoryMessage, to, reason stri
 			msg.SetAttr("id", id)
 		}
 		for _, c := range stored.Elements() {
-			switch {
-			case c.Name.Space == nsStanzaID && c.Name.Local == "stanza-id", c.Name.Space == nsOccupantID, c.Name.Space == nsDelay:
-				continue // ours to set, never the client's
+			if !roomOwned(c) {
+				msg.Append(c)
 			}
-			msg.Append(c)
 		}
 	} else if h.Body != "" {
 		msg.Append(NewElement(nsClient, "body").AppendText(h.Body))
@@ -250,6 +248,36 @@ func (m *mucService) groupchatMessage(h *storage.HistoryMessage, to, reason stri
 		msg.Append(NewElement(nsOccupantID, "occupant-id", "id", h.OccupantID))
 	}
 	return msg
+}
+
+// roomOwned reports whether a child of an occupant's message is the
+// room's to state, never the occupant's: the XEP-0359 stanza-id, the
+// XEP-0421 occupant-id, the XEP-0203 delay, and the XEP-0045 muc#user <x/>,
+// whose <item/> tells the recipient an occupant's real JID, affiliation
+// and role (§7.2.3) and whose status codes speak for the room. The room
+// adds its own; a client's copy would be a forgery.
+func roomOwned(c *Element) bool {
+	switch {
+	case c.Name.Space == nsStanzaID && c.Name.Local == "stanza-id":
+	case c.Name.Space == nsOccupantID, c.Name.Space == nsDelay, c.Name.Space == nsMUCUser:
+	default:
+		return false
+	}
+	return true
+}
+
+// withoutRoomOwned returns a copy of an occupant's message as the room
+// keeps it: without from and to (the room sets those when it delivers) and
+// without what roomOwned names.
+func withoutRoomOwned(msg *Element) *Element {
+	out := msg.Copy()
+	out.SetAttr("from", "")
+	out.SetAttr("to", "")
+	out.Children = slices.DeleteFunc(out.Children, func(c any) bool {
+		ce, ok := c.(*Element)
+		return ok && roomOwned(ce)
+	})
+	return out
 }
 
 // moderationMessage announces a moderated message (XEP-0425 §5 with
