@@ -263,15 +263,7 @@ func quoteIdentifier(name string) string {
 // so another node can find the table empty and give up. Hence the whole
 // migration runs under a lock of ours, named after the database.
 func migrate(ctx context.Context, db *sql.DB, dbName string, fsys embed.FS, dir, table string) error {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(goose.DialectMySQL, db, sub,
-		goose.WithTableName(table),
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithLogger(goose.NopLogger()),
-	)
+	p, err := migrator(db, fsys, dir, table)
 	if err != nil {
 		return err
 	}
@@ -282,6 +274,21 @@ func migrate(ctx context.Context, db *sql.DB, dbName string, fsys embed.FS, dir,
 		_, err := p.Up(ctx)
 		return err
 	})
+}
+
+// migrator returns the goose provider of the migrations in dir of fsys,
+// versioned in table. The content schema (VersionTable) has a Go migration
+// besides its SQL ones: the one that repairs stored stanzas.
+func migrator(db *sql.DB, fsys embed.FS, dir, table string) (*goose.Provider, error) {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	var repair *sqlstore.Dialect
+	if table == VersionTable {
+		repair = dialect()
+	}
+	return sqlstore.Migrator(db, goose.DialectMySQL, sub, table, repair)
 }
 
 // withLock runs fn while holding the named lock (GET_LOCK, which MySQL and

@@ -118,6 +118,29 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestStanzaRepair runs the stanza repair migration (issue 18) on rows
+// written before it.
+func TestStanzaRepair(t *testing.T) {
+	server := newTestServer(t)
+	storagetest.StanzaRepair(t, func(t *testing.T) (func() storage.Store, func(int64), func() *sql.DB) {
+		dsn := server.newDatabase(t)
+		migrateDownTo := func(version int64) {
+			if err := mysql.MigrateDownTo(t.Context(), dsn, version); err != nil {
+				t.Fatalf("migrate down to %d: %v", version, err)
+			}
+		}
+		conn := func() *sql.DB {
+			db, err := sql.Open("mysql", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		}
+		return func() storage.Store { return open(t, dsn) }, migrateDownTo, conn
+	})
+}
+
 func TestOpenCreatesDatabaseWithSchema(t *testing.T) {
 	server := newTestServer(t)
 	dsn := server.newDatabase(t)

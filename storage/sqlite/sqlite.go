@@ -147,18 +147,25 @@ func dsn(path string, writer bool) string {
 // migrate applies the migrations in dir of fsys that db has not seen yet,
 // recording them in table.
 func migrate(ctx context.Context, db *sql.DB, fsys embed.FS, dir, table string) error {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub,
-		goose.WithTableName(table),
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithLogger(goose.NopLogger()),
-	)
+	p, err := migrator(db, fsys, dir, table)
 	if err != nil {
 		return err
 	}
 	_, err = p.Up(ctx)
 	return err
+}
+
+// migrator returns the goose provider of the migrations in dir of fsys,
+// versioned in table. The content schema (VersionTable) has a Go migration
+// besides its SQL ones: the one that repairs stored stanzas.
+func migrator(db *sql.DB, fsys embed.FS, dir, table string) (*goose.Provider, error) {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	var repair *sqlstore.Dialect
+	if table == VersionTable {
+		repair = dialect
+	}
+	return sqlstore.Migrator(db, goose.DialectSQLite3, sub, table, repair)
 }

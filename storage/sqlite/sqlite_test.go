@@ -12,20 +12,49 @@ import (
 	"github.com/parleychat/parley/storage/storagetest"
 )
 
+// newDatabase is a storagetest.Opener: a temporary SQLite file per subtest.
+func newDatabase(t *testing.T) func() storage.Store {
+	return opener(t, filepath.Join(t.TempDir(), "parley.db"))
+}
+
+// opener returns a function that opens the store at path.
+func opener(t *testing.T, path string) func() storage.Store {
+	return func() storage.Store {
+		s, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("sqlite.Open(%s): %v", path, err)
+		}
+		return s
+	}
+}
+
 // TestConformance runs the storage conformance suite on a temporary SQLite
 // file per subtest.
 func TestConformance(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
-		storagetest.Run(t, func(t *testing.T) func() storage.Store {
-			path := filepath.Join(t.TempDir(), "parley.db")
-			return func() storage.Store {
-				s, err := sqlite.Open(t.Context(), path)
-				if err != nil {
-					t.Fatalf("sqlite.Open(%s): %v", path, err)
-				}
-				return s
+		storagetest.Run(t, newDatabase)
+	})
+}
+
+// TestStanzaRepair runs the stanza repair migration (issue 18) on rows
+// written before it.
+func TestStanzaRepair(t *testing.T) {
+	storagetest.StanzaRepair(t, func(t *testing.T) (func() storage.Store, func(int64), func() *sql.DB) {
+		path := filepath.Join(t.TempDir(), "parley.db")
+		migrateDownTo := func(version int64) {
+			if err := sqlite.MigrateDownTo(t.Context(), path, version); err != nil {
+				t.Fatalf("migrate %s down to %d: %v", path, version, err)
 			}
-		})
+		}
+		conn := func() *sql.DB {
+			db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		}
+		return opener(t, path), migrateDownTo, conn
 	})
 }
 
