@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/internal/wellformed"
 )
 
 // Message is one instant message between two users of the domain, in the
@@ -57,7 +59,7 @@ func CheckText(s string) error {
 			return fmt.Errorf("a UTF-16 surrogate (U+D800–U+DFFF) at byte %d is not a character", i)
 		case r == utf8.RuneError && size == 1:
 			return fmt.Errorf("invalid UTF-8 at byte %d", i)
-		case !XMLChar(r):
+		case !wellformed.IsChar(r):
 			return fmt.Errorf("character U+%04X at byte %d is not allowed in XML", r, i)
 		case Noncharacter(r):
 			return fmt.Errorf("character U+%04X at byte %d is a Unicode noncharacter", r, i)
@@ -65,13 +67,6 @@ func CheckText(s string) error {
 		i += size
 	}
 	return nil
-}
-
-// XMLChar is the Char production of XML 1.0 §2.2: the characters an XML
-// document, and so an XMPP stream, may hold.
-func XMLChar(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }
 
 // Noncharacter reports whether r is one of Unicode's 66 noncharacters

@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/parleychat/parley/internal/wellformed"
-	"github.com/parleychat/parley/interop"
 )
 
 // Namespaces the core uses (RFC 6120 §4.8, RFC 6121).
@@ -342,7 +341,7 @@ func escape(b *bytes.Buffer, s string, attr bool) {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 || !interop.XMLChar(r) {
+			if r == utf8.RuneError && size == 1 || !wellformed.IsChar(r) {
 				b.WriteRune(utf8.RuneError)
 			} else {
 				b.WriteString(s[i : i+size])
