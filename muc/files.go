@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleychat/parley/storage"
@@ -50,6 +51,9 @@ type FilesConfig struct {
 type Files struct {
 	e   *Engine
 	cfg FilesConfig
+	// maxFileSize and quota are cfg's MaxFileSize and Quota, which
+	// SetLimits may change while the service runs.
+	maxFileSize, quota atomic.Int64
 
 	mu        sync.Mutex
 	lastSweep time.Time
@@ -60,12 +64,6 @@ func NewFiles(e *Engine, cfg FilesConfig) (*Files, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("muc: files config: Store is required")
 	}
-	if cfg.MaxFileSize <= 0 {
-		cfg.MaxFileSize = DefaultMaxFileSize
-	}
-	if cfg.Quota == 0 {
-		cfg.Quota = DefaultUploadQuota
-	}
 	if cfg.SlotLifetime <= 0 {
 		cfg.SlotLifetime = DefaultSlotLifetime
 	}
@@ -75,11 +73,26 @@ func NewFiles(e *Engine, cfg FilesConfig) (*Files, error) {
 	if cfg.ChunkSize > storage.MaxFileChunkSize {
 		return nil, fmt.Errorf("muc: files config: chunk size %d is above %d", cfg.ChunkSize, storage.MaxFileChunkSize)
 	}
-	return &Files{e: e, cfg: cfg}, nil
+	f := &Files{e: e, cfg: cfg}
+	f.SetLimits(cfg.MaxFileSize, cfg.Quota)
+	return f, nil
+}
+
+// SetLimits replaces the size limit and the per-user quota (zero: their
+// defaults; a negative quota: none). Slots granted before keep theirs.
+func (f *Files) SetLimits(maxFileSize, quota int64) {
+	if maxFileSize <= 0 {
+		maxFileSize = DefaultMaxFileSize
+	}
+	if quota == 0 {
+		quota = DefaultUploadQuota
+	}
+	f.maxFileSize.Store(maxFileSize)
+	f.quota.Store(quota)
 }
 
 // MaxFileSize is the size limit advertised in disco (XEP-0363 §2).
-func (f *Files) MaxFileSize() int64 { return f.cfg.MaxFileSize }
+func (f *Files) MaxFileSize() int64 { return f.maxFileSize.Load() }
 
 // MayUpload returns nil if user (a bare JID) occupies at least one room
 // whose category allows file upload, and a CodeForbidden refusal if not.
@@ -157,9 +170,9 @@ func (f *Files) RequestSlot(ctx context.Context, req SlotRequest) (Slot, error) 
 	if err := f.e.MayUpload(ctx, req.User); err != nil {
 		return Slot{}, err
 	}
-	switch {
-	case req.Size > f.cfg.MaxFileSize:
-		return Slot{}, &FileTooLargeError{Size: req.Size, Max: f.cfg.MaxFileSize}
+	switch maxSize := f.MaxFileSize(); {
+	case req.Size > maxSize:
+		return Slot{}, &FileTooLargeError{Size: req.Size, Max: maxSize}
 	case req.Size < 0:
 		return Slot{}, refuse(CodeBadRequest, "a file size cannot be negative")
 	case req.Name == "" || len([]rune(req.Name)) > storage.MaxFileNameLength:
@@ -173,7 +186,7 @@ func (f *Files) RequestSlot(ctx context.Context, req SlotRequest) (Slot, error) 
 		ID: newID(), Owner: req.User, Name: req.Name, Size: req.Size, ContentType: req.ContentType,
 		Created: now, Expires: now.Add(f.cfg.SlotLifetime),
 	}
-	if err := f.cfg.Store.CreateFileSlot(ctx, file, max(f.cfg.Quota, 0)); err != nil {
+	if err := f.cfg.Store.CreateFileSlot(ctx, file, max(f.quota.Load(), 0)); err != nil {
 		return Slot{}, fmt.Errorf("muc: upload slot for %s: %w", req.User, err)
 	}
 	return Slot{File: file, Token: f.token(file.ID)}, nil

@@ -1,7 +1,8 @@
 // Command parleyd is the Parley server: it loads the configuration, opens
 // the content database, and serves XMPP clients (c2s with STARTTLS on 5222,
 // direct TLS on 5223) and the HTTP operations endpoints (/healthz, /metrics
-// on 5280) until SIGINT or SIGTERM.
+// on 5280) until SIGINT or SIGTERM. SIGHUP reloads the configuration file
+// and the TLS certificate (reload.go).
 //
 // With no flags it runs a working single node for the domain localhost,
 // keeping an embedded SQLite database and a generated self-signed
@@ -10,7 +11,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,13 +59,19 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal, a second one kills the process at once.
 	context.AfterFunc(ctx, stop)
-	os.Exit(run(ctx, os.Args[0], os.Args[1:], os.Stdout, os.Stderr))
+	// SIGHUP (what logrotate and service managers send) reloads. It is
+	// caught from the start: one that comes during start-up must not end
+	// the process, it waits for the server to be up.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	os.Exit(run(ctx, os.Args[0], os.Args[1:], os.Stdout, os.Stderr, hup))
 }
 
 // run is parleyd's main without the process around it, so tests can run it
-// in-process: it serves until ctx ends and returns the exit code (0 after
-// a clean stop, 1 on a start-up or serving error, 2 on bad usage).
-func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Writer) int {
+// in-process: it serves until ctx ends, reloading on each value from
+// reload (nil: never), and returns the exit code (0 after a clean stop, 1
+// on a start-up or serving error, 2 on bad usage).
+func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Writer, reload <-chan os.Signal) int {
 	fs := flag.NewFlagSet("parleyd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -89,12 +95,14 @@ func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "parleyd: %v\n", err)
 		return 1
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	level := new(slog.LevelVar) // --log-level changes on reload
+	level.Set(cfg.LogLevel)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if processLogger != nil {
 		processLogger(log)
 	}
-	n := &node{cfg: cfg, log: log, stdout: stdout, ctlCommand: ctlCommand(argv0, loader)}
-	if err := n.run(ctx); err != nil {
+	n := &node{cfg: cfg, started: cfg, loader: loader, level: level, log: log, stdout: stdout, ctlCommand: ctlCommand(argv0, loader)}
+	if err := n.run(ctx, reload); err != nil {
 		fmt.Fprintf(stderr, "parleyd: %v\n", err)
 		return 1
 	}
@@ -103,9 +111,19 @@ func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Wri
 
 // node is one running parleyd.
 type node struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	stdout io.Writer
+	// cfg is the configuration last loaded, started the one the node
+	// started with; loader loads it again on reload.
+	cfg, started *config.Config
+	loader       *config.Loader
+	level        *slog.LevelVar
+	log          *slog.Logger
+	stdout       io.Writer
+	// What a reload changes (reload.go): the certificate every TLS
+	// listener serves, the XMPP limits and the upload limits (files is
+	// nil without upload).
+	certs *certificates
+	xmpp  *xmpp.Server
+	files *muc.Files
 	// ctlCommand is how the start-up message tells the operator to run
 	// parleyctl, with the flags needed to reach the same database.
 	ctlCommand string
@@ -154,8 +172,9 @@ func (l *listener) close() {
 }
 
 // run starts everything, serves until ctx ends or a listener fails, then
-// stops everything it started, in reverse order.
-func (n *node) run(ctx context.Context) error {
+// stops everything it started, in reverse order. Each value from reload
+// reloads the configuration and the certificate.
+func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	cfg, log := n.cfg, n.log
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return fmt.Errorf("--data: %w", err)
@@ -164,6 +183,7 @@ func (n *node) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
+	n.certs = newCertificates(cert)
 
 	store, err := backend.Open(ctx, cfg.Storage)
 	if err != nil {
@@ -209,40 +229,38 @@ func (n *node) run(ctx context.Context) error {
 	// nobody could take.
 	im := interop.NewRouter()
 	srv, err := xmpp.NewServer(xmpp.Config{
-		IM:                  im,
-		Rooms:               rooms,
-		Files:               files,
-		UploadURL:           cfg.UploadURL,
-		Domain:              cfg.Domain,
-		TLS:                 &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12},
-		Store:               store,
-		Logger:              log,
-		Registerer:          reg,
-		MaxStanzaSize:       cfg.MaxStanzaSize,
-		MaxUnauthPerIP:      cfg.MaxUnauthPerIP,
-		UnauthTimeout:       cfg.UnauthTimeout,
-		MaxAuthFailures:     cfg.MaxAuthFailures,
-		AuthFailureDelay:    cfg.AuthFailureDelay,
-		MaxOfflineMessages:  cfg.MaxOfflineMessages,
-		SendQueueLength:     cfg.SendQueue,
-		SendQueueBytes:      cfg.SendQueueBytes,
-		SlowConsumerTime:    cfg.SlowConsumerTime,
-		SlowConsumerRate:    cfg.SlowConsumerRate,
-		StanzaRate:          cfg.StanzaRate,
-		StanzaBurst:         cfg.StanzaBurst,
-		UserStanzaRate:      cfg.UserStanzaRate,
-		UserStanzaBurst:     cfg.UserStanzaBurst,
-		IPStanzaRate:        cfg.IPStanzaRate,
-		IPStanzaBurst:       cfg.IPStanzaBurst,
-		MaxResourcesPerUser: cfg.MaxResources,
-		ChannelBinding:      cfg.ChannelBinding,
-		Version:             version,
-		Redirect:            redirect(pooled),
-		Remote:              remote(pooled),
+		IM:               im,
+		Rooms:            rooms,
+		Files:            files,
+		UploadURL:        cfg.UploadURL,
+		Domain:           cfg.Domain,
+		TLS:              n.certs.tlsConfig(),
+		Store:            store,
+		Logger:           log,
+		Registerer:       reg,
+		MaxUnauthPerIP:   cfg.MaxUnauthPerIP,
+		SendQueueLength:  cfg.SendQueue,
+		SendQueueBytes:   cfg.SendQueueBytes,
+		SlowConsumerTime: cfg.SlowConsumerTime,
+		SlowConsumerRate: cfg.SlowConsumerRate,
+		StanzaRate:       cfg.StanzaRate,
+		StanzaBurst:      cfg.StanzaBurst,
+		UserStanzaRate:   cfg.UserStanzaRate,
+		UserStanzaBurst:  cfg.UserStanzaBurst,
+		IPStanzaRate:     cfg.IPStanzaRate,
+		IPStanzaBurst:    cfg.IPStanzaBurst,
+		ChannelBinding:   cfg.ChannelBinding,
+		Version:          version,
+		Redirect:         redirect(pooled),
+		Remote:           remote(pooled),
 	})
 	if err != nil {
 		return err
 	}
+	if err := srv.SetLiveLimits(xmppLiveLimits(cfg)); err != nil {
+		return err
+	}
+	n.xmpp, n.files = srv, files
 	xmppSrv.Store(srv)
 	if pooled != nil {
 		if err := pooled.SetStanzaDoor(srv); err != nil {
@@ -269,7 +287,7 @@ func (n *node) run(ctx context.Context) error {
 	im.SetStore(srv)
 	defer sipSrv.Close()
 	httpSrv := newHTTPServer(store, reg, log, srv.UploadHandler(), sipSrv.WebSocketHandler())
-	sipTLS := &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12}
+	sipTLS := n.certs.tlsConfig()
 
 	listeners := []*listener{
 		{flag: "xmpp-c2s", addr: cfg.XMPPC2S, what: "XMPP c2s (STARTTLS)", serve: srv.ServeC2S, required: true},
@@ -298,6 +316,16 @@ func (n *node) run(ctx context.Context) error {
 	// Changes made by parleyctl or other pool nodes to who may be in a
 	// room reach the occupants of this node's rooms.
 	g.Go(func() error { return engine.FollowChanges(gctx, cfg.RoomChangePoll) })
+	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-reload:
+				n.reload()
+			}
+		}
+	})
 	for _, l := range listeners {
 		if l.boundAddr() == nil {
 			continue

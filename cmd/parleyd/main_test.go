@@ -46,13 +46,14 @@ type daemon struct {
 	cancel         context.CancelFunc
 	done           chan int
 	stdout, stderr *syncBuffer
+	reload         chan os.Signal // what SIGHUP is to the process
 }
 
 func start(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemon{cancel: cancel, done: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	go func() { d.done <- run(ctx, "parleyd", args, d.stdout, d.stderr) }()
+	d := &daemon{cancel: cancel, done: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}, reload: make(chan os.Signal, 1)}
+	go func() { d.done <- run(ctx, "parleyd", args, d.stdout, d.stderr, d.reload) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -190,7 +191,7 @@ func TestBindError(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), "parleyd",
 			append([]string{"--data", t.TempDir(), "--http", "", "--sip", "", "--sip-tls", ""}, args...),
-			&stdout, &stderr)
+			&stdout, &stderr, nil)
 		if code != 1 || !strings.Contains(stderr.String(), "parleyd: "+flag+" "+addr+": ") {
 			t.Errorf("%q: exit %d, stderr %q; want 1 and an error naming %s %s", args, code, stderr.String(), flag, addr)
 		}
@@ -262,7 +263,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), "parleyd", tt.args, &stdout, &stderr)
+		code := run(context.Background(), "parleyd", tt.args, &stdout, &stderr, nil)
 		if code != tt.code || !strings.Contains(stderr.String(), tt.want) {
 			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tt.args, code, stderr.String(), tt.code, tt.want)
 		}

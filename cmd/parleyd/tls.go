@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleychat/parley/cmd/internal/config"
@@ -190,4 +191,35 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// certificates is the certificate every TLS listener serves (XMPP STARTTLS
+// and direct TLS, SIP over TLS), replaced whole on reload: each handshake
+// takes the one current then, so a renewed certificate reaches new
+// connections while established ones keep theirs.
+type certificates struct {
+	current atomic.Pointer[serverCert]
+}
+
+func newCertificates(c serverCert) *certificates {
+	cs := &certificates{}
+	cs.set(c)
+	return cs
+}
+
+// set makes c the certificate of the next handshakes.
+func (cs *certificates) set(c serverCert) { cs.current.Store(&c) }
+
+// get returns the current certificate.
+func (cs *certificates) get() serverCert { return *cs.current.Load() }
+
+// tlsConfig is a server TLS configuration that serves the current
+// certificate.
+func (cs *certificates) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return &cs.current.Load().cert, nil
+		},
+	}
 }

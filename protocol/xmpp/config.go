@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -70,6 +69,10 @@ type Config struct {
 	// none are registered.
 	Registerer prometheus.Registerer
 
+	// MaxStanzaSize, UnauthTimeout, MaxAuthFailures, AuthFailureDelay,
+	// MaxOfflineMessages and MaxResourcesPerUser are the server's first
+	// LiveLimits (SetLiveLimits changes them while it runs).
+	//
 	// MaxStanzaSize is the largest top-level element, in bytes of XML, a
 	// client may send; a larger one ends the stream with policy-violation
 	// (RFC 6120 §4.9.3.14).
@@ -159,12 +162,8 @@ func (c *Config) applyDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	setDefault(&c.MaxStanzaSize, DefaultMaxStanzaSize)
+	// The live limits (live.go) take their defaults in SetLiveLimits.
 	setDefault(&c.MaxUnauthPerIP, DefaultMaxUnauthPerIP)
-	setDefault(&c.UnauthTimeout, DefaultUnauthTimeout)
-	setDefault(&c.MaxAuthFailures, DefaultMaxAuthFailures)
-	setDefault(&c.AuthFailureDelay, DefaultAuthFailureDelay)
-	setDefault(&c.MaxOfflineMessages, DefaultMaxOfflineMessages)
 	setDefault(&c.SendQueueLength, DefaultSendQueueLength)
 	setDefault(&c.SendQueueBytes, DefaultSendQueueBytes)
 	setDefault(&c.SlowConsumerTime, DefaultSlowConsumerTime)
@@ -176,10 +175,6 @@ func (c *Config) applyDefaults() error {
 	setDefault(&c.IPStanzaRate, DefaultIPStanzaRate)
 	setDefault(&c.IPStanzaBurst, DefaultIPStanzaBurst)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
-	setDefault(&c.MaxResourcesPerUser, DefaultMaxResourcesPerUser)
-	if c.MaxStanzaSize < 4096 {
-		return fmt.Errorf("xmpp: config: MaxStanzaSize %d is below the 4096 bytes a client may rely on (RFC 6120 §13.12)", c.MaxStanzaSize)
-	}
 	if c.Version == "" {
 		c.Version = "dev"
 	}

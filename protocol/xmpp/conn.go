@@ -45,6 +45,7 @@ type conn struct {
 	headerSent bool
 	secure     bool
 	tlsState   tls.ConnectionState
+	servedCert []byte // the leaf certificate of the handshake, when chosen per handshake
 	username   string // set by SASL
 	authFails  int
 	countedIP  bool // holds a slot in the per-IP unauthenticated count
@@ -85,7 +86,7 @@ func newConn(srv *Server, raw net.Conn) *conn {
 func (c *conn) serve(ctx context.Context, directTLS bool) {
 	defer c.close()
 	c.srv.metrics.connections.Inc()
-	_ = c.raw.SetDeadline(time.Now().Add(c.srv.cfg.UnauthTimeout))
+	_ = c.raw.SetDeadline(time.Now().Add(c.srv.limit().UnauthTimeout))
 
 	// The per-address slot is taken before anything else, the TLS
 	// handshake included: a connection that never starts TLS holds
@@ -107,7 +108,7 @@ func (c *conn) serve(ctx context.Context, directTLS bool) {
 			return
 		}
 	} else {
-		c.br = newBudgetReader(c.rw, c.srv.cfg.MaxStanzaSize)
+		c.br = newBudgetReader(c.rw, c.srv.limit().MaxStanzaSize)
 	}
 
 	err := c.negotiate(ctx)
@@ -395,8 +396,8 @@ func (c *conn) negotiateStep(ctx context.Context) (restart bool, err error) {
 // startTLS performs the TLS handshake on the raw connection (STARTTLS or
 // XEP-0368) and replaces the byte source.
 func (c *conn) startTLS(ctx context.Context) error {
-	tc := tls.Server(c.raw, c.srv.cfg.TLS)
-	hctx, cancel := context.WithTimeout(ctx, c.srv.cfg.UnauthTimeout)
+	tc := tls.Server(c.raw, c.tlsConfig())
+	hctx, cancel := context.WithTimeout(ctx, c.srv.limit().UnauthTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		return err
@@ -406,8 +407,30 @@ func (c *conn) startTLS(ctx context.Context) error {
 	c.writeMu.Unlock()
 	c.secure = true
 	c.tlsState = tc.ConnectionState()
-	c.br = newBudgetReader(tc, c.srv.cfg.MaxStanzaSize)
+	c.br = newBudgetReader(tc, c.srv.limit().MaxStanzaSize)
 	return nil
+}
+
+// tlsConfig is the server's TLS configuration for this connection's
+// handshake. When the certificate is chosen per handshake
+// (GetCertificate: it may be replaced while the server runs), the
+// connection remembers the one it served, which tls-server-end-point
+// channel binding is computed from (RFC 5929 §4.1).
+func (c *conn) tlsConfig() *tls.Config {
+	cfg := c.srv.cfg.TLS
+	if cfg.GetCertificate == nil {
+		return cfg
+	}
+	cfg = cfg.Clone()
+	get := cfg.GetCertificate
+	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := get(hello)
+		if err == nil && cert != nil && len(cert.Certificate) > 0 {
+			c.servedCert = cert.Certificate[0]
+		}
+		return cert, err
+	}
+	return cfg
 }
 
 // handleBindIQ answers the iq that binds a resource (RFC 6120 §7) and, for
@@ -434,7 +457,7 @@ func (c *conn) handleBindIQ(iq *Element) (bool, error) {
 	s := newSession(c.srv, c.srv.cfg.SendQueueLength)
 	s.kill = c.kill
 	c.rate = rate.NewLimiter(rate.Limit(c.srv.cfg.StanzaRate), c.srv.cfg.StanzaBurst)
-	ok, err := c.srv.router.bind(s, account, wanted, c.srv.cfg.MaxResourcesPerUser)
+	ok, err := c.srv.router.bind(s, account, wanted, c.srv.limit().MaxResourcesPerUser)
 	if err != nil {
 		return false, c.write(errorReply(iq, errBadRequest("invalid resourcepart"), "").Bytes())
 	}

@@ -273,6 +273,13 @@ func (c *testClient) startTLS() *Element {
 // wrote) and reports success.
 func (c *testClient) scramAuth(mech, user, password string) bool {
 	c.t.Helper()
+	return c.scramAuthBound(mech, user, password, scram.NewTLSExporterBinding)
+}
+
+// scramAuthBound is scramAuth with the channel binding a -PLUS mechanism
+// uses.
+func (c *testClient) scramAuthBound(mech, user, password string, binding func(*tls.ConnectionState) (scram.ChannelBinding, error)) bool {
+	c.t.Helper()
 	hash := scram.SHA256
 	if strings.HasPrefix(mech, "SCRAM-SHA-1") {
 		hash = scram.SHA1
@@ -284,7 +291,7 @@ func (c *testClient) scramAuth(mech, user, password string) bool {
 	conv := client.NewConversation()
 	if strings.HasSuffix(mech, "-PLUS") {
 		state := c.conn.(*tls.Conn).ConnectionState()
-		cb, err := scram.NewTLSExporterBinding(&state)
+		cb, err := binding(&state)
 		if err != nil {
 			c.t.Fatal(err)
 		}
@@ -335,6 +342,15 @@ func (c *testClient) bind(resource string) string {
 // binds resource.
 func (ts *testServer) login(t testing.TB, user, password, resource string) *testClient {
 	t.Helper()
+	c := ts.authenticate(t, user, password)
+	c.bind(resource)
+	return c
+}
+
+// authenticate connects, negotiates STARTTLS, authenticates with
+// SCRAM-SHA-256 and opens the stream again, binding no resource.
+func (ts *testServer) authenticate(t testing.TB, user, password string) *testClient {
+	t.Helper()
 	c := dialRaw(t, ts.addr)
 	c.openStream()
 	c.startTLS()
@@ -342,7 +358,6 @@ func (ts *testServer) login(t testing.TB, user, password, resource string) *test
 		t.Fatalf("login %s failed", user)
 	}
 	c.openStream()
-	c.bind(resource)
 	return c
 }
 

@@ -147,7 +147,7 @@ func (s *Server) storeOffline(ctx context.Context, m *Element, to jid.JID) *Stan
 		From:   m.AttrValue("from"),
 		Stanza: stamped.Bytes(),
 		Stored: now,
-	}, s.cfg.MaxOfflineMessages)
+	}, s.limit().MaxOfflineMessages)
 	switch {
 	case errors.Is(err, storage.ErrQuotaExceeded):
 		return errServiceUnavailable("the recipient's offline storage is full")

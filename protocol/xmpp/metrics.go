@@ -64,23 +64,35 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// setLimits exports the configured limits.
+// setLimits exports the configured limits that stay as the server started;
+// setLiveLimits the others.
 func (m *metrics) setLimits(c *Config) {
 	for name, v := range map[string]float64{
-		"max_stanza_size":        float64(c.MaxStanzaSize),
-		"max_unauth_per_ip":      float64(c.MaxUnauthPerIP),
-		"unauth_timeout":         c.UnauthTimeout.Seconds(),
-		"max_resources_per_user": float64(c.MaxResourcesPerUser),
-		"send_queue":             float64(c.SendQueueLength),
-		"send_queue_bytes":       float64(c.SendQueueBytes),
-		"slow_consumer_time":     c.SlowConsumerTime.Seconds(),
-		"slow_consumer_rate":     float64(c.SlowConsumerRate),
-		"stanza_rate":            c.StanzaRate,
-		"stanza_burst":           float64(c.StanzaBurst),
-		"user_stanza_rate":       c.UserStanzaRate,
-		"user_stanza_burst":      float64(c.UserStanzaBurst),
-		"ip_stanza_rate":         c.IPStanzaRate,
-		"ip_stanza_burst":        float64(c.IPStanzaBurst),
+		"max_unauth_per_ip":  float64(c.MaxUnauthPerIP),
+		"send_queue":         float64(c.SendQueueLength),
+		"send_queue_bytes":   float64(c.SendQueueBytes),
+		"slow_consumer_time": c.SlowConsumerTime.Seconds(),
+		"slow_consumer_rate": float64(c.SlowConsumerRate),
+		"stanza_rate":        c.StanzaRate,
+		"stanza_burst":       float64(c.StanzaBurst),
+		"user_stanza_rate":   c.UserStanzaRate,
+		"user_stanza_burst":  float64(c.UserStanzaBurst),
+		"ip_stanza_rate":     c.IPStanzaRate,
+		"ip_stanza_burst":    float64(c.IPStanzaBurst),
+	} {
+		m.limits.WithLabelValues(name).Set(v)
+	}
+}
+
+// setLiveLimits exports the live limits (live.go), again at each change.
+func (m *metrics) setLiveLimits(l *LiveLimits) {
+	for name, v := range map[string]float64{
+		"max_stanza_size":        float64(l.MaxStanzaSize),
+		"unauth_timeout":         l.UnauthTimeout.Seconds(),
+		"max_auth_failures":      float64(l.MaxAuthFailures),
+		"auth_failure_delay":     l.AuthFailureDelay.Seconds(),
+		"max_offline_messages":   float64(l.MaxOfflineMessages),
+		"max_resources_per_user": float64(l.MaxResourcesPerUser),
 	} {
 		m.limits.WithLabelValues(name).Set(v)
 	}

@@ -84,8 +84,12 @@ func (s *Server) channelBindings(c *conn) []scram.ChannelBinding {
 			out = append(out, scram.ChannelBinding{Type: scram.ChannelBindingTLSExporter, Data: data})
 		}
 	}
-	if s.certHash != nil {
-		out = append(out, scram.ChannelBinding{Type: scram.ChannelBindingTLSServerEndpoint, Data: s.certHash})
+	hash := s.certHash
+	if c.servedCert != nil {
+		hash = serverEndPointHash(c.servedCert)
+	}
+	if hash != nil {
+		out = append(out, scram.ChannelBinding{Type: scram.ChannelBindingTLSServerEndpoint, Data: hash})
 	}
 	return out
 }
@@ -161,7 +165,7 @@ func (c *conn) authenticate(ctx context.Context, authEl *Element) (ok bool, err 
 	c.srv.metrics.authFailures.Inc()
 	c.log.Info("authentication failed", "mechanism", mech, "condition", f.condition)
 	// Back off: the delay grows with the failures from this address.
-	delay := c.srv.limits.authFailed(c.remoteIP, c.srv.cfg.AuthFailureDelay)
+	delay := c.srv.limits.authFailed(c.remoteIP, c.srv.limit().AuthFailureDelay)
 	select {
 	case <-time.After(delay):
 	case <-ctx.Done():
@@ -170,7 +174,7 @@ func (c *conn) authenticate(ctx context.Context, authEl *Element) (ok bool, err 
 	if err := c.write(saslFailureBytes(f)); err != nil {
 		return false, err
 	}
-	if c.authFails >= c.srv.cfg.MaxAuthFailures {
+	if c.authFails >= c.srv.limit().MaxAuthFailures {
 		return false, &StreamError{Condition: "policy-violation", Text: "too many failed authentication attempts"}
 	}
 	return false, nil

@@ -29,7 +29,8 @@ type Server struct {
 	limits       *ipLimits
 	router       *router
 	mux          *mux
-	certHash     []byte      // tls-server-end-point binding data, or nil
+	certHash     []byte // tls-server-end-point binding data, or nil
+	live         atomic.Pointer[LiveLimits]
 	muc          *mucService // nil when no room engine is configured
 	// offline serialises, per user, reading and deleting their offline
 	// messages: an XMPP login and a SIP REGISTER must not both take them
@@ -82,6 +83,10 @@ func NewServer(cfg Config) (*Server, error) {
 		conns:     make(map[*conn]struct{}),
 	}
 	s.metrics.setLimits(&cfg)
+	if err := s.SetLiveLimits(cfg.liveLimits()); err != nil {
+		cancel()
+		return nil, err
+	}
 	if len(tlsCfg.Certificates) > 0 && len(tlsCfg.Certificates[0].Certificate) > 0 {
 		s.certHash = serverEndPointHash(tlsCfg.Certificates[0].Certificate[0])
 	}

@@ -122,13 +122,49 @@ func TestUploadSlots(t *testing.T) {
 	}
 }
 
+// uploader logs user in (password "secret") and into the open room verona,
+// whose category allows upload.
+func uploader(t *testing.T, ts *testServer, user string) *testClient {
+	t.Helper()
+	ts.addUser(t, user, "secret")
+	c := ts.online(t, user, "secret", "desk")
+	ts.createRoom(t, "verona", muc.Open, muc.Normal, nil, nil, nil)
+	join(t, c, "verona@conference.localhost", user, "")
+	return c
+}
+
+// The size limit and the quota change while the server runs
+// (Files.SetLimits, on parleyd's SIGHUP): disco and the next slot
+// request follow.
+func TestUploadLimitsChangeLive(t *testing.T) {
+	ts, _ := startUploadServer(t)
+	c := uploader(t, ts, "romeo")
+	if r := requestSlot(c, "s1", "a.bin", 5000, "application/octet-stream"); r.AttrValue("type") != "result" {
+		t.Fatalf("5000-byte slot under a 1 MiB limit: %s", r)
+	}
+	ts.srv.cfg.Files.SetLimits(4000, -1)
+	c.send(`<iq type='get' id='info' to='upload.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	info := c.expect("upload info", func(e *Element) bool { return e.AttrValue("id") == "info" }).Child(nsDiscoInfo, "query")
+	if got := formValues(info.Child(nsDataForms, "x"))["max-file-size"]; len(got) != 1 || got[0] != "4000" {
+		t.Errorf("disco max-file-size %q after SetLimits(4000), want 4000", got)
+	}
+	r := requestSlot(c, "s2", "b.bin", 5000, "application/octet-stream")
+	if big := r.Child(nsClient, "error").Child(nsUpload, "file-too-large"); big == nil || big.Child(nsUpload, "max-file-size").Text() != "4000" {
+		t.Errorf("5000-byte slot under a 4000-byte limit: %s", r)
+	}
+	// No quota now: slots beyond the old 1.5 MiB quota are given.
+	ts.srv.cfg.Files.SetLimits(1<<20, -1)
+	for i := range 3 {
+		if r := requestSlot(c, fmt.Sprintf("q%d", i), "c.bin", 1<<20, "application/octet-stream"); r.AttrValue("type") != "result" {
+			t.Errorf("1 MiB slot %d with no quota: %s", i, r)
+		}
+	}
+}
+
 // XEP-0363 §6: PUT to the slot, GET the file, over a real HTTP socket.
 func TestUploadPutGet(t *testing.T) {
 	ts, base := startUploadServer(t)
-	ts.addUser(t, "juliet", "secret")
-	c := ts.online(t, "juliet", "secret", "balcony")
-	ts.createRoom(t, "verona", muc.Open, muc.Normal, nil, nil, nil)
-	join(t, c, "verona@conference.localhost", "juliet", "")
+	c := uploader(t, ts, "juliet")
 
 	data := make([]byte, 700_000)
 	for i := range data {

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -262,6 +263,23 @@ func (l *Loader) Value(key string) string {
 		return v.text
 	}
 	return ""
+}
+
+// Changes compares two configurations key by key and returns the keys
+// whose values differ: live ones, which a running parleyd takes on reload
+// (SIGHUP), and restart ones, which take effect at its next start.
+func Changes(from, to *Config) (live, restart []string) {
+	for _, k := range keys {
+		if reflect.DeepEqual(k.set.value(from), k.set.value(to)) {
+			continue
+		}
+		if k.set.live {
+			live = append(live, k.name)
+		} else {
+			restart = append(restart, k.name)
+		}
+	}
+	return live, restart
 }
 
 // finish derives settings that depend on others and checks combinations.

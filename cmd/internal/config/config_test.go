@@ -265,3 +265,32 @@ func TestDefaultsParse(t *testing.T) {
 		}
 	}
 }
+
+// TestChanges: every key is compared, and each change is sorted into
+// live (applied on SIGHUP) or restart.
+func TestChanges(t *testing.T) {
+	from, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.set.value == nil {
+			t.Errorf("key %s has no value func: Changes cannot compare it", k.name)
+		}
+	}
+	to, err := load(t, "--max-stanza-size", "8KiB", "--log-level", "debug", "--domain", "example.org", "--pool-peers", "a:1,b:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, restart := Changes(from, to)
+	if want := []string{"log-level", "max-stanza-size"}; !reflect.DeepEqual(live, want) {
+		t.Errorf("live changes %q, want %q", live, want)
+	}
+	// upload-url follows the domain.
+	if want := []string{"domain", "pool-peers", "upload-url"}; !reflect.DeepEqual(restart, want) {
+		t.Errorf("restart changes %q, want %q", restart, want)
+	}
+	if live, restart := Changes(to, to); live != nil || restart != nil {
+		t.Errorf("no change: %q, %q", live, restart)
+	}
+}

@@ -25,6 +25,9 @@ func Markdown() string {
 				usage = usage[:i]
 			}
 		}
+		if k.set.live {
+			usage += " (changes on SIGHUP)"
+		}
 		flagText := "--" + k.name + " " + arg
 		if k.set.boolean {
 			flagText = "--" + k.name

@@ -27,8 +27,19 @@ type key struct {
 // setter parses a value given as text and stores it in a Config field.
 type setter struct {
 	apply func(c *Config, v string) error
+	// value returns the field, to compare two configurations (Changes).
+	value func(c *Config) any
 	// boolean flags may be given without a value: --channel-binding.
 	boolean bool
+	// live keys take a new value from the config file on SIGHUP, with no
+	// restart (parleyd's reload applies them).
+	live bool
+}
+
+// live marks a key's setter as applied on reload.
+func live(s setter) setter {
+	s.live = true
+	return s
 }
 
 // keys is every setting. Adding a setting is adding one line here (and a
@@ -47,13 +58,13 @@ var keys = []key{
 	{"sip-max-subscriptions", "allow `N` conference roster subscriptions (SUBSCRIBE, RFC 4575) per SIP user", strconv.Itoa(sip.DefaultMaxSubscriptions), count(func(c *Config) *int { return &c.SIPMaxSubscriptions })},
 	{"strict-listeners", "stop at start-up when any listener cannot open; by default an optional listener (direct TLS, SIP, SIP TLS, HTTP) whose port is taken is skipped with a warning", "false", boolean(func(c *Config) *bool { return &c.StrictListeners })},
 	{"http", "serve /healthz, /metrics, file upload and SIP over WebSocket (/sip) over HTTP on `ADDR`; empty disables", ":5280", str(func(c *Config) *string { return &c.HTTP })},
-	{"tls-cert", "TLS certificate chain in PEM `FILE` (default self-signed, kept in DATA/tls)", "", str(func(c *Config) *string { return &c.TLSCert })},
-	{"tls-key", "TLS private key in PEM `FILE` (with --tls-cert)", "", str(func(c *Config) *string { return &c.TLSKey })},
-	{"log-level", "log at `LEVEL` and above: debug, info, warn or error", "info", setter{apply: logLevel}},
+	{"tls-cert", "TLS certificate chain in PEM `FILE` (default self-signed, kept in DATA/tls)", "", live(str(func(c *Config) *string { return &c.TLSCert }))},
+	{"tls-key", "TLS private key in PEM `FILE` (with --tls-cert)", "", live(str(func(c *Config) *string { return &c.TLSKey }))},
+	{"log-level", "log at `LEVEL` and above: debug, info, warn or error", "info", live(setter{apply: logLevel, value: func(c *Config) any { return c.LogLevel }})},
 	{"pool", "join a pool of nodes (MySQL storage only): accept the other nodes on `ADDR`, the seed's TCP 8011 (e.g. :8011); empty runs a single node", "", str(func(c *Config) *string { return &c.Pool })},
-	{"pool-peers", "the other nodes' pool addresses: `LIST` of host:port, comma-separated", "", setter{apply: poolPeers}},
+	{"pool-peers", "the other nodes' pool addresses: `LIST` of host:port, comma-separated", "", setter{apply: poolPeers, value: func(c *Config) any { return c.PoolPeers }}},
 	{"node", "this node's `NAME` in the pool, unique (default the host name)", "", str(func(c *Config) *string { return &c.Node })},
-	{"node-role", "this node's `ROLE` in the pool: active, or standby (promoted when an active node is lost)", "active", setter{apply: nodeRole}},
+	{"node-role", "this node's `ROLE` in the pool: active, or standby (promoted when an active node is lost)", "active", setter{apply: nodeRole, value: func(c *Config) any { return c.NodeRole }}},
 	{"pool-max-active", "let at most `N` nodes of the pool be active at once", "4", count(func(c *Config) *int { return &c.PoolMaxActive })},
 	{"pool-secret", "`SECRET` every node of the pool shares (16 characters or more): it authenticates and encrypts the pool links; or give --pool-cert, --pool-key and --pool-ca", "", str(func(c *Config) *string { return &c.PoolSecret })},
 	{"pool-cert", "this node's pool link certificate in PEM `FILE` (instead of --pool-secret)", "", str(func(c *Config) *string { return &c.PoolCert })},
@@ -62,12 +73,12 @@ var keys = []key{
 	{"pool-nats", "use the external NATS cluster at `URL` as the pool bus instead of the embedded one", "", str(func(c *Config) *string { return &c.PoolNATS })},
 	{"pool-node-timeout", "count a pool node lost after `DURATION` without its heartbeat (sent 6 times as often); its rooms then move", "3s", duration(func(c *Config) *time.Duration { return &c.PoolNodeTimeout })},
 	{"pool-client-addr", "where XMPP clients reach this node, as `HOST:PORT`, for redirects from other nodes (default the --pool host and the --xmpp-c2s port)", "", str(func(c *Config) *string { return &c.PoolClientAddr })},
-	{"max-stanza-size", "refuse stanzas larger than `BYTES` (262144 or 256KiB)", fmt.Sprintf("%dKiB", xmpp.DefaultMaxStanzaSize>>10), size(func(c *Config) *int64 { return &c.MaxStanzaSize })},
+	{"max-stanza-size", "refuse stanzas larger than `BYTES` (262144 or 256KiB)", fmt.Sprintf("%dKiB", xmpp.DefaultMaxStanzaSize>>10), live(size(func(c *Config) *int64 { return &c.MaxStanzaSize }))},
 	{"max-unauth-per-ip", "allow `N` unauthenticated connections per IP address", strconv.Itoa(xmpp.DefaultMaxUnauthPerIP), count(func(c *Config) *int { return &c.MaxUnauthPerIP })},
-	{"unauth-timeout", "close connections not authenticated within `DURATION`", xmpp.DefaultUnauthTimeout.String(), duration(func(c *Config) *time.Duration { return &c.UnauthTimeout })},
-	{"max-auth-failures", "close a connection after `N` failed logins", strconv.Itoa(xmpp.DefaultMaxAuthFailures), count(func(c *Config) *int { return &c.MaxAuthFailures })},
-	{"auth-failure-delay", "wait `DURATION` after a failed login, doubled per further failure", xmpp.DefaultAuthFailureDelay.String(), duration(func(c *Config) *time.Duration { return &c.AuthFailureDelay })},
-	{"max-offline-messages", "store up to `N` messages per offline user", strconv.Itoa(xmpp.DefaultMaxOfflineMessages), count(func(c *Config) *int { return &c.MaxOfflineMessages })},
+	{"unauth-timeout", "close connections not authenticated within `DURATION`", xmpp.DefaultUnauthTimeout.String(), live(duration(func(c *Config) *time.Duration { return &c.UnauthTimeout }))},
+	{"max-auth-failures", "close a connection after `N` failed logins", strconv.Itoa(xmpp.DefaultMaxAuthFailures), live(count(func(c *Config) *int { return &c.MaxAuthFailures }))},
+	{"auth-failure-delay", "wait `DURATION` after a failed login, doubled per further failure", xmpp.DefaultAuthFailureDelay.String(), live(duration(func(c *Config) *time.Duration { return &c.AuthFailureDelay }))},
+	{"max-offline-messages", "store up to `N` messages per offline user", strconv.Itoa(xmpp.DefaultMaxOfflineMessages), live(count(func(c *Config) *int { return &c.MaxOfflineMessages }))},
 	{"send-queue", "queue up to `N` stanzas per session; beyond N the client must keep reading (--slow-consumer-time, --slow-consumer-rate) or be cut off as too slow", strconv.Itoa(xmpp.DefaultSendQueueLength), count(func(c *Config) *int { return &c.SendQueue })},
 	{"send-queue-bytes", "cut a session off when more than `BYTES` wait in its send queue, however fast it reads", fmt.Sprintf("%dMiB", xmpp.DefaultSendQueueBytes>>20), size(func(c *Config) *int64 { return &c.SendQueueBytes })},
 	{"slow-consumer-time", "cut a session off when, with more than --send-queue stanzas waiting, it read less than --slow-consumer-rate over `DURATION`", xmpp.DefaultSlowConsumerTime.String(), duration(func(c *Config) *time.Duration { return &c.SlowConsumerTime })},
@@ -78,18 +89,18 @@ var keys = []key{
 	{"user-stanza-burst", "let one account's sessions send `N` stanzas at once before --user-stanza-rate applies", strconv.Itoa(xmpp.DefaultUserStanzaBurst), count(func(c *Config) *int { return &c.UserStanzaBurst })},
 	{"ip-stanza-rate", "read at most `N` stanzas per second from all sessions from one IP address together", strconv.Itoa(xmpp.DefaultIPStanzaRate), perSecond(func(c *Config) *float64 { return &c.IPStanzaRate })},
 	{"ip-stanza-burst", "let the sessions from one IP address send `N` stanzas at once before --ip-stanza-rate applies", strconv.Itoa(xmpp.DefaultIPStanzaBurst), count(func(c *Config) *int { return &c.IPStanzaBurst })},
-	{"max-resources", "allow `N` simultaneous sessions per account", strconv.Itoa(xmpp.DefaultMaxResourcesPerUser), count(func(c *Config) *int { return &c.MaxResources })},
+	{"max-resources", "allow `N` simultaneous sessions per account", strconv.Itoa(xmpp.DefaultMaxResourcesPerUser), live(count(func(c *Config) *int { return &c.MaxResources }))},
 	{"room-change-poll", "read the room change log every `DURATION`: when parleyctl or another pool node removes a member, bans, walls off or closes a room, the occupants it shuts out of this node's rooms are removed within about that time", "250ms", duration(func(c *Config) *time.Duration { return &c.RoomChangePoll })},
 	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
-	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", size(func(c *Config) *int64 { return &c.UploadMaxSize })},
-	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", size(func(c *Config) *int64 { return &c.UploadQuota })},
+	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
+	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", live(size(func(c *Config) *int64 { return &c.UploadQuota }))},
 	{"upload-url", "give out upload and download URLs under `URL`, the HTTP listener as clients reach it (default http://DOMAIN:PORT of --http)", "", str(func(c *Config) *string { return &c.UploadURL })},
 	{"compliance", "copy the events captured for compliance into the compliance database (one node of a pool at a time); false pauses the copy, events wait in the outbox", "true", boolean(func(c *Config) *bool { return &c.Compliance })},
 	{"compliance-storage", "compliance database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB, another database or server (default sqlite:DATA/compliance.db)", "", str(func(c *Config) *string { return &c.ComplianceStorage })},
-	{"compliance-adapter", "write the captured events as files for an archive: `FORMAT` xml, jsonl or none (on the node holding the compliance lease)", "xml", setter{apply: complianceAdapter}},
+	{"compliance-adapter", "write the captured events as files for an archive: `FORMAT` xml, jsonl or none (on the node holding the compliance lease)", "xml", setter{apply: complianceAdapter, value: func(c *Config) any { return c.ComplianceAdapter }}},
 	{"compliance-output", "write the compliance adapter's files into `DIR` (default DATA/compliance)", "", str(func(c *Config) *string { return &c.ComplianceOutput })},
 	{"compliance-interval", "run the compliance adapter every `DURATION`: one file per interval", "15m0s", duration(func(c *Config) *time.Duration { return &c.ComplianceInterval })},
-	{"compliance-retention", "keep compliance events for `DURATION`, then purge them (except what a legal hold covers); 0 keeps them forever", "0s", setter{apply: complianceRetention}},
+	{"compliance-retention", "keep compliance events for `DURATION`, then purge them (except what a legal hold covers); 0 keeps them forever", "0s", setter{apply: complianceRetention, value: func(c *Config) any { return c.ComplianceRetention }}},
 	{"compliance-per-room", "write one compliance XML file per room and interval instead of one per interval", "false", boolean(func(c *Config) *bool { return &c.CompliancePerRoom })},
 	{"compliance-file-events", "write at most `N` events per compliance adapter file (per window): a larger backlog becomes several files; the adapter holds one window's events in memory, about 2 kB each", strconv.Itoa(compliance.DefaultAdapterMaxBatch), count(func(c *Config) *int { return &c.ComplianceFileEvents })},
 }
@@ -165,7 +176,7 @@ func str(field func(*Config) *string) setter {
 	return setter{apply: func(c *Config, v string) error {
 		*field(c) = v
 		return nil
-	}}
+	}, value: func(c *Config) any { return *field(c) }}
 }
 
 // boolean sets a bool field from true/false (also 1/0, t/f).
@@ -177,7 +188,7 @@ func boolean(field func(*Config) *bool) setter {
 		}
 		*field(c) = b
 		return nil
-	}}
+	}, value: func(c *Config) any { return *field(c) }}
 }
 
 // count sets an int field from a positive decimal number.
@@ -189,7 +200,7 @@ func count(field func(*Config) *int) setter {
 		}
 		*field(c) = n
 		return nil
-	}}
+	}, value: func(c *Config) any { return *field(c) }}
 }
 
 // perSecond sets a float64 field from a positive rate per second ("20",
@@ -202,7 +213,7 @@ func perSecond(field func(*Config) *float64) setter {
 		}
 		*field(c) = r
 		return nil
-	}}
+	}, value: func(c *Config) any { return *field(c) }}
 }
 
 // duration sets a time.Duration field from Go duration syntax ("30s",
@@ -218,7 +229,7 @@ func duration(field func(*Config) *time.Duration) setter {
 		}
 		*field(c) = d
 		return nil
-	}}
+	}, value: func(c *Config) any { return *field(c) }}
 }
 
 // size sets an int64 field from a byte count.
@@ -230,7 +241,7 @@ func size(field func(*Config) *int64) setter {
 		}
 		*field(c) = n
 		return nil
-	}}
+	}, value: func(c *Config) any { return *field(c) }}
 }
 
 func logLevel(c *Config, v string) error {
