@@ -9,9 +9,17 @@ GO ?= go
 
 .PHONY: build run test mariadb lint pool-demo pool-demo-stop
 
-## build: compile parleyd and parleyctl into bin/
+## build: compile parleyd and parleyctl into bin/; VERSION=1.0.0 names the
+## release that --version prints (else 0.1.0-dev), with the git revision
+VERSION ?=
+REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+ifneq ($(REVISION),)
+REVISION := $(REVISION)$(shell git diff --quiet HEAD -- 2>/dev/null || echo +modified)
+endif
+VERSION_PKG := github.com/parleychat/parley/cmd/internal/version
+LDFLAGS := -X $(VERSION_PKG).revision=$(REVISION) $(if $(VERSION),-X $(VERSION_PKG).release=$(VERSION))
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -buildvcs=auto -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## run: build, then start parleyd with the defaults (domain localhost, data
 ## in ./data); ARGS passes flags: make run ARGS='--log-level debug --sip ""'

@@ -38,6 +38,7 @@ import (
 	"syscall"
 
 	"github.com/parleychat/parley/cmd/internal/config"
+	"github.com/parleychat/parley/cmd/internal/version"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
@@ -170,6 +171,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return exitOK
 		}
 		return exitUsage
+	}
+	if loader.Version() {
+		fmt.Fprintln(stdout, version.String("parleyctl"))
+		return exitOK
 	}
 
 	cmd, rest := findCommand(fs.Args())

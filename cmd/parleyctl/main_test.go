@@ -179,6 +179,9 @@ func TestUsage(t *testing.T) {
 	if res := r.run("", "--help"); res.code != exitOK || !strings.Contains(res.stderr, "user add NAME") {
 		t.Errorf("--help: exit %d, stderr %q", res.code, res.stderr)
 	}
+	if res := r.run("", "--version"); res.code != exitOK || !strings.HasPrefix(res.stdout, "parleyctl 0.1.0-dev (") {
+		t.Errorf("--version: exit %d, stdout %q", res.code, res.stdout)
+	}
 }
 
 // TestSharedConfigFile checks that parleyctl accepts a config file written

@@ -8,13 +8,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestBinaries builds parleyd and parleyctl, starts parleyd as an
+// TestBinaries builds parleyd and parleyctl with a release number, as make
+// build VERSION=… does, checks what --version prints, starts parleyd as an
 // operator would, manages users with parleyctl while it runs, and stops it
 // with SIGTERM, expecting exit status 0.
 func TestBinaries(t *testing.T) {
@@ -23,10 +25,18 @@ func TestBinaries(t *testing.T) {
 	}
 	bin := t.TempDir()
 	// go test puts its own go command first on PATH.
-	build := exec.Command("go", "build", "-o", bin+string(os.PathSeparator), "./cmd/parleyd", "./cmd/parleyctl")
+	build := exec.Command("go", "build", "-buildvcs=auto",
+		"-ldflags", "-X github.com/parleychat/parley/cmd/internal/version.release=9.9.9-test",
+		"-o", bin+string(os.PathSeparator), "./cmd/parleyd", "./cmd/parleyctl")
 	build.Dir = filepath.Join("..", "..")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, name := range []string{"parleyd", "parleyctl"} {
+		out, err := exec.Command(filepath.Join(bin, name), "--version").Output()
+		if v := string(out); err != nil || !strings.HasPrefix(v, name+" 9.9.9-test (") || !strings.HasSuffix(v, runtime.Version()+")\n") {
+			t.Errorf("%s --version: %q, %v; want %q … %q", name, out, err, name+" 9.9.9-test (", runtime.Version()+")")
+		}
 	}
 
 	data := t.TempDir()

@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/parleychat/parley/cmd/internal/config"
+	"github.com/parleychat/parley/cmd/internal/version"
 	"github.com/parleychat/parley/compliance"
 	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
@@ -39,9 +40,6 @@ import (
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
 )
-
-// version is reported by XEP-0092 and on start.
-const version = "0.1.0-dev"
 
 // Shutdown budgets: streams get this long to flush and close after
 // SIGINT/SIGTERM, the HTTP server its own shorter time after that.
@@ -90,6 +88,10 @@ func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Wri
 		fs.Usage()
 		return 2
 	}
+	if loader.Version() {
+		fmt.Fprintln(stdout, version.String("parleyd"))
+		return 0
+	}
 	cfg, err := loader.Load()
 	if err != nil {
 		fmt.Fprintf(stderr, "parleyd: %v\n", err)
@@ -97,7 +99,7 @@ func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Wri
 	}
 	level := new(slog.LevelVar) // --log-level changes on reload
 	level.Set(cfg.LogLevel)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(logHandler(stderr, cfg.LogFormat, level))
 	if processLogger != nil {
 		processLogger(log)
 	}
@@ -107,6 +109,16 @@ func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Wri
 		return 1
 	}
 	return 0
+}
+
+// logHandler writes the log to w as --log-format says: logfmt text or JSON
+// lines.
+func logHandler(w io.Writer, format string, level slog.Leveler) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
 }
 
 // node is one running parleyd.
@@ -250,7 +262,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		IPStanzaRate:     cfg.IPStanzaRate,
 		IPStanzaBurst:    cfg.IPStanzaBurst,
 		ChannelBinding:   cfg.ChannelBinding,
-		Version:          version,
+		Version:          version.Number(),
 		Redirect:         redirect(pooled),
 		Remote:           remote(pooled),
 	})
@@ -273,7 +285,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		return err
 	}
 	defer closeCompliance()
-	sipSrv, err := sip.NewServer(sip.Config{Domain: cfg.Domain, Accounts: store, Logger: log, Version: version,
+	sipSrv, err := sip.NewServer(sip.Config{Domain: cfg.Domain, Accounts: store, Logger: log, Version: version.Number(),
 		DigestAlgorithms: strings.Split(cfg.SIPDigest, ","), Rooms: rooms, IM: im, SendQueue: cfg.SIPSendQueue,
 		MaxSubscriptions: cfg.SIPMaxSubscriptions})
 	if err != nil {
@@ -510,7 +522,7 @@ func bind(ctx context.Context, listeners []*listener, strict bool, log *slog.Log
 // do next.
 func (n *node) announce(cert serverCert, listeners []*listener) {
 	w, cfg := n.stdout, n.cfg
-	fmt.Fprintf(w, "parleyd %s: XMPP domain %s, storage %s\n", version, cfg.Domain, redactDSN(cfg.Storage))
+	fmt.Fprintf(w, "parleyd %s: XMPP domain %s, storage %s\n", version.Number(), cfg.Domain, redactDSN(cfg.Storage))
 	if cert.selfSigned {
 		fmt.Fprintf(w, "parleyd: TLS certificate %s (self-signed, SHA-256 %s)\n", cert.certFile, cert.fingerprint())
 	} else {
@@ -543,7 +555,7 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 	} else {
 		fmt.Fprintf(w, "Then log in as alice@%s.\n", cfg.Domain)
 	}
-	n.log.Info("started", "version", version, "domain", cfg.Domain)
+	n.log.Info("started", "version", version.String("parleyd"), "domain", cfg.Domain)
 }
 
 // ctlCommand is the parleyctl command line that reaches the same database

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -260,12 +261,34 @@ func TestUsageAndConfigErrors(t *testing.T) {
 		{[]string{"extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"--unauth-timeout", "abc"}, 1, `parleyd: config: --unauth-timeout: invalid duration "abc"`},
 		{[]string{"--help"}, 0, "--xmpp-c2s ADDR"},
+		{[]string{"--log-format", "xml"}, 1, `parleyd: config: --log-format: invalid log format "xml": want text or json`},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), "parleyd", tt.args, &stdout, &stderr, nil)
 		if code != tt.code || !strings.Contains(stderr.String(), tt.want) {
 			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tt.args, code, stderr.String(), tt.code, tt.want)
+		}
+	}
+}
+
+// TestVersionAndJSONLog: --version prints the version and starts nothing;
+// --log-format json writes one JSON object per log line.
+func TestVersionAndJSONLog(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), "parleyd", []string{"--version"}, &stdout, &stderr, nil); code != 0 ||
+		!strings.HasPrefix(stdout.String(), "parleyd 0.1.0-dev (") || stderr.Len() != 0 {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+
+	d := start(t, "--data", filepath.Join(t.TempDir(), "data"), "--log-format", "json",
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--http", "", "--sip", "", "--sip-tls", "")
+	d.addr(t, "XMPP c2s (STARTTLS)")
+	d.waitLog(t, `"msg":"started"`, 1)
+	for _, line := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil || entry["level"] == nil || entry["msg"] == nil {
+			t.Errorf("log line is not a JSON log entry (%v): %s", err, line)
 		}
 	}
 }

@@ -74,8 +74,10 @@ type Config struct {
 	TLSCert string
 	TLSKey  string
 
-	// LogLevel is the minimum level logged.
-	LogLevel slog.Level
+	// LogLevel is the minimum level logged; LogFormat is "text"
+	// (logfmt) or "json" (one object per line).
+	LogLevel  slog.Level
+	LogFormat string
 
 	// Limits of the XMPP front door; see xmpp.Config for their meaning.
 	MaxStanzaSize      int64
@@ -157,6 +159,7 @@ type Config struct {
 type Loader struct {
 	fs      *flag.FlagSet
 	file    *string
+	version *bool
 	entries map[string]*flagValue
 }
 
@@ -183,13 +186,14 @@ func (v *flagValue) Set(s string) error {
 	return nil
 }
 
-// Register defines --config and the flags for the named keys on fs, or for
-// every key when names is empty. Keys without a flag are still accepted in
+// Register defines --config, --version and the flags for the named keys on
+// fs, or for every key when names is empty. Keys without a flag are still accepted in
 // the config file: parleyctl shares parleyd's file but only has --data,
 // --storage and --domain.
 func Register(fs *flag.FlagSet, names ...string) *Loader {
 	l := &Loader{fs: fs, entries: make(map[string]*flagValue)}
 	l.file = fs.String("config", "", "read settings from `FILE` (TOML if it ends in .toml, YAML if .yaml or .yml)")
+	l.version = fs.Bool("version", false, "print the version (release, revision built from, Go version) and exit")
 	for _, k := range keys {
 		if len(names) > 0 && !slices.Contains(names, k.name) {
 			continue
@@ -240,6 +244,10 @@ func (l *Loader) Load() (*Config, error) {
 	}
 	return c, nil
 }
+
+// Version reports whether --version was given: print the version and do
+// nothing else.
+func (l *Loader) Version() bool { return *l.version }
 
 // IsSet reports whether the flag for key (or "config") was given on the
 // command line.

@@ -13,6 +13,7 @@ func Markdown() string {
 	b.WriteString("| Flag / file key | Default | Meaning |\n")
 	b.WriteString("|---|---|---|\n")
 	b.WriteString("| `--config FILE` | none | read settings from FILE: TOML if it ends in `.toml`, YAML if `.yaml` or `.yml` (not a file key) |\n")
+	b.WriteString("| `--version` | | print the version (release, revision built from, Go version) and exit (not a file key) |\n")
 	for _, k := range keys {
 		arg, usage := argName(k.usage)
 		def := "`" + k.def + "`"

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,10 +62,11 @@ var keys = []key{
 	{"tls-cert", "TLS certificate chain in PEM `FILE` (default self-signed, kept in DATA/tls)", "", live(str(func(c *Config) *string { return &c.TLSCert }))},
 	{"tls-key", "TLS private key in PEM `FILE` (with --tls-cert)", "", live(str(func(c *Config) *string { return &c.TLSKey }))},
 	{"log-level", "log at `LEVEL` and above: debug, info, warn or error", "info", live(setter{apply: logLevel, value: func(c *Config) any { return c.LogLevel }})},
+	{"log-format", "write the log as `FORMAT` text (key=value, logfmt) or json (one object per line)", "text", choice("log format", func(c *Config) *string { return &c.LogFormat }, "text", "json")},
 	{"pool", "join a pool of nodes (MySQL storage only): accept the other nodes on `ADDR`, the seed's TCP 8011 (e.g. :8011); empty runs a single node", "", str(func(c *Config) *string { return &c.Pool })},
 	{"pool-peers", "the other nodes' pool addresses: `LIST` of host:port, comma-separated", "", setter{apply: poolPeers, value: func(c *Config) any { return c.PoolPeers }}},
 	{"node", "this node's `NAME` in the pool, unique (default the host name)", "", str(func(c *Config) *string { return &c.Node })},
-	{"node-role", "this node's `ROLE` in the pool: active, or standby (promoted when an active node is lost)", "active", setter{apply: nodeRole, value: func(c *Config) any { return c.NodeRole }}},
+	{"node-role", "this node's `ROLE` in the pool: active, or standby (promoted when an active node is lost)", "active", choice("node role", func(c *Config) *string { return &c.NodeRole }, "active", "standby")},
 	{"pool-max-active", "let at most `N` nodes of the pool be active at once", "4", count(func(c *Config) *int { return &c.PoolMaxActive })},
 	{"pool-secret", "`SECRET` every node of the pool shares (16 characters or more): it authenticates and encrypts the pool links; or give --pool-cert, --pool-key and --pool-ca", "", str(func(c *Config) *string { return &c.PoolSecret })},
 	{"pool-cert", "this node's pool link certificate in PEM `FILE` (instead of --pool-secret)", "", str(func(c *Config) *string { return &c.PoolCert })},
@@ -97,7 +99,7 @@ var keys = []key{
 	{"upload-url", "give out upload and download URLs under `URL`, the HTTP listener as clients reach it (default http://DOMAIN:PORT of --http)", "", str(func(c *Config) *string { return &c.UploadURL })},
 	{"compliance", "copy the events captured for compliance into the compliance database (one node of a pool at a time); false pauses the copy, events wait in the outbox", "true", boolean(func(c *Config) *bool { return &c.Compliance })},
 	{"compliance-storage", "compliance database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB, another database or server (default sqlite:DATA/compliance.db)", "", str(func(c *Config) *string { return &c.ComplianceStorage })},
-	{"compliance-adapter", "write the captured events as files for an archive: `FORMAT` xml, jsonl or none (on the node holding the compliance lease)", "xml", setter{apply: complianceAdapter, value: func(c *Config) any { return c.ComplianceAdapter }}},
+	{"compliance-adapter", "write the captured events as files for an archive: `FORMAT` xml, jsonl or none (on the node holding the compliance lease)", "xml", choice("compliance adapter", func(c *Config) *string { return &c.ComplianceAdapter }, "xml", "jsonl", "none")},
 	{"compliance-output", "write the compliance adapter's files into `DIR` (default DATA/compliance)", "", str(func(c *Config) *string { return &c.ComplianceOutput })},
 	{"compliance-interval", "run the compliance adapter every `DURATION`: one file per interval", "15m0s", duration(func(c *Config) *time.Duration { return &c.ComplianceInterval })},
 	{"compliance-retention", "keep compliance events for `DURATION`, then purge them (except what a legal hold covers); 0 keeps them forever", "0s", setter{apply: complianceRetention, value: func(c *Config) any { return c.ComplianceRetention }}},
@@ -141,24 +143,19 @@ func poolPeers(c *Config, v string) error {
 	return nil
 }
 
-// nodeRole sets the node's configured pool role.
-func nodeRole(c *Config, v string) error {
-	switch v = strings.ToLower(strings.TrimSpace(v)); v {
-	case "active", "standby":
-		c.NodeRole = v
-		return nil
-	}
-	return fmt.Errorf("invalid node role %q: want active or standby", v)
-}
-
-// complianceAdapter sets the compliance adapter: xml, jsonl or none.
-func complianceAdapter(c *Config, v string) error {
-	switch v = strings.ToLower(strings.TrimSpace(v)); v {
-	case "xml", "jsonl", "none":
-		c.ComplianceAdapter = v
-		return nil
-	}
-	return fmt.Errorf("invalid compliance adapter %q: want xml, jsonl or none", v)
+// choice sets a string field to one of options, ignoring case; what names
+// the setting in the error ("invalid node role "x": want active or
+// standby").
+func choice(what string, field func(*Config) *string, options ...string) setter {
+	return setter{apply: func(c *Config, v string) error {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if slices.Contains(options, v) {
+			*field(c) = v
+			return nil
+		}
+		want := strings.Join(options[:len(options)-1], ", ") + " or " + options[len(options)-1]
+		return fmt.Errorf("invalid %s %q: want %s", what, v, want)
+	}, value: func(c *Config) any { return *field(c) }}
 }
 
 // lookup returns the key called name, or nil.
