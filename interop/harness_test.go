@@ -294,6 +294,8 @@ func (s *server) tryStart(mayRetry bool) bool {
 		// A port another test took stops parleyd (below it starts again
 		// on new ones) rather than leaving it without that listener.
 		"--strict-listeners",
+		"--admin-http", "", // its default port is one for the machine
+
 	)
 	args = append(args, s.args...)
 	s.stderr = filepath.Join(s.dir, fmt.Sprintf("parleyd-%d.stderr", s.starts))

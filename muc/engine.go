@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parleychat/parley/storage"
 )
 
@@ -57,6 +59,9 @@ type Config struct {
 	// the engine forgets the room's live state: another node hosts it now.
 	// nil means a single node: no fencing.
 	Fence func(room string) (*storage.HostFence, error)
+	// Registerer receives the engine's Prometheus metrics (metrics.go);
+	// nil means none are registered.
+	Registerer prometheus.Registerer
 }
 
 // Engine is the single-node implementation of the room engine: it hosts
@@ -70,6 +75,7 @@ type Engine struct {
 	rooms map[string]*host // rooms with occupants or being created
 
 	commits committer // group commit of posts across rooms
+	metrics *metrics
 
 	feeds feeds // topic feeds: the alerter and the followers cache
 
@@ -133,6 +139,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.Follows, _ = cfg.Store.(storage.Follows)
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "muc"), rooms: make(map[string]*host)}
+	e.metrics = newMetrics(cfg.Registerer, e)
 	e.SetAlerter(cfg.Alerter)
 	if _, err := cfg.Store.Category(ctx, DefaultCategory); errors.Is(err, storage.ErrNotFound) {
 		c := storage.Category{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/parleychat/parley/storage"
 )
@@ -122,7 +123,11 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 			return nil, fmt.Errorf("muc: post to %s: %w", r.Name, err)
 		}
 	}
+	began := time.Now()
 	written, err := e.commits.commit(e.cfg.Store, write)
+	if err == nil {
+		e.metrics.committed(time.Since(began))
+	}
 	if errors.Is(err, storage.ErrFenced) {
 		e.evictLocked(h)
 		return nil, fmt.Errorf("muc: post to %s: %w", r.Name, err)

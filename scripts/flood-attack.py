@@ -245,7 +245,7 @@ if __name__ == "__main__":
     p.add_argument("--seconds", type=float, default=8, help="how long mallory floods")
     p.add_argument("--body", type=int, default=20, help="bytes of body per flood message")
     p.add_argument("--sessions", type=int, default=1, help="how many sessions (resources) mallory floods from")
-    p.add_argument("--metrics", default="", help="the server's /metrics URL, e.g. http://127.0.0.1:5280/metrics")
+    p.add_argument("--metrics", default="", help="the server's /metrics URL, e.g. http://127.0.0.1:5282/metrics (--admin-http)")
     p.add_argument("-v", action="store_true", help="slixmpp debug log")
     a = p.parse_args()
     sys.exit(main(a))

@@ -48,7 +48,7 @@ backlog() { "$bin/parleyctl" "${common[@]}" compliance status | awk '/^outbox ba
 for run in $(seq "$runs"); do
 	for on in false true; do
 		"$bin/parleyd" "${common[@]}" --compliance="$on" --compliance-adapter none \
-			--xmpp-c2s "127.0.0.1:$port" --xmpp-tls "" --http "127.0.0.1:$((port + 1))" \
+			--xmpp-c2s "127.0.0.1:$port" --xmpp-tls "" --http "127.0.0.1:$((port + 1))" --admin-http "" \
 			--sip "" --sip-tls "" --log-level warn \
 			--ip-stanza-rate 1000000 --ip-stanza-burst 1000000 >/dev/null 2>"$work/parleyd.err" &
 		pid=$!

@@ -76,7 +76,7 @@ func TestBinaries(t *testing.T) {
 
 	// Read the start-up message up to the hint for the first user.
 	httpAddr := ""
-	httpLine := regexp.MustCompile(`^parleyd: HTTP \(/healthz, /metrics\) on (\S+)$`)
+	httpLine := regexp.MustCompile(`^parleyd: HTTP \(/healthz, upload, /sip\) on (\S+)$`)
 	timeout := time.After(20 * time.Second)
 	for done := false; !done; {
 		select {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,17 +14,18 @@ import (
 	"github.com/parleychat/parley/storage"
 )
 
-// healthTimeout bounds the storage ping behind /healthz.
+// healthTimeout bounds the storage ping behind /healthz and /readyz.
 const healthTimeout = 2 * time.Second
 
-// newHTTPServer serves the node's operational endpoints:
+// newHTTPServer serves the node's public HTTP endpoints:
 //
 //	/healthz  200 "ok" while the content database answers, else 503
-//	/metrics  Prometheus metrics from reg
 //	/upload/  HTTP File Upload (XEP-0363) PUT, GET and HEAD, when upload
 //	          is not nil
 //	/sip      SIP over WebSocket (RFC 7118), when sipWS is not nil
-func newHTTPServer(store storage.Store, reg *prometheus.Registry, log *slog.Logger, upload, sipWS http.Handler) *http.Server {
+//
+// /metrics is on the admin server only (newAdminServer).
+func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler) *http.Server {
 	mux := http.NewServeMux()
 	if sipWS != nil {
 		// The handler takes the connection over: the deadlines below
@@ -34,7 +37,56 @@ func newHTTPServer(store storage.Store, reg *prometheus.Registry, log *slog.Logg
 		// below for each transfer, by its size.
 		mux.Handle("/upload/", upload)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /healthz", healthz(store, log))
+	return newServer(mux, log)
+}
+
+// newAdminServer serves the operators' endpoints (--admin-http):
+//
+//	/metrics       Prometheus metrics from reg
+//	/healthz       as on the public server: 200 while the database answers
+//	/readyz        200 "ready" while the node serves (ready) and the
+//	               database answers, else 503: before the listeners are
+//	               open and once it is stopping
+//	/debug/pprof/  the Go runtime's profiles (net/http/pprof)
+func newAdminServer(store storage.Store, reg *prometheus.Registry, log *slog.Logger, ready *atomic.Bool) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry:      reg, // counts its own errors
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.Handle("GET /healthz", healthz(store, log))
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not serving\n"))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("storage unavailable\n"))
+			return
+		}
+		w.Write([]byte("ready"))
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := newServer(mux, log)
+	srv.WriteTimeout = 0 // a CPU profile or a trace streams for as long as asked
+	return srv
+}
+
+// healthz answers 200 "ok" while the content database answers, else 503.
+func healthz(store storage.Store, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -46,14 +98,13 @@ func newHTTPServer(store storage.Store, reg *prometheus.Registry, log *slog.Logg
 			return
 		}
 		w.Write([]byte("ok"))
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		Registry:      reg, // counts its own errors
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
-		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	}
+}
+
+// newServer is an http.Server for h with parleyd's timeouts.
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -1,7 +1,8 @@
 // Command parleyd is the Parley server: it loads the configuration, opens
 // the content database, and serves XMPP clients (c2s with STARTTLS on 5222,
-// direct TLS on 5223) and the HTTP operations endpoints (/healthz, /metrics
-// on 5280) until SIGINT or SIGTERM. SIGHUP reloads the configuration file
+// direct TLS on 5223), SIP, HTTP (upload, SIP over WebSocket, /healthz on
+// 5280) and the operators' endpoints (/metrics, /readyz, pprof on
+// 127.0.0.1:5282) until SIGINT or SIGTERM. SIGHUP reloads the configuration file
 // and the TLS certificate (reload.go).
 //
 // With no flags it runs a working single node for the domain localhost,
@@ -214,7 +215,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		collectors.NewBuildInfoCollector(),
 	)
 	var xmppSrv atomic.Pointer[xmpp.Server] // set once it exists
-	rooms, engine, pooled, err := n.roomService(ctx, store, func() int {
+	rooms, engine, pooled, err := n.roomService(ctx, store, reg, func() int {
 		if s := xmppSrv.Load(); s != nil {
 			return s.SessionCount()
 		}
@@ -287,7 +288,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	defer closeCompliance()
 	sipSrv, err := sip.NewServer(sip.Config{Domain: cfg.Domain, Accounts: store, Logger: log, Version: version.Number(),
 		DigestAlgorithms: strings.Split(cfg.SIPDigest, ","), Rooms: rooms, IM: im, SendQueue: cfg.SIPSendQueue,
-		MaxSubscriptions: cfg.SIPMaxSubscriptions})
+		MaxSubscriptions: cfg.SIPMaxSubscriptions, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("--sip-digest %s: %w", cfg.SIPDigest, err)
 	}
@@ -298,14 +299,17 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	im.SetStore(srv)
 	defer sipSrv.Close()
-	httpSrv := newHTTPServer(store, reg, log, srv.UploadHandler(), sipSrv.WebSocketHandler())
+	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler())
+	var ready atomic.Bool // /readyz: from when every listener is open until the stop
+	adminSrv := newAdminServer(store, reg, log, &ready)
 	sipTLS := n.certs.tlsConfig()
 
 	listeners := []*listener{
 		{flag: "xmpp-c2s", addr: cfg.XMPPC2S, what: "XMPP c2s (STARTTLS)", serve: srv.ServeC2S, required: true},
 		// The XMPP server does the direct TLS handshake itself (XEP-0368).
 		{flag: "xmpp-tls", addr: cfg.XMPPTLS, what: "XMPP direct TLS (XEP-0368)", serve: srv.ServeDirectTLS},
-		{flag: "http", addr: cfg.HTTP, what: "HTTP (/healthz, /metrics)", serve: httpSrv.Serve},
+		{flag: "http", addr: cfg.HTTP, what: "HTTP (/healthz, upload, /sip)", serve: httpSrv.Serve},
+		{flag: "admin-http", addr: cfg.AdminHTTP, what: "admin HTTP (/metrics, /healthz, /readyz, /debug/pprof/)", serve: adminSrv.Serve},
 		{flag: "sip", addr: cfg.SIP, what: "SIP over UDP", packet: sipSrv.ServeUDP},
 		{flag: "sip", addr: cfg.SIP, what: "SIP over TCP", serve: sipSrv.ServeTCP},
 		{flag: "sip-tls", addr: cfg.SIPTLS, what: "SIP over TLS", serve: func(ln net.Listener) error { return sipSrv.ServeTLS(ln, sipTLS) }},
@@ -314,6 +318,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		return err
 	}
 	n.announce(cert, listeners)
+	ready.Store(true)
 
 	g, gctx := errgroup.WithContext(ctx)
 	if worker != nil {
@@ -360,6 +365,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	g.Go(func() error {
 		<-gctx.Done()
+		ready.Store(false)
 		log.Info("shutting down")
 		// Each Shutdown closes its own listeners first, then its
 		// connections. Problems are logged, not returned: the stop that
@@ -373,6 +379,9 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		defer cancel()
 		if err := httpSrv.Shutdown(hctx); err != nil {
 			log.Error("closing HTTP server", "err", err)
+		}
+		if err := adminSrv.Shutdown(hctx); err != nil {
+			log.Error("closing the admin HTTP server", "err", err)
 		}
 		// A listener whose Serve had not started yet is still open.
 		for _, l := range listeners {

@@ -117,19 +117,47 @@ func get(t *testing.T, url string) (int, string) {
 func TestServeAndStop(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	d := start(t, "--data", data,
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0")
-	httpAddr := d.addr(t, "HTTP (/healthz, /metrics)")
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0",
+		"--admin-http", "127.0.0.1:0")
+	httpAddr := d.addr(t, "HTTP (/healthz, upload, /sip)")
+	admin := d.addr(t, "admin HTTP (/metrics, /healthz, /readyz, /debug/pprof/)")
 	c2s := d.addr(t, "XMPP c2s (STARTTLS)")
 	direct := d.addr(t, "XMPP direct TLS (XEP-0368)")
 
-	if code, body := get(t, "http://"+httpAddr+"/healthz"); code != 200 || body != "ok" {
-		t.Errorf("/healthz: %d %q, want 200 \"ok\"", code, body)
+	for _, base := range []string{httpAddr, admin} {
+		if code, body := get(t, "http://"+base+"/healthz"); code != 200 || body != "ok" {
+			t.Errorf("%s/healthz: %d %q, want 200 \"ok\"", base, code, body)
+		}
 	}
-	code, body := get(t, "http://"+httpAddr+"/metrics")
+	if code, body := get(t, "http://"+admin+"/readyz"); code != 200 || body != "ready" {
+		t.Errorf("/readyz: %d %q, want 200 \"ready\"", code, body)
+	}
+	if code, _ := get(t, "http://"+admin+"/debug/pprof/"); code != 200 {
+		t.Errorf("/debug/pprof/: %d", code)
+	}
+	// Metrics are for operators: on the admin listener, not the public one.
+	if code, _ := get(t, "http://"+httpAddr+"/metrics"); code != 404 {
+		t.Errorf("/metrics on the public HTTP listener: %d, want 404", code)
+	}
+	// One SIP request, so that the requests counter has a series.
+	sipConn, err := net.Dial("udp", d.addr(t, "SIP over UDP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sipConn.Close()
+	io.WriteString(sipConn, "OPTIONS sip:localhost SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKm1;rport\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:anonymous@localhost>;tag=1\r\nTo: <sip:localhost>\r\nCall-ID: m1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+	sipConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := sipConn.Read(make([]byte, 2048)); err != nil {
+		t.Fatalf("SIP OPTIONS: %v", err)
+	}
+	code, body := get(t, "http://"+admin+"/metrics")
 	if code != 200 {
 		t.Errorf("/metrics: %d", code)
 	}
-	for _, metric := range []string{"go_goroutines", "process_open_fds", "go_build_info"} {
+	for _, metric := range []string{"go_goroutines", "process_open_fds", "go_build_info", "parley_xmpp_sessions",
+		"parley_muc_rooms_active", "parley_muc_occupants", "parley_muc_posts_total", "parley_muc_post_commit_seconds",
+		"parley_sip_registrations", "parley_sip_requests_total", "parley_sip_digest_failures_total"} {
 		if !strings.Contains(body, metric) {
 			t.Errorf("/metrics lacks %s", metric)
 		}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/pool"
 	"github.com/parleychat/parley/storage"
@@ -20,14 +22,14 @@ import (
 // the node hosting it (DESIGN §4). The returned Files engine is always the
 // local one: files live in the shared database. sessions reports this
 // node's client sessions (set once the XMPP server exists).
-func (n *node) roomService(ctx context.Context, store storage.Store, sessions func() int) (muc.Rooms, *muc.Engine, *pool.Pool, error) {
+func (n *node) roomService(ctx context.Context, store storage.Store, reg prometheus.Registerer, sessions func() int) (muc.Rooms, *muc.Engine, *pool.Pool, error) {
 	cfg, log := n.cfg, n.log
 	if cfg.Pool == "" {
 		secret, err := loadSecret(filepath.Join(cfg.Data, "occupant-id.key"))
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret})
+		e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("room engine: %w", err)
 		}
@@ -59,7 +61,7 @@ func (n *node) roomService(ctx context.Context, store storage.Store, sessions fu
 		return nil, nil, nil, err
 	}
 	var p *pool.Pool
-	e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret,
+	e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg,
 		Fence: func(room string) (*storage.HostFence, error) {
 			if p == nil {
 				return nil, errors.New("pool: not started")

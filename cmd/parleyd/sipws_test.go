@@ -16,7 +16,7 @@ import (
 func TestSIPOverWebSocket(t *testing.T) {
 	d := start(t, "--data", filepath.Join(t.TempDir(), "data"),
 		"--xmpp-c2s", "", "--xmpp-tls", "", "--http", "127.0.0.1:0", "--sip", "", "--sip-tls", "")
-	httpAddr := d.addr(t, "HTTP (/healthz, /metrics)")
+	httpAddr := d.addr(t, "HTTP (/healthz, upload, /sip)")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	conn, _, hs, err := ws.Dialer{Protocols: []string{"sip"}}.Dial(ctx, "ws://"+httpAddr+"/sip")

@@ -51,6 +51,22 @@ type registrar struct {
 	byAOR map[string][]Binding
 }
 
+// count returns the unexpired bindings of every address of record.
+func (r *registrar) count() int {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, bs := range r.byAOR {
+		for _, b := range bs {
+			if b.Expires.After(now) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func newRegistrar(cfg Config, now func() time.Time) *registrar {
 	r := &registrar{min: cfg.MinExpires, max: cfg.MaxExpires, def: cfg.DefaultExpires,
 		maxContacts: cfg.MaxContacts, byAOR: make(map[string][]Binding)}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
@@ -104,18 +105,22 @@ type Config struct {
 	// means DefaultMaxSubscriptions. Their expiry is bounded like
 	// registrations' (MinExpires, MaxExpires, DefaultExpires).
 	MaxSubscriptions int
+	// Registerer receives the front door's Prometheus metrics
+	// (metrics.go); nil means none are registered.
+	Registerer prometheus.Registerer
 }
 
 // Server is the SIP front door. Create it with NewServer, serve listeners
 // with ServeUDP, ServeTCP and ServeTLS, and stop it with Close.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	ua   *sipgo.UserAgent
-	srv  *sipgo.Server
-	auth *authenticator
-	reg  *registrar
-	out  *sender // MESSAGEs to registered contacts
+	cfg     Config
+	log     *slog.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	auth    *authenticator
+	reg     *registrar
+	metrics *metrics
+	out     *sender // MESSAGEs to registered contacts
 
 	drainMu sync.Mutex // one delivery of stored messages at a time (im.go)
 
@@ -212,6 +217,7 @@ func NewServer(cfg Config) (*Server, error) {
 		ws:        newWSListener(),
 		wsDone:    make(chan struct{}),
 	}
+	s.metrics = newMetrics(cfg.Registerer, s)
 	name := defaultUserAgentName
 	if cfg.Version != "" {
 		name += "/" + cfg.Version
@@ -327,6 +333,7 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, after := s.respond(ctx, req)
+	s.metrics.request(req, res)
 	if res != nil && tx != nil {
 		if err := tx.Respond(res); err != nil {
 			s.log.Debug("sending a response", "status", res.StatusCode, "method", string(req.Method), "err", err)
@@ -342,6 +349,7 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 // parser: validation, OPTIONS, authentication, then the method's handler.
 func (s *Server) Respond(ctx context.Context, req *sip.Request) *sip.Response {
 	res, after := s.respond(ctx, req)
+	s.metrics.request(req, res)
 	if after != nil {
 		after()
 	}
@@ -385,6 +393,7 @@ func (s *Server) respond(ctx context.Context, req *sip.Request) (*sip.Response, 
 	case authChallenge:
 		return s.challenge(req, proxy, v.stale), nil
 	case authForbidden:
+		s.metrics.digestFailure.Inc()
 		s.log.Info("digest authentication failed", "user", user, "source", req.Source(), "reason", v.reason)
 		return s.response(req, sip.StatusForbidden, "Forbidden"), nil
 	case authMalformed:

@@ -53,6 +53,8 @@ type Config struct {
 	XMPPC2S string
 	XMPPTLS string
 	HTTP    string
+	// AdminHTTP serves /metrics, /healthz, /readyz and pprof.
+	AdminHTTP string
 	// StrictListeners makes a listener that cannot open stop the start;
 	// otherwise an optional one (all but XMPPC2S) whose address is in use
 	// is skipped with a warning.
