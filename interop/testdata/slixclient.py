@@ -269,15 +269,16 @@ class Client(slixmpp.ClientXMPP):
         return items, query.get("ver")
 
 
-def run(main):
-    """Run main(args) under the scenario timeout; exit 1 on any failure."""
+def run(main, timeout=SCENARIO_TIMEOUT):
+    """Run main(args) under the scenario timeout (seconds); exit 1 on any
+    failure."""
     args = parse_args()
 
     async def bounded():
         try:
-            await asyncio.wait_for(main(args), SCENARIO_TIMEOUT)
+            await asyncio.wait_for(main(args), timeout)
         except asyncio.TimeoutError:
-            raise Failure(f"scenario did not finish within {SCENARIO_TIMEOUT}s") from None
+            raise Failure(f"scenario did not finish within {timeout}s") from None
 
     try:
         asyncio.run(bounded())
