@@ -70,6 +70,20 @@ func TestPoolFencing(t *testing.T) {
 	if len(bodies) != 2 || bodies[0] != "first" || bodies[1] != "second" {
 		t.Fatalf("history = %q, want [first second]: the fenced post must not land", bodies)
 	}
+	// Nor its compliance event: it did not happen.
+	evs, err := s.ReadOutbox(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	posts := 0
+	for _, ev := range evs {
+		if ev.Type == "post" {
+			posts++
+		}
+	}
+	if posts != 2 {
+		t.Fatalf("the outbox has %d post events, want 2: the fenced post must not be captured", posts)
+	}
 	if err := s.ReleaseRoom(ctx, "lobby", a); err != nil {
 		t.Fatal(err)
 	}
