@@ -3,8 +3,8 @@
 //
 // The mapping between SIP and XMPP lives here, in one place each:
 // addresses (RFC 7247 §5, with XEP-0106 escaping: address.go), 1:1
-// messages (RFC 7572: message.go) and errors (RFC 7247 §8, both ways:
-// errors.go). 1:1 messages travel through a Router (router.go, DESIGN
+// messages (RFC 7572: message.go) and errors (RFC 7247 §8, both ways, and
+// the room engine's refusals on both front doors: errors.go). 1:1 messages travel through a Router (router.go, DESIGN
 // §3): each front door is a Deliverer for its own endpoints (XMPP
 // sessions, SIP registered contacts), XMPP's offline storage is the
 // Store, and package pool can add a Deliverer that forwards to the node

@@ -1,13 +1,32 @@
 package interop
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
 
-// Error mapping between XMPP stanza errors (RFC 6120 §8.3) and SIP
-// response codes (RFC 3261 §21), after RFC 7247 §8 (its Tables 5 and 6)
-// and RFC 7572 §5-6. It is the one place the two meet: the SIP front
-// door answers a MESSAGE with StatusOf(condition) when delivery to XMPP
-// fails, and a failed MESSAGE to a SIP contact comes back to the XMPP
-// sender as a stanza error with ConditionOf(status).
+	"github.com/parleychat/parley/muc"
+)
+
+// The one error table (DESIGN §3, "Errors"). Every refusal that reaches a
+// client is said here, for both front doors:
+//
+//   - conditions: each stanza error condition of RFC 6120 §8.3.3 with the
+//     error type that section gives it and the SIP status RFC 7247 §8.1
+//     (Table 5) maps it to;
+//   - mucConditions: each room engine refusal (muc.Code) as a condition;
+//     its type and status are the condition's, except where XEP-0045
+//     names another type for that refusal;
+//   - sipToXMPP: SIP statuses back to conditions (RFC 7247 §8.2, Table 6).
+//
+// RefusalOf applies them to any error a front door is about to send: the
+// XMPP front door answers with its condition and type, the SIP front door
+// with its status, both with its text. StatusOf and ConditionOf map a
+// failure that crosses between the two (RFC 7572 §5-6): a SIP MESSAGE that
+// XMPP refused, an XMPP message that every SIP contact refused.
+//
+// A muc code therefore reads the same whichever door the client used, and
+// the same as an XMPP refusal relayed to a SIP user: TestEveryMucCode
+// walks every code through both mappings.
 
 // Condition is a defined stanza error condition (RFC 6120 §8.3.3).
 type Condition string
@@ -38,9 +57,33 @@ const (
 	UnexpectedRequest     Condition = "unexpected-request"
 )
 
-// conditions holds, per condition, its error type (RFC 6120 §8.3.3, the
-// type each condition's definition names) and SIP status (RFC 7247 §8.1,
-// Table 5).
+// conditions holds, per condition, its error type (the one RFC 6120
+// §8.3.3 says it SHOULD have; where it names two, the first) and its SIP
+// status: RFC 7247 §8.1, Table 5, except where the code Table 5 gives
+// cannot be sent as it stands:
+//
+//   - not-authorized is 403, not 401: a 401 MUST carry a WWW-Authenticate
+//     challenge (RFC 3261 §21.4.2), and what is missing (a room password,
+//     an XMPP-side credential) is nothing a SIP digest answers.
+//   - gone is 410, not 301: a 301 gives the new address in Contact (RFC
+//     3261 §21.3.2), and we never have one.
+//
+// Decisions this table makes for the room engine's refusals (see
+// mucConditions), against what the SIP front door used to answer:
+//
+//   - conflict (a nick taken, a room that exists) is 400 as Table 5 says.
+//     Not 409: RFC 2543's 409 Conflict was removed by RFC 3261, is not in
+//     the IANA SIP response code registry, and a UA that does not know it
+//     treats it as 400 anyway (RFC 3261 §8.1.3.2). Not 486 Busy Here
+//     either: that is a callee unable to take one more call (§21.4.24).
+//     The reason phrase says what the conflict is.
+//   - registration-required (joining a members-only room) is 400 as Table 5
+//     says, not 403; a post to the same room by a non-member is forbidden
+//     (403), which is the engine's choice of code, not this table's.
+//   - not-acceptable (not an occupant, a message too long) is 406 as Table
+//     5 says, not 403.
+//   - internal-server-error is "cancel" (RFC 6120 §8.3.3.6), not "wait"
+//     as RFC 3920 had it.
 var conditions = map[Condition]struct {
 	typ    string
 	status int
@@ -49,13 +92,13 @@ var conditions = map[Condition]struct {
 	Conflict:              {"cancel", 400},
 	FeatureNotImplemented: {"cancel", 405},
 	Forbidden:             {"auth", 403},
-	Gone:                  {"cancel", 410}, // Table 5 says 301 with a new address; we never give one
+	Gone:                  {"cancel", 410},
 	InternalServerError:   {"cancel", 500},
 	ItemNotFound:          {"cancel", 404},
 	JIDMalformed:          {"modify", 400},
 	NotAcceptable:         {"modify", 406},
 	NotAllowed:            {"cancel", 403},
-	NotAuthorized:         {"auth", 401},
+	NotAuthorized:         {"auth", 403},
 	PolicyViolation:       {"modify", 403},
 	RecipientUnavailable:  {"wait", 480},
 	Redirect:              {"modify", 302},
@@ -67,6 +110,89 @@ var conditions = map[Condition]struct {
 	SubscriptionRequired:  {"auth", 400},
 	UndefinedCondition:    {"cancel", 400},
 	UnexpectedRequest:     {"wait", 491},
+}
+
+// mucConditions maps the room engine's refusals to conditions (XEP-0045
+// §7.2 names the condition of each join refusal; the rest follow RFC 6120
+// §8.3.3's definitions). typ is set only where XEP-0045 gives the
+// refusal another type than the condition's, with the reason.
+var mucConditions = map[muc.Code]struct {
+	cond Condition
+	typ  string
+}{
+	muc.CodeNotFound:             {cond: ItemNotFound},
+	muc.CodeForbidden:            {cond: Forbidden},
+	muc.CodeRegistrationRequired: {cond: RegistrationRequired},
+	muc.CodeNotAuthorized:        {cond: NotAuthorized},
+	muc.CodeConflict:             {cond: Conflict},
+	muc.CodeNotAllowed:           {cond: NotAllowed},
+	muc.CodeNotAcceptable:        {cond: NotAcceptable},
+	// XEP-0045 §7.2 (the maximum number of occupants reached): a full
+	// room is <service-unavailable/> of type "wait", try again later,
+	// where RFC 6120 gives the condition "cancel".
+	muc.CodeServiceUnavailable: {cond: ServiceUnavailable, typ: "wait"},
+	muc.CodeBadRequest:         {cond: BadRequest},
+}
+
+// Refusal is one refusal as the front doors say it: the stanza error
+// condition and type an XMPP entity gets (RFC 6120 §8.3.2), the status a
+// SIP entity gets (RFC 3261 §21), and the human-readable reason both carry
+// (<text/>, the reason phrase).
+type Refusal struct {
+	Condition Condition
+	Type      string
+	Status    int
+	Text      string
+}
+
+// RefusalOf is the refusal a front door sends for err: a room engine
+// refusal (*muc.Error) through mucConditions, a delivery failure (*Error)
+// through its condition, anything else (a database failure, a bug: the
+// caller logs it) internal-server-error with no text.
+func RefusalOf(err error) Refusal {
+	var me *muc.Error
+	if errors.As(err, &me) {
+		m, ok := mucConditions[me.Code]
+		if !ok {
+			return refusal(InternalServerError, me.Reason)
+		}
+		r := refusal(m.cond, me.Reason)
+		if m.typ != "" {
+			r.Type = m.typ
+		}
+		return r
+	}
+	var ie *Error
+	if errors.As(err, &ie) {
+		return refusal(ie.Condition, ie.Text)
+	}
+	return refusal(InternalServerError, "")
+}
+
+func refusal(c Condition, text string) Refusal {
+	return Refusal{Condition: c, Type: c.Type(), Status: StatusOf(c), Text: text}
+}
+
+// reasonPhrases are RFC 3261 §21's reason phrases for the statuses of
+// conditions.
+var reasonPhrases = map[int]string{
+	302: "Moved Temporarily", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+	405: "Method Not Allowed", 406: "Not Acceptable", 408: "Request Timeout", 410: "Gone",
+	480: "Temporarily Unavailable", 491: "Request Pending", 500: "Server Internal Error",
+	503: "Service Unavailable",
+}
+
+// Phrase is the SIP reason phrase for the refusal: RFC 3261 §21's phrase
+// for its status, then its text.
+func (r Refusal) Phrase() string {
+	p := reasonPhrases[r.Status]
+	if p == "" {
+		p = string(r.Condition)
+	}
+	if r.Text != "" {
+		p += ": " + r.Text
+	}
+	return p
 }
 
 // Type is the error type RFC 6120 §8.3.3 gives the condition; "cancel"

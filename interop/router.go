@@ -116,12 +116,3 @@ func (r *Router) Online(ctx context.Context, user jid.JID, door Deliverer) error
 		return ok && err == nil
 	})
 }
-
-// ErrorOf returns the *Error in err, or internal-server-error with no
-// text for anything else (the caller logs the cause).
-func ErrorOf(err error) *Error {
-	if e := (*Error)(nil); errors.As(err, &e) {
-		return e
-	}
-	return &Error{Condition: InternalServerError}
-}

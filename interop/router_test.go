@@ -68,15 +68,15 @@ func TestRouterNobodyOnline(t *testing.T) {
 	if ok {
 		t.Fatal("delivered with nobody online")
 	}
-	if e := ErrorOf(err); e.Condition != ServiceUnavailable {
+	if e := RefusalOf(err); e.Condition != ServiceUnavailable {
 		t.Errorf("error %v, want service-unavailable", err)
 	}
 	// No store: the recipient is unavailable (SIP 480).
-	if e := ErrorOf(r.Store(context.Background(), m)); e.Condition != RecipientUnavailable || StatusOf(e.Condition) != 480 {
+	if e := RefusalOf(r.Store(context.Background(), m)); e.Condition != RecipientUnavailable || e.Status != 480 {
 		t.Errorf("Store with no store: %v, want recipient-unavailable", e)
 	}
-	if e := ErrorOf(errors.New("disk on fire")); e.Condition != InternalServerError {
-		t.Errorf("ErrorOf(a plain error) = %v, want internal-server-error", e)
+	if e := RefusalOf(errors.New("disk on fire")); e.Condition != InternalServerError || e.Text != "" {
+		t.Errorf("RefusalOf(a plain error) = %+v, want internal-server-error without the cause", e)
 	}
 }
 

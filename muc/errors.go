@@ -3,41 +3,38 @@ package muc
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
-// Code classifies why the engine refused a command, so that each front door
-// maps it to its own wire error in one place: a stanza error condition for
-// XMPP (XEP-0045 §7.2, RFC 6120 §8.3.3), a status code for SIP.
+// Code classifies why the engine refused a command. Package interop's error
+// table (interop/errors.go) maps each code to what both front doors send: a
+// stanza error condition and type for XMPP (XEP-0045 §7.2, RFC 6120
+// §8.3.3) and a status code for SIP.
 type Code int
 
 const (
-	// CodeNotFound: no such room, category or occupant (XMPP
-	// item-not-found, SIP 404).
+	// CodeNotFound: no such room, category, message or occupant.
 	CodeNotFound Code = iota + 1
 	// CodeForbidden: banned, denied by the category's ethical wall, a
-	// disabled room, or an action above the actor's standing (XMPP
-	// forbidden, SIP 403).
+	// disabled room, or an action above the actor's standing.
 	CodeForbidden
-	// CodeRegistrationRequired: a members-only room and a non-member
-	// (XMPP registration-required, SIP 403).
+	// CodeRegistrationRequired: joining a members-only room as a
+	// non-member.
 	CodeRegistrationRequired
-	// CodeNotAuthorized: a wrong or missing room password (XMPP
-	// not-authorized, SIP 403).
+	// CodeNotAuthorized: a wrong or missing room password.
 	CodeNotAuthorized
-	// CodeConflict: the nick is taken, or the room exists (XMPP conflict,
-	// SIP 409).
+	// CodeConflict: the nick is taken, the room exists, or the change
+	// would leave the room or category in a state it may not be in.
 	CodeConflict
-	// CodeNotAllowed: the room's configuration does not allow it (XMPP
-	// not-allowed, SIP 403).
+	// CodeNotAllowed: the room's or category's configuration does not
+	// allow it.
 	CodeNotAllowed
-	// CodeNotAcceptable: the sender is not an occupant (XMPP
-	// not-acceptable, SIP 403).
+	// CodeNotAcceptable: the sender is not an occupant, or the message
+	// is too long.
 	CodeNotAcceptable
-	// CodeServiceUnavailable: the room is full (XMPP service-unavailable,
-	// SIP 503).
+	// CodeServiceUnavailable: the room is full, or a service is off.
 	CodeServiceUnavailable
-	// CodeBadRequest: malformed input: an empty nick, an unknown role
-	// (XMPP bad-request or jid-malformed, SIP 400).
+	// CodeBadRequest: malformed input: an empty nick, an unknown role.
 	CodeBadRequest
 )
 
@@ -54,6 +51,17 @@ var codeNames = map[Code]string{
 }
 
 func (c Code) String() string { return codeNames[c] }
+
+// Codes lists every refusal code, in order, for the tests of the tables
+// that map them to the wire (interop's error table).
+func Codes() []Code {
+	codes := make([]Code, 0, len(codeNames))
+	for c := range codeNames {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	return codes
+}
 
 // Error is a refusal by the engine: a Code and a human-readable reason that
 // front doors pass on (stanza error text, SIP reason phrase).

@@ -42,15 +42,6 @@ const (
 	imIDRandLen = 16
 )
 
-// reasonPhrases are RFC 3261 §21's phrases for the codes interop.StatusOf
-// returns.
-var reasonPhrases = map[int]string{
-	302: "Moved Temporarily", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-	404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable", 408: "Request Timeout",
-	410: "Gone", 480: "Temporarily Unavailable", 491: "Request Pending",
-	500: "Server Internal Error", 503: "Service Unavailable",
-}
-
 // isUserAddress reports whether u names a user of the domain (not a room).
 func (s *Server) isUserAddress(u sip.Uri) bool {
 	return u.User != "" && strings.EqualFold(u.Host, s.cfg.Domain)
@@ -118,21 +109,13 @@ func (s *Server) textOnly(req *sip.Request) *sip.Response {
 }
 
 // imRefused answers a MESSAGE that could be neither delivered nor stored,
-// with the RFC 7247 §8.1 status of the stanza error.
+// with the RFC 7247 §8.1 status of the stanza error (interop's error table).
 func (s *Server) imRefused(req *sip.Request, m interop.Message, err error) *sip.Response {
-	e := interop.ErrorOf(err)
-	if e.Condition == interop.InternalServerError {
+	code, phrase, internal := statusOf(err)
+	if internal {
 		s.log.Error("MESSAGE to a user", "from", m.From.String(), "to", m.To.String(), "err", err)
 	}
-	code := interop.StatusOf(e.Condition)
-	phrase := reasonPhrases[code]
-	if phrase == "" {
-		phrase = string(e.Condition)
-	}
-	if e.Text != "" {
-		phrase += ": " + e.Text
-	}
-	return s.response(req, code, safePhrase(phrase))
+	return s.response(req, code, phrase)
 }
 
 // Deliver implements interop.Deliverer: m goes to every registered

@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"mime"
 	"slices"
@@ -47,29 +46,12 @@ const helpText = `Commands (start with / or #):
 /help           this text
 Anything else is posted to the room.`
 
-// statusOf maps a room engine refusal to a SIP status and reason phrase:
-// the one place muc.Code becomes SIP.
-func statusOf(err error) (int, string) {
-	var code int
-	var phrase string
-	switch muc.CodeOf(err) {
-	case muc.CodeNotFound:
-		code, phrase = sip.StatusNotFound, "Not Found"
-	case muc.CodeForbidden, muc.CodeRegistrationRequired, muc.CodeNotAuthorized, muc.CodeNotAllowed, muc.CodeNotAcceptable:
-		code, phrase = sip.StatusForbidden, "Forbidden"
-	case muc.CodeConflict:
-		code, phrase = 409, "Conflict"
-	case muc.CodeServiceUnavailable:
-		code, phrase = sip.StatusServiceUnavailable, "Service Unavailable"
-	case muc.CodeBadRequest:
-		code, phrase = sip.StatusBadRequest, "Bad Request"
-	default:
-		return sip.StatusInternalServerError, "Server Internal Error"
-	}
-	if e := (*muc.Error)(nil); errors.As(err, &e) && e.Reason != "" {
-		phrase += ": " + e.Reason
-	}
-	return code, safePhrase(phrase)
+// statusOf is the SIP status and reason phrase for a refusal: a room
+// engine refusal or a delivery failure as interop's error table says it.
+// Anything else is internal (500), for the caller to log.
+func statusOf(err error) (code int, phrase string, internal bool) {
+	r := interop.RefusalOf(err)
+	return r.Status, safePhrase(r.Phrase()), r.Condition == interop.InternalServerError
 }
 
 // safePhrase keeps a reason phrase on one line and short.
@@ -150,8 +132,8 @@ func (s *Server) message(ctx context.Context, req *sip.Request, user string) (*s
 
 // refused answers a request the engine refused.
 func (s *Server) refused(req *sip.Request, what, room, user string, err error) *sip.Response {
-	code, phrase := statusOf(err)
-	if code == sip.StatusInternalServerError {
+	code, phrase, internal := statusOf(err)
+	if internal {
 		s.log.Error("room "+what, "room", room, "user", user, "err", err)
 	}
 	return s.response(req, code, phrase)

@@ -424,8 +424,9 @@ func TestRoomsOverSIP(t *testing.T) {
 	if ev := carol.next(t, muc.EventPresence); ev.OldNick != "alice" || ev.Occupant.Nick != "al" {
 		t.Errorf("carol saw %+v", ev)
 	}
-	if res := alice.send("lobby", "/nick bobby"); res.StatusCode != 409 {
-		t.Errorf("/nick to a taken nick: %s, want 409", res.StartLine())
+	// RFC 7247 Table 5: conflict is 400 (SIP has had no 409 since RFC 3261).
+	if res := alice.send("lobby", "/nick bobby"); res.StatusCode != 400 || !strings.Contains(res.Reason, "taken") {
+		t.Errorf("/nick to a taken nick: %s, want 400 saying it is taken", res.StartLine())
 	}
 	alice.send("lobby", "/rooms")
 	if got := phoneA.next("lobby"); got != "Rooms:\nsip:board@conference."+testDomain+" (closed)\nsip:lobby@conference."+testDomain+" (open) all hands\nsip:plaza@conference."+testDomain+" (open)" {
@@ -480,17 +481,22 @@ func TestJoinNeedsAContact(t *testing.T) {
 	}
 }
 
+// TestStatusOf walks every room engine refusal through the SIP front
+// door's answer: the status of interop's error table (RFC 7247 §8.1 Table
+// 5, with the table's reasons where it differs) and the engine's reason on
+// one line of the reason phrase.
 func TestStatusOf(t *testing.T) {
-	for code, want := range map[muc.Code]int{muc.CodeNotFound: 404, muc.CodeForbidden: 403, muc.CodeRegistrationRequired: 403,
-		muc.CodeNotAuthorized: 403, muc.CodeNotAllowed: 403, muc.CodeNotAcceptable: 403, muc.CodeConflict: 409,
-		muc.CodeServiceUnavailable: 503, muc.CodeBadRequest: 400} {
-		got, phrase := statusOf(fmt.Errorf("wrapped: %w", &muc.Error{Code: code, Reason: "why\r\nInjected: x"}))
-		if got != want || strings.ContainsAny(phrase, "\r\n") || !strings.HasSuffix(phrase, "why  Injected: x") {
-			t.Errorf("%v: %d %q, want %d and the reason on one line", code, got, phrase, want)
+	want := map[muc.Code]int{muc.CodeNotFound: 404, muc.CodeForbidden: 403, muc.CodeRegistrationRequired: 400,
+		muc.CodeNotAuthorized: 403, muc.CodeNotAllowed: 403, muc.CodeNotAcceptable: 406, muc.CodeConflict: 400,
+		muc.CodeServiceUnavailable: 503, muc.CodeBadRequest: 400}
+	for _, code := range muc.Codes() {
+		got, phrase, internal := statusOf(fmt.Errorf("wrapped: %w", &muc.Error{Code: code, Reason: "why\r\nInjected: x"}))
+		if got != want[code] || internal || strings.ContainsAny(phrase, "\r\n") || !strings.HasSuffix(phrase, "why  Injected: x") {
+			t.Errorf("%v: %d %q (internal %t), want %d and the reason on one line", code, got, phrase, internal, want[code])
 		}
 	}
-	if got, _ := statusOf(errors.New("disk on fire")); got != 500 {
-		t.Errorf("internal error: %d, want 500", got)
+	if got, _, internal := statusOf(errors.New("disk on fire")); got != 500 || !internal {
+		t.Errorf("internal error: %d (internal %t), want 500", got, internal)
 	}
 }
 

@@ -1,6 +1,10 @@
 package xmpp
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/parleychat/parley/interop"
+)
 
 // StreamError is an unrecoverable stream-level error (RFC 6120 §4.9). It is
 // sent to the peer, followed by </stream:stream>, and the connection is
@@ -59,37 +63,54 @@ func (e *StanzaError) Error() string {
 	return fmt.Sprintf("stanza error: %s: %s", e.Condition, e.Text)
 }
 
-// The stanza errors the core returns, with the types RFC 6120 §8.3.3 gives
-// them.
+// stanzaError is a stanza error with condition c, of the type interop's
+// error table gives it (RFC 6120 §8.3.3): the one place a condition gets its
+// type.
+func stanzaError(c interop.Condition, text string) *StanzaError {
+	return &StanzaError{Type: c.Type(), Condition: string(c), Text: text}
+}
+
+// refusalError is the stanza error for any error a handler returned that
+// is not a *StanzaError: a room engine refusal or a delivery failure as
+// interop's error table says it, anything else internal-server-error.
+func refusalError(err error) *StanzaError {
+	r := interop.RefusalOf(err)
+	return &StanzaError{Type: r.Type, Condition: string(r.Condition), Text: r.Text}
+}
+
+// The stanza errors the core returns.
 func errBadRequest(text string) *StanzaError {
-	return &StanzaError{Type: "modify", Condition: "bad-request", Text: text}
+	return stanzaError(interop.BadRequest, text)
 }
 func errFeatureNotImplemented(text string) *StanzaError {
-	return &StanzaError{Type: "cancel", Condition: "feature-not-implemented", Text: text}
+	return stanzaError(interop.FeatureNotImplemented, text)
 }
 func errServiceUnavailable(text string) *StanzaError {
-	return &StanzaError{Type: "cancel", Condition: "service-unavailable", Text: text}
+	return stanzaError(interop.ServiceUnavailable, text)
 }
 func errItemNotFound(text string) *StanzaError {
-	return &StanzaError{Type: "cancel", Condition: "item-not-found", Text: text}
+	return stanzaError(interop.ItemNotFound, text)
 }
 func errJIDMalformed(text string) *StanzaError {
-	return &StanzaError{Type: "modify", Condition: "jid-malformed", Text: text}
+	return stanzaError(interop.JIDMalformed, text)
 }
 func errForbidden(text string) *StanzaError {
-	return &StanzaError{Type: "auth", Condition: "forbidden", Text: text}
+	return stanzaError(interop.Forbidden, text)
 }
 func errNotAllowed(text string) *StanzaError {
-	return &StanzaError{Type: "cancel", Condition: "not-allowed", Text: text}
+	return stanzaError(interop.NotAllowed, text)
+}
+func errNotAcceptable(text string) *StanzaError {
+	return stanzaError(interop.NotAcceptable, text)
 }
 func errInternal(text string) *StanzaError {
-	return &StanzaError{Type: "wait", Condition: "internal-server-error", Text: text}
+	return stanzaError(interop.InternalServerError, text)
 }
 func errRemoteServerNotFound(text string) *StanzaError {
-	return &StanzaError{Type: "cancel", Condition: "remote-server-not-found", Text: text}
+	return stanzaError(interop.RemoteServerNotFound, text)
 }
 func errResourceConstraint(text string) *StanzaError {
-	return &StanzaError{Type: "wait", Condition: "resource-constraint", Text: text}
+	return stanzaError(interop.ResourceConstraint, text)
 }
 func errPolicyViolation(text string) *StanzaError {
 	return &StanzaError{Type: "wait", Condition: "policy-violation", Text: text}

@@ -90,8 +90,7 @@ func imElement(m interop.Message) *Element {
 		el.Append(NewElement(nsClient, "thread").AppendText(m.Thread))
 	}
 	if m.Error != nil {
-		serr := &StanzaError{Type: m.Error.Condition.Type(), Condition: string(m.Error.Condition), Text: m.Error.Text}
-		errEl := errorReply(NewElement(nsClient, "message"), serr, "").Child(nsClient, "error")
+		errEl := errorReply(NewElement(nsClient, "message"), refusalError(m.Error), "").Child(nsClient, "error")
 		el.Append(errEl)
 	}
 	return el

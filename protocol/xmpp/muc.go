@@ -2,7 +2,6 @@ package xmpp
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 
@@ -157,29 +156,4 @@ func (m *mucService) shutdownSession(ctx context.Context, sess *session) {
 	if k != nil {
 		m.engine.ShutdownSession(ctx, sess.jid.String())
 	}
-}
-
-// mucErrors maps engine refusals to stanza errors (XEP-0045 §7.2 and RFC
-// 6120 §8.3.3): the one place that does so for XMPP.
-var mucErrors = map[muc.Code]struct{ typ, condition string }{
-	muc.CodeNotFound:             {"cancel", "item-not-found"},
-	muc.CodeForbidden:            {"auth", "forbidden"},
-	muc.CodeRegistrationRequired: {"auth", "registration-required"},
-	muc.CodeNotAuthorized:        {"auth", "not-authorized"},
-	muc.CodeConflict:             {"cancel", "conflict"},
-	muc.CodeNotAllowed:           {"cancel", "not-allowed"},
-	muc.CodeNotAcceptable:        {"modify", "not-acceptable"},
-	muc.CodeServiceUnavailable:   {"wait", "service-unavailable"},
-	muc.CodeBadRequest:           {"modify", "bad-request"},
-}
-
-func mucError(err error) *StanzaError {
-	var e *muc.Error
-	if !errors.As(err, &e) {
-		return errInternal("")
-	}
-	if m, ok := mucErrors[e.Code]; ok {
-		return &StanzaError{Type: m.typ, Condition: m.condition, Text: e.Reason}
-	}
-	return errInternal(e.Reason)
 }

@@ -56,7 +56,7 @@ func (m *mucService) viewOf(o origin, room string) (roomView, bool) {
 // whether one is still joined.
 func (m *mucService) selfPing(ctx context.Context, r *request) (*Element, error) {
 	if v, in := m.viewOf(r.from, roomName(r.to)); !in || v.nick != r.to.Resourcepart() {
-		return nil, errNotAcceptableText("you are not joined with this nick")
+		return nil, errNotAcceptable("you are not joined with this nick")
 	}
 	return nil, nil
 }
@@ -67,7 +67,7 @@ func (m *mucService) relayToOccupant(ctx context.Context, r *request) error {
 	room := roomName(r.to)
 	v, in := m.viewOf(r.from, room)
 	if !in {
-		return errNotAcceptableText("join the room first")
+		return errNotAcceptable("join the room first")
 	}
 	for _, o := range m.engine.Occupants(room) {
 		if o.Nick != r.to.Resourcepart() {

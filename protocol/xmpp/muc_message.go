@@ -21,7 +21,7 @@ func (m *mucService) registerMessages(mx *mux) {
 	protocol := unadvertised("part of " + nsMUC + " (advertised with the join)")
 	mx.stanza(toRoom, "message", anyType, nsMUCUser, "x", m.mediatedInvitation, protocol)
 	mx.stanza(toRoom, "message", anyType, "", "", func(context.Context, *request) error {
-		return &StanzaError{Type: "modify", Condition: "bad-request", Text: "messages to a room are of type groupchat"}
+		return errBadRequest("messages to a room are of type groupchat")
 	}, protocol)
 	mx.stanza(toOccupant, "message", anyType, "", "", m.privateMessage, protocol)
 }
@@ -60,17 +60,13 @@ func (m *mucService) groupchat(ctx context.Context, r *request) error {
 		// Chat states and other body-less payloads are relayed to the
 		// room, not archived; XEP-0045 has no place for them beyond
 		// that, and we keep them out of history.
-		return errNotAcceptableText("messages to a room need a body")
+		return errNotAcceptable("messages to a room need a body")
 	}
 	// The archived stanza is the client's, without from/to and without
 	// anything only the room may state (a forged muc#user <item jid/>).
 	req.Stanza = withoutRoomOwned(msg).Bytes()
 	_, err := m.engine.Post(ctx, req)
 	return err
-}
-
-func errNotAcceptableText(text string) *StanzaError {
-	return &StanzaError{Type: "modify", Condition: "not-acceptable", Text: text}
 }
 
 // privateMessage relays a message to one occupant (XEP-0045 §7.5).

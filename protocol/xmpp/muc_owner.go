@@ -118,7 +118,7 @@ func applyConfig(r *storage.Room, values map[string][]string) error {
 	}
 	if v, ok := first(values, "muc#roomconfig_persistentroom"); ok {
 		if b, _ := formBool(v); !b {
-			return &StanzaError{Type: "modify", Condition: "not-acceptable", Text: "Parley rooms are always persistent"}
+			return errNotAcceptable("Parley rooms are always persistent")
 		}
 	}
 	for field, dst := range map[string]*bool{

@@ -8,6 +8,8 @@ import (
 	"slices"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/interop"
 )
 
 // The stanza mux: ONE table from what a stanza is — its kind, its type,
@@ -110,8 +112,8 @@ func (r route) String() string {
 
 // iqHandler answers an IQ get or set: the payload of the result (nil for
 // an empty result) or an error, which the mux turns into the error reply
-// (a *StanzaError as it is, a room engine refusal through mucError,
-// anything else internal-server-error).
+// (a *StanzaError as it is, anything else through interop's error table:
+// see Server.stanzaError).
 type iqHandler func(ctx context.Context, r *request) (*Element, error)
 
 // stanzaHandler takes any other stanza: a message, a presence, or an IQ it
@@ -436,15 +438,16 @@ func (s *Server) bounce(r *request, err error) {
 }
 
 // stanzaError is the one mapping from a handler's error to a stanza error:
-// a *StanzaError is sent as it is, a room engine refusal through mucError,
-// anything else is logged and becomes internal-server-error.
+// a *StanzaError is sent as it is, a room engine refusal or a delivery
+// failure as interop's error table says it, anything else is logged and
+// becomes internal-server-error.
 func (s *Server) stanzaError(r *request, err error) *StanzaError {
 	var serr *StanzaError
 	if errors.As(err, &serr) {
 		return serr
 	}
-	serr = mucError(err)
-	if serr.Condition == "internal-server-error" {
+	serr = refusalError(err)
+	if serr.Condition == string(interop.InternalServerError) {
 		payload := ""
 		if r.payload != nil {
 			payload = r.payload.Name.Space

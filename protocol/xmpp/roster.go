@@ -98,7 +98,7 @@ func (s *Server) rosterSet(ctx context.Context, r *request) (*Element, error) {
 	}
 	name := el.AttrValue("name")
 	if len(name) > maxRosterNameLength {
-		return nil, &StanzaError{Type: "modify", Condition: "not-acceptable", Text: "name too long"}
+		return nil, errNotAcceptable("name too long")
 	}
 	var groups []string
 	seen := map[string]bool{}
@@ -109,9 +109,9 @@ func (s *Server) rosterSet(ctx context.Context, r *request) (*Element, error) {
 		name := g.Text()
 		switch {
 		case name == "":
-			return nil, &StanzaError{Type: "modify", Condition: "not-acceptable", Text: "empty group name"}
+			return nil, errNotAcceptable("empty group name")
 		case len(name) > maxRosterNameLength:
-			return nil, &StanzaError{Type: "modify", Condition: "not-acceptable", Text: "group name too long"}
+			return nil, errNotAcceptable("group name too long")
 		case seen[name]:
 			return nil, errBadRequest("duplicate group " + name)
 		}
@@ -119,7 +119,7 @@ func (s *Server) rosterSet(ctx context.Context, r *request) (*Element, error) {
 		groups = append(groups, name)
 	}
 	if len(groups) > maxRosterGroups {
-		return nil, &StanzaError{Type: "modify", Condition: "not-acceptable", Text: "too many groups"}
+		return nil, errNotAcceptable("too many groups")
 	}
 	item, err := s.cfg.Store.RosterItem(ctx, owner, contact.String())
 	switch {

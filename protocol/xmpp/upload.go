@@ -86,10 +86,10 @@ func (s *Server) uploadError(err error) error {
 	var tooBig *muc.FileTooLargeError
 	switch {
 	case errors.As(err, &tooBig):
-		return &StanzaError{Type: "modify", Condition: "not-acceptable",
-			Text: fmt.Sprintf("File too large: the maximum file size is %d bytes", tooBig.Max),
-			App: NewElement(nsUpload, "file-too-large").Append(
-				NewElement(nsUpload, "max-file-size").AppendText(strconv.FormatInt(tooBig.Max, 10)))}
+		serr := errNotAcceptable(fmt.Sprintf("File too large: the maximum file size is %d bytes", tooBig.Max))
+		serr.App = NewElement(nsUpload, "file-too-large").Append(
+			NewElement(nsUpload, "max-file-size").AppendText(strconv.FormatInt(tooBig.Max, 10)))
+		return serr
 	case errors.Is(err, storage.ErrQuotaExceeded):
 		return errResourceConstraint("Upload quota reached: try again once an unused slot has expired")
 	}
