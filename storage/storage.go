@@ -180,6 +180,21 @@ type PendingSubscription struct {
 	Stanza []byte
 }
 
+// RosterState is everything kept about one contact of one user (RFC 6121
+// Appendix A.1): the roster item, if the contact is on the user's roster,
+// and the contact's unanswered subscription request, if there is one. The
+// pair's subscription state is read from both: the item's subscription and
+// ask (Pending Out), and the request (Pending In).
+type RosterState struct {
+	// Item is the contact's roster item. When OnRoster is false there is
+	// none, and Item holds the owner and contact with subscription none.
+	Item     RosterItem
+	OnRoster bool
+	// PendingIn is the stanza of the contact's unanswered subscription
+	// request (RFC 6121 §3.1.3), nil when there is none.
+	PendingIn []byte
+}
+
 // Rosters stores users' rosters with a version per user (RFC 6121 §2.6):
 // every change increments the owner's roster version by one, atomically with
 // the change. Deleting the account deletes the version with the roster.
@@ -208,6 +223,23 @@ type Rosters interface {
 	// RemovePendingSubscription forgets a request; removing one that does
 	// not exist is not an error.
 	RemovePendingSubscription(ctx context.Context, owner, from string) error
+
+	// UpdateRoster makes one change to what owner keeps about contact (a
+	// bare JID) in one transaction: a subscription transition (RFC 6121
+	// §3) or a roster set or removal (§2.3, §2.5). It reads the pair's
+	// RosterState while no other change to owner's roster can run, calls
+	// change with it, and writes what change altered: the item (put when
+	// it differs and OnRoster is true, deleted when OnRoster turned
+	// false) and the pending request (stored, replaced or forgotten). A
+	// change to the item increments the roster version; UpdateRoster
+	// returns the new version, or 0 when the item did not change.
+	//
+	// change may be called more than once (a transaction tried again) and
+	// must do nothing but decide; the Owner and JID it leaves on the item
+	// are ignored. An error from change rolls everything back and is
+	// returned wrapped. The owner account must exist (ErrNotFound
+	// otherwise).
+	UpdateRoster(ctx context.Context, owner, contact string, change func(*RosterState) error) (version int64, err error)
 }
 
 // OfflineMessage is a message stored for a user who had no available

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/roster"
 )
 
 // Service discovery (XEP-0030), generated from the mux: disco#info on an
@@ -186,7 +186,7 @@ func (s *Server) mayDiscoverAccount(ctx context.Context, r *request) error {
 	if err != nil {
 		return err
 	}
-	if item.Subscription != storage.SubscriptionFrom && item.Subscription != storage.SubscriptionBoth {
+	if !roster.ItemState(item).From() {
 		return errServiceUnavailable("")
 	}
 	return nil

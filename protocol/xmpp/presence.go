@@ -2,12 +2,12 @@ package xmpp
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/parleychat/parley/roster"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -132,7 +132,7 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session, p *Elemen
 // to the user (from/both) and to the user's other resources.
 func (s *Server) broadcastToContactsAndSelf(sess *session, p *Element, items []storage.RosterItem) {
 	for _, it := range items {
-		if it.Subscription == storage.SubscriptionFrom || it.Subscription == storage.SubscriptionBoth {
+		if roster.ItemState(it).From() {
 			if j, err := jid.Parse(it.JID); err == nil {
 				s.deliverPresence(p, j)
 			}
@@ -162,7 +162,7 @@ func (s *Server) broadcastToContactsAndSelf(sess *session, p *Element, items []s
 func (s *Server) initialPresence(ctx context.Context, sess *session, prio int, items []storage.RosterItem) {
 	var contacts []string
 	for _, it := range items {
-		if it.Subscription != storage.SubscriptionTo && it.Subscription != storage.SubscriptionBoth {
+		if !roster.ItemState(it).To() {
 			continue
 		}
 		if j, err := jid.Parse(it.JID); err == nil && j.Domainpart() == s.cfg.Domain {
@@ -228,8 +228,7 @@ func (s *Server) directedPresence(ctx context.Context, sess *session, p *Element
 	// §4.6.1: presence directed at a contact who already gets the
 	// broadcast (from/both) is not remembered as directed presence, or
 	// the contact would get unavailable presence twice.
-	if item, err := s.cfg.Store.RosterItem(ctx, sess.jid.Localpart(), j.Bare().String()); err == nil &&
-		(item.Subscription == storage.SubscriptionFrom || item.Subscription == storage.SubscriptionBoth) {
+	if item, err := s.cfg.Store.RosterItem(ctx, sess.jid.Localpart(), j.Bare().String()); err == nil && roster.ItemState(item).From() {
 		return
 	}
 	sess.mu.Lock()
@@ -331,94 +330,66 @@ func (sess *session) isAvailable() bool {
 
 // subscriptionStanza builds a subscription presence from one bare JID to
 // another.
-func subscriptionStanza(typ string, from, to jid.JID) *Element {
-	return NewElement(nsClient, "presence", "type", typ, "from", from.String(), "to", to.String())
+func subscriptionStanza(typ roster.Event, from, to jid.JID) *Element {
+	return NewElement(nsClient, "presence", "type", string(typ), "from", from.String(), "to", to.String())
 }
 
-// outboundSubscription processes a subscription stanza sent by a user
-// (RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4.2), updating the user's roster,
-// then hands it to the contact's side.
+// outboundSubscription takes a subscription stanza a user sends (RFC 6121
+// §3.1.2, §3.1.5, §3.2.2, §3.3.2): package roster applies it to the user's
+// roster, and this sends what it says to: the roster push, unavailable
+// presence, the stanza stamped with the user's bare JID (§3) for the
+// contact, the user's presence to a new subscriber.
 func (s *Server) outboundSubscription(ctx context.Context, o origin, typ string, contact jid.JID, p *Element) error {
 	user := o.fullJID().Bare()
 	if contact.Equal(user) {
 		return nil
 	}
-	owner := user.Localpart()
-	out := p.Copy()
-	out.SetAttr("from", user.String())
-	out.SetAttr("to", contact.String())
+	out, err := s.rosters.Outbound(ctx, user.Localpart(), contact.String(), roster.Event(typ))
+	if err != nil {
+		return err
+	}
+	stamped := p.Copy()
+	stamped.SetAttr("from", user.String())
+	stamped.SetAttr("to", contact.String())
+	s.subscriptionOutcome(ctx, user, contact, out, func() { s.inboundSubscription(ctx, contact, user, stamped) })
+	return nil
+}
 
-	item, err := s.cfg.Store.RosterItem(ctx, owner, contact.String())
-	exists := err == nil
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("reading roster of %s: %w", owner, err)
+// inboundSubscription takes a subscription stanza p that from sends to
+// user, a JID of this domain (RFC 6121 §3.1.3, §3.1.6, §3.2.3, §3.3.3):
+// package roster applies it to the user's roster, and this sends what it
+// says to.
+func (s *Server) inboundSubscription(ctx context.Context, user, from jid.JID, p *Element) {
+	if user.Domainpart() != s.cfg.Domain || user.Localpart() == "" {
+		return // no server-to-server yet
 	}
-	if !exists {
-		item = storage.RosterItem{Owner: owner, JID: contact.String(), Subscription: storage.SubscriptionNone}
+	out, err := s.rosters.Inbound(ctx, user.Localpart(), from.String(), roster.Event(p.AttrValue("type")), p.Bytes())
+	if err != nil {
+		s.log.Error("subscription", "user", user.String(), "from", from.String(), "type", p.AttrValue("type"), "err", err)
+		return
 	}
-	sub := item.Subscription
-	changed := false
-	route := true
-	switch typ {
-	case "subscribe":
-		if sub != storage.SubscriptionTo && sub != storage.SubscriptionBoth && !item.Ask {
-			item.Ask, changed = true, true
-		}
-	case "subscribed":
-		pending := s.hasPending(ctx, owner, contact.String())
-		switch {
-		case pending && sub == storage.SubscriptionNone:
-			item.Subscription, changed = storage.SubscriptionFrom, true
-		case pending && sub == storage.SubscriptionTo:
-			item.Subscription, changed = storage.SubscriptionBoth, true
-		default:
-			// No request to approve (we do not offer pre-approval,
-			// §3.4): do not route.
-			route = false
-		}
-		if err := s.cfg.Store.RemovePendingSubscription(ctx, owner, contact.String()); err != nil {
-			s.log.Error("subscription: removing pending", "user", owner, "err", err)
-		}
-	case "unsubscribe":
-		switch {
-		case sub == storage.SubscriptionTo:
-			item.Subscription, item.Ask, changed = storage.SubscriptionNone, false, true
-		case sub == storage.SubscriptionBoth:
-			item.Subscription, item.Ask, changed = storage.SubscriptionFrom, false, true
-		case item.Ask:
-			item.Ask, changed = false, true
-		}
-	case "unsubscribed":
-		pending := s.hasPending(ctx, owner, contact.String())
-		switch sub {
-		case storage.SubscriptionFrom:
-			item.Subscription, changed = storage.SubscriptionNone, true
-		case storage.SubscriptionBoth:
-			item.Subscription, changed = storage.SubscriptionTo, true
-		default:
-			route = pending
-		}
-		if changed {
-			s.sendUnavailableTo(o.bareJID(), contact)
-		}
-		if err := s.cfg.Store.RemovePendingSubscription(ctx, owner, contact.String()); err != nil {
-			s.log.Error("subscription: removing pending", "user", owner, "err", err)
-		}
+	s.subscriptionOutcome(ctx, user, from, out, func() { s.deliverPresence(p, user) })
+}
+
+// subscriptionOutcome sends what a change to user's roster about contact
+// asks for (roster.Outcome), in its order. forward passes the stanza on:
+// routes it to the contact for an outbound change, delivers it to the
+// user's resources for an inbound one; nil when there is no stanza.
+func (s *Server) subscriptionOutcome(ctx context.Context, user, contact jid.JID, out roster.Outcome, forward func()) {
+	if out.Push != nil {
+		s.pushRoster(user.String(), out.Push)
 	}
-	// A subscribe or an approval creates the item if there is none
-	// (§3.1.2, §3.1.5); the other types only change existing items.
-	if changed && (exists || typ == "subscribe" || typ == "subscribed") {
-		if err := s.putRosterItem(ctx, item); err != nil {
-			return fmt.Errorf("subscription of %s: %w", owner, err)
-		}
+	if out.Unavailable {
+		s.sendUnavailableTo(user.String(), contact)
 	}
-	if !route {
-		return nil
+	if out.Forward && forward != nil {
+		forward()
 	}
-	s.inboundSubscription(ctx, contact, user, out)
-	if typ == "subscribed" {
-		// The new subscriber gets the user's current presence (§3.1.5).
-		for _, r := range s.router.sessions(o.bareJID()) {
+	for _, ev := range out.Send {
+		s.inboundSubscription(ctx, contact, user, subscriptionStanza(ev, user, contact))
+	}
+	if out.Presence {
+		for _, r := range s.router.sessions(user.String()) {
 			r.mu.Lock()
 			pres := r.presence
 			r.mu.Unlock()
@@ -426,109 +397,5 @@ func (s *Server) outboundSubscription(ctx context.Context, o origin, typ string,
 				s.deliverPresence(pres, contact)
 			}
 		}
-	}
-	return nil
-}
-
-func (s *Server) hasPending(ctx context.Context, owner, from string) bool {
-	list, err := s.cfg.Store.PendingSubscriptions(ctx, owner)
-	if err != nil {
-		s.log.Error("subscription: reading pending", "user", owner, "err", err)
-		return false
-	}
-	for _, p := range list {
-		if p.From == from {
-			return true
-		}
-	}
-	return false
-}
-
-// inboundSubscription processes a subscription stanza arriving for a
-// contact (RFC 6121 §3.1.3, §3.1.6, §3.2.3, §3.3.3): the contact's roster
-// is updated and the stanza delivered to the contact's resources.
-func (s *Server) inboundSubscription(ctx context.Context, contact, from jid.JID, p *Element) {
-	if contact.Domainpart() != s.cfg.Domain || contact.Localpart() == "" {
-		return // no server-to-server yet
-	}
-	owner := contact.Localpart()
-	typ := p.AttrValue("type")
-	exists, err := s.accountExists(ctx, owner)
-	if err != nil {
-		s.log.Error("subscription: checking account", "contact", contact.String(), "err", err)
-		return
-	}
-	if !exists {
-		if typ == "subscribe" {
-			// §3.1.3: answer on behalf of a contact that does not
-			// exist.
-			s.inboundSubscription(ctx, from, contact, subscriptionStanza("unsubscribed", contact, from))
-		}
-		return
-	}
-	item, err := s.cfg.Store.RosterItem(ctx, owner, from.String())
-	hasItem := err == nil
-	if err != nil && !isNotFound(err) {
-		s.log.Error("subscription: reading roster", "user", owner, "err", err)
-		return
-	}
-	sub := item.Subscription
-	deliver := false
-	changed := false
-	switch typ {
-	case "subscribe":
-		if hasItem && (sub == storage.SubscriptionFrom || sub == storage.SubscriptionBoth) {
-			// Already approved: answer for the contact (§3.1.3).
-			s.inboundSubscription(ctx, from, contact, subscriptionStanza("subscribed", contact, from))
-			return
-		}
-		if err := s.cfg.Store.AddPendingSubscription(ctx, storage.PendingSubscription{
-			Owner: owner, From: from.String(), Stanza: p.Bytes(),
-		}); err != nil {
-			s.log.Error("subscription: storing pending", "user", owner, "err", err)
-			return
-		}
-		deliver = true
-	case "subscribed":
-		if hasItem && item.Ask {
-			switch sub {
-			case storage.SubscriptionNone:
-				item.Subscription = storage.SubscriptionTo
-			case storage.SubscriptionFrom:
-				item.Subscription = storage.SubscriptionBoth
-			}
-			item.Ask, changed, deliver = false, true, true
-		}
-	case "unsubscribe":
-		if err := s.cfg.Store.RemovePendingSubscription(ctx, owner, from.String()); err != nil {
-			s.log.Error("subscription: removing pending", "user", owner, "err", err)
-		}
-		if hasItem && (sub == storage.SubscriptionFrom || sub == storage.SubscriptionBoth) {
-			if sub == storage.SubscriptionFrom {
-				item.Subscription = storage.SubscriptionNone
-			} else {
-				item.Subscription = storage.SubscriptionTo
-			}
-			changed, deliver = true, true
-			s.sendUnavailableTo(contact.String(), from)
-		}
-	case "unsubscribed":
-		if hasItem && (sub == storage.SubscriptionTo || sub == storage.SubscriptionBoth || item.Ask) {
-			switch sub {
-			case storage.SubscriptionTo:
-				item.Subscription = storage.SubscriptionNone
-			case storage.SubscriptionBoth:
-				item.Subscription = storage.SubscriptionFrom
-			}
-			item.Ask, changed, deliver = false, true, true
-		}
-	}
-	if changed {
-		if err := s.putRosterItem(ctx, item); err != nil {
-			s.log.Error("subscription: storing roster item", "user", owner, "err", err)
-		}
-	}
-	if deliver {
-		s.deliverPresence(p, contact)
 	}
 }

@@ -2,11 +2,13 @@ package xmpp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/parleychat/parley/roster"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -68,7 +70,20 @@ func (s *Server) rosterGet(ctx context.Context, r *request) (*Element, error) {
 }
 
 func rosterItemElement(it storage.RosterItem) *Element {
-	el := NewElement(nsRoster, "item", "jid", it.JID, "name", it.Name, "subscription", it.Subscription)
+	return rosterElement(it, it.Subscription)
+}
+
+// rosterPushElement is the item of a push: subscription "remove" for a
+// removed item (§2.5.2).
+func rosterPushElement(p *roster.Push) *Element {
+	if p.Removed {
+		return rosterElement(p.Item, "remove")
+	}
+	return rosterItemElement(p.Item)
+}
+
+func rosterElement(it storage.RosterItem, subscription string) *Element {
+	el := NewElement(nsRoster, "item", "jid", it.JID, "name", it.Name, "subscription", subscription)
 	if it.Ask {
 		el.SetAttr("ask", "subscribe")
 	}
@@ -121,70 +136,35 @@ func (s *Server) rosterSet(ctx context.Context, r *request) (*Element, error) {
 	if len(groups) > maxRosterGroups {
 		return nil, errNotAcceptable("too many groups")
 	}
-	item, err := s.cfg.Store.RosterItem(ctx, owner, contact.String())
-	switch {
-	case isNotFound(err):
-		item = storage.RosterItem{Owner: owner, JID: contact.String(), Subscription: storage.SubscriptionNone}
-	case err != nil:
-		return nil, fmt.Errorf("reading roster item: %w", err)
-	}
-	item.Name, item.Groups = name, groups
-	if err := s.putRosterItem(ctx, item); err != nil {
+	out, err := s.rosters.Set(ctx, owner, contact.String(), name, groups)
+	if err != nil {
 		return nil, err
+	}
+	if out.Push != nil {
+		s.pushRoster(r.from.bareJID(), out.Push)
 	}
 	return nil, nil
 }
 
 // rosterRemove deletes an item and cancels the subscriptions in both
-// directions (RFC 6121 §2.5.2).
+// directions (RFC 6121 §2.5.2), as package roster says.
 func (s *Server) rosterRemove(ctx context.Context, o origin, contact jid.JID) error {
 	user := o.fullJID().Bare()
-	owner := user.Localpart()
-	item, err := s.cfg.Store.RosterItem(ctx, owner, contact.String())
-	if isNotFound(err) {
+	out, err := s.rosters.Remove(ctx, user.Localpart(), contact.String())
+	if errors.Is(err, roster.ErrNotOnRoster) {
 		return errItemNotFound("no such roster item")
 	}
 	if err != nil {
-		return fmt.Errorf("reading roster item: %w", err)
+		return err
 	}
-	version, err := s.cfg.Store.DeleteRosterItem(ctx, owner, contact.String())
-	if err != nil {
-		return fmt.Errorf("removing roster item: %w", err)
-	}
-	if err := s.cfg.Store.RemovePendingSubscription(ctx, owner, contact.String()); err != nil {
-		return fmt.Errorf("removing pending subscription: %w", err)
-	}
-	removed := item
-	removed.Subscription = "remove"
-	removed.Ask = false
-	removed.Groups = nil
-	s.pushRoster(o.bareJID(), removed, version)
-
-	from := user
-	if item.Subscription == storage.SubscriptionTo || item.Subscription == storage.SubscriptionBoth || item.Ask {
-		s.inboundSubscription(ctx, contact, from, subscriptionStanza("unsubscribe", from, contact))
-	}
-	if item.Subscription == storage.SubscriptionFrom || item.Subscription == storage.SubscriptionBoth {
-		s.sendUnavailableTo(o.bareJID(), contact)
-		s.inboundSubscription(ctx, contact, from, subscriptionStanza("unsubscribed", from, contact))
-	}
+	s.subscriptionOutcome(ctx, user, contact, out, nil)
 	return nil
 }
 
-// putRosterItem stores an item and pushes it to the owner's interested
-// resources (RFC 6121 §2.1.6).
-func (s *Server) putRosterItem(ctx context.Context, item storage.RosterItem) error {
-	version, err := s.cfg.Store.PutRosterItem(ctx, item)
-	if err != nil {
-		return fmt.Errorf("storing roster item: %w", err)
-	}
-	s.pushRoster(item.Owner+"@"+s.cfg.Domain, item, version)
-	return nil
-}
-
-// pushRoster sends a roster push to every resource of bare that has
-// requested the roster.
-func (s *Server) pushRoster(bare string, item storage.RosterItem, version int64) {
+// pushRoster sends a roster push (RFC 6121 §2.1.6) to every resource of
+// bare that has requested the roster.
+func (s *Server) pushRoster(bare string, p *roster.Push) {
+	version := p.Version
 	for _, sess := range s.router.sessions(bare) {
 		sess.mu.Lock()
 		interested := sess.rosterRequested
@@ -194,7 +174,7 @@ func (s *Server) pushRoster(bare string, item storage.RosterItem, version int64)
 		}
 		q := NewElement(nsRoster, "query")
 		q.SetAttr("ver", strconv.FormatInt(version, 10))
-		q.Append(rosterItemElement(item))
+		q.Append(rosterPushElement(p))
 		push := NewElement(nsClient, "iq", "type", "set", "id", "push-"+randomID(6), "to", sess.jid.String())
 		sess.sendElement(push.Append(q))
 	}
@@ -202,7 +182,7 @@ func (s *Server) pushRoster(bare string, item storage.RosterItem, version int64)
 		// The user's sessions on other nodes (their available ones).
 		q := NewElement(nsRoster, "query")
 		q.SetAttr("ver", strconv.FormatInt(version, 10))
-		q.Append(rosterItemElement(item))
+		q.Append(rosterPushElement(p))
 		push := NewElement(nsClient, "iq", "type", "set", "id", "push-"+randomID(6), "to", bare)
 		s.cfg.Remote.Send(bare, push.Append(q).Bytes())
 	}

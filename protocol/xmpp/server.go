@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/roster"
 )
 
 const tlsVersion13 = tls.VersionTLS13
@@ -32,6 +34,9 @@ type Server struct {
 	certHash     []byte // tls-server-end-point binding data, or nil
 	live         atomic.Pointer[LiveLimits]
 	muc          *mucService // nil when no room engine is configured
+	// rosters applies roster sets and subscription stanzas, one
+	// transaction each (package roster); this package only speaks them.
+	rosters *roster.Rosters
 	// offline serialises, per user, reading and deleting their offline
 	// messages: an XMPP login and a SIP REGISTER must not both take them
 	// (interworking.go).
@@ -77,6 +82,7 @@ func NewServer(cfg Config) (*Server, error) {
 		ipRates:   newStanzaBuckets(cfg.IPStanzaRate, cfg.IPStanzaBurst),
 		router:    newRouter(),
 		mux:       newMux(),
+		rosters:   roster.New(cfg.Store),
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),

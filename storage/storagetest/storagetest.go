@@ -19,12 +19,14 @@
 //	}
 //
 // Subtests run in parallel, each on its own database, and are grouped by
-// interface: Accounts, Rosters, PendingSubscriptions, Offline, Categories,
-// Rooms, Affiliations, History (sequence numbers, group commit, filters,
-// paging, full-text search, tombstones), Files (slots, quota, chunks),
-// Outbox (and that every event is written with its change, never without),
-// RoomChanges (the room change log), Follows (topic feeds) and Store
-// (durability across Close and reopen, concurrency, contexts).
+// interface: Accounts, Rosters, PendingSubscriptions, RosterUpdates (a
+// roster item and its pending request changed in one transaction),
+// Offline, Categories, Rooms, Affiliations, History (sequence numbers,
+// group commit, filters, paging, full-text search, tombstones), Files
+// (slots, quota, chunks), Outbox (and that every event is written with its
+// change, never without), RoomChanges (the room change log), Follows
+// (topic feeds) and Store (durability across Close and reopen,
+// concurrency, contexts).
 //
 // Bench runs the storage benchmarks on an implementation.
 package storagetest
@@ -54,6 +56,7 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"Accounts", accountTests},
 		{"Rosters", rosterTests},
 		{"PendingSubscriptions", pendingTests},
+		{"RosterUpdates", rosterUpdateTests},
 		{"Offline", offlineTests},
 		{"Categories", categoryTests},
 		{"Rooms", roomTests},
