@@ -91,8 +91,8 @@ func (s *server) sipRoomRefused(sipp string, u account, room, body, ctype string
 // door must refuse (issue 18): posts, a message/cpim post, /topic and
 // /join nicks holding characters XML forbids, a Unicode noncharacter,
 // bytes that are not UTF-8, a zero-width character, a case variant of an
-// XMPP occupant's nick. Each gets 400 (409 for the look-alike) with a
-// reason naming the problem; bob, in the room over XMPP (slixmpp, whose
+// XMPP occupant's nick. Each gets 400 (the look-alike too: a conflict is
+// 400, RFC 7247 Table 5) with a reason naming the problem; bob, in the room over XMPP (slixmpp, whose
 // stream would break on any of those characters), then gets alice's clean
 // post live and finds it alone in the archive.
 func TestSippRoomRefusalsNeverReachXMPP(t *testing.T) {
@@ -122,7 +122,7 @@ func TestSippRoomRefusalsNeverReachXMPP(t *testing.T) {
 		{"an escape in /topic", "/topic evil\x1b[2J", text, "400 Bad Request: character U+001B at byte 11"},
 		{"a vertical tab in a /join nick", "/join al\x0bice", text, "400 Bad Request: character U+000B at byte 8"},
 		{"a zero-width space in a /join nick", "/join b\u200bob", text, `400 Bad Request: the nick "b\u200bob" holds U+200B`},
-		{"bob's nick in capitals", "/join BOB", text, `409 Conflict: the nick "BOB" is too like "bob"`},
+		{"bob's nick in capitals", "/join BOB", text, `400 Bad Request: the nick "BOB" is too like "bob"`},
 	} {
 		if got := s.sipRoomRefused(sipp, alice, room, tc.body, tc.ctype); !strings.HasPrefix(got, "SIP/2.0 "+tc.status) {
 			t.Errorf("%s: %q, want SIP/2.0 %s…", tc.what, got, tc.status)

@@ -624,8 +624,9 @@ func TestRoomTextXMLCannotCarry(t *testing.T) {
 // TestSIPJoinNickPolicy: a SIP /join or /nick is held to the nick policy
 // XMPP joins are (muc.NormalizeNick, RFC 8266): zero-width, bidi and
 // control characters and line feeds get 400 naming the character; a case,
-// width or confusable variant of an XMPP occupant's nick gets 409; the
-// nick kept is the enforced form.
+// width or confusable variant of an XMPP occupant's nick gets 400 too (a
+// conflict: RFC 7247 Table 5, SIP having no 409) saying whose nick it is
+// like; the nick kept is the enforced form.
 func TestSIPJoinNickPolicy(t *testing.T) {
 	ts, engine := newRoomServer(t)
 	carol := xmppOccupant(t, engine, "lobby", "Carol", "carol")
@@ -639,10 +640,10 @@ func TestSIPJoinNickPolicy(t *testing.T) {
 		{"/join \u202Elorac", 400, "U+202E"},          // right-to-left override
 		{"/join Carol\nbob: hi", 400, "U+000A"},       // a line feed
 		{"/join Car\u00ADol", 400, "U+00AD"},          // soft hyphen
-		{"/join carol", 409, `too like "Carol"`},      // case
-		{"/join CAROL", 409, `too like "Carol"`},      // case
-		{"/join Ｃarol", 409, `"Carol" is taken`},      // fullwidth: NFKC makes it Carol
-		{"/join \u0421arol", 409, `too like "Carol"`}, // Cyrillic Es
+		{"/join carol", 400, `too like "Carol"`},      // case
+		{"/join CAROL", 400, `too like "Carol"`},      // case
+		{"/join Ｃarol", 400, `"Carol" is taken`},      // fullwidth: NFKC makes it Carol
+		{"/join \u0421arol", 400, `too like "Carol"`}, // Cyrillic Es
 	} {
 		res := alice.send("lobby", tc.body)
 		if res.StatusCode != tc.status || !strings.Contains(res.Reason, tc.reason) {
@@ -661,8 +662,8 @@ func TestSIPJoinNickPolicy(t *testing.T) {
 	if ev := carol.next(t, muc.EventPresence); ev.Occupant.Nick != "Alice" {
 		t.Errorf("carol saw %q join, want Alice", ev.Occupant.Nick)
 	}
-	if res := alice.send("lobby", "/nick CAR0L"); res.StatusCode != 409 {
-		t.Errorf("/nick CAR0L: %s, want 409", res.StartLine())
+	if res := alice.send("lobby", "/nick CAR0L"); res.StatusCode != 400 || !strings.Contains(res.Reason, `too like "Carol"`) {
+		t.Errorf("/nick CAR0L: %s, want 400 saying it is too like Carol", res.StartLine())
 	}
 }
 
