@@ -204,25 +204,9 @@ type Rosters interface {
 	Roster(ctx context.Context, owner string) (items []RosterItem, version int64, err error)
 	// RosterItem returns one item, or ErrNotFound.
 	RosterItem(ctx context.Context, owner, jid string) (RosterItem, error)
-	// PutRosterItem inserts or replaces the item (Owner, JID) and returns
-	// the new roster version. The owner account must exist (ErrNotFound
-	// otherwise).
-	PutRosterItem(ctx context.Context, item RosterItem) (version int64, err error)
-	// DeleteRosterItem removes an item and returns the new roster version,
-	// or ErrNotFound if there was no such item.
-	DeleteRosterItem(ctx context.Context, owner, jid string) (version int64, err error)
-
-	// AddPendingSubscription records an inbound subscription request from
-	// p.From to p.Owner. A repeated request replaces the stored stanza and
-	// keeps its place in the order. The owner account must exist
-	// (ErrNotFound otherwise).
-	AddPendingSubscription(ctx context.Context, p PendingSubscription) error
 	// PendingSubscriptions lists the owner's unanswered requests, oldest
 	// first; an unknown owner has none.
 	PendingSubscriptions(ctx context.Context, owner string) ([]PendingSubscription, error)
-	// RemovePendingSubscription forgets a request; removing one that does
-	// not exist is not an error.
-	RemovePendingSubscription(ctx context.Context, owner, from string) error
 
 	// UpdateRoster makes one change to what owner keeps about contact (a
 	// bare JID) in one transaction: a subscription transition (RFC 6121
@@ -230,9 +214,11 @@ type Rosters interface {
 	// RosterState while no other change to owner's roster can run, calls
 	// change with it, and writes what change altered: the item (put when
 	// it differs and OnRoster is true, deleted when OnRoster turned
-	// false) and the pending request (stored, replaced or forgotten). A
-	// change to the item increments the roster version; UpdateRoster
-	// returns the new version, or 0 when the item did not change.
+	// false) and the pending request (stored; replaced in its place in
+	// the order PendingSubscriptions gives; forgotten). A change to the
+	// item increments the roster version; UpdateRoster returns the new
+	// version, or 0 when the item did not change. It is the only way a
+	// roster or a pending request changes.
 	//
 	// change may be called more than once (a transaction tried again) and
 	// must do nothing but decide; the Owner and JID it leaves on the item

@@ -2,8 +2,9 @@
 // 6120, RFC 6121) over STARTTLS and direct TLS, one stanza mux, and the
 // services behind it — the MUC service over the room engine (package muc),
 // the archive, ad-hoc commands, HTTP File Upload. It turns stanzas into
-// calls on muc and storage and their results back into stanzas; it holds
-// no business rules of its own.
+// calls on muc, roster and storage and their results back into stanzas; it
+// holds no business rules of its own: subscriptions and roster changes are
+// package roster's, refusals read as package interop's error table says.
 //
 // A stanza's way in: conn.go reads it on the connection's goroutine and
 // stamps its sender (RFC 6120 §8.1.2.1); Server.dispatch (mux.go) looks up
@@ -22,10 +23,10 @@
 //	RFC 6120 §4-§7 streams, STARTTLS, SASL,  conn.go, reader.go, sasl.go, element.go
 //	  resource binding
 //	RFC 6120 §8, §10 stanzas and routing     mux.go (the table, dispatch), iq.go, router.go
-//	RFC 6120 §8.3 stanza errors              errors.go
+//	RFC 6120 §8.3 stanza errors              errors.go (conditions' types: interop)
 //	RFC 3921 §3 session establishment        iq.go
-//	RFC 6121 §2 roster, §2.6 versioning      roster.go
-//	RFC 6121 §3 subscriptions, §4 presence   presence.go
+//	RFC 6121 §2 roster, §2.6 versioning      roster.go (the changes: package roster)
+//	RFC 6121 §3 subscriptions, §4 presence   presence.go (the state machine: package roster)
 //	RFC 6121 §5, §8.5 messages               message.go
 //	RFC 5802, RFC 7677 SCRAM; RFC 9266,      sasl.go
 //	  RFC 5929 channel binding; XEP-0440

@@ -209,11 +209,9 @@ var accountTests = []test{
 			e.createAccount(u)
 			e.putRosterItem(storage.RosterItem{Owner: u, JID: "carol@example.org", Subscription: "both", Groups: []string{"Friends"}})
 			e.putRosterItem(storage.RosterItem{Owner: u, JID: "dave@example.org", Subscription: "to"})
-			if err := e.store.AddPendingSubscription(e.ctx, storage.PendingSubscription{
+			e.addPending(storage.PendingSubscription{
 				Owner: u, From: "eve@example.org", Stanza: []byte(`<presence type="subscribe"/>`),
-			}); err != nil {
-				t.Fatalf("AddPendingSubscription: %v", err)
-			}
+			})
 			e.storeOffline(u, "carol@example.org/phone", "<message>hi</message>")
 		}
 

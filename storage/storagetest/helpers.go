@@ -60,13 +60,30 @@ func (e *env) createAccount(username string) {
 	}
 }
 
+// putRosterItem puts item on its owner's roster, through UpdateRoster (the
+// one way a roster changes), and returns the new roster version.
 func (e *env) putRosterItem(item storage.RosterItem) int64 {
 	e.t.Helper()
-	v, err := e.store.PutRosterItem(e.ctx, item)
+	v, err := e.store.UpdateRoster(e.ctx, item.Owner, item.JID, func(st *storage.RosterState) error {
+		st.OnRoster, st.Item = true, item
+		return nil
+	})
 	if err != nil {
-		e.t.Fatalf("PutRosterItem(%+v): %v", item, err)
+		e.t.Fatalf("UpdateRoster to put %+v: %v", item, err)
 	}
 	return v
+}
+
+// addPending stores p, through UpdateRoster.
+func (e *env) addPending(p storage.PendingSubscription) {
+	e.t.Helper()
+	_, err := e.store.UpdateRoster(e.ctx, p.Owner, p.From, func(st *storage.RosterState) error {
+		st.PendingIn = append([]byte{}, p.Stanza...)
+		return nil
+	})
+	if err != nil {
+		e.t.Fatalf("UpdateRoster to add the request of %s to %s: %v", p.From, p.Owner, err)
+	}
 }
 
 func (e *env) roster(owner string) ([]storage.RosterItem, int64) {

@@ -30,7 +30,7 @@ var rosterTests = []test{
 		}
 		for i, it := range items {
 			if v := e.putRosterItem(it); v != int64(i+1) {
-				t.Fatalf("PutRosterItem #%d returned version %d, want %d", i+1, v, i+1)
+				t.Fatalf("put #%d returned version %d, want %d", i+1, v, i+1)
 			}
 		}
 		got, v := e.roster("alice")
@@ -56,7 +56,7 @@ var rosterTests = []test{
 		// RFC 6121 §2.1.2.2: a roster set replaces the item, groups included.
 		changed := storage.RosterItem{Owner: "alice", JID: "bob@example.org", Name: "Robert", Subscription: "to", Groups: []string{"c"}}
 		if v := e.putRosterItem(changed); v != 2 {
-			t.Errorf("second PutRosterItem returned version %d, want 2", v)
+			t.Errorf("second put returned version %d, want 2", v)
 		}
 		got, err := e.store.RosterItem(e.ctx, "alice", "bob@example.org")
 		if err != nil {
@@ -74,8 +74,11 @@ var rosterTests = []test{
 	}},
 
 	{"PutUnknownOwnerGivesErrNotFound", func(t *testing.T, e *env) {
-		_, err := e.store.PutRosterItem(e.ctx, storage.RosterItem{Owner: "nobody", JID: "bob@example.org", Subscription: "none"})
-		wantErrorIs(t, "PutRosterItem(owner nobody)", err, storage.ErrNotFound)
+		_, err := e.store.UpdateRoster(e.ctx, "nobody", "bob@example.org", func(st *storage.RosterState) error {
+			st.OnRoster = true
+			return nil
+		})
+		wantErrorIs(t, "UpdateRoster(owner nobody)", err, storage.ErrNotFound)
 	}},
 
 	{"PutRejectsInvalidItems", func(t *testing.T, e *env) {
@@ -87,8 +90,11 @@ var rosterTests = []test{
 			{Owner: "alice", JID: longString('x', storage.MaxJIDLength+1), Subscription: "none"},
 			{Owner: "alice", JID: "bob@example.org", Subscription: "none", Groups: []string{""}},
 		} {
-			_, err := e.store.PutRosterItem(e.ctx, it)
-			wantInvalid(t, fmt.Sprintf("PutRosterItem(%.40q, subscription %q, groups %q)", it.JID, it.Subscription, it.Groups), err)
+			_, err := e.store.UpdateRoster(e.ctx, it.Owner, it.JID, func(st *storage.RosterState) error {
+				st.OnRoster, st.Item = true, it
+				return nil
+			})
+			wantInvalid(t, fmt.Sprintf("UpdateRoster(%.40q, subscription %q, groups %q)", it.JID, it.Subscription, it.Groups), err)
 		}
 		if items, v := e.roster("alice"); len(items) != 0 || v != 0 {
 			t.Errorf("after rejected puts: roster %+v version %d, want empty at 0", items, v)
@@ -120,22 +126,27 @@ var rosterTests = []test{
 		e.putRosterItem(bob)
 		e.putRosterItem(carol)
 
-		v, err := e.store.DeleteRosterItem(e.ctx, "alice", "bob@example.org")
+		remove := func(st *storage.RosterState) error {
+			st.OnRoster = false
+			return nil
+		}
+		v, err := e.store.UpdateRoster(e.ctx, "alice", "bob@example.org", remove)
 		if err != nil || v != 3 {
-			t.Fatalf("DeleteRosterItem = %d, %v; want 3, nil", v, err)
+			t.Fatalf("removal = %d, %v; want 3, nil", v, err)
 		}
 		_, err = e.store.RosterItem(e.ctx, "alice", "bob@example.org")
 		wantErrorIs(t, "RosterItem after delete", err, storage.ErrNotFound)
 
-		_, err = e.store.DeleteRosterItem(e.ctx, "alice", "bob@example.org")
-		wantErrorIs(t, "DeleteRosterItem twice", err, storage.ErrNotFound)
-		_, err = e.store.DeleteRosterItem(e.ctx, "nobody", "bob@example.org")
-		wantErrorIs(t, "DeleteRosterItem(nobody)", err, storage.ErrNotFound)
+		if v, err := e.store.UpdateRoster(e.ctx, "alice", "bob@example.org", remove); err != nil || v != 0 {
+			t.Errorf("removal twice = %d, %v; want 0 (no change), nil", v, err)
+		}
+		_, err = e.store.UpdateRoster(e.ctx, "nobody", "bob@example.org", remove)
+		wantErrorIs(t, "removal from nobody's roster", err, storage.ErrNotFound)
 
 		items, v := e.roster("alice")
 		wantRoster(t, items, []storage.RosterItem{carol})
 		if v != 3 {
-			t.Errorf("version after a failed delete = %d, want 3 (unchanged)", v)
+			t.Errorf("version after removing what was gone = %d, want 3 (unchanged)", v)
 		}
 	}},
 
@@ -175,8 +186,9 @@ var rosterTests = []test{
 		for w := range writers {
 			wg.Go(func() {
 				for i := range each {
-					v, err := e.store.PutRosterItem(e.ctx, storage.RosterItem{
-						Owner: "alice", JID: fmt.Sprintf("c%d-%d@example.org", w, i), Subscription: "none",
+					v, err := e.store.UpdateRoster(e.ctx, "alice", fmt.Sprintf("c%d-%d@example.org", w, i), func(st *storage.RosterState) error {
+						st.OnRoster = true
+						return nil
 					})
 					if err != nil {
 						errs <- err
@@ -190,7 +202,7 @@ var rosterTests = []test{
 		close(versions)
 		close(errs)
 		for err := range errs {
-			t.Errorf("concurrent PutRosterItem: %v", err)
+			t.Errorf("concurrent UpdateRoster: %v", err)
 		}
 		got := slices.Sorted(func(yield func(int64) bool) {
 			for v := range versions {
@@ -223,27 +235,27 @@ var pendingTests = []test{
 			sub("juliet@example.com", `<presence from="juliet@example.com" type="subscribe"><status>😘</status></presence>`),
 			sub("benvolio@example.net", `<presence type="subscribe"/>`),
 		} {
-			if err := e.store.AddPendingSubscription(e.ctx, p); err != nil {
-				t.Fatalf("AddPendingSubscription(%s): %v", p.From, err)
-			}
+			e.addPending(p)
 		}
 		// A repeated request replaces the stanza and keeps its place.
 		again := sub("romeo@example.net", `<presence type="subscribe"><status>again</status></presence>`)
-		if err := e.store.AddPendingSubscription(e.ctx, again); err != nil {
-			t.Fatalf("AddPendingSubscription again: %v", err)
-		}
+		e.addPending(again)
 		wantPending(t, e.pending("alice"), []storage.PendingSubscription{
 			again,
 			sub("juliet@example.com", `<presence from="juliet@example.com" type="subscribe"><status>😘</status></presence>`),
 			sub("benvolio@example.net", `<presence type="subscribe"/>`),
 		})
 
-		if err := e.store.RemovePendingSubscription(e.ctx, "alice", "juliet@example.com"); err != nil {
-			t.Fatalf("RemovePendingSubscription: %v", err)
+		forget := func(st *storage.RosterState) error {
+			st.PendingIn = nil
+			return nil
 		}
-		for _, c := range [][2]string{{"alice", "juliet@example.com"}, {"alice", "nobody@example.com"}, {"nobody", "romeo@example.net"}} {
-			if err := e.store.RemovePendingSubscription(e.ctx, c[0], c[1]); err != nil {
-				t.Errorf("RemovePendingSubscription(%s, %s) of nothing: %v, want nil", c[0], c[1], err)
+		if _, err := e.store.UpdateRoster(e.ctx, "alice", "juliet@example.com", forget); err != nil {
+			t.Fatalf("forgetting juliet's request: %v", err)
+		}
+		for _, from := range []string{"juliet@example.com", "nobody@example.com"} {
+			if v, err := e.store.UpdateRoster(e.ctx, "alice", from, forget); err != nil || v != 0 {
+				t.Errorf("forgetting a request from %s that is not there: %d, %v; want 0, nil", from, v, err)
 			}
 		}
 		wantPending(t, e.pending("alice"), []storage.PendingSubscription{
@@ -256,17 +268,21 @@ var pendingTests = []test{
 	}},
 
 	{"AddUnknownOwnerGivesErrNotFound", func(t *testing.T, e *env) {
-		err := e.store.AddPendingSubscription(e.ctx, storage.PendingSubscription{
-			Owner: "nobody", From: "romeo@example.net", Stanza: []byte("<presence/>"),
+		_, err := e.store.UpdateRoster(e.ctx, "nobody", "romeo@example.net", func(st *storage.RosterState) error {
+			st.PendingIn = []byte("<presence/>")
+			return nil
 		})
-		wantErrorIs(t, "AddPendingSubscription(nobody)", err, storage.ErrNotFound)
+		wantErrorIs(t, "UpdateRoster(nobody) with a request", err, storage.ErrNotFound)
 	}},
 
 	{"AddRejectsInvalidJID", func(t *testing.T, e *env) {
 		e.createAccount("alice")
 		for _, from := range []string{"", longString('j', storage.MaxJIDLength+1)} {
-			err := e.store.AddPendingSubscription(e.ctx, storage.PendingSubscription{Owner: "alice", From: from, Stanza: []byte("<presence/>")})
-			wantInvalid(t, fmt.Sprintf("AddPendingSubscription(from %.20q)", from), err)
+			_, err := e.store.UpdateRoster(e.ctx, "alice", from, func(st *storage.RosterState) error {
+				st.PendingIn = []byte("<presence/>")
+				return nil
+			})
+			wantInvalid(t, fmt.Sprintf("UpdateRoster(from %.20q) with a request", from), err)
 		}
 	}},
 }

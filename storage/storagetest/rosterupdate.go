@@ -49,9 +49,7 @@ var rosterUpdateTests = []test{
 		item := storage.RosterItem{Owner: "alice", JID: "bob@example.org", Name: "Bob", Subscription: storage.SubscriptionTo, Groups: []string{"Work", "😀"}}
 		e.putRosterItem(item)
 		stanza := []byte(`<presence from="bob@example.org" type="subscribe"/>`)
-		if err := e.store.AddPendingSubscription(e.ctx, storage.PendingSubscription{Owner: "alice", From: "bob@example.org", Stanza: stanza}); err != nil {
-			t.Fatal(err)
-		}
+		e.addPending(storage.PendingSubscription{Owner: "alice", From: "bob@example.org", Stanza: stanza})
 		st = e.rosterState("alice", "bob@example.org")
 		if !st.OnRoster || !bytes.Equal(st.PendingIn, stanza) {
 			t.Errorf("state = %+v, want on the roster with the request", st)

@@ -73,9 +73,7 @@ func StanzaRepair(t *testing.T, newDatabase StanzaRepairOpener) {
 		{Owner: "bob", From: "carol@example.org", Stanza: []byte(`<presence type="subscribe" to="bob@example.org" type="subscribe"/>`)},
 		{Owner: "bob", From: "dave@example.org", Stanza: []byte(`<presence type="subscribe" to="bob@example.org" xmlns:p=""/>`)},
 	} {
-		if err := e.store.AddPendingSubscription(e.ctx, p); err != nil {
-			t.Fatalf("AddPendingSubscription: %v", err)
-		}
+		e.addPending(p)
 	}
 
 	beforeRepair()

@@ -30,9 +30,7 @@ var storeTests = []test{
 			e.putRosterItem(it)
 		}
 		pending := storage.PendingSubscription{Owner: owner, From: "eve@example.org", Stanza: []byte(`<presence type="subscribe"><status>👋</status></presence>`)}
-		if err := e.store.AddPendingSubscription(e.ctx, pending); err != nil {
-			t.Fatalf("AddPendingSubscription: %v", err)
-		}
+		e.addPending(pending)
 		e.storeOffline(owner, "bob@example.org/phone", "<message><body>one</body></message>")
 		e.storeOffline(owner, "bob@example.org/phone", "<message><body>two ✌</body></message>")
 		last := e.storeOffline(owner, "bob@example.org/phone", "<message><body>three</body></message>")
@@ -94,8 +92,11 @@ var storeTests = []test{
 				_, err := e.store.StoreOffline(ctx, storage.OfflineMessage{Owner: "alice", From: "x@example.org/y", Stanza: []byte("<message/>")}, 0)
 				return err
 			}(),
-			"PutRosterItem": func() error {
-				_, err := e.store.PutRosterItem(ctx, storage.RosterItem{Owner: "alice", JID: "x@example.org", Subscription: "none"})
+			"UpdateRoster": func() error {
+				_, err := e.store.UpdateRoster(ctx, "alice", "x@example.org", func(st *storage.RosterState) error {
+					st.OnRoster = true
+					return nil
+				})
 				return err
 			}(),
 			"Account": func() error {
@@ -117,7 +118,7 @@ var storeTests = []test{
 			t.Errorf("Account(bob) after a canceled CreateAccount: %v", err)
 		}
 		if items, v := e.roster("alice"); len(items) != 0 || v != 0 {
-			t.Errorf("roster after a canceled PutRosterItem: %+v version %d", items, v)
+			t.Errorf("roster after a canceled UpdateRoster: %+v version %d", items, v)
 		}
 		if n := len(e.offline("alice")); n != 0 {
 			t.Errorf("%d offline messages after a canceled StoreOffline", n)
@@ -128,9 +129,7 @@ var storeTests = []test{
 		owner := "пётр"
 		e.createAccount(owner)
 		p := storage.PendingSubscription{Owner: owner, From: "мария@пример.рф", Stanza: []byte("<presence type='subscribe'><status>Привет 👋🏽</status></presence>")}
-		if err := e.store.AddPendingSubscription(e.ctx, p); err != nil {
-			t.Fatalf("AddPendingSubscription: %v", err)
-		}
+		e.addPending(p)
 		wantPending(t, e.pending(owner), []storage.PendingSubscription{p})
 
 		from := "用户@例子.中国/📱 手机"

@@ -66,57 +66,6 @@ func (s *Store) RosterItem(ctx context.Context, owner, jid string) (storage.Rost
 	return item, nil
 }
 
-// PutRosterItem implements storage.Rosters.
-func (s *Store) PutRosterItem(ctx context.Context, item storage.RosterItem) (int64, error) {
-	if err := check.RosterItem(item); err != nil {
-		return 0, s.wrap(err, "put roster item %s/%s", item.Owner, item.JID)
-	}
-	groups, err := encodeList(item.Groups)
-	if err != nil {
-		return 0, s.wrap(err, "put roster item %s/%s", item.Owner, item.JID)
-	}
-	var version int64
-	err = s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := s.lockAccount(ctx, tx, item.Owner); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO roster_items (owner, jid, name, subscription, ask, group_names)
-			VALUES (?, ?, ?, ?, ?, ?) `+s.upsert("owner, jid", "name", "subscription", "ask", "group_names"),
-			item.Owner, item.JID, item.Name, item.Subscription, item.Ask, groups)
-		if err != nil {
-			return s.mapError(err)
-		}
-		version, err = s.bumpRosterVersion(ctx, tx, item.Owner)
-		return err
-	})
-	if err != nil {
-		return 0, s.wrap(err, "put roster item %s/%s", item.Owner, item.JID)
-	}
-	return version, nil
-}
-
-// DeleteRosterItem implements storage.Rosters.
-func (s *Store) DeleteRosterItem(ctx context.Context, owner, jid string) (int64, error) {
-	var version int64
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := s.lockAccount(ctx, tx, owner); err != nil {
-			return err
-		}
-		if err := affected(tx.ExecContext(ctx,
-			`DELETE FROM roster_items WHERE owner = ? AND jid = ?`, owner, jid)); err != nil {
-			return err
-		}
-		var err error
-		version, err = s.bumpRosterVersion(ctx, tx, owner)
-		return err
-	})
-	if err != nil {
-		return 0, s.wrap(err, "delete roster item %s/%s", owner, jid)
-	}
-	return version, nil
-}
-
 // rosterVersion returns the owner's roster version, 0 before the first
 // change.
 func rosterVersion(ctx context.Context, tx *sql.Tx, owner string) (int64, error) {
@@ -146,24 +95,6 @@ func (s *Store) bumpRosterVersion(ctx context.Context, tx *sql.Tx, owner string)
 	return v, nil
 }
 
-// AddPendingSubscription implements storage.Rosters.
-func (s *Store) AddPendingSubscription(ctx context.Context, p storage.PendingSubscription) error {
-	if err := check.JID(p.From); err != nil {
-		return s.wrap(err, "add pending subscription %s/%s", p.Owner, p.From)
-	}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := s.lockAccount(ctx, tx, p.Owner); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO pending_subscriptions (owner, from_jid, stanza, created_at)
-			VALUES (?, ?, ?, ?) `+s.upsert("owner, from_jid", "stanza"),
-			p.Owner, p.From, nonNil(p.Stanza), s.t(time.Now()))
-		return s.mapError(err)
-	})
-	return s.wrap(err, "add pending subscription %s/%s", p.Owner, p.From)
-}
-
 // PendingSubscriptions implements storage.Rosters.
 func (s *Store) PendingSubscriptions(ctx context.Context, owner string) ([]storage.PendingSubscription, error) {
 	out, err := collect(ctx, s.read, func(row scanner) (storage.PendingSubscription, error) {
@@ -178,13 +109,6 @@ func (s *Store) PendingSubscriptions(ctx context.Context, owner string) ([]stora
 		return nil, s.wrap(err, "pending subscriptions of %s", owner)
 	}
 	return out, nil
-}
-
-// RemovePendingSubscription implements storage.Rosters.
-func (s *Store) RemovePendingSubscription(ctx context.Context, owner, from string) error {
-	_, err := s.write.ExecContext(ctx,
-		`DELETE FROM pending_subscriptions WHERE owner = ? AND from_jid = ?`, owner, from)
-	return s.wrap(err, "remove pending subscription %s/%s", owner, from)
 }
 
 // UpdateRoster implements storage.Rosters. The owner's account row, locked
