@@ -127,8 +127,8 @@ func (a *authenticator) verify(ctx context.Context, req *sip.Request, user strin
 		name = "Proxy-Authorization"
 	}
 	// A client that answers several of our challenges (Linphone's
-	// belle-sip answers each one it can) is checked on its strongest
-	// answer.
+	// belle-sip 5.1 sends an Authorization for each one it supports,
+	// src/provider.c) is checked on its strongest answer.
 	var cred *digest.Credentials
 	for _, h := range req.GetHeaders(name) {
 		c, err := digest.ParseCredentials(h.Value())
