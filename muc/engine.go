@@ -13,6 +13,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +63,10 @@ type Config struct {
 	// Registerer receives the engine's Prometheus metrics (metrics.go);
 	// nil means none are registered.
 	Registerer prometheus.Registerer
+	// Domain is this server's domain. Users of other domains (federated
+	// servers) are remote: a category with LocalOnly refuses them. ""
+	// treats every user as local.
+	Domain string
 }
 
 // Engine is the single-node implementation of the room engine: it hosts
@@ -268,14 +273,41 @@ func (e *Engine) standingOf(ctx context.Context, room, user string) (standing, e
 	return standing{aff: AffNone}, nil
 }
 
-// listed reports whether user matches a category list ("*" is everyone).
+// listed reports whether user matches a category list: "*" is everyone,
+// a bare domain (an entry without '@') every user of that domain, so that
+// a whole federated server is walled off or let in with one entry.
 func listed(list []string, user string) bool {
-	return slices.Contains(list, "*") || slices.Contains(list, user)
+	return slices.Contains(list, "*") || inList(list, user)
+}
+
+// inList reports whether list names user by bare JID or by domain.
+func inList(list []string, user string) bool {
+	_, domain, ok := strings.Cut(user, "@")
+	return slices.Contains(list, user) || ok && domain != "" && slices.Contains(list, domain)
 }
 
 // allowedBy applies a category's ethical wall: denial wins.
 func allowedBy(c storage.Category, user string) bool {
-	return !slices.Contains(c.DeniedMembers, user) && (len(c.AllowedMembers) == 0 || listed(c.AllowedMembers, user))
+	return !inList(c.DeniedMembers, user) && (len(c.AllowedMembers) == 0 || listed(c.AllowedMembers, user))
+}
+
+// remote reports whether user belongs to another server than this one
+// (federation): Config.Domain is set and the user's domain is not it.
+func (e *Engine) remote(user string) bool {
+	if e.cfg.Domain == "" || isAdmin(user) {
+		return false
+	}
+	_, domain, _ := strings.Cut(user, "@")
+	return domain != e.cfg.Domain
+}
+
+// localOnly is the refusal of a remote user in a category that keeps its
+// rooms to local users (storage.Category.LocalOnly), or nil.
+func (e *Engine) localOnly(c storage.Category, user string) *Error {
+	if c.LocalOnly && e.remote(user) {
+		return refuse(CodeForbidden, "category %q is not federated: its rooms are for users of %s only", c.Name, e.cfg.Domain)
+	}
+	return nil
 }
 
 // wall is the refusal of a user the category's ethical wall keeps out.

@@ -23,6 +23,9 @@ func (e *Engine) MayRead(ctx context.Context, room, user string) error {
 	if err != nil {
 		return err
 	}
+	if err := e.localOnly(cat, user); err != nil {
+		return err
+	}
 	st, err := e.standingOf(ctx, room, user)
 	if err != nil {
 		return err

@@ -178,6 +178,8 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 		return refuse(CodeNotFound, "room %q is being created", r.Name)
 	case !allowedBy(cat, req.User):
 		return wall(req.User, cat)
+	case e.localOnly(cat, req.User) != nil:
+		return e.localOnly(cat, req.User)
 	case st.aff == AffOutcast:
 		return refuse(CodeForbidden, "you are banned from %q", r.Name)
 	case r.MembersOnly && st.aff == AffNone && !r.Public:

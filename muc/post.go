@@ -164,6 +164,8 @@ func (e *Engine) sender(ctx context.Context, h *host, r storage.Room, cat storag
 	switch {
 	case !allowedBy(cat, req.AsUser):
 		return Occupant{}, wall(req.AsUser, cat)
+	case e.localOnly(cat, req.AsUser) != nil:
+		return Occupant{}, e.localOnly(cat, req.AsUser)
 	case st.aff == AffOutcast:
 		return Occupant{}, refuse(CodeForbidden, "you are banned from %q", r.Name)
 	case r.MembersOnly && st.aff == AffNone:

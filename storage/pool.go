@@ -74,6 +74,13 @@ type PoolStore interface {
 	NodeStatuses(ctx context.Context) ([]NodeStatus, error)
 	// DeleteNodeStatus forgets a node (an operator removing it).
 	DeleteNodeStatus(ctx context.Context, node string) error
+	Secrets
+}
+
+// Secrets keeps secrets that must be the same on every node of a pool and
+// across restarts: the XEP-0421 occupant-id key, the Server Dialback
+// secret (XEP-0185) that lets any node verify a dialback key another made.
+type Secrets interface {
 	// SharedSecret returns the secret stored under name, storing
 	// generate()'s value first if there is none, so that every node of a
 	// pool gets the same one.

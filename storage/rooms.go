@@ -36,10 +36,11 @@ type Category struct {
 	Name        string
 	Description string
 	// AllowedMembers are the bare JIDs that may be members of its rooms;
-	// "*" allows every local user. Lists come back nil when empty.
+	// "*" allows everyone, a bare domain ("example.org") every user of
+	// that domain. Lists come back nil when empty.
 	AllowedMembers []string
-	// DeniedMembers may never be members (an ethical wall); denial wins
-	// over AllowedMembers.
+	// DeniedMembers may never be members (an ethical wall), by bare JID
+	// or by domain; denial wins over AllowedMembers.
 	DeniedMembers []string
 	// Creators are the bare JIDs that may create rooms in it.
 	Creators []string
@@ -54,6 +55,10 @@ type Category struct {
 	// than that many days, except what a legal hold covers. 0 keeps
 	// history forever.
 	RetentionDays int
+	// LocalOnly keeps its rooms to the users of this server's domain:
+	// users of other servers (federation) may not join nor read them.
+	// The zero value, false, is a federated category.
+	LocalOnly bool
 	// Created is set when the category is first stored (now, if zero) and
 	// never changes; Updated is the time of the last PutCategory (now, if
 	// zero).

@@ -64,6 +64,7 @@ type Store interface {
 	RoomStore
 	Follows
 	FileStore
+	Secrets
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -22,8 +22,8 @@ func categorySetFlags(fs *flag.FlagSet) { categoryFlags(fs, false) }
 
 func categoryFlags(fs *flag.FlagSet, adding bool) {
 	fs.String("description", "", "describe the category as `TEXT`")
-	fs.Var(new(listFlag), "allow", "only `USERS` (comma-separated, * for everyone) may be members of its rooms; none given allows everyone")
-	fs.Var(new(listFlag), "deny", "`USERS` who may never be members of its rooms (an ethical wall: denial wins over --allow)")
+	fs.Var(new(listFlag), "allow", "only `USERS` (comma-separated, * for everyone, @DOMAIN for every user of a domain) may be members of its rooms; none given allows everyone")
+	fs.Var(new(listFlag), "deny", "`USERS` who may never be members of its rooms (an ethical wall: denial wins over --allow); @DOMAIN walls off every user of a domain")
 	fs.Var(new(listFlag), "creators", "`USERS` who may create rooms in it (* for everyone); none given leaves it to administrators")
 	// A new category's switches are on; set shows no default.
 	on := func() *switchFlag { return &switchFlag{on: adding, known: adding} }
@@ -31,6 +31,7 @@ func categoryFlags(fs *flag.FlagSet, adding bool) {
 	fs.Var(on(), "invitations", "whether its rooms allow invitations: `true|false`")
 	fs.Int("retention-days", 0, "purge its rooms' messages older than `N` days, except what legal holds cover (0 keeps them forever)")
 	fs.Var(on(), "history", "whether its rooms keep chat history for users: `true|false` (posts reach compliance either way)")
+	fs.Var(on(), "federated", "whether users of other servers (XMPP federation) may join and read its rooms: `true|false`")
 }
 
 // applyCategoryFlags copies the flags given on the command line into cat.
@@ -55,6 +56,8 @@ func (c *ctl) applyCategoryFlags(fs *flag.FlagSet, cat *storage.Category) error 
 			cat.Invitations = f.Value.(*switchFlag).on
 		case "history":
 			cat.ChatHistory = f.Value.(*switchFlag).on
+		case "federated":
+			cat.LocalOnly = !f.Value.(*switchFlag).on
 		case "retention-days":
 			cat.RetentionDays = f.Value.(flag.Getter).Get().(int)
 			if cat.RetentionDays < 0 {
@@ -137,9 +140,9 @@ func categoryList(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) erro
 	for _, r := range rooms {
 		count[r.Category]++
 	}
-	rows := [][]string{{"NAME", "ROOMS", "UPLOAD", "INVITATIONS", "HISTORY", "DESCRIPTION"}}
+	rows := [][]string{{"NAME", "ROOMS", "UPLOAD", "INVITATIONS", "HISTORY", "FEDERATED", "DESCRIPTION"}}
 	for _, cat := range cats {
-		rows = append(rows, []string{cat.Name, fmt.Sprint(count[cat.Name]), yesNo(cat.FileUpload), yesNo(cat.Invitations), yesNo(cat.ChatHistory), cat.Description})
+		rows = append(rows, []string{cat.Name, fmt.Sprint(count[cat.Name]), yesNo(cat.FileUpload), yesNo(cat.Invitations), yesNo(cat.ChatHistory), yesNo(!cat.LocalOnly), cat.Description})
 	}
 	return writeTable(c.stdout, rows)
 }
@@ -181,6 +184,7 @@ func categoryShow(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) e
 		{"file upload", yesNo(cat.FileUpload)},
 		{"invitations", yesNo(cat.Invitations)},
 		{"chat history", yesNo(cat.ChatHistory)},
+		{"federated", yesNo(!cat.LocalOnly)},
 		{"rooms", strings.Join(names, ", ")},
 		{"created", timestamp(cat.Created)},
 		{"updated", timestamp(cat.Updated)},
@@ -264,6 +268,10 @@ func (c *ctl) users(list []string, everyone bool) ([]string, error) {
 			continue
 		}
 		j, err := c.userJID(u)
+		if domain, ok := strings.CutPrefix(strings.TrimSpace(u), "@"); ok {
+			// Every user of a domain (another server's, federation).
+			j, err = domainJID(domain)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -272,6 +280,15 @@ func (c *ctl) users(list []string, everyone bool) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// domainJID normalises a domain given as @DOMAIN on the command line.
+func domainJID(s string) (string, error) {
+	j, err := jid.Parse(s)
+	if err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
+		return "", fmt.Errorf("invalid domain %q: want @example.org", "@"+s)
+	}
+	return j.String(), nil
 }
 
 // userJID turns a user as given on the command line into the bare JID the

@@ -55,8 +55,8 @@ func TestCategoryAddListShowSetDelete(t *testing.T) {
 	// The engine makes the default category on first use.
 	res := r.must(exitOK, "", "category", "list")
 	want := "" +
-		"NAME     ROOMS  UPLOAD  INVITATIONS  HISTORY  DESCRIPTION\n" +
-		"general  0      yes     yes          yes      Rooms any user may create\n"
+		"NAME     ROOMS  UPLOAD  INVITATIONS  HISTORY  FEDERATED  DESCRIPTION\n" +
+		"general  0      yes     yes          yes      yes        Rooms any user may create\n"
 	if res.stdout != want {
 		t.Errorf("category list =\n%s\nwant\n%s", res.stdout, want)
 	}
@@ -86,7 +86,7 @@ func TestCategoryAddListShowSetDelete(t *testing.T) {
 	wantFields(t, res.stdout, map[string]string{"allowed": "* (everyone)", "creators": "* (everyone)", "file upload": "yes", "chat history": "yes"})
 
 	// set changes only what it is given; an empty list empties it.
-	res = r.must(exitOK, "", "category", "set", "legal", "--upload", "true", "--deny=", "--description", "Counsel")
+	res = r.must(exitOK, "", "category", "set", "legal", "--upload", "true", "--deny=", "--description", "Counsel", "--federated=false")
 	if res.stdout != "changed category legal\n" {
 		t.Errorf("category set stdout = %q", res.stdout)
 	}
@@ -97,15 +97,23 @@ func TestCategoryAddListShowSetDelete(t *testing.T) {
 		"denied":       "-",
 		"file upload":  "yes",
 		"chat history": "no",
+		"federated":    "no",
 	})
+	// A whole domain (another server's users) is walled off with @DOMAIN.
+	r.must(exitOK, "", "category", "set", "legal", "--deny", "@Rival.Example,spy@remote.test")
+	if got := fields(t, r.must(exitOK, "", "category", "show", "legal").stdout)["denied"]; got != "rival.example, spy@remote.test" {
+		t.Errorf("denied = %q, want the domain and the remote user", got)
+	}
+	r.wantFailure(`parleyctl: category set legal: --deny: invalid domain "@a@b": want @example.org`, "category", "set", "legal", "--deny", "@a@b")
+	r.must(exitOK, "", "category", "set", "legal", "--deny=")
 
 	r.must(exitOK, "", "room", "create", "brief", "--category", "legal")
 	res = r.must(exitOK, "", "category", "list")
 	want = "" +
-		"NAME     ROOMS  UPLOAD  INVITATIONS  HISTORY  DESCRIPTION\n" +
-		"general  0      yes     yes          yes      Rooms any user may create\n" +
-		"legal    1      yes     yes          no       Counsel\n" +
-		"open     0      yes     yes          yes      -\n"
+		"NAME     ROOMS  UPLOAD  INVITATIONS  HISTORY  FEDERATED  DESCRIPTION\n" +
+		"general  0      yes     yes          yes      yes        Rooms any user may create\n" +
+		"legal    1      yes     yes          no       no         Counsel\n" +
+		"open     0      yes     yes          yes      yes        -\n"
 	if res.stdout != want {
 		t.Errorf("category list =\n%s\nwant\n%s", res.stdout, want)
 	}

@@ -140,15 +140,3 @@ func (s *Store) DeleteNodeStatus(ctx context.Context, node string) error {
 	}
 	return nil
 }
-
-// SharedSecret implements storage.PoolStore.
-func (s *Store) SharedSecret(ctx context.Context, name string, generate func() []byte) ([]byte, error) {
-	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO pool_secrets (name, secret) VALUES (?, ?)`, name, generate()); err != nil {
-		return nil, fmt.Errorf("storage/mysql: shared secret %q: %w", name, err)
-	}
-	var b []byte
-	if err := s.db.QueryRowContext(ctx, `SELECT secret FROM pool_secrets WHERE name = ?`, name).Scan(&b); err != nil {
-		return nil, fmt.Errorf("storage/mysql: shared secret %q: %w", name, err)
-	}
-	return b, nil
-}

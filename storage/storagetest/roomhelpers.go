@@ -179,7 +179,7 @@ func sameCategory(a, b storage.Category) bool {
 	return a.Name == b.Name && a.Description == b.Description &&
 		sameList(a.AllowedMembers, b.AllowedMembers) && sameList(a.DeniedMembers, b.DeniedMembers) &&
 		sameList(a.Creators, b.Creators) && a.FileUpload == b.FileUpload &&
-		a.Invitations == b.Invitations && a.ChatHistory == b.ChatHistory
+		a.Invitations == b.Invitations && a.ChatHistory == b.ChatHistory && a.LocalOnly == b.LocalOnly
 }
 
 // sameList compares lists; empty ones come back nil.

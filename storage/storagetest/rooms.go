@@ -16,10 +16,11 @@ var categoryTests = []test{
 			Name:           "engineering",
 			Description:    "Builds things 🛠",
 			AllowedMembers: []string{"alice@example.org", "зоя@пример.рф", "bob@example.org"},
-			DeniedMembers:  []string{"mallory@example.org"},
+			DeniedMembers:  []string{"mallory@example.org", "evil.example"},
 			Creators:       []string{"alice@example.org"},
 			FileUpload:     true,
 			ChatHistory:    true,
+			LocalOnly:      true,
 		}
 		if err := e.store.PutCategory(e.ctx, want, event("category.put", "")); err != nil {
 			t.Fatalf("PutCategory: %v", err)
@@ -50,14 +51,14 @@ var categoryTests = []test{
 			names = append(names, c.Name)
 		}
 		wantStrings(t, "Categories", names, []string{"Alpha", "alpha", "engineering", "zeta", "émigrés"})
-		if c := all[0]; c.AllowedMembers != nil || c.DeniedMembers != nil || c.Creators != nil || c.FileUpload || c.ChatHistory {
+		if c := all[0]; c.AllowedMembers != nil || c.DeniedMembers != nil || c.Creators != nil || c.FileUpload || c.ChatHistory || c.LocalOnly {
 			t.Errorf("category with nothing set came back as %+v", c)
 		}
 	}},
 
 	{"PutReplacesAndKeepsCreated", func(t *testing.T, e *env) {
 		created := time.Date(2024, 1, 2, 3, 4, 5, 678901234, time.FixedZone("X", 3600))
-		c := storage.Category{Name: "ops", AllowedMembers: []string{"*"}, Created: created, Updated: created}
+		c := storage.Category{Name: "ops", AllowedMembers: []string{"*"}, LocalOnly: true, Created: created, Updated: created}
 		if err := e.store.PutCategory(e.ctx, c, event("category.put", "")); err != nil {
 			t.Fatalf("PutCategory: %v", err)
 		}

@@ -25,8 +25,8 @@
 // group commit, filters, paging, full-text search, tombstones), Files
 // (slots, quota, chunks), Outbox (and that every event is written with its
 // change, never without), RoomChanges (the room change log), Follows
-// (topic feeds) and Store (durability across Close and reopen,
-// concurrency, contexts).
+// (topic feeds), Secrets (shared secrets) and Store (durability across
+// Close and reopen, concurrency, contexts).
 //
 // Bench runs the storage benchmarks on an implementation.
 package storagetest
@@ -68,6 +68,7 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"Follows", followTests},
 		{"Files", fileTests},
 		{"Retention", retentionTests},
+		{"Secrets", secretTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {

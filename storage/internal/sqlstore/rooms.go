@@ -25,11 +25,11 @@ func (s *Store) PutCategory(ctx context.Context, c storage.Category, ev storage.
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO categories (`+categoryColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
 			s.upsert("name", "description", "allowed_members", "denied_members", "creators",
-				"file_upload", "invitations", "chat_history", "retention_days", "updated_at"),
+				"file_upload", "invitations", "chat_history", "retention_days", "local_only", "updated_at"),
 			c.Name, c.Description, lists[0], lists[1], lists[2],
-			c.FileUpload, c.Invitations, c.ChatHistory, c.RetentionDays, s.t(created), s.t(updated))
+			c.FileUpload, c.Invitations, c.ChatHistory, c.RetentionDays, c.LocalOnly, s.t(created), s.t(updated))
 		if err != nil {
 			return s.mapError(err)
 		}
@@ -42,7 +42,7 @@ func (s *Store) PutCategory(ctx context.Context, c storage.Category, ev storage.
 }
 
 const categoryColumns = `name, description, allowed_members, denied_members, creators,
-	file_upload, invitations, chat_history, retention_days, created_at, updated_at`
+	file_upload, invitations, chat_history, retention_days, local_only, created_at, updated_at`
 
 func scanCategory(row scanner) (storage.Category, error) {
 	var (
@@ -50,7 +50,7 @@ func scanCategory(row scanner) (storage.Category, error) {
 		allowed, denied, creator string
 	)
 	err := row.Scan(&c.Name, &c.Description, &allowed, &denied, &creator,
-		&c.FileUpload, &c.Invitations, &c.ChatHistory, &c.RetentionDays, scanTime(&c.Created), scanTime(&c.Updated))
+		&c.FileUpload, &c.Invitations, &c.ChatHistory, &c.RetentionDays, &c.LocalOnly, scanTime(&c.Created), scanTime(&c.Updated))
 	if err != nil {
 		return c, err
 	}
