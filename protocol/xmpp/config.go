@@ -144,6 +144,10 @@ type Config struct {
 	// above its share, DESIGN §4): a non-empty host:port answers the
 	// stream with <see-other-host/> (RFC 6120 §4.9.3.19).
 	Redirect func() string
+	// S2S, when set, federates with other XMPP servers (s2s.go): ServeS2S
+	// accepts their links and stanzas to other domains go out over ours.
+	// nil: stanzas to other domains bounce with remote-server-not-found.
+	S2S *S2SConfig
 }
 
 func (c *Config) applyDefaults() error {

@@ -169,20 +169,25 @@ func (c *conn) close() {
 			c.srv.limits.releaseUnauth(c.remoteIP)
 			c.countedIP = false
 		}
-		// Half-close and drain what the peer still sends for a moment
-		// before closing: closing a socket with unread input makes the
-		// kernel answer with a reset, which can destroy the stream error
-		// we just sent before the client reads it.
-		_ = c.raw.SetDeadline(time.Now().Add(lingerTime))
-		if tc, ok := c.rw.(*tls.Conn); ok {
-			_ = tc.CloseWrite()
-		} else if tcp, ok := c.raw.(*net.TCPConn); ok {
-			_ = tcp.CloseWrite()
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(c.rw, lingerBytes))
-		_ = c.raw.Close()
+		lingerClose(c.raw, c.rw)
 		c.srv.forget(c)
 	})
+}
+
+// lingerClose half-closes a connection (rw is raw or the TLS connection
+// over it) and drains what the peer still sends for a moment before
+// closing: closing a socket with unread input makes the kernel answer
+// with a reset, which can destroy the stream error we just sent before
+// the peer reads it.
+func lingerClose(raw, rw net.Conn) {
+	_ = raw.SetDeadline(time.Now().Add(lingerTime))
+	if tc, ok := rw.(*tls.Conn); ok {
+		_ = tc.CloseWrite()
+	} else if tcp, ok := raw.(*net.TCPConn); ok {
+		_ = tcp.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(rw, lingerBytes))
+	_ = raw.Close()
 }
 
 // write sends bytes directly during negotiation, before a session exists.

@@ -56,6 +56,15 @@ type StanzaError struct {
 	App *Element
 }
 
+// orNil returns e as an error, nil for a nil *StanzaError (not a non-nil
+// error holding nil).
+func (e *StanzaError) orNil() error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
 func (e *StanzaError) Error() string {
 	if e.Text == "" {
 		return "stanza error: " + e.Condition

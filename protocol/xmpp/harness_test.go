@@ -36,6 +36,7 @@ import (
 type testServer struct {
 	srv     *Server
 	store   *sqlite.Store
+	domain  string
 	addr    string // STARTTLS port
 	tlsAddr string // direct TLS port
 }
@@ -62,18 +63,25 @@ func selfSignedCert(t testing.TB) tls.Certificate {
 
 func startServer(t testing.TB, configure ...func(*Config)) *testServer {
 	t.Helper()
+	return startServerFor(t, "localhost", configure...)
+}
+
+// startServerFor starts a server for domain (its room engine knows the
+// domain: users of others are remote).
+func startServerFor(t testing.TB, domain string, configure ...func(*Config)) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	rooms, err := muc.New(ctx, muc.Config{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rooms, err := muc.New(ctx, muc.Config{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Domain: domain})
 	if err != nil {
 		t.Fatalf("room engine: %v", err)
 	}
 	cfg := Config{
 		Rooms:  rooms,
-		Domain: "localhost",
+		Domain: domain,
 		TLS:    &tls.Config{Certificates: []tls.Certificate{selfSignedCert(t)}},
 		Store:  store,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -105,7 +113,7 @@ func startServer(t testing.TB, configure ...func(*Config)) *testServer {
 		}
 		store.Close()
 	})
-	return &testServer{srv: srv, store: store, addr: ln.Addr().String(), tlsAddr: tln.Addr().String()}
+	return &testServer{srv: srv, store: store, domain: domain, addr: ln.Addr().String(), tlsAddr: tln.Addr().String()}
 }
 
 func (ts *testServer) addUser(t testing.TB, name, password string) {
@@ -121,10 +129,11 @@ func (ts *testServer) addUser(t testing.TB, name, password string) {
 
 // testClient is a raw XMPP client over a real socket.
 type testClient struct {
-	t    testing.TB
-	conn net.Conn
-	dec  *xml.Decoder
-	jid  string
+	t      testing.TB
+	conn   net.Conn
+	dec    *xml.Decoder
+	jid    string
+	domain string // the server's domain: localhost unless set
 	// received holds the bytes read since the last stream (re)start,
 	// stream header included: the document a client's parser reads.
 	// Nil for a client that does not keep them.
@@ -154,7 +163,7 @@ func dialRaw(t testing.TB, addr string) *testClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := &testClient{t: t, conn: conn, received: new(bytes.Buffer)}
+	c := &testClient{t: t, conn: conn, domain: "localhost", received: new(bytes.Buffer)}
 	c.dec = xml.NewDecoder(c.reader(conn))
 	return c
 }
@@ -174,7 +183,7 @@ func (c *testClient) openStream() *Element {
 	if c.received != nil {
 		c.received.Reset()
 	}
-	c.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
+	c.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>`, c.domain)
 	c.readStreamHeader()
 	return c.next()
 }
@@ -352,6 +361,7 @@ func (ts *testServer) login(t testing.TB, user, password, resource string) *test
 func (ts *testServer) authenticate(t testing.TB, user, password string) *testClient {
 	t.Helper()
 	c := dialRaw(t, ts.addr)
+	c.domain = ts.domain
 	c.openStream()
 	c.startTLS()
 	if !c.scramAuth("SCRAM-SHA-256", user, password) {
@@ -376,7 +386,7 @@ func (ts *testServer) online(t testing.TB, user, password, resource string) *tes
 func (c *testClient) roundTrip() []*Element {
 	c.t.Helper()
 	id := "rt-" + randomID(4)
-	c.send(`<iq type='get' id='%s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`, id)
+	c.send(`<iq type='get' id='%s' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>`, id, c.domain)
 	var seen []*Element
 	c.expect("ping reply", func(e *Element) bool {
 		if e.AttrValue("id") == id {

@@ -39,7 +39,7 @@ func validIQ(o origin, iq *Element, typ string) bool {
 // (RFC 6120 §8.2.3). A request to another account (its bare JID) is
 // answered only if the account exists, or it would tell the sender which
 // accounts exist (RFC 6121 §8.5.1).
-func (s *Server) answerIQ(ctx context.Context, reg *registration, r *request) {
+func (s *Server) answerIQ(ctx context.Context, answer iqHandler, r *request) {
 	iq := r.el
 	if r.at == toAccount && r.to.String() != r.from.bareJID() {
 		exists, err := s.accountExists(ctx, r.to.Localpart())
@@ -53,7 +53,7 @@ func (s *Server) answerIQ(ctx context.Context, reg *registration, r *request) {
 			return
 		}
 	}
-	result, err := reg.answer(ctx, r)
+	result, err := answer(ctx, r)
 	if err != nil {
 		s.bounce(r, err)
 		return

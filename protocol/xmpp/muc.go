@@ -46,6 +46,9 @@ type mucService struct {
 	postCache map[string]postCacheEntry // room → last post rendered
 
 	commands commandSessions // ad-hoc commands awaiting a stage (adhoc.go)
+
+	remoteMu sync.Mutex
+	remote   map[string]*mucSink // remote occupants' sinks by full JID (s2s_remote.go)
 }
 
 // mucSink receives the engine's events for one session and renders them.
@@ -53,8 +56,13 @@ type mucService struct {
 // whether real JIDs are shown), learned from the events themselves: Deliver
 // runs under the room's lock and must not call back into the engine.
 type mucSink struct {
-	svc  *mucService
-	sess *session
+	svc *mucService
+	// sess is where the occupant's stanzas go: a local session, or a
+	// remote user's server (an s2s origin, s2s_remote.go).
+	sess occupantStream
+	// remote is set for a remote user's sink, which the service keeps
+	// while the user is in a room (mucService.remote).
+	remote bool
 
 	mu    sync.Mutex
 	rooms map[string]roomView
@@ -64,6 +72,17 @@ type roomView struct {
 	nick        string
 	role        muc.Role
 	whoisAnyone bool
+}
+
+// occupantStream is where a room occupant's stanzas go: a local session
+// (*session), or over a server-to-server link to a remote user
+// (s2sOrigin). Neither ever blocks.
+type occupantStream interface {
+	fullJID() jid.JID
+	bareJID() string
+	send(data []byte) bool
+	sendElement(e *Element) bool
+	sendBatch(batch [][]byte)
 }
 
 // sinkFor returns the session's MUC sink, creating it on first use.
@@ -100,8 +119,11 @@ func (k *mucSink) update(room string, f func(v *roomView)) {
 
 func (k *mucSink) forget(room string) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	delete(k.rooms, room)
+	k.mu.Unlock()
+	if k.remote {
+		k.svc.dropRemoteIfIdle(k)
+	}
 }
 
 // register fills the mux with the service's handlers, one file per part.

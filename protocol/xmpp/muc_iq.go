@@ -36,11 +36,14 @@ func (m *mucService) registerIQs(mx *mux) {
 		unadvertised("routing (XEP-0045 §7.2.4 leaves IQs to occupants to the service): the occupant answers"))
 }
 
-// viewOf is the sender's view of a room, if the sender is a local session
-// in it.
+// viewOf is the sender's view of a room, if the sender is in it: a local
+// session, or a remote occupant (s2s_remote.go).
 func (m *mucService) viewOf(o origin, room string) (roomView, bool) {
 	sess := o.session()
 	if sess == nil {
+		if k := m.remoteSinkOf(o.fullJID().String()); k != nil {
+			return k.view(room)
+		}
 		return roomView{}, false
 	}
 	sess.mu.Lock()
@@ -75,10 +78,13 @@ func (m *mucService) relayToOccupant(ctx context.Context, r *request) error {
 		}
 		for _, s := range o.Sessions {
 			if target, err := jid.Parse(s.Address); err == nil && s.FrontDoor == frontDoorXMPP {
+				out := r.el.Copy()
+				out.SetAttr("from", m.occupantJID(room, v.nick))
+				out.SetAttr("to", s.Address)
+				if m.srv.isRemote(target) {
+					return m.srv.sendRemote(out).orNil()
+				}
 				if t := m.srv.router.session(target.Bare().String(), target.Resourcepart()); t != nil {
-					out := r.el.Copy()
-					out.SetAttr("from", m.occupantJID(room, v.nick))
-					out.SetAttr("to", s.Address)
 					t.sendElement(out)
 					return nil
 				}

@@ -132,8 +132,12 @@ func (m *mucService) mediatedInvitation(ctx context.Context, r *request) error {
 }
 
 // deliverFromService routes a message the MUC service originates to a
-// local user (remote domains are unreachable until server-to-server).
+// local user, or to a remote one's server.
 func (s *Server) deliverFromService(ctx context.Context, msg *Element, to jid.JID) {
+	if s.fed != nil && s.isRemote(to) {
+		_ = s.sendRemote(msg)
+		return
+	}
 	if to.Domainpart() != s.cfg.Domain || to.Localpart() == "" {
 		return
 	}

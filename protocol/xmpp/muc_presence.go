@@ -13,7 +13,7 @@ import (
 // (XEP-0045 §7.2), nick change (§7.6), presence update (§7.7) and leave
 // (§7.14). Presence to the service itself is dropped (the mux's default).
 func (m *mucService) registerPresence(mx *mux) {
-	mx.stanza(toOccupant, "presence", "available", "", "", m.join, localOnly,
+	mx.stanza(toOccupant, "presence", "available", "", "", m.join, fromRemote(m.remoteJoin),
 		advertiseAt(toRoom, nsMUC), advertiseAt(toMUCService, nsMUC))
 	protocol := unadvertised("part of " + nsMUC + " (advertised with the join)")
 	mx.stanza(toRoom, "presence", "available", "", "", func(ctx context.Context, r *request) error {
@@ -43,22 +43,29 @@ func (m *mucService) presenceError(r *request, err error) error {
 // join enters a room under a nick, changes one's nick in it, or updates
 // one's presence there (XEP-0045 §7.2, §7.6, §7.7).
 func (m *mucService) join(ctx context.Context, r *request) error {
-	sess, p, room, nick := r.from.session(), r.el, roomName(r.to), r.to.Resourcepart()
-	k := m.sinkFor(sess)
+	return m.joinAs(ctx, r, m.sinkFor(r.from.session()), true)
+}
+
+// joinAs runs a join, nick change or presence update for the occupant
+// whose events k renders. create lets a join create a missing room
+// (local users only).
+func (m *mucService) joinAs(ctx context.Context, r *request, k *mucSink, create bool) error {
+	p, room, nick := r.el, roomName(r.to), r.to.Resourcepart()
+	addr := k.sess.fullJID().String()
 	payload := presencePayload(p)
 	// The nick the room assigned (status 210), or the one asked for
 	// that normalises to it: a presence update.
 	if cur, in := k.nick(room); in && (cur == nick || cur == normalizedNick(nick)) {
-		return m.presenceError(r, m.engine.SetPresence(ctx, room, sess.jid.String(), payload))
+		return m.presenceError(r, m.engine.SetPresence(ctx, room, addr, payload))
 	}
 	req := muc.JoinRequest{
 		Room:     room,
 		Nick:     nick,
-		User:     sess.bare,
-		Session:  muc.Session{Address: sess.jid.String(), FrontDoor: frontDoorXMPP, Sink: k},
+		User:     k.sess.bareJID(),
+		Session:  muc.Session{Address: addr, FrontDoor: frontDoorXMPP, Sink: k},
 		Presence: payload,
 		History:  muc.HistoryRequest{MaxStanzas: -1},
-		Create:   true,
+		Create:   create,
 	}
 	if x := p.Child(nsMUC, "x"); x != nil {
 		if pw := x.Child(nsMUC, "password"); pw != nil {

@@ -16,7 +16,7 @@ import (
 // under the room's lock, so it only queues: sess.send never blocks.
 func (k *mucSink) Deliver(ev muc.Event) {
 	m := k.svc
-	to := k.sess.jid.String()
+	to := k.sess.fullJID().String()
 	switch ev.Kind {
 	case muc.EventJoined:
 		k.update(ev.Room, func(v *roomView) {
@@ -24,7 +24,7 @@ func (k *mucSink) Deliver(ev muc.Event) {
 		})
 		m.renderJoined(k.sess, ev.Joined)
 	case muc.EventPresence:
-		self := ev.Occupant.User == k.sess.bare && k.isSelf(ev)
+		self := ev.Occupant.User == k.sess.bareJID() && k.isSelf(ev)
 		view, _ := k.view(ev.Room)
 		if self {
 			if ev.Occupant.Role == muc.RoleNone {
@@ -97,7 +97,7 @@ func (k *mucSink) Deliver(ev muc.Event) {
 // isSelf reports whether a presence event is about this session's own
 // occupant (the nick it is joined as, or the session itself).
 func (k *mucSink) isSelf(ev muc.Event) bool {
-	addr := k.sess.jid.String()
+	addr := k.sess.fullJID().String()
 	for _, s := range ev.Occupant.Sessions {
 		if s.Address == addr {
 			return true
@@ -109,8 +109,8 @@ func (k *mucSink) isSelf(ev muc.Event) bool {
 
 // renderJoined sends a new occupant the room as XEP-0045 §7.2 orders it:
 // the others' presence, its own (110), the history, then the subject.
-func (m *mucService) renderJoined(sess *session, j *muc.Joined) {
-	to := sess.jid.String()
+func (m *mucService) renderJoined(sess occupantStream, j *muc.Joined) {
+	to := sess.fullJID().String()
 	nonAnonymous := j.Room.WhoIs == "anyone"
 	viewer := roomView{nick: j.Self.Nick, role: j.Self.Role, whoisAnyone: nonAnonymous}
 	// The join snapshot is queued as one batch that may exceed the

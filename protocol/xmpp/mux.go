@@ -135,6 +135,11 @@ type registration struct {
 	// interest, room occupancy): only a local client session reaches
 	// them, r.from.session() is never nil there.
 	localOnly bool
+	// remote takes the stanza instead when it comes from another server
+	// (an s2s origin) on a localOnly route: inbound presence and
+	// subscriptions, a remote user joining a room (s2s_remote.go). nil:
+	// such stanzas are unhandled.
+	remote stanzaHandler
 }
 
 // discoFeature is a disco#info feature and the entity that advertises it.
@@ -172,6 +177,12 @@ func unadvertised(why string) regOption { return func(r *registration) { r.unadv
 
 // localOnly marks a handler that only a local client session may reach.
 func localOnly(r *registration) { r.localOnly = true }
+
+// fromRemote gives a localOnly route the handler of the same stanza
+// arriving from another server (federation).
+func fromRemote(h stanzaHandler) regOption {
+	return func(r *registration) { r.localOnly, r.remote = true, h }
+}
 
 // mux is the table. It is filled by NewServer and only read afterwards,
 // so lookups take no lock.
@@ -362,18 +373,32 @@ func (s *Server) dispatch(ctx context.Context, o origin, el *Element) {
 		return
 	}
 	reg, payload := s.mux.lookup(kind, typ, el, at)
-	if reg == nil || (reg.localOnly && o.session() == nil) {
+	answer, take := handlerFor(reg, o)
+	if answer == nil && take == nil {
 		s.unhandled(o, el, kind, typ)
 		return
 	}
 	r := &request{from: o, el: el, typ: typ, payload: payload, to: to, at: at}
-	if reg.answer != nil {
-		s.answerIQ(ctx, reg, r)
+	if answer != nil {
+		s.answerIQ(ctx, answer, r)
 		return
 	}
-	if err := reg.take(ctx, r); err != nil {
+	if err := take(ctx, r); err != nil {
 		s.bounce(r, err)
 	}
+}
+
+// handlerFor picks what runs for a stanza from o on reg's route: a
+// localOnly route runs its remote handler (fromRemote), if any, for a
+// stanza from another server. Both nil: unhandled.
+func handlerFor(reg *registration, o origin) (iqHandler, stanzaHandler) {
+	switch {
+	case reg == nil:
+		return nil, nil
+	case reg.localOnly && o.session() == nil:
+		return nil, reg.remote
+	}
+	return reg.answer, reg.take
 }
 
 // unhandled answers a stanza no handler takes: an IQ request gets

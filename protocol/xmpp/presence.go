@@ -11,9 +11,9 @@ import (
 	"github.com/parleychat/parley/storage"
 )
 
-// Presence (RFC 6121 §4) and presence subscriptions (§3) between local
-// users. Stanzas to other domains are dropped until server-to-server
-// support lands.
+// Presence (RFC 6121 §4) and presence subscriptions (§3) of local users,
+// with each other and, over server-to-server links, with users of other
+// servers (what arrives from those is s2s_remote.go's).
 
 // registerPresence takes the presence a local user sends to anyone but a
 // service: broadcasts (no 'to'), directed presence and subscription
@@ -23,15 +23,15 @@ func (s *Server) registerPresence() {
 	core := unadvertised("RFC 6121 presence and subscriptions are core, not disco features")
 	for _, at := range []addressee{toServer, toAccount, toFullJID, toRemote} {
 		for _, typ := range []string{"available", "unavailable"} {
-			s.mux.stanza(at, "presence", typ, "", "", s.presenceAvailability, core, localOnly)
+			s.mux.stanza(at, "presence", typ, "", "", s.presenceAvailability, core, fromRemote(s.remotePresence))
 		}
 		for _, typ := range []string{"subscribe", "subscribed", "unsubscribe", "unsubscribed"} {
-			s.mux.stanza(at, "presence", typ, "", "", s.presenceSubscription, core, localOnly)
+			s.mux.stanza(at, "presence", typ, "", "", s.presenceSubscription, core, fromRemote(s.remoteSubscription))
 		}
-		s.mux.stanza(at, "presence", "error", "", "", s.presenceError, core, localOnly)
-		// Probes are server business (RFC 6121 §4.3); clients do not
-		// send them.
-		s.mux.stanza(at, "presence", "probe", "", "", ignore, core)
+		s.mux.stanza(at, "presence", "error", "", "", s.presenceError, core, fromRemote(s.remotePresence))
+		// Probes are server business (RFC 6121 §4.3): clients do not
+		// send them, other servers do (s2s_remote.go).
+		s.mux.stanza(at, "presence", "probe", "", "", ignore, core, fromRemote(s.remoteProbe))
 		s.mux.stanza(at, "presence", anyType, "", "", func(context.Context, *request) error {
 			return errBadRequest("unknown presence type")
 		}, core)
@@ -165,9 +165,14 @@ func (s *Server) initialPresence(ctx context.Context, sess *session, prio int, i
 		if !roster.ItemState(it).To() {
 			continue
 		}
-		if j, err := jid.Parse(it.JID); err == nil && j.Domainpart() == s.cfg.Domain {
+		j, err := jid.Parse(it.JID)
+		switch {
+		case err == nil && j.Domainpart() == s.cfg.Domain:
 			s.sendPresenceOf(j.String(), sess)
 			contacts = append(contacts, j.String())
+		case err == nil && s.fed != nil && s.isRemote(j):
+			// §4.3.1: the contact's server answers our probe.
+			_ = s.sendRemote(NewElement(nsClient, "presence", "type", "probe", "from", sess.bare, "to", j.String()))
 		}
 	}
 	s.sendPresenceOf(sess.bare, sess)
@@ -242,13 +247,17 @@ func (s *Server) directedPresence(ctx context.Context, sess *session, p *Element
 
 // deliverPresence delivers presence to a local JID: a full JID's session,
 // or every available resource of a bare JID (RFC 6121 §8.5.2.1.2,
-// §8.5.3.1). Presence to other domains is dropped for now.
+// §8.5.3.1); presence to another domain goes to its server.
 func (s *Server) deliverPresence(p *Element, to jid.JID) {
+	out := p.Copy()
+	out.SetAttr("to", to.String())
+	if s.fed != nil && s.isRemote(to) {
+		_ = s.sendRemote(out)
+		return
+	}
 	if to.Domainpart() != s.cfg.Domain || to.Localpart() == "" {
 		return
 	}
-	out := p.Copy()
-	out.SetAttr("to", to.String())
 	if to.Resourcepart() != "" {
 		if r := s.router.session(to.Bare().String(), to.Resourcepart()); r != nil {
 			r.sendElement(out)
@@ -358,10 +367,15 @@ func (s *Server) outboundSubscription(ctx context.Context, o origin, typ string,
 // inboundSubscription takes a subscription stanza p that from sends to
 // user, a JID of this domain (RFC 6121 §3.1.3, §3.1.6, §3.2.3, §3.3.3):
 // package roster applies it to the user's roster, and this sends what it
-// says to.
+// says to. For a user of another server, p goes to that server.
 func (s *Server) inboundSubscription(ctx context.Context, user, from jid.JID, p *Element) {
+	if s.fed != nil && s.isRemote(user) {
+		// The user's own server does the user's side (§3.1.3).
+		_ = s.sendRemote(p)
+		return
+	}
 	if user.Domainpart() != s.cfg.Domain || user.Localpart() == "" {
-		return // no server-to-server yet
+		return
 	}
 	out, err := s.rosters.Inbound(ctx, user.Localpart(), from.String(), roster.Event(p.AttrValue("type")), p.Bytes())
 	if err != nil {

@@ -123,21 +123,27 @@ func (r *router) all() []*session {
 func (s *Server) registerRouting() {
 	s.mux.stanza(toFullJID, "iq", anyType, "", "", s.routeIQToResource,
 		unadvertised("routing (RFC 6120 §10.5.4): the session answers for itself"))
-	noS2S := unadvertised("routing to other domains (RFC 6120 §10.4): no server-to-server yet")
-	s.mux.stanza(toRemote, "iq", anyType, "", "", s.remoteIQ, noS2S)
-	s.mux.stanza(toRemote, "message", anyType, "", "", func(context.Context, *request) error {
-		return errRemoteServerNotFound("server-to-server is not available")
-	}, noS2S)
+	s2s := unadvertised("routing to other domains (RFC 6120 §10.4) over server-to-server links (s2s.go)")
+	s.mux.stanza(toRemote, "iq", anyType, "", "", s.routeRemote, s2s)
+	s.mux.stanza(toRemote, "message", anyType, "", "", s.routeRemote, s2s)
 }
 
-// remoteIQ answers an IQ request for another domain: there is no
-// server-to-server yet (RFC 6120 §10.4.3: remote-server-not-found, by the
-// server that could not route it).
-func (s *Server) remoteIQ(ctx context.Context, r *request) error {
-	if r.typ == "get" || r.typ == "set" {
-		r.reply(errorReply(r.el, errRemoteServerNotFound("server-to-server is not available"), s.cfg.Domain))
+// routeRemote sends a local user's IQ or message to another domain (RFC
+// 6120 §10.4). Without federation, or when the domain cannot be reached,
+// the sender gets the error (§10.4.3: remote-server-not-found, by the
+// server that could not route it); an IQ result or error is dropped.
+func (s *Server) routeRemote(ctx context.Context, r *request) error {
+	serr := s.sendRemote(r.el)
+	switch {
+	case serr == nil:
+		return nil
+	case r.el.Name.Local == "iq" && r.typ != "get" && r.typ != "set":
+		return nil
+	case r.el.Name.Local == "iq":
+		r.reply(errorReply(r.el, serr, s.cfg.Domain))
+		return nil
 	}
-	return nil
+	return serr
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -34,6 +34,7 @@ type Server struct {
 	certHash     []byte // tls-server-end-point binding data, or nil
 	live         atomic.Pointer[LiveLimits]
 	muc          *mucService // nil when no room engine is configured
+	fed          *federation // nil when federation is off (Config.S2S)
 	// rosters applies roster sets and subscription stanzas, one
 	// transaction each (package roster); this package only speaks them.
 	rosters *roster.Rosters
@@ -99,6 +100,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Rooms != nil {
 		s.muc = &mucService{srv: s, engine: cfg.Rooms, domain: defaultMUCHost + "." + cfg.Domain}
 	}
+	if cfg.S2S != nil {
+		if s.fed, err = newFederation(s, *cfg.S2S); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
 	s.registerHandlers()
 	if err := s.mux.err(); err != nil {
 		return nil, err
@@ -123,6 +130,28 @@ func (s *Server) ServeC2S(ln net.Listener) error { return s.serve(ln, false) }
 func (s *Server) ServeDirectTLS(ln net.Listener) error { return s.serve(ln, true) }
 
 func (s *Server) serve(ln net.Listener, directTLS bool) error {
+	return s.acceptLoop(ln, func(raw net.Conn) bool {
+		c := newConn(s, raw)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return false
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve(s.ctx, directTLS)
+		}()
+		return true
+	})
+}
+
+// acceptLoop accepts connections on ln until Shutdown closes it and hands
+// each to start, which reports false when the server is closing (the
+// connection is then closed and the loop ends).
+func (s *Server) acceptLoop(ln net.Listener, start func(net.Conn) bool) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -148,20 +177,10 @@ func (s *Server) serve(ln net.Listener, directTLS bool) error {
 			continue
 		}
 		backoff = 0
-		c := newConn(s, raw)
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
+		if !start(raw) {
 			_ = raw.Close()
 			return nil
 		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve(s.ctx, directTLS)
-		}()
 	}
 }
 
@@ -201,6 +220,7 @@ func (s *Server) endStreams(ctx context.Context, serr *StreamError, leaveRooms b
 		for _, sess := range s.router.all() {
 			s.muc.shutdownSession(ctx, sess)
 		}
+		s.muc.shutdownRemote(ctx)
 	}
 	for _, c := range conns {
 		c.kill(serr)
@@ -219,6 +239,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.endStreams(ctx, &StreamError{Condition: "system-shutdown"}, true)
+	if s.fed != nil {
+		s.fed.shutdown(ctx)
+	}
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()

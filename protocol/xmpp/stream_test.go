@@ -182,7 +182,7 @@ func TestDirectTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := &testClient{t: t, conn: conn, dec: xml.NewDecoder(conn)}
+	c := &testClient{t: t, conn: conn, dec: xml.NewDecoder(conn), domain: "localhost"}
 	f := c.openStream()
 	if f.Child(nsSASL, "mechanisms") == nil {
 		t.Fatalf("direct TLS should offer SASL at once: %s", f)
