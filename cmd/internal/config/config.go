@@ -154,6 +154,20 @@ type Config struct {
 	// RoomChangePoll is how often the room engine reads the room change
 	// log (changes made by parleyctl or other pool nodes).
 	RoomChangePoll time.Duration
+
+	// XMPPS2S is the server-to-server listen address; "" turns
+	// federation off. The S2S settings are xmpp.S2SConfig's: S2SCA is a
+	// PEM file of CAs trusted besides the system's, S2SRoutes maps
+	// domains to host:port.
+	XMPPS2S           string
+	S2SSecureAuth     bool
+	S2SCA             string
+	S2SRoutes         map[string]string
+	S2SAllow          []string
+	S2SDeny           []string
+	S2SIdleTimeout    time.Duration
+	S2SConnectTimeout time.Duration
+	S2SQueue          int
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register
@@ -171,6 +185,8 @@ type Loader struct {
 type flagValue struct {
 	text    string
 	boolean bool
+	list    bool // repeated values are joined with commas
+	given   bool // set on the command line at least once
 }
 
 // IsBoolFlag lets a boolean key be given as a bare --name (package flag).
@@ -184,7 +200,10 @@ func (v *flagValue) String() string {
 }
 
 func (v *flagValue) Set(s string) error {
-	v.text = s
+	if v.list && v.given && s != "" {
+		s = v.text + "," + s
+	}
+	v.text, v.given = s, true
 	return nil
 }
 
@@ -200,7 +219,7 @@ func Register(fs *flag.FlagSet, names ...string) *Loader {
 		if len(names) > 0 && !slices.Contains(names, k.name) {
 			continue
 		}
-		v := &flagValue{text: k.def, boolean: k.set.boolean}
+		v := &flagValue{text: k.def, boolean: k.set.boolean, list: k.set.list}
 		fs.Var(v, k.name, k.usage)
 		l.entries[k.name] = v
 	}

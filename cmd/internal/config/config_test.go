@@ -60,9 +60,43 @@ func TestDefaults(t *testing.T) {
 		ComplianceFileEvents: 100_000,
 		NodeRole:             "active", PoolMaxActive: 4, PoolNodeTimeout: 3 * time.Second,
 		RoomChangePoll: 250 * time.Millisecond,
+		XMPPS2S:        ":5269", S2SIdleTimeout: 10 * time.Minute, S2SConnectTimeout: 20 * time.Second, S2SQueue: 1024,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
+	}
+}
+
+// Federation's lists: a route flag may be repeated or comma-separated, and
+// the file gives the same; domains are lower-cased.
+func TestS2SLists(t *testing.T) {
+	c, err := load(t, "--s2s-route", "remote.test=127.0.0.2:5269,Other.Test=[::1]:5270", "--s2s-route", "third.test=h:1",
+		"--s2s-deny", "Evil.Example, spam.example", "--s2s-allow=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRoutes := map[string]string{"remote.test": "127.0.0.2:5269", "other.test": "[::1]:5270", "third.test": "h:1"}
+	if !reflect.DeepEqual(c.S2SRoutes, wantRoutes) {
+		t.Errorf("routes = %v, want %v", c.S2SRoutes, wantRoutes)
+	}
+	if !reflect.DeepEqual(c.S2SDeny, []string{"evil.example", "spam.example"}) || c.S2SAllow != nil {
+		t.Errorf("deny = %q, allow = %q", c.S2SDeny, c.S2SAllow)
+	}
+	file := writeFile(t, "p.toml", "s2s-route = \"remote.test=10.0.0.1:5269\"\nxmpp-s2s = \"\"\n")
+	c, err = load(t, "--config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.S2SRoutes["remote.test"] != "10.0.0.1:5269" || c.XMPPS2S != "" {
+		t.Errorf("from the file: routes %v, xmpp-s2s %q", c.S2SRoutes, c.XMPPS2S)
+	}
+	for _, bad := range []string{"remote.test", "=h:1", "remote.test=nohostport"} {
+		if _, err := load(t, "--s2s-route", bad); err == nil || !strings.Contains(err.Error(), "--s2s-route") {
+			t.Errorf("--s2s-route %q: err = %v, want an error naming the flag", bad, err)
+		}
+	}
+	if _, err := load(t, "--s2s-deny", "user@evil.example"); err == nil {
+		t.Error("--s2s-deny took a JID that is not a domain")
 	}
 }
 

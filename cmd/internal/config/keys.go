@@ -35,6 +35,9 @@ type setter struct {
 	// live keys take a new value from the config file on SIGHUP, with no
 	// restart (parleyd's reload applies them).
 	live bool
+	// list flags may be repeated on the command line: the values are
+	// joined with commas (--s2s-route a=h:1 --s2s-route b=h:2).
+	list bool
 }
 
 // live marks a key's setter as applied on reload.
@@ -58,6 +61,15 @@ var keys = []key{
 	{"sip-send-queue", "queue up to `N` MESSAGEs per SIP user for their contacts, then drop more (an XMPP sender gets resource-constraint back)", strconv.Itoa(sip.DefaultSendQueue), count(func(c *Config) *int { return &c.SIPSendQueue })},
 	{"sip-max-subscriptions", "allow `N` conference roster subscriptions (SUBSCRIBE, RFC 4575) per SIP user", strconv.Itoa(sip.DefaultMaxSubscriptions), count(func(c *Config) *int { return &c.SIPMaxSubscriptions })},
 	{"strict-listeners", "stop at start-up when any listener cannot open; by default an optional listener (direct TLS, SIP, SIP TLS, HTTP, admin HTTP) whose port is taken is skipped with a warning", "false", boolean(func(c *Config) *bool { return &c.StrictListeners })},
+	{"xmpp-s2s", "accept other XMPP servers (federation: RFC 6120 server-to-server with STARTTLS, dialback or certificates) on `ADDR`; empty turns federation off both ways", ":5269", str(func(c *Config) *string { return &c.XMPPS2S })},
+	{"s2s-secure-auth", "require every federated server to present a certificate that verifies for its domain (RFC 6125, against the system's CAs and --s2s-ca); dialback alone is then refused", "false", boolean(func(c *Config) *bool { return &c.S2SSecureAuth })},
+	{"s2s-ca", "trust the CA certificates in PEM `FILE` too for federated servers' certificates (SASL EXTERNAL, --s2s-secure-auth)", "", str(func(c *Config) *string { return &c.S2SCA })},
+	{"s2s-route", "reach federated `DOMAIN=HOST:PORT` there instead of through DNS (SRV _xmpp-server._tcp, then port 5269); repeatable or comma-separated", "", setter{apply: s2sRoutes, list: true, value: func(c *Config) any { return c.S2SRoutes }}},
+	{"s2s-allow", "federate only with the domains in `LIST` (comma-separated, sub-domains included); empty allows every domain not denied", "", domainList(func(c *Config) *[]string { return &c.S2SAllow })},
+	{"s2s-deny", "never federate with the domains in `LIST` (comma-separated, sub-domains included): their links are refused and nothing is sent to them", "", domainList(func(c *Config) *[]string { return &c.S2SDeny })},
+	{"s2s-idle-timeout", "close a link with another server that carried nothing for `DURATION`", xmpp.DefaultS2SIdleTimeout.String(), duration(func(c *Config) *time.Duration { return &c.S2SIdleTimeout })},
+	{"s2s-connect-timeout", "give up setting up a link to another server after `DURATION`; what waited for it bounces with remote-server-timeout", xmpp.DefaultS2SConnectTimeout.String(), duration(func(c *Config) *time.Duration { return &c.S2SConnectTimeout })},
+	{"s2s-queue", "queue up to `N` stanzas for a link to another server while it is set up or slow, then bounce more (resource-constraint)", strconv.Itoa(xmpp.DefaultS2SQueueLength), count(func(c *Config) *int { return &c.S2SQueue })},
 	{"http", "serve /healthz, file upload and SIP over WebSocket (/sip) over HTTP on `ADDR`; empty disables", ":5280", str(func(c *Config) *string { return &c.HTTP })},
 	{"admin-http", "serve the operators' endpoints over HTTP on `ADDR`: /metrics (Prometheus), /healthz, /readyz and pprof (/debug/pprof/); keep it on loopback or a private network; empty disables", "127.0.0.1:5282", str(func(c *Config) *string { return &c.AdminHTTP })},
 	{"tls-cert", "TLS certificate chain in PEM `FILE` (default self-signed, kept in DATA/tls)", "", live(str(func(c *Config) *string { return &c.TLSCert }))},
@@ -127,6 +139,47 @@ func complianceRetention(c *Config, v string) error {
 	}
 	c.ComplianceRetention = d
 	return nil
+}
+
+// s2sRoutes sets the routes to federated domains: DOMAIN=HOST:PORT,
+// comma-separated.
+func s2sRoutes(c *Config, v string) error {
+	c.S2SRoutes = nil
+	for _, r := range strings.Split(v, ",") {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		domain, addr, ok := strings.Cut(r, "=")
+		domain = strings.ToLower(strings.TrimSpace(domain))
+		if _, _, err := net.SplitHostPort(strings.TrimSpace(addr)); !ok || domain == "" || err != nil {
+			return fmt.Errorf("invalid s2s route %q: want DOMAIN=HOST:PORT", r)
+		}
+		if c.S2SRoutes == nil {
+			c.S2SRoutes = make(map[string]string)
+		}
+		c.S2SRoutes[domain] = strings.TrimSpace(addr)
+	}
+	return nil
+}
+
+// domainList sets a list of domains, comma-separated (the flag may be
+// repeated).
+func domainList(field func(c *Config) *[]string) setter {
+	return setter{list: true, value: func(c *Config) any { return *field(c) }, apply: func(c *Config, v string) error {
+		var out []string
+		for _, d := range strings.Split(v, ",") {
+			d = strings.ToLower(strings.TrimSpace(d))
+			switch {
+			case d == "":
+				continue
+			case strings.ContainsAny(d, "@/ "):
+				return fmt.Errorf("invalid domain %q", d)
+			}
+			out = append(out, d)
+		}
+		*field(c) = out
+		return nil
+	}}
 }
 
 // poolPeers sets the other nodes' pool addresses.
