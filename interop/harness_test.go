@@ -213,6 +213,7 @@ type server struct {
 	bin     string
 	dir     string // temp dir: data/, logs
 	data    string
+	domain  string // --domain (the const domain unless a test sets it)
 	storage string // --storage value; empty: SQLite under data/
 	c2s     int
 	tls     int
@@ -234,7 +235,7 @@ func newServer(t *testing.T, storage string) *server {
 	ports := freePorts(t, 4)
 	dir := t.TempDir()
 	s := &server{
-		t: t, bin: binaries(t), dir: dir, data: filepath.Join(dir, "data"),
+		t: t, bin: binaries(t), dir: dir, data: filepath.Join(dir, "data"), domain: domain,
 		storage: storage, c2s: ports[0], tls: ports[1], http: ports[2], sip: ports[3],
 	}
 	t.Cleanup(func() {
@@ -247,7 +248,7 @@ func newServer(t *testing.T, storage string) *server {
 
 // common are the flags parleyd and parleyctl share.
 func (s *server) common() []string {
-	args := []string{"--data", s.data, "--domain", domain}
+	args := []string{"--data", s.data, "--domain", s.domain}
 	if s.storage != "" {
 		args = append(args, "--storage", s.storage)
 	}
@@ -291,6 +292,9 @@ func (s *server) tryStart(mayRetry bool) bool {
 		"--http", fmt.Sprintf("127.0.0.1:%d", s.http),
 		"--sip", fmt.Sprintf("127.0.0.1:%d", s.sip),
 		"--sip-tls", "",
+		// Federation listens on a fixed port (5269): only the tests
+		// that federate turn it on, on a loopback address of their own.
+		"--xmpp-s2s", "",
 		// A port another test took stops parleyd (below it starts again
 		// on new ones) rather than leaving it without that listener.
 		"--strict-listeners",
@@ -464,7 +468,7 @@ func (s *server) runScript(name string, users []account, extra ...string) string
 	logFile := filepath.Join(s.dir, fmt.Sprintf("%s-%d.slixmpp.log", strings.TrimSuffix(name, ".py"), s.starts))
 	args := []string{"-B", script,
 		"--host", "127.0.0.1", "--port", strconv.Itoa(s.c2s), "--tls-port", strconv.Itoa(s.tls),
-		"--domain", domain, "--log", logFile}
+		"--domain", s.domain, "--log", logFile}
 	for _, u := range users {
 		args = append(args, "--user", u.name+":"+u.password)
 	}

@@ -241,7 +241,12 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	// Deliverer for its own endpoints; XMPP's offline storage keeps what
 	// nobody could take.
 	im := interop.NewRouter()
+	s2s, err := n.federation(ctx, store)
+	if err != nil {
+		return err
+	}
 	srv, err := xmpp.NewServer(xmpp.Config{
+		S2S:              s2s,
 		IM:               im,
 		Rooms:            rooms,
 		Files:            files,
@@ -308,6 +313,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		{flag: "xmpp-c2s", addr: cfg.XMPPC2S, what: "XMPP c2s (STARTTLS)", serve: srv.ServeC2S, required: true},
 		// The XMPP server does the direct TLS handshake itself (XEP-0368).
 		{flag: "xmpp-tls", addr: cfg.XMPPTLS, what: "XMPP direct TLS (XEP-0368)", serve: srv.ServeDirectTLS},
+		{flag: "xmpp-s2s", addr: cfg.XMPPS2S, what: "XMPP server-to-server (federation)", serve: srv.ServeS2S},
 		{flag: "http", addr: cfg.HTTP, what: "HTTP (/healthz, upload, /sip)", serve: httpSrv.Serve},
 		{flag: "admin-http", addr: cfg.AdminHTTP, what: "admin HTTP (/metrics, /healthz, /readyz, /debug/pprof/)", serve: adminSrv.Serve},
 		{flag: "sip", addr: cfg.SIP, what: "SIP over UDP", packet: sipSrv.ServeUDP},

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -118,7 +119,7 @@ func TestServeAndStop(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	d := start(t, "--data", data,
 		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0",
-		"--admin-http", "127.0.0.1:0")
+		"--admin-http", "127.0.0.1:0", "--xmpp-s2s", "127.0.0.1:0")
 	httpAddr := d.addr(t, "HTTP (/healthz, upload, /sip)")
 	admin := d.addr(t, "admin HTTP (/metrics, /healthz, /readyz, /debug/pprof/)")
 	c2s := d.addr(t, "XMPP c2s (STARTTLS)")
@@ -184,6 +185,26 @@ func TestServeAndStop(t *testing.T) {
 	} else {
 		c.Close()
 	}
+	// The federation port speaks server-to-server XMPP: STARTTLS first.
+	if c, err := net.DialTimeout("tcp", d.addr(t, "XMPP server-to-server (federation)"), 5*time.Second); err != nil {
+		t.Errorf("s2s: %v", err)
+	} else {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprint(c, `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='other.example' to='localhost' version='1.0'>`)
+		var got []byte
+		buf := make([]byte, 512)
+		for !strings.Contains(string(got), "</stream:features>") {
+			n, err := c.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		if !strings.Contains(string(got), "urn:ietf:params:xml:ns:xmpp-tls") {
+			t.Errorf("s2s port answered %q, want stream features with STARTTLS", got)
+		}
+		c.Close()
+	}
 
 	out := d.stdout.String()
 	for _, want := range []string{"self-signed, SHA-256", "Create the first user: parleyctl --data " + data + " user add alice"} {
@@ -219,7 +240,7 @@ func TestBindError(t *testing.T) {
 		}
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), "parleyd",
-			append([]string{"--data", t.TempDir(), "--http", "", "--sip", "", "--sip-tls", ""}, args...),
+			append([]string{"--data", t.TempDir(), "--http", "", "--sip", "", "--sip-tls", "", "--xmpp-s2s", ""}, args...),
 			&stdout, &stderr, nil)
 		if code != 1 || !strings.Contains(stderr.String(), "parleyd: "+flag+" "+addr+": ") {
 			t.Errorf("%q: exit %d, stderr %q; want 1 and an error naming %s %s", args, code, stderr.String(), flag, addr)
@@ -243,7 +264,7 @@ func TestSIPPortTaken(t *testing.T) {
 		t.Fatal("UDP :5060 is free although held")
 	}
 	d := start(t, "--data", filepath.Join(t.TempDir(), "data"),
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--http", "", "--sip-tls", "")
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--http", "", "--sip-tls", "", "--xmpp-s2s", "")
 	c2s := d.addr(t, "XMPP c2s (STARTTLS)")
 
 	// The c2s port answers a stream header with its own and STARTTLS.

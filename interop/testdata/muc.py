@@ -152,8 +152,8 @@ class MUCClient(Client):
     xep_0004) and xep_0359, and records every message and presence it
     gets, in order, in self.seen."""
 
-    def __init__(self, args, user, resource, origin_ids=False):
-        super().__init__(args, user, resource)
+    def __init__(self, args, user, resource, origin_ids=False, **kw):
+        super().__init__(args, user, resource, **kw)
         # xep_0082: join_muc_wait(since=...) needs it but slixmpp 1.8's
         # xep_0045 does not declare it.
         for plugin in ("xep_0004", "xep_0045", "xep_0059", "xep_0082", "xep_0297", "xep_0313",

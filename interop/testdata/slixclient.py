@@ -137,9 +137,11 @@ class Client(slixmpp.ClientXMPP):
     """One client session: records every message and subscription request
     it gets, and logs what it sends and receives (logger "wire")."""
 
-    def __init__(self, args, user, resource, *, auto_authorize=None, check_self_presence=False):
+    def __init__(self, args, user, resource, *, auto_authorize=None, check_self_presence=False,
+                 mech=MECH):
         jid = f"{user}@{args.domain}/{resource}"
-        super().__init__(jid, args.passwords[user], sasl_mech=MECH)
+        super().__init__(jid, args.passwords[user], sasl_mech=mech)
+        self.mech = mech
         self.args = args
         self.label = f"{user}/{resource}"
         self.check_self_presence = check_self_presence
@@ -192,8 +194,8 @@ class Client(slixmpp.ClientXMPP):
         if not direct_tls:
             check("starttls" in self.features, f"{self.label}: STARTTLS was not negotiated")
         mech = self.plugin["feature_mechanisms"].mech
-        check(mech is not None and mech.name == MECH,
-              f"{self.label}: authenticated with {getattr(mech, 'name', None)}, want {MECH}")
+        check(mech is not None and mech.name == self.mech,
+              f"{self.label}: authenticated with {getattr(mech, 'name', None)}, want {self.mech}")
         step(f"{self.label}: logged in as {self.boundjid.full} over {how} "
              f"({ssl_obj.version()}, {mech.name})")
         if presence:

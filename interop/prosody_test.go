@@ -1,0 +1,340 @@
+package interop
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Federation with Prosody (Debian's prosody 0.12) as remote.test: a
+// slixmpp user of Prosody and one of parleyd's meet in a parleyd room, chat
+// 1:1 both ways with a presence subscription, and meet in a room on
+// Prosody's MUC service; parleyd then denies remote.test and nothing gets
+// through either way. Both servers find each other by name as a new
+// operator's would: Prosody through its own /etc/hosts (a private mount
+// namespace, never the machine's file), parleyd through --s2s-route. Both
+// have self-signed certificates: every link is authenticated by dialback.
+// See testdata/federation.py for the steps.
+
+const (
+	parleyFedDomain  = "parley.test"
+	prosodyFedDomain = "remote.test"
+)
+
+var juliet = account{"juliet", "jul1et-s3cret"}
+
+func TestProsodyFederation(t *testing.T) {
+	requireSlixmpp(t)
+	requireProsody(t)
+	binaries(t)
+	t.Parallel()
+	parleyIP, prosodyIP := loopbackIP(t), loopbackIP(t)
+	p := startProsody(t, prosodyFedDomain, prosodyIP, map[string]string{
+		parleyFedDomain: parleyIP, "conference." + parleyFedDomain: parleyIP,
+		prosodyFedDomain: prosodyIP, "conference." + prosodyFedDomain: prosodyIP,
+	}, juliet)
+
+	s := newServer(t, "")
+	s.domain = parleyFedDomain
+	admin := freePorts(t, 1)[0] // for /metrics
+	s.args = []string{"--xmpp-s2s", parleyIP + ":5269", "--admin-http", fmt.Sprintf("127.0.0.1:%d", admin),
+		"--s2s-route", prosodyFedDomain + "=" + prosodyIP + ":5269",
+		"--s2s-route", "conference." + prosodyFedDomain + "=" + prosodyIP + ":5269"}
+	s.start()
+	alice := account{"alice", "al1ce-s3cret"}
+	s.addUser(alice.name, alice.password)
+	s.mustCtl("room", "create", "lobby", "--privacy", "open", "--subject", "Welcome")
+	s.mustCtl("category", "add", "internal", "--federated=false")
+	s.mustCtl("room", "create", "staff", "--privacy", "open", "--category", "internal")
+	remote := []string{"--remote-user", juliet.name + ":" + juliet.password, "--remote-domain", prosodyFedDomain,
+		"--remote-host", prosodyIP, "--remote-port", strconv.Itoa(p.c2s)}
+
+	s.runScript("federation.py", []account{alice}, append([]string{"--phase", "room,chat,remote_room"}, remote...)...)
+	if t.Failed() {
+		t.Logf("prosody's log:\n%s", s.tail(p.log, 60))
+		return
+	}
+	// Every link either way was set up by dialback (self-signed
+	// certificates verify for no one).
+	metrics := s.metrics(admin)
+	for _, dir := range []string{"in", "out"} {
+		m := regexp.MustCompile(`parley_xmpp_s2s_authentications_total\{direction="` + dir + `",method="dialback"\} (\d+)`).FindStringSubmatch(metrics)
+		if m == nil || m[1] == "0" {
+			t.Errorf("no %s link authenticated by dialback in parleyd's metrics:\n%s", dir, grepLines(metrics, "parley_xmpp_s2s"))
+		}
+	}
+	// Compliance captured the remote user's join and post like a local
+	// user's, with the remote JID as actor.
+	waitCompliance(t, s, "juliet@"+prosodyFedDomain)
+
+	// A denied domain: parleyd restarts with --s2s-deny.
+	s.stop()
+	s.args = append(s.args, "--s2s-deny", prosodyFedDomain)
+	s.start()
+	s.runScript("federation.py", []account{alice}, append([]string{"--phase", "denied"}, remote...)...)
+	if !strings.Contains(s.tail(s.stderr, 200), "policy-violation") {
+		t.Errorf("parleyd's log shows no policy-violation for the denied domain:\n%s", s.tail(s.stderr, 30))
+	}
+}
+
+// waitCompliance waits until the compliance export of the lobby names
+// actor in a join and a post.
+func waitCompliance(t *testing.T, s *server, actor string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := s.ctl("compliance", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--room", "lobby", "--format", "json")
+		var join, post bool
+		for line := range strings.Lines(out) {
+			if strings.Contains(line, `"actor":"`+actor+`"`) {
+				join = join || strings.Contains(line, `"type":"join"`)
+				post = post || strings.Contains(line, `"type":"post"`)
+			}
+		}
+		if err == nil && join && post {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the compliance export of the lobby has no join and post by %s (err %v):\n%s", actor, err, out)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// metrics returns parleyd's /metrics text, from its admin listener on
+// port.
+func (s *server) metrics(port int) string {
+	s.t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		s.t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("metrics: %v", err)
+	}
+	return string(b)
+}
+
+func grepLines(text, substr string) string {
+	var b strings.Builder
+	for line := range strings.Lines(text) {
+		if strings.Contains(line, substr) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// requireProsody fails the test when Prosody or unshare is missing.
+func requireProsody(t *testing.T) {
+	t.Helper()
+	for _, bin := range []string{"prosody", "prosodyctl", "unshare"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not found on PATH (%v)\nInstall it with: apt-get install -y prosody lua-unbound", bin, err)
+		}
+	}
+}
+
+// loopbackIP picks an address in 127.0.0.0/8 (all of it reaches the
+// loopback interface on Linux) whose port 5269 is free: servers that find
+// each other by name use the default server-to-server port, so each gets
+// an address of its own.
+func loopbackIP(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		ip := fmt.Sprintf("127.%d.%d.%d", 64+rand.IntN(180), rand.IntN(256), 1+rand.IntN(254))
+		ln, err := net.Listen("tcp", ip+":5269")
+		if err == nil {
+			ln.Close()
+			return ip
+		}
+	}
+	t.Fatal("no free loopback address with port 5269")
+	return ""
+}
+
+// prosody is one Prosody process as a federation peer.
+type prosody struct {
+	t    *testing.T
+	ip   string
+	c2s  int
+	dir  string
+	cfg  string
+	log  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startProsody runs Prosody for domain (with a MUC service at
+// conference.DOMAIN) on ip, c2s on a free port there and s2s on 5269, with
+// a self-signed certificate, dialback, and hosts as its /etc/hosts. The
+// accounts are registered first. It is stopped when the test ends.
+func startProsody(t *testing.T, domain, ip string, hosts map[string]string, users ...account) *prosody {
+	t.Helper()
+	dir := t.TempDir()
+	p := &prosody{t: t, ip: ip, dir: dir, cfg: filepath.Join(dir, "prosody.cfg.lua"), log: filepath.Join(dir, "prosody.log")}
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.c2s = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+
+	var hostsText strings.Builder
+	hostsText.WriteString("127.0.0.1 localhost\n")
+	for name, addr := range hosts {
+		fmt.Fprintf(&hostsText, "%s %s\n", addr, name)
+	}
+	hostsFile := filepath.Join(dir, "hosts")
+	writeFileT(t, hostsFile, hostsText.String())
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(t, certFile, keyFile, domain, "conference."+domain)
+	// The configuration a Debian operator would write, minus the system
+	// paths: its own pid file, data, log, addresses and hosts file.
+	cfg := fmt.Sprintf(`-- generated by parley's interop tests
+pidfile = %[1]q
+data_path = %[2]q
+run_as_root = true
+modules_disabled = { "posix" }
+interfaces = { %[3]q }
+c2s_ports = { %[4]d }
+s2s_interfaces = { %[3]q }
+s2s_ports = { 5269 }
+http_ports = { }
+https_ports = { }
+log = { debug = %[5]q }
+modules_enabled = { "roster", "saslauth", "tls", "dialback", "disco", "ping", "presence", "mam" }
+c2s_require_encryption = true
+s2s_require_encryption = true
+s2s_secure_auth = false
+authentication = "internal_hashed"
+unbound = { hoststxt = %[6]q }
+certificates = %[7]q
+ssl = { certificate = %[8]q, key = %[9]q }
+VirtualHost %[10]q
+Component %[11]q "muc"
+    modules_enabled = { "muc_mam" }
+`, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), ip, p.c2s, p.log, hostsFile,
+		dir, certFile, keyFile, domain, "conference."+domain)
+	writeFileT(t, p.cfg, cfg)
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		out, err := exec.Command("prosodyctl", "--config", p.cfg, "register", u.name, domain, u.password).CombinedOutput()
+		if err != nil {
+			t.Fatalf("prosodyctl register %s: %v\n%s", u.name, err, out)
+		}
+	}
+
+	// Its own /etc/hosts: a private mount namespace with the file bound
+	// over /etc/hosts; exec keeps the pid, so stopping it stops Prosody.
+	p.cmd = exec.Command("unshare", "-m", "sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`,
+		hostsFile, "prosody", "-F", "--config", p.cfg)
+	out, err := os.Create(filepath.Join(dir, "prosody.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = out, out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start prosody: %v", err)
+	}
+	p.done = make(chan struct{})
+	go func() {
+		p.cmd.Wait()
+		out.Close()
+		close(p.done)
+	}()
+	t.Cleanup(p.stop)
+
+	began := time.Now()
+	for {
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(filepath.Join(dir, "prosody.out"))
+			t.Fatalf("prosody exited during start-up (%v):\n%s", p.cmd.ProcessState, b)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, strconv.Itoa(p.c2s)), time.Second); err == nil {
+			c.Close()
+			break
+		}
+		if time.Since(began) > startLimit {
+			t.Fatalf("prosody did not listen on %s:%d within %v", ip, p.c2s, startLimit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("prosody %s started on %s (c2s %d, s2s 5269) in %v", domain, ip, p.c2s, time.Since(began).Round(time.Millisecond))
+	return p
+}
+
+// stop ends Prosody with SIGTERM (then SIGKILL after 10 s), by its pid.
+func (p *prosody) stop() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.t.Errorf("prosody did not stop within 10s of SIGTERM; killing it")
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func writeFileT(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeSelfSigned writes a self-signed certificate for names and its key
+// as PEM files.
+func writeSelfSigned(t *testing.T, certFile, keyFile string, names ...string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: names[0]},
+		DNSNames:     names,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFileT(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	writeFileT(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})))
+}

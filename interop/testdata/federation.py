@@ -1,0 +1,188 @@
+"""Federation: a user of another XMPP server (Prosody, as the Go test
+starts it) and a parleyd user, each logged in to their own server with
+slixmpp, the two servers linked by server-to-server streams (RFC 6120 §13,
+dialback with self-signed certificates).
+
+The parleyd user is --user alice:PW (at --domain); the remote user is
+--remote-user juliet:PW at --remote-domain, whose server takes clients at
+--remote-host:--remote-port (SCRAM-SHA-1: Prosody 0.12 has no SCRAM-SHA-256).
+--phase says which scenario to run:
+
+room        in parleyd's open room lobby@conference.DOMAIN (made with
+            parleyctl by the Go test, with a subject): alice joins, then
+            juliet joins over federation and sees alice, her own presence
+            (110) and the subject; alice sees juliet join; juliet posts and
+            both get it with the same stanza-id by the room; alice posts and
+            juliet gets it; juliet reads the room's archive (XEP-0313) over
+            federation and finds both posts in order with the live
+            stanza-ids; juliet is refused from staff@ (a category that is
+            not federated) with forbidden; juliet leaves and alice sees it.
+chat        1:1 both ways (RFC 6121 §5 over s2s); alice asks juliet for a
+            presence subscription, juliet approves, alice's roster says
+            "to" and she gets juliet's presence.
+remote_room alice joins a room on the remote server's MUC service
+            (plaza@conference.REMOTE, which juliet creates by joining) and
+            posts; juliet gets it; juliet posts and alice gets it.
+denied      parleyd runs with --s2s-deny REMOTE: juliet's message to alice
+            comes back to juliet as an error, and alice's to juliet too.
+"""
+
+import asyncio
+import copy
+
+from slixmpp import JID
+
+from muc import MUCClient, archived, error_condition, inner_body, kind, stanza_id, text_of
+from slixclient import Failure, check, run, step, take_args, until, wait_for
+
+extra = take_args({"--remote-user": "", "--remote-domain": "", "--remote-host": "",
+                   "--remote-port": "0"})
+
+REMOTE_MECH = "SCRAM-SHA-1"  # Prosody 0.12 (Debian 12) offers no SCRAM-SHA-256
+
+
+def remote_args(args):
+    """The common arguments, pointed at the remote server."""
+    r = copy.copy(args)
+    r.domain = extra["--remote-domain"]
+    r.host = extra["--remote-host"]
+    r.port = int(extra["--remote-port"])
+    user, pw = extra["--remote-user"].split(":", 1)
+    r.passwords = {user: pw}
+    return r, user
+
+
+async def both(args):
+    r, ruser = remote_args(args)
+    alice = MUCClient(args, "alice", "parley")
+    juliet = MUCClient(r, ruser, "prosody", mech=REMOTE_MECH)
+    await alice.login()
+    await juliet.login()
+    return alice, juliet
+
+
+async def phase_room(args, alice, juliet):
+    room = f"lobby@conference.{args.domain}"
+    await alice.join(room, "Alice", "alice joins the lobby")
+    mark = alice.mark()
+    t0 = asyncio.get_running_loop().time()
+    joined = await juliet.join(room, "Juliet", "juliet joins a parleyd room over federation")
+    step(f"juliet joined {room} over federation in "
+         f"{asyncio.get_running_loop().time() - t0:.3f}s")
+    self_presence, subject = joined[0], joined[1]
+    check(self_presence["from"] == f"{room}/Juliet", f"juliet's self-presence: {self_presence}")
+    check(text_of(subject, "subject") == "Welcome", f"the subject juliet got: {subject}")
+    await juliet.expect(lambda s: kind(s) == "presence" and s["from"] == f"{room}/Alice",
+                        "alice's presence in the lobby")
+    await alice.expect(lambda s: kind(s) == "presence" and s["from"] == f"{room}/Juliet",
+                       "juliet's join", mark)
+    step("alice and juliet see each other in the lobby")
+
+    mine = await juliet.post(room, "hello from prosody", others=[alice])
+    step(f"juliet's post reached alice with stanza-id {stanza_id(mine)[0]}")
+    theirs = await alice.post(room, "hello from parley", others=[juliet])
+    sids = {"hello from prosody": stanza_id(mine)[0], "hello from parley": stanza_id(theirs)[0]}
+    step("alice's post reached juliet")
+
+    results, fin, _ = await juliet.mam_query(room, what="juliet's MAM query on the lobby")
+    bodies = [inner_body(archived(res)[1]) for res in results]
+    check(bodies == ["hello from prosody", "hello from parley"],
+          f"juliet's archive query found {bodies}")
+    for res in results:
+        aid, inner, _ = archived(res)
+        check(aid == sids[inner_body(inner)], f"archive id {aid} for {inner_body(inner)!r}, "
+              f"live stanza-id {sids[inner_body(inner)]}")
+    check(fin.get("complete") == "true", f"MAM <fin/> not complete: {fin}")
+    step("juliet read the lobby's archive over federation: both posts, live stanza-ids")
+
+    cond = await juliet.join_refused(f"staff@conference.{args.domain}", "Juliet", "forbidden",
+                                     "juliet joins a room of a category that is not federated")
+    step(f"juliet refused from the staff room ({cond})")
+
+    await juliet.leave(room, "Juliet", others=[alice])
+    step("juliet left; alice saw it")
+
+
+async def chat(sender, to, body, recipient, what):
+    """sender sends a chat message to to; recipient gets it from the
+    sender's full JID. Returns the seconds it took."""
+    mark = recipient.mark()
+    t0 = asyncio.get_running_loop().time()
+    sender.send_message(mto=to, mbody=body, mtype="chat")
+    _, msg = await recipient.expect(lambda s: kind(s) == "message" and
+                                    (text_of(s, "body") == body or s["type"] == "error"), what, mark)
+    check(msg["type"] == "chat" and msg["from"] == sender.boundjid,
+          f"{recipient.label}: {what}: {msg}; want type chat from {sender.boundjid}")
+    return asyncio.get_running_loop().time() - t0
+
+
+async def phase_chat(args, alice, juliet):
+    jj, aj = juliet.boundjid, alice.boundjid
+    took = await chat(alice, JID(jj.bare), "hi juliet", juliet, "alice's chat message")
+    step(f"juliet got alice's message in {took:.3f}s")
+    took = await chat(juliet, aj, "hi alice", alice, "juliet's reply")
+    step(f"alice got juliet's reply in {took:.3f}s")
+
+    juliet.auto_authorize = True
+    alice.send_presence(pto=jj.bare, ptype="subscribe")
+    await until(lambda: alice.client_roster[jj.bare]["subscription"] in ("to", "both"),
+                "alice's roster to say she is subscribed to juliet")
+    await until(lambda: jj.resource in alice.client_roster[jj.bare].resources,
+                "juliet's presence at alice")
+    items, _ = await alice.server_roster()
+    check(items.get(jj.bare, ("none",))[0] == "to", f"alice's roster on parleyd: {items}")
+    step("alice subscribed to juliet; juliet approved; alice sees her presence")
+
+
+async def phase_remote_room(args, alice, juliet):
+    room = f"plaza@conference.{juliet.args.domain}"
+    await juliet.join(room, "Juliet", "juliet creates a room on her server by joining")
+    # A new Prosody room is locked until its owner configures it (XEP-0045
+    # §10.1.2): accept the defaults, an instant room.
+    await wait_for(juliet.plugin["xep_0045"].set_room_config(
+        JID(room), juliet.plugin["xep_0004"].make_form(ftype="submit")), "instant room")
+    await alice.join(room, "Alice", "alice joins a room on the remote server")
+    await alice.post(room, "parley visiting", others=[juliet])
+    await juliet.post(room, "welcome to prosody", others=[alice])
+    step("alice and juliet talk in a room on the remote server")
+
+
+async def bounced(sender, to, body, what, timeout=20):
+    """A chat message that must come back as an error; its condition."""
+    mark = sender.mark()
+    msg = sender.make_message(mto=to, mbody=body, mtype="chat")
+    msg.send()
+    _, got = await sender.expect(lambda s: kind(s) == "message" and s["id"] == msg["id"],
+                                 what, mark, timeout)
+    check(got["type"] == "error", f"{sender.label}: {what}: {got}")
+    return error_condition(got)
+
+
+async def phase_denied(args, alice, juliet):
+    cond = await bounced(juliet, JID(alice.boundjid.bare), "let me in",
+                         "juliet's message to a server that denies hers")
+    step(f"juliet's message came back: {cond}")
+    cond = await bounced(alice, JID(juliet.boundjid.bare), "can you hear me",
+                         "alice's message to a denied domain")
+    check(cond == "not-allowed", f"alice's message to a denied domain came back with {cond}")
+    step("alice's message came back: not-allowed")
+
+
+PHASES = {"room": phase_room, "chat": phase_chat, "remote_room": phase_remote_room,
+          "denied": phase_denied}
+
+
+async def main(args):
+    for phase in args.phase.split(","):
+        if phase not in PHASES:
+            raise Failure(f"--phase must be a list of {sorted(PHASES)}, not {args.phase!r}")
+    alice, juliet = await both(args)
+    for phase in args.phase.split(","):
+        step(f"--- {phase}")
+        await PHASES[phase](args, alice, juliet)
+    await alice.logout()
+    await juliet.logout()
+
+
+if __name__ == "__main__":
+    run(main)
