@@ -1,5 +1,6 @@
 // Package xmpp is Parley's XMPP front door: client-to-server streams (RFC
-// 6120, RFC 6121) over STARTTLS and direct TLS, one stanza mux, and the
+// 6120, RFC 6121) over STARTTLS and direct TLS, server-to-server links to
+// other servers (federation), one stanza mux, and the
 // services behind it — the MUC service over the room engine (package muc),
 // the archive, ad-hoc commands, HTTP File Upload. It turns stanzas into
 // calls on muc, roster and storage and their results back into stanzas; it
@@ -11,8 +12,8 @@
 // the ONE table by kind, type, payload {namespace}local and addressee
 // (server, account, full JID, remote domain, MUC service, room, occupant,
 // upload service) and calls the handler with the stanza's origin (the
-// client session, or later a server-to-server link); the handler answers
-// through the origin. Each feature file registers its handlers in a
+// client session, or a server-to-server link, s2s_in.go); the handler
+// answers through the origin. Each feature file registers its handlers in a
 // register… function together with the disco features they implement, so
 // service discovery (disco.go) is generated from the table. To find where a
 // stanza is handled, grep for its namespace.
@@ -30,6 +31,10 @@
 //	RFC 6121 §5, §8.5 messages               message.go
 //	RFC 5802, RFC 7677 SCRAM; RFC 9266,      sasl.go
 //	  RFC 5929 channel binding; XEP-0440
+//	RFC 6120 §13 server-to-server, RFC 6125  s2s.go, s2s_in.go, s2s_out.go, s2s_conn.go,
+//	  identities; XEP-0178 SASL EXTERNAL,    s2s_auth.go; what remote users do:
+//	  XEP-0220 dialback, XEP-0185 keys,      s2s_remote.go
+//	  XEP-0344 dialback with certificates
 //	RFC 7572 IM with SIP users               interworking.go
 //	XEP-0004 data forms                      dataform.go
 //	XEP-0030 service discovery               disco.go (from the mux's registrations)

@@ -58,12 +58,21 @@ func newTestCA(t testing.TB) *testCA {
 	return &testCA{cert: cert, key: key, pool: pool}
 }
 
-// issue signs a certificate for names; with ca nil it is self-signed.
+// issueCert signs a certificate for names; with ca nil it is
+// self-signed.
 func issueCert(t testing.TB, ca *testCA, names ...string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := newCert(ca, names...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return c
+}
+
+func newCert(ca *testCA, names ...string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
@@ -79,9 +88,9 @@ func issueCert(t testing.TB, ca *testCA, names ...string) tls.Certificate {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
-		t.Fatal(err)
+		return tls.Certificate{}, err
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // fedServer is a test server that federates, with its s2s listener.
@@ -100,7 +109,7 @@ type fedOptions struct {
 
 // startFederation starts one server per domain, each routing to the
 // others' s2s listeners.
-func startFederation(t *testing.T, opts map[string]fedOptions) map[string]*fedServer {
+func startFederation(t testing.TB, opts map[string]fedOptions) map[string]*fedServer {
 	t.Helper()
 	lns := make(map[string]net.Listener)
 	routes := make(map[string]string)
@@ -355,7 +364,7 @@ func TestS2SUnreachableBounces(t *testing.T) {
 
 // rawPeer is a test's own "server" on a's s2s port, authenticated with a
 // CA certificate by SASL EXTERNAL: it sends exactly what a test writes.
-func rawPeer(t *testing.T, addr, from, to string, cert tls.Certificate) *testClient {
+func rawPeer(t testing.TB, addr, from, to string, cert tls.Certificate) *testClient {
 	t.Helper()
 	p := dialRaw(t, addr)
 	header := `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='` + from + `' to='` + to + `' version='1.0'>`
