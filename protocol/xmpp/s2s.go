@@ -297,7 +297,6 @@ func (f *federation) resolve(ctx context.Context, remote string) ([]string, erro
 		return []string{addr}, nil
 	}
 	_, srvs, err := f.cfg.Resolver.LookupSRV(ctx, "xmpp-server", "tcp", remote)
-	var dnsErr *net.DNSError
 	switch {
 	case err == nil && len(srvs) == 1 && (srvs[0].Target == "." || srvs[0].Target == ""):
 		return nil, fmt.Errorf("%s offers no XMPP server-to-server service (SRV target \".\")", remote)
@@ -307,9 +306,11 @@ func (f *federation) resolve(ctx context.Context, remote string) ([]string, erro
 			out[i] = net.JoinHostPort(strings.TrimSuffix(r.Target, "."), strconv.Itoa(int(r.Port)))
 		}
 		return out, nil
-	case err != nil && !(errors.As(err, &dnsErr) && (dnsErr.IsNotFound || dnsErr.IsTemporary)):
-		return nil, fmt.Errorf("looking up _xmpp-server._tcp.%s: %w", remote, err)
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("looking up _xmpp-server._tcp.%s: %w", remote, ctx.Err())
 	}
+	// No SRV record, or the lookup failed: the domain's own address
+	// records (§3.2.1 step 5), which the dialer looks up.
 	return []string{net.JoinHostPort(remote, strconv.Itoa(defaultS2SPort))}, nil
 }
 

@@ -172,7 +172,7 @@ func (f *federation) dialSecure(ctx context.Context, k linkKey) (*s2sConn, featu
 		return nil, features{}, err
 	}
 	var raw net.Conn
-	var d net.Dialer
+	d := net.Dialer{Resolver: f.cfg.Resolver}
 	for _, a := range addrs {
 		raw, err = d.DialContext(ctx, "tcp", a)
 		if err == nil {

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"math/big"
 	"net"
 	"strings"
@@ -340,6 +341,11 @@ func TestS2SUnreachableBounces(t *testing.T) {
 		c.Routes["closed.test"] = closedAddr
 		c.Routes["silent.test"] = silent.Addr().String()
 		c.ConnectTimeout = 500 * time.Millisecond
+		// No DNS server in this test: every lookup fails at once, as
+		// for a domain that does not exist.
+		c.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			return nil, errors.New("no DNS server in this test")
+		}}
 	}}})
 	a := fs["a.test"]
 	a.addUser(t, "alice", "secret")
