@@ -7,12 +7,24 @@ import (
 )
 
 // Rooms is what the protocol front doors use of the room engine (DESIGN
-// §4). On a single node it is the *Engine itself; in a pool, package pool
-// implements it by running each room-bound command on the node that hosts
-// the room and bringing its events back, so the front doors do not know
-// which they have.
+// §4): the commands its host runs and the records any node serves. On a
+// single node it is the *Engine itself; in a pool, package pool
+// implements RoomHost by running each command on the node that hosts the
+// room and bringing its events back, and this node's engine serves the
+// Records (pool.Pool.Rooms), so the front doors do not know which they
+// have.
 type Rooms interface {
-	// Occupancy and posting: run by the room's host.
+	RoomHost
+	Records
+}
+
+// RoomHost is what must run on a room's host: the commands that read or
+// change the room's live state (its occupants, their roles and sessions,
+// its watchers) or whose effects the occupants must see in the room's one
+// order (posts, subject, moderation, configuration, destruction). The
+// host serialises them (DESIGN §4).
+type RoomHost interface {
+	// Occupancy and posting.
 	Join(ctx context.Context, req JoinRequest) error
 	Leave(ctx context.Context, room, address string, presence []byte) error
 	SetPresence(ctx context.Context, room, address string, presence []byte) error
@@ -27,15 +39,25 @@ type Rooms interface {
 	LeaveAll(ctx context.Context, address string)
 	ShutdownSession(ctx context.Context, address string)
 
-	// Administration with live effects: run by the room's host.
+	// Watch and Snapshot observe a room without being in it (watch.go).
+	Watch(room, user string, sink Sink, first func([]Occupant)) (stop func())
+	Snapshot(room string, fn func([]Occupant))
+
+	// Administration with live effects.
 	SetRole(ctx context.Context, room, actorAddress, nick string, role Role, reason string) error
 	SetAffiliation(ctx context.Context, room, actor, jid string, aff Affiliation, reason string) error
 	SetPresenter(ctx context.Context, room, actor, jid string, presenter bool) error
 	Configure(ctx context.Context, actor, name string, change func(*storage.Room) error) (storage.Room, error)
 	Destroy(ctx context.Context, actor, name, reason, venue string) error
 	RemoveMessage(ctx context.Context, actor, room, stanzaID, replacement string) error
+}
 
-	// Reads and changes of durable state only: any node.
+// Records are reads and changes of durable state only: rooms and
+// categories as stored, affiliations, rights, history, topic-feed follows
+// and occupant ids. Any node serves them from the database it shares with
+// the pool; a change that occupants must feel reaches each room's host
+// through the room change log (revoke.go).
+type Records interface {
 	CreateRoom(ctx context.Context, req CreateRoomRequest) (storage.Room, error)
 	Room(ctx context.Context, name, asker string) (storage.Room, error)
 	ListRooms(ctx context.Context, asker, category string) ([]storage.Room, error)
@@ -54,7 +76,6 @@ type Rooms interface {
 	Follow(ctx context.Context, user, room string, keywords []string) (storage.Follow, error)
 	Unfollow(ctx context.Context, user, room string) error
 	Follows(ctx context.Context, user string) ([]storage.Follow, error)
-	SetAlerter(a Alerter)
 }
 
 var _ Rooms = (*Engine)(nil)

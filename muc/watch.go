@@ -11,17 +11,9 @@ import (
 // subscription (RFC 4575) is told of joins, leaves and nick changes of
 // every occupant, XMPP or SIP, in the room's order. A watch belongs to a
 // user: when that user may no longer read the room (revoke.go), the watch
-// gets EventRevoked and ends.
-
-// Watchable is a Rooms whose rooms may be watched: the Engine, and in a
-// pool package pool, which registers each watch with the room's host and
-// again with its next host when the room moves.
-type Watchable interface {
-	Watch(room, user string, sink Sink, first func([]Occupant)) (stop func())
-	Snapshot(room string, fn func([]Occupant))
-}
-
-var _ Watchable = (*Engine)(nil)
+// gets EventRevoked and ends. Watching is a RoomHost command: in a pool,
+// package pool registers each watch with the room's host and again with
+// its next host when the room moves.
 
 // watchers are the engine's room watchers. A host holds a pointer to them
 // and hands every event it broadcasts to the room's watchers, under the

@@ -94,8 +94,9 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// Pool is this node's membership of the pool. It implements muc.Rooms:
-// room-bound commands run on the room's host, wherever it is.
+// Pool is this node's membership of the pool. It implements muc.RoomHost:
+// host commands run on the room's host, wherever it is (Rooms adds this
+// node's engine for the records).
 type Pool struct {
 	cfg  Config
 	node string

@@ -10,7 +10,17 @@ import (
 	"github.com/parleychat/parley/storage"
 )
 
-var _ muc.Rooms = (*Pool)(nil)
+var _ muc.RoomHost = (*Pool)(nil)
+
+// Rooms is what this node's front doors use (muc.Rooms): the pool runs
+// each host command on the room's host; this node's engine serves the
+// records from the database the pool shares.
+func (p *Pool) Rooms() muc.Rooms {
+	return struct {
+		muc.RoomHost
+		muc.Records
+	}{p, p.e}
+}
 
 // onHost runs a room-bound command on the room's host: here, through
 // local, or on another node, through req. Before that, this node's
@@ -83,7 +93,7 @@ func (p *Pool) callTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(p.ctx, p.cfg.CallTimeout)
 }
 
-// Join implements muc.Rooms.
+// Join implements muc.RoomHost.
 func (p *Pool) Join(ctx context.Context, req muc.JoinRequest) error {
 	t := p.trackerFor(req.Session, req.User)
 	local := req
@@ -102,7 +112,7 @@ func (p *Pool) Join(ctx context.Context, req muc.JoinRequest) error {
 	return err
 }
 
-// Leave implements muc.Rooms.
+// Leave implements muc.RoomHost.
 func (p *Pool) Leave(ctx context.Context, room, address string, presence []byte) error {
 	return p.leave(ctx, room, address, presence, nil)
 }
@@ -130,10 +140,10 @@ func (p *Pool) inAnyRoomLocked(address string) bool {
 	return false
 }
 
-// LeaveAll implements muc.Rooms.
+// LeaveAll implements muc.RoomHost.
 func (p *Pool) LeaveAll(ctx context.Context, address string) { p.leaveAll(ctx, address, nil) }
 
-// ShutdownSession implements muc.Rooms.
+// ShutdownSession implements muc.RoomHost.
 func (p *Pool) ShutdownSession(ctx context.Context, address string) {
 	p.leaveAll(ctx, address, []int{muc.StatusShutdown})
 }
@@ -157,14 +167,14 @@ func (p *Pool) leaveAll(ctx context.Context, address string, status []int) {
 	p.mu.Unlock()
 }
 
-// SetPresence implements muc.Rooms.
+// SetPresence implements muc.RoomHost.
 func (p *Pool) SetPresence(ctx context.Context, room, address string, presence []byte) error {
 	return p.onHost(ctx, room, request{Method: "SetPresence", Address: address, Presence: presence}, &response{}, func() error {
 		return p.e.SetPresence(ctx, room, address, presence)
 	})
 }
 
-// Post implements muc.Rooms.
+// Post implements muc.RoomHost.
 func (p *Pool) Post(ctx context.Context, req muc.PostRequest) (*storage.HistoryMessage, error) {
 	var msg *storage.HistoryMessage
 	var resp response
@@ -179,28 +189,28 @@ func (p *Pool) Post(ctx context.Context, req muc.PostRequest) (*storage.HistoryM
 	return msg, err
 }
 
-// SetSubject implements muc.Rooms.
+// SetSubject implements muc.RoomHost.
 func (p *Pool) SetSubject(ctx context.Context, room, address, subject string, stanza []byte) error {
 	return p.onHost(ctx, room, request{Method: "SetSubject", Address: address, Text: subject, Payload: stanza}, &response{}, func() error {
 		return p.e.SetSubject(ctx, room, address, subject, stanza)
 	})
 }
 
-// SendPrivate implements muc.Rooms.
+// SendPrivate implements muc.RoomHost.
 func (p *Pool) SendPrivate(ctx context.Context, room, address, toNick string, payload []byte, body string) error {
 	return p.onHost(ctx, room, request{Method: "SendPrivate", Address: address, Nick: toNick, Payload: payload, Text: body}, &response{}, func() error {
 		return p.e.SendPrivate(ctx, room, address, toNick, payload, body)
 	})
 }
 
-// Invite implements muc.Rooms.
+// Invite implements muc.RoomHost.
 func (p *Pool) Invite(ctx context.Context, room, address, invitee string) error {
 	return p.onHost(ctx, room, request{Method: "Invite", Address: address, Extra: invitee}, &response{}, func() error {
 		return p.e.Invite(ctx, room, address, invitee)
 	})
 }
 
-// Occupant implements muc.Rooms.
+// Occupant implements muc.RoomHost.
 func (p *Pool) Occupant(room, address string) (muc.Occupant, bool) {
 	ctx, cancel := p.callTimeout()
 	defer cancel()
@@ -217,7 +227,7 @@ func (p *Pool) Occupant(room, address string) (muc.Occupant, bool) {
 	return o, ok && err == nil
 }
 
-// Occupants implements muc.Rooms.
+// Occupants implements muc.RoomHost.
 func (p *Pool) Occupants(room string) []muc.Occupant {
 	ctx, cancel := p.callTimeout()
 	defer cancel()
@@ -236,28 +246,28 @@ func (p *Pool) Occupants(room string) []muc.Occupant {
 	return out
 }
 
-// SetRole implements muc.Rooms.
+// SetRole implements muc.RoomHost.
 func (p *Pool) SetRole(ctx context.Context, room, actorAddress, nick string, role muc.Role, reason string) error {
 	return p.onHost(ctx, room, request{Method: "SetRole", Address: actorAddress, Nick: nick, Role: role, Text: reason}, &response{}, func() error {
 		return p.e.SetRole(ctx, room, actorAddress, nick, role, reason)
 	})
 }
 
-// SetAffiliation implements muc.Rooms.
+// SetAffiliation implements muc.RoomHost.
 func (p *Pool) SetAffiliation(ctx context.Context, room, actor, jid string, aff muc.Affiliation, reason string) error {
 	return p.onHost(ctx, room, request{Method: "SetAffiliation", Actor: actor, JID: jid, Aff: aff, Text: reason}, &response{}, func() error {
 		return p.e.SetAffiliation(ctx, room, actor, jid, aff, reason)
 	})
 }
 
-// SetPresenter implements muc.Rooms.
+// SetPresenter implements muc.RoomHost.
 func (p *Pool) SetPresenter(ctx context.Context, room, actor, jid string, presenter bool) error {
 	return p.onHost(ctx, room, request{Method: "SetPresenter", Actor: actor, JID: jid, Flag: presenter}, &response{}, func() error {
 		return p.e.SetPresenter(ctx, room, actor, jid, presenter)
 	})
 }
 
-// Configure implements muc.Rooms. On another host, change runs here on
+// Configure implements muc.RoomHost. On another host, change runs here on
 // the configuration as read now and the host stores the result (a
 // concurrent change of the same room in between is overwritten, as with
 // two owners saving forms); the host checks the actor's rights.
@@ -282,71 +292,16 @@ func (p *Pool) Configure(ctx context.Context, actor, name string, change func(*s
 	return out, err
 }
 
-// Destroy implements muc.Rooms.
+// Destroy implements muc.RoomHost.
 func (p *Pool) Destroy(ctx context.Context, actor, name, reason, venue string) error {
 	return p.onHost(ctx, name, request{Method: "Destroy", Actor: actor, Text: reason, Extra: venue}, &response{}, func() error {
 		return p.e.Destroy(ctx, actor, name, reason, venue)
 	})
 }
 
-// RemoveMessage implements muc.Rooms.
+// RemoveMessage implements muc.RoomHost.
 func (p *Pool) RemoveMessage(ctx context.Context, actor, room, stanzaID, replacement string) error {
 	return p.onHost(ctx, room, request{Method: "RemoveMessage", Actor: actor, Extra: stanzaID, Text: replacement}, &response{}, func() error {
 		return p.e.RemoveMessage(ctx, actor, room, stanzaID, replacement)
 	})
 }
-
-// The rest reads or changes durable state only: the local engine does it
-// against the shared database.
-
-func (p *Pool) CreateRoom(ctx context.Context, req muc.CreateRoomRequest) (storage.Room, error) {
-	return p.e.CreateRoom(ctx, req)
-}
-func (p *Pool) Room(ctx context.Context, name, asker string) (storage.Room, error) {
-	return p.e.Room(ctx, name, asker)
-}
-func (p *Pool) ListRooms(ctx context.Context, asker, category string) ([]storage.Room, error) {
-	return p.e.ListRooms(ctx, asker, category)
-}
-func (p *Pool) Affiliations(ctx context.Context, room, asker string, aff muc.Affiliation) ([]storage.Affiliation, error) {
-	return p.e.Affiliations(ctx, room, asker, aff)
-}
-func (p *Pool) OccupantID(room, user string) string { return p.e.OccupantID(room, user) }
-func (p *Pool) Allowed(ctx context.Context, category, user string) (bool, error) {
-	return p.e.Allowed(ctx, category, user)
-}
-func (p *Pool) PutCategory(ctx context.Context, actor string, c storage.Category) error {
-	return p.e.PutCategory(ctx, actor, c)
-}
-func (p *Pool) Category(ctx context.Context, name string) (storage.Category, error) {
-	return p.e.Category(ctx, name)
-}
-func (p *Pool) Categories(ctx context.Context) ([]storage.Category, error) {
-	return p.e.Categories(ctx)
-}
-func (p *Pool) MayUpload(ctx context.Context, user string) error { return p.e.MayUpload(ctx, user) }
-func (p *Pool) MayRead(ctx context.Context, room, user string) error {
-	return p.e.MayRead(ctx, room, user)
-}
-func (p *Pool) History(ctx context.Context, user, via string, q storage.HistoryQuery) ([]storage.HistoryMessage, bool, error) {
-	return p.e.History(ctx, user, via, q)
-}
-func (p *Pool) CountHistory(ctx context.Context, user string, q storage.HistoryQuery) (int, error) {
-	return p.e.CountHistory(ctx, user, q)
-}
-func (p *Pool) Message(ctx context.Context, user, room, stanzaID string) (storage.HistoryMessage, error) {
-	return p.e.Message(ctx, user, room, stanzaID)
-}
-func (p *Pool) ResolveOwnMessage(ctx context.Context, room, user, id string, idOf func(stanza []byte) string) string {
-	return p.e.ResolveOwnMessage(ctx, room, user, id, idOf)
-}
-func (p *Pool) Follow(ctx context.Context, user, room string, keywords []string) (storage.Follow, error) {
-	return p.e.Follow(ctx, user, room, keywords)
-}
-func (p *Pool) Unfollow(ctx context.Context, user, room string) error {
-	return p.e.Unfollow(ctx, user, room)
-}
-func (p *Pool) Follows(ctx context.Context, user string) ([]storage.Follow, error) {
-	return p.e.Follows(ctx, user)
-}
-func (p *Pool) SetAlerter(a muc.Alerter) { p.e.SetAlerter(a) }

@@ -8,23 +8,22 @@ import (
 	"github.com/parleychat/parley/muc"
 )
 
-// Watching rooms across nodes (muc.Watchable, used by the SIP conference
-// roster): a watch is registered on the room's host, whose events for it
-// come back as for a session; when the room moves, this node registers
-// its watches again with the new host, as it re-declares its sessions.
-
-var _ muc.Watchable = (*Pool)(nil)
+// Watching rooms across nodes (muc.RoomHost's Watch, used by the SIP
+// conference roster): a watch is registered on the room's host, whose
+// events for it come back as for a session; when the room moves, this
+// node registers its watches again with the new host, as it re-declares
+// its sessions.
 
 // localWatch is one of this node's watches of a room.
 type localWatch struct {
 	room    string
-	user    string // who watches (muc.Watchable)
+	user    string // who watches
 	address string // the watch's address on the bus: "watch:NODE:N"
 }
 
 var watchSeq atomic.Int64
 
-// Watch implements muc.Watchable.
+// Watch implements muc.RoomHost.
 func (p *Pool) Watch(room, user string, sink muc.Sink, first func([]muc.Occupant)) (stop func()) {
 	w := &localWatch{room: room, user: user, address: "watch:" + p.node + ":" + strconv.FormatInt(watchSeq.Add(1), 10)}
 	t := &tracker{p: p, inner: sink, address: w.address}
@@ -104,7 +103,7 @@ func (p *Pool) unwatchLocal(room, address string) {
 	}
 }
 
-// Snapshot implements muc.Watchable: fn gets the room's occupants as its
+// Snapshot implements muc.RoomHost: fn gets the room's occupants as its
 // host has them.
 func (p *Pool) Snapshot(room string, fn func([]muc.Occupant)) { fn(p.Occupants(room)) }
 

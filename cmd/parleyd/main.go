@@ -285,7 +285,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 			return fmt.Errorf("pool: %w", err)
 		}
 	}
-	rooms.SetAlerter(srv.TopicAlerter()) // topic feeds: headline alerts
+	engine.SetAlerter(srv.TopicAlerter()) // topic feeds: headline alerts, raised by the rooms this node hosts
 	worker, adapters, closeCompliance, err := n.startCompliance(ctx, store, reg)
 	if err != nil {
 		return err

@@ -81,7 +81,7 @@ func (n *node) roomService(ctx context.Context, store storage.Store, reg prometh
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--pool %s: %w", cfg.Pool, err)
 	}
-	return p, e, p, nil
+	return p.Rooms(), e, p, nil
 }
 
 // clientAddr is where clients of other nodes are sent to reach this one:

@@ -437,7 +437,7 @@ func (s *Server) options(req *sip.Request) *sip.Response {
 	res.AppendHeader(sip.NewHeader("Allow", s.allowed()))
 	res.AppendHeader(sip.NewHeader("Accept", acceptedContentTypes))
 	res.AppendHeader(sip.NewHeader("Supported", supportedExtensions))
-	if _, ok := s.cfg.Rooms.(muc.Watchable); ok {
+	if s.cfg.Rooms != nil {
 		res.AppendHeader(sip.NewHeader("Allow-Events", eventConference))
 	}
 	return res

@@ -40,9 +40,9 @@ func eventPackage(req *sip.Request) string {
 
 // subscribe handles an authenticated SUBSCRIBE from user.
 func (s *Server) subscribe(ctx context.Context, req *sip.Request, user string) (*sip.Response, func()) {
-	rooms, watchable := s.cfg.Rooms.(muc.Watchable)
-	if !watchable {
-		// Rooms that cannot be watched: no event package.
+	rooms := s.cfg.Rooms
+	if rooms == nil {
+		// No rooms over SIP: no event package.
 		return s.response(req, 489, "Bad Event"), nil
 	}
 	if pkg := eventPackage(req); pkg != eventConference {
@@ -195,7 +195,7 @@ func (s *Server) subscribeOK(req *sip.Request, sub *subscription, expires time.D
 
 // refresh handles a SUBSCRIBE inside a subscription's dialog: a refresh,
 // or an unsubscribe with Expires: 0 (RFC 6665 §4.1.2.2, §4.1.2.3).
-func (s *Server) refresh(req *sip.Request, rooms muc.Watchable, user, localTag string, expires time.Duration) (*sip.Response, func()) {
+func (s *Server) refresh(req *sip.Request, rooms muc.Rooms, user, localTag string, expires time.Duration) (*sip.Response, func()) {
 	fromTag, _ := req.From().Params.Get("tag")
 	id := req.CallID().Value() + "|" + fromTag + "|" + localTag
 	s.subsMu.Lock()

@@ -57,7 +57,7 @@ func isHeadline(e *Element) bool {
 
 func TestTopicFeedCommands(t *testing.T) {
 	ts := startServer(t)
-	ts.srv.cfg.Rooms.SetAlerter(ts.srv.TopicAlerter())
+	ts.srv.cfg.Rooms.(*muc.Engine).SetAlerter(ts.srv.TopicAlerter())
 	for _, u := range []string{"poster", "alice", "bob", "mallory"} {
 		ts.addUser(t, u, "secret")
 	}
