@@ -40,7 +40,8 @@ func rogue(t *testing.T, addr string, tc *tls.Config, user, password string) cha
 	go func() {
 		for range 20 {
 			_ = nc.Publish(subjHeartbeat, []byte(`{"node":"rogue","role":"active","active":true,"started":1}`))
-			_ = nc.Publish(sprintf(subjRoomsFmt, "node1"), []byte(`{"method":"Destroy","room":"lobby","actor":"rogue"}`))
+			_ = nc.PublishMsg(&nats.Msg{Subject: sprintf(subjRoomsFmt, "node1"), Data: []byte(`{"room":"lobby","actor":"rogue"}`),
+				Header: nats.Header{hdrCommand: {cmdDestroy.name}, hdrFrom: {"rogue"}}})
 			time.Sleep(100 * time.Millisecond)
 		}
 	}()

@@ -10,7 +10,10 @@
 //
 // Over the bus, nodes publish heartbeats (membership.go), forward room
 // commands to the node that hosts each room and carry the room's events
-// back (rooms.go, rpc.go, sinks.go). The database holds what must survive:
+// back (rooms.go, rpc.go, sinks.go). Each command is one typed struct in
+// a table with its handler and whether it may be sent again
+// (commands.go). The pool implements muc.RoomHost; what is only stored
+// (muc.Records) each node's engine serves from the shared database. The database holds what must survive:
 // which node hosts each room, with a fencing epoch that every post checks
 // in its own transaction (hosting.go), and every node's last status.
 //

@@ -180,12 +180,12 @@ func (p *Pool) gatherRoom(room string, peers []string) {
 		p.log.Warn("re-declaring local sessions", "room", room, "err", err)
 	}
 	add(mine)
-	p.callEach(ctx, peers, request{Method: "SyncRoom", Room: room}, func(n string, resp *response, err error) {
+	cmdSyncRoom.callEach(ctx, p, peers, syncRoomCmd{Room: room}, func(n string, occs []muc.Occupant, err error) {
 		if err != nil {
 			p.log.Warn("asking a node to re-declare its sessions", "room", room, "peer", n, "err", err)
 			return
 		}
-		add(resp.Occupants)
+		add(occs)
 	})
 	present := map[string]bool{}
 	for _, o := range p.e.Occupants(room) {

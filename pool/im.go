@@ -65,8 +65,8 @@ func (d *imDeliverer) Deliver(ctx context.Context, m interop.Message) (bool, err
 	w := toWire(m)
 	delivered := false
 	var errs []error
-	p.callEach(ctx, peers, request{Method: "DeliverIM", IM: &w}, func(_ string, resp *response, err error) {
-		delivered = delivered || resp.Delivered
+	cmdDeliverIM.callEach(ctx, p, peers, deliverIMCmd{Message: w}, func(_ string, ok bool, err error) {
+		delivered = delivered || ok
 		var un *errUnreachable
 		if err != nil && !errors.As(err, &un) {
 			errs = append(errs, err)
@@ -77,11 +77,11 @@ func (d *imDeliverer) Deliver(ctx context.Context, m interop.Message) (bool, err
 
 // deliverIM delivers a message another node forwarded through this node's
 // own front doors (not back to the pool).
-func (p *Pool) deliverIM(ctx context.Context, w *imMessage) (bool, error) {
+func (p *Pool) deliverIM(ctx context.Context, w imMessage) (bool, error) {
 	p.mu.Lock()
 	router, door := p.im, p.imDoor
 	p.mu.Unlock()
-	if router == nil || w == nil {
+	if router == nil {
 		return false, nil
 	}
 	m, err := w.message()

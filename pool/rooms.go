@@ -22,20 +22,25 @@ func (p *Pool) Rooms() muc.Rooms {
 	}{p, p.e}
 }
 
-// onHost runs a room-bound command on the room's host: here, through
-// local, or on another node, through req. Before that, this node's
-// sessions in the room are declared to the host if it changed.
-func (p *Pool) onHost(ctx context.Context, room string, req request, resp *response, local func() error) error {
-	req.Room = room
+// onHost runs c on the room's host and returns its result: here, through
+// local (nil: the command's own handler), or on another node, over the
+// bus. Before that, this node's sessions in the room are declared to the
+// host if it changed.
+func (s *spec[C, R]) onHost(ctx context.Context, p *Pool, c C, local func() (R, error)) (R, error) {
+	room := c.room()
+	if local == nil {
+		local = func() (R, error) { return s.serve(p, ctx, p.node, c) }
+	}
 	// The command looks for the room's host again while the pool settles
 	// (a host lost, a claim in progress), for at most CallTimeout.
 	deadline := time.Now().Add(p.cfg.CallTimeout)
+	var r R
 	var err error
 	for attempt := 0; attempt == 0 || time.Now().Before(deadline); attempt++ {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return errors.Join(err, ctx.Err())
+				return r, errors.Join(err, ctx.Err())
 			case <-time.After(retryDelay(attempt)):
 			}
 		}
@@ -45,34 +50,30 @@ func (p *Pool) onHost(ctx context.Context, room string, req request, resp *respo
 			continue
 		}
 		if err = p.syncRoom(ctx, room); err != nil && !retryable(err) {
-			return err
+			return r, err
 		}
 		if host == p.node {
 			if err = p.ensureHosting(ctx, room, true); err == nil {
-				err = p.fenced(room, local())
+				r, err = local()
+				err = p.fenced(room, err)
 				p.releaseIfNoRoom(room, err)
 			}
 		} else {
-			*resp = response{}
-			err = p.call(ctx, host, req, resp)
+			r, err = s.call(ctx, p, host, c)
 			var un *errUnreachable
-			if errors.As(err, &un) && un.maybeDone && runsOnce[req.Method] {
+			if errors.As(err, &un) && un.maybeDone && s.retry == runsOnce {
 				// Running it again could do it twice (a post
 				// archived twice); the client is told it failed.
-				return fmt.Errorf("pool: the room's host %s was lost while it had the command; it may or may not have been done: %w", host, err)
+				return r, fmt.Errorf("pool: the room's host %s was lost while it had the command; it may or may not have been done: %w", host, err)
 			}
 		}
 		if !retryable(err) {
-			return err
+			return r, err
 		}
 		p.forgetHost(room)
 	}
-	return err
+	return r, err
 }
-
-// runsOnce are the commands that must not run twice: they are not tried
-// again once the host may have received them.
-var runsOnce = map[string]bool{"Post": true, "SetSubject": true, "SendPrivate": true, "Invite": true, "RemoveMessage": true}
 
 // retryable says whether a command failed because the room's host moved
 // or could not be reached, so that it should look for the host again.
@@ -96,15 +97,15 @@ func (p *Pool) callTimeout() (context.Context, context.CancelFunc) {
 // Join implements muc.RoomHost.
 func (p *Pool) Join(ctx context.Context, req muc.JoinRequest) error {
 	t := p.trackerFor(req.Session, req.User)
-	local := req
-	local.Session.Sink = t
 	remote := req
 	remote.Session.Sink = nil
-	err := p.onHost(ctx, req.Room, request{Method: "Join", Join: &remote}, &response{}, func() error {
+	_, err := cmdJoin.onHost(ctx, p, joinCmd{Join: remote}, func() (none, error) {
+		local := req
+		local.Session.Sink = t
 		p.mu.Lock()
 		p.claimAddressLocked(req.Room, req.Session.Address)
 		p.mu.Unlock()
-		return p.e.Join(ctx, local)
+		return none{}, p.e.Join(ctx, local)
 	})
 	if err == nil {
 		p.remember(req.Room, t, req.Nick, req.Presence)
@@ -118,9 +119,7 @@ func (p *Pool) Leave(ctx context.Context, room, address string, presence []byte)
 }
 
 func (p *Pool) leave(ctx context.Context, room, address string, presence []byte, status []int) error {
-	err := p.onHost(ctx, room, request{Method: "Leave", Address: address, Presence: presence, Status: status}, &response{}, func() error {
-		return p.e.LeaveWithStatus(ctx, room, address, presence, status)
-	})
+	_, err := cmdLeave.onHost(ctx, p, leaveCmd{Room: room, Address: address, Presence: presence, Status: status}, nil)
 	p.mu.Lock()
 	p.forgetLocked(room, address)
 	if !p.inAnyRoomLocked(address) {
@@ -169,102 +168,71 @@ func (p *Pool) leaveAll(ctx context.Context, address string, status []int) {
 
 // SetPresence implements muc.RoomHost.
 func (p *Pool) SetPresence(ctx context.Context, room, address string, presence []byte) error {
-	return p.onHost(ctx, room, request{Method: "SetPresence", Address: address, Presence: presence}, &response{}, func() error {
-		return p.e.SetPresence(ctx, room, address, presence)
-	})
+	_, err := cmdSetPresence.onHost(ctx, p, setPresenceCmd{Room: room, Address: address, Presence: presence}, nil)
+	return err
 }
 
 // Post implements muc.RoomHost.
 func (p *Pool) Post(ctx context.Context, req muc.PostRequest) (*storage.HistoryMessage, error) {
-	var msg *storage.HistoryMessage
-	var resp response
-	err := p.onHost(ctx, req.Room, request{Method: "Post", Post: &req}, &resp, func() error {
-		var err error
-		msg, err = p.e.Post(ctx, req)
-		return err
-	})
-	if msg == nil {
-		msg = resp.Message
-	}
-	return msg, err
+	return cmdPost.onHost(ctx, p, postCmd{Post: req}, nil)
 }
 
 // SetSubject implements muc.RoomHost.
 func (p *Pool) SetSubject(ctx context.Context, room, address, subject string, stanza []byte) error {
-	return p.onHost(ctx, room, request{Method: "SetSubject", Address: address, Text: subject, Payload: stanza}, &response{}, func() error {
-		return p.e.SetSubject(ctx, room, address, subject, stanza)
-	})
+	_, err := cmdSetSubject.onHost(ctx, p, setSubjectCmd{Room: room, Address: address, Subject: subject, Stanza: stanza}, nil)
+	return err
 }
 
 // SendPrivate implements muc.RoomHost.
 func (p *Pool) SendPrivate(ctx context.Context, room, address, toNick string, payload []byte, body string) error {
-	return p.onHost(ctx, room, request{Method: "SendPrivate", Address: address, Nick: toNick, Payload: payload, Text: body}, &response{}, func() error {
-		return p.e.SendPrivate(ctx, room, address, toNick, payload, body)
-	})
+	_, err := cmdSendPrivate.onHost(ctx, p, sendPrivateCmd{Room: room, Address: address, ToNick: toNick, Payload: payload, Body: body}, nil)
+	return err
 }
 
 // Invite implements muc.RoomHost.
 func (p *Pool) Invite(ctx context.Context, room, address, invitee string) error {
-	return p.onHost(ctx, room, request{Method: "Invite", Address: address, Extra: invitee}, &response{}, func() error {
-		return p.e.Invite(ctx, room, address, invitee)
-	})
+	_, err := cmdInvite.onHost(ctx, p, inviteCmd{Room: room, Address: address, Invitee: invitee}, nil)
+	return err
 }
 
 // Occupant implements muc.RoomHost.
 func (p *Pool) Occupant(room, address string) (muc.Occupant, bool) {
 	ctx, cancel := p.callTimeout()
 	defer cancel()
-	var o muc.Occupant
-	var ok bool
-	var resp response
-	err := p.onHost(ctx, room, request{Method: "Occupant", Address: address}, &resp, func() error {
-		o, ok = p.e.Occupant(room, address)
-		return nil
-	})
-	if resp.Occupant != nil {
-		o, ok = *resp.Occupant, true
+	o, err := cmdOccupant.onHost(ctx, p, occupantCmd{Room: room, Address: address}, nil)
+	if o == nil {
+		return muc.Occupant{}, false
 	}
-	return o, ok && err == nil
+	return *o, err == nil
 }
 
 // Occupants implements muc.RoomHost.
 func (p *Pool) Occupants(room string) []muc.Occupant {
 	ctx, cancel := p.callTimeout()
 	defer cancel()
-	var out []muc.Occupant
-	var resp response
-	err := p.onHost(ctx, room, request{Method: "Occupants"}, &resp, func() error {
-		out = p.e.Occupants(room)
-		return nil
-	})
+	out, err := cmdOccupants.onHost(ctx, p, occupantsCmd{Room: room}, nil)
 	if err != nil {
 		p.log.Warn("listing occupants", "room", room, "err", err)
-	}
-	if out == nil {
-		out = resp.Occupants
 	}
 	return out
 }
 
 // SetRole implements muc.RoomHost.
 func (p *Pool) SetRole(ctx context.Context, room, actorAddress, nick string, role muc.Role, reason string) error {
-	return p.onHost(ctx, room, request{Method: "SetRole", Address: actorAddress, Nick: nick, Role: role, Text: reason}, &response{}, func() error {
-		return p.e.SetRole(ctx, room, actorAddress, nick, role, reason)
-	})
+	_, err := cmdSetRole.onHost(ctx, p, setRoleCmd{Room: room, ActorAddress: actorAddress, Nick: nick, Role: role, Reason: reason}, nil)
+	return err
 }
 
 // SetAffiliation implements muc.RoomHost.
 func (p *Pool) SetAffiliation(ctx context.Context, room, actor, jid string, aff muc.Affiliation, reason string) error {
-	return p.onHost(ctx, room, request{Method: "SetAffiliation", Actor: actor, JID: jid, Aff: aff, Text: reason}, &response{}, func() error {
-		return p.e.SetAffiliation(ctx, room, actor, jid, aff, reason)
-	})
+	_, err := cmdSetAffiliation.onHost(ctx, p, setAffiliationCmd{Room: room, Actor: actor, JID: jid, Affiliation: aff, Reason: reason}, nil)
+	return err
 }
 
 // SetPresenter implements muc.RoomHost.
 func (p *Pool) SetPresenter(ctx context.Context, room, actor, jid string, presenter bool) error {
-	return p.onHost(ctx, room, request{Method: "SetPresenter", Actor: actor, JID: jid, Flag: presenter}, &response{}, func() error {
-		return p.e.SetPresenter(ctx, room, actor, jid, presenter)
-	})
+	_, err := cmdSetPresenter.onHost(ctx, p, setPresenterCmd{Room: room, Actor: actor, JID: jid, Presenter: presenter}, nil)
+	return err
 }
 
 // Configure implements muc.RoomHost. On another host, change runs here on
@@ -279,29 +247,19 @@ func (p *Pool) Configure(ctx context.Context, actor, name string, change func(*s
 	if err := change(&want); err != nil {
 		return storage.Room{}, err
 	}
-	var out storage.Room
-	var resp response
-	err = p.onHost(ctx, name, request{Method: "Configure", Actor: actor, Config: &want}, &resp, func() error {
-		var err error
-		out, err = p.e.Configure(ctx, actor, name, change)
-		return err
+	return cmdConfigure.onHost(ctx, p, configureCmd{Room: name, Actor: actor, Config: want}, func() (storage.Room, error) {
+		return p.e.Configure(ctx, actor, name, change)
 	})
-	if resp.Room != nil {
-		out = *resp.Room
-	}
-	return out, err
 }
 
 // Destroy implements muc.RoomHost.
 func (p *Pool) Destroy(ctx context.Context, actor, name, reason, venue string) error {
-	return p.onHost(ctx, name, request{Method: "Destroy", Actor: actor, Text: reason, Extra: venue}, &response{}, func() error {
-		return p.e.Destroy(ctx, actor, name, reason, venue)
-	})
+	_, err := cmdDestroy.onHost(ctx, p, destroyCmd{Room: name, Actor: actor, Reason: reason, Venue: venue}, nil)
+	return err
 }
 
 // RemoveMessage implements muc.RoomHost.
 func (p *Pool) RemoveMessage(ctx context.Context, actor, room, stanzaID, replacement string) error {
-	return p.onHost(ctx, room, request{Method: "RemoveMessage", Actor: actor, Extra: stanzaID, Text: replacement}, &response{}, func() error {
-		return p.e.RemoveMessage(ctx, actor, room, stanzaID, replacement)
-	})
+	_, err := cmdRemoveMessage.onHost(ctx, p, removeMessageCmd{Room: room, Actor: actor, StanzaID: stanzaID, Replacement: replacement}, nil)
+	return err
 }

@@ -14,51 +14,24 @@ import (
 	"github.com/parleychat/parley/storage"
 )
 
-// request is a room command forwarded to the room's host, or a host's
-// request to a node (SyncRoom). One flat struct: each method uses the
-// fields it names.
-type request struct {
-	Method string `json:"method"`
-	Room   string `json:"room"`
-	From   string `json:"from"` // the sending node
-
-	Join     *muc.JoinRequest `json:"join,omitempty"`
-	Post     *muc.PostRequest `json:"post,omitempty"`
-	Config   *storage.Room    `json:"config,omitempty"`
-	Address  string           `json:"address,omitempty"`
-	Actor    string           `json:"actor,omitempty"`
-	Nick     string           `json:"nick,omitempty"`
-	JID      string           `json:"jid,omitempty"`
-	Text     string           `json:"text,omitempty"`  // subject, reason, replacement, body
-	Extra    string           `json:"extra,omitempty"` // venue, invitee, stanza id
-	Presence []byte           `json:"presence,omitempty"`
-	Payload  []byte           `json:"payload,omitempty"`
-	Role     muc.Role         `json:"role,omitempty"`
-	Aff      muc.Affiliation  `json:"aff,omitempty"`
-	Flag     bool             `json:"flag,omitempty"`
-	Status   []int            `json:"status,omitempty"`
-	IM       *imMessage       `json:"im,omitempty"`
-	Bares    []string         `json:"bares,omitempty"`
-}
-
-// response is a host's answer. Err, Code and Reason carry an error; a
-// muc refusal keeps its Code across the bus.
-type response struct {
+// outcome is how a command went: Err, Code and Reason carry its error (a
+// muc refusal keeps its Code across the bus); NotHost and Holder say the
+// node asked does not host the room, and who does if it knows.
+type outcome struct {
 	Err     string   `json:"err,omitempty"`
 	Code    muc.Code `json:"code,omitempty"`
 	Reason  string   `json:"reason,omitempty"`
 	NotHost bool     `json:"not_host,omitempty"`
 	Holder  string   `json:"holder,omitempty"`
-
-	Message   *storage.HistoryMessage `json:"message,omitempty"`
-	Occupant  *muc.Occupant           `json:"occupant,omitempty"`
-	Occupants []muc.Occupant          `json:"occupants,omitempty"`
-	Room      *storage.Room           `json:"room_config,omitempty"`
-	Delivered bool                    `json:"delivered,omitempty"`
-	Stanzas   [][]byte                `json:"stanzas,omitempty"`
 }
 
-func (r *response) setErr(err error) {
+// reply is a node's answer to a command: its outcome and its result.
+type reply[R any] struct {
+	outcome
+	Result R `json:"result"`
+}
+
+func (r *outcome) setErr(err error) {
 	if err == nil {
 		return
 	}
@@ -75,7 +48,7 @@ func (r *response) setErr(err error) {
 	r.Err = err.Error()
 }
 
-func (r *response) err() error {
+func (r *outcome) err() error {
 	switch {
 	case r.Err == "":
 		return nil
@@ -102,14 +75,145 @@ func (e *errUnreachable) Unwrap() error { return e.err }
 // view meanwhile.
 var errNodeLost = errors.New("the node was lost while it had the request")
 
-// call sends req to node and decodes its response into resp, returning
-// the remote error, if any.
-func (p *Pool) call(ctx context.Context, node string, req request, resp *response) error {
-	req.From = p.node
-	b, err := json.Marshal(req)
+// Headers of a command on the bus.
+const (
+	hdrCommand = "Parley-Command" // its name in commands
+	hdrFrom    = "Parley-From"    // the sending node
+)
+
+// spec is one kind of command: its name on the bus, where it runs,
+// whether it may be sent again, and its handler, which runs it on the
+// node that received it for the node from.
+type spec[C command, R any] struct {
+	name  string
+	where where
+	retry retry
+	serve func(p *Pool, ctx context.Context, from string, c C) (R, error)
+}
+
+// handler is a spec as the table holds it, whatever its types.
+type handler interface {
+	info() specInfo
+	// handle decodes a command from the bus, runs it here for the node
+	// from and returns the encoded reply.
+	handle(ctx context.Context, p *Pool, from string, data []byte) []byte
+}
+
+type specInfo struct {
+	name  string
+	where where
+	retry retry
+	// served says the spec has a handler.
+	served bool
+}
+
+func (s *spec[C, R]) info() specInfo {
+	return specInfo{name: s.name, where: s.where, retry: s.retry, served: s.serve != nil}
+}
+
+// encode and decode are a command's arguments on the bus.
+func (s *spec[C, R]) encode(c C) ([]byte, error) {
+	b, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("pool: encoding %s: %w", req.Method, err)
+		return nil, fmt.Errorf("pool: encoding %s: %w", s.name, err)
 	}
+	return b, nil
+}
+
+func (s *spec[C, R]) decode(data []byte) (C, error) {
+	var c C
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, fmt.Errorf("pool: bad %s command: %w", s.name, err)
+	}
+	return c, nil
+}
+
+// encodeReply and decodeReply are a command's result or error on the bus.
+func encodeReply[R any](r R, err error) []byte {
+	rep := reply[R]{Result: r}
+	rep.setErr(err)
+	b, merr := json.Marshal(rep)
+	if merr != nil {
+		// A result that cannot be encoded: say so instead.
+		var failed reply[none]
+		failed.setErr(fmt.Errorf("pool: encoding a reply: %w", merr))
+		b, _ = json.Marshal(failed)
+	}
+	return b
+}
+
+func decodeReply[R any](b []byte) (R, error) {
+	var rep reply[R]
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return rep.Result, fmt.Errorf("%w: %w", errBadReply, err)
+	}
+	return rep.Result, rep.err()
+}
+
+func (s *spec[C, R]) handle(ctx context.Context, p *Pool, from string, data []byte) []byte {
+	var r R
+	c, err := s.decode(data)
+	if err == nil {
+		r, err = s.run(ctx, p, from, c)
+	}
+	return encodeReply(r, err)
+}
+
+// run runs a command another node sent: a room command only once this
+// node hosts the room (claiming it if it should).
+func (s *spec[C, R]) run(ctx context.Context, p *Pool, from string, c C) (R, error) {
+	room := c.room()
+	var r R
+	var err error
+	if s.where == atNode {
+		r, err = s.serve(p, ctx, from, c)
+	} else if err = p.ensureHosting(ctx, room, s.where == atHost); err == nil {
+		r, err = s.serve(p, ctx, from, c)
+		err = p.fenced(room, err)
+	}
+	p.releaseIfNoRoom(room, err)
+	return r, err
+}
+
+// call sends c to node and returns its result, or the remote error.
+func (s *spec[C, R]) call(ctx context.Context, p *Pool, node string, c C) (R, error) {
+	var r R
+	data, err := s.encode(c)
+	if err != nil {
+		return r, err
+	}
+	b, err := p.send(ctx, node, s.name, data)
+	if err != nil {
+		return r, err
+	}
+	r, err = decodeReply[R](b)
+	if errors.Is(err, errBadReply) {
+		err = fmt.Errorf("pool: %s from %s: %w", s.name, node, err)
+	}
+	return r, err
+}
+
+// callEach sends c to every node in nodes at once and hands each outcome
+// to got, one at a time; it returns when all have answered or failed.
+func (s *spec[C, R]) callEach(ctx context.Context, p *Pool, nodes []string, c C, got func(node string, r R, err error)) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.call(ctx, p, n, c)
+			mu.Lock()
+			defer mu.Unlock()
+			got(n, r, err)
+		}()
+	}
+	wg.Wait()
+}
+
+// send sends the command name with its encoded arguments to node and
+// returns the encoded reply.
+func (p *Pool) send(ctx context.Context, node, name string, data []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout)
 	defer cancel()
 	// Stop waiting as soon as the node is lost, not at the timeout.
@@ -135,39 +239,19 @@ func (p *Pool) call(ctx context.Context, node string, req request, resp *respons
 			}
 		}
 	}()
-	m, err := p.bus.nc.RequestWithContext(ctx, sprintf(subjRoomsFmt, node), b)
+	m := &nats.Msg{Subject: sprintf(subjRoomsFmt, node), Data: data, Header: nats.Header{}}
+	m.Header.Set(hdrCommand, name)
+	m.Header.Set(hdrFrom, p.node)
+	r, err := p.bus.nc.RequestMsgWithContext(ctx, m)
 	if err != nil {
 		select {
 		case <-lost:
 			err = errNodeLost
 		default:
 		}
-		return &errUnreachable{err: err, maybeDone: !errors.Is(err, nats.ErrNoResponders)}
+		return nil, &errUnreachable{err: err, maybeDone: !errors.Is(err, nats.ErrNoResponders)}
 	}
-	if err := json.Unmarshal(m.Data, resp); err != nil {
-		return fmt.Errorf("pool: decoding %s reply from %s: %w", req.Method, node, err)
-	}
-	return resp.err()
-}
-
-// callEach sends req to every node in nodes at once and hands each
-// outcome to got, one at a time; it returns when all have answered or
-// failed.
-func (p *Pool) callEach(ctx context.Context, nodes []string, req request, got func(node string, resp *response, err error)) {
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var resp response
-			err := p.call(ctx, n, req, &resp)
-			mu.Lock()
-			defer mu.Unlock()
-			got(n, &resp, err)
-		}()
-	}
-	wg.Wait()
+	return r.Data, nil
 }
 
 // onRequest runs a command from another node, each in its own goroutine
@@ -176,124 +260,16 @@ func (p *Pool) onRequest(m *nats.Msg) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		var req request
-		var resp response
-		if err := json.Unmarshal(m.Data, &req); err != nil {
-			resp.setErr(fmt.Errorf("pool: bad request: %w", err))
-		} else {
-			ctx, cancel := context.WithTimeout(p.ctx, p.cfg.CallTimeout)
-			err := p.serve(ctx, req, &resp)
-			p.releaseIfNoRoom(req.Room, err)
-			resp.setErr(err)
-			cancel()
+		name := m.Header.Get(hdrCommand)
+		h, ok := commands[name]
+		if !ok {
+			_ = m.Respond(encodeReply(none{}, fmt.Errorf("%w %q", errNoCommand, name)))
+			return
 		}
-		b, _ := json.Marshal(resp)
-		_ = m.Respond(b)
+		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.CallTimeout)
+		defer cancel()
+		_ = m.Respond(h.handle(ctx, p, m.Header.Get(hdrFrom), m.Data))
 	}()
-}
-
-// serve runs one forwarded request on this node.
-func (p *Pool) serve(ctx context.Context, req request, resp *response) error {
-	if req.Method == "DeliverIM" {
-		// A 1:1 message for a user who may have endpoints here.
-		delivered, err := p.deliverIM(ctx, req.IM)
-		resp.Delivered = delivered
-		return err
-	}
-	if req.Method == "Presences" {
-		p.mu.Lock()
-		door := p.door
-		p.mu.Unlock()
-		if door != nil {
-			resp.Stanzas = door.LocalPresences(req.Bares, req.Address)
-		}
-		return nil
-	}
-	if req.Method == "SyncRoom" {
-		// The room's new host asks for this node's sessions in it.
-		known, err := p.syncLocalTo(ctx, req.Room, req.From)
-		resp.Occupants = known
-		return err
-	}
-	// Every other method needs the room hosted here. A re-declaration
-	// (of a session or a watch) must not wait for the claim's gathering,
-	// which waits for it.
-	redeclare := req.Method == "Resync" || req.Method == "Watch" || req.Method == "Unwatch"
-	if err := p.ensureHosting(ctx, req.Room, !redeclare); err != nil {
-		return err
-	}
-	sink := func(s *muc.Session) {
-		s.Sink = p.remoteSinkFor(req.From, req.Room, s.Address)
-	}
-	e := p.e
-	switch req.Method {
-	case "Resync":
-		if req.Join == nil {
-			return errors.New("pool: Resync without a join")
-		}
-		sink(&req.Join.Session)
-		return e.Resync(ctx, *req.Join)
-	case "Join":
-		if req.Join == nil {
-			return errors.New("pool: Join without a join")
-		}
-		sink(&req.Join.Session)
-		return e.Join(ctx, *req.Join)
-	case "Leave":
-		return e.LeaveWithStatus(ctx, req.Room, req.Address, req.Presence, req.Status)
-	case "SetPresence":
-		return e.SetPresence(ctx, req.Room, req.Address, req.Presence)
-	case "Post":
-		if req.Post == nil {
-			return errors.New("pool: Post without a post")
-		}
-		msg, err := e.Post(ctx, *req.Post)
-		resp.Message = msg
-		return p.fenced(req.Room, err)
-	case "SetSubject":
-		return e.SetSubject(ctx, req.Room, req.Address, req.Text, req.Payload)
-	case "SendPrivate":
-		return e.SendPrivate(ctx, req.Room, req.Address, req.Nick, req.Payload, req.Text)
-	case "Invite":
-		return e.Invite(ctx, req.Room, req.Address, req.Extra)
-	case "Occupant":
-		o, ok := e.Occupant(req.Room, req.Address)
-		if ok {
-			resp.Occupant = &o
-		}
-		return nil
-	case "Watch":
-		resp.Occupants = p.watchLocal(req.Room, req.JID, req.Address, p.remoteSinkFor(req.From, req.Room, req.Address))
-		return nil
-	case "Unwatch":
-		p.unwatchLocal(req.Room, req.Address)
-		return nil
-	case "Occupants":
-		resp.Occupants = e.Occupants(req.Room)
-		return nil
-	case "SetRole":
-		return e.SetRole(ctx, req.Room, req.Address, req.Nick, req.Role, req.Text)
-	case "SetAffiliation":
-		return e.SetAffiliation(ctx, req.Room, req.Actor, req.JID, req.Aff, req.Text)
-	case "SetPresenter":
-		return e.SetPresenter(ctx, req.Room, req.Actor, req.JID, req.Flag)
-	case "Configure":
-		if req.Config == nil {
-			return errors.New("pool: Configure without a configuration")
-		}
-		want := *req.Config
-		r, err := e.Configure(ctx, req.Actor, req.Room, func(cur *storage.Room) error {
-			*cur = want
-			return nil
-		})
-		resp.Room = &r
-		return err
-	case "Destroy":
-		return e.Destroy(ctx, req.Actor, req.Room, req.Text, req.Extra)
-	case "RemoveMessage":
-		return p.fenced(req.Room, e.RemoveMessage(ctx, req.Actor, req.Room, req.Extra, req.Text))
-	}
-	return fmt.Errorf("pool: unknown method %q", req.Method)
 }
 
 // fenced drops a room whose post was fenced: another node claimed it.
@@ -303,5 +279,3 @@ func (p *Pool) fenced(room string, err error) error {
 	}
 	return err
 }
-
-var _ = time.Second

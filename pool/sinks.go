@@ -252,8 +252,7 @@ func (p *Pool) syncLocalTo(ctx context.Context, room, host string) ([]muc.Occupa
 				req.Session.Sink = t
 				err = p.e.Resync(ctx, req)
 			} else {
-				var resp response
-				err = p.call(ctx, host, request{Method: "Resync", Room: room, Join: &req}, &resp)
+				_, err = cmdResync.call(ctx, p, host, resyncCmd{Join: req})
 			}
 			if err != nil {
 				failed = err

@@ -83,12 +83,12 @@ func (s *Stanzas) Send(to string, stanza []byte) {
 func (s *Stanzas) Presences(ctx context.Context, bares []string, to string) [][]byte {
 	p := s.p
 	var out [][]byte
-	p.callEach(ctx, p.livePeers(), request{Method: "Presences", Bares: bares, Address: to}, func(n string, resp *response, err error) {
+	cmdPresences.callEach(ctx, p, p.livePeers(), presencesCmd{Bares: bares, To: to}, func(n string, stanzas [][]byte, err error) {
 		if err != nil {
 			p.log.Debug("asking a node for presence", "peer", n, "err", err)
 			return
 		}
-		out = append(out, resp.Stanzas...)
+		out = append(out, stanzas...)
 	})
 	return out
 }

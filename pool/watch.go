@@ -57,26 +57,16 @@ func (p *Pool) Watch(room, user string, sink muc.Sink, first func([]muc.Occupant
 		p.mu.Unlock()
 		ctx, cancel := p.callTimeout()
 		defer cancel()
-		_ = p.onHost(ctx, room, request{Method: "Unwatch", Address: w.address}, &response{}, func() error {
-			p.unwatchLocal(room, w.address)
-			return nil
-		})
+		_, _ = cmdUnwatch.onHost(ctx, p, unwatchCmd{Room: room, Address: w.address}, nil)
 	}
 }
 
 // watchOn registers w with the room's host and returns the occupants at
 // that moment.
 func (p *Pool) watchOn(ctx context.Context, room string, w *localWatch, sink muc.Sink) ([]muc.Occupant, error) {
-	var occ []muc.Occupant
-	var resp response
-	err := p.onHost(ctx, room, request{Method: "Watch", Address: w.address, JID: w.user}, &resp, func() error {
-		occ = p.watchLocal(room, w.user, w.address, sink)
-		return nil
+	return cmdWatch.onHost(ctx, p, watchCmd{Room: room, User: w.user, Address: w.address}, func() ([]muc.Occupant, error) {
+		return p.watchLocal(room, w.user, w.address, sink), nil
 	})
-	if occ == nil {
-		occ = resp.Occupants
-	}
-	return occ, err
 }
 
 // watchLocal registers a watch on this node's engine, where the room is
@@ -127,7 +117,7 @@ func (p *Pool) rewatch(ctx context.Context, room, host string) error {
 			p.watchLocal(room, w.user, w.address, t)
 			continue
 		}
-		if err := p.call(ctx, host, request{Method: "Watch", Room: room, Address: w.address, JID: w.user}, &response{}); err != nil {
+		if _, err := cmdWatch.call(ctx, p, host, watchCmd{Room: room, User: w.user, Address: w.address}); err != nil {
 			return err
 		}
 	}
