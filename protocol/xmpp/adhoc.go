@@ -126,7 +126,9 @@ func (c *commandSessions) take(id, node, owner string, now time.Time) (ok, expir
 // registerCommands registers the service's ad-hoc commands (XEP-0050)
 // and their disco nodes (§2.2, §2.3).
 func (m *mucService) registerCommands(mx *mux) {
-	mx.iq(toMUCService, "set", nsCommands, "command", m.command, advertise(nsCommands))
+	// Topic feeds alert the follower's sessions here: the commands are
+	// for this server's users (localOnly).
+	mx.iq(toMUCService, "set", nsCommands, "command", m.command, advertise(nsCommands), localOnly)
 	mx.node(toMUCService, isCommandNode, m.commandDisco)
 }
 

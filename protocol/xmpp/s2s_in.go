@@ -43,6 +43,9 @@ type s2sIn struct {
 	local     string // our domain the current stream was opened to
 	peer      string // the domain the stream header claims (not yet verified)
 
+	remoteIP  string
+	countedIP bool // holds a slot in the per-address unauthenticated count
+
 	mu        sync.Mutex
 	authed    map[string]string // remote domain → how it authenticated
 	verifying int               // dialback verifications in flight
@@ -86,12 +89,47 @@ func (f *federation) serveIn(ctx context.Context, raw net.Conn) bool {
 	return true
 }
 
+// hostOf is the IP address of a connection's remote end.
+func hostOf(a net.Addr) string {
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+// releaseIP gives back the link's slot in its address's count of
+// unauthenticated streams (Config.MaxUnauthPerIP), once.
+func (in *s2sIn) releaseIP() {
+	in.mu.Lock()
+	counted := in.countedIP
+	in.countedIP = false
+	in.mu.Unlock()
+	if counted {
+		in.f.srv.limits.releaseUnauth(in.remoteIP)
+	}
+}
+
 // serve runs the link until it ends.
 func (in *s2sIn) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := in.f
 	_ = in.c.raw.SetDeadline(time.Now().Add(f.srv.limit().UnauthTimeout))
-	err := in.run(ctx)
+	// Until it authenticates, a link holds one of its address's slots
+	// for unauthenticated streams, as a client stream does: a peer that
+	// opens links and never authenticates cannot hold more.
+	var err error
+	in.remoteIP = hostOf(in.c.raw.RemoteAddr())
+	if f.srv.limits.acquireUnauth(in.remoteIP) {
+		in.countedIP = true
+		err = in.run(ctx)
+	} else {
+		f.srv.metrics.unauthRefused.Inc()
+		f.m.refused.WithLabelValues("policy").Inc()
+		_ = in.c.sendHeader(f.srv.cfg.Domain, "", randomID(12))
+		err = &StreamError{Condition: "policy-violation", Text: "too many unauthenticated connections from your address"}
+	}
+	in.releaseIP()
 	in.finish(err)
 	cancel()
 	in.verifications.Wait()
@@ -172,6 +210,7 @@ func (in *s2sIn) authenticate(domain, method string) {
 	in.authed[domain] = method
 	in.mu.Unlock()
 	if first {
+		in.releaseIP()
 		in.f.m.links.WithLabelValues("in", "connecting").Dec()
 		in.f.m.links.WithLabelValues("in", "authenticated").Inc()
 	}

@@ -106,6 +106,7 @@ type fedOptions struct {
 	trust      *testCA // verifies peers (nil: no roots it trusts)
 	secureAuth bool
 	configure  func(*S2SConfig)
+	server     func(*Config) // the server's own settings, if any
 }
 
 // startFederation starts one server per domain, each routing to the
@@ -122,6 +123,7 @@ func startFederation(t testing.TB, opts map[string]fedOptions) map[string]*fedSe
 		lns[d] = ln
 		routes[d] = ln.Addr().String()
 		routes[defaultMUCHost+"."+d] = ln.Addr().String()
+		routes["upload."+d] = ln.Addr().String()
 	}
 	out := make(map[string]*fedServer)
 	for d, o := range opts {
@@ -143,6 +145,9 @@ func startFederation(t testing.TB, opts map[string]fedOptions) map[string]*fedSe
 		ts := startServerFor(t, d, func(c *Config) {
 			c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 			c.S2S = s2s
+			if o.server != nil {
+				o.server(c)
+			}
 		})
 		go ts.srv.ServeS2S(lns[d])
 		out[d] = &fedServer{testServer: ts, s2sAddr: lns[d].Addr().String()}
@@ -453,6 +458,61 @@ func TestS2SDialbackVerifyUnknownStream(t *testing.T) {
 	}
 }
 
+// A peer's links hold one of its address's slots for unauthenticated
+// streams (Config.MaxUnauthPerIP) until they authenticate: one more is
+// closed with policy-violation at once, and a slot freed is free again.
+func TestS2SUnauthenticatedLinksPerAddress(t *testing.T) {
+	fs := startFederation(t, map[string]fedOptions{"a.test": {server: func(c *Config) { c.MaxUnauthPerIP = 2 }}})
+	a := fs["a.test"]
+	header := `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='idle.test' to='a.test' version='1.0'>`
+	var held []*testClient
+	for range 2 {
+		p := dialRaw(t, a.s2sAddr)
+		p.send("%s", header)
+		p.readStreamHeader()
+		if f := p.next(); f.Child(nsTLS, "starttls") == nil {
+			t.Fatalf("features: %s", f)
+		}
+		held = append(held, p)
+	}
+	extra := dialRaw(t, a.s2sAddr)
+	extra.send("%s", header)
+	extra.readStreamHeader()
+	if cond := extra.expectStreamError(); cond != "policy-violation" {
+		t.Errorf("a third unauthenticated link from the address ended with %s, want policy-violation", cond)
+	}
+	held[0].conn.Close()
+	waitFor(t, "the closed link's slot", func() bool { return a.srv.limits.unauthCount("127.0.0.1") < 2 })
+	again := dialRaw(t, a.s2sAddr)
+	again.send("%s", header)
+	again.readStreamHeader()
+	if f := again.next(); f.Child(nsTLS, "starttls") == nil {
+		t.Errorf("after a slot was freed: %s", f)
+	}
+}
+
+// HTTP File Upload slots are for this server's users: a user of another
+// server uploads to its own (XEP-0363 leaves it to the service).
+func TestS2SNoUploadSlotForRemoteUsers(t *testing.T) {
+	fs := startFederation(t, map[string]fedOptions{
+		"a.test": {server: func(c *Config) {
+			files, err := muc.NewFiles(c.Rooms.(*muc.Engine), muc.FilesConfig{Store: c.Store, MaxFileSize: 1 << 20, Quota: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Files, c.UploadURL = files, "http://127.0.0.1:1"
+		}},
+		"b.test": {},
+	})
+	b := fs["b.test"]
+	b.addUser(t, "bob", "secret")
+	bob := b.online(t, "bob", "secret", "r")
+	bob.send(`<iq type='get' id='slot' to='upload.a.test'><request xmlns='urn:xmpp:http:upload:0' filename='a.txt' size='10' content-type='text/plain'/></iq>`)
+	if e := bob.expect("slot answer", func(e *Element) bool { return e.AttrValue("id") == "slot" }); !strings.Contains(e.String(), "service-unavailable") {
+		t.Errorf("a remote user's upload slot request: %s; want service-unavailable", e)
+	}
+}
+
 // Presence subscriptions across servers (RFC 6121 §3 with the contact on
 // another server): request, approval, then presence flows and the rosters
 // on both sides agree; a later login gets the contact's presence by probe.
@@ -560,6 +620,13 @@ func TestS2SRemoteOccupant(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(actors, " "), "post:bob@b.test") || !strings.Contains(strings.Join(actors, " "), "join:bob@b.test") {
 		t.Errorf("compliance events of the room: %v; want bob@b.test as actor of a join and a post", actors)
+	}
+
+	// Topic-feed commands are for this server's users (their alerts
+	// go to local sessions).
+	bob.send(`<iq type='set' id='cmd' to='conference.a.test'><command xmlns='http://jabber.org/protocol/commands' node='follow' action='execute'/></iq>`)
+	if e := bob.expect("command refused", func(e *Element) bool { return e.AttrValue("id") == "cmd" }); !strings.Contains(e.String(), "service-unavailable") {
+		t.Errorf("a remote user's ad-hoc command: %s; want service-unavailable", e)
 	}
 
 	// Leaving reaches the room; the remote sink is forgotten.

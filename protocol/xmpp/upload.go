@@ -49,7 +49,9 @@ func (s *Server) registerUpload() {
 			f.field("max-file-size", "", strconv.FormatInt(s.cfg.Files.MaxFileSize(), 10))
 			return entityState{forms: []*Element{f.el}}, nil
 		}})
-	s.mux.iq(toUploadService, "get", nsUpload, "request", s.uploadSlot, advertise(nsUpload))
+	// Slots are for this server's users: a user of another server
+	// uploads to its own (localOnly: service-unavailable).
+	s.mux.iq(toUploadService, "get", nsUpload, "request", s.uploadSlot, advertise(nsUpload), localOnly)
 }
 
 // uploadSlot answers a slot request (XEP-0363 §4) or refuses it (§5).
