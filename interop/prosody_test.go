@@ -1,16 +1,8 @@
 package interop
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	crand "crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -52,18 +44,10 @@ func TestProsodyFederation(t *testing.T) {
 		prosodyFedDomain: prosodyIP, "conference." + prosodyFedDomain: prosodyIP,
 	}, juliet)
 
-	s := newServer(t, "")
-	s.domain = parleyFedDomain
 	admin := freePorts(t, 1)[0] // for /metrics
-	s.args = []string{"--xmpp-s2s", parleyIP + ":5269", "--admin-http", fmt.Sprintf("127.0.0.1:%d", admin),
-		"--s2s-route", prosodyFedDomain + "=" + prosodyIP + ":5269",
-		"--s2s-route", "conference." + prosodyFedDomain + "=" + prosodyIP + ":5269"}
-	s.start()
-	alice := account{"alice", "al1ce-s3cret"}
-	s.addUser(alice.name, alice.password)
-	s.mustCtl("room", "create", "lobby", "--privacy", "open", "--subject", "Welcome")
-	s.mustCtl("category", "add", "internal", "--federated=false")
-	s.mustCtl("room", "create", "staff", "--privacy", "open", "--category", "internal")
+	s := federatedParley(t, parleyIP, "--admin-http", fmt.Sprintf("127.0.0.1:%d", admin),
+		"--s2s-route", prosodyFedDomain+"="+prosodyIP+":5269",
+		"--s2s-route", "conference."+prosodyFedDomain+"="+prosodyIP+":5269")
 	remote := []string{"--remote-user", juliet.name + ":" + juliet.password, "--remote-domain", prosodyFedDomain,
 		"--remote-host", prosodyIP, "--remote-port", strconv.Itoa(p.c2s)}
 
@@ -156,34 +140,12 @@ func requireProsody(t *testing.T) {
 	}
 }
 
-// loopbackIP picks an address in 127.0.0.0/8 (all of it reaches the
-// loopback interface on Linux) whose port 5269 is free: servers that find
-// each other by name use the default server-to-server port, so each gets
-// an address of its own.
-func loopbackIP(t *testing.T) string {
-	t.Helper()
-	for range 50 {
-		ip := fmt.Sprintf("127.%d.%d.%d", 64+rand.IntN(180), rand.IntN(256), 1+rand.IntN(254))
-		ln, err := net.Listen("tcp", ip+":5269")
-		if err == nil {
-			ln.Close()
-			return ip
-		}
-	}
-	t.Fatal("no free loopback address with port 5269")
-	return ""
-}
-
 // prosody is one Prosody process as a federation peer.
 type prosody struct {
-	t    *testing.T
-	ip   string
-	c2s  int
-	dir  string
-	cfg  string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	*peerProcess
+	c2s int
+	cfg string
+	log string
 }
 
 // startProsody runs Prosody for domain (with a MUC service at
@@ -193,21 +155,9 @@ type prosody struct {
 func startProsody(t *testing.T, domain, ip string, hosts map[string]string, users ...account) *prosody {
 	t.Helper()
 	dir := t.TempDir()
-	p := &prosody{t: t, ip: ip, dir: dir, cfg: filepath.Join(dir, "prosody.cfg.lua"), log: filepath.Join(dir, "prosody.log")}
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.c2s = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-
-	var hostsText strings.Builder
-	hostsText.WriteString("127.0.0.1 localhost\n")
-	for name, addr := range hosts {
-		fmt.Fprintf(&hostsText, "%s %s\n", addr, name)
-	}
+	p := &prosody{c2s: freePortOn(t, ip), cfg: filepath.Join(dir, "prosody.cfg.lua"), log: filepath.Join(dir, "prosody.log")}
 	hostsFile := filepath.Join(dir, "hosts")
-	writeFileT(t, hostsFile, hostsText.String())
+	writeHosts(t, hostsFile, hosts)
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeSelfSigned(t, certFile, keyFile, domain, "conference."+domain)
 	// The configuration a Debian operator would write, minus the system
@@ -248,93 +198,19 @@ Component %[11]q "muc"
 		}
 	}
 
-	// Its own /etc/hosts: a private mount namespace with the file bound
-	// over /etc/hosts; exec keeps the pid, so stopping it stops Prosody.
-	p.cmd = exec.Command("unshare", "-m", "sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`,
-		hostsFile, "prosody", "-F", "--config", p.cfg)
-	out, err := os.Create(filepath.Join(dir, "prosody.out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = out, out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start prosody: %v", err)
-	}
-	p.done = make(chan struct{})
-	go func() {
-		p.cmd.Wait()
-		out.Close()
-		close(p.done)
-	}()
+	p.peerProcess = runWithHosts(t, "prosody", hostsFile, filepath.Join(dir, "prosody.out"), nil,
+		net.JoinHostPort(ip, strconv.Itoa(p.c2s)), "prosody", "-F", "--config", p.cfg)
 	t.Cleanup(p.stop)
-
-	began := time.Now()
-	for {
-		select {
-		case <-p.done:
-			b, _ := os.ReadFile(filepath.Join(dir, "prosody.out"))
-			t.Fatalf("prosody exited during start-up (%v):\n%s", p.cmd.ProcessState, b)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, strconv.Itoa(p.c2s)), time.Second); err == nil {
-			c.Close()
-			break
-		}
-		if time.Since(began) > startLimit {
-			t.Fatalf("prosody did not listen on %s:%d within %v", ip, p.c2s, startLimit)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Logf("prosody %s started on %s (c2s %d, s2s 5269) in %v", domain, ip, p.c2s, time.Since(began).Round(time.Millisecond))
+	t.Logf("prosody %s started on %s (c2s %d, s2s 5269) in %v", domain, ip, p.c2s, p.startup)
 	return p
 }
 
 // stop ends Prosody with SIGTERM (then SIGKILL after 10 s), by its pid.
 func (p *prosody) stop() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
+	if !p.exited(10 * time.Second) {
 		p.t.Errorf("prosody did not stop within 10s of SIGTERM; killing it")
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
-}
-
-func writeFileT(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// writeSelfSigned writes a self-signed certificate for names and its key
-// as PEM files.
-func writeSelfSigned(t *testing.T, certFile, keyFile string, names ...string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFileT(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFileT(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})))
 }

@@ -1,5 +1,5 @@
-"""Federation: a user of another XMPP server (Prosody, as the Go test
-starts it) and a parleyd user, each logged in to their own server with
+"""Federation: a user of another XMPP server (Prosody or ejabberd, as the
+Go tests start them) and a parleyd user, each logged in to their own server with
 slixmpp, the two servers linked by server-to-server streams (RFC 6120 §13,
 dialback with self-signed certificates).
 
@@ -55,7 +55,7 @@ def remote_args(args):
 async def both(args):
     r, ruser = remote_args(args)
     alice = MUCClient(args, "alice", "parley")
-    juliet = MUCClient(r, ruser, "prosody", mech=REMOTE_MECH)
+    juliet = MUCClient(r, ruser, "remote", mech=REMOTE_MECH)
     await alice.login()
     await juliet.login()
     return alice, juliet
@@ -78,15 +78,15 @@ async def phase_room(args, alice, juliet):
                        "juliet's join", mark)
     step("alice and juliet see each other in the lobby")
 
-    mine = await juliet.post(room, "hello from prosody", others=[alice])
+    mine = await juliet.post(room, "hello from afar", others=[alice])
     step(f"juliet's post reached alice with stanza-id {stanza_id(mine)[0]}")
     theirs = await alice.post(room, "hello from parley", others=[juliet])
-    sids = {"hello from prosody": stanza_id(mine)[0], "hello from parley": stanza_id(theirs)[0]}
+    sids = {"hello from afar": stanza_id(mine)[0], "hello from parley": stanza_id(theirs)[0]}
     step("alice's post reached juliet")
 
     results, fin, _ = await juliet.mam_query(room, what="juliet's MAM query on the lobby")
     bodies = [inner_body(archived(res)[1]) for res in results]
-    check(bodies == ["hello from prosody", "hello from parley"],
+    check(bodies == ["hello from afar", "hello from parley"],
           f"juliet's archive query found {bodies}")
     for res in results:
         aid, inner, _ = archived(res)
@@ -143,7 +143,7 @@ async def phase_remote_room(args, alice, juliet):
         JID(room), juliet.plugin["xep_0004"].make_form(ftype="submit")), "instant room")
     await alice.join(room, "Alice", "alice joins a room on the remote server")
     await alice.post(room, "parley visiting", others=[juliet])
-    await juliet.post(room, "welcome to prosody", others=[alice])
+    await juliet.post(room, "welcome to my server", others=[alice])
     step("alice and juliet talk in a room on the remote server")
 
 

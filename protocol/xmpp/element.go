@@ -246,6 +246,12 @@ func (e *Element) write(b *bytes.Buffer, defaultNS string, top bool) {
 		// expect. Inside a stanza, the stream namespace is declared
 		// like any other: a stored stanza has no stream header.
 		b.WriteString("stream:")
+	case top && e.Name.Space == nsDialback:
+		// Server dialback (XEP-0220) at the top of a server-to-server
+		// stream, whose header declares the db: prefix (s2s_conn.go):
+		// written db:result and db:verify, as the XEP's examples do;
+		// ejabberd 23 knows them by that prefixed name only.
+		b.WriteString("db:")
 	case e.Name.Space == nsXML:
 		b.WriteString("xml:") // always bound (Namespaces in XML §3)
 	case e.Name.Space != defaultNS:
@@ -297,6 +303,8 @@ func (e *Element) write(b *bytes.Buffer, defaultNS string, top bool) {
 	b.WriteString("</")
 	if top && e.Name.Space == nsStreams {
 		b.WriteString("stream:")
+	} else if top && e.Name.Space == nsDialback {
+		b.WriteString("db:")
 	} else if e.Name.Space == nsXML {
 		b.WriteString("xml:")
 	}

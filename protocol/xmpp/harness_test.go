@@ -134,6 +134,7 @@ type testClient struct {
 	dec    *xml.Decoder
 	jid    string
 	domain string // the server's domain: localhost unless set
+	s2s    bool   // a server-to-server stream: its header declares db: too
 	// received holds the bytes read since the last stream (re)start,
 	// stream header included: the document a client's parser reads.
 	// Nil for a client that does not keep them.
@@ -216,7 +217,11 @@ func (c *testClient) nextOrErr(timeout time.Duration) (*Element, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			return readElement(c.dec, t, streamScope)
+			scope := streamScope
+			if c.s2s {
+				scope = s2sTestScope
+			}
+			return readElement(c.dec, t, scope)
 		case xml.EndElement:
 			return nil, io.EOF
 		}

@@ -145,22 +145,37 @@ func (l *s2sOut) connect(ctx context.Context) (*s2sConn, string, error) {
 	f := l.f
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.ConnectTimeout)
 	defer cancel()
-	c, feats, err := f.dialSecure(ctx, l.key)
-	if err != nil {
-		return nil, "", err
+	tryExternal := true
+	for {
+		c, feats, err := f.dialSecure(ctx, l.key)
+		if err != nil {
+			return nil, "", err
+		}
+		l.mu.Lock()
+		l.c = c
+		l.mu.Unlock()
+		method, err := l.authenticate(ctx, c, feats, tryExternal)
+		if errors.Is(err, errExternalRefused) && feats.dialback {
+			// Some servers (ejabberd 23) offer EXTERNAL before looking
+			// at the certificate and, once it failed, leave dialback on
+			// that stream unanswered: dialback on a new connection.
+			c.fail(nil)
+			c.close()
+			tryExternal = false
+			continue
+		}
+		if err != nil {
+			c.fail(nil)
+			c.close()
+			return nil, "", err
+		}
+		_ = c.raw.SetDeadline(time.Time{})
+		return c, method, nil
 	}
-	l.mu.Lock()
-	l.c = c
-	l.mu.Unlock()
-	method, err := l.authenticate(ctx, c, feats)
-	if err != nil {
-		c.fail(nil)
-		c.close()
-		return nil, "", err
-	}
-	_ = c.raw.SetDeadline(time.Time{})
-	return c, method, nil
 }
+
+// errExternalRefused is SASL EXTERNAL answered with <failure/>.
+var errExternalRefused = errors.New("SASL EXTERNAL refused")
 
 // dialSecure connects to remote, opens a stream from local and secures it
 // with STARTTLS (required: RFC 6120 §5.3.1 lets us refuse a peer without
@@ -272,17 +287,21 @@ func (f *federation) openStream(c *s2sConn, k linkKey) (features, error) {
 
 // authenticate proves our domain to the peer: SASL EXTERNAL with our
 // certificate when the peer offers it (XEP-0178: it does when our
-// certificate verified for it), else Server Dialback.
-func (l *s2sOut) authenticate(ctx context.Context, c *s2sConn, feats features) (string, error) {
-	if feats.external {
+// certificate verified for it) and tryExternal, else Server Dialback. A
+// refused EXTERNAL is errExternalRefused: the caller tries dialback on a
+// new connection.
+func (l *s2sOut) authenticate(ctx context.Context, c *s2sConn, feats features, tryExternal bool) (string, error) {
+	if feats.external && tryExternal {
 		ok, err := l.external(c)
-		if err != nil {
+		switch {
+		case err != nil:
 			return "", err
-		}
-		if ok {
+		case ok:
 			return "certificate", nil
 		}
-		// Refused: dialback may still do (XEP-0178 §2 leaves it open).
+		// Refused: dialback may still do (XEP-0178 §2 leaves it open),
+		// on a new stream.
+		return "", errExternalRefused
 	}
 	if !feats.dialback {
 		return "", fmt.Errorf("%s offers neither SASL EXTERNAL for our certificate nor dialback", l.key.remote)

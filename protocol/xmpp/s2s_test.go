@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/wellformed"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 )
@@ -93,6 +94,10 @@ func newCert(ca *testCA, names ...string) (tls.Certificate, error) {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
+
+// s2sTestScope is what a server-to-server stream header declares (our
+// servers' and the tests' own peers'): the stream and db prefixes.
+var s2sTestScope = wellformed.NewScope(nsServer, "stream", nsStreams, "db", nsDialback)
 
 // fedServer is a test server that federates, with its s2s listener.
 type fedServer struct {
@@ -378,6 +383,7 @@ func TestS2SUnreachableBounces(t *testing.T) {
 func rawPeer(t testing.TB, addr, from, to string, cert tls.Certificate) *testClient {
 	t.Helper()
 	p := dialRaw(t, addr)
+	p.s2s = true
 	header := `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='` + from + `' to='` + to + `' version='1.0'>`
 	p.send("%s", header)
 	p.readStreamHeader()
@@ -701,4 +707,21 @@ func TestS2SIdleLinksCloseAndReopen(t *testing.T) {
 	waitFor(t, "links closed when idle", func() bool { return len(a.srv.S2SLinks())+len(b.srv.S2SLinks()) == 0 })
 	alice.send(`<message to='bob@b.test' type='chat'><body>two</body></message>`)
 	bob.expect("second, over a new link", isMessageWithBody("two"))
+}
+
+// XEP-0220's elements are written with the db: prefix the stream header
+// declares, their children in the stream's default namespace: ejabberd 23
+// knows <db:result/> by that name and ignored <result
+// xmlns='jabber:server:dialback'/> (dialback never completed with it).
+func TestDialbackElementsUseThePrefix(t *testing.T) {
+	res := NewElement(nsDialback, "result", "from", "a.test", "to", "b.test", "type", "error").
+		Append(NewElement(nsClient, "error", "type", "cancel").Append(NewElement(nsStanzas, "item-not-found")))
+	want := `<db:result from="a.test" to="b.test" type="error"><error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></db:result>`
+	if got := res.String(); got != want {
+		t.Errorf("db:result written as\n %s\nwant\n %s", got, want)
+	}
+	v := NewElement(nsDialback, "verify", "from", "a.test", "to", "b.test", "id", "s1").AppendText("key")
+	if got, want := v.String(), `<db:verify from="a.test" to="b.test" id="s1">key</db:verify>`; got != want {
+		t.Errorf("db:verify written as %s, want %s", got, want)
+	}
 }
