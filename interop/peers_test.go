@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -147,9 +148,51 @@ func writeFileT(t *testing.T, path, content string) {
 	}
 }
 
+// testCA is a certificate authority made for one test: both servers get
+// certificates it signs and trust it (certificate authentication).
+type testCA struct {
+	cert    *x509.Certificate
+	key     *ecdsa.PrivateKey
+	pemFile string
+}
+
+// newTestCA makes a CA and writes its certificate as PEM into dir.
+func newTestCA(t *testing.T, dir string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "Parley federation test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	ca := &testCA{cert: cert, key: key, pemFile: filepath.Join(dir, "ca.pem")}
+	writeFileT(t, ca.pemFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	return ca
+}
+
 // writeSelfSigned writes a self-signed certificate for names and its key
 // as PEM files.
 func writeSelfSigned(t *testing.T, certFile, keyFile string, names ...string) {
+	t.Helper()
+	writeCert(t, nil, certFile, keyFile, names...)
+}
+
+// writeCert writes a certificate for names, signed by ca (nil:
+// self-signed), for servers and clients (an s2s link's initiating server
+// is the TLS client), and its key, as PEM files.
+func writeCert(t *testing.T, ca *testCA, certFile, keyFile string, names ...string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
 	if err != nil {
@@ -161,9 +204,14 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string, names ...string) {
 		DNSNames:     names,
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	parent, signer := tmpl, any(key)
+	if ca != nil {
+		parent, signer = ca.cert, ca.key
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
