@@ -65,6 +65,8 @@ type Store interface {
 	Follows
 	FileStore
 	Secrets
+	PubSub
+	AccountXML
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -25,7 +25,8 @@
 // group commit, filters, paging, full-text search, tombstones), Files
 // (slots, quota, chunks), Outbox (and that every event is written with its
 // change, never without), RoomChanges (the room change log), Follows
-// (topic feeds), Secrets (shared secrets) and Store (durability across
+// (topic feeds), Secrets (shared secrets), PubSub (personal eventing nodes,
+// private XML, vCards) and Store (durability across
 // Close and reopen, concurrency, contexts).
 //
 // Bench runs the storage benchmarks on an implementation.
@@ -69,6 +70,7 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"Files", fileTests},
 		{"Retention", retentionTests},
 		{"Secrets", secretTests},
+		{"PubSub", pubsubTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {
