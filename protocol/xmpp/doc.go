@@ -48,7 +48,8 @@
 //	XEP-0160 offline messages                message.go, interworking.go
 //	XEP-0199 ping                            ping.go
 //	XEP-0203 delayed delivery                message.go, muc_render.go, mam.go
-//	XEP-0297 forwarding                      mam.go, adhoc.go
+//	XEP-0280 message carbons                 carbons.go (other pool nodes: DeliverLocal)
+//	XEP-0297 forwarding                      mam.go, adhoc.go, carbons.go
 //	XEP-0308 message correction              muc_message.go
 //	XEP-0313 message archive management      mam.go
 //	XEP-0334 message processing hints        message.go

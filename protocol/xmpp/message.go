@@ -36,17 +36,26 @@ func (s *Server) messageToUser(ctx context.Context, r *request) error {
 	if serr := s.deliverMessage(ctx, r.el, r.to, r.typ); serr != nil {
 		return serr
 	}
+	if sess := r.from.session(); sess != nil {
+		s.sentCarbons(sess, r.el, r.typ)
+	}
 	return nil
 }
 
 // deliverMessage delivers a message to a local JID following RFC 6121
-// §8.5.2 (bare JID) and §8.5.3 (full JID). It returns the error to bounce,
-// if any.
+// §8.5.2 (bare JID) and §8.5.3 (full JID), with carbon copies for the
+// user's other resources (carbons.go). It returns the error to bounce, if
+// any.
 func (s *Server) deliverMessage(ctx context.Context, m *Element, to jid.JID, typ string) *StanzaError {
 	bare := to.Bare().String()
+	copies := carbonEligible(m, typ, true)
+	m = withoutPrivate(m)
 	if res := to.Resourcepart(); res != "" {
 		if r := s.router.session(bare, res); r != nil {
 			r.sendElement(m)
+			if copies {
+				s.receivedCarbons(to, m, func(o *session) bool { return o == r })
+			}
 			return nil
 		}
 		// §8.5.3.2: no such resource.
@@ -67,6 +76,9 @@ func (s *Server) deliverMessage(ctx context.Context, m *Element, to jid.JID, typ
 		for _, r := range targets {
 			r.send(data)
 		}
+	}
+	if copies {
+		s.receivedCarbons(to, m, func(o *session) bool { return containsSession(targets, o) })
 	}
 	// The user's endpoints on other front doors (SIP contacts) get it
 	// too, as further resources would (interworking.go).

@@ -78,12 +78,20 @@ func (m *mucService) privateMessage(ctx context.Context, r *request) error {
 	case "error":
 		return nil
 	}
-	payload := withoutRoomOwned(msg)
+	payload := withoutRoomOwned(withoutPrivate(msg))
 	body := ""
 	if b := msg.Child(nsClient, "body"); b != nil {
 		body = b.Text()
 	}
-	return m.engine.SendPrivate(ctx, roomName(r.to), r.from.fullJID().String(), r.to.Resourcepart(), payload.Bytes(), body)
+	if err := m.engine.SendPrivate(ctx, roomName(r.to), r.from.fullJID().String(), r.to.Resourcepart(), payload.Bytes(), body); err != nil {
+		return err
+	}
+	// XEP-0280 §6: a private message the user sends is copied to their
+	// other resources (clients mark it with muc#user, XEP-0045 §7.5).
+	if sess := r.from.session(); sess != nil {
+		m.srv.sentCarbons(sess, msg, r.typ)
+	}
+	return nil
 }
 
 // mediatedInvitation relays invitations and declines (XEP-0045 §7.8.2,

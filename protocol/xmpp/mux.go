@@ -517,6 +517,7 @@ func (s *Server) registerHandlers() {
 	s.registerSession()
 	s.registerServerDisco()
 	s.registerMessages()
+	s.registerCarbons()
 	s.registerPresence()
 	s.registerRoster()
 	s.registerPing()

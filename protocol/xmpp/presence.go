@@ -283,6 +283,9 @@ func (s *Server) DeliverLocal(to string, stanza []byte) {
 	if err != nil || j.Domainpart() != s.cfg.Domain {
 		return
 	}
+	if s.carbonFromNode(j, stanza) {
+		return
+	}
 	if res := j.Resourcepart(); res != "" {
 		if r := s.router.session(j.Bare().String(), res); r != nil {
 			r.send(stanza)

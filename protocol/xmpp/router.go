@@ -133,9 +133,17 @@ func (s *Server) registerRouting() {
 // the sender gets the error (§10.4.3: remote-server-not-found, by the
 // server that could not route it); an IQ result or error is dropped.
 func (s *Server) routeRemote(ctx context.Context, r *request) error {
-	serr := s.sendRemote(r.el)
+	isMessage := r.el.Name.Local == "message"
+	out := r.el
+	if isMessage {
+		out = withoutPrivate(r.el) // XEP-0280 §7
+	}
+	serr := s.sendRemote(out)
 	switch {
 	case serr == nil:
+		if sess := r.from.session(); isMessage && sess != nil {
+			s.sentCarbons(sess, r.el, r.typ)
+		}
 		return nil
 	case r.el.Name.Local == "iq" && r.typ != "get" && r.typ != "set":
 		return nil

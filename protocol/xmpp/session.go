@@ -71,6 +71,7 @@ type session struct {
 	presence        *Element // last available presence broadcast, with from
 	rosterRequested bool     // an "interested resource" (RFC 6121 §2.1.6)
 	directed        map[string]bool
+	carbons         bool // XEP-0280 enabled (carbons.go)
 
 	// muc is the session's sink for room events, once it used a room.
 	muc *mucSink
