@@ -2,6 +2,7 @@ package xmpp
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,10 +52,25 @@ func (m *mucService) owner(ctx context.Context, r *request) (*Element, error) {
 		return nil, errBadRequest("form type must be submit or cancel")
 	}
 	values := formValues(x)
+	var notes []string
 	_, err := m.engine.Configure(ctx, sender, room, func(r *storage.Room) error {
-		return applyConfig(r, values)
+		var err error
+		notes, err = applyConfig(r, values)
+		return err
 	})
-	return nil, err
+	if err != nil {
+		return nil, err
+	}
+	if len(notes) > 0 {
+		// The status note: what the room took but does not do, from the
+		// room to the submitter, before the result (XEP-0045 §10.2 has no
+		// place for it in the result itself).
+		note := NewElement(nsClient, "message", "type", "groupchat", "from", m.roomJID(room),
+			"to", r.from.fullJID().String(), "id", randomID(6))
+		note.Append(NewElement(nsClient, "body").AppendText(strings.Join(notes, " ")))
+		r.from.send(note.Bytes())
+	}
+	return nil, nil
 }
 
 func (m *mucService) isOwner(ctx context.Context, room, user string) bool {
@@ -96,9 +112,30 @@ func (m *mucService) configForm(r storage.Room) *form {
 	return f
 }
 
+// Fields clients submit by default that a Parley room takes but does not
+// change, with the note the submitter gets when its value asks for what the
+// room does not do. Gajim, Conversations, Dino and Converse.js send back the
+// whole form with their own defaults set (Conversations and Gajim add
+// muc#roomconfig_enablearchiving, ejabberd's mam, Prosody's
+// {http://prosody.im/protocol/muc}roomconfig_allowmemberinvites…); slixmpp's
+// itests and several clients set persistentroom to 0 for rooms they make.
+// A field not in this table and not read by applyConfig is ignored, as
+// XEP-0004 §3.3 lets a form processor do with fields it did not ask for.
+var acceptedFields = map[string]struct {
+	keeps string // the value the room keeps
+	note  string // said when the client asked for another
+}{
+	"muc#roomconfig_persistentroom":  {"1", "This room stays persistent: Parley keeps every room and its history until an owner destroys it."},
+	"muc#roomconfig_enablelogging":   {"1", "This room's history is kept as its category says; it cannot be turned off per room."},
+	"muc#roomconfig_enablearchiving": {"1", "This room's history is kept as its category says; it cannot be turned off per room."},
+	"mam":                            {"1", "This room's history is kept as its category says; it cannot be turned off per room."},
+}
+
 // applyConfig sets the fields a client submitted; absent fields keep their
-// values (XEP-0045 §10.2).
-func applyConfig(r *storage.Room, values map[string][]string) error {
+// values (XEP-0045 §10.2). It returns the notes for the submitter on
+// fields it accepted without doing what they asked (acceptedFields): never
+// not-acceptable for a value a mainstream client sends by default.
+func applyConfig(r *storage.Room, values map[string][]string) ([]string, error) {
 	bad := func(field string) error { return errBadRequest("invalid value for " + field) }
 	setBool := func(field string, dst *bool) error {
 		if v, ok := first(values, field); ok {
@@ -116,9 +153,15 @@ func applyConfig(r *storage.Room, values map[string][]string) error {
 	if v, ok := first(values, "muc#roomconfig_roomdesc"); ok {
 		r.Description = v
 	}
-	if v, ok := first(values, "muc#roomconfig_persistentroom"); ok {
-		if b, _ := formBool(v); !b {
-			return errNotAcceptable("Parley rooms are always persistent")
+	var notes []string
+	for _, field := range []string{"muc#roomconfig_persistentroom", "muc#roomconfig_enablelogging", "muc#roomconfig_enablearchiving", "mam"} {
+		a := acceptedFields[field]
+		v, ok := first(values, field)
+		if !ok {
+			continue
+		}
+		if b, valid := formBool(v); valid && boolField(b) != a.keeps && !slices.Contains(notes, a.note) {
+			notes = append(notes, a.note)
 		}
 	}
 	for field, dst := range map[string]*bool{
@@ -128,12 +171,12 @@ func applyConfig(r *storage.Room, values map[string][]string) error {
 		"muc#roomconfig_allowinvites":  &r.AllowInvites,
 	} {
 		if err := setBool(field, dst); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	protected := r.Password != ""
 	if err := setBool("muc#roomconfig_passwordprotectedroom", &protected); err != nil {
-		return err
+		return nil, err
 	}
 	if v, ok := first(values, "muc#roomconfig_roomsecret"); ok {
 		r.Password = v
@@ -143,21 +186,28 @@ func applyConfig(r *storage.Room, values map[string][]string) error {
 	}
 	if v, ok := first(values, "muc#roomconfig_whois"); ok {
 		if v != "moderators" && v != "anyone" {
-			return bad("muc#roomconfig_whois")
+			return nil, bad("muc#roomconfig_whois")
 		}
 		r.WhoIs = v
 	}
-	if v, ok := first(values, "muc#roomconfig_maxusers"); ok && strings.TrimSpace(v) != "" {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n < 0 {
-			return bad("muc#roomconfig_maxusers")
+	if v, ok := first(values, "muc#roomconfig_maxusers"); ok {
+		// XEP-0045 §10.2's example offers "none" (no limit) next to numbers.
+		switch v = strings.TrimSpace(v); v {
+		case "": // keeps the value
+		case "none":
+			r.MaxUsers = 0
+		default:
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, bad("muc#roomconfig_maxusers")
+			}
+			r.MaxUsers = n
 		}
-		r.MaxUsers = n
 	}
 	var change bool
 	if _, ok := first(values, "muc#roomconfig_changesubject"); ok {
 		if err := setBool("muc#roomconfig_changesubject", &change); err != nil {
-			return err
+			return nil, err
 		}
 		r.ChangeSubject = pick(change, "participants", "moderators")
 	}
@@ -166,11 +216,11 @@ func applyConfig(r *storage.Room, values map[string][]string) error {
 		case "anyone", "participants", "moderators", "none":
 			r.AllowPM = v
 		default:
-			return bad("muc#roomconfig_allowpm")
+			return nil, bad("muc#roomconfig_allowpm")
 		}
 	}
 	if v, ok := first(values, "x-parley#category"); ok && v != "" {
 		r.Category = v
 	}
-	return nil
+	return notes, nil
 }
