@@ -41,7 +41,7 @@ func TestMUCConfigFormsClientsSend(t *testing.T) {
 	for i, tc := range []struct {
 		client string
 		fields [][2]string
-		note   string // a word the note must have; "" for no note
+		note   string            // a word the note must have; "" for no note
 		want   map[string]string // fields of the form afterwards
 	}{
 		{"slixmpp itests (test_muc, test_moderate): persistentroom=0", [][2]string{
