@@ -93,7 +93,7 @@ func (e *Engine) SetAffiliation(ctx context.Context, room, actor, jid string, af
 				return refuse(CodeNotAllowed, "admins change only members, outcasts and none")
 			}
 		default:
-			return refuse(CodeForbidden, "only managers change affiliations")
+			return e.outsiderRefusal(ctx, r, actor, refuse(CodeForbidden, "only managers change affiliations"))
 		}
 	}
 	switch aff {
@@ -134,7 +134,7 @@ func (e *Engine) SetPresenter(ctx context.Context, room, actor, jid string, pres
 			return err
 		}
 		if !st.aff.IsManager() {
-			return refuse(CodeForbidden, "only managers choose presenters")
+			return e.outsiderRefusal(ctx, r, actor, refuse(CodeForbidden, "only managers choose presenters"))
 		}
 	}
 	current, err := e.standingOf(ctx, room, jid)
@@ -197,14 +197,15 @@ func (e *Engine) applyStandingLocked(ctx context.Context, h *host, r storage.Roo
 		if u != user {
 			return nil
 		}
-		return mayReadWith(r, cat, st, u)
+		return e.mayReadWith(r, cat, st, u)
 	})
 }
 
 // Affiliations lists a room's users with affiliation aff ("" for all).
 // Managers may list; members may list members (XEP-0045 §9.5, §10.5).
 func (e *Engine) Affiliations(ctx context.Context, room, asker string, aff Affiliation) ([]storage.Affiliation, error) {
-	if _, err := e.room(ctx, room); err != nil {
+	r, err := e.room(ctx, room)
+	if err != nil {
 		return nil, err
 	}
 	if !isAdmin(asker) {
@@ -213,7 +214,7 @@ func (e *Engine) Affiliations(ctx context.Context, room, asker string, aff Affil
 			return nil, err
 		}
 		if !st.aff.IsManager() && !(aff == AffMember && st.aff == AffMember) {
-			return nil, refuse(CodeForbidden, "only managers list affiliations")
+			return nil, e.outsiderRefusal(ctx, r, asker, refuse(CodeForbidden, "only managers list affiliations"))
 		}
 	}
 	all, err := e.cfg.Store.Affiliations(ctx, room)

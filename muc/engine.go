@@ -302,17 +302,78 @@ func (e *Engine) remote(user string) bool {
 }
 
 // localOnly is the refusal of a remote user in a category that keeps its
-// rooms to local users (storage.Category.LocalOnly), or nil.
+// rooms to local users (storage.Category.LocalOnly), or nil. It does not
+// name the category (issue 18: refusals told outsiders which category a
+// room is in).
 func (e *Engine) localOnly(c storage.Category, user string) *Error {
 	if c.LocalOnly && e.remote(user) {
-		return refuse(CodeForbidden, "category %q is not federated: its rooms are for users of %s only", c.Name, e.cfg.Domain)
+		return refuse(CodeForbidden, "this room is for users of %s only", e.cfg.Domain)
 	}
 	return nil
 }
 
-// wall is the refusal of a user the category's ethical wall keeps out.
+// wall is the refusal of a change that would put a user the category's
+// ethical wall keeps out into one of its rooms: said to the owner or
+// administrator making the change, who knows the category.
 func wall(user string, c storage.Category) *Error {
 	return refuse(CodeForbidden, "%s is not allowed in category %q (ethical wall)", user, c.Name)
+}
+
+// walledOut is the refusal of a user the category's ethical wall keeps
+// out, said to that user: it names neither the category nor the wall, so
+// that it tells nothing of the room's place or of who set the wall.
+func walledOut() *Error {
+	return refuse(CodeForbidden, "you are not allowed in this room")
+}
+
+// noRoom is the refusal for a room that does not exist, word for word:
+// a secret room's outsiders get it too (hidden).
+func noRoom(name string) *Error {
+	return refuse(CodeNotFound, "no room %q", name)
+}
+
+// hidden reports whether r is a secret room (members only, not listed)
+// that user may not know of: not a member, owner or admin of it, banned
+// from it, or kept out by its category (wall, not federated). For them the
+// room does not exist on any path: joins, posts, archive and search,
+// follows, disco, configuration and SIP get what a room that does not
+// exist gets (issue 18: a secret room could be detected).
+func (e *Engine) hidden(r storage.Room, cat storage.Category, st standing, user string) bool {
+	if r.Public || !r.MembersOnly || isAdmin(user) {
+		return false
+	}
+	return st.aff == AffNone || st.aff == AffOutcast || !allowedBy(cat, user) || e.localOnly(cat, user) != nil
+}
+
+// outsiderRefusal is refusal, or, for an outsider of a secret room, what
+// a room that does not exist gets (hidden): for the refusals of commands
+// only some of a room's users may give (configure, list or change
+// affiliations, destroy).
+func (e *Engine) outsiderRefusal(ctx context.Context, r storage.Room, user string, refusal *Error) error {
+	hide, err := e.hiddenFrom(ctx, r, user)
+	if err != nil {
+		return err
+	}
+	if hide {
+		return noRoom(r.Name)
+	}
+	return refusal
+}
+
+// hiddenFrom loads what hidden needs: whether room r is hidden from user.
+func (e *Engine) hiddenFrom(ctx context.Context, r storage.Room, user string) (bool, error) {
+	if r.Public || !r.MembersOnly || isAdmin(user) {
+		return false, nil
+	}
+	cat, err := e.category(ctx, r.Category)
+	if err != nil {
+		return false, err
+	}
+	st, err := e.standingOf(ctx, r.Name, user)
+	if err != nil {
+		return false, err
+	}
+	return e.hidden(r, cat, st, user), nil
 }
 
 // Allowed reports whether a category lets user be a member of its rooms,
@@ -329,7 +390,7 @@ func (e *Engine) Allowed(ctx context.Context, category, user string) (bool, erro
 func (e *Engine) room(ctx context.Context, name string) (storage.Room, error) {
 	r, err := e.cfg.Store.Room(ctx, name)
 	if errors.Is(err, storage.ErrNotFound) {
-		return r, refuse(CodeNotFound, "no room %q", name)
+		return r, noRoom(name)
 	}
 	if err != nil {
 		return r, fmt.Errorf("muc: reading room %s: %w", name, err)

@@ -258,7 +258,7 @@ func (e *Engine) alertFollowers(h *host, r storage.Room, cat storage.Category, m
 			if !ok {
 				st.aff = AffNone
 			}
-			if mayReadWith(r, cat, st, d.user) != nil {
+			if e.mayReadWith(r, cat, st, d.user) != nil {
 				continue
 			}
 			alerter.Alert(d.user, r.Name, msg, d.matched)
@@ -267,22 +267,26 @@ func (e *Engine) alertFollowers(h *host, r storage.Room, cat storage.Category, m
 }
 
 // mayReadWith is MayRead's rule on a loaded room, category and standing.
-func mayReadWith(r storage.Room, cat storage.Category, st standing, user string) error {
+// An outsider of a secret room is told what a room that does not exist
+// would tell them (hidden), before anything else, even that it is
+// disabled; other refusals name neither the category nor its wall.
+func (e *Engine) mayReadWith(r storage.Room, cat storage.Category, st standing, user string) error {
 	if isAdmin(user) {
 		return nil
+	}
+	if e.hidden(r, cat, st, user) {
+		return noRoom(r.Name)
 	}
 	switch {
 	case r.Disabled:
 		return refuse(CodeForbidden, "room %q is disabled", r.Name)
 	case !allowedBy(cat, user):
-		return wall(user, cat)
+		return walledOut()
+	case e.localOnly(cat, user) != nil:
+		return e.localOnly(cat, user)
 	case st.aff == AffOutcast:
 		return refuse(CodeForbidden, "you are banned from %q", r.Name)
 	case r.MembersOnly && st.aff == AffNone:
-		// Secret rooms do not exist for outsiders.
-		if !r.Public {
-			return refuse(CodeNotFound, "no room %q", r.Name)
-		}
 		return refuse(CodeForbidden, "room %q is for members only", r.Name)
 	}
 	return nil

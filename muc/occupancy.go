@@ -157,34 +157,36 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 	if err != nil {
 		return err
 	}
-	if r.Disabled {
-		return refuse(CodeForbidden, "room %q is disabled", r.Name)
-	}
 	cat, err := e.category(ctx, r.Category)
 	if err != nil {
-		return err
-	}
-	// Those inside first: a wall or privacy change made elsewhere since
-	// they were last checked holds before anyone new comes in.
-	if err := e.freshLocked(ctx, h, r, cat); err != nil {
 		return err
 	}
 	st, err := e.standingOf(ctx, r.Name, req.User)
 	if err != nil {
 		return err
 	}
+	// A secret room does not exist for outsiders (as in disco): they get
+	// what a join of a missing room gets, before even that it is disabled.
+	if e.hidden(r, cat, st, req.User) {
+		return e.absent(ctx, r.Name, req.User, req.Create)
+	}
+	if r.Disabled {
+		return refuse(CodeForbidden, "room %q is disabled", r.Name)
+	}
+	// Those inside first: a wall or privacy change made elsewhere since
+	// they were last checked holds before anyone new comes in.
+	if err := e.freshLocked(ctx, h, r, cat); err != nil {
+		return err
+	}
 	switch {
 	case h.locked && st.aff != AffOwner:
 		return refuse(CodeNotFound, "room %q is being created", r.Name)
 	case !allowedBy(cat, req.User):
-		return wall(req.User, cat)
+		return walledOut()
 	case e.localOnly(cat, req.User) != nil:
 		return e.localOnly(cat, req.User)
 	case st.aff == AffOutcast:
 		return refuse(CodeForbidden, "you are banned from %q", r.Name)
-	case r.MembersOnly && st.aff == AffNone && !r.Public:
-		// A secret room does not exist for outsiders (as in disco).
-		return refuse(CodeNotFound, "no room %q", r.Name)
 	case r.MembersOnly && st.aff == AffNone:
 		return refuse(CodeRegistrationRequired, "room %q is for members only", r.Name)
 	case r.Password != "" && req.Password != r.Password && !st.aff.IsManager():
@@ -493,3 +495,22 @@ func (e *Engine) Occupants(room string) []Occupant {
 }
 
 var errNoSession = errors.New("muc: no such session")
+
+// absent is what a join of room gets when the room does not exist, for a
+// secret room's outsiders (hidden): with create, the refusal of a user who
+// may not create rooms in the default category, if user is one; else
+// item-not-found. (A user who may create rooms would have made a new room;
+// one that exists cannot be made again, so that user learns the name is
+// taken, as with any name that must be unique.)
+func (e *Engine) absent(ctx context.Context, room, user string, create bool) error {
+	if create {
+		cat, err := e.category(ctx, DefaultCategory)
+		if err != nil {
+			return err
+		}
+		if !isAdmin(user) && !listed(cat.Creators, user) {
+			return mayNotCreate()
+		}
+	}
+	return noRoom(room)
+}

@@ -54,12 +54,27 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 	if err != nil {
 		return nil, err
 	}
-	if r.Disabled {
-		return nil, refuse(CodeForbidden, "room %q is disabled", r.Name)
-	}
 	cat, err := e.category(ctx, r.Category)
 	if err != nil {
 		return nil, err
+	}
+	if h.occupantAt(req.Address) == nil {
+		// A secret room does not exist for a sender outside it, even a
+		// disabled one.
+		user := req.AsUser
+		if user == "" {
+			user, _, _ = strings.Cut(req.Address, "/")
+		}
+		st, err := e.standingOf(ctx, r.Name, user)
+		if err != nil {
+			return nil, err
+		}
+		if e.hidden(r, cat, st, user) {
+			return nil, noRoom(r.Name)
+		}
+	}
+	if r.Disabled {
+		return nil, refuse(CodeForbidden, "room %q is disabled", r.Name)
 	}
 	// A wall or privacy change made elsewhere holds before this post:
 	// whoever it shuts out is removed first, and cannot post or read it.
@@ -163,7 +178,7 @@ func (e *Engine) sender(ctx context.Context, h *host, r storage.Room, cat storag
 	}
 	switch {
 	case !allowedBy(cat, req.AsUser):
-		return Occupant{}, wall(req.AsUser, cat)
+		return Occupant{}, walledOut()
 	case e.localOnly(cat, req.AsUser) != nil:
 		return Occupant{}, e.localOnly(cat, req.AsUser)
 	case st.aff == AffOutcast:

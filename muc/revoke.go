@@ -200,7 +200,7 @@ func (e *Engine) settleLocked(ctx context.Context, h *host, r storage.Room, cat 
 		}
 	}
 	e.removeLocked(ctx, h, out, "", "")
-	e.revokeWatchersLocked(h, func(user string) error { return mayReadWith(r, cat, standingIn(sts, user), user) })
+	e.revokeWatchersLocked(h, func(user string) error { return e.mayReadWith(r, cat, standingIn(sts, user), user) })
 	h.checked = checkedAt{room: r.Updated, category: cat.Updated}
 	return nil
 }

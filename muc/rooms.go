@@ -95,6 +95,12 @@ func (e *Engine) DeleteCategory(ctx context.Context, actor, name string) error {
 	return nil
 }
 
+// mayNotCreate refuses a room to a user who is not a creator of its
+// category. It does not name the category.
+func mayNotCreate() *Error {
+	return refuse(CodeForbidden, "you may not create rooms here")
+}
+
 // CreateRoomRequest describes a room to create.
 type CreateRoomRequest struct {
 	Room storage.Room
@@ -125,7 +131,7 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage
 		return r, err
 	}
 	if !isAdmin(req.Creator) && !listed(cat.Creators, req.Creator) {
-		return r, refuse(CodeForbidden, "%s may not create rooms in category %q", req.Creator, cat.Name)
+		return r, mayNotCreate()
 	}
 	if r.WhoIs == "" {
 		r.WhoIs = "moderators"
@@ -211,23 +217,22 @@ func (e *Engine) Room(ctx context.Context, name, asker string) (storage.Room, er
 	}
 	if ok, err := e.maySee(ctx, r, asker); err != nil || !ok {
 		if err == nil {
-			err = refuse(CodeNotFound, "no room %q", name)
+			err = noRoom(name)
 		}
 		return storage.Room{}, err
 	}
 	return r, nil
 }
 
-// maySee reports whether asker may know that r exists.
+// maySee reports whether asker may know that r exists: not a secret
+// room's outsiders (hidden), and not a disabled listed room but for the
+// administrator.
 func (e *Engine) maySee(ctx context.Context, r storage.Room, asker string) (bool, error) {
-	if r.Public || isAdmin(asker) {
-		return !r.Disabled || isAdmin(asker), nil
+	if isAdmin(asker) {
+		return true, nil
 	}
-	st, err := e.standingOf(ctx, r.Name, asker)
-	if err != nil {
-		return false, err
-	}
-	return st.aff != AffNone && st.aff != AffOutcast, nil
+	hide, err := e.hiddenFrom(ctx, r, asker)
+	return !hide && !(r.Public && r.Disabled), err
 }
 
 // ListRooms lists the rooms asker may see, optionally of one category.
@@ -270,7 +275,7 @@ func (e *Engine) Configure(ctx context.Context, actor, name string, change func(
 			return r, err
 		}
 		if st.aff != AffOwner {
-			return r, refuse(CodeForbidden, "only owners configure a room")
+			return r, e.outsiderRefusal(ctx, r, actor, refuse(CodeForbidden, "only owners configure a room"))
 		}
 	}
 	updated := r
@@ -346,7 +351,8 @@ func (h *host) remove(nick string) {
 func (e *Engine) Destroy(ctx context.Context, actor, name, reason, venue string) error {
 	h := e.lockHost(name)
 	defer e.unlockHost(h)
-	if _, err := e.room(ctx, name); err != nil {
+	r, err := e.room(ctx, name)
+	if err != nil {
 		return err
 	}
 	if !isAdmin(actor) {
@@ -355,7 +361,7 @@ func (e *Engine) Destroy(ctx context.Context, actor, name, reason, venue string)
 			return err
 		}
 		if st.aff != AffOwner {
-			return refuse(CodeForbidden, "only owners destroy a room")
+			return e.outsiderRefusal(ctx, r, actor, refuse(CodeForbidden, "only owners destroy a room"))
 		}
 	}
 	ev := e.event("room.delete", name, actor, map[string]string{"reason": reason, "alternate": venue})
