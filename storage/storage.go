@@ -67,6 +67,8 @@ type Store interface {
 	Secrets
 	PubSub
 	AccountXML
+	UserArchives
+	Blocklists
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -64,7 +64,8 @@ func dialect() *sqlstore.Dialect {
 	}
 }
 
-// matchHistory is a MATCH … AGAINST in BOOLEAN MODE with every word
+// matchTable is, on history (and the same way on an account's archive,
+// user_archive, whose FULLTEXT index is built alike), a MATCH … AGAINST in BOOLEAN MODE with every word
 // required (+word*, matched as a word or the start of one) and every symbol
 // word required exactly: natural-language mode would rank messages with any
 // of the words and drop words found in half the rows. MySQL answers it from
@@ -72,8 +73,9 @@ func dialect() *sqlstore.Dialect {
 // innodb_ft_min_token_size, ftMin, or longer than innodb_ft_max_token_size,
 // ftMax) are required with LIKE, which the body's collation makes case- and
 // accent-insensitive; a search of only such words scans the room's
-// history, newest or oldest first, until the page is full.
-func matchHistory(terms []fulltext.Term, ftMin, ftMax int) sqlstore.HistoryMatch {
+// history, newest or oldest first, until the page is full. Pages follow
+// order.
+func matchTable(table, order string, terms []fulltext.Term, ftMin, ftMax int) sqlstore.HistoryMatch {
 	var (
 		where []string
 		args  []any
@@ -99,7 +101,7 @@ func matchHistory(terms []fulltext.Term, ftMin, ftMax int) sqlstore.HistoryMatch
 		where = append(where, `MATCH (h.body, h.symbols) AGAINST (? IN BOOLEAN MODE)`)
 		args = append(args, strings.Join(match, " "))
 	}
-	return sqlstore.HistoryMatch{From: "history AS h", Where: strings.Join(where, " AND "), Args: args, Order: "h.seq"}
+	return sqlstore.HistoryMatch{From: table + " AS h", Where: strings.Join(where, " AND "), Args: args, Order: order}
 }
 
 // escapeLike escapes LIKE's wildcards in s for ESCAPE '!'.

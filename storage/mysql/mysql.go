@@ -112,7 +112,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("storage/mysql: full-text settings of %s: %w", where, err)
 	}
 	d := dialect()
-	d.MatchHistory = func(terms []fulltext.Term) sqlstore.HistoryMatch { return matchHistory(terms, ftMin, ftMax) }
+	d.MatchHistory = func(terms []fulltext.Term) sqlstore.HistoryMatch {
+		return matchTable("history", "h.seq", terms, ftMin, ftMax)
+	}
+	d.MatchArchive = func(terms []fulltext.Term) sqlstore.HistoryMatch {
+		return matchTable("user_archive", "h.id", terms, ftMin, ftMax)
+	}
 	return &Store{Store: sqlstore.New(d, db, db, where), db: db}, nil
 }
 

@@ -41,6 +41,7 @@ var dialect = &sqlstore.Dialect{
 	},
 	Inserted:     func(col string) string { return "excluded." + col },
 	MatchHistory: matchHistory,
+	MatchArchive: matchArchive,
 }
 
 // matchHistory starts from the FTS5 index (CROSS JOIN makes SQLite keep
@@ -55,6 +56,17 @@ var dialect = &sqlstore.Dialect{
 // phrase is tokenized like the body, so a word that FTS5 splits
 // (snake_case) matches its parts in a row.
 func matchHistory(terms []fulltext.Term) sqlstore.HistoryMatch {
+	return matchFTS("history", terms)
+}
+
+// matchArchive is matchHistory on an account's archive (user_archive and
+// its FTS5 index, built the same way): rowid order is id order.
+func matchArchive(terms []fulltext.Term) sqlstore.HistoryMatch {
+	return matchFTS("user_archive", terms)
+}
+
+// matchFTS matches terms in table through its FTS5 index table_fts.
+func matchFTS(table string, terms []fulltext.Term) sqlstore.HistoryMatch {
 	parts := make([]string, len(terms))
 	for i, t := range terms {
 		parts[i] = `"` + strings.ReplaceAll(t.Word, `"`, `""`) + `"`
@@ -63,9 +75,9 @@ func matchHistory(terms []fulltext.Term) sqlstore.HistoryMatch {
 		}
 	}
 	return sqlstore.HistoryMatch{
-		From:  "history_fts CROSS JOIN history AS h ON h.id = history_fts.rowid",
-		Where: "history_fts MATCH ?",
+		From:  table + "_fts CROSS JOIN " + table + " AS h ON h.id = " + table + "_fts.rowid",
+		Where: table + "_fts MATCH ?",
 		Args:  []any{strings.Join(parts, " AND ")},
-		Order: "history_fts.rowid",
+		Order: table + "_fts.rowid",
 	}
 }

@@ -26,7 +26,8 @@
 // (slots, quota, chunks), Outbox (and that every event is written with its
 // change, never without), RoomChanges (the room change log), Follows
 // (topic feeds), Secrets (shared secrets), PubSub (personal eventing nodes,
-// private XML, vCards) and Store (durability across
+// private XML, vCards), AccountArchive (the accounts' own archives of 1:1
+// messages, preferences, retention), Blocklist and Store (durability across
 // Close and reopen, concurrency, contexts).
 //
 // Bench runs the storage benchmarks on an implementation.
@@ -71,6 +72,8 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"Retention", retentionTests},
 		{"Secrets", secretTests},
 		{"PubSub", pubsubTests},
+		{"AccountArchive", accountArchiveTests},
+		{"Blocklist", blocklistTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {

@@ -92,6 +92,10 @@ type Dialect struct {
 	// MatchHistory says how a full-text search for terms (never empty)
 	// reads history.
 	MatchHistory func(terms []fulltext.Term) HistoryMatch
+	// MatchArchive says the same for the accounts' own archives
+	// (user_archive, aliased h, ordered by h.id): the same index and
+	// matching as history's, on another table.
+	MatchArchive func(terms []fulltext.Term) HistoryMatch
 }
 
 // HistoryMatch is the part of a full-text history search that the full-text
