@@ -460,6 +460,7 @@ type movingDoor struct {
 }
 
 func (d *movingDoor) DeliverLocal(string, []byte)              {}
+func (d *movingDoor) DeliverNotify(string, string, []byte)     {}
 func (d *movingDoor) LocalPresences([]string, string) [][]byte { return nil }
 func (d *movingDoor) MoveSessions(_ context.Context, to string, leave bool) int {
 	d.mu.Lock()

@@ -19,6 +19,9 @@ const subjStanza = "parley.pool.stanza"
 // *xmpp.Server.
 type StanzaDoor interface {
 	DeliverLocal(to string, stanza []byte)
+	// DeliverNotify delivers a PEP event to the sessions of to that
+	// ask for node's notifications (XEP-0163 §4.3.2).
+	DeliverNotify(to, node string, stanza []byte)
 	LocalPresences(bares []string, to string) [][]byte
 	// MoveSessions ends every client stream, naming to as the node to
 	// use instead (see-other-host), after leaving rooms if leaveRooms.
@@ -29,6 +32,9 @@ type stanzaMsg struct {
 	From   string `json:"from"` // node
 	To     string `json:"to"`
 	Stanza []byte `json:"stanza"`
+	// Notify, when set, names the PEP node whose notifications the
+	// recipient's sessions must ask for (SendNotify).
+	Notify string `json:"notify,omitempty"`
 }
 
 // Stanzas is the XMPP front door's Remote (xmpp.Config.Remote).
@@ -63,14 +69,28 @@ func (p *Pool) onStanza(m *nats.Msg) {
 	p.mu.Lock()
 	door := p.door
 	p.mu.Unlock()
-	if door != nil {
+	switch {
+	case door == nil:
+	case sm.Notify != "":
+		door.DeliverNotify(sm.To, sm.Notify, sm.Stanza)
+	default:
 		door.DeliverLocal(sm.To, sm.Stanza)
 	}
 }
 
 // Send implements xmpp.Remote.
-func (s *Stanzas) Send(to string, stanza []byte) {
-	b, err := json.Marshal(stanzaMsg{From: s.p.node, To: to, Stanza: stanza})
+func (s *Stanzas) Send(to string, stanza []byte) { s.publish(stanzaMsg{To: to, Stanza: stanza}) }
+
+// SendNotify implements xmpp.Remote: a PEP event for the sessions of to
+// that ask for node's notifications.
+func (s *Stanzas) SendNotify(to, node string, stanza []byte) {
+	s.publish(stanzaMsg{To: to, Stanza: stanza, Notify: node})
+}
+
+func (s *Stanzas) publish(sm stanzaMsg) {
+	sm.From = s.p.node
+	to := sm.To
+	b, err := json.Marshal(sm)
 	if err != nil {
 		return
 	}

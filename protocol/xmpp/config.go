@@ -201,4 +201,9 @@ type Remote interface {
 	// available sessions of each bare JID, addressed to to (as
 	// Server.LocalPresences does).
 	Presences(ctx context.Context, bares []string, to string) [][]byte
+	// SendNotify hands a PEP event addressed to to (a bare JID of this
+	// domain) to the other nodes, each of which delivers it as
+	// Server.DeliverNotify does: to the sessions asking for node's
+	// notifications. It does not wait.
+	SendNotify(to, node string, stanza []byte)
 }

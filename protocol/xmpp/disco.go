@@ -24,6 +24,9 @@ const (
 type entity struct {
 	// The identity (XEP-0030 §3.1; categories from the registry).
 	category, typ, name string
+	// also are further identities (category, type) of the same entity:
+	// an account is also a PEP service (pep.go).
+	also [][2]string
 	// jid and listed: a service the server's disco#items lists (§4), under
 	// that name; "" for entities it does not list.
 	jid, listed string
@@ -128,6 +131,10 @@ func (s *Server) discoInfoOf(ctx context.Context, e *entity, r *request) (*Eleme
 		name = st.name
 	}
 	q := discoInfo("", e.category, e.typ, name, append(s.mux.features(r.at), st.features...))
+	for i, id := range e.also {
+		// Identities come before features (XEP-0030 §3.1 examples).
+		q.Children = append(q.Children[:2+i], append([]any{NewElement(nsDiscoInfo, "identity", "category", id[0], "type", id[1])}, q.Children[2+i:]...)...)
+	}
 	return q.Append(st.forms...), nil
 }
 

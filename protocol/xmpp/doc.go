@@ -42,10 +42,13 @@
 //	                                         muc_message.go, muc_owner.go, muc_render.go
 //	XEP-0050 ad-hoc commands (topic feeds)   adhoc.go
 //	XEP-0059 result set management           mam.go
+//	XEP-0060 publish-subscribe (PEP subset)  pubsub.go (rules: package pep)
 //	XEP-0066 out-of-band data                adhoc.go (feed alerts)
 //	XEP-0092 software version                version.go
+//	XEP-0115 entity capabilities (cache)     caps.go
 //	XEP-0128 extended disco                  disco.go, muc_iq.go, upload.go
 //	XEP-0160 offline messages                message.go, interworking.go
+//	XEP-0163 personal eventing (PEP)         pep.go, pubsub.go, caps.go
 //	XEP-0199 ping                            ping.go
 //	XEP-0203 delayed delivery                message.go, muc_render.go, mam.go
 //	XEP-0280 message carbons                 carbons.go (other pool nodes: DeliverLocal)

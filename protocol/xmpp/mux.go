@@ -522,6 +522,7 @@ func (s *Server) registerHandlers() {
 	s.registerRoster()
 	s.registerPing()
 	s.registerVersion()
+	s.registerPEP()
 	if s.muc != nil {
 		s.muc.register(s.mux)
 	}

@@ -38,6 +38,11 @@ func (s *Server) registerPresence() {
 	}
 }
 
+// A presenceHook sees a session's broadcast presence (available or not)
+// before it is kept and sent; it may add to p. Features that depend on
+// what a session's presence says register one (caps.go, vcard.go).
+type presenceHook func(ctx context.Context, sess *session, p *Element, available bool)
+
 // ignore is the handler of stanzas that are dropped on purpose.
 func ignore(context.Context, *request) error { return nil }
 
@@ -88,6 +93,9 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session, p *Elemen
 	prio, ok := presencePriority(p)
 	if available && !ok {
 		return errBadRequest("priority must be an integer from -128 to 127")
+	}
+	for _, h := range s.presenceHooks {
+		h(ctx, sess, p, available)
 	}
 	sess.mu.Lock()
 	wasAvailable := sess.available

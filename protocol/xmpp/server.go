@@ -14,6 +14,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/parleychat/parley/pep"
 	"github.com/parleychat/parley/roster"
 )
 
@@ -38,6 +39,13 @@ type Server struct {
 	// rosters applies roster sets and subscription stanzas, one
 	// transaction each (package roster); this package only speaks them.
 	rosters *roster.Rosters
+	// pep applies the rules of personal eventing (package pep); caps
+	// is the entity capabilities cache that filters its notifications.
+	pep  *pep.Service
+	caps *capsCache
+	// presenceHooks see a session's broadcast presence before it goes
+	// out (caps.go, vcard.go); they may add to it.
+	presenceHooks []presenceHook
 	// offline serialises, per user, reading and deleting their offline
 	// messages: an XMPP login and a SIP REGISTER must not both take them
 	// (interworking.go).
@@ -84,6 +92,8 @@ func NewServer(cfg Config) (*Server, error) {
 		router:    newRouter(),
 		mux:       newMux(),
 		rosters:   roster.New(cfg.Store),
+		pep:       pep.New(cfg.Store, cfg.Domain),
+		caps:      newCapsCache(),
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),

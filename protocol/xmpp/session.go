@@ -73,6 +73,12 @@ type session struct {
 	directed        map[string]bool
 	carbons         bool // XEP-0280 enabled (carbons.go)
 
+	// capsVer is the entity capabilities verification string of the
+	// session's presence (XEP-0115) and caps what it is known to mean,
+	// shared with every session naming the same string (caps.go).
+	capsVer string
+	caps    *capsEntry
+
 	// muc is the session's sink for room events, once it used a room.
 	muc *mucSink
 }

@@ -1,0 +1,99 @@
+package xmpp
+
+import (
+	"context"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/pubsub"
+
+	"github.com/parleychat/parley/pep"
+	"github.com/parleychat/parley/storage"
+)
+
+// Personal eventing (XEP-0163): who is told of a change to an account's
+// node, and how. Package pep says which accounts (the owner and its
+// presence subscribers, by the node's access model); this file sends each
+// of their available resources that asks for the node (a NODE+notify
+// capability, caps.go) an event message (XEP-0060 §7.1.2.1), on this node
+// and, through Config.Remote, on the other nodes of a pool. A resource
+// whose capabilities become known gets the last item of each node it asks
+// for, of its own account and of the contacts it is subscribed to
+// (XEP-0163 §4.3.4, "last published item" on presence).
+
+// registerPEP declares what the account is as a PEP service and
+// registers the pubsub subset and capabilities.
+func (s *Server) registerPEP() {
+	if e := s.mux.entities[toAccount]; e != nil {
+		// XEP-0163 §8: a PEP service is the account's pubsub/pep identity.
+		e.also = append(e.also, [2]string{"pubsub", "pep"})
+	}
+	s.registerPubSub()
+	s.registerCaps()
+}
+
+// pepPublished notifies a publish (XEP-0060 §7.1.2.1, XEP-0163 §4.3).
+func (s *Server) pepPublished(ctx context.Context, pub pep.Published) {
+	item := itemElement(pubsub.NSEvent, pub.Item)
+	item.SetAttr("publisher", pub.Item.Publisher)
+	s.pepChanged(ctx, pub.Node, NewElement(pubsub.NSEvent, "items", "node", pub.Node.Name).Append(item))
+}
+
+// pepChanged sends an event to every subscriber of node n whose resources
+// ask for it; change is the <event/>'s content: items, retract, purge or
+// delete.
+func (s *Server) pepChanged(ctx context.Context, n storage.PubSubNode, change *Element) {
+	subs, err := s.pep.Subscribers(ctx, n)
+	if err != nil {
+		s.log.Error("pep: finding subscribers", "owner", n.Owner, "node", n.Name, "err", err)
+	}
+	owner := n.Owner + "@" + s.cfg.Domain
+	event := NewElement(pubsub.NSEvent, "event").Append(change)
+	for _, bare := range subs {
+		j, err := jid.Parse(bare)
+		if err != nil || j.Domainpart() != s.cfg.Domain {
+			continue // other servers' users: not notified (yet)
+		}
+		msg := NewElement(nsClient, "message", "type", "headline", "from", owner, "to", bare, "id", randomID(6)).Append(event)
+		data := msg.Bytes()
+		s.DeliverNotify(bare, n.Name, data)
+		if s.cfg.Remote != nil {
+			s.cfg.Remote.SendNotify(bare, n.Name, data)
+		}
+	}
+}
+
+// DeliverNotify delivers a PEP event addressed to to (a bare JID of this
+// domain) to this node's available sessions of it whose capabilities ask
+// for node's notifications: the pool calls it for events raised on other
+// nodes.
+func (s *Server) DeliverNotify(to, node string, stanza []byte) {
+	for _, r := range s.router.sessions(to) {
+		if r.wantsNotify(node) {
+			r.send(stanza)
+		}
+	}
+}
+
+// sendLastItems sends a session the last item of each node it asks for
+// (names), of its own account and of the local contacts whose presence it
+// is subscribed to, as far as it may read them.
+func (s *Server) sendLastItems(ctx context.Context, sess *session, names []string) {
+	items, _, err := s.cfg.Store.Roster(ctx, sess.jid.Localpart())
+	if err != nil {
+		s.log.Error("pep: reading roster", "user", sess.bare, "err", err)
+		return
+	}
+	last, err := s.pep.LastItems(ctx, sess.bare, s.pep.Publishers(ctx, sess.bare, items), names)
+	if err != nil {
+		s.log.Error("pep: reading last items", "user", sess.bare, "err", err)
+		return
+	}
+	for _, l := range last {
+		item := itemElement(pubsub.NSEvent, l.Item)
+		item.SetAttr("publisher", l.Item.Publisher)
+		msg := NewElement(nsClient, "message", "type", "headline", "from", l.Node.Owner+"@"+s.cfg.Domain,
+			"to", sess.jid.String(), "id", randomID(6)).Append(
+			NewElement(pubsub.NSEvent, "event").Append(NewElement(pubsub.NSEvent, "items", "node", l.Node.Name).Append(item)))
+		sess.sendElement(msg)
+	}
+}
