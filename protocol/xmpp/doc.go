@@ -40,6 +40,8 @@
 //	XEP-0030 service discovery               disco.go (from the mux's registrations)
 //	XEP-0045 multi-user chat                 muc.go, muc_iq.go, muc_presence.go,
 //	                                         muc_message.go, muc_owner.go, muc_render.go
+//	XEP-0048 bookmarks (kept in step)        bookmarks.go
+//	XEP-0049 private XML storage             private.go
 //	XEP-0050 ad-hoc commands (topic feeds)   adhoc.go
 //	XEP-0059 result set management           mam.go
 //	XEP-0060 publish-subscribe (PEP subset)  pubsub.go (rules: package pep)
@@ -59,6 +61,8 @@
 //	XEP-0359 stanza ids                      muc_message.go, muc_render.go
 //	XEP-0363 HTTP file upload                upload.go
 //	XEP-0368 direct TLS                      server.go, conn.go
+//	XEP-0402 PEP native bookmarks, XEP-0411  bookmarks.go
+//	  bookmarks conversion
 //	XEP-0410 MUC self-ping                   muc_iq.go
 //	XEP-0421 occupant ids                    muc_render.go
 //	XEP-0422, XEP-0424, XEP-0425 fastening,  muc_iq.go, muc_message.go, muc_render.go

@@ -523,6 +523,8 @@ func (s *Server) registerHandlers() {
 	s.registerPing()
 	s.registerVersion()
 	s.registerPEP()
+	s.registerPrivate()
+	s.registerBookmarks()
 	if s.muc != nil {
 		s.muc.register(s.mux)
 	}

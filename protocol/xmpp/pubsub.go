@@ -184,6 +184,7 @@ func (s *Server) pubsubSet(ctx context.Context, r *request) (*Element, error) {
 			return nil, pubsubErr(err)
 		}
 		s.pepChanged(ctx, n, NewElement(pubsub.NSEvent, "items", "node", node).Append(NewElement(pubsub.NSEvent, "retract", "id", id)))
+		s.pepHook(ctx, r, node)
 		return nil, nil
 	}
 	item := op.Child(pubsub.NS, "item")
@@ -208,8 +209,16 @@ func (s *Server) pubsubSet(ctx context.Context, r *request) (*Element, error) {
 		return nil, pubsubErr(err)
 	}
 	s.pepPublished(ctx, pub)
+	s.pepHook(ctx, r, node)
 	return NewElement(pubsub.NS, "pubsub").Append(
 		NewElement(pubsub.NS, "publish", "node", node).Append(NewElement(pubsub.NS, "item", "id", pub.Item.ID))), nil
+}
+
+// pepHook runs what keeps other forms of node's data in step.
+func (s *Server) pepHook(ctx context.Context, r *request, node string) {
+	if h := s.pepHooks[node]; h != nil {
+		h(ctx, r.to.Localpart(), r.from.fullJID().String())
+	}
 }
 
 // pubsubOwnerGet answers a node's configuration form (§8.2) or the

@@ -46,6 +46,10 @@ type Server struct {
 	// presenceHooks see a session's broadcast presence before it goes
 	// out (caps.go, vcard.go); they may add to it.
 	presenceHooks []presenceHook
+	// privateHooks and pepHooks keep other forms of the same data in
+	// step with a private XML key or a PEP node (bookmarks.go, vcard.go).
+	privateHooks map[string]privateHook
+	pepHooks     map[string]pepHook
 	// offline serialises, per user, reading and deleting their offline
 	// messages: an XMPP login and a SIP REGISTER must not both take them
 	// (interworking.go).
@@ -83,21 +87,23 @@ func NewServer(cfg Config) (*Server, error) {
 	cfg.TLS = tlsCfg
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:       cfg,
-		log:       cfg.Logger.With("component", "xmpp"),
-		metrics:   newMetrics(cfg.Registerer),
-		limits:    newIPLimits(cfg.MaxUnauthPerIP),
-		userRates: newStanzaBuckets(cfg.UserStanzaRate, cfg.UserStanzaBurst),
-		ipRates:   newStanzaBuckets(cfg.IPStanzaRate, cfg.IPStanzaBurst),
-		router:    newRouter(),
-		mux:       newMux(),
-		rosters:   roster.New(cfg.Store),
-		pep:       pep.New(cfg.Store, cfg.Domain),
-		caps:      newCapsCache(),
-		ctx:       ctx,
-		cancel:    cancel,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
+		cfg:          cfg,
+		log:          cfg.Logger.With("component", "xmpp"),
+		metrics:      newMetrics(cfg.Registerer),
+		limits:       newIPLimits(cfg.MaxUnauthPerIP),
+		userRates:    newStanzaBuckets(cfg.UserStanzaRate, cfg.UserStanzaBurst),
+		ipRates:      newStanzaBuckets(cfg.IPStanzaRate, cfg.IPStanzaBurst),
+		router:       newRouter(),
+		mux:          newMux(),
+		rosters:      roster.New(cfg.Store),
+		pep:          pep.New(cfg.Store, cfg.Domain),
+		caps:         newCapsCache(),
+		privateHooks: make(map[string]privateHook),
+		pepHooks:     make(map[string]pepHook),
+		ctx:          ctx,
+		cancel:       cancel,
+		listeners:    make(map[net.Listener]struct{}),
+		conns:        make(map[*conn]struct{}),
 	}
 	s.metrics.setLimits(&cfg)
 	if err := s.SetLiveLimits(cfg.liveLimits()); err != nil {
