@@ -356,8 +356,11 @@ func (e *Engine) leave(ctx context.Context, room, address string, presence []byt
 		// The session is leaving anyway; the capture gap is logged.
 		e.log.Error("recording leave", "room", room, "err", err)
 	}
-	if presence != nil {
-		o.Presence = presence
+	switch {
+	case presence != nil:
+		o.Presence = presence // the unavailable presence, with its status (XEP-0045 §7.14)
+	case len(o.Sessions) == 1:
+		o.Presence = nil // a connection that ended said nothing more: no stale status on the way out
 	}
 	e.removeSessionLocked(h, o, address, Event{Kind: EventPresence, Room: room, Status: status, Time: e.cfg.Now()})
 	return nil

@@ -149,6 +149,16 @@ func (m *mucService) occupantPresence(o muc.Occupant, to string, viewer roomView
 	p := NewElement(nsClient, "presence", "from", m.occupantJID(o.Room, o.Nick), "to", to)
 	if o.Role == muc.RoleNone {
 		p.SetAttr("type", "unavailable")
+		// An occupant who leaves with a status says it to the room
+		// (XEP-0045 §7.14); a removal (kick, ban, nick change, shutdown:
+		// any status code) does not repeat their last status.
+		if stored := parseStored(o.Presence); stored != nil && len(status) == 0 {
+			for _, c := range stored.Elements() {
+				if c.Name.Space == nsClient && c.Name.Local == "status" {
+					p.Append(c)
+				}
+			}
+		}
 	} else if stored := parseStored(o.Presence); stored != nil {
 		for _, c := range stored.Elements() {
 			if c.Name.Space != nsMUC && c.Name.Space != nsMUCUser {
@@ -294,6 +304,15 @@ func (m *mucService) moderationMessage(h *storage.HistoryMessage, to, reason str
 		r.Append(NewElement(nsRetract, "reason").AppendText(reason))
 	}
 	msg.Append(r)
+	// The same in XEP-0425 v0.2 (message-moderate:0 in a XEP-0422
+	// apply-to), which slixmpp 1.8 and clients of its time understand
+	// and current ones ignore: both forms in one message, as Prosody's
+	// mod_muc_moderation sends them.
+	mod0 := NewElement(nsModerate0, "moderated", "by", m.occupantJID(h.Room, h.Nick)).Append(NewElement(nsRetract0, "retract"))
+	if reason != "" {
+		mod0.Append(NewElement(nsModerate0, "reason").AppendText(reason))
+	}
+	msg.Append(NewElement(nsFasten, "apply-to", "id", h.Target).Append(mod0))
 	msg.Append(NewElement(nsStanzaID, "stanza-id", "id", h.StanzaID, "by", m.roomJID(h.Room)))
 	return msg
 }

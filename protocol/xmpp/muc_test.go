@@ -280,10 +280,16 @@ func TestMUCKickBanModerate(t *testing.T) {
 	if r := mod.expect("moderation result", func(e *Element) bool { return e.AttrValue("id") == "mod0" }); r.AttrValue("type") != "result" {
 		t.Fatalf("v0.2 moderation: %s", r)
 	}
-	troll.expect("second retraction", func(e *Element) bool {
+	ann = troll.expect("second retraction", func(e *Element) bool {
 		r := e.Child(nsRetract, "retract")
 		return r != nil && r.AttrValue("id") == sid
 	})
+	// The announcement says it in v0.2 too (what slixmpp 1.8's
+	// moderated_message event and older clients read).
+	if a := ann.Child(nsFasten, "apply-to"); a == nil || a.AttrValue("id") != sid ||
+		a.Child(nsModerate0, "moderated") == nil || a.Child(nsModerate0, "moderated").Child(nsRetract0, "retract") == nil {
+		t.Errorf("moderation announcement without the v0.2 form: %s", ann)
+	}
 	// Kick (§8.2): status 307 to the kicked occupant.
 	mod.send(`<iq type='set' id='kick1' to='lobby@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item nick='troll' role='none'><reason>behave</reason></item></query></iq>`)
 	kicked := troll.expect("kick", isPresenceFrom("lobby@conference.localhost/troll"))
