@@ -43,12 +43,15 @@
 //	XEP-0048 bookmarks (kept in step)        bookmarks.go
 //	XEP-0049 private XML storage             private.go
 //	XEP-0050 ad-hoc commands (topic feeds)   adhoc.go
+//	XEP-0054 vcard-temp                      vcard.go
 //	XEP-0059 result set management           mam.go
 //	XEP-0060 publish-subscribe (PEP subset)  pubsub.go (rules: package pep)
 //	XEP-0066 out-of-band data                adhoc.go (feed alerts)
+//	XEP-0084 user avatar (from vCards)       vcard.go
 //	XEP-0092 software version                version.go
 //	XEP-0115 entity capabilities (cache)     caps.go
 //	XEP-0128 extended disco                  disco.go, muc_iq.go, upload.go
+//	XEP-0153 vCard avatar hash in presence   vcard.go
 //	XEP-0160 offline messages                message.go, interworking.go
 //	XEP-0163 personal eventing (PEP)         pep.go, pubsub.go, caps.go
 //	XEP-0199 ping                            ping.go
@@ -61,6 +64,7 @@
 //	XEP-0359 stanza ids                      muc_message.go, muc_render.go
 //	XEP-0363 HTTP file upload                upload.go
 //	XEP-0368 direct TLS                      server.go, conn.go
+//	XEP-0398 PEP avatar <-> vCard avatar     vcard.go
 //	XEP-0402 PEP native bookmarks, XEP-0411  bookmarks.go
 //	  bookmarks conversion
 //	XEP-0410 MUC self-ping                   muc_iq.go

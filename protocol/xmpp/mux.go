@@ -525,6 +525,7 @@ func (s *Server) registerHandlers() {
 	s.registerPEP()
 	s.registerPrivate()
 	s.registerBookmarks()
+	s.registerVCard()
 	if s.muc != nil {
 		s.muc.register(s.mux)
 	}
