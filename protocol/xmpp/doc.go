@@ -54,6 +54,7 @@
 //	XEP-0153 vCard avatar hash in presence   vcard.go
 //	XEP-0160 offline messages                message.go, interworking.go
 //	XEP-0163 personal eventing (PEP)         pep.go, pubsub.go, caps.go
+//	XEP-0191 blocking command               blocking.go (enforced by a mux filter)
 //	XEP-0199 ping                            ping.go
 //	XEP-0203 delayed delivery                message.go, muc_render.go, mam.go
 //	XEP-0280 message carbons                 carbons.go (other pool nodes: DeliverLocal)

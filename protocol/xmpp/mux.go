@@ -194,7 +194,19 @@ type mux struct {
 	payloads map[xml.Name]bool
 	entities map[addressee]*entity // disco identities (disco.go)
 	errs     []error               // bad or duplicate registrations
+	// filters see every stanza before its handler is looked up, in
+	// registration order; one that returns false has dealt with the
+	// stanza (answered or dropped it): blocking (blocking.go).
+	filters []stanzaFilter
 }
+
+// A stanzaFilter sees a stanza from o of kind and type typ addressed to
+// at (to) before dispatch looks up its handler. It returns false when it
+// has dealt with the stanza itself.
+type stanzaFilter func(ctx context.Context, o origin, el *Element, kind, typ string, at addressee, to jid.JID) bool
+
+// filter registers f to see every stanza before its handler.
+func (m *mux) filter(f stanzaFilter) { m.filters = append(m.filters, f) }
 
 func newMux() *mux {
 	return &mux{
@@ -372,6 +384,11 @@ func (s *Server) dispatch(ctx context.Context, o origin, el *Element) {
 		}
 		return
 	}
+	for _, f := range s.mux.filters {
+		if !f(ctx, o, el, kind, typ, at, to) {
+			return
+		}
+	}
 	reg, payload := s.mux.lookup(kind, typ, el, at)
 	answer, take := handlerFor(reg, o)
 	if answer == nil && take == nil {
@@ -518,6 +535,7 @@ func (s *Server) registerHandlers() {
 	s.registerServerDisco()
 	s.registerMessages()
 	s.registerCarbons()
+	s.registerBlocking()
 	s.registerPresence()
 	s.registerRoster()
 	s.registerPing()

@@ -212,7 +212,7 @@ func (s *Server) sendPresenceOf(bare string, sess *session) {
 		r.mu.Lock()
 		p := r.presence
 		r.mu.Unlock()
-		if p != nil {
+		if p != nil && !s.presenceBlocked(p, sess.jid) {
 			out := p.Copy()
 			out.SetAttr("to", sess.jid.String())
 			sess.sendElement(out)
@@ -257,6 +257,15 @@ func (s *Server) directedPresence(ctx context.Context, sess *session, p *Element
 // or every available resource of a bare JID (RFC 6121 §8.5.2.1.2,
 // §8.5.3.1); presence to another domain goes to its server.
 func (s *Server) deliverPresence(p *Element, to jid.JID) {
+	if s.presenceBlocked(p, to) {
+		return // XEP-0191 §3.3
+	}
+	s.deliverLocalPresence(p, to)
+}
+
+// deliverLocalPresence is deliverPresence without the blocklists: for the
+// unavailable presence a block itself sends (blocking.go).
+func (s *Server) deliverLocalPresence(p *Element, to jid.JID) {
 	out := p.Copy()
 	out.SetAttr("to", to.String())
 	if s.fed != nil && s.isRemote(to) {
@@ -291,8 +300,17 @@ func (s *Server) DeliverLocal(to string, stanza []byte) {
 	if err != nil || j.Domainpart() != s.cfg.Domain {
 		return
 	}
-	if s.carbonFromNode(j, stanza) {
+	if s.carbonFromNode(j, stanza) || s.blockingPushFromNode(j, stanza) {
 		return
+	}
+	if list := s.blocklistOf(s.ctx, j.Bare().String(), false); len(list) > 0 {
+		// The sender's node checked the sender's blocklist; the
+		// recipient's is known here (XEP-0191 §3.3).
+		if el := parseStored(stanza); el != nil {
+			if from, err := jid.Parse(el.AttrValue("from")); err == nil && blocks(list, from) {
+				return
+			}
+		}
 	}
 	if res := j.Resourcepart(); res != "" {
 		if r := s.router.session(j.Bare().String(), res); r != nil {

@@ -25,6 +25,9 @@ type userSessions struct {
 	// resources coming online at once do not both receive them.
 	offlineMu        sync.Mutex
 	offlineDelivered int64
+	// blocks is the account's blocklist while it has sessions here
+	// (blocking.go).
+	blocks blockCache
 }
 
 func newRouter() *router {

@@ -72,6 +72,9 @@ type session struct {
 	rosterRequested bool     // an "interested resource" (RFC 6121 §2.1.6)
 	directed        map[string]bool
 	carbons         bool // XEP-0280 enabled (carbons.go)
+	// blocklistRequested: the session fetched the blocklist and gets
+	// pushes (XEP-0191 §3.2, blocking.go).
+	blocklistRequested bool
 
 	// capsVer is the entity capabilities verification string of the
 	// session's presence (XEP-0115) and caps what it is known to mean,
