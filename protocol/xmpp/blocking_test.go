@@ -2,24 +2,7 @@ package xmpp
 
 import (
 	"testing"
-
-	"github.com/parleychat/parley/storage"
 )
-
-// befriend makes a and b subscribed to each other's presence (both).
-func (ts *testServer) befriend(t *testing.T, a, b string) {
-	t.Helper()
-	for _, pair := range [][2]string{{a, b}, {b, a}} {
-		_, err := ts.store.UpdateRoster(t.Context(), pair[0], pair[1]+"@localhost", func(st *storage.RosterState) error {
-			st.OnRoster = true
-			st.Item.Subscription = storage.SubscriptionBoth
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func presenceOfType(from, typ string) func(*Element) bool {
 	return func(e *Element) bool {
