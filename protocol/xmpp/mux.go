@@ -540,6 +540,8 @@ func (s *Server) registerHandlers() {
 	s.registerRoster()
 	s.registerPing()
 	s.registerVersion()
+	s.registerEntityTime()
+	s.registerLastActivity()
 	s.registerPEP()
 	s.registerPrivate()
 	s.registerBookmarks()

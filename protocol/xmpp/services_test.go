@@ -1,0 +1,88 @@
+package xmpp
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// XEP-0202 §3: the server's time, UTC with its offset.
+func TestEntityTime(t *testing.T) {
+	ts := startServer(t)
+	ts.addUser(t, "alice", "secret")
+	c := ts.online(t, "alice", "secret", "desk")
+	c.send(`<iq type='get' id='t1' to='localhost'><time xmlns='urn:xmpp:time'/></iq>`)
+	r := iqReply(c, "t1")
+	tm := r.Child(nsTime, "time")
+	if r.AttrValue("type") != "result" || tm == nil {
+		t.Fatalf("entity time: %s", r)
+	}
+	utc, err := time.Parse(time.RFC3339, tm.Child(nsTime, "utc").Text())
+	if err != nil || time.Since(utc).Abs() > time.Minute {
+		t.Errorf("utc %q: %v", tm.Child(nsTime, "utc").Text(), err)
+	}
+	if tzo := tm.Child(nsTime, "tzo").Text(); len(tzo) != 6 || (tzo[0] != '+' && tzo[0] != '-') {
+		t.Errorf("tzo %q", tzo)
+	}
+	if got := entityTimeOf(time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", -(5*3600+30*60)))); !strings.Contains(got.String(), "-05:30") ||
+		!strings.Contains(got.String(), "2026-01-02T08:34:05.000Z") {
+		t.Errorf("entityTimeOf: %s", got)
+	}
+}
+
+// XEP-0012: the server's uptime (§6); an account's last logout with its
+// status for itself and a subscribed contact (§5), forbidden to others,
+// 0 while it is online; an unknown account is service-unavailable.
+func TestLastActivity(t *testing.T) {
+	ts := startServer(t)
+	for _, u := range []string{"alice", "bob", "eve"} {
+		ts.addUser(t, u, "secret")
+	}
+	ts.befriend(t, "alice", "bob")
+	bob := ts.online(t, "bob", "secret", "desk")
+	eve := ts.online(t, "eve", "secret", "desk")
+
+	seconds := func(r *Element) int {
+		n, err := strconv.Atoi(r.Child(nsLast, "query").AttrValue("seconds"))
+		if err != nil {
+			t.Fatalf("seconds in %s: %v", r, err)
+		}
+		return n
+	}
+	bob.send(`<iq type='get' id='s1' to='localhost'><query xmlns='jabber:iq:last'/></iq>`)
+	if r := iqReply(bob, "s1"); r.AttrValue("type") != "result" || seconds(r) < 0 {
+		t.Errorf("server uptime: %s", r)
+	}
+
+	bob.send(`<iq type='get' id='a0' to='alice@localhost'><query xmlns='jabber:iq:last'/></iq>`)
+	if r := iqReply(bob, "a0"); r.AttrValue("type") != "error" || !strings.Contains(r.String(), "item-not-found") {
+		t.Errorf("never logged in: %s, want item-not-found", r)
+	}
+	alice := ts.online(t, "alice", "secret", "phone")
+	bob.send(`<iq type='get' id='a1' to='alice@localhost'><query xmlns='jabber:iq:last'/></iq>`)
+	if r := iqReply(bob, "a1"); r.AttrValue("type") != "result" || seconds(r) != 0 {
+		t.Errorf("online: %s, want 0 seconds", r)
+	}
+	alice.send(`<presence type='unavailable'><status>Gone fishing</status></presence>`)
+	bob.expect("alice offline", func(e *Element) bool { return e.Name.Local == "presence" && e.AttrValue("type") == "unavailable" })
+	bob.send(`<iq type='get' id='a2' to='alice@localhost'><query xmlns='jabber:iq:last'/></iq>`)
+	r := iqReply(bob, "a2")
+	if q := r.Child(nsLast, "query"); r.AttrValue("type") != "result" || q.Text() != "Gone fishing" || seconds(r) > 60 {
+		t.Errorf("after logout: %s, want the status and a few seconds", r)
+	}
+	eve.send(`<iq type='get' id='e1' to='alice@localhost'><query xmlns='jabber:iq:last'/></iq>`)
+	if r := iqReply(eve, "e1"); r.AttrValue("type") != "error" || !strings.Contains(r.String(), "forbidden") {
+		t.Errorf("stranger: %s, want forbidden", r)
+	}
+	eve.send(`<iq type='get' id='e2' to='nobody@localhost'><query xmlns='jabber:iq:last'/></iq>`)
+	if r := iqReply(eve, "e2"); r.AttrValue("type") != "error" {
+		t.Errorf("unknown account: %s, want an error", r)
+	}
+	// A client cannot reach the record through private storage (XEP-0049
+	// keys are {namespace}name).
+	alice.send(`<iq type='get' id='p1'><query xmlns='jabber:iq:private'><query xmlns='jabber:iq:last'/></query></iq>`)
+	if r := iqReply(alice, "p1"); strings.Contains(r.String(), "Gone fishing") {
+		t.Errorf("the record shows through private storage: %s", r)
+	}
+}
