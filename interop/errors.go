@@ -132,6 +132,9 @@ var mucConditions = map[muc.Code]struct {
 	// where RFC 6120 gives the condition "cancel".
 	muc.CodeServiceUnavailable: {cond: ServiceUnavailable, typ: "wait"},
 	muc.CodeBadRequest:         {cond: BadRequest},
+	// A user's limit (rooms created) reached: RFC 6120 §8.3.3.12, the
+	// entity "has violated some local service policy"; SIP 403.
+	muc.CodePolicyViolation: {cond: PolicyViolation},
 }
 
 // Refusal is one refusal as the front doors say it: the stanza error

@@ -74,6 +74,7 @@ func TestEveryMucCode(t *testing.T) {
 		muc.CodeNotAcceptable:        {NotAcceptable, "modify", 406, ""},
 		muc.CodeServiceUnavailable:   {ServiceUnavailable, "wait", 503, ""},
 		muc.CodeBadRequest:           {BadRequest, "modify", 400, ""},
+		muc.CodePolicyViolation:      {PolicyViolation, "modify", 403, ""},
 	}
 	codes := muc.Codes()
 	if len(codes) != len(want) {

@@ -27,6 +27,9 @@ import (
 // invitations and history on.
 const DefaultCategory = "general"
 
+// DefaultMaxRoomsPerUser is Config.MaxRoomsPerUser's default.
+const DefaultMaxRoomsPerUser = 50
+
 // Config is the engine's configuration.
 type Config struct {
 	// Store persists rooms, history and the compliance outbox.
@@ -42,6 +45,10 @@ type Config struct {
 	MaxUsers int
 	// MaxBodyLength caps a post's body, in bytes.
 	MaxBodyLength int
+	// MaxRoomsPerUser caps the rooms one user may have created that still
+	// exist (issue 18: a user made 1,000 persistent rooms in 1.8 s); the
+	// administrator is not limited. 0 means DefaultMaxRoomsPerUser.
+	MaxRoomsPerUser int
 	// Secret keys the occupant-id hash (XEP-0421 §3: stable, not
 	// reversible to the real JID). It must be the same on every node of a
 	// pool; nil means a random one (ids then change at restart).
@@ -87,6 +94,11 @@ type Engine struct {
 	watch watchers // observers of rooms they are not in (watch.go)
 
 	access accessCounters // what revocation did (revoke.go)
+
+	// creating serialises the count-then-create of rooms made by users,
+	// so that one user's concurrent creations cannot pass the limit
+	// together (on one node; rooms are rarely created).
+	creating sync.Mutex
 }
 
 // host is one room's live state. Its mutex serialises joins, nick changes
@@ -129,6 +141,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if cfg.MaxUsers <= 0 {
 		cfg.MaxUsers = 16000
+	}
+	if cfg.MaxRoomsPerUser <= 0 {
+		cfg.MaxRoomsPerUser = DefaultMaxRoomsPerUser
 	}
 	if cfg.MaxBodyLength <= 0 {
 		cfg.MaxBodyLength = 64 << 10

@@ -36,6 +36,9 @@ const (
 	CodeServiceUnavailable
 	// CodeBadRequest: malformed input: an empty nick, an unknown role.
 	CodeBadRequest
+	// CodePolicyViolation: a limit on what one user may do or have (the
+	// rooms they created) was reached.
+	CodePolicyViolation
 )
 
 var codeNames = map[Code]string{
@@ -48,6 +51,7 @@ var codeNames = map[Code]string{
 	CodeNotAcceptable:        "not acceptable",
 	CodeServiceUnavailable:   "service unavailable",
 	CodeBadRequest:           "bad request",
+	CodePolicyViolation:      "policy violation",
 }
 
 func (c Code) String() string { return codeNames[c] }

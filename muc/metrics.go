@@ -12,6 +12,9 @@ import (
 type metrics struct {
 	posts      prometheus.Counter
 	commitTime prometheus.Histogram
+	// roomsCreated counts rooms created on this node, roomsRefused
+	// creations refused because the user reached Config.MaxRoomsPerUser.
+	roomsCreated, roomsRefused prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
@@ -26,11 +29,17 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 			Name:    "parley_muc_post_commit_seconds",
 			Help:    "Time to commit one post (history and compliance outbox, one transaction, group commit included).",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5}}),
+		roomsCreated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_muc_rooms_created_total",
+			Help: "Rooms created through this node (by users and by the administrator)."}),
+		roomsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_muc_room_creations_refused_total",
+			Help: "Room creations refused because the user had created --max-rooms-per-user rooms already."}),
 	}
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.posts, m.commitTime,
+	reg.MustRegister(m.posts, m.commitTime, m.roomsCreated, m.roomsRefused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parley_muc_rooms_active",
 			Help: "Rooms this node hosts now: rooms with occupants (or being created)."},

@@ -101,6 +101,27 @@ func mayNotCreate() *Error {
 	return refuse(CodeForbidden, "you may not create rooms here")
 }
 
+// underRoomLimit refuses a user who has created Config.MaxRoomsPerUser
+// rooms that still exist (policy-violation; the administrator can remove
+// or hand over rooms, parleyctl room delete / set).
+func (e *Engine) underRoomLimit(ctx context.Context, user string) error {
+	all, err := e.cfg.Store.Rooms(ctx)
+	if err != nil {
+		return fmt.Errorf("muc: counting rooms of %s: %w", user, err)
+	}
+	n := 0
+	for _, r := range all {
+		if r.Creator == user {
+			n++
+		}
+	}
+	if n >= e.cfg.MaxRoomsPerUser {
+		e.metrics.roomsRefused.Inc()
+		return refuse(CodePolicyViolation, "you have created %d rooms, the most allowed", n)
+	}
+	return nil
+}
+
 // CreateRoomRequest describes a room to create.
 type CreateRoomRequest struct {
 	Room storage.Room
@@ -132,6 +153,13 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage
 	}
 	if !isAdmin(req.Creator) && !listed(cat.Creators, req.Creator) {
 		return r, mayNotCreate()
+	}
+	if !isAdmin(req.Creator) {
+		e.creating.Lock()
+		defer e.creating.Unlock()
+		if err := e.underRoomLimit(ctx, req.Creator); err != nil {
+			return r, err
+		}
 	}
 	if r.WhoIs == "" {
 		r.WhoIs = "moderators"
@@ -205,6 +233,7 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage
 	case err != nil:
 		return r, fmt.Errorf("muc: creating room %s: %w", r.Name, err)
 	}
+	e.metrics.roomsCreated.Inc()
 	return r, nil
 }
 

@@ -29,7 +29,7 @@ func (n *node) roomService(ctx context.Context, store storage.Store, reg prometh
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg, Domain: cfg.Domain})
+		e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg, Domain: cfg.Domain, MaxRoomsPerUser: cfg.MaxRoomsPerUser})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("room engine: %w", err)
 		}
@@ -61,7 +61,7 @@ func (n *node) roomService(ctx context.Context, store storage.Store, reg prometh
 		return nil, nil, nil, err
 	}
 	var p *pool.Pool
-	e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg, Domain: cfg.Domain,
+	e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg, Domain: cfg.Domain, MaxRoomsPerUser: cfg.MaxRoomsPerUser,
 		Fence: func(room string) (*storage.HostFence, error) {
 			if p == nil {
 				return nil, errors.New("pool: not started")

@@ -95,7 +95,12 @@ func (s *Server) registerDisco() {
 			continue
 		}
 		s.mux.iq(at, "get", nsDiscoInfo, "query", s.discoOf(at, s.discoInfoOf), advertise(nsDiscoInfo))
-		s.mux.iq(at, "get", nsDiscoItems, "query", s.discoOf(at, discoItemsOf), advertise(nsDiscoItems))
+		items := []regOption{advertise(nsDiscoItems)}
+		if at == toMUCService {
+			// The room lists page with XEP-0059 (muc_iq.go, rsm.go).
+			items = append(items, advertise(nsRSM))
+		}
+		s.mux.iq(at, "get", nsDiscoItems, "query", s.discoOf(at, discoItemsOf), items...)
 	}
 }
 

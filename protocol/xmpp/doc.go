@@ -44,7 +44,7 @@
 //	XEP-0049 private XML storage             private.go
 //	XEP-0050 ad-hoc commands (topic feeds)   adhoc.go
 //	XEP-0054 vcard-temp                      vcard.go
-//	XEP-0059 result set management           mam.go
+//	XEP-0059 result set management           mam.go, rsm.go (disco#items room lists)
 //	XEP-0060 publish-subscribe (PEP subset)  pubsub.go (rules: package pep)
 //	XEP-0066 out-of-band data                adhoc.go (feed alerts)
 //	XEP-0084 user avatar (from vCards)       vcard.go

@@ -126,9 +126,11 @@ func (m *mucService) roomList(ctx context.Context, r *request, category string) 
 	if category != "" {
 		node = "category/" + category
 	}
-	out := NewElement(nsDiscoItems, "query", "node", node)
+	var items []*Element
+	var ids []string
 	for _, rm := range rooms {
-		out.Append(NewElement(nsDiscoItems, "item", "jid", m.roomJID(rm.Name), "name", rm.Title))
+		items = append(items, NewElement(nsDiscoItems, "item", "jid", m.roomJID(rm.Name), "name", rm.Title))
+		ids = append(ids, m.roomJID(rm.Name))
 	}
 	if category == "" {
 		cats, err := m.engine.Categories(ctx)
@@ -136,8 +138,22 @@ func (m *mucService) roomList(ctx context.Context, r *request, category string) 
 			return nil, err
 		}
 		for _, c := range cats {
-			out.Append(NewElement(nsDiscoItems, "item", "jid", m.domain, "node", "category/"+c.Name, "name", c.Name))
+			items = append(items, NewElement(nsDiscoItems, "item", "jid", m.domain, "node", "category/"+c.Name, "name", c.Name))
+			ids = append(ids, "category/"+c.Name)
 		}
+	}
+	// XEP-0059 paging (rsm.go): a service with thousands of rooms answers
+	// a page at a time.
+	page, set, err := rsmPage(items, ids, r.payload.Child(nsRSM, "set"))
+	if err != nil {
+		return nil, err
+	}
+	out := NewElement(nsDiscoItems, "query", "node", node)
+	for _, it := range page {
+		out.Append(it)
+	}
+	if set != nil {
+		out.Append(set)
 	}
 	return out, nil
 }

@@ -151,6 +151,8 @@ type Config struct {
 	// PoolNodeTimeout is how long a silent node stays alive in the
 	// others' view.
 	PoolNodeTimeout time.Duration
+	// MaxRoomsPerUser is muc.Config.MaxRoomsPerUser.
+	MaxRoomsPerUser int
 	// RoomChangePoll is how often the room engine reads the room change
 	// log (changes made by parleyctl or other pool nodes).
 	RoomChangePoll time.Duration

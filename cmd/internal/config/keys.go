@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/compliance"
+	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/sip"
 	"github.com/parleychat/parley/protocol/xmpp"
 )
@@ -105,6 +106,7 @@ var keys = []key{
 	{"ip-stanza-rate", "read at most `N` stanzas per second from all sessions from one IP address together", strconv.Itoa(xmpp.DefaultIPStanzaRate), perSecond(func(c *Config) *float64 { return &c.IPStanzaRate })},
 	{"ip-stanza-burst", "let the sessions from one IP address send `N` stanzas at once before --ip-stanza-rate applies", strconv.Itoa(xmpp.DefaultIPStanzaBurst), count(func(c *Config) *int { return &c.IPStanzaBurst })},
 	{"max-resources", "allow `N` simultaneous sessions per account", strconv.Itoa(xmpp.DefaultMaxResourcesPerUser), live(count(func(c *Config) *int { return &c.MaxResources }))},
+	{"max-rooms-per-user", "let each user create at most `N` rooms (those still existing; the administrator is not limited); beyond them a creation is refused with policy-violation (SIP 403)", strconv.Itoa(muc.DefaultMaxRoomsPerUser), count(func(c *Config) *int { return &c.MaxRoomsPerUser })},
 	{"room-change-poll", "read the room change log every `DURATION`: when parleyctl or another pool node removes a member, bans, walls off or closes a room, the occupants it shuts out of this node's rooms are removed within about that time", "250ms", duration(func(c *Config) *time.Duration { return &c.RoomChangePoll })},
 	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
 	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
