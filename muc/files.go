@@ -177,6 +177,11 @@ func (f *Files) RequestSlot(ctx context.Context, req SlotRequest) (Slot, error) 
 		return Slot{}, refuse(CodeBadRequest, "a file size cannot be negative")
 	case req.Name == "" || len([]rune(req.Name)) > storage.MaxFileNameLength:
 		return Slot{}, refuse(CodeBadRequest, "a file name must be 1 to %d characters", storage.MaxFileNameLength)
+	case req.Name == "." || req.Name == "..":
+		// The name is the last segment of the file's URL, and a URL
+		// parser removes a "." or ".." segment (RFC 3986 §5.2.4, even
+		// spelled %2E): the URL would not name the file (issue 18).
+		return Slot{}, refuse(CodeBadRequest, "a file cannot be named %q: give it a name", req.Name)
 	case len(req.ContentType) > storage.MaxContentTypeLength:
 		return Slot{}, refuse(CodeBadRequest, "the content type is longer than %d characters", storage.MaxContentTypeLength)
 	}

@@ -120,6 +120,16 @@ func TestUploadSlots(t *testing.T) {
 	if r := requestSlot(c, "s7", "x", -1, ""); stanzaCondition(r) != "modify/bad-request" {
 		t.Errorf("negative size: %s", r)
 	}
+	// A file named "." or ".." would have a URL whose last segment a
+	// client removes (issue 18): refused.
+	for i, name := range []string{".", ".."} {
+		if r := requestSlot(c, fmt.Sprintf("dot%d", i), name, 10, "text/plain"); stanzaCondition(r) != "modify/bad-request" {
+			t.Errorf("slot for a file named %q: %s", name, r)
+		}
+	}
+	if r := requestSlot(c, "dots", "...", 10, "text/plain"); r.AttrValue("type") != "result" {
+		t.Errorf("slot for a file named \"...\": %s", r)
+	}
 }
 
 // uploader logs user in (password "secret") and into the open room verona,
