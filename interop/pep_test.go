@@ -1,6 +1,9 @@
 package interop
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 // TestSlixmppPEP: slixmpp (xep_0060, 0115, 0163, 0172, 0048, 0049, 0054,
 // 0084) against parleyd on both back ends, across a restart: PEP
@@ -30,4 +33,18 @@ func TestSlixmppPEP(t *testing.T) {
 			s.runScript("pep.py", users, "--phase", "after")
 		})
 	}
+}
+
+// TestPoolPEPAcrossNodes runs the PEP scenario's first phase with alice's
+// laptop on one node of a pool and bob, carol and alice's phone on the
+// other: notifications (filtered by the recipients' caps on their node),
+// bookmark conversion and the avatar cross the nodes.
+func TestPoolPEPAcrossNodes(t *testing.T) {
+	requireSlixmpp(t)
+	nodes := startTwoNodePool(t)
+	users := []account{{"alice", "alice-" + randomHex(t, 4)}, {"bob", "bob-" + randomHex(t, 4)}, {"carol", "carol-" + randomHex(t, 4)}}
+	for _, u := range users {
+		nodes[0].addUser(u.name, u.password)
+	}
+	nodes[0].runScript("pep.py", users, "--phase", "before", "--other-port", strconv.Itoa(nodes[1].c2s))
 }

@@ -21,16 +21,32 @@ keep in it, across a restart.
     alice logs in again: both bookmark forms still hold both rooms; carol
     still reads the device list; bob reads alice's nick.
 
+With --other-port PORT (a pool), bob, carol and alice's phone log in on
+another node than alice's laptop: events, last items and bookmark
+conversion cross the nodes.
+
 Needs --user alice:PW --user bob:PW --user carol:PW.
 """
 
+import copy
 import hashlib
 import xml.etree.ElementTree as ET
 
 from slixmpp.exceptions import IqError
 from slixmpp.plugins.xep_0004 import Form
 
-from slixclient import Client, Failure, check, iq, run, step, until, wait_for
+from slixclient import Client, Failure, check, iq, run, step, take_args, until
+
+OWN = take_args({"--other-port": "0"})
+
+
+def elsewhere(args):
+    """args for a client on the other node of a pool, if there is one."""
+    if not int(OWN["--other-port"]):
+        return args
+    other = copy.copy(args)
+    other.port = int(OWN["--other-port"])
+    return other
 
 NS_EVENT = "http://jabber.org/protocol/pubsub#event"
 NS_NICK = "http://jabber.org/protocol/nick"
@@ -121,8 +137,8 @@ async def before(args):
     alice_bare = f"alice@{d}"
     step("1. alice, bob (asks for nicks and avatars) and carol (a stranger, asks for nicks) log in")
     alice = await PEPClient(args, "alice", "laptop").login_with_caps()
-    bob = await PEPClient(args, "bob", "desk", [NS_NICK, "urn:xmpp:avatar:metadata"]).login_with_caps()
-    carol = await PEPClient(args, "carol", "tab", [NS_NICK]).login_with_caps()
+    bob = await PEPClient(elsewhere(args), "bob", "desk", [NS_NICK, "urn:xmpp:avatar:metadata"]).login_with_caps()
+    carol = await PEPClient(elsewhere(args), "carol", "tab", [NS_NICK]).login_with_caps()
     await befriend(bob, alice)
     step("   bob is subscribed to alice's presence")
 
@@ -153,7 +169,7 @@ async def before(args):
         step("   carol may not read alice's nick: not-authorized")
 
     step("4. bookmarks: the laptop stores XEP-0048 bookmarks in private storage")
-    phone = await PEPClient(args, "alice", "phone", [NS_BM2]).login_with_caps()
+    phone = await PEPClient(elsewhere(args), "alice", "phone", [NS_BM2]).login_with_caps()
     bm = alice["xep_0048"].stanza.Bookmarks()
     bm.add_conference(ROOM1, "al", name="Room one", autojoin=True)
     await iq(alice["xep_0048"].set_bookmarks(bm, method="xep_0049", timeout=10), "laptop private bookmarks set")
