@@ -19,6 +19,7 @@ require (
 	golang.org/x/term v0.48.0
 	golang.org/x/text v0.44.0
 	golang.org/x/time v0.16.0
+	mellium.im/sasl v0.3.2
 	mellium.im/xmpp v0.22.0
 	modernc.org/sqlite v1.62.0
 )

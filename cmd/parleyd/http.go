@@ -23,10 +23,23 @@ const healthTimeout = 2 * time.Second
 //	/upload/  HTTP File Upload (XEP-0363) PUT, GET and HEAD, when upload
 //	          is not nil
 //	/sip      SIP over WebSocket (RFC 7118), when sipWS is not nil
+//	/xmpp-websocket  XMPP over WebSocket (RFC 7395), when web is not nil
+//	/http-bind       XMPP over BOSH (XEP-0124, XEP-0206), when web is not nil
+//	/.well-known/host-meta[.json]  where they are (XEP-0156)
 //
 // /metrics is on the admin server only (newAdminServer).
-func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler) *http.Server {
+func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb) *http.Server {
 	mux := http.NewServeMux()
+	if web != nil {
+		// The WebSocket handler takes the connection over; BOSH
+		// extends each response's write deadline to the wait it holds
+		// the request.
+		mux.Handle("GET /xmpp-websocket", web.WebSocketHandler())
+		mux.Handle("/http-bind", web.BOSHHandler())
+		hostMeta := web.HostMetaHandler("/xmpp-websocket", "/http-bind")
+		mux.Handle("GET /.well-known/host-meta", hostMeta)
+		mux.Handle("GET /.well-known/host-meta.json", hostMeta)
+	}
 	if sipWS != nil {
 		// The handler takes the connection over: the deadlines below
 		// end with the WebSocket handshake.
@@ -39,6 +52,13 @@ func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Han
 	}
 	mux.Handle("GET /healthz", healthz(store, log))
 	return newServer(mux, log)
+}
+
+// xmppWeb is what the XMPP front door serves over HTTP for web clients.
+type xmppWeb interface {
+	WebSocketHandler() http.Handler
+	BOSHHandler() http.Handler
+	HostMetaHandler(wsPath, boshPath string) http.Handler
 }
 
 // newAdminServer serves the operators' endpoints (--admin-http):

@@ -246,31 +246,33 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		return err
 	}
 	srv, err := xmpp.NewServer(xmpp.Config{
-		S2S:              s2s,
-		IM:               im,
-		Rooms:            rooms,
-		Files:            files,
-		UploadURL:        cfg.UploadURL,
-		Domain:           cfg.Domain,
-		TLS:              n.certs.tlsConfig(),
-		Store:            store,
-		Logger:           log,
-		Registerer:       reg,
-		MaxUnauthPerIP:   cfg.MaxUnauthPerIP,
-		SendQueueLength:  cfg.SendQueue,
-		SendQueueBytes:   cfg.SendQueueBytes,
-		SlowConsumerTime: cfg.SlowConsumerTime,
-		SlowConsumerRate: cfg.SlowConsumerRate,
-		StanzaRate:       cfg.StanzaRate,
-		StanzaBurst:      cfg.StanzaBurst,
-		UserStanzaRate:   cfg.UserStanzaRate,
-		UserStanzaBurst:  cfg.UserStanzaBurst,
-		IPStanzaRate:     cfg.IPStanzaRate,
-		IPStanzaBurst:    cfg.IPStanzaBurst,
-		ChannelBinding:   cfg.ChannelBinding,
-		Version:          version.Number(),
-		Redirect:         redirect(pooled),
-		Remote:           remote(pooled),
+		S2S:                 s2s,
+		IM:                  im,
+		Rooms:               rooms,
+		Files:               files,
+		UploadURL:           cfg.UploadURL,
+		Domain:              cfg.Domain,
+		TLS:                 n.certs.tlsConfig(),
+		Store:               store,
+		Logger:              log,
+		Registerer:          reg,
+		MaxUnauthPerIP:      cfg.MaxUnauthPerIP,
+		MaxWebSessionsPerIP: cfg.MaxWebSessionsPerIP,
+		WebAllowedOrigins:   cfg.HTTPAllowedOrigins,
+		SendQueueLength:     cfg.SendQueue,
+		SendQueueBytes:      cfg.SendQueueBytes,
+		SlowConsumerTime:    cfg.SlowConsumerTime,
+		SlowConsumerRate:    cfg.SlowConsumerRate,
+		StanzaRate:          cfg.StanzaRate,
+		StanzaBurst:         cfg.StanzaBurst,
+		UserStanzaRate:      cfg.UserStanzaRate,
+		UserStanzaBurst:     cfg.UserStanzaBurst,
+		IPStanzaRate:        cfg.IPStanzaRate,
+		IPStanzaBurst:       cfg.IPStanzaBurst,
+		ChannelBinding:      cfg.ChannelBinding,
+		Version:             version.Number(),
+		Redirect:            redirect(pooled),
+		Remote:              remote(pooled),
 	})
 	if err != nil {
 		return err
@@ -304,7 +306,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	im.SetStore(srv)
 	defer sipSrv.Close()
-	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler())
+	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv)
 	var ready atomic.Bool // /readyz: from when every listener is open until the stop
 	adminSrv := newAdminServer(store, reg, log, &ready)
 	sipTLS := n.certs.tlsConfig()

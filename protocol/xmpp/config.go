@@ -148,6 +148,13 @@ type Config struct {
 	// accepts their links and stanzas to other domains go out over ours.
 	// nil: stanzas to other domains bounce with remote-server-not-found.
 	S2S *S2SConfig
+	// WebAllowedOrigins lists the origins (scheme://host[:port]) of the
+	// web pages allowed to open XMPP web sessions (WebSocket, BOSH)
+	// besides the server's own; "*" allows any (web.go).
+	WebAllowedOrigins []string
+	// MaxWebSessionsPerIP bounds the WebSocket connections and BOSH
+	// sessions one IP address may hold open together.
+	MaxWebSessionsPerIP int
 }
 
 func (c *Config) applyDefaults() error {
@@ -168,6 +175,7 @@ func (c *Config) applyDefaults() error {
 	}
 	// The live limits (live.go) take their defaults in SetLiveLimits.
 	setDefault(&c.MaxUnauthPerIP, DefaultMaxUnauthPerIP)
+	setDefault(&c.MaxWebSessionsPerIP, DefaultMaxWebSessionsPerIP)
 	setDefault(&c.SendQueueLength, DefaultSendQueueLength)
 	setDefault(&c.SendQueueBytes, DefaultSendQueueBytes)
 	setDefault(&c.SlowConsumerTime, DefaultSlowConsumerTime)

@@ -49,6 +49,10 @@ type conn struct {
 	username   string // set by SASL
 	authFails  int
 	countedIP  bool // holds a slot in the per-IP unauthenticated count
+	// web is set for a stream carried by a web transport (web.go): it
+	// is secure from the start, offers no STARTTLS and no channel
+	// binding.
+	web bool
 
 	writeMu sync.Mutex // direct writes before binding
 	sess    *session   // set after binding
@@ -102,12 +106,16 @@ func (c *conn) serve(ctx context.Context, directTLS bool) {
 		return
 	}
 	c.countedIP = true
-	if directTLS {
+	switch {
+	case directTLS:
 		if err := c.startTLS(ctx); err != nil {
 			c.log.Debug("direct TLS handshake failed", "err", err)
 			return
 		}
-	} else {
+	case c.web:
+		c.secure = true
+		c.br = newBudgetReader(c.rw, c.srv.limit().MaxStanzaSize)
+	default:
 		c.br = newBudgetReader(c.rw, c.srv.limit().MaxStanzaSize)
 	}
 

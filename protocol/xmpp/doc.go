@@ -35,6 +35,7 @@
 //	  identities; XEP-0178 SASL EXTERNAL,    s2s_auth.go; what remote users do:
 //	  XEP-0220 dialback, XEP-0185 keys,      s2s_remote.go
 //	  XEP-0344 dialback with certificates
+//	RFC 7395 XMPP over WebSocket             websocket.go, web.go (the pipe to conn.go)
 //	RFC 7572 IM with SIP users               interworking.go
 //	XEP-0004 data forms                      dataform.go
 //	XEP-0030 service discovery               disco.go (from the mux's registrations)
@@ -50,8 +51,10 @@
 //	XEP-0084 user avatar (from vCards)       vcard.go
 //	XEP-0092 software version                version.go
 //	XEP-0115 entity capabilities (cache)     caps.go
+//	XEP-0124, XEP-0206 BOSH                  bosh.go, web.go (the pipe to conn.go)
 //	XEP-0128 extended disco                  disco.go, muc_iq.go, upload.go
 //	XEP-0153 vCard avatar hash in presence   vcard.go
+//	XEP-0156 connection discovery            hostmeta.go
 //	XEP-0160 offline messages                message.go, interworking.go
 //	XEP-0163 personal eventing (PEP)         pep.go, pubsub.go, caps.go
 //	XEP-0191 blocking command               blocking.go (enforced by a mux filter)

@@ -68,17 +68,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // setLiveLimits the others.
 func (m *metrics) setLimits(c *Config) {
 	for name, v := range map[string]float64{
-		"max_unauth_per_ip":  float64(c.MaxUnauthPerIP),
-		"send_queue":         float64(c.SendQueueLength),
-		"send_queue_bytes":   float64(c.SendQueueBytes),
-		"slow_consumer_time": c.SlowConsumerTime.Seconds(),
-		"slow_consumer_rate": float64(c.SlowConsumerRate),
-		"stanza_rate":        c.StanzaRate,
-		"stanza_burst":       float64(c.StanzaBurst),
-		"user_stanza_rate":   c.UserStanzaRate,
-		"user_stanza_burst":  float64(c.UserStanzaBurst),
-		"ip_stanza_rate":     c.IPStanzaRate,
-		"ip_stanza_burst":    float64(c.IPStanzaBurst),
+		"max_unauth_per_ip":       float64(c.MaxUnauthPerIP),
+		"max_web_sessions_per_ip": float64(c.MaxWebSessionsPerIP),
+		"send_queue":              float64(c.SendQueueLength),
+		"send_queue_bytes":        float64(c.SendQueueBytes),
+		"slow_consumer_time":      c.SlowConsumerTime.Seconds(),
+		"slow_consumer_rate":      float64(c.SlowConsumerRate),
+		"stanza_rate":             c.StanzaRate,
+		"stanza_burst":            float64(c.StanzaBurst),
+		"user_stanza_rate":        c.UserStanzaRate,
+		"user_stanza_burst":       float64(c.UserStanzaBurst),
+		"ip_stanza_rate":          c.IPStanzaRate,
+		"ip_stanza_burst":         float64(c.IPStanzaBurst),
 	} {
 		m.limits.WithLabelValues(name).Set(v)
 	}

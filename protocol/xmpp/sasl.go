@@ -73,7 +73,7 @@ func (s *Server) channelBindingTypes(c *conn) *Element {
 // channelBindings computes the channel-binding data of the connection's TLS
 // session for each type we support.
 func (s *Server) channelBindings(c *conn) []scram.ChannelBinding {
-	if !c.secure || !s.cfg.ChannelBinding {
+	if !c.secure || !s.cfg.ChannelBinding || c.web {
 		return nil
 	}
 	var out []scram.ChannelBinding

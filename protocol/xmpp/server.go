@@ -30,6 +30,8 @@ type Server struct {
 	log          *slog.Logger
 	metrics      *metrics
 	limits       *ipLimits
+	web          *webLimits
+	bosh         *boshSessions
 	router       *router
 	mux          *mux
 	certHash     []byte // tls-server-end-point binding data, or nil
@@ -91,6 +93,8 @@ func NewServer(cfg Config) (*Server, error) {
 		log:          cfg.Logger.With("component", "xmpp"),
 		metrics:      newMetrics(cfg.Registerer),
 		limits:       newIPLimits(cfg.MaxUnauthPerIP),
+		web:          newWebLimits(cfg.MaxWebSessionsPerIP, cfg.Registerer),
+		bosh:         newBOSHSessions(),
 		userRates:    newStanzaBuckets(cfg.UserStanzaRate, cfg.UserStanzaBurst),
 		ipRates:      newStanzaBuckets(cfg.IPStanzaRate, cfg.IPStanzaBurst),
 		router:       newRouter(),
@@ -147,21 +151,26 @@ func (s *Server) ServeDirectTLS(ln net.Listener) error { return s.serve(ln, true
 
 func (s *Server) serve(ln net.Listener, directTLS bool) error {
 	return s.acceptLoop(ln, func(raw net.Conn) bool {
-		c := newConn(s, raw)
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			return false
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve(s.ctx, directTLS)
-		}()
-		return true
+		return s.startConn(newConn(s, raw), directTLS)
 	})
+}
+
+// startConn serves c on a goroutine of its own, tracked for Shutdown; it
+// reports false when the server is closing.
+func (s *Server) startConn(c *conn, directTLS bool) bool {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		c.serve(s.ctx, directTLS)
+	}()
+	return true
 }
 
 // acceptLoop accepts connections on ln until Shutdown closes it and hands

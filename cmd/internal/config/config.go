@@ -82,23 +82,27 @@ type Config struct {
 	LogFormat string
 
 	// Limits of the XMPP front door; see xmpp.Config for their meaning.
-	MaxStanzaSize      int64
-	MaxUnauthPerIP     int
-	UnauthTimeout      time.Duration
-	MaxAuthFailures    int
-	AuthFailureDelay   time.Duration
-	MaxOfflineMessages int
-	SendQueue          int
-	SendQueueBytes     int64
-	SlowConsumerTime   time.Duration
-	SlowConsumerRate   int64
-	StanzaRate         float64
-	StanzaBurst        int
-	UserStanzaRate     float64
-	UserStanzaBurst    int
-	IPStanzaRate       float64
-	IPStanzaBurst      int
-	MaxResources       int
+	MaxStanzaSize  int64
+	MaxUnauthPerIP int
+	// MaxWebSessionsPerIP bounds an address's XMPP web sessions;
+	// HTTPAllowedOrigins lists the other web origins that may open them.
+	MaxWebSessionsPerIP int
+	HTTPAllowedOrigins  []string
+	UnauthTimeout       time.Duration
+	MaxAuthFailures     int
+	AuthFailureDelay    time.Duration
+	MaxOfflineMessages  int
+	SendQueue           int
+	SendQueueBytes      int64
+	SlowConsumerTime    time.Duration
+	SlowConsumerRate    int64
+	StanzaRate          float64
+	StanzaBurst         int
+	UserStanzaRate      float64
+	UserStanzaBurst     int
+	IPStanzaRate        float64
+	IPStanzaBurst       int
+	MaxResources        int
 	// ChannelBinding offers SCRAM -PLUS (see xmpp.Config.ChannelBinding).
 	ChannelBinding bool
 

@@ -49,7 +49,7 @@ func TestDefaults(t *testing.T) {
 		Data: "./data", Domain: "localhost", Storage: "sqlite:data/parley.db",
 		XMPPC2S: ":5222", XMPPTLS: ":5223", HTTP: ":5280", AdminHTTP: "127.0.0.1:5282", SIP: ":5060", SIPTLS: ":5061", SIPDigest: "MD5,SHA-256", SIPSendQueue: 256, SIPMaxSubscriptions: 16,
 		LogLevel: slog.LevelInfo, LogFormat: "text", MaxStanzaSize: 256 << 10,
-		MaxUnauthPerIP: 20, UnauthTimeout: 30 * time.Second,
+		MaxUnauthPerIP: 20, MaxWebSessionsPerIP: 100, UnauthTimeout: 30 * time.Second,
 		MaxAuthFailures: 3, AuthFailureDelay: time.Second,
 		MaxOfflineMessages: 1000, SendQueue: 1024, MaxResources: 32,
 		SendQueueBytes: 16 << 20, SlowConsumerTime: 10 * time.Second, SlowConsumerRate: 1 << 10,

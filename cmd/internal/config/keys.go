@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +73,8 @@ var keys = []key{
 	{"s2s-connect-timeout", "give up setting up a link to another server after `DURATION`; what waited for it bounces with remote-server-timeout", xmpp.DefaultS2SConnectTimeout.String(), duration(func(c *Config) *time.Duration { return &c.S2SConnectTimeout })},
 	{"s2s-queue", "queue up to `N` stanzas for a link to another server while it is set up or slow, then bounce more (resource-constraint)", strconv.Itoa(xmpp.DefaultS2SQueueLength), count(func(c *Config) *int { return &c.S2SQueue })},
 	{"http", "serve /healthz, file upload and SIP over WebSocket (/sip) over HTTP on `ADDR`; empty disables", ":5280", str(func(c *Config) *string { return &c.HTTP })},
+	{"http-allowed-origins", "let web pages from the origins in `LIST` (comma-separated scheme://host[:port], or *) open XMPP sessions over WebSocket and BOSH; pages the server itself serves are always allowed", "", originList(func(c *Config) *[]string { return &c.HTTPAllowedOrigins })},
+	{"max-web-sessions-per-ip", "allow `N` XMPP web sessions (WebSocket connections and BOSH sessions together) per IP address", strconv.Itoa(xmpp.DefaultMaxWebSessionsPerIP), count(func(c *Config) *int { return &c.MaxWebSessionsPerIP })},
 	{"admin-http", "serve the operators' endpoints over HTTP on `ADDR`: /metrics (Prometheus), /healthz, /readyz and pprof (/debug/pprof/); keep it on loopback or a private network; empty disables", "127.0.0.1:5282", str(func(c *Config) *string { return &c.AdminHTTP })},
 	{"tls-cert", "TLS certificate chain in PEM `FILE` (default self-signed, kept in DATA/tls)", "", live(str(func(c *Config) *string { return &c.TLSCert }))},
 	{"tls-key", "TLS private key in PEM `FILE` (with --tls-cert)", "", live(str(func(c *Config) *string { return &c.TLSKey }))},
@@ -178,6 +181,29 @@ func domainList(field func(c *Config) *[]string) setter {
 				return fmt.Errorf("invalid domain %q", d)
 			}
 			out = append(out, d)
+		}
+		*field(c) = out
+		return nil
+	}}
+}
+
+// originList sets a list of web origins (RFC 6454), comma-separated (the
+// flag may be repeated): scheme://host[:port] each, or *.
+func originList(field func(c *Config) *[]string) setter {
+	return setter{list: true, value: func(c *Config) any { return *field(c) }, apply: func(c *Config, v string) error {
+		var out []string
+		for _, o := range strings.Split(v, ",") {
+			o = strings.TrimRight(strings.TrimSpace(o), "/")
+			if o == "" {
+				continue
+			}
+			if o != "*" {
+				u, err := url.Parse(o)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+					return fmt.Errorf("invalid origin %q: want scheme://host[:port], such as https://chat.example.org", o)
+				}
+			}
+			out = append(out, o)
 		}
 		*field(c) = out
 		return nil
