@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 GO ?= go
 
-.PHONY: build run test mariadb lint pool-demo pool-demo-stop
+.PHONY: build run test deb mariadb lint pool-demo pool-demo-stop
 
 ## build: compile parleyd and parleyctl into bin/; VERSION=1.0.0 names the
 ## release that --version prints (else 0.1.0-dev), with the git revision
@@ -26,6 +26,15 @@ build:
 ARGS ?=
 run: build
 	./bin/parleyd $(ARGS)
+
+## deb: build the Debian package dist/parley_VERSION_amd64.deb (VERSION
+## defaults to 0.1.0~dev): parleyd, parleyctl, the systemd unit, the
+## config file /etc/parley/parley.toml and the manual pages, from
+## dist/debian (scripts/deb.sh; needs dpkg-deb)
+DEB_VERSION := $(or $(VERSION),0.1.0~dev)
+deb:
+	$(MAKE) --no-print-directory build VERSION='$(DEB_VERSION)'
+	scripts/deb.sh '$(DEB_VERSION)' bin dist
 
 ## test: start the local MariaDB if needed, then run every test. The verbose
 ## output is filtered to test results and failure messages, so it shows the

@@ -165,7 +165,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet("parleyctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { usage(stderr, fs) }
-	loader := config.Register(fs, "data", "storage", "domain", "compliance", "compliance-storage")
+	loader := config.Register(fs, globalKeys...)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -299,3 +299,7 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	config.PrintFlags(fs)
 	fmt.Fprintf(w, "\nExit status: 0 success, 1 failure, 2 bad usage.\n")
 }
+
+// globalKeys are the configuration keys parleyctl has flags for; the rest
+// of a shared config file is accepted and not used.
+var globalKeys = []string{"data", "storage", "domain", "compliance", "compliance-storage"}

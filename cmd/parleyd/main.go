@@ -104,7 +104,7 @@ func run(ctx context.Context, argv0 string, args []string, stdout, stderr io.Wri
 	if processLogger != nil {
 		processLogger(log)
 	}
-	n := &node{cfg: cfg, started: cfg, loader: loader, level: level, log: log, stdout: stdout, ctlCommand: ctlCommand(argv0, loader)}
+	n := &node{cfg: cfg, started: cfg, loader: loader, level: level, log: log, stdout: stdout, systemd: &serviceManager{log: log}, ctlCommand: ctlCommand(argv0, loader)}
 	if err := n.run(ctx, reload); err != nil {
 		fmt.Fprintf(stderr, "parleyd: %v\n", err)
 		return 1
@@ -137,6 +137,8 @@ type node struct {
 	certs *certificates
 	xmpp  *xmpp.Server
 	files *muc.Files
+	// systemd is told of readiness, reloads and the stop (Type=notify).
+	systemd *serviceManager
 	// ctlCommand is how the start-up message tells the operator to run
 	// parleyctl, with the flags needed to reach the same database.
 	ctlCommand string
@@ -327,6 +329,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	n.announce(cert, listeners)
 	ready.Store(true)
+	n.systemd.ready(fmt.Sprintf("serving %s", cfg.Domain))
 
 	g, gctx := errgroup.WithContext(ctx)
 	if worker != nil {
@@ -341,6 +344,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	// Changes made by parleyctl or other pool nodes to who may be in a
 	// room reach the occupants of this node's rooms.
 	g.Go(func() error { return engine.FollowChanges(gctx, cfg.RoomChangePoll) })
+	g.Go(func() error { return n.systemd.watchdog(gctx) })
 	g.Go(func() error {
 		for {
 			select {
@@ -374,6 +378,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		ready.Store(false)
+		n.systemd.stopping()
 		log.Info("shutting down")
 		// Each Shutdown closes its own listeners first, then its
 		// connections. Problems are logged, not returned: the stop that

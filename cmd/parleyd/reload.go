@@ -22,6 +22,7 @@ import (
 // does not load leaves the current one in place.
 func (n *node) reload() {
 	log := n.log
+	defer n.systemd.reloading()()
 	cfg, err := n.loader.Load()
 	if err != nil {
 		log.Error("reload: the configuration did not load; nothing changed", "err", err)

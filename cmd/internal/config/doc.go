@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -73,4 +74,73 @@ func PrintFlags(fs *flag.FlagSet) {
 		}
 		fmt.Fprintln(w)
 	})
+}
+
+// TOML returns a config file that documents every key: its meaning, its
+// default and whether a reload (SIGHUP) applies it, each key commented
+// out with its default value, except the keys in set, which are given the
+// value there (as the text a flag would carry). header opens the file, as
+// comment lines. Packages ship it (dist/debian/parley.toml, checked by
+// TestPackageConfig), so the file cannot drift from the key table.
+func TOML(header string, set map[string]string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(header, "\n"), "\n") {
+		b.WriteString(strings.TrimRight("# "+line, " ") + "\n")
+	}
+	for _, k := range keys {
+		_, usage := argName(k.usage)
+		b.WriteString("\n")
+		if k.set.live {
+			usage += " (changes on SIGHUP)"
+		}
+		for _, line := range wrap(usage, 76) {
+			b.WriteString("# " + line + "\n")
+		}
+		if v, ok := set[k.name]; ok {
+			fmt.Fprintf(&b, "# default: %s\n%s = %s\n", tomlValue(k, k.def), k.name, tomlValue(k, v))
+			continue
+		}
+		fmt.Fprintf(&b, "#%s = %s\n", k.name, tomlValue(k, k.def))
+	}
+	return b.String()
+}
+
+// tomlValue writes v as the TOML value the file loader turns back into v:
+// a boolean or an integer bare, anything else a string.
+func tomlValue(k key, v string) string {
+	if k.set.boolean && (v == "true" || v == "false") {
+		return v
+	}
+	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return v
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+}
+
+// wrap breaks text into lines of at most width bytes, at spaces (a longer
+// word stays whole).
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = w
+		case len(line)+1+len(w) > width:
+			lines = append(lines, line)
+			line = w
+		default:
+			line += " " + w
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// Live reports whether a reload (SIGHUP) applies key without a restart.
+func Live(name string) bool {
+	k := lookup(name)
+	return k != nil && k.set.live
 }
