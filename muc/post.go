@@ -24,9 +24,12 @@ type PostRequest struct {
 	Kind      string // storage.KindPost (default), KindCorrection, KindRetraction, KindModeration
 	// Target is the stanza-id a correction, retraction or moderation
 	// applies to.
-	Target   string
-	Body     string
-	OriginID string
+	Target string
+	Body   string
+	// AltBodies is the text of the message's bodies in other languages,
+	// one per line: searchable with Body (storage.HistoryMessage).
+	AltBodies string
+	OriginID  string
 	// Stanza is the message as the front door received it (an XMPP
 	// stanza, or the SIP body); it is archived as is.
 	Stanza []byte
@@ -100,6 +103,7 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 		Kind:       kind,
 		Target:     req.Target,
 		Body:       req.Body,
+		AltBodies:  req.AltBodies,
 		Stanza:     req.Stanza,
 		Time:       e.cfg.Now().UTC(),
 	}

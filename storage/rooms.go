@@ -147,8 +147,13 @@ type HistoryMessage struct {
 	// applies to.
 	Target string
 	// Body is the plain text, indexed for full-text search.
-	Body   string
-	Stanza []byte
+	Body string
+	// AltBodies is the text of the message's other bodies (XMPP <body/>s
+	// in other languages, RFC 6121 §5.2.3), one per line: indexed for
+	// full-text search with Body, not kept as a column of its own (the
+	// stanza holds them). A query returns it empty.
+	AltBodies string
+	Stanza    []byte
 	// Time is when the message was posted; AppendHistory uses the current
 	// time when it is zero.
 	Time time.Time

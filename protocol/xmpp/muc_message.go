@@ -2,6 +2,7 @@ package xmpp
 
 import (
 	"context"
+	"strings"
 
 	"mellium.im/xmpp/jid"
 
@@ -37,6 +38,15 @@ func (m *mucService) groupchat(ctx context.Context, r *request) error {
 	req := muc.PostRequest{Room: room, Address: sender, FrontDoor: frontDoorXMPP, Kind: storage.KindPost}
 	if body != nil {
 		req.Body = body.Text()
+		// A message may carry its text in several languages (RFC 6121
+		// §5.2.3): all of it is searchable.
+		var alt []string
+		for _, b := range msg.Elements() {
+			if b != body && b.Name.Space == nsClient && b.Name.Local == "body" && b.Text() != "" {
+				alt = append(alt, b.Text())
+			}
+		}
+		req.AltBodies = strings.Join(alt, "\n")
 	}
 	if oid := msg.Child(nsOriginID, "origin-id"); oid != nil {
 		req.OriginID = oid.AttrValue("id")

@@ -458,3 +458,31 @@ func TestMUCNickPolicy(t *testing.T) {
 		}
 	}
 }
+
+// RFC 6121 §5.2.3: a message may carry its body in several languages;
+// XEP-0431 search finds a word of any of them (issue 18, Low: the second
+// body was delivered but not searchable).
+func TestSearchFindsEveryBody(t *testing.T) {
+	ts := startServer(t)
+	ts.addUser(t, "alice", "secret")
+	ts.createRoom(t, "polyglot", muc.Open, muc.Normal, nil, nil, nil)
+	a := ts.online(t, "alice", "secret", "a")
+	join(t, a, "polyglot@conference.localhost", "alice", "")
+	a.send(`<message to='polyglot@conference.localhost' type='groupchat' xml:lang='en'><body>the meeting moved</body>` +
+		`<body xml:lang='fr'>la réunion est déplacée</body></message>`)
+	a.expect("reflection", isMessageWithBody("the meeting moved"))
+	for _, word := range []string{"meeting", "réunion"} {
+		a.send(`<iq type='set' id='%s' to='polyglot@conference.localhost'><query xmlns='urn:xmpp:mam:2' queryid='%s'><x xmlns='jabber:x:data' type='submit'>`+
+			`<field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field><field var='{urn:xmpp:fulltext:0}fulltext'><value>%s</value></field></x></query></iq>`, word, word, word)
+		found := 0
+		a.expect("fin "+word, func(e *Element) bool {
+			if e.Child(nsMAM, "result") != nil {
+				found++
+			}
+			return e.Name.Local == "iq" && e.AttrValue("id") == word
+		})
+		if found != 1 {
+			t.Errorf("search %q found %d messages, want 1", word, found)
+		}
+	}
+}

@@ -418,6 +418,20 @@ var historyTests = []test{
 		wantSeqs(t, "the, 3 after 3", msgs, complete, []int64{4, 11, 13}, true)
 	}},
 
+	{"FullTextFindsOtherLanguages", func(t *testing.T, e *env) {
+		// A message's bodies in other languages (AltBodies) are
+		// searchable like its first (issue 18, Low: text in a second
+		// <body xml:lang/> was delivered but never found).
+		e.lobby("lobby")
+		m := msg("lobby", "alice", "the meeting moved to thursday")
+		m.AltBodies = "la réunion est déplacée à jeudi 🦊\ndie Besprechung ist verschoben"
+		e.append(m)
+		e.post("lobby", "bob", "nothing to see")
+		for _, word := range []string{"thursday", "réunion", "jeudi", "Besprechung", "verschoben", "🦊"} {
+			wantStrings(t, "search "+word, e.search("lobby", word), []string{"the meeting moved to thursday"})
+		}
+	}},
+
 	{"FullTextTakesAnyInput", func(t *testing.T, e *env) {
 		// Search strings come from the network: the engines' query syntax
 		// (FTS5 expressions, InnoDB boolean mode) must never leak through.

@@ -215,6 +215,21 @@ func (s *Store) assignSeqs(ctx context.Context, tx *sql.Tx, posts []storage.Post
 	return err
 }
 
+// searchExtra is what the symbols column holds for h, indexed for
+// full-text search beside the body: the symbol words of all its text
+// (fulltext.Symbols) and the text of its other bodies (AltBodies), so that
+// a word in a second <body xml:lang/> finds the message too.
+func searchExtra(h *storage.HistoryMessage) string {
+	if h.AltBodies == "" {
+		return fulltext.Symbols(h.Body)
+	}
+	sym := fulltext.Symbols(h.Body + "\n" + h.AltBodies)
+	if sym == "" {
+		return h.AltBodies
+	}
+	return sym + "\n" + h.AltBodies
+}
+
 const historyInsert = `INSERT INTO history (room, seq, stanza_id, origin_id, occupant_id, nick,
 	real_jid, front_door, kind, target, body, symbols, stanza, posted_at, tombstone) VALUES `
 
@@ -237,7 +252,7 @@ func (s *Store) insertHistory(ctx context.Context, tx *sql.Tx, posts []storage.P
 		args := make([]any, 0, 15*len(chunk))
 		for _, h := range chunk {
 			args = append(args, h.Room, h.Seq, h.StanzaID, h.OriginID, h.OccupantID, h.Nick,
-				h.RealJID, h.FrontDoor, h.Kind, h.Target, h.Body, fulltext.Symbols(h.Body),
+				h.RealJID, h.FrontDoor, h.Kind, h.Target, h.Body, searchExtra(h),
 				nonNil(h.Stanza), s.t(h.Time), h.Tombstone)
 		}
 		_, err := tx.ExecContext(ctx, historyInsert+rowPlaceholders(len(chunk), 15), args...)
