@@ -16,6 +16,7 @@
 //	parleyctl [--compliance-storage DSN] compliance status
 //	parleyctl ... compliance hold add|remove|list [--user U | --room R] [--reason T]
 //	parleyctl ... compliance export --from T --to T [--room R] [--user U] [--format xml|json] [--out FILE]
+//	parleyctl ... reload
 //	parleyctl --storage mysql:... pool status [--json]
 //	parleyctl --storage mysql:... pool forget NODE
 //
@@ -109,6 +110,8 @@ var commands = []command{
 	{path: "compliance hold remove", args: "--user U | --room R [--reason T]", help: "lift a legal hold", flags: holdFlags, nargs: 0, run: holdRemove},
 	{path: "compliance hold list", help: "list the legal holds", nargs: 0, run: holdList},
 	{path: "compliance export", args: "--from T --to T [--room R] [--user U] [--format xml|json] [--out FILE]", help: "write the captured events of a time range as XML or JSON lines", flags: complianceExportFlags, nargs: 0, run: complianceExport},
+
+	{path: "reload", help: "make the parleyd running on --data reload its config file and TLS certificate (SIGHUP to the pid in DATA/parleyd.pid)", nargs: 0, run: reload},
 
 	{path: "pool status", args: "[--json]", help: "list the pool's nodes: role, active or standby, health, sessions, rooms hosted, peers, bus and database latency (MySQL storage)", flags: poolStatusFlags, nargs: 0, run: poolStatus},
 	{path: "pool forget", args: "NODE", help: "delete the status of a node that is down and will not come back", nargs: 1, run: poolForget},

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,7 +18,7 @@ import (
 
 // TestBinaries builds parleyd and parleyctl with a release number, as make
 // build VERSION=… does, checks what --version prints, starts parleyd as an
-// operator would, manages users with parleyctl while it runs, and stops it
+// operator would, manages users with parleyctl while it runs, has parleyctl reload it (SIGHUP through the pid file), and stops it
 // with SIGTERM, expecting exit status 0.
 func TestBinaries(t *testing.T) {
 	if testing.Short() {
@@ -46,8 +47,8 @@ func TestBinaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{} // read while parleyd writes
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +116,18 @@ func TestBinaries(t *testing.T) {
 		t.Errorf("user list while parleyd runs: %v, %q", err, out)
 	}
 
+	// parleyctl reload signals the parleyd of this data directory.
+	out, err := ctl("", "reload")
+	if err != nil || !strings.Contains(out, "(pid "+strconv.Itoa(cmd.Process.Pid)+")") {
+		t.Errorf("reload: %v, %q", err, out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "msg=reloaded"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("parleyd did not log a reload after parleyctl reload; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +139,9 @@ func TestBinaries(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("parleyd still running 15s after SIGTERM; stderr:\n%s", stderr.String())
+	}
+	// Stopped, it removed its pid file: nothing to reload.
+	if out, err := ctl("", "reload"); err == nil || !strings.Contains(out, "no parleyd runs") {
+		t.Errorf("reload with parleyd stopped: %v, %q", err, out)
 	}
 }

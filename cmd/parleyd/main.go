@@ -327,6 +327,14 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err := bind(ctx, listeners, cfg.StrictListeners, log); err != nil {
 		return err
 	}
+	removePID, err := writePIDFile(cfg.PIDFile())
+	if err != nil {
+		for _, l := range listeners {
+			l.close()
+		}
+		return err
+	}
+	defer removePID()
 	n.announce(cert, listeners)
 	ready.Store(true)
 	n.systemd.ready(fmt.Sprintf("serving %s", cfg.Domain))

@@ -407,3 +407,7 @@ func scalarText(v any) (string, error) {
 		return "", fmt.Errorf("want a string or a number, not %T", v)
 	}
 }
+
+// PIDFile is where a running parleyd keeps its process id, in its data
+// directory: parleyctl reload signals that process.
+func (c *Config) PIDFile() string { return filepath.Join(c.Data, "parleyd.pid") }
