@@ -218,6 +218,7 @@ type server struct {
 	c2s     int
 	tls     int
 	http    int
+	https   int      // --https: the web client, wss: and BOSH
 	sip     int      // SIP over UDP and TCP (--sip); --sip-tls is off
 	args    []string // more parleyd flags
 	starts  int
@@ -232,11 +233,11 @@ type server struct {
 // It is stopped (and checked) when the test ends.
 func newServer(t *testing.T, storage string) *server {
 	t.Helper()
-	ports := freePorts(t, 4)
+	ports := freePorts(t, 5)
 	dir := t.TempDir()
 	s := &server{
 		t: t, bin: binaries(t), dir: dir, data: filepath.Join(dir, "data"), domain: domain,
-		storage: storage, c2s: ports[0], tls: ports[1], http: ports[2], sip: ports[3],
+		storage: storage, c2s: ports[0], tls: ports[1], http: ports[2], sip: ports[3], https: ports[4],
 	}
 	t.Cleanup(func() {
 		if s.running() {
@@ -274,8 +275,8 @@ func (s *server) start() {
 	// another test's socket may take one before parleyd binds it. Then
 	// parleyd exits at once saying so, and it starts again on new ports.
 	for attempt := 1; !s.tryStart(attempt < 4); attempt++ {
-		ports := freePorts(s.t, 4)
-		s.c2s, s.tls, s.http, s.sip = ports[0], ports[1], ports[2], ports[3]
+		ports := freePorts(s.t, 5)
+		s.c2s, s.tls, s.http, s.sip, s.https = ports[0], ports[1], ports[2], ports[3], ports[4]
 		s.t.Logf("parleyd could not bind a port another test took; starting again on new ports")
 	}
 }
@@ -289,6 +290,7 @@ func (s *server) tryStart(mayRetry bool) bool {
 	args := append(s.common(),
 		"--xmpp-c2s", fmt.Sprintf("127.0.0.1:%d", s.c2s),
 		"--xmpp-tls", fmt.Sprintf("127.0.0.1:%d", s.tls),
+		"--https", fmt.Sprintf("127.0.0.1:%d", s.https),
 		"--http", fmt.Sprintf("127.0.0.1:%d", s.http),
 		"--sip", fmt.Sprintf("127.0.0.1:%d", s.sip),
 		"--sip-tls", "",

@@ -89,7 +89,7 @@ start_node() {
 		--pool "127.0.0.$n:8011" --pool-peers "$(peers "$n")" \
 		--node "node$n" --node-role "$role" --pool-secret "$SECRET" \
 		--xmpp-c2s "127.0.0.$n:5222" --xmpp-tls "127.0.0.$n:5223" \
-		--http "127.0.0.$n:5280" --upload-url "http://127.0.0.$n:5280" --admin-http "127.0.0.$n:5282" \
+		--http "127.0.0.$n:5280" --https "127.0.0.$n:5281" --upload-url "http://127.0.0.$n:5280" --admin-http "127.0.0.$n:5282" \
 		--sip "127.0.0.$n:5060" --sip-tls "127.0.0.$n:5061" \
 		--tls-cert "$demo/tls/cert.pem" --tls-key "$demo/tls/key.pem" \
 		</dev/null >"$dir/log" 2>&1 &

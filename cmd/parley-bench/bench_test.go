@@ -96,7 +96,7 @@ func startParleyd(t *testing.T, dir string) (pid int, addr string) {
 		t.Fatalf("go build parleyd: %v\n%s", err, out)
 	}
 	cmd := exec.Command(filepath.Join(bin, "parleyd"), "--data", dir,
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--http", "", "--admin-http", "", "--sip", "", "--sip-tls", "", "--xmpp-s2s", "", "--log-level", "warn")
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--https", "", "--http", "", "--admin-http", "", "--sip", "", "--sip-tls", "", "--xmpp-s2s", "", "--log-level", "warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@ func TestBinaries(t *testing.T) {
 
 	data := t.TempDir()
 	cmd := exec.Command(filepath.Join(bin, "parleyd"), "--data", data,
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0", "--xmpp-s2s", "127.0.0.1:0")
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--https", "", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0", "--xmpp-s2s", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

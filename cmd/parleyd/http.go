@@ -51,7 +51,23 @@ func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Han
 		mux.Handle("/upload/", upload)
 	}
 	mux.Handle("GET /healthz", healthz(store, log))
-	return newServer(mux, log)
+	return newServer(securityHeaders(mux), log)
+}
+
+// securityHeaders sets the headers every public response carries: no
+// content sniffing, no framing, no referrer to other sites, and a
+// Content-Security-Policy that allows nothing, which the handlers that
+// serve pages or files replace with their own (the web client's, an
+// uploaded file's sandbox).
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // xmppWeb is what the XMPP front door serves over HTTP for web clients.

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -309,6 +311,11 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	im.SetStore(srv)
 	defer sipSrv.Close()
 	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv)
+	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv)
+	httpsTLS := n.certs.tlsConfig()
+	// HTTP/1.1 only: WebSocket upgrades take the connection over, which
+	// HTTP/2 streams cannot.
+	httpsTLS.NextProtos = []string{"http/1.1"}
 	var ready atomic.Bool // /readyz: from when every listener is open until the stop
 	adminSrv := newAdminServer(store, reg, log, &ready)
 	sipTLS := n.certs.tlsConfig()
@@ -319,6 +326,9 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		{flag: "xmpp-tls", addr: cfg.XMPPTLS, what: "XMPP direct TLS (XEP-0368)", serve: srv.ServeDirectTLS},
 		{flag: "xmpp-s2s", addr: cfg.XMPPS2S, what: "XMPP server-to-server (federation)", serve: srv.ServeS2S},
 		{flag: "http", addr: cfg.HTTP, what: "HTTP (/healthz, upload, /sip)", serve: httpSrv.Serve},
+		{flag: "https", addr: cfg.HTTPS, what: "HTTPS (web client, /xmpp-websocket, /http-bind, upload, /sip)", serve: func(ln net.Listener) error {
+			return httpsSrv.Serve(tls.NewListener(ln, httpsTLS))
+		}},
 		{flag: "admin-http", addr: cfg.AdminHTTP, what: "admin HTTP (/metrics, /healthz, /readyz, /debug/pprof/)", serve: adminSrv.Serve},
 		{flag: "sip", addr: cfg.SIP, what: "SIP over UDP", packet: sipSrv.ServeUDP},
 		{flag: "sip", addr: cfg.SIP, what: "SIP over TCP", serve: sipSrv.ServeTCP},
@@ -400,6 +410,9 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		defer cancel()
 		if err := httpSrv.Shutdown(hctx); err != nil {
 			log.Error("closing HTTP server", "err", err)
+		}
+		if err := httpsSrv.Shutdown(hctx); err != nil {
+			log.Error("closing HTTPS server", "err", err)
 		}
 		if err := adminSrv.Shutdown(hctx); err != nil {
 			log.Error("closing the admin HTTP server", "err", err)
@@ -579,6 +592,11 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 	if cfg.UploadURL != "" {
 		fmt.Fprintf(w, "parleyd: file upload (XEP-0363) at upload.%s, files under %s/upload/\n", cfg.Domain, cfg.UploadURL)
 	}
+	for _, l := range listeners {
+		if a, ok := l.boundAddr().(*net.TCPAddr); ok && l.flag == "https" {
+			fmt.Fprintf(w, "parleyd: web client at https://%s/\n", webHost(cfg.Domain, a))
+		}
+	}
 	fmt.Fprintf(w, "Create the first user: %s user add alice\n", n.ctlCommand)
 	if cert.selfSigned {
 		fmt.Fprintf(w, "Then log in as alice@%s; clients must be told to trust the self-signed certificate.\n", cfg.Domain)
@@ -586,6 +604,19 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 		fmt.Fprintf(w, "Then log in as alice@%s.\n", cfg.Domain)
 	}
 	n.log.Info("started", "version", version.String("parleyd"), "domain", cfg.Domain)
+}
+
+// webHost is how a browser on this host reaches a listener bound to a:
+// the domain when it is localhost, else the address, with its port.
+func webHost(domain string, a *net.TCPAddr) string {
+	host := domain
+	if domain != "localhost" {
+		host = a.IP.String()
+		if a.IP.IsUnspecified() {
+			host = domain
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(a.Port))
 }
 
 // ctlCommand is the parleyctl command line that reaches the same database

@@ -118,7 +118,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestServeAndStop(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	d := start(t, "--data", data,
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0",
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--https", "", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0",
 		"--admin-http", "127.0.0.1:0", "--xmpp-s2s", "127.0.0.1:0")
 	httpAddr := d.addr(t, "HTTP (/healthz, upload, /sip)")
 	admin := d.addr(t, "admin HTTP (/metrics, /healthz, /readyz, /debug/pprof/)")
@@ -240,7 +240,7 @@ func TestBindError(t *testing.T) {
 		}
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), "parleyd",
-			append([]string{"--data", t.TempDir(), "--http", "", "--sip", "", "--sip-tls", "", "--xmpp-s2s", ""}, args...),
+			append([]string{"--data", t.TempDir(), "--https", "", "--http", "", "--sip", "", "--sip-tls", "", "--xmpp-s2s", ""}, args...),
 			&stdout, &stderr, nil)
 		if code != 1 || !strings.Contains(stderr.String(), "parleyd: "+flag+" "+addr+": ") {
 			t.Errorf("%q: exit %d, stderr %q; want 1 and an error naming %s %s", args, code, stderr.String(), flag, addr)
@@ -264,7 +264,7 @@ func TestSIPPortTaken(t *testing.T) {
 		t.Fatal("UDP :5060 is free although held")
 	}
 	d := start(t, "--data", filepath.Join(t.TempDir(), "data"),
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--http", "", "--sip-tls", "", "--xmpp-s2s", "")
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--https", "", "--http", "", "--sip-tls", "", "--xmpp-s2s", "")
 	c2s := d.addr(t, "XMPP c2s (STARTTLS)")
 
 	// The c2s port answers a stream header with its own and STARTTLS.
@@ -331,7 +331,7 @@ func TestVersionAndJSONLog(t *testing.T) {
 	}
 
 	d := start(t, "--data", filepath.Join(t.TempDir(), "data"), "--log-format", "json",
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--http", "", "--sip", "", "--sip-tls", "")
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--https", "", "--http", "", "--sip", "", "--sip-tls", "")
 	d.addr(t, "XMPP c2s (STARTTLS)")
 	d.waitLog(t, `"msg":"started"`, 1)
 	for _, line := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {

@@ -137,7 +137,7 @@ func TestReload(t *testing.T) {
 	first := writeCert(t, certFile, keyFile)
 	writeConfig("")
 	d := start(t, "--config", file, "--data", filepath.Join(dir, "data"),
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0", "--sip", "", "--http", "")
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0", "--sip", "", "--https", "", "--http", "")
 	c2s, direct, sipTLS := d.addr(t, "XMPP c2s (STARTTLS)"), d.addr(t, "XMPP direct TLS (XEP-0368)"), d.addr(t, "SIP over TLS")
 	for i, got := range tlsCerts(t, c2s, direct, sipTLS) {
 		if !bytes.Equal(got, first) {

@@ -15,7 +15,7 @@ import (
 // /sip of its HTTP listener; an OPTIONS over it is answered there.
 func TestSIPOverWebSocket(t *testing.T) {
 	d := start(t, "--data", filepath.Join(t.TempDir(), "data"),
-		"--xmpp-c2s", "", "--xmpp-tls", "", "--http", "127.0.0.1:0", "--sip", "", "--sip-tls", "", "--xmpp-s2s", "")
+		"--xmpp-c2s", "", "--xmpp-tls", "", "--https", "", "--http", "127.0.0.1:0", "--sip", "", "--sip-tls", "", "--xmpp-s2s", "")
 	httpAddr := d.addr(t, "HTTP (/healthz, upload, /sip)")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()

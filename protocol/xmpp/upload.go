@@ -189,7 +189,9 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Type", ctype)
 	disposition := "attachment"
-	if t, _, _ := strings.Cut(ctype, "/"); t == "image" || t == "audio" || t == "video" {
+	// Media is shown in the page; anything that could be active
+	// content (HTML, SVG with its scripts, PDF, ...) is downloaded.
+	if t, sub, _ := strings.Cut(ctype, "/"); (t == "image" || t == "audio" || t == "video") && !strings.HasPrefix(strings.ToLower(sub), "svg") {
 		disposition = "inline"
 	}
 	h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": f.Name}))

@@ -53,6 +53,8 @@ type Config struct {
 	XMPPC2S string
 	XMPPTLS string
 	HTTP    string
+	// HTTPS serves the same and the web client over TLS.
+	HTTPS string
 	// AdminHTTP serves /metrics, /healthz, /readyz and pprof.
 	AdminHTTP string
 	// StrictListeners makes a listener that cannot open stop the start;

@@ -47,14 +47,14 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Config{
 		Data: "./data", Domain: "localhost", Storage: "sqlite:data/parley.db",
-		XMPPC2S: ":5222", XMPPTLS: ":5223", HTTP: ":5280", AdminHTTP: "127.0.0.1:5282", SIP: ":5060", SIPTLS: ":5061", SIPDigest: "MD5,SHA-256", SIPSendQueue: 256, SIPMaxSubscriptions: 16,
+		XMPPC2S: ":5222", XMPPTLS: ":5223", HTTP: "127.0.0.1:5280", HTTPS: ":5281", AdminHTTP: "127.0.0.1:5282", SIP: ":5060", SIPTLS: ":5061", SIPDigest: "MD5,SHA-256", SIPSendQueue: 256, SIPMaxSubscriptions: 16,
 		LogLevel: slog.LevelInfo, LogFormat: "text", MaxStanzaSize: 256 << 10,
 		MaxUnauthPerIP: 20, MaxWebSessionsPerIP: 100, UnauthTimeout: 30 * time.Second,
 		MaxAuthFailures: 3, AuthFailureDelay: time.Second,
 		MaxOfflineMessages: 1000, SendQueue: 1024, MaxResources: 32,
 		SendQueueBytes: 16 << 20, SlowConsumerTime: 10 * time.Second, SlowConsumerRate: 1 << 10,
 		StanzaRate: 20, StanzaBurst: 200, UserStanzaRate: 40, UserStanzaBurst: 400, IPStanzaRate: 2000, IPStanzaBurst: 20000,
-		UploadMaxSize: 20 << 20, UploadQuota: 1 << 30, UploadURL: "http://localhost:5280",
+		UploadMaxSize: 20 << 20, UploadQuota: 1 << 30, UploadURL: "https://localhost:5281",
 		Compliance: true, ComplianceStorage: "sqlite:data/compliance.db",
 		ComplianceAdapter: "xml", ComplianceOutput: "data/compliance", ComplianceInterval: 15 * time.Minute,
 		ComplianceFileEvents: 100_000,
@@ -159,7 +159,7 @@ max-stanza-size: 64KiB
 
 func TestEmptyAddressDisables(t *testing.T) {
 	file := writeFile(t, "parley.toml", `xmpp-tls = ""`)
-	c, err := load(t, "--config", file, "--http", "")
+	c, err := load(t, "--config", file, "--https", "", "--http", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,11 @@ import (
 	"strings"
 )
 
-// deriveUploadURL sets UploadURL, when it is not configured, to the HTTP
-// listener at the XMPP domain: http://DOMAIN:PORT. The listener speaks
-// plain HTTP; behind a TLS-terminating proxy set upload-url to the URL the
-// proxy serves. With the HTTP listener disabled and no upload-url, uploads
-// are off (UploadURL stays empty).
+// deriveUploadURL sets UploadURL, when it is not configured, to the HTTPS
+// listener at the XMPP domain, https://DOMAIN:PORT, or without one to the
+// HTTP listener, http://DOMAIN:PORT. Behind a TLS-terminating proxy set
+// upload-url to the URL the proxy serves. With both listeners disabled
+// and no upload-url, uploads are off (UploadURL stays empty).
 func (c *Config) deriveUploadURL() error {
 	if c.UploadURL != "" {
 		u, err := url.Parse(c.UploadURL)
@@ -21,16 +21,20 @@ func (c *Config) deriveUploadURL() error {
 		c.UploadURL = strings.TrimRight(c.UploadURL, "/")
 		return nil
 	}
-	if c.HTTP == "" {
+	scheme, addr, key, standard := "https", c.HTTPS, "https", "443"
+	if addr == "" {
+		scheme, addr, key, standard = "http", c.HTTP, "http", "80"
+	}
+	if addr == "" {
 		return nil
 	}
-	_, port, err := net.SplitHostPort(c.HTTP)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("config: http %q: %w", c.HTTP, err)
+		return fmt.Errorf("config: %s %q: %w", key, addr, err)
 	}
-	c.UploadURL = "http://" + net.JoinHostPort(c.Domain, port)
-	if port == "80" {
-		c.UploadURL = "http://" + c.Domain
+	c.UploadURL = scheme + "://" + net.JoinHostPort(c.Domain, port)
+	if port == standard {
+		c.UploadURL = scheme + "://" + c.Domain
 	}
 	return nil
 }

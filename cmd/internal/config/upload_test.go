@@ -7,10 +7,11 @@ func TestUploadURL(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "http://localhost:5280"},
-		{[]string{"--domain", "chat.example.org", "--http", "127.0.0.1:8080"}, "http://chat.example.org:8080"},
-		{[]string{"--domain", "chat.example.org", "--http", ":80"}, "http://chat.example.org"},
-		{[]string{"--http", ""}, ""},
+		{nil, "https://localhost:5281"},
+		{[]string{"--domain", "chat.example.org", "--https", ":443"}, "https://chat.example.org"},
+		{[]string{"--domain", "chat.example.org", "--https", "", "--https", "", "--http", "127.0.0.1:8080"}, "http://chat.example.org:8080"},
+		{[]string{"--domain", "chat.example.org", "--https", "", "--https", "", "--http", ":80"}, "http://chat.example.org"},
+		{[]string{"--https", "", "--https", "", "--http", ""}, ""},
 		{[]string{"--upload-url", "https://files.example.org/"}, "https://files.example.org"},
 	} {
 		c, err := load(t, tc.args...)
