@@ -78,15 +78,9 @@ var itestsCases = []string{
 var itestsExpectedFailures = map[string]string{
 	"test_httpupload TestHTTPUpload.test_httpupload": "client bug: slixmpp 1.8.3's xep_0363 discovery passes coroutines to asyncio.wait, " +
 		"which Python 3.11 refuses (TypeError: Passing coroutines is forbidden); Parley's upload is tested with slixmpp's plugin (service given) in TestComplianceCapturesScriptedSession",
-	"test_blocking TestBlocking.test_blocking":                   "server: XEP-0191 blocking is not in yet (issue 12 item 5)",
-	"test_mam TestMAM.test_mam_iterate":                          "server: the account's own archive (XEP-0313 on 1:1 chats) is not in yet (issue 12 item 4)",
-	"test_mam TestMAM.test_mam_retrieve":                         "server: the account's own archive (XEP-0313 on 1:1 chats) is not in yet (issue 12 item 4)",
-	"test_pep TestPEP.test_pep_private":                          "server: PEP (XEP-0163) is not in yet (issue 12 item 1)",
-	"test_pep TestPEP.test_pep_public":                           "server: PEP (XEP-0163) is not in yet (issue 12 item 1)",
-	"test_privatestorage TestPrivateStorage.test_privatestorage": "server: private XML storage (XEP-0049) is not in yet (issue 12 item 2)",
-	"test_user_avatar TestUserAvatar.test_set_avatar":            "server: PEP avatars (XEP-0084 over XEP-0163) are not in yet (issue 12 item 1)",
-	"test_vcard TestVcardTemp.test_vcard":                        "server: vcard-temp (XEP-0054) is not in yet (issue 12 item 3)",
-	"test_vcard_avatar TestVcardAvatar.test_set_avatar":          "server: vcard-temp (XEP-0054) is not in yet (issue 12 item 3)",
+	"test_blocking TestBlocking.test_blocking": "server: XEP-0191 blocking is not in yet (issue 12 item 5)",
+	"test_mam TestMAM.test_mam_iterate":        "server: the account's own archive (XEP-0313 on 1:1 chats) is not in yet (issue 12 item 4)",
+	"test_mam TestMAM.test_mam_retrieve":       "server: the account's own archive (XEP-0313 on 1:1 chats) is not in yet (issue 12 item 4)",
 }
 
 // itestsTimeout bounds each test case (its asyncSetUp too): a case that

@@ -113,17 +113,9 @@ func (s *Server) nativeItems(ctx context.Context, owner string) (map[string]stor
 }
 
 // bookmarkPublish publishes one bookmark node item with XEP-0402's
-// options, or, when the client configured the node otherwise, as it is.
+// options (pep.go's serverPublish).
 func (s *Server) bookmarkPublish(ctx context.Context, owner, publisher, node, id string, payload []byte) error {
-	pub, err := s.pep.Publish(ctx, owner, publisher, node, id, payload, bookmarkOptions)
-	if errors.Is(err, pep.ErrPrecondition) {
-		pub, err = s.pep.Publish(ctx, owner, publisher, node, id, payload, nil)
-	}
-	if err != nil {
-		return err
-	}
-	s.pepPublished(ctx, pub)
-	return nil
+	return s.serverPublish(ctx, owner, publisher, node, id, payload, bookmarkOptions)
 }
 
 // bookmarksFromLegacy writes a XEP-0048 list to the XEP-0402 node (new and

@@ -2,6 +2,7 @@ package xmpp
 
 import (
 	"context"
+	"errors"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/pubsub"
@@ -36,6 +37,22 @@ func (s *Server) pepPublished(ctx context.Context, pub pep.Published) {
 	item := itemElement(pubsub.NSEvent, pub.Item)
 	item.SetAttr("publisher", pub.Item.Publisher)
 	s.pepChanged(ctx, pub.Node, NewElement(pubsub.NSEvent, "items", "node", pub.Node.Name).Append(item))
+}
+
+// serverPublish publishes an item the server converted from another form
+// of the account's data (bookmarks.go, vcard.go) with the options that
+// form calls for, or, when the client configured the node otherwise, as
+// the node is; and notifies it.
+func (s *Server) serverPublish(ctx context.Context, owner, publisher, node, id string, payload []byte, options map[string][]string) error {
+	pub, err := s.pep.Publish(ctx, owner, publisher, node, id, payload, options)
+	if errors.Is(err, pep.ErrPrecondition) {
+		pub, err = s.pep.Publish(ctx, owner, publisher, node, id, payload, nil)
+	}
+	if err != nil {
+		return err
+	}
+	s.pepPublished(ctx, pub)
+	return nil
 }
 
 // pepChanged sends an event to every subscriber of node n whose resources

@@ -129,23 +129,18 @@ func (s *Server) vcardToAvatar(ctx context.Context, owner, publisher string, v *
 		if typ == "" {
 			typ = "image/png"
 		}
-		pub, err := s.pep.Publish(ctx, owner, publisher, nsAvatarData, id,
-			NewElement(nsAvatarData, "data").AppendText(base64.StdEncoding.EncodeToString(data)).Bytes(), avatarOptions)
-		if err != nil {
+		if err := s.serverPublish(ctx, owner, publisher, nsAvatarData, id,
+			NewElement(nsAvatarData, "data").AppendText(base64.StdEncoding.EncodeToString(data)).Bytes(), avatarOptions); err != nil {
 			s.log.Error("vcard: publishing the avatar", "owner", owner, "err", err)
 			return
 		}
-		s.pepPublished(ctx, pub)
 		meta.Append(NewElement(nsAvatarMetadata, "info", "bytes", strconv.Itoa(len(data)), "id", id, "type", typ))
 	default:
 		id = "none"
 	}
-	pub, err := s.pep.Publish(ctx, owner, publisher, nsAvatarMetadata, id, meta.Bytes(), avatarOptions)
-	if err != nil {
+	if err := s.serverPublish(ctx, owner, publisher, nsAvatarMetadata, id, meta.Bytes(), avatarOptions); err != nil {
 		s.log.Error("vcard: publishing the avatar metadata", "owner", owner, "err", err)
-		return
 	}
-	s.pepPublished(ctx, pub)
 }
 
 // avatarToVCard puts the PEP avatar the account published into its vCard's

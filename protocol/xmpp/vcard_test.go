@@ -66,3 +66,27 @@ func TestVCardAvatar(t *testing.T) {
 		t.Fatalf("setting another's vCard: %s", r)
 	}
 }
+
+// XEP-0398 §3 when a client made the avatar nodes first, with the default
+// (presence) access: the vCard's PHOTO is published on them as they are.
+func TestVCardAvatarOnClientNodes(t *testing.T) {
+	ts := startServer(t)
+	for _, u := range []string{"alice", "bob"} {
+		ts.addUser(t, u, "secret")
+	}
+	ts.befriend(t, "alice", "bob")
+	bob := ts.login(t, "bob", "secret", "b")
+	bob.presenceWithCaps(capsInfo(nsAvatarMetadata))
+	bob.roundTrip()
+	alice := ts.online(t, "alice", "secret", "a")
+	alice.send(`<iq type='set' id='a1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:xmpp:avatar:data'><item id='x'><data xmlns='urn:xmpp:avatar:data'>AAAA</data></item></publish></pubsub></iq>`)
+	iqReply(alice, "a1")
+	alice.send(`<iq type='set' id='a2'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:xmpp:avatar:metadata'><item id='x'><metadata xmlns='urn:xmpp:avatar:metadata'/></item></publish></pubsub></iq>`)
+	iqReply(alice, "a2")
+	img := []byte("a jpeg, say")
+	alice.send(`<iq type='set' id='v'><vCard xmlns='vcard-temp'><PHOTO><TYPE>image/jpeg</TYPE><BINVAL>%s</BINVAL></PHOTO></vCard></iq>`, base64.StdEncoding.EncodeToString(img))
+	iqReply(alice, "v")
+	bob.expect("metadata event for the vCard's photo", func(e *Element) bool {
+		return isEvent(nsAvatarMetadata)(e) && strings.Contains(e.String(), avatarID(img))
+	})
+}
