@@ -31,10 +31,11 @@ Run parleyctl as the parley user, with this file:
 
 var packageSettings = map[string]string{"data": "/var/lib/parley"}
 
-// TestPackageConfig checks that the package's config file is the one
-// TOML generates now. Run with -update to regenerate it.
+// TestPackageConfig checks that the package's config file and parleyd(8)
+// are the ones TOML and ParleydManual generate now. Run with -update to regenerate it.
 func TestPackageConfig(t *testing.T) {
 	golden.Check(t, packageConfig, TOML(packageHeader, packageSettings), *update, "go test ./cmd/internal/config -update")
+	golden.Check(t, "../../../dist/debian/parleyd.8", ParleydManual().Roff(), *update, "go test ./cmd/internal/config -update")
 }
 
 // TestTOMLDefaults loads the generated file with every key uncommented and

@@ -1,20 +1,20 @@
-package main
+package config
 
 import (
 	"flag"
 	"io"
 
-	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/cmd/internal/manpage"
 )
 
-// manual is parleyd(8), generated from the flag definitions (every key of
-// the configuration table). TestManual keeps dist/debian/parleyd.8 equal
-// to it.
-func manual() manpage.Page {
+// ParleydManual is parleyd(8), generated from the flag definitions (every
+// key of the table). TestPackageConfig keeps dist/debian/parleyd.8 equal to
+// it, so the one -update that regenerates the README's key table
+// regenerates the page too.
+func ParleydManual() manpage.Page {
 	fs := flag.NewFlagSet("parleyd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	config.Register(fs)
+	Register(fs)
 	return manpage.Page{
 		Name:    "parleyd",
 		Section: "8",
@@ -29,7 +29,7 @@ func manual() manpage.Page {
 		},
 		Options: fs,
 		Note: func(name string) string {
-			if config.Live(name) {
+			if Live(name) {
 				return "(changes on SIGHUP)"
 			}
 			return ""
