@@ -32,14 +32,79 @@ import (
 // not have (RFC 6121 §2.5.3: item-not-found).
 var ErrNotOnRoster = errors.New("roster: the contact is not on the roster")
 
-// Rosters applies roster and subscription changes to the store.
-type Rosters struct {
-	store storage.Rosters
+// ErrRosterFull refuses a new contact to a user whose roster holds
+// Limits.MaxItems (issue 18: subscribing to 2,000 unknown contacts left a
+// 2,000-item roster). The XMPP front door answers policy-violation.
+var ErrRosterFull = errors.New("roster: the roster is full")
+
+// Limits bounds what one user's roster and requests may grow to; zero
+// fields mean no limit.
+type Limits struct {
+	// MaxItems is the most contacts one roster holds: a subscription
+	// request or roster set that would add one more is refused
+	// (ErrRosterFull).
+	MaxItems int
+	// MaxPendingIn is the most unanswered subscription requests one user
+	// keeps (RFC 6121 §3.1.3): a request from one more contact is dropped
+	// (not stored, not delivered) until the user answers some.
+	MaxPendingIn int
 }
 
-// New returns Rosters over store.
+// Rosters applies roster and subscription changes to the store.
+type Rosters struct {
+	store  storage.Rosters
+	limits Limits
+}
+
+// New returns Rosters over store, with no limits.
 func New(store storage.Rosters) *Rosters {
 	return &Rosters{store: store}
+}
+
+// NewLimited returns Rosters over store with limits.
+func NewLimited(store storage.Rosters, limits Limits) *Rosters {
+	return &Rosters{store: store, limits: limits}
+}
+
+// roomForItem refuses a new contact on a full roster: ErrRosterFull when
+// contact is not on user's roster and it holds MaxItems already. It reads
+// outside the change's transaction, so concurrent additions of one user
+// may pass the limit by as many as run at once.
+func (r *Rosters) roomForItem(ctx context.Context, user, contact string) error {
+	if r.limits.MaxItems <= 0 {
+		return nil
+	}
+	if _, err := r.store.RosterItem(ctx, user, contact); err == nil {
+		return nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	items, _, err := r.store.Roster(ctx, user)
+	if err != nil {
+		return err
+	}
+	if len(items) >= r.limits.MaxItems {
+		return fmt.Errorf("%w: %d contacts, the most allowed", ErrRosterFull, len(items))
+	}
+	return nil
+}
+
+// roomForRequest reports whether user may keep one more unanswered
+// request (from a contact that has none pending yet).
+func (r *Rosters) roomForRequest(ctx context.Context, user, contact string) (bool, error) {
+	if r.limits.MaxPendingIn <= 0 {
+		return true, nil
+	}
+	pending, err := r.store.PendingSubscriptions(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range pending {
+		if p.From == contact {
+			return true, nil
+		}
+	}
+	return len(pending) < r.limits.MaxPendingIn, nil
 }
 
 // Push is a changed roster item to push to the owner's interested
@@ -80,6 +145,9 @@ type Outcome struct {
 	// presence: send it the current presence of each of the user's
 	// available resources (§3.1.5).
 	Presence bool
+	// Dropped: a new request was dropped, the user having
+	// Limits.MaxPendingIn unanswered ones already.
+	Dropped bool
 }
 
 // Outbound applies a subscription stanza user sends to contact (RFC 6121
@@ -88,6 +156,11 @@ type Outcome struct {
 // not there; the other events only change items that exist. Answering a
 // request (subscribed, unsubscribed) forgets it.
 func (r *Rosters) Outbound(ctx context.Context, user, contact string, ev Event) (Outcome, error) {
+	if ev == Subscribe || ev == Subscribed {
+		if err := r.roomForItem(ctx, user, contact); err != nil {
+			return Outcome{}, fmt.Errorf("roster: %s from %s to %s: %w", ev, user, contact, err)
+		}
+	}
 	out, err := r.step(ctx, user, contact, outbound, ev, func(_ *storage.RosterState, out *Outcome) {
 		out.Presence = !out.Before.From() && out.After.From()
 	})
@@ -105,6 +178,17 @@ func (r *Rosters) Outbound(ctx context.Context, user, contact string, ev Event) 
 // a user with no account with unsubscribed (§3.1.3); any other stanza for
 // a user with no account is dropped.
 func (r *Rosters) Inbound(ctx context.Context, user, contact string, ev Event, stanza []byte) (Outcome, error) {
+	if ev == Subscribe {
+		ok, err := r.roomForRequest(ctx, user, contact)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("roster: %s from %s to %s: %w", ev, contact, user, err)
+		}
+		if !ok {
+			// Too many unanswered requests: this one is dropped, as a
+			// repeated one is (Appendix A.3.1), until the user answers.
+			return Outcome{Dropped: true}, nil
+		}
+	}
 	out, err := r.step(ctx, user, contact, inbound, ev, func(st *storage.RosterState, out *Outcome) {
 		if !out.Before.PendingIn && out.After.PendingIn {
 			// A new request: keep it until the user answers.
@@ -158,6 +242,9 @@ func (r *Rosters) step(ctx context.Context, user, contact string, tables map[Eve
 // Set adds contact to user's roster or updates its name and groups (RFC
 // 6121 §2.3, §2.4), leaving its subscription state as it is.
 func (r *Rosters) Set(ctx context.Context, user, contact, name string, groups []string) (Outcome, error) {
+	if err := r.roomForItem(ctx, user, contact); err != nil {
+		return Outcome{}, fmt.Errorf("roster: setting %s on %s's roster: %w", contact, user, err)
+	}
 	var out Outcome
 	var item storage.RosterItem
 	version, err := r.store.UpdateRoster(ctx, user, contact, func(st *storage.RosterState) error {

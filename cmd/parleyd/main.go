@@ -262,6 +262,8 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		Registerer:          reg,
 		MaxUnauthPerIP:      cfg.MaxUnauthPerIP,
 		MaxWebSessionsPerIP: cfg.MaxWebSessionsPerIP,
+		MaxRosterItems:      cfg.MaxRosterItems,
+		MaxPendingRequests:  cfg.MaxPendingSubscriptions,
 		WebAllowedOrigins:   cfg.HTTPAllowedOrigins,
 		SendQueueLength:     cfg.SendQueue,
 		SendQueueBytes:      cfg.SendQueueBytes,

@@ -28,6 +28,8 @@ const (
 	DefaultSlowConsumerRate    = 1 << 10
 	DefaultWriteTimeout        = 30 * time.Second
 	DefaultMaxResourcesPerUser = 32
+	DefaultMaxRosterItems      = 1000
+	DefaultMaxPendingRequests  = 500
 
 	// The senders' stanza rates: enough for a client that logs in,
 	// joins its rooms and pastes a few hundred lines at once.
@@ -123,6 +125,13 @@ type Config struct {
 	// MaxResourcesPerUser bounds the number of simultaneous sessions of one
 	// account.
 	MaxResourcesPerUser int
+	// MaxRosterItems is the most contacts one roster holds; a subscription
+	// request or roster set adding one more is refused with
+	// policy-violation. MaxPendingRequests is the most unanswered
+	// subscription requests kept for one user; a request from one more
+	// contact is dropped (roster.Limits).
+	MaxRosterItems     int
+	MaxPendingRequests int
 	// ChannelBinding offers the SCRAM -PLUS mechanisms (RFC 5802 §6) with
 	// the tls-exporter (RFC 9266) and tls-server-end-point (RFC 5929)
 	// channel bindings, advertised with XEP-0440. When on, a client that
@@ -187,6 +196,8 @@ func (c *Config) applyDefaults() error {
 	setDefault(&c.IPStanzaRate, DefaultIPStanzaRate)
 	setDefault(&c.IPStanzaBurst, DefaultIPStanzaBurst)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.MaxRosterItems, DefaultMaxRosterItems)
+	setDefault(&c.MaxPendingRequests, DefaultMaxPendingRequests)
 	if c.Version == "" {
 		c.Version = "dev"
 	}

@@ -23,6 +23,10 @@ type metrics struct {
 	throttleSeconds  prometheus.Counter
 	unauthRefused    prometheus.Counter
 	limits           *prometheus.GaugeVec
+	// rosterLimited counts subscriptions and roster sets refused on a
+	// full roster (items) and requests dropped for a user with too many
+	// unanswered ones (requests).
+	rosterLimited *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -55,11 +59,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parley_xmpp_unauth_refused_total", Help: "Connections refused because their address already held the most unauthenticated connections allowed."}),
 		limits: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "parley_xmpp_limit", Help: "The front door's configured limits, by name (rates per second, sizes in bytes, times in seconds)."}, []string{"limit"}),
+		rosterLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_xmpp_roster_limited_total", Help: "Roster additions refused on a full roster (limit=items) and subscription requests dropped for a user with the most unanswered ones (limit=requests)."}, []string{"limit"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.logins, m.authFailures, m.stanzasIn,
 			m.stanzasOut, m.streamErrors, m.slowConsumers, m.offlineStored,
-			m.stanzasThrottled, m.stanzasRefused, m.throttleSeconds, m.unauthRefused, m.limits)
+			m.stanzasThrottled, m.stanzasRefused, m.throttleSeconds, m.unauthRefused, m.limits, m.rosterLimited)
 	}
 	return m
 }
@@ -71,6 +77,8 @@ func (m *metrics) setLimits(c *Config) {
 		"max_unauth_per_ip":       float64(c.MaxUnauthPerIP),
 		"max_web_sessions_per_ip": float64(c.MaxWebSessionsPerIP),
 		"send_queue":              float64(c.SendQueueLength),
+		"max_roster_items":        float64(c.MaxRosterItems),
+		"max_pending_requests":    float64(c.MaxPendingRequests),
 		"send_queue_bytes":        float64(c.SendQueueBytes),
 		"slow_consumer_time":      c.SlowConsumerTime.Seconds(),
 		"slow_consumer_rate":      float64(c.SlowConsumerRate),

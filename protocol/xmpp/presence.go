@@ -2,11 +2,14 @@ package xmpp
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/roster"
 	"github.com/parleychat/parley/storage"
 )
@@ -384,7 +387,7 @@ func (s *Server) outboundSubscription(ctx context.Context, o origin, typ string,
 	}
 	out, err := s.rosters.Outbound(ctx, user.Localpart(), contact.String(), roster.Event(typ))
 	if err != nil {
-		return err
+		return s.rosterRefusal(err)
 	}
 	stamped := p.Copy()
 	stamped.SetAttr("from", user.String())
@@ -411,7 +414,21 @@ func (s *Server) inboundSubscription(ctx context.Context, user, from jid.JID, p 
 		s.log.Error("subscription", "user", user.String(), "from", from.String(), "type", p.AttrValue("type"), "err", err)
 		return
 	}
+	if out.Dropped {
+		s.metrics.rosterLimited.WithLabelValues("requests").Inc()
+		return
+	}
 	s.subscriptionOutcome(ctx, user, from, out, func() { s.deliverPresence(p, user) })
+}
+
+// rosterRefusal is the stanza error for a roster change refused by a
+// limit (policy-violation, counted), or err itself.
+func (s *Server) rosterRefusal(err error) error {
+	if errors.Is(err, roster.ErrRosterFull) {
+		s.metrics.rosterLimited.WithLabelValues("items").Inc()
+		return stanzaError(interop.PolicyViolation, fmt.Sprintf("your roster holds %d contacts, the most allowed: remove some first", s.cfg.MaxRosterItems))
+	}
+	return err
 }
 
 // subscriptionOutcome sends what a change to user's roster about contact

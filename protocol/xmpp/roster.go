@@ -138,7 +138,7 @@ func (s *Server) rosterSet(ctx context.Context, r *request) (*Element, error) {
 	}
 	out, err := s.rosters.Set(ctx, owner, contact.String(), name, groups)
 	if err != nil {
-		return nil, err
+		return nil, s.rosterRefusal(err)
 	}
 	if out.Push != nil {
 		s.pushRoster(r.from.bareJID(), out.Push)

@@ -99,7 +99,7 @@ func NewServer(cfg Config) (*Server, error) {
 		ipRates:      newStanzaBuckets(cfg.IPStanzaRate, cfg.IPStanzaBurst),
 		router:       newRouter(),
 		mux:          newMux(),
-		rosters:      roster.New(cfg.Store),
+		rosters:      roster.NewLimited(cfg.Store, roster.Limits{MaxItems: cfg.MaxRosterItems, MaxPendingIn: cfg.MaxPendingRequests}),
 		pep:          pep.New(cfg.Store, cfg.Domain),
 		caps:         newCapsCache(),
 		privateHooks: make(map[string]privateHook),

@@ -157,6 +157,10 @@ type Config struct {
 	// PoolNodeTimeout is how long a silent node stays alive in the
 	// others' view.
 	PoolNodeTimeout time.Duration
+	// MaxRosterItems and MaxPendingSubscriptions are xmpp.Config's
+	// MaxRosterItems and MaxPendingRequests.
+	MaxRosterItems          int
+	MaxPendingSubscriptions int
 	// MaxRoomsPerUser is muc.Config.MaxRoomsPerUser.
 	MaxRoomsPerUser int
 	// RoomChangePoll is how often the room engine reads the room change
