@@ -76,7 +76,7 @@ func (s *Server) registerServerDisco() {
 	s.mux.entity(toServer, entity{category: "server", typ: "im", name: "Parley", items: s.serverItems})
 	s.mux.entity(toAccount, entity{category: "account", typ: "registered", admit: s.mayDiscoverAccount,
 		items: func(context.Context, *request) (*Element, error) {
-			return NewElement(nsDiscoItems, "query"), nil // none published yet
+			return NewElement(nsDiscoItems, "query"), nil // pep.go lists the account's nodes
 		}})
 }
 

@@ -27,6 +27,7 @@ func (s *Server) registerPEP() {
 	if e := s.mux.entities[toAccount]; e != nil {
 		// XEP-0163 §8: a PEP service is the account's pubsub/pep identity.
 		e.also = append(e.also, [2]string{"pubsub", "pep"})
+		e.items = s.pepNodes
 	}
 	s.registerPubSub()
 	s.registerCaps()
@@ -37,6 +38,22 @@ func (s *Server) pepPublished(ctx context.Context, pub pep.Published) {
 	item := itemElement(pubsub.NSEvent, pub.Item)
 	item.SetAttr("publisher", pub.Item.Publisher)
 	s.pepChanged(ctx, pub.Node, NewElement(pubsub.NSEvent, "items", "node", pub.Node.Name).Append(item))
+}
+
+// pepNodes lists the account's nodes the requester may read (XEP-0060
+// §5.2, disco#items on the service).
+func (s *Server) pepNodes(ctx context.Context, r *request) (*Element, error) {
+	nodes, err := s.cfg.Store.PubSubNodes(ctx, r.to.Localpart())
+	if err != nil {
+		return nil, err
+	}
+	q := NewElement(nsDiscoItems, "query")
+	for _, n := range nodes {
+		if s.pep.MayRead(ctx, n, r.from.bareJID()) == nil {
+			q.Append(NewElement(nsDiscoItems, "item", "jid", r.to.Bare().String(), "node", n.Name))
+		}
+	}
+	return q, nil
 }
 
 // serverPublish publishes an item the server converted from another form

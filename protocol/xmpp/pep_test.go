@@ -225,6 +225,16 @@ func TestPEPAccessAndOptions(t *testing.T) {
 		t.Fatalf("a deleted node: %s", r)
 	}
 
+	// disco#items lists the nodes the asker may read (XEP-0060 §5.2).
+	bob.send(`<iq type='get' id='items' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`)
+	if r := iqReply(bob, "items").String(); strings.Contains(r, "urn:xmpp:bookmarks:1") || strings.Contains(r, nickNode) || !strings.Contains(r, "type=\"result\"") {
+		t.Fatalf("a contact's disco#items shows whitelisted nodes: %s", r)
+	}
+	alice.send(`<iq type='get' id='items2'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`)
+	if r := iqReply(alice, "items2").String(); !strings.Contains(r, `node="urn:xmpp:bookmarks:1"`) || !strings.Contains(r, `node="`+nickNode+`"`) {
+		t.Fatalf("the owner's disco#items: %s", r)
+	}
+
 	// The account advertises the PEP identity and publish-options.
 	alice.send(`<iq type='get' id='di'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
 	if r := iqReply(alice, "di"); !strings.Contains(r.String(), `category="pubsub" type="pep"`) || !strings.Contains(r.String(), "pubsub#publish-options") {
