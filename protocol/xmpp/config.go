@@ -153,6 +153,18 @@ type Config struct {
 	// above its share, DESIGN §4): a non-empty host:port answers the
 	// stream with <see-other-host/> (RFC 6120 §4.9.3.19).
 	Redirect func() string
+	// Admins are the usernames (localparts) of this domain's server
+	// administrators: they may run the service administration commands
+	// (XEP-0133, admin_commands.go).
+	Admins []string
+	// AllowRegistration lets anyone create an account with in-band
+	// registration (XEP-0077) before authenticating. Logged-in users may
+	// change their password that way whatever it says (register.go).
+	AllowRegistration bool
+	// ContactAddresses are the server's contact addresses (XEP-0157), each
+	// KIND=URI with KIND one of ContactKinds, published in the server's
+	// disco#info (contact_addresses.go).
+	ContactAddresses []string
 	// S2S, when set, federates with other XMPP servers (s2s.go): ServeS2S
 	// accepts their links and stanzas to other domains go out over ours.
 	// nil: stanzas to other domains bounce with remote-server-not-found.

@@ -47,6 +47,7 @@ type conn struct {
 	tlsState   tls.ConnectionState
 	servedCert []byte // the leaf certificate of the handshake, when chosen per handshake
 	username   string // set by SASL
+	registered bool   // an account was registered in band on this stream (register.go)
 	authFails  int
 	countedIP  bool // holds a slot in the per-IP unauthenticated count
 	// web is set for a stream carried by a web transport (web.go): it
@@ -337,6 +338,9 @@ func (c *conn) features() *Element {
 		f.Append(NewElement(nsTLS, "starttls").Append(NewElement(nsTLS, "required")))
 	case c.username == "":
 		f.Append(c.srv.saslMechanisms(c))
+		if r := c.registerFeature(); r != nil {
+			f.Append(r)
+		}
 		if cb := c.srv.channelBindingTypes(c); cb != nil {
 			f.Append(cb)
 		}
@@ -346,6 +350,11 @@ func (c *conn) features() *Element {
 		// clients that still send it.
 		f.Append(NewElement(nsSession, "session").Append(NewElement(nsSession, "optional")))
 		f.Append(NewElement(nsRosterVer, "ver"))
+		// The server's own capabilities (XEP-0115 §6.3), once the
+		// client is someone the server's features are for.
+		if caps := c.srv.capsElement(); caps != nil {
+			f.Append(caps)
+		}
 	}
 	return f
 }
@@ -392,6 +401,14 @@ func (c *conn) negotiateStep(ctx context.Context) (restart bool, err error) {
 			ok, err := c.authenticate(ctx, el)
 			if err != nil || ok {
 				return ok, err
+			}
+		case el.Name.Space == nsClient && el.Name.Local == "iq" && c.username == "" && c.srv.cfg.AllowRegistration:
+			handled, err := c.preAuthRegistration(ctx, el)
+			if err != nil {
+				return false, err
+			}
+			if !handled {
+				return false, &StreamError{Condition: "not-authorized", Text: "authenticate and bind a resource first"}
 			}
 		case el.Name.Space == nsClient && el.Name.Local == "iq" && c.username != "":
 			bound, err := c.handleBindIQ(el)

@@ -38,27 +38,33 @@
 //	RFC 7395 XMPP over WebSocket             websocket.go, web.go (the pipe to conn.go)
 //	RFC 7572 IM with SIP users               interworking.go
 //	XEP-0004 data forms                      dataform.go
+//	XEP-0012 last activity                   last_activity.go
 //	XEP-0030 service discovery               disco.go (from the mux's registrations)
 //	XEP-0045 multi-user chat                 muc.go, muc_iq.go, muc_presence.go,
 //	                                         muc_message.go, muc_owner.go, muc_render.go
 //	XEP-0048 bookmarks (kept in step)        bookmarks.go
 //	XEP-0049 private XML storage             private.go
-//	XEP-0050 ad-hoc commands (topic feeds)   adhoc.go
+//	XEP-0050 ad-hoc commands                 adhoc.go (topic feeds), admin_commands.go
 //	XEP-0054 vcard-temp                      vcard.go
 //	XEP-0059 result set management           mam.go, rsm.go (disco#items room lists)
 //	XEP-0060 publish-subscribe (PEP subset)  pubsub.go (rules: package pep)
 //	XEP-0066 out-of-band data                adhoc.go (feed alerts)
+//	XEP-0077 in-band registration            register.go, accounts.go
 //	XEP-0084 user avatar (from vCards)       vcard.go
 //	XEP-0092 software version                version.go
 //	XEP-0115 entity capabilities (cache)     caps.go
+//	XEP-0115 the server's own caps           stream_caps.go (stream features)
 //	XEP-0124, XEP-0206 BOSH                  bosh.go, web.go (the pipe to conn.go)
 //	XEP-0128 extended disco                  disco.go, muc_iq.go, upload.go
+//	XEP-0133 service administration          admin_commands.go, accounts.go
 //	XEP-0153 vCard avatar hash in presence   vcard.go
+//	XEP-0157 contact addresses               contact_addresses.go
 //	XEP-0156 connection discovery            hostmeta.go
 //	XEP-0160 offline messages                message.go, interworking.go
 //	XEP-0163 personal eventing (PEP)         pep.go, pubsub.go, caps.go
 //	XEP-0191 blocking command               blocking.go (enforced by a mux filter)
 //	XEP-0199 ping                            ping.go
+//	XEP-0202 entity time                     entity_time.go
 //	XEP-0203 delayed delivery                message.go, muc_render.go, mam.go
 //	XEP-0280 message carbons                 carbons.go (other pool nodes: DeliverLocal)
 //	XEP-0297 forwarding                      mam.go, adhoc.go, carbons.go

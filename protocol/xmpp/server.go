@@ -45,6 +45,12 @@ type Server struct {
 	// is the entity capabilities cache that filters its notifications.
 	pep  *pep.Service
 	caps *capsCache
+	// caps0 is the server's own capabilities, for stream features
+	// (stream_caps.go).
+	caps0 serverCaps
+	// adminSessions are the service administration commands waiting
+	// for their form (admin_commands.go).
+	adminSessions commandSessions
 	// presenceHooks see a session's broadcast presence before it goes
 	// out (caps.go, vcard.go); they may add to it.
 	presenceHooks []presenceHook

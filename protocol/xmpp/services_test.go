@@ -86,3 +86,70 @@ func TestLastActivity(t *testing.T) {
 		t.Errorf("the record shows through private storage: %s", r)
 	}
 }
+
+// XEP-0115 §6.3: the server's <c/> in its stream features, whose
+// verification string is that of its disco#info, which the caps node
+// answers too; XEP-0157: the configured contact addresses in that
+// disco#info, and so in the string.
+func TestServerCapsAndContactAddresses(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.ContactAddresses = []string{"admin=mailto:ops@example.com", "abuse=mailto:abuse@example.com", "admin=xmpp:ops@example.com"}
+	})
+	ts.addUser(t, "alice", "secret")
+	c := dialRaw(t, ts.addr)
+	c.domain = ts.domain
+	c.openStream()
+	c.startTLS()
+	if !c.scramAuth("SCRAM-SHA-256", "alice", "secret") {
+		t.Fatal("login failed")
+	}
+	features := c.openStream()
+	caps := features.Child(nsCaps, "c")
+	if caps == nil || caps.AttrValue("hash") != "sha-1" || caps.AttrValue("node") != serverCapsNode || caps.AttrValue("ver") == "" {
+		t.Fatalf("stream features without the server's caps: %s", features)
+	}
+	c.bind("desk")
+	c.send(`<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	info := iqReply(c, "d1").Child(nsDiscoInfo, "query")
+	if got := capsVer(info); got != caps.AttrValue("ver") {
+		t.Errorf("ver %s in the stream features, %s from disco#info %s", caps.AttrValue("ver"), got, info)
+	}
+	var form *Element
+	for _, x := range info.Elements() {
+		if x.Name.Space == nsDataForms {
+			form = x
+		}
+	}
+	if form == nil {
+		t.Fatalf("no serverinfo form in %s", info)
+	}
+	values := formValues(form)
+	if got := values["FORM_TYPE"]; len(got) != 1 || got[0] != nsServerInfo {
+		t.Errorf("FORM_TYPE %q", got)
+	}
+	if got := strings.Join(values["admin-addresses"], " "); got != "mailto:ops@example.com xmpp:ops@example.com" {
+		t.Errorf("admin-addresses %q", got)
+	}
+	if got := strings.Join(values["abuse-addresses"], " "); got != "mailto:abuse@example.com" {
+		t.Errorf("abuse-addresses %q", got)
+	}
+	for _, f := range []string{nsTime, nsLast, nsVersion} {
+		if !strings.Contains(info.String(), `var="`+f+`"`) {
+			t.Errorf("disco#info lacks %s", f)
+		}
+	}
+	node := serverCapsNode + "#" + caps.AttrValue("ver")
+	c.send(`<iq type='get' id='d2' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='%s'/></iq>`, node)
+	q := iqReply(c, "d2").Child(nsDiscoInfo, "query")
+	if q == nil || q.AttrValue("node") != node || capsVer(q) != caps.AttrValue("ver") {
+		t.Errorf("disco#info on the caps node: %v", q)
+	}
+	c.send(`<iq type='get' id='d3' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='%s#stale'/></iq>`, serverCapsNode)
+	if r := iqReply(c, "d3"); r.AttrValue("type") != "error" {
+		t.Errorf("a stale caps node: %s, want item-not-found", r)
+	}
+
+	if _, err := contactForm([]string{"ceo=mailto:x@example.com"}); err == nil {
+		t.Error("an unknown kind was accepted")
+	}
+}

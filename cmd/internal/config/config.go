@@ -107,6 +107,11 @@ type Config struct {
 	MaxResources        int
 	// ChannelBinding offers SCRAM -PLUS (see xmpp.Config.ChannelBinding).
 	ChannelBinding bool
+	// Admins, AllowRegistration and ContactAddresses: see the xmpp.Config
+	// fields of the same names (server services, issue 12).
+	Admins            []string
+	AllowRegistration bool
+	ContactAddresses  []string
 
 	// UploadMaxSize and UploadQuota limit HTTP File Upload (XEP-0363)
 	// per file and per user, in bytes; UploadURL is the base of its URLs

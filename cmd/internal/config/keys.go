@@ -114,6 +114,9 @@ var keys = []key{
 	{"max-resources", "allow `N` simultaneous sessions per account", strconv.Itoa(xmpp.DefaultMaxResourcesPerUser), live(count(func(c *Config) *int { return &c.MaxResources }))},
 	{"max-rooms-per-user", "let each user create at most `N` rooms (those still existing; the administrator is not limited); beyond them a creation is refused with policy-violation (SIP 403)", strconv.Itoa(muc.DefaultMaxRoomsPerUser), count(func(c *Config) *int { return &c.MaxRoomsPerUser })},
 	{"room-change-poll", "read the room change log every `DURATION`: when parleyctl or another pool node removes a member, bans, walls off or closes a room, the occupants it shuts out of this node's rooms are removed within about that time", "250ms", duration(func(c *Config) *time.Duration { return &c.RoomChangePoll })},
+	{"admins", "let the accounts in `LIST` (comma-separated usernames of this domain) run the service administration commands (XEP-0133: add, delete and change the password of users, list online users, announce) from an XMPP client", "", setter{list: true, apply: admins, value: func(c *Config) any { return c.Admins }}},
+	{"allow-registration", "let anyone create an account from an XMPP client with in-band registration (XEP-0077) before logging in; a logged-in user may always change their password that way", "false", boolean(func(c *Config) *bool { return &c.AllowRegistration })},
+	{"contact-address", "publish `KIND=URI` as a contact address of the server in its service discovery (XEP-0157; KIND is abuse, admin, feedback, sales, security, status or support; e.g. admin=mailto:ops@example.com); repeatable or comma-separated", "", setter{list: true, apply: contactAddresses, value: func(c *Config) any { return c.ContactAddresses }}},
 	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
 	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
 	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", live(size(func(c *Config) *int64 { return &c.UploadQuota }))},
@@ -211,6 +214,37 @@ func originList(field func(c *Config) *[]string) setter {
 		*field(c) = out
 		return nil
 	}}
+}
+
+// admins sets the server administrators' usernames.
+func admins(c *Config, v string) error {
+	c.Admins = nil
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if strings.ContainsAny(a, "@/ ") {
+			return fmt.Errorf("invalid admin %q: give the username, without @domain", a)
+		}
+		c.Admins = append(c.Admins, a)
+	}
+	return nil
+}
+
+// contactAddresses sets the XEP-0157 addresses, each KIND=URI.
+func contactAddresses(c *Config, v string) error {
+	c.ContactAddresses = nil
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		kind, uri, ok := strings.Cut(a, "=")
+		if !ok || !slices.Contains(xmpp.ContactKinds, kind) || !strings.Contains(uri, ":") {
+			return fmt.Errorf("invalid contact address %q: want KIND=URI, KIND one of %s", a, strings.Join(xmpp.ContactKinds, ", "))
+		}
+		c.ContactAddresses = append(c.ContactAddresses, a)
+	}
+	return nil
 }
 
 // poolPeers sets the other nodes' pool addresses.
