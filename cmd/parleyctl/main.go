@@ -17,6 +17,8 @@
 //	parleyctl ... compliance hold add|remove|list [--user U | --room R] [--reason T]
 //	parleyctl ... compliance export --from T --to T [--room R] [--user U] [--format xml|json] [--out FILE]
 //	parleyctl ... reload
+//	parleyctl ... backup --out FILE [--compliance]
+//	parleyctl ... restore --in FILE
 //	parleyctl --storage mysql:... pool status [--json]
 //	parleyctl --storage mysql:... pool forget NODE
 //
@@ -111,6 +113,8 @@ var commands = []command{
 	{path: "compliance hold list", help: "list the legal holds", nargs: 0, run: holdList},
 	{path: "compliance export", args: "--from T --to T [--room R] [--user U] [--format xml|json] [--out FILE]", help: "write the captured events of a time range as XML or JSON lines", flags: complianceExportFlags, nargs: 0, run: complianceExport},
 
+	{path: "backup", args: "--out FILE [--compliance]", help: "write a consistent snapshot of the content database (and the compliance database) to FILE while parleyd serves", flags: backupFlags, nargs: 0, run: backup},
+	{path: "restore", args: "--in FILE", help: "restore a backup into an empty data directory or database (then start parleyd)", flags: restoreFlags, nargs: 0, run: restore},
 	{path: "reload", help: "make the parleyd running on --data reload its config file and TLS certificate (SIGHUP to the pid in DATA/parleyd.pid)", nargs: 0, run: reload},
 
 	{path: "pool status", args: "[--json]", help: "list the pool's nodes: role, active or standby, health, sessions, rooms hosted, peers, bus and database latency (MySQL storage)", flags: poolStatusFlags, nargs: 0, run: poolStatus},

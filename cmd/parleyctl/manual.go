@@ -33,7 +33,7 @@ func manual() manpage.Page {
 			"parleyctl [--config FILE] [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]",
 		},
 		Description: []string{
-			"parleyctl manages accounts, categories, rooms and their members, compliance holds and exports and the pool directly in Parley's content database, so it works whether or not parleyd(8) is running. It reads the same configuration as parleyd: give it the same --config file (the keys it has no flag for are accepted and ignored).",
+			"parleyctl manages accounts, categories, rooms and their members, compliance holds and exports, backups and the pool directly in Parley's content database, so it works whether or not parleyd(8) is running. It reads the same configuration as parleyd: give it the same --config file (the keys it has no flag for are accepted and ignored).",
 			"With the Debian package, run it as the parley user so that files it creates stay readable by the server:\n  sudo -u parley parleyctl --config /etc/parley/parley.toml user add alice",
 			"A USER is a bare JID (alice@example.org) or a username at --domain (alice). Flags may come before or after a command's arguments.",
 		},
