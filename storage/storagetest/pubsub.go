@@ -169,6 +169,16 @@ var pubsubTests = []test{
 			got[1].Node.Owner != "bob" || got[1].Item.Node != "nick" || got[1].Node.MaxItems != 5 {
 			t.Fatalf("LastPubSubItems = %+v", got)
 		}
+		// A roster larger than one query's worth of owners.
+		many := []string{"carol"}
+		for i := range 1200 {
+			many = append(many, fmt.Sprintf("nobody%d", i))
+		}
+		many = append(many, "alice")
+		got, err = e.store.LastPubSubItems(e.ctx, many, []string{"nick"})
+		if err != nil || len(got) != 2 || got[0].Node.Owner != "alice" || got[1].Node.Owner != "carol" {
+			t.Fatalf("LastPubSubItems over 1202 owners = %+v, %v", got, err)
+		}
 		nodes, err := e.store.PubSubNodes(e.ctx, "alice")
 		if err != nil || len(nodes) != 2 || nodes[0].Name != "geo" || nodes[1].Name != "nick" {
 			t.Fatalf("PubSubNodes = %+v, %v", nodes, err)

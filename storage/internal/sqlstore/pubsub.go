@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/parleychat/parley/storage"
@@ -206,13 +207,33 @@ func (s *Store) PubSubItems(ctx context.Context, owner, name string, ids []strin
 	return out, s.wrap(err, "items of pubsub node %s of %s", name, owner)
 }
 
+// lastItemsChunk is how many owners one LastPubSubItems query names, so
+// that a large roster stays under the databases' placeholder limits.
+const lastItemsChunk = 500
+
 // LastPubSubItems implements storage.PubSub.
 func (s *Store) LastPubSubItems(ctx context.Context, owners, names []string) ([]storage.PubSubLast, error) {
-	if len(owners) == 0 || len(names) == 0 {
+	if len(names) == 0 {
 		return nil, nil
 	}
+	owners = slices.Sorted(slices.Values(owners))
+	owners = slices.Compact(owners)
+	var out []storage.PubSubLast
+	for len(owners) > 0 {
+		n := min(len(owners), lastItemsChunk)
+		part, err := s.lastItems(ctx, owners[:n], names)
+		if err != nil {
+			return nil, s.wrap(err, "last pubsub items")
+		}
+		out = append(out, part...)
+		owners = owners[n:]
+	}
+	return out, nil
+}
+
+func (s *Store) lastItems(ctx context.Context, owners, names []string) ([]storage.PubSubLast, error) {
 	args := append(anys(owners), anys(names)...)
-	out, err := collect(ctx, s.read, func(row scanner) (storage.PubSubLast, error) {
+	return collect(ctx, s.read, func(row scanner) (storage.PubSubLast, error) {
 		var (
 			l       storage.PubSubLast
 			persist bool
@@ -230,7 +251,6 @@ func (s *Store) LastPubSubItems(ctx context.Context, owners, names []string) ([]
 		WHERE n.owner IN (`+placeholders(len(owners))+`) AND n.name IN (`+placeholders(len(names))+`)
 		  AND i.id = (SELECT MAX(j.id) FROM pubsub_items j WHERE j.owner = n.owner AND j.node = n.name)
 		ORDER BY n.owner, n.name`, args...)
-	return out, s.wrap(err, "last pubsub items")
 }
 
 // RetractPubSubItem implements storage.PubSub.
