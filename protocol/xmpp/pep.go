@@ -84,10 +84,20 @@ func (s *Server) pepChanged(ctx context.Context, n storage.PubSubNode, change *E
 	event := NewElement(pubsub.NSEvent, "event").Append(change)
 	for _, bare := range subs {
 		j, err := jid.Parse(bare)
-		if err != nil || j.Domainpart() != s.cfg.Domain {
-			continue // other servers' users: not notified (yet)
+		if err != nil {
+			continue
 		}
 		msg := NewElement(nsClient, "message", "type", "headline", "from", owner, "to", bare, "id", randomID(6)).Append(event)
+		if j.Domainpart() != s.cfg.Domain {
+			// A user of another server: its server delivers the event
+			// to the bare JID as it would any headline (RFC 6121
+			// §8.5.2.1.1); this server does not see that user's
+			// capabilities to filter by them.
+			if s.fed != nil && s.isRemote(j) {
+				_ = s.sendRemote(msg)
+			}
+			continue
+		}
 		data := msg.Bytes()
 		s.DeliverNotify(bare, n.Name, data)
 		if s.cfg.Remote != nil {

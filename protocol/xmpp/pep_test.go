@@ -241,3 +241,40 @@ func TestPEPAccessAndOptions(t *testing.T) {
 		t.Fatalf("account disco#info: %s", r)
 	}
 }
+
+// XEP-0163 across servers: a contact on another server reads an open node
+// (an OMEMO device list) over the server-to-server link and is sent the
+// events of the nodes it may read, to its bare JID.
+func TestPEPFederated(t *testing.T) {
+	a, b := dialbackPair(t)
+	a.addUser(t, "alice", "secret")
+	b.addUser(t, "bob", "secret")
+	alice := a.online(t, "alice", "secret", "r")
+	bob := b.online(t, "bob", "secret", "r")
+	bob.send(`<presence to='alice@a.test' type='subscribe'/>`)
+	alice.expect("subscription request", func(e *Element) bool { return e.AttrValue("type") == "subscribe" })
+	alice.send(`<presence to='bob@b.test' type='subscribed'/>`)
+	bob.expect("approval", func(e *Element) bool { return e.AttrValue("type") == "subscribed" })
+	waitFor(t, "alice's roster: bob subscribed", func() bool {
+		it, err := a.store.RosterItem(context.Background(), "alice", "bob@b.test")
+		return err == nil && it.Subscription == storage.SubscriptionFrom
+	})
+
+	const devices = "eu.siacs.conversations.axolotl.devicelist"
+	alice.send(`<iq type='set' id='p'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='%s'><item id='current'><list xmlns='eu.siacs.conversations.axolotl'><device id='7'/></list></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='pubsub#access_model'><value>open</value></field></x></publish-options></pubsub></iq>`, devices)
+	if r := iqReply(alice, "p"); r.AttrValue("type") != "result" {
+		t.Fatalf("publish: %s", r)
+	}
+	ev := bob.expect("the event over s2s", isEvent(devices))
+	if ev.AttrValue("from") != "alice@a.test" {
+		t.Fatalf("event %s", ev)
+	}
+	bob.send(`<iq type='get' id='g' to='alice@a.test'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='%s'/></pubsub></iq>`, devices)
+	if r := iqReply(bob, "g"); r.AttrValue("type") != "result" || !strings.Contains(r.String(), `<device id="7"`) {
+		t.Fatalf("items over s2s: %s", r)
+	}
+	bob.send(`<iq type='set' id='x' to='alice@a.test'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='%s'><item><list xmlns='eu.siacs.conversations.axolotl'/></item></publish></pubsub></iq>`, devices)
+	if r := iqReply(bob, "x"); !strings.Contains(r.String(), "forbidden") {
+		t.Fatalf("a remote user publishing on alice's node: %s", r)
+	}
+}
