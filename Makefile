@@ -18,8 +18,22 @@ REVISION := $(REVISION)$(shell git diff --quiet HEAD -- 2>/dev/null || echo +mod
 endif
 VERSION_PKG := github.com/parleychat/parley/cmd/internal/version
 LDFLAGS := -X $(VERSION_PKG).revision=$(REVISION) $(if $(VERSION),-X $(VERSION_PKG).release=$(VERSION))
-build:
+## The web client is built in when npm is there (make webclient); without
+## it parleyd still builds, and / says how to add the client.
+build: $(if $(shell command -v npm),webclient)
 	$(GO) build -buildvcs=auto -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+## webclient: fetch the pinned Converse.js from npm, check its SHA-512 and
+## put its browser files and licence in webclient/dist/converse (embedded
+## into parleyd by package webclient)
+CONVERSE_VERSION := 14.0.0
+CONVERSE_SHA512 := 2c5520d37d230da955e3bbc8fefc953ea60f65f2585c56ee6eaf2fd1c1437b6cd735e786124dd4a74163fd64f34fab7ee9da3e700213a32ef77808fb44d0e3d9
+WEBCLIENT_DIR := webclient/dist/converse
+webclient: $(WEBCLIENT_DIR)/VERSION
+$(WEBCLIENT_DIR)/VERSION: Makefile scripts/webclient.sh
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(CONVERSE_VERSION)" ]; then \
+		scripts/webclient.sh $(CONVERSE_VERSION) $(CONVERSE_SHA512) $(WEBCLIENT_DIR); \
+	else touch $@; fi
 
 ## run: build, then start parleyd with the defaults (domain localhost, data
 ## in ./data); ARGS passes flags: make run ARGS='--log-level debug --sip ""'
@@ -40,7 +54,7 @@ deb:
 ## output is filtered to test results and failure messages, so it shows the
 ## storage conformance suite running on SQLite and on MySQL and the slixmpp
 ## end-to-end test; any failure fails make (pipefail).
-test: mariadb
+test: mariadb webclient
 	$(GO) test -count=1 -v ./... 2>&1 | { grep -Ev '^=== (RUN|PAUSE|CONT|NAME)' || true; }
 
 ## mariadb: start the local MariaDB if it is installed but not running

@@ -26,10 +26,18 @@ const healthTimeout = 2 * time.Second
 //	/xmpp-websocket  XMPP over WebSocket (RFC 7395), when web is not nil
 //	/http-bind       XMPP over BOSH (XEP-0124, XEP-0206), when web is not nil
 //	/.well-known/host-meta[.json]  where they are (XEP-0156)
+//	/, /parley-client.js, /converse/  the web client, when client is not nil
 //
 // /metrics is on the admin server only (newAdminServer).
-func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb) *http.Server {
+func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, client http.Handler) *http.Server {
 	mux := http.NewServeMux()
+	if client != nil {
+		// The web client (package webclient): its page, its settings
+		// and Converse.js's files.
+		mux.Handle("GET /{$}", client)
+		mux.Handle("GET /parley-client.js", client)
+		mux.Handle("GET /converse/", client)
+	}
 	if web != nil {
 		// The WebSocket handler takes the connection over; BOSH
 		// extends each response's write deadline to the wait it holds

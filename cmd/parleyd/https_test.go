@@ -27,7 +27,7 @@ func TestHTTPSListener(t *testing.T) {
 		"--admin-http", "", "--xmpp-s2s", "")
 	addr := d.addr(t, "HTTPS (web client, /xmpp-websocket, /http-bind, upload, /sip)")
 	_, port, _ := strings.Cut(addr, ":")
-	if out := d.stdout.String(); !strings.Contains(out, "web client at https://localhost:"+port+"/") || !strings.Contains(out, "files under https://localhost:") {
+	if out := d.stdout.String(); !strings.Contains(out, " at https://localhost:"+port+"/") || !strings.Contains(out, "files under https://localhost:") {
 		t.Errorf("start-up message does not name the web client and upload URLs on https://localhost:%s:\n%s", port, out)
 	}
 	pem, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))

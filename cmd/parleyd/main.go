@@ -42,6 +42,7 @@ import (
 	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
+	"github.com/parleychat/parley/webclient"
 )
 
 // Shutdown budgets: streams get this long to flush and close after
@@ -315,8 +316,10 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	im.SetStore(srv)
 	defer sipSrv.Close()
-	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv)
-	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv)
+	client := webclient.Handler(webclient.Config{Domain: cfg.Domain, MUCDomain: srv.MUCDomain(),
+		WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind"})
+	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client)
+	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client)
 	httpsTLS := n.certs.tlsConfig()
 	// HTTP/1.1 only: WebSocket upgrades take the connection over, which
 	// HTTP/2 streams cannot.
@@ -599,7 +602,11 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 	}
 	for _, l := range listeners {
 		if a, ok := l.boundAddr().(*net.TCPAddr); ok && l.flag == "https" {
-			fmt.Fprintf(w, "parleyd: web client at https://%s/\n", webHost(cfg.Domain, a))
+			if v := webclient.Version(); v != "" {
+				fmt.Fprintf(w, "parleyd: web client (Converse.js %s) at https://%s/\n", v, webHost(cfg.Domain, a))
+			} else {
+				fmt.Fprintf(w, "parleyd: web client not built in (make webclient build); https://%s/ says so\n", webHost(cfg.Domain, a))
+			}
 		}
 	}
 	fmt.Fprintf(w, "Create the first user: %s user add alice\n", n.ctlCommand)

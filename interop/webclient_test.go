@@ -1,0 +1,187 @@
+package interop
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium is Debian's browser, driven headless over the DevTools protocol
+// (chromedp); nothing is downloaded at test time.
+const chromium = "/usr/bin/chromium"
+
+// requireChromium fails the test, saying how to install it, when the
+// system Chromium is missing.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath(chromium); err != nil {
+		t.Fatalf("%s not found (%v)\nInstall it with: apt-get install -y chromium", chromium, err)
+	}
+}
+
+// browser starts a headless Chromium that trusts any certificate (parleyd's
+// is self-signed) and returns its context.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	requireChromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.WindowSize(1280, 800),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// screenshot saves the page as NAME.png in the test's directory and, when
+// PARLEY_SCREENSHOTS names a directory, there too (the README's pictures
+// come from there).
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	for _, d := range []string{dir, os.Getenv("PARLEY_SCREENSHOTS")} {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(d, name+".png")
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Errorf("screenshot: %v", err)
+		} else {
+			t.Logf("screenshot: %s", p)
+		}
+	}
+}
+
+// The bundled web client (Converse.js, package webclient) in a real
+// browser, as a user would: it logs in to parleyd over wss: (RFC 7395),
+// or over BOSH (XEP-0206) with ?transport=bosh, opens a room, posts a
+// message that a slixmpp user in the room receives from ROOM/alice, and
+// shows the slixmpp user's answer.
+func TestWebClientRoomWithSlixmpp(t *testing.T) {
+	requireSlixmpp(t)
+	requireChromium(t)
+	for _, transport := range []string{"websocket", "bosh"} {
+		t.Run(transport, func(t *testing.T) {
+			s := newServer(t, "")
+			s.start()
+			alice, bob := account{"alice", "pw-alice"}, account{"bob", "pw-bob"}
+			s.addUser(alice.name, alice.password)
+			s.addUser(bob.name, bob.password)
+			room := "lobby"
+			s.mustCtl("room", "create", room, "--privacy", "open", "--subject", "Welcome to the lobby")
+			base := fmt.Sprintf("https://localhost:%d/", s.https)
+			requireWebClient(t, base)
+
+			ctx := browser(t)
+			page := base
+			if transport == "bosh" {
+				page += "?transport=bosh"
+			}
+			began := time.Now()
+			if err := chromedp.Do(ctx, chromedp.Navigate(page),
+				chromedp.WaitVisible(chromedp.CSS(`#converse-login-jid`))); err != nil {
+				t.Fatalf("the login form: %v", err)
+			}
+			loginShown := time.Since(began)
+			screenshot(t, ctx, s.dir, "webclient-login")
+			if err := chromedp.Do(ctx,
+				chromedp.SendKeys(chromedp.CSS(`#converse-login-jid`), alice.name),
+				chromedp.SendKeys(chromedp.CSS(`#converse-login-password`), alice.password),
+				chromedp.Click(chromedp.CSS(`#converse-login [type=submit]`)),
+				chromedp.WaitVisible(chromedp.CSS(`.controlbox-section .xmpp-status, converse-user-profile`)),
+			); err != nil {
+				t.Fatalf("logging in: %v", err)
+			}
+			body := "hello from the browser over " + transport
+			reply := "hello browser, bob here (" + transport + ")"
+			ready := filepath.Join(s.dir, "room.ready")
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				s.runScript("sip_room_reply.py", []account{bob}, "--state", ready,
+					"--room", room, "--nick", alice.name, "--body", body, "--reply", reply)
+			}()
+			t.Cleanup(func() { <-done })
+			waitFile(t, ready, done, "bob in the room")
+
+			// Open the room as a link to it would (Converse's
+			// #converse/room?jid= route).
+			opened := time.Now()
+			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
+				fmt.Sprintf(`location.hash = "converse/room?jid=%s@conference.%s"; true`, room, domain))); err != nil {
+				t.Fatal(err)
+			}
+			if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`textarea.chat-textarea`))); err != nil {
+				t.Fatalf("the room's view: %v", err)
+			}
+			roomShown := time.Since(opened)
+			if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`textarea.chat-textarea`), body+"\r")); err != nil {
+				t.Fatalf("posting: %v", err)
+			}
+			// bob's reply shows in the room.
+			js := fmt.Sprintf(`Array.from(document.querySelectorAll(".chat-msg__text")).some(e => e.textContent.includes(%q))`, reply)
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				seen, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+				if err != nil {
+					t.Fatalf("reading the room: %v", err)
+				}
+				if seen {
+					break
+				}
+				if time.Now().After(deadline) {
+					screenshot(t, ctx, s.dir, "webclient-room-failed")
+					t.Fatalf("bob's reply %q not shown within 30s", reply)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			screenshot(t, ctx, s.dir, "webclient-room-"+transport)
+			t.Logf("%s: login form shown %v after navigation; the room shown %v after opening it (joined, history and subject read)",
+				transport, loginShown.Round(time.Millisecond), roomShown.Round(time.Millisecond))
+			<-done
+		})
+	}
+}
+
+// requireWebClient fails the test when parleyd was built without its web
+// client, saying how to build it in.
+func requireWebClient(t *testing.T, base string) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := client.Get(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "converse.min.js") {
+		t.Fatalf("parleyd serves no web client at %s (%d): build it in with make webclient (needs npm), then run the tests again", base, resp.StatusCode)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("the web client's page lacks its CSP or nosniff: %v", resp.Header)
+	}
+}
