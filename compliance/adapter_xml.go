@@ -51,6 +51,7 @@ var messageTypes = map[string]string{
 	"retraction":      "RETRACT",
 	"moderation":      "MODERATE",
 	"private":         "PRIVATE",
+	"direct":          "DIRECT",
 	"subject":         "SUBJECT",
 	"join":            "JOIN",
 	"leave":           "PART",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/parleychat/parley/storage"
@@ -13,7 +14,8 @@ import (
 
 // Retention (issue 5 item 5): every Interval, on the node that holds the
 // worker lease, the retention runner purges each room's history older than
-// its category's RetentionDays, and compliance events older than
+// its category's RetentionDays, the accounts' own archives of 1:1
+// messages older than ArchiveRetention, and compliance events older than
 // ComplianceRetention, in batches of Batch rows with a Pause between them,
 // so that posting is never locked out. Legal holds (storage.Hold) stop both
 // purges for what they cover. Each history batch is captured, in its own
@@ -36,6 +38,8 @@ type RetentionContent interface {
 	Rooms(ctx context.Context) ([]storage.Room, error)
 	AppendOutbox(ctx context.Context, evs ...storage.OutboxEvent) error
 	storage.RetentionStore
+	// PurgeArchives is storage.UserArchives' purge.
+	PurgeArchives(ctx context.Context, p storage.ArchivePurge) (int, error)
 }
 
 // RetentionConfig configures a RetentionRunner.
@@ -47,6 +51,12 @@ type RetentionConfig struct {
 	// runs (Holder); nil runs on every node (tests, single node).
 	Compliance          storage.ComplianceStore
 	ComplianceRetention time.Duration // 0 keeps compliance events forever
+	// ArchiveRetention is how long the accounts' own archives keep a
+	// message (0: forever). Domain is the accounts' XMPP domain: a hold
+	// on user@Domain keeps that account's archive, a hold on any user
+	// their messages in everyone's archive.
+	ArchiveRetention time.Duration
+	Domain           string
 	Holder              string
 	Interval            time.Duration
 	Batch               int
@@ -65,6 +75,7 @@ type RetentionRunner struct {
 // RetentionResult is what one pass purged.
 type RetentionResult struct {
 	History          int // history rows
+	Archive          int // messages of the accounts' own archives
 	ComplianceEvents int
 }
 
@@ -121,9 +132,9 @@ func (r *RetentionRunner) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			r.log.Error("retention pass failed", "err", err, "history", res.History, "compliance_events", res.ComplianceEvents)
+			r.log.Error("retention pass failed", "err", err, "history", res.History, "archive", res.Archive, "compliance_events", res.ComplianceEvents)
 		} else if res != (RetentionResult{}) {
-			r.log.Info("retention pass", "history", res.History, "compliance_events", res.ComplianceEvents)
+			r.log.Info("retention pass", "history", res.History, "archive", res.Archive, "compliance_events", res.ComplianceEvents)
 		}
 		t.Reset(r.cfg.Interval)
 	}
@@ -168,6 +179,13 @@ func (r *RetentionRunner) RunOnce(ctx context.Context) (RetentionResult, error) 
 			return res, err
 		}
 	}
+	if r.cfg.ArchiveRetention > 0 {
+		n, err := r.purgeArchives(ctx, now.Add(-r.cfg.ArchiveRetention))
+		res.Archive += n
+		if err != nil {
+			return res, err
+		}
+	}
 	if r.cfg.ComplianceRetention > 0 {
 		n, err := r.purgeCompliance(ctx, now.Add(-r.cfg.ComplianceRetention))
 		res.ComplianceEvents += n
@@ -191,6 +209,44 @@ func (r *RetentionRunner) purgeRoom(ctx context.Context, room string, before tim
 			return total, fmt.Errorf("compliance: retention of %s: %w", room, err)
 		}
 		if n < r.cfg.Batch {
+			return total, nil
+		}
+		if err := r.pause(ctx); err != nil {
+			return total, err
+		}
+	}
+}
+
+// purgeArchives purges the accounts' own archives as purgeRoom purges a
+// room, keeping what legal holds on users cover: a held account's whole
+// archive, a held user's messages in every archive. Each batch is an
+// "archive.purge" event.
+func (r *RetentionRunner) purgeArchives(ctx context.Context, before time.Time) (int, error) {
+	holds, err := r.cfg.Content.Holds(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("compliance: archive retention: %w", err)
+	}
+	p := storage.ArchivePurge{Before: before, Limit: r.cfg.Batch,
+		Event: func(n int, newest time.Time) storage.OutboxEvent {
+			return retentionEvent("archive.purge", "", map[string]any{"before": before.UTC(), "deleted": n, "through": newest})
+		}}
+	for _, h := range holds {
+		if h.Kind != storage.HoldUser {
+			continue
+		}
+		p.KeepWith = append(p.KeepWith, h.Name)
+		if user, ok := strings.CutSuffix(h.Name, "@"+r.cfg.Domain); ok && r.cfg.Domain != "" {
+			p.KeepOwners = append(p.KeepOwners, user)
+		}
+	}
+	total := 0
+	for {
+		n, err := r.cfg.Content.PurgeArchives(ctx, p)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("compliance: archive retention: %w", err)
+		}
+		if n < p.Limit {
 			return total, nil
 		}
 		if err := r.pause(ctx); err != nil {

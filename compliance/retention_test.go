@@ -122,3 +122,66 @@ func TestRetention(t *testing.T) {
 func outboxEvent(typ, room string) storage.OutboxEvent {
 	return storage.OutboxEvent{EventID: fmt.Sprintf("%s-%s-%d", typ, room, time.Now().UnixNano()), Type: typ, Room: room, Actor: "admin@example.org"}
 }
+
+// TestArchiveRetention purges the accounts' own archives like room
+// history: only what is older than ArchiveRetention, keeping a held
+// account's archive and a held user's messages in anyone's, each batch
+// captured as an archive.purge event; on SQLite and MySQL.
+func TestArchiveRetention(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, content contentStore, openCompliance func() storage.ComplianceStore) {
+		ctx := t.Context()
+		now := time.Now().UTC()
+		for _, u := range []string{"ann", "bob", "cid"} {
+			if err := content.CreateAccount(ctx, u, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var msgs []storage.ArchivedMessage
+		for i, m := range []struct {
+			owner, with string
+			age         time.Duration
+		}{
+			{"ann", "cid@example.org", 40 * 24 * time.Hour}, // purged
+			{"ann", "bob@example.org", 40 * 24 * time.Hour}, // bob is held: kept
+			{"bob", "cid@example.org", 40 * 24 * time.Hour}, // bob's archive is held: kept
+			{"cid", "ann@example.org", 40 * 24 * time.Hour}, // purged
+			{"cid", "ann@example.org", 24 * time.Hour},      // young: kept
+		} {
+			msgs = append(msgs, storage.ArchivedMessage{Owner: m.owner, StanzaID: fmt.Sprintf("s%d", i), With: m.with,
+				Body: "hello", Stanza: []byte("<message/>"), Time: now.Add(-m.age)})
+		}
+		if err := content.ArchiveMessages(ctx, msgs, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := content.(RetentionContent).PutHold(ctx, storage.Hold{Kind: storage.HoldUser, Name: "bob@example.org", Actor: "admin"}, outboxEvent("hold.add", "")); err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewRetentionRunner(RetentionConfig{Content: content.(RetentionContent), ArchiveRetention: 30 * 24 * time.Hour,
+			Domain: "example.org", Batch: 1, Pause: -1, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.RunOnce(ctx)
+		if err != nil || res.Archive != 2 {
+			t.Fatalf("RunOnce = %+v, %v; want 2 archived messages purged", res, err)
+		}
+		for owner, want := range map[string]int{"ann": 1, "bob": 1, "cid": 1} {
+			if n, err := content.CountArchived(ctx, storage.ArchiveQuery{Owner: owner}); err != nil || n != want {
+				t.Errorf("%s's archive keeps %d (%v), want %d", owner, n, err, want)
+			}
+		}
+		evs, err := content.ReadOutbox(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		purges := 0
+		for _, ev := range evs {
+			if ev.Type == "archive.purge" {
+				purges++
+			}
+		}
+		if purges != 2 {
+			t.Errorf("%d archive.purge events, want one per batch of 1: 2", purges)
+		}
+	})
+}

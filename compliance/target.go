@@ -19,6 +19,7 @@ var targetKeys = map[string]string{
 	"presenter":     "jid",
 	"invitation":    "to",
 	"private":       "to",
+	"direct":        "to",    // a 1:1 message (protocol/xmpp/mam_account.go)
 	"file.download": "owner", // the actor is the downloading client's address
 }
 

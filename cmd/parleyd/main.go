@@ -481,6 +481,7 @@ func (n *node) startCompliance(ctx context.Context, store storage.Store, reg pro
 		rr, err := compliance.NewRetentionRunner(compliance.RetentionConfig{
 			Content: content, Compliance: cstore, Holder: node,
 			ComplianceRetention: cfg.ComplianceRetention, Logger: log,
+			ArchiveRetention: cfg.ArchiveRetention, Domain: cfg.Domain,
 		})
 		if err != nil {
 			closeStore()

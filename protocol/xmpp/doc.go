@@ -69,9 +69,10 @@
 //	XEP-0280 message carbons                 carbons.go (other pool nodes: DeliverLocal)
 //	XEP-0297 forwarding                      mam.go, adhoc.go, carbons.go
 //	XEP-0308 message correction              muc_message.go
-//	XEP-0313 message archive management      mam.go
+//	XEP-0313 message archive management      mam.go (rooms), mam_account.go (the account's own,
+//	                                           with #extended, preferences)
 //	XEP-0334 message processing hints        message.go
-//	XEP-0359 stanza ids                      muc_message.go, muc_render.go
+//	XEP-0359 stanza ids                      muc_message.go, muc_render.go, mam_account.go (1:1)
 //	XEP-0363 HTTP file upload                upload.go
 //	XEP-0368 direct TLS                      server.go, conn.go
 //	XEP-0398 PEP avatar <-> vCard avatar     vcard.go

@@ -51,14 +51,28 @@ func mamForm() *Element {
 	return NewElement(nsMAM, "query").Append(f.el)
 }
 
-// mamQuery answers a MAM query on a room: the matching messages as
-// <result/> messages, then the IQ result with <fin/>.
-// It answers itself, with the page and the result in one batch: the page
-// is a server-made burst that may exceed the session's queue limit.
-func (m *mucService) mamQuery(ctx context.Context, r *request) error {
-	iq, room, q, sender := r.el, roomName(r.to), r.payload, r.from.bareJID()
-	queryID := q.AttrValue("queryid")
-	hq := storage.HistoryQuery{Room: room, Limit: mamDefaultPage}
+// mamParams are a MAM query's fields (XEP-0313 §4.1, and the
+// before-id, after-id and ids of urn:xmpp:mam:2#extended), its full-text
+// search (XEP-0431) and its RSM set (XEP-0059), before an archive maps
+// the ids to its own order: the rooms' and the accounts' archives read
+// the same query.
+type mamParams struct {
+	queryID           string
+	with              string // as given; "" for none
+	start, end        time.Time
+	afterID, beforeID string // form fields
+	ids               []string
+	fullText          string
+	limit             int // 0: only the count (XEP-0059 §2.6)
+	rsmAfter          string
+	rsmBefore         string
+	last              bool // <before/> given: the page at the end
+	flip              bool // <flip-page/> (#extended): the page in reverse
+}
+
+// parseMAM reads a <query/> of urn:xmpp:mam:2.
+func parseMAM(q *Element) (mamParams, error) {
+	p := mamParams{queryID: q.AttrValue("queryid"), limit: mamDefaultPage, flip: q.Child(nsMAM, "flip-page") != nil}
 	values := formValues(q.Child(nsDataForms, "x"))
 	parseTime := func(field string) (time.Time, bool) {
 		v, ok := first(values, field)
@@ -69,14 +83,82 @@ func (m *mucService) mamQuery(ctx context.Context, r *request) error {
 		return t, err == nil
 	}
 	var ok bool
-	if hq.Start, ok = parseTime("start"); !ok {
-		return errBadRequest("start is not an XEP-0082 date-time")
+	if p.start, ok = parseTime("start"); !ok {
+		return p, errBadRequest("start is not an XEP-0082 date-time")
 	}
-	if hq.End, ok = parseTime("end"); !ok {
-		return errBadRequest("end is not an XEP-0082 date-time")
+	if p.end, ok = parseTime("end"); !ok {
+		return p, errBadRequest("end is not an XEP-0082 date-time")
 	}
-	if w, _ := first(values, "with"); w != "" {
-		j, err := jid.Parse(w)
+	p.with, _ = first(values, "with")
+	p.fullText, _ = first(values, fieldFullText)
+	p.fullText = strings.TrimSpace(p.fullText)
+	p.afterID, _ = first(values, "after-id")
+	p.beforeID, _ = first(values, "before-id")
+	p.ids = values["ids"]
+	if set := q.Child(nsRSM, "set"); set != nil {
+		if max := set.Child(nsRSM, "max"); max != nil {
+			n, err := strconv.Atoi(strings.TrimSpace(max.Text()))
+			if err != nil || n < 0 {
+				return p, errBadRequest("RSM max must be a non-negative integer")
+			}
+			p.limit = min(n, mamMaxPage)
+		}
+		if after := set.Child(nsRSM, "after"); after != nil {
+			p.rsmAfter = after.Text()
+		}
+		if before := set.Child(nsRSM, "before"); before != nil {
+			// <before/> empty: the last page (XEP-0059 §2.5).
+			p.last, p.rsmBefore = true, before.Text()
+		}
+	}
+	return p, nil
+}
+
+// mamFin is the <fin/> of a page (XEP-0313 §4.2, XEP-0059 §2.1): the ids
+// of its first and last message, the count when asked for it (count >=
+// 0), complete when the page reaches the end of the results.
+func mamFin(firstID, lastID string, count int, complete bool) *Element {
+	fin := NewElement(nsMAM, "fin")
+	set := NewElement(nsRSM, "set")
+	if firstID != "" {
+		set.Append(NewElement(nsRSM, "first").AppendText(firstID))
+		set.Append(NewElement(nsRSM, "last").AppendText(lastID))
+	}
+	if count >= 0 {
+		set.Append(NewElement(nsRSM, "count").AppendText(strconv.Itoa(count)))
+	}
+	fin.Append(set)
+	if complete {
+		// XEP-0313 §5.3: complete is set on the page that reaches the
+		// end of the results, and omitted otherwise.
+		fin.SetAttr("complete", "true")
+	}
+	return fin
+}
+
+// mamResult wraps one archived message as a <result/> message from the
+// archive to the querying session (XEP-0313 §4.2).
+func mamResult(archive, to, queryID, id string, at time.Time, inner *Element) []byte {
+	fwd := NewElement(nsForward, "forwarded").Append(
+		NewElement(nsDelay, "delay", "stamp", at.UTC().Format("2006-01-02T15:04:05.000Z")), inner)
+	res := NewElement(nsMAM, "result", "queryid", queryID, "id", id).Append(fwd)
+	return NewElement(nsClient, "message", "from", archive, "to", to, "id", randomID(6)).Append(res).Bytes()
+}
+
+// mamQuery answers a MAM query on a room: the matching messages as
+// <result/> messages, then the IQ result with <fin/>.
+// It answers itself, with the page and the result in one batch: the page
+// is a server-made burst that may exceed the session's queue limit.
+func (m *mucService) mamQuery(ctx context.Context, r *request) error {
+	iq, room, q, sender := r.el, roomName(r.to), r.payload, r.from.bareJID()
+	p, err := parseMAM(q)
+	if err != nil {
+		return err
+	}
+	queryID := p.queryID
+	hq := storage.HistoryQuery{Room: room, Limit: p.limit, Start: p.start, End: p.end, FullText: p.fullText, Last: p.last}
+	if p.with != "" {
+		j, err := jid.Parse(p.with)
 		if err != nil {
 			return errJIDMalformed("with")
 		}
@@ -88,8 +170,6 @@ func (m *mucService) mamQuery(ctx context.Context, r *request) error {
 			hq.With = j.Bare().String()
 		}
 	}
-	hq.FullText, _ = first(values, fieldFullText)
-	hq.FullText = strings.TrimSpace(hq.FullText)
 	seqOf := func(id string) (int64, error) {
 		msg, err := m.engine.Message(ctx, sender, room, id)
 		if err != nil {
@@ -100,47 +180,30 @@ func (m *mucService) mamQuery(ctx context.Context, r *request) error {
 		}
 		return msg.Seq, nil
 	}
-	if id, _ := first(values, "after-id"); id != "" {
-		seq, err := seqOf(id)
+	if p.afterID != "" {
+		if hq.AfterSeq, err = seqOf(p.afterID); err != nil {
+			return err
+		}
+	}
+	if p.beforeID != "" {
+		if hq.BeforeSeq, err = seqOf(p.beforeID); err != nil {
+			return err
+		}
+	}
+	if p.rsmAfter != "" {
+		seq, err := seqOf(p.rsmAfter)
 		if err != nil {
 			return err
 		}
-		hq.AfterSeq = seq
+		hq.AfterSeq = max(hq.AfterSeq, seq)
 	}
-	if id, _ := first(values, "before-id"); id != "" {
-		seq, err := seqOf(id)
+	if p.rsmBefore != "" {
+		seq, err := seqOf(p.rsmBefore)
 		if err != nil {
 			return err
 		}
-		hq.BeforeSeq = seq
-	}
-	if set := q.Child(nsRSM, "set"); set != nil {
-		if max := set.Child(nsRSM, "max"); max != nil {
-			n, err := strconv.Atoi(strings.TrimSpace(max.Text()))
-			if err != nil || n < 0 {
-				return errBadRequest("RSM max must be a non-negative integer")
-			}
-			hq.Limit = min(n, mamMaxPage)
-		}
-		if after := set.Child(nsRSM, "after"); after != nil && after.Text() != "" {
-			seq, err := seqOf(after.Text())
-			if err != nil {
-				return err
-			}
-			hq.AfterSeq = max(hq.AfterSeq, seq)
-		}
-		if before := set.Child(nsRSM, "before"); before != nil {
-			// <before/> empty: the last page (XEP-0059 §2.5).
-			hq.Last = true
-			if id := before.Text(); id != "" {
-				seq, err := seqOf(id)
-				if err != nil {
-					return err
-				}
-				if hq.BeforeSeq == 0 || seq < hq.BeforeSeq {
-					hq.BeforeSeq = seq
-				}
-			}
+		if hq.BeforeSeq == 0 || seq < hq.BeforeSeq {
+			hq.BeforeSeq = seq
 		}
 	}
 	var msgs []storage.HistoryMessage
@@ -168,26 +231,13 @@ func (m *mucService) mamQuery(ctx context.Context, r *request) error {
 		h := &msgs[i]
 		inner := m.groupchatMessage(h, "", "")
 		inner.SetAttr("to", "")
-		fwd := NewElement(nsForward, "forwarded").Append(
-			NewElement(nsDelay, "delay", "stamp", h.Time.UTC().Format("2006-01-02T15:04:05.000Z")), inner)
-		res := NewElement(nsMAM, "result", "queryid", queryID, "id", h.StanzaID).Append(fwd)
-		batch = append(batch, NewElement(nsClient, "message", "from", m.roomJID(room), "to", to, "id", randomID(6)).Append(res).Bytes())
+		batch = append(batch, mamResult(m.roomJID(room), to, queryID, h.StanzaID, h.Time, inner))
 	}
-	fin := NewElement(nsMAM, "fin")
-	set := NewElement(nsRSM, "set")
+	firstID, lastID := "", ""
 	if len(msgs) > 0 {
-		set.Append(NewElement(nsRSM, "first").AppendText(msgs[0].StanzaID))
-		set.Append(NewElement(nsRSM, "last").AppendText(msgs[len(msgs)-1].StanzaID))
+		firstID, lastID = msgs[0].StanzaID, msgs[len(msgs)-1].StanzaID
 	}
-	if count >= 0 {
-		set.Append(NewElement(nsRSM, "count").AppendText(strconv.Itoa(count)))
-	}
-	fin.Append(set)
-	if complete {
-		// XEP-0313 §5.3: complete is set on the page that reaches the
-		// end of the results, and omitted otherwise.
-		fin.SetAttr("complete", "true")
-	}
+	fin := mamFin(firstID, lastID, count, complete)
 	batch = append(batch, NewElement(nsClient, "iq", "type", "result", "id", iq.AttrValue("id"), "from", m.roomJID(room), "to", to).Append(fin).Bytes())
 	r.from.sendBatch(batch)
 	return nil

@@ -33,11 +33,23 @@ func (s *Server) messageToUser(ctx context.Context, r *request) error {
 	if r.el.AttrValue("to") == "" {
 		r.el.SetAttr("to", r.to.String())
 	}
-	if serr := s.deliverMessage(ctx, r.el, r.to, r.typ); serr != nil {
+	from, sess, msg := r.from.fullJID(), r.from.session(), r.el
+	// Archived in both local parties' archives before delivery, each
+	// copy carrying its archive's stanza-id (mam_account.go).
+	var senderID, recipientID string
+	if r.typ == "chat" || r.typ == "normal" {
+		withoutOwnStanzaIDs(msg, r.to.Bare().String(), from.Bare().String())
+		var err error
+		if senderID, recipientID, err = s.archiveDirect(ctx, msg, r.typ, from, r.to, sess != nil, true); err != nil {
+			s.log.Error("message: archiving", "from", from.String(), "to", r.to.String(), "err", err)
+			return errInternal("")
+		}
+	}
+	if serr := s.deliverMessage(ctx, s.stampStanzaID(msg, recipientID, r.to), r.to, r.typ); serr != nil {
 		return serr
 	}
-	if sess := r.from.session(); sess != nil {
-		s.sentCarbons(sess, r.el, r.typ)
+	if sess != nil {
+		s.sentCarbons(sess, s.stampStanzaID(msg, senderID, from), r.typ)
 	}
 	return nil
 }

@@ -536,6 +536,7 @@ func (s *Server) registerHandlers() {
 	s.registerMessages()
 	s.registerCarbons()
 	s.registerBlocking()
+	s.registerAccountMAM()
 	s.registerPresence()
 	s.registerRoster()
 	s.registerPing()

@@ -141,11 +141,24 @@ func (s *Server) routeRemote(ctx context.Context, r *request) error {
 	if isMessage {
 		out = withoutPrivate(r.el) // XEP-0280 §7
 	}
+	sess := r.from.session()
+	if isMessage && sess != nil {
+		withoutOwnStanzaIDs(out, sess.bare)
+	}
 	serr := s.sendRemote(out)
 	switch {
 	case serr == nil:
-		if sess := r.from.session(); isMessage && sess != nil {
-			s.sentCarbons(sess, r.el, r.typ)
+		if isMessage && sess != nil {
+			// The sender's archive (mam_account.go), then its carbons
+			// with the archive's stanza-id.
+			var senderID string
+			if r.typ == "chat" || r.typ == "normal" {
+				var err error
+				if senderID, _, err = s.archiveDirect(ctx, r.el, r.typ, sess.jid, r.to, true, false); err != nil {
+					s.log.Error("message: archiving", "from", sess.jid.String(), "to", r.to.String(), "err", err)
+				}
+			}
+			s.sentCarbons(sess, s.stampStanzaID(r.el, senderID, sess.jid), r.typ)
 		}
 		return nil
 	case r.el.Name.Local == "iq" && r.typ != "get" && r.typ != "set":

@@ -137,7 +137,11 @@ type Config struct {
 	// events (the retention runner purges older ones, except what a
 	// legal hold covers); 0 keeps them forever.
 	ComplianceRetention time.Duration
-	CompliancePerRoom   bool
+	// ArchiveRetention is how long the accounts' own archives of 1:1
+	// messages keep them (purged with the compliance worker's retention
+	// runner, except what a legal hold covers); 0 keeps them forever.
+	ArchiveRetention  time.Duration
+	CompliancePerRoom bool
 	// ComplianceFileEvents bounds the events of one adapter window (one
 	// file, or one per room): the adapter holds them in memory.
 	ComplianceFileEvents int

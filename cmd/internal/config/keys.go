@@ -127,6 +127,7 @@ var keys = []key{
 	{"compliance-output", "write the compliance adapter's files into `DIR` (default DATA/compliance)", "", str(func(c *Config) *string { return &c.ComplianceOutput })},
 	{"compliance-interval", "run the compliance adapter every `DURATION`: one file per interval", "15m0s", duration(func(c *Config) *time.Duration { return &c.ComplianceInterval })},
 	{"compliance-retention", "keep compliance events for `DURATION`, then purge them (except what a legal hold covers); 0 keeps them forever", "0s", setter{apply: complianceRetention, value: func(c *Config) any { return c.ComplianceRetention }}},
+	{"archive-retention", "keep each account's own archive of 1:1 messages (XEP-0313) for `DURATION`, then purge it (except what a legal hold covers; runs with the compliance worker); 0 keeps it forever", "0s", setter{apply: archiveRetention, value: func(c *Config) any { return c.ArchiveRetention }}},
 	{"compliance-per-room", "write one compliance XML file per room and interval instead of one per interval", "false", boolean(func(c *Config) *bool { return &c.CompliancePerRoom })},
 	{"compliance-file-events", "write at most `N` events per compliance adapter file (per window): a larger backlog becomes several files; the adapter holds one window's events in memory, about 2 kB each", strconv.Itoa(compliance.DefaultAdapterMaxBatch), count(func(c *Config) *int { return &c.ComplianceFileEvents })},
 }
@@ -134,6 +135,22 @@ var keys = []key{
 // complianceRetention sets how long compliance events are kept: a
 // duration, 0 for forever; days are accepted as "30d".
 func complianceRetention(c *Config, v string) error {
+	d, err := retention("compliance", v)
+	c.ComplianceRetention = d
+	return err
+}
+
+// archiveRetention sets how long the accounts' own archives keep a
+// message, as complianceRetention.
+func archiveRetention(c *Config, v string) error {
+	d, err := retention("archive", v)
+	c.ArchiveRetention = d
+	return err
+}
+
+// retention parses a retention: a duration, 0 for forever; days are
+// accepted as "30d".
+func retention(what, v string) (time.Duration, error) {
 	v = strings.TrimSpace(v)
 	var d time.Duration
 	var err error
@@ -146,10 +163,9 @@ func complianceRetention(c *Config, v string) error {
 		d, err = time.ParseDuration(v)
 	}
 	if err != nil || d < 0 {
-		return fmt.Errorf("invalid compliance retention %q: want for example 2160h or 90d, or 0 for forever", v)
+		return 0, fmt.Errorf("invalid %s retention %q: want for example 2160h or 90d, or 0 for forever", what, v)
 	}
-	c.ComplianceRetention = d
-	return nil
+	return d, nil
 }
 
 // s2sRoutes sets the routes to federated domains: DOMAIN=HOST:PORT,
