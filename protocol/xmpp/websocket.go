@@ -140,7 +140,12 @@ func (t *wsTransport) sendClose(code ws.StatusCode, reason string) {
 // readLoop turns the client's messages into the stream's bytes until the
 // WebSocket or the stream ends, then closes the pipe.
 func (t *wsTransport) readLoop(src io.Reader) {
-	defer t.pipe.Close()
+	closePipe := true
+	defer func() {
+		if closePipe {
+			_ = t.pipe.Close()
+		}
+	}()
 	max := t.srv.limit().MaxStanzaSize
 	// Pings are answered and the client's close frame is echoed by
 	// gobwas's control handler, through the same lock as our messages.
@@ -191,6 +196,11 @@ func (t *wsTransport) readLoop(src io.Reader) {
 			}
 		}
 		if end {
+			// The conn ends the stream: it writes </stream:stream>
+			// (which writeLoop sends as <close/>), then closes its
+			// end of the pipe. Closing ours now would race that and
+			// lose the <close/>.
+			closePipe = false
 			return
 		}
 	}
