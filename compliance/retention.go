@@ -57,12 +57,12 @@ type RetentionConfig struct {
 	// their messages in everyone's archive.
 	ArchiveRetention time.Duration
 	Domain           string
-	Holder              string
-	Interval            time.Duration
-	Batch               int
-	Pause               time.Duration
-	Now                 func() time.Time
-	Logger              *slog.Logger
+	Holder           string
+	Interval         time.Duration
+	Batch            int
+	Pause            time.Duration
+	Now              func() time.Time
+	Logger           *slog.Logger
 }
 
 // RetentionRunner purges what retention allows. Create it with
