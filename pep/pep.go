@@ -432,15 +432,16 @@ func (s *Service) Publishers(ctx context.Context, reader string, contacts []stor
 }
 
 // LastItems are the last items of the nodes names of publishers that
-// reader may read and that are sent on presence.
-func (s *Service) LastItems(ctx context.Context, reader string, publishers, names []string) ([]storage.PubSubLast, error) {
+// reader may read and that are sent on presence (XEP-0060 §12.15
+// on_sub_and_presence) or, with onSub, on a new subscription (on_sub too).
+func (s *Service) LastItems(ctx context.Context, reader string, publishers, names []string, onSub bool) ([]storage.PubSubLast, error) {
 	last, err := s.store.LastPubSubItems(ctx, publishers, names)
 	if err != nil {
 		return nil, err
 	}
 	out := last[:0]
 	for _, l := range last {
-		if l.Node.SendLast != storage.SendLastOnSubAndPresence {
+		if l.Node.SendLast == storage.SendLastNever || (!onSub && l.Node.SendLast == storage.SendLastOnSub) {
 			continue
 		}
 		if s.MayRead(ctx, l.Node, reader) == nil {

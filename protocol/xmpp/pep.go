@@ -127,7 +127,32 @@ func (s *Server) sendLastItems(ctx context.Context, sess *session, names []strin
 		s.log.Error("pep: reading roster", "user", sess.bare, "err", err)
 		return
 	}
-	last, err := s.pep.LastItems(ctx, sess.bare, s.pep.Publishers(ctx, sess.bare, items), names)
+	s.sendLastItemsOf(ctx, sess, s.pep.Publishers(ctx, sess.bare, items), names, false)
+}
+
+// pepSubscribed sends the local resources of contact, newly subscribed to
+// user's presence, the last items of user's nodes they ask for (XEP-0163
+// §4.3 with XEP-0060 §12.15 send_last_published_item on_sub). Resources on
+// other pool nodes get them at their next presence.
+func (s *Server) pepSubscribed(ctx context.Context, user, contact jid.JID) {
+	if contact.Domainpart() != s.cfg.Domain || user.Domainpart() != s.cfg.Domain {
+		return
+	}
+	for _, sess := range s.router.sessions(contact.Bare().String()) {
+		sess.mu.Lock()
+		c, avail := sess.caps, sess.available
+		sess.mu.Unlock()
+		if c != nil && avail && len(c.notify) > 0 {
+			s.sendLastItemsOf(ctx, sess, []string{user.Localpart()}, c.notify, true)
+		}
+	}
+}
+
+// sendLastItemsOf sends sess the last items of publishers' nodes names it
+// may read: those sent on presence, or with onSub those sent on
+// subscription too.
+func (s *Server) sendLastItemsOf(ctx context.Context, sess *session, publishers, names []string, onSub bool) {
+	last, err := s.pep.LastItems(ctx, sess.bare, publishers, names, onSub)
 	if err != nil {
 		s.log.Error("pep: reading last items", "user", sess.bare, "err", err)
 		return

@@ -126,6 +126,13 @@ func TestPEPNotifyFilteredByCaps(t *testing.T) {
 		t.Fatalf("no last item on presence; got %v", seen)
 	}
 
+	// carol subscribes to alice: her resource asking for nicks gets the
+	// last one at once (send_last_published_item on_sub).
+	carol.send(`<presence to='alice@localhost' type='subscribe'/>`)
+	alice.expect("carol's request", func(e *Element) bool { return e.AttrValue("type") == "subscribe" })
+	alice.send(`<presence to='carol@localhost' type='subscribed'/>`)
+	carol.expect("the last nick on subscription", isEvent(nickNode))
+
 	// Retraction is notified too (XEP-0060 §7.2.2.1).
 	alice.send(`<iq type='set' id='r1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><retract node='%s' notify='true'><item id='current'/></retract></pubsub></iq>`, nickNode)
 	alice.expect("retract result", func(e *Element) bool { return e.AttrValue("id") == "r1" && e.AttrValue("type") == "result" })

@@ -457,5 +457,7 @@ func (s *Server) subscriptionOutcome(ctx context.Context, user, contact jid.JID,
 				s.deliverPresence(pres, contact)
 			}
 		}
+		// The new subscriber also gets the user's last PEP items.
+		s.pepSubscribed(ctx, user, contact)
 	}
 }
