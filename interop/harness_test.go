@@ -301,6 +301,9 @@ func (s *server) tryStart(mayRetry bool) bool {
 		// on new ones) rather than leaving it without that listener.
 		"--strict-listeners",
 		"--admin-http", "", // its default port is one for the machine
+		// Everything is logged, so the log audit (logaudit_test.go) sees
+		// what any level would show.
+		"--log-level", "debug",
 
 	)
 	args = append(args, s.args...)
@@ -385,6 +388,7 @@ func (s *server) stop() {
 	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("parleyd exited with %v after SIGTERM, want 0:\n%s", s.cmd.ProcessState, s.tail(s.stderr, 40))
 	}
+	s.auditLogs()
 	stderr, _ := os.ReadFile(s.stderr)
 	for _, bad := range []string{"panic:", "fatal error:", "WARNING: DATA RACE"} {
 		if bytes.Contains(stderr, []byte(bad)) {
@@ -408,6 +412,7 @@ func (s *server) kill() {
 		s.t.Fatalf("SIGKILL to parleyd: %v", err)
 	}
 	<-s.done
+	s.auditLogs()
 }
 
 // tail returns the last n lines of a file.
@@ -427,6 +432,7 @@ func (s *server) tail(path string, n int) string {
 func (s *server) addUser(name, password string) {
 	t := s.t
 	t.Helper()
+	auditSecret(password)
 	args := append(s.common(), "user", "add", name, "--password", password)
 	out, err := exec.Command(filepath.Join(s.bin, "parleyctl"), args...).CombinedOutput()
 	if err != nil {

@@ -47,6 +47,7 @@ func (e *Engine) SetRole(ctx context.Context, room, actorAddress, nick string, r
 	if err := e.cfg.Store.AppendOutbox(ctx, ev); err != nil {
 		return fmt.Errorf("muc: recording role change: %w", err)
 	}
+	e.logAdmin(ev)
 	if role == RoleNone {
 		gone := target.snapshot()
 		gone.Role = RoleNone
@@ -114,6 +115,7 @@ func (e *Engine) SetAffiliation(ctx context.Context, room, actor, jid string, af
 	if err := e.cfg.Store.SetAffiliation(ctx, a, ev); err != nil {
 		return fmt.Errorf("muc: storing affiliation: %w", err)
 	}
+	e.logAdmin(ev)
 	e.applyStandingLocked(ctx, h, r, cat, jid, standing{aff, a.Presenter}, actor, reason)
 	return nil
 }
@@ -158,6 +160,7 @@ func (e *Engine) SetPresenter(ctx context.Context, room, actor, jid string, pres
 	if err := e.cfg.Store.SetAffiliation(ctx, a, ev); err != nil {
 		return fmt.Errorf("muc: storing presenter: %w", err)
 	}
+	e.logAdmin(ev)
 	e.applyStandingLocked(ctx, h, r, cat, jid, standing{aff, presenter}, actor, "")
 	return nil
 }

@@ -205,6 +205,14 @@ func (e *Engine) event(typ, room, actor string, detail any) storage.OutboxEvent 
 	return storage.OutboxEvent{EventID: newID(), Type: typ, Room: room, Actor: actor, Time: e.cfg.Now().UTC(), Payload: payload}
 }
 
+// logAdmin writes the access log line of an administrative action once its
+// event committed: who did what to which room, and the compliance event
+// that records the details. Never a payload: it may hold message text.
+func (e *Engine) logAdmin(ev storage.OutboxEvent, extra ...any) {
+	args := append([]any{"action", ev.Type, "room", ev.Room, "actor", ev.Actor, "event_id", ev.EventID}, extra...)
+	e.log.Info("admin action", args...)
+}
+
 // lockHost returns a room's live state, locked, creating it if needed.
 // A host dropped while we waited for its lock is dead: we retry with the
 // new one, so a room never has two hosts.

@@ -229,6 +229,7 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 		if err := e.cfg.Store.AppendOutbox(ctx, evs...); err != nil {
 			return fmt.Errorf("muc: recording join: %w", err)
 		}
+		e.log.Info("room join", "room", r.Name, "user", req.User, "front_door", req.Session.FrontDoor, "event_id", evs[0].EventID)
 	}
 
 	if o == nil {

@@ -50,6 +50,7 @@ func (e *Engine) ClearRoom(ctx context.Context, actor, room string, before time.
 			return total, fmt.Errorf("muc: clearing %s: %w", room, err)
 		}
 		if n < ClearBatch {
+			e.log.Info("admin action", "action", "room.clear", "room", room, "actor", actor, "deleted", total)
 			return total, nil
 		}
 	}
@@ -80,6 +81,7 @@ func (e *Engine) RemoveMessage(ctx context.Context, actor, room, stanzaID, repla
 	if err := e.cfg.Store.Tombstone(ctx, room, stanzaID, replacement, nil, ev); err != nil {
 		return fmt.Errorf("muc: removing message %s in %s: %w", stanzaID, room, err)
 	}
+	e.logAdmin(ev, "stanza_id", stanzaID)
 	return nil
 }
 
@@ -90,9 +92,11 @@ func (e *Engine) PutHold(ctx context.Context, actor string, h storage.Hold) erro
 		return err
 	}
 	h.Actor = actor
-	if err := r.PutHold(ctx, h, e.event("hold.add", holdRoom(h.Kind, h.Name), actor, h)); err != nil {
+	ev := e.event("hold.add", holdRoom(h.Kind, h.Name), actor, h)
+	if err := r.PutHold(ctx, h, ev); err != nil {
 		return fmt.Errorf("muc: placing hold: %w", err)
 	}
+	e.logAdmin(ev, "kind", h.Kind, "name", h.Name)
 	return nil
 }
 
@@ -110,6 +114,7 @@ func (e *Engine) DeleteHold(ctx context.Context, actor, kind, name, reason strin
 	if err != nil {
 		return fmt.Errorf("muc: lifting hold: %w", err)
 	}
+	e.logAdmin(ev, "kind", kind, "name", name)
 	return nil
 }
 

@@ -49,9 +49,11 @@ func (e *Engine) PutCategory(ctx context.Context, actor string, c storage.Catego
 	// Updated changes with every put: joins and posts compare it to see
 	// whether a room's occupants need checking again (revoke.go).
 	c.Updated = e.cfg.Now().UTC()
-	if err := e.cfg.Store.PutCategory(ctx, c, e.event("category.put", "", actor, c)); err != nil {
+	ev := e.event("category.put", "", actor, c)
+	if err := e.cfg.Store.PutCategory(ctx, c, ev); err != nil {
 		return fmt.Errorf("muc: storing category %s: %w", c.Name, err)
 	}
+	e.logAdmin(ev, "category", c.Name)
 	// The wall holds at once for whoever is in its rooms here; elsewhere
 	// (other processes, other nodes) through the room change log.
 	e.recheckCategory(ctx, c.Name)
@@ -89,9 +91,11 @@ func (e *Engine) DeleteCategory(ctx context.Context, actor, name string) error {
 			return refuse(CodeConflict, "category %q still has rooms (e.g. %q)", name, r.Name)
 		}
 	}
-	if err := e.cfg.Store.DeleteCategory(ctx, name, e.event("category.delete", "", actor, map[string]string{"name": name})); err != nil {
+	ev := e.event("category.delete", "", actor, map[string]string{"name": name})
+	if err := e.cfg.Store.DeleteCategory(ctx, name, ev); err != nil {
 		return fmt.Errorf("muc: deleting category %s: %w", name, err)
 	}
+	e.logAdmin(ev, "category", name)
 	return nil
 }
 
@@ -234,6 +238,7 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage
 		return r, fmt.Errorf("muc: creating room %s: %w", r.Name, err)
 	}
 	e.metrics.roomsCreated.Inc()
+	e.logAdmin(ev)
 	return r, nil
 }
 
@@ -335,6 +340,7 @@ func (e *Engine) Configure(ctx context.Context, actor, name string, change func(
 	if err := e.cfg.Store.UpdateRoom(ctx, updated, ev); err != nil {
 		return r, fmt.Errorf("muc: updating room %s: %w", name, err)
 	}
+	e.logAdmin(ev)
 	h.locked = false
 	if updated.Disabled && !r.Disabled {
 		h.evictAll(Event{Kind: EventDestroyed, Room: name, Reason: "the room was disabled", Time: e.cfg.Now()})
@@ -397,6 +403,7 @@ func (e *Engine) Destroy(ctx context.Context, actor, name, reason, venue string)
 	if err := e.cfg.Store.DeleteRoom(ctx, name, ev); err != nil {
 		return fmt.Errorf("muc: deleting room %s: %w", name, err)
 	}
+	e.logAdmin(ev)
 	h.evictAll(Event{Kind: EventDestroyed, Room: name, Actor: actor, Reason: reason, AlternateVenue: venue, Time: e.cfg.Now()})
 	return nil
 }

@@ -178,6 +178,10 @@ func (s *Server) register(req *sip.Request) *sip.Response {
 		return s.response(req, sip.StatusBadRequest, "Bad Request: Contact * needs Expires: 0 and no other contact")
 	}
 
+	// The access log: one line per contact that logs in (a new binding)
+	// or out (removed), none for a refresh; written once the request is
+	// accepted.
+	var access [][]any
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	current := slices.DeleteFunc(slices.Clone(r.byAOR[aor]), func(b Binding) bool { return !b.Expires.After(now) })
@@ -190,6 +194,9 @@ func (s *Server) register(req *sip.Request) *sip.Response {
 				return s.response(req, sip.StatusInternalServerError, "Server Internal Error: CSeq out of order")
 			}
 		}
+		for _, old := range current {
+			access = append(access, []any{"logout", old.URI})
+		}
 		current = nil
 	}
 	for _, u := range updates {
@@ -199,10 +206,12 @@ func (s *Server) register(req *sip.Request) *sip.Response {
 			return s.response(req, sip.StatusInternalServerError, "Server Internal Error: CSeq out of order")
 		case i >= 0 && !u.Expires.After(now):
 			current = slices.Delete(current, i, i+1)
+			access = append(access, []any{"logout", u.URI})
 		case i >= 0:
-			current[i] = u
+			current[i] = u // a refresh: no access line
 		case u.Expires.After(now):
 			current = append(current, u)
+			access = append(access, []any{"login", u.URI})
 		}
 	}
 	if len(current) > r.maxContacts {
@@ -212,6 +221,9 @@ func (s *Server) register(req *sip.Request) *sip.Response {
 		delete(r.byAOR, aor)
 	} else {
 		r.byAOR[aor] = current
+	}
+	for _, a := range access {
+		s.log.Info(a[0].(string), "proto", "sip", "aor", aor, "contact", a[1], "source", req.Source(), "transport", req.Transport())
 	}
 
 	res := s.response(req, sip.StatusOK, "OK")

@@ -513,7 +513,7 @@ func (c *conn) handleBindIQ(iq *Element) (bool, error) {
 	c.srv.metrics.sessions.Inc()
 	c.srv.liveSessions.Add(1)
 	s.startWriter(c.rw, c.raw, c.srv.cfg.WriteTimeout)
-	c.log.Info("session bound")
+	c.log.Info("login", "proto", "xmpp")
 	return true, nil
 }
 
@@ -561,5 +561,5 @@ func (c *conn) endSession(closing []byte) {
 	}
 	c.srv.metrics.sessions.Dec()
 	c.srv.liveSessions.Add(-1)
-	c.log.Info("session ended")
+	c.log.Info("logout", "proto", "xmpp")
 }
