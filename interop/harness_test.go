@@ -304,7 +304,6 @@ func (s *server) tryStart(mayRetry bool) bool {
 		// Everything is logged, so the log audit (logaudit_test.go) sees
 		// what any level would show.
 		"--log-level", "debug",
-
 	)
 	args = append(args, s.args...)
 	s.stderr = filepath.Join(s.dir, fmt.Sprintf("parleyd-%d.stderr", s.starts))
