@@ -20,7 +20,7 @@ func (s *Server) entityTime(context.Context, *request) (*Element, error) {
 }
 
 // entityTimeOf is the <time/> for now: tzo as ±hh:mm (XEP-0082), utc
-// with milliseconds.
+// in whole seconds with Z, as in §3's example.
 func entityTimeOf(now time.Time) *Element {
 	_, off := now.Zone()
 	sign := '+'
@@ -29,6 +29,6 @@ func entityTimeOf(now time.Time) *Element {
 	}
 	t := NewElement(nsTime, "time")
 	t.Append(NewElement(nsTime, "tzo").AppendText(fmt.Sprintf("%c%02d:%02d", sign, off/3600, off%3600/60)))
-	t.Append(NewElement(nsTime, "utc").AppendText(now.UTC().Format("2006-01-02T15:04:05.000Z")))
+	t.Append(NewElement(nsTime, "utc").AppendText(now.UTC().Format("2006-01-02T15:04:05Z")))
 	return t
 }

@@ -96,7 +96,7 @@ func (s *Server) recordLastActivity(ctx context.Context, sess *session, p *Eleme
 		status = st.Text()
 	}
 	rec := NewElement(nsLast, "query", "stamp", time.Now().UTC().Format(time.RFC3339Nano)).AppendText(status)
-	if err := s.cfg.Store.PutPrivateXML(ctx, sess.jid.Localpart(), lastActivityKey, rec.Bytes()); err != nil {
+	if err := s.cfg.Store.PutPrivateXML(ctx, sess.jid.Localpart(), lastActivityKey, rec.Bytes()); err != nil && !isNotFound(err) { // not found: the account was just deleted
 		s.log.Warn("recording last activity", "user", sess.bareJID(), "err", err)
 	}
 }
