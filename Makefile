@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 GO ?= go
 
-.PHONY: build run test deb mariadb lint pool-demo pool-demo-stop
+.PHONY: build run test fuzz deb mariadb lint pool-demo pool-demo-stop
 
 ## build: compile parleyd and parleyctl into bin/; VERSION=1.0.0 names the
 ## release that --version prints (else 0.1.0-dev), with the git revision
@@ -54,8 +54,20 @@ deb:
 ## output is filtered to test results and failure messages, so it shows the
 ## storage conformance suite running on SQLite and on MySQL and the slixmpp
 ## end-to-end test; any failure fails make (pipefail).
+## Then every fuzz target runs for TEST_FUZZTIME (2s) beyond its seed
+## corpus (scripts/fuzz.sh: about a minute in all).
+TEST_FUZZTIME ?= 2s
 test: mariadb webclient
 	$(GO) test -count=1 -v ./... 2>&1 | { grep -Ev '^=== (RUN|PAUSE|CONT|NAME)' || true; }
+	scripts/fuzz.sh $(TEST_FUZZTIME)
+
+## fuzz: run every fuzz target (XML stream, stanza writer, data forms,
+## SASL/SCRAM, SIP requests, SUBSCRIBE, digest credentials, CPIM, address
+## mapping) for FUZZTIME each (default 1m), one at a time; an input that
+## fails is left in the package's testdata/fuzz/NAME/ to commit
+FUZZTIME ?= 1m
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
 
 ## mariadb: start the local MariaDB if it is installed but not running
 mariadb:
