@@ -78,9 +78,10 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 
 // The bundled web client (Converse.js, package webclient) in a real
 // browser, as a user would: it logs in to parleyd over wss: (RFC 7395),
-// or over BOSH (XEP-0206) with ?transport=bosh, opens a room, posts a
-// message that a slixmpp user in the room receives from ROOM/alice, and
-// shows the slixmpp user's answer.
+// or over BOSH (XEP-0206) with ?transport=bosh, lists the rooms of the MUC
+// service, joins one, shows what a slixmpp user posted there before (the
+// room's history), posts a message that the slixmpp user receives from
+// ROOM/alice, and shows the slixmpp user's answer.
 func TestWebClientRoomWithSlixmpp(t *testing.T) {
 	requireSlixmpp(t)
 	requireChromium(t)
@@ -101,6 +102,11 @@ func TestWebClientRoomWithSlixmpp(t *testing.T) {
 			if transport == "bosh" {
 				page += "?transport=bosh"
 			}
+			// The browser starts on a blank page: what is timed below
+			// is the web client's.
+			if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+				t.Fatalf("starting %s: %v", chromium, err)
+			}
 			began := time.Now()
 			if err := chromedp.Do(ctx, chromedp.Navigate(page),
 				chromedp.WaitVisible(chromedp.CSS(`#converse-login-jid`))); err != nil {
@@ -118,52 +124,70 @@ func TestWebClientRoomWithSlixmpp(t *testing.T) {
 			}
 			body := "hello from the browser over " + transport
 			reply := "hello browser, bob here (" + transport + ")"
+			history := "posted before the browser came (" + transport + ")"
 			ready := filepath.Join(s.dir, "room.ready")
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				s.runScript("sip_room_reply.py", []account{bob}, "--state", ready,
-					"--room", room, "--nick", alice.name, "--body", body, "--reply", reply)
+				s.runScript("webclient_room.py", []account{bob}, "--state", ready,
+					"--room", room, "--nick", alice.name, "--body", body, "--reply", reply, "--history", history)
 			}()
 			t.Cleanup(func() { <-done })
 			waitFile(t, ready, done, "bob in the room")
 
-			// Open the room as a link to it would (Converse's
-			// #converse/room?jid= route).
+			// The rooms, as a user finds them: Groupchats menu, the
+			// service's rooms (disco#items), then lobby.
 			opened := time.Now()
-			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
-				fmt.Sprintf(`location.hash = "converse/room?jid=%s@conference.%s"; true`, room, domain))); err != nil {
-				t.Fatal(err)
+			roomJID := room + "@conference." + domain
+			if err := chromedp.Do(ctx,
+				chromedp.Click(chromedp.CSS(`#chatrooms .dropdown-toggle`)),
+				chromedp.Click(chromedp.CSS(`#chatrooms .show-list-muc-modal`)),
+				chromedp.Click(chromedp.CSS(`form.list-chatrooms [type=submit]`)),
+				chromedp.WaitVisible(chromedp.CSS(`a.open-room[data-room-jid="`+roomJID+`"]`)),
+			); err != nil {
+				screenshot(t, ctx, s.dir, "webclient-rooms-failed")
+				t.Fatalf("the list of rooms: %v", err)
 			}
-			if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`textarea.chat-textarea`))); err != nil {
+			screenshot(t, ctx, s.dir, "webclient-rooms")
+			if err := chromedp.Do(ctx,
+				chromedp.Click(chromedp.CSS(`a.open-room[data-room-jid="`+roomJID+`"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`textarea.chat-textarea`))); err != nil {
 				t.Fatalf("the room's view: %v", err)
 			}
 			roomShown := time.Since(opened)
+			// What bob said before alice came is in the room's history.
+			waitShown(t, ctx, s.dir, history, "bob's earlier post, from the room's history")
 			if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`textarea.chat-textarea`), body+"\r")); err != nil {
 				t.Fatalf("posting: %v", err)
 			}
-			// bob's reply shows in the room.
-			js := fmt.Sprintf(`Array.from(document.querySelectorAll(".chat-msg__text")).some(e => e.textContent.includes(%q))`, reply)
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				seen, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-				if err != nil {
-					t.Fatalf("reading the room: %v", err)
-				}
-				if seen {
-					break
-				}
-				if time.Now().After(deadline) {
-					screenshot(t, ctx, s.dir, "webclient-room-failed")
-					t.Fatalf("bob's reply %q not shown within 30s", reply)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+			waitShown(t, ctx, s.dir, reply, "bob's reply")
 			screenshot(t, ctx, s.dir, "webclient-room-"+transport)
-			t.Logf("%s: login form shown %v after navigation; the room shown %v after opening it (joined, history and subject read)",
+			t.Logf("%s: login form shown %v after navigation; the room shown %v after opening the room list (listed, joined, history shown)",
 				transport, loginShown.Round(time.Millisecond), roomShown.Round(time.Millisecond))
 			<-done
 		})
+	}
+}
+
+// waitShown waits until a message holding text is shown, failing (with a
+// screenshot) after 30 s.
+func waitShown(t *testing.T, ctx context.Context, dir, text, what string) {
+	t.Helper()
+	js := fmt.Sprintf(`Array.from(document.querySelectorAll(".chat-msg__text")).some(e => e.textContent.includes(%q))`, text)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		seen, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		if err != nil {
+			t.Fatalf("reading the room: %v", err)
+		}
+		if seen {
+			return
+		}
+		if time.Now().After(deadline) {
+			screenshot(t, ctx, dir, "webclient-room-failed")
+			t.Fatalf("%s (%q) not shown within 30s", what, text)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
