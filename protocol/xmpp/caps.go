@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/xml"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Entity capabilities (XEP-0115) of local client sessions, for what PEP
@@ -42,30 +44,28 @@ func (c *capsEntry) wants(node string) bool {
 }
 
 // capsQuery is one disco#info query in flight for a verification string,
-// and the sessions waiting for its answer.
+// and the sessions waiting for its answer (the first is the one asked).
 type capsQuery struct {
 	ver, hash string
+	sent      time.Time
 	waiting   []*session
 }
 
 // capsCache is the server's cache: verified entries by verification
-// string, and the queries in flight by IQ id.
+// string, and the queries in flight.
 type capsCache struct {
 	mu      sync.Mutex
 	known   map[string]*capsEntry
-	queries map[string]*capsQuery // by IQ id
-	byVer   map[string]string     // verification string → IQ id in flight
+	queries map[string]*capsQuery // by verification string
 }
 
 func newCapsCache() *capsCache {
-	return &capsCache{known: make(map[string]*capsEntry), queries: make(map[string]*capsQuery), byVer: make(map[string]string)}
+	return &capsCache{known: make(map[string]*capsEntry), queries: make(map[string]*capsQuery)}
 }
 
-// registerCaps takes the answers to the server's own disco#info queries.
+// registerCaps watches sessions' presence for their capabilities; the
+// answers to the server's queries come back through serveriq.go.
 func (s *Server) registerCaps() {
-	why := unadvertised("the answer to the server's own disco#info query for entity capabilities (XEP-0115 §6.3)")
-	s.mux.stanza(toServer, "iq", "result", nsDiscoInfo, "query", s.capsAnswer, why, localOnly)
-	s.mux.stanza(toServer, "iq", "error", "", "", s.capsAnswer, why, localOnly)
 	s.presenceHooks = append(s.presenceHooks, s.capsPresence)
 }
 
@@ -94,40 +94,41 @@ func (s *Server) capsPresence(ctx context.Context, sess *session, p *Element, av
 		s.capsKnown(ctx, sess, ver, e)
 		return
 	}
-	if id, ok := s.caps.byVer[ver]; ok {
-		q := s.caps.queries[id]
+	if q := s.caps.queries[ver]; q != nil && time.Since(q.sent) < serverIQTimeout {
 		q.waiting = append(q.waiting, sess)
 		s.caps.mu.Unlock()
 		return
 	}
+	// A query never answered (its session went) is asked again of this
+	// session.
+	delete(s.caps.queries, ver)
 	if len(s.caps.queries) >= maxCapsQueries {
 		s.caps.mu.Unlock()
 		return
 	}
-	id := "caps-" + randomID(8)
-	s.caps.queries[id] = &capsQuery{ver: ver, hash: hash, waiting: []*session{sess}}
-	s.caps.byVer[ver] = id
+	q := &capsQuery{ver: ver, hash: hash, sent: time.Now(), waiting: []*session{sess}}
+	s.caps.queries[ver] = q
 	s.caps.mu.Unlock()
-	sess.sendElement(NewElement(nsClient, "iq", "type", "get", "id", id, "from", s.cfg.Domain, "to", sess.jid.String()).
-		Append(NewElement(nsDiscoInfo, "query", "node", node+"#"+ver)))
+	asked := s.askSession(sess, NewElement(nsClient, "iq", "type", "get").Append(NewElement(nsDiscoInfo, "query", "node", node+"#"+ver)),
+		func(ctx context.Context, r *request) { s.capsAnswer(ctx, q, r) })
+	if !asked {
+		s.caps.mu.Lock()
+		delete(s.caps.queries, ver)
+		s.caps.mu.Unlock()
+	}
 }
 
 // capsAnswer takes a client's answer to a capabilities query: a result is
 // checked against the verification string and, if it matches, kept for
 // every session naming that string.
-func (s *Server) capsAnswer(ctx context.Context, r *request) error {
-	id := r.el.AttrValue("id")
+func (s *Server) capsAnswer(ctx context.Context, q *capsQuery, r *request) {
 	s.caps.mu.Lock()
-	q := s.caps.queries[id]
-	if q == nil || q.waiting[0].jid.String() != r.from.fullJID().String() {
-		s.caps.mu.Unlock()
-		return nil // not ours, or not from whom we asked
+	if s.caps.queries[q.ver] == q {
+		delete(s.caps.queries, q.ver)
 	}
-	delete(s.caps.queries, id)
-	delete(s.caps.byVer, q.ver)
 	s.caps.mu.Unlock()
-	if r.typ != "result" || r.payload == nil {
-		return nil
+	if r.typ != "result" || r.payload == nil || r.payload.Name != (xml.Name{Space: nsDiscoInfo, Local: "query"}) {
+		return
 	}
 	e := &capsEntry{}
 	for _, f := range r.payload.Elements() {
@@ -158,7 +159,6 @@ func (s *Server) capsAnswer(ctx context.Context, r *request) error {
 			s.capsKnown(ctx, sess, q.ver, e)
 		}
 	}
-	return nil
 }
 
 // capsKnown sets a session's capabilities if it still names ver, and

@@ -52,7 +52,7 @@
 //	XEP-0077 in-band registration            register.go, accounts.go
 //	XEP-0084 user avatar (from vCards)       vcard.go
 //	XEP-0092 software version                version.go
-//	XEP-0115 entity capabilities (cache)     caps.go
+//	XEP-0115 entity capabilities (cache)     caps.go, serveriq.go (the server's own IQs)
 //	XEP-0115 the server's own caps           stream_caps.go (stream features)
 //	XEP-0124, XEP-0206 BOSH                  bosh.go, web.go (the pipe to conn.go)
 //	XEP-0128 extended disco                  disco.go, muc_iq.go, upload.go

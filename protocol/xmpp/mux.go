@@ -547,6 +547,7 @@ func (s *Server) registerHandlers() {
 	s.registerInBand()
 	s.registerAdminCommands()
 	s.registerServerCaps()
+	s.registerServerIQs()
 	s.registerPEP()
 	s.registerPrivate()
 	s.registerBookmarks()

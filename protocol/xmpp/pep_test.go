@@ -285,3 +285,32 @@ func TestPEPFederated(t *testing.T) {
 		t.Fatalf("a remote user publishing on alice's node: %s", r)
 	}
 }
+
+// XEP-0115 §5.4: an answer that does not hash to the verification string
+// is believed for the session that gave it, but not cached: the next
+// session naming the string is asked again.
+func TestCapsUnverifiedNotCached(t *testing.T) {
+	ts := startServer(t)
+	ts.addUser(t, "alice", "secret")
+	ask := func(res string) bool {
+		c := ts.login(t, "alice", "secret", res)
+		c.send(`<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://parley.test' ver='not-the-hash'/></presence>`)
+		asked := false
+		for _, e := range c.roundTrip() {
+			if e.Name.Local == "iq" && e.AttrValue("type") == "get" {
+				asked = true
+				ans := capsInfo(nickNode)
+				ans.SetAttr("node", "https://parley.test#not-the-hash")
+				c.send("%s", NewElement(nsClient, "iq", "type", "result", "id", e.AttrValue("id"), "to", e.AttrValue("from")).Append(ans).String())
+			}
+		}
+		c.roundTrip()
+		return asked
+	}
+	if !ask("one") {
+		t.Fatal("the first session was not asked")
+	}
+	if !ask("two") {
+		t.Fatal("an unverified answer was cached: the second session was not asked")
+	}
+}

@@ -45,6 +45,8 @@ type Server struct {
 	// is the entity capabilities cache that filters its notifications.
 	pep  *pep.Service
 	caps *capsCache
+	// iqs are the IQs the server sent to sessions, awaiting answers.
+	iqs serverIQs
 	// caps0 is the server's own capabilities, for stream features
 	// (stream_caps.go).
 	caps0 serverCaps
