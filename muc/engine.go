@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,6 +83,8 @@ type Config struct {
 type Engine struct {
 	cfg Config
 	log *slog.Logger
+	// deliveries counts room events handed to occupants' sessions.
+	deliveries atomic.Uint64
 
 	mu    sync.Mutex
 	rooms map[string]*host // rooms with occupants or being created
@@ -123,6 +126,9 @@ type host struct {
 	// checked is what the occupants' access was last checked against
 	// (revoke.go).
 	checked checkedAt
+	// deliveries counts the events handed to occupants' sessions (the
+	// engine's, for parley_muc_deliveries_total).
+	deliveries *atomic.Uint64
 }
 
 // New returns an engine. It makes sure the default category exists.
@@ -221,7 +227,7 @@ func (e *Engine) lockHost(name string) *host {
 		e.mu.Lock()
 		h := e.rooms[name]
 		if h == nil {
-			h = &host{name: name, occupants: make(map[string]*Occupant), byAddress: make(map[string]string), watchers: &e.watch}
+			h = &host{name: name, occupants: make(map[string]*Occupant), byAddress: make(map[string]string), watchers: &e.watch, deliveries: &e.deliveries}
 			e.rooms[name] = h
 		}
 		e.mu.Unlock()
@@ -452,10 +458,15 @@ func (o *Occupant) snapshot() Occupant {
 // broadcast delivers ev to every session in the room, in the caller's
 // order (the host lock is held).
 func (h *host) broadcast(ev Event) {
+	n := 0
 	for _, o := range h.occupants {
 		for _, s := range o.Sessions {
 			s.Sink.Deliver(ev)
+			n++
 		}
+	}
+	if h.deliveries != nil {
+		h.deliveries.Add(uint64(n))
 	}
 	h.watchers.deliver(h.name, ev)
 }

@@ -327,6 +327,8 @@ func (f *Files) store(ctx context.Context, file storage.File, body io.Reader, in
 	}
 	file.State = storage.FileComplete
 	file.Uploaded = f.e.cfg.Now().UTC()
+	f.e.metrics.uploads.Inc()
+	f.e.metrics.uploadBytes.Add(float64(file.Size))
 	return file, nil
 }
 
@@ -370,6 +372,7 @@ func (f *Files) RecordDownload(ctx context.Context, file storage.File, info Uplo
 	if err := f.cfg.Store.RecordFileDownload(ctx, file.ID, ev); err != nil {
 		return fmt.Errorf("muc: recording a download of %s: %w", file.ID, err)
 	}
+	f.e.metrics.downloads.Inc()
 	return nil
 }
 

@@ -15,6 +15,9 @@ type metrics struct {
 	// roomsCreated counts rooms created on this node, roomsRefused
 	// creations refused because the user reached Config.MaxRoomsPerUser.
 	roomsCreated, roomsRefused prometheus.Counter
+	// uploads, uploadBytes and downloads count HTTP File Upload
+	// (Files): files completed, their bytes, downloads recorded.
+	uploads, uploadBytes, downloads prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
@@ -35,11 +38,24 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 		roomsRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_muc_room_creations_refused_total",
 			Help: "Room creations refused because the user had created --max-rooms-per-user rooms already."}),
+		uploads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_upload_files_total",
+			Help: "Files uploaded completely (XEP-0363) through this node."}),
+		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_upload_bytes_total",
+			Help: "Bytes of the files uploaded completely through this node."}),
+		downloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_upload_downloads_total",
+			Help: "Downloads of uploaded files served by this node."}),
 	}
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.posts, m.commitTime, m.roomsCreated, m.roomsRefused,
+	reg.MustRegister(m.posts, m.commitTime, m.roomsCreated, m.roomsRefused, m.uploads, m.uploadBytes, m.downloads,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_muc_deliveries_total",
+			Help: "Room events (posts, presence, subjects, configuration) handed to occupants' sessions by the rooms this node hosts; each session's queue then writes or cuts it off (parley_xmpp_slow_consumers_total)."},
+			func() float64 { return float64(e.deliveries.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parley_muc_rooms_active",
 			Help: "Rooms this node hosts now: rooms with occupants (or being created)."},

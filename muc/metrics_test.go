@@ -49,6 +49,7 @@ func TestMetrics(t *testing.T) {
 	f.mustJoin("lobby", "alice@localhost", "alice")
 	f.mustJoin("lobby", "bob@localhost", "bob")
 	f.mustJoin("annex", "alice@localhost", "alice")
+	before := gathered(t, reg)["parley_muc_deliveries_total"]
 	for _, body := range []string{"one", "two", "three"} {
 		if err := f.post("lobby", "alice@localhost", "alice", body); err != nil {
 			t.Fatal(err)
@@ -60,6 +61,8 @@ func TestMetrics(t *testing.T) {
 		"parley_muc_occupants":           3,
 		"parley_muc_posts_total":         3,
 		"parley_muc_post_commit_seconds": 3,
+		// Three posts to the two sessions in lobby.
+		"parley_muc_deliveries_total": before + 6,
 	} {
 		if got[name] != want {
 			t.Errorf("%s = %v, want %v", name, got[name], want)

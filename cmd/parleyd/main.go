@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -231,6 +232,9 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	if pooled != nil {
 		defer pooled.Close()
+	}
+	if err := registerPoolMetrics(reg, "content", store); err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
 	if err := registerAccessMetrics(reg, engine); err != nil {
 		return fmt.Errorf("metrics: %w", err)
@@ -465,6 +469,10 @@ func (n *node) startCompliance(ctx context.Context, store storage.Store, reg pro
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--compliance-storage %s: %w", redactDSN(cfg.ComplianceStorage), err)
 	}
+	if err := registerPoolMetrics(reg, "compliance", cstore); err != nil {
+		cstore.Close()
+		return nil, nil, nil, fmt.Errorf("metrics: %w", err)
+	}
 	closeStore := func() {
 		if err := cstore.Close(); err != nil {
 			log.Error("closing the compliance database", "err", err)
@@ -681,6 +689,23 @@ func redirect(p *pool.Pool) func() string {
 }
 
 func redactDSN(dsn string) string { return config.RedactDSN(dsn) }
+
+// registerPoolMetrics exports the database connection pools of a store
+// (database/sql's statistics: go_sql_open_connections, go_sql_in_use_connections,
+// go_sql_wait_count_total, go_sql_wait_duration_seconds_total, …), labelled
+// db_name=WHAT-ROLE: content-write, content-read, compliance-readwrite.
+func registerPoolMetrics(reg prometheus.Registerer, what string, store any) error {
+	p, ok := store.(interface{ Pools() map[string]*sql.DB })
+	if !ok {
+		return nil
+	}
+	for role, db := range p.Pools() {
+		if err := reg.Register(collectors.NewDBStatsCollector(db, what+"-"+role)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // registerAccessMetrics exports what revocation did on this node (muc
 // revoke.go): room change log entries applied, occupants removed for lost

@@ -158,7 +158,10 @@ func TestServeAndStop(t *testing.T) {
 	}
 	for _, metric := range []string{"go_goroutines", "process_open_fds", "go_build_info", "parley_xmpp_sessions",
 		"parley_muc_rooms_active", "parley_muc_occupants", "parley_muc_posts_total", "parley_muc_post_commit_seconds",
-		"parley_sip_registrations", "parley_sip_requests_total", "parley_sip_digest_failures_total"} {
+		"parley_sip_registrations", "parley_sip_requests_total", "parley_sip_digest_failures_total",
+		"parley_muc_deliveries_total", "parley_upload_files_total", "parley_upload_bytes_total", "parley_upload_downloads_total",
+		`go_sql_open_connections{db_name="content-write"}`, `go_sql_open_connections{db_name="content-read"}`,
+		`go_sql_wait_duration_seconds_total{db_name="compliance-write"}`} {
 		if !strings.Contains(body, metric) {
 			t.Errorf("/metrics lacks %s", metric)
 		}
