@@ -12,8 +12,8 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"crypto/tls"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
