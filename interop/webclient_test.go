@@ -81,7 +81,8 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 // or over BOSH (XEP-0206) with ?transport=bosh, lists the rooms of the MUC
 // service, joins one, shows what a slixmpp user posted there before (the
 // room's history), posts a message that the slixmpp user receives from
-// ROOM/alice, and shows the slixmpp user's answer.
+// ROOM/alice, and shows the slixmpp user's answer; over WebSocket it also
+// shares a file (XEP-0363) whose link serves the same bytes.
 func TestWebClientRoomWithSlixmpp(t *testing.T) {
 	requireSlixmpp(t)
 	requireChromium(t)
@@ -161,12 +162,61 @@ func TestWebClientRoomWithSlixmpp(t *testing.T) {
 				t.Fatalf("posting: %v", err)
 			}
 			waitShown(t, ctx, s.dir, reply, "bob's reply")
+			if transport == "websocket" {
+				uploadFromBrowser(t, ctx, s, base)
+			}
 			screenshot(t, ctx, s.dir, "webclient-room-"+transport)
 			t.Logf("%s: login form shown %v after navigation; the room shown %v after opening the room list (listed, joined, history shown)",
 				transport, loginShown.Round(time.Millisecond), roomShown.Round(time.Millisecond))
 			<-done
 		})
 	}
+}
+
+// uploadFromBrowser shares a file in the open room with the client's
+// paperclip (HTTP File Upload, XEP-0363, PUT to the HTTPS listener) and
+// checks that the link it posts serves the same bytes, as an attachment
+// (text is active content's cousin: never shown inline).
+func uploadFromBrowser(t *testing.T, ctx context.Context, s *server, base string) {
+	t.Helper()
+	content := "minutes of the meeting, shared from the browser\n"
+	file := filepath.Join(t.TempDir(), "minutes.txt")
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS(`input.fileupload[type=file]`), []string{file})); err != nil {
+		t.Fatalf("choosing the file: %v", err)
+	}
+	js := `(Array.from(document.querySelectorAll(".chat-msg__text a, .chat-msg a")).map(a => a.href).find(h => h.includes("/upload/") && h.endsWith("minutes.txt")) || "")`
+	var link string
+	for deadline := time.Now().Add(30 * time.Second); link == ""; {
+		var err error
+		if link, err = chromedp.Run(ctx, chromedp.Evaluate[string](js)); err != nil {
+			t.Fatal(err)
+		}
+		if link == "" && time.Now().After(deadline) {
+			screenshot(t, ctx, s.dir, "webclient-upload-failed")
+			t.Fatal("no link to the uploaded file in the room within 30s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.HasPrefix(link, strings.TrimSuffix(base, "/")+"/upload/") {
+		t.Errorf("upload link %s is not on the HTTPS listener %s", link, base)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := client.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(got) != content {
+		t.Errorf("GET %s: %d %q, want %q", link, resp.StatusCode, got, content)
+	}
+	if d := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(d, "attachment") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("the download's headers: %v", resp.Header)
+	}
+	screenshot(t, ctx, s.dir, "webclient-upload")
 }
 
 // waitShown waits until a message holding text is shown, failing (with a
