@@ -355,6 +355,7 @@ func (c *conn) features() *Element {
 		if caps := c.srv.capsElement(); caps != nil {
 			f.Append(caps)
 		}
+		c.srv.appendBoundFeatures(c, f)
 	}
 	return f
 }

@@ -72,6 +72,7 @@
 //	XEP-0313 message archive management      mam.go (rooms), mam_account.go (the account's own,
 //	                                           with #extended, preferences)
 //	XEP-0334 message processing hints        message.go
+//	XEP-0352 client state indication         csi.go (stream_features.go: offer, nonzas)
 //	XEP-0359 stanza ids                      muc_message.go, muc_render.go, mam_account.go (1:1)
 //	XEP-0363 HTTP file upload                upload.go
 //	XEP-0368 direct TLS                      server.go, conn.go

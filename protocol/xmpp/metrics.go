@@ -27,6 +27,11 @@ type metrics struct {
 	// full roster (items) and requests dropped for a user with too many
 	// unanswered ones (requests).
 	rosterLimited *prometheus.CounterVec
+	// csiHeld counts stanzas held back for inactive clients (XEP-0352,
+	// csi.go); csiSuperseded those of them replaced by a later one
+	// before the client became active, and so never written.
+	csiHeld       prometheus.Counter
+	csiSuperseded prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,11 +66,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parley_xmpp_limit", Help: "The front door's configured limits, by name (rates per second, sizes in bytes, times in seconds)."}, []string{"limit"}),
 		rosterLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_xmpp_roster_limited_total", Help: "Roster additions refused on a full roster (limit=items) and subscription requests dropped for a user with the most unanswered ones (limit=requests)."}, []string{"limit"}),
+		csiHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_csi_held_total", Help: "Presence and chat-state stanzas held back for clients that said they are inactive (XEP-0352)."}),
+		csiSuperseded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_csi_superseded_total", Help: "Held-back stanzas replaced by a later update from the same sender before their client became active, never written."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.logins, m.authFailures, m.stanzasIn,
 			m.stanzasOut, m.streamErrors, m.slowConsumers, m.offlineStored,
-			m.stanzasThrottled, m.stanzasRefused, m.throttleSeconds, m.unauthRefused, m.limits, m.rosterLimited)
+			m.stanzasThrottled, m.stanzasRefused, m.throttleSeconds, m.unauthRefused, m.limits, m.rosterLimited,
+			m.csiHeld, m.csiSuperseded)
 	}
 	return m
 }

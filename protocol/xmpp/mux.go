@@ -552,6 +552,7 @@ func (s *Server) registerHandlers() {
 	s.registerPrivate()
 	s.registerBookmarks()
 	s.registerVCard()
+	s.registerCSI()
 	if s.muc != nil {
 		s.muc.register(s.mux)
 	}

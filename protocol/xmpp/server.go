@@ -50,6 +50,9 @@ type Server struct {
 	// caps0 is the server's own capabilities, for stream features
 	// (stream_caps.go).
 	caps0 serverCaps
+	// features are the stream features and stream-level elements
+	// registered by feature files (stream_features.go).
+	features streamFeatures
 	// adminSessions are the service administration commands waiting
 	// for their form (admin_commands.go).
 	adminSessions commandSessions
@@ -312,6 +315,12 @@ func (c *conn) stanzaLoop(ctx context.Context) error {
 		el, err := readElement(c.dec, start, c.scope)
 		if err != nil {
 			return err
+		}
+		if h := c.srv.nonza(el.Name); h != nil {
+			if err := h(ctx, c, el); err != nil {
+				return err
+			}
+			continue
 		}
 		c.srv.metrics.stanzasIn.Inc()
 		if el.Name.Space != nsClient {

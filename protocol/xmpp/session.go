@@ -84,6 +84,9 @@ type session struct {
 
 	// muc is the session's sink for room events, once it used a room.
 	muc *mucSink
+
+	// csi is the client's state (XEP-0352, csi.go), guarded by mu.
+	csi csiState
 }
 
 // A session is the origin (mux.go) of the stanzas its client sends.
@@ -118,6 +121,21 @@ func (s *session) sendItem(it outItem) bool {
 		s.srv.metrics.slowConsumers.Inc()
 		s.kill(&StreamError{Condition: "policy-violation", Text: "the client reads too slowly: " + why})
 		return false
+	}
+	if it.afterWrite == nil {
+		held, flush := s.holdLocked(it.data)
+		if held {
+			for _, f := range flush {
+				s.queue = append(s.queue, f)
+				s.queued += int64(len(f.data))
+			}
+			start := len(flush) > 0 && s.startDrainLocked()
+			s.mu.Unlock()
+			if start {
+				go s.drain()
+			}
+			return true
+		}
 	}
 	s.queue = append(s.queue, it)
 	s.queued += int64(len(it.data))
