@@ -165,6 +165,12 @@ type Config struct {
 	// KIND=URI with KIND one of ContactKinds, published in the server's
 	// disco#info (contact_addresses.go).
 	ContactAddresses []string
+	// ExternalServices are STUN and TURN servers for clients' calls
+	// (XEP-0215), as stun:/turn:/turns:HOST[:PORT][?transport=udp|tcp];
+	// with ExternalServiceSecret (a TURN server's shared secret) TURN
+	// entries carry short-lived credentials (external_services.go).
+	ExternalServices      []string
+	ExternalServiceSecret string
 	// S2S, when set, federates with other XMPP servers (s2s.go): ServeS2S
 	// accepts their links and stanzas to other domains go out over ours.
 	// nil: stanzas to other domains bounce with remote-server-not-found.

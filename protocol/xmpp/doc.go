@@ -66,6 +66,7 @@
 //	XEP-0199 ping                            ping.go
 //	XEP-0202 entity time                     entity_time.go
 //	XEP-0203 delayed delivery                message.go, muc_render.go, mam.go
+//	XEP-0215 external services (STUN/TURN)   external_services.go
 //	XEP-0280 message carbons                 carbons.go (other pool nodes: DeliverLocal)
 //	XEP-0297 forwarding                      mam.go, adhoc.go, carbons.go
 //	XEP-0308 message correction              muc_message.go

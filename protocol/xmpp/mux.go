@@ -544,6 +544,7 @@ func (s *Server) registerHandlers() {
 	s.registerEntityTime()
 	s.registerLastActivity()
 	s.registerContactAddresses()
+	s.registerExternalServices()
 	s.registerInBand()
 	s.registerAdminCommands()
 	s.registerServerCaps()

@@ -1,6 +1,9 @@
 package xmpp
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"strconv"
 	"strings"
 	"testing"
@@ -151,5 +154,54 @@ func TestServerCapsAndContactAddresses(t *testing.T) {
 
 	if _, err := contactForm([]string{"ceo=mailto:x@example.com"}); err == nil {
 		t.Error("an unknown kind was accepted")
+	}
+}
+
+// XEP-0215 §3.2, §3.3: the configured STUN and TURN servers, by type, and
+// TURN credentials that a TURN server sharing the secret accepts
+// (username EXPIRY:JID, password base64 HMAC-SHA1 of it).
+func TestExternalServices(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.ExternalServices = []string{"stun:stun.example.com:3478", "turn:turn.example.com:3478?transport=udp", "turns:turn.example.com"}
+		c.ExternalServiceSecret = "s3cret"
+	})
+	ts.addUser(t, "alice", "secret")
+	c := ts.online(t, "alice", "secret", "desk")
+	c.send(`<iq type='get' id='x1' to='localhost'><services xmlns='urn:xmpp:extdisco:2'/></iq>`)
+	all := iqReply(c, "x1").Child(nsExtDisco, "services")
+	if all == nil || len(all.Elements()) != 3 {
+		t.Fatalf("services: %v", all)
+	}
+	stun := all.Elements()[0]
+	if stun.AttrValue("type") != "stun" || stun.AttrValue("host") != "stun.example.com" || stun.AttrValue("port") != "3478" || stun.AttrValue("username") != "" {
+		t.Errorf("stun: %s", stun)
+	}
+	turn := all.Elements()[1]
+	user, pw := turn.AttrValue("username"), turn.AttrValue("password")
+	mac := hmac.New(sha1.New, []byte("s3cret"))
+	mac.Write([]byte(user))
+	if turn.AttrValue("transport") != "udp" || !strings.HasSuffix(user, ":alice@localhost") || pw != base64.StdEncoding.EncodeToString(mac.Sum(nil)) {
+		t.Errorf("turn credentials: %s", turn)
+	}
+	exp, err := strconv.ParseInt(strings.Split(user, ":")[0], 10, 64)
+	if err != nil || time.Until(time.Unix(exp, 0)) < time.Hour {
+		t.Errorf("expiry in %q: %v", user, err)
+	}
+	c.send(`<iq type='get' id='x2' to='localhost'><services xmlns='urn:xmpp:extdisco:2' type='stun'/></iq>`)
+	if only := iqReply(c, "x2").Child(nsExtDisco, "services"); len(only.Elements()) != 1 {
+		t.Errorf("type=stun: %s", only)
+	}
+	c.send(`<iq type='get' id='x3' to='localhost'><credentials xmlns='urn:xmpp:extdisco:2'><service type='turns' host='turn.example.com'/></credentials></iq>`)
+	if cr := iqReply(c, "x3").Child(nsExtDisco, "credentials"); cr == nil || len(cr.Elements()) != 1 || cr.Elements()[0].AttrValue("password") == "" {
+		t.Errorf("credentials: %v", cr)
+	}
+	c.send(`<iq type='get' id='x4' to='localhost'><credentials xmlns='urn:xmpp:extdisco:2'><service type='turn' host='elsewhere.example.com'/></credentials></iq>`)
+	if r := iqReply(c, "x4"); !strings.Contains(r.String(), "item-not-found") {
+		t.Errorf("credentials for an unknown host: %s", r)
+	}
+	for _, bad := range []string{"http://x", "turn:", "stun:h:99999", "turn:h?transport=sctp"} {
+		if CheckExternalService(bad) == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

@@ -112,6 +112,9 @@ type Config struct {
 	Admins            []string
 	AllowRegistration bool
 	ContactAddresses  []string
+	// ExternalServices and ExternalServiceSecret: see xmpp.Config.
+	ExternalServices      []string
+	ExternalServiceSecret string
 
 	// UploadMaxSize and UploadQuota limit HTTP File Upload (XEP-0363)
 	// per file and per user, in bytes; UploadURL is the base of its URLs

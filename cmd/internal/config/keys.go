@@ -117,6 +117,8 @@ var keys = []key{
 	{"admins", "let the accounts in `LIST` (comma-separated usernames of this domain) run the service administration commands (XEP-0133: add, delete and change the password of users, list online users, announce) from an XMPP client", "", setter{list: true, apply: admins, value: func(c *Config) any { return c.Admins }}},
 	{"allow-registration", "let anyone create an account from an XMPP client with in-band registration (XEP-0077) before logging in; a logged-in user may always change their password that way", "false", boolean(func(c *Config) *bool { return &c.AllowRegistration })},
 	{"contact-address", "publish `KIND=URI` as a contact address of the server in its service discovery (XEP-0157; KIND is abuse, admin, feedback, sales, security, status or support; e.g. admin=mailto:ops@example.com); repeatable or comma-separated", "", setter{list: true, apply: contactAddresses, value: func(c *Config) any { return c.ContactAddresses }}},
+	{"external-service", "tell clients of the STUN or TURN server at `URI` for calls (XEP-0215): stun:HOST[:PORT], turn:HOST[:PORT] or turns:HOST[:PORT], optionally ?transport=udp or tcp; repeatable or comma-separated", "", setter{list: true, apply: externalServices, value: func(c *Config) any { return c.ExternalServices }}},
+	{"external-service-secret", "give clients short-lived credentials for the --external-service TURN servers, derived from `SECRET`, the TURN server's shared secret (coturn's static-auth-secret)", "", str(func(c *Config) *string { return &c.ExternalServiceSecret })},
 	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
 	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
 	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", live(size(func(c *Config) *int64 { return &c.UploadQuota }))},
@@ -243,6 +245,21 @@ func admins(c *Config, v string) error {
 			return fmt.Errorf("invalid admin %q: give the username, without @domain", a)
 		}
 		c.Admins = append(c.Admins, a)
+	}
+	return nil
+}
+
+// externalServices sets the XEP-0215 STUN and TURN URIs.
+func externalServices(c *Config, v string) error {
+	c.ExternalServices = nil
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if err := xmpp.CheckExternalService(a); err != nil {
+			return err
+		}
+		c.ExternalServices = append(c.ExternalServices, a)
 	}
 	return nil
 }
