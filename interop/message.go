@@ -40,6 +40,13 @@ type Message struct {
 	Body    string
 	// Error is set for Type "error".
 	Error *Error
+	// Stanza is the message as an XMPP front door took it from an XMPP
+	// sender (a <message/> in jabber:client, with every extension and
+	// the recipient archive's stanza-id), or nil. Another node's XMPP
+	// front door delivers it as it is; other front doors read the
+	// fields above and ignore it. A message with a Stanza may have no
+	// Body (chat states, receipts): only an XMPP door delivers those.
+	Stanza []byte
 }
 
 // CheckText reports whether s can travel in both protocols: valid UTF-8

@@ -20,11 +20,12 @@ import (
 type imMessage struct {
 	From, To, Type, ID, Thread, Subject, Body string
 	Error                                     *interop.Error `json:",omitempty"`
+	Stanza                                    []byte         `json:",omitempty"`
 }
 
 func toWire(m interop.Message) imMessage {
 	return imMessage{From: m.From.String(), To: m.To.String(), Type: m.Type, ID: m.ID,
-		Thread: m.Thread, Subject: m.Subject, Body: m.Body, Error: m.Error}
+		Thread: m.Thread, Subject: m.Subject, Body: m.Body, Error: m.Error, Stanza: m.Stanza}
 }
 
 func (w imMessage) message() (interop.Message, error) {
@@ -37,7 +38,7 @@ func (w imMessage) message() (interop.Message, error) {
 		return interop.Message{}, fmt.Errorf("to %q: %w", w.To, err)
 	}
 	return interop.Message{From: from, To: to, Type: w.Type, ID: w.ID, Thread: w.Thread,
-		Subject: w.Subject, Body: w.Body, Error: w.Error}, nil
+		Subject: w.Subject, Body: w.Body, Error: w.Error, Stanza: w.Stanza}, nil
 }
 
 // imDeliverer forwards 1:1 messages to the other nodes.

@@ -49,6 +49,7 @@ CONVERSATION = [
     ("alice", "Romeo, from my laptop"),
     ("alice", "and from my phone, a fox: \U0001F98A"),
     ("bob", "after the unblock"),
+    ("bob", "to all of alice"),
 ]
 
 
@@ -211,6 +212,21 @@ async def before(args):
     bob.send_message(mto=laptop.boundjid.full, mbody=body, mtype="chat")
     await laptop.expect_chat(bob.boundjid, body, "bob's message after the unblock")
     await phone.carbon("received", body, "its carbon")
+
+    step("8. bob types and writes to alice's bare JID: both devices get both, with alice's stanza-id")
+    composing = bob.Message()
+    composing["to"], composing["type"] = alice_bare, "chat"
+    composing.append(ET.Element("{http://jabber.org/protocol/chatstates}composing"))
+    composing.send()
+    body = CONVERSATION[4][1]
+    bob.send_message(mto=alice_bare, mbody=body, mtype="chat")
+    for c in (laptop, phone):
+        state = await c.next_message("bob's chat state")
+        check(state.xml.find("{http://jabber.org/protocol/chatstates}composing") is not None,
+              f"{c.label}: want bob's <composing/>, got {state}")
+        got = await c.expect_chat(bob.boundjid, body, "bob's message to the bare JID")
+        check(stanza_id(got, alice_bare) is not None, f"{c.label}: no stanza-id by {alice_bare}: {got}")
+        await c.expect_no_message(f"{c.label}: no carbon of what every device got")
     for c in (bob, phone, laptop):
         await c.logout()
 
@@ -230,7 +246,7 @@ async def after(args):
     ET.SubElement(rsm, f"{{{NS_RSM}}}max").text = "1"
     ET.SubElement(rsm, f"{{{NS_RSM}}}before")
     last = await alice.archive("last page", rsm=rsm)
-    check([b for _, b, _ in last] == [CONVERSATION[3][1]], f"the last page: {last}")
+    check([b for _, b, _ in last] == [CONVERSATION[-1][1]], f"the last page: {last}")
     step("   full-text search and the last page (RSM before) as expected")
     await alice.logout()
 

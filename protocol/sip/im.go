@@ -124,8 +124,11 @@ func (s *Server) imRefused(req *sip.Request, m interop.Message, err error) *sip.
 // per-user queue of sender.go); when every contact fails, the failure
 // goes back to m.From as an error message.
 func (s *Server) Deliver(_ context.Context, m interop.Message) (bool, error) {
-	if m.Type == "error" {
-		return false, nil // no SIP request to answer: nothing to deliver
+	if m.Type == "error" || m.Body == "" {
+		// An error has no SIP request to answer; a message without a
+		// body (an XMPP chat state or receipt, interop.Message.Stanza)
+		// is nothing a MESSAGE carries.
+		return false, nil
 	}
 	return s.toContacts(m), nil
 }

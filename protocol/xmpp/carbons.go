@@ -150,9 +150,9 @@ func (s *Server) sendCarbons(kind, user string, m *Element, skip func(*session) 
 // carbonFromNode delivers a carbon another node addressed to a bare JID
 // (sendCarbons) to this node's carbon-enabled sessions of it. A <sent/>
 // copy skips the resource that sent the message; a <received/> copy
-// skips the resource the message was for and, for a message to the bare
-// JID that this node's front door was also handed (deliverElsewhere: chat
-// or normal with a body), the resources that delivery reached. It reports
+// skips the resource the message was for and, for a chat or normal
+// message to the bare JID, which this node's front door was also handed
+// (deliverElsewhere), the resources that delivery reached. It reports
 // whether data was a carbon at all.
 func (s *Server) carbonFromNode(to jid.JID, data []byte) bool {
 	if to.Resourcepart() != "" || !bytes.Contains(data, []byte(nsCarbons)) || !bytes.HasPrefix(data, []byte("<message")) {
@@ -179,10 +179,9 @@ func (s *Server) carbonFromNode(to jid.JID, data []byte) bool {
 	var targets []*session
 	if kind == "received" {
 		skipJID = inner.AttrValue("to")
-		if t, err := jid.Parse(skipJID); err == nil && t.Resourcepart() == "" {
-			if _, ok := messageOf(inner, t); ok {
-				targets = s.deliveryTargets(bare, "chat")
-			}
+		typ := inner.AttrValue("type")
+		if t, err := jid.Parse(skipJID); err == nil && t.Resourcepart() == "" && (typ == "chat" || typ == "normal" || typ == "") {
+			targets = s.deliveryTargets(bare, "chat")
 		}
 	}
 	for _, r := range s.router.sessions(bare) {

@@ -28,7 +28,19 @@ func (s *Server) Deliver(_ context.Context, m interop.Message) (bool, error) {
 	}
 	bare := m.To.Bare().String()
 	el := imElement(m)
-	if res := m.To.Resourcepart(); res != "" {
+	to := m.To
+	if orig := parseStored(m.Stanza); orig != nil && orig.Name.Local == "message" {
+		// Another node's XMPP front door took it from an XMPP sender:
+		// delivered as it came, to the resource it names if that is
+		// here.
+		el = orig
+		if t, err := jid.Parse(orig.AttrValue("to")); err == nil && t.Bare().Equal(m.To.Bare()) && t.Resourcepart() != "" {
+			if r := s.router.session(bare, t.Resourcepart()); r != nil {
+				return r.sendElement(el), nil
+			}
+		}
+	}
+	if res := to.Resourcepart(); res != "" {
 		if r := s.router.session(bare, res); r != nil {
 			return r.sendElement(el), nil
 		}
@@ -106,8 +118,17 @@ func (s *Server) deliverElsewhere(ctx context.Context, m *Element, to jid.JID, t
 	}
 	msg, ok := messageOf(m, to.Bare())
 	if !ok {
-		return false // chat states, receipts, …: nothing a SIP MESSAGE carries
+		// Chat states, receipts, …: nothing a SIP MESSAGE carries, but
+		// the user's XMPP resources on other pool nodes want them.
+		from, err := jid.Parse(m.AttrValue("from"))
+		if s.cfg.Remote == nil || (typ != "chat" && typ != "normal") || err != nil {
+			return false
+		}
+		msg = interop.Message{From: from, To: to.Bare(), Type: typ, ID: m.AttrValue("id")}
 	}
+	// Other nodes' XMPP front doors deliver the stanza itself, with every
+	// extension (and the recipient archive's stanza-id).
+	msg.Stanza = m.Bytes()
 	delivered, err := s.cfg.IM.Deliver(ctx, msg, s)
 	if err != nil && !delivered {
 		var ie *interop.Error
