@@ -166,6 +166,21 @@ func TestServeAndStop(t *testing.T) {
 			t.Errorf("/metrics lacks %s", metric)
 		}
 	}
+	// The Grafana dashboard uses exactly these names.
+	dashboard, err := os.ReadFile("../../dist/grafana/parley.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`\b(?:parley|go_sql)_[a-z_]+`).FindAllString(string(dashboard), -1)
+	if len(names) < 10 {
+		t.Errorf("the dashboard names %d series", len(names))
+	}
+	for _, name := range names {
+		series := strings.TrimSuffix(name, "_bucket")
+		if !strings.Contains(body, "\n"+series) && !strings.Contains(body, "\n"+series+"{") {
+			t.Errorf("dist/grafana/parley.json uses %s, which /metrics does not have", name)
+		}
+	}
 
 	// The direct TLS port serves the generated certificate, valid for
 	// the domain.
