@@ -78,8 +78,6 @@ var itestsCases = []string{
 var itestsExpectedFailures = map[string]string{
 	"test_httpupload TestHTTPUpload.test_httpupload": "client bug: slixmpp 1.8.3's xep_0363 discovery passes coroutines to asyncio.wait, " +
 		"which Python 3.11 refuses (TypeError: Passing coroutines is forbidden); Parley's upload is tested with slixmpp's plugin (service given) in TestComplianceCapturesScriptedSession",
-	"test_mam TestMAM.test_mam_iterate":  "server: the account's own archive (XEP-0313 on 1:1 chats) is not in yet (issue 12 item 4)",
-	"test_mam TestMAM.test_mam_retrieve": "server: the account's own archive (XEP-0313 on 1:1 chats) is not in yet (issue 12 item 4)",
 }
 
 // itestsTimeout bounds each test case (its asyncSetUp too): a case that
