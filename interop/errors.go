@@ -135,6 +135,8 @@ var mucConditions = map[muc.Code]struct {
 	// A user's limit (rooms created) reached: RFC 6120 §8.3.3.12, the
 	// entity "has violated some local service policy"; SIP 403.
 	muc.CodePolicyViolation: {cond: PolicyViolation},
+	// Too many requests a minute: RFC 6120 §8.3.3.18, "wait" and retry.
+	muc.CodeResourceConstraint: {cond: ResourceConstraint},
 }
 
 // Refusal is one refusal as the front doors say it: the stanza error

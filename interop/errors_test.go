@@ -75,6 +75,7 @@ func TestEveryMucCode(t *testing.T) {
 		muc.CodeServiceUnavailable:   {ServiceUnavailable, "wait", 503, ""},
 		muc.CodeBadRequest:           {BadRequest, "modify", 400, ""},
 		muc.CodePolicyViolation:      {PolicyViolation, "modify", 403, ""},
+		muc.CodeResourceConstraint:   {ResourceConstraint, "wait", 500, ""},
 	}
 	codes := muc.Codes()
 	if len(codes) != len(want) {

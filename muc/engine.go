@@ -50,6 +50,11 @@ type Config struct {
 	// exist (issue 18: a user made 1,000 persistent rooms in 1.8 s); the
 	// administrator is not limited. 0 means DefaultMaxRoomsPerUser.
 	MaxRoomsPerUser int
+	// JoinsPerMinute, ArchiveQueriesPerMinute and SearchesPerMinute are
+	// per-user rates (ratelimits.go); 0 means their Default….
+	JoinsPerMinute          int
+	ArchiveQueriesPerMinute int
+	SearchesPerMinute       int
 	// Secret keys the occupant-id hash (XEP-0421 §3: stable, not
 	// reversible to the real JID). It must be the same on every node of a
 	// pool; nil means a random one (ids then change at restart).
@@ -102,6 +107,9 @@ type Engine struct {
 	// so that one user's concurrent creations cannot pass the limit
 	// together (on one node; rooms are rarely created).
 	creating sync.Mutex
+
+	// Per-user rates (ratelimits.go).
+	joinRate, archiveRate, searchRate *userBuckets
 }
 
 // host is one room's live state. Its mutex serialises joins, nick changes
@@ -148,6 +156,15 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.MaxUsers <= 0 {
 		cfg.MaxUsers = 16000
 	}
+	if cfg.JoinsPerMinute <= 0 {
+		cfg.JoinsPerMinute = DefaultJoinsPerMinute
+	}
+	if cfg.ArchiveQueriesPerMinute <= 0 {
+		cfg.ArchiveQueriesPerMinute = DefaultArchiveQueriesPerMinute
+	}
+	if cfg.SearchesPerMinute <= 0 {
+		cfg.SearchesPerMinute = DefaultSearchesPerMinute
+	}
 	if cfg.MaxRoomsPerUser <= 0 {
 		cfg.MaxRoomsPerUser = DefaultMaxRoomsPerUser
 	}
@@ -166,6 +183,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "muc"), rooms: make(map[string]*host)}
 	e.metrics = newMetrics(cfg.Registerer, e)
+	e.joinRate = newUserBuckets("joins", cfg.JoinsPerMinute)
+	e.archiveRate = newUserBuckets("archive queries", cfg.ArchiveQueriesPerMinute)
+	e.searchRate = newUserBuckets("searches", cfg.SearchesPerMinute)
 	e.SetAlerter(cfg.Alerter)
 	if _, err := cfg.Store.Category(ctx, DefaultCategory); errors.Is(err, storage.ErrNotFound) {
 		c := storage.Category{

@@ -39,6 +39,9 @@ const (
 	// CodePolicyViolation: a limit on what one user may do or have (the
 	// rooms they created) was reached.
 	CodePolicyViolation
+	// CodeResourceConstraint: the user asked too often (joins, archive
+	// queries, searches a minute): try again shortly.
+	CodeResourceConstraint
 )
 
 var codeNames = map[Code]string{
@@ -52,6 +55,7 @@ var codeNames = map[Code]string{
 	CodeServiceUnavailable:   "service unavailable",
 	CodeBadRequest:           "bad request",
 	CodePolicyViolation:      "policy violation",
+	CodeResourceConstraint:   "resource constraint",
 }
 
 func (c Code) String() string { return codeNames[c] }

@@ -34,6 +34,13 @@ func (e *Engine) History(ctx context.Context, user, via string, q storage.Histor
 	if err := e.MayRead(ctx, q.Room, user); err != nil {
 		return nil, false, err
 	}
+	rate := e.archiveRate
+	if q.FullText != "" {
+		rate = e.searchRate
+	}
+	if err := e.rateLimited(rate, user); err != nil {
+		return nil, false, err
+	}
 	if q.Limit <= 0 || q.Limit > e.cfg.MaxHistory {
 		q.Limit = e.cfg.MaxHistory
 	}

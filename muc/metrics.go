@@ -18,6 +18,9 @@ type metrics struct {
 	// uploads, uploadBytes and downloads count HTTP File Upload
 	// (Files): files completed, their bytes, downloads recorded.
 	uploads, uploadBytes, downloads prometheus.Counter
+	// rateLimited counts requests refused by a per-user rate
+	// (ratelimits.go), by limit.
+	rateLimited *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
@@ -47,11 +50,14 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 		downloads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_upload_downloads_total",
 			Help: "Downloads of uploaded files served by this node."}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_muc_rate_limited_total",
+			Help: "Requests refused with resource-constraint because the user was over a per-minute limit, by limit (joins, archive queries, searches)."}, []string{"limit"}),
 	}
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.posts, m.commitTime, m.roomsCreated, m.roomsRefused, m.uploads, m.uploadBytes, m.downloads,
+	reg.MustRegister(m.posts, m.commitTime, m.roomsCreated, m.roomsRefused, m.rateLimited, m.uploads, m.uploadBytes, m.downloads,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "parley_muc_deliveries_total",
 			Help: "Room events (posts, presence, subjects, configuration) handed to occupants' sessions by the rooms this node hosts; each session's queue then writes or cuts it off (parley_xmpp_slow_consumers_total)."},

@@ -139,6 +139,9 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 	if err != nil {
 		return err
 	}
+	if err := e.rateLimited(e.joinRate, req.User); err != nil {
+		return err
+	}
 	h := e.lockHost(req.Room)
 	defer e.unlockHost(h)
 	if cur := h.occupantAt(req.Session.Address); cur != nil && cur.Nick != nick {

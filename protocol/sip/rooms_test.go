@@ -488,7 +488,7 @@ func TestJoinNeedsAContact(t *testing.T) {
 func TestStatusOf(t *testing.T) {
 	want := map[muc.Code]int{muc.CodeNotFound: 404, muc.CodeForbidden: 403, muc.CodeRegistrationRequired: 400,
 		muc.CodeNotAuthorized: 403, muc.CodeNotAllowed: 403, muc.CodeNotAcceptable: 406, muc.CodeConflict: 400,
-		muc.CodeServiceUnavailable: 503, muc.CodeBadRequest: 400, muc.CodePolicyViolation: 403}
+		muc.CodeServiceUnavailable: 503, muc.CodeBadRequest: 400, muc.CodePolicyViolation: 403, muc.CodeResourceConstraint: 500}
 	for _, code := range muc.Codes() {
 		got, phrase, internal := statusOf(fmt.Errorf("wrapped: %w", &muc.Error{Code: code, Reason: "why\r\nInjected: x"}))
 		if got != want[code] || internal || strings.ContainsAny(phrase, "\r\n") || !strings.HasSuffix(phrase, "why  Injected: x") {

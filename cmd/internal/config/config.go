@@ -173,6 +173,11 @@ type Config struct {
 	// MaxRosterItems and MaxPendingRequests.
 	MaxRosterItems          int
 	MaxPendingSubscriptions int
+	// JoinsPerMinute, ArchiveQueriesPerMinute and SearchesPerMinute are
+	// muc.Config's per-user rates.
+	JoinsPerMinute          int
+	ArchiveQueriesPerMinute int
+	SearchesPerMinute       int
 	// MaxRoomsPerUser is muc.Config.MaxRoomsPerUser.
 	MaxRoomsPerUser int
 	// RoomChangePoll is how often the room engine reads the room change
