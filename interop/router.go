@@ -44,9 +44,38 @@ type Store interface {
 // resources of the highest priority: a user with an XMPP session and a
 // SIP binding gets it on both. Only when nobody had one is it stored.
 type Router struct {
-	mu    sync.RWMutex
-	doors []Deliverer
-	store Store
+	mu       sync.RWMutex
+	doors    []Deliverer
+	store    Store
+	recorder Recorder
+}
+
+// Recorder keeps what a front door other than XMPP's takes from its own
+// users before it is delivered: the parties' archives and the compliance
+// event of a 1:1 message (the XMPP front door, which records what its own
+// users send itself).
+type Recorder interface {
+	Record(ctx context.Context, m Message) error
+}
+
+// SetRecorder sets where messages front doors take from their users are
+// recorded.
+func (r *Router) SetRecorder(rec Recorder) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recorder = rec
+}
+
+// Record records m, a message a front door took from one of its users,
+// before it is delivered; with no Recorder set it records nothing.
+func (r *Router) Record(ctx context.Context, m Message) error {
+	r.mu.RLock()
+	rec := r.recorder
+	r.mu.RUnlock()
+	if rec == nil {
+		return nil
+	}
+	return rec.Record(ctx, m)
 }
 
 // NewRouter returns a Router with no front doors.

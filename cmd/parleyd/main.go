@@ -321,6 +321,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		im.AddDeliverer(pooled.IM(im)) // users on other nodes
 	}
 	im.SetStore(srv)
+	im.SetRecorder(srv) // 1:1 messages from SIP users: archives and compliance
 	defer sipSrv.Close()
 	client := webclient.Handler(webclient.Config{Domain: cfg.Domain, MUCDomain: srv.MUCDomain(),
 		WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind"})

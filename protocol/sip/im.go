@@ -77,6 +77,12 @@ func (s *Server) im(ctx context.Context, req *sip.Request, user string) *sip.Res
 	if c := req.CallID(); c != nil && interop.CheckText(c.Value()) == nil {
 		m.Thread = c.Value() // RFC 7572 Table 2: Call-ID -> <thread/>
 	}
+	// Archived and captured for compliance before it is delivered, as
+	// an XMPP user's message is (interop.Recorder).
+	if err := s.cfg.IM.Record(ctx, m); err != nil {
+		s.log.Error("MESSAGE to a user: recording", "from", m.From.String(), "to", m.To.String(), "err", err)
+		return s.response(req, sip.StatusInternalServerError, "Server Internal Error")
+	}
 	queued := s.toContacts(m)
 	delivered, err := s.cfg.IM.Deliver(ctx, m, s)
 	switch {

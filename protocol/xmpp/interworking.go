@@ -62,6 +62,23 @@ func (s *Server) Deliver(_ context.Context, m interop.Message) (bool, error) {
 	return true, nil
 }
 
+// Record implements interop.Recorder: a 1:1 message another front door
+// (SIP) took from a user of the domain is archived in the archives of the
+// domain's accounts among its parties, with its compliance event, as one
+// an XMPP user sends is (mam_account.go).
+func (s *Server) Record(ctx context.Context, m interop.Message) error {
+	local := func(j jid.JID) bool { return j.Domainpart() == s.cfg.Domain && j.Localpart() != "" }
+	typ := m.Type
+	if typ == "" {
+		typ = "chat"
+	}
+	if typ != "chat" && typ != "normal" {
+		return nil
+	}
+	_, _, err := s.archiveDirect(ctx, imElement(m), typ, m.From, m.To, local(m.From), local(m.To))
+	return err
+}
+
 // Store implements interop.Store with the offline storage: the message
 // waits for the user's next available XMPP resource.
 func (s *Server) Store(ctx context.Context, m interop.Message) error {

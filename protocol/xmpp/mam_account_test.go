@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/interop"
+	"github.com/parleychat/parley/storage"
 )
 
 // mamPage runs a query on c's own archive and returns the forwarded
@@ -173,5 +178,41 @@ func TestAccountArchive(t *testing.T) {
 	}
 	if n != 5 {
 		t.Errorf("%d direct events, want 5", n)
+	}
+}
+
+// A 1:1 message another front door (SIP) takes from a user of the domain
+// is recorded as an XMPP user's is (interop.Recorder): in both accounts'
+// archives, with its compliance event; the recipient reads it with MAM.
+func TestRecordFromOtherFrontDoor(t *testing.T) {
+	ts := startServer(t)
+	ts.addUser(t, "alice", "secret")
+	ts.addUser(t, "bob", "secret")
+	from, _ := jid.Parse("alice@localhost")
+	to, _ := jid.Parse("bob@localhost")
+	if err := ts.srv.Record(t.Context(), interop.Message{From: from, To: to, Type: "chat", ID: "sip1", Body: "from a desk phone"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range []string{"alice", "bob"} {
+		if n, err := ts.store.CountArchived(t.Context(), storage.ArchiveQuery{Owner: owner}); n != 1 || err != nil {
+			t.Errorf("%s's archive holds %d messages (%v), want 1", owner, n, err)
+		}
+	}
+	bob := ts.online(t, "bob", "secret", "b")
+	if bodies, _, _ := mamPage(t, bob, "r1", ""); len(bodies) != 1 || bodies[0] != "from a desk phone" {
+		t.Errorf("bob's archive: %q", bodies)
+	}
+	evs, err := ts.store.ReadOutbox(t.Context(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == EventDirect && ev.Actor == "alice@localhost" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d direct events from alice, want 1", n)
 	}
 }
