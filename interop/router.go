@@ -53,7 +53,8 @@ type Router struct {
 // Recorder keeps what a front door other than XMPP's takes from its own
 // users before it is delivered: the parties' archives and the compliance
 // event of a 1:1 message (the XMPP front door, which records what its own
-// users send itself).
+// users send itself). It refuses, with an *Error, a message the parties'
+// blocklists stop.
 type Recorder interface {
 	Record(ctx context.Context, m Message) error
 }

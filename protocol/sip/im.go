@@ -80,8 +80,7 @@ func (s *Server) im(ctx context.Context, req *sip.Request, user string) *sip.Res
 	// Archived and captured for compliance before it is delivered, as
 	// an XMPP user's message is (interop.Recorder).
 	if err := s.cfg.IM.Record(ctx, m); err != nil {
-		s.log.Error("MESSAGE to a user: recording", "from", m.From.String(), "to", m.To.String(), "err", err)
-		return s.response(req, sip.StatusInternalServerError, "Server Internal Error")
+		return s.imRefused(req, m, err)
 	}
 	queued := s.toContacts(m)
 	delivered, err := s.cfg.IM.Deliver(ctx, m, s)

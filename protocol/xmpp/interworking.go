@@ -63,7 +63,8 @@ func (s *Server) Deliver(_ context.Context, m interop.Message) (bool, error) {
 }
 
 // Record implements interop.Recorder: a 1:1 message another front door
-// (SIP) took from a user of the domain is archived in the archives of the
+// (SIP) took from a user of the domain is refused when either party
+// blocks the other (blocking.go), else archived in the archives of the
 // domain's accounts among its parties, with its compliance event, as one
 // an XMPP user sends is (mam_account.go).
 func (s *Server) Record(ctx context.Context, m interop.Message) error {
@@ -74,6 +75,14 @@ func (s *Server) Record(ctx context.Context, m interop.Message) error {
 	}
 	if typ != "chat" && typ != "normal" {
 		return nil
+	}
+	// Blocking (XEP-0191 §3.3, §3.6) holds whatever front door the
+	// sender uses: refused as an XMPP sender's stanza would be.
+	if local(m.To) && s.blocked(ctx, m.To.Bare().String(), m.From, true) {
+		return &interop.Error{Condition: interop.ServiceUnavailable}
+	}
+	if local(m.From) && s.blocked(ctx, m.From.Bare().String(), m.To, true) {
+		return &interop.Error{Condition: interop.NotAcceptable, Text: "you block this user"}
 	}
 	_, _, err := s.archiveDirect(ctx, imElement(m), typ, m.From, m.To, local(m.From), local(m.To))
 	return err

@@ -2,6 +2,7 @@ package xmpp
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -214,5 +215,26 @@ func TestRecordFromOtherFrontDoor(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d direct events from alice, want 1", n)
+	}
+}
+
+// A SIP user's message to an account that blocks them is refused
+// (service-unavailable, XEP-0191 §3.3), and not archived.
+func TestRecordRefusesBlocked(t *testing.T) {
+	ts := startServer(t)
+	ts.addUser(t, "alice", "secret")
+	ts.addUser(t, "bob", "secret")
+	if err := ts.store.Block(t.Context(), "bob", []string{"alice@localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	from, _ := jid.Parse("alice@localhost")
+	to, _ := jid.Parse("bob@localhost")
+	err := ts.srv.Record(t.Context(), interop.Message{From: from, To: to, Type: "chat", Body: "let me in"})
+	var ie *interop.Error
+	if !errors.As(err, &ie) || ie.Condition != interop.ServiceUnavailable {
+		t.Errorf("Record to a user who blocks the sender: %v, want service-unavailable", err)
+	}
+	if n, _ := ts.store.CountArchived(t.Context(), storage.ArchiveQuery{Owner: "bob"}); n != 0 {
+		t.Errorf("a blocked message was archived")
 	}
 }
