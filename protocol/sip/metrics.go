@@ -12,6 +12,7 @@ import (
 type metrics struct {
 	requests      *prometheus.CounterVec
 	digestFailure prometheus.Counter
+	rateLimited   *prometheus.CounterVec
 }
 
 // countedMethods are the methods requests are counted by; others count as
@@ -30,9 +31,13 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		digestFailure: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_sip_digest_failures_total",
 			Help: "Digest credentials refused with 403: a wrong password or an unknown user."}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_sip_rate_limited_total",
+			Help: "Requests answered 503 because their source address or user was over its request rate, by limit (source, user)."},
+			[]string{"limit"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.digestFailure, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		reg.MustRegister(m.requests, m.digestFailure, m.rateLimited, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parley_sip_registrations",
 			Help: "Registered contacts (bindings) that have not expired."},
 			func() float64 { return float64(s.reg.count()) }))

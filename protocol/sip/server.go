@@ -105,6 +105,13 @@ type Config struct {
 	// means DefaultMaxSubscriptions. Their expiry is bounded like
 	// registrations' (MinExpires, MaxExpires, DefaultExpires).
 	MaxSubscriptions int
+	// SourceRate and SourceBurst are the token bucket of requests per
+	// second one source address may send, UserRate and UserBurst one
+	// authenticated user's (ratelimit.go); zero means the Default….
+	SourceRate  float64
+	SourceBurst int
+	UserRate    float64
+	UserBurst   int
 	// Registerer receives the front door's Prometheus metrics
 	// (metrics.go); nil means none are registered.
 	Registerer prometheus.Registerer
@@ -113,14 +120,16 @@ type Config struct {
 // Server is the SIP front door. Create it with NewServer, serve listeners
 // with ServeUDP, ServeTCP and ServeTLS, and stop it with Close.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	auth    *authenticator
-	reg     *registrar
-	metrics *metrics
-	out     *sender // MESSAGEs to registered contacts
+	cfg  Config
+	log  *slog.Logger
+	ua   *sipgo.UserAgent
+	srv  *sipgo.Server
+	auth *authenticator
+	// sources and users are the request rates (ratelimit.go).
+	sources, users *requestBuckets
+	reg            *registrar
+	metrics        *metrics
+	out            *sender // MESSAGEs to registered contacts
 
 	drainMu sync.Mutex // one delivery of stored messages at a time (im.go)
 
@@ -179,6 +188,18 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.MaxSubscriptions <= 0 {
 		cfg.MaxSubscriptions = DefaultMaxSubscriptions
 	}
+	if cfg.SourceRate <= 0 {
+		cfg.SourceRate = DefaultSourceRate
+	}
+	if cfg.SourceBurst <= 0 {
+		cfg.SourceBurst = DefaultSourceBurst
+	}
+	if cfg.UserRate <= 0 {
+		cfg.UserRate = DefaultUserRate
+	}
+	if cfg.UserBurst <= 0 {
+		cfg.UserBurst = DefaultUserBurst
+	}
 	if cfg.RoomHost == "" {
 		cfg.RoomHost = "conference." + cfg.Domain
 	}
@@ -207,6 +228,8 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		log:       log,
 		auth:      authn,
+		sources:   newRequestBuckets(cfg.SourceRate, cfg.SourceBurst),
+		users:     newRequestBuckets(cfg.UserRate, cfg.UserBurst),
 		reg:       newRegistrar(cfg, time.Now),
 		udp:       make(map[string]net.PacketConn),
 		joined:    make(map[string]bool),
@@ -361,6 +384,9 @@ func (s *Server) respond(ctx context.Context, req *sip.Request) (*sip.Response, 
 	if req.IsAck() {
 		return nil, nil // RFC 3261 §17.2.1: an ACK gets no response
 	}
+	if !s.sources.allow(sourceHost(req), time.Now()) {
+		return s.overRate(req, "source"), nil
+	}
 	if err := validate(req); err != nil {
 		s.log.Debug("bad request", "err", err, "source", req.Source())
 		return s.response(req, sip.StatusBadRequest, "Bad Request"), nil
@@ -390,6 +416,9 @@ func (s *Server) respond(ctx context.Context, req *sip.Request) (*sip.Response, 
 	}
 	switch v := s.auth.verify(ctx, req, user, proxy); v.outcome {
 	case authOK:
+		if !s.users.allow(user, time.Now()) {
+			return s.overRate(req, "user"), nil
+		}
 	case authChallenge:
 		return s.challenge(req, proxy, v.stale), nil
 	case authForbidden:

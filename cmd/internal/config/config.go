@@ -178,6 +178,12 @@ type Config struct {
 	JoinsPerMinute          int
 	ArchiveQueriesPerMinute int
 	SearchesPerMinute       int
+	// SIPSourceRate, SIPSourceBurst, SIPUserRate and SIPUserBurst are
+	// sip.Config's SourceRate, SourceBurst, UserRate and UserBurst.
+	SIPSourceRate  float64
+	SIPSourceBurst int
+	SIPUserRate    float64
+	SIPUserBurst   int
 	// MaxRoomsPerUser is muc.Config.MaxRoomsPerUser.
 	MaxRoomsPerUser int
 	// RoomChangePoll is how often the room engine reads the room change
