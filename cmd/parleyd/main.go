@@ -43,6 +43,7 @@ import (
 	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
+	"github.com/parleychat/parley/storage/sqlite"
 	"github.com/parleychat/parley/webclient"
 )
 
@@ -233,7 +234,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if pooled != nil {
 		defer pooled.Close()
 	}
-	if err := registerPoolMetrics(reg, "content", store); err != nil {
+	if err := registerPoolMetrics(ctx, reg, "content", sqlite.VersionTable, store); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	if err := registerAccessMetrics(reg, engine); err != nil {
@@ -473,7 +474,7 @@ func (n *node) startCompliance(ctx context.Context, store storage.Store, reg pro
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--compliance-storage %s: %w", redactDSN(cfg.ComplianceStorage), err)
 	}
-	if err := registerPoolMetrics(reg, "compliance", cstore); err != nil {
+	if err := registerPoolMetrics(ctx, reg, "compliance", sqlite.ComplianceVersionTable, cstore); err != nil {
 		cstore.Close()
 		return nil, nil, nil, fmt.Errorf("metrics: %w", err)
 	}
@@ -697,18 +698,29 @@ func redactDSN(dsn string) string { return config.RedactDSN(dsn) }
 // registerPoolMetrics exports the database connection pools of a store
 // (database/sql's statistics: go_sql_open_connections, go_sql_in_use_connections,
 // go_sql_wait_count_total, go_sql_wait_duration_seconds_total, …), labelled
-// db_name=WHAT-ROLE: content-write, content-read, compliance-readwrite.
-func registerPoolMetrics(reg prometheus.Registerer, what string, store any) error {
+// db_name=WHAT-ROLE: content-write, content-read, compliance-readwrite;
+// and the schema version the start-up migrations left, from the goose
+// table versionTable, as parley_storage_schema_version{db=WHAT}.
+func registerPoolMetrics(ctx context.Context, reg prometheus.Registerer, what, versionTable string, store any) error {
 	p, ok := store.(interface{ Pools() map[string]*sql.DB })
 	if !ok {
 		return nil
 	}
+	var one *sql.DB
 	for role, db := range p.Pools() {
 		if err := reg.Register(collectors.NewDBStatsCollector(db, what+"-"+role)); err != nil {
 			return err
 		}
+		one = db
 	}
-	return nil
+	var version int64
+	if err := one.QueryRowContext(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM "+versionTable+" WHERE is_applied").Scan(&version); err != nil {
+		return fmt.Errorf("reading the %s schema version: %w", what, err)
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "parley_storage_schema_version",
+		Help: "The schema version (last migration applied at start) of the content and compliance databases.", ConstLabels: prometheus.Labels{"db": what}})
+	g.Set(float64(version))
+	return reg.Register(g)
 }
 
 // registerAccessMetrics exports what revocation did on this node (muc

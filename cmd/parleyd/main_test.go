@@ -161,10 +161,14 @@ func TestServeAndStop(t *testing.T) {
 		"parley_sip_registrations", "parley_sip_requests_total", "parley_sip_digest_failures_total",
 		"parley_muc_deliveries_total", "parley_upload_files_total", "parley_upload_bytes_total", "parley_upload_downloads_total",
 		`go_sql_open_connections{db_name="content-write"}`, `go_sql_open_connections{db_name="content-read"}`,
-		`go_sql_wait_duration_seconds_total{db_name="compliance-write"}`} {
+		`go_sql_wait_duration_seconds_total{db_name="compliance-write"}`,
+		`parley_storage_schema_version{db="content"}`, `parley_storage_schema_version{db="compliance"}`} {
 		if !strings.Contains(body, metric) {
 			t.Errorf("/metrics lacks %s", metric)
 		}
+	}
+	if m := regexp.MustCompile(`parley_storage_schema_version\{db="content"\} (\d+)`).FindStringSubmatch(body); m == nil || m[1] == "0" {
+		t.Errorf("content schema version on /metrics: %v", m)
 	}
 	// The Grafana dashboard uses exactly these names.
 	dashboard, err := os.ReadFile("../../dist/grafana/parley.json")
