@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,7 +45,19 @@ type FilesConfig struct {
 	SlotLifetime time.Duration
 	// ChunkSize is the size of the rows a file is stored in.
 	ChunkSize int
+	// SlotsPerHour and BytesPerHour bound the slots one user is given and
+	// the bytes they are for, per hour (issue 18, item 3): a burst of that
+	// many, then refilled over the hour; beyond it resource-constraint.
+	// Zero means DefaultSlotsPerHour, DefaultBytesPerHour.
+	SlotsPerHour int
+	BytesPerHour int64
 }
+
+// Defaults of FilesConfig's hourly limits.
+const (
+	DefaultSlotsPerHour       = 100
+	DefaultBytesPerHour int64 = 2 << 30
+)
 
 // Files hands out upload slots and stores and serves the files. It is safe
 // for concurrent use.
@@ -57,6 +70,9 @@ type Files struct {
 
 	mu        sync.Mutex
 	lastSweep time.Time
+
+	// slotRate and byteRate are the hourly limits per user.
+	slotRate, byteRate *userBuckets
 }
 
 // NewFiles returns the file service of engine e.
@@ -73,7 +89,15 @@ func NewFiles(e *Engine, cfg FilesConfig) (*Files, error) {
 	if cfg.ChunkSize > storage.MaxFileChunkSize {
 		return nil, fmt.Errorf("muc: files config: chunk size %d is above %d", cfg.ChunkSize, storage.MaxFileChunkSize)
 	}
-	f := &Files{e: e, cfg: cfg}
+	if cfg.SlotsPerHour <= 0 {
+		cfg.SlotsPerHour = DefaultSlotsPerHour
+	}
+	if cfg.BytesPerHour <= 0 {
+		cfg.BytesPerHour = DefaultBytesPerHour
+	}
+	f := &Files{e: e, cfg: cfg,
+		slotRate: newHourlyBuckets("upload slots", int64(cfg.SlotsPerHour), cfg.SlotsPerHour),
+		byteRate: newHourlyBuckets("upload bytes", cfg.BytesPerHour, int(min(cfg.BytesPerHour, math.MaxInt)))}
 	f.SetLimits(cfg.MaxFileSize, cfg.Quota)
 	return f, nil
 }
@@ -184,6 +208,13 @@ func (f *Files) RequestSlot(ctx context.Context, req SlotRequest) (Slot, error) 
 		return Slot{}, refuse(CodeBadRequest, "a file cannot be named %q: give it a name", req.Name)
 	case len(req.ContentType) > storage.MaxContentTypeLength:
 		return Slot{}, refuse(CodeBadRequest, "the content type is longer than %d characters", storage.MaxContentTypeLength)
+	}
+	if err := f.e.rateLimited(f.slotRate, req.User); err != nil {
+		return Slot{}, err
+	}
+	if !isAdmin(req.User) && !f.byteRate.allowN(req.User, int(req.Size), f.e.cfg.Now()) {
+		f.e.metrics.rateLimited.WithLabelValues(f.byteRate.name).Inc()
+		return Slot{}, refuse(CodeResourceConstraint, "too many bytes uploaded: at most %d an hour, try again later", f.cfg.BytesPerHour)
 	}
 	f.sweep(ctx)
 	now := f.e.cfg.Now().UTC()

@@ -35,12 +35,23 @@ type userBuckets struct {
 }
 
 func newUserBuckets(name string, perMinute int) *userBuckets {
-	return &userBuckets{name: name, limit: rate.Limit(float64(perMinute) / 60), burst: perMinute,
+	return newHourlyBuckets(name, int64(perMinute)*60, perMinute)
+}
+
+// newHourlyBuckets is a bucket of burst tokens per user refilled at
+// perHour an hour.
+func newHourlyBuckets(name string, perHour int64, burst int) *userBuckets {
+	return &userBuckets{name: name, limit: rate.Limit(float64(perHour) / 3600), burst: burst,
 		buckets: make(map[string]*rate.Limiter)}
 }
 
 // allow takes a token from user's bucket, if there is one.
 func (b *userBuckets) allow(user string, now time.Time) bool {
+	return b.allowN(user, 1, now)
+}
+
+// allowN takes n tokens from user's bucket, if it holds them.
+func (b *userBuckets) allowN(user string, n int, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if now.Sub(b.lastPrune) >= time.Minute {
@@ -56,7 +67,7 @@ func (b *userBuckets) allow(user string, now time.Time) bool {
 		l = rate.NewLimiter(b.limit, b.burst)
 		b.buckets[user] = l
 	}
-	return l.AllowN(now, 1)
+	return l.AllowN(now, n)
 }
 
 // rateLimited refuses user when b has no token left for them (nil
@@ -66,5 +77,9 @@ func (e *Engine) rateLimited(b *userBuckets, user string) error {
 		return nil
 	}
 	e.metrics.rateLimited.WithLabelValues(b.name).Inc()
-	return refuse(CodeResourceConstraint, "too many %s: at most %d a minute, try again shortly", b.name, b.burst)
+	per := "a minute"
+	if b.limit*60 < rate.Limit(b.burst) {
+		per = "an hour"
+	}
+	return refuse(CodeResourceConstraint, "too many %s: at most %d %s, try again later", b.name, b.burst, per)
 }

@@ -77,3 +77,37 @@ func TestPerUserRates(t *testing.T) {
 		t.Errorf("refusals counted: %v, want 3", got["parley_muc_rate_limited_total"])
 	}
 }
+
+// Upload slots and the bytes they are for are limited per user and hour
+// (issue 18, item 3): past either a slot is refused with
+// resource-constraint; another user is not affected.
+func TestUploadHourlyLimits(t *testing.T) {
+	f := newFixture(t)
+	files, err := NewFiles(f.e, FilesConfig{Store: f.store.(storage.FileStore), SlotsPerHour: 2, BytesPerHour: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.createRoom("lobby", Open, Normal, nil, nil, nil)
+	f.mustJoin("lobby", "alice@localhost", "alice")
+	f.mustJoin("lobby", "bobby@localhost", "bobby")
+	ctx := context.Background()
+	slot := func(user string, size int64) error {
+		_, err := files.RequestSlot(ctx, SlotRequest{User: user, Name: "f.txt", Size: size, ContentType: "text/plain"})
+		return err
+	}
+	if err := slot("alice@localhost", 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := slot("alice@localhost", 950); CodeOf(err) != CodeResourceConstraint {
+		t.Errorf("a slot past the bytes an hour: %v, want resource-constraint", err)
+	}
+	if err := slot("bobby@localhost", 900); err != nil {
+		t.Errorf("another user's slot: %v", err)
+	}
+	if err := slot("bobby@localhost", 10); err != nil {
+		t.Errorf("bobby's second slot: %v", err)
+	}
+	if err := slot("bobby@localhost", 10); CodeOf(err) != CodeResourceConstraint {
+		t.Errorf("a third slot in an hour: %v, want resource-constraint", err)
+	}
+}

@@ -242,7 +242,8 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	var files *muc.Files
 	if cfg.UploadURL != "" {
-		files, err = muc.NewFiles(engine, muc.FilesConfig{Store: store, MaxFileSize: cfg.UploadMaxSize, Quota: cfg.UploadQuota})
+		files, err = muc.NewFiles(engine, muc.FilesConfig{Store: store, MaxFileSize: cfg.UploadMaxSize, Quota: cfg.UploadQuota,
+			SlotsPerHour: cfg.UploadSlotsPerHour, BytesPerHour: cfg.UploadBytesPerHour})
 		if err != nil {
 			return fmt.Errorf("file upload: %w", err)
 		}

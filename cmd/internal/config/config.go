@@ -184,6 +184,10 @@ type Config struct {
 	SIPSourceBurst int
 	SIPUserRate    float64
 	SIPUserBurst   int
+	// UploadSlotsPerHour and UploadBytesPerHour are muc.FilesConfig's
+	// SlotsPerHour and BytesPerHour.
+	UploadSlotsPerHour int
+	UploadBytesPerHour int64
 	// MaxRoomsPerUser is muc.Config.MaxRoomsPerUser.
 	MaxRoomsPerUser int
 	// RoomChangePoll is how often the room engine reads the room change

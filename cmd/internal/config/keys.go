@@ -128,6 +128,8 @@ var keys = []key{
 	{"external-service-secret", "give clients short-lived credentials for the --external-service TURN servers, derived from `SECRET`, the TURN server's shared secret (coturn's static-auth-secret)", "", str(func(c *Config) *string { return &c.ExternalServiceSecret })},
 	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
 	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
+	{"upload-slots-per-hour", "give each user at most `N` upload slots an hour (a burst of N, refilled over the hour); beyond it resource-constraint", strconv.Itoa(muc.DefaultSlotsPerHour), count(func(c *Config) *int { return &c.UploadSlotsPerHour })},
+	{"upload-bytes-per-hour", "give each user upload slots for at most `BYTES` an hour; beyond it resource-constraint", "2GiB", size(func(c *Config) *int64 { return &c.UploadBytesPerHour })},
 	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", live(size(func(c *Config) *int64 { return &c.UploadQuota }))},
 	{"upload-url", "give out upload and download URLs under `URL`, the HTTPS listener as clients reach it (default https://DOMAIN:PORT of --https, else http://DOMAIN:PORT of --http)", "", str(func(c *Config) *string { return &c.UploadURL })},
 	{"compliance", "copy the events captured for compliance into the compliance database (one node of a pool at a time); false pauses the copy, events wait in the outbox", "true", boolean(func(c *Config) *bool { return &c.Compliance })},
