@@ -7,7 +7,7 @@ import "testing"
 func TestSlixmppMobile(t *testing.T) {
 	requireSlixmpp(t)
 	binaries(t)
-	for _, scenario := range []string{"csi"} {
+	for _, scenario := range []string{"csi", "sm"} {
 		t.Run(scenario, func(t *testing.T) {
 			t.Parallel()
 			s := newServer(t, "")

@@ -24,6 +24,9 @@ const (
 	DefaultMaxOfflineMessages  = 1000
 	DefaultSendQueueLength     = 1024
 	DefaultSendQueueBytes      = 16 << 20
+	DefaultSMResumeTimeout     = 5 * time.Minute
+	DefaultSMMaxResumable      = 10
+	DefaultSMMaxQueue          = 5000
 	DefaultSlowConsumerTime    = 10 * time.Second
 	DefaultSlowConsumerRate    = 1 << 10
 	DefaultWriteTimeout        = 30 * time.Second
@@ -101,7 +104,15 @@ type Config struct {
 	// SlowConsumerRate bytes a second over SlowConsumerTime is
 	// disconnected (a slow consumer) rather than allowed to stall its
 	// senders, and so is one with more than SendQueueBytes pending.
-	SendQueueLength  int
+	SendQueueLength int
+	// Stream management (XEP-0198, sm.go): a session whose connection
+	// is lost stays resumable for SMResumeTimeout; an account keeps at
+	// most SMMaxResumable resumable sessions on this node (more are
+	// enabled without resumption), and a session at most SMMaxQueue
+	// stanzas its client has not acknowledged.
+	SMResumeTimeout  time.Duration
+	SMMaxResumable   int
+	SMMaxQueue       int
 	SendQueueBytes   int64
 	SlowConsumerTime time.Duration
 	SlowConsumerRate int64
@@ -205,6 +216,9 @@ func (c *Config) applyDefaults() error {
 	setDefault(&c.MaxWebSessionsPerIP, DefaultMaxWebSessionsPerIP)
 	setDefault(&c.SendQueueLength, DefaultSendQueueLength)
 	setDefault(&c.SendQueueBytes, DefaultSendQueueBytes)
+	setDefault(&c.SMResumeTimeout, DefaultSMResumeTimeout)
+	setDefault(&c.SMMaxResumable, DefaultSMMaxResumable)
+	setDefault(&c.SMMaxQueue, DefaultSMMaxQueue)
 	setDefault(&c.SlowConsumerTime, DefaultSlowConsumerTime)
 	setDefault(&c.SlowConsumerRate, DefaultSlowConsumerRate)
 	setDefault(&c.StanzaRate, DefaultStanzaRate)

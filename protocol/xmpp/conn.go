@@ -129,6 +129,9 @@ func (c *conn) serve(ctx context.Context, directTLS bool) {
 
 // finish ends the stream after the reader stopped with err.
 func (c *conn) finish(err error) {
+	if c.sess != nil && c.lost(err) && c.detach() {
+		return // resumable (sm.go)
+	}
 	var serr *StreamError
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
@@ -147,6 +150,25 @@ func (c *conn) finish(err error) {
 	}
 }
 
+// lost reports whether the reader ended because the connection was lost
+// (rather than closed by the client, or ended for a fault or from here):
+// a resumable session then waits for its client (sm.go).
+func (c *conn) lost(err error) bool {
+	select {
+	case <-c.stop:
+		return false
+	default:
+	}
+	if err == nil {
+		return false
+	}
+	var serr *StreamError
+	if errors.As(err, &serr) {
+		return false
+	}
+	return c.br != nil && c.br.readErr != nil || isTimeout(err) || readErrorToStreamError(err) == nil
+}
+
 // fail sends serr (if any) and </stream:stream>, then closes the
 // connection once the writes are done.
 func (c *conn) fail(serr *StreamError) {
@@ -162,6 +184,9 @@ func (c *conn) fail(serr *StreamError) {
 	}
 	b = append(b, "</stream:stream>"...)
 	if c.sess != nil {
+		if !c.sess.ownedBy(c) {
+			return // another connection resumed the session (sm.go)
+		}
 		c.endSession(b)
 		return
 	}
@@ -411,6 +436,16 @@ func (c *conn) negotiateStep(ctx context.Context) (restart bool, err error) {
 			if !handled {
 				return false, &StreamError{Condition: "not-authorized", Text: "authenticate and bind a resource first"}
 			}
+		case el.Name.Space == nsSM && el.Name.Local == "resume" && c.username != "":
+			resumed, err := c.resume(el)
+			if err != nil || resumed {
+				return false, err
+			}
+		case el.Name.Space == nsSM && el.Name.Local == "enable" && c.username != "":
+			// §3: after binding only.
+			if err := c.write(smFailed("unexpected-request", "bind a resource first")); err != nil {
+				return false, err
+			}
 		case el.Name.Space == nsClient && el.Name.Local == "iq" && c.username != "":
 			bound, err := c.handleBindIQ(el)
 			if err != nil || bound {
@@ -487,7 +522,7 @@ func (c *conn) handleBindIQ(iq *Element) (bool, error) {
 	}
 	s := newSession(c.srv, c.srv.cfg.SendQueueLength)
 	s.kill = c.kill
-	c.rate = rate.NewLimiter(rate.Limit(c.srv.cfg.StanzaRate), c.srv.cfg.StanzaBurst)
+	c.rate = newSessionRate(c.srv)
 	ok, err := c.srv.router.bind(s, account, wanted, c.srv.limit().MaxResourcesPerUser)
 	if err != nil {
 		return false, c.write(errorReply(iq, errBadRequest("invalid resourcepart"), "").Bytes())
@@ -525,6 +560,13 @@ func (c *conn) kill(serr *StreamError) {
 	c.writeMu.Lock()
 	s := c.sess
 	c.writeMu.Unlock()
+	if s != nil && (serr == nil && s.smResumable(c) || !s.ownedBy(c)) {
+		// A write failed on a resumable session: close the socket, the
+		// reader ends and the session is detached (sm.go); or the
+		// session is another connection's now.
+		_ = c.raw.Close()
+		return
+	}
 	if s != nil {
 		var b []byte
 		if serr != nil {
@@ -546,21 +588,37 @@ func (c *conn) kill(serr *StreamError) {
 	_ = c.raw.Close()
 }
 
-// endSession is the orderly end of a bound session: unavailable presence
-// to whoever saw it online, the closing bytes queued, the writer drained.
-func (c *conn) endSession(closing []byte) {
-	s := c.sess
-	c.srv.router.unbind(s)
-	if c.srv.muc != nil {
-		c.srv.muc.leaveAll(s)
+// endSession is the orderly end of a bound session.
+func (c *conn) endSession(closing []byte) { c.srv.endBound(c.sess, closing, c.log) }
+
+// endBound ends a bound session: unavailable presence to whoever saw it
+// online, the closing bytes queued, the writer drained, and the messages
+// its client did not acknowledge (stream management) stored offline.
+func (srv *Server) endBound(s *session, closing []byte, log *slog.Logger) {
+	s.mu.Lock()
+	id := s.sm.id
+	s.sm.id = ""
+	s.mu.Unlock()
+	srv.sm.remove(id, s)
+	srv.router.unbind(s)
+	// Nothing reaches the session any more: what its client did not
+	// acknowledge is final.
+	srv.smRescue(s)
+	if srv.muc != nil {
+		srv.muc.leaveAll(s)
 	}
-	c.srv.presenceGone(s)
+	srv.presenceGone(s)
 	s.closeQueue(closing)
 	select {
 	case <-s.writeDone:
-	case <-time.After(c.srv.cfg.WriteTimeout):
+	case <-time.After(srv.cfg.WriteTimeout):
 	}
-	c.srv.metrics.sessions.Dec()
-	c.srv.liveSessions.Add(-1)
-	c.log.Info("logout", "proto", "xmpp")
+	srv.metrics.sessions.Dec()
+	srv.liveSessions.Add(-1)
+	log.Info("logout", "proto", "xmpp")
+}
+
+// newSessionRate is a bound session's own stanza rate.
+func newSessionRate(srv *Server) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(srv.cfg.StanzaRate), srv.cfg.StanzaBurst)
 }

@@ -63,6 +63,7 @@
 //	XEP-0160 offline messages                message.go, interworking.go
 //	XEP-0163 personal eventing (PEP)         pep.go, pubsub.go, caps.go
 //	XEP-0191 blocking command               blocking.go (enforced by a mux filter)
+//	XEP-0198 stream management               sm.go (counting: session.go enqueueLocked; resume: conn.go)
 //	XEP-0199 ping                            ping.go
 //	XEP-0202 entity time                     entity_time.go
 //	XEP-0203 delayed delivery                message.go, muc_render.go, mam.go

@@ -209,7 +209,7 @@ func (c *conn) admit(ctx context.Context, size int64) (bool, error) {
 		// with a reset, and the backlog it left in our buffers goes
 		// with the connection instead of trickling on at its rate.
 		c.lastProbe = now
-		c.sess.send(whitespaceKeepalive)
+		c.sess.sendNonza(whitespaceKeepalive)
 	}
 	t := time.NewTimer(delay)
 	defer t.Stop()

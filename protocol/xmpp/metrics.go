@@ -32,6 +32,13 @@ type metrics struct {
 	// before the client became active, and so never written.
 	csiHeld       prometheus.Counter
 	csiSuperseded prometheus.Counter
+	// Stream management (XEP-0198, sm.go).
+	smDetached     prometheus.Gauge
+	smResumed      prometheus.Counter
+	smResumeFailed prometheus.Counter
+	smExpired      prometheus.Counter
+	smRescued      prometheus.Counter
+	smLimited      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -70,12 +77,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parley_xmpp_csi_held_total", Help: "Presence and chat-state stanzas held back for clients that said they are inactive (XEP-0352)."}),
 		csiSuperseded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_xmpp_csi_superseded_total", Help: "Held-back stanzas replaced by a later update from the same sender before their client became active, never written."}),
+		smDetached: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parley_xmpp_sm_detached_sessions", Help: "Sessions whose connection was lost, waiting to be resumed (XEP-0198)."}),
+		smResumed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_sm_resumed_total", Help: "Sessions resumed by a new connection (XEP-0198)."}),
+		smResumeFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_sm_resume_failed_total", Help: "Resumption attempts refused: unknown or expired previd, another node's session, or a bad h."}),
+		smExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_sm_expired_total", Help: "Detached sessions ended without being resumed."}),
+		smRescued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_sm_messages_to_offline_total", Help: "Messages a client never acknowledged, stored offline when its session ended."}),
+		smLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_xmpp_sm_limited_total", Help: "Stream management limits reached: resumable (an account's resumable sessions: enabled without resumption), queue (a session's unacknowledged stanzas: the session ends)."}, []string{"limit"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.logins, m.authFailures, m.stanzasIn,
 			m.stanzasOut, m.streamErrors, m.slowConsumers, m.offlineStored,
 			m.stanzasThrottled, m.stanzasRefused, m.throttleSeconds, m.unauthRefused, m.limits, m.rosterLimited,
-			m.csiHeld, m.csiSuperseded)
+			m.csiHeld, m.csiSuperseded,
+			m.smDetached, m.smResumed, m.smResumeFailed, m.smExpired, m.smRescued, m.smLimited)
 	}
 	return m
 }
@@ -87,6 +107,9 @@ func (m *metrics) setLimits(c *Config) {
 		"max_unauth_per_ip":       float64(c.MaxUnauthPerIP),
 		"max_web_sessions_per_ip": float64(c.MaxWebSessionsPerIP),
 		"send_queue":              float64(c.SendQueueLength),
+		"sm_max_resumable":        float64(c.SMMaxResumable),
+		"sm_max_queue":            float64(c.SMMaxQueue),
+		"sm_resume_timeout":       c.SMResumeTimeout.Seconds(),
 		"max_roster_items":        float64(c.MaxRosterItems),
 		"max_pending_requests":    float64(c.MaxPendingRequests),
 		"send_queue_bytes":        float64(c.SendQueueBytes),

@@ -554,6 +554,7 @@ func (s *Server) registerHandlers() {
 	s.registerBookmarks()
 	s.registerVCard()
 	s.registerCSI()
+	s.registerSM()
 	if s.muc != nil {
 		s.muc.register(s.mux)
 	}

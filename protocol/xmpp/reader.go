@@ -32,6 +32,10 @@ type budgetReader struct {
 	max    int64
 	// total counts every byte consumed, for metrics.
 	total int64
+	// readErr is the error reading the connection ended with, if it did
+	// (the decoder reports an EOF inside the stream as a syntax error):
+	// the connection was lost rather than the stream broken (sm.go).
+	readErr error
 }
 
 func newBudgetReader(r io.Reader, max int64) *budgetReader {
@@ -49,6 +53,8 @@ func (b *budgetReader) ReadByte() (byte, error) {
 	if err == nil {
 		b.budget--
 		b.total++
+	} else {
+		b.readErr = err
 	}
 	return c, err
 }
@@ -63,6 +69,9 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.budget -= int64(n)
 	b.total += int64(n)
+	if err != nil {
+		b.readErr = err
+	}
 	return n, err
 }
 

@@ -53,6 +53,8 @@ type Server struct {
 	// features are the stream features and stream-level elements
 	// registered by feature files (stream_features.go).
 	features streamFeatures
+	// sm holds the resumable sessions (XEP-0198, sm.go).
+	sm smRegistry
 	// adminSessions are the service administration commands waiting
 	// for their form (admin_commands.go).
 	adminSessions commandSessions
@@ -274,6 +276,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = ln.Close()
 	}
 	s.mu.Unlock()
+	s.smExpireAll()
 	s.endStreams(ctx, &StreamError{Condition: "system-shutdown"}, true)
 	if s.fed != nil {
 		s.fed.shutdown(ctx)
@@ -339,11 +342,13 @@ func (c *conn) stanzaLoop(ctx context.Context) error {
 			return err
 		} else if !ok {
 			c.refuse(el)
+			c.sess.smHandled()
 			continue
 		}
 		switch el.Name.Local {
 		case "iq", "message", "presence":
 			c.srv.dispatch(ctx, c.sess, el)
+			c.sess.smHandled()
 		default:
 			return &StreamError{Condition: "unsupported-stanza-type", Text: el.Name.Local}
 		}

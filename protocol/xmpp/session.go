@@ -21,6 +21,13 @@ import (
 type outItem struct {
 	data       []byte
 	afterWrite func()
+	// nonza marks stream-level bytes (keepalives, XEP-0198 <r/>, <a/>,
+	// <enabled/>) that stream management does not count.
+	nonza bool
+	// onQueue, if set, runs under the session's lock just before the
+	// item is queued: what it changes takes effect exactly between the
+	// stanzas before and after (sm.go: counting starts after <enabled/>).
+	onQueue func()
 }
 
 // session is a bound resource: an authenticated stream with a full JID. Its
@@ -87,6 +94,8 @@ type session struct {
 
 	// csi is the client's state (XEP-0352, csi.go), guarded by mu.
 	csi csiState
+	// sm is stream management (XEP-0198, sm.go), guarded by mu.
+	sm smState
 }
 
 // A session is the origin (mux.go) of the stanzas its client sends.
@@ -110,24 +119,32 @@ func (s *session) send(data []byte) bool { return s.sendItem(outItem{data: data}
 
 func (s *session) sendElement(e *Element) bool { return s.send(e.Bytes()) }
 
+// sendNonza queues stream-level bytes that are not a stanza.
+func (s *session) sendNonza(data []byte) bool { return s.sendItem(outItem{data: data, nonza: true}) }
+
 func (s *session) sendItem(it outItem) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return false
 	}
+	if s.sm.detached {
+		// No socket to judge: stream management bounds what waits.
+		s.enqueueLocked(it)
+		s.mu.Unlock()
+		return true
+	}
 	if why := s.tooSlowLocked(len(it.data)); why != "" {
+		kill := s.kill
 		s.mu.Unlock()
 		s.srv.metrics.slowConsumers.Inc()
-		s.kill(&StreamError{Condition: "policy-violation", Text: "the client reads too slowly: " + why})
+		kill(&StreamError{Condition: "policy-violation", Text: "the client reads too slowly: " + why})
 		return false
 	}
-	if it.afterWrite == nil {
-		held, flush := s.holdLocked(it.data)
-		if held {
+	if it.afterWrite == nil && it.onQueue == nil && !it.nonza {
+		if held, flush := s.holdLocked(it.data); held {
 			for _, f := range flush {
-				s.queue = append(s.queue, f)
-				s.queued += int64(len(f.data))
+				s.enqueueLocked(f)
 			}
 			start := len(flush) > 0 && s.startDrainLocked()
 			s.mu.Unlock()
@@ -137,14 +154,30 @@ func (s *session) sendItem(it outItem) bool {
 			return true
 		}
 	}
-	s.queue = append(s.queue, it)
-	s.queued += int64(len(it.data))
+	s.enqueueLocked(it)
 	start := s.startDrainLocked()
 	s.mu.Unlock()
 	if start {
 		go s.drain()
 	}
 	return true
+}
+
+// enqueueLocked puts it on the queue, counted by stream management
+// (sm.go) when that is enabled. A detached session (waiting for its
+// client to resume) keeps the stanza only among the unacknowledged ones,
+// which are what a resumption writes.
+func (s *session) enqueueLocked(it outItem) {
+	if it.onQueue != nil {
+		it.onQueue()
+		it.onQueue = nil
+	}
+	s.smCountLocked(it)
+	if s.sm.detached {
+		return
+	}
+	s.queue = append(s.queue, it)
+	s.queued += int64(len(it.data))
 }
 
 // sendBatch queues several stanzas at once, past the queue limit if need
@@ -157,8 +190,7 @@ func (s *session) sendBatch(batch [][]byte) {
 		return
 	}
 	for _, b := range batch {
-		s.queue = append(s.queue, outItem{data: b})
-		s.queued += int64(len(b))
+		s.enqueueLocked(outItem{data: b})
 	}
 	start := s.startDrainLocked()
 	s.mu.Unlock()
@@ -254,7 +286,7 @@ var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4
 func (s *session) drain() {
 	for {
 		s.mu.Lock()
-		batch, closed, closing, failed := s.queue, s.closed, s.closing, s.failed
+		batch, closed, closing, failed, kill := s.queue, s.closed, s.closing, s.failed, s.kill
 		s.queue = nil
 		s.overSince = time.Time{} // the queue is empty again: under its bound
 		if len(batch) == 0 && !closed {
@@ -282,7 +314,7 @@ func (s *session) drain() {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				s.srv.metrics.slowConsumers.Inc()
 			}
-			s.kill(nil)
+			kill(nil) // the connection this batch was for (sm.go: another may have resumed)
 		}
 		if closed {
 			s.finishWriting()

@@ -95,16 +95,20 @@ type Config struct {
 	AuthFailureDelay    time.Duration
 	MaxOfflineMessages  int
 	SendQueue           int
-	SendQueueBytes      int64
-	SlowConsumerTime    time.Duration
-	SlowConsumerRate    int64
-	StanzaRate          float64
-	StanzaBurst         int
-	UserStanzaRate      float64
-	UserStanzaBurst     int
-	IPStanzaRate        float64
-	IPStanzaBurst       int
-	MaxResources        int
+	// Stream management (XEP-0198): see xmpp.Config.
+	SMResumeTimeout  time.Duration
+	SMMaxResumable   int
+	SMMaxQueue       int
+	SendQueueBytes   int64
+	SlowConsumerTime time.Duration
+	SlowConsumerRate int64
+	StanzaRate       float64
+	StanzaBurst      int
+	UserStanzaRate   float64
+	UserStanzaBurst  int
+	IPStanzaRate     float64
+	IPStanzaBurst    int
+	MaxResources     int
 	// ChannelBinding offers SCRAM -PLUS (see xmpp.Config.ChannelBinding).
 	ChannelBinding bool
 	// Admins, AllowRegistration and ContactAddresses: see the xmpp.Config
