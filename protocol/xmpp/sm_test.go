@@ -201,10 +201,10 @@ func TestSMTimeoutStoresOffline(t *testing.T) {
 	})
 	juliet.send(`<message to='romeo@localhost' type='chat'><body>while detached</body></message>`)
 	juliet.roundTrip()
-	waitFor(t, "the session to end", func() bool { return ts.sessionOf(romeo.testClient) == nil })
-
-	msgs, err := ts.store.OfflineMessages(context.Background(), "romeo")
-	t.Logf("stored %d %v", len(msgs), err)
+	waitFor(t, "the session to end and its messages to be stored", func() bool {
+		msgs, err := ts.store.OfflineMessages(context.Background(), "romeo")
+		return ts.sessionOf(romeo.testClient) == nil && err == nil && len(msgs) == 2
+	})
 	again := ts.login(t, "romeo", "secret", "desk")
 	again.send(`<presence/>`)
 	var got []string

@@ -53,8 +53,8 @@ func TestNegotiationOrder(t *testing.T) {
 		t.Fatal("SCRAM-SHA-256 failed")
 	}
 	f = c.openStream()
-	if got := strings.Join(featureNames(f), " "); got != "bind session ver c" {
-		t.Errorf("features after SASL = %q, want bind session ver c (the server's caps, XEP-0115 §6.3)", got)
+	if got := strings.Join(featureNames(f), " "); got != "bind session ver c csi sm" {
+		t.Errorf("features after SASL = %q, want bind session ver c csi sm (the server's caps, XEP-0115 §6.3; client state indication, XEP-0352; stream management, XEP-0198)", got)
 	}
 	if j := c.bind("laptop"); j != "alice@localhost/laptop" {
 		t.Errorf("bound %q", j)
