@@ -29,7 +29,7 @@ const healthTimeout = 2 * time.Second
 //	/, /parley-client.js, /converse/  the web client, when client is not nil
 //
 // /metrics is on the admin server only (newAdminServer).
-func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, client http.Handler) *http.Server {
+func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, client http.Handler, rates *httpRates) *http.Server {
 	mux := http.NewServeMux()
 	if client != nil {
 		// The web client (package webclient): its page, its settings
@@ -59,7 +59,7 @@ func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Han
 		mux.Handle("/upload/", upload)
 	}
 	mux.Handle("GET /healthz", healthz(store, log))
-	return newServer(securityHeaders(mux), log)
+	return newServer(securityHeaders(rates.wrap(mux)), log)
 }
 
 // securityHeaders sets the headers every public response carries: no

@@ -331,8 +331,9 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	defer sipSrv.Close()
 	client := webclient.Handler(webclient.Config{Domain: cfg.Domain, MUCDomain: srv.MUCDomain(),
 		WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind"})
-	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client)
-	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client)
+	rates := newHTTPRates(cfg.HTTPRequestRate, cfg.HTTPRequestBurst, reg)
+	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client, rates)
+	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client, rates)
 	httpsTLS := n.certs.tlsConfig()
 	// HTTP/1.1 only: WebSocket upgrades take the connection over, which
 	// HTTP/2 streams cannot.

@@ -188,6 +188,10 @@ type Config struct {
 	SIPSourceBurst int
 	SIPUserRate    float64
 	SIPUserBurst   int
+	// HTTPRequestRate and HTTPRequestBurst pace the public HTTP
+	// listeners' requests per client address.
+	HTTPRequestRate  float64
+	HTTPRequestBurst int
 	// UploadSlotsPerHour and UploadBytesPerHour are muc.FilesConfig's
 	// SlotsPerHour and BytesPerHour.
 	UploadSlotsPerHour int

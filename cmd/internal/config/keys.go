@@ -131,6 +131,8 @@ var keys = []key{
 	{"external-service-secret", "give clients short-lived credentials for the --external-service TURN servers, derived from `SECRET`, the TURN server's shared secret (coturn's static-auth-secret)", "", str(func(c *Config) *string { return &c.ExternalServiceSecret })},
 	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
 	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
+	{"http-request-rate", "answer at most `N` HTTP requests per second from each client address on the public HTTP and HTTPS listeners (a burst of --http-request-burst); beyond it 429 with Retry-After", "20", perSecond(func(c *Config) *float64 { return &c.HTTPRequestRate })},
+	{"http-request-burst", "let a client address send `N` HTTP requests at once before --http-request-rate applies", "200", count(func(c *Config) *int { return &c.HTTPRequestBurst })},
 	{"upload-slots-per-hour", "give each user at most `N` upload slots an hour (a burst of N, refilled over the hour); beyond it resource-constraint", strconv.Itoa(muc.DefaultSlotsPerHour), count(func(c *Config) *int { return &c.UploadSlotsPerHour })},
 	{"upload-bytes-per-hour", "give each user upload slots for at most `BYTES` an hour; beyond it resource-constraint", "2GiB", size(func(c *Config) *int64 { return &c.UploadBytesPerHour })},
 	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", live(size(func(c *Config) *int64 { return &c.UploadQuota }))},
