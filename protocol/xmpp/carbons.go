@@ -136,14 +136,20 @@ func (s *Server) receivedCarbons(to jid.JID, m *Element, got func(*session) bool
 // sendCarbons sends a carbon of kind for m to user's carbon-enabled
 // sessions here, except those skip names, and once to the other nodes.
 func (s *Server) sendCarbons(kind, user string, m *Element, skip func(*session) bool) {
+	s.localCarbons(kind, user, m, skip)
+	if s.cfg.Remote != nil {
+		s.cfg.Remote.Send(user, carbon(kind, user, user, m).Bytes())
+	}
+}
+
+// localCarbons sends a carbon of kind for m to user's carbon-enabled
+// sessions on this node, except those skip names.
+func (s *Server) localCarbons(kind, user string, m *Element, skip func(*session) bool) {
 	for _, r := range s.router.sessions(user) {
 		if skip(r) || !r.carbonsEnabled() {
 			continue
 		}
 		r.sendElement(carbon(kind, user, r.jid.String(), m))
-	}
-	if s.cfg.Remote != nil {
-		s.cfg.Remote.Send(user, carbon(kind, user, user, m).Bytes())
 	}
 }
 

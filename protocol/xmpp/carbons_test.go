@@ -2,6 +2,10 @@ package xmpp
 
 import (
 	"testing"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/interop"
 )
 
 // carbonOf returns the message a carbon of kind forwards, or nil.
@@ -109,4 +113,26 @@ func hasFeature(iq *Element, feature string) bool {
 		}
 	}
 	return false
+}
+
+// A message from another front door (a SIP user, through the interop
+// Router) is copied to the carbon-enabled resources that do not get it
+// (XEP-0280 §6), as one from an XMPP user is.
+func TestCarbonsOfMessageFromOtherFrontDoor(t *testing.T) {
+	ts := startServer(t)
+	ts.addUser(t, "bob", "secret")
+	high := ts.login(t, "bob", "secret", "high")
+	high.send(`<presence><priority>5</priority></presence>`)
+	high.roundTrip()
+	low := ts.login(t, "bob", "secret", "low")
+	low.send(`<presence><priority>1</priority></presence>`)
+	low.send(`<iq type='set' id='e1'><enable xmlns='urn:xmpp:carbons:2'/></iq>`)
+	low.expect("enable", isIQ("e1"))
+	from, _ := jid.Parse("alice@localhost")
+	to, _ := jid.Parse("bob@localhost")
+	if ok, err := ts.srv.Deliver(t.Context(), interop.Message{From: from, To: to, Type: "chat", ID: "s1", Body: "from a desk phone"}); !ok || err != nil {
+		t.Fatalf("Deliver = %v, %v", ok, err)
+	}
+	high.expect("the message", isMessageWithBody("from a desk phone"))
+	low.expect("its received carbon", isCarbon("received", "from a desk phone"))
 }

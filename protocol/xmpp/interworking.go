@@ -40,8 +40,16 @@ func (s *Server) Deliver(_ context.Context, m interop.Message) (bool, error) {
 			}
 		}
 	}
+	// A message from another front door (a SIP user; not one another
+	// node's XMPP front door forwards, whose node sent the carbons) is
+	// copied to the carbon-enabled resources here that do not get it
+	// (XEP-0280 §6); every node does so for its own.
+	carbons := len(m.Stanza) == 0 && m.Type != "error"
 	if res := to.Resourcepart(); res != "" {
 		if r := s.router.session(bare, res); r != nil {
+			if carbons {
+				s.localCarbons("received", bare, el, func(o *session) bool { return o == r })
+			}
 			return r.sendElement(el), nil
 		}
 		if m.Type == "error" {
@@ -58,6 +66,9 @@ func (s *Server) Deliver(_ context.Context, m interop.Message) (bool, error) {
 	data := el.Bytes()
 	for _, r := range targets {
 		r.send(data)
+	}
+	if carbons {
+		s.localCarbons("received", bare, el, func(o *session) bool { return containsSession(targets, o) })
 	}
 	return true, nil
 }
