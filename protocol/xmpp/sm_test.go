@@ -221,3 +221,42 @@ func TestSMTimeoutStoresOffline(t *testing.T) {
 		t.Errorf("offline messages %v, want [unacked while detached]", got)
 	}
 }
+
+// A phone that changed networks resumes before the server noticed the old
+// connection is dead: the new connection takes the session over, the old
+// one is closed, and what the client had not handled comes on the new.
+func TestSMResumeTakesOverALiveConnection(t *testing.T) {
+	ts := startServer(t)
+	ts.addUser(t, "romeo", "secret")
+	ts.addUser(t, "juliet", "secret")
+	romeo, id := smLogin(t, ts, "romeo", "phone")
+	romeo.send(`<presence/>`)
+	juliet := ts.online(t, "juliet", "secret", "balcony")
+	juliet.send(`<message to='romeo@localhost/phone' type='chat'><body>one</body></message>`)
+	juliet.send(`<message to='romeo@localhost/phone' type='chat'><body>two</body></message>`)
+	romeo.until("one", isMessageWithBody("one"))
+	handled := romeo.handled
+
+	back := &smClient{testClient: ts.authenticate(t, "romeo", "secret")}
+	back.send(`<resume xmlns='urn:xmpp:sm:3' previd='%s' h='%d'/>`, id, handled)
+	if r := back.next(); r.Name.Local != "resumed" {
+		t.Fatalf("resume answered %s", r)
+	}
+	back.until("two, again", isMessageWithBody("two"))
+	juliet.send(`<message to='romeo@localhost/phone' type='chat'><body>three</body></message>`)
+	back.until("three", isMessageWithBody("three"))
+	// The old connection ends (what it still had in flight may come
+	// first: "two" went to it too).
+	for {
+		e, err := romeo.nextOrErr(5 * time.Second)
+		if isTimeout(err) {
+			t.Fatal("the old connection is still open after the session was resumed elsewhere")
+		}
+		if err != nil {
+			break
+		}
+		if isMessageWithBody("three")(e) {
+			t.Fatal("the old connection got a message after the session was resumed elsewhere")
+		}
+	}
+}
