@@ -1,7 +1,9 @@
 package xmpp
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -105,4 +107,38 @@ func TestCSIHeldIsBounded(t *testing.T) {
 	if got+n != 10 {
 		t.Errorf("%d presences written and %d held of 10 sent", got, n)
 	}
+}
+
+// holdKey reads the start tag of whatever is queued for a client: it must
+// never fail on any input, and hold back only presence without a type or
+// of type unavailable, and body-less chat-state messages.
+func FuzzHoldKey(f *testing.F) {
+	for _, seed := range []string{
+		`<presence from="a@b/c" to="d@e/f"><status>x</status></presence>`,
+		`<presence from="a@b/c" type="subscribe"/>`,
+		`<presence type='unavailable' from='a'/>`,
+		`<message from="a@b/c" type="chat"><composing xmlns="http://jabber.org/protocol/chatstates"/></message>`,
+		`<message from="a@b/c" type="chat"><body>hi</body><active xmlns="http://jabber.org/protocol/chatstates"/></message>`,
+		`<iq type="result" id="1"/>`, `<presence`, ` `, `<presence from="x>`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		key := holdKey(data)
+		if key == "" {
+			return
+		}
+		switch {
+		case strings.HasPrefix(key, "p "):
+			if !bytes.HasPrefix(data, []byte("<presence")) {
+				t.Errorf("presence key %q for %q", key, data)
+			}
+		case strings.HasPrefix(key, "c "):
+			if !bytes.HasPrefix(data, []byte("<message")) || bytes.Contains(data, []byte("<body")) {
+				t.Errorf("chat-state key %q for %q", key, data)
+			}
+		default:
+			t.Errorf("key %q for %q", key, data)
+		}
+	})
 }
