@@ -16,6 +16,12 @@
     4. she reconnects and resumes: every one of the 100 arrives once, in
        order, and none of the first three again.
 
+--scenario sm_timeout (parleyd with a short --sm-resume-timeout):
+    alice's phone (xep_0198) acknowledges bob's first message, then its
+    socket is killed; bob sends five more; the phone never comes back.
+    When the session times out, the five are alice's offline messages at
+    her next login, in order, and the acknowledged one is not.
+
 Needs --user alice:PW --user bob:PW.
 """
 
@@ -26,7 +32,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from slixclient import Client, check, iq, run, step, take_args, until
 
-OWN = take_args({"--scenario": "csi"})
+OWN = take_args({"--scenario": "csi", "--resume-timeout": "2"})
 
 
 class Phone(Client):
@@ -134,7 +140,36 @@ async def sm(args):
     await bob.logout()
 
 
-SCENARIOS = {"csi": csi, "sm": sm}
+async def sm_timeout(args):
+    d = args.domain
+    timeout = float(OWN["--resume-timeout"])
+    step("1. alice's phone (xep_0198) and bob log in; alice acknowledges bob's first message")
+    alice = await Phone(args, "alice", "phone", ["xep_0198"]).login()
+    check(alice["xep_0198"].sm_id, "alice: no resumable stream management")
+    bob = await Phone(args, "bob", "desk").login()
+    bob.send_message(mto=f"alice@{d}", mbody="acknowledged", mtype="chat")
+    await alice.expect_chat(bob.boundjid, "acknowledged", "the first message")
+    alice["xep_0198"].send_ack()
+    await alice.sync()
+
+    step("2. alice's socket is killed; bob sends five messages; she never resumes")
+    alice.transport.abort()
+    await asyncio.sleep(0.3)
+    for i in range(5):
+        bob.send_message(mto=f"alice@{d}", mbody=f"lost? {i}", mtype="chat")
+    await bob.sync()
+    await asyncio.sleep(timeout + 1.5)
+
+    step("3. alice logs in on another device: the five are her offline messages")
+    desk = await Phone(args, "alice", "laptop").login()
+    for i in range(5):
+        await desk.expect_chat(bob.boundjid, f"lost? {i}", f"offline message {i}", delayed=True)
+    await desk.expect_no_message("nothing else (the acknowledged message is not stored again)")
+    await desk.logout()
+    await bob.logout()
+
+
+SCENARIOS = {"csi": csi, "sm": sm, "sm_timeout": sm_timeout}
 
 if __name__ == "__main__":
     run(SCENARIOS[OWN["--scenario"]])
