@@ -56,8 +56,11 @@ func (s *Server) deleteAccount(ctx context.Context, username string) error {
 		return err
 	}
 	for _, sess := range s.router.sessions(username + "@" + s.cfg.Domain) {
-		if sess.kill != nil {
-			sess.kill(&StreamError{Condition: "not-authorized", Text: "the account was deleted"})
+		sess.mu.Lock()
+		kill := sess.kill // replaced when the session is detached or resumed (sm.go)
+		sess.mu.Unlock()
+		if kill != nil {
+			kill(&StreamError{Condition: "not-authorized", Text: "the account was deleted"})
 		}
 	}
 	return nil
