@@ -260,3 +260,17 @@ func TestSMResumeTakesOverALiveConnection(t *testing.T) {
 		}
 	}
 }
+
+// Config.SMMaxResumable: past an account's resumable sessions, stream
+// management is enabled without resumption (§3: no resume attribute).
+func TestSMMaxResumable(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.SMMaxResumable = 1 })
+	ts.addUser(t, "romeo", "secret")
+	smLogin(t, ts, "romeo", "phone")
+	c := ts.login(t, "romeo", "secret", "tablet")
+	c.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
+	e := c.next()
+	if e.Name.Local != "enabled" || e.AttrValue("resume") != "" || e.AttrValue("id") != "" {
+		t.Errorf("a second resumable session with SMMaxResumable=1: %s, want <enabled/> without resume", e)
+	}
+}
