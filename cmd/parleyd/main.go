@@ -256,7 +256,12 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	verifier, err := passwordVerifier(cfg, store, log)
+	if err != nil {
+		return err
+	}
 	srv, err := xmpp.NewServer(xmpp.Config{
+		Verifier:              verifier,
 		S2S:                   s2s,
 		IM:                    im,
 		Rooms:                 rooms,

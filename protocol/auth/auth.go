@@ -5,6 +5,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
@@ -168,4 +169,24 @@ func DeriveDigestCredentials(username, realm, password string) ([]storage.Digest
 		})
 	}
 	return out, nil
+}
+
+// ErrNotAuthorized is a Verifier's answer to a wrong password or an unknown
+// user; ErrUnavailable says the password could not be checked now (the
+// directory is down), which the front door reports as a temporary failure.
+var (
+	ErrNotAuthorized = errors.New("auth: not authorized")
+	ErrUnavailable   = errors.New("auth: password check unavailable")
+)
+
+// Verifier checks a user's password where Parley has no SCRAM verifiers of
+// its own (an external directory: package ldapauth). A front door given a
+// Verifier offers only mechanisms that carry the password (SASL PLAIN over
+// TLS) and asks the Verifier instead of its stored credentials.
+type Verifier interface {
+	// Verify checks password for username (already normalised with
+	// NormalizeUsername, the password with PreparePassword). It returns
+	// nil, an error wrapping ErrNotAuthorized, or one wrapping
+	// ErrUnavailable.
+	Verify(ctx context.Context, username, password string) error
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -56,6 +57,10 @@ type Config struct {
 	TLS *tls.Config
 	// Store holds accounts, rosters and offline messages. Required.
 	Store storage.Store
+	// Verifier checks passwords instead of the stored SCRAM credentials
+	// (an LDAP directory, package ldapauth); nil means the stored ones.
+	// With it only SASL PLAIN is offered.
+	Verifier auth.Verifier
 	// Rooms is the room engine behind the MUC service at
 	// conference.DOMAIN (XEP-0045); nil means no MUC service.
 	Rooms muc.Rooms

@@ -43,11 +43,14 @@ var scramMechs = map[string]scramMech{
 }
 
 // saslMechanisms is the <mechanisms/> feature. PLAIN is offered only
-// because TLS is always established before SASL here.
+// because TLS is always established before SASL here. With a Verifier
+// (an LDAP directory) PLAIN is the only one: SCRAM needs stored verifiers.
 func (s *Server) saslMechanisms(c *conn) *Element {
 	m := NewElement(nsSASL, "mechanisms")
 	names := []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}
-	if len(s.channelBindings(c)) > 0 {
+	if s.cfg.Verifier != nil {
+		names = []string{"PLAIN"}
+	} else if len(s.channelBindings(c)) > 0 {
 		names = append([]string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"}, names...)
 	}
 	for _, n := range names {
@@ -135,7 +138,7 @@ func (c *conn) authenticate(ctx context.Context, authEl *Element) (ok bool, err 
 		switch {
 		case mech == "PLAIN":
 			username, ferr = c.srv.authPlain(ctx, initial)
-		case strings.HasPrefix(mech, "SCRAM-"):
+		case strings.HasPrefix(mech, "SCRAM-") && c.srv.cfg.Verifier == nil:
 			username, ferr = c.authScram(ctx, mech, initial)
 		default:
 			ferr = &saslFailure{condition: "invalid-mechanism"}
@@ -224,6 +227,9 @@ func (s *Server) authPlain(ctx context.Context, msg []byte) (string, error) {
 	if err != nil {
 		return "", &saslFailure{condition: "not-authorized"}
 	}
+	if s.cfg.Verifier != nil {
+		return user, s.verifyPlain(ctx, user, password)
+	}
 	cred, err := s.cfg.Store.ScramCredential(ctx, user, auth.ScramSHA256)
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", &saslFailure{condition: "not-authorized"}
@@ -241,6 +247,21 @@ func (s *Server) authPlain(ctx context.Context, msg []byte) (string, error) {
 		return "", &saslFailure{condition: "not-authorized"}
 	}
 	return user, nil
+}
+
+// verifyPlain asks the configured Verifier (the directory) about a PLAIN
+// login.
+func (s *Server) verifyPlain(ctx context.Context, user, password string) error {
+	err := s.cfg.Verifier.Verify(ctx, user, password)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, auth.ErrNotAuthorized):
+		s.log.Debug("PLAIN: refused by the directory", "user", user, "err", err)
+		return &saslFailure{condition: "not-authorized"}
+	}
+	s.log.Error("PLAIN: cannot check the password", "user", user, "err", err)
+	return &saslFailure{condition: "temporary-auth-failure", text: "the directory cannot be reached; try again later"}
 }
 
 // authzidOK allows an empty authorization identity or the user's own bare

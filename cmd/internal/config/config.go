@@ -116,6 +116,16 @@ type Config struct {
 	Admins            []string
 	AllowRegistration bool
 	ContactAddresses  []string
+	// Auth is the password backend: "internal" or "ldap"; the LDAP*
+	// fields are ldapauth.Config's.
+	Auth             string
+	LDAPURLs         []string
+	LDAPCA           string
+	LDAPBindDN       string
+	LDAPBindPassword string
+	LDAPUserBase     string
+	LDAPUserFilter   string
+	LDAPTimeout      time.Duration
 	// ExternalServices and ExternalServiceSecret: see xmpp.Config.
 	ExternalServices      []string
 	ExternalServiceSecret string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleychat/parley/compliance"
 	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/protocol/auth/ldapauth"
 	"github.com/parleychat/parley/protocol/sip"
 	"github.com/parleychat/parley/protocol/xmpp"
 )
@@ -130,6 +131,14 @@ var keys = []key{
 	{"external-service", "tell clients of the STUN or TURN server at `URI` for calls (XEP-0215): stun:HOST[:PORT], turn:HOST[:PORT] or turns:HOST[:PORT], optionally ?transport=udp or tcp; repeatable or comma-separated", "", setter{list: true, apply: externalServices, value: func(c *Config) any { return c.ExternalServices }}},
 	{"external-service-secret", "give clients short-lived credentials for the --external-service TURN servers, derived from `SECRET`, the TURN server's shared secret (coturn's static-auth-secret)", "", str(func(c *Config) *string { return &c.ExternalServiceSecret })},
 	{"channel-binding", "offer SCRAM -PLUS mechanisms with channel binding (slixmpp 1.8 cannot log in then)", "false", boolean(func(c *Config) *bool { return &c.ChannelBinding })},
+	{"auth", "check passwords with `BACKEND`: internal (the accounts' stored SCRAM verifiers) or ldap (bind to the --ldap-url directory as the user; XMPP clients are then offered SASL PLAIN over TLS only)", "internal", choice("auth backend", func(c *Config) *string { return &c.Auth }, "internal", "ldap")},
+	{"ldap-url", "with --auth ldap, the directory servers as `LIST` of ldaps://HOST[:PORT] or ldap://HOST[:PORT] (StartTLS is then required), tried in order; repeatable or comma-separated", "", setter{list: true, apply: ldapURLs, value: func(c *Config) any { return c.LDAPURLs }}},
+	{"ldap-ca", "trust the CA certificates in PEM `FILE` for the directory servers' certificates (default the system's)", "", str(func(c *Config) *string { return &c.LDAPCA })},
+	{"ldap-bind-dn", "search the directory for users as `DN` (a service account); empty searches anonymously", "", str(func(c *Config) *string { return &c.LDAPBindDN })},
+	{"ldap-bind-password", "the `PASSWORD` of --ldap-bind-dn (better in the config file than on the command line)", "", str(func(c *Config) *string { return &c.LDAPBindPassword })},
+	{"ldap-user-base", "search for users under `DN` (the whole subtree)", "", str(func(c *Config) *string { return &c.LDAPUserBase })},
+	{"ldap-user-filter", "find a user's entry with `FILTER`, where %u is the username (escaped): (uid=%u), or (sAMAccountName=%u) for Active Directory", "(uid=%u)", str(func(c *Config) *string { return &c.LDAPUserFilter })},
+	{"ldap-timeout", "give up a login's talk with the directory (all --ldap-url servers together) after `DURATION`; the client is told to try again later", ldapauth.DefaultTimeout.String(), duration(func(c *Config) *time.Duration { return &c.LDAPTimeout })},
 	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
 	{"http-request-rate", "answer at most `N` HTTP requests per second from each client address on the public HTTP and HTTPS listeners (a burst of --http-request-burst); beyond it 429 with Retry-After", "20", perSecond(func(c *Config) *float64 { return &c.HTTPRequestRate })},
 	{"http-request-burst", "let a client address send `N` HTTP requests at once before --http-request-rate applies", "200", count(func(c *Config) *int { return &c.HTTPRequestBurst })},
@@ -259,6 +268,21 @@ func admins(c *Config, v string) error {
 			return fmt.Errorf("invalid admin %q: give the username, without @domain", a)
 		}
 		c.Admins = append(c.Admins, a)
+	}
+	return nil
+}
+
+// ldapURLs sets the directory servers, comma-separated.
+func ldapURLs(c *Config, v string) error {
+	c.LDAPURLs = nil
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		if !strings.HasPrefix(u, "ldaps://") && !strings.HasPrefix(u, "ldap://") {
+			return fmt.Errorf("invalid LDAP URL %q: want ldaps://HOST[:PORT] or ldap://HOST[:PORT]", u)
+		}
+		c.LDAPURLs = append(c.LDAPURLs, u)
 	}
 	return nil
 }

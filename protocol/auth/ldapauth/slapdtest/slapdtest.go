@@ -1,0 +1,176 @@
+// Package slapdtest starts a real OpenLDAP server (Debian's slapd) for
+// tests: a generated slapd.conf and TLS certificate in a temporary
+// directory, a tree loaded with slapadd, and slapd on a loopback port as a
+// child process that the test's cleanup stops.
+package slapdtest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Suffix is the tree's base; Users holds the users, ReaderDN is the
+// service account that may search them (password ReaderPassword).
+const (
+	Suffix         = "dc=example,dc=org"
+	Users          = "ou=people," + Suffix
+	ReaderDN       = "cn=reader," + Suffix
+	ReaderPassword = "reader-secret"
+)
+
+// User is a directory user: uid and cleartext userPassword.
+type User struct{ UID, Password string }
+
+// Server is a running slapd.
+type Server struct {
+	// Addr is host:port; URL is ldap://Addr (StartTLS); CAFile is the PEM
+	// file of the certificate it serves (self-signed, for 127.0.0.1).
+	Addr, URL, CAFile string
+	cmd               *exec.Cmd
+	done              chan struct{}
+}
+
+// Start runs slapd with users under Users, or skips the test when slapd
+// is not installed.
+func Start(t testing.TB, users ...User) *Server {
+	t.Helper()
+	slapd, err := exec.LookPath("slapd")
+	if err != nil {
+		if _, err = os.Stat("/usr/sbin/slapd"); err != nil {
+			t.Skip("slapd is not installed (Debian package slapd)")
+		}
+		slapd = "/usr/sbin/slapd"
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeCert(t, certFile, keyFile)
+	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "slapd.conf")
+	write(t, conf, fmt.Sprintf(`include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile %[1]s/slapd.pid
+TLSCertificateFile %[2]s
+TLSCertificateKeyFile %[3]s
+database mdb
+maxsize 10485760
+suffix "%[4]s"
+rootdn "cn=admin,%[4]s"
+rootpw admin-secret
+directory %[1]s/db
+access to attrs=userPassword by self read by * auth
+access to * by dn.exact="%[5]s" read by self read by * none
+`, dir, certFile, keyFile, Suffix, ReaderDN))
+	var ldif strings.Builder
+	fmt.Fprintf(&ldif, "dn: %s\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n", Suffix)
+	fmt.Fprintf(&ldif, "dn: %s\nobjectClass: person\ncn: reader\nsn: reader\nuserPassword: %s\n\n", ReaderDN, ReaderPassword)
+	fmt.Fprintf(&ldif, "dn: %s\nobjectClass: organizationalUnit\nou: people\n\n", Users)
+	for _, u := range users {
+		fmt.Fprintf(&ldif, "dn: uid=%s,%s\nobjectClass: inetOrgPerson\nuid: %[1]s\ncn: %[1]s\nsn: %[1]s\nuserPassword: %[3]s\n\n", u.UID, Users, u.Password)
+	}
+	ldifFile := filepath.Join(dir, "tree.ldif")
+	write(t, ldifFile, ldif.String())
+	slapadd := filepath.Join(filepath.Dir(slapd), "slapadd")
+	if out, err := exec.Command(slapadd, "-f", conf, "-l", ldifFile).CombinedOutput(); err != nil {
+		t.Fatalf("slapadd: %v\n%s", err, out)
+	}
+
+	addr := freePort(t)
+	s := &Server{Addr: addr, URL: "ldap://" + addr, CAFile: certFile, done: make(chan struct{})}
+	// -d 0: stay in the foreground (a child of the test), log nothing.
+	s.cmd = exec.Command(slapd, "-f", conf, "-h", "ldap://"+addr+"/", "-d", "0")
+	log := &strings.Builder{}
+	s.cmd.Stdout, s.cmd.Stderr = log, log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("slapd: %v", err)
+	}
+	go func() { s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(s.Stop)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("slapd exited: %s", log)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slapd did not listen on %s: %s", addr, log)
+		}
+	}
+	return s
+}
+
+// Stop ends slapd and waits for it (the directory is then down).
+func (s *Server) Stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Kill()
+	<-s.done
+}
+
+func freePort(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func write(t testing.TB, name, data string) {
+	if err := os.WriteFile(name, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeCert makes a self-signed certificate for 127.0.0.1.
+func writeCert(t testing.TB, certFile, keyFile string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	write(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})))
+}
