@@ -65,6 +65,7 @@ func TestProsodyFederation(t *testing.T) {
 			t.Errorf("no %s link authenticated by dialback in parleyd's metrics:\n%s", dir, grepLines(metrics, "parley_xmpp_s2s"))
 		}
 	}
+	waitS2SList(t, s, prosodyFedDomain, "dialback")
 	// Compliance captured the remote user's join and post like a local
 	// user's, with the remote JID as actor.
 	waitCompliance(t, s, "juliet@"+prosodyFedDomain)
@@ -124,6 +125,31 @@ func TestProsodyFederationCertificates(t *testing.T) {
 			t.Errorf("no %s link authenticated by certificate:\n%s", dir, grepLines(metrics, "parley_xmpp_s2s"))
 		}
 	}
+	waitS2SList(t, s, prosodyFedDomain, "certificate")
+}
+
+// waitS2SList waits (parleyd publishes its link table every 5 s) until
+// `parleyctl s2s list` shows an authenticated link with remote both ways,
+// authenticated by method.
+func waitS2SList(t *testing.T, s *server, remote, method string) {
+	t.Helper()
+	var out string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		var err error
+		if out, err = s.ctl("s2s", "list"); err != nil {
+			t.Fatalf("parleyctl s2s list: %v\n%s", err, out)
+		}
+		both := true
+		for _, dir := range []string{"in", "out"} {
+			re := `(?m)^\S+\s+` + dir + `\s+` + regexp.QuoteMeta(parleyFedDomain) + `\s+\S*` + regexp.QuoteMeta(remote) + `\S*\s+authenticated\s+` + method + `\s+\d+\s+\S+$`
+			both = both && regexp.MustCompile(re).MatchString(out)
+		}
+		if both {
+			t.Logf("parleyctl s2s list:\n%s", out)
+			return
+		}
+	}
+	t.Errorf("parleyctl s2s list shows no %s link with %s both ways:\n%s", method, remote, out)
 }
 
 // waitCompliance waits until the compliance export of the lobby names

@@ -69,6 +69,7 @@ type Store interface {
 	AccountXML
 	UserArchives
 	Blocklists
+	FederationStatus
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -114,9 +113,7 @@ func poolStatus(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string) error
 		if nodes == nil {
 			nodes = []poolNode{}
 		}
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(nodes)
+		return writeJSON(c.stdout, nodes)
 	}
 	if len(nodes) == 0 {
 		fmt.Fprintln(c.stdout, "no pool node has written its status to this database")

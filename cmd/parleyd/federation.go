@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"os"
+	"time"
 
 	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
@@ -54,4 +56,37 @@ func (n *node) federation(ctx context.Context, store storage.Store) (*xmpp.S2SCo
 		ConnectTimeout: cfg.S2SConnectTimeout,
 		QueueLength:    cfg.S2SQueue,
 	}, nil
+}
+
+// s2sStatusEvery is how often a node publishes its server-to-server link
+// table for `parleyctl s2s list`.
+const s2sStatusEvery = 5 * time.Second
+
+// publishS2S writes the node's link table to the database every
+// s2sStatusEvery until ctx ends, then an empty one (the node has no links
+// once stopped). A failed write is logged and tried again next time.
+func publishS2S(ctx context.Context, store storage.FederationStatus, node string, srv *xmpp.Server, log *slog.Logger) error {
+	put := func(ctx context.Context, links []xmpp.S2SLink) {
+		st := storage.S2SStatus{Node: node, Written: time.Now().UTC(), Links: []storage.S2SLink{}}
+		for _, l := range links {
+			st.Links = append(st.Links, storage.S2SLink{Direction: l.Direction, Local: l.Local, Remote: l.Remote,
+				State: l.State, Auth: l.Auth, Queued: l.Queued, Since: l.Since.UTC()})
+		}
+		if err := store.PutS2SStatus(ctx, st); err != nil {
+			log.Warn("federation: publishing the link table", "err", err)
+		}
+	}
+	t := time.NewTicker(s2sStatusEvery)
+	defer t.Stop()
+	for {
+		put(ctx, srv.S2SLinks())
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			put(sctx, nil)
+			return nil
+		case <-t.C:
+		}
+	}
 }

@@ -376,6 +376,10 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	ready.Store(true)
 	n.systemd.ready(fmt.Sprintf("serving %s", cfg.Domain))
 
+	node, err := nodeID(cfg.Node, cfg.Data) // names this node's row of the s2s link table
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	if worker != nil {
 		g.Go(func() error { return worker.Run(gctx) })
@@ -390,6 +394,9 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	// room reach the occupants of this node's rooms.
 	g.Go(func() error { return engine.FollowChanges(gctx, cfg.RoomChangePoll) })
 	g.Go(func() error { return n.systemd.watchdog(gctx) })
+	if s2s != nil {
+		g.Go(func() error { return publishS2S(gctx, store, node, srv, log) })
+	}
 	g.Go(func() error {
 		for {
 			select {

@@ -71,6 +71,7 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"Files", fileTests},
 		{"Retention", retentionTests},
 		{"Secrets", secretTests},
+		{"Federation", federationTests},
 		{"PubSub", pubsubTests},
 		{"AccountArchive", accountArchiveTests},
 		{"Blocklist", blocklistTests},
