@@ -207,6 +207,9 @@ func (c *Config) applyDefaults() error {
 	if c.TLS == nil {
 		return errors.New("xmpp: config: TLS is required")
 	}
+	if c.Verifier != nil && c.AllowRegistration {
+		return errors.New("xmpp: config: in-band registration with a password Verifier (--auth ldap): the accounts are the directory's")
+	}
 	if c.Store == nil {
 		return errors.New("xmpp: config: Store is required")
 	}

@@ -2,6 +2,7 @@ package xmpp
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -65,6 +66,11 @@ func TestLDAPLogin(t *testing.T) {
 	if _, err := ts.store.Account(context.Background(), "alice"); err != nil {
 		t.Errorf("alice's account after her first login: %v", err)
 	}
+	// Her password is the directory's: XEP-0077 cannot change it here.
+	c.send(`<iq type='set' id='pw1'><query xmlns='jabber:iq:register'><username>alice</username><password>new-pw</password></query></iq>`)
+	if el := c.next(); el.AttrValue("type") != "error" || !strings.Contains(el.String(), "not-allowed") {
+		t.Errorf("password change of a directory user: %s, want a not-allowed error", el)
+	}
 	for _, a := range []struct{ mech, user, password, want string }{
 		{"PLAIN", "Alice", "alice-pw", "success"}, // the username is normalised first
 		{"PLAIN", "alice", "bob-pw", "not-authorized"},
@@ -81,5 +87,17 @@ func TestLDAPLogin(t *testing.T) {
 	dir.Stop()
 	if _, got := attempt("PLAIN", "bob", "bob-pw"); got != "temporary-auth-failure" {
 		t.Errorf("directory down: %s, want temporary-auth-failure", got)
+	}
+}
+
+// In-band registration cannot be opened with a password Verifier.
+func TestLDAPNoRegistration(t *testing.T) {
+	v, err := ldapauth.New(ldapauth.Config{URLs: []string{"ldaps://127.0.0.1"}, UserBase: "dc=x", UserFilter: "(uid=%u)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewServer(Config{Domain: "localhost", TLS: &tls.Config{}, Store: nil, Verifier: v, AllowRegistration: true})
+	if err == nil || !strings.Contains(err.Error(), "registration") {
+		t.Errorf("NewServer with AllowRegistration and a Verifier: %v, want a registration error", err)
 	}
 }

@@ -10,7 +10,9 @@ import (
 // stream before authenticating (§3.1, the iq-register stream feature §4)
 // and a user may cancel their own registration (§3.2). One account per
 // stream; the stream's other limits (unauthenticated streams per address,
-// the time to authenticate) bound the rest.
+// the time to authenticate) bound the rest. With a password Verifier (an
+// LDAP directory) passwords are the directory's: a change is refused and
+// registration cannot be opened.
 
 const (
 	nsRegister        = "jabber:iq:register"
@@ -70,6 +72,9 @@ func (s *Server) registrationChange(ctx context.Context, r *request) error {
 	}
 	if u, err := s.localUsername(name.Text()); err != nil || u != user {
 		return errNotAuthorized("you may change only your own password")
+	}
+	if s.cfg.Verifier != nil {
+		return errNotAllowed("passwords are checked by the directory here: change yours there")
 	}
 	if err := s.setPassword(ctx, user, pw.Text(), false); err != nil {
 		return err

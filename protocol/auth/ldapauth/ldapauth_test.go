@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,20 @@ func TestNewRejects(t *testing.T) {
 		if _, err := ldapauth.New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
+	}
+}
+
+// A directory whose certificate is not trusted (no --ldap-ca: the
+// system's CAs) is not talked to: the password never leaves.
+func TestVerifyUntrustedCertificate(t *testing.T) {
+	srv := slapdtest.Start(t, slapdtest.User{UID: "alice", Password: "alice-pw"})
+	d, err := ldapauth.New(ldapauth.Config{URLs: []string{srv.URL}, BindDN: slapdtest.ReaderDN, BindPassword: slapdtest.ReaderPassword,
+		UserBase: slapdtest.Users, UserFilter: "(uid=%u)", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Verify(context.Background(), "alice", "alice-pw")
+	if !errors.Is(err, auth.ErrUnavailable) || !strings.Contains(err.Error(), "StartTLS") {
+		t.Errorf("untrusted directory certificate: Verify = %v, want ErrUnavailable at StartTLS", err)
 	}
 }
