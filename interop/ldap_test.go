@@ -16,6 +16,12 @@ func TestSlixmppLDAP(t *testing.T) {
 	users := []account{{"alice", "alice-" + randomHex(t, 4)}, {"bob", "bob-" + randomHex(t, 4)}}
 	dir := slapdtest.Start(t, slapdtest.User{UID: users[0].name, Password: users[0].password},
 		slapdtest.User{UID: users[1].name, Password: users[1].password})
+	// The log audit looks for the directory passwords and the service
+	// account's in parleyd's log (at debug) when it stops.
+	for _, u := range users {
+		auditSecret(u.password)
+	}
+	auditSecret(slapdtest.ReaderPassword)
 	s := newServer(t, "")
 	s.args = append(s.args, "--auth", "ldap", "--ldap-url", dir.URL, "--ldap-ca", dir.CAFile,
 		"--ldap-bind-dn", slapdtest.ReaderDN, "--ldap-bind-password", slapdtest.ReaderPassword,
