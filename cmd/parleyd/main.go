@@ -322,7 +322,8 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	sipSrv, err := sip.NewServer(sip.Config{Domain: cfg.Domain, Accounts: store, Logger: log, Version: version.Number(),
 		DigestAlgorithms: strings.Split(cfg.SIPDigest, ","), Rooms: rooms, IM: im, SendQueue: cfg.SIPSendQueue,
 		MaxSubscriptions: cfg.SIPMaxSubscriptions, Registerer: reg,
-		SourceRate: cfg.SIPSourceRate, SourceBurst: cfg.SIPSourceBurst, UserRate: cfg.SIPUserRate, UserBurst: cfg.SIPUserBurst})
+		SourceRate: cfg.SIPSourceRate, SourceBurst: cfg.SIPSourceBurst, UserRate: cfg.SIPUserRate, UserBurst: cfg.SIPUserBurst,
+		Routes: cfg.SIPRoutes, TrustedPeers: cfg.SIPTrustedPeers})
 	if err != nil {
 		return fmt.Errorf("--sip-digest %s: %w", cfg.SIPDigest, err)
 	}

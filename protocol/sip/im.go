@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"mellium.im/xmpp/jid"
 
 	"github.com/parleychat/parley/interop"
 )
@@ -49,13 +50,20 @@ func (s *Server) isUserAddress(u sip.Uri) bool {
 
 // im handles an authenticated MESSAGE from user to another user.
 func (s *Server) im(ctx context.Context, req *sip.Request, user string) *sip.Response {
-	to, err := interop.JIDFromSIP(req.Recipient.Scheme, req.Recipient.User, req.Recipient.Host)
-	if err != nil {
-		return s.response(req, sip.StatusNotFound, "Not Found: no such user")
-	}
 	from, err := interop.JIDFromSIP("sip", user, s.cfg.Domain)
 	if err != nil {
 		return s.response(req, sip.StatusForbidden, "Forbidden: your address has no XMPP counterpart")
+	}
+	return s.deliverIM(ctx, req, from)
+}
+
+// deliverIM delivers a MESSAGE to a user of the domain from the XMPP
+// address of its sender: a local user (im) or another domain's (a trusted
+// peer's, federation.go).
+func (s *Server) deliverIM(ctx context.Context, req *sip.Request, from jid.JID) *sip.Response {
+	to, err := interop.JIDFromSIP(req.Recipient.Scheme, req.Recipient.User, req.Recipient.Host)
+	if err != nil {
+		return s.response(req, sip.StatusNotFound, "Not Found: no such user")
 	}
 	if res := s.textOnly(req); res != nil {
 		return res

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +113,12 @@ type Config struct {
 	SourceBurst int
 	UserRate    float64
 	UserBurst   int
+	// Routes sends MESSAGEs to users of other domains to these servers
+	// (domain: host:port) instead of the one DNS names (federation.go).
+	Routes map[string]string
+	// TrustedPeers are the source addresses MESSAGEs from users of other
+	// domains are taken from; none means such MESSAGEs are refused.
+	TrustedPeers []netip.Prefix
 	// Registerer receives the front door's Prometheus metrics
 	// (metrics.go); nil means none are registered.
 	Registerer prometheus.Registerer
@@ -403,8 +410,10 @@ func (s *Server) respond(ctx context.Context, req *sip.Request) (*sip.Response, 
 		return s.response(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist"), nil
 	}
 	from := req.From().Address
-	if !strings.EqualFold(from.Host, s.cfg.Domain) || from.User == "" {
-		// No federation over SIP: only the domain's users are served.
+	if !strings.EqualFold(from.Host, s.cfg.Domain) {
+		return s.fromPeer(ctx, req), nil // another domain's user (federation.go)
+	}
+	if from.User == "" {
 		return s.response(req, sip.StatusForbidden, "Forbidden: not a user of "+s.cfg.Domain), nil
 	}
 	// RFC 3261 §22.3: a registrar challenges with 401, anything acting
@@ -446,6 +455,9 @@ func (s *Server) respond(ctx context.Context, req *sip.Request) (*sip.Response, 
 	case sip.MESSAGE:
 		if s.cfg.IM != nil && s.isUserAddress(req.Recipient) {
 			return s.im(ctx, req, user), nil
+		}
+		if s.foreignDomain(req.Recipient) && req.Recipient.User != "" {
+			return s.toPeer(ctx, req, user), nil // federation.go
 		}
 		if s.cfg.Rooms != nil {
 			return s.message(ctx, req, user)

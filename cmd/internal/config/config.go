@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -225,6 +226,11 @@ type Config struct {
 	S2SIdleTimeout    time.Duration
 	S2SConnectTimeout time.Duration
 	S2SQueue          int
+
+	// SIPRoutes maps other SIP domains to host:port (sip.Config.Routes);
+	// SIPTrustedPeers are the addresses their MESSAGEs are taken from.
+	SIPRoutes       map[string]string
+	SIPTrustedPeers []netip.Prefix
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register

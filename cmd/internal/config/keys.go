@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -67,6 +68,8 @@ var keys = []key{
 	{"sip-user-rate", "answer at most `N` authenticated SIP requests per second from each user (a burst of --sip-user-burst); beyond it 503 with Retry-After", strconv.Itoa(sip.DefaultUserRate), perSecond(func(c *Config) *float64 { return &c.SIPUserRate })},
 	{"sip-user-burst", "let a SIP user send `N` authenticated requests at once before --sip-user-rate applies", strconv.Itoa(sip.DefaultUserBurst), count(func(c *Config) *int { return &c.SIPUserBurst })},
 	{"sip-max-subscriptions", "allow `N` conference roster subscriptions (SUBSCRIBE, RFC 4575) per SIP user", strconv.Itoa(sip.DefaultMaxSubscriptions), count(func(c *Config) *int { return &c.SIPMaxSubscriptions })},
+	{"sip-route", "send MESSAGEs for users of the SIP `DOMAIN=HOST:PORT` there instead of where DNS says (SRV _sip._udp, then port 5060); repeatable or comma-separated", "", setter{apply: sipRoutes, list: true, value: func(c *Config) any { return c.SIPRoutes }}},
+	{"sip-trusted-peers", "take MESSAGEs from users of other SIP domains only from the source addresses in `LIST` (IP addresses or ADDR/BITS, comma-separated), without digest authentication; empty refuses them all", "", setter{apply: sipTrustedPeers, list: true, value: func(c *Config) any { return c.SIPTrustedPeers }}},
 	{"strict-listeners", "stop at start-up when any listener cannot open; by default an optional listener (direct TLS, server-to-server, SIP, SIP TLS, HTTP, HTTPS, admin HTTP) whose port is taken is skipped with a warning", "false", boolean(func(c *Config) *bool { return &c.StrictListeners })},
 	{"xmpp-s2s", "accept other XMPP servers (federation: RFC 6120 server-to-server with STARTTLS, dialback or certificates) on `ADDR`; empty turns federation off both ways", ":5269", str(func(c *Config) *string { return &c.XMPPS2S })},
 	{"s2s-secure-auth", "require every federated server to present a certificate that verifies for its domain (RFC 6125, against the system's CAs and --s2s-ca); dialback alone is then refused", "false", boolean(func(c *Config) *bool { return &c.S2SSecureAuth })},
@@ -196,7 +199,21 @@ func retention(what, v string) (time.Duration, error) {
 // s2sRoutes sets the routes to federated domains: DOMAIN=HOST:PORT,
 // comma-separated.
 func s2sRoutes(c *Config, v string) error {
-	c.S2SRoutes = nil
+	routes, err := parseRoutes("s2s", v)
+	c.S2SRoutes = routes
+	return err
+}
+
+// sipRoutes sets the routes to other SIP domains, as s2sRoutes.
+func sipRoutes(c *Config, v string) error {
+	routes, err := parseRoutes("sip", v)
+	c.SIPRoutes = routes
+	return err
+}
+
+// parseRoutes parses DOMAIN=HOST:PORT, comma-separated; nil for none.
+func parseRoutes(what, v string) (map[string]string, error) {
+	var routes map[string]string
 	for _, r := range strings.Split(v, ",") {
 		if r = strings.TrimSpace(r); r == "" {
 			continue
@@ -204,12 +221,33 @@ func s2sRoutes(c *Config, v string) error {
 		domain, addr, ok := strings.Cut(r, "=")
 		domain = strings.ToLower(strings.TrimSpace(domain))
 		if _, _, err := net.SplitHostPort(strings.TrimSpace(addr)); !ok || domain == "" || err != nil {
-			return fmt.Errorf("invalid s2s route %q: want DOMAIN=HOST:PORT", r)
+			return nil, fmt.Errorf("invalid %s route %q: want DOMAIN=HOST:PORT", what, r)
 		}
-		if c.S2SRoutes == nil {
-			c.S2SRoutes = make(map[string]string)
+		if routes == nil {
+			routes = make(map[string]string)
 		}
-		c.S2SRoutes[domain] = strings.TrimSpace(addr)
+		routes[domain] = strings.TrimSpace(addr)
+	}
+	return routes, nil
+}
+
+// sipTrustedPeers sets the addresses other SIP domains' MESSAGEs are
+// taken from: IP addresses or CIDR prefixes, comma-separated.
+func sipTrustedPeers(c *Config, v string) error {
+	c.SIPTrustedPeers = nil
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(a)
+			if aerr != nil {
+				return fmt.Errorf("invalid SIP trusted peer %q: want an IP address or ADDR/BITS", a)
+			}
+			p = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		c.SIPTrustedPeers = append(c.SIPTrustedPeers, p.Masked())
 	}
 	return nil
 }

@@ -1,0 +1,89 @@
+package interop
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// sipFedDomain is the foreign SIP domain sipp plays in
+// TestSippFederation.
+const sipFedDomain = "sipfed.test"
+
+// TestSippFederation: SIP federation (RFC 3428 between domains) with a
+// sipp UAS as the server of sipfed.test, reached by --sip-route. alice (a
+// SIP user of parleyd, sipp as UAC) sends carol@sipfed.test a MESSAGE:
+// the UAS gets it from sip:alice@DOMAIN and its 200 comes back to alice.
+// Then sipfed.test's server (sipp from 127.0.0.1, in --sip-trusted-peers)
+// sends alice a MESSAGE from carol: parleyd takes it without
+// authentication (202) and delivers it to alice's registered contact (a
+// second UAS) from sip:carol@sipfed.test. The same MESSAGE from 127.0.0.2,
+// not trusted, is refused with 403 and never delivered.
+func TestSippFederation(t *testing.T) {
+	sipp := requireSipp(t)
+	t.Parallel()
+	ports := freePorts(t, 2)
+	fedPort, contactPort := ports[0], ports[1]
+	s := newServer(t, "")
+	s.args = append(s.args, "--sip-route", sipFedDomain+"=127.0.0.1:"+strconv.Itoa(fedPort),
+		"--sip-trusted-peers", "127.0.0.1")
+	s.start()
+	alice, _ := addAliceAndBob(s)
+	startSippUAS(t, s, sipp, fedPort)
+	fedTrace := filepath.Join(s.dir, "uas-"+strconv.Itoa(fedPort)+".msg")
+
+	// Out: alice to carol@sipfed.test.
+	s.runSipp(sipp, "sip_message_user.xml", []string{"-au", alice.name, "-ap", alice.password,
+		"-auth_uri", "carol@" + sipFedDomain}, "user", alice.name, "domain", domain,
+		"to", "carol", "todomain", sipFedDomain, "body", "hello carol over federation")
+	got := waitTrace(fedTrace, "hello carol over federation")
+	for _, want := range []string{
+		`(?m)^MESSAGE sip:carol@` + regexp.QuoteMeta(sipFedDomain) + ` SIP/2.0`,
+		`(?m)^From: <sip:alice@` + regexp.QuoteMeta(domain) + `>;tag=`,
+		`(?m)^To: <sip:carol@` + regexp.QuoteMeta(sipFedDomain) + `>`,
+		`(?m)^hello carol over federation`,
+	} {
+		if !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("sipfed.test's server got no MESSAGE matching %s:\n%s", want, tail([]byte(got), 2000))
+		}
+	}
+
+	// In: carol to alice, from a trusted peer and from an untrusted one.
+	s.runSipp(sipp, "sip_register.xml", []string{"-au", alice.name, "-ap", alice.password,
+		"-auth_uri", domain, "-p", strconv.Itoa(contactPort)}, "user", alice.name, "domain", domain)
+	startSippUAS(t, s, sipp, contactPort)
+	contactTrace := filepath.Join(s.dir, "uas-"+strconv.Itoa(contactPort)+".msg")
+	s.runSipp(sipp, "sip_message_peer_403.xml", []string{"-i", "127.0.0.2"}, "user", "mallory", "fromdomain", sipFedDomain,
+		"to", alice.name, "domain", domain, "body", "spoofed from an untrusted address")
+	s.runSipp(sipp, "sip_message_peer_202.xml", nil, "user", "carol", "fromdomain", sipFedDomain,
+		"to", alice.name, "domain", domain, "body", "hello alice from sipfed")
+	got = waitTrace(contactTrace, "hello alice from sipfed")
+	for _, want := range []string{
+		`(?m)^MESSAGE sip:`,
+		`(?m)^From: <sip:carol@` + regexp.QuoteMeta(sipFedDomain) + `>;tag=`,
+		`(?m)^hello alice from sipfed`,
+	} {
+		if !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("alice's contact got no MESSAGE matching %s:\n%s", want, tail([]byte(got), 2000))
+		}
+	}
+	if regexp.MustCompile(`untrusted|mallory`).MatchString(got) {
+		t.Errorf("alice's contact got the MESSAGE from the untrusted address:\n%s", got)
+	}
+}
+
+// waitTrace waits until sipp's message trace contains text (or a
+// timeout) and returns the trace.
+func waitTrace(trace, text string) string {
+	deadline := time.Now().Add(baresipWait)
+	for {
+		raw, _ := os.ReadFile(trace)
+		if regexp.MustCompile(regexp.QuoteMeta(text)).Match(raw) || time.Now().After(deadline) {
+			return string(raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,134 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/parleychat/parley/interop"
+)
+
+// SIP federation (RFC 3428 pager mode between domains, RFC 3263 to find
+// the other domain's server).
+//
+// Outbound: an authenticated user's MESSAGE to sip:USER@OTHER (a domain
+// that is neither this one nor the rooms' host) is sent on, as a new
+// MESSAGE from sip:USER@Domain, to OTHER's server: Config.Routes[OTHER]
+// when it is given, else the host and port of OTHER's _sip._udp SRV
+// record (RFC 3263 §4.2), else OTHER's address on 5060. The user gets
+// the foreign server's final response (its status and reason), or 504
+// when it does not answer. NAPTR (RFC 3263 §4.1) is not looked up: UDP
+// is used.
+//
+// Inbound: a MESSAGE whose From is in another domain is taken only from
+// a source address in Config.TrustedPeers, without digest authentication
+// (the peer server vouches for its users), and only for a user of this
+// domain; it is delivered as a local user's is (im.go), from the XMPP
+// address of the foreign sip: URI. Anything else from another domain is
+// refused with 403.
+
+// foreignDomain reports whether u is in a domain this server does not
+// serve (neither users nor rooms).
+func (s *Server) foreignDomain(u sip.Uri) bool {
+	return u.Host != "" && !strings.EqualFold(u.Host, s.cfg.Domain) && !strings.EqualFold(u.Host, s.cfg.RoomHost)
+}
+
+// trustedPeer reports whether req came from an address in
+// Config.TrustedPeers.
+func (s *Server) trustedPeer(req *sip.Request) bool {
+	addr, err := netip.ParseAddr(sourceHost(req))
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range s.cfg.TrustedPeers {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// fromPeer handles a request from another domain's server: a MESSAGE to a
+// local user from a trusted peer is delivered; everything else is refused.
+func (s *Server) fromPeer(ctx context.Context, req *sip.Request) *sip.Response {
+	from := req.From().Address
+	if !s.trustedPeer(req) || from.User == "" {
+		s.log.Info("request from another domain refused: not a trusted peer", "from", from.Host, "source", req.Source(), "method", string(req.Method))
+		return s.response(req, sip.StatusForbidden, "Forbidden: not a user of "+s.cfg.Domain)
+	}
+	if req.Method != sip.MESSAGE || s.cfg.IM == nil || !s.isUserAddress(req.Recipient) {
+		return s.response(req, sip.StatusForbidden, "Forbidden: only MESSAGEs to users are taken from other domains")
+	}
+	sender, err := interop.JIDFromSIP("sip", from.User, strings.ToLower(from.Host))
+	if err != nil {
+		return s.response(req, sip.StatusForbidden, "Forbidden: your address has no XMPP counterpart")
+	}
+	return s.deliverIM(ctx, req, sender)
+}
+
+// toPeer sends an authenticated user's MESSAGE on to the recipient's
+// domain and answers with that server's final response.
+func (s *Server) toPeer(ctx context.Context, req *sip.Request, user string) *sip.Response {
+	if res := s.textOnly(req); res != nil {
+		return res
+	}
+	if err := interop.CheckText(string(req.Body())); err != nil {
+		return s.response(req, sip.StatusBadRequest, safePhrase("Bad Request: "+err.Error()))
+	}
+	to := req.Recipient
+	to.UriParams, to.Headers = nil, nil
+	dest, err := s.peerAddress(ctx, strings.ToLower(to.Host))
+	if err != nil {
+		s.log.Info("MESSAGE to another domain: no server found", "to", to.Host, "err", err)
+		return s.response(req, sip.StatusNotFound, "Not Found: no SIP server for "+safePhrase(to.Host))
+	}
+	out := sip.NewRequest(sip.MESSAGE, to)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: s.cfg.Domain}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	out.AppendHeader(from)
+	out.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
+	if c := req.CallID(); c != nil {
+		callID := sip.CallIDHeader(c.Value())
+		out.AppendHeader(&callID)
+	}
+	if h := req.GetHeader("Subject"); h != nil {
+		out.AppendHeader(sip.NewHeader("Subject", safePhrase(h.Value())))
+	}
+	if ct := req.ContentType(); ct != nil {
+		out.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
+	} else {
+		out.AppendHeader(sip.NewHeader("Content-Type", textPlain))
+	}
+	out.SetBody(req.Body())
+	out.SetDestination(dest)
+	res, err := s.out.client.Do(ctx, out, buildRequest)
+	if err != nil {
+		s.log.Info("MESSAGE to another domain failed", "to", to.Host, "dest", dest, "err", err)
+		return s.response(req, sip.StatusGatewayTimeout, "Server Time-out: "+safePhrase(to.Host)+" did not answer")
+	}
+	s.log.Debug("MESSAGE to another domain", "from", user, "to", to.String(), "dest", dest, "status", res.StatusCode)
+	return s.response(req, res.StatusCode, safePhrase(res.Reason))
+}
+
+// peerAddress finds the SIP server of domain: Config.Routes, then the
+// _sip._udp SRV record (the first by priority), then the domain's own
+// address on 5060 (RFC 3263 §4.2).
+func (s *Server) peerAddress(ctx context.Context, domain string) (string, error) {
+	if hp, ok := s.cfg.Routes[domain]; ok {
+		return hp, nil
+	}
+	if _, srvs, err := net.DefaultResolver.LookupSRV(ctx, "sip", "udp", domain); err == nil && len(srvs) > 0 {
+		return net.JoinHostPort(strings.TrimSuffix(srvs[0].Target, "."), strconv.Itoa(int(srvs[0].Port))), nil
+	}
+	addrs, err := net.DefaultResolver.LookupHost(ctx, domain)
+	if err != nil {
+		return "", fmt.Errorf("resolving %s: %w", domain, err)
+	}
+	return net.JoinHostPort(addrs[0], "5060"), nil
+}
