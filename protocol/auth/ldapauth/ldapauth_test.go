@@ -133,3 +133,20 @@ func TestVerifyUntrustedCertificate(t *testing.T) {
 		t.Errorf("untrusted directory certificate: Verify = %v, want ErrUnavailable at StartTLS", err)
 	}
 }
+
+// ldaps:// (TLS from the first byte) works as StartTLS does.
+func TestVerifyLDAPS(t *testing.T) {
+	srv := slapdtest.Start(t, slapdtest.User{UID: "alice", Password: "alice-pw"})
+	d, err := ldapauth.New(ldapauth.Config{URLs: []string{srv.LDAPSURL}, CAFile: srv.CAFile,
+		BindDN: slapdtest.ReaderDN, BindPassword: slapdtest.ReaderPassword,
+		UserBase: slapdtest.Users, UserFilter: "(uid=%u)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Verify(context.Background(), "alice", "alice-pw"); err != nil {
+		t.Errorf("ldaps: Verify(alice) = %v", err)
+	}
+	if err := d.Verify(context.Background(), "alice", "wrong"); !errors.Is(err, auth.ErrNotAuthorized) {
+		t.Errorf("ldaps: wrong password: %v, want ErrNotAuthorized", err)
+	}
+}

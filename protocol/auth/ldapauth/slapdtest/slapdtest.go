@@ -36,11 +36,12 @@ type User struct{ UID, Password string }
 
 // Server is a running slapd.
 type Server struct {
-	// Addr is host:port; URL is ldap://Addr (StartTLS); CAFile is the PEM
-	// file of the certificate it serves (self-signed, for 127.0.0.1).
-	Addr, URL, CAFile string
-	cmd               *exec.Cmd
-	done              chan struct{}
+	// Addr is host:port; URL is ldap://Addr (StartTLS), LDAPSURL the
+	// ldaps:// listener (TLS from the first byte); CAFile is the PEM file
+	// of the certificate it serves (self-signed, for 127.0.0.1).
+	Addr, URL, LDAPSURL, CAFile string
+	cmd                         *exec.Cmd
+	done                        chan struct{}
 }
 
 // Start runs slapd with users under Users, or skips the test when slapd
@@ -92,10 +93,10 @@ access to * by dn.exact="%[5]s" read by self read by * none
 		t.Fatalf("slapadd: %v\n%s", err, out)
 	}
 
-	addr := freePort(t)
-	s := &Server{Addr: addr, URL: "ldap://" + addr, CAFile: certFile, done: make(chan struct{})}
+	addr, tlsAddr := freePort(t), freePort(t)
+	s := &Server{Addr: addr, URL: "ldap://" + addr, LDAPSURL: "ldaps://" + tlsAddr, CAFile: certFile, done: make(chan struct{})}
 	// -d 0: stay in the foreground (a child of the test), log nothing.
-	s.cmd = exec.Command(slapd, "-f", conf, "-h", "ldap://"+addr+"/", "-d", "0")
+	s.cmd = exec.Command(slapd, "-f", conf, "-h", s.URL+"/ "+s.LDAPSURL+"/", "-d", "0")
 	log := &strings.Builder{}
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	if err := s.cmd.Start(); err != nil {
@@ -106,7 +107,10 @@ access to * by dn.exact="%[5]s" read by self read by * none
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			break
+			if c, err := net.DialTimeout("tcp", tlsAddr, time.Second); err == nil {
+				c.Close()
+				break
+			}
 		}
 		select {
 		case <-s.done:
