@@ -16,7 +16,9 @@ const sipFedDomain = "sipfed.test"
 // TestSippFederation: SIP federation (RFC 3428 between domains) with a
 // sipp UAS as the server of sipfed.test, reached by --sip-route. alice (a
 // SIP user of parleyd, sipp as UAC) sends carol@sipfed.test a MESSAGE:
-// the UAS gets it from sip:alice@DOMAIN and its 200 comes back to alice.
+// the UAS gets it from sip:alice@DOMAIN and its 200 comes back to alice;
+// bob (slixmpp) sends carol@sipfed.test a chat message, which the UAS
+// gets from sip:bob@DOMAIN, with no error back to bob.
 // Then sipfed.test's server (sipp from 127.0.0.1, in --sip-trusted-peers)
 // sends alice a MESSAGE from carol: parleyd takes it without
 // authentication (202) and delivers it to alice's registered contact (a
@@ -24,6 +26,7 @@ const sipFedDomain = "sipfed.test"
 // not trusted, is refused with 403 and never delivered.
 func TestSippFederation(t *testing.T) {
 	sipp := requireSipp(t)
+	requireSlixmpp(t)
 	t.Parallel()
 	ports := freePorts(t, 2)
 	fedPort, contactPort := ports[0], ports[1]
@@ -31,7 +34,7 @@ func TestSippFederation(t *testing.T) {
 	s.args = append(s.args, "--sip-route", sipFedDomain+"=127.0.0.1:"+strconv.Itoa(fedPort),
 		"--sip-trusted-peers", "127.0.0.1")
 	s.start()
-	alice, _ := addAliceAndBob(s)
+	alice, bob := addAliceAndBob(s)
 	startSippUAS(t, s, sipp, fedPort)
 	fedTrace := filepath.Join(s.dir, "uas-"+strconv.Itoa(fedPort)+".msg")
 
@@ -48,6 +51,19 @@ func TestSippFederation(t *testing.T) {
 	} {
 		if !regexp.MustCompile(want).MatchString(got) {
 			t.Errorf("sipfed.test's server got no MESSAGE matching %s:\n%s", want, tail([]byte(got), 2000))
+		}
+	}
+
+	// Out from XMPP: bob (slixmpp) to carol@sipfed.test, no error back.
+	s.runScript("sip_im.py", []account{bob}, "--phase", "offline", "--peer", "carol",
+		"--peer-domain", sipFedDomain, "--body", "hello carol from xmpp")
+	got = waitTrace(fedTrace, "hello carol from xmpp")
+	for _, want := range []string{
+		`(?m)^From: <sip:bob@` + regexp.QuoteMeta(domain) + `>;tag=`,
+		`(?m)^hello carol from xmpp`,
+	} {
+		if !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("sipfed.test's server got no MESSAGE from bob matching %s:\n%s", want, tail([]byte(got), 2000))
 		}
 	}
 

@@ -19,10 +19,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -264,6 +266,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		Verifier:              verifier,
 		S2S:                   s2s,
 		IM:                    im,
+		SIPDomains:            slices.Collect(maps.Keys(cfg.SIPRoutes)),
 		Rooms:                 rooms,
 		Files:                 files,
 		UploadURL:             cfg.UploadURL,

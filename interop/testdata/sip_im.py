@@ -9,13 +9,15 @@ stored    bob logs in after the SIP user wrote to him while he was offline
           everywhere: --body arrives as a chat from SIPUSER@DOMAIN with a
           XEP-0203 delay (offline storage, XEP-0160).
 offline   bob sends --body to the SIP user, who has no XMPP session and no
-          SIP contact now; no error may come back (it is stored).
+          SIP contact now (or is another domain's, --peer-domain); no error
+          may come back (it is stored, or taken by the other domain).
 both      alice sends --body to bob; bob's XMPP client gets it (the Go test
           checks bob's SIP contact got it too).
 bounce    bob sends --body to the SIP user, whose only contact refuses it;
           an error message with --condition comes back with bob's id.
 
-Needs --user bob:PW (and alice:PW for both); --peer is the SIP user's name.
+Needs --user bob:PW (and alice:PW for both); --peer is the SIP user's name,
+--peer-domain their domain when it is not parleyd's (SIP federation).
 """
 
 from slixmpp import JID
@@ -25,12 +27,12 @@ from slixclient import Client, Failure, check, run, step, take_args
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 
-_mine = take_args({"--peer": "alice", "--body": "", "--reply": "", "--condition": ""})
-PEER, BODY, REPLY, CONDITION = (_mine[k] for k in ("--peer", "--body", "--reply", "--condition"))
+_mine = take_args({"--peer": "alice", "--peer-domain": "", "--body": "", "--reply": "", "--condition": ""})
+PEER, PEER_DOMAIN, BODY, REPLY, CONDITION = (_mine[k] for k in ("--peer", "--peer-domain", "--body", "--reply", "--condition"))
 
 
 async def main(args):
-    peer = f"{PEER}@{args.domain}"
+    peer = f"{PEER}@{PEER_DOMAIN or args.domain}"
     if args.phase == "reply":
         check(args.state, "needs --state FILE")
         bob = await Client(args, "bob", "desk").login()

@@ -88,25 +88,18 @@ func (s *Server) toPeer(ctx context.Context, req *sip.Request, user string) *sip
 		s.log.Info("MESSAGE to another domain: no server found", "to", to.Host, "err", err)
 		return s.response(req, sip.StatusNotFound, "Not Found: no SIP server for "+safePhrase(to.Host))
 	}
-	out := sip.NewRequest(sip.MESSAGE, to)
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: s.cfg.Domain}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
-	out.AppendHeader(from)
-	out.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
+	o := outgoing{from: sip.Uri{Scheme: "sip", User: user, Host: s.cfg.Domain}, to: to, peer: dest,
+		contentType: textPlain, body: req.Body()}
 	if c := req.CallID(); c != nil {
-		callID := sip.CallIDHeader(c.Value())
-		out.AppendHeader(&callID)
+		o.callID = c.Value()
 	}
 	if h := req.GetHeader("Subject"); h != nil {
-		out.AppendHeader(sip.NewHeader("Subject", safePhrase(h.Value())))
+		o.subject = safePhrase(h.Value())
 	}
 	if ct := req.ContentType(); ct != nil {
-		out.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
-	} else {
-		out.AppendHeader(sip.NewHeader("Content-Type", textPlain))
+		o.contentType = ct.Value()
 	}
-	out.SetBody(req.Body())
-	out.SetDestination(dest)
+	out := peerRequest(o)
 	res, err := s.out.client.Do(ctx, out, buildRequest)
 	if err != nil {
 		s.log.Info("MESSAGE to another domain failed", "to", to.Host, "dest", dest, "err", err)
@@ -131,4 +124,63 @@ func (s *Server) peerAddress(ctx context.Context, domain string) (string, error)
 		return "", fmt.Errorf("resolving %s: %w", domain, err)
 	}
 	return net.JoinHostPort(addrs[0], "5060"), nil
+}
+
+// peerRequest is the MESSAGE o to another domain's server.
+func peerRequest(o outgoing) *sip.Request {
+	out := sip.NewRequest(sip.MESSAGE, o.to)
+	from := &sip.FromHeader{Address: o.from, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	out.AppendHeader(from)
+	out.AppendHeader(&sip.ToHeader{Address: o.to, Params: sip.NewParams()})
+	if o.callID != "" {
+		callID := sip.CallIDHeader(o.callID)
+		out.AppendHeader(&callID)
+	}
+	if o.subject != "" {
+		out.AppendHeader(sip.NewHeader("Subject", o.subject))
+	}
+	out.AppendHeader(sip.NewHeader("Content-Type", o.contentType))
+	out.SetBody(o.body)
+	out.SetDestination(o.peer)
+	return out
+}
+
+// sendPeer sends o to another domain's server and waits for its final
+// response.
+func (q *sender) sendPeer(o outgoing) error {
+	ctx, cancel := context.WithTimeout(q.ctx, sendTimeout)
+	defer cancel()
+	res, err := q.client.Do(ctx, peerRequest(o), buildRequest)
+	if err != nil {
+		return fmt.Errorf("sending MESSAGE to %s: %w", o.peer, err)
+	}
+	if !res.IsSuccess() {
+		return &rejectedError{Status: res.StatusCode, Reason: res.Reason}
+	}
+	return nil
+}
+
+// toPeerDomain queues m, from a user of another front door, for the user
+// of another SIP domain it is to, when Config.Routes names that domain's
+// server (only then is the domain known to be SIP's rather than another
+// XMPP server's). It reports whether m was taken; a failure comes back
+// to the sender as an error message (im.go's bounce).
+func (s *Server) toPeerDomain(m interop.Message) bool {
+	domain := strings.ToLower(m.To.Domainpart())
+	dest, ok := s.cfg.Routes[domain]
+	if !ok || m.To.Localpart() == "" || strings.EqualFold(domain, s.cfg.Domain) {
+		return false
+	}
+	toUser, toHost, err := interop.SIPFromJID(m.To.Bare())
+	if err != nil {
+		return false
+	}
+	fromUser, fromHost, err := interop.SIPFromJID(m.From)
+	if err != nil || !strings.EqualFold(fromHost, s.cfg.Domain) {
+		return false
+	}
+	s.queueIM("peer "+domain, m, outgoing{from: sip.Uri{Scheme: "sip", User: fromUser, Host: fromHost},
+		to: sip.Uri{Scheme: "sip", User: toUser, Host: toHost}, peer: dest})
+	return true
 }

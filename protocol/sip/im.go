@@ -143,6 +143,9 @@ func (s *Server) Deliver(_ context.Context, m interop.Message) (bool, error) {
 		// is nothing a MESSAGE carries.
 		return false, nil
 	}
+	if s.toPeerDomain(m) { // a user of another SIP domain (federation.go)
+		return true, nil
+	}
 	return s.toContacts(m), nil
 }
 
@@ -163,13 +166,17 @@ func (s *Server) toContacts(m interop.Message) bool {
 	if err != nil {
 		return false
 	}
-	o := outgoing{
-		from:        sip.Uri{Scheme: "sip", User: fromUser, Host: fromHost},
-		contentType: textPlain,
-		body:        []byte(m.Body),
-		subject:     safePhrase(m.Subject),
-		callID:      interop.CallIDFromThread(m.Thread),
-	}
+	s.queueIM(aor, m, outgoing{from: sip.Uri{Scheme: "sip", User: fromUser, Host: fromHost}})
+	return true
+}
+
+// queueIM fills o (its from, and to and peer for another domain, already
+// set) with m and queues it under key; a failure bounces m.
+func (s *Server) queueIM(key string, m interop.Message, o outgoing) {
+	o.contentType = textPlain
+	o.body = []byte(m.Body)
+	o.subject = safePhrase(m.Subject)
+	o.callID = interop.CallIDFromThread(m.Thread)
 	if len(o.subject) > maxSubject {
 		o.subject = safePhrase(o.subject[:maxSubject])
 	}
@@ -178,10 +185,9 @@ func (s *Server) toContacts(m interop.Message) bool {
 			s.bounce(m, err)
 		}
 	}
-	if !s.out.enqueue(aor, o) {
+	if !s.out.enqueue(key, o) {
 		s.bounce(m, errQueueFull)
 	}
-	return true
 }
 
 // bounce tells m's sender that no contact took m (RFC 7247 §8.2): an

@@ -37,6 +37,11 @@ type outgoing struct {
 
 	sub   *subscription
 	state string // the NOTIFY's Subscription-State
+
+	// peer, when set, is another domain's server (host:port) to send the
+	// MESSAGE to, for the user to (federation.go), instead of contacts.
+	peer string
+	to   sip.Uri
 }
 
 // rejectedError is a contact's failure response to a MESSAGE.
@@ -134,6 +139,16 @@ func (q *sender) run(aor string, uq *userQueue) {
 		q.mu.Unlock()
 		if m.sub != nil {
 			q.notify(m)
+			continue
+		}
+		if m.peer != "" {
+			err := q.sendPeer(m)
+			if err != nil {
+				q.s.log.Info("MESSAGE to another domain failed", "to", m.to.String(), "dest", m.peer, "err", err)
+			}
+			if m.done != nil {
+				m.done(err)
+			}
 			continue
 		}
 		failure := errNoContact

@@ -73,6 +73,10 @@ type Config struct {
 	// IM carries 1:1 messages to and from the domain's users on other
 	// front doors (SIP; interworking.go); nil means XMPP sessions only.
 	IM *interop.Router
+	// SIPDomains are other domains reached over SIP (SIP federation,
+	// parleyd's --sip-route): a chat or normal message with a body to one
+	// goes to IM, whose SIP front door sends it, not over s2s.
+	SIPDomains []string
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the front door's Prometheus metrics; nil means

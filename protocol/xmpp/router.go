@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"slices"
 	"strings"
 	"sync"
 
@@ -145,7 +146,7 @@ func (s *Server) routeRemote(ctx context.Context, r *request) error {
 	if isMessage && sess != nil {
 		withoutOwnStanzaIDs(out, sess.bare)
 	}
-	serr := s.sendRemote(out)
+	serr := s.sendRemoteOrSIP(ctx, out, r.to)
 	switch {
 	case serr == nil:
 		if isMessage && sess != nil {
@@ -178,4 +179,19 @@ func randomID(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return strings.ToLower(idEncoding.EncodeToString(b))
+}
+
+// sendRemoteOrSIP sends a stanza to another domain: a chat or normal
+// message with a body to one of Config.SIPDomains to the other front
+// doors (the SIP front door sends it on: SIP federation), anything else
+// over a server-to-server link (sendRemote).
+func (s *Server) sendRemoteOrSIP(ctx context.Context, el *Element, to jid.JID) *StanzaError {
+	if s.cfg.IM != nil && el.Name.Local == "message" && slices.Contains(s.cfg.SIPDomains, to.Domainpart()) {
+		if m, ok := messageOf(el, to.Bare()); ok {
+			if delivered, _ := s.cfg.IM.Deliver(ctx, m, s); delivered {
+				return nil
+			}
+		}
+	}
+	return s.sendRemote(el)
 }
