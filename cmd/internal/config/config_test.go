@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -328,5 +329,26 @@ func TestChanges(t *testing.T) {
 	}
 	if live, restart := Changes(to, to); live != nil || restart != nil {
 		t.Errorf("no change: %q, %q", live, restart)
+	}
+}
+
+// SIP federation's lists: routes as --s2s-route's; trusted peers are
+// addresses or prefixes (an address is its own /32 or /128).
+func TestSIPFederationLists(t *testing.T) {
+	c, err := load(t, "--sip-route", "SipFed.Test=127.0.0.1:5090", "--sip-trusted-peers", "127.0.0.1, 10.1.0.0/16", "--sip-trusted-peers", "::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.SIPRoutes, map[string]string{"sipfed.test": "127.0.0.1:5090"}) {
+		t.Errorf("routes = %v", c.SIPRoutes)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("::1/128")}
+	if !reflect.DeepEqual(c.SIPTrustedPeers, want) {
+		t.Errorf("trusted peers = %v, want %v", c.SIPTrustedPeers, want)
+	}
+	for flag, bad := range map[string]string{"--sip-route": "sipfed.test=nohostport", "--sip-trusted-peers": "sipfed.test"} {
+		if _, err := load(t, flag, bad); err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("%s %q: err = %v, want an error naming the flag", flag, bad, err)
+		}
 	}
 }
