@@ -54,6 +54,22 @@ func TestSippFederation(t *testing.T) {
 		}
 	}
 
+	// Captured for compliance as a local 1:1 message is.
+	var export string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		var err error
+		export, err = s.ctl("compliance", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--user", alice.name+"@"+domain, "--format", "json")
+		if err != nil {
+			export += err.Error()
+		}
+		if regexp.MustCompile(`hello carol over federation`).MatchString(export) {
+			break
+		}
+	}
+	if !regexp.MustCompile(`carol@`+regexp.QuoteMeta(sipFedDomain)).MatchString(export) || !regexp.MustCompile(`hello carol over federation`).MatchString(export) {
+		t.Errorf("compliance export has no message from alice to carol@%s:\n%s", sipFedDomain, export)
+	}
+
 	// Out from XMPP: bob (slixmpp) to carol@sipfed.test, no error back.
 	s.runScript("sip_im.py", []account{bob}, "--phase", "offline", "--peer", "carol",
 		"--peer-domain", sipFedDomain, "--body", "hello carol from xmpp")

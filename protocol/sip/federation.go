@@ -83,6 +83,9 @@ func (s *Server) toPeer(ctx context.Context, req *sip.Request, user string) *sip
 	}
 	to := req.Recipient
 	to.UriParams, to.Headers = nil, nil
+	if res := s.recordToPeer(ctx, req, user, to); res != nil {
+		return res
+	}
 	dest, err := s.peerAddress(ctx, strings.ToLower(to.Host))
 	if err != nil {
 		s.log.Info("MESSAGE to another domain: no server found", "to", to.Host, "err", err)
@@ -183,4 +186,23 @@ func (s *Server) toPeerDomain(m interop.Message) bool {
 	s.queueIM("peer "+domain, m, outgoing{from: sip.Uri{Scheme: "sip", User: fromUser, Host: fromHost},
 		to: sip.Uri{Scheme: "sip", User: toUser, Host: toHost}, peer: dest})
 	return true
+}
+
+// recordToPeer archives and captures (compliance) a user's MESSAGE to
+// another domain's user as an XMPP user's is, and refuses it when the
+// user blocks the recipient (interop.Recorder); nil lets it go on.
+func (s *Server) recordToPeer(ctx context.Context, req *sip.Request, user string, to sip.Uri) *sip.Response {
+	if s.cfg.IM == nil {
+		return nil
+	}
+	from, err1 := interop.JIDFromSIP("sip", user, s.cfg.Domain)
+	toJID, err2 := interop.JIDFromSIP("sip", to.User, strings.ToLower(to.Host))
+	if err1 != nil || err2 != nil {
+		return s.response(req, sip.StatusNotFound, "Not Found: the address has no XMPP counterpart")
+	}
+	m := interop.Message{From: from, To: toJID, Type: "chat", ID: sip.GenerateTagN(imIDRandLen), Body: string(req.Body())}
+	if err := s.cfg.IM.Record(ctx, m); err != nil {
+		return s.imRefused(req, m, err)
+	}
+	return nil
 }
