@@ -311,6 +311,16 @@ type RoomStore interface {
 	// batch; a target that does not exist gives ErrNotFound and, like any
 	// failure, writes nothing of the batch.
 	AppendHistory(ctx context.Context, posts []PostWrite) ([]PostWrite, error)
+	// ImportHistory appends messages brought from another server
+	// (parleyctl import) in one transaction: each gets the next Seq of
+	// its room in slice order and keeps its Time (required: the original
+	// time) and StanzaID (the other server's id), and no compliance event
+	// is written for them; ev, if not nil, is the one event that records
+	// the batch. The rows are in the full-text index when it returns. An
+	// unknown room is ErrNotFound, a StanzaID already in the room
+	// ErrExists, and nothing is written. It returns the messages as
+	// written.
+	ImportHistory(ctx context.Context, msgs []HistoryMessage, ev *OutboxEvent) ([]HistoryMessage, error)
 	// Tombstone replaces a message's body and stanza and marks it a
 	// tombstone, keeping the row and its place; the old body can no
 	// longer be found by full-text search. ErrNotFound if the room has no

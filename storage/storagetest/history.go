@@ -53,6 +53,57 @@ var historyTests = []test{
 		wantErrorIs(t, "HistoryByStanzaID(unknown)", err, storage.ErrNotFound)
 	}},
 
+	{"ImportKeepsTimesAndIDs", func(t *testing.T, e *env) {
+		e.lobby("lobby", "other")
+		e.post("lobby", "carol", "said here first")
+		before, _ := e.store.ReadOutbox(e.ctx, 0, 1000)
+		in := []storage.HistoryMessage{*msg("lobby", "alice", "imported zebrafish"), *msg("lobby", "bob", "second")}
+		in[0].StanzaID, in[0].Time = "wJwJOR36FM3yCDIW9UTSRtR-", at(1)
+		in[1].Time = at(2).Add(123456789 * time.Nanosecond)
+		ev := event("import", "lobby")
+		out, err := e.store.ImportHistory(e.ctx, in, &ev)
+		if err != nil {
+			t.Fatalf("ImportHistory: %v", err)
+		}
+		for i, h := range out {
+			if h.Seq != int64(i+2) {
+				t.Errorf("imported message %d has seq %d, want %d (after the room's own)", i, h.Seq, i+2)
+			}
+			got, err := e.store.HistoryByStanzaID(e.ctx, "lobby", in[i].StanzaID)
+			if err != nil {
+				t.Fatalf("HistoryByStanzaID(%s): %v", in[i].StanzaID, err)
+			}
+			wantMessage(t, fmt.Sprintf("imported message %d", i), got, h)
+			if want := in[i].Time.UTC().Truncate(time.Microsecond); !got.Time.Equal(want) {
+				t.Errorf("imported message %d has time %v, want %v", i, got.Time, want)
+			}
+		}
+		found, _, err := e.store.QueryHistory(e.ctx, storage.HistoryQuery{Room: "lobby", FullText: "zebrafish", Limit: 10})
+		if err != nil || len(found) != 1 || found[0].StanzaID != in[0].StanzaID {
+			t.Errorf("full-text search right after the import found %v (%v), want the imported message", found, err)
+		}
+		after, _ := e.store.ReadOutbox(e.ctx, 0, 1000)
+		if len(after) != len(before)+1 || after[len(after)-1].Type != "import" {
+			t.Errorf("the outbox went from %d to %d events, want one more (the import)", len(before), len(after))
+		}
+		// Again: the ids are taken, nothing is written; an unknown room
+		// and a message without its time are refused.
+		fresh := *msg("lobby", "dave", "new")
+		fresh.Time = at(3)
+		_, err = e.store.ImportHistory(e.ctx, []storage.HistoryMessage{fresh, in[1]}, nil)
+		wantErrorIs(t, "ImportHistory(an id already there)", err, storage.ErrExists)
+		if n, _ := e.store.CountHistory(e.ctx, storage.HistoryQuery{Room: "lobby"}); n != 3 {
+			t.Errorf("the lobby holds %d messages after a refused import, want 3", n)
+		}
+		gone := *msg("nowhere", "dave", "x")
+		gone.Time = at(3)
+		_, err = e.store.ImportHistory(e.ctx, []storage.HistoryMessage{gone}, nil)
+		wantErrorIs(t, "ImportHistory(unknown room)", err, storage.ErrNotFound)
+		if _, err := e.store.ImportHistory(e.ctx, []storage.HistoryMessage{*msg("other", "dave", "no time")}, nil); err == nil {
+			t.Error("ImportHistory took a message without its time")
+		}
+	}},
+
 	{"GroupCommitAcrossRooms", func(t *testing.T, e *env) {
 		e.lobby("a", "b", "quiet")
 		e.post("b", "bob", "before")

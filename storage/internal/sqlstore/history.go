@@ -70,6 +70,50 @@ func (s *Store) AppendHistory(ctx context.Context, posts []storage.PostWrite) ([
 	return out, nil
 }
 
+// ImportHistory implements storage.RoomStore: AppendHistory's sequence
+// numbers and rows without an event per message.
+func (s *Store) ImportHistory(ctx context.Context, msgs []storage.HistoryMessage, ev *storage.OutboxEvent) ([]storage.HistoryMessage, error) {
+	posts := make([]storage.PostWrite, len(msgs))
+	for i := range msgs {
+		h := msgs[i]
+		if h.Time.IsZero() {
+			return nil, s.wrap(fmt.Errorf("message %d (%s): an imported message needs its time", i, h.StanzaID), "import history")
+		}
+		if err := check.History(&h); err != nil {
+			return nil, s.wrap(fmt.Errorf("message %d: %w", i, err), "import history")
+		}
+		h.Time, h.Seq = h.Time.UTC().Truncate(time.Microsecond), 0
+		posts[i].History = &h
+	}
+	if ev != nil {
+		if err := check.Event(*ev); err != nil {
+			return nil, s.wrap(err, "import history")
+		}
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if rooms := postRooms(posts); len(rooms) > 0 {
+			if err := s.assignSeqs(ctx, tx, posts, rooms); err != nil {
+				return err
+			}
+			if err := s.insertHistory(ctx, tx, posts); err != nil {
+				return err
+			}
+		}
+		if ev != nil {
+			return s.writeEvent(ctx, tx, *ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap(err, "import history")
+	}
+	out := make([]storage.HistoryMessage, len(posts))
+	for i := range posts {
+		out[i] = *posts[i].History
+	}
+	return out, nil
+}
+
 // preparePosts checks a batch and returns the copies AppendHistory
 // fills in, with zero times set to now and all times as they will be
 // stored: UTC, whole microseconds.
