@@ -32,6 +32,14 @@ func (s *Server) registerCarbons() {
 	feature := advertiseAt(toServer, nsCarbons)
 	s.mux.iq(toAccount, "set", nsCarbons, "enable", s.carbonsSwitch(true), feature, localOnly)
 	s.mux.iq(toAccount, "set", nsCarbons, "disable", s.carbonsSwitch(false), feature, localOnly)
+	// Inline with Bind2 (XEP-0386 §3, XEP-0280 §4): on from the first
+	// message the session gets.
+	s.bind2Feature(nsCarbons, "enable", func(_ *conn, sess *session, _ *Element) *Element {
+		sess.mu.Lock()
+		sess.carbons = true
+		sess.mu.Unlock()
+		return nil
+	})
 }
 
 // carbonsSwitch turns carbons on or off for the requesting session. Asking

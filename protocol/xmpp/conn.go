@@ -369,6 +369,7 @@ func (c *conn) features() *Element {
 		if cb := c.srv.channelBindingTypes(c); cb != nil {
 			f.Append(cb)
 		}
+		c.srv.appendAuthFeatures(c, f)
 	default:
 		f.Append(NewElement(nsBind, "bind"))
 		// RFC 3921 session establishment, optional: kept for old
@@ -451,6 +452,14 @@ func (c *conn) negotiateStep(ctx context.Context) (restart bool, err error) {
 			if err != nil || bound {
 				return false, err
 			}
+		case c.srv.authElement(el.Name) != nil && c.username == "":
+			if !c.secure {
+				return false, &StreamError{Condition: "policy-violation", Text: "STARTTLS is required before authentication"}
+			}
+			bound, err := c.srv.authElement(el.Name)(ctx, c, el)
+			if err != nil || bound {
+				return false, err
+			}
 		case el.Name.Space == nsClient || el.Name.Space == nsSASL:
 			return false, &StreamError{Condition: "not-authorized", Text: "authenticate and bind a resource first"}
 		default:
@@ -520,9 +529,7 @@ func (c *conn) handleBindIQ(iq *Element) (bool, error) {
 			}
 		}
 	}
-	s := newSession(c.srv, c.srv.cfg.SendQueueLength)
-	s.kill = c.kill
-	c.rate = newSessionRate(c.srv)
+	s := c.newSession()
 	ok, err := c.srv.router.bind(s, account, wanted, c.srv.limit().MaxResourcesPerUser)
 	if err != nil {
 		return false, c.write(errorReply(iq, errBadRequest("invalid resourcepart"), "").Bytes())
@@ -536,7 +543,22 @@ func (c *conn) handleBindIQ(iq *Element) (bool, error) {
 		c.srv.router.unbind(s)
 		return false, err
 	}
-	// From here on the session's writer owns the socket.
+	c.startSession(s)
+	return true, nil
+}
+
+// newSession is a session for this connection, not yet bound.
+func (c *conn) newSession() *session {
+	s := newSession(c.srv, c.srv.cfg.SendQueueLength)
+	s.kill = c.kill
+	c.rate = newSessionRate(c.srv)
+	return s
+}
+
+// startSession hands the connection to s, bound and with what says so
+// written (a bind result, or SASL2's success with Bind2): from here on the
+// session's writer owns the socket.
+func (c *conn) startSession(s *session) {
 	c.writeMu.Lock()
 	c.sess = s
 	c.writeMu.Unlock()
@@ -550,7 +572,6 @@ func (c *conn) handleBindIQ(iq *Element) (bool, error) {
 	c.srv.liveSessions.Add(1)
 	s.startWriter(c.rw, c.raw, c.srv.cfg.WriteTimeout)
 	c.log.Info("login", "proto", "xmpp")
-	return true, nil
 }
 
 // kill tears the connection down from another goroutine: it sends the

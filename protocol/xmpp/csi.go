@@ -24,6 +24,12 @@ func (s *Server) registerCSI() {
 		"active":   func(_ context.Context, c *conn, _ *Element) error { c.sess.setActive(true); return nil },
 		"inactive": func(_ context.Context, c *conn, _ *Element) error { c.sess.setActive(false); return nil },
 	})
+	// Inline with Bind2 (XEP-0386 §3): a client that logs in from the
+	// background starts inactive.
+	s.bind2Feature(nsCSI, "inactive", func(_ *conn, sess *session, _ *Element) *Element {
+		sess.setActive(false)
+		return nil
+	})
 }
 
 // heldStanza is a stanza held back while its session is inactive, under

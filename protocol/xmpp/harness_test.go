@@ -294,23 +294,10 @@ func (c *testClient) scramAuth(mech, user, password string) bool {
 // uses.
 func (c *testClient) scramAuthBound(mech, user, password string, binding func(*tls.ConnectionState) (scram.ChannelBinding, error)) bool {
 	c.t.Helper()
-	hash := scram.SHA256
-	if strings.HasPrefix(mech, "SCRAM-SHA-1") {
-		hash = scram.SHA1
+	if !strings.HasSuffix(mech, "-PLUS") {
+		binding = nil
 	}
-	client, err := hash.NewClient(user, password, "")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	conv := client.NewConversation()
-	if strings.HasSuffix(mech, "-PLUS") {
-		state := c.conn.(*tls.Conn).ConnectionState()
-		cb, err := binding(&state)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		conv = client.NewConversationWithChannelBinding(cb)
-	}
+	conv := c.scramConversation(mech, user, password, binding)
 	first, err := conv.Step("")
 	if err != nil {
 		c.t.Fatal(err)
@@ -337,6 +324,29 @@ func (c *testClient) scramAuthBound(mech, user, password string, binding func(*t
 			c.t.Fatalf("unexpected during SASL: %s", el)
 		}
 	}
+}
+
+// scramConversation is xdg-go/scram's client conversation for mech, with
+// the channel binding binding computes when it is not nil.
+func (c *testClient) scramConversation(mech, user, password string, binding func(*tls.ConnectionState) (scram.ChannelBinding, error)) *scram.ClientConversation {
+	c.t.Helper()
+	hash := scram.SHA256
+	if strings.HasPrefix(mech, "SCRAM-SHA-1") {
+		hash = scram.SHA1
+	}
+	client, err := hash.NewClient(user, password, "")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if binding == nil {
+		return client.NewConversation()
+	}
+	state := c.conn.(*tls.Conn).ConnectionState()
+	cb, err := binding(&state)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return client.NewConversationWithChannelBinding(cb)
 }
 
 // bind binds a resource and records the full JID.

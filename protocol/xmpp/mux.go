@@ -555,6 +555,7 @@ func (s *Server) registerHandlers() {
 	s.registerVCard()
 	s.registerCSI()
 	s.registerSM()
+	s.registerSASL2()
 	if s.muc != nil {
 		s.muc.register(s.mux)
 	}

@@ -134,22 +134,45 @@ func (c *conn) authenticate(ctx context.Context, authEl *Element) (ok bool, err 
 	mech := authEl.AttrValue("mechanism")
 	initial, ferr := decodeSASL(authEl.Text())
 	var username string
+	var final []byte
 	if ferr == nil {
-		switch {
-		case mech == "PLAIN":
-			username, ferr = c.srv.authPlain(ctx, initial)
-		case strings.HasPrefix(mech, "SCRAM-") && c.srv.cfg.Verifier == nil:
-			username, ferr = c.authScram(ctx, mech, initial)
-		default:
-			ferr = &saslFailure{condition: "invalid-mechanism"}
-		}
+		username, final, ferr = c.runMechanism(ctx, nsSASL, mech, initial)
 	}
-	if ferr == nil && mech == "PLAIN" {
-		// SCRAM sends its own <success/> with the server signature.
-		if err := c.write([]byte(`<success xmlns='` + nsSASL + `'/>`)); err != nil {
+	if ferr == nil {
+		// RFC 6120 §6.4.6: the server's final message (SCRAM's
+		// signature) rides on <success/>.
+		success := NewElement(nsSASL, "success")
+		if final != nil {
+			success.AppendText(base64.StdEncoding.EncodeToString(final))
+		}
+		if err := c.write(success.Bytes()); err != nil {
 			return false, err
 		}
 	}
+	return c.saslOutcome(ctx, mech, username, ferr, saslFailureBytes)
+}
+
+// runMechanism runs the conversation of one mechanism (PLAIN or SCRAM)
+// whose challenges and responses are elements of the profile's namespace
+// ns (RFC 6120's SASL or SASL2's): the same mechanisms and channel-binding
+// rules whichever profile carries them. It returns the authenticated
+// username and the server's final message, if any.
+func (c *conn) runMechanism(ctx context.Context, ns, mech string, initial []byte) (username string, final []byte, err error) {
+	switch {
+	case mech == "PLAIN":
+		username, err = c.srv.authPlain(ctx, initial)
+		return username, nil, err
+	case strings.HasPrefix(mech, "SCRAM-") && c.srv.cfg.Verifier == nil:
+		return c.authScram(ctx, ns, mech, initial)
+	}
+	return "", nil, &saslFailure{condition: "invalid-mechanism"}
+}
+
+// saslOutcome ends one SASL attempt in either profile: on success the
+// connection is the user's; a failure is counted, delayed (the delay grows
+// with the failures from the address) and answered with failure's bytes;
+// too many end the stream. ferr that is not a *saslFailure ends the stream.
+func (c *conn) saslOutcome(ctx context.Context, mech, username string, ferr error, failure func(*saslFailure) []byte) (ok bool, err error) {
 	if ferr == nil {
 		c.username = username
 		c.srv.limits.authSucceeded(c.remoteIP)
@@ -162,19 +185,18 @@ func (c *conn) authenticate(ctx context.Context, authEl *Element) (ok bool, err 
 		return false, ferr // the stream broke
 	}
 	if f.condition == "aborted" {
-		return false, c.write(saslFailureBytes(f))
+		return false, c.write(failure(f))
 	}
 	c.authFails++
 	c.srv.metrics.authFailures.Inc()
 	c.log.Info("authentication failed", "mechanism", mech, "condition", f.condition)
-	// Back off: the delay grows with the failures from this address.
 	delay := c.srv.limits.authFailed(c.remoteIP, c.srv.limit().AuthFailureDelay)
 	select {
 	case <-time.After(delay):
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
-	if err := c.write(saslFailureBytes(f)); err != nil {
+	if err := c.write(failure(f)); err != nil {
 		return false, err
 	}
 	if c.authFails >= c.srv.limit().MaxAuthFailures {
@@ -270,15 +292,17 @@ func (s *Server) authzidOK(authzid, user string) bool {
 	return authzid == "" || authzid == user+"@"+s.cfg.Domain
 }
 
-// authScram runs a SCRAM conversation.
-func (c *conn) authScram(ctx context.Context, mech string, first []byte) (string, error) {
+// authScram runs a SCRAM conversation, its challenges and responses in the
+// namespace ns; it returns the user and the server-final message, which
+// the caller sends in its profile's success.
+func (c *conn) authScram(ctx context.Context, ns, mech string, first []byte) (string, []byte, error) {
 	base, plus := strings.CutSuffix(mech, "-PLUS")
 	m, ok := scramMechs[base]
 	if !ok {
-		return "", &saslFailure{condition: "invalid-mechanism"}
+		return "", nil, &saslFailure{condition: "invalid-mechanism"}
 	}
 	if len(first) == 0 {
-		return "", &saslFailure{condition: "malformed-request", text: "SCRAM needs an initial response"}
+		return "", nil, &saslFailure{condition: "malformed-request", text: "SCRAM needs an initial response"}
 	}
 	// The GS2 header says which channel binding the client wants.
 	flag, _, _ := strings.Cut(string(first), ",")
@@ -303,13 +327,13 @@ func (c *conn) authScram(ctx context.Context, mech string, first []byte) (string
 	}
 	srv, err := m.hash.NewServer(lookup)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	switch {
 	case plus:
 		cbType, found := strings.CutPrefix(flag, "p=")
 		if !found {
-			return "", &saslFailure{condition: "malformed-request", text: mech + " requires channel binding"}
+			return "", nil, &saslFailure{condition: "malformed-request", text: mech + " requires channel binding"}
 		}
 		var cb *scram.ChannelBinding
 		for i := range cbs {
@@ -318,11 +342,11 @@ func (c *conn) authScram(ctx context.Context, mech string, first []byte) (string
 			}
 		}
 		if cb == nil {
-			return "", &saslFailure{condition: "malformed-request", text: "unsupported channel-binding type " + cbType}
+			return "", nil, &saslFailure{condition: "malformed-request", text: "unsupported channel-binding type " + cbType}
 		}
 		conv = srv.NewConversationWithChannelBindingRequired(*cb)
 	case strings.HasPrefix(flag, "p="):
-		return "", &saslFailure{condition: "malformed-request", text: "channel binding requested with a non-PLUS mechanism"}
+		return "", nil, &saslFailure{condition: "malformed-request", text: "channel binding requested with a non-PLUS mechanism"}
 	case len(cbs) > 0:
 		// Knowing we support channel binding lets the library refuse a
 		// client that says "y" (it thinks we do not: a downgrade).
@@ -336,38 +360,35 @@ func (c *conn) authScram(ctx context.Context, mech string, first []byte) (string
 		resp, err := conv.Step(msg)
 		if err != nil {
 			c.log.Debug("SCRAM step failed", "err", err)
-			return "", &saslFailure{condition: "not-authorized"}
+			return "", nil, &saslFailure{condition: "not-authorized"}
 		}
 		if conv.Done() {
 			if !conv.Valid() {
-				return "", &saslFailure{condition: "not-authorized"}
+				return "", nil, &saslFailure{condition: "not-authorized"}
 			}
 			if !c.srv.authzidOK(conv.AuthzID(), user) {
-				return "", &saslFailure{condition: "invalid-authzid"}
+				return "", nil, &saslFailure{condition: "invalid-authzid"}
 			}
-			success := NewElement(nsSASL, "success").AppendText(base64.StdEncoding.EncodeToString([]byte(resp)))
-			if err := c.write(success.Bytes()); err != nil {
-				return "", err
-			}
-			return user, nil
+			return user, []byte(resp), nil
 		}
 		if step > 2 {
-			return "", &saslFailure{condition: "malformed-request"}
+			return "", nil, &saslFailure{condition: "malformed-request"}
 		}
-		challenge := NewElement(nsSASL, "challenge").AppendText(base64.StdEncoding.EncodeToString([]byte(resp)))
+		challenge := NewElement(ns, "challenge").AppendText(base64.StdEncoding.EncodeToString([]byte(resp)))
 		if err := c.write(challenge.Bytes()); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		next, err := c.readSASLResponse()
+		next, err := c.readSASLResponse(ns)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		msg = string(next)
 	}
 }
 
-// readSASLResponse reads the client's <response/> (or <abort/>).
-func (c *conn) readSASLResponse() ([]byte, error) {
+// readSASLResponse reads the client's <response/> (or <abort/>) in the
+// profile's namespace ns.
+func (c *conn) readSASLResponse(ns string) ([]byte, error) {
 	tok, err := nextToken(c.dec, c.br)
 	if err != nil {
 		return nil, err
@@ -381,9 +402,9 @@ func (c *conn) readSASLResponse() ([]byte, error) {
 		return nil, err
 	}
 	switch {
-	case el.Name.Space == nsSASL && el.Name.Local == "response":
+	case el.Name.Space == ns && el.Name.Local == "response":
 		return decodeSASL(el.Text())
-	case el.Name.Space == nsSASL && el.Name.Local == "abort":
+	case el.Name.Space == ns && el.Name.Local == "abort":
 		return nil, &saslFailure{condition: "aborted"}
 	}
 	return nil, &StreamError{Condition: "policy-violation", Text: "expected a SASL response"}

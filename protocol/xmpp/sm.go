@@ -115,7 +115,12 @@ func (r *smRegistry) all() []*session {
 // enabled after binding) and handles <enable/>, <r/> and <a/> on a bound
 // stream. <resume/> comes instead of binding: conn.go's negotiation.
 func (s *Server) registerSM() {
-	s.streamFeature(nsSM, func(*conn) *Element { return NewElement(nsSM, "sm") }, map[string]nonzaHandler{
+	s.streamFeature(nsSM, func(c *conn) *Element {
+		if c.sess != nil && c.sess.smEnabled() {
+			return nil // enabled inline with Bind2
+		}
+		return NewElement(nsSM, "sm")
+	}, map[string]nonzaHandler{
 		"enable": s.smEnable,
 		"r": func(_ context.Context, c *conn, _ *Element) error {
 			c.sess.mu.Lock()
@@ -136,6 +141,48 @@ func (s *Server) registerSM() {
 			return c.sess.smAck(uint32(h))
 		},
 	})
+	s.bind2Feature(nsSM, "enable", s.smEnableInline)
+}
+
+// smEnableInline enables stream management inline with Bind2 (XEP-0386
+// §3, XEP-0198 §3): on the new session before it is bound, so that every
+// stanza queued for it is counted; <enabled/> goes into <bound/>.
+func (s *Server) smEnableInline(c *conn, sess *session, el *Element) *Element {
+	id := s.smResumeID(sess, el)
+	sess.mu.Lock()
+	sess.sm = smState{enabled: true, id: id, owner: c}
+	sess.mu.Unlock()
+	return s.smEnabled(id)
+}
+
+// smResumeID registers sess as resumable if <enable/> asks for it and the
+// account's limit allows; "" if not.
+func (s *Server) smResumeID(sess *session, el *Element) string {
+	if r := el.AttrValue("resume"); r != "true" && r != "1" {
+		return ""
+	}
+	id := s.sm.add(sess, s.cfg.SMMaxResumable)
+	if id == "" {
+		s.metrics.smLimited.WithLabelValues("resumable").Inc()
+	}
+	return id
+}
+
+// smEnabled is <enabled/> (§3), with the resumption id and its timeout.
+func (s *Server) smEnabled(id string) *Element {
+	enabled := NewElement(nsSM, "enabled")
+	if id != "" {
+		enabled.SetAttr("id", id)
+		enabled.SetAttr("resume", "true")
+		enabled.SetAttr("max", strconv.Itoa(int(s.cfg.SMResumeTimeout/time.Second)))
+	}
+	return enabled
+}
+
+func (s *session) smEnabled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sm.enabled
 }
 
 // smEnable answers <enable/> (§3): <enabled/>, with an id and resume
@@ -149,19 +196,8 @@ func (s *Server) smEnable(_ context.Context, c *conn, el *Element) error {
 		sess.sendNonza(smFailed("unexpected-request", "stream management is already enabled"))
 		return nil
 	}
-	id := ""
-	if r := el.AttrValue("resume"); r == "true" || r == "1" {
-		if id = s.sm.add(sess, s.cfg.SMMaxResumable); id == "" {
-			s.metrics.smLimited.WithLabelValues("resumable").Inc()
-		}
-	}
-	enabled := NewElement(nsSM, "enabled")
-	if id != "" {
-		enabled.SetAttr("id", id)
-		enabled.SetAttr("resume", "true")
-		enabled.SetAttr("max", strconv.Itoa(int(s.cfg.SMResumeTimeout/time.Second)))
-	}
-	sess.sendItem(outItem{data: enabled.Bytes(), nonza: true, onQueue: func() {
+	id := s.smResumeID(sess, el)
+	sess.sendItem(outItem{data: s.smEnabled(id).Bytes(), nonza: true, onQueue: func() {
 		sess.sm = smState{enabled: true, id: id, owner: c}
 	}})
 	return nil
