@@ -236,6 +236,9 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if pooled != nil {
 		defer pooled.Close()
 	}
+	if err := registerQueryMetrics(reg, "content", store); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	if err := registerPoolMetrics(ctx, reg, "content", sqlite.VersionTable, store); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -495,6 +498,10 @@ func (n *node) startCompliance(ctx context.Context, store storage.Store, reg pro
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--compliance-storage %s: %w", redactDSN(cfg.ComplianceStorage), err)
 	}
+	if err := registerQueryMetrics(reg, "compliance", cstore); err != nil {
+		cstore.Close()
+		return nil, nil, nil, fmt.Errorf("metrics: %w", err)
+	}
 	if err := registerPoolMetrics(ctx, reg, "compliance", sqlite.ComplianceVersionTable, cstore); err != nil {
 		cstore.Close()
 		return nil, nil, nil, fmt.Errorf("metrics: %w", err)
@@ -715,6 +722,43 @@ func redirect(p *pool.Pool) func() string {
 }
 
 func redactDSN(dsn string) string { return config.RedactDSN(dsn) }
+
+// registerQueryMetrics times every transaction and query the store runs,
+// as parley_storage_query_seconds{db=WHAT, op, result}: op is what the store
+// was asked to do (its method: AppendHistory, HistoryPage, SearchHistory,
+// Capture, …), result ok or error. The content and compliance stores share
+// the one histogram.
+func registerQueryMetrics(reg prometheus.Registerer, what string, store any) error {
+	s, ok := store.(interface {
+		ObserveQueries(func(op string, took time.Duration, err error))
+	})
+	if !ok {
+		return nil
+	}
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "parley_storage_query_seconds",
+		Help: "Time of each storage transaction or query, from its start to its commit or rollback, by database (content, compliance), operation (the store method) and result (ok, error).",
+		// 0.25 ms to about 4 s.
+		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 15),
+	}, []string{"db", "op", "result"})
+	if err := reg.Register(h); err != nil {
+		already, ok := err.(prometheus.AlreadyRegisteredError)
+		if !ok {
+			return err
+		}
+		h = already.ExistingCollector.(*prometheus.HistogramVec)
+	}
+	succeeded := h.MustCurryWith(prometheus.Labels{"db": what, "result": "ok"})
+	failed := h.MustCurryWith(prometheus.Labels{"db": what, "result": "error"})
+	s.ObserveQueries(func(op string, took time.Duration, err error) {
+		if err != nil {
+			failed.WithLabelValues(op).Observe(took.Seconds())
+			return
+		}
+		succeeded.WithLabelValues(op).Observe(took.Seconds())
+	})
+	return nil
+}
 
 // registerPoolMetrics exports the database connection pools of a store
 // (database/sql's statistics: go_sql_open_connections, go_sql_in_use_connections,

@@ -162,7 +162,8 @@ func TestServeAndStop(t *testing.T) {
 		"parley_muc_deliveries_total", "parley_upload_files_total", "parley_upload_bytes_total", "parley_upload_downloads_total",
 		`go_sql_open_connections{db_name="content-write"}`, `go_sql_open_connections{db_name="content-read"}`,
 		`go_sql_wait_duration_seconds_total{db_name="compliance-write"}`,
-		`parley_storage_schema_version{db="content"}`, `parley_storage_schema_version{db="compliance"}`} {
+		`parley_storage_schema_version{db="content"}`, `parley_storage_schema_version{db="compliance"}`,
+		`parley_storage_query_seconds_bucket{db="content"`} {
 		if !strings.Contains(body, metric) {
 			t.Errorf("/metrics lacks %s", metric)
 		}

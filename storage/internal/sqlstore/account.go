@@ -131,7 +131,7 @@ func (s *Store) ArchivedMessages(ctx context.Context, q storage.ArchiveQuery) ([
 	if q.Last {
 		order += " DESC"
 	}
-	msgs, err := collect(ctx, s.read, scanArchived,
+	msgs, err := collect(ctx, s.reads(), scanArchived,
 		`SELECT `+archiveColumns+from+` ORDER BY `+order+` LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return nil, false, s.wrap(err, "archive of %s", q.Owner)
@@ -153,13 +153,13 @@ func (s *Store) CountArchived(ctx context.Context, q storage.ArchiveQuery) (int,
 		return 0, nil
 	}
 	var n int
-	err := s.read.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&n)
+	err := s.reads().QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&n)
 	return n, s.wrap(err, "count archive of %s", q.Owner)
 }
 
 // ArchivedByStanzaID implements storage.UserArchives.
 func (s *Store) ArchivedByStanzaID(ctx context.Context, owner, stanzaID string) (storage.ArchivedMessage, error) {
-	m, err := scanArchived(s.read.QueryRowContext(ctx,
+	m, err := scanArchived(s.reads().QueryRowContext(ctx,
 		`SELECT `+archiveColumns+` FROM user_archive AS h WHERE h.owner = ? AND h.stanza_id = ?`, owner, stanzaID))
 	if err != nil {
 		return storage.ArchivedMessage{}, s.wrap(notFound(err), "archived message %s of %s", stanzaID, owner)
@@ -173,7 +173,7 @@ func (s *Store) ArchivePrefs(ctx context.Context, owner string) (storage.Archive
 		p             storage.ArchivePrefs
 		always, never string
 	)
-	err := s.read.QueryRowContext(ctx,
+	err := s.reads().QueryRowContext(ctx,
 		`SELECT default_mode, always_jids, never_jids FROM archive_prefs WHERE owner = ?`, owner).Scan(&p.Default, &always, &never)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.ArchivePrefs{Default: storage.ArchiveAlways}, nil
@@ -267,7 +267,7 @@ func (s *Store) PurgeArchives(ctx context.Context, p storage.ArchivePurge) (int,
 
 // Blocklist implements storage.Blocklists.
 func (s *Store) Blocklist(ctx context.Context, owner string) ([]string, error) {
-	out, err := collect(ctx, s.read, func(row scanner) (j string, err error) { return j, row.Scan(&j) },
+	out, err := collect(ctx, s.reads(), func(row scanner) (j string, err error) { return j, row.Scan(&j) },
 		`SELECT jid FROM blocklist WHERE owner = ? ORDER BY jid`, owner)
 	if err != nil {
 		return nil, s.wrap(err, "blocklist of %s", owner)

@@ -122,7 +122,7 @@ func (s *Store) Account(ctx context.Context, username string) (storage.Account, 
 
 // ListAccounts implements storage.Accounts.
 func (s *Store) ListAccounts(ctx context.Context) ([]string, error) {
-	names, err := collect(ctx, s.read, func(row scanner) (name string, err error) {
+	names, err := collect(ctx, s.reads(), func(row scanner) (name string, err error) {
 		return name, row.Scan(&name)
 	}, `SELECT username FROM accounts ORDER BY username`)
 	return names, s.wrap(err, "list accounts")
@@ -131,7 +131,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]string, error) {
 // ScramCredential implements storage.Accounts.
 func (s *Store) ScramCredential(ctx context.Context, username, mechanism string) (storage.ScramCredential, error) {
 	c := storage.ScramCredential{Mechanism: mechanism}
-	err := s.read.QueryRowContext(ctx, `
+	err := s.reads().QueryRowContext(ctx, `
 		SELECT salt, iterations, stored_key, server_key
 		FROM scram_credentials
 		WHERE username = ? AND mechanism = ?`,
@@ -145,7 +145,7 @@ func (s *Store) ScramCredential(ctx context.Context, username, mechanism string)
 // DigestCredential implements storage.Accounts.
 func (s *Store) DigestCredential(ctx context.Context, username, realm, algorithm string) (storage.DigestCredential, error) {
 	d := storage.DigestCredential{Realm: realm, Algorithm: algorithm}
-	err := s.read.QueryRowContext(ctx, `
+	err := s.reads().QueryRowContext(ctx, `
 		SELECT ha1
 		FROM sip_credentials
 		WHERE username = ? AND realm = ? AND algorithm = ?`,

@@ -25,7 +25,7 @@ func (s *Store) RoomChanges(ctx context.Context, after int64, limit int) ([]stor
 	if limit <= 0 {
 		return nil, s.wrap(fmt.Errorf("limit %d is not positive", limit), "room changes")
 	}
-	out, err := collect(ctx, s.read, func(row scanner) (c storage.RoomChange, err error) {
+	out, err := collect(ctx, s.reads(), func(row scanner) (c storage.RoomChange, err error) {
 		return c, row.Scan(&c.ID, &c.Room, &c.Category, scanTime(&c.Time))
 	}, `SELECT id, room, category, changed_at FROM room_changes WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
@@ -37,7 +37,7 @@ func (s *Store) RoomChanges(ctx context.Context, after int64, limit int) ([]stor
 // LastRoomChange implements storage.RoomStore.
 func (s *Store) LastRoomChange(ctx context.Context) (int64, error) {
 	var id int64
-	err := s.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM room_changes`).Scan(&id)
+	err := s.reads().QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM room_changes`).Scan(&id)
 	return id, s.wrap(err, "last room change")
 }
 

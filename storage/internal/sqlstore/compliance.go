@@ -117,7 +117,7 @@ func (s *ComplianceStore) ComplianceEvents(ctx context.Context, after int64, lim
 	if limit <= 0 {
 		return nil, s.wrap(fmt.Errorf("limit %d is not positive", limit), "read compliance events")
 	}
-	out, err := collect(ctx, s.read, scanComplianceEvent, `
+	out, err := collect(ctx, s.reads(), scanComplianceEvent, `
 		SELECT `+complianceEventColumns+`
 		FROM compliance_events
 		WHERE seq > ?
@@ -132,7 +132,7 @@ func (s *ComplianceStore) ComplianceEvents(ctx context.Context, after int64, lim
 // CountComplianceEvents implements storage.ComplianceStore.
 func (s *ComplianceStore) CountComplianceEvents(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM compliance_events`).Scan(&n)
+	err := s.reads().QueryRowContext(ctx, `SELECT COUNT(*) FROM compliance_events`).Scan(&n)
 	return n, s.wrap(err, "count compliance events in %s", s.where)
 }
 
@@ -185,7 +185,7 @@ func (s *ComplianceStore) ReleaseLease(ctx context.Context, name, holder string)
 	if err := check.Lease(name, holder); err != nil {
 		return s.wrap(err, "release lease")
 	}
-	_, err := s.write.ExecContext(ctx,
+	_, err := s.writes().ExecContext(ctx,
 		`UPDATE compliance_lease SET holder = '' WHERE name = ? AND holder = ?`, name, holder)
 	return s.wrap(err, "release lease %s of %s in %s", name, holder, s.where)
 }
@@ -193,9 +193,9 @@ func (s *ComplianceStore) ReleaseLease(ctx context.Context, name, holder string)
 // Lease implements storage.ComplianceStore.
 func (s *ComplianceStore) Lease(ctx context.Context, name string) (storage.Lease, time.Time, error) {
 	l := storage.Lease{Name: name}
-	now, err := s.now(ctx, s.read)
+	now, err := s.now(ctx, s.reads())
 	if err == nil {
-		err = s.read.QueryRowContext(ctx, `SELECT holder, expires_at FROM compliance_lease WHERE name = ?`,
+		err = s.reads().QueryRowContext(ctx, `SELECT holder, expires_at FROM compliance_lease WHERE name = ?`,
 			name).Scan(&l.Holder, scanTime(&l.Expires))
 	}
 	switch {
@@ -259,7 +259,7 @@ func (s *ComplianceStore) QueryComplianceEvents(ctx context.Context, q storage.C
 		where += " AND (occurred_at > ? OR (occurred_at = ? AND seq > ?))"
 		args = append(args, at, at, q.AfterSeq)
 	}
-	out, err := collect(ctx, s.read, scanComplianceEvent, `
+	out, err := collect(ctx, s.reads(), scanComplianceEvent, `
 		SELECT `+complianceEventColumns+`
 		FROM compliance_events
 		WHERE `+where+`
@@ -278,7 +278,7 @@ func (s *ComplianceStore) TallyComplianceEvents(ctx context.Context, q storage.C
 		return nil, s.wrap(err, "tally compliance events")
 	}
 	where, args := s.complianceWhere(q)
-	out, err := collect(ctx, s.read, func(row scanner) (t storage.ComplianceTally, err error) {
+	out, err := collect(ctx, s.reads(), func(row scanner) (t storage.ComplianceTally, err error) {
 		return t, row.Scan(&t.Room, &t.Actor, &t.Events)
 	}, `
 		SELECT room, actor, COUNT(*) FROM compliance_events
@@ -301,7 +301,7 @@ func scanAdapterPosition(row scanner) (p storage.AdapterPosition, err error) {
 
 // AdapterPosition implements storage.ComplianceStore.
 func (s *ComplianceStore) AdapterPosition(ctx context.Context, name string) (storage.AdapterPosition, error) {
-	p, err := scanAdapterPosition(s.read.QueryRowContext(ctx,
+	p, err := scanAdapterPosition(s.reads().QueryRowContext(ctx,
 		`SELECT `+adapterPositionColumns+` FROM compliance_adapter_positions WHERE name = ?`, name))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -314,7 +314,7 @@ func (s *ComplianceStore) AdapterPosition(ctx context.Context, name string) (sto
 
 // AdapterPositions implements storage.ComplianceStore.
 func (s *ComplianceStore) AdapterPositions(ctx context.Context) ([]storage.AdapterPosition, error) {
-	out, err := collect(ctx, s.read, scanAdapterPosition,
+	out, err := collect(ctx, s.reads(), scanAdapterPosition,
 		`SELECT `+adapterPositionColumns+` FROM compliance_adapter_positions ORDER BY name`)
 	if err != nil {
 		return nil, s.wrap(err, "read adapter positions in %s", s.where)

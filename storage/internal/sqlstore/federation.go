@@ -18,7 +18,7 @@ func (s *Store) PutS2SStatus(ctx context.Context, st storage.S2SStatus) error {
 	if err != nil {
 		return s.wrap(err, "s2s status of %q", st.Node)
 	}
-	if _, err := s.write.ExecContext(ctx,
+	if _, err := s.writes().ExecContext(ctx,
 		`INSERT INTO s2s_status (node, status) VALUES (?, ?) `+s.upsert("node", "status"), st.Node, b); err != nil {
 		return s.wrap(s.mapError(err), "s2s status of %q", st.Node)
 	}
@@ -27,7 +27,7 @@ func (s *Store) PutS2SStatus(ctx context.Context, st storage.S2SStatus) error {
 
 // S2SStatuses implements storage.FederationStatus.
 func (s *Store) S2SStatuses(ctx context.Context) ([]storage.S2SStatus, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT status FROM s2s_status ORDER BY node`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT status FROM s2s_status ORDER BY node`)
 	if err != nil {
 		return nil, s.wrap(err, "s2s statuses")
 	}

@@ -24,7 +24,7 @@ func (s *Store) CreateFileSlot(ctx context.Context, f storage.File, quota int64)
 	if lockOwner {
 		// Outside the transaction: concurrent inserts of the same key
 		// in transactions deadlock on InnoDB's duplicate-key locks.
-		if _, err := s.write.ExecContext(ctx,
+		if _, err := s.writes().ExecContext(ctx,
 			`INSERT INTO file_owners (owner) VALUES (?) `+s.d.Upsert("owner", ""), f.Owner); err != nil {
 			return s.wrap(err, "create file slot %s", f.ID)
 		}
@@ -139,14 +139,14 @@ func scanFile(row scanner) (storage.File, error) {
 
 // File implements storage.FileStore.
 func (s *Store) File(ctx context.Context, id string) (storage.File, error) {
-	f, err := scanFile(s.read.QueryRowContext(ctx, fileSelect+` WHERE id = ?`, id))
+	f, err := scanFile(s.reads().QueryRowContext(ctx, fileSelect+` WHERE id = ?`, id))
 	return f, s.wrap(err, "file %s", id)
 }
 
 // FileChunk implements storage.FileStore.
 func (s *Store) FileChunk(ctx context.Context, id string, seq int) ([]byte, error) {
 	var data []byte
-	err := s.read.QueryRowContext(ctx, `
+	err := s.reads().QueryRowContext(ctx, `
 		SELECT c.data FROM file_chunks c JOIN files f ON f.id = c.file
 		WHERE c.file = ? AND c.seq = ? AND f.state = 'complete'`, id, seq).Scan(&data)
 	if err != nil {

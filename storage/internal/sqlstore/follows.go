@@ -71,7 +71,7 @@ func (s *Store) FollowersOf(ctx context.Context, room string) ([]storage.Follow,
 }
 
 func (s *Store) follows(ctx context.Context, where string, arg string) ([]storage.Follow, error) {
-	return collect(ctx, s.read, func(row scanner) (storage.Follow, error) {
+	return collect(ctx, s.reads(), func(row scanner) (storage.Follow, error) {
 		var (
 			f        storage.Follow
 			keywords string

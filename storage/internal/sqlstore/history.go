@@ -448,7 +448,7 @@ func (s *Store) QueryHistory(ctx context.Context, q storage.HistoryQuery) ([]sto
 	if q.Last {
 		order += " DESC"
 	}
-	msgs, err := collect(ctx, s.read, scanHistory,
+	msgs, err := collect(ctx, s.reads(), scanHistory,
 		`SELECT `+historyColumns+from+` ORDER BY `+order+` LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return nil, false, s.wrap(err, "history of %s", q.Room)
@@ -470,13 +470,13 @@ func (s *Store) CountHistory(ctx context.Context, q storage.HistoryQuery) (int, 
 		return 0, nil
 	}
 	var n int
-	err := s.read.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&n)
+	err := s.reads().QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&n)
 	return n, s.wrap(err, "count history of %s", q.Room)
 }
 
 // HistoryByStanzaID implements storage.RoomStore.
 func (s *Store) HistoryByStanzaID(ctx context.Context, room, stanzaID string) (storage.HistoryMessage, error) {
-	m, err := scanHistory(s.read.QueryRowContext(ctx,
+	m, err := scanHistory(s.reads().QueryRowContext(ctx,
 		`SELECT `+historyColumns+` FROM history AS h WHERE h.room = ? AND h.stanza_id = ?`, room, stanzaID))
 	if err != nil {
 		return storage.HistoryMessage{}, s.wrap(notFound(err), "message %s in %s", stanzaID, room)

@@ -52,7 +52,7 @@ func (s *Store) StoreOffline(ctx context.Context, msg storage.OfflineMessage, ma
 
 // OfflineMessages implements storage.Offline.
 func (s *Store) OfflineMessages(ctx context.Context, owner string) ([]storage.OfflineMessage, error) {
-	out, err := collect(ctx, s.read, func(row scanner) (storage.OfflineMessage, error) {
+	out, err := collect(ctx, s.reads(), func(row scanner) (storage.OfflineMessage, error) {
 		m := storage.OfflineMessage{Owner: owner}
 		return m, row.Scan(&m.ID, &m.From, &m.Stanza, scanTime(&m.Stored))
 	}, `
@@ -68,7 +68,7 @@ func (s *Store) OfflineMessages(ctx context.Context, owner string) ([]storage.Of
 
 // DeleteOfflineThrough implements storage.Offline.
 func (s *Store) DeleteOfflineThrough(ctx context.Context, owner string, upTo int64) error {
-	_, err := s.write.ExecContext(ctx,
+	_, err := s.writes().ExecContext(ctx,
 		`DELETE FROM offline_messages WHERE owner = ? AND id <= ?`, owner, upTo)
 	return s.wrap(err, "delete offline messages of %s through %d", owner, upTo)
 }

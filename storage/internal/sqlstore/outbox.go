@@ -111,7 +111,7 @@ func (s *Store) ReadOutbox(ctx context.Context, after int64, limit int) ([]stora
 	if limit <= 0 {
 		return nil, s.wrap(fmt.Errorf("limit %d is not positive", limit), "read outbox")
 	}
-	out, err := collect(ctx, s.read, func(row scanner) (ev storage.OutboxEvent, err error) {
+	out, err := collect(ctx, s.reads(), func(row scanner) (ev storage.OutboxEvent, err error) {
 		return ev, row.Scan(&ev.ID, &ev.EventID, &ev.Type, &ev.Room, &ev.Actor, scanTime(&ev.Time), &ev.Payload)
 	}, `
 		SELECT id, event_id, type, room, actor, occurred_at, payload

@@ -30,7 +30,7 @@ func scanNode(row scanner) (storage.PubSubNode, error) {
 
 // PubSubNode implements storage.PubSub.
 func (s *Store) PubSubNode(ctx context.Context, owner, name string) (storage.PubSubNode, error) {
-	n, err := scanNode(s.read.QueryRowContext(ctx,
+	n, err := scanNode(s.reads().QueryRowContext(ctx,
 		`SELECT `+nodeCols+` FROM pubsub_nodes WHERE owner = ? AND name = ?`, owner, name))
 	if err != nil {
 		return storage.PubSubNode{}, s.wrap(notFound(err), "pubsub node %s of %s", name, owner)
@@ -40,7 +40,7 @@ func (s *Store) PubSubNode(ctx context.Context, owner, name string) (storage.Pub
 
 // PubSubNodes implements storage.PubSub.
 func (s *Store) PubSubNodes(ctx context.Context, owner string) ([]storage.PubSubNode, error) {
-	out, err := collect(ctx, s.read, scanNode,
+	out, err := collect(ctx, s.reads(), scanNode,
 		`SELECT `+nodeCols+` FROM pubsub_nodes WHERE owner = ? ORDER BY name`, owner)
 	return out, s.wrap(err, "pubsub nodes of %s", owner)
 }
@@ -233,7 +233,7 @@ func (s *Store) LastPubSubItems(ctx context.Context, owners, names []string) ([]
 
 func (s *Store) lastItems(ctx context.Context, owners, names []string) ([]storage.PubSubLast, error) {
 	args := append(anys(owners), anys(names)...)
-	return collect(ctx, s.read, func(row scanner) (storage.PubSubLast, error) {
+	return collect(ctx, s.reads(), func(row scanner) (storage.PubSubLast, error) {
 		var (
 			l       storage.PubSubLast
 			persist bool
@@ -255,7 +255,7 @@ func (s *Store) lastItems(ctx context.Context, owners, names []string) ([]storag
 
 // RetractPubSubItem implements storage.PubSub.
 func (s *Store) RetractPubSubItem(ctx context.Context, owner, name, id string) error {
-	err := affected(s.write.ExecContext(ctx,
+	err := affected(s.writes().ExecContext(ctx,
 		`DELETE FROM pubsub_items WHERE owner = ? AND node = ? AND item_id = ?`, owner, name, id))
 	return s.wrap(err, "retract item %s from %s of %s", id, name, owner)
 }
@@ -275,7 +275,7 @@ func (s *Store) PurgePubSubNode(ctx context.Context, owner, name string) error {
 // PrivateXML implements storage.AccountXML.
 func (s *Store) PrivateXML(ctx context.Context, owner, key string) ([]byte, error) {
 	var b []byte
-	err := s.read.QueryRowContext(ctx, `SELECT payload FROM private_xml WHERE owner = ? AND xml_key = ?`, owner, key).Scan(&b)
+	err := s.reads().QueryRowContext(ctx, `SELECT payload FROM private_xml WHERE owner = ? AND xml_key = ?`, owner, key).Scan(&b)
 	if err != nil {
 		return nil, s.wrap(notFound(err), "private XML %s of %s", key, owner)
 	}
@@ -287,7 +287,7 @@ func (s *Store) PutPrivateXML(ctx context.Context, owner, key string, payload []
 	if err := check.PrivateXMLKey(owner, key); err != nil {
 		return s.wrap(err, "put private XML")
 	}
-	_, err := s.write.ExecContext(ctx, `INSERT INTO private_xml (owner, xml_key, payload) VALUES (?, ?, ?) `+
+	_, err := s.writes().ExecContext(ctx, `INSERT INTO private_xml (owner, xml_key, payload) VALUES (?, ?, ?) `+
 		s.upsert("owner, xml_key", "payload"), owner, key, nonNil(payload))
 	return s.wrap(s.mapError(err), "put private XML %s of %s", key, owner)
 }
@@ -295,7 +295,7 @@ func (s *Store) PutPrivateXML(ctx context.Context, owner, key string, payload []
 // VCard implements storage.AccountXML.
 func (s *Store) VCard(ctx context.Context, owner string) ([]byte, error) {
 	var b []byte
-	err := s.read.QueryRowContext(ctx, `SELECT vcard FROM vcards WHERE owner = ?`, owner).Scan(&b)
+	err := s.reads().QueryRowContext(ctx, `SELECT vcard FROM vcards WHERE owner = ?`, owner).Scan(&b)
 	if err != nil {
 		return nil, s.wrap(notFound(err), "vCard of %s", owner)
 	}
@@ -307,7 +307,7 @@ func (s *Store) PutVCard(ctx context.Context, owner string, vcard []byte) error 
 	if err := check.Username(owner); err != nil {
 		return s.wrap(err, "put vCard")
 	}
-	_, err := s.write.ExecContext(ctx, `INSERT INTO vcards (owner, vcard) VALUES (?, ?) `+
+	_, err := s.writes().ExecContext(ctx, `INSERT INTO vcards (owner, vcard) VALUES (?, ?) `+
 		s.upsert("owner", "vcard"), owner, nonNil(vcard))
 	return s.wrap(s.mapError(err), "put vCard of %s", owner)
 }

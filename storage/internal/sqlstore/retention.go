@@ -47,7 +47,7 @@ func (s *Store) DeleteHold(ctx context.Context, kind, name string, ev storage.Ou
 
 // Holds implements storage.RetentionStore.
 func (s *Store) Holds(ctx context.Context) ([]storage.Hold, error) {
-	out, err := collect(ctx, s.read, func(row scanner) (h storage.Hold, err error) {
+	out, err := collect(ctx, s.reads(), func(row scanner) (h storage.Hold, err error) {
 		return h, row.Scan(&h.Kind, &h.Name, &h.Reason, &h.Actor, scanTime(&h.Created))
 	}, `SELECT kind, name, reason, actor, created_at FROM holds ORDER BY kind, name`)
 	if err != nil {

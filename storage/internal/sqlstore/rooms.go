@@ -68,7 +68,7 @@ func scanCategory(row scanner) (storage.Category, error) {
 
 // Category implements storage.RoomStore.
 func (s *Store) Category(ctx context.Context, name string) (storage.Category, error) {
-	c, err := scanCategory(s.read.QueryRowContext(ctx,
+	c, err := scanCategory(s.reads().QueryRowContext(ctx,
 		`SELECT `+categoryColumns+` FROM categories WHERE name = ?`, name))
 	if err != nil {
 		return storage.Category{}, s.wrap(notFound(err), "category %s", name)
@@ -78,7 +78,7 @@ func (s *Store) Category(ctx context.Context, name string) (storage.Category, er
 
 // Categories implements storage.RoomStore.
 func (s *Store) Categories(ctx context.Context) ([]storage.Category, error) {
-	out, err := collect(ctx, s.read, scanCategory, `SELECT `+categoryColumns+` FROM categories ORDER BY name`)
+	out, err := collect(ctx, s.reads(), scanCategory, `SELECT `+categoryColumns+` FROM categories ORDER BY name`)
 	if err != nil {
 		return nil, s.wrap(err, "categories")
 	}
@@ -236,7 +236,7 @@ func scanRoom(row scanner) (r storage.Room, err error) {
 
 // Room implements storage.RoomStore.
 func (s *Store) Room(ctx context.Context, name string) (storage.Room, error) {
-	r, err := scanRoom(s.read.QueryRowContext(ctx, `SELECT `+roomColumns+` FROM rooms WHERE name = ?`, name))
+	r, err := scanRoom(s.reads().QueryRowContext(ctx, `SELECT `+roomColumns+` FROM rooms WHERE name = ?`, name))
 	if err != nil {
 		return storage.Room{}, s.wrap(notFound(err), "room %s", name)
 	}
@@ -245,7 +245,7 @@ func (s *Store) Room(ctx context.Context, name string) (storage.Room, error) {
 
 // Rooms implements storage.RoomStore.
 func (s *Store) Rooms(ctx context.Context) ([]storage.Room, error) {
-	out, err := collect(ctx, s.read, scanRoom, `SELECT `+roomColumns+` FROM rooms ORDER BY name`)
+	out, err := collect(ctx, s.reads(), scanRoom, `SELECT `+roomColumns+` FROM rooms ORDER BY name`)
 	if err != nil {
 		return nil, s.wrap(err, "rooms")
 	}
@@ -309,7 +309,7 @@ func (s *Store) putAffiliation(ctx context.Context, tx *sql.Tx, a storage.Affili
 
 // Affiliations implements storage.RoomStore.
 func (s *Store) Affiliations(ctx context.Context, room string) ([]storage.Affiliation, error) {
-	out, err := collect(ctx, s.read, func(row scanner) (storage.Affiliation, error) {
+	out, err := collect(ctx, s.reads(), func(row scanner) (storage.Affiliation, error) {
 		a := storage.Affiliation{Room: room}
 		return a, row.Scan(&a.JID, &a.Affiliation, &a.Presenter, &a.Reason)
 	}, `

@@ -52,7 +52,7 @@ func (s *Store) Roster(ctx context.Context, owner string) ([]storage.RosterItem,
 func (s *Store) RosterItem(ctx context.Context, owner, jid string) (storage.RosterItem, error) {
 	item := storage.RosterItem{Owner: owner, JID: jid}
 	var groups string
-	err := notFound(s.read.QueryRowContext(ctx, `
+	err := notFound(s.reads().QueryRowContext(ctx, `
 		SELECT name, subscription, ask, group_names
 		FROM roster_items
 		WHERE owner = ? AND jid = ?`,
@@ -97,7 +97,7 @@ func (s *Store) bumpRosterVersion(ctx context.Context, tx *sql.Tx, owner string)
 
 // PendingSubscriptions implements storage.Rosters.
 func (s *Store) PendingSubscriptions(ctx context.Context, owner string) ([]storage.PendingSubscription, error) {
-	out, err := collect(ctx, s.read, func(row scanner) (storage.PendingSubscription, error) {
+	out, err := collect(ctx, s.reads(), func(row scanner) (storage.PendingSubscription, error) {
 		p := storage.PendingSubscription{Owner: owner}
 		return p, row.Scan(&p.From, &p.Stanza)
 	}, `

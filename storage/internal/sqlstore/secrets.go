@@ -13,12 +13,12 @@ func (s *Store) SharedSecret(ctx context.Context, name string, generate func() [
 	if name == "" {
 		return nil, s.wrap(errors.New("empty name"), "shared secret")
 	}
-	if _, err := s.write.ExecContext(ctx,
+	if _, err := s.writes().ExecContext(ctx,
 		`INSERT INTO pool_secrets (name, secret) VALUES (?, ?) `+s.d.Upsert("name", ""), name, generate()); err != nil {
 		return nil, s.wrap(s.mapError(err), "shared secret %q", name)
 	}
 	var b []byte
-	if err := s.read.QueryRowContext(ctx, `SELECT secret FROM pool_secrets WHERE name = ?`, name).Scan(&b); err != nil {
+	if err := s.reads().QueryRowContext(ctx, `SELECT secret FROM pool_secrets WHERE name = ?`, name).Scan(&b); err != nil {
 		return nil, s.wrap(err, "shared secret %q", name)
 	}
 	return b, nil

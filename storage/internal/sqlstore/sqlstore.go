@@ -121,6 +121,9 @@ type db struct {
 	read  *sql.DB
 	// where names the database in errors, never with a password.
 	where string
+	// observer, when set, is told of every transaction and query
+	// (observe.go).
+	observer observerSlot
 }
 
 // Store is a storage.Store and storage.RetentionStore on one database.
@@ -167,6 +170,7 @@ func WriteTx(ctx context.Context, s *Store, fn func(tx *sql.Tx) error) error {
 
 // writeTx runs fn in a write transaction and commits it if fn returns nil.
 func (db *db) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	defer func(began time.Time) { db.observe(began, err) }(time.Now())
 	for range writeTries {
 		err = inTx(ctx, db.write, db.d.WriteTx, fn)
 		if err == nil || db.d.Retry == nil || !db.d.Retry(err) {
@@ -182,7 +186,8 @@ const writeTries = 3
 
 // readTx runs fn in a read transaction: every query in fn sees the same
 // snapshot.
-func (db *db) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *db) readTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	defer func(began time.Time) { db.observe(began, err) }(time.Now())
 	return inTx(ctx, db.read, db.d.ReadTx, fn)
 }
 
