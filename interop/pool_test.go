@@ -570,23 +570,43 @@ func poolAddrs(t *testing.T, n int) []string {
 // each other.
 func startTwoNodePool(t *testing.T, extra ...string) []*server {
 	t.Helper()
+	return startPool(t, 2, func(_ int, s *server) { s.args = append(s.args, extra...) })
+}
+
+// startPool starts n active parleyd nodes c1, c2, … of one pool on a fresh
+// MariaDB database, each prepared by configure (its domain, more flags)
+// before it starts, and waits until they all see each other.
+func startPool(t *testing.T, n int, configure func(i int, s *server)) []*server {
+	t.Helper()
 	content := mysqlStorage(t)
 	db, err := sql.Open("mysql", strings.TrimPrefix(content, "mysql:"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	nodes := []*server{newServer(t, content), newServer(t, content)}
+	var nodes []*server
+	for range n {
+		nodes = append(nodes, newServer(t, content))
+	}
 	peers := poolAddrs(t, len(nodes))
 	secret := randomHex(t, 16)
 	for i, s := range nodes {
-		s.args = append([]string{"--pool", peers[i], "--pool-peers", strings.Join(peers, ","), "--node", fmt.Sprintf("c%d", i+1),
-			"--pool-secret", secret, "--compliance=false", "--compliance-adapter", "none"}, extra...)
+		s.args = []string{"--pool", peers[i], "--pool-peers", strings.Join(peers, ","), "--node", fmt.Sprintf("c%d", i+1),
+			"--pool-secret", secret, "--compliance=false", "--compliance-adapter", "none"}
+		configure(i, s)
 		s.start()
 	}
-	poolWait(t, 20*time.Second, "both nodes see each other", func() bool {
+	poolWait(t, 20*time.Second, "the nodes see each other", func() bool {
 		st := nodeStatuses(t, db)
-		return len(st) == 2 && st["c1"].Peers == 1 && st["c2"].Peers == 1
+		if len(st) != n {
+			return false
+		}
+		for _, s := range st {
+			if s.Peers != n-1 {
+				return false
+			}
+		}
+		return true
 	})
 	return nodes
 }

@@ -170,6 +170,15 @@ var (
 			}
 			return door.LocalPresences(c.Bares, c.To), nil
 		}}
+	// Another server's dialback verification reached this node for a
+	// stream another node opened (stanzas.go).
+	cmdDialbackPending = &spec[dialbackPendingCmd, bool]{name: "dialback-pending", where: atNode, retry: retrySafe,
+		serve: func(p *Pool, _ context.Context, _ string, c dialbackPendingCmd) (bool, error) {
+			p.mu.Lock()
+			door := p.door
+			p.mu.Unlock()
+			return door != nil && door.DialbackPending(c.ID, c.Local, c.Remote), nil
+		}}
 )
 
 // commands is the table of every command a node serves, by name.
@@ -177,7 +186,7 @@ var commands = table(
 	cmdJoin, cmdResync, cmdLeave, cmdSetPresence, cmdPost, cmdSetSubject, cmdSendPrivate, cmdInvite,
 	cmdOccupant, cmdOccupants, cmdWatch, cmdUnwatch,
 	cmdSetRole, cmdSetAffiliation, cmdSetPresenter, cmdConfigure, cmdDestroy, cmdRemoveMessage,
-	cmdSyncRoom, cmdDeliverIM, cmdPresences,
+	cmdSyncRoom, cmdDeliverIM, cmdPresences, cmdDialbackPending,
 )
 
 func table(list ...handler) map[string]handler {
@@ -296,6 +305,11 @@ type (
 		Bares []string `json:"bares"`
 		To    string   `json:"to"` // the session asking
 	}
+	dialbackPendingCmd struct {
+		ID     string `json:"id"`     // the stream's id
+		Local  string `json:"local"`  // our domain that opened it
+		Remote string `json:"remote"` // the domain it was opened to
+	}
 )
 
 func (c joinCmd) room() string           { return c.Join.Room }
@@ -319,6 +333,7 @@ func (c removeMessageCmd) room() string  { return c.Room }
 func (c syncRoomCmd) room() string       { return c.Room }
 func (deliverIMCmd) room() string        { return "" }
 func (presencesCmd) room() string        { return "" }
+func (dialbackPendingCmd) room() string  { return "" }
 
 var (
 	errNoCommand = errors.New("pool: unknown command")

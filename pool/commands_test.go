@@ -74,6 +74,7 @@ func TestCommandTable(t *testing.T) {
 	cover(roundTrip(t, cmdDeliverIM, deliverIMCmd{Message: imMessage{From: "alice@example.org/desk", To: "bob@example.org", Type: "chat", ID: "m1",
 		Thread: "t1", Subject: "s", Body: "hi", Error: &interop.Error{Condition: "item-not-found", Text: "gone"}}}, true))
 	cover(roundTrip(t, cmdPresences, presencesCmd{Bares: []string{"alice@example.org", "bob@example.org"}, To: session.Address}, [][]byte{[]byte("<presence/>")}))
+	cover(roundTrip(t, cmdDialbackPending, dialbackPendingCmd{ID: "k3lq0", Local: "example.org", Remote: "remote.example"}, true))
 
 	for name := range commands {
 		if !covered[name] {

@@ -122,8 +122,13 @@ func (p *Pool) leave(ctx context.Context, room, address string, presence []byte,
 	_, err := cmdLeave.onHost(ctx, p, leaveCmd{Room: room, Address: address, Presence: presence, Status: status}, nil)
 	p.mu.Lock()
 	p.forgetLocked(room, address)
-	if !p.inAnyRoomLocked(address) {
-		delete(p.sinks, address) // its last room: nothing to deliver
+	if err != nil && !p.inAnyRoomLocked(address) {
+		// Its last room, and no event will come: nothing to deliver.
+		// After a leave that went through, the session's own
+		// unavailable presence may still be on its way from another
+		// host (events and replies cross the bus on different
+		// subjects): observe forgets the sink once it is delivered.
+		delete(p.sinks, address)
 	}
 	p.mu.Unlock()
 	return err

@@ -82,16 +82,18 @@ func (p *Pool) observe(t *tracker, ev muc.Event) {
 		} else {
 			roster[o.Nick] = stripped(o)
 		}
-		if ls := p.local[room][t.address]; ls != nil && hasSession(o, t.address) {
-			if o.Role == muc.RoleNone {
-				p.forgetLocked(room, t.address)
-				if !p.inAnyRoomLocked(t.address) {
-					delete(p.sinks, t.address)
-				}
-			} else {
-				ls.nick = o.Nick
-				ls.presence = o.Presence
+		switch ls := p.local[room][t.address]; {
+		case !hasSession(o, t.address):
+		case o.Role == muc.RoleNone:
+			// The session left (Leave forgot it already) or was
+			// removed: its own unavailable presence is the last event.
+			p.forgetLocked(room, t.address)
+			if !p.inAnyRoomLocked(t.address) && p.sinks[t.address] == t {
+				delete(p.sinks, t.address)
 			}
+		case ls != nil:
+			ls.nick = o.Nick
+			ls.presence = o.Presence
 		}
 	case muc.EventDestroyed:
 		p.forgetLocked(room, t.address)

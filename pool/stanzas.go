@@ -26,6 +26,10 @@ type StanzaDoor interface {
 	// MoveSessions ends every client stream, naming to as the node to
 	// use instead (see-other-host), after leaving rooms if leaveRooms.
 	MoveSessions(ctx context.Context, to string, leaveRooms bool) int
+	// DialbackPending reports whether this node opened the
+	// server-to-server stream id from local to remote and waits for the
+	// peer to verify its dialback key (XEP-0220 §2.3).
+	DialbackPending(id, local, remote string) bool
 }
 
 type stanzaMsg struct {
@@ -111,4 +115,20 @@ func (s *Stanzas) Presences(ctx context.Context, bares []string, to string) [][]
 		out = append(out, stanzas...)
 	})
 	return out
+}
+
+// DialbackPending implements xmpp.Remote: another server asks this node to
+// verify a dialback key (XEP-0220 §2.3) for a stream that any node of the
+// pool may have opened; it is pending if one of the other live nodes says
+// so.
+func (s *Stanzas) DialbackPending(ctx context.Context, id, local, remote string) bool {
+	p := s.p
+	pending := false
+	cmdDialbackPending.callEach(ctx, p, p.livePeers(), dialbackPendingCmd{ID: id, Local: local, Remote: remote}, func(n string, ok bool, err error) {
+		if err != nil {
+			p.log.Debug("asking a node for a dialback stream", "peer", n, "err", err)
+		}
+		pending = pending || ok
+	})
+	return pending
 }

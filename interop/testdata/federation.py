@@ -25,6 +25,12 @@ remote_room alice joins a room on the remote server's MUC service
             posts; juliet gets it; juliet posts and alice gets it.
 denied      parleyd runs with --s2s-deny REMOTE: juliet's message to alice
             comes back to juliet as an error, and alice's to juliet too.
+pool_room   parleyd is a pool of two nodes: alice is on one, bob (--user
+            bob:PW) on the other (--bob-port); all three join the lobby
+            (juliet over federation, to whichever node the remote server
+            found); juliet posts ten times while alice posts five, without
+            waiting for the echoes; alice, bob and juliet each see the fifteen
+            posts once, in one order, with the same stanza-ids.
 """
 
 import asyncio
@@ -36,7 +42,7 @@ from muc import MUCClient, archived, error_condition, inner_body, kind, stanza_i
 from slixclient import Failure, check, run, step, take_args, until, wait_for
 
 extra = take_args({"--remote-user": "", "--remote-domain": "", "--remote-host": "",
-                   "--remote-port": "0"})
+                   "--remote-port": "0", "--bob-port": "0"})
 
 REMOTE_MECH = "SCRAM-SHA-1"  # Prosody 0.12 (Debian 12) offers no SCRAM-SHA-256
 
@@ -168,7 +174,48 @@ async def phase_denied(args, alice, juliet):
     step("alice's message came back: not-allowed")
 
 
-PHASES = {"room": phase_room, "chat": phase_chat, "remote_room": phase_remote_room,
+async def phase_pool_room(args, alice, juliet):
+    room = f"lobby@conference.{args.domain}"
+    b = copy.copy(args)
+    b.port = int(extra["--bob-port"])
+    bob = MUCClient(b, "bob", "other-node")
+    await bob.login()
+    await alice.join(room, "Alice", "alice joins the lobby on her node")
+    await bob.join(room, "Bob", "bob joins the lobby on the other node")
+    await juliet.join(room, "Juliet", "juliet joins the lobby over federation")
+    clients = [alice, bob, juliet]
+    marks = [c.mark() for c in clients]
+    sent = []
+    for i in range(10):
+        body = f"juliet {i}"
+        juliet.send_message(mto=JID(room), mbody=body, mtype="groupchat")
+        sent.append(body)
+        if i % 2 == 0:
+            body = f"alice {i // 2}"
+            alice.send_message(mto=JID(room), mbody=body, mtype="groupchat")
+            sent.append(body)
+
+    def posts(c, m):
+        return [(text_of(s, "body"), stanza_id(s)[0]) for s in c.seen[m:]
+                if kind(s) == "message" and s["type"] == "groupchat" and text_of(s, "body") in sent]
+    for c, m in zip(clients, marks):
+        await until(lambda: len(posts(c, m)) >= len(sent), f"{c.label}: all {len(sent)} posts")
+    seqs = [posts(c, m) for c, m in zip(clients, marks)]
+    for c, seq in zip(clients, seqs):
+        check(sorted(b for b, _ in seq) == sorted(sent),
+              f"{c.label} got {[b for b, _ in seq]}; want each of {sent} once")
+        check(seq == seqs[0], f"{c.label} saw the posts in the order {seq}; "
+              f"{clients[0].label} in the order {seqs[0]}")
+    juliet_order = [b for b, _ in seqs[0] if b.startswith("juliet")]
+    check(juliet_order == [f"juliet {i}" for i in range(10)],
+          f"juliet's posts out of her sending order: {juliet_order}")
+    step(f"alice, bob (other node) and juliet (remote) saw the {len(sent)} posts in one order: "
+         f"{[b for b, _ in seqs[0]]}")
+    await juliet.leave(room, "Juliet", others=[alice, bob])
+    await bob.logout()
+
+
+PHASES = {"pool_room": phase_pool_room, "room": phase_room, "chat": phase_chat, "remote_room": phase_remote_room,
           "denied": phase_denied}
 
 

@@ -269,4 +269,11 @@ type Remote interface {
 	// Server.DeliverNotify does: to the sessions asking for node's
 	// notifications. It does not wait.
 	SendNotify(to, node string, stanza []byte)
+	// DialbackPending asks the other nodes whether one of them opened
+	// the server-to-server stream id from local to remote and waits for
+	// its dialback key to be verified (as Server.DialbackPending
+	// answers): another server may ask any node of the pool to verify a
+	// key (XEP-0220 §2.3), since it finds the authoritative server in
+	// DNS.
+	DialbackPending(ctx context.Context, id, local, remote string) bool
 }

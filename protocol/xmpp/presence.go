@@ -418,7 +418,21 @@ func (s *Server) inboundSubscription(ctx context.Context, user, from jid.JID, p 
 		s.metrics.rosterLimited.WithLabelValues("requests").Inc()
 		return
 	}
-	s.subscriptionOutcome(ctx, user, from, out, func() { s.deliverPresence(p, user) })
+	s.subscriptionOutcome(ctx, user, from, out, func() { s.deliverPresenceEverywhere(p, user) })
+}
+
+// deliverPresenceEverywhere delivers presence to a JID of this domain as
+// deliverPresence does, and to its sessions on the other nodes of a pool
+// (Server.DeliverLocal there): for presence that did not come from one of
+// the user's own sessions, such as a remote contact's, which reaches
+// whichever node the link from its server came to.
+func (s *Server) deliverPresenceEverywhere(p *Element, to jid.JID) {
+	s.deliverPresence(p, to)
+	if s.cfg.Remote != nil && to.Domainpart() == s.cfg.Domain && to.Localpart() != "" {
+		out := p.Copy()
+		out.SetAttr("to", to.String())
+		s.cfg.Remote.Send(to.String(), out.Bytes())
+	}
 }
 
 // rosterRefusal is the stanza error for a roster change refused by a

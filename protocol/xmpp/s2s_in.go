@@ -330,7 +330,7 @@ func (in *s2sIn) elements(ctx context.Context) (restart bool, err error) {
 				return false, err
 			}
 		case el.Name.Space == nsDialback && el.Name.Local == "verify":
-			if err := in.dialbackVerify(el); err != nil {
+			if err := in.dialbackVerify(ctx, el); err != nil {
 				return false, err
 			}
 		case el.Name.Space == nsClient && (el.Name.Local == "iq" || el.Name.Local == "message" || el.Name.Local == "presence"):
@@ -486,23 +486,56 @@ func (f *federation) verifyKey(ctx context.Context, k linkKey, id, key string) (
 
 // dialbackVerify answers a verification request (XEP-0220 §2.3.2): we
 // are the authoritative server of 'to'. The key is valid if we made it
-// for that stream — one we opened to 'from' and are authenticating now.
-// Requests for streams we never opened are invalid, whatever the key.
-func (in *s2sIn) dialbackVerify(el *Element) error {
+// for that stream — one we opened to 'from' and are authenticating now,
+// on this node or, in a pool, on another (the peer found this node in
+// DNS; Config.Remote asks the others). Requests for streams we never
+// opened are invalid, whatever the key.
+func (in *s2sIn) dialbackVerify(ctx context.Context, el *Element) error {
 	f := in.f
 	from, to, id, key := el.AttrValue("from"), el.AttrValue("to"), el.AttrValue("id"), strings.TrimSpace(el.Text())
 	if from == "" || to == "" || id == "" {
 		return &StreamError{Condition: "improper-addressing", Text: "db:verify needs from, to and id"}
 	}
 	want := dialbackKey(f.secretHash, from, to, id)
-	valid := f.srv.hosts(to) && f.isPending(id, linkKey{local: to, remote: from}) && hmac.Equal([]byte(key), []byte(want))
+	valid := f.srv.hosts(to) && hmac.Equal([]byte(key), []byte(want)) && f.pendingAnywhere(ctx, id, linkKey{local: to, remote: from})
 	typ := "invalid"
 	if valid {
 		typ = "valid"
 	} else {
 		f.m.refused.WithLabelValues("dialback-invalid").Inc()
+		in.log.Info("dialback: a verification request for a stream we did not open, or a wrong key: invalid", "from", from, "to", to, "id", id)
 	}
 	return in.c.writeElement(NewElement(nsDialback, "verify", "from", to, "to", from, "id", id, "type", typ))
+}
+
+// dialbackPoolTimeout bounds asking the other nodes of a pool about a
+// stream one of them opened.
+const dialbackPoolTimeout = 5 * time.Second
+
+// pendingAnywhere reports whether this node, or another node of the pool,
+// opened stream id for k and waits for its key to be verified.
+func (f *federation) pendingAnywhere(ctx context.Context, id string, k linkKey) bool {
+	if f.isPending(id, k) {
+		return true
+	}
+	if f.srv.cfg.Remote == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, dialbackPoolTimeout)
+	defer cancel()
+	if !f.srv.cfg.Remote.DialbackPending(ctx, id, k.local, k.remote) {
+		return false
+	}
+	f.log.Info("dialback: a key for a stream another node opened: valid", "local", k.local, "remote", k.remote, "id", id)
+	return true
+}
+
+// DialbackPending reports whether this node opened the server-to-server
+// stream id from local to remote and waits for its dialback key to be
+// verified: what another pool node asks when a peer's verification
+// request reached it (Remote.DialbackPending).
+func (s *Server) DialbackPending(id, local, remote string) bool {
+	return s.fed != nil && s.fed.isPending(id, linkKey{local: local, remote: remote})
 }
 
 // stanza checks a stanza's addresses against the link and dispatches it:

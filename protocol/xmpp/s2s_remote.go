@@ -17,11 +17,14 @@ import (
 // remotePresence delivers available, unavailable and error presence from
 // another server's user to a local user (RFC 6121 §4.2.2, §4.5.2,
 // directed presence §4.6.3): a full JID's session, or every available
-// resource of a bare JID. Presence to the server itself is dropped.
+// resource of a bare JID, on this node and, in a pool, on the others (the
+// link from that server may reach any node). Presence to the server
+// itself is dropped.
 func (s *Server) remotePresence(ctx context.Context, r *request) error {
-	if r.at == toAccount || r.at == toFullJID {
-		s.deliverPresence(r.el, r.to)
+	if r.at != toAccount && r.at != toFullJID {
+		return nil
 	}
+	s.deliverPresenceEverywhere(r.el, r.to)
 	return nil
 }
 
@@ -67,6 +70,15 @@ func (s *Server) remoteProbe(ctx context.Context, r *request) error {
 			out.SetAttr("to", prober.String())
 			_ = s.sendRemote(out)
 			sent = true
+		}
+	}
+	if s.cfg.Remote != nil {
+		// The user's sessions on the other nodes of a pool.
+		for _, data := range s.cfg.Remote.Presences(ctx, []string{user.String()}, prober.String()) {
+			if el := parseStored(data); el != nil {
+				_ = s.sendRemote(el)
+				sent = true
+			}
 		}
 	}
 	if !sent {
