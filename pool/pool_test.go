@@ -459,9 +459,9 @@ type movingDoor struct {
 	leftRooms bool
 }
 
-func (d *movingDoor) DeliverLocal(string, []byte)              {}
-func (d *movingDoor) DeliverNotify(string, string, []byte)     {}
-func (d *movingDoor) LocalPresences([]string, string) [][]byte { return nil }
+func (d *movingDoor) DeliverLocal(string, []byte)                 {}
+func (d *movingDoor) DeliverNotify(string, string, []byte)        {}
+func (d *movingDoor) LocalPresences([]string, string) [][]byte    { return nil }
 func (d *movingDoor) DialbackPending(string, string, string) bool { return false }
 func (d *movingDoor) MoveSessions(_ context.Context, to string, leave bool) int {
 	d.mu.Lock()
