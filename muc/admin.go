@@ -99,7 +99,7 @@ func (e *Engine) SetAffiliation(ctx context.Context, room, actor, jid string, af
 	}
 	switch aff {
 	case AffOwner, AffAdmin, AffMember:
-		if !allowedBy(cat, jid) {
+		if !e.allowed(ctx, cat, jid) {
 			return wall(jid, cat)
 		}
 	case AffOutcast, AffNone:
@@ -145,7 +145,7 @@ func (e *Engine) SetPresenter(ctx context.Context, room, actor, jid string, pres
 	}
 	aff := current.aff
 	if presenter {
-		if !allowedBy(cat, jid) {
+		if !e.allowed(ctx, cat, jid) {
 			return wall(jid, cat)
 		}
 		if aff == AffOutcast {
@@ -189,7 +189,7 @@ func (e *Engine) applyStandingLocked(ctx context.Context, h *host, r storage.Roo
 		if o.User != user {
 			continue
 		}
-		if status, cause := removalStatus(r, cat, o, st); status != 0 {
+		if status, cause := removalStatus(r, e.forUser(ctx, cat, o.User), o, st); status != 0 {
 			out = append(out, removal{nick, st.aff, status, cause})
 			continue
 		}
@@ -200,7 +200,7 @@ func (e *Engine) applyStandingLocked(ctx context.Context, h *host, r storage.Roo
 		if u != user {
 			return nil
 		}
-		return e.mayReadWith(r, cat, st, u)
+		return e.mayReadWith(ctx, r, cat, st, u)
 	})
 }
 

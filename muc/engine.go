@@ -80,6 +80,10 @@ type Config struct {
 	// servers) are remote: a category with LocalOnly refuses them. ""
 	// treats every user as local.
 	Domain string
+	// Groups resolves the directory groups that policy lists name
+	// ("group:NAME", groups.go); nil means no directory: a group has no
+	// members.
+	Groups Groups
 }
 
 // Engine is the single-node implementation of the room engine: it hosts
@@ -310,16 +314,11 @@ type standing struct {
 }
 
 func (e *Engine) standingOf(ctx context.Context, room, user string) (standing, error) {
-	affs, err := e.cfg.Store.Affiliations(ctx, room)
+	t, err := e.standings(ctx, room)
 	if err != nil {
-		return standing{}, fmt.Errorf("muc: reading affiliations of %s: %w", room, err)
+		return standing{}, err
 	}
-	for _, a := range affs {
-		if a.JID == user {
-			return standing{Affiliation(a.Affiliation), a.Presenter}, nil
-		}
-	}
-	return standing{aff: AffNone}, nil
+	return e.standingFrom(ctx, t, user), nil
 }
 
 // listed reports whether user matches a category list: "*" is everyone,
@@ -387,11 +386,11 @@ func noRoom(name string) *Error {
 // room does not exist on any path: joins, posts, archive and search,
 // follows, disco, configuration and SIP get what a room that does not
 // exist gets (issue 18: a secret room could be detected).
-func (e *Engine) hidden(r storage.Room, cat storage.Category, st standing, user string) bool {
+func (e *Engine) hidden(ctx context.Context, r storage.Room, cat storage.Category, st standing, user string) bool {
 	if r.Public || !r.MembersOnly || isAdmin(user) {
 		return false
 	}
-	return st.aff == AffNone || st.aff == AffOutcast || !allowedBy(cat, user) || e.localOnly(cat, user) != nil
+	return st.aff == AffNone || st.aff == AffOutcast || !e.allowed(ctx, cat, user) || e.localOnly(cat, user) != nil
 }
 
 // outsiderRefusal is refusal, or, for an outsider of a secret room, what
@@ -422,7 +421,7 @@ func (e *Engine) hiddenFrom(ctx context.Context, r storage.Room, user string) (b
 	if err != nil {
 		return false, err
 	}
-	return e.hidden(r, cat, st, user), nil
+	return e.hidden(ctx, r, cat, st, user), nil
 }
 
 // Allowed reports whether a category lets user be a member of its rooms,
@@ -432,7 +431,7 @@ func (e *Engine) Allowed(ctx context.Context, category, user string) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	return allowedBy(c, user), nil
+	return e.allowed(ctx, c, user), nil
 }
 
 // room loads a room, mapping absence to CodeNotFound.

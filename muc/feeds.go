@@ -248,17 +248,14 @@ func (e *Engine) alertFollowers(h *host, r storage.Room, cat storage.Category, m
 			e.log.Error("topic feeds: reading affiliations", "room", r.Name, "err", err)
 			return
 		}
-		standings := make(map[string]standing, len(affs))
+		var standings standingTable
 		for _, a := range affs {
-			standings[a.JID] = standing{Affiliation(a.Affiliation), a.Presenter}
+			standings.add(a)
 		}
 		alerter := *ap
 		for _, d := range due {
-			st, ok := standings[d.user]
-			if !ok {
-				st.aff = AffNone
-			}
-			if e.mayReadWith(r, cat, st, d.user) != nil {
+			st := e.standingFrom(ctx, standings, d.user)
+			if e.mayReadWith(ctx, r, cat, st, d.user) != nil {
 				continue
 			}
 			alerter.Alert(d.user, r.Name, msg, d.matched)
@@ -270,17 +267,17 @@ func (e *Engine) alertFollowers(h *host, r storage.Room, cat storage.Category, m
 // An outsider of a secret room is told what a room that does not exist
 // would tell them (hidden), before anything else, even that it is
 // disabled; other refusals name neither the category nor its wall.
-func (e *Engine) mayReadWith(r storage.Room, cat storage.Category, st standing, user string) error {
+func (e *Engine) mayReadWith(ctx context.Context, r storage.Room, cat storage.Category, st standing, user string) error {
 	if isAdmin(user) {
 		return nil
 	}
-	if e.hidden(r, cat, st, user) {
+	if e.hidden(ctx, r, cat, st, user) {
 		return noRoom(r.Name)
 	}
 	switch {
 	case r.Disabled:
 		return refuse(CodeForbidden, "room %q is disabled", r.Name)
-	case !allowedBy(cat, user):
+	case !e.allowed(ctx, cat, user):
 		return walledOut()
 	case e.localOnly(cat, user) != nil:
 		return e.localOnly(cat, user)

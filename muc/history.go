@@ -24,7 +24,7 @@ func (e *Engine) MayRead(ctx context.Context, room, user string) error {
 	if err != nil {
 		return err
 	}
-	return e.mayReadWith(r, cat, st, user)
+	return e.mayReadWith(ctx, r, cat, st, user)
 }
 
 // History answers an archive query (XEP-0313) for user, after checking

@@ -102,7 +102,7 @@ func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
 	// What the user was before the move is not known here: a non-member
 	// of a members-only room lost its membership (321).
 	was := &Occupant{User: req.User, Affiliation: AffMember}
-	if status, cause := removalStatus(r, cat, was, st); status != 0 {
+	if status, cause := removalStatus(r, e.forUser(ctx, cat, req.User), was, st); status != 0 {
 		gone := &Occupant{Room: r.Name, Nick: nick, User: req.User, OccupantID: e.OccupantID(r.Name, req.User),
 			Affiliation: st.aff, Role: RoleNone, Presence: req.Presence, Sessions: []Session{req.Session}}
 		if o == nil {
@@ -170,7 +170,7 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 	}
 	// A secret room does not exist for outsiders (as in disco): they get
 	// what a join of a missing room gets, before even that it is disabled.
-	if e.hidden(r, cat, st, req.User) {
+	if e.hidden(ctx, r, cat, st, req.User) {
 		return e.absent(ctx, r.Name, req.User, req.Create)
 	}
 	if r.Disabled {
@@ -184,7 +184,7 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 	switch {
 	case h.locked && st.aff != AffOwner:
 		return refuse(CodeNotFound, "room %q is being created", r.Name)
-	case !allowedBy(cat, req.User):
+	case !e.allowed(ctx, cat, req.User):
 		return walledOut()
 	case e.localOnly(cat, req.User) != nil:
 		return e.localOnly(cat, req.User)
@@ -515,7 +515,7 @@ func (e *Engine) absent(ctx context.Context, room, user string, create bool) err
 		if err != nil {
 			return err
 		}
-		if !isAdmin(user) && !listed(cat.Creators, user) {
+		if !e.mayCreate(ctx, cat, user) {
 			return mayNotCreate()
 		}
 	}

@@ -72,7 +72,7 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 		if err != nil {
 			return nil, err
 		}
-		if e.hidden(r, cat, st, user) {
+		if e.hidden(ctx, r, cat, st, user) {
 			return nil, noRoom(r.Name)
 		}
 	}
@@ -83,6 +83,14 @@ func (e *Engine) Post(ctx context.Context, req PostRequest) (*storage.HistoryMes
 	// whoever it shuts out is removed first, and cannot post or read it.
 	if err := e.freshLocked(ctx, h, r, cat); err != nil {
 		return nil, err
+	}
+	// A directory group changed writes nothing the freshness check sees:
+	// the wall is applied to the poster's groups as they are now.
+	if o := h.occupantAt(req.Address); o != nil && groupWalled(cat) && !isAdmin(o.User) && !e.allowed(ctx, cat, o.User) {
+		if err := e.settleLocked(ctx, h, r, cat); err != nil {
+			return nil, err
+		}
+		return nil, walledOut()
 	}
 	sender, err := e.sender(ctx, h, r, cat, req)
 	if err != nil {
@@ -181,7 +189,7 @@ func (e *Engine) sender(ctx context.Context, h *host, r storage.Room, cat storag
 		return Occupant{}, err
 	}
 	switch {
-	case !allowedBy(cat, req.AsUser):
+	case !e.allowed(ctx, cat, req.AsUser):
 		return Occupant{}, walledOut()
 	case e.localOnly(cat, req.AsUser) != nil:
 		return Occupant{}, e.localOnly(cat, req.AsUser)
@@ -329,7 +337,7 @@ func (e *Engine) Invite(ctx context.Context, room, address, invitee string) erro
 	}
 	// XEP-0045 §7.8.2: a manager's invitation to a members-only room
 	// makes the invitee a member, if the category allows them.
-	if r.MembersOnly && from.Affiliation.IsManager() && allowedBy(cat, invitee) {
+	if r.MembersOnly && from.Affiliation.IsManager() && e.allowed(ctx, cat, invitee) {
 		st, err := e.standingOf(ctx, room, invitee)
 		if err != nil {
 			return err

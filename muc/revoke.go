@@ -54,6 +54,9 @@ type AccessStats struct {
 	// access (by any path); Revoked how many watches were ended.
 	Removals uint64
 	Revoked  uint64
+	// GroupChecks is how many live rooms FollowGroups rechecked because
+	// their policy names directory groups.
+	GroupChecks uint64
 	// LastDelay is how long the last applied log entry took from being
 	// recorded to being applied here.
 	LastDelay time.Duration
@@ -62,16 +65,18 @@ type AccessStats struct {
 // accessCounters are the engine's AccessStats.
 type accessCounters struct {
 	changes, removals, revoked atomic.Uint64
+	groupChecks                atomic.Uint64 // FollowGroups' room rechecks
 	lastDelay                  atomic.Int64
 }
 
 // AccessStats returns the engine's revocation counters.
 func (e *Engine) AccessStats() AccessStats {
 	return AccessStats{
-		Changes:   e.access.changes.Load(),
-		Removals:  e.access.removals.Load(),
-		Revoked:   e.access.revoked.Load(),
-		LastDelay: time.Duration(e.access.lastDelay.Load()),
+		Changes:     e.access.changes.Load(),
+		Removals:    e.access.removals.Load(),
+		Revoked:     e.access.revoked.Load(),
+		GroupChecks: e.access.groupChecks.Load(),
+		LastDelay:   time.Duration(e.access.lastDelay.Load()),
 	}
 }
 
@@ -160,24 +165,16 @@ func (e *Engine) setStandingLocked(h *host, r storage.Room, o *Occupant, st stan
 
 // standings reads a room's affiliations as standings by bare JID; users
 // not in it have AffNone.
-func (e *Engine) standings(ctx context.Context, room string) (map[string]standing, error) {
+func (e *Engine) standings(ctx context.Context, room string) (standingTable, error) {
 	affs, err := e.cfg.Store.Affiliations(ctx, room)
 	if err != nil {
-		return nil, fmt.Errorf("muc: reading affiliations of %s: %w", room, err)
+		return standingTable{}, fmt.Errorf("muc: reading affiliations of %s: %w", room, err)
 	}
-	out := make(map[string]standing, len(affs))
+	var t standingTable
 	for _, a := range affs {
-		out[a.JID] = standing{Affiliation(a.Affiliation), a.Presenter}
+		t.add(a)
 	}
-	return out, nil
-}
-
-// standingIn is a user's standing in a map from standings.
-func standingIn(m map[string]standing, user string) standing {
-	if st, ok := m[user]; ok {
-		return st
-	}
-	return standing{aff: AffNone}
+	return t, nil
 }
 
 // settleLocked brings the room's occupants and watchers in line with the
@@ -192,15 +189,15 @@ func (e *Engine) settleLocked(ctx context.Context, h *host, r storage.Room, cat 
 	}
 	var out []removal
 	for nick, o := range h.occupants {
-		st := standingIn(sts, o.User)
-		if status, cause := removalStatus(r, cat, o, st); status != 0 {
+		st := e.standingFrom(ctx, sts, o.User)
+		if status, cause := removalStatus(r, e.forUser(ctx, cat, o.User), o, st); status != 0 {
 			out = append(out, removal{nick, st.aff, status, cause})
 		} else if st != (standing{o.Affiliation, o.presenter}) {
 			e.setStandingLocked(h, r, o, st, "", "")
 		}
 	}
 	e.removeLocked(ctx, h, out, "", "")
-	e.revokeWatchersLocked(h, func(user string) error { return e.mayReadWith(r, cat, standingIn(sts, user), user) })
+	e.revokeWatchersLocked(h, func(user string) error { return e.mayReadWith(ctx, r, cat, e.standingFrom(ctx, sts, user), user) })
 	h.checked = checkedAt{room: r.Updated, category: cat.Updated}
 	return nil
 }

@@ -41,7 +41,7 @@ func (e *Engine) PutCategory(ctx context.Context, actor string, c storage.Catego
 			return fmt.Errorf("muc: reading affiliations of %s: %w", r.Name, err)
 		}
 		for _, a := range affs {
-			if a.Affiliation != storage.AffiliationOutcast && !allowedBy(c, a.JID) {
+			if a.Affiliation != storage.AffiliationOutcast && !e.allowed(ctx, c, a.JID) {
 				return refuse(CodeConflict, "%s is %s of room %q; remove them before walling them out of category %q", a.JID, a.Affiliation, r.Name, c.Name)
 			}
 		}
@@ -155,7 +155,7 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage
 	if err != nil {
 		return r, err
 	}
-	if !isAdmin(req.Creator) && !listed(cat.Creators, req.Creator) {
+	if !e.mayCreate(ctx, cat, req.Creator) {
 		return r, mayNotCreate()
 	}
 	if !isAdmin(req.Creator) {
@@ -191,7 +191,7 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage
 
 	var affs []storage.Affiliation
 	add := func(jid string, aff Affiliation, presenter bool) error {
-		if !allowedBy(cat, jid) {
+		if !e.allowed(ctx, cat, jid) {
 			return wall(jid, cat)
 		}
 		for i := range affs {
@@ -323,7 +323,7 @@ func (e *Engine) Configure(ctx context.Context, actor, name string, change func(
 		if err != nil {
 			return r, err
 		}
-		if !isAdmin(actor) && !listed(cat.Creators, actor) {
+		if !e.mayCreate(ctx, cat, actor) {
 			return r, refuse(CodeForbidden, "%s may not move rooms into category %q", actor, cat.Name)
 		}
 		affs, err := e.cfg.Store.Affiliations(ctx, name)
@@ -331,7 +331,7 @@ func (e *Engine) Configure(ctx context.Context, actor, name string, change func(
 			return r, fmt.Errorf("muc: reading affiliations: %w", err)
 		}
 		for _, a := range affs {
-			if a.Affiliation != storage.AffiliationOutcast && !allowedBy(cat, a.JID) {
+			if a.Affiliation != storage.AffiliationOutcast && !e.allowed(ctx, cat, a.JID) {
 				return r, wall(a.JID, cat)
 			}
 		}

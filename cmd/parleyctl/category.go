@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/go-ldap/ldap/v3"
 	"mellium.im/xmpp/jid"
 
 	"github.com/parleychat/parley/muc"
@@ -22,9 +24,9 @@ func categorySetFlags(fs *flag.FlagSet) { categoryFlags(fs, false) }
 
 func categoryFlags(fs *flag.FlagSet, adding bool) {
 	fs.String("description", "", "describe the category as `TEXT`")
-	fs.Var(new(listFlag), "allow", "only `USERS` (comma-separated, * for everyone, @DOMAIN for every user of a domain) may be members of its rooms; none given allows everyone")
-	fs.Var(new(listFlag), "deny", "`USERS` who may never be members of its rooms (an ethical wall: denial wins over --allow); @DOMAIN walls off every user of a domain")
-	fs.Var(new(listFlag), "creators", "`USERS` who may create rooms in it (* for everyone); none given leaves it to administrators")
+	fs.Var(new(listFlag), "allow", "only `USERS` (comma-separated, * for everyone, @DOMAIN for every user of a domain, group:NAME or group:DN for a directory group, which runs to the end of the argument: repeat the flag for several) may be members of its rooms; none given allows everyone")
+	fs.Var(new(listFlag), "deny", "`USERS` who may never be members of its rooms (an ethical wall: denial wins over --allow); @DOMAIN walls off every user of a domain, group:NAME or group:DN the members of a directory group")
+	fs.Var(new(listFlag), "creators", "`USERS` who may create rooms in it (* for everyone, group:NAME or group:DN for a directory group); none given leaves it to administrators")
 	// A new category's switches are on; set shows no default.
 	on := func() *switchFlag { return &switchFlag{on: adding, known: adding} }
 	fs.Var(on(), "upload", "whether its rooms allow file upload: `true|false`")
@@ -221,11 +223,21 @@ func (l *listFlag) String() string {
 	return strings.Join(*l, ",")
 }
 
+// Set adds the comma-separated items of s. An item that starts with
+// group: (a directory group) runs to the end of s, so that a group's DN,
+// commas and all, is given whole: --deny alice,group:cn=traders,ou=groups,dc=example,dc=org.
 func (l *listFlag) Set(s string) error {
-	for item := range strings.SplitSeq(s, ",") {
+	for s != "" {
+		s = strings.TrimSpace(s)
+		if strings.HasPrefix(s, muc.GroupPrefix) {
+			*l = append(*l, s)
+			return nil
+		}
+		item, rest, _ := strings.Cut(s, ",")
 		if item = strings.TrimSpace(item); item != "" {
 			*l = append(*l, item)
 		}
+		s = rest
 	}
 	return nil
 }
@@ -267,6 +279,16 @@ func (c *ctl) users(list []string, everyone bool) ([]string, error) {
 			out = append(out, u)
 			continue
 		}
+		if ref, ok := strings.CutPrefix(strings.TrimSpace(u), muc.GroupPrefix); ok {
+			g, err := groupEntry(ref)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(out, g) {
+				out = append(out, g)
+			}
+			continue
+		}
 		j, err := c.userJID(u)
 		if domain, ok := strings.CutPrefix(strings.TrimSpace(u), "@"); ok {
 			// Every user of a domain (another server's, federation).
@@ -280,6 +302,23 @@ func (c *ctl) users(list []string, everyone bool) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// groupEntry checks a directory group given as group:NAME or group:DN
+// and returns the policy entry for it.
+func groupEntry(ref string) (string, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return "", errors.New("group: needs a group's name or DN")
+	}
+	if strings.Contains(ref, "=") {
+		dn, err := ldap.ParseDN(ref)
+		if err != nil {
+			return "", fmt.Errorf("invalid group DN %q: %w", ref, err)
+		}
+		ref = dn.String()
+	}
+	return muc.GroupPrefix + ref, nil
 }
 
 // domainJID normalises a domain given as @DOMAIN on the command line.

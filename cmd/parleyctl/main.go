@@ -7,7 +7,8 @@
 // apply to parleyctl as to anyone.
 //
 //	parleyctl [--config FILE] [--data DIR] [--storage DSN] [--domain NAME] user add NAME [--password PW]
-//	parleyctl ... user list|passwd|delete ...
+//	parleyctl ... user list|passwd|sip-password|delete ...
+//	parleyctl ... ldap check USER
 //	parleyctl ... category add|list|show|set|delete ...
 //	parleyctl ... room create|list|show|set|disable|enable|delete ...
 //	parleyctl ... room members|managers|presenters add|remove|list ROOM [USER...]
@@ -44,6 +45,7 @@ import (
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/cmd/internal/version"
 	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/protocol/auth/ldapauth"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
 )
@@ -80,7 +82,10 @@ var commands = []command{
 	{path: "user add", args: "NAME [--password PW]", help: "create an account (password read from stdin unless given)", flags: passwordFlag, nargs: 1, run: userAdd},
 	{path: "user list", help: "list the accounts", nargs: 0, run: userList},
 	{path: "user passwd", args: "NAME [--password PW]", help: "set an account's password (read from stdin unless given)", flags: passwordFlag, nargs: 1, run: userPasswd},
+	{path: "user sip-password", args: "NAME [--password PW]", help: "set an account's SIP password only (digest, RFC 8760), keeping its XMPP credentials: for directory users (--auth ldap), whose directory password SIP cannot check; read from stdin unless given", flags: passwordFlag, nargs: 1, run: userSIPPassword},
 	{path: "user delete", args: "NAME", help: "delete an account with its roster and offline messages", nargs: 1, run: userDelete},
+
+	{path: "ldap check", args: "USER", help: "find a user in the --auth ldap directory and show their entry and groups (nested groups included), as the group: entries of policy see them", nargs: 1, run: ldapCheck},
 
 	{path: "category add", args: "NAME [FLAGS]", help: "create a category of rooms", flags: categoryAddFlags, nargs: 1, run: categoryAdd},
 	{path: "category list", help: "list the categories", nargs: 0, run: categoryList},
@@ -135,6 +140,7 @@ type ctl struct {
 	stdout io.Writer
 	stderr io.Writer
 	store  storage.Store
+	dir    *ldapauth.Directory // --auth ldap, once opened
 }
 
 // open opens the content database; commands call it once their arguments
@@ -161,7 +167,11 @@ func (c *ctl) engine(ctx context.Context) (*muc.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := muc.New(ctx, muc.Config{Store: store, Logger: slog.New(slog.DiscardHandler)})
+	groups, err := c.groups()
+	if err != nil {
+		return nil, err
+	}
+	e, err := muc.New(ctx, muc.Config{Store: store, Logger: slog.New(slog.DiscardHandler), Groups: groups})
 	if err != nil {
 		return nil, fmt.Errorf("starting the room engine: %w", err)
 	}
@@ -230,6 +240,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	c := &ctl{cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr}
 	err = cmd.run(ctx, c, cfs, positional)
+	if c.dir != nil {
+		c.dir.Close()
+	}
 	if c.store != nil {
 		if cerr := c.store.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("closing storage: %w", cerr)
@@ -311,4 +324,4 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 
 // globalKeys are the configuration keys parleyctl has flags for; the rest
 // of a shared config file is accepted and not used.
-var globalKeys = []string{"data", "storage", "domain", "compliance", "compliance-storage"}
+var globalKeys = append([]string{"data", "storage", "domain", "compliance", "compliance-storage"}, ldapKeys...)

@@ -41,6 +41,7 @@ import (
 	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/pool"
+	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/protocol/sip"
 	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
@@ -223,8 +224,17 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
 	)
+	dir, err := directory(cfg, store, reg, log)
+	if err != nil {
+		return err
+	}
+	var groups muc.Groups // nil interface without a directory
+	if dir != nil {
+		defer dir.Close()
+		groups = dir
+	}
 	var xmppSrv atomic.Pointer[xmpp.Server] // set once it exists
-	rooms, engine, pooled, err := n.roomService(ctx, store, reg, func() int {
+	rooms, engine, pooled, err := n.roomService(ctx, store, reg, groups, func() int {
 		if s := xmppSrv.Load(); s != nil {
 			return s.SessionCount()
 		}
@@ -261,9 +271,9 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	verifier, err := passwordVerifier(cfg, store, log)
-	if err != nil {
-		return err
+	var verifier auth.Verifier // nil interface: the stored verifiers
+	if dir != nil {
+		verifier = dir
 	}
 	srv, err := xmpp.NewServer(xmpp.Config{
 		Verifier:              verifier,
@@ -400,6 +410,10 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	// Changes made by parleyctl or other pool nodes to who may be in a
 	// room reach the occupants of this node's rooms.
 	g.Go(func() error { return engine.FollowChanges(gctx, cfg.RoomChangePoll) })
+	// Changes of directory groups (which write no room change) reach them
+	// too: the rooms whose policy names a group are rechecked as often as
+	// the groups' cache expires.
+	g.Go(func() error { return engine.FollowGroups(gctx, groupRecheck(cfg.LDAPCacheTTL)) })
 	g.Go(func() error { return n.systemd.watchdog(gctx) })
 	if s2s != nil {
 		g.Go(func() error { return publishS2S(gctx, store, node, srv, log) })

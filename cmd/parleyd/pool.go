@@ -22,14 +22,14 @@ import (
 // the node hosting it (DESIGN §4). The returned Files engine is always the
 // local one: files live in the shared database. sessions reports this
 // node's client sessions (set once the XMPP server exists).
-func (n *node) roomService(ctx context.Context, store storage.Store, reg prometheus.Registerer, sessions func() int) (muc.Rooms, *muc.Engine, *pool.Pool, error) {
+func (n *node) roomService(ctx context.Context, store storage.Store, reg prometheus.Registerer, groups muc.Groups, sessions func() int) (muc.Rooms, *muc.Engine, *pool.Pool, error) {
 	cfg, log := n.cfg, n.log
 	if cfg.Pool == "" {
 		secret, err := loadSecret(filepath.Join(cfg.Data, "occupant-id.key"))
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg, Domain: cfg.Domain, MaxRoomsPerUser: cfg.MaxRoomsPerUser,
+		e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg, Domain: cfg.Domain, Groups: groups, MaxRoomsPerUser: cfg.MaxRoomsPerUser,
 			JoinsPerMinute: cfg.JoinsPerMinute, ArchiveQueriesPerMinute: cfg.ArchiveQueriesPerMinute, SearchesPerMinute: cfg.SearchesPerMinute})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("room engine: %w", err)
@@ -62,7 +62,7 @@ func (n *node) roomService(ctx context.Context, store storage.Store, reg prometh
 		return nil, nil, nil, err
 	}
 	var p *pool.Pool
-	e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg, Domain: cfg.Domain, MaxRoomsPerUser: cfg.MaxRoomsPerUser,
+	e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg, Domain: cfg.Domain, Groups: groups, MaxRoomsPerUser: cfg.MaxRoomsPerUser,
 		JoinsPerMinute: cfg.JoinsPerMinute, ArchiveQueriesPerMinute: cfg.ArchiveQueriesPerMinute, SearchesPerMinute: cfg.SearchesPerMinute,
 		Fence: func(room string) (*storage.HostFence, error) {
 			if p == nil {

@@ -221,6 +221,11 @@ func (m *mucService) admin(ctx context.Context, r *request) (*Element, error) {
 				return nil, err
 			}
 			for _, a := range list {
+				if muc.IsGroup(a.JID) {
+					// A directory group (parleyctl): not a JID a client
+					// could show or change.
+					continue
+				}
 				el := NewElement(nsMUCAdmin, "item", "affiliation", a.Affiliation, "jid", a.JID)
 				if a.Reason != "" {
 					el.Append(NewElement(nsMUCAdmin, "reason").AppendText(a.Reason))

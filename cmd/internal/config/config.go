@@ -31,6 +31,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/parleychat/parley/protocol/auth/ldapauth"
 )
 
 // Config holds every setting of a Parley node. Load fills it from defaults,
@@ -127,6 +129,10 @@ type Config struct {
 	LDAPUserBase     string
 	LDAPUserFilter   string
 	LDAPTimeout      time.Duration
+	LDAPGroupBase    string
+	LDAPGroupAttr    string
+	LDAPCacheTTL     time.Duration
+	LDAPPoolSize     int
 	// ExternalServices and ExternalServiceSecret: see xmpp.Config.
 	ExternalServices      []string
 	ExternalServiceSecret string
@@ -468,3 +474,20 @@ func scalarText(v any) (string, error) {
 // PIDFile is where a running parleyd keeps its process id, in its data
 // directory: parleyctl reload signals that process.
 func (c *Config) PIDFile() string { return filepath.Join(c.Data, "parleyd.pid") }
+
+// LDAP is the --auth ldap directory's configuration from the --ldap-*
+// keys, for parleyd and parleyctl alike; ok is false with --auth internal.
+// The caller adds what only it has (Accounts, Logger, Registerer).
+func (c *Config) LDAP() (cfg ldapauth.Config, ok bool) {
+	if c.Auth != "ldap" {
+		return ldapauth.Config{}, false
+	}
+	return ldapauth.Config{
+		URLs: c.LDAPURLs, CAFile: c.LDAPCA,
+		BindDN: c.LDAPBindDN, BindPassword: c.LDAPBindPassword,
+		UserBase: c.LDAPUserBase, UserFilter: c.LDAPUserFilter,
+		GroupBase: c.LDAPGroupBase, GroupAttr: c.LDAPGroupAttr,
+		Timeout: c.LDAPTimeout, CacheTTL: c.LDAPCacheTTL, PoolSize: c.LDAPPoolSize,
+		Domain: c.Domain,
+	}, true
+}

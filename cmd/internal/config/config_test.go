@@ -55,6 +55,7 @@ func TestDefaults(t *testing.T) {
 		MaxOfflineMessages: 1000, SendQueue: 1024, MaxResources: 32,
 		SMResumeTimeout: 5 * time.Minute, SMMaxResumable: 10, SMMaxQueue: 5000,
 		Auth: "internal", LDAPUserFilter: "(uid=%u)", LDAPTimeout: 5 * time.Second,
+		LDAPGroupAttr: "member", LDAPCacheTTL: 5 * time.Minute, LDAPPoolSize: 4,
 		SendQueueBytes: 16 << 20, SlowConsumerTime: 10 * time.Second, SlowConsumerRate: 1 << 10,
 		StanzaRate: 20, StanzaBurst: 200, UserStanzaRate: 40, UserStanzaBurst: 400, IPStanzaRate: 2000, IPStanzaBurst: 20000,
 		UploadMaxSize: 20 << 20, UploadQuota: 1 << 30, UploadURL: "https://localhost:5281",

@@ -141,6 +141,10 @@ var keys = []key{
 	{"ldap-bind-password", "the `PASSWORD` of --ldap-bind-dn (better in the config file than on the command line)", "", str(func(c *Config) *string { return &c.LDAPBindPassword })},
 	{"ldap-user-base", "search for users under `DN` (the whole subtree)", "", str(func(c *Config) *string { return &c.LDAPUserBase })},
 	{"ldap-user-filter", "find a user's entry with `FILTER`, where %u is the username (escaped): (uid=%u), or (sAMAccountName=%u) for Active Directory", "(uid=%u)", str(func(c *Config) *string { return &c.LDAPUserFilter })},
+	{"ldap-group-base", "search for the groups a user is in under `DN` (the whole subtree), for policy entries group:NAME (a group's cn under DN) and group:DN; empty: only the users' memberOf attribute names their groups", "", str(func(c *Config) *string { return &c.LDAPGroupBase })},
+	{"ldap-group-attr", "the group attribute that lists its members, `ATTR`: member or uniqueMember (members' DNs; nested groups are followed) or memberUid (posixGroup: members' usernames)", ldapauth.DefaultGroupAttr, str(func(c *Config) *string { return &c.LDAPGroupAttr })},
+	{"ldap-cache-ttl", "remember a good directory login (a salted verifier, never the password) and a user's groups for `DURATION`: while the directory is down, users who logged in within it still can (a wrong password is still refused); group changes in the directory hold within about it; 0 remembers nothing", ldapauth.DefaultCacheTTL.String(), durationOrZero(func(c *Config) *time.Duration { return &c.LDAPCacheTTL })},
+	{"ldap-pool-size", "keep up to `N` idle connections to the directory, bound as --ldap-bind-dn, for logins and group lookups", strconv.Itoa(ldapauth.DefaultPoolSize), count(func(c *Config) *int { return &c.LDAPPoolSize })},
 	{"ldap-timeout", "give up a login's talk with the directory (all --ldap-url servers together) after `DURATION`; the client is told to try again later", ldapauth.DefaultTimeout.String(), duration(func(c *Config) *time.Duration { return &c.LDAPTimeout })},
 	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
 	{"http-request-rate", "answer at most `N` HTTP requests per second from each client address on the public HTTP and HTTPS listeners (a burst of --http-request-burst); beyond it 429 with Retry-After", "20", perSecond(func(c *Config) *float64 { return &c.HTTPRequestRate })},
@@ -443,6 +447,18 @@ func perSecond(field func(*Config) *float64) setter {
 
 // duration sets a time.Duration field from Go duration syntax ("30s",
 // "1m30s").
+// durationOrZero is duration where 0 (off) is allowed.
+func durationOrZero(field func(*Config) *time.Duration) setter {
+	return setter{apply: func(c *Config, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < 0 {
+			return fmt.Errorf("invalid duration %q: want 0 or for example 30s or 5m", v)
+		}
+		*field(c) = d
+		return nil
+	}, value: func(c *Config) any { return *field(c) }}
+}
+
 func duration(field func(*Config) *time.Duration) setter {
 	return setter{apply: func(c *Config, v string) error {
 		d, err := time.ParseDuration(strings.TrimSpace(v))

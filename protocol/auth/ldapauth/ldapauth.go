@@ -20,20 +20,33 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
 )
 
-// DefaultTimeout bounds one login's talk with the directory.
-const DefaultTimeout = 5 * time.Second
+// Defaults of Config.
+const (
+	// DefaultTimeout bounds one login's talk with the directory.
+	DefaultTimeout = 5 * time.Second
+	// DefaultCacheTTL is how long a good login and a user's groups are
+	// remembered.
+	DefaultCacheTTL = 5 * time.Minute
+	// DefaultPoolSize is how many idle search connections are kept.
+	DefaultPoolSize = 4
+	// DefaultGroupAttr is the attribute of a group entry that lists its
+	// members' DNs (groupOfNames; AD's group).
+	DefaultGroupAttr = "member"
+	// MaxGroupDepth bounds how deep nested groups are followed.
+	MaxGroupDepth = 8
+)
 
 // Config is a directory to check passwords against.
 type Config struct {
@@ -55,18 +68,55 @@ type Config struct {
 	// Timeout bounds one login (all servers together); zero means
 	// DefaultTimeout.
 	Timeout time.Duration
+	// GroupBase is the DN under which groups are searched (subtree) for
+	// the groups a user is in; empty means only the user's memberOf
+	// attribute tells. A group named by NAME in policy ("group:NAME") is
+	// the group with that cn under GroupBase.
+	GroupBase string
+	// GroupAttr is the group attribute that lists its members: member or
+	// uniqueMember (the members' DNs, nested groups followed), or
+	// memberUid (posixGroup: the members' usernames). Empty means
+	// DefaultGroupAttr.
+	GroupAttr string
+	// CacheTTL is how long a good login is remembered for when the
+	// directory is down (cache.go) and how long a user's groups are
+	// cached; zero remembers nothing.
+	CacheTTL time.Duration
+	// PoolSize is how many idle connections (bound as the service account)
+	// are kept for searches; zero means DefaultPoolSize.
+	PoolSize int
+	// Domain is the XMPP domain of the directory's users: InGroup takes
+	// bare JIDs and a user of another domain is in no group.
+	Domain string
 	// Accounts receives an account for each directory user at their first
 	// login; nil means none is created.
 	Accounts storage.Accounts
-	Logger   *slog.Logger
+	// Registerer receives the directory's metrics (metrics.go); nil means
+	// none are registered.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Directory is an auth.Verifier backed by LDAP.
 type Directory struct {
-	cfg  Config
-	tls  *tls.Config
-	urls []*url.URL
-	log  *slog.Logger
+	cfg     Config
+	tls     *tls.Config
+	urls    []*url.URL
+	log     *slog.Logger
+	metrics *metrics
+
+	// idle holds the pooled connections, bound as the service account
+	// (pool.go).
+	idle chan *conn
+	// logins is the cache of recent good logins, groups that of users'
+	// groups.
+	logins *loginCache
+	groups groupCache
+	// inChain is whether the directory takes LDAP_MATCHING_RULE_IN_CHAIN
+	// (Active Directory), found out at the first group lookup.
+	inChain inChainSupport
 }
 
 var _ auth.Verifier = (*Directory)(nil)
@@ -91,7 +141,30 @@ func New(cfg Config) (*Directory, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	d := &Directory{cfg: cfg, log: cfg.Logger, tls: &tls.Config{MinVersion: tls.VersionTLS12}}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = DefaultPoolSize
+	}
+	if cfg.GroupAttr == "" {
+		cfg.GroupAttr = DefaultGroupAttr
+	}
+	if cfg.CacheTTL < 0 {
+		return nil, fmt.Errorf("ldap: cache TTL %v is negative (--ldap-cache-ttl)", cfg.CacheTTL)
+	}
+	if cfg.GroupBase != "" {
+		if _, err := ldap.ParseDN(cfg.GroupBase); err != nil {
+			return nil, fmt.Errorf("ldap: group base %q: %w (--ldap-group-base)", cfg.GroupBase, err)
+		}
+	}
+	if !validAttr(cfg.GroupAttr) {
+		return nil, fmt.Errorf("ldap: group attribute %q is not an attribute name (--ldap-group-attr)", cfg.GroupAttr)
+	}
+	d := &Directory{cfg: cfg, log: cfg.Logger, tls: &tls.Config{MinVersion: tls.VersionTLS12},
+		idle: make(chan *conn, cfg.PoolSize), logins: newLoginCache(cfg.CacheTTL, cfg.Now)}
+	d.groups.entries = make(map[string]groupEntry)
+	d.metrics = newMetrics(cfg.Registerer, d)
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
@@ -113,7 +186,9 @@ func New(cfg Config) (*Directory, error) {
 	return d, nil
 }
 
-// Verify searches for username's entry and binds as it with password.
+// Verify searches for username's entry and binds as it with password, on
+// a pooled connection. When the directory cannot be asked, the cache of
+// recent good logins answers (cache.go).
 func (d *Directory) Verify(ctx context.Context, username, password string) error {
 	if password == "" {
 		// An empty password would be an unauthenticated bind (RFC 4513
@@ -122,71 +197,81 @@ func (d *Directory) Verify(ctx context.Context, username, password string) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
-	var errs []error
-	for _, u := range d.urls {
-		err := d.verifyAt(ctx, u, username, password)
-		if err == nil || errors.Is(err, auth.ErrNotAuthorized) {
-			if err == nil {
-				return d.provision(ctx, username)
-			}
-			return err
-		}
-		d.log.Warn("ldap: directory server failed", "url", u.Redacted(), "err", err)
-		errs = append(errs, fmt.Errorf("%s: %w", u.Redacted(), err))
-		if ctx.Err() != nil {
-			break
-		}
+	err := d.withConn(ctx, func(c *conn) error { return d.bindUser(c, username, password) })
+	switch {
+	case err == nil:
+		d.logins.put(username, password)
+		return d.provision(ctx, username)
+	case errors.Is(err, auth.ErrNotAuthorized):
+		d.logins.forget(username)
+		return err
 	}
-	return fmt.Errorf("%w: %w", auth.ErrUnavailable, errors.Join(errs...))
+	switch seen, ok := d.logins.check(username, password); {
+	case ok:
+		d.metrics.cache.WithLabelValues("hit").Inc()
+		d.log.Info("ldap: directory unavailable; login accepted from the cache of recent logins", "user", username)
+		return nil
+	case seen:
+		d.metrics.cache.WithLabelValues("wrong_password").Inc()
+		return fmt.Errorf("%w: wrong password (checked against the cache of recent logins: %w)", auth.ErrNotAuthorized, err)
+	default:
+		if d.cfg.CacheTTL > 0 {
+			d.metrics.cache.WithLabelValues("unseen").Inc()
+		}
+		return err
+	}
 }
 
-// verifyAt asks one server. Its error wraps auth.ErrNotAuthorized when the
-// server answered no.
-func (d *Directory) verifyAt(ctx context.Context, u *url.URL, username, password string) error {
-	deadline, _ := ctx.Deadline()
-	dialer := &net.Dialer{Deadline: deadline}
-	cfg := d.tls.Clone()
-	cfg.ServerName = u.Hostname()
-	conn, err := ldap.DialURL(u.String(), ldap.DialWithDialer(dialer), ldap.DialWithTLSConfig(cfg))
+// bindUser finds username's entry and binds as it with password, then
+// gives the connection its search identity back.
+func (d *Directory) bindUser(c *conn, username, password string) error {
+	entry, err := d.findUser(c, username, nil)
 	if err != nil {
-		return fmt.Errorf("connecting: %w", err)
+		return err
 	}
-	defer conn.Close()
-	conn.SetTimeout(time.Until(deadline))
-	// The connection's reads have no deadline of their own: close it when
-	// the login's time is up, which fails the request in progress.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	if u.Scheme == "ldap" {
-		if err := conn.StartTLS(cfg); err != nil {
-			return fmt.Errorf("StartTLS: %w", err)
-		}
+	start := time.Now()
+	err = c.Bind(entry.DN, password)
+	// Whatever the answer, the connection is now the user's (or
+	// anonymous, after a failure): the service account binds again
+	// before it serves another search.
+	c.dirty = true
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials):
+		d.metrics.observe("bind", "refused", start)
+		return fmt.Errorf("%w: wrong password for %s", auth.ErrNotAuthorized, entry.DN)
+	case err != nil:
+		d.metrics.observe("bind", "error", start)
+		return fmt.Errorf("%w: binding as %s: %w", auth.ErrUnavailable, entry.DN, err)
 	}
-	if d.cfg.BindDN != "" {
-		if err := conn.Bind(d.cfg.BindDN, d.cfg.BindPassword); err != nil {
-			return fmt.Errorf("binding as %s: %w", d.cfg.BindDN, err)
-		}
+	d.metrics.observe("bind", "ok", start)
+	return nil
+}
+
+// findUser searches for username's entry (escaped into the user filter,
+// RFC 4515 §3), asking for attrs (none: "1.1", RFC 4511 §4.5.1.8).
+func (d *Directory) findUser(c *conn, username string, attrs []string) (*ldap.Entry, error) {
+	if len(attrs) == 0 {
+		attrs = []string{"1.1"}
 	}
 	filter := strings.ReplaceAll(d.cfg.UserFilter, "%u", ldap.EscapeFilter(username))
-	res, err := conn.Search(ldap.NewSearchRequest(d.cfg.UserBase, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		2, int(time.Until(deadline)/time.Second)+1, false, filter, []string{"1.1"}, nil))
+	start := time.Now()
+	res, err := c.Search(ldap.NewSearchRequest(d.cfg.UserBase, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		2, int(d.cfg.Timeout/time.Second)+1, false, filter, attrs, nil))
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
-		return fmt.Errorf("searching %s for %s: %w", d.cfg.UserBase, filter, err)
+		d.metrics.observe("search", "error", start)
+		return nil, fmt.Errorf("%w: searching %s for %s: %w", auth.ErrUnavailable, d.cfg.UserBase, filter, err)
 	}
 	switch {
 	case res == nil || len(res.Entries) == 0:
-		return fmt.Errorf("%w: no entry %s under %s", auth.ErrNotAuthorized, filter, d.cfg.UserBase)
+		d.metrics.observe("search", "refused", start)
+		return nil, fmt.Errorf("%w: no entry %s under %s", auth.ErrNotAuthorized, filter, d.cfg.UserBase)
 	case len(res.Entries) > 1:
+		d.metrics.observe("search", "refused", start)
 		d.log.Warn("ldap: user filter matches several entries; refusing", "filter", filter)
-		return fmt.Errorf("%w: %s matches several entries", auth.ErrNotAuthorized, filter)
+		return nil, fmt.Errorf("%w: %s matches several entries", auth.ErrNotAuthorized, filter)
 	}
-	if err := conn.Bind(res.Entries[0].DN, password); err != nil {
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
-			return fmt.Errorf("%w: wrong password for %s", auth.ErrNotAuthorized, res.Entries[0].DN)
-		}
-		return fmt.Errorf("binding as %s: %w", res.Entries[0].DN, err)
-	}
-	return nil
+	d.metrics.observe("search", "ok", start)
+	return res.Entries[0], nil
 }
 
 // provision creates the account of a directory user at their first login.

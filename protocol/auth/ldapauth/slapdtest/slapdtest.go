@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -20,19 +21,62 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
-// Suffix is the tree's base; Users holds the users, ReaderDN is the
-// service account that may search them (password ReaderPassword).
+// Suffix is the tree's base; Users holds the users, Groups the groups
+// (Teams more groups, outside Groups), ReaderDN is the service account
+// that may search them (password ReaderPassword), AdminDN the root DN
+// (password AdminPassword), which may change everything.
 const (
 	Suffix         = "dc=example,dc=org"
 	Users          = "ou=people," + Suffix
+	Groups         = "ou=groups," + Suffix
+	Teams          = "ou=teams," + Suffix
 	ReaderDN       = "cn=reader," + Suffix
 	ReaderPassword = "reader-secret"
+	AdminDN        = "cn=admin," + Suffix
+	AdminPassword  = "admin-secret"
 )
 
 // User is a directory user: uid and cleartext userPassword.
 type User struct{ UID, Password string }
+
+// Group is a group under Groups (or Base): a groupOfNames whose member
+// attribute lists its Members (uids, or DNs) and Subgroups (cns of other groups,
+// under Groups), or with Posix a posixGroup whose memberUid lists the
+// Members.
+type Group struct {
+	CN        string
+	Members   []string
+	Subgroups []string
+	Posix     bool
+	// Base is where it is; empty means Groups.
+	Base string
+}
+
+// DN is the group's entry.
+func (g Group) DN() string {
+	if g.Base == "" {
+		return "cn=" + g.CN + "," + Groups
+	}
+	return "cn=" + g.CN + "," + g.Base
+}
+
+// UserDN is a user's entry.
+func UserDN(uid string) string { return "uid=" + uid + "," + Users }
+
+// Tree is what StartTree loads.
+type Tree struct {
+	Users  []User
+	Groups []Group
+	// MemberOf runs OpenLDAP's memberof overlay (users get memberOf
+	// attributes for their groupOfNames groups, as in Active Directory);
+	// the groups are then added over LDAP after the start, which the
+	// overlay sees (slapadd bypasses it).
+	MemberOf bool
+}
 
 // Server is a running slapd.
 type Server struct {
@@ -48,6 +92,13 @@ type Server struct {
 // is not installed.
 func Start(t testing.TB, users ...User) *Server {
 	t.Helper()
+	return StartTree(t, Tree{Users: users})
+}
+
+// StartTree runs slapd with a tree of users and groups, or skips the test
+// when slapd is not installed.
+func StartTree(t testing.TB, tree Tree) *Server {
+	t.Helper()
 	slapd, err := exec.LookPath("slapd")
 	if err != nil {
 		if _, err = os.Stat("/usr/sbin/slapd"); err != nil {
@@ -62,12 +113,17 @@ func Start(t testing.TB, users ...User) *Server {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "slapd.conf")
+	memberOfModule, memberOfOverlay := "", ""
+	if tree.MemberOf {
+		memberOfModule, memberOfOverlay = "moduleload memberof\n", "overlay memberof\n"
+	}
 	write(t, conf, fmt.Sprintf(`include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
-pidfile %[1]s/slapd.pid
+%[6]spidfile %[1]s/slapd.pid
 TLSCertificateFile %[2]s
 TLSCertificateKeyFile %[3]s
 database mdb
@@ -78,13 +134,20 @@ rootpw admin-secret
 directory %[1]s/db
 access to attrs=userPassword by self read by * auth
 access to * by dn.exact="%[5]s" read by self read by * none
-`, dir, certFile, keyFile, Suffix, ReaderDN))
+%[7]s`, dir, certFile, keyFile, Suffix, ReaderDN, memberOfModule, memberOfOverlay))
 	var ldif strings.Builder
 	fmt.Fprintf(&ldif, "dn: %s\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n", Suffix)
 	fmt.Fprintf(&ldif, "dn: %s\nobjectClass: person\ncn: reader\nsn: reader\nuserPassword: %s\n\n", ReaderDN, ReaderPassword)
 	fmt.Fprintf(&ldif, "dn: %s\nobjectClass: organizationalUnit\nou: people\n\n", Users)
-	for _, u := range users {
+	fmt.Fprintf(&ldif, "dn: %s\nobjectClass: organizationalUnit\nou: groups\n\n", Groups)
+	fmt.Fprintf(&ldif, "dn: %s\nobjectClass: organizationalUnit\nou: teams\n\n", Teams)
+	for _, u := range tree.Users {
 		fmt.Fprintf(&ldif, "dn: uid=%s,%s\nobjectClass: inetOrgPerson\nuid: %[1]s\ncn: %[1]s\nsn: %[1]s\nuserPassword: %[3]s\n\n", u.UID, Users, u.Password)
+	}
+	if !tree.MemberOf {
+		for _, g := range tree.Groups {
+			ldif.WriteString(groupLDIF(g))
+		}
 	}
 	ldifFile := filepath.Join(dir, "tree.ldif")
 	write(t, ldifFile, ldif.String())
@@ -121,7 +184,91 @@ access to * by dn.exact="%[5]s" read by self read by * none
 			t.Fatalf("slapd did not listen on %s: %s", addr, log)
 		}
 	}
+	if tree.MemberOf {
+		c := s.Admin(t)
+		defer c.Close()
+		for _, g := range tree.Groups {
+			req := ldap.NewAddRequest(g.DN(), nil)
+			for _, a := range groupAttrs(g) {
+				req.Attribute(a.Type, a.Vals)
+			}
+			if err := c.Add(req); err != nil {
+				t.Fatalf("adding group %s: %v", g.DN(), err)
+			}
+		}
+	}
 	return s
+}
+
+// groupAttrs are a group's attributes.
+func groupAttrs(g Group) []ldap.Attribute {
+	if g.Posix {
+		return []ldap.Attribute{{Type: "objectClass", Vals: []string{"posixGroup"}}, {Type: "cn", Vals: []string{g.CN}},
+			{Type: "gidNumber", Vals: []string{"1000"}}, {Type: "memberUid", Vals: g.Members}}
+	}
+	var members []string
+	for _, m := range g.Members {
+		if !strings.Contains(m, "=") {
+			m = UserDN(m)
+		}
+		members = append(members, m)
+	}
+	for _, sub := range g.Subgroups {
+		members = append(members, Group{CN: sub}.DN())
+	}
+	return []ldap.Attribute{{Type: "objectClass", Vals: []string{"groupOfNames"}}, {Type: "cn", Vals: []string{g.CN}},
+		{Type: "member", Vals: members}}
+}
+
+func groupLDIF(g Group) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dn: %s\n", g.DN())
+	for _, a := range groupAttrs(g) {
+		for _, v := range a.Vals {
+			fmt.Fprintf(&b, "%s: %s\n", a.Type, v)
+		}
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// Admin connects to the server as AdminDN over StartTLS, for tests that
+// change the directory (ldapmodify).
+func (s *Server) Admin(t testing.TB) *ldap.Conn {
+	t.Helper()
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	c, err := ldap.DialURL(s.URL, ldap.DialWithTLSConfig(cfg))
+	if err != nil {
+		t.Fatalf("connecting to slapd: %v", err)
+	}
+	if err := c.StartTLS(cfg); err != nil {
+		c.Close()
+		t.Fatalf("slapd StartTLS: %v", err)
+	}
+	if err := c.Bind(AdminDN, AdminPassword); err != nil {
+		c.Close()
+		t.Fatalf("binding as %s: %v", AdminDN, err)
+	}
+	return c
+}
+
+// AddMember adds the user uid to group (a groupOfNames DN), as
+// ldapmodify would: add: member.
+func (s *Server) AddMember(t testing.TB, groupDN, uid string) {
+	t.Helper()
+	c := s.Admin(t)
+	defer c.Close()
+	req := ldap.NewModifyRequest(groupDN, nil)
+	req.Add("member", []string{UserDN(uid)})
+	if err := c.Modify(req); err != nil {
+		t.Fatalf("adding %s to %s: %v", uid, groupDN, err)
+	}
 }
 
 // Stop ends slapd and waits for it (the directory is then down).
