@@ -266,22 +266,29 @@ Component %[11]q "muc"
     modules_enabled = { "muc_mam" }
 `, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), ip, p.c2s, p.log, hostsFile,
 		dir, certFile, keyFile, domain, "conference."+domain, secureAuth, cafile)
-	writeFileT(t, p.cfg, cfg)
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range users {
-		out, err := exec.Command("prosodyctl", "--config", p.cfg, "register", u.name, domain, u.password).CombinedOutput()
-		if err != nil {
-			t.Fatalf("prosodyctl register %s: %v\n%s", u.name, err, out)
-		}
-	}
+	configureProsody(t, p.cfg, cfg, filepath.Join(dir, "data"), domain, users...)
 
 	p.peerProcess = runWithHosts(t, "prosody", hostsFile, filepath.Join(dir, "prosody.out"), nil,
 		net.JoinHostPort(ip, strconv.Itoa(p.c2s)), "prosody", "-F", "--config", p.cfg)
 	t.Cleanup(p.stop)
 	t.Logf("prosody %s started on %s (c2s %d, s2s 5269) in %v", domain, ip, p.c2s, p.startup)
 	return p
+}
+
+// configureProsody writes Prosody's configuration file and data
+// directory and registers the users.
+func configureProsody(t *testing.T, file, cfg, data, domain string, users ...account) {
+	t.Helper()
+	writeFileT(t, file, cfg)
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		out, err := exec.Command("prosodyctl", "--config", file, "register", u.name, domain, u.password).CombinedOutput()
+		if err != nil {
+			t.Fatalf("prosodyctl register %s: %v\n%s", u.name, err, out)
+		}
+	}
 }
 
 // stop ends Prosody with SIGTERM (then SIGKILL after 10 s), by its pid.

@@ -18,6 +18,7 @@
 //	parleyctl ... compliance hold add|remove|list [--user U | --room R] [--reason T]
 //	parleyctl ... compliance export --from T --to T [--room R] [--user U] [--format xml|json] [--out FILE]
 //	parleyctl ... reload
+//	parleyctl ... import prosody|ejabberd|openfire --from PATH_OR_DSN [--host D] [--muc-host D] [--category C]
 //	parleyctl ... backup --out FILE [--compliance]
 //	parleyctl ... restore --in FILE
 //	parleyctl --storage mysql:... pool status [--json]
@@ -122,6 +123,10 @@ var commands = []command{
 	{path: "backup", args: "--out FILE [--compliance]", help: "write a consistent snapshot of the content database (and the compliance database) to FILE while parleyd serves", flags: backupFlags, nargs: 0, run: backup},
 	{path: "restore", args: "--in FILE", help: "restore a backup into an empty data directory or database (then start parleyd)", flags: restoreFlags, nargs: 0, run: restore},
 	{path: "reload", help: "make the parleyd running on --data reload its config file and TLS certificate (SIGHUP to the pid in DATA/parleyd.pid)", nargs: 0, run: reload},
+
+	{path: "import prosody", args: "--from DIR|sqlite:FILE [--host D] [--muc-host D] [--category C]", help: "import accounts (with their SCRAM-SHA-1 keys), rosters, rooms and room archives from Prosody's internal or SQLite store; run again to resume", flags: importFlags, nargs: 0, run: importCommand("prosody")},
+	{path: "import ejabberd", args: "--from mysql:DSN|sqlite:FILE [--host D] [--muc-host D] [--category C]", help: "import accounts, rosters, rooms and room archives from ejabberd's SQL database; run again to resume", flags: importFlags, nargs: 0, run: importCommand("ejabberd")},
+	{path: "import openfire", args: "--from mysql:DSN|sqlite:FILE [--host D] [--muc-host D] [--category C]", help: "import rooms and their history from Openfire's database; run again to resume", flags: importFlags, nargs: 0, run: importCommand("openfire")},
 
 	{path: "pool status", args: "[--json]", help: "list the pool's nodes: role, active or standby, health, sessions, rooms hosted, peers, bus and database latency (MySQL storage)", flags: poolStatusFlags, nargs: 0, run: poolStatus},
 	{path: "pool forget", args: "NODE", help: "delete the status of a node that is down and will not come back", nargs: 1, run: poolForget},

@@ -252,23 +252,37 @@ func (s *Server) authPlain(ctx context.Context, msg []byte) (string, error) {
 	if s.cfg.Verifier != nil {
 		return user, s.verifyPlain(ctx, user, password)
 	}
-	cred, err := s.cfg.Store.ScramCredential(ctx, user, auth.ScramSHA256)
-	if errors.Is(err, storage.ErrNotFound) {
-		return "", &saslFailure{condition: "not-authorized"}
+	// An account imported from another server (parleyctl import) may
+	// have only a SCRAM-SHA-1 credential: PLAIN checks against it, then
+	// stores the full set derived from the password, so that SCRAM-SHA-256
+	// and SIP digest work for the user from then on.
+	for _, m := range []scramMech{scramMechs["SCRAM-SHA-256"], scramMechs["SCRAM-SHA-1"]} {
+		cred, err := s.cfg.Store.ScramCredential(ctx, user, m.name)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			s.log.Error("PLAIN: reading credential", "err", err)
+			return "", &saslFailure{condition: "temporary-auth-failure"}
+		}
+		client, err := m.hash.NewClientUnprepped(user, password, "")
+		if err != nil {
+			return "", &saslFailure{condition: "not-authorized"}
+		}
+		derived := client.GetStoredCredentials(scram.KeyFactors{Salt: string(cred.Salt), Iters: cred.Iterations})
+		if subtle.ConstantTimeCompare(derived.StoredKey, cred.StoredKey) != 1 {
+			return "", &saslFailure{condition: "not-authorized"}
+		}
+		if m.name != auth.ScramSHA256 {
+			if err := s.setPassword(ctx, user, password, false); err != nil {
+				s.log.Warn("PLAIN: could not add SCRAM-SHA-256 and digest credentials to an account that had only "+m.name, "user", user, "err", err)
+			} else {
+				s.log.Info("PLAIN: credentials completed from the password", "user", user, "had", m.name)
+			}
+		}
+		return user, nil
 	}
-	if err != nil {
-		s.log.Error("PLAIN: reading credential", "err", err)
-		return "", &saslFailure{condition: "temporary-auth-failure"}
-	}
-	client, err := scram.SHA256.NewClientUnprepped(user, password, "")
-	if err != nil {
-		return "", &saslFailure{condition: "not-authorized"}
-	}
-	derived := client.GetStoredCredentials(scram.KeyFactors{Salt: string(cred.Salt), Iters: cred.Iterations})
-	if subtle.ConstantTimeCompare(derived.StoredKey, cred.StoredKey) != 1 {
-		return "", &saslFailure{condition: "not-authorized"}
-	}
-	return user, nil
+	return "", &saslFailure{condition: "not-authorized"}
 }
 
 // verifyPlain asks the configured Verifier (the directory) about a PLAIN

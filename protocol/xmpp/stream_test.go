@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/xml"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parleychat/parley/protocol/auth"
 )
 
 func featureNames(f *Element) []string {
@@ -83,6 +86,48 @@ func TestStanzaBeforeAuthIsRefused(t *testing.T) {
 	c.send(`<message to='bob@localhost'><body>hi</body></message>`)
 	if cond := c.expectStreamError(); cond != "not-authorized" {
 		t.Errorf("stream error %q, want not-authorized", cond)
+	}
+}
+
+// An account with only a SCRAM-SHA-1 credential (imported from Prosody by
+// parleyctl import) logs in with SCRAM-SHA-1 and with PLAIN; the PLAIN
+// login stores the SCRAM-SHA-256 and digest credentials derived from the
+// password, so SCRAM-SHA-256 works after it (and not before).
+func TestPlainCompletesImportedCredentials(t *testing.T) {
+	ts := startServer(t)
+	creds, err := auth.DeriveCredentials("alice", "old pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := ts.store.CreateAccount(ctx, "alice", creds[:1]); err != nil { // SCRAM-SHA-1 only
+		t.Fatal(err)
+	}
+	login := func(mech string) bool {
+		c := dialRaw(t, ts.addr)
+		c.openStream()
+		c.startTLS()
+		if mech != "PLAIN" {
+			return c.scramAuth(mech, "alice", "old pw")
+		}
+		c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>`,
+			base64.StdEncoding.EncodeToString([]byte("\x00alice\x00old pw")))
+		return c.next().Name.Local == "success"
+	}
+	if !login("SCRAM-SHA-1") {
+		t.Fatal("SCRAM-SHA-1 login with the imported credential failed")
+	}
+	if login("SCRAM-SHA-256") {
+		t.Fatal("SCRAM-SHA-256 login succeeded with no SCRAM-SHA-256 credential")
+	}
+	if !login("PLAIN") {
+		t.Fatal("PLAIN login against the SCRAM-SHA-1 credential failed")
+	}
+	if !login("SCRAM-SHA-256") {
+		t.Error("SCRAM-SHA-256 login failed after the PLAIN login completed the credentials")
+	}
+	if a, err := ts.store.Account(ctx, "alice"); err != nil || len(a.Credentials) != 2 || len(a.Digest) == 0 {
+		t.Errorf("after PLAIN the account holds %d SCRAM and %d digest credentials (%v), want 2 and some", len(a.Credentials), len(a.Digest), err)
 	}
 }
 
