@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/storage"
 )
 
 // The one error table (DESIGN §3, "Errors"). Every refusal that reaches a
@@ -148,13 +149,35 @@ type Refusal struct {
 	Type      string
 	Status    int
 	Text      string
+	// RetryAfter, when not zero, is how many seconds a SIP client should
+	// wait before it tries again (Retry-After, RFC 3261 §20.33).
+	RetryAfter int
 }
 
-// RefusalOf is the refusal a front door sends for err: a room engine
-// refusal (*muc.Error) through mucConditions, a delivery failure (*Error)
-// through its condition, anything else (a database failure, a bug: the
-// caller logs it) internal-server-error with no text.
+// The refusal of anything the database could not take because no writable
+// server was reachable (storage.ErrUnavailable, a failover under way):
+// nothing was stored, try again shortly. XMPP resource-constraint of type
+// wait (RFC 6120 §8.3.3.18: "the server ... lacks the system resources
+// necessary to service the request"; the client may retry); SIP 503 with
+// Retry-After (RFC 3261 §21.5.4), not the 500 Table 5 gives
+// resource-constraint, which tells a UA nothing about trying again.
+const (
+	unavailableText  = "the database is unavailable (failing over); try again in a few seconds"
+	unavailableRetry = 5
+)
+
+// RefusalOf is the refusal a front door sends for err: a database that
+// cannot take writes now (storage.ErrUnavailable) as a temporary
+// resource-constraint, a room engine refusal (*muc.Error) through
+// mucConditions, a delivery failure (*Error) through its condition,
+// anything else (a database failure, a bug: the caller logs it)
+// internal-server-error with no text.
 func RefusalOf(err error) Refusal {
+	if errors.Is(err, storage.ErrUnavailable) {
+		r := refusal(ResourceConstraint, unavailableText)
+		r.Status, r.RetryAfter = 503, unavailableRetry
+		return r
+	}
 	var me *muc.Error
 	if errors.As(err, &me) {
 		m, ok := mucConditions[me.Code]

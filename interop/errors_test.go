@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/storage"
 )
 
 // RFC 7247 §8.1 (Table 5): stanza error conditions to SIP codes.
@@ -65,17 +66,17 @@ func TestConditionRoundTrip(t *testing.T) {
 // code without a row here fails.
 func TestEveryMucCode(t *testing.T) {
 	want := map[muc.Code]Refusal{
-		muc.CodeNotFound:             {ItemNotFound, "cancel", 404, ""},
-		muc.CodeForbidden:            {Forbidden, "auth", 403, ""},
-		muc.CodeRegistrationRequired: {RegistrationRequired, "auth", 400, ""},
-		muc.CodeNotAuthorized:        {NotAuthorized, "auth", 403, ""},
-		muc.CodeConflict:             {Conflict, "cancel", 400, ""},
-		muc.CodeNotAllowed:           {NotAllowed, "cancel", 403, ""},
-		muc.CodeNotAcceptable:        {NotAcceptable, "modify", 406, ""},
-		muc.CodeServiceUnavailable:   {ServiceUnavailable, "wait", 503, ""},
-		muc.CodeBadRequest:           {BadRequest, "modify", 400, ""},
-		muc.CodePolicyViolation:      {PolicyViolation, "modify", 403, ""},
-		muc.CodeResourceConstraint:   {ResourceConstraint, "wait", 500, ""},
+		muc.CodeNotFound:             {ItemNotFound, "cancel", 404, "", 0},
+		muc.CodeForbidden:            {Forbidden, "auth", 403, "", 0},
+		muc.CodeRegistrationRequired: {RegistrationRequired, "auth", 400, "", 0},
+		muc.CodeNotAuthorized:        {NotAuthorized, "auth", 403, "", 0},
+		muc.CodeConflict:             {Conflict, "cancel", 400, "", 0},
+		muc.CodeNotAllowed:           {NotAllowed, "cancel", 403, "", 0},
+		muc.CodeNotAcceptable:        {NotAcceptable, "modify", 406, "", 0},
+		muc.CodeServiceUnavailable:   {ServiceUnavailable, "wait", 503, "", 0},
+		muc.CodeBadRequest:           {BadRequest, "modify", 400, "", 0},
+		muc.CodePolicyViolation:      {PolicyViolation, "modify", 403, "", 0},
+		muc.CodeResourceConstraint:   {ResourceConstraint, "wait", 500, "", 0},
 	}
 	codes := muc.Codes()
 	if len(codes) != len(want) {
@@ -112,10 +113,10 @@ func TestEveryMucCode(t *testing.T) {
 	if got := RefusalOf(&muc.Error{Code: 999, Reason: "odd"}); got.Condition != InternalServerError || got.Status != 500 || got.Type != "cancel" {
 		t.Errorf("unknown code: %+v, want internal-server-error", got)
 	}
-	if got := RefusalOf(errors.New("disk on fire")); got != (Refusal{InternalServerError, "cancel", 500, ""}) {
+	if got := RefusalOf(errors.New("disk on fire")); got != (Refusal{InternalServerError, "cancel", 500, "", 0}) {
 		t.Errorf("plain error: %+v", got)
 	}
-	if got := RefusalOf(&Error{Condition: RecipientUnavailable, Text: "gone fishing"}); got != (Refusal{RecipientUnavailable, "wait", 480, "gone fishing"}) {
+	if got := RefusalOf(&Error{Condition: RecipientUnavailable, Text: "gone fishing"}); got != (Refusal{RecipientUnavailable, "wait", 480, "gone fishing", 0}) {
 		t.Errorf("delivery failure: %+v", got)
 	}
 }
@@ -141,5 +142,21 @@ func TestConditionTable(t *testing.T) {
 	// 3920 had "wait").
 	if InternalServerError.Type() != "cancel" {
 		t.Errorf("internal-server-error type %s", InternalServerError.Type())
+	}
+}
+
+// TestUnavailableRefusal: a write the database could not take during a
+// failover (storage.ErrUnavailable, however deeply wrapped) is a temporary
+// refusal on both front doors: XMPP resource-constraint of type wait, SIP
+// 503 with Retry-After, and a text that says what happened.
+func TestUnavailableRefusal(t *testing.T) {
+	err := fmt.Errorf("muc: committing post to lobby: %w",
+		fmt.Errorf("storage/mysql: no writable server: %w", storage.ErrUnavailable))
+	got := RefusalOf(err)
+	if got.Condition != ResourceConstraint || got.Type != "wait" || got.Status != 503 || got.RetryAfter <= 0 {
+		t.Fatalf("unavailable database: %+v; want resource-constraint, wait, 503 with Retry-After", got)
+	}
+	if !strings.Contains(got.Text, "try again") || !strings.HasPrefix(got.Phrase(), "Service Unavailable: ") {
+		t.Errorf("unavailable database: text %q, phrase %q", got.Text, got.Phrase())
 	}
 }

@@ -1,19 +1,15 @@
 package interop
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -25,7 +21,8 @@ type poolOccupant struct {
 	CaughtUp      [][2]string `json:"caught_up"` // from MAM after reconnecting
 	ReconnectedAt int         `json:"reconnected_at"`
 	Sent          int         `json:"sent"`
-	Refused       [][2]string `json:"refused"`    // [body, error condition]
+	Refused       [][4]string `json:"refused"`    // [body, error condition, error type, Unix time]
+	MAM           [][2]string `json:"mam"`        // [body, stanza-id]: the whole archive, with --mam
 	Unanswered    []string    `json:"unanswered"` // sent to the killed node, never answered
 }
 
@@ -240,54 +237,18 @@ func TestPoolFailover(t *testing.T) {
 
 	// One occupant per active node; each falls back to the next node.
 	dir := t.TempDir()
-	var wg sync.WaitGroup
-	outs := make([]string, 4)
-	exited := make([]chan struct{}, 4)
+	occ := &occupants{t: t}
 	for i := range 4 {
-		outs[i] = filepath.Join(dir, fmt.Sprintf("occupant%d.json", i+1))
-		exited[i] = make(chan struct{})
 		fallback := nodes[(i+1)%4]
-		args := []string{"-B", filepath.Join("testdata", "pool_occupant.py"),
+		occ.start("occupant on "+nodes[i].name, filepath.Join(dir, fmt.Sprintf("occupant%d.json", i+1)),
 			"--host", "127.0.0.1", "--port", strconv.Itoa(nodes[i].c2s), "--domain", domain,
-			"--user", users[i].name + ":" + users[i].password, "--log", filepath.Join(dir, fmt.Sprintf("occupant%d.log", i+1)),
-			"--room", room, "--nick", users[i].name, "--out", outs[i], "--duration", "16", "--interval", "0.2",
-			"--fallback-port", strconv.Itoa(fallback.c2s)}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(exited[i])
-			// The script bounds itself (its --scenario-timeout); this
-			// only ends one that hangs.
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, python, args...)
-			cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
-			out, err := cmd.CombinedOutput()
-			t.Logf("occupant on %s:\n%s", nodes[i].name, out)
-			if err != nil {
-				t.Errorf("occupant on %s failed: %v\n%s", nodes[i].name, err, failureLines(out))
-			}
-		}()
+			"--user", users[i].name+":"+users[i].password, "--log", filepath.Join(dir, fmt.Sprintf("occupant%d.log", i+1)),
+			"--room", room, "--nick", users[i].name, "--duration", "16", "--interval", "0.2",
+			"--fallback-port", strconv.Itoa(fallback.c2s))
 	}
 	// Whatever happens below, the scripts are told to stop and waited
 	// for (the stop file names no post then: they stop at once).
-	stopped := false
-	stopAll := func(last string) {
-		if stopped {
-			return
-		}
-		stopped = true
-		for _, out := range outs {
-			b, _ := json.Marshal(map[string]string{"last": last})
-			if err := os.WriteFile(out+".stop.tmp", b, 0o644); err != nil {
-				t.Error(err)
-			} else if err := os.Rename(out+".stop.tmp", out+".stop"); err != nil {
-				t.Error(err)
-			}
-		}
-		wg.Wait()
-	}
-	defer stopAll("")
+	defer occ.stop("")
 
 	// Posts flow, from every occupant; then the room's host dies.
 	var host string
@@ -343,46 +304,26 @@ func TestPoolFailover(t *testing.T) {
 	// Every occupant has stopped posting and had an answer to every post
 	// (or its script failed). Then history holds every post there will
 	// be, and the occupants stay until they have seen its last.
-	for i, out := range outs {
-		poolWait(t, 5*time.Minute, fmt.Sprintf("occupant %d has had an answer to every post", i+1), func() bool {
-			select {
-			case <-exited[i]:
-				return true
-			default:
-				return fileExists(out + ".posted")
-			}
-		})
-	}
+	occ.waitPosted()
 	settled := roomHistory(t, db, "lobby")
 	if len(settled) == 0 {
 		t.Fatal("the room's history is empty")
 	}
-	stopAll(settled[len(settled)-1].Body)
+	occ.stop(settled[len(settled)-1].Body)
 
 	// History: each post once, in one order. It is read again: a post
 	// whose sender was told its outcome is unknown may commit late.
 	history := roomHistory(t, db, "lobby")
-	index := map[string]int{}
-	for i, p := range history {
-		if j, dup := index[p.Body]; dup {
-			t.Errorf("%q is in history twice: %v and %v", p.Body, history[j], p)
-		}
-		index[p.Body] = i
-	}
+	index := historyIndex(t, history)
 	if len(history) > len(settled) {
 		t.Logf("%d posts committed after every occupant had its answers (sent before, outcome unknown to the sender): %v",
 			len(history)-len(settled), history[len(settled):])
 	}
 
-	for i, path := range outs {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Errorf("occupant %d left no report: %v", i+1, err)
+	for i := range occ.outs {
+		o, ok := occ.report(i)
+		if !ok {
 			continue
-		}
-		var o poolOccupant
-		if err := json.Unmarshal(b, &o); err != nil {
-			t.Fatal(err)
 		}
 		live := o.bodies(o.Received)
 		onVictim := nodes[i] == victim
@@ -475,29 +416,7 @@ func TestPoolFailover(t *testing.T) {
 	// The compliance database has each post of history once, and no other
 	// post: compared with history as read at the same time, until the
 	// worker has copied everything.
-	var extra, twice, missing []poolPost
-	var captured []poolPost
-	caughtUp := func() bool {
-		// Compliance first: whatever it holds was committed before
-		// history is read.
-		captured = capturedPosts(t, cdb, "lobby")
-		history = roomHistory(t, db, "lobby")
-		extra, twice, missing = complianceDiff(history, captured)
-		return len(extra) == 0 && len(twice) == 0 && len(missing) == 0
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for !caughtUp() && time.Now().Before(deadline) && len(extra) == 0 && len(twice) == 0 {
-		time.Sleep(200 * time.Millisecond)
-	}
-	for _, p := range extra {
-		t.Errorf("compliance captured a post that is not in history: %v", p)
-	}
-	for _, p := range twice {
-		t.Errorf("compliance captured a post twice: %v", p)
-	}
-	for _, p := range missing {
-		t.Errorf("compliance did not capture %v (waited until %s)", p, deadline.Format(time.TimeOnly))
-	}
+	history, captured := checkCompliance(t, db, cdb, "lobby", 2*time.Minute)
 	t.Logf("history: %d posts; compliance: %d post events; killed host %s", len(history), len(captured), host)
 
 	// The lost node comes back: it is active again and the standby steps

@@ -22,7 +22,10 @@ type outcome struct {
 	Code    muc.Code `json:"code,omitempty"`
 	Reason  string   `json:"reason,omitempty"`
 	NotHost bool     `json:"not_host,omitempty"`
-	Holder  string   `json:"holder,omitempty"`
+	// Unavailable: the node's database could not take it
+	// (storage.ErrUnavailable): the sender answers "try again shortly".
+	Unavailable bool   `json:"unavailable,omitempty"`
+	Holder      string `json:"holder,omitempty"`
 }
 
 // reply is a node's answer to a command: its outcome and its result.
@@ -44,6 +47,8 @@ func (r *outcome) setErr(err error) {
 		r.NotHost = true
 	case errors.As(err, &me):
 		r.Code, r.Reason = me.Code, me.Reason
+	case errors.Is(err, storage.ErrUnavailable):
+		r.Unavailable = true
 	}
 	r.Err = err.Error()
 }
@@ -56,6 +61,8 @@ func (r *outcome) err() error {
 		return &errNotHost{holder: r.Holder}
 	case r.Code != 0:
 		return &muc.Error{Code: r.Code, Reason: r.Reason}
+	case r.Unavailable:
+		return fmt.Errorf("%s: %w", r.Err, storage.ErrUnavailable)
 	}
 	return errors.New(r.Err)
 }

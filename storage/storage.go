@@ -13,8 +13,9 @@
 //   - Times come back in UTC with microsecond precision.
 //   - Every method is safe for concurrent use and honours ctx.
 //   - Errors wrap ErrNotFound, ErrExists, ErrQuotaExceeded and ErrNotEmpty
-//     where the method documents them, so errors.Is works; other errors (invalid input,
-//     an unreachable database) say what failed and never echo a password.
+//     where the method documents them, and (MySQL) ErrUnavailable while no
+//     writable server can be reached, so errors.Is works; other
+//     errors (invalid input) say what failed and never echo a password.
 //
 // Package storage imports nothing else of Parley's (shared/DESIGN.md §3).
 package storage
@@ -39,6 +40,12 @@ var (
 	// ErrNotEmpty means a record cannot be deleted while others still
 	// belong to it (a category that still has rooms).
 	ErrNotEmpty = errors.New("storage: not empty")
+	// ErrUnavailable means the database cannot take the request now (no
+	// server of a replication set reachable and writable, during a
+	// failover): nothing was written, or, for a commit that got no
+	// answer, the outcome is unknown. Front doors answer "try again
+	// shortly".
+	ErrUnavailable = errors.New("storage: database unavailable")
 )
 
 // Length limits, in characters (Unicode code points), for the values that

@@ -16,8 +16,13 @@ what it saw can be compared with history as of one moment:
    to write OUT.stop, which names the last post in history once every
    occupant's posts are settled.
 3. It waits until it has seen that post live (posts reach an occupant in
-   history order, so it has then seen everything before it), writes what
+   history order, so it has then seen everything before it), with --mam
+   reads the room's whole archive (XEP-0313, paged with RSM), writes what
    it saw to --out as JSON and logs out.
+
+A refusal is recorded with its error condition and type and the time it
+came (Unix seconds: the database failover test,
+interop/dbfailover_test.go, measures the refusal window with them).
 """
 
 import asyncio
@@ -34,13 +39,24 @@ from slixclient import Failure, check, run, step, take_args
 
 OWN = take_args({"--room": "", "--nick": "", "--out": "", "--duration": "12",
                  "--interval": "0.25", "--fallback-port": "0", "--settle": "120",
-                 "--stop-wait": "240", "--scenario-timeout": "420"})
+                 "--stop-wait": "240", "--scenario-timeout": "420", "--mam": ""})
 
 
 def live_groupchat(s):
     return (kind(s) == "message" and s["type"] == "groupchat" and text_of(s, "body")
             and s.xml.find("{urn:xmpp:delay}delay") is None
             and s.xml.find(f"{{{NS_MAM}}}result") is None)
+
+
+def archived(results):
+    """[body, archive id] of each MAM result message with a body."""
+    out = []
+    for r in results:
+        fwd = r.xml.find(f"{{{NS_MAM}}}result")
+        body = fwd.find(".//{jabber:client}message").find("{jabber:client}body")
+        if body is not None:
+            out.append([body.text or "", fwd.get("id")])
+    return out
 
 
 class Occupant:
@@ -55,7 +71,8 @@ class Occupant:
         self.reconnected_at = -1  # len(received) when the second session joined
         self.sent = 0
         self.pending = set()  # bodies the current session sent, not yet answered
-        self.refused = []     # [body, condition] of posts answered with an error
+        self.refused = []     # [body, condition, type, Unix time] of posts answered with an error
+        self.mam = []         # [body, stanza-id] of the whole archive, with --mam
         self.unanswered = []  # bodies the first session sent that its node never answered
         self.client = None
         self.dropped = False
@@ -69,7 +86,10 @@ class Occupant:
             self.pending.discard(body)
         elif kind(s) == "message" and s["type"] == "error" and s["id"] in self.pending:
             self.pending.discard(s["id"])
-            self.refused.append([s["id"], error_condition(s)])
+            err = s.xml.find("{jabber:client}error")
+            typ = err.get("type", "") if err is not None else ""
+            self.refused.append([s["id"], error_condition(s), typ,
+                                 f"{time.time():.3f}"])
 
     async def connect(self, port):
         self.args.port = port
@@ -104,14 +124,24 @@ class Occupant:
         if last:
             rsm["after"] = last
         results, fin, _ = await self.client.mam_query(self.room, rsm=rsm, what="MAM catch-up")
-        for r in results:
-            fwd = r.xml.find(f"{{{NS_MAM}}}result")
-            msg = fwd.find(".//{jabber:client}message")
-            body = msg.find("{jabber:client}body")
-            if body is not None:
-                self.caught_up.append([body.text or "", fwd.get("id")])
+        self.caught_up += archived(results)
         step(f"{self.nick}: MAM caught up {len(self.caught_up)} messages after {last}; "
              f"complete={fin.get('complete')}")
+
+    async def read_archive(self):
+        """The room's whole archive, a page at a time."""
+        after = None
+        while True:
+            rsm = {"max": "250"}
+            if after:
+                rsm["after"] = after
+            results, fin, _ = await self.client.mam_query(self.room, rsm=rsm, what="MAM: the whole archive")
+            self.mam += archived(results)
+            last = fin.find("{http://jabber.org/protocol/rsm}set/{http://jabber.org/protocol/rsm}last")
+            if fin.get("complete") == "true" or not results or last is None:
+                break
+            after = last.text
+        step(f"{self.nick}: the archive holds {len(self.mam)} messages")
 
     async def wait(self, pred, what, limit):
         """Poll pred until it holds or limit seconds pass, or the session
@@ -176,9 +206,12 @@ async def main(args):
         # The last post in history when the test looked: seeing it live
         # means this session has had everything before it.
         await o.wait(lambda: last in o.seen, f"the last post in history, {last!r}", settle)
+    if OWN["--mam"]:
+        await o.read_archive()
     write_atomic(out, {"nick": o.nick, "received": o.received, "caught_up": o.caught_up,
                        "reconnected_at": o.reconnected_at, "sent": o.sent,
-                       "refused": o.refused, "unanswered": o.unanswered, "dropped": o.dropped})
+                       "refused": o.refused, "unanswered": o.unanswered, "dropped": o.dropped,
+                       "mam": o.mam})
     step(f"{o.nick}: sent {o.sent}, received {len(o.received)} live, "
          f"{len(o.caught_up)} from MAM, {len(o.refused)} refused")
     if o.client and not o.dropped:

@@ -124,11 +124,11 @@ func (s *Server) textOnly(req *sip.Request) *sip.Response {
 // imRefused answers a MESSAGE that could be neither delivered nor stored,
 // with the RFC 7247 §8.1 status of the stanza error (interop's error table).
 func (s *Server) imRefused(req *sip.Request, m interop.Message, err error) *sip.Response {
-	code, phrase, internal := statusOf(err)
+	res, internal := s.refusalResponse(req, err)
 	if internal {
 		s.log.Error("MESSAGE to a user", "from", m.From.String(), "to", m.To.String(), "err", err)
 	}
-	return s.response(req, code, phrase)
+	return res
 }
 
 // Deliver implements interop.Deliverer: m goes to every registered

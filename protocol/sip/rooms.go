@@ -47,11 +47,23 @@ const helpText = `Commands (start with / or #):
 Anything else is posted to the room.`
 
 // statusOf is the SIP status and reason phrase for a refusal: a room
-// engine refusal or a delivery failure as interop's error table says it.
-// Anything else is internal (500), for the caller to log.
-func statusOf(err error) (code int, phrase string, internal bool) {
+// engine refusal, a delivery failure or a database failing over as
+// interop's error table says it, and the seconds of its Retry-After when it
+// is temporary. Anything else is internal (500), for the caller to log.
+func statusOf(err error) (code int, phrase string, retryAfter int, internal bool) {
 	r := interop.RefusalOf(err)
-	return r.Status, safePhrase(r.Phrase()), r.Condition == interop.InternalServerError
+	return r.Status, safePhrase(r.Phrase()), r.RetryAfter, r.Condition == interop.InternalServerError
+}
+
+// refusalResponse is the response to a request refused with err (statusOf),
+// with Retry-After (RFC 3261 §20.33) when the refusal is temporary.
+func (s *Server) refusalResponse(req *sip.Request, err error) (res *sip.Response, internal bool) {
+	code, phrase, retryAfter, internal := statusOf(err)
+	res = s.response(req, code, phrase)
+	if retryAfter > 0 {
+		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(retryAfter)))
+	}
+	return res, internal
 }
 
 // safePhrase keeps a reason phrase on one line and short.
@@ -132,11 +144,11 @@ func (s *Server) message(ctx context.Context, req *sip.Request, user string) (*s
 
 // refused answers a request the engine refused.
 func (s *Server) refused(req *sip.Request, what, room, user string, err error) *sip.Response {
-	code, phrase, internal := statusOf(err)
+	res, internal := s.refusalResponse(req, err)
 	if internal {
 		s.log.Error("room "+what, "room", room, "user", user, "err", err)
 	}
-	return s.response(req, code, phrase)
+	return res
 }
 
 // reply sends text from the room to user's contacts, after the response.

@@ -490,13 +490,19 @@ func TestStatusOf(t *testing.T) {
 		muc.CodeNotAuthorized: 403, muc.CodeNotAllowed: 403, muc.CodeNotAcceptable: 406, muc.CodeConflict: 400,
 		muc.CodeServiceUnavailable: 503, muc.CodeBadRequest: 400, muc.CodePolicyViolation: 403, muc.CodeResourceConstraint: 500}
 	for _, code := range muc.Codes() {
-		got, phrase, internal := statusOf(fmt.Errorf("wrapped: %w", &muc.Error{Code: code, Reason: "why\r\nInjected: x"}))
-		if got != want[code] || internal || strings.ContainsAny(phrase, "\r\n") || !strings.HasSuffix(phrase, "why  Injected: x") {
+		got, phrase, retry, internal := statusOf(fmt.Errorf("wrapped: %w", &muc.Error{Code: code, Reason: "why\r\nInjected: x"}))
+		if got != want[code] || internal || retry != 0 || strings.ContainsAny(phrase, "\r\n") || !strings.HasSuffix(phrase, "why  Injected: x") {
 			t.Errorf("%v: %d %q (internal %t), want %d and the reason on one line", code, got, phrase, internal, want[code])
 		}
 	}
-	if got, _, internal := statusOf(errors.New("disk on fire")); got != 500 || !internal {
+	if got, _, _, internal := statusOf(errors.New("disk on fire")); got != 500 || !internal {
 		t.Errorf("internal error: %d (internal %t), want 500", got, internal)
+	}
+	// The database failing over: 503 with Retry-After, not logged as a
+	// bug.
+	got, phrase, retry, internal := statusOf(fmt.Errorf("muc: committing post: %w", storage.ErrUnavailable))
+	if got != 503 || retry <= 0 || internal || !strings.Contains(phrase, "try again") {
+		t.Errorf("database unavailable: %d %q, Retry-After %d (internal %t), want 503 with Retry-After", got, phrase, retry, internal)
 	}
 }
 

@@ -5,7 +5,10 @@
 //	sqlite:PATH                  an SQLite file, created if missing
 //	                             (sqlite:./data/parley.db)
 //	mysql:GO-SQL-DRIVER-DSN      a MySQL or MariaDB database, created if missing
-//	                             (mysql:parley:secret@tcp(db:3306)/parley)
+//	                             (mysql:parley:secret@tcp(db:3306)/parley); the
+//	                             address may list the servers of a replication
+//	                             set, and the writable one is used
+//	                             (mysql:parley:secret@tcp(db1:3306,db2:3306)/parley)
 package backend
 
 import (
@@ -20,7 +23,7 @@ import (
 )
 
 // Forms describes the accepted values, for flag help and error messages.
-const Forms = "sqlite:PATH or mysql:USER:PASSWORD@tcp(HOST:PORT)/DATABASE"
+const Forms = "sqlite:PATH or mysql:USER:PASSWORD@tcp(HOST:PORT[,HOST:PORT...])/DATABASE"
 
 // Open opens the store that dsn names (see the package comment) and brings
 // its schema up to date. Errors never repeat dsn, which may hold a password.

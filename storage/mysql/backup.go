@@ -128,14 +128,11 @@ func dumpRows(ctx context.Context, tx *sql.Conn, table string, enc *json.Encoder
 // database. Tables are created as they were and filled row by row; the
 // schema is brought up to date by the next Open.
 func Restore(ctx context.Context, dsn string, r io.Reader) error {
-	cfg, err := gomysql.ParseDSN(dsn)
+	c, err := connect(dsn, "", "parley", nil)
 	if err != nil {
-		return fmt.Errorf("storage/mysql: parse DSN: %w", withoutPassword(err, dsn))
-	}
-	if err := configure(cfg); err != nil {
 		return err
 	}
-	if err := createDatabaseIfMissing(ctx, cfg); err != nil {
+	if err := createDatabaseIfMissing(ctx, c); err != nil {
 		return fmt.Errorf("storage/mysql: %w", err)
 	}
 	db, where, err := openRaw(dsn)
@@ -253,20 +250,11 @@ func repeat(s string, n int) string {
 // settings but for times, which come and go as the server's text (a dump
 // carries each column as the server wrote it).
 func openRaw(dsn string) (*sql.DB, string, error) {
-	cfg, err := gomysql.ParseDSN(dsn)
+	c, err := connect(dsn, "", "parley", func(cfg *gomysql.Config) { cfg.ParseTime = false })
 	if err != nil {
-		return nil, "", fmt.Errorf("storage/mysql: parse DSN: %w", withoutPassword(err, dsn))
+		return nil, "", err
 	}
-	where := describe(cfg)
-	if err := configure(cfg); err != nil {
-		return nil, "", fmt.Errorf("storage/mysql: configure %s: %w", where, err)
-	}
-	cfg.ParseTime = false
-	connector, err := gomysql.NewConnector(cfg)
-	if err != nil {
-		return nil, "", fmt.Errorf("storage/mysql: connect to %s: %w", where, err)
-	}
-	db := sql.OpenDB(connector)
+	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(1)
-	return db, where, nil
+	return db, c.where, nil
 }

@@ -128,33 +128,50 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // table, up to date. It returns the pool and the database's name for
 // errors, which never shows the password.
 func open(ctx context.Context, dsn, what, example string, fsys embed.FS, dir, table string, conns int) (*sql.DB, string, error) {
-	cfg, err := gomysql.ParseDSN(dsn)
+	c, err := connect(dsn, what, example, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("storage/mysql: parse %sDSN: %w", what, withoutPassword(err, dsn))
+		return nil, "", err
 	}
-	where := describe(cfg)
-	if cfg.DBName == "" {
-		return nil, "", fmt.Errorf("storage/mysql: %sDSN %s names no database; want user:password@tcp(host:3306)/%s", what, where, example)
-	}
-	if err := configure(cfg); err != nil {
-		return nil, "", fmt.Errorf("storage/mysql: configure %s: %w", where, err)
-	}
-	if err := createDatabaseIfMissing(ctx, cfg); err != nil {
+	if err := createDatabaseIfMissing(ctx, c); err != nil {
 		return nil, "", fmt.Errorf("storage/mysql: %w", err)
 	}
-	connector, err := gomysql.NewConnector(cfg)
-	if err != nil {
-		return nil, "", fmt.Errorf("storage/mysql: connect to %s: %w", where, err)
-	}
-	db := sql.OpenDB(connector)
+	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxLifetime(connMaxLifetime)
-	if err := migrate(ctx, db, cfg.DBName, fsys, dir, table); err != nil {
+	if err := migrate(ctx, db, c.cfgs[0].DBName, fsys, dir, table); err != nil {
 		db.Close()
-		return nil, "", fmt.Errorf("storage/mysql: migrate %s%s: %w", what, where, err)
+		return nil, "", fmt.Errorf("storage/mysql: migrate %s%s: %w", what, c.where, err)
 	}
-	return db, where, nil
+	return db, c.where, nil
+}
+
+// connect parses dsn (what names it in errors: "" or "compliance ";
+// example the database name a DSN without one should have had), forces the
+// connection settings the store relies on, lets adjust change them (nil:
+// nothing to change), and returns the connector over its servers.
+func connect(dsn, what, example string, adjust func(*gomysql.Config)) (*connector, error) {
+	cfgs, err := parseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storage/mysql: parse %sDSN: %w", what, withoutPassword(err, dsn))
+	}
+	where := describeAll(cfgs)
+	if cfgs[0].DBName == "" {
+		return nil, fmt.Errorf("storage/mysql: %sDSN %s names no database; want user:password@tcp(host:3306)/%s", what, where, example)
+	}
+	for _, cfg := range cfgs {
+		if err := configure(cfg); err != nil {
+			return nil, fmt.Errorf("storage/mysql: configure %s: %w", where, err)
+		}
+		if adjust != nil {
+			adjust(cfg)
+		}
+	}
+	c, err := newConnector(cfgs)
+	if err != nil {
+		return nil, fmt.Errorf("storage/mysql: %w", err)
+	}
+	return c, nil
 }
 
 // configure forces the connection settings the store relies on.
@@ -212,43 +229,42 @@ func describe(cfg *gomysql.Config) string {
 	return fmt.Sprintf("%s@%s(%s)/%s", cfg.User, cfg.Net, cfg.Addr, cfg.DBName)
 }
 
-// createDatabaseIfMissing connects to cfg's database and, if the server says
+// createDatabaseIfMissing connects to c's database and, if the server says
 // it does not exist, connects without one and creates it. Trying the
 // database first lets a user who may use it but not create databases open
 // it all the same.
-func createDatabaseIfMissing(ctx context.Context, cfg *gomysql.Config) error {
-	err := tryConnect(ctx, cfg)
+func createDatabaseIfMissing(ctx context.Context, c *connector) error {
+	err := tryConnect(ctx, c)
 	if err == nil {
 		return nil
 	}
 	var me *gomysql.MySQLError
 	if !errors.As(err, &me) || me.Number != erBadDB {
-		return fmt.Errorf("connect to %s: %w", describe(cfg), err)
+		return fmt.Errorf("connect to %s: %w", c.where, err)
 	}
 
-	server := cfg.Clone()
-	server.DBName = ""
-	connector, err := gomysql.NewConnector(server)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", describe(server), err)
+	servers := make([]*gomysql.Config, len(c.cfgs))
+	for i, cfg := range c.cfgs {
+		servers[i] = cfg.Clone()
+		servers[i].DBName = ""
 	}
-	db := sql.OpenDB(connector)
+	sc, err := newConnector(servers)
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(sc)
 	defer db.Close()
 	stmt := fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s",
-		quoteIdentifier(cfg.DBName), charset, collation)
+		quoteIdentifier(c.cfgs[0].DBName), charset, collation)
 	if _, err := db.ExecContext(ctx, stmt); err != nil {
-		return fmt.Errorf("create database %s on %s: %w", cfg.DBName, describe(server), err)
+		return fmt.Errorf("create database %s on %s: %w", c.cfgs[0].DBName, sc.where, err)
 	}
 	return nil
 }
 
 // tryConnect opens and closes one connection.
-func tryConnect(ctx context.Context, cfg *gomysql.Config) error {
-	connector, err := gomysql.NewConnector(cfg)
-	if err != nil {
-		return err
-	}
-	conn, err := connector.Connect(ctx)
+func tryConnect(ctx context.Context, c *connector) error {
+	conn, err := c.Connect(ctx)
 	if err != nil {
 		return err
 	}

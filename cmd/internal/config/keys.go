@@ -56,7 +56,7 @@ func live(s setter) setter {
 var keys = []key{
 	{"data", "keep the embedded database and the generated certificate in `DIR`", "./data", str(func(c *Config) *string { return &c.Data })},
 	{"domain", "serve the XMPP domain `NAME`", "localhost", str(func(c *Config) *string { return &c.Domain })},
-	{"storage", "content database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB (default sqlite:DATA/parley.db)", "", str(func(c *Config) *string { return &c.Storage })},
+	{"storage", "content database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB; list a primary and its replicas as tcp(HOST:PORT,HOST:PORT) to write to whichever is writable (default sqlite:DATA/parley.db)", "", str(func(c *Config) *string { return &c.Storage })},
 	{"xmpp-c2s", "listen for XMPP clients (STARTTLS) on `ADDR`; empty disables", ":5222", str(func(c *Config) *string { return &c.XMPPC2S })},
 	{"xmpp-tls", "listen for XMPP clients with direct TLS (XEP-0368) on `ADDR`; empty disables", ":5223", str(func(c *Config) *string { return &c.XMPPTLS })},
 	{"sip", "listen for SIP over UDP and TCP on `ADDR`; empty disables", ":5060", str(func(c *Config) *string { return &c.SIP })},
@@ -154,7 +154,7 @@ var keys = []key{
 	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", live(size(func(c *Config) *int64 { return &c.UploadQuota }))},
 	{"upload-url", "give out upload and download URLs under `URL`, the HTTPS listener as clients reach it (default https://DOMAIN:PORT of --https, else http://DOMAIN:PORT of --http)", "", str(func(c *Config) *string { return &c.UploadURL })},
 	{"compliance", "copy the events captured for compliance into the compliance database (one node of a pool at a time); false pauses the copy, events wait in the outbox", "true", boolean(func(c *Config) *bool { return &c.Compliance })},
-	{"compliance-storage", "compliance database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB, another database or server (default sqlite:DATA/compliance.db)", "", str(func(c *Config) *string { return &c.ComplianceStorage })},
+	{"compliance-storage", "compliance database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB (several servers as for --storage), another database or server (default sqlite:DATA/compliance.db)", "", str(func(c *Config) *string { return &c.ComplianceStorage })},
 	{"compliance-adapter", "write the captured events as files for an archive: `FORMAT` xml, jsonl or none (on the node holding the compliance lease)", "xml", choice("compliance adapter", func(c *Config) *string { return &c.ComplianceAdapter }, "xml", "jsonl", "none")},
 	{"compliance-output", "write the compliance adapter's files into `DIR` (default DATA/compliance)", "", str(func(c *Config) *string { return &c.ComplianceOutput })},
 	{"compliance-interval", "run the compliance adapter every `DURATION`: one file per interval", "15m0s", duration(func(c *Config) *time.Duration { return &c.ComplianceInterval })},
