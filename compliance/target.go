@@ -9,7 +9,7 @@ import (
 // targetKeys names, for each event type the room engine writes, the
 // payload key that holds the user the event concerns besides its actor
 // (muc/admin.go, muc/post.go, muc/files.go, muc/retention.go,
-// muc/revoke.go).
+// muc/revoke.go), and by package admin.
 var targetKeys = map[string]string{
 	"kick":          "user", // a role change to none
 	"evict":         "user", // removed for lost access (muc/revoke.go)
@@ -21,6 +21,13 @@ var targetKeys = map[string]string{
 	"private":       "to",
 	"direct":        "to",    // a 1:1 message (protocol/xmpp/mam_account.go)
 	"file.download": "owner", // the actor is the downloading client's address
+	// Account changes by an administrator (package admin).
+	"account.add":       "user",
+	"account.password":  "user",
+	"account.disable":   "user",
+	"account.delete":    "user",
+	"account.kick":      "user",
+	"compliance.export": "user", // the user an export was about, if any
 }
 
 // EventTarget returns the user an event of type typ concerns besides its

@@ -232,7 +232,7 @@ func (e *Engine) event(typ, room, actor string, detail any) storage.OutboxEvent 
 	if err != nil {
 		payload = []byte(`{}`)
 	}
-	return storage.OutboxEvent{EventID: newID(), Type: typ, Room: room, Actor: actor, Time: e.cfg.Now().UTC(), Payload: payload}
+	return storage.OutboxEvent{EventID: newID(), Type: typ, Room: room, Actor: recordedActor(actor), Time: e.cfg.Now().UTC(), Payload: payload}
 }
 
 // logAdmin writes the access log line of an administrative action once its

@@ -91,7 +91,7 @@ func (e *Engine) PutHold(ctx context.Context, actor string, h storage.Hold) erro
 	if err != nil {
 		return err
 	}
-	h.Actor = actor
+	h.Actor = recordedActor(actor)
 	ev := e.event("hold.add", holdRoom(h.Kind, h.Name), actor, h)
 	if err := r.PutHold(ctx, h, ev); err != nil {
 		return fmt.Errorf("muc: placing hold: %w", err)

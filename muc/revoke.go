@@ -145,7 +145,7 @@ func (e *Engine) removeLocked(ctx context.Context, h *host, removals []removal, 
 		gone := h.occupants[rm.nick].snapshot()
 		gone.Role, gone.Affiliation = RoleNone, rm.aff
 		h.broadcast(Event{Kind: EventPresence, Room: h.name, Occupant: gone, Status: []int{rm.status},
-			Actor: actor, ActorNick: actorNick, Reason: reason, Time: e.cfg.Now()})
+			Actor: shownActor(actor), ActorNick: actorNick, Reason: reason, Time: e.cfg.Now()})
 		h.remove(rm.nick)
 		e.log.Info("removed an occupant who lost access", "room", h.name, "user", gone.User, "nick", gone.Nick,
 			"status", rm.status, "cause", rm.cause)
@@ -159,7 +159,7 @@ func (e *Engine) setStandingLocked(h *host, r storage.Room, o *Occupant, st stan
 	o.Affiliation, o.presenter = st.aff, st.presenter
 	o.Role = defaultRole(st.aff, st.presenter, r)
 	// A plain presence update: 321 means removed (XEP-0045 §15.6).
-	h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: o.snapshot(), Actor: actor,
+	h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: o.snapshot(), Actor: shownActor(actor),
 		ActorNick: h.nickOf(actor), Reason: reason, Time: e.cfg.Now()})
 }
 

@@ -17,7 +17,37 @@ const (
 	ActorAdmin = "parleyctl"
 )
 
-func isAdmin(actor string) bool { return actor == ActorAdmin || actor == "parleyd" }
+// adminPrefix marks an administrator acting by name (AdminActor). No JID
+// starts with it: RFC 7622 forbids ':' in a localpart and IDNA in a
+// domainpart.
+const adminPrefix = ActorAdmin + ":"
+
+// AdminActor is the actor for the administrator jid (a bare JID) acting
+// through the admin API (package admin): it may do anything ActorAdmin
+// may, and compliance records jid as the event's actor.
+func AdminActor(jid string) string { return adminPrefix + jid }
+
+func isAdmin(actor string) bool {
+	return actor == ActorAdmin || actor == "parleyd" || strings.HasPrefix(actor, adminPrefix)
+}
+
+// shownActor is the actor occupants are shown: an administrator acting
+// through the admin API as ActorAdmin is (not named), anyone else as is.
+func shownActor(actor string) string {
+	if strings.HasPrefix(actor, adminPrefix) {
+		return ActorAdmin
+	}
+	return actor
+}
+
+// recordedActor is who an event records as its actor: the administrator's
+// JID for an AdminActor, else the actor itself.
+func recordedActor(actor string) string {
+	if jid, ok := strings.CutPrefix(actor, adminPrefix); ok {
+		return jid
+	}
+	return actor
+}
 
 // PutCategory creates or replaces a category.
 func (e *Engine) PutCategory(ctx context.Context, actor string, c storage.Category) error {
@@ -185,7 +215,7 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage
 	default:
 		return r, refuse(CodeBadRequest, "privacy must be open, closed or secret, not %q", req.Privacy)
 	}
-	r.Creator = req.Creator
+	r.Creator = recordedActor(req.Creator)
 	now := e.cfg.Now().UTC()
 	r.Created, r.Updated = now, now
 
@@ -404,6 +434,6 @@ func (e *Engine) Destroy(ctx context.Context, actor, name, reason, venue string)
 		return fmt.Errorf("muc: deleting room %s: %w", name, err)
 	}
 	e.logAdmin(ev)
-	h.evictAll(Event{Kind: EventDestroyed, Room: name, Actor: actor, Reason: reason, AlternateVenue: venue, Time: e.cfg.Now()})
+	h.evictAll(Event{Kind: EventDestroyed, Room: name, Actor: shownActor(actor), Reason: reason, AlternateVenue: venue, Time: e.cfg.Now()})
 	return nil
 }

@@ -27,10 +27,16 @@ const healthTimeout = 2 * time.Second
 //	/http-bind       XMPP over BOSH (XEP-0124, XEP-0206), when web is not nil
 //	/.well-known/host-meta[.json]  where they are (XEP-0156)
 //	/, /parley-client.js, /converse/  the web client, when client is not nil
+//	/admin, /admin/api/  the web admin console and its API (package
+//	                 admin), when console is not nil
 //
 // /metrics is on the admin server only (newAdminServer).
-func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, client http.Handler, rates *httpRates) *http.Server {
+func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, client http.Handler, rates *httpRates, console http.Handler) *http.Server {
 	mux := http.NewServeMux()
+	if console != nil {
+		mux.Handle("/admin", console)
+		mux.Handle("/admin/", console)
+	}
 	if client != nil {
 		// The web client (package webclient): its page, its settings
 		// and Converse.js's files.

@@ -354,8 +354,17 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	client := webclient.Handler(webclient.Config{Domain: cfg.Domain, MUCDomain: srv.MUCDomain(),
 		WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind"})
 	rates := newHTTPRates(cfg.HTTPRequestRate, cfg.HTTPRequestBurst, reg)
-	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client, rates)
-	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client, rates)
+	node, err := nodeID(cfg.Node, cfg.Data) // names this node's row of the s2s link table
+	if err != nil {
+		return err
+	}
+	console, err := adminHandler(cfg, store, rooms, engine, srv, verifier, reg, node, n)
+	if err != nil {
+		return err
+	}
+	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client, rates, nil)
+	// The admin console only over HTTPS: its session cookie is Secure.
+	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client, rates, console)
 	httpsTLS := n.certs.tlsConfig()
 	// HTTP/1.1 only: WebSocket upgrades take the connection over, which
 	// HTTP/2 streams cannot.
@@ -393,10 +402,6 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	ready.Store(true)
 	n.systemd.ready(fmt.Sprintf("serving %s", cfg.Domain))
 
-	node, err := nodeID(cfg.Node, cfg.Data) // names this node's row of the s2s link table
-	if err != nil {
-		return err
-	}
 	g, gctx := errgroup.WithContext(ctx)
 	if worker != nil {
 		g.Go(func() error { return worker.Run(gctx) })
@@ -663,6 +668,7 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 			} else {
 				fmt.Fprintf(w, "parleyd: web client not built in (make webclient build); https://%s/ says so\n", webHost(cfg.Domain, a))
 			}
+			fmt.Fprintf(w, "parleyd: admin console at https://%s/admin for %s\n", webHost(cfg.Domain, a), adminsText(cfg.Admins))
 		}
 	}
 	fmt.Fprintf(w, "Create the first user: %s user add alice\n", n.ctlCommand)

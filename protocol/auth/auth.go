@@ -9,6 +9,7 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -189,4 +190,36 @@ type Verifier interface {
 	// nil, an error wrapping ErrNotAuthorized, or one wrapping
 	// ErrUnavailable.
 	Verify(ctx context.Context, username, password string) error
+}
+
+// CredentialReader reads a stored SCRAM credential (storage.Accounts has
+// it).
+type CredentialReader interface {
+	ScramCredential(ctx context.Context, username, mechanism string) (storage.ScramCredential, error)
+}
+
+// StoredVerifier is the Verifier of --auth internal: it derives the
+// SCRAM-SHA-256 StoredKey from the password with the stored salt and
+// iteration count and compares it with the stored one (RFC 5802 §3), as
+// a PLAIN login does. The web admin console logs in through it.
+type StoredVerifier struct{ Accounts CredentialReader }
+
+// Verify implements Verifier.
+func (v StoredVerifier) Verify(ctx context.Context, username, password string) error {
+	cred, err := v.Accounts.ScramCredential(ctx, username, ScramSHA256)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w: no credential for %q", ErrNotAuthorized, username)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: reading the credential: %v", ErrUnavailable, err)
+	}
+	client, err := scram.SHA256.NewClientUnprepped(username, password, "")
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotAuthorized, err)
+	}
+	derived := client.GetStoredCredentials(scram.KeyFactors{Salt: string(cred.Salt), Iters: cred.Iterations})
+	if subtle.ConstantTimeCompare(derived.StoredKey, cred.StoredKey) != 1 {
+		return fmt.Errorf("%w: wrong password for %q", ErrNotAuthorized, username)
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package xmpp
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 
 	"mellium.im/xmpp/jid"
 
@@ -55,15 +57,53 @@ func (s *Server) deleteAccount(ctx context.Context, username string) error {
 		}
 		return err
 	}
-	for _, sess := range s.router.sessions(username + "@" + s.cfg.Domain) {
+	s.endSessions(username, &StreamError{Condition: "not-authorized", Text: "the account was deleted"})
+	return nil
+}
+
+// endSessions ends the sessions of username on this node with serr and
+// returns how many there were.
+func (s *Server) endSessions(username string, serr *StreamError) int {
+	sessions := s.router.sessions(username + "@" + s.cfg.Domain)
+	for _, sess := range sessions {
 		sess.mu.Lock()
 		kill := sess.kill // replaced when the session is detached or resumed (sm.go)
 		sess.mu.Unlock()
 		if kill != nil {
-			kill(&StreamError{Condition: "not-authorized", Text: "the account was deleted"})
+			kill(serr)
 		}
 	}
-	return nil
+	return len(sessions)
+}
+
+// OnlineSession is one session bound on this node, as the admin API
+// (package admin) lists it.
+type OnlineSession struct {
+	JID string `json:"jid"` // the full JID
+	// Available: the session sent available presence; Detached: its
+	// connection is gone and it waits to be resumed (XEP-0198).
+	Available bool `json:"available"`
+	Detached  bool `json:"detached"`
+}
+
+// OnlineSessions lists the sessions bound on this node, by JID.
+func (s *Server) OnlineSessions() []OnlineSession {
+	var out []OnlineSession
+	for _, sess := range s.router.all() {
+		sess.mu.Lock()
+		out = append(out, OnlineSession{JID: sess.jid.String(), Available: sess.available, Detached: sess.sm.detached})
+		sess.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b OnlineSession) int { return strings.Compare(a.JID, b.JID) })
+	return out
+}
+
+// Kick ends every session of the local account username on this node
+// with a policy-violation stream error (RFC 6120 §4.9.3.14) saying an
+// administrator did it, and returns how many it ended. The client may log
+// in again unless its credentials were taken away first.
+func (s *Server) Kick(username string) int {
+	return s.endSessions(username, &StreamError{Condition: "policy-violation", Text: "disconnected by an administrator"})
 }
 
 // localUsername checks that v names an account of this domain (a bare

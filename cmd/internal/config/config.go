@@ -209,6 +209,11 @@ type Config struct {
 	// listeners' requests per client address.
 	HTTPRequestRate  float64
 	HTTPRequestBurst int
+	// AdminLoginsPerMinute, AdminSessionIdle and AdminMaxSessions are
+	// admin.HandlerConfig's LoginsPerMinute, SessionIdle and MaxSessions.
+	AdminLoginsPerMinute int
+	AdminSessionIdle     time.Duration
+	AdminMaxSessions     int
 	// UploadSlotsPerHour and UploadBytesPerHour are muc.FilesConfig's
 	// SlotsPerHour and BytesPerHour.
 	UploadSlotsPerHour int

@@ -1,0 +1,296 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/protocol/auth"
+	"github.com/parleychat/parley/storage"
+)
+
+// User is a local account. Disabled: it has no stored credentials, so
+// nobody can log in as it until its password is set again.
+type User struct {
+	Name     string `json:"name"`
+	JID      string `json:"jid"`
+	Disabled bool   `json:"disabled"`
+}
+
+// Session is one client session bound on the node.
+type Session struct {
+	JID       string `json:"jid"`
+	Available bool   `json:"available"`
+	Detached  bool   `json:"detached"`
+}
+
+// ErrUserExists and ErrNoUser are the account refusals.
+var (
+	ErrUserExists = errors.New("user already exists")
+	ErrNoUser     = errors.New("no such user")
+)
+
+func accountError(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrExists):
+		return ErrUserExists
+	case errors.Is(err, storage.ErrNotFound):
+		return ErrNoUser
+	}
+	return err
+}
+
+func (b *bound) user(name string) User {
+	return User{Name: name, JID: name + "@" + b.s.cfg.Domain}
+}
+
+// credentials derives what is stored for a password: SCRAM verifiers and
+// the SIP digest HA1 for the realm, which is the domain (RFC 8760).
+func (b *bound) credentials(name, password string) ([]storage.ScramCredential, []storage.DigestCredential, error) {
+	if password == "" {
+		return nil, nil, fieldError("password", errors.New("empty password"))
+	}
+	creds, err := auth.DeriveCredentials(name, password)
+	if err != nil {
+		return nil, nil, fieldError("password", err)
+	}
+	digest, err := auth.DeriveDigestCredentials(name, b.s.cfg.Domain, password)
+	if err != nil {
+		return nil, nil, fieldError("password", err)
+	}
+	return creds, digest, nil
+}
+
+// record writes the compliance event of an account change, with the
+// administrator as actor and the user as target.
+func (b *bound) record(ctx context.Context, typ, user string, detail map[string]any) error {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	detail["user"] = user
+	payload, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	ev := storage.OutboxEvent{EventID: base64.RawURLEncoding.EncodeToString(id), Type: typ,
+		Actor: Recorded(b.actor), Time: b.s.cfg.Now().UTC(), Payload: payload}
+	if err := b.s.cfg.Store.AppendOutbox(ctx, ev); err != nil {
+		return fmt.Errorf("recording %s for compliance: %w", typ, err)
+	}
+	return nil
+}
+
+// Recorded is the actor compliance records for actor: the administrator's
+// JID for muc.AdminActor(JID), else actor itself.
+func Recorded(actor string) string {
+	if j, ok := strings.CutPrefix(actor, muc.AdminActor("")); ok {
+		return j
+	}
+	return actor
+}
+
+// Username normalises a user given as a username or as a bare JID of the
+// domain to the account's username (RFC 7622 §3.3).
+func (s *Service) Username(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if local, domain, ok := strings.Cut(v, "@"); ok {
+		if !strings.EqualFold(domain, s.cfg.Domain) {
+			return "", fmt.Errorf("%q is not a user of %s", v, s.cfg.Domain)
+		}
+		v = local
+	}
+	return auth.NormalizeUsername(v)
+}
+
+func (b *bound) username(v string) (string, error) {
+	name, err := b.s.Username(v)
+	return name, fieldError("user", err)
+}
+
+func (b *bound) AddUser(ctx context.Context, name, password string) (User, error) {
+	name, err := b.username(name)
+	if err != nil {
+		return User{}, err
+	}
+	creds, digest, err := b.credentials(name, password)
+	if err != nil {
+		return User{}, err
+	}
+	if err := b.s.cfg.Store.CreateAccount(ctx, name, creds, digest...); err != nil {
+		return User{}, accountError(err)
+	}
+	return b.user(name), b.record(ctx, "account.add", b.user(name).JID, nil)
+}
+
+func (b *bound) Users(ctx context.Context) ([]User, error) {
+	names, err := b.s.cfg.Store.ListAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]User, 0, len(names))
+	for _, n := range names {
+		a, err := b.s.cfg.Store.Account(ctx, n)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		u := b.user(n)
+		u.Disabled = err == nil && len(a.Credentials) == 0 && !b.s.cfg.ExternalAuth
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// SetPassword replaces an account's credentials (enabling a disabled
+// one). Sessions already logged in stay logged in.
+func (b *bound) SetPassword(ctx context.Context, name, password string) (User, error) {
+	if b.s.cfg.ExternalAuth {
+		return User{}, errors.New("the directory (--auth ldap) holds the passwords: change it there")
+	}
+	name, err := b.username(name)
+	if err != nil {
+		return User{}, err
+	}
+	// Check first, so nobody types a password twice for an unknown user.
+	if _, err := b.s.cfg.Store.Account(ctx, name); err != nil {
+		return User{}, accountError(err)
+	}
+	creds, digest, err := b.credentials(name, password)
+	if err != nil {
+		return User{}, err
+	}
+	if err := b.s.cfg.Store.SetCredentials(ctx, name, creds, digest...); err != nil {
+		return User{}, accountError(err)
+	}
+	return b.user(name), b.record(ctx, "account.password", b.user(name).JID, nil)
+}
+
+// DisableUser removes an account's credentials (nothing is left to log
+// in with, over XMPP or SIP) and ends its sessions on the node; its
+// rooms, roster and history stay. SetPassword enables it again.
+func (b *bound) DisableUser(ctx context.Context, name string) (User, error) {
+	if b.s.cfg.ExternalAuth {
+		return User{}, errors.New("the directory (--auth ldap) holds the accounts: disable it there")
+	}
+	name, err := b.username(name)
+	if err != nil {
+		return User{}, err
+	}
+	if err := b.s.cfg.Store.SetCredentials(ctx, name, nil); err != nil {
+		return User{}, accountError(err)
+	}
+	u := b.user(name)
+	u.Disabled = true
+	kicked := 0
+	if b.s.cfg.Node != nil {
+		kicked = b.s.cfg.Node.Kick(name)
+	}
+	return u, b.record(ctx, "account.disable", u.JID, map[string]any{"sessions_ended": kicked})
+}
+
+// DeleteUser removes an account with its roster and offline messages,
+// and ends its sessions on the node.
+func (b *bound) DeleteUser(ctx context.Context, name string) (User, error) {
+	name, err := b.username(name)
+	if err != nil {
+		return User{}, err
+	}
+	if err := b.s.cfg.Store.DeleteAccount(ctx, name); err != nil {
+		return User{}, accountError(err)
+	}
+	if b.s.cfg.Node != nil {
+		b.s.cfg.Node.Kick(name)
+	}
+	return b.user(name), b.record(ctx, "account.delete", b.user(name).JID, nil)
+}
+
+func (b *bound) Sessions(context.Context) ([]Session, error) {
+	if b.s.cfg.Node == nil {
+		return nil, ErrNoNode
+	}
+	out := b.s.cfg.Node.Sessions()
+	if out == nil {
+		out = []Session{}
+	}
+	return out, nil
+}
+
+// Kick ends a user's sessions on the node; they may log in again (disable
+// the account to keep them out).
+func (b *bound) Kick(ctx context.Context, name string) (int, error) {
+	if b.s.cfg.Node == nil {
+		return 0, ErrNoNode
+	}
+	name, err := b.username(name)
+	if err != nil {
+		return 0, err
+	}
+	n := b.s.cfg.Node.Kick(name)
+	return n, b.record(ctx, "account.kick", b.user(name).JID, map[string]any{"sessions_ended": n})
+}
+
+// Users turns a list of users (bare JIDs, usernames of the domain, or
+// @DOMAIN for every user of a domain) into bare JIDs without repeats;
+// "*" (everyone) is kept where everyone may be.
+func (s *Service) Users(list []string, everyone bool) ([]string, error) {
+	out := []string{}
+	for _, u := range list {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		if u == "*" {
+			if !everyone {
+				// Not *@DOMAIN, which is a valid JID.
+				return nil, fmt.Errorf(`"*" (everyone) cannot be given here`)
+			}
+			out = append(out, u)
+			continue
+		}
+		j, err := s.UserJID(u)
+		if domain, ok := strings.CutPrefix(u, "@"); ok {
+			// Every user of a domain (another server's, federation).
+			j, err = domainJID(domain)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, j) {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+// domainJID normalises a domain given as @DOMAIN.
+func domainJID(s string) (string, error) {
+	j, err := jid.Parse(s)
+	if err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
+		return "", fmt.Errorf("invalid domain %q: want @example.org", "@"+s)
+	}
+	return j.String(), nil
+}
+
+// UserJID turns a user as given into the bare JID the engine keeps:
+// alice@example.org as it is (normalised, RFC 7622), and a bare username
+// as a user of the domain.
+func (s *Service) UserJID(v string) (string, error) {
+	given := v
+	v = strings.TrimSpace(v)
+	if !strings.Contains(v, "@") {
+		v += "@" + s.cfg.Domain
+	}
+	j, err := jid.Parse(v)
+	if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
+		return "", fmt.Errorf("invalid user %q: want a bare JID (alice@example.org) or a username", given)
+	}
+	return j.String(), nil
+}

@@ -1,0 +1,135 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The web admin console (/admin, package admin) in a real browser, as an
+// administrator would use it: alice (--admins) logs in with her chat
+// password, creates a category that walls mallory off, creates a closed
+// room in it with bob as a member (the console refuses mallory as a
+// member: the wall), and a slixmpp bob then finds the room in the MUC
+// service's rooms (disco#items), sees it is closed and joins it, while
+// mallory is refused. Screenshots: admin-login, admin-categories,
+// admin-rooms.
+func TestAdminConsole(t *testing.T) {
+	requireSlixmpp(t)
+	requireChromium(t)
+	s := newServer(t, "")
+	s.args = append(s.args, "--admins", "alice")
+	s.start()
+	alice, bob, mallory := account{"alice", "pw-alice"}, account{"bob", "pw-bob"}, account{"mallory", "pw-mallory"}
+	for _, u := range []account{alice, bob, mallory} {
+		s.addUser(u.name, u.password)
+	}
+	base := fmt.Sprintf("https://localhost:%d/", s.https)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting %s: %v", chromium, err)
+	}
+	began := time.Now()
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"admin"), chromedp.WaitVisible(chromedp.CSS(`#login-user`))); err != nil {
+		t.Fatalf("the login form: %v", err)
+	}
+	loginShown := time.Since(began)
+	screenshot(t, ctx, s.dir, "admin-login")
+
+	loggedIn := time.Now()
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#login-user`), alice.name),
+		chromedp.SendKeys(chromedp.CSS(`#login-password`), alice.password),
+		chromedp.Click(chromedp.CSS(`#login-submit`)),
+		waitText(`#users-table tbody`, "mallory@"+domain),
+	); err != nil {
+		screenshot(t, ctx, s.dir, "admin-login-failed")
+		t.Fatalf("logging in and seeing the users: %v", err)
+	}
+	firstRender := time.Since(loggedIn)
+
+	// A category with an ethical wall.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav button[data-tab=categories]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#category-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#category-form input[name=name]`), "legal"),
+		chromedp.SendKeys(chromedp.CSS(`#category-form input[name=description]`), "Counsel and the board"),
+		chromedp.SendKeys(chromedp.CSS(`#category-form input[name=deny]`), "mallory"),
+		chromedp.Click(chromedp.CSS(`#category-add`)),
+		waitText(`#categories-table tbody`, "mallory@"+domain),
+	); err != nil {
+		screenshot(t, ctx, s.dir, "admin-categories-failed")
+		t.Fatalf("creating the category: %v", err)
+	}
+	screenshot(t, ctx, s.dir, "admin-categories")
+
+	// A closed room in it with bob as a member.
+	roomJID := "board@conference." + domain
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav button[data-tab=rooms]`)),
+		waitText(`#room-form select[name=category]`, "legal"),
+		chromedp.SendKeys(chromedp.CSS(`#room-form input[name=name]`), "board"),
+		chromedp.SetValue(chromedp.CSS(`#room-form select[name=category]`), "legal"),
+		chromedp.SetValue(chromedp.CSS(`#room-form select[name=privacy]`), "closed"),
+		chromedp.SendKeys(chromedp.CSS(`#room-form input[name=title]`), "The board"),
+		chromedp.SendKeys(chromedp.CSS(`#room-form input[name=members]`), "bob"),
+		chromedp.Click(chromedp.CSS(`#room-create`)),
+		waitText(`#rooms-table tbody`, roomJID),
+	); err != nil {
+		screenshot(t, ctx, s.dir, "admin-rooms-failed")
+		t.Fatalf("creating the room: %v", err)
+	}
+	// mallory cannot be made a member: the category's wall.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#places-form input[name=room]`), "board"),
+		chromedp.SendKeys(chromedp.CSS(`#places-form input[name=users]`), "mallory"),
+		chromedp.Click(chromedp.CSS(`#places-form button[value=add]`)),
+		waitText(`#notice.bad`, "mallory@"+domain),
+	); err != nil {
+		screenshot(t, ctx, s.dir, "admin-rooms-failed")
+		t.Fatalf("the wall against mallory: %v", err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#rooms-table tbody tr:first-child button`)),
+		waitText(`#room-detail`, "members: bob@"+domain),
+	); err != nil {
+		t.Fatalf("the room's details: %v", err)
+	}
+	screenshot(t, ctx, s.dir, "admin-rooms")
+
+	// What the console did, as XMPP users see it.
+	s.runScript("admin_room.py", []account{bob, mallory}, "--room", "board")
+	// And for compliance, alice did it (once the worker copied it).
+	var missing []string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		events := s.mustCtl("compliance", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "json", "--user", "alice@"+domain)
+		missing = nil
+		for _, typ := range []string{`"admin.login"`, `"category.put"`, `"room.create"`} {
+			if !strings.Contains(events, `"type":`+typ) || !strings.Contains(events, `"actor":"alice@`+domain+`"`) {
+				missing = append(missing, typ)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("no %v events with alice as actor in the compliance export", missing)
+	}
+	t.Logf("admin console: login form shown %v after navigation; users shown %v after logging in",
+		loginShown.Round(time.Millisecond), firstRender.Round(time.Millisecond))
+}
+
+// waitText waits until the element sel holds text.
+func waitText(sel, text string) chromedp.Action[chromedp.Void] {
+	poll := chromedp.Poll[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, text),
+		chromedp.WithPollingTimeout(20*time.Second))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := poll(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
