@@ -99,13 +99,13 @@ func binaries(t *testing.T) string {
 		binDir = dir
 		start := time.Now()
 		cmd := exec.Command(goTool(), "build", "-o", dir+string(filepath.Separator),
-			"./cmd/parleyd", "./cmd/parleyctl")
+			"./cmd/parleyd", "./cmd/parleyctl", "./cmd/parley-bench")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/parleyd ./cmd/parleyctl: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./cmd/parleyd ./cmd/parleyctl ./cmd/parley-bench: %v\n%s", err, out)
 			return
 		}
-		t.Logf("built parleyd and parleyctl in %v", time.Since(start).Round(time.Millisecond))
+		t.Logf("built parleyd, parleyctl and parley-bench in %v", time.Since(start).Round(time.Millisecond))
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
