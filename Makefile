@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 GO ?= go
 
-.PHONY: build run test fuzz deb mariadb lint pool-demo pool-demo-stop
+.PHONY: build run test fuzz deb mariadb lint pool-demo pool-demo-stop bench
 
 ## build: compile parleyd and parleyctl into bin/; VERSION=1.0.0 names the
 ## release that --version prints (else 0.1.0-dev), with the git revision
@@ -91,6 +91,19 @@ pool-demo: build mariadb
 ## pool-demo-stop: stop the demo's nodes and drop its databases
 pool-demo-stop:
 	scripts/pool-demo.sh stop
+
+## bench: build, then benchmark Parley on SQLite and on MySQL, Debian's
+## Prosody and ejabberd one after the other, each started fresh with a
+## generated configuration (limits and shapers off, room archiving on,
+## STARTTLS required), with the short scenarios: logins, 100 rooms of 20 at
+## rising post rates, the seed's room mix, one big room (a few minutes in
+## all). Prints one markdown table with every server side by side; the
+## reports are in bench-results/suite.json. BENCH_ARGS passes flags
+## (bin/parley-bench suite -h): the long versions are flags, e.g.
+## BENCH_ARGS='--servers parley-sqlite --sat-step 30s --big-room 16000'
+BENCH_ARGS ?=
+bench: build mariadb
+	ulimit -n 20000 2>/dev/null || true; ./bin/parley-bench suite --out bench-results $(BENCH_ARGS)
 
 ## lint: fail on files gofmt would change, then go vet
 lint:

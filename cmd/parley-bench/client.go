@@ -74,6 +74,17 @@ type ClientConfig struct {
 	Timeout time.Duration
 	// WriteTimeout bounds each write after login.
 	WriteTimeout time.Duration
+	// Mech is the SASL mechanism family: "scram" (SCRAM-SHA-256, else
+	// SCRAM-SHA-1 when that is all the server offers) or "plain".
+	Mech string
+	// NoTLS skips STARTTLS (for servers that allow plain-text streams).
+	NoTLS bool
+	// Source, if set, is the local address the TCP connection comes from
+	// (a loopback address 127.0.0.x spreads the per-address limits).
+	Source net.IP
+	// Register creates the account by in-band registration (XEP-0077)
+	// before authenticating; an existing account is not an error.
+	Register bool
 }
 
 // Client is one logged-in XMPP session.
@@ -86,6 +97,9 @@ type Client struct {
 	conn net.Conn // the TLS connection over raw
 	br   *bufio.Reader
 	dec  *xml.Decoder
+	// features are the stream features already read (no STARTTLS), for
+	// the next phase to use instead of restarting the stream.
+	features *element
 
 	wmu       sync.Mutex
 	closeOnce sync.Once
@@ -149,6 +163,9 @@ func Login(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 
 	var d net.Dialer
+	if cfg.Source != nil {
+		d.LocalAddr = &net.TCPAddr{IP: cfg.Source}
+	}
 	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err := step(phaseConnect, err); err != nil {
 		return nil, err
@@ -161,7 +178,7 @@ func Login(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	if err := step(phaseStartTLS, c.startTLS(ctx)); err != nil {
+	if err := step(phaseStartTLS, c.startTLS(ctx, cfg.NoTLS)); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -217,12 +234,18 @@ func (c *Client) openStream() (*element, error) {
 	return f, nil
 }
 
-// startTLS negotiates STARTTLS (RFC 6120 §5.4) and the TLS handshake.
-func (c *Client) startTLS(ctx context.Context) error {
+// startTLS negotiates STARTTLS (RFC 6120 §5.4) and the TLS handshake;
+// with skip it only opens the stream (and keeps its features for
+// authenticate).
+func (c *Client) startTLS(ctx context.Context, skip bool) error {
 	c.br = bufio.NewReaderSize(c.raw, readBufferSize)
 	f, err := c.openStream()
 	if err != nil {
 		return err
+	}
+	if skip {
+		c.features = f
+		return nil
 	}
 	if f.child(nsTLS, "starttls") == nil {
 		return errors.New("server does not offer STARTTLS")
@@ -251,24 +274,49 @@ func (c *Client) startTLS(ctx context.Context) error {
 	return nil
 }
 
-// authenticate runs SASL SCRAM-SHA-256 (RFC 6120 §6, RFC 5802, RFC 7677)
-// on a restarted stream and checks the server's signature.
+// authenticate logs in with SASL (RFC 6120 §6) on a restarted stream:
+// SCRAM-SHA-256 (RFC 7677), or SCRAM-SHA-1 (RFC 5802) when the server
+// offers only that, checking the server's signature; or PLAIN (RFC 4616)
+// with Mech "plain". With Register it first creates the account by
+// in-band registration (XEP-0077) on the same stream.
 func (c *Client) authenticate() error {
-	f, err := c.openStream()
-	if err != nil {
-		return err
-	}
-	mechs := f.child(nsSASL, "mechanisms")
-	offered := false
-	if mechs != nil {
-		for _, m := range mechs.Children {
-			offered = offered || strings.TrimSpace(m.Text) == "SCRAM-SHA-256"
+	f := c.features
+	c.features = nil
+	if f == nil {
+		var err error
+		if f, err = c.openStream(); err != nil {
+			return err
 		}
 	}
-	if !offered {
-		return errors.New("server does not offer SCRAM-SHA-256")
+	if c.cfg.Register {
+		if err := c.register(); err != nil {
+			return err
+		}
 	}
-	client, err := scram.SHA256.NewClient(c.cfg.Username, c.cfg.Password, "")
+	offered := map[string]bool{}
+	if mechs := f.child(nsSASL, "mechanisms"); mechs != nil {
+		for _, m := range mechs.Children {
+			offered[strings.TrimSpace(m.Text)] = true
+		}
+	}
+	if c.cfg.Mech == "plain" {
+		if !offered["PLAIN"] {
+			return errors.New("server does not offer PLAIN")
+		}
+		resp := "\x00" + c.cfg.Username + "\x00" + c.cfg.Password
+		return c.saslExchange("PLAIN", []byte(resp), nil)
+	}
+	var hash scram.HashGeneratorFcn
+	var mech string
+	switch {
+	case offered["SCRAM-SHA-256"]:
+		hash, mech = scram.SHA256, "SCRAM-SHA-256"
+	case offered["SCRAM-SHA-1"]:
+		hash, mech = scram.SHA1, "SCRAM-SHA-1"
+	default:
+		return errors.New("server offers neither SCRAM-SHA-256 nor SCRAM-SHA-1")
+	}
+	client, err := hash.NewClient(c.cfg.Username, c.cfg.Password, "")
 	if err != nil {
 		return fmt.Errorf("SCRAM client: %w", err)
 	}
@@ -277,7 +325,24 @@ func (c *Client) authenticate() error {
 	if err != nil {
 		return fmt.Errorf("SCRAM first message: %w", err)
 	}
-	out := "<auth xmlns='" + nsSASL + "' mechanism='SCRAM-SHA-256'>" + base64.StdEncoding.EncodeToString([]byte(msg)) + "</auth>"
+	return c.saslExchange(mech, []byte(msg), func(challenge []byte) ([]byte, error) {
+		msg, err := conv.Step(string(challenge))
+		if err != nil {
+			return nil, fmt.Errorf("SCRAM: %w", err)
+		}
+		if conv.Done() && !conv.Valid() {
+			return nil, errors.New("SCRAM: server signature not valid")
+		}
+		return []byte(msg), nil
+	})
+}
+
+// saslExchange sends <auth/> with the initial response and answers
+// challenges with step until <success/>; step also checks the additional
+// data of <success/> (SCRAM's server signature). A nil step is a
+// mechanism without challenges.
+func (c *Client) saslExchange(mech string, initial []byte, step func([]byte) ([]byte, error)) error {
+	out := "<auth xmlns='" + nsSASL + "' mechanism='" + mech + "'>" + base64.StdEncoding.EncodeToString(initial) + "</auth>"
 	for {
 		if err := c.write([]byte(out)); err != nil {
 			return err
@@ -289,25 +354,33 @@ func (c *Client) authenticate() error {
 		if e.XMLName.Space != nsSASL {
 			return fmt.Errorf("unexpected <%s> during SASL", e.XMLName.Local)
 		}
-		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(e.Text))
+		text := strings.TrimSpace(e.Text)
+		if text == "=" {
+			text = ""
+		}
+		data, err := base64.StdEncoding.DecodeString(text)
 		if err != nil {
 			return fmt.Errorf("SASL <%s>: %w", e.XMLName.Local, err)
 		}
 		switch e.XMLName.Local {
 		case "challenge":
-			msg, err := conv.Step(string(data))
+			if step == nil {
+				return fmt.Errorf("unexpected challenge for %s", mech)
+			}
+			msg, err := step(data)
 			if err != nil {
-				return fmt.Errorf("SCRAM: %w", err)
+				return err
 			}
-			out = "<response xmlns='" + nsSASL + "'>" + base64.StdEncoding.EncodeToString([]byte(msg)) + "</response>"
+			out = "<response xmlns='" + nsSASL + "'>" + base64.StdEncoding.EncodeToString(msg) + "</response>"
 		case "success":
-			// The additional data is the server-final-message: check
-			// the server's signature.
-			if _, err := conv.Step(string(data)); err != nil {
-				return fmt.Errorf("SCRAM server signature: %w", err)
-			}
-			if !conv.Valid() {
-				return errors.New("SCRAM: server signature not valid")
+			if step != nil {
+				// The additional data is SCRAM's server-final-message
+				// (some servers send it in a last challenge instead).
+				if len(data) > 0 {
+					if _, err := step(data); err != nil {
+						return fmt.Errorf("server signature: %w", err)
+					}
+				}
 			}
 			return nil
 		case "failure":
@@ -320,6 +393,25 @@ func (c *Client) authenticate() error {
 			return fmt.Errorf("unexpected <%s> during SASL", e.XMLName.Local)
 		}
 	}
+}
+
+// register creates the account by in-band registration (XEP-0077 §3.1)
+// on the unauthenticated stream; conflict (it exists) is fine.
+func (c *Client) register() error {
+	req := "<iq type='set' id='reg'><query xmlns='jabber:iq:register'><username>" + escape(c.cfg.Username) +
+		"</username><password>" + escape(c.cfg.Password) + "</password></query></iq>"
+	if err := c.write([]byte(req)); err != nil {
+		return err
+	}
+	_, err := c.awaitIQ("reg")
+	var se *stanzaError
+	if errors.As(err, &se) && se.condition == "conflict" {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("in-band registration: %w", err)
+	}
+	return nil
 }
 
 // bind restarts the stream and binds a resource (RFC 6120 §7).

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -23,6 +24,13 @@ type loginOptions struct {
 	MaxInFlight  int     // logins under way at once
 	Timeout      time.Duration
 	WriteTimeout time.Duration
+	// Mech is "scram" or "plain"; NoTLS skips STARTTLS; Register creates
+	// each account in-band (XEP-0077) before logging in.
+	Mech     string
+	NoTLS    bool
+	Register bool
+	// Sources are the local addresses the sessions come from, in turn.
+	Sources sourceList
 }
 
 // register defines the login flags on fs; rateFlag names the flag for the
@@ -37,6 +45,10 @@ func (o *loginOptions) register(fs *flag.FlagSet, rateFlag string) {
 	fs.IntVar(&o.MaxInFlight, "max-inflight", 16, "at most `N` logins under way at once; keep it below the server's --max-unauth-per-ip")
 	fs.DurationVar(&o.Timeout, "login-timeout", 30*time.Second, "give up on a login after `DURATION`")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", 10*time.Second, "give up on a write to the server after `DURATION`")
+	fs.StringVar(&o.Mech, "mech", "scram", "log in with SASL `MECH`: scram (SCRAM-SHA-256, or SCRAM-SHA-1 when the server offers only that) or plain")
+	fs.BoolVar(&o.NoTLS, "no-starttls", false, "do not negotiate STARTTLS (only for servers that allow plain-text streams)")
+	fs.BoolVar(&o.Register, "register", false, "create each account by in-band registration (XEP-0077) before logging in (the server must allow it; an existing account is fine): for servers whose database the bench cannot write")
+	fs.Var(&o.Sources, "source", "connect from the local `ADDRESSES` in turn: a comma-separated list or a range 127.0.0.1-127.0.0.8 (spreads the server's per-address limits); empty: the system's choice")
 }
 
 // LoginReport sums up the logins of a run.
@@ -148,6 +160,10 @@ func (f *fleet) session(ctx context.Context, i int, sem <-chan struct{}, logins 
 		Resource:     "parley-bench",
 		Timeout:      f.opts.Timeout,
 		WriteTimeout: f.opts.WriteTimeout,
+		Mech:         f.opts.Mech,
+		NoTLS:        f.opts.NoTLS,
+		Register:     f.opts.Register,
+		Source:       f.opts.Sources.pick(i),
 	})
 	<-sem
 	f.mu.Lock()
@@ -354,4 +370,52 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// sourceList is the --source flag: local addresses to connect from.
+type sourceList []net.IP
+
+func (l *sourceList) String() string {
+	parts := make([]string, len(*l))
+	for i, ip := range *l {
+		parts[i] = ip.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set parses "A,B,C" or "FIRST-LAST" (IPv4, the last octet counting up).
+func (l *sourceList) Set(v string) error {
+	*l = nil
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		first, last, isRange := strings.Cut(part, "-")
+		a := net.ParseIP(first).To4()
+		if !isRange {
+			ip := net.ParseIP(part)
+			if ip == nil {
+				return fmt.Errorf("%q is not an IP address", part)
+			}
+			*l = append(*l, ip)
+			continue
+		}
+		b := net.ParseIP(last).To4()
+		if a == nil || b == nil || a[0] != b[0] || a[1] != b[1] || a[2] != b[2] || a[3] > b[3] {
+			return fmt.Errorf("%q is not a range of IPv4 addresses like 127.0.0.1-127.0.0.8", part)
+		}
+		for o := int(a[3]); o <= int(b[3]); o++ {
+			*l = append(*l, net.IPv4(a[0], a[1], a[2], byte(o)))
+		}
+	}
+	return nil
+}
+
+// pick is the source of session i, or nil.
+func (l sourceList) pick(i int) net.IP {
+	if len(l) == 0 {
+		return nil
+	}
+	return l[i%len(l)]
 }

@@ -6,6 +6,22 @@
 //	parley-bench sessions --addr HOST:PORT --count N --rate R [--pid PID]
 //	parley-bench chat     --addr HOST:PORT --pairs N --rate R --duration D [--pid PID]
 //	parley-bench rooms    --addr HOST:PORT --storage DSN --rooms R --size K --rate P --duration D [--pid PID]
+//	parley-bench rooms    --addr HOST:PORT --mix 1x16000,10x150,100x30 --rates 250,500,1000 ...
+//	parley-bench suite    [--servers parley-sqlite,parley-mysql,prosody,ejabberd] [--out DIR]
+//	parley-bench table    DIR/suite.json ...
+//
+// Every command that logs in works against any XMPP server: --mech scram
+// (SCRAM-SHA-256, or SCRAM-SHA-1 when that is all the server offers) or
+// plain, STARTTLS unless --no-starttls, --register to create the accounts
+// by in-band registration (XEP-0077) where the bench cannot write the
+// server's database, --source 127.0.0.1-127.0.0.8 to spread the sessions
+// over local addresses. Without --storage, rooms are created by their
+// first occupant's join (the instant room of XEP-0045 §10.1.2).
+//
+// suite (make bench) starts each server in turn, fresh, with a generated
+// configuration (servers.go says what is switched off), runs the short
+// scenarios and prints one markdown table with every server side by side;
+// table prints it again from the saved reports.
 //
 // users creates the accounts PREFIX0..PREFIX{N-1} directly in the content
 // database (the same --storage DSN as the server's), skipping those that
@@ -87,6 +103,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -107,6 +124,9 @@ Commands:
   sessions   open and hold many client sessions; login latency, server memory per session
   chat       send 1:1 messages between pairs of sessions; delivery rate and latency
   rooms      occupants of many rooms post to them; delivery rate, post->delivery latency
+  suite      start Parley (SQLite, MySQL), Prosody and ejabberd in turn and run the
+             scenarios on each; one table side by side (make bench)
+  table      print the side-by-side table of suite reports
 
 Run "parley-bench COMMAND -h" for a command's flags.
 `
@@ -200,7 +220,11 @@ their reflection to their sender.
 		fs.StringVar(&o.RoomPrefix, "room-prefix", "bench-room-", "rooms are `PREFIX`0, PREFIX1, … at conference.DOMAIN")
 		fs.IntVar(&o.Rooms, "rooms", 10, "use `N` rooms")
 		fs.IntVar(&o.Size, "size", 25, "put `K` occupants in each room")
+		fs.StringVar(&o.Mix, "mix", "", "rooms of different sizes instead of --rooms×--size: `MIX` as COUNTxSIZE,… (e.g. 1x16000,10x150,100x30) or seed:USERS, the seed's planning model for USERS sessions (one room of USERS/20, at most 16,000; a quarter in rooms of 150; the rest in rooms of 30)")
+		fs.StringVar(&o.MUCDomain, "muc-domain", "", "the rooms' `DOMAIN` (default conference.DOMAIN)")
+		fs.DurationVar(&o.Progress, "progress", time.Second, "write a live progress line every `INTERVAL` while posting (0: never)")
 		fs.Float64Var(&o.Rate, "rate", 100, "post `P` messages per second over all rooms; 0: saturation (see --inflight)")
+		fs.Var((*rateList)(&o.Rates), "rates", "post at each of the rising `RATES` (posts/s, comma-separated) for --duration in turn, reporting deliveries/s and p99 of each step (replaces --rate)")
 		fs.IntVar(&o.InFlight, "inflight", 64, "at saturation, keep `N` posts awaiting their reflection to their sender")
 		fs.DurationVar(&o.Duration, "duration", 30*time.Second, "post for `DURATION`")
 		fs.DurationVar(&o.Grace, "grace", 10*time.Second, "then wait up to `DURATION` for deliveries still under way; those not received are lost")
@@ -209,6 +233,54 @@ their reflection to their sender.
 		fs.DurationVar(&o.StallTimeout, "stall-timeout", 10*time.Second, "at saturation, stop when no post was reflected for `DURATION`")
 		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its RSS per joined session and its CPU time while posting")
 		exec = func(ctx context.Context, log *slog.Logger) (report, error) { return result(runRooms(ctx, log, o)) }
+	case "suite":
+		synopsis = `Starts each server in turn, fresh, with a configuration generated for the run
+(limits and shapers off, room archiving on; see servers.go), creates the
+accounts, runs the scenarios against it and stops it; then prints one
+markdown table with every server side by side (make bench). Scenarios:
+login (sessions), saturation (rooms at rising post rates), mix (rooms of
+different sizes) and one big room; a scenario with a zero size is skipped.
+With --out DIR the full reports are in DIR/suite.json (parley-bench table
+prints the table again, of one or several runs).
+`
+		var o suiteOptions
+		fs.StringVar(&o.Bin, "bin", "bin", "find parleyd in `DIR`")
+		fs.StringVar(&o.Out, "out", "", "write the reports to `DIR`/suite.json")
+		fs.StringVar(&o.Work, "work", "", "keep the servers' files in `DIR` (default a temporary directory, removed)")
+		fs.StringVar(&o.Domain, "domain", "localhost", "the servers' XMPP `DOMAIN`")
+		fs.StringVar(&o.MySQL, "mysql", "root@tcp(127.0.0.1:3306)/", "the MySQL server for parley-mysql, as a DSN `PREFIX` to which a fresh database name is added")
+		servers := fs.String("servers", strings.Join(serverKinds, ","), "benchmark the `SERVERS`, comma-separated, in order: "+strings.Join(serverKinds, ", "))
+		parleyArgs := fs.String("parley-args", "", "extra parleyd `FLAGS`, space-separated")
+		fs.Var(&o.Sources, "source", "connect from the local `ADDRESSES` in turn (see rooms -h)")
+		fs.StringVar(&o.Mech, "mech", "scram", "log in with SASL `MECH`: scram or plain")
+		fs.BoolVar(&o.NoTLS, "no-starttls", false, "do not negotiate STARTTLS (the generated configurations require it)")
+		fs.StringVar(&o.Password, "password", "bench", "every user's `PASSWORD`")
+		fs.IntVar(&o.LoginUsers, "login-users", 500, "login scenario: open `N` sessions")
+		fs.Float64Var(&o.LoginRate, "login-rate", 200, "login scenario: at most `R` logins/s")
+		fs.DurationVar(&o.Hold, "hold", 5*time.Second, "login scenario: hold the sessions `DURATION` before measuring memory")
+		fs.IntVar(&o.SatRooms, "sat-rooms", 100, "saturation scenario: `N` rooms")
+		fs.IntVar(&o.SatSize, "sat-size", 20, "saturation scenario: `K` occupants each")
+		o.SatRates = rateList{250, 500, 1000, 2000}
+		fs.Var(&o.SatRates, "sat-rates", "saturation scenario: the rising post `RATES`")
+		fs.DurationVar(&o.SatStep, "sat-step", 5*time.Second, "saturation scenario: post at each rate for `DURATION`")
+		fs.StringVar(&o.Mix, "mix", "seed:1000", "mix scenario: rooms `MIX` (see rooms -h; empty: skip)")
+		fs.Float64Var(&o.MixRate, "mix-rate", 100, "mix scenario: `P` posts/s")
+		fs.DurationVar(&o.MixDuration, "mix-duration", 10*time.Second, "mix scenario: post for `DURATION`")
+		fs.IntVar(&o.BigRoom, "big-room", 500, "big room scenario: `N` occupants in one room (0: skip)")
+		fs.Float64Var(&o.BigRate, "big-rate", 10, "big room scenario: `P` posts/s")
+		fs.DurationVar(&o.BigDuration, "big-duration", 10*time.Second, "big room scenario: post for `DURATION`")
+		fs.Float64Var(&o.JoinRate, "join-rate", 200, "room scenarios: at most `R` logins/s before joining")
+		exec = func(ctx context.Context, log *slog.Logger) (report, error) {
+			o.Servers = strings.Split(*servers, ",")
+			o.ParleyArgs = strings.Fields(*parleyArgs)
+			return result(runSuite(ctx, log, o))
+		}
+	case "table":
+		synopsis = `Prints the side-by-side markdown table of the suite reports given
+(suite.json files written by parley-bench suite --out), every server of
+every report as a column.
+`
+		exec = func(ctx context.Context, log *slog.Logger) (report, error) { return result(runTable(fs.Args())) }
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -222,7 +294,7 @@ their reflection to their sender.
 		}
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && args[0] != "table" {
 		fmt.Fprintf(stderr, "parley-bench %s: unexpected argument %q\n", args[0], fs.Arg(0))
 		return exitUsage
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,8 +28,17 @@ type roomsOptions struct {
 	// created; empty means the rooms must exist.
 	Storage    string
 	RoomPrefix string
-	Rooms      int
-	Size       int
+	// MUCDomain is the rooms' service; empty: conference.DOMAIN.
+	MUCDomain string
+	Rooms     int
+	Size      int
+	// Mix, if set, replaces Rooms×Size: COUNTxSIZE,… or seed:USERS (see
+	// parseMix).
+	Mix string
+	// Progress is how often the live progress line is written (0: never).
+	Progress time.Duration
+	// Rates, if set, are steps of rising post rates, each Duration long.
+	Rates []float64
 	// Rate is posts per second over all rooms; 0 is saturation: post as
 	// fast as the server reflects the posts to their senders, with at
 	// most InFlight posts not yet reflected.
@@ -55,6 +65,9 @@ type RoomsReport struct {
 	Users   string `json:"users"`
 	Rooms   int    `json:"rooms"`
 	Size    int    `json:"size"`
+	// Mix is the rooms by size ("100x30,10x150,1x16000") when they differ.
+	Mix      string `json:"mix,omitempty"`
+	Sessions int    `json:"sessions"`
 	// Mode is "rate" (TargetRate posts/s) or "saturation" (InFlight posts
 	// awaiting their reflection at most).
 	Mode            string  `json:"mode"`
@@ -81,6 +94,9 @@ type RoomsReport struct {
 	PostRate float64 `json:"post_rate"`
 	// Acked is the posts reflected to their sender.
 	Acked int `json:"acked"`
+	// Steps are the posting rates of a run with --rates, in order: what
+	// each reached and the latency of the deliveries received meanwhile.
+	Steps []StepReport `json:"steps,omitempty"`
 	// Stalled says why a saturation run stopped early, if it did.
 	Stalled string `json:"stalled,omitempty"`
 
@@ -104,9 +120,14 @@ type RoomsReport struct {
 	// occupant's parse of its delivery, over every delivery; AckLatency
 	// only over the reflections to the senders (post → commit →
 	// reflection).
-	Latency    Summary        `json:"latency_ms"`
-	AckLatency Summary        `json:"ack_latency_ms"`
-	Dropped    map[string]int `json:"dropped"`
+	Latency    Summary `json:"latency_ms"`
+	AckLatency Summary `json:"ack_latency_ms"`
+	// LatencyHist and AckHist are the histograms behind Latency and
+	// AckLatency (1% buckets), so that the reports of several bench
+	// processes add up.
+	LatencyHist Hist           `json:"latency_hist"`
+	AckHist     Hist           `json:"ack_hist"`
+	Dropped     map[string]int `json:"dropped"`
 
 	// ServerSessions covers logins and joins: RSS before the first login
 	// and after the last join, kB per joined session. Server covers the
@@ -124,13 +145,15 @@ type RoomsReport struct {
 type roomsRecorder struct {
 	runID      string
 	start      time.Time
-	size       int
+	starts     []int // first session of each room
 	mucDomain  string
 	roomPrefix string
 	rooms      []*roomState
 	joins      []joinState // by session
 
 	delivered atomic.Int64 // deliveries of this run, duplicates included
+	lat       hist         // every delivery
+	ackLat    hist         // reflections to the senders
 	acked     atomic.Int64
 	slots     chan struct{} // saturation: one per post awaiting reflection
 
@@ -150,8 +173,6 @@ type roomState struct {
 	mu        sync.Mutex
 	occupants []int    // joined sessions
 	counts    []uint16 // deliveries by post sequence number
-	latencies []time.Duration
-	acks      []time.Duration
 	lastRecv  time.Duration
 	misrouted int
 }
@@ -161,13 +182,22 @@ type joinState struct {
 	sent time.Duration
 	done chan string // "" when joined, else the failure
 	once sync.Once
+	// created is set when the server says the join created the room
+	// (status 201): the joiner then accepts the instant room.
+	created atomic.Bool
+	// configured receives the answer to the instant room's form: "" for
+	// a result, else the failure.
+	configured chan string
 }
 
 func (j *joinState) finish(reason string) {
 	j.once.Do(func() { j.done <- reason })
 }
 
-func (r *roomsRecorder) roomOf(i int) int { return i / r.size }
+// roomOf is the room of session i.
+func (r *roomsRecorder) roomOf(i int) int {
+	return sort.Search(len(r.starts), func(k int) bool { return r.starts[k] > i }) - 1
+}
 
 // onStanza is the fleet's handler: session i is an occupant of room
 // i/size.
@@ -175,8 +205,30 @@ func (r *roomsRecorder) onStanza(i int, _ *Client, e *element) {
 	now := time.Since(r.start)
 	switch e.XMLName.Local {
 	case "presence":
-		if e.attr("type") == "error" && r.isRoom(e.attr("from")) {
+		if !r.isRoom(e.attr("from")) {
+			return
+		}
+		if e.attr("type") == "error" {
 			r.joins[i].finish("presence error " + e.errorCondition())
+			return
+		}
+		if x := e.child(nsMUCUser, "x"); x != nil {
+			for _, st := range x.Children {
+				if st.XMLName.Local == "status" && st.attr("code") == "201" {
+					r.joins[i].created.Store(true)
+				}
+			}
+		}
+	case "iq":
+		if e.attr("id") == "bench-instant" {
+			reason := ""
+			if e.attr("type") == "error" {
+				reason = "instant room refused: " + e.errorCondition()
+			}
+			select {
+			case r.joins[i].configured <- reason:
+			default:
+			}
 		}
 	case "message":
 		r.onMessage(i, e, now)
@@ -237,13 +289,13 @@ func (r *roomsRecorder) onMessage(i int, e *element, now time.Duration) {
 		rs.counts[seq] = 0
 	}
 	rs.counts[seq]++
-	lat := now - time.Duration(sent)
-	rs.latencies = append(rs.latencies, lat)
 	rs.lastRecv = max(rs.lastRecv, now)
-	if i == sender {
-		rs.acks = append(rs.acks, lat)
-	}
 	rs.mu.Unlock()
+	lat := now - time.Duration(sent)
+	r.lat.record(lat)
+	if i == sender {
+		r.ackLat.record(lat)
+	}
 	r.delivered.Add(1)
 	if i == sender {
 		r.acked.Add(1)
@@ -303,15 +355,21 @@ func ensureRooms(ctx context.Context, dsn, prefix string, n int) (created, exist
 // joins each to its room, then posts at o.Rate (or at saturation) for
 // o.Duration and measures every delivery.
 func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsReport, error) {
-	n := o.Rooms * o.Size
-	if o.Rooms <= 0 || o.Size <= 0 {
-		return nil, fmt.Errorf("--rooms and --size must be positive")
+	sizes, err := roomSizes(o)
+	if err != nil {
+		return nil, err
 	}
 	if o.Rate < 0 {
 		return nil, fmt.Errorf("--rate must be positive, or 0 for saturation, not %g", o.Rate)
 	}
 	if o.Rate == 0 && o.InFlight <= 0 {
 		return nil, fmt.Errorf("saturation (--rate 0) needs --inflight of at least 1")
+	}
+	starts := make([]int, len(sizes))
+	n := 0
+	for k, size := range sizes {
+		starts[k] = n
+		n += size
 	}
 	if err := checkFDs(n); err != nil {
 		return nil, err
@@ -320,19 +378,23 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 		Command:         "rooms",
 		Addr:            o.Addr,
 		Users:           userRange(o.Prefix, o.Offset, n),
-		Rooms:           o.Rooms,
-		Size:            o.Size,
+		Rooms:           len(sizes),
+		Size:            sizes[0],
+		Sessions:        n,
 		Mode:            "rate",
 		TargetRate:      o.Rate,
 		DurationSeconds: o.Duration.Seconds(),
+	}
+	if o.Mix != "" {
+		r.Mix = formatMix(sizes)
 	}
 	if o.Rate == 0 {
 		r.Mode, r.InFlight = "saturation", o.InFlight
 	}
 	if o.Storage != "" {
-		log.Info("creating rooms", "rooms", o.Rooms, "prefix", o.RoomPrefix)
+		log.Info("creating rooms", "rooms", len(sizes), "prefix", o.RoomPrefix)
 		var err error
-		r.RoomsCreated, r.RoomsExisting, err = ensureRooms(ctx, o.Storage, o.RoomPrefix, o.Rooms)
+		r.RoomsCreated, r.RoomsExisting, err = ensureRooms(ctx, o.Storage, o.RoomPrefix, len(sizes))
 		if err != nil {
 			return nil, err
 		}
@@ -343,18 +405,22 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	rec := &roomsRecorder{
 		runID:        hex.EncodeToString(id[:]),
 		start:        time.Now(),
-		size:         o.Size,
-		mucDomain:    "conference." + o.Domain,
+		starts:       starts,
+		mucDomain:    o.MUCDomain,
 		roomPrefix:   o.RoomPrefix,
 		joins:        make([]joinState, n),
 		bounced:      make(map[string]int),
 		joinFailures: make(map[string]int),
 	}
-	for k := range o.Rooms {
+	if rec.mucDomain == "" {
+		rec.mucDomain = "conference." + o.Domain
+	}
+	for k := range sizes {
 		rec.rooms = append(rec.rooms, &roomState{jid: o.RoomPrefix + strconv.Itoa(k) + "@" + rec.mucDomain})
 	}
 	for i := range rec.joins {
 		rec.joins[i].done = make(chan string, 1)
+		rec.joins[i].configured = make(chan string, 1)
 	}
 
 	var before ProcSample
@@ -375,61 +441,24 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	}
 	log.Info("logins done", "established", r.Login.Established, "failed", r.Login.Attempted-r.Login.Established)
 
-	// Join, at most o.JoinInFlight at once, each waiting for its subject.
+	// Join, at most o.JoinInFlight at once, each waiting for its subject:
+	// first one occupant of every room (whose join creates the room on a
+	// server where it does not exist yet), then the others.
 	log.Info("joining rooms", "sessions", r.Login.Established)
 	joinStart := time.Now()
-	sem := make(chan struct{}, max(o.JoinInFlight, 1))
-	var joins sync.WaitGroup
-	var joinMu sync.Mutex
 	var joinTimes []time.Duration
-	for i := range n {
-		c := f.client(i)
-		if c == nil {
-			continue
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		joins.Go(func() {
-			defer func() { <-sem }()
-			room := rec.roomOf(i)
-			js := &rec.joins[i]
-			start := time.Now()
-			p := "<presence to='" + escape(rec.rooms[room].jid+"/"+f.username(i)) + "'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>"
-			reason := ""
-			if err := c.Send([]byte(p)); err != nil {
-				reason = "send failed"
-			} else {
-				timer := time.NewTimer(o.JoinTimeout)
-				select {
-				case reason = <-js.done:
-				case <-timer.C:
-					reason = "timeout"
-				case <-ctx.Done():
-					reason = "cancelled"
-				}
-				timer.Stop()
-			}
-			if reason != "" {
-				rec.mu.Lock()
-				rec.joinFailures[reason]++
-				rec.mu.Unlock()
-				return
-			}
-			rs := rec.rooms[room]
-			rs.mu.Lock()
-			rs.occupants = append(rs.occupants, i)
-			rs.mu.Unlock()
-			joinMu.Lock()
-			joinTimes = append(joinTimes, time.Since(start))
-			joinMu.Unlock()
-		})
+	var order []int
+	for k := range sizes {
+		order = append(order, starts[k])
 	}
-	joins.Wait()
+	rec.join(ctx, f, o, order, &joinTimes)
+	order = order[:0]
+	for i := range n {
+		if k := rec.roomOf(i); starts[k] != i {
+			order = append(order, i)
+		}
+	}
+	rec.join(ctx, f, o, order, &joinTimes)
 	r.JoinSeconds = round(time.Since(joinStart).Seconds(), 3)
 	r.Joined = len(joinTimes)
 	r.JoinLatency = summarize(joinTimes)
@@ -472,51 +501,81 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	if o.Rate == 0 {
 		rec.slots = make(chan struct{}, o.InFlight)
 	}
-	log.Info("posting", "mode", r.Mode, "rate", o.Rate, "inflight", r.InFlight, "for", o.Duration, "rooms", len(active))
-	begin := time.Now()
-	end := begin.Add(o.Duration)
-	var interval float64
-	if o.Rate > 0 {
-		interval = float64(time.Second) / o.Rate
+	rates := o.Rates
+	if len(rates) == 0 {
+		rates = []float64{o.Rate}
+	} else {
+		r.Mode, r.TargetRate = "steps", 0
 	}
+	log.Info("posting", "mode", r.Mode, "rates", rates, "inflight", r.InFlight, "for", o.Duration, "rooms", len(active))
+	begin := time.Now()
+	var posts atomic.Int64
+	stopProgress := rec.progress(o.Progress, begin, func() int { return int(posts.Load()) })
 	var buf []byte
-	for k := 0; ; k++ {
-		if o.Rate > 0 {
-			due := begin.Add(time.Duration(float64(k) * interval))
-			if !due.Before(end) || !sleepUntil(ctx, due) {
+	for _, rate := range rates {
+		stepBegin := time.Now()
+		end := stepBegin.Add(o.Duration)
+		lat0, deliv0, posts0 := rec.lat.snapshot(), rec.delivered.Load(), r.Posts
+		var interval float64
+		if rate > 0 {
+			interval = float64(time.Second) / rate
+		}
+		for k := 0; ; k++ {
+			if rate > 0 {
+				due := stepBegin.Add(time.Duration(float64(k) * interval))
+				if !due.Before(end) || !sleepUntil(ctx, due) {
+					break
+				}
+			} else if stop := r.acquire(ctx, rec.slots, end, o.StallTimeout); stop {
 				break
 			}
-		} else if stop := r.acquire(ctx, rec.slots, end, o.StallTimeout); stop {
+			rs := active[mrand.IntN(len(active))]
+			rs.mu.Lock()
+			sender := rs.occupants[mrand.IntN(len(rs.occupants))]
+			seq := len(rs.counts)
+			rs.counts = append(rs.counts, 0)
+			rs.mu.Unlock()
+			c := f.client(sender)
+			sent := time.Since(rec.start)
+			buf = fmt.Appendf(buf[:0], "<message to='%s' type='groupchat' id='pb%d-%d'><body>pb %s %d %d %d %d</body></message>",
+				rs.jid, roomIndex[rs], seq, rec.runID, roomIndex[rs], seq, sender, int64(sent))
+			var err error
+			if c == nil {
+				err = errors.New("session closed")
+			} else {
+				err = c.Send(buf)
+			}
+			if err != nil {
+				r.SendErrors++
+				rs.mu.Lock()
+				rs.counts[seq] = unsent
+				rs.mu.Unlock()
+				rec.release()
+				log.Debug("send failed", "err", err)
+				continue
+			}
+			r.Posts++
+			posts.Add(1)
+		}
+		if len(o.Rates) > 0 {
+			took := time.Since(stepBegin).Seconds()
+			st := StepReport{
+				TargetRate:    rate,
+				Posts:         r.Posts - posts0,
+				PostRate:      round(float64(r.Posts-posts0)/took, 1),
+				Deliveries:    int(rec.delivered.Load() - deliv0),
+				DeliveredRate: round(float64(rec.delivered.Load()-deliv0)/took, 1),
+				Latency:       rec.lat.snapshot().sub(lat0).Summary(),
+			}
+			r.Steps = append(r.Steps, st)
+			log.Info("step done", "rate", rate, "posts/s", st.PostRate, "deliveries/s", st.DeliveredRate, "p99_ms", st.Latency.P99)
+		}
+		if ctx.Err() != nil || r.Stalled != "" {
 			break
 		}
-		rs := active[mrand.IntN(len(active))]
-		rs.mu.Lock()
-		sender := rs.occupants[mrand.IntN(len(rs.occupants))]
-		seq := len(rs.counts)
-		rs.counts = append(rs.counts, 0)
-		rs.mu.Unlock()
-		c := f.client(sender)
-		sent := time.Since(rec.start)
-		buf = fmt.Appendf(buf[:0], "<message to='%s' type='groupchat' id='pb%d-%d'><body>pb %s %d %d %d %d</body></message>",
-			rs.jid, roomIndex[rs], seq, rec.runID, roomIndex[rs], seq, sender, int64(sent))
-		var err error
-		if c == nil {
-			err = errors.New("session closed")
-		} else {
-			err = c.Send(buf)
-		}
-		if err != nil {
-			r.SendErrors++
-			rs.mu.Lock()
-			rs.counts[seq] = unsent
-			rs.mu.Unlock()
-			rec.release()
-			log.Debug("send failed", "err", err)
-			continue
-		}
-		r.Posts++
 	}
 	sendTime := time.Since(begin)
+	stopProgress()
 	r.PostRate = round(float64(r.Posts)/sendTime.Seconds(), 1)
 
 	// Every post written is expected by every occupant of its room.
@@ -550,7 +609,6 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	r.Acked = int(rec.acked.Load())
 	f.close()
 
-	var lats, acks []time.Duration
 	var lastRecv time.Duration
 	for _, rs := range active {
 		rs.mu.Lock()
@@ -564,8 +622,6 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 			r.Duplicates += max(int(c)-occ, 0)
 		}
 		r.Misrouted += rs.misrouted
-		lats = append(lats, rs.latencies...)
-		acks = append(acks, rs.acks...)
 		lastRecv = max(lastRecv, rs.lastRecv)
 		rs.mu.Unlock()
 	}
@@ -577,8 +633,10 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	if window := lastRecv - begin.Sub(rec.start); window > 0 {
 		r.DeliveredRate = round(float64(r.Received)/window.Seconds(), 1)
 	}
-	r.Latency = summarize(lats)
-	r.AckLatency = summarize(acks)
+	r.LatencyHist = rec.lat.snapshot()
+	r.AckHist = rec.ackLat.snapshot()
+	r.Latency = r.LatencyHist.Summary()
+	r.AckLatency = r.AckHist.Summary()
 	r.Dropped = f.droppedCounts()
 	return r, nil
 }
@@ -613,11 +671,22 @@ func (r *RoomsReport) acquire(ctx context.Context, slots chan struct{}, end time
 func (r *RoomsReport) Text() string {
 	var b strings.Builder
 	load := fmt.Sprintf("%g posts/s", r.TargetRate)
-	if r.Mode == "saturation" {
+	switch r.Mode {
+	case "saturation":
 		load = fmt.Sprintf("saturation (%d posts in flight)", r.InFlight)
+	case "steps":
+		var rs []string
+		for _, st := range r.Steps {
+			rs = append(rs, strconv.FormatFloat(st.TargetRate, 'f', -1, 64))
+		}
+		load = "steps of " + strings.Join(rs, ", ") + " posts/s"
 	}
-	fmt.Fprintf(&b, "parley-bench rooms: %d rooms × %d (%s) on %s, %s for %.1f s\n",
-		r.Rooms, r.Size, r.Users, r.Addr, load, r.DurationSeconds)
+	shape := fmt.Sprintf("%d rooms × %d", r.Rooms, r.Size)
+	if r.Mix != "" {
+		shape = fmt.Sprintf("%d rooms (%s)", r.Rooms, r.Mix)
+	}
+	fmt.Fprintf(&b, "parley-bench rooms: %s (%s) on %s, %s for %.1f s\n",
+		shape, r.Users, r.Addr, load, r.DurationSeconds)
 	fmt.Fprintf(&b, "rooms         %d created, %d existing\n", r.RoomsCreated, r.RoomsExisting)
 	r.Login.writeText(&b)
 	fmt.Fprintf(&b, "joined        %d in %.1f s (%d rooms active); failed %s\n", r.Joined, r.JoinSeconds, r.RoomsActive, formatCounts(r.JoinFailures))
@@ -625,6 +694,9 @@ func (r *RoomsReport) Text() string {
 	fmt.Fprintf(&b, "posts         %d (%.1f posts/s), %d send errors, %d reflected to their sender\n", r.Posts, r.PostRate, r.SendErrors, r.Acked)
 	if r.Stalled != "" {
 		fmt.Fprintf(&b, "STALLED       %s\n", r.Stalled)
+	}
+	for _, st := range r.Steps {
+		fmt.Fprintf(&b, "  step %6g/s  posted %.0f/s, delivered %.0f/s, %s\n", st.TargetRate, st.PostRate, st.DeliveredRate, st.Latency)
 	}
 	fmt.Fprintf(&b, "deliveries    %d of %d expected (%.1f deliveries/s)\n", r.Received, r.Expected, r.DeliveredRate)
 	fmt.Fprintf(&b, "lost          %d; duplicates %d, misrouted %d, from other runs %d\n", r.Lost, r.Duplicates, r.Misrouted, r.Foreign)
@@ -640,4 +712,237 @@ func (r *RoomsReport) Text() string {
 	}
 	fmt.Fprintf(&b, "bench         CPU %.0f%% of one core while posting, RSS %s\n", r.BenchCPUPercent, fmtKB(r.BenchRSSKB))
 	return b.String()
+}
+
+// join joins the sessions in order to their rooms, at most o.JoinInFlight
+// at once, and appends the time each took to *times. A join that creates
+// the room (status 201) accepts the instant room (XEP-0045 §10.1.2) with
+// the server's default configuration before it counts as joined.
+func (rec *roomsRecorder) join(ctx context.Context, f *fleet, o roomsOptions, order []int, times *[]time.Duration) {
+	sem := make(chan struct{}, max(o.JoinInFlight, 1))
+	var joins sync.WaitGroup
+	var mu sync.Mutex
+	for _, i := range order {
+		c := f.client(i)
+		if c == nil {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		joins.Go(func() {
+			defer func() { <-sem }()
+			room := rec.roomOf(i)
+			js := &rec.joins[i]
+			start := time.Now()
+			timer := time.NewTimer(o.JoinTimeout)
+			defer timer.Stop()
+			wait := func(ch <-chan string) string {
+				select {
+				case reason := <-ch:
+					return reason
+				case <-timer.C:
+					return "timeout"
+				case <-ctx.Done():
+					return "cancelled"
+				}
+			}
+			p := "<presence to='" + escape(rec.rooms[room].jid+"/"+f.username(i)) + "'><x xmlns='" + nsMUC + "'><history maxstanzas='0'/></x></presence>"
+			reason := ""
+			if err := c.Send([]byte(p)); err != nil {
+				reason = "send failed"
+			} else {
+				reason = wait(js.done)
+			}
+			if reason == "" && js.created.Load() {
+				iq := "<iq type='set' id='bench-instant' to='" + escape(rec.rooms[room].jid) + "'><query xmlns='" + nsMUCOwner + "'><x xmlns='jabber:x:data' type='submit'/></query></iq>"
+				if err := c.Send([]byte(iq)); err != nil {
+					reason = "send failed"
+				} else {
+					reason = wait(js.configured)
+				}
+			}
+			if reason != "" {
+				rec.mu.Lock()
+				rec.joinFailures[reason]++
+				rec.mu.Unlock()
+				return
+			}
+			rs := rec.rooms[room]
+			rs.mu.Lock()
+			rs.occupants = append(rs.occupants, i)
+			rs.mu.Unlock()
+			mu.Lock()
+			*times = append(*times, time.Since(start))
+			mu.Unlock()
+		})
+	}
+	joins.Wait()
+}
+
+const (
+	nsMUC      = "http://jabber.org/protocol/muc"
+	nsMUCUser  = "http://jabber.org/protocol/muc#user"
+	nsMUCOwner = "http://jabber.org/protocol/muc#owner"
+)
+
+// progress writes a live progress line every interval until the returned
+// function is called: posts, deliveries and their rates over the last
+// interval, the p99 of that interval's deliveries, and the deliveries
+// still missing. On a terminal the line rewrites itself.
+func (rec *roomsRecorder) progress(interval time.Duration, begin time.Time, posts func() int) (stop func()) {
+	if interval <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	tty := isTerminal(os.Stderr)
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		prev := rec.lat.snapshot()
+		prevPosts, prevDeliv := 0, int64(0)
+		for {
+			select {
+			case <-done:
+				if tty {
+					fmt.Fprintln(os.Stderr)
+				}
+				return
+			case <-t.C:
+			}
+			now := rec.lat.snapshot()
+			p, d := posts(), rec.delivered.Load()
+			window := now.sub(prev).Summary()
+			line := fmt.Sprintf("%5.0fs  posts %d (%.0f/s)  deliveries %d (%.0f/s)  p99 %s  reflected %d",
+				time.Since(begin).Seconds(), p, float64(p-prevPosts)/interval.Seconds(),
+				d, float64(d-prevDeliv)/interval.Seconds(), fmtMS(window.P99), rec.acked.Load())
+			if tty {
+				fmt.Fprintf(os.Stderr, "\r\033[K%s", line)
+			} else {
+				fmt.Fprintln(os.Stderr, line)
+			}
+			prev, prevPosts, prevDeliv = now, p, d
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// roomSizes is the occupants of each room: o.Mix, else o.Rooms of o.Size.
+func roomSizes(o roomsOptions) ([]int, error) {
+	if o.Mix != "" {
+		return parseMix(o.Mix)
+	}
+	if o.Rooms <= 0 || o.Size <= 0 {
+		return nil, fmt.Errorf("--rooms and --size must be positive")
+	}
+	sizes := make([]int, o.Rooms)
+	for k := range sizes {
+		sizes[k] = o.Size
+	}
+	return sizes, nil
+}
+
+// parseMix reads --mix: rooms as COUNTxSIZE,… (e.g. 1x16000,10x150,100x30;
+// larger rooms first is customary, any order works), or seed:USERS, the
+// seed's planning model scaled to USERS sessions: one room holding a
+// twentieth of them (at most 16,000), a quarter in rooms of 150, the rest
+// in rooms of 30 (the last room of each kind takes what is left).
+func parseMix(v string) ([]int, error) {
+	var sizes []int
+	if users, ok := strings.CutPrefix(v, "seed:"); ok {
+		n, err := strconv.Atoi(users)
+		if err != nil || n < 60 {
+			return nil, fmt.Errorf("--mix seed:USERS needs at least 60 users, not %q", users)
+		}
+		big := min(n/20, 16000)
+		mid := n / 4
+		small := n - big - mid
+		sizes = append(sizes, big)
+		for _, kind := range [][2]int{{mid, 150}, {small, 30}} {
+			total, size := kind[0], kind[1]
+			for total > 0 {
+				s := min(size, total)
+				if total-s < size/2 && total-s > 0 {
+					s = total // fold a small remainder into the last room
+				}
+				sizes = append(sizes, s)
+				total -= s
+			}
+		}
+		return sizes, nil
+	}
+	for _, part := range strings.Split(v, ",") {
+		count, size, ok := strings.Cut(strings.TrimSpace(part), "x")
+		c, err1 := strconv.Atoi(count)
+		s, err2 := strconv.Atoi(size)
+		if !ok || err1 != nil || err2 != nil || c <= 0 || s <= 0 {
+			return nil, fmt.Errorf("--mix: %q is not COUNTxSIZE (e.g. 10x150)", part)
+		}
+		for range c {
+			sizes = append(sizes, s)
+		}
+	}
+	if len(sizes) == 0 {
+		return nil, fmt.Errorf("--mix: no rooms")
+	}
+	return sizes, nil
+}
+
+// formatMix writes sizes as COUNTxSIZE,… in their order.
+func formatMix(sizes []int) string {
+	var parts []string
+	for k := 0; k < len(sizes); {
+		j := k
+		for j < len(sizes) && sizes[j] == sizes[k] {
+			j++
+		}
+		parts = append(parts, fmt.Sprintf("%dx%d", j-k, sizes[k]))
+		k = j
+	}
+	return strings.Join(parts, ",")
+}
+
+// StepReport is one posting rate of a run with --rates.
+type StepReport struct {
+	TargetRate    float64 `json:"target_rate"`
+	Posts         int     `json:"posts"`
+	PostRate      float64 `json:"post_rate"`
+	Deliveries    int     `json:"deliveries"`
+	DeliveredRate float64 `json:"delivered_rate"`
+	Latency       Summary `json:"latency_ms"`
+}
+
+// rateList is the --rates flag.
+type rateList []float64
+
+func (l *rateList) String() string {
+	parts := make([]string, len(*l))
+	for i, r := range *l {
+		parts[i] = strconv.FormatFloat(r, 'f', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *rateList) Set(v string) error {
+	*l = nil
+	for _, part := range strings.Split(v, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+		if err != nil || r <= 0 {
+			return fmt.Errorf("%q is not a positive post rate", part)
+		}
+		*l = append(*l, r)
+	}
+	return nil
 }
