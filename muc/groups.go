@@ -206,9 +206,24 @@ func (e *Engine) FollowGroups(ctx context.Context, interval time.Duration) error
 				continue
 			}
 			e.access.groupChecks.Add(1)
+			e.warmGroups(ctx, room)
 			if err := e.recheck(ctx, room, ""); err != nil && ctx.Err() == nil {
 				e.log.Error("rechecking a room's directory groups", "room", room, "err", err)
 			}
+		}
+	}
+}
+
+// warmGroups asks Groups about each occupant of room before the recheck
+// takes the room's lock, so that the directory lookups of a large room
+// (one per user whose cached groups expired) happen outside it and the
+// recheck finds them cached. The answers are not used here.
+func (e *Engine) warmGroups(ctx context.Context, room string) {
+	seen := map[string]bool{}
+	for _, o := range e.Occupants(room) {
+		if !seen[o.User] && !isAdmin(o.User) {
+			seen[o.User] = true
+			_, _ = e.cfg.Groups.InGroup(ctx, o.User, "")
 		}
 	}
 }
