@@ -77,6 +77,8 @@ type Store interface {
 	UserArchives
 	Blocklists
 	FederationStatus
+	FastTokens
+	PushRegistrations
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

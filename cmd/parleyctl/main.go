@@ -8,6 +8,7 @@
 //
 //	parleyctl [--config FILE] [--data DIR] [--storage DSN] [--domain NAME] user add NAME [--password PW]
 //	parleyctl ... user list|passwd|sip-password|delete ...
+//	parleyctl ... user tokens list USER | user tokens revoke USER --all|--agent ID
 //	parleyctl ... ldap check USER
 //	parleyctl ... category add|list|show|set|delete ...
 //	parleyctl ... room create|list|show|set|disable|enable|delete ...
@@ -85,6 +86,8 @@ var commands = []command{
 	{path: "user passwd", args: "NAME [--password PW]", help: "set an account's password (read from stdin unless given)", flags: passwordFlag, nargs: 1, run: userPasswd},
 	{path: "user sip-password", args: "NAME [--password PW]", help: "set an account's SIP password only (digest, RFC 8760), keeping its XMPP credentials: for directory users (--auth ldap), whose directory password SIP cannot check; read from stdin unless given", flags: passwordFlag, nargs: 1, run: userSIPPassword},
 	{path: "user delete", args: "NAME", help: "delete an account with its roster and offline messages", nargs: 1, run: userDelete},
+	{path: "user tokens list", args: "USER", help: "list the devices that hold a FAST token (XEP-0484: log in without the password)", nargs: 1, run: userTokensList},
+	{path: "user tokens revoke", args: "USER --all | --agent ID", help: "revoke FAST tokens: the device logs in with the password next time", flags: tokenRevokeFlags, nargs: 1, run: userTokensRevoke},
 
 	{path: "ldap check", args: "USER", help: "find a user in the --auth ldap directory and show their entry and groups (nested groups included), as the group: entries of policy see them", nargs: 1, run: ldapCheck},
 

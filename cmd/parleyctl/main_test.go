@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xdg-go/scram"
 
 	"github.com/parleychat/parley/protocol/auth"
+	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
 )
 
@@ -197,5 +199,42 @@ func TestSharedConfigFile(t *testing.T) {
 	code := run(context.Background(), []string{"--config", file, "user", "add", "alice", "--password", "pw"}, strings.NewReader(""), &out, &errOut)
 	if code != exitOK || out.String() != "added alice@example.org\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+}
+
+// parleyctl user tokens: the FAST tokens (XEP-0484) a user's devices hold
+// are listed, and revoked one device at a time or all at once.
+func TestUserTokens(t *testing.T) {
+	r := newRunner(t)
+	r.must(exitOK, "", "user", "add", "alice", "--password", "wonderland")
+	ctx := context.Background()
+	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(r.data, "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	for _, agent := range []string{"phone-uuid", "laptop-uuid"} {
+		if err := store.PutFastToken(ctx, storage.FastToken{Owner: "alice", AgentID: agent, Mechanism: "HT-SHA-256-NONE", Hash: []byte{1}, Expires: exp, Software: "Conversations", Device: agent}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.Close()
+	res := r.must(exitOK, "", "user", "tokens", "list", "alice@localhost")
+	if !strings.Contains(res.stdout, "phone-uuid") || !strings.Contains(res.stdout, "laptop-uuid") || !strings.Contains(res.stdout, "Conversations") {
+		t.Errorf("tokens list = %q", res.stdout)
+	}
+	r.must(exitUsage, "", "user", "tokens", "revoke", "alice")
+	r.must(exitFailure, "", "user", "tokens", "revoke", "alice", "--agent", "nope")
+	res = r.must(exitOK, "", "user", "tokens", "revoke", "alice", "--agent", "phone-uuid")
+	if res.stdout != "revoked 1 FAST token(s) of alice@localhost\n" {
+		t.Errorf("revoke --agent = %q", res.stdout)
+	}
+	res = r.must(exitOK, "", "user", "tokens", "list", "alice")
+	if strings.Contains(res.stdout, "phone-uuid") || !strings.Contains(res.stdout, "laptop-uuid") {
+		t.Errorf("after revoking the phone: %q", res.stdout)
+	}
+	r.must(exitOK, "", "user", "tokens", "revoke", "alice", "--all")
+	if res = r.must(exitOK, "", "user", "tokens", "list", "alice"); strings.Contains(res.stdout, "uuid") {
+		t.Errorf("after revoking all: %q", res.stdout)
 	}
 }

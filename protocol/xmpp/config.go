@@ -28,6 +28,9 @@ const (
 	DefaultSMResumeTimeout     = 5 * time.Minute
 	DefaultSMMaxResumable      = 10
 	DefaultSMMaxQueue          = 5000
+	DefaultFastTokenLifetime   = 14 * 24 * time.Hour
+	DefaultPushInterval        = 10 * time.Second
+	DefaultPushMaxErrors       = 5
 	DefaultSlowConsumerTime    = 10 * time.Second
 	DefaultSlowConsumerRate    = 1 << 10
 	DefaultWriteTimeout        = 30 * time.Second
@@ -119,9 +122,21 @@ type Config struct {
 	// most SMMaxResumable resumable sessions on this node (more are
 	// enabled without resumption), and a session at most SMMaxQueue
 	// stanzas its client has not acknowledged.
-	SMResumeTimeout  time.Duration
-	SMMaxResumable   int
-	SMMaxQueue       int
+	SMResumeTimeout time.Duration
+	SMMaxResumable  int
+	SMMaxQueue      int
+	// FastTokenLifetime is how long a FAST token (XEP-0484, fast.go)
+	// stays valid after it is issued.
+	FastTokenLifetime time.Duration
+	// Push notifications (XEP-0357, push.go): at most one publish per
+	// registration every PushInterval (what comes meanwhile is counted
+	// into the next); a registration whose app server answers
+	// PushMaxErrors publishes in a row with errors is disabled; the
+	// message body goes to the app server only when PushBody allows it
+	// and the client's publish-options ask for it.
+	PushInterval     time.Duration
+	PushMaxErrors    int
+	PushBody         bool
 	SendQueueBytes   int64
 	SlowConsumerTime time.Duration
 	SlowConsumerRate int64
@@ -231,6 +246,9 @@ func (c *Config) applyDefaults() error {
 	setDefault(&c.SMResumeTimeout, DefaultSMResumeTimeout)
 	setDefault(&c.SMMaxResumable, DefaultSMMaxResumable)
 	setDefault(&c.SMMaxQueue, DefaultSMMaxQueue)
+	setDefault(&c.FastTokenLifetime, DefaultFastTokenLifetime)
+	setDefault(&c.PushInterval, DefaultPushInterval)
+	setDefault(&c.PushMaxErrors, DefaultPushMaxErrors)
 	setDefault(&c.SlowConsumerTime, DefaultSlowConsumerTime)
 	setDefault(&c.SlowConsumerRate, DefaultSlowConsumerRate)
 	setDefault(&c.StanzaRate, DefaultStanzaRate)

@@ -39,6 +39,11 @@ type metrics struct {
 	smExpired      prometheus.Counter
 	smRescued      prometheus.Counter
 	smLimited      *prometheus.CounterVec
+	// FAST (XEP-0484, fast.go) and push (XEP-0357, push.go).
+	fastLogins   prometheus.Counter
+	fastTokens   prometheus.Counter
+	pushSent     *prometheus.CounterVec
+	pushDisabled prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -89,13 +94,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parley_xmpp_sm_messages_to_offline_total", Help: "Messages a client never acknowledged, stored offline when its session ended."}),
 		smLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_xmpp_sm_limited_total", Help: "Stream management limits reached: resumable (an account's resumable sessions: enabled without resumption), queue (a session's unacknowledged stanzas: the session ends)."}, []string{"limit"}),
+		fastLogins: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_fast_logins_total", Help: "Logins with a FAST token (XEP-0484)."}),
+		fastTokens: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_fast_tokens_issued_total", Help: "FAST tokens issued (XEP-0484), rotations included."}),
+		pushSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_xmpp_push_notifications_total", Help: "Push notifications (XEP-0357) sent to app servers, by result (ok, error, timeout, coalesced: counted into a later one by --push-interval)."}, []string{"result"}),
+		pushDisabled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_xmpp_push_disabled_total", Help: "Push registrations disabled after --push-max-errors failed publishes in a row."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.logins, m.authFailures, m.stanzasIn,
 			m.stanzasOut, m.streamErrors, m.slowConsumers, m.offlineStored,
 			m.stanzasThrottled, m.stanzasRefused, m.throttleSeconds, m.unauthRefused, m.limits, m.rosterLimited,
 			m.csiHeld, m.csiSuperseded,
-			m.smDetached, m.smResumed, m.smResumeFailed, m.smExpired, m.smRescued, m.smLimited)
+			m.smDetached, m.smResumed, m.smResumeFailed, m.smExpired, m.smRescued, m.smLimited,
+			m.fastLogins, m.fastTokens, m.pushSent, m.pushDisabled)
 	}
 	return m
 }
@@ -109,6 +123,9 @@ func (m *metrics) setLimits(c *Config) {
 		"send_queue":              float64(c.SendQueueLength),
 		"sm_max_resumable":        float64(c.SMMaxResumable),
 		"sm_max_queue":            float64(c.SMMaxQueue),
+		"fast_token_lifetime":     c.FastTokenLifetime.Seconds(),
+		"push_interval":           c.PushInterval.Seconds(),
+		"push_max_errors":         float64(c.PushMaxErrors),
 		"sm_resume_timeout":       c.SMResumeTimeout.Seconds(),
 		"max_roster_items":        float64(c.MaxRosterItems),
 		"max_pending_requests":    float64(c.MaxPendingRequests),

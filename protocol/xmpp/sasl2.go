@@ -58,6 +58,9 @@ func (s *Server) registerSASL2() {
 		}
 		inline := NewElement(nsSASL2, "inline")
 		inline.Append(s.bind2Offer())
+		if fast := s.fastOffer(c); fast != nil {
+			inline.Append(fast)
+		}
 		return el.Append(inline)
 	}, map[string]authHandler{"authenticate": s.sasl2Authenticate})
 }
@@ -104,8 +107,13 @@ func (s *Server) sasl2Authenticate(ctx context.Context, c *conn, el *Element) (b
 	mech := el.AttrValue("mechanism")
 	var username string
 	var final []byte
+	var fast *fastLogin
 	if ferr == nil {
-		username, final, ferr = c.runMechanism(ctx, nsSASL2, req.mech, req.initial)
+		if isFASTMechanism(req.mech) {
+			username, final, fast, ferr = c.fastAuthenticate(ctx, req)
+		} else {
+			username, final, ferr = c.runMechanism(ctx, nsSASL2, req.mech, req.initial)
+		}
 	}
 	ok, err := c.saslOutcome(ctx, mech, username, ferr, sasl2FailureBytes)
 	if !ok || err != nil {
@@ -114,6 +122,14 @@ func (s *Server) sasl2Authenticate(ctx context.Context, c *conn, el *Element) (b
 	success := NewElement(nsSASL2, "success")
 	if final != nil {
 		success.Append(NewElement(nsSASL2, "additional-data").AppendText(base64.StdEncoding.EncodeToString(final)))
+	}
+	// FAST (XEP-0484): a new token when asked for, the used one
+	// recorded, or dropped when the client says so.
+	token, err := c.fastAfterLogin(ctx, req, fast)
+	if err != nil {
+		c.log.Error("FAST: storing the token", "user", username, "err", err)
+		c.username = ""
+		return false, c.write(sasl2FailureBytes(&saslFailure{condition: "temporary-auth-failure", text: "cannot issue a token now"}))
 	}
 	ident := username + "@" + s.cfg.Domain
 	var sess *session
@@ -130,6 +146,9 @@ func (s *Server) sasl2Authenticate(ctx context.Context, c *conn, el *Element) (b
 		success.Append(bound)
 	} else {
 		success.Append(NewElement(nsSASL2, "authorization-identifier").AppendText(ident))
+	}
+	if token != nil {
+		success.Append(token)
 	}
 	// No stream restart (§2.6.1): the features of the authenticated
 	// stream follow at once.

@@ -75,6 +75,8 @@ func Run(t *testing.T, newDatabase Opener) {
 		{"PubSub", pubsubTests},
 		{"AccountArchive", accountArchiveTests},
 		{"Blocklist", blocklistTests},
+		{"FastTokens", fastTokenTests},
+		{"Push", pushTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {

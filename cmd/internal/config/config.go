@@ -99,19 +99,24 @@ type Config struct {
 	MaxOfflineMessages  int
 	SendQueue           int
 	// Stream management (XEP-0198): see xmpp.Config.
-	SMResumeTimeout  time.Duration
-	SMMaxResumable   int
-	SMMaxQueue       int
-	SendQueueBytes   int64
-	SlowConsumerTime time.Duration
-	SlowConsumerRate int64
-	StanzaRate       float64
-	StanzaBurst      int
-	UserStanzaRate   float64
-	UserStanzaBurst  int
-	IPStanzaRate     float64
-	IPStanzaBurst    int
-	MaxResources     int
+	SMResumeTimeout time.Duration
+	SMMaxResumable  int
+	SMMaxQueue      int
+	// FAST tokens and push notifications: see xmpp.Config.
+	FastTokenLifetime time.Duration
+	PushInterval      time.Duration
+	PushMaxErrors     int
+	PushBody          bool
+	SendQueueBytes    int64
+	SlowConsumerTime  time.Duration
+	SlowConsumerRate  int64
+	StanzaRate        float64
+	StanzaBurst       int
+	UserStanzaRate    float64
+	UserStanzaBurst   int
+	IPStanzaRate      float64
+	IPStanzaBurst     int
+	MaxResources      int
 	// ChannelBinding offers SCRAM -PLUS (see xmpp.Config.ChannelBinding).
 	ChannelBinding bool
 	// Admins, AllowRegistration and ContactAddresses: see the xmpp.Config

@@ -54,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		MaxAuthFailures: 3, AuthFailureDelay: time.Second,
 		MaxOfflineMessages: 1000, SendQueue: 1024, MaxResources: 32,
 		SMResumeTimeout: 5 * time.Minute, SMMaxResumable: 10, SMMaxQueue: 5000,
+		FastTokenLifetime: 14 * 24 * time.Hour, PushInterval: 10 * time.Second, PushMaxErrors: 5,
 		Auth: "internal", LDAPUserFilter: "(uid=%u)", LDAPTimeout: 5 * time.Second,
 		LDAPGroupAttr: "member", LDAPCacheTTL: 5 * time.Minute, LDAPPoolSize: 4,
 		SendQueueBytes: 16 << 20, SlowConsumerTime: 10 * time.Second, SlowConsumerRate: 1 << 10,
