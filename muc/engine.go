@@ -81,8 +81,9 @@ type Config struct {
 	// treats every user as local.
 	Domain string
 	// Groups resolves the directory groups that policy lists name
-	// ("group:NAME", groups.go); nil means no directory: a group has no
-	// members.
+	// ("group:NAME", groups.go); nil means no directory: groups cannot
+	// be resolved, and policy fails closed (a denied group denies
+	// everyone, an allowed group allows no one).
 	Groups Groups
 }
 

@@ -58,11 +58,16 @@ func groupWalled(c storage.Category) bool {
 	return hasGroups(c.AllowedMembers) || hasGroups(c.DeniedMembers)
 }
 
-// inGroup asks Config.Groups; without one (no directory configured) a
-// group has no members.
+// inGroup asks Config.Groups. Without one (no directory configured) no
+// group can be resolved: the answer is failClosed, as in an outage, so
+// that a wall naming a group never opens because the directory settings
+// went missing.
 func (e *Engine) inGroup(ctx context.Context, user, entry string, failClosed bool) bool {
-	if e.cfg.Groups == nil || IsGroup(user) {
+	if IsGroup(user) {
 		return false
+	}
+	if e.cfg.Groups == nil {
+		return failClosed
 	}
 	in, err := e.cfg.Groups.InGroup(ctx, user, strings.TrimPrefix(entry, GroupPrefix))
 	if err != nil {

@@ -114,3 +114,24 @@ func TestGroupWall(t *testing.T) {
 		}
 	}
 }
+
+// Without a directory (no Config.Groups: the --ldap-* settings went
+// missing) a group cannot be resolved and the wall fails closed: a denied
+// group denies everyone, an allowed group lets no one in.
+func TestGroupWallWithoutDirectory(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, c := range []storage.Category{
+		{Name: "denies", AllowedMembers: []string{"*"}, DeniedMembers: []string{"group:traders"}},
+		{Name: "allows", AllowedMembers: []string{"group:research"}},
+	} {
+		if err := f.e.PutCategory(ctx, ActorAdmin, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.e.CreateRoom(ctx, CreateRoomRequest{Room: storage.Room{Name: c.Name, Category: c.Name}, Creator: ActorAdmin, Privacy: Open}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.join(c.Name, "alice@localhost", "alice")
+		wantCode(t, err, CodeForbidden)
+	}
+}

@@ -280,6 +280,9 @@ func (c *ctl) users(list []string, everyone bool) ([]string, error) {
 			continue
 		}
 		if ref, ok := strings.CutPrefix(strings.TrimSpace(u), muc.GroupPrefix); ok {
+			if _, ldap := c.cfg.LDAP(); !ldap {
+				return nil, fmt.Errorf("%s names a directory group: give --auth ldap and the --ldap-* settings parleyd uses", u)
+			}
 			g, err := groupEntry(ref)
 			if err != nil {
 				return nil, err

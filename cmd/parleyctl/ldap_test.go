@@ -45,6 +45,9 @@ func TestLDAPGroupsInPolicy(t *testing.T) {
 		t.Errorf("ldap check *: %s", res.stderr)
 	}
 	r.must(exitFailure, "", "ldap", "check", "bob") // no directory given
+	if res := r.must(exitFailure, "", "category", "add", "x", "--deny", "group:traders"); !strings.Contains(res.stderr, "--auth ldap") {
+		t.Errorf("a group without the directory settings: %s", res.stderr)
+	}
 
 	deskDN := "cn=desk,ou=groups,dc=example,dc=org"
 	ctl(exitOK, "category", "add", "wall", "--allow", "group:research", "--allow", "bob", "--deny", "group:"+deskDN)
