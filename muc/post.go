@@ -273,20 +273,20 @@ func (e *Engine) SetSubject(ctx context.Context, room, address, subject string, 
 // SendPrivate delivers a private message between two occupants (XEP-0045
 // §7.5), if the room allows it. Private messages are not archived; they
 // are captured for compliance.
-func (e *Engine) SendPrivate(ctx context.Context, room, address, toNick string, payload []byte, body string) error {
+func (e *Engine) SendPrivate(ctx context.Context, room, address, toNick string, payload []byte, body string) (PrivateSent, error) {
 	h := e.lockHost(room)
 	defer e.unlockHost(h)
 	from := h.occupantAt(address)
 	if from == nil {
-		return refuse(CodeNotAcceptable, "join room %q first", room)
+		return PrivateSent{}, refuse(CodeNotAcceptable, "join room %q first", room)
 	}
 	to := h.occupants[toNick]
 	if to == nil {
-		return refuse(CodeNotFound, "no occupant %q in %q", toNick, room)
+		return PrivateSent{}, refuse(CodeNotFound, "no occupant %q in %q", toNick, room)
 	}
 	r, err := e.room(ctx, room)
 	if err != nil {
-		return err
+		return PrivateSent{}, err
 	}
 	allowed := false
 	switch r.AllowPM {
@@ -298,17 +298,26 @@ func (e *Engine) SendPrivate(ctx context.Context, room, address, toNick string, 
 		allowed = from.Role == RoleModerator
 	}
 	if !allowed {
-		return refuse(CodeNotAllowed, "private messages are not allowed in %q", room)
+		return PrivateSent{}, refuse(CodeNotAllowed, "private messages are not allowed in %q", room)
 	}
 	if err := e.cfg.Store.AppendOutbox(ctx, e.event("private", room, from.User, map[string]string{
 		"from_nick": from.Nick, "to_nick": to.Nick, "to": to.User, "body": body})); err != nil {
-		return fmt.Errorf("muc: recording private message: %w", err)
+		return PrivateSent{}, fmt.Errorf("muc: recording private message: %w", err)
 	}
 	ev := Event{Kind: EventPrivate, Room: room, Occupant: from.snapshot(), Private: payload, To: to.Nick, Time: e.cfg.Now()}
 	for _, s := range to.Sessions {
 		s.Sink.Deliver(ev)
 	}
-	return nil
+	return PrivateSent{FromNick: from.Nick, To: to.User}, nil
+}
+
+// PrivateSent says between whom SendPrivate passed a private message, for
+// the front door that keeps it in the users' own archives.
+type PrivateSent struct {
+	// FromNick is the sender's nick in the room.
+	FromNick string `json:"from_nick"`
+	// To is the recipient's user (bare JID, or sip: address).
+	To string `json:"to"`
 }
 
 // Invite checks that an occupant may invite someone to the room — the

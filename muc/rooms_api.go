@@ -30,7 +30,7 @@ type RoomHost interface {
 	SetPresence(ctx context.Context, room, address string, presence []byte) error
 	Post(ctx context.Context, req PostRequest) (*storage.HistoryMessage, error)
 	SetSubject(ctx context.Context, room, address, subject string, stanza []byte) error
-	SendPrivate(ctx context.Context, room, address, toNick string, payload []byte, body string) error
+	SendPrivate(ctx context.Context, room, address, toNick string, payload []byte, body string) (PrivateSent, error)
 	Invite(ctx context.Context, room, address, invitee string) error
 	Occupant(room, address string) (Occupant, bool)
 	Occupants(room string) []Occupant

@@ -88,9 +88,9 @@ var (
 		serve: func(p *Pool, ctx context.Context, _ string, c setSubjectCmd) (none, error) {
 			return none{}, p.e.SetSubject(ctx, c.Room, c.Address, c.Subject, c.Stanza)
 		}}
-	cmdSendPrivate = &spec[sendPrivateCmd, none]{name: "send-private", where: atHost, retry: runsOnce,
-		serve: func(p *Pool, ctx context.Context, _ string, c sendPrivateCmd) (none, error) {
-			return none{}, p.e.SendPrivate(ctx, c.Room, c.Address, c.ToNick, c.Payload, c.Body)
+	cmdSendPrivate = &spec[sendPrivateCmd, muc.PrivateSent]{name: "send-private", where: atHost, retry: runsOnce,
+		serve: func(p *Pool, ctx context.Context, _ string, c sendPrivateCmd) (muc.PrivateSent, error) {
+			return p.e.SendPrivate(ctx, c.Room, c.Address, c.ToNick, c.Payload, c.Body)
 		}}
 	cmdInvite = &spec[inviteCmd, none]{name: "invite", where: atHost, retry: runsOnce,
 		serve: func(p *Pool, ctx context.Context, _ string, c inviteCmd) (none, error) {

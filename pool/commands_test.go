@@ -58,7 +58,8 @@ func TestCommandTable(t *testing.T) {
 		Kind: storage.KindCorrection, Target: "s1", Body: "hi", OriginID: "o1", Stanza: []byte("<message/>"), Reason: "typo"}},
 		&storage.HistoryMessage{Room: "lobby", StanzaID: "s2", Nick: "alice", Body: "hi", Time: when}))
 	cover(roundTrip(t, cmdSetSubject, setSubjectCmd{Room: "lobby", Address: session.Address, Subject: "news", Stanza: []byte("<message/>")}, none{}))
-	cover(roundTrip(t, cmdSendPrivate, sendPrivateCmd{Room: "lobby", Address: session.Address, ToNick: "bob", Payload: []byte("<message/>"), Body: "psst"}, none{}))
+	cover(roundTrip(t, cmdSendPrivate, sendPrivateCmd{Room: "lobby", Address: session.Address, ToNick: "bob", Payload: []byte("<message/>"), Body: "psst"},
+		muc.PrivateSent{FromNick: "alice", To: "bob@example.org"}))
 	cover(roundTrip(t, cmdInvite, inviteCmd{Room: "lobby", Address: session.Address, Invitee: "carol@example.org"}, none{}))
 	cover(roundTrip(t, cmdOccupant, occupantCmd{Room: "lobby", Address: session.Address}, &occupant))
 	cover(roundTrip(t, cmdOccupants, occupantsCmd{Room: "lobby"}, []muc.Occupant{occupant, {Room: "lobby", Nick: "bob", Role: muc.RoleVisitor}}))

@@ -189,9 +189,8 @@ func (p *Pool) SetSubject(ctx context.Context, room, address, subject string, st
 }
 
 // SendPrivate implements muc.RoomHost.
-func (p *Pool) SendPrivate(ctx context.Context, room, address, toNick string, payload []byte, body string) error {
-	_, err := cmdSendPrivate.onHost(ctx, p, sendPrivateCmd{Room: room, Address: address, ToNick: toNick, Payload: payload, Body: body}, nil)
-	return err
+func (p *Pool) SendPrivate(ctx context.Context, room, address, toNick string, payload []byte, body string) (muc.PrivateSent, error) {
+	return cmdSendPrivate.onHost(ctx, p, sendPrivateCmd{Room: room, Address: address, ToNick: toNick, Payload: payload, Body: body}, nil)
 }
 
 // Invite implements muc.RoomHost.

@@ -10,6 +10,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/parleychat/parley/interop"
+	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -236,5 +237,52 @@ func TestRecordRefusesBlocked(t *testing.T) {
 	}
 	if n, _ := ts.store.CountArchived(t.Context(), storage.ArchiveQuery{Owner: "bob"}); n != 0 {
 		t.Errorf("a blocked message was archived")
+	}
+}
+
+// A private message between two occupants of a room (XEP-0045 §7.5) is in
+// both users' own archives (XEP-0313 §5.1.2), with the other side's
+// occupant JID as 'with': the sender's copy outgoing to the recipient's
+// occupant JID, the recipient's from the sender's occupant JID.
+func TestAccountArchiveKeepsRoomPrivateMessages(t *testing.T) {
+	ts := startServer(t)
+	ts.addUser(t, "crone", "secret")
+	ts.addUser(t, "hag", "secret")
+	ts.createRoom(t, "coven", muc.Open, muc.Normal, nil, nil, nil)
+	crone := ts.online(t, "crone", "secret", "desktop")
+	hag := ts.online(t, "hag", "secret", "laptop")
+	join(t, crone, room, "firstwitch", "")
+	join(t, hag, room, "secondwitch", "")
+
+	crone.send(`<message to='%s/secondwitch' type='chat' id='pm1'><body>Where hast thou been, sister?</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`, room)
+	got := hag.expect("the private message", func(e *Element) bool {
+		return e.Name.Local == "message" && e.Child(nsClient, "body") != nil && e.Child(nsClient, "body").Text() == "Where hast thou been, sister?"
+	})
+	if got.AttrValue("from") != room+"/firstwitch" {
+		t.Fatalf("delivered from %s", got.AttrValue("from"))
+	}
+
+	for _, c := range []struct {
+		client     *testClient
+		with, from string
+	}{
+		{crone, room + "/secondwitch", "crone@localhost/desktop"},
+		{hag, room + "/firstwitch", room + "/firstwitch"},
+	} {
+		var forwarded *Element
+		c.client.send(`<iq type='set' id='q1'><query xmlns='urn:xmpp:mam:2' queryid='q1'>%s</query></iq>`, mamSubmit("with", c.with))
+		c.client.expect("fin", func(e *Element) bool {
+			if res := e.Child(nsMAM, "result"); res != nil {
+				forwarded = res.Child(nsForward, "forwarded").Child(nsClient, "message")
+				return false
+			}
+			return isIQ("q1")(e)
+		})
+		if forwarded == nil {
+			t.Fatalf("%s's archive has no message with %s", c.client.jid, c.with)
+		}
+		if b := forwarded.Child(nsClient, "body"); b == nil || b.Text() != "Where hast thou been, sister?" || forwarded.AttrValue("from") != c.from {
+			t.Errorf("%s's archive holds %s, want the private message from %s", c.client.jid, forwarded, c.from)
+		}
 	}
 }

@@ -93,8 +93,14 @@ func (m *mucService) privateMessage(ctx context.Context, r *request) error {
 	if b := msg.Child(nsClient, "body"); b != nil {
 		body = b.Text()
 	}
-	if err := m.engine.SendPrivate(ctx, roomName(r.to), r.from.fullJID().String(), r.to.Resourcepart(), payload.Bytes(), body); err != nil {
+	sent, err := m.engine.SendPrivate(ctx, roomName(r.to), r.from.fullJID().String(), r.to.Resourcepart(), payload.Bytes(), body)
+	if err != nil {
 		return err
+	}
+	if err := m.archivePrivate(ctx, msg, r.typ, r.from.fullJID(), r.to, sent); err != nil {
+		// Delivered and captured for compliance; only the users' own
+		// archives miss it.
+		m.srv.log.Error("muc: archiving a private message", "room", roomName(r.to), "err", err)
 	}
 	// XEP-0280 §6: a private message the user sends is copied to their
 	// other resources (clients mark it with muc#user, XEP-0045 §7.5).
