@@ -88,6 +88,14 @@ const epmdOnLoopback = "ERL_EPMD_ADDRESS=127.0.0.1"
 // when the test ends.
 func startEjabberd(t *testing.T, domain, ip string, hosts map[string]string, users ...account) *ejabberdPeer {
 	t.Helper()
+	return startEjabberdWith(t, domain, ip, hosts, "auth_method: internal\n", "", users...)
+}
+
+// startEjabberdWith is startEjabberd with more top-level options (top,
+// which says how accounts are stored) and more modules (YAML lines
+// indented by two spaces).
+func startEjabberdWith(t *testing.T, domain, ip string, hosts map[string]string, top, modules string, users ...account) *ejabberdPeer {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "parley-ejabberd-")
 	if err != nil {
 		t.Fatal(err)
@@ -125,8 +133,7 @@ listen:
 s2s_use_starttls: required
 s2s_dns_timeout: 1
 s2s_dns_retries: 1
-auth_method: internal
-acl:
+%[5]sacl:
   local:
     user_regexp: ""
 access_rules:
@@ -142,7 +149,7 @@ modules:
   mod_disco: {}
   mod_ping: {}
   mod_s2s_dialback: {}
-`, domain, filepath.Join(dir, "combined.pem"), e.c2s, ip))
+%[6]s`, domain, filepath.Join(dir, "combined.pem"), e.c2s, ip, top, modules))
 	for _, sub := range []string{"logs", "spool"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
 			t.Fatal(err)
@@ -181,6 +188,9 @@ modules:
 
 // stop ends the node with ejabberdctl stop and waits for it.
 func (e *ejabberdPeer) stop() {
+	if e.exited(0) {
+		return // stopped already (the import test stops it before the test ends)
+	}
 	if out, err := e.ctl("stop").CombinedOutput(); err != nil {
 		e.t.Logf("ejabberdctl stop: %v\n%s", err, out)
 	}

@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"database/sql"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
 )
 
 // parleyctl import from a real Prosody (Debian's 0.12): the test runs
@@ -183,4 +186,90 @@ Component %[11]q "muc"
 	})
 	t.Logf("prosody (%s store) started on c2s %d in %v", store, p.c2s, p.startup)
 	return p
+}
+
+// The same from ejabberd (Debian's 23.01) with its SQL back end on
+// MariaDB (a database the test creates with ejabberd's own schema file):
+// accounts with SCRAM keys, rosters, rooms and the rooms' archive
+// (mod_mam, kind groupchat); parleyd runs on MariaDB too.
+func TestImportEjabberd(t *testing.T) {
+	requireSlixmpp(t)
+	requireEjabberd(t)
+	binaries(t)
+	t.Parallel()
+	dsn := ejabberdDatabase(t)
+	cfg, err := gomysql.ParseDSN(strings.TrimPrefix(dsn, "mysql:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := fmt.Sprintf(`default_db: sql
+sql_type: mysql
+sql_server: "127.0.0.1"
+sql_port: 3306
+sql_database: %q
+sql_username: %q
+sql_password: %q
+auth_method: sql
+auth_password_format: scram
+`, cfg.DBName, cfg.User, cfg.Passwd)
+	modules := fmt.Sprintf(`  mod_mam:
+    default: always
+  mod_muc:
+    host: %q
+    default_room_options:
+      mam: true
+      persistent: true
+`, oldMUCDomain)
+	e := startEjabberdWith(t, oldDomain, "127.0.0.1", map[string]string{oldDomain: "127.0.0.1"}, top, modules, importUsers...)
+	state := filepath.Join(t.TempDir(), "state.json")
+	populate(t, e.dir, e.c2s, state)
+	e.stop()
+
+	// 37: ejabberd archives the subject change too.
+	s := newServer(t, mysqlStorage(t))
+	checkImport(t, s, "ejabberd", dsn, state, 37, "--host", oldDomain)
+}
+
+// ejabberdDatabase creates a MariaDB database with ejabberd's schema
+// (Debian's /usr/share/ejabberd/sql/mysql.sql) and a user of its own with
+// a password (ejabberd's MySQL driver cannot log in with an empty one),
+// and returns the DSN for --from.
+func ejabberdDatabase(t *testing.T) string {
+	t.Helper()
+	dsn := mysqlStorage(t)
+	cfg, err := gomysql.ParseDSN(strings.TrimPrefix(dsn, "mysql:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := os.ReadFile("/usr/share/ejabberd/sql/mysql.sql")
+	if err != nil {
+		t.Fatalf("ejabberd's MySQL schema: %v", err)
+	}
+	cfg.MultiStatements = true
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(string(schema)); err != nil {
+		t.Fatalf("loading ejabberd's schema: %v", err)
+	}
+	user, password := "ej_"+randomHex(t, 5), randomHex(t, 12)
+	for _, q := range []string{
+		fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", user, password),
+		fmt.Sprintf("GRANT ALL ON %s.* TO '%s'@'127.0.0.1'", cfg.DBName, user),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err == nil {
+			_, _ = admin.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'127.0.0.1'", user))
+			admin.Close()
+		}
+	})
+	cfg.User, cfg.Passwd, cfg.MultiStatements = user, password, false
+	return "mysql:" + cfg.FormatDSN()
 }

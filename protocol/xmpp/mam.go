@@ -137,10 +137,12 @@ func mamFin(firstID, lastID string, count int, complete bool) *Element {
 }
 
 // mamResult wraps one archived message as a <result/> message from the
-// archive to the querying session (XEP-0313 §4.2).
+// archive to the querying session (XEP-0313 §4.2). The stamp keeps the microseconds the archive keeps (XEP-0082 allows
+// any fraction): history imported from ejabberd, which stamps in
+// microseconds, reads back with the times it had there.
 func mamResult(archive, to, queryID, id string, at time.Time, inner *Element) []byte {
 	fwd := NewElement(nsForward, "forwarded").Append(
-		NewElement(nsDelay, "delay", "stamp", at.UTC().Format("2006-01-02T15:04:05.000Z")), inner)
+		NewElement(nsDelay, "delay", "stamp", at.UTC().Format("2006-01-02T15:04:05.000000Z")), inner)
 	res := NewElement(nsMAM, "result", "queryid", queryID, "id", id).Append(fwd)
 	return NewElement(nsClient, "message", "from", archive, "to", to, "id", randomID(6)).Append(res).Bytes()
 }

@@ -13,6 +13,8 @@ func Open(kind, from string) (Source, error) {
 	switch kind {
 	case "prosody":
 		return OpenProsody(from)
+	case "ejabberd":
+		return OpenEjabberd(from)
 	}
 	return nil, fmt.Errorf("cannot import from %q", kind)
 }
