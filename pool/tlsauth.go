@@ -14,6 +14,8 @@ import (
 	"math/big"
 	"os"
 	"time"
+
+	"github.com/parleychat/parley/internal/tlspolicy"
 )
 
 // MinSecretLength is the shortest pool secret accepted.
@@ -131,11 +133,12 @@ func mutualTLS(cert tls.Certificate, roots *x509.CertPool) *tls.Config {
 		}
 		return nil
 	}
-	return &tls.Config{
+	// TLS 1.3 only between nodes: stricter than the policy allows.
+	return tlspolicy.Apply(&tls.Config{
 		Certificates:          []tls.Certificate{cert},
 		ClientAuth:            tls.RequireAnyClientCert,
 		InsecureSkipVerify:    true, // verified by VerifyPeerCertificate, without host names
 		VerifyPeerCertificate: verify,
 		MinVersion:            tls.VersionTLS13,
-	}
+	})
 }

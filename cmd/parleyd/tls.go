@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/cmd/internal/config"
+	"github.com/parleychat/parley/internal/tlspolicy"
 )
 
 // selfSignedLifetime is how long a generated certificate is valid. It is
@@ -216,10 +217,7 @@ func (cs *certificates) get() serverCert { return *cs.current.Load() }
 // tlsConfig is a server TLS configuration that serves the current
 // certificate.
 func (cs *certificates) tlsConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return &cs.current.Load().cert, nil
-		},
-	}
+	return tlspolicy.Server(func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return &cs.current.Load().cert, nil
+	})
 }

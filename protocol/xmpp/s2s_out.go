@@ -11,6 +11,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/parleychat/parley/internal/tlspolicy"
 )
 
 // An outbound link: the stream this server opens to another to send it
@@ -215,15 +217,14 @@ func (f *federation) dialSecure(ctx context.Context, k linkKey) (*s2sConn, featu
 		}
 	}
 	if err == nil {
-		cfg := &tls.Config{
+		cfg := tlspolicy.Apply(&tls.Config{
 			ServerName:           k.remote,
 			GetClientCertificate: f.clientCertificate(k.local),
-			MinVersion:           tls.VersionTLS12,
 			// The certificate is checked for the domain by
 			// certVerifies: it decides between EXTERNAL or dialback,
 			// not whether TLS is up (RFC 6120 §13.7.2.1).
 			InsecureSkipVerify: true,
-		}
+		})
 		err = c.startTLS(ctx, cfg, false)
 	}
 	if err == nil && f.cfg.SecureAuth && !certVerifies(c.tls.PeerCertificates, f.cfg.Roots, k.remote) {

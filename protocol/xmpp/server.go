@@ -14,6 +14,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/parleychat/parley/internal/tlspolicy"
 	"github.com/parleychat/parley/pep"
 	"github.com/parleychat/parley/roster"
 )
@@ -95,11 +96,8 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("xmpp: config: invalid domain %q", cfg.Domain)
 	}
 	cfg.Domain = d.Domainpart()
-	tlsCfg := cfg.TLS.Clone()
-	if tlsCfg.MinVersion < tls.VersionTLS12 {
-		tlsCfg.MinVersion = tls.VersionTLS12
-	}
-	cfg.TLS = tlsCfg
+	// Whatever the caller gave, the listeners follow the one TLS policy.
+	cfg.TLS = tlspolicy.Apply(cfg.TLS.Clone())
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:          cfg,
@@ -127,8 +125,8 @@ func NewServer(cfg Config) (*Server, error) {
 		cancel()
 		return nil, err
 	}
-	if len(tlsCfg.Certificates) > 0 && len(tlsCfg.Certificates[0].Certificate) > 0 {
-		s.certHash = serverEndPointHash(tlsCfg.Certificates[0].Certificate[0])
+	if len(cfg.TLS.Certificates) > 0 && len(cfg.TLS.Certificates[0].Certificate) > 0 {
+		s.certHash = serverEndPointHash(cfg.TLS.Certificates[0].Certificate[0])
 	}
 	if cfg.Rooms != nil {
 		s.muc = &mucService{srv: s, engine: cfg.Rooms, domain: defaultMUCHost + "." + cfg.Domain}

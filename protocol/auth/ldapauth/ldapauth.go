@@ -28,6 +28,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/parleychat/parley/internal/tlspolicy"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
 )
@@ -161,7 +162,7 @@ func New(cfg Config) (*Directory, error) {
 	if !validAttr(cfg.GroupAttr) {
 		return nil, fmt.Errorf("ldap: group attribute %q is not an attribute name (--ldap-group-attr)", cfg.GroupAttr)
 	}
-	d := &Directory{cfg: cfg, log: cfg.Logger, tls: &tls.Config{MinVersion: tls.VersionTLS12},
+	d := &Directory{cfg: cfg, log: cfg.Logger, tls: tlspolicy.Client(""),
 		idle: make(chan *conn, cfg.PoolSize), logins: newLoginCache(cfg.CacheTTL, cfg.Now)}
 	d.groups.entries = make(map[string]groupEntry)
 	d.metrics = newMetrics(cfg.Registerer, d)
