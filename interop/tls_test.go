@@ -63,16 +63,16 @@ func TestTLSPolicy(t *testing.T) {
 	clients := []struct {
 		name string
 		ok   bool
-		cfg  tls.Config
+		cfg  *tls.Config
 	}{
-		{"TLS 1.1", false, tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}},
-		{"TLS 1.2 with AES-CBC only", false, tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{
+		{"TLS 1.1", false, &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}},
+		{"TLS 1.2 with AES-CBC only", false, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{
 			tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
 			tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
 			tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256}}},
-		{"TLS 1.2 with ECDHE and AES-GCM", true, tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{
+		{"TLS 1.2 with ECDHE and AES-GCM", true, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{
 			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}}},
-		{"TLS 1.3", true, tls.Config{MinVersion: tls.VersionTLS13}},
+		{"TLS 1.3", true, &tls.Config{MinVersion: tls.VersionTLS13}},
 	}
 	for _, l := range listeners {
 		for _, cl := range clients {
