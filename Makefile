@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 GO ?= go
 
-.PHONY: build run test fuzz deb mariadb lint pool-demo pool-demo-stop bench
+.PHONY: build webclient webphone run test fuzz deb mariadb lint pool-demo pool-demo-stop bench
 
 ## build: compile parleyd and parleyctl into bin/; VERSION=1.0.0 names the
 ## release that --version prints (else 0.1.0-dev), with the git revision
@@ -18,9 +18,10 @@ REVISION := $(REVISION)$(shell git diff --quiet HEAD -- 2>/dev/null || echo +mod
 endif
 VERSION_PKG := github.com/parleychat/parley/cmd/internal/version
 LDFLAGS := -X $(VERSION_PKG).revision=$(REVISION) $(if $(VERSION),-X $(VERSION_PKG).release=$(VERSION))
-## The web client is built in when npm is there (make webclient); without
-## it parleyd still builds, and / says how to add the client.
-build: $(if $(shell command -v npm),webclient)
+## The web client and the phone page are built in when npm is there (make
+## webclient webphone); without them parleyd still builds, and / and /phone
+## say how to add them.
+build: $(if $(shell command -v npm),webclient webphone)
 	$(GO) build -buildvcs=auto -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## webclient: fetch the pinned Converse.js from npm, check its SHA-512 and
@@ -30,9 +31,22 @@ CONVERSE_VERSION := 14.0.0
 CONVERSE_SHA512 := 2c5520d37d230da955e3bbc8fefc953ea60f65f2585c56ee6eaf2fd1c1437b6cd735e786124dd4a74163fd64f34fab7ee9da3e700213a32ef77808fb44d0e3d9
 WEBCLIENT_DIR := webclient/dist/converse
 webclient: $(WEBCLIENT_DIR)/VERSION
-$(WEBCLIENT_DIR)/VERSION: Makefile scripts/webclient.sh
+$(WEBCLIENT_DIR)/VERSION: Makefile scripts/webclient.sh scripts/npm-fetch.sh
 	@if [ "$$(cat $@ 2>/dev/null)" != "$(CONVERSE_VERSION)" ]; then \
 		scripts/webclient.sh $(CONVERSE_VERSION) $(CONVERSE_SHA512) $(WEBCLIENT_DIR); \
+	else touch $@; fi
+
+## webphone: fetch the pinned SIP.js from npm, check its SHA-512, bundle
+## its ES modules into one with esbuild (go tool esbuild, pinned in go.mod)
+## and put it with its licence in webphone/dist/sipjs (embedded into
+## parleyd by package webphone, the SIP phone page at /phone)
+SIPJS_VERSION := 0.21.2
+SIPJS_SHA512 := b52a9370882b39dd8884ffeb77bd0969b96f029f9f49f2d2c4ee2118d63a2e459163548aca04ceeceb49115fc141bf28231b4c471d0b13b9d417631aa866c5cc
+WEBPHONE_DIR := webphone/dist/sipjs
+webphone: $(WEBPHONE_DIR)/VERSION
+$(WEBPHONE_DIR)/VERSION: Makefile scripts/webphone.sh scripts/npm-fetch.sh
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(SIPJS_VERSION)" ]; then \
+		GO='$(GO)' scripts/webphone.sh $(SIPJS_VERSION) $(SIPJS_SHA512) $(WEBPHONE_DIR); \
 	else touch $@; fi
 
 ## run: build, then start parleyd with the defaults (domain localhost, data
@@ -57,7 +71,7 @@ deb:
 ## Then every fuzz target runs for TEST_FUZZTIME (2s) beyond its seed
 ## corpus (scripts/fuzz.sh: about a minute in all).
 TEST_FUZZTIME ?= 2s
-test: mariadb webclient
+test: mariadb webclient webphone
 	$(GO) test -count=1 -v ./... 2>&1 | { grep -Ev '^=== (RUN|PAUSE|CONT|NAME)' || true; }
 	scripts/fuzz.sh $(TEST_FUZZTIME)
 

@@ -10,9 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -43,9 +45,43 @@ func browser(t *testing.T) context.Context {
 		opts = append(opts, chromedp.NoSandbox)
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
+	// What the page logs and throws, shown when the test fails.
+	var consoleMu sync.Mutex
+	var console []string
+	listener := chromedp.WithListener(func(ev any) {
+		var line string
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			args := make([]string, 0, len(ev.Args))
+			for _, a := range ev.Args {
+				if a.Value != nil {
+					args = append(args, string(a.Value))
+				} else {
+					args = append(args, a.Description)
+				}
+			}
+			line = string(ev.Type) + ": " + strings.Join(args, " ")
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			line = fmt.Sprintf("exception: %s %s:%d", d.Text, d.URL, d.LineNumber+1)
+			if d.Exception != nil {
+				line += ": " + d.Exception.Description
+			}
+		default:
+			return
+		}
+		consoleMu.Lock()
+		console = append(console, line)
+		consoleMu.Unlock()
+	})
+	ctx, cancelCtx := chromedp.NewContext(actx, listener)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(func() {
+		if t.Failed() {
+			consoleMu.Lock()
+			t.Logf("the browser's console:\n%s", strings.Join(console, "\n"))
+			consoleMu.Unlock()
+		}
 		cancelTimeout()
 		cancelCtx()
 		cancelAlloc()
@@ -126,15 +162,7 @@ func TestWebClientRoomWithSlixmpp(t *testing.T) {
 			body := "hello from the browser over " + transport
 			reply := "hello browser, bob here (" + transport + ")"
 			history := "posted before the browser came (" + transport + ")"
-			ready := filepath.Join(s.dir, "room.ready")
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				s.runScript("webclient_room.py", []account{bob}, "--state", ready,
-					"--room", room, "--nick", alice.name, "--body", body, "--reply", reply, "--history", history)
-			}()
-			t.Cleanup(func() { <-done })
-			waitFile(t, ready, done, "bob in the room")
+			done := s.browserPeer(bob, room, alice.name, body, reply, history)
 
 			// The rooms, as a user finds them: Groupchats menu, the
 			// service's rooms (disco#items), then lobby.
@@ -171,6 +199,25 @@ func TestWebClientRoomWithSlixmpp(t *testing.T) {
 			<-done
 		})
 	}
+}
+
+// browserPeer runs testdata/webclient_room.py: the slixmpp user peer joins
+// room and posts history, then waits for body from the browser's user,
+// in the room as nick, and answers reply. It returns once peer is in the
+// room, with a channel closed when the script has ended (and checked).
+func (s *server) browserPeer(peer account, room, nick, body, reply, history string) <-chan struct{} {
+	t := s.t
+	t.Helper()
+	ready := filepath.Join(s.dir, "room.ready")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.runScript("webclient_room.py", []account{peer}, "--state", ready,
+			"--room", room, "--nick", nick, "--body", body, "--reply", reply, "--history", history)
+	}()
+	t.Cleanup(func() { <-done })
+	waitFile(t, ready, done, peer.name+" in the room")
+	return done
 }
 
 // uploadFromBrowser shares a file in the open room with the client's
@@ -224,18 +271,25 @@ func uploadFromBrowser(t *testing.T, ctx context.Context, s *server, base string
 func waitShown(t *testing.T, ctx context.Context, dir, text, what string) {
 	t.Helper()
 	js := fmt.Sprintf(`Array.from(document.querySelectorAll(".chat-msg__text")).some(e => e.textContent.includes(%q))`, text)
+	waitUntil(t, ctx, dir, js, fmt.Sprintf("%s (%q)", what, text), "webclient-room-failed")
+}
+
+// waitUntil polls the page until the JavaScript expression js is true,
+// failing (with a screenshot named shot) after 30 s.
+func waitUntil(t *testing.T, ctx context.Context, dir, js, what, shot string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		seen, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
 		if err != nil {
-			t.Fatalf("reading the room: %v", err)
+			t.Fatalf("reading the page: %v", err)
 		}
-		if seen {
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			screenshot(t, ctx, dir, "webclient-room-failed")
-			t.Fatalf("%s (%q) not shown within 30s", what, text)
+			screenshot(t, ctx, dir, shot)
+			t.Fatalf("%s not shown within 30s", what)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -245,17 +299,26 @@ func waitShown(t *testing.T, ctx context.Context, dir, text, what string) {
 // client, saying how to build it in.
 func requireWebClient(t *testing.T, base string) {
 	t.Helper()
+	requirePage(t, base, "converse.min.js", "webclient")
+}
+
+// requirePage fails the test when url does not serve a page holding
+// marker with a CSP and nosniff: parleyd was built without it, and make
+// target builds it in.
+func requirePage(t *testing.T, url, marker, target string) {
+	t.Helper()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	resp, err := client.Get(base)
+	resp, err := client.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "converse.min.js") {
-		t.Fatalf("parleyd serves no web client at %s (%d): build it in with make webclient (needs npm), then run the tests again", base, resp.StatusCode)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), marker) {
+		t.Fatalf("parleyd serves no such page at %s (%d): build it in with make %s (needs npm), then run the tests again", url, resp.StatusCode, target)
 	}
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
-		t.Errorf("the web client's page lacks its CSP or nosniff: %v", resp.Header)
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") && !strings.Contains(csp, "default-src 'none'") ||
+		resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("the page at %s lacks its CSP or nosniff: %v", url, resp.Header)
 	}
 }

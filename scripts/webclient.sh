@@ -1,19 +1,15 @@
 #!/usr/bin/env bash
 # Fetch the pinned Converse.js release from the npm registry with npm, check
-# it against the SHA-512 recorded in the Makefile, and copy what the browser
-# loads (the minified build, its lazily loaded chunks, styles, fonts, images,
-# emoji data) with its licence into DEST, which package webclient embeds.
+# it against the SHA-512 recorded in the Makefile (scripts/npm-fetch.sh),
+# and copy what the browser loads (the minified build, its lazily loaded
+# chunks, styles, fonts, images, emoji data) with its licence into DEST,
+# which package webclient embeds.
 # Usage: scripts/webclient.sh VERSION SHA512 DEST
 set -euo pipefail
 version=$1 sha512=$2 dest=$(realpath -m "$3")
-command -v npm >/dev/null || { echo "webclient: npm is needed to fetch Converse.js (apt-get install npm)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && npm pack --silent "converse.js@$version" >/dev/null)
-tarball="$tmp/converse.js-$version.tgz"
-echo "$sha512  $tarball" | sha512sum --check --quiet ||
-	{ echo "webclient: converse.js-$version.tgz does not match the SHA-512 in the Makefile" >&2; exit 1; }
-tar -xzf "$tarball" -C "$tmp"
+"$(dirname "$0")/npm-fetch.sh" converse.js "$version" "$sha512" "$tmp"
 rm -rf "$dest.tmp"
 mkdir -p "$dest.tmp"
 (cd "$tmp/package/dist" && find . -type f \

@@ -26,23 +26,22 @@ const healthTimeout = 2 * time.Second
 //	/xmpp-websocket  XMPP over WebSocket (RFC 7395), when web is not nil
 //	/http-bind       XMPP over BOSH (XEP-0124, XEP-0206), when web is not nil
 //	/.well-known/host-meta[.json]  where they are (XEP-0156)
-//	/, /parley-client.js, /converse/  the web client, when client is not nil
+//	pages     each page's patterns (webPages: the web client at /, the
+//	          phone page at /phone)
 //	/admin, /admin/api/  the web admin console and its API (package
 //	                 admin), when console is not nil
 //
 // /metrics is on the admin server only (newAdminServer).
-func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, client http.Handler, rates *httpRates, console http.Handler) *http.Server {
+func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, pages []webPage, rates *httpRates, console http.Handler) *http.Server {
 	mux := http.NewServeMux()
 	if console != nil {
 		mux.Handle("/admin", console)
 		mux.Handle("/admin/", console)
 	}
-	if client != nil {
-		// The web client (package webclient): its page, its settings
-		// and Converse.js's files.
-		mux.Handle("GET /{$}", client)
-		mux.Handle("GET /parley-client.js", client)
-		mux.Handle("GET /converse/", client)
+	for _, p := range pages {
+		for _, pattern := range p.patterns {
+			mux.Handle(pattern, p.handler)
+		}
 	}
 	if web != nil {
 		// The WebSocket handler takes the connection over; BOSH
@@ -82,6 +81,13 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		h.ServeHTTP(w, r)
 	})
+}
+
+// webPage is a page the web listeners serve: its handler and the mux
+// patterns it answers (its page, scripts and files).
+type webPage struct {
+	patterns []string
+	handler  http.Handler
 }
 
 // xmppWeb is what the XMPP front door serves over HTTP for web clients.

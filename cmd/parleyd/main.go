@@ -48,6 +48,7 @@ import (
 	"github.com/parleychat/parley/storage/backend"
 	"github.com/parleychat/parley/storage/sqlite"
 	"github.com/parleychat/parley/webclient"
+	"github.com/parleychat/parley/webphone"
 )
 
 // Shutdown budgets: streams get this long to flush and close after
@@ -355,8 +356,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	im.SetStore(srv)
 	im.SetRecorder(srv) // 1:1 messages from SIP users: archives and compliance
 	defer sipSrv.Close()
-	client := webclient.Handler(webclient.Config{Domain: cfg.Domain, MUCDomain: srv.MUCDomain(),
-		WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind"})
+	pages := webPages(cfg.Domain, srv.MUCDomain(), sipSrv.RoomHost())
 	rates := newHTTPRates(cfg.HTTPRequestRate, cfg.HTTPRequestBurst, reg)
 	node, err := nodeID(cfg.Node, cfg.Data) // names this node's row of the s2s link table
 	if err != nil {
@@ -366,9 +366,9 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client, rates, nil)
+	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, pages, rates, nil)
 	// The admin console only over HTTPS: its session cookie is Secure.
-	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, client, rates, console)
+	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, pages, rates, console)
 	httpsTLS := n.certs.tlsConfig()
 	// HTTP/1.1 only: WebSocket upgrades take the connection over, which
 	// HTTP/2 streams cannot.
@@ -673,6 +673,9 @@ func (n *node) announce(cert serverCert, listeners []*listener) {
 				fmt.Fprintf(w, "parleyd: web client not built in (make webclient build); https://%s/ says so\n", webHost(cfg.Domain, a))
 			}
 			fmt.Fprintf(w, "parleyd: admin console at https://%s/admin for %s\n", webHost(cfg.Domain, a), adminsText(cfg.Admins))
+			if v := webphone.Version(); v != "" {
+				fmt.Fprintf(w, "parleyd: SIP phone page (SIP.js %s) at https://%s/phone\n", v, webHost(cfg.Domain, a))
+			}
 		}
 	}
 	fmt.Fprintf(w, "Create the first user: %s user add alice\n", n.ctlCommand)

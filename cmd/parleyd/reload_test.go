@@ -56,17 +56,18 @@ func openStream(t *testing.T, c2s string) net.Conn {
 	return conn
 }
 
-// tlsCerts returns the certificates parleyd serves on XMPP STARTTLS (c2s),
-// XMPP direct TLS and SIP over TLS, in that order.
-func tlsCerts(t *testing.T, c2s, direct, sipTLS string) [3][]byte {
+// tlsCerts returns the certificates parleyd serves on XMPP STARTTLS (c2s)
+// and on each listener in direct, which speak TLS from the first byte
+// (XMPP direct TLS, SIP over TLS, HTTPS), in that order.
+func tlsCerts(t *testing.T, c2s string, direct ...string) [][]byte {
 	t.Helper()
-	var out [3][]byte
+	out := make([][]byte, 1+len(direct))
 	conn := openStream(t, c2s)
 	defer conn.Close()
 	io.WriteString(conn, `<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)
 	readUntil(t, conn, "<proceed")
 	out[0] = servedCert(t, conn)
-	for i, addr := range []string{direct, sipTLS} {
+	for i, addr := range direct {
 		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -137,9 +138,10 @@ func TestReload(t *testing.T) {
 	first := writeCert(t, certFile, keyFile)
 	writeConfig("")
 	d := start(t, "--config", file, "--data", filepath.Join(dir, "data"),
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0", "--sip", "", "--https", "", "--http", "")
+		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "127.0.0.1:0", "--sip-tls", "127.0.0.1:0", "--sip", "", "--https", "127.0.0.1:0", "--http", "")
 	c2s, direct, sipTLS := d.addr(t, "XMPP c2s (STARTTLS)"), d.addr(t, "XMPP direct TLS (XEP-0368)"), d.addr(t, "SIP over TLS")
-	for i, got := range tlsCerts(t, c2s, direct, sipTLS) {
+	https := d.addr(t, "HTTPS (web client, /xmpp-websocket, /http-bind, upload, /sip)")
+	for i, got := range tlsCerts(t, c2s, direct, sipTLS, https) {
 		if !bytes.Equal(got, first) {
 			t.Errorf("listener %d does not serve the configured certificate", i)
 		}
@@ -154,7 +156,7 @@ func TestReload(t *testing.T) {
 	writeConfig("max-stanza-size = \"8KiB\"\ncompliance-interval = \"10m\"\n")
 	d.reload <- syscall.SIGHUP
 	d.waitLog(t, "msg=reloaded", 1)
-	for i, got := range tlsCerts(t, c2s, direct, sipTLS) {
+	for i, got := range tlsCerts(t, c2s, direct, sipTLS, https) {
 		if !bytes.Equal(got, second) {
 			t.Errorf("listener %d does not serve the renewed certificate after the reload", i)
 		}
@@ -176,7 +178,7 @@ func TestReload(t *testing.T) {
 	}
 	d.reload <- syscall.SIGHUP
 	d.waitLog(t, "reload: the configuration did not load; nothing changed", 1)
-	for i, got := range tlsCerts(t, c2s, direct, sipTLS) {
+	for i, got := range tlsCerts(t, c2s, direct, sipTLS, https) {
 		if !bytes.Equal(got, second) {
 			t.Errorf("listener %d changed its certificate on a reload that failed", i)
 		}

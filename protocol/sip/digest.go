@@ -209,12 +209,23 @@ func strength(algorithm string) int {
 
 // md5OnlyAgent reports whether userAgent names a client that gives up
 // authenticating when any challenge offers an algorithm other than MD5,
-// whatever the order: baresip before 3.12 (Debian 12 has 1.0.0), whose
-// libre (re, src/sip/auth.c, auth_handler) fails the whole request with
-// ENOSYS ("Function not implemented") at the first challenge that is not
-// MD5; re 3.12 added SHA-256. Such a client is offered MD5 alone. Its
-// User-Agent is "baresip vMAJOR.MINOR.PATCH (ARCH/OS)".
+// whatever the order. Such a client is offered MD5 alone.
+//
+//   - baresip before 3.12 (Debian 12 has 1.0.0), whose libre (re,
+//     src/sip/auth.c, auth_handler) fails the whole request with ENOSYS
+//     ("Function not implemented") at the first challenge that is not MD5;
+//     re 3.12 added SHA-256. Its User-Agent is "baresip vMAJOR.MINOR.PATCH
+//     (ARCH/OS)".
+//   - SIP.js, in browsers (Parley's phone page is one), every release to
+//     0.21.2: its parser keeps only the last WWW-Authenticate or
+//     Proxy-Authenticate of a response (lib/core/messages/parser.js sets
+//     the header, replacing the one before) and its digest refuses any
+//     algorithm but MD5 (lib/core/messages/digest-authentication.js), so
+//     MD5 then SHA-256 fails. Its User-Agent starts "SIP.js/VERSION".
 func md5OnlyAgent(userAgent string) bool {
+	if strings.HasPrefix(userAgent, "SIP.js/") {
+		return true
+	}
 	v, ok := strings.CutPrefix(userAgent, "baresip v")
 	if !ok {
 		return false

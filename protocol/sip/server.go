@@ -348,6 +348,9 @@ func (s *Server) prune() {
 	}
 }
 
+// RoomHost is the host of the rooms' URIs, sip:ROOM@RoomHost.
+func (s *Server) RoomHost() string { return s.cfg.RoomHost }
+
 // Bindings returns the unexpired contacts registered for the address of
 // record sip:user@DOMAIN.
 func (s *Server) Bindings(user string) []Binding {

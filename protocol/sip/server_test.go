@@ -254,9 +254,10 @@ func challengeAlgorithms(t *testing.T, res *sip.Response) string {
 	return strings.Join(algs, ",")
 }
 
-// TestChallengeByUserAgent: baresip before 3.12 fails a REGISTER when any
-// challenge is not MD5, so it is offered MD5 alone; later baresip and other
-// clients get the configured offer; a configuration without MD5 is kept.
+// TestChallengeByUserAgent: baresip before 3.12 and SIP.js fail a REGISTER
+// when any challenge is not MD5, so they are offered MD5 alone; later
+// baresip and other clients get the configured offer; a configuration
+// without MD5 is kept.
 func TestChallengeByUserAgent(t *testing.T) {
 	for _, tt := range []struct {
 		config    []string
@@ -268,6 +269,11 @@ func TestChallengeByUserAgent(t *testing.T) {
 		{nil, "baresip v3.12.0 (x86_64/linux)", "MD5,SHA-256"},
 		{nil, "baresip v4.0.0 (x86_64/linux)", "MD5,SHA-256"},
 		{nil, "Linphone/5.1.65 (belle-sip/5.1.64)", "MD5,SHA-256"},
+		{nil, "SIP.js/0.21.2", "MD5"},
+		{nil, "SIP.js/0.21.2 (Parley phone)", "MD5"},
+		{[]string{"SHA-256", "MD5"}, "SIP.js/0.21.2", "MD5"},
+		{[]string{"SHA-256"}, "SIP.js/0.21.2", "SHA-256"},
+		{nil, "JsSIP 3.10.0", "MD5,SHA-256"},
 		{[]string{"SHA-256", "MD5"}, "baresip v1.0.0 (x86_64/linux)", "MD5"},
 		{[]string{"SHA-256", "MD5"}, "Linphone/5.1.65 (belle-sip/5.1.64)", "SHA-256,MD5"},
 		{[]string{"SHA-256"}, "baresip v1.0.0 (x86_64/linux)", "SHA-256"},
