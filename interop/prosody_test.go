@@ -141,7 +141,7 @@ func waitS2SList(t *testing.T, s *server, remote, method string) {
 		}
 		both := true
 		for _, dir := range []string{"in", "out"} {
-			re := `(?m)^\S+\s+` + dir + `\s+` + regexp.QuoteMeta(parleyFedDomain) + `\s+\S*` + regexp.QuoteMeta(remote) + `\S*\s+authenticated\s+` + method + `\s+\d+\s+\S+$`
+			re := `(?m)^\S+\s+` + dir + `\s+` + regexp.QuoteMeta(parleyFedDomain) + `\s+\S*` + regexp.QuoteMeta(remote) + `\S*\s+authenticated\s+` + method + `\s+\d+\s+\d+\s+\d+\s+\S+$`
 			both = both && regexp.MustCompile(re).MatchString(out)
 		}
 		if both {

@@ -20,6 +20,10 @@ type S2SLink struct {
 	// Queued is how many stanzas wait to be sent (outbound links).
 	Queued int       `json:"queued"`
 	Since  time.Time `json:"since"`
+	// StanzasIn and StanzasOut count what the link carried: stanzas
+	// received (inbound) or written (outbound).
+	StanzasIn  int64 `json:"stanzas_in,omitempty"`
+	StanzasOut int64 `json:"stanzas_out,omitempty"`
 }
 
 // S2SStatus is one node's link table: what `parleyctl s2s list` shows.

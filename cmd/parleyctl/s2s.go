@@ -42,7 +42,7 @@ func s2sList(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string) error {
 		return nil
 	}
 	now := time.Now()
-	rows := [][]string{{"NODE", "DIRECTION", "LOCAL", "REMOTE", "STATE", "AUTH", "QUEUED", "SINCE"}}
+	rows := [][]string{{"NODE", "DIRECTION", "LOCAL", "REMOTE", "STATE", "AUTH", "QUEUED", "IN", "OUT", "SINCE"}}
 	var links int
 	var stale []string
 	for _, st := range statuses {
@@ -53,7 +53,7 @@ func s2sList(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string) error {
 		for _, l := range st.Links {
 			links++
 			rows = append(rows, []string{st.Node, l.Direction, l.Local, l.Remote, l.State, l.Auth,
-				strconv.Itoa(l.Queued), timestamp(l.Since)})
+				strconv.Itoa(l.Queued), strconv.FormatInt(l.StanzasIn, 10), strconv.FormatInt(l.StanzasOut, 10), timestamp(l.Since)})
 		}
 	}
 	if links > 0 {

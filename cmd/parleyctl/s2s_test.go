@@ -23,8 +23,8 @@ func TestS2SList(t *testing.T) {
 	since := time.Date(2026, 12, 2, 17, 0, 0, 0, time.UTC)
 	for _, st := range []storage.S2SStatus{
 		{Node: "n1", Written: time.Now(), Links: []storage.S2SLink{
-			{Direction: "out", Local: "parley.test", Remote: "remote.test", State: "authenticated", Auth: "dialback", Queued: 2, Since: since},
-			{Direction: "in", Local: "parley.test", Remote: "other.test", State: "connecting", Since: since},
+			{Direction: "out", Local: "parley.test", Remote: "remote.test", State: "authenticated", Auth: "dialback", Queued: 2, Since: since, StanzasOut: 41},
+			{Direction: "in", Local: "parley.test", Remote: "other.test", State: "connecting", Since: since, StanzasIn: 7},
 		}},
 		{Node: "n2", Written: time.Now().Add(-time.Minute), Links: []storage.S2SLink{
 			{Direction: "out", Local: "parley.test", Remote: "gone.test", State: "authenticated", Auth: "certificate", Since: since},
@@ -38,9 +38,9 @@ func TestS2SList(t *testing.T) {
 
 	res = r.must(exitOK, "", "s2s", "list")
 	for _, want := range []string{
-		`(?m)^NODE\s+DIRECTION\s+LOCAL\s+REMOTE\s+STATE\s+AUTH\s+QUEUED\s+SINCE$`,
-		`(?m)^n1\s+out\s+parley\.test\s+remote\.test\s+authenticated\s+dialback\s+2\s+2026-12-02T17:00:00Z$`,
-		`(?m)^n1\s+in\s+parley\.test\s+other\.test\s+connecting\s+-\s+0\s+2026-12-02T17:00:00Z$`,
+		`(?m)^NODE\s+DIRECTION\s+LOCAL\s+REMOTE\s+STATE\s+AUTH\s+QUEUED\s+IN\s+OUT\s+SINCE$`,
+		`(?m)^n1\s+out\s+parley\.test\s+remote\.test\s+authenticated\s+dialback\s+2\s+0\s+41\s+2026-12-02T17:00:00Z$`,
+		`(?m)^n1\s+in\s+parley\.test\s+other\.test\s+connecting\s+-\s+0\s+7\s+0\s+2026-12-02T17:00:00Z$`,
 		`(?m)^2 links on 1 nodes$`,
 		`(?m)^n2: table written 1m0s ago \(not running\?\)$`,
 	} {

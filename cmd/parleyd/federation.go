@@ -46,15 +46,18 @@ func (n *node) federation(ctx context.Context, store storage.Store) (*xmpp.S2SCo
 		}
 	}
 	return &xmpp.S2SConfig{
-		DialbackSecret: secret,
-		SecureAuth:     cfg.S2SSecureAuth,
-		Roots:          roots,
-		Routes:         cfg.S2SRoutes,
-		Allow:          cfg.S2SAllow,
-		Deny:           cfg.S2SDeny,
-		IdleTimeout:    cfg.S2SIdleTimeout,
-		ConnectTimeout: cfg.S2SConnectTimeout,
-		QueueLength:    cfg.S2SQueue,
+		DialbackSecret:    secret,
+		SecureAuth:        cfg.S2SSecureAuth,
+		Roots:             roots,
+		Routes:            cfg.S2SRoutes,
+		Allow:             cfg.S2SAllow,
+		Deny:              cfg.S2SDeny,
+		IdleTimeout:       cfg.S2SIdleTimeout,
+		ConnectTimeout:    cfg.S2SConnectTimeout,
+		QueueLength:       cfg.S2SQueue,
+		MaxLinksPerDomain: cfg.S2SMaxLinks,
+		StanzaRate:        cfg.S2SStanzaRate,
+		StanzaBurst:       cfg.S2SStanzaBurst,
 	}, nil
 }
 
@@ -70,7 +73,7 @@ func publishS2S(ctx context.Context, store storage.FederationStatus, node string
 		st := storage.S2SStatus{Node: node, Written: time.Now().UTC(), Links: []storage.S2SLink{}}
 		for _, l := range links {
 			st.Links = append(st.Links, storage.S2SLink{Direction: l.Direction, Local: l.Local, Remote: l.Remote,
-				State: l.State, Auth: l.Auth, Queued: l.Queued, Since: l.Since.UTC()})
+				State: l.State, Auth: l.Auth, Queued: l.Queued, Since: l.Since.UTC(), StanzasIn: l.In, StanzasOut: l.Out})
 		}
 		if err := store.PutS2SStatus(ctx, st); err != nil {
 			log.Warn("federation: publishing the link table", "err", err)

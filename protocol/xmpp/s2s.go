@@ -44,6 +44,9 @@ const (
 	DefaultS2SIdleTimeout    = 10 * time.Minute
 	DefaultS2SConnectTimeout = 20 * time.Second
 	DefaultS2SQueueLength    = 1024
+	DefaultS2SMaxLinks       = 4
+	DefaultS2SStanzaRate     = 500
+	DefaultS2SStanzaBurst    = 2000
 	defaultS2SPort           = 5269
 )
 
@@ -76,10 +79,21 @@ type S2SConfig struct {
 	// and authentication; stanzas waiting for it then bounce with
 	// remote-server-timeout.
 	ConnectTimeout time.Duration
-	// QueueLength bounds the stanzas waiting for one outbound link (while
-	// it is set up, or behind a slow peer); beyond it stanzas bounce with
+	// QueueLength bounds the stanzas waiting to be sent to one remote
+	// domain, over all our outbound links to it (while they are set up,
+	// or behind a slow peer); beyond it stanzas bounce with
 	// resource-constraint.
 	QueueLength int
+	// MaxLinksPerDomain bounds the inbound links one remote domain may
+	// hold authenticated at once (on this node); one more is closed with
+	// policy-violation when it authenticates.
+	MaxLinksPerDomain int
+	// StanzaRate and StanzaBurst are a token bucket per remote domain
+	// (per second, and at once) shared by its inbound links: past it the
+	// links are not read until tokens come back, so TCP slows the peer
+	// down; nothing is dropped.
+	StanzaRate  float64
+	StanzaBurst int
 	// Resolver looks up SRV and address records; nil is the system's.
 	Resolver *net.Resolver
 }
@@ -91,6 +105,9 @@ func (c *S2SConfig) applyDefaults() error {
 	setDefault(&c.IdleTimeout, DefaultS2SIdleTimeout)
 	setDefault(&c.ConnectTimeout, DefaultS2SConnectTimeout)
 	setDefault(&c.QueueLength, DefaultS2SQueueLength)
+	setDefault(&c.MaxLinksPerDomain, DefaultS2SMaxLinks)
+	setDefault(&c.StanzaRate, DefaultS2SStanzaRate)
+	setDefault(&c.StanzaBurst, DefaultS2SStanzaBurst)
 	if c.Resolver == nil {
 		c.Resolver = net.DefaultResolver
 	}
@@ -113,10 +130,13 @@ type federation struct {
 	tlsServer  *tls.Config // our certificate; asks for the peer's
 	m          *s2sMetrics
 
+	rates *stanzaBuckets // inbound stanzas, by remote domain
+
 	mu      sync.Mutex
 	out     map[linkKey]*s2sOut
 	in      map[*s2sIn]struct{}
 	pending map[string]linkKey // our outbound streams' ids while their dialback is verified
+	queued  map[string]int     // stanzas waiting for each remote domain, over its outbound links
 	closing bool
 	wg      sync.WaitGroup
 }
@@ -147,7 +167,50 @@ func newFederation(s *Server, cfg S2SConfig) (*federation, error) {
 		out:        make(map[linkKey]*s2sOut),
 		in:         make(map[*s2sIn]struct{}),
 		pending:    make(map[string]linkKey),
+		queued:     make(map[string]int),
+		rates:      newStanzaBuckets(cfg.StanzaRate, cfg.StanzaBurst),
 	}, nil
+}
+
+// reserveQueue takes n places in remote's queue (QueueLength, over all
+// our outbound links to it); force takes them past the bound (a batch).
+func (f *federation) reserveQueue(remote string, n int, force bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !force && f.queued[remote]+n > f.cfg.QueueLength {
+		return false
+	}
+	f.queued[remote] += n
+	return true
+}
+
+// releaseQueue gives back n places in remote's queue: written or bounced.
+func (f *federation) releaseQueue(remote string, n int) {
+	if n == 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.queued[remote] <= n {
+		delete(f.queued, remote)
+	} else {
+		f.queued[remote] -= n
+	}
+}
+
+// inboundLinks counts the open inbound links that authenticated domain,
+// other than except.
+func (f *federation) inboundLinks(domain string, except *s2sIn) int {
+	f.mu.Lock()
+	ins := slices.Collect(maps.Keys(f.in))
+	f.mu.Unlock()
+	n := 0
+	for _, in := range ins {
+		if in != except && in.holds(domain) {
+			n++
+		}
+	}
+	return n
 }
 
 // permitted applies --s2s-allow and --s2s-deny to a remote domain: a
@@ -204,6 +267,7 @@ func (s *Server) sendRemoteBytes(local, remote string, data []byte, batch bool) 
 			return nil
 		case queueFull:
 			f.m.bounced.WithLabelValues("resource-constraint").Inc()
+			f.m.limited.WithLabelValues("queue").Inc()
 			return errResourceConstraint("too many stanzas waiting for " + remote)
 		}
 		// The link just closed (idle, or the peer went): forget it and
@@ -384,6 +448,9 @@ type S2SLink struct {
 	Auth      string // "dialback", "certificate" (SASL EXTERNAL or XEP-0344), or ""
 	Queued    int    // stanzas waiting (outbound)
 	Since     time.Time
+	// In and Out count the stanzas the link carried: received (an
+	// inbound link) or written (an outbound one).
+	In, Out int64
 }
 
 // S2SLinks lists the server's links, outbound first.
@@ -409,6 +476,7 @@ type s2sMetrics struct {
 	auth    *prometheus.CounterVec // direction, method
 	bounced *prometheus.CounterVec // condition
 	refused *prometheus.CounterVec // reason
+	limited *prometheus.CounterVec // limit
 }
 
 func newS2SMetrics(reg prometheus.Registerer) *s2sMetrics {
@@ -428,9 +496,12 @@ func newS2SMetrics(reg prometheus.Registerer) *s2sMetrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_xmpp_s2s_refused_total", Help: "Server-to-server streams ended or authentications refused, by reason (policy, invalid-from, dialback-invalid, certificate, stream-error)."},
 			[]string{"reason"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_xmpp_s2s_limited_total", Help: "Per-remote-domain limits applied: links closed past --s2s-max-links (links), stanzas bounced past --s2s-queue (queue), inbound stanzas delayed by --s2s-stanza-rate (rate)."},
+			[]string{"limit"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.links, m.stanzas, m.auth, m.bounced, m.refused)
+		reg.MustRegister(m.links, m.stanzas, m.auth, m.bounced, m.refused, m.limited)
 	}
 	return m
 }

@@ -6,12 +6,14 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -49,9 +51,11 @@ type s2sIn struct {
 	mu        sync.Mutex
 	authed    map[string]string // remote domain → how it authenticated
 	verifying int               // dialback verifications in flight
+	ended     bool              // the stream is over (closing): no longer one of its domains' links
 	killOnce  sync.Once
 
 	verifications sync.WaitGroup
+	received      atomic.Int64 // stanzas taken from the peer
 }
 
 // ServeS2S accepts server-to-server connections on ln (RFC 6120 §13,
@@ -129,6 +133,9 @@ func (in *s2sIn) serve(ctx context.Context) {
 		_ = in.c.sendHeader(f.srv.cfg.Domain, "", randomID(12))
 		err = &StreamError{Condition: "policy-violation", Text: "too many unauthenticated connections from your address"}
 	}
+	in.mu.Lock()
+	in.ended = true
+	in.mu.Unlock()
 	in.releaseIP()
 	in.finish(err)
 	cancel()
@@ -195,6 +202,14 @@ func (in *s2sIn) authenticated() bool {
 	return len(in.authed) > 0
 }
 
+// holds reports whether the link is open and authenticated domain.
+func (in *s2sIn) holds(domain string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	_, ok := in.authed[domain]
+	return ok && !in.ended
+}
+
 func (in *s2sIn) isAuthed(domain string) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -202,8 +217,15 @@ func (in *s2sIn) isAuthed(domain string) bool {
 	return ok
 }
 
-// authenticate records that domain proved itself on this link.
-func (in *s2sIn) authenticate(domain, method string) {
+// authenticate records that domain proved itself on this link, unless
+// the domain holds MaxLinksPerDomain other links already: then the link
+// is to close with policy-violation.
+func (in *s2sIn) authenticate(domain, method string) *StreamError {
+	if max := in.f.cfg.MaxLinksPerDomain; in.f.inboundLinks(domain, in) >= max {
+		in.f.m.limited.WithLabelValues("links").Inc()
+		in.log.Info("inbound link refused: the domain holds as many links as allowed", "domain", domain, "max", max)
+		return &StreamError{Condition: "policy-violation", Text: fmt.Sprintf("%s has %d links to this server already, the most allowed", domain, max)}
+	}
 	in.mu.Lock()
 	first := len(in.authed) == 0
 	_, again := in.authed[domain]
@@ -218,12 +240,13 @@ func (in *s2sIn) authenticate(domain, method string) {
 		in.f.m.auth.WithLabelValues("in", method).Inc()
 		in.log.Info("inbound link authenticated", "domain", domain, "method", method, "local", in.local)
 	}
+	return nil
 }
 
 func (in *s2sIn) describe() S2SLink {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	l := S2SLink{Direction: "in", Local: in.local, Remote: in.peer, State: "connecting", Since: in.since}
+	l := S2SLink{Direction: "in", Local: in.local, Remote: in.peer, State: "connecting", Since: in.since, In: in.received.Load()}
 	if len(in.authed) > 0 {
 		domains := make([]string, 0, len(in.authed))
 		for d := range in.authed {
@@ -241,6 +264,12 @@ func (in *s2sIn) open() error {
 	f := in.f
 	h, err := in.c.readHeader()
 	if err != nil {
+		var serr *StreamError
+		if errors.As(err, &serr) {
+			// Our header first: every stream error follows one (RFC
+			// 6120 §4.9.1.2).
+			_ = in.c.sendHeader(f.srv.cfg.Domain, "", randomID(12))
+		}
 		return err
 	}
 	in.c.streamID = randomID(12)
@@ -368,11 +397,13 @@ func (in *s2sIn) external(el *Element) (bool, error) {
 	if domain == "" || !in.f.permitted(domain) || !certVerifies(in.peerCerts, in.f.cfg.Roots, domain) {
 		return fail("not-authorized")
 	}
+	if serr := in.authenticate(domain, "certificate"); serr != nil {
+		return false, serr
+	}
 	if err := in.c.writeElement(NewElement(nsSASL, "success")); err != nil {
 		return false, err
 	}
 	in.peer = domain
-	in.authenticate(domain, "certificate")
 	return true, nil
 }
 
@@ -404,7 +435,9 @@ func (in *s2sIn) dialbackResult(ctx context.Context, el *Element) error {
 		return answerErr("bad-request", "modify")
 	}
 	if in.secure && certVerifies(in.peerCerts, f.cfg.Roots, from) {
-		in.authenticate(from, "certificate")
+		if serr := in.authenticate(from, "certificate"); serr != nil {
+			return serr
+		}
 		return in.c.writeElement(NewElement(nsDialback, "result", "from", to, "to", from, "type", "valid"))
 	}
 	if f.cfg.SecureAuth {
@@ -436,7 +469,10 @@ func (in *s2sIn) dialbackResult(ctx context.Context, el *Element) error {
 			in.log.Info("dialback: could not reach the authoritative server", "domain", from, "err", err)
 			_ = answerErr("remote-server-not-found", "cancel")
 		case valid:
-			in.authenticate(from, "dialback")
+			if serr := in.authenticate(from, "dialback"); serr != nil {
+				in.kill(serr)
+				return
+			}
 			_ = in.c.writeElement(NewElement(nsDialback, "result", "from", to, "to", from, "type", "valid"))
 		default:
 			f.m.refused.WithLabelValues("dialback-invalid").Inc()
@@ -563,9 +599,34 @@ func (in *s2sIn) stanza(ctx context.Context, el *Element) error {
 		}
 		local = to.Domainpart()
 	}
+	if err := in.pace(ctx, from.Domainpart()); err != nil {
+		return err
+	}
+	in.received.Add(1)
 	f.m.stanzas.WithLabelValues("in").Inc()
 	f.srv.dispatch(ctx, s2sOrigin{f: f, from: from, local: local}, el)
 	return nil
+}
+
+// pace takes a token from the sending domain's bucket (StanzaRate,
+// StanzaBurst, shared by its inbound links) and, when there is none, waits
+// for it without reading the link, so that TCP slows the peer down as the
+// client streams' rates do (limits.go).
+func (in *s2sIn) pace(ctx context.Context, domain string) error {
+	now := time.Now()
+	delay := in.f.rates.reserve(domain, 0, now).DelayFrom(now)
+	if delay == 0 {
+		return nil
+	}
+	in.f.m.limited.WithLabelValues("rate").Inc()
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // s2sOrigin is the origin (mux.go) of a stanza from another server: its

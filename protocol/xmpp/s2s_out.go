@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleychat/parley/internal/tlspolicy"
@@ -29,6 +30,8 @@ type s2sOut struct {
 	key  linkKey
 	wake chan struct{} // something was queued, or stop was asked
 	quit chan struct{} // closed by stop: flush and close
+
+	written atomic.Int64 // stanzas written to the peer
 
 	mu       sync.Mutex
 	queue    [][]byte
@@ -60,7 +63,8 @@ func (l *s2sOut) enqueue(data []byte, batch bool) enqueueResult {
 	case l.closed:
 		l.mu.Unlock()
 		return linkClosed
-	case !batch && len(l.queue) >= l.f.cfg.QueueLength:
+	case !l.f.reserveQueue(l.key.remote, 1, batch):
+		// QueueLength is per remote domain, over every link to it.
 		l.mu.Unlock()
 		return queueFull
 	}
@@ -93,7 +97,8 @@ func (l *s2sOut) describe() S2SLink {
 	if l.ready {
 		state = "authenticated"
 	}
-	return S2SLink{Direction: "out", Local: l.key.local, Remote: l.key.remote, State: state, Auth: l.auth, Queued: len(l.queue), Since: l.since}
+	return S2SLink{Direction: "out", Local: l.key.local, Remote: l.key.remote, State: state, Auth: l.auth, Queued: len(l.queue), Since: l.since,
+		Out: l.written.Load()}
 }
 
 // run sets the link up and serves it until it closes.
@@ -134,6 +139,7 @@ func (l *s2sOut) close(ctx context.Context, serr *StanzaError) {
 	rest := l.queue
 	l.queue = nil
 	l.mu.Unlock()
+	l.f.releaseQueue(l.key.remote, len(rest))
 	l.f.forget(l)
 	if len(rest) > 0 {
 		l.f.bounce(ctx, l.key.remote, rest, serr)
@@ -462,6 +468,8 @@ func (l *s2sOut) write(c *s2sConn, bw *bufio.Writer, batch [][]byte) error {
 	if err := bw.Flush(); err != nil {
 		return err
 	}
+	l.f.releaseQueue(l.key.remote, len(batch))
+	l.written.Add(int64(len(batch)))
 	l.f.m.stanzas.WithLabelValues("out").Add(float64(len(batch)))
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"math/big"
@@ -333,23 +332,10 @@ func TestS2SUnreachableBounces(t *testing.T) {
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedAddr := closed.Addr().String()
 	closed.Close()
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { silent.Close() })
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	silent := silentListener(t)
 	fs := startFederation(t, map[string]fedOptions{"a.test": {configure: func(c *S2SConfig) {
 		c.Routes["closed.test"] = closedAddr
-		c.Routes["silent.test"] = silent.Addr().String()
+		c.Routes["silent.test"] = silent
 		c.ConnectTimeout = 500 * time.Millisecond
 		// No DNS server in this test: every lookup fails at once, as
 		// for a domain that does not exist.
@@ -376,6 +362,27 @@ func TestS2SUnreachableBounces(t *testing.T) {
 			t.Errorf("IQ to %s came back as %s; want %s", c.to, e, c.want)
 		}
 	}
+}
+
+// silentListener is the address of a server that accepts connections and
+// never says anything.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return silent.Addr().String()
 }
 
 // rawPeer is a test's own "server" on a's s2s port, authenticated with a
@@ -414,18 +421,7 @@ func TestS2SSpoofedFromClosesLink(t *testing.T) {
 	a.addUser(t, "alice", "secret")
 	alice := a.online(t, "alice", "secret", "r")
 
-	p := rawPeer(t, a.s2sAddr, "evil.test", "a.test", issueCert(t, ca, "evil.test"))
-	f := p.next()
-	if mechs := f.Child(nsSASL, "mechanisms"); mechs == nil || !strings.Contains(mechs.String(), "EXTERNAL") {
-		t.Fatalf("features for a peer whose certificate verifies: %s; want EXTERNAL", f)
-	}
-	p.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>%s</auth>`, base64.StdEncoding.EncodeToString([]byte("evil.test")))
-	if el := p.next(); el.Name.Local != "success" {
-		t.Fatalf("EXTERNAL: %s", el)
-	}
-	p.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='evil.test' to='a.test' version='1.0'>`)
-	p.readStreamHeader()
-	p.next() // features
+	p := externalPeer(t, a, ca, "evil.test")
 	// From its own domain: delivered.
 	p.send(`<message from='eve@evil.test/x' to='alice@a.test' type='chat'><body>legit</body></message>`)
 	alice.expect("message from an authenticated domain", isMessageWithBody("legit"))

@@ -14,7 +14,7 @@ var federationTests = []test{
 		}
 		since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		first := storage.S2SStatus{Node: "n1", Written: since, Links: []storage.S2SLink{
-			{Direction: "out", Local: "parley.test", Remote: "remote.test", State: "authenticated", Auth: "dialback", Queued: 3, Since: since},
+			{Direction: "out", Local: "parley.test", Remote: "remote.test", State: "authenticated", Auth: "dialback", Queued: 3, Since: since, StanzasIn: 5, StanzasOut: 9},
 			{Direction: "in", Local: "parley.test", Remote: "other.test", State: "connecting", Since: since},
 		}}
 		if err := e.store.PutS2SStatus(e.ctx, first); err != nil {

@@ -242,6 +242,9 @@ type Config struct {
 	S2SIdleTimeout    time.Duration
 	S2SConnectTimeout time.Duration
 	S2SQueue          int
+	S2SMaxLinks       int
+	S2SStanzaRate     float64
+	S2SStanzaBurst    int
 
 	// SIPRoutes maps other SIP domains to host:port (sip.Config.Routes);
 	// SIPTrustedPeers are the addresses their MESSAGEs are taken from.
