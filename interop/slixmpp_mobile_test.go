@@ -2,12 +2,15 @@ package interop
 
 import "testing"
 
+// pushsrv is the "app server" of XEP-0357 in the push scenario.
+var pushsrv = account{"pushsrv", "app-s3rver"}
+
 // TestSlixmppMobile: what phones use (issue 13) with slixmpp's own
 // plugins; see testdata/mobile.py for the steps.
 func TestSlixmppMobile(t *testing.T) {
 	requireSlixmpp(t)
 	binaries(t)
-	for _, scenario := range []string{"csi", "sm", "sm_timeout"} {
+	for _, scenario := range []string{"csi", "sm", "sm_timeout", "push"} {
 		t.Run(scenario, func(t *testing.T) {
 			t.Parallel()
 			s := newServer(t, "")
@@ -16,7 +19,13 @@ func TestSlixmppMobile(t *testing.T) {
 			s.start()
 			s.addUser(alice.name, alice.password)
 			s.addUser(bob.name, bob.password)
-			s.runScript("mobile.py", []account{alice, bob}, "--scenario", scenario)
+			users := []account{alice, bob}
+			if scenario == "push" {
+				// The "app server" of XEP-0357: an account here.
+				s.addUser(pushsrv.name, pushsrv.password)
+				users = append(users, pushsrv)
+			}
+			s.runScript("mobile.py", users, "--scenario", scenario)
 		})
 	}
 }

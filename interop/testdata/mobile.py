@@ -22,10 +22,24 @@
     When the session times out, the five are alice's offline messages at
     her next login, in order, and the acknowledged one is not.
 
-Needs --user alice:PW --user bob:PW.
+--scenario push: push notifications (XEP-0357; slixmpp 1.8 has no
+    xep_0357 plugin, so the phone sends the <enable/> IQ as XML).
+    1. the "app server" (pushsrv, resource "push") logs in and answers
+       every pubsub publish it gets.
+    2. alice's phone (xep_0198, resumable) enables push to
+       pushsrv@DOMAIN/push, node "phone-node", with publish-options (the
+       app server's secret).
+    3. the phone's socket is killed (the session is detached); bob writes
+       to her: the app server gets a publish from alice@DOMAIN to the node,
+       with the urn:xmpp:push:summary form (message-count 1,
+       last-message-sender bob@DOMAIN, no body) and the secret in the
+       publish-options.
+
+Needs --user alice:PW --user bob:PW (and --user pushsrv:PW for push).
 """
 
 import asyncio
+import xml.etree.ElementTree as ET
 
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -169,7 +183,66 @@ async def sm_timeout(args):
     await bob.logout()
 
 
-SCENARIOS = {"csi": csi, "sm": sm, "sm_timeout": sm_timeout}
+NS_PUBSUB = "http://jabber.org/protocol/pubsub"
+NS_DATA = "jabber:x:data"
+
+
+def form_values(x):
+    return {f.get("var"): [v.text or "" for v in f.findall(f"{{{NS_DATA}}}value")]
+            for f in x.findall(f"{{{NS_DATA}}}field")}
+
+
+async def push(args):
+    d = args.domain
+    step("1. the app server (pushsrv/push) logs in and answers publishes")
+    app = await Phone(args, "pushsrv", "push").login()
+    publishes = []
+
+    def on_publish(stanza):
+        publishes.append(stanza)
+        stanza.reply().send()
+
+    app.register_handler(Callback("push publishes", MatchXPath(f"{{jabber:client}}iq/{{{NS_PUBSUB}}}pubsub"), on_publish))
+
+    step("2. alice's phone (xep_0198) enables push to pushsrv@%s/push" % d)
+    alice = await Phone(args, "alice", "phone", ["xep_0198"]).login()
+    check(alice["xep_0198"].sm_id, "alice: no resumable stream management")
+    enable = ET.fromstring(
+        f"<enable xmlns='urn:xmpp:push:0' jid='pushsrv@{d}/push' node='phone-node'>"
+        f"<x xmlns='{NS_DATA}' type='submit'>"
+        f"<field var='FORM_TYPE'><value>{NS_PUBSUB}#publish-options</value></field>"
+        "<field var='secret'><value>app-server-secret</value></field></x></enable>")
+    req = alice.make_iq_set(ito=f"alice@{d}")
+    req.append(enable)
+    await iq(req.send(timeout=10), "alice: enable push")
+    bob = await Phone(args, "bob", "desk").login()
+
+    step("3. alice's socket is killed; bob writes to her")
+    alice.transport.abort()
+    await asyncio.sleep(0.5)
+    bob.send_message(mto=f"alice@{d}", mbody="wake up", mtype="chat")
+    await until(lambda: publishes, "the app server to get a publish")
+    pub = publishes[0]
+    check(pub["from"] == f"alice@{d}", f"the publish comes from {pub['from']}, want alice@{d}")
+    ps = pub.xml.find(f"{{{NS_PUBSUB}}}pubsub")
+    node = ps.find(f"{{{NS_PUBSUB}}}publish")
+    check(node is not None and node.get("node") == "phone-node", f"publish to {ET.tostring(ps)}")
+    summary = node.find(f"{{{NS_PUBSUB}}}item/{{urn:xmpp:push:0}}notification/{{{NS_DATA}}}x")
+    check(summary is not None, f"no notification form in {ET.tostring(ps)}")
+    v = form_values(summary)
+    check(v.get("FORM_TYPE") == ["urn:xmpp:push:summary"], f"form type {v.get('FORM_TYPE')}")
+    check(v.get("message-count") == ["1"], f"message-count {v.get('message-count')}, want 1")
+    check(v.get("last-message-sender") == [f"bob@{d}"], f"last-message-sender {v.get('last-message-sender')}")
+    check("last-message-body" not in v, "the body went to the app server")
+    opts = ps.find(f"{{{NS_PUBSUB}}}publish-options/{{{NS_DATA}}}x")
+    check(opts is not None and form_values(opts).get("secret") == ["app-server-secret"],
+          "the publish-options (the app server's secret) were not passed on")
+    step("   the app server got the summary: 1 message from bob, no body, with its secret")
+    await bob.logout()
+    await app.logout()
+
+
+SCENARIOS = {"csi": csi, "sm": sm, "sm_timeout": sm_timeout, "push": push}
 
 if __name__ == "__main__":
     run(SCENARIOS[OWN["--scenario"]])

@@ -115,9 +115,11 @@ func (s *Server) Store(ctx context.Context, m interop.Message) error {
 		// is better told 404 (RFC 7247 §8.1: item-not-found).
 		return &interop.Error{Condition: interop.ItemNotFound, Text: "no such user"}
 	}
-	if serr := s.storeOffline(ctx, imElement(m), m.To.Bare()); serr != nil {
+	el := imElement(m)
+	if serr := s.storeOffline(ctx, el, m.To.Bare()); serr != nil {
 		return &interop.Error{Condition: interop.Condition(serr.Condition), Text: serr.Text}
 	}
+	s.pushIfAway(ctx, el, m.To.Bare(), el.AttrValue("type"), nil)
 	return nil
 }
 

@@ -68,6 +68,7 @@ func (s *Server) deliverMessage(ctx context.Context, m *Element, to jid.JID, typ
 			if copies {
 				s.receivedCarbons(to, m, func(o *session) bool { return o == r })
 			}
+			s.pushIfAway(ctx, m, to, typ, []*session{r})
 			return nil
 		}
 		// §8.5.3.2: no such resource.
@@ -94,13 +95,21 @@ func (s *Server) deliverMessage(ctx context.Context, m *Element, to jid.JID, typ
 	}
 	// The user's endpoints on other front doors (SIP contacts) get it
 	// too, as further resources would (interworking.go).
-	if s.deliverElsewhere(ctx, m, to, typ) || len(targets) > 0 {
+	if s.deliverElsewhere(ctx, m, to, typ) {
+		return nil
+	}
+	if len(targets) > 0 {
+		s.pushIfAway(ctx, m, to, typ, targets)
 		return nil
 	}
 	if typ == "headline" || typ == "error" {
 		return nil // §8.5.2.2.2: silently ignored
 	}
-	return s.storeOffline(ctx, m, to)
+	if serr := s.storeOffline(ctx, m, to); serr != nil {
+		return serr
+	}
+	s.pushIfAway(ctx, m, to, typ, nil)
+	return nil
 }
 
 // deliveryTargets picks the resources a message to a bare JID goes to:

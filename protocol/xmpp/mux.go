@@ -556,6 +556,7 @@ func (s *Server) registerHandlers() {
 	s.registerCSI()
 	s.registerSM()
 	s.registerSASL2()
+	s.registerPush()
 	if s.muc != nil {
 		s.muc.register(s.mux)
 	}

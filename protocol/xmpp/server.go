@@ -56,6 +56,9 @@ type Server struct {
 	features streamFeatures
 	// sm holds the resumable sessions (XEP-0198, sm.go).
 	sm smRegistry
+	// pushes is the state of the push registrations in use (XEP-0357,
+	// push.go).
+	pushes pushes
 	// adminSessions are the service administration commands waiting
 	// for their form (admin_commands.go).
 	adminSessions commandSessions
@@ -275,6 +278,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.smExpireAll()
+	s.pushes.stop()
 	s.endStreams(ctx, &StreamError{Condition: "system-shutdown"}, true)
 	if s.fed != nil {
 		s.fed.shutdown(ctx)

@@ -7,9 +7,10 @@ import (
 )
 
 // IQs the server itself sends to a local client session (RFC 6120 §8.2.3:
-// the client must answer each get or set), and the handing of each answer
-// to whoever asked: entity capabilities (caps.go) asks a client what its
-// capabilities string means. One registration takes every result and error
+// the client must answer each get or set), or on an account's behalf to
+// any entity, and the handing of each answer to whoever asked: entity
+// capabilities (caps.go) asks a client what its capabilities string means;
+// push (push.go) publishes to an app server. One registration takes every result and error
 // addressed to the server; what is not an answer to one of its own IQs is
 // dropped, as before.
 
@@ -36,12 +37,29 @@ func (s *Server) registerServerIQs() {
 	why := unadvertised("answers to the server's own IQs (RFC 6120 §8.2.3), handed to what sent them (serveriq.go)")
 	s.mux.stanza(toServer, "iq", "result", "", "", s.serverIQAnswer, why, localOnly)
 	s.mux.stanza(toServer, "iq", "error", "", "", s.serverIQAnswer, why, localOnly)
+	// The server asks on behalf of an account too (push.go publishes
+	// from the user's bare JID, XEP-0357 §7), of local sessions and of
+	// other servers' entities: only an answer from the entity asked
+	// counts.
+	why = unadvertised("answers to what the server asked for an account (push.go), handed to what sent them (serveriq.go)")
+	s.mux.stanza(toAccount, "iq", "result", "", "", s.serverIQAnswer, why)
+	s.mux.stanza(toAccount, "iq", "error", "", "", s.serverIQAnswer, why)
 }
 
 // askSession sends iq (a get or set, from the server) to sess with a fresh
 // id; answer gets the session's result or error. It reports false, and
 // sends nothing, when too many IQs already await answers.
 func (s *Server) askSession(sess *session, iq *Element, answer func(ctx context.Context, r *request)) bool {
+	iq.SetAttr("from", s.cfg.Domain)
+	iq.SetAttr("to", sess.jid.String())
+	return s.ask(iq, func(iq *Element) bool { sess.sendElement(iq); return true }, answer)
+}
+
+// ask sends iq (a get or set with its from and to set) with a fresh id
+// through send, which reports whether it went out; answer gets the result
+// or error that comes back from its to. It reports false when too many
+// IQs already await answers or send failed.
+func (s *Server) ask(iq *Element, send func(*Element) bool, answer func(ctx context.Context, r *request)) bool {
 	id := "srv-" + randomID(8)
 	now := time.Now()
 	s.iqs.mu.Lock()
@@ -59,12 +77,15 @@ func (s *Server) askSession(sess *session, iq *Element, answer func(ctx context.
 		s.iqs.mu.Unlock()
 		return false
 	}
-	s.iqs.pending[id] = serverIQ{to: sess.jid.String(), sent: now, answer: answer}
+	s.iqs.pending[id] = serverIQ{to: iq.AttrValue("to"), sent: now, answer: answer}
 	s.iqs.mu.Unlock()
 	iq.SetAttr("id", id)
-	iq.SetAttr("from", s.cfg.Domain)
-	iq.SetAttr("to", sess.jid.String())
-	sess.sendElement(iq)
+	if !send(iq) {
+		s.iqs.mu.Lock()
+		delete(s.iqs.pending, id)
+		s.iqs.mu.Unlock()
+		return false
+	}
 	return true
 }
 
