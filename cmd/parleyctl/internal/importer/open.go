@@ -15,6 +15,8 @@ func Open(kind, from string) (Source, error) {
 		return OpenProsody(from)
 	case "ejabberd":
 		return OpenEjabberd(from)
+	case "openfire":
+		return OpenOpenfire(from)
 	}
 	return nil, fmt.Errorf("cannot import from %q", kind)
 }
