@@ -16,6 +16,16 @@ import (
 // under the room's lock, so it only queues: sess.send never blocks.
 func (k *mucSink) Deliver(ev muc.Event) {
 	m := k.svc
+	if ev.Kind == muc.EventMessage {
+		// The hot path: rendered once per post, shared by every
+		// recipient (a local session writes its own address in front).
+		if sess, ok := k.sess.(*session); ok {
+			sess.sendPost(m.postRest(ev))
+		} else {
+			k.sess.send(m.renderedPost(ev, k.sess.fullJID().String()))
+		}
+		return
+	}
 	to := k.sess.fullJID().String()
 	switch ev.Kind {
 	case muc.EventJoined:
@@ -343,7 +353,22 @@ func (m *mucService) subjectMessage(room, nick, subject, to string) *Element {
 // once per recipient). The engine delivers one event to all of a room's
 // sessions in a row, so a one-entry cache per room suffices.
 func (m *mucService) renderedPost(ev muc.Event, to string) []byte {
+	rest := m.postRest(ev)
+	var b bytes.Buffer
+	b.Grow(len(rest) + len(to) + 16)
+	b.WriteString(`<message to="`)
+	escapeAttr(&b, to)
+	b.WriteByte('"')
+	b.Write(rest)
+	return b.Bytes()
+}
+
+// postRest is the post of ev rendered after `<message to="…"`: once per
+// post (the room's last post is cached), the same bytes for every
+// recipient, never modified.
+func (m *mucService) postRest(ev muc.Event) []byte {
 	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
 	c, ok := m.postCache[ev.Room]
 	if !ok || c.msg != ev.Message {
 		el := m.groupchatMessage(ev.Message, "", ev.Reason)
@@ -354,14 +379,7 @@ func (m *mucService) renderedPost(ev muc.Event, to string) []byte {
 		}
 		m.postCache[ev.Room] = c
 	}
-	m.cacheMu.Unlock()
-	var b bytes.Buffer
-	b.Grow(len(c.rest) + len(to) + 16)
-	b.WriteString(`<message to="`)
-	escapeAttr(&b, to)
-	b.WriteByte('"')
-	b.Write(c.rest)
-	return b.Bytes()
+	return c.rest
 }
 
 type postCacheEntry struct {

@@ -2,6 +2,7 @@ package xmpp
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +20,13 @@ import (
 // before them) have been written to the socket. Offline messages are
 // deleted from storage only from such a callback.
 type outItem struct {
+	// head, if set, is written just before data: the session's own
+	// `<message to="JID"` in front of a room post rendered once for
+	// every recipient (post). data may be shared between sessions and is
+	// never modified.
+	head       []byte
 	data       []byte
+	post       bool
 	afterWrite func()
 	// nonza marks stream-level bytes (keepalives, XEP-0198 <r/>, <a/>,
 	// <enabled/>) that stream management does not count.
@@ -50,6 +57,13 @@ type session struct {
 
 	mu     sync.Mutex // guards the queue and writer state, and the presence state below
 	queue  []outItem
+	// spare is the small array of the last queue drained, kept for the
+	// next stanzas so that a session receiving one stanza at a time
+	// does not allocate a queue for each.
+	spare []outItem
+	// postHead is `<message to="JID"`, this session's part of every
+	// room post it is sent (sendPost), made on the first.
+	postHead []byte
 	limit  int   // the queue's bound, in stanzas
 	queued int64 // bytes in the queue and in the batch being written
 	// overSince is when the queue last went over its bound (zero while
@@ -98,6 +112,17 @@ type session struct {
 	sm smState
 }
 
+// size is the bytes the item writes.
+func (it *outItem) size() int { return len(it.head) + len(it.data) }
+
+// bytes is the item as written (a copy when it has a head).
+func (it *outItem) bytes() []byte {
+	if it.head == nil {
+		return it.data
+	}
+	return append(append(make([]byte, 0, it.size()), it.head...), it.data...)
+}
+
 // A session is the origin (mux.go) of the stanzas its client sends.
 func (s *session) fullJID() jid.JID     { return s.jid }
 func (s *session) bareJID() string      { return s.bare }
@@ -119,6 +144,11 @@ func (s *session) send(data []byte) bool { return s.sendItem(outItem{data: data}
 
 func (s *session) sendElement(e *Element) bool { return s.send(e.Bytes()) }
 
+// sendPost queues a room post rendered once for every recipient: rest is
+// the message after `<message to="…"` (muc_render.go), shared and never
+// modified; the session writes its own address in front of it.
+func (s *session) sendPost(rest []byte) bool { return s.sendItem(outItem{data: rest, post: true}) }
+
 // sendNonza queues stream-level bytes that are not a stanza.
 func (s *session) sendNonza(data []byte) bool { return s.sendItem(outItem{data: data, nonza: true}) }
 
@@ -134,14 +164,25 @@ func (s *session) sendItem(it outItem) bool {
 		s.mu.Unlock()
 		return true
 	}
-	if why := s.tooSlowLocked(len(it.data)); why != "" {
+	if it.post && it.head == nil {
+		if s.postHead == nil {
+			var b bytes.Buffer
+			b.WriteString(`<message to="`)
+			escapeAttr(&b, s.jid.String())
+			b.WriteByte('"')
+			s.postHead = b.Bytes()
+		}
+		it.head = s.postHead
+	}
+	if why := s.tooSlowLocked(it.size()); why != "" {
 		kill := s.kill
 		s.mu.Unlock()
 		s.srv.metrics.slowConsumers.Inc()
 		kill(&StreamError{Condition: "policy-violation", Text: "the client reads too slowly: " + why})
 		return false
 	}
-	if it.afterWrite == nil && it.onQueue == nil && !it.nonza {
+	// A room post with a body is never a state update (csi.go holdKey).
+	if it.afterWrite == nil && it.onQueue == nil && !it.nonza && !it.post {
 		if held, flush := s.holdLocked(it.data); held {
 			for _, f := range flush {
 				s.enqueueLocked(f)
@@ -176,8 +217,11 @@ func (s *session) enqueueLocked(it outItem) {
 	if s.sm.detached {
 		return
 	}
+	if s.queue == nil && s.spare != nil {
+		s.queue, s.spare = s.spare, nil
+	}
 	s.queue = append(s.queue, it)
-	s.queued += int64(len(it.data))
+	s.queued += int64(it.size())
 }
 
 // sendBatch queues several stanzas at once, past the queue limit if need
@@ -278,6 +322,10 @@ func (s *session) finishWriting() { s.doneOnce.Do(func() { close(s.writeDone) })
 
 // writeBuffers are the writers' buffers, borrowed only while writing so
 // that idle sessions hold none.
+// maxSpareQueue is the largest queue array a session keeps between
+// drains: a few items (~80 bytes each), so an idle session stays small.
+const maxSpareQueue = 4
+
 var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 
 // drain writes the queue to the socket until it is empty, then ends; after
@@ -301,10 +349,14 @@ func (s *session) drain() {
 		}
 		s.mu.Lock()
 		for _, it := range batch {
-			s.queued -= int64(len(it.data))
+			s.queued -= int64(it.size())
 		}
 		if err != nil {
 			s.failed = true
+		}
+		if cap(batch) <= maxSpareQueue && s.spare == nil {
+			clear(batch)
+			s.spare = batch[:0]
 		}
 		s.mu.Unlock()
 		if err != nil && !closed {
@@ -333,6 +385,9 @@ func (s *session) writeBatch(batch []outItem, closing []byte, closed bool) error
 		writeBuffers.Put(bw)
 	}()
 	for _, it := range batch {
+		if _, err := bw.Write(it.head); err != nil {
+			return err
+		}
 		if _, err := bw.Write(it.data); err != nil {
 			return err
 		}

@@ -339,7 +339,7 @@ func (c *conn) detach() bool {
 	s.sm.owner = nil
 	s.ready, s.failed = false, true // a running drain writes no more
 	for _, it := range s.queue {
-		s.queued -= int64(len(it.data))
+		s.queued -= int64(it.size())
 	}
 	s.queue = nil
 	if s.sm.ackTimer != nil {
@@ -408,11 +408,11 @@ func (c *conn) resume(el *Element) (bool, error) {
 		s.mu.Unlock()
 	}
 	for _, it := range s.queue {
-		s.queued -= int64(len(it.data))
+		s.queued -= int64(it.size())
 	}
 	s.queue = append([]outItem(nil), s.sm.unacked...)
 	for _, it := range s.queue {
-		s.queued += int64(len(it.data))
+		s.queued += int64(it.size())
 	}
 	s.failed = false
 	s.sm.requested = s.sm.sent - uint32(len(s.queue))
@@ -504,7 +504,7 @@ func (s *Server) smRescue(sess *session) {
 	defer cancel()
 	bare := sess.jid.Bare()
 	for _, it := range unacked {
-		m := parseStored(it.data)
+		m := parseStored(it.bytes())
 		if m == nil || m.Name.Local != "message" {
 			continue
 		}
