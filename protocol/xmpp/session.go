@@ -55,8 +55,8 @@ type session struct {
 	bare string // bare JID string, the router's key
 	srv  *Server
 
-	mu     sync.Mutex // guards the queue and writer state, and the presence state below
-	queue  []outItem
+	mu    sync.Mutex // guards the queue and writer state, and the presence state below
+	queue []outItem
 	// spare is the small array of the last queue drained, kept for the
 	// next stanzas so that a session receiving one stanza at a time
 	// does not allocate a queue for each.
@@ -64,8 +64,8 @@ type session struct {
 	// postHead is `<message to="JID"`, this session's part of every
 	// room post it is sent (sendPost), made on the first.
 	postHead []byte
-	limit  int   // the queue's bound, in stanzas
-	queued int64 // bytes in the queue and in the batch being written
+	limit    int   // the queue's bound, in stanzas
+	queued   int64 // bytes in the queue and in the batch being written
 	// overSince is when the queue last went over its bound (zero while
 	// it is not); overWritten is written at that moment. Together they
 	// measure how fast the client drains while it is behind.
