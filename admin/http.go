@@ -118,7 +118,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 		sessions: newSessions(cfg.SessionIdle, cfg.MaxSessions),
 		logins:   newAddressRates(cfg.LoginsPerMinute)}
 	h.metrics.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_admin_logins_total",
-		Help: "Logins to the admin API by result: ok (an administrator), not_admin (a valid account that is not one), refused (wrong password), limited (over --admin-logins-per-minute), unavailable (the password could not be checked)."},
+		Help: "Logins to the admin API by result: ok (an administrator), not_admin (a valid account that is not one), refused (wrong password), limited (the address failed more than --admin-logins-per-minute), unavailable (the password could not be checked)."},
 		[]string{"result"})
 	h.metrics.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_admin_requests_total",
 		Help: "Admin API requests by status class: ok, refused (401, 403), failed (other errors)."},

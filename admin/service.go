@@ -110,6 +110,9 @@ type Config struct {
 	// ExternalAuth is set when a directory (--auth ldap) holds the
 	// passwords: they are changed and accounts disabled there.
 	ExternalAuth bool
+	// Directory is set when directory groups (group:NAME in policy) can
+	// be resolved: the --ldap-* settings are given.
+	Directory bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -12,8 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/parleychat/parley/internal/keyrate"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 )
@@ -112,42 +111,24 @@ func (ss *sessions) pruneLocked(now time.Time) {
 	}
 }
 
-// addressRates paces login attempts per client address: a token bucket
-// of perMinute a minute, as many at once.
-type addressRates struct {
-	limit rate.Limit
-	burst int
-
-	mu        sync.Mutex
-	buckets   map[string]*rate.Limiter
-	lastPrune time.Time
-}
+// addressRates paces failed logins per client address: a token bucket of
+// perMinute a minute, as many at once. An address with no token left may
+// not try at all; a successful login costs nothing, so a script running
+// parleyctl --server command after command is not held up.
+type addressRates struct{ buckets *keyrate.Buckets }
 
 func newAddressRates(perMinute int) *addressRates {
-	return &addressRates{limit: rate.Limit(float64(perMinute) / 60), burst: perMinute, buckets: make(map[string]*rate.Limiter)}
+	return &addressRates{buckets: keyrate.New(keyrate.PerMinute(float64(perMinute)), perMinute)}
 }
 
+// allow reports whether the address may try a login now.
 func (a *addressRates) allow(remoteAddr string, now time.Time) bool {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if now.Sub(a.lastPrune) >= time.Minute {
-		for k, l := range a.buckets {
-			if l.TokensAt(now) >= float64(a.burst) {
-				delete(a.buckets, k)
-			}
-		}
-		a.lastPrune = now
-	}
-	l := a.buckets[host]
-	if l == nil {
-		l = rate.NewLimiter(a.limit, a.burst)
-		a.buckets[host] = l
-	}
-	return l.AllowN(now, 1)
+	return a.buckets.Tokens(hostOf(remoteAddr), now) >= 1
+}
+
+// failed takes a token for a failed login.
+func (a *addressRates) failed(remoteAddr string, now time.Time) {
+	a.buckets.AllowN(hostOf(remoteAddr), 1, now)
 }
 
 // Whoami is the answer to login and GET session.
@@ -179,6 +160,7 @@ func (h *Handler) login(c *call) (any, error) {
 		return nil, err
 	}
 	refused := func(result string) (any, error) {
+		h.logins.failed(c.r.RemoteAddr, now)
 		h.metrics.logins.WithLabelValues(result).Inc()
 		h.cfg.Logger.Info("admin API login refused", "user", req.User, "address", c.r.RemoteAddr, "result", result)
 		writeError(c.w, http.StatusUnauthorized, "wrong user or password", "", false)
@@ -214,6 +196,8 @@ func (h *Handler) login(c *call) (any, error) {
 			return nil, err
 		}
 	} else {
+		// Counted as a failure: only administrators log in for free.
+		h.logins.failed(c.r.RemoteAddr, now)
 		h.metrics.logins.WithLabelValues("not_admin").Inc()
 	}
 	h.cfg.Logger.Info("admin API login", "user", user, "admin", who.Admin, "address", c.r.RemoteAddr)

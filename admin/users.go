@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-ldap/ldap/v3"
 	"mellium.im/xmpp/jid"
 
 	"github.com/parleychat/parley/muc"
@@ -103,10 +104,7 @@ func Recorded(actor string) string {
 // domain to the account's username (RFC 7622 §3.3).
 func (s *Service) Username(v string) (string, error) {
 	v = strings.TrimSpace(v)
-	if local, domain, ok := strings.Cut(v, "@"); ok {
-		if !strings.EqualFold(domain, s.cfg.Domain) {
-			return "", fmt.Errorf("%q is not a user of %s", v, s.cfg.Domain)
-		}
+	if local, domain, ok := strings.Cut(v, "@"); ok && strings.EqualFold(domain, s.cfg.Domain) {
 		v = local
 	}
 	return auth.NormalizeUsername(v)
@@ -238,9 +236,10 @@ func (b *bound) Kick(ctx context.Context, name string) (int, error) {
 	return n, b.record(ctx, "account.kick", b.user(name).JID, map[string]any{"sessions_ended": n})
 }
 
-// Users turns a list of users (bare JIDs, usernames of the domain, or
-// @DOMAIN for every user of a domain) into bare JIDs without repeats;
-// "*" (everyone) is kept where everyone may be.
+// Users turns a list of users (bare JIDs, usernames of the domain,
+// @DOMAIN for every user of a domain, group:NAME or group:DN for a
+// directory group) into the entries policy keeps, without repeats; "*"
+// (everyone) is kept where everyone may be.
 func (s *Service) Users(list []string, everyone bool) ([]string, error) {
 	out := []string{}
 	for _, u := range list {
@@ -253,6 +252,19 @@ func (s *Service) Users(list []string, everyone bool) ([]string, error) {
 				return nil, fmt.Errorf(`"*" (everyone) cannot be given here`)
 			}
 			out = append(out, u)
+			continue
+		}
+		if ref, ok := strings.CutPrefix(u, muc.GroupPrefix); ok {
+			if !s.cfg.Directory {
+				return nil, fmt.Errorf("%s names a directory group: give --auth ldap and the --ldap-* settings parleyd uses", u)
+			}
+			g, err := groupEntry(ref)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(out, g) {
+				out = append(out, g)
+			}
 			continue
 		}
 		j, err := s.UserJID(u)
@@ -268,6 +280,23 @@ func (s *Service) Users(list []string, everyone bool) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// groupEntry checks a directory group given as group:NAME or group:DN
+// and returns the policy entry for it.
+func groupEntry(ref string) (string, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return "", errors.New("group: needs a group's name or DN")
+	}
+	if strings.Contains(ref, "=") {
+		dn, err := ldap.ParseDN(ref)
+		if err != nil {
+			return "", fmt.Errorf("invalid group DN %q: %w", ref, err)
+		}
+		ref = dn.String()
+	}
+	return muc.GroupPrefix + ref, nil
 }
 
 // domainJID normalises a domain given as @DOMAIN.

@@ -3,6 +3,10 @@ package interop
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +107,18 @@ func TestAdminConsole(t *testing.T) {
 
 	// What the console did, as XMPP users see it.
 	s.runScript("admin_room.py", []account{bob, mallory}, "--room", "board")
+	// parleyctl --server does the same from another machine: no data
+	// directory of the node's, the node's certificate trusted, alice's
+	// password from the environment.
+	ctl := exec.Command(filepath.Join(s.bin, "parleyctl"), "--server", base, "--server-user", "alice",
+		"--server-ca", filepath.Join(s.data, "tls", "cert.pem"), "room", "show", "board")
+	ctl.Env = append(os.Environ(), "PARLEY_SERVER_PASSWORD="+alice.password)
+	ctl.Dir = t.TempDir()
+	out, err := ctl.CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^members\s+bob@`+domain+`$`).Match(out) || !regexp.MustCompile(`(?m)^creator\s+alice@`+domain+`$`).Match(out) {
+		t.Errorf("parleyctl --server %s room show board: %v\n%s", base, err, out)
+	}
+
 	// And for compliance, alice did it (once the worker copied it).
 	var missing []string
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {

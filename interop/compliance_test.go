@@ -121,6 +121,9 @@ func complianceSession(t *testing.T, sipp, content, cstorage string) {
 	want := []capture{
 		{"category.put", "", "parleyd"}, // the default category, made at the first start
 		{"compliance.enable", "", "parleyd"},
+		{"account.add", "", "parleyctl"}, // alice, bob, carol (package admin)
+		{"account.add", "", "parleyctl"},
+		{"account.add", "", "parleyctl"},
 		{"room.create", room, "parleyctl"},
 		{"join", room, a},
 		{"join", room, bo},
@@ -173,30 +176,30 @@ func complianceSession(t *testing.T, sipp, content, cstorage string) {
 			t.Errorf("event %d (%s): %s = %v, want %v (payload %s)", i, evs[i].Type, key, got, v, evs[i].Payload)
 		}
 	}
-	expect(3, "front_door", "xmpp")
-	expect(5, "stanza_id", seen.Post)
-	expect(5, "body", "the figures are final")
-	expect(6, "stanza_id", seen.Correction)
-	expect(6, "target", seen.Post)
-	expect(6, "body", "the figures are final, except Q3")
-	expect(8, "stanza_id", seen.Retraction)
-	expect(8, "target", seen.Retracted)
-	expect(9, "sha256", seen.SHA256)
-	expect(9, "size", seen.Size)
-	expect(10, "body", seen.URL)
-	expect(11, "sha256", seen.SHA256)
-	expect(12, "front_door", "sip")
-	expect(13, "front_door", "sip")
-	expect(13, "stanza_id", seen.SIP)
-	expect(13, "body", sipBody)
-	expect(14, "user", bo)
-	expect(17, "text", "figures")
-	expect(17, "hits", seen.SearchHits)
-	if evs[14].Target != bo {
-		t.Errorf("the kick's target is %q, want %s", evs[14].Target, bo)
+	expect(6, "front_door", "xmpp")
+	expect(8, "stanza_id", seen.Post)
+	expect(8, "body", "the figures are final")
+	expect(9, "stanza_id", seen.Correction)
+	expect(9, "target", seen.Post)
+	expect(9, "body", "the figures are final, except Q3")
+	expect(11, "stanza_id", seen.Retraction)
+	expect(11, "target", seen.Retracted)
+	expect(12, "sha256", seen.SHA256)
+	expect(12, "size", seen.Size)
+	expect(13, "body", seen.URL)
+	expect(14, "sha256", seen.SHA256)
+	expect(15, "front_door", "sip")
+	expect(16, "front_door", "sip")
+	expect(16, "stanza_id", seen.SIP)
+	expect(16, "body", sipBody)
+	expect(17, "user", bo)
+	expect(20, "text", "figures")
+	expect(20, "hits", seen.SearchHits)
+	if evs[17].Target != bo {
+		t.Errorf("the kick's target is %q, want %s", evs[17].Target, bo)
 	}
-	if !strings.Contains(p(5)["stanza"].(string), "the figures are final") {
-		t.Errorf("the post's event lacks the full stanza: %s", evs[5].Payload)
+	if !strings.Contains(p(8)["stanza"].(string), "the figures are final") {
+		t.Errorf("the post's event lacks the full stanza: %s", evs[8].Payload)
 	}
 	if t.Failed() {
 		return
@@ -234,8 +237,8 @@ func complianceSession(t *testing.T, sipp, content, cstorage string) {
 		t.Errorf("parleyctl compliance export holds %d events %v, the database %d %v", len(fromExport), fromExport, len(ids), ids)
 	}
 
-	// An export for bob has what he did and what was done to him (the
-	// kick), nothing else.
+	// An export for bob has what he did and what was done to him (his
+	// account made, the kick), nothing else.
 	bobs := filepath.Join(s.dir, "bob.jsonl")
 	s.mustCtl("--compliance-storage", cstorage, "compliance", "export", "--from", began.Format(time.RFC3339),
 		"--to", time.Now().UTC().Add(time.Minute).Format(time.RFC3339), "--user", bo, "--format", "json", "--out", bobs)
@@ -251,7 +254,7 @@ func complianceSession(t *testing.T, sipp, content, cstorage string) {
 		}
 		bobTypes = append(bobTypes, ev.Type)
 	}
-	if want := []string{"join", "post", "retraction", "kick"}; !slices.Equal(bobTypes, want) {
+	if want := []string{"account.add", "join", "post", "retraction", "kick"}; !slices.Equal(bobTypes, want) {
 		t.Errorf("export --user %s has %v, want %v", bo, bobTypes, want)
 	}
 	// The status shows the XML adapter's last run.

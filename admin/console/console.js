@@ -55,8 +55,22 @@ async function run(what, fn) {
   }
 }
 
+// list splits a comma-separated list of users; an item that starts with
+// group: (a directory group's DN has commas) runs to the end.
 function list(v) {
-  return v.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const out = [];
+  let rest = v.trim();
+  while (rest !== "") {
+    if (rest.startsWith("group:")) {
+      out.push(rest);
+      break;
+    }
+    const i = rest.indexOf(",");
+    const item = (i < 0 ? rest : rest.slice(0, i)).trim();
+    if (item !== "") out.push(item);
+    rest = i < 0 ? "" : rest.slice(i + 1).trim();
+  }
+  return out;
 }
 
 function cell(tr, text) {

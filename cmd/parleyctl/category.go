@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/go-ldap/ldap/v3"
-	"mellium.im/xmpp/jid"
-
+	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/muc"
-	"github.com/parleychat/parley/storage"
 )
 
 // categoryAddFlags and categorySetFlags define the policy flags of category
@@ -36,61 +32,47 @@ func categoryFlags(fs *flag.FlagSet, adding bool) {
 	fs.Var(on(), "federated", "whether users of other servers (XMPP federation) may join and read its rooms: `true|false`")
 }
 
-// applyCategoryFlags copies the flags given on the command line into cat.
-func (c *ctl) applyCategoryFlags(fs *flag.FlagSet, cat *storage.Category) error {
-	var err error
+// categoryChange is the change the flags given on the command line ask
+// for.
+func categoryChange(fs *flag.FlagSet) admin.CategoryChange {
+	var ch admin.CategoryChange
 	fs.Visit(func(f *flag.Flag) {
-		if err != nil {
-			return
-		}
+		list := func() *[]string { l := []string(*f.Value.(*listFlag)); return &l }
+		on := func() *bool { b := f.Value.(*switchFlag).on; return &b }
 		switch f.Name {
 		case "description":
-			cat.Description = f.Value.String()
+			v := f.Value.String()
+			ch.Description = &v
 		case "allow":
-			cat.AllowedMembers, err = c.users(*f.Value.(*listFlag), true)
+			ch.Allow = list()
 		case "deny":
-			cat.DeniedMembers, err = c.users(*f.Value.(*listFlag), false)
+			ch.Deny = list()
 		case "creators":
-			cat.Creators, err = c.users(*f.Value.(*listFlag), true)
+			ch.Creators = list()
 		case "upload":
-			cat.FileUpload = f.Value.(*switchFlag).on
+			ch.Upload = on()
 		case "invitations":
-			cat.Invitations = f.Value.(*switchFlag).on
+			ch.Invitations = on()
 		case "history":
-			cat.ChatHistory = f.Value.(*switchFlag).on
+			ch.History = on()
 		case "federated":
-			cat.LocalOnly = !f.Value.(*switchFlag).on
+			ch.Federated = on()
 		case "retention-days":
-			cat.RetentionDays = f.Value.(flag.Getter).Get().(int)
-			if cat.RetentionDays < 0 {
-				err = usageError{"want 0 (forever) or more days"}
-			}
-		}
-		if err != nil {
-			err = fmt.Errorf("--%s: %w", f.Name, err)
+			n := f.Value.(flag.Getter).Get().(int)
+			ch.RetentionDays = &n
 		}
 	})
-	return err
+	return ch
 }
 
 // categoryAdd creates a category: parleyctl category add NAME [FLAGS].
 func categoryAdd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error {
-	cat := storage.Category{Name: strings.TrimSpace(args[0]), FileUpload: true, Invitations: true, ChatHistory: true}
-	if err := c.applyCategoryFlags(fs, &cat); err != nil {
-		return err
-	}
-	e, err := c.engine(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	// PutCategory creates or replaces; add must not replace.
-	switch _, err := e.Category(ctx, cat.Name); {
-	case err == nil:
-		return fmt.Errorf("category %q exists", cat.Name)
-	case muc.CodeOf(err) != muc.CodeNotFound:
-		return err
-	}
-	if err := e.PutCategory(ctx, muc.ActorAdmin, cat); err != nil {
+	cat, err := api.AddCategory(ctx, args[0], categoryChange(fs))
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "added category %s\n", cat.Name)
@@ -106,18 +88,12 @@ func categorySet(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) e
 	if fs.NFlag() == 0 {
 		return usageError{"nothing to change: give at least one flag"}
 	}
-	e, err := c.engine(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	cat, err := e.Category(ctx, strings.TrimSpace(args[0]))
+	cat, err := api.SetCategory(ctx, args[0], categoryChange(fs))
 	if err != nil {
-		return err
-	}
-	if err := c.applyCategoryFlags(fs, &cat); err != nil {
-		return err
-	}
-	if err := e.PutCategory(ctx, muc.ActorAdmin, cat); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "changed category %s\n", cat.Name)
@@ -126,46 +102,30 @@ func categorySet(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) e
 
 // categoryList prints a table of the categories with their policy.
 func categoryList(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) error {
-	e, err := c.engine(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	cats, err := e.Categories(ctx)
+	cats, err := api.Categories(ctx)
 	if err != nil {
 		return err
-	}
-	rooms, err := e.ListRooms(ctx, muc.ActorAdmin, "")
-	if err != nil {
-		return err
-	}
-	count := make(map[string]int)
-	for _, r := range rooms {
-		count[r.Category]++
 	}
 	rows := [][]string{{"NAME", "ROOMS", "UPLOAD", "INVITATIONS", "HISTORY", "FEDERATED", "DESCRIPTION"}}
 	for _, cat := range cats {
-		rows = append(rows, []string{cat.Name, fmt.Sprint(count[cat.Name]), yesNo(cat.FileUpload), yesNo(cat.Invitations), yesNo(cat.ChatHistory), yesNo(!cat.LocalOnly), cat.Description})
+		rows = append(rows, []string{cat.Name, fmt.Sprint(len(cat.Rooms)), yesNo(cat.FileUpload), yesNo(cat.Invitations), yesNo(cat.ChatHistory), yesNo(!cat.LocalOnly), cat.Description})
 	}
 	return writeTable(c.stdout, rows)
 }
 
 // categoryShow prints one category's policy and its rooms.
 func categoryShow(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) error {
-	e, err := c.engine(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	cat, err := e.Category(ctx, strings.TrimSpace(args[0]))
+	cat, err := api.Category(ctx, args[0])
 	if err != nil {
 		return err
-	}
-	rooms, err := e.ListRooms(ctx, muc.ActorAdmin, cat.Name)
-	if err != nil {
-		return err
-	}
-	names := make([]string, len(rooms))
-	for i, r := range rooms {
-		names[i] = r.Name
 	}
 	allowed := strings.Join(cat.AllowedMembers, ", ")
 	if len(cat.AllowedMembers) == 0 || slices.Contains(cat.AllowedMembers, "*") {
@@ -187,7 +147,7 @@ func categoryShow(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) e
 		{"invitations", yesNo(cat.Invitations)},
 		{"chat history", yesNo(cat.ChatHistory)},
 		{"federated", yesNo(!cat.LocalOnly)},
-		{"rooms", strings.Join(names, ", ")},
+		{"rooms", strings.Join(cat.Rooms, ", ")},
 		{"created", timestamp(cat.Created)},
 		{"updated", timestamp(cat.Updated)},
 	})
@@ -195,19 +155,14 @@ func categoryShow(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) e
 
 // categoryDelete removes a category that has no rooms.
 func categoryDelete(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) error {
-	name := strings.TrimSpace(args[0])
-	if name == muc.DefaultCategory {
-		// The engine creates it again at every start.
-		return fmt.Errorf("the default category %q cannot be deleted", name)
-	}
-	e, err := c.engine(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	if err := e.DeleteCategory(ctx, muc.ActorAdmin, name); err != nil {
+	if err := api.DeleteCategory(ctx, args[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "deleted category %s\n", name)
+	fmt.Fprintf(c.stdout, "deleted category %s\n", strings.TrimSpace(args[0]))
 	return nil
 }
 
@@ -264,87 +219,4 @@ func (f *switchFlag) Set(s string) error {
 	}
 	f.on, f.known = on, true
 	return nil
-}
-
-// users turns a list of users (bare JIDs or usernames) into bare JIDs,
-// without repeats; "*" (everyone) is kept where everyone may be.
-func (c *ctl) users(list []string, everyone bool) ([]string, error) {
-	var out []string
-	for _, u := range list {
-		if u == "*" {
-			if !everyone {
-				// Not *@DOMAIN, which is a valid JID.
-				return nil, fmt.Errorf(`"*" (everyone) cannot be given here`)
-			}
-			out = append(out, u)
-			continue
-		}
-		if ref, ok := strings.CutPrefix(strings.TrimSpace(u), muc.GroupPrefix); ok {
-			if _, ldap := c.cfg.LDAP(); !ldap {
-				return nil, fmt.Errorf("%s names a directory group: give --auth ldap and the --ldap-* settings parleyd uses", u)
-			}
-			g, err := groupEntry(ref)
-			if err != nil {
-				return nil, err
-			}
-			if !slices.Contains(out, g) {
-				out = append(out, g)
-			}
-			continue
-		}
-		j, err := c.userJID(u)
-		if domain, ok := strings.CutPrefix(strings.TrimSpace(u), "@"); ok {
-			// Every user of a domain (another server's, federation).
-			j, err = domainJID(domain)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(out, j) {
-			out = append(out, j)
-		}
-	}
-	return out, nil
-}
-
-// groupEntry checks a directory group given as group:NAME or group:DN
-// and returns the policy entry for it.
-func groupEntry(ref string) (string, error) {
-	ref = strings.TrimSpace(ref)
-	if ref == "" {
-		return "", errors.New("group: needs a group's name or DN")
-	}
-	if strings.Contains(ref, "=") {
-		dn, err := ldap.ParseDN(ref)
-		if err != nil {
-			return "", fmt.Errorf("invalid group DN %q: %w", ref, err)
-		}
-		ref = dn.String()
-	}
-	return muc.GroupPrefix + ref, nil
-}
-
-// domainJID normalises a domain given as @DOMAIN on the command line.
-func domainJID(s string) (string, error) {
-	j, err := jid.Parse(s)
-	if err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
-		return "", fmt.Errorf("invalid domain %q: want @example.org", "@"+s)
-	}
-	return j.String(), nil
-}
-
-// userJID turns a user as given on the command line into the bare JID the
-// engine keeps: alice@example.org as it is (normalised, RFC 7622), and a
-// bare username as a user at --domain.
-func (c *ctl) userJID(s string) (string, error) {
-	given := s
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "@") {
-		s += "@" + c.cfg.Domain
-	}
-	j, err := jid.Parse(s)
-	if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
-		return "", fmt.Errorf("invalid user %q: want a bare JID (alice@example.org) or a username", given)
-	}
-	return j.String(), nil
 }

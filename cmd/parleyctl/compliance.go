@@ -4,14 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/parleychat/parley/cmd/internal/config"
-	"github.com/parleychat/parley/compliance"
 	"github.com/parleychat/parley/storage"
-	"github.com/parleychat/parley/storage/backend"
 )
 
 // complianceStatus shows whether compliance copy is on (as parleyd last
@@ -22,28 +17,11 @@ import (
 // writes its outbox event before it is acknowledged; off only means no
 // worker on that node copies the outbox.
 func complianceStatus(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) error {
-	store, err := c.open(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	outbox, ok := store.(storage.ComplianceOutbox)
-	if !ok {
-		return fmt.Errorf("the content store has no compliance outbox")
-	}
-	if err := os.MkdirAll(c.cfg.Data, 0o750); err != nil {
-		return fmt.Errorf("--data: %w", err)
-	}
-	cstore, err := backend.OpenCompliance(ctx, c.cfg.ComplianceStorage)
-	if err != nil {
-		return fmt.Errorf("opening the compliance database: %w", err)
-	}
-	defer cstore.Close()
-	st, err := compliance.ReadStatus(ctx, outbox, cstore)
-	if err != nil {
-		return err
-	}
-
-	setting, err := complianceSetting(c.cfg.Data, c.cfg.Compliance)
+	st, err := api.ComplianceStatus(ctx)
 	if err != nil {
 		return err
 	}
@@ -61,10 +39,10 @@ func complianceStatus(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) 
 			time.Since(st.Outbox.Oldest).Round(time.Second))
 	}
 	rows := [][]string{
-		{"compliance", setting},
-		{"compliance storage", config.RedactDSN(c.cfg.ComplianceStorage)},
+		{"compliance", st.Setting},
+		{"compliance storage", st.Storage},
 		{"worker", worker},
-		{"lag", st.Lag(time.Now()).Round(time.Second).String()},
+		{"lag", st.Lag.Round(time.Second).String()},
 		{"outbox backlog", backlog},
 		{"captured events", fmt.Sprint(st.Captured)},
 	}
@@ -75,28 +53,6 @@ func complianceStatus(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) 
 		rows = append(rows, []string{"adapter " + p.Name, adapterRun(p)})
 	}
 	return writeTable(c.stdout, rows)
-}
-
-// complianceSetting describes the compliance setting: the one parleyd
-// last started with on this data directory (compliance.RecordedSetting),
-// saying so when this configuration differs, or this configuration's when
-// parleyd never started here.
-func complianceSetting(data string, configured bool) (string, error) {
-	describe := func(on bool) string {
-		if on {
-			return "on"
-		}
-		return "off (capture goes on: events wait in the outbox; no worker copies them from this node)"
-	}
-	recorded, err := compliance.RecordedSetting(filepath.Join(data, compliance.StateFile))
-	if err != nil {
-		return "", err
-	}
-	if recorded == "" || (recorded == "on") == configured {
-		return describe(configured), nil
-	}
-	return fmt.Sprintf("%s, as parleyd last started on this data directory (this configuration says %s)",
-		describe(recorded == "on"), describe(configured)), nil
 }
 
 // adapterRun describes an adapter's position and last run.

@@ -12,9 +12,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/compliance"
-	"github.com/parleychat/parley/storage"
-	"github.com/parleychat/parley/storage/backend"
 )
 
 func complianceExportFlags(fs *flag.FlagSet) {
@@ -58,18 +57,14 @@ func complianceExport(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string)
 	if !to.After(from) {
 		return usageError{"--to must be after --from"}
 	}
-	format := strings.ToLower(get("format"))
-	if format != compliance.FormatXML && format != compliance.FormatJSON {
-		return usageError{fmt.Sprintf("--format: want xml or json, not %q", get("format"))}
+	q := admin.ExportQuery{From: from, To: to, Room: get("room"), User: get("user"), Format: strings.ToLower(get("format"))}
+	if err := q.Check(); err != nil {
+		return err
 	}
-	if err := os.MkdirAll(c.cfg.Data, 0o750); err != nil {
-		return fmt.Errorf("--data: %w", err)
-	}
-	cstore, err := backend.OpenCompliance(ctx, c.cfg.ComplianceStorage)
+	api, err := c.api(ctx)
 	if err != nil {
-		return fmt.Errorf("opening the compliance database: %w", err)
+		return err
 	}
-	defer cstore.Close()
 
 	var (
 		out    io.Writer = c.stdout
@@ -103,12 +98,8 @@ func complianceExport(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string)
 		}
 	}
 	bar := newProgressBar(c.stderr)
-	sum, err := compliance.Export(ctx, cstore, out, compliance.ExportOptions{
-		Query:    storage.ComplianceQuery{From: from, To: to, Room: get("room"), User: get("user")},
-		Format:   format,
-		Progress: bar.show,
-		TempDir:  spool,
-	})
+	q.TempDir = spool
+	sum, err := api.Export(ctx, q, out, bar.show)
 	bar.done()
 	if err != nil {
 		abort()

@@ -7,7 +7,7 @@
 // apply to parleyctl as to anyone.
 //
 //	parleyctl [--config FILE] [--data DIR] [--storage DSN] [--domain NAME] user add NAME [--password PW]
-//	parleyctl ... user list|passwd|sip-password|delete ...
+//	parleyctl ... user list|passwd|sip-password|disable|sessions|kick|delete ...
 //	parleyctl ... user tokens list USER | user tokens revoke USER --all|--agent ID
 //	parleyctl ... ldap check USER
 //	parleyctl ... category add|list|show|set|delete ...
@@ -25,6 +25,13 @@
 //	parleyctl --storage mysql:... pool status [--json]
 //	parleyctl ... s2s list [--json]
 //	parleyctl --storage mysql:... pool forget NODE
+//
+// With --server URL it runs the commands that go through the admin API
+// (package admin: users, categories, rooms, compliance, pool status) on a
+// running node instead, from any machine, logged in as one of its --admins
+// (--server-user; the password from PARLEY_SERVER_PASSWORD,
+// --server-password-file or the terminal); what it does is then recorded
+// with that administrator as the actor.
 //
 // It reads the same configuration as parleyd (the same --config file is
 // accepted as is). Exit status: 0 success, 1 failure (with a one-line reason
@@ -44,6 +51,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/cmd/internal/version"
 	"github.com/parleychat/parley/muc"
@@ -85,6 +93,9 @@ var commands = []command{
 	{path: "user list", help: "list the accounts", nargs: 0, run: userList},
 	{path: "user passwd", args: "NAME [--password PW]", help: "set an account's password (read from stdin unless given)", flags: passwordFlag, nargs: 1, run: userPasswd},
 	{path: "user sip-password", args: "NAME [--password PW]", help: "set an account's SIP password only (digest, RFC 8760), keeping its XMPP credentials: for directory users (--auth ldap), whose directory password SIP cannot check; read from stdin unless given", flags: passwordFlag, nargs: 1, run: userSIPPassword},
+	{path: "user disable", args: "NAME", help: "take an account's credentials away (nobody can log in as it until user passwd) and, with --server, end its sessions", nargs: 1, run: userDisable},
+	{path: "user sessions", help: "list the node's client sessions (with --server)", nargs: 0, run: userSessions},
+	{path: "user kick", args: "NAME", help: "end a user's sessions on the node (with --server); they may log in again unless disabled", nargs: 1, run: userKick},
 	{path: "user delete", args: "NAME", help: "delete an account with its roster and offline messages", nargs: 1, run: userDelete},
 	{path: "user tokens list", args: "USER", help: "list the devices that hold a FAST token (XEP-0484: log in without the password)", nargs: 1, run: userTokensList},
 	{path: "user tokens revoke", args: "USER --all | --agent ID", help: "revoke FAST tokens: the device logs in with the password next time", flags: tokenRevokeFlags, nargs: 1, run: userTokensRevoke},
@@ -107,15 +118,15 @@ var commands = []command{
 	{path: "message remove", args: "ROOM STANZA-ID [--text T]", help: "replace a message with T (or a notice) and mark it removed", flags: messageRemoveFlags, nargs: 2, run: messageRemove},
 	{path: "room delete", args: "NAME [--reason R]", help: "delete a room with its history", flags: roomDeleteFlags, nargs: 1, run: roomDelete},
 
-	{path: "room members add", args: "ROOM USER...", help: "make users members of a room", nargs: 2, variadic: true, run: placeCommand(listMembers, opAdd)},
-	{path: "room members remove", args: "ROOM USER...", help: "remove users from a room's members", nargs: 2, variadic: true, run: placeCommand(listMembers, opRemove)},
-	{path: "room members list", args: "ROOM", help: "list a room's members", nargs: 1, run: placeCommand(listMembers, opList)},
-	{path: "room managers add", args: "ROOM USER...", help: "make users managers (XEP-0045 owners) of a room", nargs: 2, variadic: true, run: placeCommand(listManagers, opAdd)},
-	{path: "room managers remove", args: "ROOM USER...", help: "make managers of a room plain members", nargs: 2, variadic: true, run: placeCommand(listManagers, opRemove)},
-	{path: "room managers list", args: "ROOM", help: "list a room's managers (owners and admins)", nargs: 1, run: placeCommand(listManagers, opList)},
-	{path: "room presenters add", args: "ROOM USER...", help: "let users post in an auditorium (making them members)", nargs: 2, variadic: true, run: placeCommand(listPresenters, opAdd)},
-	{path: "room presenters remove", args: "ROOM USER...", help: "take users' presenter right away (they stay members)", nargs: 2, variadic: true, run: placeCommand(listPresenters, opRemove)},
-	{path: "room presenters list", args: "ROOM", help: "list a room's presenters", nargs: 1, run: placeCommand(listPresenters, opList)},
+	{path: "room members add", args: "ROOM USER...", help: "make users members of a room", nargs: 2, variadic: true, run: placeCommand(admin.Members, opAdd)},
+	{path: "room members remove", args: "ROOM USER...", help: "remove users from a room's members", nargs: 2, variadic: true, run: placeCommand(admin.Members, opRemove)},
+	{path: "room members list", args: "ROOM", help: "list a room's members", nargs: 1, run: placeCommand(admin.Members, opList)},
+	{path: "room managers add", args: "ROOM USER...", help: "make users managers (XEP-0045 owners) of a room", nargs: 2, variadic: true, run: placeCommand(admin.Managers, opAdd)},
+	{path: "room managers remove", args: "ROOM USER...", help: "make managers of a room plain members", nargs: 2, variadic: true, run: placeCommand(admin.Managers, opRemove)},
+	{path: "room managers list", args: "ROOM", help: "list a room's managers (owners and admins)", nargs: 1, run: placeCommand(admin.Managers, opList)},
+	{path: "room presenters add", args: "ROOM USER...", help: "let users post in an auditorium (making them members)", nargs: 2, variadic: true, run: placeCommand(admin.Presenters, opAdd)},
+	{path: "room presenters remove", args: "ROOM USER...", help: "take users' presenter right away (they stay members)", nargs: 2, variadic: true, run: placeCommand(admin.Presenters, opRemove)},
+	{path: "room presenters list", args: "ROOM", help: "list a room's presenters", nargs: 1, run: placeCommand(admin.Presenters, opList)},
 
 	{path: "compliance status", help: "show compliance capture: on/off, the active worker, lag, outbox backlog, events captured, adapters' last runs", nargs: 0, run: complianceStatus},
 	{path: "compliance hold add", args: "--user U | --room R [--reason T]", help: "place a legal hold: nothing it covers is purged", flags: holdFlags, nargs: 0, run: holdAdd},
@@ -148,12 +159,20 @@ type ctl struct {
 	stdout io.Writer
 	stderr io.Writer
 	store  storage.Store
+	eng    *muc.Engine
 	dir    *ldapauth.Directory // --auth ldap, once opened
+	// remote is --server and its credentials; client the node's API,
+	// once logged in.
+	remote *remoteFlags
+	client *admin.Client
 }
 
 // open opens the content database; commands call it once their arguments
 // are known to be right.
 func (c *ctl) open(ctx context.Context) (storage.Store, error) {
+	if c.store != nil {
+		return c.store, nil
+	}
 	if err := os.MkdirAll(c.cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
@@ -171,6 +190,9 @@ func (c *ctl) open(ctx context.Context) (storage.Store, error) {
 // reads, so that occupants who lose access are removed there (muc
 // revoke.go).
 func (c *ctl) engine(ctx context.Context) (*muc.Engine, error) {
+	if c.eng != nil {
+		return c.eng, nil
+	}
 	store, err := c.open(ctx)
 	if err != nil {
 		return nil, err
@@ -183,6 +205,7 @@ func (c *ctl) engine(ctx context.Context) (*muc.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the room engine: %w", err)
 	}
+	c.eng = e
 	return e, nil
 }
 
@@ -193,6 +216,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	fs.Usage = func() { usage(stderr, fs) }
 	loader := config.Register(fs, globalKeys...)
+	remote := registerRemoteFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -246,8 +270,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "parleyctl: %v\n", err)
 		return exitFailure
 	}
-	c := &ctl{cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr}
-	err = cmd.run(ctx, c, cfs, positional)
+	c := &ctl{cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr, remote: remote}
+	err = remote.checkRemote(cmd)
+	if err == nil {
+		err = cmd.run(ctx, c, cfs, positional)
+	}
+	if c.client != nil {
+		c.client.Close(ctx) // logs out; the session would end anyway
+	}
+	if err != nil {
+		err = cliError(err, cfs)
+	}
 	if c.dir != nil {
 		c.dir.Close()
 	}

@@ -2,22 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/storage"
 )
-
-// upWithin is how recent a node's status must be for the node to count
-// as up: the pool's own rule (package pool's default DBStaleAfter; nodes
-// write their status every second), so that parleyctl and the majority
-// check agree on who is alive.
-const upWithin = 6 * time.Second
 
 // poolStatusFlags defines pool status's --json.
 func poolStatusFlags(fs *flag.FlagSet) {
@@ -33,86 +26,24 @@ func (c *ctl) poolStore(ctx context.Context) (storage.PoolStore, error) {
 	}
 	ps, ok := store.(storage.PoolStore)
 	if !ok {
-		return nil, errors.New("a pool keeps its state in one MySQL database shared by its nodes: give the pool's --storage mysql:USER@tcp(HOST:PORT)/DB")
+		return nil, admin.ErrNoPool
 	}
 	return ps, nil
-}
-
-// poolNode is one row of pool status: what the node last wrote about
-// itself, judged by the database's clock, and the rooms the database says
-// it hosts.
-type poolNode struct {
-	Node string `json:"node"`
-	// Role is the configured role; Active whether it serves clients and
-	// hosts rooms now (false for a node that is down).
-	Role   string `json:"role"`
-	Active bool   `json:"active"`
-	Up     bool   `json:"up"`
-	// LastSeen is how long ago the node last wrote its status.
-	LastSeen    float64 `json:"last_seen_seconds"`
-	Sessions    int     `json:"sessions"`
-	CPU         float64 `json:"cpu_cores"`
-	RoomsHosted int     `json:"rooms_hosted"`
-	Peers       int     `json:"peers"`
-	BusLatency  float64 `json:"bus_latency_ms"`
-	DBLatency   float64 `json:"db_latency_ms"`
-	ClientAddr  string  `json:"client_addr"`
-	PoolAddr    string  `json:"pool_addr"`
-	// StartedAt is zero for a node that holds rooms but has no status
-	// (forgotten while it still hosted them).
-	StartedAt time.Time `json:"started_at"`
-}
-
-// readPool joins the node statuses with the host records.
-func readPool(ctx context.Context, ps storage.PoolStore) ([]poolNode, error) {
-	statuses, err := ps.NodeStatuses(ctx)
-	if err != nil {
-		return nil, err
-	}
-	hosted, err := ps.HostedRooms(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var nodes []poolNode
-	for _, st := range statuses {
-		up := st.Age < upWithin
-		nodes = append(nodes, poolNode{
-			Node: st.Node, Role: st.Role, Active: up && st.Active, Up: up,
-			LastSeen: st.Age.Seconds(), Sessions: st.Sessions, CPU: st.CPU, RoomsHosted: hosted[st.Node], Peers: st.Peers,
-			BusLatency: milliseconds(st.BusLatency), DBLatency: milliseconds(st.DBLatency),
-			ClientAddr: st.ClientAddr, PoolAddr: st.PoolAddr, StartedAt: st.StartedAt.UTC(),
-		})
-		delete(hosted, st.Node)
-	}
-	// Host records of nodes without a status: rooms that still wait for
-	// a live node to claim them.
-	for node, n := range hosted {
-		nodes = append(nodes, poolNode{Node: node, RoomsHosted: n, LastSeen: -1})
-	}
-	slices.SortFunc(nodes, func(a, b poolNode) int { return strings.Compare(a.Node, b.Node) })
-	return nodes, nil
-}
-
-func milliseconds(d time.Duration) float64 {
-	return float64(d.Microseconds()) / 1000
 }
 
 // poolStatus lists the pool's nodes from the shared database: parleyctl
 // pool status [--json]. It needs no running node: every node writes its
 // status there every second.
 func poolStatus(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string) error {
-	ps, err := c.poolStore(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	nodes, err := readPool(ctx, ps)
+	nodes, err := api.PoolStatus(ctx)
 	if err != nil {
 		return err
 	}
 	if fs.Lookup("json").Value.String() == "true" {
-		if nodes == nil {
-			nodes = []poolNode{}
-		}
 		return writeJSON(c.stdout, nodes)
 	}
 	if len(nodes) == 0 {
@@ -146,7 +77,7 @@ func poolStatus(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string) error
 }
 
 // health is "up", or since when the node has been silent.
-func health(n poolNode) string {
+func health(n admin.PoolNode) string {
 	switch {
 	case n.Up:
 		return "up"
@@ -181,7 +112,7 @@ func poolForget(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) err
 	if i < 0 {
 		return fmt.Errorf("no node %q in the pool", args[0])
 	}
-	if st := statuses[i]; st.Age < upWithin {
+	if st := statuses[i]; st.Age < admin.UpWithin {
 		return fmt.Errorf("node %q is up (last seen %s ago): stop it first", st.Node, st.Age.Round(time.Millisecond))
 	}
 	if err := ps.DeleteNodeStatus(ctx, args[0]); err != nil {

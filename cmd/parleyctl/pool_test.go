@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/internal/mysqltest"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/mysql"
@@ -74,7 +75,7 @@ func TestPoolStatus(t *testing.T) {
 	}
 
 	res = r.must(exitOK, "", "--storage", dsn, "pool", "status", "--json")
-	var nodes []poolNode
+	var nodes []admin.PoolNode
 	if err := json.Unmarshal([]byte(res.stdout), &nodes); err != nil {
 		t.Fatalf("pool status --json: %v\n%s", err, res.stdout)
 	}

@@ -7,8 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleychat/parley/muc"
-	"github.com/parleychat/parley/storage"
+	"github.com/parleychat/parley/admin"
 )
 
 // Retention, legal hold and administrators' removal of content (issue 5
@@ -21,61 +20,53 @@ func holdFlags(fs *flag.FlagSet) {
 	fs.String("reason", "", "record `TEXT` as the reason")
 }
 
-// holdTarget returns the kind and name a hold command names.
-func (c *ctl) holdTarget(fs *flag.FlagSet) (kind, name string, err error) {
-	user, room := fs.Lookup("user").Value.String(), fs.Lookup("room").Value.String()
-	switch {
-	case (user == "") == (room == ""):
-		return "", "", usageError{"give exactly one of --user and --room"}
-	case user != "":
-		jid, err := c.userJID(user)
-		return storage.HoldUser, jid, err
-	}
-	name, err = roomName(room)
-	return storage.HoldRoom, name, err
+func holdTarget(fs *flag.FlagSet) admin.HoldTarget {
+	return admin.HoldTarget{User: fs.Lookup("user").Value.String(), Room: fs.Lookup("room").Value.String(), Reason: fs.Lookup("reason").Value.String()}
 }
 
 // holdAdd places a legal hold: parleyctl compliance hold add --user U | --room R [--reason T].
 func holdAdd(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string) error {
-	kind, name, err := c.holdTarget(fs)
+	t := holdTarget(fs)
+	if (t.User == "") == (t.Room == "") {
+		return usageError{"give exactly one of --user and --room"}
+	}
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	e, err := c.engine(ctx)
+	h, err := api.AddHold(ctx, t)
 	if err != nil {
 		return err
 	}
-	if err := e.PutHold(ctx, muc.ActorAdmin, storage.Hold{Kind: kind, Name: name, Reason: fs.Lookup("reason").Value.String()}); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "placed a legal hold on %s %s\n", kind, name)
+	fmt.Fprintf(c.stdout, "placed a legal hold on %s %s\n", h.Kind, h.Name)
 	return nil
 }
 
 // holdRemove lifts a legal hold.
 func holdRemove(ctx context.Context, c *ctl, fs *flag.FlagSet, _ []string) error {
-	kind, name, err := c.holdTarget(fs)
+	t := holdTarget(fs)
+	if (t.User == "") == (t.Room == "") {
+		return usageError{"give exactly one of --user and --room"}
+	}
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	e, err := c.engine(ctx)
+	h, err := api.RemoveHold(ctx, t)
 	if err != nil {
 		return err
 	}
-	if err := e.DeleteHold(ctx, muc.ActorAdmin, kind, name, fs.Lookup("reason").Value.String()); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "lifted the legal hold on %s %s\n", kind, name)
+	fmt.Fprintf(c.stdout, "lifted the legal hold on %s %s\n", h.Kind, h.Name)
 	return nil
 }
 
 // holdList prints the legal holds.
 func holdList(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) error {
-	e, err := c.engine(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	holds, err := e.Holds(ctx)
+	holds, err := api.Holds(ctx)
 	if err != nil {
 		return err
 	}
@@ -94,7 +85,7 @@ func roomClearFlags(fs *flag.FlagSet) {
 // roomClear deletes a room's history before a date, except what legal holds
 // cover: parleyctl room clear ROOM --before DATE.
 func roomClear(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error {
-	name, err := roomName(args[0])
+	name, err := admin.RoomName(args[0])
 	if err != nil {
 		return err
 	}
@@ -102,11 +93,11 @@ func roomClear(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) err
 	if err != nil {
 		return err
 	}
-	e, err := c.engine(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	n, err := e.ClearRoom(ctx, muc.ActorAdmin, name, before)
+	n, err := api.ClearRoom(ctx, name, before)
 	if err != nil {
 		return err
 	}
@@ -136,15 +127,15 @@ func messageRemoveFlags(fs *flag.FlagSet) {
 
 // messageRemove tombstones one message: parleyctl message remove ROOM STANZA-ID [--text T].
 func messageRemove(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error {
-	name, err := roomName(args[0])
+	name, err := admin.RoomName(args[0])
 	if err != nil {
 		return err
 	}
-	e, err := c.engine(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	if err := e.RemoveMessage(ctx, muc.ActorAdmin, name, args[1], fs.Lookup("text").Value.String()); err != nil {
+	if err := api.RemoveMessage(ctx, name, args[1], fs.Lookup("text").Value.String()); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "removed message %s of room %s\n", args[1], name)

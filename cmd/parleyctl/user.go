@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/parleychat/parley/protocol/auth"
+	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -24,98 +24,127 @@ func passwordFlag(fs *flag.FlagSet) {
 
 // userAdd creates an account: parleyctl user add NAME [--password PW].
 func userAdd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error {
-	name, err := auth.NormalizeUsername(args[0])
+	password, err := c.password(fs, args[0])
 	if err != nil {
 		return err
 	}
-	password, err := c.password(fs, name)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	creds, err := auth.DeriveCredentials(name, password)
+	u, err := api.AddUser(ctx, args[0], password)
 	if err != nil {
 		return err
 	}
-	// SIP digest (RFC 8760) needs HA1 for the realm, which is the domain.
-	digest, err := auth.DeriveDigestCredentials(name, c.cfg.Domain, password)
-	if err != nil {
-		return err
-	}
-	store, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	if err := store.CreateAccount(ctx, name, creds, digest...); err != nil {
-		return accountError(err)
-	}
-	fmt.Fprintf(c.stdout, "added %s@%s\n", name, c.cfg.Domain)
+	fmt.Fprintf(c.stdout, "added %s\n", u.JID)
 	return nil
 }
 
-// userList prints every account's username, one per line, in order.
+// userList prints every account's username, one per line, in order; a
+// disabled one with "(disabled)".
 func userList(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) error {
-	store, err := c.open(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	names, err := store.ListAccounts(ctx)
+	users, err := api.Users(ctx)
 	if err != nil {
 		return err
 	}
-	for _, n := range names {
-		fmt.Fprintln(c.stdout, n)
+	for _, u := range users {
+		if u.Disabled {
+			fmt.Fprintln(c.stdout, u.Name, "(disabled)")
+		} else {
+			fmt.Fprintln(c.stdout, u.Name)
+		}
 	}
 	return nil
 }
 
 // userPasswd replaces an account's credentials: parleyctl user passwd NAME
-// [--password PW]. Sessions already logged in stay logged in.
+// [--password PW]. Sessions already logged in stay logged in; a disabled
+// account is enabled again.
 func userPasswd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error {
-	name, err := auth.NormalizeUsername(args[0])
+	password, err := c.password(fs, args[0])
 	if err != nil {
 		return err
 	}
-	store, err := c.open(ctx)
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	// Check first, so nobody types a password twice for an unknown user.
-	if _, err := store.Account(ctx, name); err != nil {
-		return accountError(err)
-	}
-	password, err := c.password(fs, name)
+	u, err := api.SetPassword(ctx, args[0], password)
 	if err != nil {
 		return err
 	}
-	creds, err := auth.DeriveCredentials(name, password)
+	fmt.Fprintf(c.stdout, "changed the password of %s\n", u.JID)
+	return nil
+}
+
+// userDisable takes an account's credentials away and ends its sessions
+// on the node (with --server): parleyctl user disable NAME.
+func userDisable(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) error {
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	digest, err := auth.DeriveDigestCredentials(name, c.cfg.Domain, password)
+	u, err := api.DisableUser(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	if err := store.SetCredentials(ctx, name, creds, digest...); err != nil {
-		return accountError(err)
-	}
-	fmt.Fprintf(c.stdout, "changed the password of %s@%s\n", name, c.cfg.Domain)
+	fmt.Fprintf(c.stdout, "disabled %s (user passwd enables it again)\n", u.JID)
 	return nil
 }
 
 // userDelete removes an account with its roster and offline messages.
 func userDelete(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) error {
-	name, err := auth.NormalizeUsername(args[0])
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	store, err := c.open(ctx)
+	u, err := api.DeleteUser(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	if err := store.DeleteAccount(ctx, name); err != nil {
-		return accountError(err)
+	fmt.Fprintf(c.stdout, "deleted %s\n", u.JID)
+	return nil
+}
+
+// userSessions lists the sessions of the node (--server).
+func userSessions(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) error {
+	api, err := c.api(ctx)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(c.stdout, "deleted %s@%s\n", name, c.cfg.Domain)
+	sessions, err := api.Sessions(ctx)
+	if err != nil {
+		return err
+	}
+	rows := [][]string{{"SESSION", "PRESENCE"}}
+	for _, s := range sessions {
+		state := "not available"
+		switch {
+		case s.Detached:
+			state = "detached (may resume)"
+		case s.Available:
+			state = "available"
+		}
+		rows = append(rows, []string{s.JID, state})
+	}
+	return writeTable(c.stdout, rows)
+}
+
+// userKick ends a user's sessions on the node (--server).
+func userKick(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) error {
+	api, err := c.api(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := api.Kick(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "ended %d sessions of %s\n", n, args[0])
 	return nil
 }
 
@@ -123,9 +152,9 @@ func userDelete(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) err
 func accountError(err error) error {
 	switch {
 	case errors.Is(err, storage.ErrExists):
-		return errors.New("user already exists")
+		return admin.ErrUserExists
 	case errors.Is(err, storage.ErrNotFound):
-		return errors.New("no such user")
+		return admin.ErrNoUser
 	}
 	return err
 }
@@ -193,7 +222,11 @@ func (c *ctl) promptPassword(fd int, name string) (string, error) {
 		}
 		return string(pw), nil
 	}
-	pw, err := read(fmt.Sprintf("Password for %s@%s: ", name, c.cfg.Domain))
+	who := name
+	if !strings.Contains(who, "@") {
+		who += "@" + c.cfg.Domain
+	}
+	pw, err := read(fmt.Sprintf("Password for %s: ", who))
 	if err != nil {
 		return "", err
 	}

@@ -78,6 +78,7 @@ func adminHandler(cfg *config.Config, store storage.Store, rooms muc.Rooms, engi
 		ComplianceStorageShown: config.RedactDSN(cfg.ComplianceStorage),
 		Node:                   adminNode{xmpp: srv, reg: reg, node: node, started: time.Now()},
 		ExternalAuth:           cfg.Auth == "ldap",
+		Directory:              cfg.Auth == "ldap",
 	})
 	return admin.NewHandler(admin.HandlerConfig{
 		Service: svc, Domain: cfg.Domain, Admins: cfg.Admins, Verifier: verifier,

@@ -3,11 +3,12 @@ package main
 import (
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/parleychat/parley/internal/keyrate"
 )
 
 // httpRates paces the public HTTP listeners' requests per client address
@@ -16,17 +17,12 @@ import (
 // Requests with Retry-After (RFC 6585 §4) and counted. Slow clients are
 // held to newServer's header, read and idle timeouts (slowloris).
 type httpRates struct {
-	limit   rate.Limit
-	burst   int
+	buckets *keyrate.Buckets
 	refused prometheus.Counter
-
-	mu        sync.Mutex
-	buckets   map[string]*rate.Limiter
-	lastPrune time.Time
 }
 
 func newHTTPRates(perSecond float64, burst int, reg prometheus.Registerer) *httpRates {
-	h := &httpRates{limit: rate.Limit(perSecond), burst: burst, buckets: make(map[string]*rate.Limiter),
+	h := &httpRates{buckets: keyrate.New(rate.Limit(perSecond), burst),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_http_rate_limited_total",
 			Help: "HTTP requests answered 429 because their client address was over --http-request-rate."})}
@@ -41,22 +37,7 @@ func (h *httpRates) allow(addr string, now time.Time) bool {
 	if err != nil {
 		host = addr
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if now.Sub(h.lastPrune) >= time.Minute {
-		for k, l := range h.buckets {
-			if l.TokensAt(now) >= float64(h.burst) {
-				delete(h.buckets, k)
-			}
-		}
-		h.lastPrune = now
-	}
-	l := h.buckets[host]
-	if l == nil {
-		l = rate.NewLimiter(h.limit, h.burst)
-		h.buckets[host] = l
-	}
-	return l.Allow()
+	return h.buckets.AllowN(host, 1, now)
 }
 
 // wrap paces next; a nil httpRates does not.

@@ -198,28 +198,44 @@ type CredentialReader interface {
 	ScramCredential(ctx context.Context, username, mechanism string) (storage.ScramCredential, error)
 }
 
-// StoredVerifier is the Verifier of --auth internal: it derives the
-// SCRAM-SHA-256 StoredKey from the password with the stored salt and
-// iteration count and compares it with the stored one (RFC 5802 §3), as
-// a PLAIN login does. The web admin console logs in through it.
+// StoredVerifier is the Verifier of --auth internal: it checks a password
+// against the stored SCRAM credentials (VerifyStored). The web admin
+// console logs in through it.
 type StoredVerifier struct{ Accounts CredentialReader }
 
 // Verify implements Verifier.
 func (v StoredVerifier) Verify(ctx context.Context, username, password string) error {
-	cred, err := v.Accounts.ScramCredential(ctx, username, ScramSHA256)
-	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("%w: no credential for %q", ErrNotAuthorized, username)
+	_, err := VerifyStored(ctx, v.Accounts, username, password)
+	return err
+}
+
+// VerifyStored checks password (prepared) for username against its
+// stored SCRAM-SHA-256 credential, or its SCRAM-SHA-1 one when it has
+// only that (an account imported from another server): it derives the
+// StoredKey with the stored salt and iteration count and compares (RFC
+// 5802 §3). It returns the mechanism whose credential matched, or an
+// error wrapping ErrNotAuthorized or ErrUnavailable.
+func VerifyStored(ctx context.Context, accounts CredentialReader, username, password string) (string, error) {
+	for _, m := range []struct {
+		name string
+		hash scram.HashGeneratorFcn
+	}{{ScramSHA256, scram.SHA256}, {ScramSHA1, scram.SHA1}} {
+		cred, err := accounts.ScramCredential(ctx, username, m.name)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("%w: reading the credential: %v", ErrUnavailable, err)
+		}
+		client, err := m.hash.NewClientUnprepped(username, password, "")
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", ErrNotAuthorized, err)
+		}
+		derived := client.GetStoredCredentials(scram.KeyFactors{Salt: string(cred.Salt), Iters: cred.Iterations})
+		if subtle.ConstantTimeCompare(derived.StoredKey, cred.StoredKey) != 1 {
+			return "", fmt.Errorf("%w: wrong password for %q", ErrNotAuthorized, username)
+		}
+		return m.name, nil
 	}
-	if err != nil {
-		return fmt.Errorf("%w: reading the credential: %v", ErrUnavailable, err)
-	}
-	client, err := scram.SHA256.NewClientUnprepped(username, password, "")
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotAuthorized, err)
-	}
-	derived := client.GetStoredCredentials(scram.KeyFactors{Salt: string(cred.Salt), Iters: cred.Iterations})
-	if subtle.ConstantTimeCompare(derived.StoredKey, cred.StoredKey) != 1 {
-		return fmt.Errorf("%w: wrong password for %q", ErrNotAuthorized, username)
-	}
-	return nil
+	return "", fmt.Errorf("%w: no credential for %q", ErrNotAuthorized, username)
 }

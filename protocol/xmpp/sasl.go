@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
-	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
@@ -17,7 +16,6 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/parleychat/parley/protocol/auth"
-	"github.com/parleychat/parley/storage"
 )
 
 // SASL (RFC 6120 §6) with SCRAM-SHA-1, SCRAM-SHA-256 (RFC 5802, RFC 7677),
@@ -256,33 +254,22 @@ func (s *Server) authPlain(ctx context.Context, msg []byte) (string, error) {
 	// have only a SCRAM-SHA-1 credential: PLAIN checks against it, then
 	// stores the full set derived from the password, so that SCRAM-SHA-256
 	// and SIP digest work for the user from then on.
-	for _, m := range []scramMech{scramMechs["SCRAM-SHA-256"], scramMechs["SCRAM-SHA-1"]} {
-		cred, err := s.cfg.Store.ScramCredential(ctx, user, m.name)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			s.log.Error("PLAIN: reading credential", "err", err)
-			return "", &saslFailure{condition: "temporary-auth-failure"}
-		}
-		client, err := m.hash.NewClientUnprepped(user, password, "")
-		if err != nil {
-			return "", &saslFailure{condition: "not-authorized"}
-		}
-		derived := client.GetStoredCredentials(scram.KeyFactors{Salt: string(cred.Salt), Iters: cred.Iterations})
-		if subtle.ConstantTimeCompare(derived.StoredKey, cred.StoredKey) != 1 {
-			return "", &saslFailure{condition: "not-authorized"}
-		}
-		if m.name != auth.ScramSHA256 {
-			if err := s.setPassword(ctx, user, password, false); err != nil {
-				s.log.Warn("PLAIN: could not add SCRAM-SHA-256 and digest credentials to an account that had only "+m.name, "user", user, "err", err)
-			} else {
-				s.log.Info("PLAIN: credentials completed from the password", "user", user, "had", m.name)
-			}
-		}
-		return user, nil
+	mech, err := auth.VerifyStored(ctx, s.cfg.Store, user, password)
+	switch {
+	case errors.Is(err, auth.ErrNotAuthorized):
+		return "", &saslFailure{condition: "not-authorized"}
+	case err != nil:
+		s.log.Error("PLAIN: reading credential", "err", err)
+		return "", &saslFailure{condition: "temporary-auth-failure"}
 	}
-	return "", &saslFailure{condition: "not-authorized"}
+	if mech != auth.ScramSHA256 {
+		if err := s.setPassword(ctx, user, password, false); err != nil {
+			s.log.Warn("PLAIN: could not add SCRAM-SHA-256 and digest credentials to an account that had only "+mech, "user", user, "err", err)
+		} else {
+			s.log.Info("PLAIN: credentials completed from the password", "user", user, "had", mech)
+		}
+	}
+	return user, nil
 }
 
 // verifyPlain asks the configured Verifier (the directory) about a PLAIN

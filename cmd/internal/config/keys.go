@@ -156,7 +156,7 @@ var keys = []key{
 	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
 	{"http-request-rate", "answer at most `N` HTTP requests per second from each client address on the public HTTP and HTTPS listeners (a burst of --http-request-burst); beyond it 429 with Retry-After", "20", perSecond(func(c *Config) *float64 { return &c.HTTPRequestRate })},
 	{"http-request-burst", "let a client address send `N` HTTP requests at once before --http-request-rate applies", "200", count(func(c *Config) *int { return &c.HTTPRequestBurst })},
-	{"admin-logins-per-minute", "let each client address try `N` logins a minute to the admin console and API (as many at once); beyond it 429", "10", count(func(c *Config) *int { return &c.AdminLoginsPerMinute })},
+	{"admin-logins-per-minute", "let each client address fail `N` logins a minute to the admin console and API (as many at once; a login that is not an administrator's counts as failed); then 429 until the minute has passed", "10", count(func(c *Config) *int { return &c.AdminLoginsPerMinute })},
 	{"admin-session-idle", "end an admin console or API session unused for `DURATION`", "30m0s", duration(func(c *Config) *time.Duration { return &c.AdminSessionIdle })},
 	{"admin-max-sessions", "keep at most `N` admin console and API sessions open (the least recently used is ended)", "1000", count(func(c *Config) *int { return &c.AdminMaxSessions })},
 	{"upload-slots-per-hour", "give each user at most `N` upload slots an hour (a burst of N, refilled over the hour); beyond it resource-constraint", strconv.Itoa(muc.DefaultSlotsPerHour), count(func(c *Config) *int { return &c.UploadSlotsPerHour })},
