@@ -151,12 +151,7 @@ func TestWebClientRoomWithSlixmpp(t *testing.T) {
 			}
 			loginShown := time.Since(began)
 			screenshot(t, ctx, s.dir, "webclient-login")
-			if err := chromedp.Do(ctx,
-				chromedp.SendKeys(chromedp.CSS(`#converse-login-jid`), alice.name),
-				chromedp.SendKeys(chromedp.CSS(`#converse-login-password`), alice.password),
-				chromedp.Click(chromedp.CSS(`#converse-login [type=submit]`)),
-				chromedp.WaitVisible(chromedp.CSS(`.controlbox-section .xmpp-status, converse-user-profile`)),
-			); err != nil {
+			if err := loginWebClient(ctx, alice); err != nil {
 				t.Fatalf("logging in: %v", err)
 			}
 			body := "hello from the browser over " + transport
@@ -199,6 +194,17 @@ func TestWebClientRoomWithSlixmpp(t *testing.T) {
 			<-done
 		})
 	}
+}
+
+// loginWebClient logs u in on the web client's login form and waits for
+// the signed-in control box.
+func loginWebClient(ctx context.Context, u account) error {
+	return chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#converse-login-jid`), u.name),
+		chromedp.SendKeys(chromedp.CSS(`#converse-login-password`), u.password),
+		chromedp.Click(chromedp.CSS(`#converse-login [type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.controlbox-section .xmpp-status, converse-user-profile`)),
+	)
 }
 
 // browserPeer runs testdata/webclient_room.py: the slixmpp user peer joins

@@ -20,12 +20,19 @@ func TestWebPhoneRoomWithSlixmpp(t *testing.T) {
 	requireChromium(t)
 	s := newServer(t, "")
 	s.start()
+	usePhone(t, s, fmt.Sprintf("https://localhost:%d/phone", s.https), "phone")
+}
+
+// usePhone runs TestWebPhoneRoomWithSlixmpp's story against the running
+// server s, with the phone page at page; its screenshots are named
+// SHOT-login and SHOT-room.
+func usePhone(t *testing.T, s *server, page, shot string) {
+	t.Helper()
 	alice, bob := account{"alice", "pw-alice"}, account{"bob", "pw-bob"}
 	s.addUser(alice.name, alice.password)
 	s.addUser(bob.name, bob.password)
 	room := "lobby"
 	s.mustCtl("room", "create", room, "--privacy", "open", "--subject", "Welcome to the lobby")
-	page := fmt.Sprintf("https://localhost:%d/phone", s.https)
 	requirePage(t, page, `src="/phone/phone.js"`, "webphone")
 
 	ctx := browser(t)
@@ -54,8 +61,8 @@ func TestWebPhoneRoomWithSlixmpp(t *testing.T) {
 	}
 	// The page says so and empties the password field.
 	waitUntil(t, ctx, s.dir, `document.getElementById("login-error").textContent.startsWith("Wrong user or password") && document.getElementById("login-password").value === ""`,
-		"the refusal of a wrong password", "phone-login-failed")
-	screenshot(t, ctx, s.dir, "phone-login")
+		"the refusal of a wrong password", shot+"-login-failed")
+	screenshot(t, ctx, s.dir, shot+"-login")
 	registering := time.Now()
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#login-password`), alice.password),
@@ -64,7 +71,7 @@ func TestWebPhoneRoomWithSlixmpp(t *testing.T) {
 		t.Fatalf("logging in: %v", err)
 	}
 	waitUntil(t, ctx, s.dir, `document.getElementById("status").textContent === "Registered as sip:alice@`+domain+`"`,
-		"registered", "phone-register-failed")
+		"registered", shot+"-register-failed")
 	registered := time.Since(registering)
 
 	body := "hello from the phone page"
@@ -90,7 +97,7 @@ func TestWebPhoneRoomWithSlixmpp(t *testing.T) {
 		t.Fatalf("asking for the history: %v", err)
 	}
 	waitEntry(t, ctx, s.dir, "notice", "", history)
-	screenshot(t, ctx, s.dir, "phone-room")
+	screenshot(t, ctx, s.dir, shot+"-room")
 	t.Logf("the page and SIP.js loaded (%s), login form shown %v after navigation; registered %v after submitting; the room joined %v after Join",
 		loaded, formShown.Round(time.Millisecond), registered.Round(time.Millisecond), joined.Round(time.Millisecond))
 	<-done
