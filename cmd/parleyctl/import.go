@@ -18,7 +18,7 @@ func importFlags(fs *flag.FlagSet) {
 	fs.String("host", "", "the other server's `DOMAIN` (its users' JIDs become USER@--domain; default: found in the data where it can be)")
 	fs.String("muc-host", "", "the other server's MUC service `DOMAIN` (its rooms become ROOM@conference.--domain; default: found in the data, else conference.--host)")
 	fs.String("category", muc.DefaultCategory, "put the imported rooms in category `C` (created with the default category's policy if missing)")
-	fs.Int("batch", 500, "import `N` messages per transaction")
+	fs.Int("batch", 1000, "import `N` messages per transaction")
 }
 
 // importCommand runs an import from one kind of server.

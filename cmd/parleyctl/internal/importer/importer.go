@@ -160,7 +160,7 @@ func Run(ctx context.Context, src Source, o Options) (Summary, error) {
 	began := time.Now()
 	var sum Summary
 	if o.Batch <= 0 {
-		o.Batch = 500
+		o.Batch = 1000
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
