@@ -33,11 +33,11 @@ type CategoryInfo struct {
 	Rooms []string
 }
 
-func (s *Service) applyCategory(ch CategoryChange, c *storage.Category) error {
+func (s *Service) applyCategory(ctx context.Context, ch CategoryChange, c *storage.Category) error {
 	var err error
 	users := func(field string, l *[]string, everyone bool, to *[]string) {
 		if l != nil && err == nil {
-			*to, err = s.Users(*l, everyone)
+			*to, err = s.Users(ctx, *l, everyone)
 			err = fieldError(field, err)
 		}
 	}
@@ -74,7 +74,7 @@ func (s *Service) applyCategory(ch CategoryChange, c *storage.Category) error {
 // and history unless told otherwise.
 func (b *bound) AddCategory(ctx context.Context, name string, ch CategoryChange) (storage.Category, error) {
 	cat := storage.Category{Name: strings.TrimSpace(name), FileUpload: true, Invitations: true, ChatHistory: true}
-	if err := b.s.applyCategory(ch, &cat); err != nil {
+	if err := b.s.applyCategory(ctx, ch, &cat); err != nil {
 		return cat, err
 	}
 	e, err := b.engine(ctx)
@@ -104,7 +104,7 @@ func (b *bound) SetCategory(ctx context.Context, name string, ch CategoryChange)
 	if err != nil {
 		return cat, err
 	}
-	if err := b.s.applyCategory(ch, &cat); err != nil {
+	if err := b.s.applyCategory(ctx, ch, &cat); err != nil {
 		return cat, err
 	}
 	return cat, e.PutCategory(ctx, b.actor, cat)
@@ -284,7 +284,7 @@ func (b *bound) CreateRoom(ctx context.Context, spec RoomSpec) (RoomInfo, error)
 		from  []string
 		to    *[]string
 	}{{"managers", spec.Managers, &req.Managers}, {"members", spec.Members, &req.Members}, {"presenters", spec.Presenters, &req.Presenters}} {
-		if *l.to, err = b.s.Users(l.from, false); err != nil {
+		if *l.to, err = b.s.Users(ctx, l.from, false); err != nil {
 			return RoomInfo{}, fieldError(l.field, err)
 		}
 	}
@@ -449,7 +449,7 @@ func (b *bound) ChangePlaces(ctx context.Context, room string, list Place, add b
 	if err != nil {
 		return nil, err
 	}
-	jids, err := b.s.Users(users, false)
+	jids, err := b.s.Users(ctx, users, false)
 	if err != nil {
 		return nil, fieldError("users", err)
 	}

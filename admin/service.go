@@ -113,8 +113,18 @@ type Config struct {
 	// Directory is set when directory groups (group:NAME in policy) can
 	// be resolved: the --ldap-* settings are given.
 	Directory bool
+	// Groups, when set, checks that each group given for policy exists in
+	// the directory (a misspelt group would match nobody: a wall walling
+	// off no one).
+	Groups GroupChecker
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// GroupChecker checks that a directory group named in policy (what follows
+// group:, a name or a DN) exists; package ldapauth's Directory is one.
+type GroupChecker interface {
+	GroupExists(ctx context.Context, group string) error
 }
 
 // Service implements API over the stores and the room engine.

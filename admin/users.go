@@ -240,7 +240,7 @@ func (b *bound) Kick(ctx context.Context, name string) (int, error) {
 // @DOMAIN for every user of a domain, group:NAME or group:DN for a
 // directory group) into the entries policy keeps, without repeats; "*"
 // (everyone) is kept where everyone may be.
-func (s *Service) Users(list []string, everyone bool) ([]string, error) {
+func (s *Service) Users(ctx context.Context, list []string, everyone bool) ([]string, error) {
 	out := []string{}
 	for _, u := range list {
 		if u = strings.TrimSpace(u); u == "" {
@@ -261,6 +261,11 @@ func (s *Service) Users(list []string, everyone bool) ([]string, error) {
 			g, err := groupEntry(ref)
 			if err != nil {
 				return nil, err
+			}
+			if s.cfg.Groups != nil {
+				if err := s.cfg.Groups.GroupExists(ctx, strings.TrimPrefix(g, muc.GroupPrefix)); err != nil {
+					return nil, err
+				}
 			}
 			if !slices.Contains(out, g) {
 				out = append(out, g)

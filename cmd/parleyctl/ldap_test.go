@@ -66,6 +66,9 @@ func TestLDAPGroupsInPolicy(t *testing.T) {
 	if out := ctl(exitOK, "room", "members", "list", "lab").stdout; !strings.Contains(out, "group:research") {
 		t.Errorf("room members list lab: %s", out)
 	}
+	if res := ctl(exitFailure, "category", "add", "typo", "--deny", "group:tradrs"); !strings.Contains(res.stderr, "no such group") {
+		t.Errorf("a misspelt group: %s", res.stderr)
+	}
 	if res := ctl(exitFailure, "category", "add", "bad", "--deny", "group:cn=x,,"); !strings.Contains(res.stderr, "invalid group DN") {
 		t.Errorf("a bad group DN: %s", res.stderr)
 	}

@@ -86,6 +86,12 @@ func (c *ctl) api(ctx context.Context) (admin.API, error) {
 	if _, err := c.open(ctx); err != nil {
 		return nil, err
 	}
+	var groups admin.GroupChecker // nil interface without a directory
+	if d, err := c.directory(); err != nil {
+		return nil, err
+	} else if d != nil {
+		groups = d
+	}
 	svc := admin.New(admin.Config{
 		Domain: c.cfg.Domain, Store: c.store,
 		Engine:                 func(ctx context.Context) (admin.Engine, error) { return c.engine(ctx) },
@@ -95,6 +101,7 @@ func (c *ctl) api(ctx context.Context) (admin.API, error) {
 		ComplianceStorageShown: config.RedactDSN(c.cfg.ComplianceStorage),
 		ExternalAuth:           c.cfg.Auth == "ldap",
 		Directory:              c.cfg.Auth == "ldap",
+		Groups:                 groups,
 	})
 	return svc.As(muc.ActorAdmin), nil
 }

@@ -64,7 +64,7 @@ func (a adminNode) Metrics() admin.Metrics {
 // adminHandler serves the web admin console and its API (package admin)
 // on the HTTPS listener.
 func adminHandler(cfg *config.Config, store storage.Store, rooms muc.Rooms, engine *muc.Engine, srv *xmpp.Server,
-	verifier auth.Verifier, reg *prometheus.Registry, node string, n *node) (*admin.Handler, error) {
+	verifier auth.Verifier, groups admin.GroupChecker, reg *prometheus.Registry, node string, n *node) (*admin.Handler, error) {
 	if verifier == nil {
 		verifier = auth.StoredVerifier{Accounts: store}
 	}
@@ -79,6 +79,7 @@ func adminHandler(cfg *config.Config, store storage.Store, rooms muc.Rooms, engi
 		Node:                   adminNode{xmpp: srv, reg: reg, node: node, started: time.Now()},
 		ExternalAuth:           cfg.Auth == "ldap",
 		Directory:              cfg.Auth == "ldap",
+		Groups:                 groups,
 	})
 	return admin.NewHandler(admin.HandlerConfig{
 		Service: svc, Domain: cfg.Domain, Admins: cfg.Admins, Verifier: verifier,

@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/cmd/internal/version"
 	"github.com/parleychat/parley/compliance"
@@ -229,10 +230,11 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	var groups muc.Groups // nil interface without a directory
+	var groups muc.Groups             // nil interfaces without a directory
+	var groupCheck admin.GroupChecker // for the admin API: groups given for policy exist
 	if dir != nil {
 		defer dir.Close()
-		groups = dir
+		groups, groupCheck = dir, dir
 	}
 	var xmppSrv atomic.Pointer[xmpp.Server] // set once it exists
 	rooms, engine, pooled, err := n.roomService(ctx, store, reg, groups, func() int {
@@ -362,7 +364,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	console, err := adminHandler(cfg, store, rooms, engine, srv, verifier, reg, node, n)
+	console, err := adminHandler(cfg, store, rooms, engine, srv, verifier, groupCheck, reg, node, n)
 	if err != nil {
 		return err
 	}

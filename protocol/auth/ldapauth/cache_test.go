@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +153,55 @@ func TestPool(t *testing.T) {
 	}
 	if got := counter(t, reg, "parley_ldap_operations_total", "op", "bind", "result", "refused"); got != 10 {
 		t.Errorf("refused binds: %v, want 10", got)
+	}
+}
+
+// A directory that hangs (slapd gone, something on its port that accepts
+// connections and never answers): the first login after it waits for
+// --ldap-timeout; then, for RetryAfter, logins do not try the directory at
+// all: a cached user is let in and a user never seen refused without
+// another connection attempt.
+func TestHungDirectoryAnswersFromCache(t *testing.T) {
+	srv := slapdtest.Start(t, slapdtest.User{UID: "alice", Password: "alice-pw"}, slapdtest.User{UID: "bob", Password: "bob-pw"})
+	cfg := directoryConfig(srv)
+	cfg.CacheTTL, cfg.Timeout = time.Hour, 500*time.Millisecond
+	d, reg := openDirectory(t, cfg)
+	ctx := context.Background()
+	if err := d.Verify(ctx, "alice", "alice-pw"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	l, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		t.Skipf("cannot listen on slapd's address after it stopped: %v", err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+
+	if err := d.Verify(ctx, "alice", "alice-pw"); err != nil {
+		t.Errorf("cached alice, directory hung: %v", err)
+	}
+	tried := counter(t, reg, "parley_ldap_operations_total", "op", "connect", "result", "error")
+	if tried == 0 {
+		t.Fatal("no failed connection attempt to the hung directory")
+	}
+	start := time.Now()
+	if err := d.Verify(ctx, "bob", "bob-pw"); !errors.Is(err, auth.ErrUnavailable) {
+		t.Errorf("never-seen bob, directory hung: %v, want ErrUnavailable", err)
+	}
+	t.Logf("never-seen user refused in %v while the directory is marked down", time.Since(start))
+	if err := d.Verify(ctx, "alice", "alice-pw"); err != nil {
+		t.Errorf("cached alice again: %v", err)
+	}
+	if got := counter(t, reg, "parley_ldap_operations_total", "op", "connect", "result", "error"); got != tried {
+		t.Errorf("connection attempts while the directory is marked down: %v, want none after the first %v", got-tried, tried)
 	}
 }

@@ -287,3 +287,40 @@ func (d *Directory) supportsInChain(c *conn) bool {
 	d.log.Debug("ldap: nested groups", "matching_rule_in_chain", d.inChain.does)
 	return d.inChain.does
 }
+
+// ErrNoGroup is GroupExists's answer for a group the directory does not
+// have.
+var ErrNoGroup = errors.New("ldap: no such group")
+
+// groupClasses are the object classes of group entries: groupOfNames,
+// groupOfUniqueNames, posixGroup, and Active Directory's group.
+const groupClasses = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup)(objectClass=group))"
+
+// GroupExists checks that ref, as a policy entry names it (a DN, or a cn
+// under the group base), is a group in the directory: for parleyctl, so
+// that a misspelt group is not taken for one with no members.
+func (d *Directory) GroupExists(ctx context.Context, ref string) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	return d.withConn(ctx, func(c *conn) error {
+		base, scope, filter := d.cfg.GroupBase, ldap.ScopeWholeSubtree, "(&(cn="+ldap.EscapeFilter(ref)+")"+groupClasses+")"
+		if strings.Contains(ref, "=") {
+			base, scope, filter = ref, ldap.ScopeBaseObject, groupClasses
+		} else if base == "" {
+			return fmt.Errorf("group %q: a group named by its cn needs --ldap-group-base (or give its DN)", ref)
+		}
+		start := time.Now()
+		res, err := c.Search(ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 2, int(d.cfg.Timeout/time.Second)+1,
+			false, filter, []string{"1.1"}, nil))
+		switch {
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) || (err == nil && len(res.Entries) == 0):
+			d.metrics.observe("search", "refused", start)
+			return fmt.Errorf("%w: %q (under %s)", ErrNoGroup, ref, base)
+		case err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded):
+			d.metrics.observe("search", "error", start)
+			return fmt.Errorf("%w: looking for group %q: %w", auth.ErrUnavailable, ref, err)
+		}
+		d.metrics.observe("search", "ok", start)
+		return nil
+	})
+}

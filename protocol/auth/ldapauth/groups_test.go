@@ -89,6 +89,19 @@ func TestGroups(t *testing.T) {
 		}
 	}
 
+	// GroupExists, for parleyctl: a misspelt group, a user's entry and a
+	// wildcard (escaped) are no groups.
+	for ref, want := range map[string]error{
+		"traders": nil, "unix": nil, "cn=desk,ou=groups,dc=example,dc=org": nil,
+		"tradrs": ldapauth.ErrNoGroup, "*": ldapauth.ErrNoGroup, "tr*": ldapauth.ErrNoGroup,
+		"uid=alice,ou=people,dc=example,dc=org": ldapauth.ErrNoGroup,
+		"cn=nosuch,ou=groups,dc=example,dc=org": ldapauth.ErrNoGroup,
+	} {
+		if err := d.GroupExists(ctx, ref); !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("GroupExists(%q) = %v, want %v", ref, err, want)
+		}
+	}
+
 	// posixGroup: --ldap-group-attr memberUid.
 	cfg := directoryConfig(srv)
 	cfg.GroupAttr = "memberUid"

@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -109,8 +110,10 @@ type Directory struct {
 	metrics *metrics
 
 	// idle holds the pooled connections, bound as the service account
-	// (pool.go).
-	idle chan *conn
+	// (pool.go); downUntil (Unix ns) is when to try the servers again
+	// after none answered.
+	idle      chan *conn
+	downUntil atomic.Int64
 	// logins is the cache of recent good logins, groups that of users'
 	// groups.
 	logins *loginCache

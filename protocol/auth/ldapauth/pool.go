@@ -24,6 +24,11 @@ import (
 // closed it while idle) is dropped and the request tried once more on a
 // fresh one.
 
+// RetryAfter is how long the directory is left alone after no server
+// could be reached: logins and group lookups in that time are answered
+// from the caches (or refused as unavailable) without waiting.
+const RetryAfter = 5 * time.Second
+
 // conn is one connection to the directory.
 type conn struct {
 	*ldap.Conn
@@ -60,7 +65,10 @@ func (d *Directory) withConn(ctx context.Context, fn func(*conn) error) error {
 	}
 }
 
-// get takes an idle connection, or sets one up.
+// get takes an idle connection, or sets one up. While the directory is
+// marked down (no server answered a moment ago, RetryAfter) it does not
+// try: the caller answers from its caches at once instead of every login
+// waiting --ldap-timeout on a hung directory.
 func (d *Directory) get(ctx context.Context) (c *conn, pooled bool, err error) {
 	for {
 		select {
@@ -70,6 +78,10 @@ func (d *Directory) get(ctx context.Context) (c *conn, pooled bool, err error) {
 			}
 			return c, true, nil
 		default:
+		}
+		if until := d.downUntil.Load(); d.cfg.Now().UnixNano() < until {
+			return nil, false, fmt.Errorf("%w: no directory server answered a moment ago; trying again after %s",
+				auth.ErrUnavailable, time.Unix(0, until).UTC().Format(time.RFC3339))
 		}
 		c, err := d.dial(ctx)
 		return c, false, err
@@ -133,6 +145,7 @@ func (d *Directory) dial(ctx context.Context) (*conn, error) {
 			break
 		}
 	}
+	d.downUntil.Store(d.cfg.Now().Add(RetryAfter).UnixNano())
 	return nil, fmt.Errorf("%w: %w", auth.ErrUnavailable, errors.Join(errs...))
 }
 
