@@ -75,6 +75,18 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// awaitInput blocks until the connection has bytes for the decoder (or
+// fails: the decoder's next read reports it). An idle session waits here,
+// a few frames deep, rather than inside the XML decoder: the garbage
+// collector shrinks a goroutine's stack only when a quarter of it is in
+// use, so a shallow wait lets the reader's stack, grown by the TLS
+// handshake and SASL, go back to a few kilobytes while the client is idle.
+func (b *budgetReader) awaitInput() {
+	if b.r.Buffered() == 0 {
+		_, _ = b.r.Peek(1)
+	}
+}
+
 // startsWithTag skips whitespace and reports whether the next byte is
 // '<'. It consumes only the whitespace.
 func (b *budgetReader) startsWithTag() bool {

@@ -308,6 +308,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // each through its sender's stanza rates (conn.admit).
 func (c *conn) stanzaLoop(ctx context.Context) error {
 	for {
+		c.br.awaitInput()
 		before := c.br.total
 		tok, err := nextToken(c.dec, c.br)
 		if err != nil {
