@@ -78,6 +78,22 @@ func TestServerFlag(t *testing.T) {
 		t.Errorf("user list: %q", res.stdout)
 	}
 	r.wantFailure("parleyctl: user sessions: only a running parleyd knows this", remote("user", "sessions")...)
+	// The export streams from the node, its summary in the trailers; the
+	// compliance database is empty here (no worker copies the outbox).
+	out := filepath.Join(t.TempDir(), "export.jsonl")
+	res = r.must(exitOK, "", remote("compliance", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "json", "--out", out)...)
+	if !strings.HasPrefix(res.stdout, "exported 0 events from 0 rooms, 0 B in ") {
+		t.Errorf("remote export: %q", res.stdout)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Errorf("remote export: %v", err)
+	}
+	r.must(exitOK, "", remote("compliance", "hold", "add", "--user", "bob", "--reason", "case 7")...)
+	if res := r.must(exitOK, "", remote("compliance", "hold", "list")...); !strings.Contains(res.stdout, "bob@localhost") || !strings.Contains(res.stdout, "alice@localhost") {
+		t.Errorf("hold list: %q", res.stdout)
+	}
+	res = r.must(exitOK, "", remote("compliance", "status")...)
+	wantFields(t, res.stdout, map[string]string{"captured events": "0"})
 	r.wantFailure("parleyctl: backup: backup runs on the node's machine only, not with --server", remote("backup", "--out", filepath.Join(t.TempDir(), "b"))...)
 
 	// Recorded with alice as the actor, on the node.
@@ -91,7 +107,7 @@ func TestServerFlag(t *testing.T) {
 			byAlice = append(byAlice, ev.Type)
 		}
 	}
-	for _, typ := range []string{"admin.login", "category.put", "room.create", "account.add", "account.disable"} {
+	for _, typ := range []string{"admin.login", "category.put", "room.create", "account.add", "account.disable", "compliance.export", "hold.add"} {
 		if !slices.Contains(byAlice, typ) {
 			t.Errorf("no %s event by alice@localhost: %v", typ, byAlice)
 		}
