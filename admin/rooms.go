@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleychat/parley/internal/identity"
 	"github.com/parleychat/parley/muc"
-	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -250,14 +250,15 @@ func (ch RoomChange) apply(r *storage.Room, now time.Time) {
 	}
 }
 
-// RoomName normalises a room name as the XMPP front door does with the
-// localpart of room@conference.DOMAIN (RFC 7622 §3.3, then lower case).
+// RoomName normalises a room name as every front door does with the
+// localpart of room@conference.DOMAIN (internal/identity: RFC 7622 §3.3,
+// then lower case).
 func RoomName(s string) (string, error) {
-	name, err := auth.NormalizeUsername(strings.TrimSpace(s))
+	name, err := identity.RoomName(s)
 	if err != nil {
 		return "", fmt.Errorf("invalid room name %q: want what may be the localpart of a JID (no spaces, @, /, :, quotes, &, < or >)", s)
 	}
-	return strings.ToLower(name), nil
+	return name, nil
 }
 
 func (b *bound) info(r storage.Room) RoomInfo {

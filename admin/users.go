@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
-	"mellium.im/xmpp/jid"
 
+	"github.com/parleychat/parley/internal/identity"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
@@ -306,11 +306,11 @@ func groupEntry(ref string) (string, error) {
 
 // domainJID normalises a domain given as @DOMAIN.
 func domainJID(s string) (string, error) {
-	j, err := jid.Parse(s)
-	if err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
+	j, err := identity.DomainJID(s)
+	if err != nil {
 		return "", fmt.Errorf("invalid domain %q: want @example.org", "@"+s)
 	}
-	return j.String(), nil
+	return j, nil
 }
 
 // UserJID turns a user as given into the bare JID the engine keeps:
@@ -322,9 +322,9 @@ func (s *Service) UserJID(v string) (string, error) {
 	if !strings.Contains(v, "@") {
 		v += "@" + s.cfg.Domain
 	}
-	j, err := jid.Parse(v)
-	if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
+	j, err := identity.BareJID(v)
+	if err != nil {
 		return "", fmt.Errorf("invalid user %q: want a bare JID (alice@example.org) or a username", given)
 	}
-	return j.String(), nil
+	return j, nil
 }

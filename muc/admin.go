@@ -67,6 +67,10 @@ func (e *Engine) SetRole(ctx context.Context, room, actorAddress, nick string, r
 // are told (status 321, or 301 and removal for a ban, or removal from a
 // members-only room).
 func (e *Engine) SetAffiliation(ctx context.Context, room, actor, jid string, aff Affiliation, reason string) error {
+	jid, err := policyJID(jid)
+	if err != nil {
+		return err
+	}
 	h := e.lockHost(room)
 	defer e.unlockHost(h)
 	r, cat, err := e.roomAndCategory(ctx, room)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/parleychat/parley/internal/identity"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -54,6 +55,13 @@ func (e *Engine) PutCategory(ctx context.Context, actor string, c storage.Catego
 	c.Name = strings.TrimSpace(c.Name)
 	if c.Name == "" {
 		return refuse(CodeBadRequest, "a category needs a name")
+	}
+	for _, list := range []*[]string{&c.AllowedMembers, &c.DeniedMembers, &c.Creators} {
+		norm, err := policyList(*list)
+		if err != nil {
+			return err
+		}
+		*list = norm
 	}
 	// A wall that would leave someone inside is refused: the ethical
 	// wall means a denied user is never a member, so they are removed
@@ -174,10 +182,11 @@ type CreateRoomRequest struct {
 // (DESIGN §1's ethical wall). New rooms are closed unless told otherwise.
 func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage.Room, error) {
 	r := req.Room
-	r.Name = strings.ToLower(strings.TrimSpace(r.Name))
-	if r.Name == "" || strings.ContainsAny(r.Name, "@/\"&'<>: ") || utf8.RuneCountInString(r.Name) > storage.MaxRoomNameLength {
+	name, err := identity.RoomName(r.Name)
+	if err != nil || utf8.RuneCountInString(name) > storage.MaxRoomNameLength {
 		return r, refuse(CodeBadRequest, "invalid room name %q", req.Room.Name)
 	}
+	r.Name = name
 	if r.Category == "" {
 		r.Category = DefaultCategory
 	}
@@ -221,6 +230,10 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (storage
 
 	var affs []storage.Affiliation
 	add := func(jid string, aff Affiliation, presenter bool) error {
+		jid, err := policyJID(jid)
+		if err != nil {
+			return err
+		}
 		if !e.allowed(ctx, cat, jid) {
 			return wall(jid, cat)
 		}
@@ -436,4 +449,31 @@ func (e *Engine) Destroy(ctx context.Context, actor, name, reason, venue string)
 	e.logAdmin(ev)
 	h.evictAll(Event{Kind: EventDestroyed, Room: name, Actor: shownActor(actor), Reason: reason, AlternateVenue: venue, Time: e.cfg.Now()})
 	return nil
+}
+
+// policyJID normalises a JID stored in affiliations or a category's lists
+// (internal/identity: RFC 7622, PRECIS), so that every spelling of one
+// user is one entry: a bare JID, a domain (every user of it), "*" or a
+// directory group (GroupPrefix, kept as it is).
+func policyJID(j string) (string, error) {
+	n, err := identity.PolicyEntry(strings.TrimSpace(j), GroupPrefix)
+	if err != nil {
+		return "", refuse(CodeBadRequest, "invalid JID %q: want a bare JID (alice@example.org)", j)
+	}
+	return n, nil
+}
+
+// policyList is policyJID over a list, without repeats.
+func policyList(list []string) ([]string, error) {
+	out := make([]string, 0, len(list))
+	for _, j := range list {
+		n, err := policyJID(j)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }

@@ -14,11 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"unicode/utf8"
 
 	"github.com/xdg-go/scram"
 	"golang.org/x/text/secure/precis"
 
+	"github.com/parleychat/parley/internal/identity"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -47,18 +47,9 @@ var (
 // §3.3: PRECIS UsernameCaseMapped) and rejects characters that a localpart
 // may not hold.
 func NormalizeUsername(name string) (string, error) {
-	out, err := precis.UsernameCaseMapped.String(name)
+	out, err := identity.Localpart(name)
 	if err != nil {
-		return "", fmt.Errorf("%w %q: %v", ErrBadUsername, name, err)
-	}
-	if out == "" || utf8.RuneCountInString(out) > storage.MaxUsernameLength {
-		return "", fmt.Errorf("%w %q: must be 1 to %d characters", ErrBadUsername, name, storage.MaxUsernameLength)
-	}
-	for _, r := range out {
-		switch r {
-		case '"', '&', '\'', '/', ':', '<', '>', '@':
-			return "", fmt.Errorf("%w %q: %q is not allowed in a localpart (RFC 7622 §3.3.1)", ErrBadUsername, name, r)
-		}
+		return "", fmt.Errorf("%w: %w", ErrBadUsername, err)
 	}
 	return out, nil
 }

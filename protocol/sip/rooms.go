@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"mime"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/parleychat/parley/internal/identity"
 	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
@@ -83,6 +85,24 @@ func safePhrase(s string) string {
 	return s
 }
 
+// roomOf is the room that uri (sip:ROOM@conference.DOMAIN) names: its user
+// part with RFC 3261 §25.1 escapes undone, normalised as every front door
+// normalises a room name (internal/identity: the localpart of the room's
+// JID), so that a SIP user reaches the room an XMPP user reaches by the same
+// name. "" if it cannot name a room: the caller answers as for a room that
+// does not exist.
+func roomOf(uri sip.Uri) string {
+	user, err := url.PathUnescape(uri.User)
+	if err != nil {
+		return ""
+	}
+	room, err := identity.RoomName(user)
+	if err != nil {
+		return ""
+	}
+	return room
+}
+
 // roomURI is the SIP URI of a room.
 func (s *Server) roomURI(room string) sip.Uri {
 	return sip.Uri{Scheme: "sip", User: room, Host: s.cfg.RoomHost}
@@ -130,7 +150,10 @@ func (s *Server) message(ctx context.Context, req *sip.Request, user string) (*s
 	if strings.TrimSpace(body) == "" {
 		return s.response(req, sip.StatusBadRequest, "Bad Request: empty message"), nil
 	}
-	room := strings.ToLower(to.User)
+	room := roomOf(to)
+	if room == "" {
+		return s.response(req, sip.StatusNotFound, "Not Found"), nil
+	}
 	if trimmed := strings.TrimSpace(body); trimmed[0] == '/' || trimmed[0] == '#' {
 		return s.command(ctx, req, room, user, trimmed[1:])
 	}

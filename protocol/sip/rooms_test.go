@@ -707,3 +707,25 @@ func TestMultiLinePostsCannotFakeLines(t *testing.T) {
 		t.Errorf("/history 2: %q", got)
 	}
 }
+
+// TestRoomNameNormalised: the user part of a room's SIP URI names the room
+// as the localpart of its JID does (internal/identity, RFC 7622): another
+// case, fullwidth letters (percent-escaped, RFC 3261 §25.1) reach the same
+// room; a user part no room name can be is answered as a room that does
+// not exist.
+func TestRoomNameNormalised(t *testing.T) {
+	ts, engine := newRoomServer(t)
+	m := &messenger{c: newClient(t, ts.udp), user: "alice", pw: "wonderland"}
+	for _, room := range []string{"LOBBY", "%EF%BD%8C%EF%BD%8F%EF%BD%82%EF%BD%82%EF%BD%99"} { // ｌｏｂｂｙ
+		if res := m.send(room, "to "+room); res.StatusCode != 200 {
+			t.Errorf("post to sip:%s@conference: %s, want 200", room, res.StartLine())
+		}
+	}
+	msgs, _, err := engine.History(context.Background(), "alice@"+testDomain, "test", storage.HistoryQuery{Room: "lobby", Limit: 10})
+	if err != nil || len(msgs) != 2 {
+		t.Errorf("lobby's history: %d posts (%v), want both", len(msgs), err)
+	}
+	if res := m.send("lob%2Fby", "hello"); res.StatusCode != 404 {
+		t.Errorf("post to a user part that cannot be a room: %s, want 404", res.StartLine())
+	}
+}

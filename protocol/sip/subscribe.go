@@ -71,7 +71,10 @@ func (s *Server) subscribe(ctx context.Context, req *sip.Request, user string) (
 	if contact == nil || contact.Address.Wildcard || contact.Address.Host == "" {
 		return s.response(req, sip.StatusBadRequest, "Bad Request: a SUBSCRIBE needs a Contact"), nil
 	}
-	room, bare := strings.ToLower(to.User), s.bare(user)
+	room, bare := roomOf(to), s.bare(user)
+	if room == "" {
+		return s.response(req, sip.StatusNotFound, "Not Found"), nil
+	}
 	if err := s.cfg.Rooms.MayRead(ctx, room, bare); err != nil {
 		return s.refused(req, "subscribe", room, user, err), nil
 	}

@@ -2,11 +2,11 @@ package xmpp
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/parleychat/parley/internal/identity"
 	"github.com/parleychat/parley/muc"
 )
 
@@ -141,8 +141,16 @@ func (m *mucService) roomJID(room string) string { return room + "@" + m.domain 
 // occupantJID is room@service/nick.
 func (m *mucService) occupantJID(room, nick string) string { return room + "@" + m.domain + "/" + nick }
 
-// roomName maps a room JID's localpart to the engine's room name.
-func roomName(j jid.JID) string { return strings.ToLower(j.Localpart()) }
+// roomName maps a room JID's localpart to the engine's room name, as every
+// front door does (internal/identity; jid.Parse has applied PRECIS already,
+// this adds what room names have besides). "" names no room.
+func roomName(j jid.JID) string {
+	name, err := identity.RoomName(j.Localpart())
+	if err != nil {
+		return ""
+	}
+	return name
+}
 
 // leaveAll takes an ending session out of every room.
 func (m *mucService) leaveAll(sess *session) {

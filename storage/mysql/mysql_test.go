@@ -121,8 +121,20 @@ func TestConformance(t *testing.T) {
 // TestStanzaRepair runs the stanza repair migration (issue 18) on rows
 // written before it.
 func TestStanzaRepair(t *testing.T) {
-	server := newTestServer(t)
-	storagetest.StanzaRepair(t, func(t *testing.T) (func() storage.Store, func(int64), func() *sql.DB) {
+	storagetest.StanzaRepair(t, migrationOpener(newTestServer(t)))
+}
+
+// TestIdentityNormalisation runs the migration that normalises stored JIDs
+// (issue 18) on rows written before it.
+func TestIdentityNormalisation(t *testing.T) {
+	storagetest.IdentityNormalisation(t, migrationOpener(newTestServer(t)))
+}
+
+// migrationOpener gives storagetest's migration tests (StanzaRepair,
+// IdentityNormalisation) a fresh database on server, a way to take its
+// schema back, and a plain connection.
+func migrationOpener(server *testServer) storagetest.StanzaRepairOpener {
+	return func(t *testing.T) (func() storage.Store, func(int64), func() *sql.DB) {
 		dsn := server.newDatabase(t)
 		migrateDownTo := func(version int64) {
 			if err := mysql.MigrateDownTo(t.Context(), dsn, version); err != nil {
@@ -138,7 +150,7 @@ func TestStanzaRepair(t *testing.T) {
 			return db
 		}
 		return func() storage.Store { return open(t, dsn) }, migrateDownTo, conn
-	})
+	}
 }
 
 func TestOpenCreatesDatabaseWithSchema(t *testing.T) {

@@ -39,23 +39,34 @@ func TestConformance(t *testing.T) {
 // TestStanzaRepair runs the stanza repair migration (issue 18) on rows
 // written before it.
 func TestStanzaRepair(t *testing.T) {
-	storagetest.StanzaRepair(t, func(t *testing.T) (func() storage.Store, func(int64), func() *sql.DB) {
-		path := filepath.Join(t.TempDir(), "parley.db")
-		migrateDownTo := func(version int64) {
-			if err := sqlite.MigrateDownTo(t.Context(), path, version); err != nil {
-				t.Fatalf("migrate %s down to %d: %v", path, version, err)
-			}
+	storagetest.StanzaRepair(t, migrationOpener)
+}
+
+// TestIdentityNormalisation runs the migration that normalises stored JIDs
+// (issue 18) on rows written before it.
+func TestIdentityNormalisation(t *testing.T) {
+	storagetest.IdentityNormalisation(t, migrationOpener)
+}
+
+// migrationOpener gives storagetest's migration tests (StanzaRepair,
+// IdentityNormalisation) a fresh database, a way to take its schema back,
+// and a plain connection.
+func migrationOpener(t *testing.T) (func() storage.Store, func(int64), func() *sql.DB) {
+	path := filepath.Join(t.TempDir(), "parley.db")
+	migrateDownTo := func(version int64) {
+		if err := sqlite.MigrateDownTo(t.Context(), path, version); err != nil {
+			t.Fatalf("migrate %s down to %d: %v", path, version, err)
 		}
-		conn := func() *sql.DB {
-			db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return db
+	}
+	conn := func() *sql.DB {
+		db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
+		if err != nil {
+			t.Fatal(err)
 		}
-		return opener(t, path), migrateDownTo, conn
-	})
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	return opener(t, path), migrateDownTo, conn
 }
 
 func TestOpenCreatesDirectoryAndFile(t *testing.T) {

@@ -24,16 +24,7 @@ type StanzaRepairOpener func(t *testing.T) (open func() storage.Store, migrateDo
 func StanzaRepair(t *testing.T, newDatabase StanzaRepairOpener) {
 	open, migrateDownTo, conn := newDatabase(t)
 	e := newEnv(t, func(*testing.T) func() storage.Store { return open })
-	beforeRepair := func() {
-		t.Helper()
-		s := e.store
-		e.store = nil
-		if err := s.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-		migrateDownTo(sqlstore.StanzaRepairVersion - 1)
-		e.store = e.open()
-	}
+	beforeRepair := func() { e.rerunFrom(migrateDownTo, sqlstore.StanzaRepairVersion) }
 	e.lobby("lobby")
 	if err := e.store.CreateAccount(e.ctx, "bob", nil); err != nil {
 		t.Fatal(err)
@@ -145,4 +136,18 @@ func StanzaRepair(t *testing.T, newDatabase StanzaRepairOpener) {
 	if again := records(); len(again) != len(want) {
 		t.Errorf("the repair run again recorded %d more rows", len(again)-len(want))
 	}
+}
+
+// rerunFrom closes the store, takes its schema back to the version before
+// version (migrateDownTo, keeping the rows) and opens it again, which runs
+// the migrations from version on.
+func (e *env) rerunFrom(migrateDownTo func(int64), version int64) {
+	e.t.Helper()
+	s := e.store
+	e.store = nil
+	if err := s.Close(); err != nil {
+		e.t.Fatalf("Close: %v", err)
+	}
+	migrateDownTo(version - 1)
+	e.store = e.open()
 }
