@@ -24,8 +24,8 @@ import (
 // again changes nothing; then slixmpp logs in to parleyd with the
 // passwords the users had on Prosody (SCRAM-SHA-1 from the stored keys,
 // and PLAIN) and finds every message of every room in parleyd's archive,
-// in order, with its Prosody id, timestamp and nick, and a full-text
-// search finds one at once. Compliance records one import event per room.
+// and every 1:1 chat in alice's own, in order, with its Prosody id,
+// timestamp and nick, and a full-text search finds one at once. Compliance records one import event per room.
 // See testdata/import_source.py.
 
 const (
@@ -64,14 +64,16 @@ func checkImport(t *testing.T, s *server, kind, from, state string, want int, ex
 	t.Helper()
 	args := append([]string{"import", kind, "--from", from}, extra...)
 	out := s.mustCtl(args...)
-	for _, line := range []string{"accounts: 2 imported", "rooms: 3 created", fmt.Sprintf("messages: %d imported, 0 already there", want)} {
+	// Three chats between alice and bob, in each one's archive: 6.
+	for _, line := range []string{"accounts: 2 imported", "rooms: 3 created", fmt.Sprintf("messages: %d imported, 0 already there", want),
+		"account archives: 6 messages imported, 0 already there"} {
 		if !strings.Contains(out, line) {
 			t.Errorf("parleyctl %s says\n%s\nwant a line with %q", strings.Join(args, " "), out, line)
 		}
 	}
 	out = s.mustCtl(args...)
 	for _, line := range []string{"accounts: 0 imported, 2 already there", "rooms: 0 created, 3 already there",
-		fmt.Sprintf("messages: 0 imported, %d already there", want)} {
+		fmt.Sprintf("messages: 0 imported, %d already there", want), "account archives: 0 messages imported, 6 already there"} {
 		if !strings.Contains(out, line) {
 			t.Errorf("parleyctl %s run again says\n%s\nwant a line with %q", strings.Join(args, " "), out, line)
 		}

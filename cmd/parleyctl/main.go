@@ -138,8 +138,8 @@ var commands = []command{
 	{path: "restore", args: "--in FILE", help: "restore a backup into an empty data directory or database (then start parleyd)", flags: restoreFlags, nargs: 0, run: restore},
 	{path: "reload", help: "make the parleyd running on --data reload its config file and TLS certificate (SIGHUP to the pid in DATA/parleyd.pid)", nargs: 0, run: reload},
 
-	{path: "import prosody", args: "--from DIR|sqlite:FILE [--host D] [--muc-host D] [--category C]", help: "import accounts (with their SCRAM-SHA-1 keys), rosters, rooms and room archives from Prosody's internal or SQLite store; run again to resume", flags: importFlags, nargs: 0, run: importCommand("prosody")},
-	{path: "import ejabberd", args: "--from mysql:DSN|sqlite:FILE [--host D] [--muc-host D] [--category C]", help: "import accounts, rosters, rooms and room archives from ejabberd's SQL database; run again to resume", flags: importFlags, nargs: 0, run: importCommand("ejabberd")},
+	{path: "import prosody", args: "--from DIR|sqlite:FILE [--host D] [--muc-host D] [--category C]", help: "import accounts (with their SCRAM-SHA-1 keys), rosters, rooms, room archives and accounts' own archives from Prosody's internal or SQLite store; run again to resume", flags: importFlags, nargs: 0, run: importCommand("prosody")},
+	{path: "import ejabberd", args: "--from mysql:DSN|sqlite:FILE [--host D] [--muc-host D] [--category C]", help: "import accounts, rosters, rooms, room archives and accounts' own archives from ejabberd's SQL database; run again to resume", flags: importFlags, nargs: 0, run: importCommand("ejabberd")},
 	{path: "import openfire", args: "--from mysql:DSN|sqlite:FILE [--host D] [--muc-host D] [--category C]", help: "import rooms and their history from Openfire's database; run again to resume", flags: importFlags, nargs: 0, run: importCommand("openfire")},
 
 	{path: "pool status", args: "[--json]", help: "list the pool's nodes: role, active or standby, health, sessions, rooms hosted, peers, bus and database latency (MySQL storage)", flags: poolStatusFlags, nargs: 0, run: poolStatus},

@@ -7,15 +7,16 @@ parleyd, for parleyctl import (import_test.go).
     subject), "board" (hidden, members-only: bob a member) and "town"
     (public, moderated: bob a member); alice subscribes to bob's presence
     and bob accepts (alice's roster item for bob goes to --state). Both post --count messages to the rooms in turn
-    (some with non-ASCII text and one with a searchable word), then alice
-    reads every room's archive (MAM) and writes to --state what it holds:
-    each message's archive id, timestamp, nick and body, in order.
+    (some with non-ASCII text and one with a searchable word) and chat 1:1;
+    then alice reads every room's archive and her own (MAM) and writes to
+    --state what they hold: each message's archive id, timestamp, nick (the
+    sender's resource for chats) and body, in order.
 --phase verify (against parleyd after the import; rooms at --muc):
     alice and bob log in with their old passwords (SCRAM-SHA-1, then PLAIN
     for bob); alice's roster item for bob is what the old server had
     (subscription, name, groups); alice reads every
-    room's archive from parleyd and it equals what --state holds: the same
-    ids, timestamps, nicks and bodies in the same order; a full-text search
+    room's archive and her own from parleyd and they equal what --state
+    holds: the same ids, timestamps, nicks and bodies in the same order; a full-text search
     (XEP-0431) finds the searchable message at once.
 
 Needs --user alice:PW --user bob:PW.
@@ -48,6 +49,7 @@ ROOMS = {
              "muc#roomconfig_moderatedroom": "1", "muc#roomconfig_roomname": "Town hall"},
 }
 SEARCH_WORD = "zanzibarish"
+CHATS = [("alice", "hello bob, a private word"), ("bob", "hi alice \U0001F44B"), ("alice", "see you in design")]
 
 
 class C(Client):
@@ -68,12 +70,14 @@ async def configure(alice, room, fields):
 
 
 async def archive(c, room, fulltext=None):
-    """Every message of room's archive, oldest first, paging with RSM."""
+    """Every message of room's archive (the account's own when room is
+    None), oldest first, paging with RSM."""
     out, after = [], None
     while True:
         q = c.Iq()
         q["type"] = "set"
-        q["to"] = room
+        if room:
+            q["to"] = room
         query = ET.SubElement(q.xml, f"{{{NS_MAM}}}query", {"queryid": "q"})
         if fulltext:
             x = ET.SubElement(query, f"{{{NS_DATA}}}x", {"type": "submit"})
@@ -151,6 +155,10 @@ async def populate(args):
                 body += f" {SEARCH_WORD}"
             who.send_message(mto=f"{name}@{muc}", mbody=body, mtype="groupchat")
         await asyncio.sleep(0.05)
+    for who, body in CHATS:
+        c, to = (alice, "bob") if who == "alice" else (bob, "alice")
+        c.send_message(mto=f"{to}@{args.domain}", mbody=body, mtype="chat")
+        await asyncio.sleep(0.1)
     await asyncio.sleep(1.5)
     items, _ = await alice.server_roster()
     roster = items.get(f"bob@{args.domain}")
@@ -161,6 +169,13 @@ async def populate(args):
         check(len(msgs) == n, f"{name}: the old server's archive holds {len(msgs)} messages, want {n}")
         state["rooms"][name] = msgs
         step(f"{name}: {len(msgs)} messages archived, first {msgs[0]}")
+    chat = await archive(alice, None)
+    # In the order the server archived them, which need not be the order
+    # sent (Prosody's sql store archived bob's reply first once).
+    check(sorted(m["body"] for m in chat) == sorted(b for _, b in CHATS),
+          f"alice's own archive on the old server holds {chat}, want the chats {CHATS}")
+    state["chat"] = chat
+    step(f"alice's own archive: {len(chat)} chats, first {chat[0]}")
     with open(args.state, "w") as f:
         json.dump(state, f)
     await alice.logout()
@@ -185,6 +200,9 @@ async def verify(args):
         for i, (g, w) in enumerate(zip(got, want)):
             check(g == w, f"{name}: message {i} is {g}, want {w}")
         step(f"{name}: all {len(got)} messages in order with their ids, times and nicks")
+    got = await archive(alice, None)
+    check(got == state["chat"], f"alice's own archive on parleyd is {got}, want {state['chat']}")
+    step(f"alice's own archive: all {len(got)} chats in order with their ids and times")
     found = await archive(alice, f"design@{muc}", fulltext=SEARCH_WORD)
     check(len(found) == 1 and SEARCH_WORD in found[0]["body"],
           f"a full-text search for {SEARCH_WORD} found {found}")

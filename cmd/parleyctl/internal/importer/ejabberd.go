@@ -272,3 +272,36 @@ func (e *Ejabberd) History(ctx context.Context, mucHost, room string, fn func(Me
 	}
 	return rows.Err()
 }
+
+// UserHistory reads the accounts' own archives: archive rows of kind
+// chat, username the owner, bare_peer the other party.
+func (e *Ejabberd) UserHistory(ctx context.Context, host string, fn func(UserMessage) error) error {
+	q, args := `SELECT username, timestamp, bare_peer, xml FROM archive WHERE kind = 'chat'`, []any{}
+	if e.multi {
+		q, args = q+` AND server_host = ?`, append(args, host)
+	}
+	rows, err := e.db.QueryContext(ctx, q+` ORDER BY username, timestamp, id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			m   UserMessage
+			ts  int64
+			xml string
+		)
+		if err := rows.Scan(&m.Owner, &ts, &m.With, &xml); err != nil {
+			return err
+		}
+		st, err := ParseXML(xml)
+		if err != nil {
+			return fmt.Errorf("archive of %s, item %d: %w", m.Owner, ts, err)
+		}
+		m.ID, m.Time, m.Stanza = strconv.FormatInt(ts, 10), time.UnixMicro(ts).UTC(), st
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

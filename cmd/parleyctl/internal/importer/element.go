@@ -155,6 +155,30 @@ func (e *Element) Stored() []byte {
 	return b.Bytes()
 }
 
+// StoredDirect is a 1:1 message as an account's archive keeps it
+// (protocol/xmpp mam_account.go): the whole message, its from and to in
+// Parley's domains, the other server's stanza-ids and delays dropped, and
+// the archive's own stanza-id, id by the account's bare JID.
+func (e *Element) StoredDirect(m mapper, id, by string) []byte {
+	out := &Element{Space: nsClient, Local: "message"}
+	for _, a := range e.Attr {
+		if a.Space == "" && (a.Local == "from" || a.Local == "to") {
+			a.Value = m.jid(a.Value)
+		}
+		out.Attr = append(out.Attr, a)
+	}
+	for _, n := range e.Nodes {
+		if c, ok := n.(*Element); ok && (c.Space == nsStanzaID && c.Local == "stanza-id" || c.Space == nsDelay || c.Space == nsLegacyDel) {
+			continue
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	out.Nodes = append(out.Nodes, &Element{Space: nsStanzaID, Local: "stanza-id", Attr: []Attr{{Local: "id", Value: id}, {Local: "by", Value: by}}})
+	var b bytes.Buffer
+	out.write(&b, nsClient)
+	return b.Bytes()
+}
+
 // write serializes e, whose parent's default namespace is parentNS.
 func (e *Element) write(b *bytes.Buffer, parentNS string) {
 	b.WriteByte('<')

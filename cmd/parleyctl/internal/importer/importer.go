@@ -15,7 +15,10 @@
 //   - each room's archive with storage.RoomStore.ImportHistory, in
 //     batches, in the archive's order, each message with its original
 //     time, sender and id (the id becomes the message's stanza-id), and
-//     one compliance event of type "import" per room and run.
+//     one compliance event of type "import" per room and run;
+//   - each account's own archive (1:1 messages) with
+//     storage.UserArchives.ArchiveMessages, the same way, one event per
+//     account and run.
 //
 // Idempotent and resumable: a room's imported messages are always a
 // prefix of its archive (batches are transactions, written in order), so
@@ -92,6 +95,18 @@ type Message struct {
 	Stanza *Element
 }
 
+// UserMessage is one message of an account's own archive (XEP-0313 on
+// the account, 1:1 chats).
+type UserMessage struct {
+	Owner string // localpart
+	// ID is the other server's archive id: it becomes the stanza-id.
+	ID   string
+	Time time.Time
+	// With is the other party's bare JID, as the other server had it.
+	With   string
+	Stanza *Element
+}
+
 // Source is another server's data.
 type Source interface {
 	// Describe says what is read, for the summary.
@@ -104,6 +119,9 @@ type Source interface {
 	Rooms(ctx context.Context, mucHost string) ([]Room, error)
 	// History calls fn with each message of room's archive, oldest first.
 	History(ctx context.Context, mucHost, room string, fn func(Message) error) error
+	// UserHistory calls fn with each message of the accounts' own
+	// archives (1:1 chats), account by account, oldest first.
+	UserHistory(ctx context.Context, host string, fn func(UserMessage) error) error
 	Close() error
 }
 
@@ -137,7 +155,9 @@ type Summary struct {
 	RosterItems, RosterItemsSkipped int
 	Rooms, RoomsSkipped             int
 	Messages, MessagesSkipped       int
-	Took                            time.Duration
+	// UserMessages are those of the accounts' own archives.
+	UserMessages, UserMessagesSkipped int
+	Took                              time.Duration
 }
 
 // Rate is the messages imported per second.
@@ -150,9 +170,10 @@ func (s Summary) Rate() float64 {
 
 func (s Summary) String() string {
 	return fmt.Sprintf("accounts: %d imported, %d already there\nroster items: %d imported, %d already there\n"+
-		"rooms: %d created, %d already there\nmessages: %d imported, %d already there, in %v (%.0f messages/s)",
+		"rooms: %d created, %d already there\nmessages: %d imported, %d already there, in %v (%.0f messages/s)\n"+
+		"account archives: %d messages imported, %d already there",
 		s.Accounts, s.AccountsSkipped, s.RosterItems, s.RosterItemsSkipped, s.Rooms, s.RoomsSkipped,
-		s.Messages, s.MessagesSkipped, s.Took.Round(time.Millisecond), s.Rate())
+		s.Messages, s.MessagesSkipped, s.Took.Round(time.Millisecond), s.Rate(), s.UserMessages, s.UserMessagesSkipped)
 }
 
 // Run imports everything src holds.
@@ -190,6 +211,9 @@ func Run(ctx context.Context, src Source, o Options) (Summary, error) {
 		return sum, err
 	}
 	if err := w.rooms(ctx, src); err != nil {
+		return sum, err
+	}
+	if err := w.userArchives(ctx, src); err != nil {
 		return sum, err
 	}
 	sum.Took = time.Since(began)
@@ -429,67 +453,116 @@ func (w *writer) room(ctx context.Context, r Room) (string, bool, error) {
 	return name, false, nil
 }
 
-// history imports the room's archive after what an earlier run imported.
-func (w *writer) history(ctx context.Context, src Source, oldName, name string, existed bool, index, rooms int) error {
-	var (
-		batch    []storage.HistoryMessage
-		probe    []storage.HistoryMessage // while skipping: messages not yet known to be imported
-		skipping = existed
-		imported int
-		first    *storage.HistoryMessage
-		last     storage.HistoryMessage
-	)
-	flush := func(final bool) error {
-		var ev *storage.OutboxEvent
-		if final && (imported > 0 || len(batch) > 0) {
-			all := imported + len(batch)
-			e := w.event(name, oldName, all, first, batch, last)
-			ev = &e
-		}
-		if len(batch) == 0 && ev == nil {
-			return nil
-		}
-		if len(batch) == 0 {
-			return w.o.Store.AppendOutbox(ctx, *ev)
-		}
-		if _, err := w.o.Store.ImportHistory(ctx, batch, ev); err != nil {
-			return err
-		}
-		imported += len(batch)
-		w.sum.Messages += len(batch)
-		last = batch[len(batch)-1]
-		batch = batch[:0]
-		w.progress(name, index, rooms, imported)
-		if w.o.AfterBatch != nil && !final {
-			return w.o.AfterBatch(name, imported)
+// prefixImport feeds a run of messages, in archive order, to flush in
+// batches, leaving out those an earlier run imported. What an earlier run
+// imported is always a prefix of the archive (batches are transactions,
+// written in order): while skipping, a probe batch is gathered; if its
+// last message is known all are, else each is looked up until the first
+// one missing, and from there on everything is new.
+type prefixImport[T any] struct {
+	size     int
+	skipping bool
+	known    func(T) bool
+	flush    func(batch []T, final bool) error
+	batch    []T
+	probe    []T
+	skipped  int
+}
+
+func (p *prefixImport[T]) add(it T) error {
+	if p.skipping {
+		p.probe = append(p.probe, it)
+		if len(p.probe) >= p.size {
+			return p.resolve()
 		}
 		return nil
 	}
-	// resolve decides, for the probe batch, which messages an earlier run
-	// imported: they are a prefix of the archive, so if the probe's last
-	// one is there all are; otherwise each is looked up until the first
-	// one missing, and from there on everything is new.
-	resolve := func() error {
-		if len(probe) == 0 {
-			return nil
+	p.batch = append(p.batch, it)
+	if len(p.batch) >= p.size {
+		b := p.batch
+		p.batch = nil
+		return p.flush(b, false)
+	}
+	return nil
+}
+
+func (p *prefixImport[T]) resolve() error {
+	if len(p.probe) == 0 {
+		return nil
+	}
+	if p.known(p.probe[len(p.probe)-1]) {
+		p.skipped += len(p.probe)
+		p.probe = p.probe[:0]
+		return nil
+	}
+	i := 0
+	for i < len(p.probe) && p.known(p.probe[i]) {
+		i++
+	}
+	p.skipped += i
+	p.skipping = false
+	rest := p.probe[i:]
+	p.probe = nil
+	for _, it := range rest {
+		if err := p.add(it); err != nil {
+			return err
 		}
-		if w.known(ctx, name, probe[len(probe)-1].StanzaID) {
-			w.sum.MessagesSkipped += len(probe)
-			probe = probe[:0]
-			return nil
+	}
+	return nil
+}
+
+// finish flushes what is left, final.
+func (p *prefixImport[T]) finish() error {
+	if p.skipping {
+		if err := p.resolve(); err != nil {
+			return err
 		}
-		i := 0
-		for i < len(probe) && w.known(ctx, name, probe[i].StanzaID) {
-			i++
+	}
+	b := p.batch
+	p.batch = nil
+	return p.flush(b, true)
+}
+
+// history imports the room's archive after what an earlier run imported.
+func (w *writer) history(ctx context.Context, src Source, oldName, name string, existed bool, index, rooms int) error {
+	var (
+		imported int
+		sp       span
+	)
+	event := func(n int) storage.OutboxEvent {
+		return w.event(name, map[string]any{"from": oldName + "@" + w.o.MUCHost}, n, sp)
+	}
+	p := &prefixImport[storage.HistoryMessage]{
+		size: w.o.Batch, skipping: existed,
+		known: func(h storage.HistoryMessage) bool {
+			_, err := w.o.Store.HistoryByStanzaID(ctx, name, h.StanzaID)
+			return err == nil
+		},
+	}
+	p.flush = func(batch []storage.HistoryMessage, final bool) error {
+		for _, h := range batch {
+			sp.see(h.StanzaID, h.Time)
 		}
-		w.sum.MessagesSkipped += i
-		skipping = false
-		rest := probe[i:]
-		probe = nil
-		for _, h := range rest {
-			if err := add(&batch, &first, h, w.o.Batch, flush); err != nil {
+		var ev *storage.OutboxEvent
+		if final && imported+len(batch) > 0 {
+			e := event(imported + len(batch))
+			ev = &e
+		}
+		switch {
+		case len(batch) > 0:
+			if _, err := w.o.Store.ImportHistory(ctx, batch, ev); err != nil {
 				return err
 			}
+		case ev != nil:
+			return w.o.Store.AppendOutbox(ctx, *ev)
+		default:
+			return nil
+		}
+		imported += len(batch)
+		w.sum.Messages += len(batch)
+		w.progress(name, index, rooms, imported)
+		if w.o.AfterBatch != nil && !final {
+			return w.o.AfterBatch(name, imported)
 		}
 		return nil
 	}
@@ -501,68 +574,138 @@ func (w *writer) history(ctx context.Context, src Source, oldName, name string, 
 		if !ok {
 			return nil
 		}
-		if skipping {
-			probe = append(probe, h)
-			if len(probe) >= w.o.Batch {
-				return resolve()
-			}
-			return nil
-		}
-		return add(&batch, &first, h, w.o.Batch, flush)
+		return p.add(h)
 	})
-	if err != nil {
+	if err == nil {
+		err = p.finish()
+	} else if imported > 0 {
 		// Interrupted: what was committed is recorded all the same (the
 		// next run records the rest).
-		if imported > 0 {
-			ev := w.event(name, oldName, imported, first, nil, last)
-			if aerr := w.o.Store.AppendOutbox(context.WithoutCancel(ctx), ev); aerr != nil {
-				err = errors.Join(err, aerr)
-			}
-		}
-		return err
-	}
-	if skipping {
-		if err := resolve(); err != nil {
-			return err
+		if aerr := w.o.Store.AppendOutbox(context.WithoutCancel(ctx), event(imported)); aerr != nil {
+			err = errors.Join(err, aerr)
 		}
 	}
-	if err := flush(true); err != nil {
+	w.sum.MessagesSkipped += p.skipped
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w.o.Log, "room %s: %d messages imported\n", name, imported)
 	return nil
 }
 
-// add appends h to the batch and flushes it when full.
-func add(batch *[]storage.HistoryMessage, first **storage.HistoryMessage, h storage.HistoryMessage, size int, flush func(bool) error) error {
-	if *first == nil {
-		c := h
-		*first = &c
+// userArchives imports the accounts' own archives, each after what an
+// earlier run imported of it, with one compliance event per account.
+func (w *writer) userArchives(ctx context.Context, src Source) error {
+	var (
+		owner    string // the account being imported, normalised
+		p        *prefixImport[storage.ArchivedMessage]
+		imported int
+		skip     bool // the account does not exist in Parley
+	)
+	var sp span
+	done := func() error {
+		if p == nil {
+			return nil
+		}
+		err := p.finish()
+		w.sum.UserMessagesSkipped += p.skipped
+		p = nil
+		return err
 	}
-	*batch = append(*batch, h)
-	if len(*batch) >= size {
-		return flush(false)
+	start := func(name string) error {
+		if err := done(); err != nil {
+			return err
+		}
+		owner, imported, sp = name, 0, span{}
+		_, err := w.o.Store.Account(ctx, name)
+		if skip = errors.Is(err, storage.ErrNotFound); skip {
+			fmt.Fprintf(w.o.Log, "archive of %s skipped: no such account\n", name)
+			return nil
+		} else if err != nil {
+			return err
+		}
+		p = &prefixImport[storage.ArchivedMessage]{
+			size: w.o.Batch, skipping: true,
+			known: func(m storage.ArchivedMessage) bool {
+				_, err := w.o.Store.ArchivedByStanzaID(ctx, m.Owner, m.StanzaID)
+				return err == nil
+			},
+		}
+		p.flush = func(batch []storage.ArchivedMessage, final bool) error {
+			for _, m := range batch {
+				sp.see(m.StanzaID, m.Time)
+			}
+			var ev *storage.OutboxEvent
+			if final && imported+len(batch) > 0 {
+				e := w.event("", map[string]any{"account": owner + "@" + w.o.Domain, "from": "archive of " + owner + "@" + w.o.Host},
+					imported+len(batch), sp)
+				ev = &e
+			}
+			if len(batch) == 0 && ev == nil {
+				return nil
+			}
+			if err := w.o.Store.ArchiveMessages(ctx, batch, ev); err != nil {
+				return fmt.Errorf("archive of %s: %w", owner, err)
+			}
+			imported += len(batch)
+			w.sum.UserMessages += len(batch)
+			return nil
+		}
+		return nil
 	}
-	return nil
+	err := src.UserHistory(ctx, w.o.Host, func(m UserMessage) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name, err := auth.NormalizeUsername(m.Owner)
+		if err != nil {
+			return nil
+		}
+		if name != owner || (p == nil && !skip) {
+			if err := start(name); err != nil {
+				return err
+			}
+		}
+		if skip || m.Stanza == nil {
+			return nil
+		}
+		body, ok := m.Stanza.ChildText(nsClient, "body")
+		if !ok {
+			return nil
+		}
+		self := strings.ToLower(m.Owner + "@" + w.o.Host)
+		out := strings.ToLower(bare(m.Stanza.AttrValue("from"))) == self
+		return p.add(storage.ArchivedMessage{
+			Owner: name, StanzaID: m.ID, With: w.m.jid(bare(m.With)), Outgoing: out, Body: body,
+			Stanza: m.Stanza.StoredDirect(w.m, m.ID, name+"@"+w.o.Domain), Time: m.Time,
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return done()
 }
 
-func (w *writer) known(ctx context.Context, room, id string) bool {
-	_, err := w.o.Store.HistoryByStanzaID(ctx, room, id)
-	return err == nil
+// span is the first and last message a run imported of one archive.
+type span struct {
+	firstID, lastID string
+	firstAt, lastAt time.Time
 }
 
-// event is the compliance record of one room's import run.
-func (w *writer) event(room, oldName string, n int, first *storage.HistoryMessage, batch []storage.HistoryMessage, last storage.HistoryMessage) storage.OutboxEvent {
-	if len(batch) > 0 {
-		last = batch[len(batch)-1]
+func (s *span) see(id string, at time.Time) {
+	if s.firstID == "" {
+		s.firstID, s.firstAt = id, at
 	}
-	payload := map[string]any{
-		"from":     oldName + "@" + w.o.MUCHost,
-		"messages": n,
-	}
-	if first != nil {
-		payload["first_id"], payload["first_time"] = first.StanzaID, first.Time.UTC()
-		payload["last_id"], payload["last_time"] = last.StanzaID, last.Time.UTC()
+	s.lastID, s.lastAt = id, at
+}
+
+// event is the compliance record of one room's or account's import run:
+// what it came from, how many messages, the first and the last.
+func (w *writer) event(room string, payload map[string]any, n int, sp span) storage.OutboxEvent {
+	payload["messages"] = n
+	if sp.firstID != "" {
+		payload["first_id"], payload["first_time"] = sp.firstID, sp.firstAt.UTC()
+		payload["last_id"], payload["last_time"] = sp.lastID, sp.lastAt.UTC()
 	}
 	b, _ := json.Marshal(payload)
 	return storage.OutboxEvent{

@@ -84,6 +84,10 @@ func (o *Openfire) Accounts(ctx context.Context, _ string) ([]Account, error) {
 // moves.
 func (o *Openfire) Rosters(context.Context, string) ([]RosterItem, error) { return nil, nil }
 
+// UserHistory: Openfire keeps 1:1 history only in its Monitoring
+// plugin's tables, which are not read.
+func (o *Openfire) UserHistory(context.Context, string, func(UserMessage) error) error { return nil }
+
 // serviceID finds the MUC service whose subdomain, with the domain, is
 // mucHost.
 func (o *Openfire) serviceID(ctx context.Context, mucHost string) (int64, error) {

@@ -38,6 +38,8 @@ type prosodyStore interface {
 	users(ctx context.Context, host, store string) ([]string, error)
 	// get reads one user's key-value data; nil when there is none.
 	get(ctx context.Context, host, user, store string) (*luadata.Table, error)
+	// archiveUsers lists who has an archive of that name on host.
+	archiveUsers(ctx context.Context, host, store string) ([]string, error)
 	// archive calls fn with each item of an archive in order.
 	archive(ctx context.Context, host, user, store string, fn func(key string, when float64, st *Element) error) error
 	close() error
@@ -257,6 +259,31 @@ func (p *Prosody) History(ctx context.Context, mucHost, room string, fn func(Mes
 	})
 }
 
+// UserHistory reads the accounts' own archives (mod_mam's store
+// "archive"): an item's with is the other party's bare JID.
+func (p *Prosody) UserHistory(ctx context.Context, host string, fn func(UserMessage) error) error {
+	users, err := p.store.archiveUsers(ctx, host, "archive")
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		err := p.store.archive(ctx, host, u, "archive", func(key string, when float64, st *Element) error {
+			if st.Local != "message" {
+				return nil
+			}
+			with := st.AttrValue("to")
+			if strings.EqualFold(bare(with), u+"@"+host) {
+				with = st.AttrValue("from")
+			}
+			return fn(UserMessage{Owner: u, ID: key, Time: unixTime(when), With: bare(with), Stanza: st})
+		})
+		if err != nil {
+			return fmt.Errorf("archive of %s: %w", u, err)
+		}
+	}
+	return nil
+}
+
 // occupantIDs maps the room's occupant-ids to bare JIDs, for the users
 // Prosody knows of: accounts of every host and the room's affiliations.
 func (p *Prosody) occupantIDs(ctx context.Context, mucHost, room string) (map[string]string, error) {
@@ -338,6 +365,15 @@ func (f prosodyFiles) hosts(context.Context) ([]string, error) {
 }
 
 func (f prosodyFiles) users(_ context.Context, host, store string) ([]string, error) {
+	return f.list(host, store, ".dat")
+}
+
+func (f prosodyFiles) archiveUsers(_ context.Context, host, store string) ([]string, error) {
+	return f.list(host, store, ".list")
+}
+
+// list returns the users with a file ending in ext in a store.
+func (f prosodyFiles) list(host, store, ext string) ([]string, error) {
 	ents, err := os.ReadDir(filepath.Join(f.dir, encodePath(host), encodeStore(store)))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -347,7 +383,7 @@ func (f prosodyFiles) users(_ context.Context, host, store string) ([]string, er
 	}
 	var out []string
 	for _, e := range ents {
-		if name, ok := strings.CutSuffix(e.Name(), ".dat"); ok && !e.IsDir() {
+		if name, ok := strings.CutSuffix(e.Name(), ext); ok && !e.IsDir() {
 			out = append(out, decodePath(name))
 		}
 	}
@@ -424,6 +460,10 @@ func (s *prosodySQL) hosts(ctx context.Context) ([]string, error) {
 
 func (s *prosodySQL) users(ctx context.Context, host, store string) ([]string, error) {
 	return queryStrings(ctx, s.db, `SELECT DISTINCT "user" FROM "prosody" WHERE "host" = ? AND "store" = ? ORDER BY "user"`, host, store)
+}
+
+func (s *prosodySQL) archiveUsers(ctx context.Context, host, store string) ([]string, error) {
+	return queryStrings(ctx, s.db, `SELECT DISTINCT "user" FROM "prosodyarchive" WHERE "host" = ? AND "store" = ? ORDER BY "user"`, host, store)
 }
 
 func queryStrings(ctx context.Context, db *sql.DB, q string, args ...any) ([]string, error) {
