@@ -121,7 +121,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 		Help: "Logins to the admin API by result: ok (an administrator), not_admin (a valid account that is not one), refused (wrong password), limited (the address failed more than --admin-logins-per-minute), unavailable (the password could not be checked)."},
 		[]string{"result"})
 	h.metrics.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_admin_requests_total",
-		Help: "Admin API requests by status class: ok, refused (401, 403), failed (other errors)."},
+		Help: "Admin API requests by status class: ok, refused (401, 403, 429), failed (other errors)."},
 		[]string{"status"})
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{h.metrics.logins, h.metrics.actions,
@@ -183,7 +183,7 @@ func (h *Handler) serve(rt Route, w http.ResponseWriter, r *http.Request) {
 	switch {
 	case status < 400:
 		h.metrics.actions.WithLabelValues("ok").Inc()
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+	case status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests:
 		h.metrics.actions.WithLabelValues("refused").Inc()
 	default:
 		h.metrics.actions.WithLabelValues("failed").Inc()
@@ -253,9 +253,22 @@ func writeError(w http.ResponseWriter, status int, msg, field string, usage bool
 	return status
 }
 
+// statusError is an answer of the API itself (login, session) with its
+// status.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
 // errorStatus maps an operation's error to its HTTP status, message and
 // field: refusals by the room engine by their code.
 func errorStatus(err error) (status int, msg, field string, usage bool) {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.status, se.msg, "", false
+	}
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		field, err = fe.Field, fe.Err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
@@ -236,6 +238,31 @@ func TestLoginRateLimit(t *testing.T) {
 	_, w := a.login("alice", "pw-alice")
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
 		t.Errorf("fourth attempt: %d %v, want 429 with Retry-After", w.Code, w.Header())
+	}
+	for result, want := range map[string]float64{"refused": 3, "limited": 1, "ok": 0} {
+		if got := testutil.ToFloat64(a.h.metrics.logins.WithLabelValues(result)); got != want {
+			t.Errorf("parley_admin_logins_total{result=%q} = %v, want %v", result, got, want)
+		}
+	}
+	if got := testutil.ToFloat64(a.h.metrics.actions.WithLabelValues("refused")); got != 4 {
+		t.Errorf("parley_admin_requests_total{status=refused} = %v, want 4", got)
+	}
+}
+
+// A successful login costs nothing of the address's budget: an
+// administrator's script may log in again and again.
+func TestSuccessfulLoginsNotPaced(t *testing.T) {
+	a := newTestAPI(t, 2)
+	for i := 0; i < 5; i++ {
+		if _, w := a.login("alice", "pw-alice"); w.Code != http.StatusOK {
+			t.Fatalf("login %d: %d", i+1, w.Code)
+		}
+	}
+	// A non-administrator's login counts as failed.
+	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
+		if _, w := a.login("bob", "pw-bob"); w.Code != want {
+			t.Errorf("bob's login %d: %d, want %d", i+1, w.Code, want)
+		}
 	}
 }
 

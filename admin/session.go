@@ -152,8 +152,7 @@ func (h *Handler) login(c *call) (any, error) {
 	if !h.logins.allow(c.r.RemoteAddr, now) {
 		h.metrics.logins.WithLabelValues("limited").Inc()
 		c.w.Header().Set("Retry-After", "60")
-		writeError(c.w, http.StatusTooManyRequests, "too many login attempts from your address; try again in a minute", "", false)
-		return streamed{}, nil
+		return nil, &statusError{http.StatusTooManyRequests, "too many failed logins from your address; try again in a minute"}
 	}
 	var req struct{ User, Password string }
 	if err := c.decode(&req); err != nil {
@@ -163,8 +162,7 @@ func (h *Handler) login(c *call) (any, error) {
 		h.logins.failed(c.r.RemoteAddr, now)
 		h.metrics.logins.WithLabelValues(result).Inc()
 		h.cfg.Logger.Info("admin API login refused", "user", req.User, "address", c.r.RemoteAddr, "result", result)
-		writeError(c.w, http.StatusUnauthorized, "wrong user or password", "", false)
-		return streamed{}, nil
+		return nil, &statusError{http.StatusUnauthorized, "wrong user or password"}
 	}
 	name, err := h.cfg.Service.Username(req.User)
 	if err != nil {
@@ -180,8 +178,7 @@ func (h *Handler) login(c *call) (any, error) {
 		}
 		h.metrics.logins.WithLabelValues("unavailable").Inc()
 		h.cfg.Logger.Error("admin API login: cannot check the password", "user", name, "err", err)
-		writeError(c.w, http.StatusServiceUnavailable, "the password cannot be checked now; try again later", "", false)
-		return streamed{}, nil
+		return nil, &statusError{http.StatusServiceUnavailable, "the password cannot be checked now; try again later"}
 	}
 	user := name + "@" + h.cfg.Domain
 	token, s := h.sessions.start(user, now)
@@ -209,8 +206,7 @@ func (h *Handler) login(c *call) (any, error) {
 func (h *Handler) logout(c *call) (any, error) {
 	if s := h.sessions.get(cookieValue(c.r), h.cfg.Now()); s != nil {
 		if !s.checkCSRF(c.r.Header.Get(CSRFHeader)) {
-			writeError(c.w, http.StatusForbidden, "missing or wrong CSRF token", "", false)
-			return streamed{}, nil
+			return nil, &statusError{http.StatusForbidden, "missing or wrong CSRF token"}
 		}
 		h.sessions.end(cookieValue(c.r))
 	}
