@@ -133,7 +133,7 @@ func (d *Directory) Groups(ctx context.Context, username string) ([]Group, error
 		return groups, nil
 	case found:
 		d.metrics.groups.WithLabelValues("stale").Inc()
-		d.log.Warn("ldap: directory unavailable; keeping a user's groups as last resolved", "user", username,
+		d.log.Debug("ldap: directory unavailable; keeping a user's groups as last resolved", "user", username,
 			"resolved", cached.at, "err", err)
 		return cached.groups, nil
 	}
