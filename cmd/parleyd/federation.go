@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
 )
@@ -59,6 +60,15 @@ func (n *node) federation(ctx context.Context, store storage.Store) (*xmpp.S2SCo
 		StanzaRate:        cfg.S2SStanzaRate,
 		StanzaBurst:       cfg.S2SStanzaBurst,
 	}, nil
+}
+
+// s2sTLSAddr is where to listen for servers with direct TLS: nowhere
+// when federation is off (--xmpp-s2s empty).
+func s2sTLSAddr(cfg *config.Config) string {
+	if cfg.XMPPS2S == "" {
+		return ""
+	}
+	return cfg.XMPPS2STLS
 }
 
 // s2sStatusEvery is how often a node publishes its server-to-server link

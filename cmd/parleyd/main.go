@@ -384,6 +384,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		// The XMPP server does the direct TLS handshake itself (XEP-0368).
 		{flag: "xmpp-tls", addr: cfg.XMPPTLS, what: "XMPP direct TLS (XEP-0368)", serve: srv.ServeDirectTLS},
 		{flag: "xmpp-s2s", addr: cfg.XMPPS2S, what: "XMPP server-to-server (federation)", serve: srv.ServeS2S},
+		{flag: "xmpp-s2s-tls", addr: s2sTLSAddr(cfg), what: "XMPP server-to-server, direct TLS (XEP-0368)", serve: srv.ServeS2STLS},
 		{flag: "http", addr: cfg.HTTP, what: "HTTP (/healthz, upload, /sip)", serve: httpSrv.Serve},
 		{flag: "https", addr: cfg.HTTPS, what: "HTTPS (web client, /xmpp-websocket, /http-bind, upload, /sip)", serve: func(ln net.Listener) error {
 			return httpsSrv.Serve(tls.NewListener(ln, httpsTLS))

@@ -128,6 +128,7 @@ type federation struct {
 	log        *slog.Logger
 	secretHash []byte
 	tlsServer  *tls.Config // our certificate; asks for the peer's
+	tlsDirect  *tls.Config // tlsServer, with ALPN xmpp-server (XEP-0368)
 	m          *s2sMetrics
 
 	rates *stanzaBuckets // inbound stanzas, by remote domain
@@ -157,7 +158,10 @@ func newFederation(s *Server, cfg S2SConfig) (*federation, error) {
 	}
 	ts := s.cfg.TLS.Clone()
 	ts.ClientAuth = tls.RequestClientCert // checked per domain (certVerifies), not by crypto/tls
+	td := ts.Clone()
+	td.NextProtos = []string{alpnS2S}
 	return &federation{
+		tlsDirect:  td,
 		srv:        s,
 		cfg:        cfg,
 		log:        s.log.With("component", "s2s"),
@@ -351,31 +355,63 @@ func (f *federation) bounce(ctx context.Context, remote string, stanzas [][]byte
 	}
 }
 
+// target is one place a remote domain's server listens: STARTTLS on
+// connecting, or direct TLS (XEP-0368).
+type target struct {
+	addr      string
+	directTLS bool
+}
+
 // resolve lists where remote's server listens, in the order to try them
-// (RFC 6120 §3.2): a configured route; else the _xmpp-server._tcp SRV
-// records, by priority and weight; else the domain's own address on
-// 5269 (§3.2.2, when there are no SRV records). A SRV target "." means
-// the domain offers no service (§3.2.1).
-func (f *federation) resolve(ctx context.Context, remote string) ([]string, error) {
+// (RFC 6120 §3.2, XEP-0368 §3): a configured route; else the
+// _xmpp-server._tcp (STARTTLS) and _xmpps-server._tcp (direct TLS) SRV
+// records together, by priority (direct TLS first on a tie) and weight;
+// else the domain's own address on 5269 (§3.2.2, when there are no SRV
+// records). A SRV target "." means the domain offers no such service
+// (§3.2.1).
+func (f *federation) resolve(ctx context.Context, remote string) ([]target, error) {
 	if addr, ok := f.cfg.Routes[remote]; ok {
-		return []string{addr}, nil
+		return []target{{addr: addr}}, nil
 	}
-	_, srvs, err := f.cfg.Resolver.LookupSRV(ctx, "xmpp-server", "tcp", remote)
-	switch {
-	case err == nil && len(srvs) == 1 && (srvs[0].Target == "." || srvs[0].Target == ""):
+	type rec struct {
+		srv    *net.SRV
+		direct bool
+	}
+	var recs []rec
+	refused := 0
+	for _, direct := range []bool{true, false} {
+		service := "xmpp-server"
+		if direct {
+			service = "xmpps-server"
+		}
+		_, srvs, err := f.cfg.Resolver.LookupSRV(ctx, service, "tcp", remote)
+		switch {
+		case err == nil && len(srvs) == 1 && (srvs[0].Target == "." || srvs[0].Target == ""):
+			refused++
+		case err == nil:
+			for _, r := range srvs {
+				recs = append(recs, rec{r, direct})
+			}
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("looking up _%s._tcp.%s: %w", service, remote, ctx.Err())
+		}
+	}
+	if len(recs) == 0 && refused > 0 {
 		return nil, fmt.Errorf("%s offers no XMPP server-to-server service (SRV target \".\")", remote)
-	case err == nil && len(srvs) > 0:
-		out := make([]string, len(srvs))
-		for i, r := range srvs {
-			out[i] = net.JoinHostPort(strings.TrimSuffix(r.Target, "."), strconv.Itoa(int(r.Port)))
+	}
+	if len(recs) > 0 {
+		// Each lookup is in priority and weight order already; merging
+		// by priority alone keeps it, direct TLS first on a tie.
+		slices.SortStableFunc(recs, func(a, b rec) int { return int(a.srv.Priority) - int(b.srv.Priority) })
+		out := make([]target, len(recs))
+		for i, r := range recs {
+			out[i] = target{addr: net.JoinHostPort(strings.TrimSuffix(r.srv.Target, "."), strconv.Itoa(int(r.srv.Port))), directTLS: r.direct}
 		}
 		return out, nil
-	case ctx.Err() != nil:
-		return nil, fmt.Errorf("looking up _xmpp-server._tcp.%s: %w", remote, ctx.Err())
 	}
-	// No SRV record, or the lookup failed: the domain's own address
+	// No SRV record, or the lookups failed: the domain's own address
 	// records (§3.2.1 step 5), which the dialer looks up.
-	return []string{net.JoinHostPort(remote, strconv.Itoa(defaultS2SPort))}, nil
+	return []target{{addr: net.JoinHostPort(remote, strconv.Itoa(defaultS2SPort))}}, nil
 }
 
 // rememberPending notes the id of an outbound stream whose dialback key
@@ -451,6 +487,9 @@ type S2SLink struct {
 	// In and Out count the stanzas the link carried: received (an
 	// inbound link) or written (an outbound one).
 	In, Out int64
+	// DirectTLS is set for a link that started with TLS (XEP-0368)
+	// rather than STARTTLS.
+	DirectTLS bool
 }
 
 // S2SLinks lists the server's links, outbound first.

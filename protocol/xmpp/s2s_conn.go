@@ -43,7 +43,8 @@ type s2sConn struct {
 	wmu          sync.Mutex
 	writeTimeout time.Duration
 
-	tls *tls.ConnectionState // set once TLS is up
+	tls       *tls.ConnectionState // set once TLS is up
+	directTLS bool                 // TLS from the first byte (XEP-0368), not STARTTLS
 	// streamID is the id of the current stream: ours on an inbound
 	// link, the peer's on an outbound one (dialback keys name it).
 	streamID string

@@ -40,6 +40,7 @@ type s2sIn struct {
 	log   *slog.Logger
 	since time.Time
 
+	directTLS bool // TLS from the first byte (XEP-0368), not STARTTLS
 	secure    bool
 	peerCerts []*x509.Certificate
 	local     string // our domain the current stream was opened to
@@ -64,18 +65,33 @@ func (s *Server) ServeS2S(ln net.Listener) error {
 	if s.fed == nil {
 		return errors.New("xmpp: ServeS2S: federation is not configured (Config.S2S)")
 	}
-	return s.acceptLoop(ln, func(raw net.Conn) bool { return s.fed.serveIn(s.ctx, raw) })
+	return s.acceptLoop(ln, func(raw net.Conn) bool { return s.fed.serveIn(s.ctx, raw, false) })
 }
 
-// serveIn starts an inbound link on raw; false when the server is
-// shutting down.
-func (f *federation) serveIn(ctx context.Context, raw net.Conn) bool {
+// ServeS2STLS accepts server-to-server connections that start with TLS
+// (XEP-0368 direct TLS, the _xmpps-server._tcp SRV records; ALPN
+// "xmpp-server") on ln. It returns nil when ln is closed by Shutdown.
+func (s *Server) ServeS2STLS(ln net.Listener) error {
+	if s.fed == nil {
+		return errors.New("xmpp: ServeS2STLS: federation is not configured (Config.S2S)")
+	}
+	return s.acceptLoop(ln, func(raw net.Conn) bool { return s.fed.serveIn(s.ctx, raw, true) })
+}
+
+// alpnS2S is the ALPN protocol of a direct TLS server-to-server
+// connection (XEP-0368 §4).
+const alpnS2S = "xmpp-server"
+
+// serveIn starts an inbound link on raw, with TLS from the first byte if
+// directTLS; false when the server is shutting down.
+func (f *federation) serveIn(ctx context.Context, raw net.Conn, directTLS bool) bool {
 	in := &s2sIn{
-		f:      f,
-		c:      newS2SConn(raw, f.srv.limit().MaxStanzaSize, f.srv.cfg.WriteTimeout),
-		log:    f.log.With("direction", "in", "remote_addr", raw.RemoteAddr().String()),
-		since:  time.Now(),
-		authed: make(map[string]string),
+		f:         f,
+		directTLS: directTLS,
+		c:         newS2SConn(raw, f.srv.limit().MaxStanzaSize, f.srv.cfg.WriteTimeout),
+		log:       f.log.With("direction", "in", "remote_addr", raw.RemoteAddr().String()),
+		since:     time.Now(),
+		authed:    make(map[string]string),
 	}
 	f.mu.Lock()
 	if f.closing {
@@ -126,7 +142,9 @@ func (in *s2sIn) serve(ctx context.Context) {
 	in.remoteIP = hostOf(in.c.raw.RemoteAddr())
 	if f.srv.limits.acquireUnauth(in.remoteIP) {
 		in.countedIP = true
-		err = in.run(ctx)
+		if err = in.handshakeDirect(ctx); err == nil {
+			err = in.run(ctx)
+		}
 	} else {
 		f.srv.metrics.unauthRefused.Inc()
 		f.m.refused.WithLabelValues("policy").Inc()
@@ -149,6 +167,21 @@ func (in *s2sIn) serve(ctx context.Context) {
 		state = "authenticated"
 	}
 	f.m.links.WithLabelValues("in", state).Dec()
+}
+
+// handshakeDirect runs the TLS handshake of a direct TLS link (XEP-0368)
+// before any stream: the link is then as secure as after STARTTLS.
+func (in *s2sIn) handshakeDirect(ctx context.Context) error {
+	if !in.directTLS {
+		return nil
+	}
+	hctx, cancel := context.WithTimeout(ctx, in.f.srv.limit().UnauthTimeout)
+	defer cancel()
+	if err := in.c.startTLS(hctx, in.f.tlsDirect, true); err != nil {
+		return err
+	}
+	in.secure, in.peerCerts, in.c.directTLS = true, in.c.tls.PeerCertificates, true
+	return nil
 }
 
 // run negotiates each stream of the connection (a new one after STARTTLS
@@ -246,7 +279,7 @@ func (in *s2sIn) authenticate(domain, method string) *StreamError {
 func (in *s2sIn) describe() S2SLink {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	l := S2SLink{Direction: "in", Local: in.local, Remote: in.peer, State: "connecting", Since: in.since, In: in.received.Load()}
+	l := S2SLink{Direction: "in", Local: in.local, Remote: in.peer, State: "connecting", Since: in.since, In: in.received.Load(), DirectTLS: in.directTLS}
 	if len(in.authed) > 0 {
 		domains := make([]string, 0, len(in.authed))
 		for d := range in.authed {

@@ -98,7 +98,7 @@ func (l *s2sOut) describe() S2SLink {
 		state = "authenticated"
 	}
 	return S2SLink{Direction: "out", Local: l.key.local, Remote: l.key.remote, State: state, Auth: l.auth, Queued: len(l.queue), Since: l.since,
-		Out: l.written.Load()}
+		Out: l.written.Load(), DirectTLS: l.c != nil && l.c.directTLS}
 }
 
 // run sets the link up and serves it until it closes.
@@ -185,20 +185,23 @@ func (l *s2sOut) connect(ctx context.Context) (*s2sConn, string, error) {
 // errExternalRefused is SASL EXTERNAL answered with <failure/>.
 var errExternalRefused = errors.New("SASL EXTERNAL refused")
 
-// dialSecure connects to remote, opens a stream from local and secures it
-// with STARTTLS (required: RFC 6120 §5.3.1 lets us refuse a peer without
-// it). It returns the stream's features after TLS; the connection's
-// deadline is ctx's.
+// dialSecure connects to remote, opens a stream from local and secures it:
+// with direct TLS where the SRV records offer it (XEP-0368), else with
+// STARTTLS (required: RFC 6120 §5.3.1 lets us refuse a peer without it).
+// It returns the stream's features after TLS; the connection's deadline
+// is ctx's.
 func (f *federation) dialSecure(ctx context.Context, k linkKey) (*s2sConn, features, error) {
-	addrs, err := f.resolve(ctx, k.remote)
+	targets, err := f.resolve(ctx, k.remote)
 	if err != nil {
 		return nil, features{}, err
 	}
 	var raw net.Conn
+	var to target
 	d := net.Dialer{Resolver: f.cfg.Resolver}
-	for _, a := range addrs {
-		raw, err = d.DialContext(ctx, "tcp", a)
+	for _, t := range targets {
+		raw, err = d.DialContext(ctx, "tcp", t.addr)
 		if err == nil {
+			to = t
 			break
 		}
 	}
@@ -209,29 +212,21 @@ func (f *federation) dialSecure(ctx context.Context, k linkKey) (*s2sConn, featu
 		_ = raw.SetDeadline(dl)
 	}
 	c := newS2SConn(raw, f.srv.limit().MaxStanzaSize, f.srv.cfg.WriteTimeout)
-	feats, err := f.openStream(c, k)
-	if err == nil && !feats.starttls {
-		err = fmt.Errorf("%s does not offer STARTTLS; every link must be encrypted", k.remote)
-	}
-	if err == nil {
-		err = c.writeElement(NewElement(nsTLS, "starttls"))
-	}
-	if err == nil {
-		var el *Element
-		if el, err = c.next(); err == nil && (el.Name.Space != nsTLS || el.Name.Local != "proceed") {
-			err = fmt.Errorf("%s answered STARTTLS with {%s}%s", k.remote, el.Name.Space, el.Name.Local)
-		}
-	}
-	if err == nil {
-		cfg := tlspolicy.Apply(&tls.Config{
-			ServerName:           k.remote,
-			GetClientCertificate: f.clientCertificate(k.local),
-			// The certificate is checked for the domain by
-			// certVerifies: it decides between EXTERNAL or dialback,
-			// not whether TLS is up (RFC 6120 §13.7.2.1).
-			InsecureSkipVerify: true,
-		})
+	cfg := tlspolicy.Apply(&tls.Config{
+		ServerName:           k.remote,
+		GetClientCertificate: f.clientCertificate(k.local),
+		// The certificate is checked for the domain by certVerifies: it
+		// decides between EXTERNAL or dialback, not whether TLS is up
+		// (RFC 6120 §13.7.2.1).
+		InsecureSkipVerify: true,
+	})
+	var feats features
+	if to.directTLS {
+		cfg.NextProtos = []string{alpnS2S}
+		c.directTLS = true
 		err = c.startTLS(ctx, cfg, false)
+	} else {
+		err = f.startTLS(ctx, c, k, cfg)
 	}
 	if err == nil && f.cfg.SecureAuth && !certVerifies(c.tls.PeerCertificates, f.cfg.Roots, k.remote) {
 		f.m.refused.WithLabelValues("certificate").Inc()
@@ -246,6 +241,27 @@ func (f *federation) dialSecure(ctx context.Context, k linkKey) (*s2sConn, featu
 		return nil, features{}, err
 	}
 	return c, feats, nil
+}
+
+// startTLS opens a stream on c and upgrades it with STARTTLS.
+func (f *federation) startTLS(ctx context.Context, c *s2sConn, k linkKey, cfg *tls.Config) error {
+	feats, err := f.openStream(c, k)
+	if err == nil && !feats.starttls {
+		err = fmt.Errorf("%s does not offer STARTTLS; every link must be encrypted", k.remote)
+	}
+	if err == nil {
+		err = c.writeElement(NewElement(nsTLS, "starttls"))
+	}
+	if err == nil {
+		var el *Element
+		if el, err = c.next(); err == nil && (el.Name.Space != nsTLS || el.Name.Local != "proceed") {
+			err = fmt.Errorf("%s answered STARTTLS with {%s}%s", k.remote, el.Name.Space, el.Name.Local)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return c.startTLS(ctx, cfg, false)
 }
 
 // clientCertificate gives the peer our certificate for local (for SASL

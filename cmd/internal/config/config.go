@@ -234,6 +234,7 @@ type Config struct {
 	// PEM file of CAs trusted besides the system's, S2SRoutes maps
 	// domains to host:port.
 	XMPPS2S           string
+	XMPPS2STLS        string
 	S2SSecureAuth     bool
 	S2SCA             string
 	S2SRoutes         map[string]string
