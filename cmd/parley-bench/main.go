@@ -263,10 +263,10 @@ prints the table again, of one or several runs).
 		o.SatRates = rateList{250, 500, 1000, 2000}
 		fs.Var(&o.SatRates, "sat-rates", "saturation scenario: the rising post `RATES`")
 		fs.DurationVar(&o.SatStep, "sat-step", 5*time.Second, "saturation scenario: post at each rate for `DURATION`")
-		fs.StringVar(&o.Mix, "mix", "seed:1000", "mix scenario: rooms `MIX` (see rooms -h; empty: skip)")
+		fs.StringVar(&o.Mix, "mix", "seed:600", "mix scenario: rooms `MIX` (see rooms -h; empty: skip)")
 		fs.Float64Var(&o.MixRate, "mix-rate", 100, "mix scenario: `P` posts/s")
 		fs.DurationVar(&o.MixDuration, "mix-duration", 10*time.Second, "mix scenario: post for `DURATION`")
-		fs.IntVar(&o.BigRoom, "big-room", 500, "big room scenario: `N` occupants in one room (0: skip)")
+		fs.IntVar(&o.BigRoom, "big-room", 200, "big room scenario: `N` occupants in one room (0: skip)")
 		fs.Float64Var(&o.BigRate, "big-rate", 10, "big room scenario: `P` posts/s")
 		fs.DurationVar(&o.BigDuration, "big-duration", 10*time.Second, "big room scenario: post for `DURATION`")
 		fs.Float64Var(&o.JoinRate, "join-rate", 200, "room scenarios: at most `R` logins/s before joining")

@@ -447,14 +447,23 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	log.Info("joining rooms", "sessions", r.Login.Established)
 	joinStart := time.Now()
 	var joinTimes []time.Duration
+	// The first of each room is its first occupant that logged in.
+	first := make([]int, len(sizes))
 	var order []int
 	for k := range sizes {
-		order = append(order, starts[k])
+		first[k] = -1
+		for i := starts[k]; i < starts[k]+sizes[k]; i++ {
+			if f.client(i) != nil {
+				first[k] = i
+				order = append(order, i)
+				break
+			}
+		}
 	}
 	rec.join(ctx, f, o, order, &joinTimes)
 	order = order[:0]
 	for i := range n {
-		if k := rec.roomOf(i); starts[k] != i {
+		if first[rec.roomOf(i)] != i {
 			order = append(order, i)
 		}
 	}

@@ -45,7 +45,9 @@ import (
 //   - ejabberd: Debian's ejabberd 23.01 (ejabberdctl foreground as the
 //     ejabberd user, Erlang distribution on loopback), Mnesia, mod_muc
 //     with mod_mam on by default in rooms, c2s shaper none, no
-//     registration timeout, room size limit raised.
+//     registration timeout, room size limit and caches raised; started
+//     as the ejabberd user with setpriv (ejabberdctl's su would bring the
+//     open-files limit down to 1,024).
 //
 // Accounts are created by the bench: in Parley's database directly (users
 // command), on the peers by in-band registration (XEP-0077).
@@ -384,6 +386,7 @@ loglevel: warning
 certfiles:
   - %[2]q
 registration_timeout: infinity
+cache_size: 10000000
 shaper_rules:
   c2s_shaper: none
   s2s_shaper: none
@@ -448,7 +451,13 @@ modules:
 	}); err != nil {
 		return nil, err
 	}
-	if err := s.start([]string{"ERL_EPMD_ADDRESS=127.0.0.1"}, s.ctl("foreground").Args...); err != nil {
+	// As root, ejabberdctl runs the VM through su, whose PAM limits bring
+	// the open-files limit back to 1,024 (the VM then refuses connections
+	// past ~1,000): start it as the ejabberd user directly, keeping the
+	// bench's limit, with that user's home (the Erlang cookie ejabberdctl
+	// stop uses).
+	argv := append([]string{"setpriv", "--reuid=" + u.Uid, "--regid=" + u.Gid, "--init-groups"}, s.ctl("foreground").Args...)
+	if err := s.start([]string{"ERL_EPMD_ADDRESS=127.0.0.1", "HOME=" + u.HomeDir, "USER=" + u.Username, "LOGNAME=" + u.Username}, argv...); err != nil {
 		return nil, err
 	}
 	if err := s.waitListening(ctx, 120*time.Second); err != nil {

@@ -265,7 +265,7 @@ func suiteTable(reps []*SuiteReport) string {
 			if c.Login == nil || c.Login.Server == nil {
 				return "–"
 			}
-			return fmt.Sprintf("%.1f", c.Login.Server.KBPerSession)
+			return kbCell(c.Login.Server.KBPerSession)
 		})
 	}
 	if s := first.Sat; s != nil {
@@ -273,7 +273,7 @@ func suiteTable(reps []*SuiteReport) string {
 			if c.Sat == nil || c.Sat.ServerSessions == nil {
 				return "–"
 			}
-			return fmt.Sprintf("%.1f", c.Sat.ServerSessions.KBPerSession)
+			return kbCell(c.Sat.ServerSessions.KBPerSession)
 		})
 		for k, st := range s.Steps {
 			add(fmt.Sprintf("%g posts/s: deliveries/s, p50 / p99 ms", st.TargetRate), func(c ServerResult) string {
@@ -389,6 +389,16 @@ func roomRows(add func(string, func(ServerResult) string), name string, get func
 		}
 		return s
 	})
+}
+
+// kbCell is a memory figure; a negative one (the server freed more
+// than the sessions took: a collection in between, too few sessions to
+// measure) is not shown.
+func kbCell(kb float64) string {
+	if kb <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", kb)
 }
 
 func failures(m map[string]int) string {
