@@ -767,7 +767,7 @@ func registerQueryMetrics(reg prometheus.Registerer, what string, store any) err
 	}
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "parley_storage_query_seconds",
-		Help: "Time of each storage transaction or query, from its start to its commit or rollback, by database (content, compliance), operation (the store method) and result (ok, error).",
+		Help: "Time of each storage transaction or query, from its start to its commit or rollback, by database (content, compliance), operation (the store method) and result (ok; unavailable: no writable database server, during a failover; error).",
 		// 0.25 ms to about 4 s.
 		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 15),
 	}, []string{"db", "op", "result"})
@@ -780,7 +780,12 @@ func registerQueryMetrics(reg prometheus.Registerer, what string, store any) err
 	}
 	succeeded := h.MustCurryWith(prometheus.Labels{"db": what, "result": "ok"})
 	failed := h.MustCurryWith(prometheus.Labels{"db": what, "result": "error"})
+	unavailable := h.MustCurryWith(prometheus.Labels{"db": what, "result": "unavailable"})
 	s.ObserveQueries(func(op string, took time.Duration, err error) {
+		if errors.Is(err, storage.ErrUnavailable) {
+			unavailable.WithLabelValues(op).Observe(took.Seconds())
+			return
+		}
 		if err != nil {
 			failed.WithLabelValues(op).Observe(took.Seconds())
 			return
