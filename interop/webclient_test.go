@@ -214,7 +214,7 @@ func loginWebClient(ctx context.Context, u account) error {
 func (s *server) browserPeer(peer account, room, nick, body, reply, history string) <-chan struct{} {
 	t := s.t
 	t.Helper()
-	ready := filepath.Join(s.dir, "room.ready")
+	ready := filepath.Join(t.TempDir(), "room.ready")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

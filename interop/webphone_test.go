@@ -14,19 +14,38 @@ import (
 // registers over wss:/sip (RFC 7118, digest), joins a room with /join, as
 // a SIP user does, posts what a slixmpp user in the room receives from
 // ROOM/alice, and shows the slixmpp user's reply and the room's answer to
-// /history.
+// /history. Then parleyd restarts: the page reconnects, registers and
+// joins again by itself, and the next exchange goes both ways.
 func TestWebPhoneRoomWithSlixmpp(t *testing.T) {
 	requireSlixmpp(t)
 	requireChromium(t)
 	s := newServer(t, "")
 	s.start()
-	usePhone(t, s, fmt.Sprintf("https://localhost:%d/phone", s.https), "phone")
+	ctx := usePhone(t, s, fmt.Sprintf("https://localhost:%d/phone", s.https), "phone")
+
+	// parleyd restarts: the page connects again, registers again and
+	// joins lobby again by itself (a restarted parleyd keeps no SIP
+	// bindings or SIP room occupants), and the room's posts reach it.
+	port := s.https
+	s.stop()
+	s.start()
+	if s.https != port {
+		t.Fatalf("parleyd came back on port %d, not %d (another test took it): the page cannot reconnect", s.https, port)
+	}
+	waitUntil(t, ctx, s.dir, `Array.from(document.querySelectorAll("#log li.entry.own.sent .text")).filter(e => e.textContent === "/join").length === 2`,
+		"lobby joined again after parleyd restarted", "phone-rejoin-failed")
+	done := s.browserPeer(account{"bob", "pw-bob"}, "lobby", "alice", "back after the restart", "welcome back, phone", "bob again")
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#post-text`), "back after the restart\r")); err != nil {
+		t.Fatalf("posting: %v", err)
+	}
+	waitEntry(t, ctx, s.dir, "post", "bob", "welcome back, phone")
+	<-done
 }
 
 // usePhone runs TestWebPhoneRoomWithSlixmpp's story against the running
 // server s, with the phone page at page; its screenshots are named
-// SHOT-login and SHOT-room.
-func usePhone(t *testing.T, s *server, page, shot string) {
+// SHOT-login and SHOT-room. It returns the browser, the page open in lobby.
+func usePhone(t *testing.T, s *server, page, shot string) context.Context {
 	t.Helper()
 	alice, bob := account{"alice", "pw-alice"}, account{"bob", "pw-bob"}
 	s.addUser(alice.name, alice.password)
@@ -101,6 +120,7 @@ func usePhone(t *testing.T, s *server, page, shot string) {
 	t.Logf("the page and SIP.js loaded (%s), login form shown %v after navigation; registered %v after submitting; the room joined %v after Join",
 		loaded, formShown.Round(time.Millisecond), registered.Round(time.Millisecond), joined.Round(time.Millisecond))
 	<-done
+	return ctx
 }
 
 // waitEntry waits until the phone page's log shows an entry of class kind

@@ -139,7 +139,16 @@ function send(address, text) {
   messager
     .message({
       requestDelegate: {
-        onAccept: () => setState(e, "sent", "✓"),
+        onAccept: () => {
+          setState(e, "sent", "✓");
+          // The rooms joined, to join again after a reconnection.
+          const command = text.trim().toLowerCase().split(/\s/)[0];
+          if (c.isRoom && command === "/join") {
+            c.joined = true;
+          } else if (c.isRoom && (command === "/leave" || command === "/part")) {
+            c.joined = false;
+          }
+        },
         onReject: (r) => setState(e, "failed", `${r.message.statusCode} ${r.message.reasonPhrase}`),
       },
     })
@@ -223,11 +232,16 @@ async function register(user, password) {
     // SIP.js answers only MD5 challenges and reads only the last one
     // of a response: parleyd offers it MD5 alone by this User-Agent.
     userAgentString: `SIP.js/${settings.sipjs} (Parley phone)`,
+    // A dropped connection (a network change, parleyd restarting) is
+    // opened again every 4 s for two minutes; see reconnected.
+    reconnectionAttempts: 30,
+    reconnectionDelay: 4,
     delegate: {
       onMessage: received,
+      onConnect: reconnected,
       onDisconnect: (err) => {
         if (err) {
-          status("Disconnected: " + err.message, "bad");
+          status("Disconnected: " + err.message + "; reconnecting…", "bad");
         }
       },
     },
@@ -266,6 +280,31 @@ async function register(user, password) {
     }
   });
   status(`Registered as sip:${user}@${domain}`, "ok");
+}
+
+// reconnected registers again on a new connection (its contact is reached
+// over the connection it registered on) and joins the rooms joined before
+// again: a restarted parleyd keeps neither.
+function reconnected() {
+  if (!registerer || !self) {
+    return; // the first connection: register does the rest
+  }
+  status("Reconnected; registering…");
+  registerer
+    .register({
+      requestDelegate: {
+        onAccept: () => {
+          status(`Registered as sip:${self}@${domain}`, "ok");
+          for (const c of conversations.values()) {
+            if (c.joined) {
+              send(c.address, "/join");
+            }
+          }
+        },
+        onReject: (r) => status(`Not registered: ${r.message.statusCode} ${r.message.reasonPhrase}`, "bad"),
+      },
+    })
+    .catch((err) => status("Not registered: " + (err.message || err), "bad"));
 }
 
 async function logout() {
