@@ -1,6 +1,9 @@
 package interop
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 // pushsrv is the "app server" of XEP-0357 in the push scenario.
 var pushsrv = account{"pushsrv", "app-s3rver"}
@@ -28,4 +31,15 @@ func TestSlixmppMobile(t *testing.T) {
 			s.runScript("mobile.py", users, "--scenario", scenario)
 		})
 	}
+}
+
+// TestPoolMobileResume: a phone whose session is on one pool node and
+// that reconnects to another tries to resume there: the other node
+// answers item-not-found (sessions are resumable only on their node,
+// XEP-0198 §5), and slixmpp binds anew there and goes on.
+func TestPoolMobileResume(t *testing.T) {
+	requireSlixmpp(t)
+	nodes := startTwoNodePool(t)
+	alice, bob := addAliceAndBob(nodes[0])
+	nodes[0].runScript("mobile.py", []account{alice, bob}, "--scenario", "pool_resume", "--other-port", strconv.Itoa(nodes[1].c2s))
 }

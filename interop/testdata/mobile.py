@@ -35,6 +35,13 @@
        last-message-sender bob@DOMAIN, no body) and the secret in the
        publish-options.
 
+--scenario pool_resume (two pool nodes; --other-port is the second's c2s
+    port): alice's phone (xep_0198) logs in on the first node with
+    resumption; its socket is killed and it reconnects to the second
+    node: <resume/> fails with item-not-found (the session is the first
+    node's), the phone binds a new session there with stream management
+    again, and its message reaches bob on the first node.
+
 Needs --user alice:PW --user bob:PW (and --user pushsrv:PW for push).
 """
 
@@ -44,9 +51,9 @@ import xml.etree.ElementTree as ET
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from slixclient import Client, check, iq, run, step, take_args, until
+from slixclient import Client, check, iq, run, step, take_args, until, wait_for
 
-OWN = take_args({"--scenario": "csi", "--resume-timeout": "2"})
+OWN = take_args({"--scenario": "csi", "--resume-timeout": "2", "--other-port": "0"})
 
 
 class Phone(Client):
@@ -242,7 +249,41 @@ async def push(args):
     await app.logout()
 
 
-SCENARIOS = {"csi": csi, "sm": sm, "sm_timeout": sm_timeout, "push": push}
+async def pool_resume(args):
+    d = args.domain
+    step("1. alice's phone (xep_0198) logs in on the first node; bob too")
+    alice = await Phone(args, "alice", "phone", ["xep_0198"]).login()
+    old_id = alice["xep_0198"].sm_id
+    check(old_id, "alice: no resumable stream management")
+    bob = await Phone(args, "bob", "desk").login()
+    failed = []
+    alice.register_handler(Callback("SM failed", MatchXPath("{urn:xmpp:sm:3}failed"), failed.append))
+
+    step("2. her socket is killed; she reconnects to the other node")
+    gone = asyncio.get_running_loop().create_future()
+    alice.add_event_handler("disconnected", lambda e: gone.done() or gone.set_result(e), disposable=True)
+    alice.transport.abort()
+    await asyncio.wait_for(gone, 10)
+    bound = asyncio.get_running_loop().create_future()
+    alice.add_event_handler("session_bind", lambda j: bound.done() or bound.set_result(j), disposable=True)
+    alice.connect((args.host, int(OWN["--other-port"])))
+    await wait_for(bound, "alice to bind a new session on the other node")
+    check(failed, "the other node did not answer <resume/> with <failed/>")
+    cond = [c.tag for c in failed[0].xml]
+    check("{urn:ietf:params:xml:ns:xmpp-stanzas}item-not-found" in cond, f"<failed/> with {cond}, want item-not-found")
+    step("   <resume/> failed with item-not-found; a new session is bound")
+    await until(lambda: alice["xep_0198"].sm_id and alice["xep_0198"].sm_id != old_id,
+                "stream management to be enabled again on the new session")
+    await alice.sync()
+    alice.send_presence()
+    alice.send_message(mto=f"bob@{d}", mbody="from the other node", mtype="chat")
+    await bob.expect_chat(alice.boundjid, "from the other node", "alice's message across the pool")
+    step("   the new session works: bob got her message")
+    await alice.logout()
+    await bob.logout()
+
+
+SCENARIOS = {"csi": csi, "sm": sm, "sm_timeout": sm_timeout, "push": push, "pool_resume": pool_resume}
 
 if __name__ == "__main__":
     run(SCENARIOS[OWN["--scenario"]])

@@ -134,14 +134,21 @@ func (s *Server) registerSM() {
 			return nil
 		},
 		"a": func(_ context.Context, c *conn, el *Element) error {
-			h, err := strconv.ParseUint(el.AttrValue("h"), 10, 32)
-			if err != nil {
+			h, ok := smCount(el)
+			if !ok {
 				return &StreamError{Condition: "invalid-xml", Text: "<a/> needs h, a count (XEP-0198 §4)"}
 			}
-			return c.sess.smAck(uint32(h))
+			return c.sess.smAck(h)
 		},
 	})
 	s.bind2Feature(nsSM, "enable", s.smEnableInline)
+}
+
+// smCount reads the h of <a/> or <resume/> (§4, §5): the count of
+// stanzas handled, an unsigned 32-bit number.
+func smCount(el *Element) (uint32, bool) {
+	h, err := strconv.ParseUint(el.AttrValue("h"), 10, 32)
+	return uint32(h), err == nil
 }
 
 // smEnableInline enables stream management inline with Bind2 (XEP-0386
@@ -346,8 +353,14 @@ func (c *conn) detach() bool {
 		s.sm.ackTimer.Stop()
 		s.sm.ackTimer = nil
 	}
-	s.kill = func(*StreamError) { go c.srv.smExpire(s) }
-	s.sm.expiry = time.AfterFunc(c.srv.cfg.SMResumeTimeout, func() { c.srv.smExpire(s) })
+	if !s.writing {
+		// Nothing of the dead connection stays with the session: its
+		// TLS state and buffers are not kept for the resume timeout.
+		s.out.w, s.out.conn = nil, nil
+	}
+	srv := c.srv
+	s.kill = func(*StreamError) { go srv.smExpire(s) }
+	s.sm.expiry = time.AfterFunc(srv.cfg.SMResumeTimeout, func() { srv.smExpire(s) })
 	s.mu.Unlock()
 	_ = c.raw.Close()
 	c.srv.metrics.smDetached.Inc()
@@ -361,8 +374,8 @@ func (c *conn) detach() bool {
 // or one that expired) fails with item-not-found and the client binds.
 func (c *conn) resume(el *Element) (bool, error) {
 	srv := c.srv
-	h, err := strconv.ParseUint(el.AttrValue("h"), 10, 32)
-	if err != nil {
+	h, ok := smCount(el)
+	if !ok {
 		return false, c.write(smFailed("bad-request", "h must be a count"))
 	}
 	id := el.AttrValue("previd")
@@ -377,7 +390,7 @@ func (c *conn) resume(el *Element) (bool, error) {
 		srv.metrics.smResumeFailed.Inc()
 		return false, c.write(smFailed("item-not-found", "no such session to resume here"))
 	}
-	if err := s.ackLocked(uint32(h)); err != nil {
+	if err := s.ackLocked(h); err != nil {
 		s.mu.Unlock()
 		srv.metrics.smResumeFailed.Inc()
 		return false, c.write(smFailed("undefined-condition", err.Error()))
