@@ -354,7 +354,7 @@ func (w *writer) rooms(ctx context.Context, src Source) error {
 		}
 	}
 	if w.o.Progress != nil {
-		fmt.Fprintln(w.o.Progress)
+		fmt.Fprintf(w.o.Progress, "\r\x1b[K[%s] %d rooms, %d messages\n", strings.Repeat("#", progressWidth), len(rooms), w.sum.Messages)
 	}
 	return nil
 }
@@ -589,8 +589,17 @@ func (w *writer) history(ctx context.Context, src Source, oldName, name string, 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w.o.Log, "room %s: %d messages imported\n", name, imported)
+	w.logf("room %s: %d messages imported\n", name, imported)
 	return nil
+}
+
+// logf writes a line to the log, first clearing the progress line when
+// both go to one terminal.
+func (w *writer) logf(format string, args ...any) {
+	if w.o.Progress != nil {
+		fmt.Fprint(w.o.Progress, "\r\x1b[K")
+	}
+	fmt.Fprintf(w.o.Log, format, args...)
 }
 
 // userArchives imports the accounts' own archives, each after what an
@@ -619,7 +628,7 @@ func (w *writer) userArchives(ctx context.Context, src Source) error {
 		owner, imported, sp = name, 0, span{}
 		_, err := w.o.Store.Account(ctx, name)
 		if skip = errors.Is(err, storage.ErrNotFound); skip {
-			fmt.Fprintf(w.o.Log, "archive of %s skipped: no such account\n", name)
+			w.logf("archive of %s skipped: no such account\n", name)
 			return nil
 		} else if err != nil {
 			return err
@@ -768,14 +777,16 @@ func bare(j string) string {
 	return b
 }
 
+// progressWidth is the width of the progress bar (rooms done).
+const progressWidth = 20
+
 // progress redraws the progress line.
 func (w *writer) progress(room string, index, rooms, imported int) {
 	if w.o.Progress == nil {
 		return
 	}
-	const width = 20
-	done := width * index / max(rooms, 1)
-	bar := strings.Repeat("#", done) + strings.Repeat(".", width-done)
+	done := progressWidth * index / max(rooms, 1)
+	bar := strings.Repeat("#", done) + strings.Repeat(".", progressWidth-done)
 	rate := float64(w.sum.Messages) / max(time.Since(w.began).Seconds(), 1e-3)
 	fmt.Fprintf(w.o.Progress, "\r[%s] room %d/%d %-20.20s %8d messages  %6.0f/s ", bar, index+1, rooms, room, imported, rate)
 }
