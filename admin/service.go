@@ -84,7 +84,8 @@ type Engine interface {
 // sessions it holds and its metrics. parleyctl on the machine has none.
 type Node interface {
 	Sessions() []Session
-	// Kick ends a local account's sessions and returns how many.
+	// Kick ends a local account's XMPP sessions and SIP registrations
+	// and returns how many.
 	Kick(username string) int
 	Metrics() Metrics
 }

@@ -26,11 +26,16 @@ type User struct {
 	Disabled bool   `json:"disabled"`
 }
 
-// Session is one client session bound on the node.
+// Session is one client on the node: an XMPP session (JID the full JID;
+// Available, it sent available presence; Detached, its connection is gone
+// and it may resume) or a SIP registration (JID the user's bare JID,
+// Contact the registered contact URI).
 type Session struct {
+	Kind      string `json:"kind"` // "xmpp" or "sip"
 	JID       string `json:"jid"`
-	Available bool   `json:"available"`
-	Detached  bool   `json:"detached"`
+	Available bool   `json:"available,omitempty"`
+	Detached  bool   `json:"detached,omitempty"`
+	Contact   string `json:"contact,omitempty"`
 }
 
 // ErrUserExists and ErrNoUser are the account refusals.

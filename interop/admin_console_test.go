@@ -25,6 +25,7 @@ import (
 func TestAdminConsole(t *testing.T) {
 	requireSlixmpp(t)
 	requireChromium(t)
+	sipp := requireSipp(t)
 	s := newServer(t, "")
 	s.args = append(s.args, "--admins", "alice")
 	s.start()
@@ -142,7 +143,7 @@ func TestAdminConsole(t *testing.T) {
 	}()
 	t.Cleanup(func() { <-done })
 	waitFile(t, state, done, "bob in the room")
-	if out := remote("user", "sessions"); !regexp.MustCompile(`(?m)^bob@` + domain + `/desk\s+available$`).MatchString(out) {
+	if out := remote("user", "sessions"); !regexp.MustCompile(`(?m)^bob@` + domain + `/desk\s+xmpp\s+available$`).MatchString(out) {
 		t.Errorf("parleyctl --server user sessions does not list bob's session:\n%s", out)
 	}
 	if err := chromedp.Do(ctx,
@@ -157,6 +158,24 @@ func TestAdminConsole(t *testing.T) {
 		t.Errorf("parleyctl --server user kick bob: %q", out)
 	}
 	<-done
+
+	// A SIP registration is a session too: mallory registers with sipp,
+	// is listed, and disabling her account ends the registration (and
+	// leaves her nothing to register with).
+	s.runSipp(sipp, "sip_register.xml", []string{"-au", mallory.name, "-ap", mallory.password, "-auth_uri", domain},
+		"user", mallory.name, "domain", domain)
+	if out := remote("user", "sessions"); !regexp.MustCompile(`(?m)^mallory@` + domain + `\s+sip\s+registered, contact sip:mallory@127\.0\.0\.1:\d+`).MatchString(out) {
+		t.Errorf("parleyctl --server user sessions does not list mallory's SIP registration:\n%s", out)
+	}
+	if out := remote("user", "disable", "mallory"); out != "disabled mallory@"+domain+" (user passwd enables it again)\n" {
+		t.Errorf("user disable mallory: %q", out)
+	}
+	if out := remote("user", "sessions"); strings.Contains(out, "mallory") {
+		t.Errorf("mallory's registration is still listed after user disable:\n%s", out)
+	}
+	if out := remote("user", "list"); !strings.Contains(out, "mallory (disabled)\n") {
+		t.Errorf("user list does not show mallory disabled:\n%s", out)
+	}
 	// And puts bob back.
 	remote("room", "members", "add", "board", "bob")
 	out := remote("room", "show", "board")

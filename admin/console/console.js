@@ -193,7 +193,9 @@ async function loadUsers() {
   const sessions = await call("GET", "sessions");
   fill($("#sessions-table"), sessions, (tr, s) => {
     cell(tr, s.jid);
-    cell(tr, s.detached ? "detached (may resume)" : s.available ? "available" : "not available");
+    cell(tr, s.kind);
+    cell(tr, s.kind === "sip" ? "registered, contact " + s.contact
+      : s.detached ? "detached (may resume)" : s.available ? "available" : "not available");
   });
 }
 

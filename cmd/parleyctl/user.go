@@ -110,7 +110,8 @@ func userDelete(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) err
 	return nil
 }
 
-// userSessions lists the sessions of the node (--server).
+// userSessions lists the node's XMPP sessions and SIP registrations
+// (--server).
 func userSessions(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) error {
 	api, err := c.api(ctx)
 	if err != nil {
@@ -120,21 +121,24 @@ func userSessions(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) erro
 	if err != nil {
 		return err
 	}
-	rows := [][]string{{"SESSION", "PRESENCE"}}
+	rows := [][]string{{"SESSION", "KIND", "STATE"}}
 	for _, s := range sessions {
 		state := "not available"
 		switch {
+		case s.Kind == "sip":
+			state = "registered, contact " + s.Contact
 		case s.Detached:
 			state = "detached (may resume)"
 		case s.Available:
 			state = "available"
 		}
-		rows = append(rows, []string{s.JID, state})
+		rows = append(rows, []string{s.JID, s.Kind, state})
 	}
 	return writeTable(c.stdout, rows)
 }
 
-// userKick ends a user's sessions on the node (--server).
+// userKick ends a user's XMPP sessions and SIP registrations on the node
+// (--server).
 func userKick(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) error {
 	api, err := c.api(ctx)
 	if err != nil {

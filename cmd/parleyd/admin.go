@@ -11,6 +11,7 @@ import (
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
+	"github.com/parleychat/parley/protocol/sip"
 	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
 )
@@ -38,9 +39,10 @@ func (a adminEngine) ClearRoom(ctx context.Context, actor, room string, before t
 }
 
 // adminNode is what the admin API asks the running node: its XMPP
-// sessions and its metrics.
+// sessions and SIP registrations, and its metrics.
 type adminNode struct {
 	xmpp    *xmpp.Server
+	sip     *sip.Server
 	reg     prometheus.Gatherer
 	node    string
 	started time.Time
@@ -49,12 +51,17 @@ type adminNode struct {
 func (a adminNode) Sessions() []admin.Session {
 	var out []admin.Session
 	for _, s := range a.xmpp.OnlineSessions() {
-		out = append(out, admin.Session{JID: s.JID, Available: s.Available, Detached: s.Detached})
+		out = append(out, admin.Session{Kind: "xmpp", JID: s.JID, Available: s.Available, Detached: s.Detached})
+	}
+	for _, b := range a.sip.Registrations() {
+		out = append(out, admin.Session{Kind: "sip", JID: strings.TrimPrefix(b.AOR, "sip:"), Contact: b.URI})
 	}
 	return out
 }
 
-func (a adminNode) Kick(username string) int { return a.xmpp.Kick(username) }
+func (a adminNode) Kick(username string) int {
+	return a.xmpp.Kick(username) + a.sip.Unregister(username)
+}
 
 func (a adminNode) Metrics() admin.Metrics {
 	series, _ := admin.SummarizeMetrics(a.reg)
@@ -64,7 +71,7 @@ func (a adminNode) Metrics() admin.Metrics {
 // adminHandler serves the web admin console and its API (package admin)
 // on the HTTPS listener.
 func adminHandler(cfg *config.Config, store storage.Store, rooms muc.Rooms, engine *muc.Engine, srv *xmpp.Server,
-	verifier auth.Verifier, groups admin.GroupChecker, reg *prometheus.Registry, node string, n *node) (*admin.Handler, error) {
+	sipSrv *sip.Server, verifier auth.Verifier, groups admin.GroupChecker, reg *prometheus.Registry, node string, n *node) (*admin.Handler, error) {
 	if verifier == nil {
 		verifier = auth.StoredVerifier{Accounts: store}
 	}
@@ -76,7 +83,7 @@ func adminHandler(cfg *config.Config, store storage.Store, rooms muc.Rooms, engi
 		Compliance:             cfg.Compliance,
 		ComplianceStorage:      cfg.ComplianceStorage,
 		ComplianceStorageShown: config.RedactDSN(cfg.ComplianceStorage),
-		Node:                   adminNode{xmpp: srv, reg: reg, node: node, started: time.Now()},
+		Node:                   adminNode{xmpp: srv, sip: sipSrv, reg: reg, node: node, started: time.Now()},
 		ExternalAuth:           cfg.Auth == "ldap",
 		Directory:              cfg.Auth == "ldap",
 		Groups:                 groups,

@@ -364,7 +364,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	console, err := adminHandler(cfg, store, rooms, engine, srv, verifier, groupCheck, reg, node, n)
+	console, err := adminHandler(cfg, store, rooms, engine, srv, sipSrv, verifier, groupCheck, reg, node, n)
 	if err != nil {
 		return err
 	}

@@ -650,3 +650,29 @@ func TestUnauthenticatedRegisterFlood(t *testing.T) {
 		t.Fatalf("alice's bindings after the flood: %+v", b)
 	}
 }
+
+// The admin API's view of the registrar: every binding, and a user's
+// registrations ended at once (as Contact: *, Expires: 0).
+func TestRegistrationsAndUnregister(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	alice := newSession(newClient(t, ts.udp), "alice", "wonderland")
+	if res := alice.do([]string{"<sip:phone@127.0.0.1:5001>", "<sip:desk@127.0.0.1:5002>"}, "Expires: 600"); res.StatusCode != 200 {
+		t.Fatal(res.StartLine())
+	}
+	regs := ts.srv.Registrations()
+	if len(regs) != 2 || regs[0].URI != "sip:desk@127.0.0.1:5002" || regs[1].URI != "sip:phone@127.0.0.1:5001" || regs[0].AOR != "sip:alice@"+testDomain {
+		t.Fatalf("Registrations() = %+v", regs)
+	}
+	if n := ts.srv.Unregister("bob"); n != 0 {
+		t.Errorf("Unregister(bob) = %d, want 0", n)
+	}
+	if n := ts.srv.Unregister("alice"); n != 2 {
+		t.Errorf("Unregister(alice) = %d, want 2", n)
+	}
+	if regs := ts.srv.Registrations(); len(regs) != 0 {
+		t.Errorf("after Unregister: %+v", regs)
+	}
+	if got := contactsOf(alice.do(nil)); len(got) != 0 {
+		t.Errorf("a REGISTER query after Unregister lists %v", got)
+	}
+}
