@@ -119,3 +119,34 @@ func waitTrace(trace, text string) string {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestSippFederationTCP: --sip-route DOMAIN=HOST:PORT;transport=tcp sends
+// MESSAGEs to the other domain's server over TCP (RFC 3263 lets a route
+// or a NAPTR record say so): sipp as sipfed.test's server listens on TCP
+// only, and gets alice's MESSAGE (sent to parleyd over UDP) with a TCP Via;
+// alice gets its 200.
+func TestSippFederationTCP(t *testing.T) {
+	sipp := requireSipp(t)
+	t.Parallel()
+	fedPort := freePorts(t, 1)[0]
+	s := newServer(t, "")
+	s.args = append(s.args, "--sip-route", sipFedDomain+"=127.0.0.1:"+strconv.Itoa(fedPort)+";transport=tcp")
+	s.start()
+	alice, _ := addAliceAndBob(s)
+	startSippUASOn(t, s, sipp, fedPort, "t1")
+	fedTrace := filepath.Join(s.dir, "uas-"+strconv.Itoa(fedPort)+".msg")
+	s.runSipp(sipp, "sip_message_user.xml", []string{"-au", alice.name, "-ap", alice.password,
+		"-auth_uri", "carol@" + sipFedDomain}, "user", alice.name, "domain", domain,
+		"to", "carol", "todomain", sipFedDomain, "body", "hello carol over tcp")
+	got := waitTrace(fedTrace, "hello carol over tcp")
+	for _, want := range []string{
+		`(?m)^MESSAGE sip:carol@` + regexp.QuoteMeta(sipFedDomain) + ` SIP/2.0`,
+		`(?m)^Via: SIP/2.0/TCP `,
+		`(?m)^From: <sip:alice@` + regexp.QuoteMeta(domain) + `>;tag=`,
+		`(?m)^hello carol over tcp`,
+	} {
+		if !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("sipfed.test's TCP server got no MESSAGE matching %s:\n%s", want, tail([]byte(got), 2000))
+		}
+	}
+}

@@ -127,13 +127,20 @@ func postsIn(text string, re *regexp.Regexp) []string {
 // in order, once per Call-ID.
 func startSippUAS(t *testing.T, s *server, sipp string, port int) func(want []string) []string {
 	t.Helper()
+	return startSippUASOn(t, s, sipp, port, "u1")
+}
+
+// startSippUASOn is startSippUAS over sipp's transport mode (-t): u1 for
+// UDP, t1 for TCP.
+func startSippUASOn(t *testing.T, s *server, sipp string, port int, transport string) func(want []string) []string {
+	t.Helper()
 	scenario, err := filepath.Abs(filepath.Join("testdata", "sip_uas_accept.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	trace := filepath.Join(s.dir, "uas-"+strconv.Itoa(port)+".msg")
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, sipp, "-sf", scenario, "-nostdin", "-t", "u1", "-i", "127.0.0.1",
+	cmd := exec.CommandContext(ctx, sipp, "-sf", scenario, "-nostdin", "-t", transport, "-i", "127.0.0.1",
 		"-p", strconv.Itoa(port), "-trace_msg", "-message_file", trace)
 	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {

@@ -3,9 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -22,8 +20,8 @@ import (
 // when it is given, else the host and port of OTHER's _sip._udp SRV
 // record (RFC 3263 §4.2), else OTHER's address on 5060. The user gets
 // the foreign server's final response (its status and reason), or 504
-// when it does not answer. NAPTR (RFC 3263 §4.1) is not looked up: UDP
-// is used.
+// when it does not answer. NAPTR (RFC 3263 §4.1) is looked up first, and
+// a route or a record may say TCP (rfc3263.go).
 //
 // Inbound: a MESSAGE whose From is in another domain is taken only from
 // a source address in Config.TrustedPeers, without digest authentication
@@ -86,7 +84,7 @@ func (s *Server) toPeer(ctx context.Context, req *sip.Request, user string) *sip
 	if res := s.recordToPeer(ctx, req, user, to); res != nil {
 		return res
 	}
-	dest, err := s.peerAddress(ctx, strings.ToLower(to.Host))
+	dest, err := s.peerTarget(ctx, strings.ToLower(to.Host))
 	if err != nil {
 		s.log.Info("MESSAGE to another domain: no server found", "to", to.Host, "err", err)
 		return s.response(req, sip.StatusNotFound, "Not Found: no SIP server for "+safePhrase(to.Host))
@@ -112,23 +110,6 @@ func (s *Server) toPeer(ctx context.Context, req *sip.Request, user string) *sip
 	return s.response(req, res.StatusCode, safePhrase(res.Reason))
 }
 
-// peerAddress finds the SIP server of domain: Config.Routes, then the
-// _sip._udp SRV record (the first by priority), then the domain's own
-// address on 5060 (RFC 3263 §4.2).
-func (s *Server) peerAddress(ctx context.Context, domain string) (string, error) {
-	if hp, ok := s.cfg.Routes[domain]; ok {
-		return hp, nil
-	}
-	if _, srvs, err := net.DefaultResolver.LookupSRV(ctx, "sip", "udp", domain); err == nil && len(srvs) > 0 {
-		return net.JoinHostPort(strings.TrimSuffix(srvs[0].Target, "."), strconv.Itoa(int(srvs[0].Port))), nil
-	}
-	addrs, err := net.DefaultResolver.LookupHost(ctx, domain)
-	if err != nil {
-		return "", fmt.Errorf("resolving %s: %w", domain, err)
-	}
-	return net.JoinHostPort(addrs[0], "5060"), nil
-}
-
 // peerRequest is the MESSAGE o to another domain's server.
 func peerRequest(o outgoing) *sip.Request {
 	out := sip.NewRequest(sip.MESSAGE, o.to)
@@ -145,7 +126,8 @@ func peerRequest(o outgoing) *sip.Request {
 	}
 	out.AppendHeader(sip.NewHeader("Content-Type", o.contentType))
 	out.SetBody(o.body)
-	out.SetDestination(o.peer)
+	out.SetDestination(o.peer.addr)
+	out.SetTransport(o.peer.transport)
 	return out
 }
 
@@ -171,8 +153,13 @@ func (q *sender) sendPeer(o outgoing) error {
 // to the sender as an error message (im.go's bounce).
 func (s *Server) toPeerDomain(m interop.Message) bool {
 	domain := strings.ToLower(m.To.Domainpart())
-	dest, ok := s.cfg.Routes[domain]
+	route, ok := s.cfg.Routes[domain]
 	if !ok || m.To.Localpart() == "" || strings.EqualFold(domain, s.cfg.Domain) {
+		return false
+	}
+	dest, err := parseRoute(route)
+	if err != nil {
+		s.log.Warn("sip route", "domain", domain, "err", err)
 		return false
 	}
 	toUser, toHost, err := interop.SIPFromJID(m.To.Bare())

@@ -38,9 +38,9 @@ type outgoing struct {
 	sub   *subscription
 	state string // the NOTIFY's Subscription-State
 
-	// peer, when set, is another domain's server (host:port) to send the
-	// MESSAGE to, for the user to (federation.go), instead of contacts.
-	peer string
+	// peer, when set, is another domain's server to send the MESSAGE
+	// to, for the user to (federation.go), instead of contacts.
+	peer peerTarget
 	to   sip.Uri
 }
 
@@ -141,7 +141,7 @@ func (q *sender) run(aor string, uq *userQueue) {
 			q.notify(m)
 			continue
 		}
-		if m.peer != "" {
+		if m.peer.addr != "" {
 			err := q.sendPeer(m)
 			if err != nil {
 				q.s.log.Info("MESSAGE to another domain failed", "to", m.to.String(), "dest", m.peer, "err", err)

@@ -114,8 +114,12 @@ type Config struct {
 	UserRate    float64
 	UserBurst   int
 	// Routes sends MESSAGEs to users of other domains to these servers
-	// (domain: host:port) instead of the one DNS names (federation.go).
+	// (domain: "host:port", or "host:port;transport=tcp") instead of the
+	// one DNS names (federation.go, rfc3263.go).
 	Routes map[string]string
+	// DNSServer is the DNS server (host:port) RFC 3263 lookups of other
+	// domains ask (NAPTR, SRV, A); empty is the system's.
+	DNSServer string
 	// TrustedPeers are the source addresses MESSAGEs from users of other
 	// domains are taken from; none means such MESSAGEs are refused.
 	TrustedPeers []netip.Prefix

@@ -68,7 +68,7 @@ var keys = []key{
 	{"sip-user-rate", "answer at most `N` authenticated SIP requests per second from each user (a burst of --sip-user-burst); beyond it 503 with Retry-After", strconv.Itoa(sip.DefaultUserRate), perSecond(func(c *Config) *float64 { return &c.SIPUserRate })},
 	{"sip-user-burst", "let a SIP user send `N` authenticated requests at once before --sip-user-rate applies", strconv.Itoa(sip.DefaultUserBurst), count(func(c *Config) *int { return &c.SIPUserBurst })},
 	{"sip-max-subscriptions", "allow `N` conference roster subscriptions (SUBSCRIBE, RFC 4575) per SIP user", strconv.Itoa(sip.DefaultMaxSubscriptions), count(func(c *Config) *int { return &c.SIPMaxSubscriptions })},
-	{"sip-route", "send MESSAGEs for users of the SIP `DOMAIN=HOST:PORT` there instead of where DNS says (SRV _sip._udp, then port 5060), XMPP users' chat messages to DOMAIN too; repeatable or comma-separated", "", setter{apply: sipRoutes, list: true, value: func(c *Config) any { return c.SIPRoutes }}},
+	{"sip-route", "send MESSAGEs for users of the SIP `DOMAIN=HOST:PORT` there (over UDP, or TCP with HOST:PORT;transport=tcp) instead of where DNS says (RFC 3263: NAPTR, SRV _sip._udp and _sip._tcp, then port 5060), XMPP users' chat messages to DOMAIN too; repeatable or comma-separated", "", setter{apply: sipRoutes, list: true, value: func(c *Config) any { return c.SIPRoutes }}},
 	{"sip-trusted-peers", "take MESSAGEs from users of other SIP domains only from the source addresses in `LIST` (IP addresses or ADDR/BITS, comma-separated), without digest authentication; empty refuses them all", "", setter{apply: sipTrustedPeers, list: true, value: func(c *Config) any { return c.SIPTrustedPeers }}},
 	{"strict-listeners", "stop at start-up when any listener cannot open; by default an optional listener (direct TLS, server-to-server, SIP, SIP TLS, HTTP, HTTPS, admin HTTP) whose port is taken is skipped with a warning", "false", boolean(func(c *Config) *bool { return &c.StrictListeners })},
 	{"xmpp-s2s", "accept other XMPP servers (federation: RFC 6120 server-to-server with STARTTLS, dialback or certificates) on `ADDR`; empty turns federation off both ways", ":5269", str(func(c *Config) *string { return &c.XMPPS2S })},
@@ -222,6 +222,17 @@ func s2sRoutes(c *Config, v string) error {
 // sipRoutes sets the routes to other SIP domains, as s2sRoutes.
 func sipRoutes(c *Config, v string) error {
 	routes, err := parseRoutes("sip", v)
+	for d, r := range routes {
+		addr, params, ok := strings.Cut(r, ";")
+		if !ok {
+			continue
+		}
+		tp, isTransport := strings.CutPrefix(strings.ToLower(strings.TrimSpace(params)), "transport=")
+		if !isTransport || (tp != "udp" && tp != "tcp") {
+			return fmt.Errorf("invalid sip route %s=%s: only ;transport=udp or ;transport=tcp may follow HOST:PORT", d, r)
+		}
+		routes[d] = addr + ";transport=" + tp
+	}
 	c.SIPRoutes = routes
 	return err
 }
@@ -235,7 +246,8 @@ func parseRoutes(what, v string) (map[string]string, error) {
 		}
 		domain, addr, ok := strings.Cut(r, "=")
 		domain = strings.ToLower(strings.TrimSpace(domain))
-		if _, _, err := net.SplitHostPort(strings.TrimSpace(addr)); !ok || domain == "" || err != nil {
+		hostPort, _, _ := strings.Cut(addr, ";") // a SIP route may add ;transport= (sipRoutes)
+		if _, _, err := net.SplitHostPort(strings.TrimSpace(hostPort)); !ok || domain == "" || err != nil || (what != "sip" && hostPort != addr) {
 			return nil, fmt.Errorf("invalid %s route %q: want DOMAIN=HOST:PORT", what, r)
 		}
 		if routes == nil {
