@@ -2,14 +2,12 @@ package importer
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/cmd/parleyctl/internal/importer/importertest"
 	"github.com/parleychat/parley/internal/mysqltest"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
@@ -23,7 +21,7 @@ import (
 // ./cmd/parleyctl/internal/importer. The rate is reported as messages/s.
 func BenchmarkImport(b *testing.B) {
 	dir := b.TempDir()
-	writeProsodyArchive(b, dir, 10000)
+	importertest.WriteProsody(b, dir, 10000)
 	for _, backend := range []string{"sqlite", "mysql"} {
 		b.Run(backend, func(b *testing.B) {
 			var total time.Duration
@@ -69,43 +67,6 @@ func benchStore(b *testing.B, backend string) storage.Store {
 		b.Fatal(err)
 	}
 	return s
-}
-
-// writeProsodyArchive writes a Prosody data directory with one account,
-// one room and n archived messages in it, as mod_storage_internal does.
-func writeProsodyArchive(b *testing.B, dir string, n int) {
-	write := func(path, text string) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	write(filepath.Join(dir, "old%2etest", "accounts", "alice.dat"), `return { ["iteration_count"] = 10000; ["stored_key"] = "45c1c9fa2ad6086abedd1bd4c7bdd2feb47282ac"; ["salt"] = "6958890e"; ["server_key"] = "920af650d46ee6c9d8fecc7b7d809803edf91be7"; };`)
-	write(filepath.Join(dir, "rooms%2eold%2etest", "config", "big.dat"), `return { ["alice@old.test"] = "owner"; ["_data"] = { ["name"] = "Big"; ["persistent"] = true; }; };`)
-	var s strings.Builder
-	start := int64(1700000000)
-	for i := range n {
-		fmt.Fprintf(&s, `item({
-	{
-		"message number %d from Alice, with some words to index: the quick brown fox jumps over the lazy dog";
-		["name"] = "body";
-		["attr"] = {};
-	};
-	["attr"] = {
-		["type"] = "groupchat";
-		["id"] = "origin%d";
-		["from"] = "big@rooms.old.test/Alice";
-	};
-	["with"] = "message<groupchat";
-	["when"] = %d;
-	["key"] = "key-%08d";
-	["name"] = "message";
-});
-`, i, i, start+int64(i), i)
-	}
-	write(filepath.Join(dir, "rooms%2eold%2etest", "muc_log", "big.list"), s.String())
 }
 
 // benchBatch is --batch's default.
