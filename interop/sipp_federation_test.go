@@ -150,3 +150,51 @@ func TestSippFederationTCP(t *testing.T) {
 		}
 	}
 }
+
+// TestSippFederationRoomPost: a user of another SIP domain posts in a room
+// through that domain's server (sipp from 127.0.0.1, in
+// --sip-trusted-peers), as a local SIP user posts in pager mode: the post
+// is taken (200), archived and captured with carol@sipfed.test as the
+// actor, posting through the SIP front door as nick carol (the occupant
+// sip:carol@sipfed.test); a room whose category
+// is not federated refuses it (403), and so does an untrusted source.
+func TestSippFederationRoomPost(t *testing.T) {
+	sipp := requireSipp(t)
+	t.Parallel()
+	s := newServer(t, "")
+	s.args = append(s.args, "--sip-trusted-peers", "127.0.0.1")
+	s.start()
+	s.mustCtl("room", "create", "lobby", "--privacy", "open")
+	s.mustCtl("category", "add", "internal", "--federated=false")
+	s.mustCtl("room", "create", "staff", "--privacy", "open", "--category", "internal")
+	rooms := "conference." + domain
+	s.runSipp(sipp, "sip_message_peer_200.xml", nil, "user", "carol", "fromdomain", sipFedDomain,
+		"to", "lobby", "domain", rooms, "body", "hello lobby from sipfed")
+	s.runSipp(sipp, "sip_message_peer_403.xml", nil, "user", "carol", "fromdomain", sipFedDomain,
+		"to", "staff", "domain", rooms, "body", "not for outsiders")
+	s.runSipp(sipp, "sip_message_peer_403.xml", []string{"-i", "127.0.0.2"}, "user", "mallory", "fromdomain", sipFedDomain,
+		"to", "lobby", "domain", rooms, "body", "from an untrusted address")
+	var export string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		export, _ = s.ctl("compliance", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--room", "lobby", "--format", "json")
+		if regexp.MustCompile(`hello lobby from sipfed`).MatchString(export) {
+			break
+		}
+	}
+	var post string
+	for _, line := range regexp.MustCompile(`(?m)^.*hello lobby from sipfed.*$`).FindAllString(export, -1) {
+		post = line
+	}
+	for _, want := range []string{`"type":"post"`, `"actor":"carol@` + regexp.QuoteMeta(sipFedDomain) + `"`, `"front_door":"sip"`, `"nick":"carol"`} {
+		if !regexp.MustCompile(want).MatchString(post) {
+			t.Errorf("the lobby's compliance export has no post by carol matching %s:\n%s", want, export)
+		}
+	}
+	if regexp.MustCompile(`untrusted|outsiders`).MatchString(export) {
+		t.Errorf("a refused post is in the lobby's export:\n%s", export)
+	}
+	staff, _ := s.ctl("compliance", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--room", "staff", "--format", "json")
+	if regexp.MustCompile(`outsiders`).MatchString(staff) {
+		t.Errorf("the post to a room that is not federated was taken:\n%s", staff)
+	}
+}

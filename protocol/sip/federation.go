@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/parleychat/parley/interop"
+	"github.com/parleychat/parley/muc"
 )
 
 // SIP federation (RFC 3428 pager mode between domains, RFC 3263 to find
@@ -27,7 +28,9 @@ import (
 // a source address in Config.TrustedPeers, without digest authentication
 // (the peer server vouches for its users), and only for a user of this
 // domain; it is delivered as a local user's is (im.go), from the XMPP
-// address of the foreign sip: URI. Anything else from another domain is
+// address of the foreign sip: URI, or posted in a room as a local SIP
+// user's pager-mode post is (the room's rules, and its category's
+// federated setting, decide). Anything else from another domain is
 // refused with 403.
 
 // foreignDomain reports whether u is in a domain this server does not
@@ -52,22 +55,49 @@ func (s *Server) trustedPeer(req *sip.Request) bool {
 	return false
 }
 
-// fromPeer handles a request from another domain's server: a MESSAGE to a
-// local user from a trusted peer is delivered; everything else is refused.
+// fromPeer handles a request from another domain's server: a MESSAGE from
+// a trusted peer to a local user is delivered, one to a room is posted
+// (foreignPost); everything else is refused.
 func (s *Server) fromPeer(ctx context.Context, req *sip.Request) *sip.Response {
 	from := req.From().Address
 	if !s.trustedPeer(req) || from.User == "" {
 		s.log.Info("request from another domain refused: not a trusted peer", "from", from.Host, "source", req.Source(), "method", string(req.Method))
 		return s.response(req, sip.StatusForbidden, "Forbidden: not a user of "+s.cfg.Domain)
 	}
-	if req.Method != sip.MESSAGE || s.cfg.IM == nil || !s.isUserAddress(req.Recipient) {
-		return s.response(req, sip.StatusForbidden, "Forbidden: only MESSAGEs to users are taken from other domains")
-	}
 	sender, err := interop.JIDFromSIP("sip", from.User, strings.ToLower(from.Host))
-	if err != nil {
+	switch {
+	case req.Method != sip.MESSAGE:
+		return s.response(req, sip.StatusForbidden, "Forbidden: only MESSAGEs are taken from other domains")
+	case err != nil:
 		return s.response(req, sip.StatusForbidden, "Forbidden: your address has no XMPP counterpart")
+	case s.cfg.Rooms != nil && strings.EqualFold(req.Recipient.Host, s.cfg.RoomHost):
+		return s.foreignPost(ctx, req, sender.String())
+	case s.cfg.IM == nil || !s.isUserAddress(req.Recipient):
+		return s.response(req, sip.StatusForbidden, "Forbidden: only MESSAGEs to users and rooms are taken from other domains")
 	}
 	return s.deliverIM(ctx, req, sender)
+}
+
+// foreignPost posts a MESSAGE from another domain's user (sender, a bare
+// JID such as carol@other.example) in a room, as a local SIP user's post
+// is taken (pager mode: the room's join rules apply to the sender, and a
+// category that is not federated refuses users of other domains): the
+// sender is the occupant sip:carol@other.example. Commands are for this
+// server's users.
+func (s *Server) foreignPost(ctx context.Context, req *sip.Request, sender string) *sip.Response {
+	room, body, res := s.roomText(req)
+	if res != nil {
+		return res
+	}
+	if trimmed := strings.TrimSpace(body); trimmed[0] == '/' || trimmed[0] == '#' {
+		return s.response(req, sip.StatusForbidden, "Forbidden: room commands are for users of "+s.cfg.Domain)
+	}
+	from := req.From().Address
+	addr := (&sip.Uri{Scheme: "sip", User: from.User, Host: strings.ToLower(from.Host)}).String()
+	if _, err := s.cfg.Rooms.Post(ctx, muc.PostRequest{Room: room, Address: addr, AsUser: sender, FrontDoor: frontDoorSIP, Body: body}); err != nil {
+		return s.refused(req, "post", room, sender, err)
+	}
+	return s.response(req, sip.StatusOK, "OK")
 }
 
 // toPeer sends an authenticated user's MESSAGE on to the recipient's

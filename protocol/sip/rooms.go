@@ -120,39 +120,9 @@ func (s *Server) bare(user string) string {
 
 // message handles an authenticated MESSAGE from user.
 func (s *Server) message(ctx context.Context, req *sip.Request, user string) (*sip.Response, func()) {
-	to := req.Recipient
-	if !strings.EqualFold(to.Host, s.cfg.RoomHost) || to.User == "" {
-		return s.response(req, sip.StatusNotFound, "Not Found: only rooms (sip:ROOM@"+s.cfg.RoomHost+") take MESSAGEs"), nil
-	}
-	body := string(req.Body())
-	if ct := req.ContentType(); ct != nil {
-		mt, _, err := mime.ParseMediaType(ct.Value())
-		switch {
-		case err == nil && mt == "text/plain":
-		case err == nil && mt == cpimContentType:
-			text, err := unwrapCPIM(req.Body())
-			if err != nil {
-				return s.response(req, sip.StatusBadRequest, "Bad Request: "+safePhrase(err.Error())), nil
-			}
-			body = text
-		default:
-			res := s.response(req, sip.StatusUnsupportedMediaType, "Unsupported Media Type")
-			res.AppendHeader(sip.NewHeader("Accept", acceptedContentTypes))
-			return res, nil
-		}
-	}
-	if err := interop.CheckText(body); err != nil {
-		// A post, /topic and /join's nick all end up in XMPP stanzas and
-		// the archive (RFC 7702 §5): XML must be able to carry them.
-		return s.response(req, sip.StatusBadRequest, safePhrase("Bad Request: "+err.Error())), nil
-	}
-	body = strings.TrimRight(body, "\r\n")
-	if strings.TrimSpace(body) == "" {
-		return s.response(req, sip.StatusBadRequest, "Bad Request: empty message"), nil
-	}
-	room := roomOf(to)
-	if room == "" {
-		return s.response(req, sip.StatusNotFound, "Not Found"), nil
+	room, body, res := s.roomText(req)
+	if res != nil {
+		return res, nil
 	}
 	if trimmed := strings.TrimSpace(body); trimmed[0] == '/' || trimmed[0] == '#' {
 		return s.command(ctx, req, room, user, trimmed[1:])
@@ -163,6 +133,45 @@ func (s *Server) message(ctx context.Context, req *sip.Request, user string) (*s
 		return s.refused(req, "post", room, user, err), nil
 	}
 	return s.response(req, sip.StatusOK, "OK"), nil
+}
+
+// roomText reads the room and the text of a MESSAGE to a room (text/plain
+// or message/cpim), or the response refusing it.
+func (s *Server) roomText(req *sip.Request) (room, body string, res *sip.Response) {
+	to := req.Recipient
+	if !strings.EqualFold(to.Host, s.cfg.RoomHost) || to.User == "" {
+		return "", "", s.response(req, sip.StatusNotFound, "Not Found: only rooms (sip:ROOM@"+s.cfg.RoomHost+") take MESSAGEs")
+	}
+	body = string(req.Body())
+	if ct := req.ContentType(); ct != nil {
+		mt, _, err := mime.ParseMediaType(ct.Value())
+		switch {
+		case err == nil && mt == "text/plain":
+		case err == nil && mt == cpimContentType:
+			text, err := unwrapCPIM(req.Body())
+			if err != nil {
+				return "", "", s.response(req, sip.StatusBadRequest, "Bad Request: "+safePhrase(err.Error()))
+			}
+			body = text
+		default:
+			res := s.response(req, sip.StatusUnsupportedMediaType, "Unsupported Media Type")
+			res.AppendHeader(sip.NewHeader("Accept", acceptedContentTypes))
+			return "", "", res
+		}
+	}
+	if err := interop.CheckText(body); err != nil {
+		// A post, /topic and /join's nick all end up in XMPP stanzas and
+		// the archive (RFC 7702 §5): XML must be able to carry them.
+		return "", "", s.response(req, sip.StatusBadRequest, safePhrase("Bad Request: "+err.Error()))
+	}
+	body = strings.TrimRight(body, "\r\n")
+	if strings.TrimSpace(body) == "" {
+		return "", "", s.response(req, sip.StatusBadRequest, "Bad Request: empty message")
+	}
+	if room = roomOf(to); room == "" {
+		return "", "", s.response(req, sip.StatusNotFound, "Not Found")
+	}
+	return room, body, nil
 }
 
 // refused answers a request the engine refused.
