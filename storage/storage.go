@@ -136,8 +136,9 @@ type Accounts interface {
 	CreateAccount(ctx context.Context, username string, creds []ScramCredential, digest ...DigestCredential) error
 	// SetCredentials replaces all of a user's stored credentials, SCRAM and
 	// digest, in one transaction (a password change: digest credentials
-	// derived from the old password never survive it). It returns
-	// ErrNotFound for an unknown user.
+	// derived from the old password never survive it), and deletes the
+	// user's FAST tokens (FastTokens), given for the old password. It
+	// returns ErrNotFound for an unknown user.
 	SetCredentials(ctx context.Context, username string, creds []ScramCredential, digest ...DigestCredential) error
 	// DeleteAccount removes a user with their roster, pending subscription
 	// requests and offline messages. It returns ErrNotFound for an unknown

@@ -170,3 +170,22 @@ func TestFASTChannelBinding(t *testing.T) {
 		t.Errorf("a proof bound to this connection: %s, want success", el)
 	}
 }
+
+// A password change (in band, XEP-0077 §3.3) ends the account's FAST
+// tokens: they were given for the old password. So does `parleyctl user
+// disable`, which takes the credentials away (storage SetCredentials).
+func TestFASTEndsWithThePassword(t *testing.T) {
+	ts := startServer(t)
+	ts.addUser(t, "romeo", "secret")
+	c, _ := ts.sasl2Dial(t)
+	token := tokenOf(t, c.sasl2Login("SCRAM-SHA-256", "romeo", "secret", phoneAgent+`<bind xmlns='urn:xmpp:bind:0'/><request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>`, nil))
+	c.next() // features
+	c.send(`<iq type='set' id='pw' to='localhost'><query xmlns='jabber:iq:register'><username>romeo</username><password>new-secret</password></query></iq>`)
+	if r := c.expect("password change", func(e *Element) bool { return e.AttrValue("id") == "pw" }); r.AttrValue("type") != "result" {
+		t.Fatalf("password change answered %s", r)
+	}
+	c2, _ := ts.sasl2Dial(t)
+	if el := c2.fastLogin("HT-SHA-256-NONE", "romeo", token, nil, phoneAgent); el.Name.Local != "failure" {
+		t.Errorf("a token from before the password change: %s, want failure", el)
+	}
+}

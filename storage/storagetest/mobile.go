@@ -53,6 +53,19 @@ var fastTokenTests = []test{
 			t.Errorf("token for an unknown owner: %v, want ErrNotFound", err)
 		}
 	}},
+	{"EndWithThePassword", func(t *testing.T, e *env) {
+		e.createAccount("carol")
+		if err := e.store.PutFastToken(e.ctx, storage.FastToken{Owner: "carol", AgentID: "a", Mechanism: "HT-SHA-256-NONE", Hash: []byte{1}, Expires: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		// A password change, or none (a disabled account).
+		if err := e.store.SetCredentials(e.ctx, "carol", nil); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := e.store.FastTokens(e.ctx, "carol"); len(l) != 0 || err != nil {
+			t.Errorf("tokens after SetCredentials: %v, %v; want none", l, err)
+		}
+	}},
 	{"GoWithTheAccount", func(t *testing.T, e *env) {
 		e.createAccount("bob")
 		exp := time.Now().Add(time.Hour)

@@ -47,6 +47,12 @@ func (s *Store) SetCredentials(ctx context.Context, username string, creds []sto
 			`DELETE FROM sip_credentials WHERE username = ?`, username); err != nil {
 			return err
 		}
+		// FAST tokens (XEP-0484) were given for the old password: a
+		// new password, or none (a disabled account), ends them.
+		if _, err := tx.ExecContext(ctx,
+			`DELETE FROM fast_tokens WHERE owner = ?`, username); err != nil {
+			return err
+		}
 		return s.insertCredentials(ctx, tx, username, creds, digest)
 	})
 	return s.wrap(err, "set credentials of %s", username)
