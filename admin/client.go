@@ -166,6 +166,9 @@ func (c *Client) Users(ctx context.Context) (us []User, err error) {
 func (c *Client) SetPassword(ctx context.Context, name, password string) (u User, err error) {
 	return u, c.do(ctx, "POST", "users/"+esc(name)+"/password", map[string]string{"password": password}, &u)
 }
+func (c *Client) SetSIPPassword(ctx context.Context, name, password string) (u User, err error) {
+	return u, c.do(ctx, "POST", "users/"+esc(name)+"/sip-password", map[string]string{"password": password}, &u)
+}
 func (c *Client) DisableUser(ctx context.Context, name string) (u User, err error) {
 	return u, c.do(ctx, "POST", "users/"+esc(name)+"/disable", nil, &u)
 }

@@ -342,6 +342,13 @@ func Routes() []Route {
 			}
 			return c.api.SetPassword(c.r.Context(), c.r.PathValue("name"), req.Password)
 		}},
+		{Method: "POST", Pattern: "users/{name}/sip-password", serve: func(h *Handler, c *call) (any, error) {
+			var req struct{ Password string }
+			if err := c.decode(&req); err != nil {
+				return nil, err
+			}
+			return c.api.SetSIPPassword(c.r.Context(), c.r.PathValue("name"), req.Password)
+		}},
 		{Method: "POST", Pattern: "users/{name}/disable", serve: func(h *Handler, c *call) (any, error) {
 			return c.api.DisableUser(c.r.Context(), c.r.PathValue("name"))
 		}},

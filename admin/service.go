@@ -31,6 +31,10 @@ type API interface {
 	AddUser(ctx context.Context, name, password string) (User, error)
 	Users(ctx context.Context) ([]User, error)
 	SetPassword(ctx context.Context, name, password string) (User, error)
+	// SetSIPPassword sets only an account's SIP digest password, keeping
+	// its XMPP credentials: for directory users (--auth ldap), whose
+	// directory password SIP digest cannot check.
+	SetSIPPassword(ctx context.Context, name, password string) (User, error)
 	DisableUser(ctx context.Context, name string) (User, error)
 	DeleteUser(ctx context.Context, name string) (User, error)
 	// Sessions lists the sessions on the node; Kick ends a user's.
@@ -118,8 +122,17 @@ type Config struct {
 	// the directory (a misspelt group would match nobody: a wall walling
 	// off no one).
 	Groups GroupChecker
+	// DirectoryUsers, when set, is asked whether a user exists before an
+	// account is made for them (SetSIPPassword).
+	DirectoryUsers DirectoryUsers
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// DirectoryUsers checks that a user exists in the directory; package
+// ldapauth's Directory is one.
+type DirectoryUsers interface {
+	UserExists(ctx context.Context, username string) error
 }
 
 // GroupChecker checks that a directory group named in policy (what follows

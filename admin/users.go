@@ -177,6 +177,46 @@ func (b *bound) SetPassword(ctx context.Context, name, password string) (User, e
 	return b.user(name), b.record(ctx, "account.password", b.user(name).JID, nil)
 }
 
+// SetSIPPassword sets the SIP digest credentials (HA1 for the domain, RFC
+// 8760) of an account and keeps its SCRAM credentials. With a directory
+// (--auth ldap) the user must exist there, and an account is made for one
+// who has not logged in yet. SIP digest needs H(user:realm:password)
+// stored in advance, which a directory bind cannot give: this is a second
+// password, for SIP only, that the directory does not manage.
+func (b *bound) SetSIPPassword(ctx context.Context, name, password string) (User, error) {
+	name, err := b.username(name)
+	if err != nil {
+		return User{}, err
+	}
+	if password == "" {
+		return User{}, fieldError("password", errors.New("empty password"))
+	}
+	if d := b.s.cfg.DirectoryUsers; d != nil {
+		// A typo would make an account nobody has.
+		if err := d.UserExists(ctx, name); err != nil {
+			return User{}, fmt.Errorf("checking %s in the directory: %w", name, err)
+		}
+	}
+	acct, err := b.s.cfg.Store.Account(ctx, name)
+	exists := err == nil
+	if err != nil && !(errors.Is(err, storage.ErrNotFound) && b.s.cfg.ExternalAuth) {
+		return User{}, accountError(err)
+	}
+	digest, err := auth.DeriveDigestCredentials(name, b.s.cfg.Domain, password)
+	if err != nil {
+		return User{}, fieldError("password", err)
+	}
+	if exists {
+		err = b.s.cfg.Store.SetCredentials(ctx, name, acct.Credentials, digest...)
+	} else {
+		err = b.s.cfg.Store.CreateAccount(ctx, name, nil, digest...)
+	}
+	if err != nil {
+		return User{}, accountError(err)
+	}
+	return b.user(name), b.record(ctx, "account.sip_password", b.user(name).JID, map[string]any{"created": !exists})
+}
+
 // DisableUser removes an account's credentials (nothing is left to log
 // in with, over XMPP or SIP) and ends its sessions on the node; its
 // rooms, roster and history stay. SetPassword enables it again.

@@ -10,7 +10,6 @@ import (
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/protocol/auth/ldapauth"
-	"github.com/parleychat/parley/storage"
 )
 
 // ldapKeys are the --auth ldap keys, which parleyctl takes as parleyd does
@@ -86,55 +85,25 @@ func ldapCheck(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) erro
 	return nil
 }
 
-// userSIPPassword sets the SIP digest password of an account: parleyctl
-// user sip-password NAME [--password PW]. For a directory user (--auth
-// ldap), whose directory password SIP digest cannot check (the registrar
-// needs H(user:realm:password), which a directory bind does not give),
-// this is a second password, for SIP only; the account is created if the
-// user has not logged in yet. An account's SCRAM credentials (XMPP) are
-// kept as they are.
+// userSIPPassword sets the SIP digest password of an account through
+// the admin API (admin.API.SetSIPPassword: locally, or on --server):
+// parleyctl user sip-password NAME [--password PW]. For a directory user
+// (--auth ldap), whose directory password SIP digest cannot check, this
+// is a second password, for SIP only; the account is made if the user has
+// not logged in yet. The account's XMPP credentials are kept.
 func userSIPPassword(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error {
-	name, err := auth.NormalizeUsername(args[0])
+	password, err := c.password(fs, args[0])
 	if err != nil {
 		return err
 	}
-	d, err := c.directory()
+	api, err := c.api(ctx)
 	if err != nil {
 		return err
 	}
-	if d != nil {
-		// A typo would make an account nobody has.
-		if _, _, err := d.Lookup(ctx, name); err != nil {
-			return fmt.Errorf("checking %s in the directory: %w", name, err)
-		}
-	}
-	store, err := c.open(ctx)
+	u, err := api.SetSIPPassword(ctx, args[0], password)
 	if err != nil {
 		return err
 	}
-	acct, err := store.Account(ctx, name)
-	exists := err == nil
-	switch {
-	case errors.Is(err, storage.ErrNotFound) && d != nil:
-	case err != nil:
-		return accountError(err)
-	}
-	password, err := c.password(fs, name)
-	if err != nil {
-		return err
-	}
-	digest, err := auth.DeriveDigestCredentials(name, c.cfg.Domain, password)
-	if err != nil {
-		return err
-	}
-	if exists {
-		err = store.SetCredentials(ctx, name, acct.Credentials, digest...)
-	} else {
-		err = store.CreateAccount(ctx, name, nil, digest...)
-	}
-	if err != nil {
-		return accountError(err)
-	}
-	fmt.Fprintf(c.stdout, "set the SIP password of %s@%s\n", name, c.cfg.Domain)
+	fmt.Fprintf(c.stdout, "set the SIP password of %s\n", u.JID)
 	return nil
 }

@@ -53,7 +53,7 @@ func registerRemoteFlags(fs *flag.FlagSet) *remoteFlags {
 // also with --server; the others need the node's machine (its database,
 // its files, its process).
 var apiCommands = []string{
-	"user add", "user list", "user passwd", "user disable", "user delete", "user sessions", "user kick",
+	"user add", "user list", "user passwd", "user sip-password", "user disable", "user delete", "user sessions", "user kick",
 	"category add", "category list", "category show", "category set", "category delete",
 	"room create", "room list", "room show", "room set", "room disable", "room enable", "room clear", "message remove", "room delete",
 	"room members add", "room members remove", "room members list",
@@ -86,11 +86,12 @@ func (c *ctl) api(ctx context.Context) (admin.API, error) {
 	if _, err := c.open(ctx); err != nil {
 		return nil, err
 	}
-	var groups admin.GroupChecker // nil interface without a directory
+	var groups admin.GroupChecker // nil interfaces without a directory
+	var users admin.DirectoryUsers
 	if d, err := c.directory(); err != nil {
 		return nil, err
 	} else if d != nil {
-		groups = d
+		groups, users = d, d
 	}
 	svc := admin.New(admin.Config{
 		Domain: c.cfg.Domain, Store: c.store,
@@ -102,6 +103,7 @@ func (c *ctl) api(ctx context.Context) (admin.API, error) {
 		ExternalAuth:           c.cfg.Auth == "ldap",
 		Directory:              c.cfg.Auth == "ldap",
 		Groups:                 groups,
+		DirectoryUsers:         users,
 	})
 	return svc.As(muc.ActorAdmin), nil
 }

@@ -77,6 +77,18 @@ func TestServerFlag(t *testing.T) {
 	if res := r.must(exitOK, "", remote("user", "list")...); res.stdout != "alice\nbob\ncarol (disabled)\n" {
 		t.Errorf("user list: %q", res.stdout)
 	}
+	// A SIP password set through the API keeps the XMPP one.
+	if res := r.must(exitOK, "", remote("user", "sip-password", "bob", "--password", "sip-bob")...); res.stdout != "set the SIP password of bob@localhost\n" {
+		t.Errorf("user sip-password: %q", res.stdout)
+	}
+	want, _ := auth.DeriveDigestCredentials("bob", "localhost", "sip-bob")
+	if got, err := store.DigestCredential(ctx, "bob", "localhost", auth.DigestMD5); err != nil || got.HA1 != want[1].HA1 {
+		t.Errorf("bob's MD5 digest credential after sip-password: %+v, %v; want HA1 %s", got, err, want[1].HA1)
+	}
+	if err := (auth.StoredVerifier{Accounts: store}).Verify(ctx, "bob", "pw-bob"); err != nil {
+		t.Errorf("bob's XMPP password after sip-password: %v", err)
+	}
+	r.wantFailure("parleyctl: user sip-password nobody: no such user", remote("user", "sip-password", "nobody", "--password", "x")...)
 	r.wantFailure("parleyctl: user sessions: only a running parleyd knows this", remote("user", "sessions")...)
 	// The export streams from the node, its summary in the trailers; the
 	// compliance database is empty here (no worker copies the outbox).

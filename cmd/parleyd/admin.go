@@ -11,6 +11,7 @@ import (
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
+	"github.com/parleychat/parley/protocol/auth/ldapauth"
 	"github.com/parleychat/parley/protocol/sip"
 	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
@@ -71,12 +72,12 @@ func (a adminNode) Metrics() admin.Metrics {
 // adminHandler serves the web admin console and its API (package admin)
 // on the HTTPS listener.
 func adminHandler(cfg *config.Config, store storage.Store, rooms muc.Rooms, engine *muc.Engine, srv *xmpp.Server,
-	sipSrv *sip.Server, verifier auth.Verifier, groups admin.GroupChecker, reg *prometheus.Registry, node string, n *node) (*admin.Handler, error) {
+	sipSrv *sip.Server, verifier auth.Verifier, dir *ldapauth.Directory, reg *prometheus.Registry, node string, n *node) (*admin.Handler, error) {
 	if verifier == nil {
 		verifier = auth.StoredVerifier{Accounts: store}
 	}
 	e := adminEngine{Rooms: rooms, engine: engine}
-	svc := admin.New(admin.Config{
+	acfg := admin.Config{
 		Domain: cfg.Domain, Store: store,
 		Engine:                 func(context.Context) (admin.Engine, error) { return e, nil },
 		Data:                   cfg.Data,
@@ -86,8 +87,13 @@ func adminHandler(cfg *config.Config, store storage.Store, rooms muc.Rooms, engi
 		Node:                   adminNode{xmpp: srv, sip: sipSrv, reg: reg, node: node, started: time.Now()},
 		ExternalAuth:           cfg.Auth == "ldap",
 		Directory:              cfg.Auth == "ldap",
-		Groups:                 groups,
-	})
+	}
+	if dir != nil {
+		// Groups given for policy must exist; a SIP password is set
+		// only for a user the directory has.
+		acfg.Groups, acfg.DirectoryUsers = dir, dir
+	}
+	svc := admin.New(acfg)
 	return admin.NewHandler(admin.HandlerConfig{
 		Service: svc, Domain: cfg.Domain, Admins: cfg.Admins, Verifier: verifier,
 		LoginsPerMinute: cfg.AdminLoginsPerMinute, SessionIdle: cfg.AdminSessionIdle, MaxSessions: cfg.AdminMaxSessions,

@@ -35,7 +35,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/cmd/internal/version"
 	"github.com/parleychat/parley/compliance"
@@ -230,11 +229,10 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	var groups muc.Groups             // nil interfaces without a directory
-	var groupCheck admin.GroupChecker // for the admin API: groups given for policy exist
+	var groups muc.Groups // nil interface without a directory
 	if dir != nil {
 		defer dir.Close()
-		groups, groupCheck = dir, dir
+		groups = dir
 	}
 	var xmppSrv atomic.Pointer[xmpp.Server] // set once it exists
 	rooms, engine, pooled, err := n.roomService(ctx, store, reg, groups, func() int {
@@ -364,7 +362,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	console, err := adminHandler(cfg, store, rooms, engine, srv, sipSrv, verifier, groupCheck, reg, node, n)
+	console, err := adminHandler(cfg, store, rooms, engine, srv, sipSrv, verifier, dir, reg, node, n)
 	if err != nil {
 		return err
 	}

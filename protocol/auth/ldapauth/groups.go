@@ -324,3 +324,14 @@ func (d *Directory) GroupExists(ctx context.Context, ref string) error {
 		return nil
 	})
 }
+
+// UserExists checks that username has an entry in the directory (the
+// user filter matches exactly one): for the administrator's tools.
+func (d *Directory) UserExists(ctx context.Context, username string) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	return d.withConn(ctx, func(c *conn) error {
+		_, err := d.findUser(c, username, nil)
+		return err
+	})
+}
