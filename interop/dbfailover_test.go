@@ -25,6 +25,7 @@ import (
 // (MAM) exactly once, and the compliance database has each post of
 // history exactly once.
 func TestDatabaseFailover(t *testing.T) {
+	t.Parallel() // its own MariaDB servers; nothing it measures is a deadline
 	requireSlixmpp(t)
 	pair := mysqltest.StartPair(t)
 	content, comp := "parley_failover", "parley_failover_compliance"

@@ -421,6 +421,7 @@ func TestRedactDSN(t *testing.T) {
 		"mysql:root@tcp(127.0.0.1:3306)/parley":       "mysql:root@tcp(127.0.0.1:3306)/parley",
 		"mysql:parley:s3cr@t@tcp(db:3306)/parley?x=y": "mysql:parley:xxxxx@tcp(db:3306)/parley?x=y",
 		"mysql:u:p/w@tcp(db)/parley":                  "mysql:u:xxxxx@tcp(db)/parley",
+		"mysql:u:pw@tcp(db1:3306,db2:3306)/parley":    "mysql:u:xxxxx@tcp(db1:3306,db2:3306)/parley",
 	} {
 		if got := redactDSN(in); got != want {
 			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
