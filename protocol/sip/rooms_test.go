@@ -500,9 +500,19 @@ func TestStatusOf(t *testing.T) {
 	}
 	// The database failing over: 503 with Retry-After, not logged as a
 	// bug.
-	got, phrase, retry, internal := statusOf(fmt.Errorf("muc: committing post: %w", storage.ErrUnavailable))
+	unavailable := fmt.Errorf("muc: committing post: %w", storage.ErrUnavailable)
+	got, phrase, retry, internal := statusOf(unavailable)
 	if got != 503 || retry <= 0 || internal || !strings.Contains(phrase, "try again") {
 		t.Errorf("database unavailable: %d %q, Retry-After %d (internal %t), want 503 with Retry-After", got, phrase, retry, internal)
+	}
+	// The response says when to try again (RFC 3261 §21.5.4, §20.33).
+	ts, _ := newRoomServer(t)
+	req := sip.NewRequest(sip.MESSAGE, sip.Uri{Scheme: "sip", User: "lobby", Host: "conference." + testDomain})
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: testDomain}, Params: tagParams("m")})
+	req.AppendHeader(&sip.ToHeader{Address: req.Recipient})
+	res, _ := ts.srv.refusalResponse(req, unavailable)
+	if h := res.GetHeader("Retry-After"); res.StatusCode != 503 || h == nil || h.Value() != strconv.Itoa(retry) {
+		t.Errorf("database unavailable: %s with Retry-After %v, want 503 with Retry-After: %d", res.StartLine(), h, retry)
 	}
 }
 
