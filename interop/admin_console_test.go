@@ -117,6 +117,17 @@ func TestAdminConsole(t *testing.T) {
 		t.Fatalf("the room's details: %v", err)
 	}
 	screenshot(t, ctx, s.dir, "admin-rooms")
+	// The node's metrics summary (and the pool's, which SQLite has not).
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav button[data-tab=node]`)),
+		waitText(`#metrics-table`, "parley_xmpp_sessions"),
+		waitText(`#pool-note`, "MySQL"),
+	); err != nil {
+		t.Fatalf("the node's metrics: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav button[data-tab=rooms]`)), waitText(`#rooms-table tbody`, roomJID)); err != nil {
+		t.Fatal(err)
+	}
 
 	// parleyctl --server does what the console does from another machine:
 	// no data directory of the node's, the node's certificate trusted,
