@@ -210,7 +210,7 @@ func postRooms(posts []storage.PostWrite) []string {
 // stores the rooms' new last_seq. An unknown room is storage.ErrNotFound.
 func (s *Store) assignSeqs(ctx context.Context, tx *sql.Tx, posts []storage.PostWrite, rooms []string) error {
 	last := make(map[string]int64, len(rooms))
-	rows, err := tx.QueryContext(ctx, `
+	rows, err := s.txQuery(ctx, tx, `
 		SELECT name, last_seq FROM rooms
 		WHERE name IN (`+placeholders(len(rooms))+`)
 		ORDER BY name`+s.d.ForUpdate, anys(rooms)...)
@@ -255,7 +255,7 @@ func (s *Store) assignSeqs(ctx context.Context, tx *sql.Tx, posts []storage.Post
 	}
 	b.WriteString(` END WHERE name IN (` + placeholders(len(rooms)) + `)`)
 	args = append(args, anys(rooms)...)
-	_, err = tx.ExecContext(ctx, b.String(), args...)
+	_, err = s.txExec(ctx, tx, b.String(), args...)
 	return err
 }
 
@@ -299,7 +299,7 @@ func (s *Store) insertHistory(ctx context.Context, tx *sql.Tx, posts []storage.P
 				h.RealJID, h.FrontDoor, h.Kind, h.Target, h.Body, searchExtra(h),
 				nonNil(h.Stanza), s.t(h.Time), h.Tombstone)
 		}
-		_, err := tx.ExecContext(ctx, historyInsert+rowPlaceholders(len(chunk), 15), args...)
+		_, err := s.txExec(ctx, tx, historyInsert+rowPlaceholders(len(chunk), 15), args...)
 		if err != nil {
 			return fmt.Errorf("history: %w", s.mapError(err))
 		}

@@ -60,6 +60,19 @@ func (p pooled) QueryRowContext(ctx context.Context, q string, args ...any) *sql
 	return row
 }
 
+// queryRowPrepared is QueryRowContext through a cached prepared
+// statement (stmtCache), for the queries every post runs.
+func (p pooled) queryRowPrepared(ctx context.Context, q string, args ...any) *sql.Row {
+	st := p.db.stmts.get(ctx, p.pool, q)
+	if st == nil {
+		return p.QueryRowContext(ctx, q, args...)
+	}
+	began := time.Now()
+	row := st.QueryRowContext(ctx, args...)
+	p.db.observe(began, row.Err())
+	return row
+}
+
 func (p pooled) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	began := time.Now()
 	rows, err := p.pool.QueryContext(ctx, q, args...)

@@ -56,7 +56,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []storage.Outb
 		for _, ev := range chunk {
 			args = append(args, ev.EventID, ev.Type, ev.Room, ev.Actor, s.t(ev.Time), nonNil(ev.Payload))
 		}
-		res, err := tx.ExecContext(ctx, eventInsert+rowPlaceholders(len(chunk), 6), args...)
+		res, err := s.txExec(ctx, tx, eventInsert+rowPlaceholders(len(chunk), 6), args...)
 		if err != nil {
 			return fmt.Errorf("outbox: %w", s.mapError(err))
 		}

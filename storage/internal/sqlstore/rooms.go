@@ -68,7 +68,7 @@ func scanCategory(row scanner) (storage.Category, error) {
 
 // Category implements storage.RoomStore.
 func (s *Store) Category(ctx context.Context, name string) (storage.Category, error) {
-	c, err := scanCategory(s.reads().QueryRowContext(ctx,
+	c, err := scanCategory(s.reads().queryRowPrepared(ctx,
 		`SELECT `+categoryColumns+` FROM categories WHERE name = ?`, name))
 	if err != nil {
 		return storage.Category{}, s.wrap(notFound(err), "category %s", name)
@@ -236,7 +236,7 @@ func scanRoom(row scanner) (r storage.Room, err error) {
 
 // Room implements storage.RoomStore.
 func (s *Store) Room(ctx context.Context, name string) (storage.Room, error) {
-	r, err := scanRoom(s.reads().QueryRowContext(ctx, `SELECT `+roomColumns+` FROM rooms WHERE name = ?`, name))
+	r, err := scanRoom(s.reads().queryRowPrepared(ctx, `SELECT `+roomColumns+` FROM rooms WHERE name = ?`, name))
 	if err != nil {
 		return storage.Room{}, s.wrap(notFound(err), "room %s", name)
 	}

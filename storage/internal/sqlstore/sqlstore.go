@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parleychat/parley/storage"
@@ -124,6 +125,8 @@ type db struct {
 	// observer, when set, is told of every transaction and query
 	// (observe.go).
 	observer observerSlot
+	// stmts are the write pool's prepared statements of the hot path.
+	stmts *stmtCache
 }
 
 // Store is a storage.Store and storage.RetentionStore on one database.
@@ -139,7 +142,7 @@ var (
 // write and read may be the same pool; where names the database in errors.
 // Close closes both pools.
 func New(d *Dialect, write, read *sql.DB, where string) *Store {
-	return &Store{db{d: d, write: write, read: read, where: where}}
+	return &Store{db{d: d, write: write, read: read, where: where, stmts: &stmtCache{}}}
 }
 
 // Ping checks that both pools reach the database.
@@ -154,9 +157,9 @@ func (db *db) Ping(ctx context.Context) error {
 // Close closes both pools, the read pool first: on SQLite the last
 // connection to close checkpoints the WAL into the database file.
 func (db *db) Close() error {
-	var err error
+	err := db.stmts.close()
 	if db.read != db.write {
-		err = db.read.Close()
+		err = errors.Join(err, db.read.Close())
 	}
 	return db.wrap(errors.Join(err, db.write.Close()), "close %s", db.where)
 }
@@ -413,4 +416,107 @@ func decodeList(s string) ([]string, error) {
 		return nil, nil
 	}
 	return list, nil
+}
+
+// stmtCache keeps the statements of the posting path prepared, by pool
+// and text (the room and category every post reads, the history and
+// outbox inserts of its commit): parsing and planning them again for every
+// commit (SQLite compiles the full-text triggers of the history insert
+// with it; MySQL's driver prepares, executes and closes a statement per
+// call, three round trips) was the largest cost of a post after the
+// commit itself. database/sql prepares each statement once per
+// connection and reuses it in transactions on that connection.
+type stmtCache struct {
+	mu        sync.Mutex
+	stmts     map[stmtKey]*sql.Stmt
+	closed    bool
+	preparing sync.WaitGroup
+}
+
+type stmtKey struct {
+	pool  *sql.DB
+	query string
+}
+
+// maxCachedStmts bounds the cache: the statements differ only by their
+// number of rows or rooms, and every connection of the write pool holds
+// each (MySQL's max_prepared_stmt_count, 16,382 by default, is per
+// server, for every node of a pool).
+const maxCachedStmts = 48
+
+// txExec runs query in tx through a cached prepared statement.
+func (db *db) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := db.stmts.get(ctx, db.write, query); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// txQuery is txExec for a query that returns rows.
+func (db *db) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st := db.stmts.get(ctx, db.write, query); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
+// get returns the prepared statement for query, or nil: then the
+// caller runs the query unprepared this time, and the statement is
+// prepared in the background for the next (not here: the caller may hold
+// the pool's only connection in a transaction, SQLite's writer, and
+// preparing on the pool would wait for it forever). The cache stops
+// growing when full; a failed preparation is not cached.
+func (c *stmtCache) get(ctx context.Context, pool *sql.DB, query string) *sql.Stmt {
+	if c == nil {
+		return nil // a store without the cache (the compliance store)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := stmtKey{pool, query}
+	if st, ok := c.stmts[key]; ok {
+		return st // nil while it is being prepared
+	}
+	if c.closed || len(c.stmts) >= maxCachedStmts {
+		return nil
+	}
+	if c.stmts == nil {
+		c.stmts = make(map[stmtKey]*sql.Stmt)
+	}
+	c.stmts[key] = nil
+	c.preparing.Add(1)
+	go func() {
+		defer c.preparing.Done()
+		st, err := pool.PrepareContext(context.Background(), query)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch {
+		case err != nil:
+			delete(c.stmts, key)
+		case c.closed:
+			_ = st.Close()
+		default:
+			c.stmts[key] = st
+		}
+	}()
+	return nil
+}
+
+func (c *stmtCache) close() error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.preparing.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	for _, st := range c.stmts {
+		if st != nil {
+			err = errors.Join(err, st.Close())
+		}
+	}
+	c.stmts = nil
+	return err
 }
