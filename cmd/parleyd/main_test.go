@@ -275,17 +275,12 @@ func TestBindError(t *testing.T) {
 // a PBX), parleyd started with its default --sip still serves XMPP, and
 // its log says which flag moves or disables SIP.
 func TestSIPPortTaken(t *testing.T) {
-	// Hold UDP :5060, parleyd's default. If another program holds it
-	// already, the port is taken all the same.
-	if held, err := net.ListenPacket("udp", ":5060"); err == nil {
-		defer held.Close()
-	} else if !errors.Is(err, syscall.EADDRINUSE) {
-		t.Fatalf("holding UDP :5060: %v", err)
-	}
-	if probe, err := net.ListenPacket("udp", ":5060"); err == nil {
-		probe.Close()
-		t.Fatal("UDP :5060 is free although held")
-	}
+	// Hold UDP :5060, parleyd's default, for the whole test. Another
+	// program (a parleyd of another package's test, say) may hold it for a
+	// while; it could let go in the middle of this test, so wait until this
+	// test holds the port itself.
+	held := holdUDP(t, ":5060", time.Minute)
+	defer held.Close()
 	d := start(t, "--data", filepath.Join(t.TempDir(), "data"),
 		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--https", "", "--http", "", "--sip-tls", "", "--xmpp-s2s", "")
 	c2s := d.addr(t, "XMPP c2s (STARTTLS)")
@@ -320,6 +315,23 @@ func TestSIPPortTaken(t *testing.T) {
 	if log := d.stderr.String(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "SIP over UDP not started: :5060 is in use") ||
 		!strings.Contains(log, "disable it with --sip ''") || !strings.Contains(log, "--strict-listeners") {
 		t.Errorf("log lacks a warning naming --sip and --strict-listeners:\n%s", log)
+	}
+}
+
+// holdUDP binds addr, retrying while another program holds it, for at most
+// wait.
+func holdUDP(t *testing.T, addr string, wait time.Duration) net.PacketConn {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		conn, err := net.ListenPacket("udp", addr)
+		if err == nil {
+			return conn
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			t.Fatalf("holding UDP %s: %v", addr, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
