@@ -344,7 +344,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		DigestAlgorithms: strings.Split(cfg.SIPDigest, ","), Rooms: rooms, IM: im, SendQueue: cfg.SIPSendQueue,
 		MaxSubscriptions: cfg.SIPMaxSubscriptions, Registerer: reg,
 		SourceRate: cfg.SIPSourceRate, SourceBurst: cfg.SIPSourceBurst, UserRate: cfg.SIPUserRate, UserBurst: cfg.SIPUserBurst,
-		Routes: cfg.SIPRoutes, TrustedPeers: cfg.SIPTrustedPeers})
+		Routes: cfg.SIPRoutes, TrustedPeers: cfg.SIPTrustedPeers, WebAllowedOrigins: cfg.HTTPAllowedOrigins})
 	if err != nil {
 		return fmt.Errorf("--sip-digest %s: %w", cfg.SIPDigest, err)
 	}

@@ -72,6 +72,10 @@ type Config struct {
 	Domain   string
 	Accounts Accounts
 	Logger   *slog.Logger
+	// WebAllowedOrigins lists the origins (scheme://host[:port], or "*")
+	// of web pages, besides the server's own, that may open SIP over
+	// WebSocket (package weborigin; --http-allowed-origins).
+	WebAllowedOrigins []string
 	// MinExpires, MaxExpires and DefaultExpires bound registrations
 	// (RFC 3261 §10.2.8, §10.3 step 7); zero means the Default values.
 	MinExpires, MaxExpires, DefaultExpires time.Duration

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/parleychat/parley/internal/weborigin"
 )
 
 // SIP over WebSocket (RFC 7118) on the HTTP listener: sipgo's WS transport
@@ -84,6 +86,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet || !headerHas(r.Header, "Connection", "upgrade") || !headerHas(r.Header, "Upgrade", "websocket") {
 		w.Header().Set("Upgrade", "websocket")
 		http.Error(w, "SIP over WebSocket (RFC 7118): upgrade to WebSocket with the subprotocol sip", http.StatusUpgradeRequired)
+		return
+	}
+	// A page of another site must not reach SIP through a visitor's
+	// browser: the same origin rule as XMPP's web transports.
+	if !weborigin.Allowed(r, s.cfg.WebAllowedOrigins) {
+		http.Error(w, "origin not allowed (--http-allowed-origins)", http.StatusForbidden)
 		return
 	}
 	if !headerHas(r.Header, "Sec-WebSocket-Protocol", wsSubprotocol) {

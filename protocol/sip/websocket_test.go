@@ -204,6 +204,18 @@ func TestWebSocket(t *testing.T) {
 	if _, _, _, err := (ws.Dialer{Protocols: []string{"xmpp"}}).Dial(dctx, url); err == nil {
 		t.Errorf("a WebSocket without the sip subprotocol was accepted")
 	}
+	// A page of another site: refused (403) before the handshake; a page
+	// of the server's own origin is let in.
+	for origin, want := range map[string]bool{"https://evil.example": false, web.URL: true} {
+		d := ws.Dialer{Protocols: []string{"sip"}, Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {origin}})}
+		conn, _, _, err := d.Dial(dctx, url)
+		if conn != nil {
+			conn.Close()
+		}
+		if got := err == nil; got != want {
+			t.Errorf("WebSocket from a page of %s: accepted %v (err %v), want %v", origin, got, err, want)
+		}
+	}
 }
 
 func containsPrefix(list []string, prefix string) bool {

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parleychat/parley/internal/weborigin"
 )
 
 // The web transports, XMPP over WebSocket (RFC 7395, websocket.go) and BOSH
@@ -144,22 +145,10 @@ func isLoopback(ip string) bool {
 	return a != nil && a.IsLoopback()
 }
 
-// originAllowed applies the browser's Origin header (RFC 6454) to
-// Config.WebAllowedOrigins: a request without one (not from a web page)
-// passes; one from a page of the same host and port as the request
-// passes; otherwise the origin must be listed, or the list hold "*".
+// originAllowed applies Config.WebAllowedOrigins to the request's Origin
+// (package weborigin: the rule SIP over WebSocket applies too).
 func (s *Server) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	for _, o := range s.cfg.WebAllowedOrigins {
-		if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
-			return true
-		}
-	}
-	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+	return weborigin.Allowed(r, s.cfg.WebAllowedOrigins)
 }
 
 // unitKind is what xmlSplitter found.
