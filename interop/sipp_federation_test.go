@@ -198,3 +198,110 @@ func TestSippFederationRoomPost(t *testing.T) {
 		t.Errorf("the post to a room that is not federated was taken:\n%s", staff)
 	}
 }
+
+// TestSippFederationRoomOccupant: a user of another SIP domain is a room
+// occupant like a local SIP user (issue 11, item 5). sipp plays
+// sipfed.test's server both ways: as a UAC from 127.0.0.1 (in
+// --sip-trusted-peers) it sends carol's and dave's MESSAGEs, and as the
+// UAS --sip-route names it gets what the room sends them. carol and dave
+// /join the lobby (an open room in a federated category); dave's post
+// and alice's (a local SIP user) reach carol as MESSAGEs from the room,
+// and /who lists the three. A wall (--deny dave@sipfed.test) put on the
+// lobby's category takes dave out, and his next /join is refused (403);
+// so is carol's /join of a room whose category is not federated. eve of
+// sipfed2.test, whose server refuses the room's MESSAGEs (486), is taken
+// out of the room at the first refusal, as a local SIP user whose
+// contacts expired. carol's /leave ends her occupancy. Compliance
+// captures the joins and leaves with the foreign users as the actors.
+func TestSippFederationRoomOccupant(t *testing.T) {
+	sipp := requireSipp(t)
+	t.Parallel()
+	ports := freePorts(t, 2)
+	fedPort, refusePort := ports[0], ports[1]
+	const refusingDomain = "sipfed2.test"
+	s := newServer(t, "")
+	s.args = append(s.args, "--sip-trusted-peers", "127.0.0.1",
+		"--sip-route", sipFedDomain+"=127.0.0.1:"+strconv.Itoa(fedPort),
+		"--sip-route", refusingDomain+"=127.0.0.1:"+strconv.Itoa(refusePort))
+	s.start()
+	alice, _ := addAliceAndBob(s)
+	s.mustCtl("category", "add", "partners")
+	s.mustCtl("room", "create", "lobby", "--privacy", "open", "--category", "partners")
+	s.mustCtl("category", "add", "internal", "--federated=false")
+	s.mustCtl("room", "create", "staff", "--privacy", "open", "--category", "internal")
+	startSippUAS(t, s, sipp, fedPort)
+	fedTrace := filepath.Join(s.dir, "uas-"+strconv.Itoa(fedPort)+".msg")
+	rooms := "conference." + domain
+	from := func(user, domain, room, body string, status int) {
+		t.Helper()
+		s.runSipp(sipp, "sip_message_peer_"+strconv.Itoa(status)+".xml", nil, "user", user, "fromdomain", domain,
+			"to", room, "domain", rooms, "body", body)
+	}
+	// to waits for a MESSAGE from the lobby to user@sipfed.test with text.
+	to := func(user, text string) {
+		t.Helper()
+		re := regexp.MustCompile(`(?s)MESSAGE sip:` + user + `@` + regexp.QuoteMeta(sipFedDomain) + ` SIP/2\.0\r?\n` +
+			`[^\x00]*?From: <sip:lobby@` + regexp.QuoteMeta(rooms) + `>[^\x00]*?` + regexp.QuoteMeta(text))
+		deadline := time.Now().Add(baresipWait)
+		for {
+			raw, _ := os.ReadFile(fedTrace)
+			if re.Match(raw) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sipfed.test's server got no MESSAGE from the lobby to %s with %q:\n%s\nparleyd:\n%s",
+					user, text, tail(raw, 3000), s.tail(s.stderr, 30))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	from("carol", sipFedDomain, "lobby", "/join carol", 200)
+	to("carol", "You joined lobby as carol.")
+	from("dave", sipFedDomain, "lobby", "/join", 200)
+	to("dave", "You joined lobby as dave. Also here: carol.")
+	to("carol", "* dave joined")
+	from("dave", sipFedDomain, "lobby", "hello from dave", 200)
+	to("carol", "dave: hello from dave")
+	s.sipRoomPost(sipp, alice, "lobby", "hello from alice")
+	to("carol", "alice: hello from alice")
+	to("dave", "alice: hello from alice")
+	from("carol", sipFedDomain, "lobby", "/who", 200)
+	to("carol", "In lobby (3): alice, carol, dave")
+
+	// A wall takes dave out, and keeps him out.
+	s.mustCtl("category", "set", "partners", "--deny", "dave@"+sipFedDomain)
+	to("dave", "You were removed from lobby")
+	to("carol", "* dave left")
+	from("dave", sipFedDomain, "lobby", "/join", 403)
+	// A category that is not federated.
+	from("carol", sipFedDomain, "staff", "/join", 403)
+
+	// eve's server refuses the room's first MESSAGE to her: she is out.
+	startSippUASScenario(t, s, sipp, refusePort, "u1", "sip_uas_refuse.xml")
+	from("eve", refusingDomain, "lobby", "/join eve", 200)
+	to("carol", "* eve joined")
+	to("carol", "* eve left")
+
+	from("carol", sipFedDomain, "lobby", "/leave", 200)
+	to("carol", "You left lobby.")
+
+	var export string
+	want := []string{`"type":"join".*"actor":"carol@` + regexp.QuoteMeta(sipFedDomain) + `"`,
+		`"type":"leave".*"actor":"carol@` + regexp.QuoteMeta(sipFedDomain) + `"`,
+		`"type":"post".*"actor":"dave@` + regexp.QuoteMeta(sipFedDomain) + `"`,
+		`"type":"leave".*"actor":"eve@` + regexp.QuoteMeta(refusingDomain) + `"`}
+	missing := want
+	for deadline := time.Now().Add(15 * time.Second); len(missing) > 0 && time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		export, _ = s.ctl("compliance", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--room", "lobby", "--format", "json")
+		missing = nil
+		for _, w := range want {
+			if !regexp.MustCompile(`(?m)^.*` + w + `.*$`).MatchString(export) {
+				missing = append(missing, w)
+			}
+		}
+	}
+	for _, w := range missing {
+		t.Errorf("the lobby's compliance export has no event matching %s:\n%s", w, export)
+	}
+}

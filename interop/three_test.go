@@ -134,7 +134,14 @@ func startSippUAS(t *testing.T, s *server, sipp string, port int) func(want []st
 // UDP, t1 for TCP.
 func startSippUASOn(t *testing.T, s *server, sipp string, port int, transport string) func(want []string) []string {
 	t.Helper()
-	scenario, err := filepath.Abs(filepath.Join("testdata", "sip_uas_accept.xml"))
+	return startSippUASScenario(t, s, sipp, port, transport, "sip_uas_accept.xml")
+}
+
+// startSippUASScenario is startSippUASOn with another UAS scenario of
+// testdata (sip_uas_refuse.xml refuses every MESSAGE).
+func startSippUASScenario(t *testing.T, s *server, sipp string, port int, transport, name string) func(want []string) []string {
+	t.Helper()
+	scenario, err := filepath.Abs(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,10 +28,11 @@ import (
 // a source address in Config.TrustedPeers, without digest authentication
 // (the peer server vouches for its users), and only for a user of this
 // domain; it is delivered as a local user's is (im.go), from the XMPP
-// address of the foreign sip: URI, or posted in a room as a local SIP
-// user's pager-mode post is (the room's rules, and its category's
-// federated setting, decide). Anything else from another domain is
-// refused with 403.
+// address of the foreign sip: URI, or taken by a room as a local SIP
+// user's MESSAGE is, a post or a command (the room's rules, and its
+// category's federated setting, decide). After /join the foreign user is
+// the occupant sip:USER@OTHER, whose room traffic goes to OTHER's server
+// (sendForeign). Anything else from another domain is refused with 403.
 
 // foreignDomain reports whether u is in a domain this server does not
 // serve (neither users nor rooms).
@@ -58,46 +59,89 @@ func (s *Server) trustedPeer(req *sip.Request) bool {
 // fromPeer handles a request from another domain's server: a MESSAGE from
 // a trusted peer to a local user is delivered, one to a room is posted
 // (foreignPost); everything else is refused.
-func (s *Server) fromPeer(ctx context.Context, req *sip.Request) *sip.Response {
+func (s *Server) fromPeer(ctx context.Context, req *sip.Request) (*sip.Response, func()) {
 	from := req.From().Address
 	if !s.trustedPeer(req) || from.User == "" {
 		s.log.Info("request from another domain refused: not a trusted peer", "from", from.Host, "source", req.Source(), "method", string(req.Method))
-		return s.response(req, sip.StatusForbidden, "Forbidden: not a user of "+s.cfg.Domain)
+		return s.response(req, sip.StatusForbidden, "Forbidden: not a user of "+s.cfg.Domain), nil
 	}
 	sender, err := interop.JIDFromSIP("sip", from.User, strings.ToLower(from.Host))
 	switch {
 	case req.Method != sip.MESSAGE:
-		return s.response(req, sip.StatusForbidden, "Forbidden: only MESSAGEs are taken from other domains")
+		return s.response(req, sip.StatusForbidden, "Forbidden: only MESSAGEs are taken from other domains"), nil
 	case err != nil:
-		return s.response(req, sip.StatusForbidden, "Forbidden: your address has no XMPP counterpart")
+		return s.response(req, sip.StatusForbidden, "Forbidden: your address has no XMPP counterpart"), nil
 	case s.cfg.Rooms != nil && strings.EqualFold(req.Recipient.Host, s.cfg.RoomHost):
 		return s.foreignPost(ctx, req, sender.String())
 	case s.cfg.IM == nil || !s.isUserAddress(req.Recipient):
-		return s.response(req, sip.StatusForbidden, "Forbidden: only MESSAGEs to users and rooms are taken from other domains")
+		return s.response(req, sip.StatusForbidden, "Forbidden: only MESSAGEs to users and rooms are taken from other domains"), nil
 	}
-	return s.deliverIM(ctx, req, sender)
+	return s.deliverIM(ctx, req, sender), nil
 }
 
-// foreignPost posts a MESSAGE from another domain's user (sender, a bare
-// JID such as carol@other.example) in a room, as a local SIP user's post
-// is taken (pager mode: the room's join rules apply to the sender, and a
-// category that is not federated refuses users of other domains): the
-// sender is the occupant sip:carol@other.example. Commands are for this
-// server's users.
-func (s *Server) foreignPost(ctx context.Context, req *sip.Request, sender string) *sip.Response {
+// foreignPost takes a MESSAGE from another domain's user (sender, a bare
+// JID such as carol@other.example) to a room as a local SIP user's is
+// taken: a post in pager mode (the room's join rules apply to the sender,
+// and a category that is not federated refuses users of other domains),
+// or a room command. The sender is the occupant sip:carol@other.example:
+// after /join, the room's traffic reaches them as MESSAGEs sent to their
+// domain's server (foreignCaller).
+func (s *Server) foreignPost(ctx context.Context, req *sip.Request, sender string) (*sip.Response, func()) {
 	room, body, res := s.roomText(req)
 	if res != nil {
-		return res
+		return res, nil
 	}
+	c := s.foreignCaller(req.From().Address, sender)
 	if trimmed := strings.TrimSpace(body); trimmed[0] == '/' || trimmed[0] == '#' {
-		return s.response(req, sip.StatusForbidden, "Forbidden: room commands are for users of "+s.cfg.Domain)
+		return s.command(ctx, req, room, c, trimmed[1:])
 	}
-	from := req.From().Address
+	if _, err := s.cfg.Rooms.Post(ctx, muc.PostRequest{Room: room, Address: c.aor, AsUser: sender, FrontDoor: frontDoorSIP, Body: body}); err != nil {
+		return s.refused(req, "post", room, sender, err), nil
+	}
+	return s.response(req, sip.StatusOK, "OK"), nil
+}
+
+// foreignCaller is another domain's user from (sender is its bare JID) as
+// a room occupant: the session address sip:USER@DOMAIN, which the sender
+// reaches through DOMAIN's server (foreignTarget).
+func (s *Server) foreignCaller(from sip.Uri, sender string) caller {
 	addr := (&sip.Uri{Scheme: "sip", User: from.User, Host: strings.ToLower(from.Host)}).String()
-	if _, err := s.cfg.Rooms.Post(ctx, muc.PostRequest{Room: room, Address: addr, AsUser: sender, FrontDoor: frontDoorSIP, Body: body}); err != nil {
-		return s.refused(req, "post", room, sender, err)
+	return caller{name: sender, aor: addr, bare: sender, foreign: true}
+}
+
+// foreignTarget reports whether aor, a queue of the sender, is a user of
+// another domain, and its URI: what is queued for it goes to that
+// domain's server rather than to registered contacts.
+func (s *Server) foreignTarget(aor string) (sip.Uri, bool) {
+	var u sip.Uri
+	if err := sip.ParseUri(aor, &u); err != nil || u.User == "" || !s.foreignDomain(u) {
+		return sip.Uri{}, false
 	}
-	return s.response(req, sip.StatusOK, "OK")
+	return u, true
+}
+
+// sendForeign sends m, a room's MESSAGE (a post, an event, a command's
+// answer), to the foreign occupant to through its domain's server. A
+// final failure or no answer means the user is no longer reachable there:
+// they leave every room, as a local SIP user does when their last
+// registered contact expires (leaveUnreachable).
+func (q *sender) sendForeign(to sip.Uri, m outgoing) error {
+	s := q.s
+	ctx, cancel := context.WithTimeout(q.ctx, sendTimeout)
+	dest, err := s.peerTarget(ctx, strings.ToLower(to.Host))
+	cancel()
+	if err == nil {
+		m.to, m.peer = to, dest
+		err = q.sendPeer(m)
+	}
+	if err == nil || q.ctx.Err() != nil || s.cfg.Rooms == nil {
+		return err
+	}
+	s.log.Info("foreign SIP occupant unreachable: leaving its rooms", "aor", to.String(), "err", err)
+	ctx, cancel = context.WithTimeout(q.ctx, sendTimeout)
+	defer cancel()
+	s.cfg.Rooms.LeaveAll(ctx, to.String())
+	return err
 }
 
 // toPeer sends an authenticated user's MESSAGE on to the recipient's

@@ -125,7 +125,7 @@ func (s *Server) message(ctx context.Context, req *sip.Request, user string) (*s
 		return res, nil
 	}
 	if trimmed := strings.TrimSpace(body); trimmed[0] == '/' || trimmed[0] == '#' {
-		return s.command(ctx, req, room, user, trimmed[1:])
+		return s.command(ctx, req, room, s.localCaller(user), trimmed[1:])
 	}
 	_, err := s.cfg.Rooms.Post(ctx, muc.PostRequest{Room: room, Address: s.aor(user), AsUser: s.bare(user),
 		FrontDoor: frontDoorSIP, Body: body})
@@ -183,29 +183,48 @@ func (s *Server) refused(req *sip.Request, what, room, user string, err error) *
 	return res
 }
 
-// reply sends text from the room to user's contacts, after the response.
-func (s *Server) reply(room, user, text string) func() {
-	return func() { s.sendText(s.aor(user), room, text) }
+// caller is who sends a room command: a user of this domain, reached at
+// their registered contacts, or a user of another domain (federation.go),
+// reached through their domain's server. Both are occupants by aor.
+type caller struct {
+	name    string // for logs: the local user, or the foreign bare JID
+	aor     string // sip:user@domain, the occupant's session address
+	bare    string // the bare JID the room engine knows them by
+	foreign bool
+}
+
+// localCaller is a user of this domain.
+func (s *Server) localCaller(user string) caller {
+	return caller{name: user, aor: s.aor(user), bare: s.bare(user)}
+}
+
+// reply sends text from the room to aor, after the response.
+func (s *Server) reply(room, aor, text string) func() {
+	return func() { s.sendText(aor, room, text) }
 }
 
 func (s *Server) sendText(aor, room, text string) {
 	s.out.enqueue(aor, outgoing{from: s.roomURI(room), contentType: textPlain, body: []byte(text)})
 }
 
-// command runs a /command (without its prefix) in room for user.
-func (s *Server) command(ctx context.Context, req *sip.Request, room, user, line string) (*sip.Response, func()) {
+// command runs a /command (without its prefix) in room for c.
+func (s *Server) command(ctx context.Context, req *sip.Request, room string, c caller, line string) (*sip.Response, func()) {
 	name, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
 	arg = strings.TrimSpace(arg)
-	aor, bare, engine := s.aor(user), s.bare(user), s.cfg.Rooms
+	aor, bare, engine := c.aor, c.bare, s.cfg.Rooms
 	ok := func(text string) (*sip.Response, func()) {
-		return s.response(req, sip.StatusOK, "OK"), s.reply(room, user, text)
+		return s.response(req, sip.StatusOK, "OK"), s.reply(room, aor, text)
 	}
 	fail := func(err error) (*sip.Response, func()) {
-		return s.refused(req, name, room, user, err), nil
+		return s.refused(req, name, room, c.name, err), nil
 	}
 	switch strings.ToLower(name) {
 	case "join":
-		if len(s.reg.bindings(aor)) == 0 {
+		// A local user is reached at their registered contacts, and
+		// leaves when the last expires (leaveUnreachable); a foreign
+		// user through their domain's server, and leaves when it
+		// refuses or does not answer (federation.go).
+		if !c.foreign && len(s.reg.bindings(aor)) == 0 {
 			return s.response(req, sip.StatusForbidden, "Forbidden: REGISTER a contact before joining"), nil
 		}
 		nick := arg
@@ -213,12 +232,14 @@ func (s *Server) command(ctx context.Context, req *sip.Request, room, user, line
 			if o, in := engine.Occupant(room, aor); in {
 				nick = o.Nick
 			} else {
-				nick = user
+				nick, _, _ = strings.Cut(bare, "@")
 			}
 		}
-		s.joinedMu.Lock()
-		s.joined[aor] = true
-		s.joinedMu.Unlock()
+		if !c.foreign {
+			s.joinedMu.Lock()
+			s.joined[aor] = true
+			s.joinedMu.Unlock()
+		}
 		// The sink tells the user they joined (EventJoined), in order
 		// with the room's later events.
 		err := engine.Join(ctx, muc.JoinRequest{Room: room, Nick: nick, User: bare,

@@ -151,6 +151,13 @@ func (q *sender) run(aor string, uq *userQueue) {
 			}
 			continue
 		}
+		if to, foreign := q.s.foreignTarget(aor); foreign {
+			err := q.sendForeign(to, m) // federation.go
+			if m.done != nil {
+				m.done(err)
+			}
+			continue
+		}
 		failure := errNoContact
 		for _, b := range q.s.reg.bindings(aor) {
 			if err := q.send(b, m); err != nil {

@@ -422,7 +422,7 @@ func (s *Server) respond(ctx context.Context, req *sip.Request) (*sip.Response, 
 	}
 	from := req.From().Address
 	if !strings.EqualFold(from.Host, s.cfg.Domain) {
-		return s.fromPeer(ctx, req), nil // another domain's user (federation.go)
+		return s.fromPeer(ctx, req) // another domain's user (federation.go)
 	}
 	if from.User == "" {
 		return s.response(req, sip.StatusForbidden, "Forbidden: not a user of "+s.cfg.Domain), nil
