@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
@@ -34,7 +35,7 @@ func newTestAPI(t *testing.T, loginsPerMinute int) *testAPI {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(dir, "parley.db"))
+	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(dir, "parley.db"), contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/mysql"
 )
@@ -20,7 +21,7 @@ import (
 func TestWorkerCopiesAnEventThatCommitsLate(t *testing.T) {
 	server := mysqlServer(t)
 	dsn := newMySQLDatabase(t, server, "parley_ctest_late_")
-	content, err := mysql.Open(t.Context(), dsn)
+	content, err := mysql.Open(t.Context(), dsn, contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/mysql"
 	"github.com/parleychat/parley/storage/sqlite"
@@ -44,7 +45,7 @@ func backends() []dbs {
 	return []dbs{
 		{"sqlite", func(t *testing.T) (contentStore, func() storage.ComplianceStore) {
 			dir := t.TempDir()
-			content, err := sqlite.Open(t.Context(), filepath.Join(dir, "parley.db"))
+			content, err := sqlite.Open(t.Context(), filepath.Join(dir, "parley.db"), contentrules.Rules{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +61,7 @@ func backends() []dbs {
 		}},
 		{"mysql", func(t *testing.T) (contentStore, func() storage.ComplianceStore) {
 			server := mysqlServer(t)
-			content, err := mysql.Open(t.Context(), newMySQLDatabase(t, server, "parley_ctest_"))
+			content, err := mysql.Open(t.Context(), newMySQLDatabase(t, server, "parley_ctest_"), contentrules.Rules{})
 			if err != nil {
 				t.Fatal(err)
 			}

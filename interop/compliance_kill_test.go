@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	storebackend "github.com/parleychat/parley/storage/backend"
 )
@@ -50,7 +51,7 @@ func killDuringCopy(t *testing.T, content, cstorage string) {
 	defer cancel()
 
 	began := time.Now()
-	store, err := storebackend.Open(ctx, content)
+	store, err := storebackend.Open(ctx, content, contentrules.Rules{})
 	if err != nil {
 		t.Fatalf("open the content store: %v", err)
 	}
@@ -102,7 +103,7 @@ func killDuringCopy(t *testing.T, content, cstorage string) {
 	if after >= killEvents {
 		t.Fatalf("the copy had finished (%d events) before the kill: the test proves nothing", after)
 	}
-	if store, err = storebackend.Open(ctx, content); err != nil {
+	if store, err = storebackend.Open(ctx, content, contentrules.Rules{}); err != nil {
 		t.Fatalf("open the content store after the kill: %v", err)
 	}
 	waiting, err := store.(storage.ComplianceOutbox).OutboxStats(ctx)

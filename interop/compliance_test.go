@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	storebackend "github.com/parleychat/parley/storage/backend"
 )
@@ -282,7 +283,7 @@ func waitCaptured(t *testing.T, s *server, content, cstorage string, n int) []st
 	if content == "" {
 		content = "sqlite:" + filepath.Join(s.data, "parley.db")
 	}
-	store, err := storebackend.Open(ctx, content)
+	store, err := storebackend.Open(ctx, content, contentrules.Rules{})
 	if err != nil {
 		t.Fatalf("open the content store: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/sqlite"
 )
@@ -75,7 +76,7 @@ func (f *fixture) open() {
 // restart, or another process such as parleyctl).
 func (f *fixture) openEngine() (storage.Store, *Engine) {
 	f.t.Helper()
-	s, err := sqlite.Open(context.Background(), f.path)
+	s, err := sqlite.Open(context.Background(), f.path, contentrules.Rules{})
 	if err != nil {
 		f.t.Fatal(err)
 	}

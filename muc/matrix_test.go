@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/internal/mysqltest"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/mysql"
@@ -136,7 +137,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	cells := len(matrixRooms) * len(matrixRoles) * len(matrixActions)
 	backends := map[string]func(t *testing.T) storage.Store{
 		"sqlite": func(t *testing.T) storage.Store {
-			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "parley.db"))
+			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "parley.db"), contentrules.Rules{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +145,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return s
 		},
 		"mysql": func(t *testing.T) storage.Store {
-			s, err := mysql.Open(context.Background(), mysqltest.Database(t, "matrix"))
+			s, err := mysql.Open(context.Background(), mysqltest.Database(t, "matrix"), contentrules.Rules{})
 			if err != nil {
 				t.Fatal(err)
 			}

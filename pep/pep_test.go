@@ -6,13 +6,14 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/sqlite"
 )
 
 func newService(t *testing.T, users ...string) (*Service, storage.Store) {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/internal/mysqltest"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
@@ -60,7 +61,7 @@ func startNodesWith(t testing.TB, dsn string, nodeTimeout time.Duration, roles .
 	for i, role := range roles {
 		n := &testNode{name: fmt.Sprintf("node%d", i+1)}
 		var err error
-		n.store, err = mysql.Open(t.Context(), dsn)
+		n.store, err = mysql.Open(t.Context(), dsn, contentrules.Rules{})
 		if err != nil {
 			t.Fatal(err)
 		}

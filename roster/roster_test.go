@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/internal/mysqltest"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/mysql"
@@ -22,7 +23,7 @@ import (
 func backends(t *testing.T, run func(t *testing.T, store storage.Store)) {
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
-		store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
+		store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), contentrules.Rules{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +32,7 @@ func backends(t *testing.T, run func(t *testing.T, store storage.Store)) {
 	})
 	t.Run("mysql", func(t *testing.T) {
 		t.Parallel()
-		store, err := mysql.Open(t.Context(), mysqltest.Database(t, "parley_roster_test_"))
+		store, err := mysql.Open(t.Context(), mysqltest.Database(t, "parley_roster_test_"), contentrules.Rules{})
 		if err != nil {
 			t.Fatal(err)
 		}

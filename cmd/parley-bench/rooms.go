@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
@@ -317,7 +318,7 @@ func (r *roomsRecorder) release() {
 // ensureRooms creates the rooms PREFIX0..PREFIX{n-1}, open, through the
 // room engine on the server's database, and counts those that existed.
 func ensureRooms(ctx context.Context, dsn, prefix string, n int) (created, existing int, err error) {
-	store, err := backend.Open(ctx, dsn)
+	store, err := backend.Open(ctx, dsn, contentrules.Rules{})
 	if err != nil {
 		return 0, 0, fmt.Errorf("opening --storage: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
@@ -44,7 +45,7 @@ type UsersReport struct {
 // o.Workers goroutines.
 func runUsers(ctx context.Context, log *slog.Logger, o usersOptions) (*UsersReport, error) {
 	start := time.Now()
-	store, err := backend.Open(ctx, o.Storage)
+	store, err := backend.Open(ctx, o.Storage, contentrules.Rules{})
 	if err != nil {
 		return nil, fmt.Errorf("opening --storage: %w", err)
 	}

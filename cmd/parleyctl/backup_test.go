@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/internal/mysqltest"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
@@ -67,7 +68,7 @@ func testBackupWhilePosting(t *testing.T, liveArgs, restoredArgs []string, resto
 	if cfgDSN == "" {
 		cfgDSN = "sqlite:" + filepath.Join(liveArgs[1], "parley.db")
 	}
-	store, err := backend.Open(t.Context(), cfgDSN)
+	store, err := backend.Open(t.Context(), cfgDSN, contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func testBackupWhilePosting(t *testing.T, liveArgs, restoredArgs []string, resto
 	if !strings.Contains(res.stdout, "restored the content database") || !strings.Contains(res.stdout, "restored the compliance database") {
 		t.Errorf("restore said: %s", res.stdout)
 	}
-	restored, err := backend.Open(t.Context(), restoredDSN)
+	restored, err := backend.Open(t.Context(), restoredDSN, contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/protocol/auth/ldapauth/slapdtest"
 	"github.com/parleychat/parley/storage/backend"
@@ -90,7 +91,7 @@ func TestUserSIPPassword(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(r.data, "parley.db"))
+	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(r.data, "parley.db"), contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

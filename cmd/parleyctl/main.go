@@ -54,6 +54,7 @@ import (
 	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/cmd/internal/version"
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth/ldapauth"
 	"github.com/parleychat/parley/storage"
@@ -176,7 +177,7 @@ func (c *ctl) open(ctx context.Context) (storage.Store, error) {
 	if err := os.MkdirAll(c.cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
-	store, err := backend.Open(ctx, c.cfg.Storage)
+	store, err := backend.Open(ctx, c.cfg.Storage, contentrules.Rules{})
 	if err != nil {
 		return nil, fmt.Errorf("opening storage: %w", err)
 	}

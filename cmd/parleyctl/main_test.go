@@ -12,6 +12,7 @@ import (
 
 	"github.com/xdg-go/scram"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
@@ -56,7 +57,7 @@ func (r *ctlRunner) must(want int, stdin string, args ...string) result {
 func (r *ctlRunner) checkPassword(user, password string) bool {
 	r.t.Helper()
 	ctx := context.Background()
-	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(r.data, "parley.db"))
+	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(r.data, "parley.db"), contentrules.Rules{})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func TestUserTokens(t *testing.T) {
 	r := newRunner(t)
 	r.must(exitOK, "", "user", "add", "alice", "--password", "wonderland")
 	ctx := context.Background()
-	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(r.data, "parley.db"))
+	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(r.data, "parley.db"), contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

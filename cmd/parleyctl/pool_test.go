@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/admin"
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/internal/mysqltest"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/mysql"
@@ -20,7 +21,7 @@ import (
 func poolDatabase(t *testing.T) (*mysql.Store, string, *sql.DB) {
 	t.Helper()
 	dsn := mysqltest.Database(t, "parley_ctl_test_")
-	store, err := mysql.Open(t.Context(), dsn)
+	store, err := mysql.Open(t.Context(), dsn, contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/parleychat/parley/admin"
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/storage/backend"
@@ -24,7 +25,7 @@ import (
 func TestServerFlag(t *testing.T) {
 	ctx := context.Background()
 	node := t.TempDir()
-	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(node, "parley.db"))
+	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(node, "parley.db"), contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage/backend"
 )
@@ -245,7 +246,7 @@ func TestRoomPlaces(t *testing.T) {
 
 	// Every change was captured for compliance, as parleyctl's.
 	ctx := context.Background()
-	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(r.data, "parley.db"))
+	store, err := backend.Open(ctx, "sqlite:"+filepath.Join(r.data, "parley.db"), contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

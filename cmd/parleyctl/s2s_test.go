@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/backend"
 )
@@ -16,7 +17,7 @@ func TestS2SList(t *testing.T) {
 	if want := "no node has published"; !regexp.MustCompile(want).MatchString(res.stdout) {
 		t.Fatalf("s2s list on a new database = %q, want %q", res.stdout, want)
 	}
-	store, err := backend.Open(t.Context(), "sqlite:"+r.data+"/parley.db")
+	store, err := backend.Open(t.Context(), "sqlite:"+r.data+"/parley.db", contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/cmd/internal/version"
 	"github.com/parleychat/parley/compliance"
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/interop"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/pool"
@@ -209,7 +210,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	n.certs = newCertificates(cert)
 
-	store, err := backend.Open(ctx, cfg.Storage)
+	store, err := backend.Open(ctx, cfg.Storage, contentrules.Rules{})
 	if err != nil {
 		return fmt.Errorf("--storage %s: %w", redactDSN(cfg.Storage), err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/sqlite"
@@ -73,7 +74,7 @@ func FuzzSubscribe(f *testing.F) {
 	f.Add(sub("sip:board@conference."+testDomain, "Event: conference\r\nContact: <sip:a@h>\r\nExpires: 5\r\n"))
 	f.Add(sub(room, "Event: conference\r\nContact: *\r\nRecord-Route: <sip:p1;lr>, <sip:p2;lr>\r\n"))
 	f.Add(strings.Replace(sub(room, "Event: conference\r\nContact: <sip:a@h>\r\n"), "To: <"+room+">", "To: <"+room+">;tag=x", 1))
-	store, err := sqlite.Open(context.Background(), filepath.Join(f.TempDir(), "parley.db"))
+	store, err := sqlite.Open(context.Background(), filepath.Join(f.TempDir(), "parley.db"), contentrules.Rules{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/sqlite"
@@ -25,7 +26,7 @@ func TestRevokedSIPOccupant(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	path := filepath.Join(t.TempDir(), "parley.db")
 	open := func() *muc.Engine {
-		store, err := sqlite.Open(ctx, path)
+		store, err := sqlite.Open(ctx, path, contentrules.Rules{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/sqlite"
@@ -37,7 +38,7 @@ func newRoomServer(t testing.TB) (*testServer, *muc.Engine) {
 func newRoomServerWith(t testing.TB, cfg Config) (*testServer, *muc.Engine) {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"))
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"), contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

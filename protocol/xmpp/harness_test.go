@@ -23,6 +23,7 @@ import (
 
 	"github.com/xdg-go/scram"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/internal/expattest"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
@@ -71,7 +72,7 @@ func startServer(t testing.TB, configure ...func(*Config)) *testServer {
 func startServerFor(t testing.TB, domain string, configure ...func(*Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"))
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"), contentrules.Rules{})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -26,8 +26,10 @@ import (
 const Forms = "sqlite:PATH or mysql:USER:PASSWORD@tcp(HOST:PORT[,HOST:PORT...])/DATABASE"
 
 // Open opens the store that dsn names (see the package comment) and brings
-// its schema up to date. Errors never repeat dsn, which may hold a password.
-func Open(ctx context.Context, dsn string) (storage.Store, error) {
+// its schema up to date, applying rules in the content migrations that need
+// them (storage.ContentRules; required: internal/contentrules.Rules{}).
+// Errors never repeat dsn, which may hold a password.
+func Open(ctx context.Context, dsn string, rules storage.ContentRules) (storage.Store, error) {
 	kind, rest, ok := strings.Cut(dsn, ":")
 	switch {
 	case !ok:
@@ -36,12 +38,12 @@ func Open(ctx context.Context, dsn string) (storage.Store, error) {
 		if rest == "" {
 			return nil, errors.New("storage/backend: sqlite: empty path; want " + Forms)
 		}
-		return sqlite.Open(ctx, rest)
+		return sqlite.Open(ctx, rest, rules)
 	case kind == "mysql":
 		if rest == "" {
 			return nil, errors.New("storage/backend: mysql: empty DSN; want " + Forms)
 		}
-		return mysql.Open(ctx, rest)
+		return mysql.Open(ctx, rest, rules)
 	}
 	return nil, fmt.Errorf("storage/backend: unknown storage kind %s; want %s", describe(kind), Forms)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage/backend"
 	"github.com/parleychat/parley/storage/sqlite"
 )
@@ -29,7 +30,7 @@ func TestOpenRejectsUnknownForms(t *testing.T) {
 		// Handed on to the driver, whose complaint must not echo it either.
 		{"mysql:root:" + password + "@tcp(127.0.0.1:3306", "parse DSN"},
 	} {
-		s, err := backend.Open(t.Context(), c.dsn)
+		s, err := backend.Open(t.Context(), c.dsn, contentrules.Rules{})
 		if err == nil {
 			s.Close()
 			t.Errorf("Open(%q) succeeded", c.dsn)
@@ -50,7 +51,7 @@ func TestOpenRejectsUnknownForms(t *testing.T) {
 
 func TestOpenSQLite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data", "parley.db")
-	s, err := backend.Open(t.Context(), "sqlite:"+path)
+	s, err := backend.Open(t.Context(), "sqlite:"+path, contentrules.Rules{})
 	if err != nil {
 		t.Fatalf("Open(sqlite:%s): %v", path, err)
 	}

@@ -3,6 +3,7 @@ package mysql_test
 import (
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/mysql"
 	"github.com/parleychat/parley/storage/storagetest"
@@ -16,7 +17,7 @@ func BenchmarkStore(b *testing.B) {
 	server := newTestServer(b)
 	storagetest.Bench(b, func(b *testing.B) storage.Store {
 		dsn := server.newDatabaseNamed(b, "parley_bench_")
-		s, err := mysql.Open(b.Context(), dsn)
+		s, err := mysql.Open(b.Context(), dsn, contentrules.Rules{})
 		if err != nil {
 			b.Fatalf("mysql.Open: %v", err)
 		}

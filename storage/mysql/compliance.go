@@ -37,7 +37,7 @@ var _ storage.ComplianceStore = (*ComplianceStore)(nil)
 // never show the password.
 func OpenCompliance(ctx context.Context, dsn string) (*ComplianceStore, error) {
 	db, where, err := open(ctx, dsn, "compliance ", "parley_compliance",
-		complianceMigrations, "compliance_migrations", ComplianceVersionTable, complianceMaxOpenConns)
+		complianceMigrations, "compliance_migrations", ComplianceVersionTable, nil, complianceMaxOpenConns)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/internal/sqlstore"
 )
@@ -32,7 +33,11 @@ func MigrateDownTo(ctx context.Context, dsn string, version int64) error {
 	}
 	db := sql.OpenDB(connector)
 	defer db.Close()
-	p, err := migrator(db, migrations, "migrations", VersionTable)
+	gomigs, err := sqlstore.ContentGoMigrations(dialect(), contentrules.Rules{})
+	if err != nil {
+		return err
+	}
+	p, err := migrator(db, migrations, "migrations", VersionTable, gomigs)
 	if err != nil {
 		return err
 	}

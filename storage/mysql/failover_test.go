@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/internal/mysqltest"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/mysql"
@@ -27,7 +28,7 @@ func TestFailover(t *testing.T) {
 	pair := mysqltest.StartPair(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	s, err := mysql.Open(ctx, pair.DSN("parley_failover"))
+	s, err := mysql.Open(ctx, pair.DSN("parley_failover"), contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,8 +97,15 @@ var _ storage.Store = (*Store)(nil)
 // set with the utf8mb4_bin collation, UTC (loc and time_zone), and, unless
 // the DSN sets sql_mode, the strict TRADITIONAL mode. Errors name the user,
 // address and database, never the password.
-func Open(ctx context.Context, dsn string) (*Store, error) {
-	db, where, err := open(ctx, dsn, "", "parley", migrations, "migrations", VersionTable, maxOpenConns)
+//
+// The content migrations that need them apply rules
+// (storage.ContentRules; required).
+func Open(ctx context.Context, dsn string, rules storage.ContentRules) (*Store, error) {
+	gomigs, err := sqlstore.ContentGoMigrations(dialect(), rules)
+	if err != nil {
+		return nil, fmt.Errorf("storage/mysql: open: %w", err)
+	}
+	db, where, err := open(ctx, dsn, "", "parley", migrations, "migrations", VersionTable, gomigs, maxOpenConns)
 	if err != nil {
 		return nil, err
 	}
@@ -125,9 +132,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // "" or "compliance "; example the database name a DSN without one should
 // have had), creating the database if it does not exist, with at most
 // conns connections, and brings the schema in dir of fsys, versioned in
-// table, up to date. It returns the pool and the database's name for
-// errors, which never shows the password.
-func open(ctx context.Context, dsn, what, example string, fsys embed.FS, dir, table string, conns int) (*sql.DB, string, error) {
+// table, with the Go migrations gomigs, up to date. It returns the pool
+// and the database's name for errors, which never shows the password.
+func open(ctx context.Context, dsn, what, example string, fsys embed.FS, dir, table string, gomigs []*goose.Migration, conns int) (*sql.DB, string, error) {
 	c, err := connect(dsn, what, example, nil)
 	if err != nil {
 		return nil, "", err
@@ -139,7 +146,7 @@ func open(ctx context.Context, dsn, what, example string, fsys embed.FS, dir, ta
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxLifetime(connMaxLifetime)
-	if err := migrate(ctx, db, c.cfgs[0].DBName, fsys, dir, table); err != nil {
+	if err := migrate(ctx, db, c.cfgs[0].DBName, fsys, dir, table, gomigs); err != nil {
 		db.Close()
 		return nil, "", fmt.Errorf("storage/mysql: migrate %s%s: %w", what, c.where, err)
 	}
@@ -276,15 +283,16 @@ func quoteIdentifier(name string) string {
 	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
-// migrate applies the embedded migrations that db has not seen yet.
+// migrate applies the embedded migrations and the Go migrations gomigs
+// that db has not seen yet.
 //
 // Pool nodes that start together on a new database would race: goose
 // creates its version table before it takes any lock of its own, and in
 // MySQL the CREATE TABLE commits before the row for version 0 is written,
 // so another node can find the table empty and give up. Hence the whole
 // migration runs under a lock of ours, named after the database.
-func migrate(ctx context.Context, db *sql.DB, dbName string, fsys embed.FS, dir, table string) error {
-	p, err := migrator(db, fsys, dir, table)
+func migrate(ctx context.Context, db *sql.DB, dbName string, fsys embed.FS, dir, table string, gomigs []*goose.Migration) error {
+	p, err := migrator(db, fsys, dir, table, gomigs)
 	if err != nil {
 		return err
 	}
@@ -297,19 +305,15 @@ func migrate(ctx context.Context, db *sql.DB, dbName string, fsys embed.FS, dir,
 	})
 }
 
-// migrator returns the goose provider of the migrations in dir of fsys,
-// versioned in table. The content schema (VersionTable) has a Go migration
-// besides its SQL ones: the one that repairs stored stanzas.
-func migrator(db *sql.DB, fsys embed.FS, dir, table string) (*goose.Provider, error) {
+// migrator returns the goose provider of the migrations in dir of fsys and
+// the Go migrations gomigs (sqlstore.ContentGoMigrations for the content
+// schema), versioned in table.
+func migrator(db *sql.DB, fsys embed.FS, dir, table string, gomigs []*goose.Migration) (*goose.Provider, error) {
 	sub, err := fs.Sub(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
-	var repair *sqlstore.Dialect
-	if table == VersionTable {
-		repair = dialect()
-	}
-	return sqlstore.Migrator(db, goose.DialectMySQL, sub, table, repair)
+	return sqlstore.Migrator(db, goose.DialectMySQL, sub, table, gomigs...)
 }
 
 // withLock runs fn while holding the named lock (GET_LOCK, which MySQL and

@@ -13,6 +13,7 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/mysql"
 	"github.com/parleychat/parley/storage/storagetest"
@@ -99,7 +100,7 @@ func randomBytes(t testing.TB, n int) []byte {
 
 func open(t *testing.T, dsn string) *mysql.Store {
 	t.Helper()
-	s, err := mysql.Open(t.Context(), dsn)
+	s, err := mysql.Open(t.Context(), dsn, contentrules.Rules{})
 	if err != nil {
 		t.Fatalf("mysql.Open: %v", err)
 	}
@@ -264,7 +265,7 @@ func TestConcurrentOpen(t *testing.T) {
 	var wg sync.WaitGroup
 	for range nodes {
 		wg.Go(func() {
-			s, err := mysql.Open(t.Context(), dsn)
+			s, err := mysql.Open(t.Context(), dsn, contentrules.Rules{})
 			if err != nil {
 				t.Errorf("mysql.Open: %v", err)
 				return
@@ -296,7 +297,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			s, err := mysql.Open(ctx, c.dsn)
+			s, err := mysql.Open(ctx, c.dsn, contentrules.Rules{})
 			if err == nil {
 				s.Close()
 				t.Fatalf("Open(%q) succeeded", c.dsn)

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/sqlite"
 	"github.com/parleychat/parley/storage/storagetest"
@@ -16,7 +17,7 @@ import (
 func BenchmarkStore(b *testing.B) {
 	storagetest.Bench(b, func(b *testing.B) storage.Store {
 		path := filepath.Join(b.TempDir(), "parley.db")
-		s, err := sqlite.Open(b.Context(), path)
+		s, err := sqlite.Open(b.Context(), path, contentrules.Rules{})
 		if err != nil {
 			b.Fatalf("sqlite.Open(%s): %v", path, err)
 		}

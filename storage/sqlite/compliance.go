@@ -33,7 +33,7 @@ var _ storage.ComplianceStore = (*ComplianceStore)(nil)
 // schema up to date.
 func OpenCompliance(ctx context.Context, path string) (*ComplianceStore, error) {
 	const what = "compliance database "
-	write, read, abs, err := open(ctx, path, what, complianceMigrations, "compliance_migrations", ComplianceVersionTable, 2)
+	write, read, abs, err := open(ctx, path, what, complianceMigrations, "compliance_migrations", ComplianceVersionTable, nil, 2)
 	if err != nil {
 		return nil, err
 	}

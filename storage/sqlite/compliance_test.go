@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/sqlite"
 	"github.com/parleychat/parley/storage/storagetest"
@@ -28,7 +29,7 @@ func TestComplianceConformance(t *testing.T) {
 // version tables, so one file can hold both.
 func TestComplianceSharesFileWithContent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "parley.db")
-	content, err := sqlite.Open(t.Context(), path)
+	content, err := sqlite.Open(t.Context(), path, contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+
+	"github.com/parleychat/parley/internal/contentrules"
+	"github.com/parleychat/parley/storage/internal/sqlstore"
 )
 
 // MigrateDownTo takes the content schema of the database file at path back
@@ -13,7 +16,11 @@ func MigrateDownTo(ctx context.Context, path string, version int64) error {
 		return err
 	}
 	defer db.Close()
-	p, err := migrator(db, migrations, "migrations", VersionTable)
+	gomigs, err := sqlstore.ContentGoMigrations(dialect, contentrules.Rules{})
+	if err != nil {
+		return err
+	}
+	p, err := migrator(db, migrations, "migrations", VersionTable, gomigs)
 	if err != nil {
 		return err
 	}

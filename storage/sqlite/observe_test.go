@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -32,7 +33,7 @@ func (o *observed) observe(op string, took time.Duration, err error) {
 func TestQueriesObserved(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := Open(ctx, filepath.Join(dir, "parley.db"))
+	store, err := Open(ctx, filepath.Join(dir, "parley.db"), contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,9 +53,14 @@ var _ storage.Store = (*Store)(nil)
 
 // Open opens the SQLite database at path, creating the file (mode 0600: it
 // holds credentials) and its parent directories if they are missing, and
-// brings the schema up to date.
-func Open(ctx context.Context, path string) (*Store, error) {
-	write, read, abs, err := open(ctx, path, "", migrations, "migrations", VersionTable, max(4, runtime.GOMAXPROCS(0)))
+// brings the schema up to date, applying rules in the content migrations
+// that need them (storage.ContentRules; required).
+func Open(ctx context.Context, path string, rules storage.ContentRules) (*Store, error) {
+	gomigs, err := sqlstore.ContentGoMigrations(dialect, rules)
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: open %s: %w", path, err)
+	}
+	write, read, abs, err := open(ctx, path, "", migrations, "migrations", VersionTable, gomigs, max(4, runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, err
 	}
@@ -65,8 +70,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // open opens the database file at path, what it holds named by what in
 // errors ("" or "compliance database "), as a writer pool of one
 // connection and a pool of readers read-only connections, and brings the
-// schema in dir of fsys, versioned in table, up to date.
-func open(ctx context.Context, path, what string, fsys embed.FS, dir, table string, readers int) (write, read *sql.DB, abs string, err error) {
+// schema in dir of fsys, versioned in table, with the Go migrations
+// gomigs, up to date.
+func open(ctx context.Context, path, what string, fsys embed.FS, dir, table string, gomigs []*goose.Migration, readers int) (write, read *sql.DB, abs string, err error) {
 	if path == "" {
 		return nil, nil, "", fmt.Errorf("storage/sqlite: open %s(empty path)", what)
 	}
@@ -90,7 +96,7 @@ func open(ctx context.Context, path, what string, fsys embed.FS, dir, table stri
 		write.Close()
 		return nil, nil, "", fmt.Errorf("storage/sqlite: open %s%s: %w", what, abs, err)
 	}
-	if err := migrate(ctx, write, fsys, dir, table); err != nil {
+	if err := migrate(ctx, write, fsys, dir, table, gomigs); err != nil {
 		write.Close()
 		return nil, nil, "", fmt.Errorf("storage/sqlite: migrate %s%s: %w", what, abs, err)
 	}
@@ -144,10 +150,10 @@ func dsn(path string, writer bool) string {
 	return u.String()
 }
 
-// migrate applies the migrations in dir of fsys that db has not seen yet,
-// recording them in table.
-func migrate(ctx context.Context, db *sql.DB, fsys embed.FS, dir, table string) error {
-	p, err := migrator(db, fsys, dir, table)
+// migrate applies the migrations in dir of fsys and the Go migrations
+// gomigs that db has not seen yet, recording them in table.
+func migrate(ctx context.Context, db *sql.DB, fsys embed.FS, dir, table string, gomigs []*goose.Migration) error {
+	p, err := migrator(db, fsys, dir, table, gomigs)
 	if err != nil {
 		return err
 	}
@@ -155,17 +161,13 @@ func migrate(ctx context.Context, db *sql.DB, fsys embed.FS, dir, table string) 
 	return err
 }
 
-// migrator returns the goose provider of the migrations in dir of fsys,
-// versioned in table. The content schema (VersionTable) has a Go migration
-// besides its SQL ones: the one that repairs stored stanzas.
-func migrator(db *sql.DB, fsys embed.FS, dir, table string) (*goose.Provider, error) {
+// migrator returns the goose provider of the migrations in dir of fsys and
+// the Go migrations gomigs (sqlstore.ContentGoMigrations for the content
+// schema), versioned in table.
+func migrator(db *sql.DB, fsys embed.FS, dir, table string, gomigs []*goose.Migration) (*goose.Provider, error) {
 	sub, err := fs.Sub(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
-	var repair *sqlstore.Dialect
-	if table == VersionTable {
-		repair = dialect
-	}
-	return sqlstore.Migrator(db, goose.DialectSQLite3, sub, table, repair)
+	return sqlstore.Migrator(db, goose.DialectSQLite3, sub, table, gomigs...)
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/sqlite"
 	"github.com/parleychat/parley/storage/storagetest"
@@ -20,7 +21,7 @@ func newDatabase(t *testing.T) func() storage.Store {
 // opener returns a function that opens the store at path.
 func opener(t *testing.T, path string) func() storage.Store {
 	return func() storage.Store {
-		s, err := sqlite.Open(t.Context(), path)
+		s, err := sqlite.Open(t.Context(), path, contentrules.Rules{})
 		if err != nil {
 			t.Fatalf("sqlite.Open(%s): %v", path, err)
 		}
@@ -71,7 +72,7 @@ func migrationOpener(t *testing.T) (func() storage.Store, func(int64), func() *s
 
 func TestOpenCreatesDirectoryAndFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data", "nested", "parley.db")
-	s, err := sqlite.Open(t.Context(), path)
+	s, err := sqlite.Open(t.Context(), path, contentrules.Rules{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -108,7 +109,7 @@ func TestOpenCreatesDirectoryAndFile(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	if _, err := sqlite.Open(t.Context(), ""); err == nil {
+	if _, err := sqlite.Open(t.Context(), "", contentrules.Rules{}); err == nil {
 		t.Error(`Open("") succeeded`)
 	}
 	// A regular file where the directory should be.
@@ -116,7 +117,7 @@ func TestOpenErrors(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sqlite.Open(t.Context(), filepath.Join(file, "parley.db")); err == nil {
+	if _, err := sqlite.Open(t.Context(), filepath.Join(file, "parley.db"), contentrules.Rules{}); err == nil {
 		t.Error("Open under a regular file succeeded")
 	}
 	// A file that is not a database.
@@ -124,11 +125,20 @@ func TestOpenErrors(t *testing.T) {
 	if err := os.WriteFile(junk, []byte("this is not an SQLite database, not even close......................................................"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := sqlite.Open(t.Context(), junk); err == nil {
+	if s, err := sqlite.Open(t.Context(), junk, contentrules.Rules{}); err == nil {
 		s.Close()
 		t.Error("Open of a file that is not a database succeeded")
 	} else {
 		t.Logf("Open(junk): %v", err)
+	}
+	// No content rules: the content migrations 14 and 20 could not run,
+	// so nothing is created or migrated.
+	bare := filepath.Join(t.TempDir(), "parley.db")
+	if s, err := sqlite.Open(t.Context(), bare, nil); err == nil {
+		s.Close()
+		t.Error("Open without content rules succeeded")
+	} else if _, serr := os.Stat(bare); !os.IsNotExist(serr) {
+		t.Errorf("Open without content rules (%v) left %s behind: %v", err, bare, serr)
 	}
 }
 
@@ -139,7 +149,7 @@ func TestOpenErrors(t *testing.T) {
 func TestFullTextIndexInStep(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "parley.db")
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.Open(ctx, path, contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

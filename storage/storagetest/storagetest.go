@@ -8,7 +8,7 @@
 //			storagetest.Run(t, func(t *testing.T) func() storage.Store {
 //				path := filepath.Join(t.TempDir(), "parley.db")
 //				return func() storage.Store {
-//					s, err := sqlite.Open(t.Context(), path)
+//					s, err := sqlite.Open(t.Context(), path, contentrules.Rules{})
 //					if err != nil {
 //						t.Fatal(err)
 //					}

@@ -9,12 +9,13 @@ import (
 
 	"github.com/pressly/goose/v3"
 
-	"github.com/parleychat/parley/internal/identity"
+	"github.com/parleychat/parley/storage"
 )
 
 // Identities made canonical (issue 18, item 6). The room engine now
 // normalises every JID it stores in affiliations and in a category's
-// policy lists (internal/identity: RFC 7622, PRECIS). Rows written before
+// policy lists (RFC 7622, PRECIS: storage.ContentRules.PolicyEntry, which
+// is internal/identity's). Rows written before
 // may hold another spelling of a JID (ALICE@Example.ORG) that no
 // comparison with a normalised JID matches: an outcast or a denied user
 // spelled so would not be kept out. This migration rewrites them. Room
@@ -22,23 +23,23 @@ import (
 // parleyctl, the admin API) already prepared the name as a localpart.
 
 // IdentityVersion is the content schema version of the rewrite, a Go
-// migration (SQL has no PRECIS); both back ends register
-// IdentityMigration with their SQL migrations.
+// migration (SQL has no PRECIS); both back ends register it with their
+// SQL migrations (ContentGoMigrations).
 const IdentityVersion = 20
 
 // groupPrefix starts a policy entry that names a directory group
 // (muc.GroupPrefix), which is kept as it is.
 const groupPrefix = "group:"
 
-// IdentityMigration returns the migration that normalises the JIDs of
-// affiliations and of categories' allowed, denied and creators lists. It
-// may run again: normalised rows are left as they are.
-func IdentityMigration() *goose.Migration {
+// identityMigration returns the migration that normalises the JIDs of
+// affiliations and of categories' allowed, denied and creators lists with
+// rules. It may run again: normalised rows are left as they are.
+func identityMigration(rules storage.ContentRules) *goose.Migration {
 	return goose.NewGoMigration(IdentityVersion, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
-		if err := normaliseAffiliations(ctx, tx); err != nil {
+		if err := normaliseAffiliations(ctx, tx, rules); err != nil {
 			return fmt.Errorf("normalise affiliations: %w", err)
 		}
-		if err := normaliseCategories(ctx, tx); err != nil {
+		if err := normaliseCategories(ctx, tx, rules); err != nil {
 			return fmt.Errorf("normalise categories: %w", err)
 		}
 		return nil
@@ -55,7 +56,7 @@ type affRow struct {
 	presenter              bool
 }
 
-func normaliseAffiliations(ctx context.Context, tx *sql.Tx) error {
+func normaliseAffiliations(ctx context.Context, tx *sql.Tx, rules storage.ContentRules) error {
 	rows, err := tx.QueryContext(ctx, `SELECT room, jid, affiliation, presenter, reason FROM affiliations ORDER BY room, jid`)
 	if err != nil {
 		return err
@@ -79,7 +80,7 @@ func normaliseAffiliations(ctx context.Context, tx *sql.Tx) error {
 		current[key{a.room, a.jid}] = a
 	}
 	for _, a := range all {
-		norm, err := identity.PolicyEntry(a.jid, groupPrefix)
+		norm, err := rules.PolicyEntry(a.jid, groupPrefix)
 		if err != nil || norm == a.jid {
 			continue // not a JID at all: left for an administrator to see
 		}
@@ -109,7 +110,7 @@ func normaliseAffiliations(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-func normaliseCategories(ctx context.Context, tx *sql.Tx) error {
+func normaliseCategories(ctx context.Context, tx *sql.Tx, rules storage.ContentRules) error {
 	rows, err := tx.QueryContext(ctx, `SELECT name, allowed_members, denied_members, creators FROM categories`)
 	if err != nil {
 		return err
@@ -141,7 +142,7 @@ func normaliseCategories(ctx context.Context, tx *sql.Tx) error {
 			}
 			norm := make([]string, 0, len(list))
 			for _, e := range list {
-				if n, err := identity.PolicyEntry(e, groupPrefix); err == nil {
+				if n, err := rules.PolicyEntry(e, groupPrefix); err == nil {
 					e = n
 				}
 				if !slices.Contains(norm, e) {

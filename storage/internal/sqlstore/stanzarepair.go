@@ -10,7 +10,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
-	"github.com/parleychat/parley/internal/wellformed"
+	"github.com/parleychat/parley/storage"
 )
 
 // Stored stanzas made well-formed (issue 18). Before the XMPP front door
@@ -22,24 +22,18 @@ import (
 // StanzaRepairVersion is the content schema version of the repair. It is a
 // Go migration (SQL cannot parse XML) that runs after
 // 00013_stanza_repairs.sql, which creates the table it records in; both
-// back ends register StanzaRepairMigration with their SQL migrations.
+// back ends register it with their SQL migrations (ContentGoMigrations).
 const StanzaRepairVersion = 14
 
-// StanzaRepairMigration returns the migration that repairs or quarantines
-// every stored stanza that is not well-formed, on the back end d (see
-// migrations/00013_stanza_repairs.sql for what it does to each table). It
-// may run again: a well-formed stanza is left as it is.
-func StanzaRepairMigration(d *Dialect) *goose.Migration {
+// stanzaRepairMigration returns the migration that repairs or quarantines
+// every stored stanza that rules find not well-formed, on the back end d
+// (see migrations/00013_stanza_repairs.sql for what it does to each
+// table). It may run again: a well-formed stanza is left as it is.
+func stanzaRepairMigration(d *Dialect, rules storage.ContentRules) *goose.Migration {
 	return goose.NewGoMigration(StanzaRepairVersion, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
-		return (&db{d: d}).repairStanzas(ctx, tx, time.Now().UTC().Truncate(time.Microsecond))
+		return (&db{d: d}).repairStanzas(ctx, tx, rules, time.Now().UTC().Truncate(time.Microsecond))
 	}}, nil)
 }
-
-// storedScope is the namespace context of a stored stanza: the XMPP front
-// door writes them in the jabber:client default namespace without
-// declaring it, and reads them back as if under a stream header, where
-// the stream: prefix is declared too.
-var storedScope = wellformed.NewScope("jabber:client", "stream", "http://etherx.jabber.org/streams")
 
 // stanzaTables are the tables with a stanza column: the columns that name
 // a row, and whether a row whose stanza cannot be repaired stays (a
@@ -59,15 +53,15 @@ var stanzaTables = []struct {
 type badStanza struct {
 	key      []any  // the values of the table's key columns
 	original []byte // the stanza as stored
-	repaired []byte // nil when wellformed.Repair could not make it well-formed
+	repaired []byte // nil when RepairStanza could not make it well-formed
 	reason   string // what is not well-formed
 }
 
 // repairStanzas repairs or quarantines the bad stanzas of every table in
 // stanzaTables, recording each original in stanza_repairs.
-func (db *db) repairStanzas(ctx context.Context, tx *sql.Tx, now time.Time) error {
+func (db *db) repairStanzas(ctx context.Context, tx *sql.Tx, rules storage.ContentRules, now time.Time) error {
 	for _, t := range stanzaTables {
-		bad, err := badStanzas(ctx, tx, t.name, t.key)
+		bad, err := badStanzas(ctx, tx, rules, t.name, t.key)
 		if err != nil {
 			return db.wrap(err, "repair stanzas: read %s", t.name)
 		}
@@ -98,8 +92,8 @@ func (db *db) repairStanzas(ctx context.Context, tx *sql.Tx, now time.Time) erro
 }
 
 // badStanzas reads every stanza of table and returns the rows whose stanza
-// is not well-formed, with the repair wellformed.Repair makes of each.
-func badStanzas(ctx context.Context, tx *sql.Tx, table string, key []string) ([]badStanza, error) {
+// is not well-formed, with the repair rules make of each.
+func badStanzas(ctx context.Context, tx *sql.Tx, rules storage.ContentRules, table string, key []string) ([]badStanza, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT "+strings.Join(key, ", ")+", stanza FROM "+table)
 	if err != nil {
 		return nil, err
@@ -119,12 +113,14 @@ func badStanzas(ctx context.Context, tx *sql.Tx, table string, key []string) ([]
 		if len(b.original) == 0 {
 			continue // a post from SIP, or one quarantined before
 		}
-		err := wellformed.Check(b.original, storedScope)
+		err := rules.CheckStanza(b.original)
 		if err == nil {
 			continue
 		}
 		b.reason = err.Error()
-		b.repaired, _ = wellformed.Repair(b.original, storedScope)
+		if b.repaired, err = rules.RepairStanza(b.original); err != nil {
+			b.repaired = nil // quarantined: the row is kept or dropped
+		}
 		for i, k := range b.key {
 			if raw, ok := k.([]byte); ok {
 				b.key[i] = string(raw) // MySQL returns text as bytes

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/cmd/parleyctl/internal/importer/importertest"
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/internal/mysqltest"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
@@ -56,13 +57,13 @@ func BenchmarkImport(b *testing.B) {
 func benchStore(b *testing.B, backend string) storage.Store {
 	ctx := context.Background()
 	if backend == "sqlite" {
-		s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "parley.db"))
+		s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "parley.db"), contentrules.Rules{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		return s
 	}
-	s, err := mysql.Open(ctx, mysqltest.Database(b, "import_bench_"))
+	s, err := mysql.Open(ctx, mysqltest.Database(b, "import_bench_"), contentrules.Rules{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/parleychat/parley/cmd/parleyctl/internal/importer/luadata"
+	"github.com/parleychat/parley/internal/contentrules"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/storage"
 	"github.com/parleychat/parley/storage/sqlite"
@@ -23,7 +24,7 @@ import (
 func openParley(t *testing.T) (storage.Store, *muc.Engine) {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"))
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"), contentrules.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}
