@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,9 +33,11 @@ func TestWebBehindNginx(t *testing.T) {
 		t.Fatalf("%s not found (%v)\nInstall it with: apt-get install -y nginx", nginx, err)
 	}
 	s := newServer(t, "")
+	s.args = append(s.args, "--http-trusted-proxies", "127.0.0.1") // as the README says
 	s.start()
 	port := startNginx(t, s)
 	proxy := fmt.Sprintf("https://localhost:%d/", port)
+	clientSeenThroughProxy(t, s, port)
 	usePhone(t, s, proxy+"phone", "nginx-phone")
 	requireWebClient(t, proxy)
 	for _, page := range []string{proxy, proxy + "?transport=bosh"} {
@@ -46,6 +49,46 @@ func TestWebBehindNginx(t *testing.T) {
 			screenshot(t, ctx, s.dir, "nginx-webclient-failed")
 			t.Fatalf("logging in to the web client through nginx at %s: %v", page, err)
 		}
+	}
+}
+
+// clientSeenThroughProxy checks that parleyd, behind nginx, counts a
+// browser by its own address: a failed admin login from 127.0.0.2 through
+// nginx (on 127.0.0.1) is logged with 127.0.0.2, not the proxy's address,
+// and an X-Forwarded-For the client writes itself is not believed.
+func clientSeenThroughProxy(t *testing.T, s *server, port int) {
+	t.Helper()
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		DialContext:     (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	}}
+	req, err := http.NewRequest("POST", fmt.Sprintf("https://localhost:%d/admin/api/login", port),
+		strings.NewReader(`{"user":"nobody-behind-nginx","password":"wrong"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", "203.0.113.9") // the client's own, not to be believed
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("admin login through nginx from 127.0.0.2: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("admin login with a wrong password through nginx: %s, want 401", res.Status)
+	}
+	log, err := os.ReadFile(s.stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(string(log), "\n") {
+		if strings.Contains(l, "admin API login refused") && strings.Contains(l, "nobody-behind-nginx") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "address=127.0.0.2:") {
+		t.Errorf("parleyd logged the refused login as %q, want the client's address 127.0.0.2 (from nginx's X-Forwarded-For)", line)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/parleychat/parley/internal/realip"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -32,7 +33,7 @@ const healthTimeout = 2 * time.Second
 //	                 admin), when console is not nil
 //
 // /metrics is on the admin server only (newAdminServer).
-func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, pages []webPage, rates *httpRates, console http.Handler) *http.Server {
+func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, pages []webPage, rates *httpRates, console http.Handler, proxies realip.Proxies) *http.Server {
 	mux := http.NewServeMux()
 	if console != nil {
 		mux.Handle("/admin", console)
@@ -64,7 +65,7 @@ func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Han
 		mux.Handle("/upload/", upload)
 	}
 	mux.Handle("GET /healthz", healthz(store, log))
-	return newServer(securityHeaders(rates.wrap(mux)), log)
+	return newServer(proxies.Handler(securityHeaders(rates.wrap(mux))), log)
 }
 
 // securityHeaders sets the headers every public response carries: no

@@ -27,7 +27,7 @@ func TestHealthz(t *testing.T) {
 		err  error
 		code int
 	}{{nil, http.StatusOK}, {errors.New("database is gone"), http.StatusServiceUnavailable}} {
-		srv := newHTTPServer(pingStore{err: tt.err}, log, nil, nil, nil, nil, nil, nil)
+		srv := newHTTPServer(pingStore{err: tt.err}, log, nil, nil, nil, nil, nil, nil, nil)
 		rec := httptest.NewRecorder()
 		srv.Handler.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 		if rec.Code != tt.code {

@@ -367,9 +367,9 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, pages, rates, nil)
+	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, pages, rates, nil, cfg.HTTPTrustedProxies)
 	// The admin console only over HTTPS: its session cookie is Secure.
-	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, pages, rates, console)
+	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, pages, rates, console, cfg.HTTPTrustedProxies)
 	httpsTLS := n.certs.tlsConfig()
 	// HTTP/1.1 only: WebSocket upgrades take the connection over, which
 	// HTTP/2 streams cannot.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/parleychat/parley/internal/realip"
 	"github.com/parleychat/parley/internal/weborigin"
 )
 
@@ -132,7 +133,13 @@ func (s *Server) webRequest(w http.ResponseWriter, r *http.Request, t webTranspo
 		http.Error(w, "origin not allowed (--http-allowed-origins)", http.StatusForbidden)
 		return ip, false
 	}
-	if r.TLS == nil && !isLoopback(ip) {
+	// Plain HTTP only from this host (a TLS-terminating proxy on it): the
+	// connection's own peer, not the client a trusted proxy forwarded for.
+	peer := realip.Peer(r)
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		peer = host
+	}
+	if r.TLS == nil && !isLoopback(peer) {
 		s.web.refused.WithLabelValues(string(t), "insecure").Inc()
 		http.Error(w, "XMPP over plain HTTP is served to loopback addresses only: use the HTTPS listener", http.StatusForbidden)
 		return ip, false

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -69,7 +70,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	// The HTTP server's deadlines ended with the handshake.
 	_ = raw.SetDeadline(time.Time{})
-	pipe, ok := s.startWebStream(raw.RemoteAddr())
+	// The client's address: the browser's, also behind a trusted proxy
+	// (webRequest), for the per-address limits of its stream.
+	remote := raw.RemoteAddr()
+	if a, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		remote = net.TCPAddrFromAddrPort(a)
+	}
+	pipe, ok := s.startWebStream(remote)
 	if !ok {
 		s.web.refused.WithLabelValues(string(transportWebSocket), "closing").Inc()
 		_ = raw.Close()

@@ -32,6 +32,7 @@ import (
 	"github.com/BurntSushi/toml"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/parleychat/parley/internal/realip"
 	"github.com/parleychat/parley/protocol/auth/ldapauth"
 )
 
@@ -93,11 +94,14 @@ type Config struct {
 	// HTTPAllowedOrigins lists the other web origins that may open them.
 	MaxWebSessionsPerIP int
 	HTTPAllowedOrigins  []string
-	UnauthTimeout       time.Duration
-	MaxAuthFailures     int
-	AuthFailureDelay    time.Duration
-	MaxOfflineMessages  int
-	SendQueue           int
+	// HTTPTrustedProxies are the reverse proxies whose X-Forwarded-For
+	// names the client (package realip).
+	HTTPTrustedProxies realip.Proxies
+	UnauthTimeout      time.Duration
+	MaxAuthFailures    int
+	AuthFailureDelay   time.Duration
+	MaxOfflineMessages int
+	SendQueue          int
 	// Stream management (XEP-0198): see xmpp.Config.
 	SMResumeTimeout time.Duration
 	SMMaxResumable  int

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/compliance"
+	"github.com/parleychat/parley/internal/realip"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth/ldapauth"
 	"github.com/parleychat/parley/protocol/sip"
@@ -86,6 +87,7 @@ var keys = []key{
 	{"s2s-stanza-burst", "let each other server's domain send `N` stanzas at once before --s2s-stanza-rate applies", strconv.Itoa(xmpp.DefaultS2SStanzaBurst), count(func(c *Config) *int { return &c.S2SStanzaBurst })},
 	{"http", "serve /healthz, file upload, SIP over WebSocket (/sip) and, to loopback clients (a TLS proxy on the host), XMPP over WebSocket and BOSH over plain HTTP on `ADDR`; empty disables", "127.0.0.1:5280", str(func(c *Config) *string { return &c.HTTP })},
 	{"https", "serve the web client (/), XMPP over WebSocket (/xmpp-websocket) and BOSH (/http-bind), file upload and SIP over WebSocket (/sip) over HTTPS on `ADDR`, with the server's certificate; empty disables", ":5281", str(func(c *Config) *string { return &c.HTTPS })},
+	{"http-trusted-proxies", "take the client's address from `X-Forwarded-For` on requests from the reverse proxies in `LIST` (comma-separated IP addresses or CIDR networks, such as 127.0.0.1), so that per-address limits count each client rather than the proxy; empty: no proxy is trusted", "", trustedProxies},
 	{"http-allowed-origins", "let web pages from the origins in `LIST` (comma-separated scheme://host[:port], or *) open XMPP sessions over WebSocket and BOSH and SIP over WebSocket; pages the server itself serves are always allowed", "", originList(func(c *Config) *[]string { return &c.HTTPAllowedOrigins })},
 	{"max-web-sessions-per-ip", "allow `N` XMPP web sessions (WebSocket connections and BOSH sessions together) per IP address", strconv.Itoa(xmpp.DefaultMaxWebSessionsPerIP), count(func(c *Config) *int { return &c.MaxWebSessionsPerIP })},
 	{"admin-http", "serve the operators' endpoints over HTTP on `ADDR`: /metrics (Prometheus), /healthz, /readyz and pprof (/debug/pprof/); keep it on loopback or a private network; empty disables", "127.0.0.1:5282", str(func(c *Config) *string { return &c.AdminHTTP })},
@@ -321,6 +323,20 @@ func originList(field func(c *Config) *[]string) setter {
 		return nil
 	}}
 }
+
+// trustedProxies sets the reverse proxies whose X-Forwarded-For is
+// believed.
+var trustedProxies = setter{list: true, value: func(c *Config) any {
+	out := make([]string, len(c.HTTPTrustedProxies))
+	for i, p := range c.HTTPTrustedProxies {
+		out[i] = p.String()
+	}
+	return out
+}, apply: func(c *Config, v string) error {
+	p, err := realip.ParseProxies(v)
+	c.HTTPTrustedProxies = p
+	return err
+}}
 
 // admins sets the server administrators' usernames.
 func admins(c *Config, v string) error {
