@@ -22,6 +22,10 @@ import (
 // and Prosody verifies its dialback key at the other node, which asks the
 // pool (XEP-0220 §2.3 in a pool); juliet's reply, her approval and her
 // presence come in at the other node and reach alice's session on hers.
+// Last, juliet's IQs to alice's full JID (ping, version) come in at the
+// other node, which hands them to alice's node over the pool (RFC 6120
+// §10.5.4 in a pool); alice's client's answers go back over her node's
+// link.
 func TestProsodyFederationPool(t *testing.T) {
 	requireSlixmpp(t)
 	requireProsody(t)
@@ -50,7 +54,7 @@ func TestProsodyFederationPool(t *testing.T) {
 	nodes[0].addUser(bob.name, bob.password)
 	nodes[0].mustCtl("room", "create", "lobby", "--privacy", "open", "--subject", "Welcome")
 
-	nodes[host].runScript("federation.py", []account{alice, bob}, "--phase", "pool_room,chat",
+	nodes[host].runScript("federation.py", []account{alice, bob}, "--phase", "pool_room,chat,pool_iq",
 		"--bob-port", strconv.Itoa(nodes[other].c2s),
 		"--remote-user", juliet.name+":"+juliet.password, "--remote-domain", prosodyFedDomain,
 		"--remote-host", prosodyIP, "--remote-port", strconv.Itoa(p.c2s))

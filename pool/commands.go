@@ -179,6 +179,15 @@ var (
 			p.mu.Unlock()
 			return door != nil && door.DialbackPending(c.ID, c.Local, c.Remote), nil
 		}}
+	// An IQ request for a full JID whose session may be on this node
+	// (stanzas.go): true if it was handed to the session here.
+	cmdDeliverIQ = &spec[deliverIQCmd, bool]{name: "deliver-iq", where: atNode, retry: runsOnce,
+		serve: func(p *Pool, _ context.Context, _ string, c deliverIQCmd) (bool, error) {
+			p.mu.Lock()
+			door := p.door
+			p.mu.Unlock()
+			return door != nil && door.DeliverIQ(c.To, c.Stanza), nil
+		}}
 )
 
 // commands is the table of every command a node serves, by name.
@@ -186,7 +195,7 @@ var commands = table(
 	cmdJoin, cmdResync, cmdLeave, cmdSetPresence, cmdPost, cmdSetSubject, cmdSendPrivate, cmdInvite,
 	cmdOccupant, cmdOccupants, cmdWatch, cmdUnwatch,
 	cmdSetRole, cmdSetAffiliation, cmdSetPresenter, cmdConfigure, cmdDestroy, cmdRemoveMessage,
-	cmdSyncRoom, cmdDeliverIM, cmdPresences, cmdDialbackPending,
+	cmdSyncRoom, cmdDeliverIM, cmdPresences, cmdDialbackPending, cmdDeliverIQ,
 )
 
 func table(list ...handler) map[string]handler {
@@ -310,6 +319,10 @@ type (
 		Local  string `json:"local"`  // our domain that opened it
 		Remote string `json:"remote"` // the domain it was opened to
 	}
+	deliverIQCmd struct {
+		To     string `json:"to"` // a full JID of this domain
+		Stanza []byte `json:"stanza"`
+	}
 )
 
 func (c joinCmd) room() string           { return c.Join.Room }
@@ -334,6 +347,7 @@ func (c syncRoomCmd) room() string       { return c.Room }
 func (deliverIMCmd) room() string        { return "" }
 func (presencesCmd) room() string        { return "" }
 func (dialbackPendingCmd) room() string  { return "" }
+func (deliverIQCmd) room() string        { return "" }
 
 var (
 	errNoCommand = errors.New("pool: unknown command")

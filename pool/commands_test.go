@@ -76,6 +76,7 @@ func TestCommandTable(t *testing.T) {
 		Thread: "t1", Subject: "s", Body: "hi", Error: &interop.Error{Condition: "item-not-found", Text: "gone"}}}, true))
 	cover(roundTrip(t, cmdPresences, presencesCmd{Bares: []string{"alice@example.org", "bob@example.org"}, To: session.Address}, [][]byte{[]byte("<presence/>")}))
 	cover(roundTrip(t, cmdDialbackPending, dialbackPendingCmd{ID: "k3lq0", Local: "example.org", Remote: "remote.example"}, true))
+	cover(roundTrip(t, cmdDeliverIQ, deliverIQCmd{To: "bob@example.org/phone", Stanza: []byte(`<iq type="get" id="p1"><ping xmlns="urn:xmpp:ping"/></iq>`)}, true))
 
 	for name := range commands {
 		if !covered[name] {

@@ -464,6 +464,7 @@ func (d *movingDoor) DeliverLocal(string, []byte)                 {}
 func (d *movingDoor) DeliverNotify(string, string, []byte)        {}
 func (d *movingDoor) LocalPresences([]string, string) [][]byte    { return nil }
 func (d *movingDoor) DialbackPending(string, string, string) bool { return false }
+func (d *movingDoor) DeliverIQ(string, []byte) bool               { return false }
 func (d *movingDoor) MoveSessions(_ context.Context, to string, leave bool) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -30,6 +30,9 @@ type StanzaDoor interface {
 	// server-to-server stream id from local to remote and waits for the
 	// peer to verify its dialback key (XEP-0220 §2.3).
 	DialbackPending(id, local, remote string) bool
+	// DeliverIQ hands an IQ request to the session of the full JID to
+	// if it is on this node, and reports whether it was.
+	DeliverIQ(to string, stanza []byte) bool
 }
 
 type stanzaMsg struct {
@@ -131,4 +134,22 @@ func (s *Stanzas) DialbackPending(ctx context.Context, id, local, remote string)
 		pending = pending || ok
 	})
 	return pending
+}
+
+// DeliverIQ implements xmpp.Remote: an IQ request for a full JID whose
+// session is not on this node is handed to every other live node, and
+// delivered by the one holding the session (RFC 6120 §10.5.4 in a pool);
+// it reports whether one did. The session's answer comes back as any
+// stanza for a session on another node does (Send), or over the answering
+// node's own server-to-server link when the IQ came from another server.
+func (s *Stanzas) DeliverIQ(ctx context.Context, to string, stanza []byte) bool {
+	p := s.p
+	delivered := false
+	cmdDeliverIQ.callEach(ctx, p, p.livePeers(), deliverIQCmd{To: to, Stanza: stanza}, func(n string, ok bool, err error) {
+		if err != nil {
+			p.log.Debug("asking a node to deliver an IQ", "peer", n, "to", to, "err", err)
+		}
+		delivered = delivered || ok
+	})
+	return delivered
 }

@@ -10,7 +10,9 @@ TestPoolChatAcrossNodes): every step then crosses the nodes.
 
 import copy
 
-from slixclient import Client, check, iq, run, step, take_args, until
+from slixmpp.exceptions import IqError
+
+from slixclient import Client, Failure, check, iq, run, step, take_args, until
 
 OWN = take_args({"--bob-port": "0"})
 
@@ -134,6 +136,26 @@ async def main(args):
     step(f"   name={sv['name']!r} version={sv['version']!r} os={sv['os']!r}")
     check(sv["name"], "version reply has no name")
     check(sv["version"], "version reply has no version")
+
+    step("11b. IQs to each other's full JID (XEP-0199 ping, XEP-0092 version), answered by the "
+         "client: across the nodes in a pool")
+    rtt = await iq(alice.plugin["xep_0199"].ping(jid=bob.boundjid, timeout=10), "alice's ping to bob's full JID")
+    step(f"   bob's client answered alice's ping in {rtt * 1000:.1f} ms")
+    rtt = await iq(bob.plugin["xep_0199"].ping(jid=alice.boundjid, timeout=10), "bob's ping to alice's full JID")
+    step(f"   alice's client answered bob's ping in {rtt * 1000:.1f} ms")
+    ver = await iq(alice.plugin["xep_0092"].get_version(bob.boundjid, timeout=10),
+                   "alice's version query to bob's full JID")
+    check(ver["from"] == bob.boundjid and ver["software_version"]["name"] == "Slixmpp",
+          f"the version of bob's full JID came from {ver['from']}: {ver['software_version']}; "
+          f"want bob's client (Slixmpp)")
+    step(f"   bob's client says it is {ver['software_version']['name']!r}")
+    try:
+        res = await alice.plugin["xep_0199"].ping(jid=f"{bob_bare}/nowhere", timeout=10)
+        raise Failure(f"a ping to a resource nobody has was answered: {res}")
+    except IqError as e:
+        check(e.iq["error"]["condition"] == "service-unavailable",
+              f"a ping to a resource nobody has: {e.iq['error']['condition']!r}, want service-unavailable")
+    step("   a ping to a resource nobody has: service-unavailable")
 
     if args.tls_port:
         step("12. alice logs in a second resource over direct TLS (XEP-0368)")

@@ -31,6 +31,11 @@ pool_room   parleyd is a pool of two nodes: alice is on one, bob (--user
             found); juliet posts ten times while alice posts five, without
             waiting for the echoes; alice, bob and juliet each see the fifteen
             posts once, in one order, with the same stanza-ids.
+pool_iq     juliet pings alice's full JID and asks its software version
+            (XEP-0199, XEP-0092): alice's client answers, also when alice's
+            session is on another pool node than the one juliet's server
+            reached; alice pings juliet's full JID; juliet's ping to a
+            resource alice does not have gets service-unavailable.
 """
 
 import asyncio
@@ -38,8 +43,8 @@ import copy
 
 from slixmpp import JID
 
-from muc import MUCClient, archived, error_condition, inner_body, kind, stanza_id, text_of
-from slixclient import Failure, check, run, step, take_args, until, wait_for
+from muc import MUCClient, archived, error_condition, inner_body, iq_error, kind, stanza_id, text_of
+from slixclient import Failure, check, iq, run, step, take_args, until, wait_for
 
 extra = take_args({"--remote-user": "", "--remote-domain": "", "--remote-host": "",
                    "--remote-port": "0", "--bob-port": "0"})
@@ -215,7 +220,29 @@ async def phase_pool_room(args, alice, juliet):
     await bob.logout()
 
 
-PHASES = {"pool_room": phase_pool_room, "room": phase_room, "chat": phase_chat, "remote_room": phase_remote_room,
+async def phase_pool_iq(args, alice, juliet):
+    """IQs between juliet and alice's full JID: in a pool, juliet's come in
+    at the node her server found, which is not alice's."""
+    rtt = await iq(juliet.plugin["xep_0199"].ping(jid=alice.boundjid, timeout=10),
+                   "juliet's ping to alice's full JID")
+    step(f"alice's client answered juliet's ping (over federation) in {rtt * 1000:.1f} ms")
+    ver = await iq(juliet.plugin["xep_0092"].get_version(alice.boundjid, timeout=10),
+                   "juliet's version query to alice's full JID")
+    check(ver["from"] == alice.boundjid and ver["software_version"]["name"] == "Slixmpp",
+          f"the version of alice's full JID came from {ver['from']}: {ver['software_version']}; "
+          f"want alice's client (Slixmpp)")
+    step(f"alice's client says it is {ver['software_version']['name']!r}")
+    rtt = await iq(alice.plugin["xep_0199"].ping(jid=juliet.boundjid, timeout=10),
+                   "alice's ping to juliet's full JID")
+    step(f"juliet's client answered alice's ping in {rtt * 1000:.1f} ms")
+    cond = await iq_error(juliet.plugin["xep_0199"].send_ping(f"{alice.boundjid.bare}/nowhere", timeout=10),
+                          "juliet's ping to a resource alice does not have")
+    check(cond == "service-unavailable", f"juliet's ping to a resource nobody has: {cond!r}, "
+          f"want service-unavailable")
+    step("juliet's ping to a resource nobody has: service-unavailable")
+
+
+PHASES = {"pool_iq": phase_pool_iq, "pool_room": phase_pool_room, "room": phase_room, "chat": phase_chat, "remote_room": phase_remote_room,
           "denied": phase_denied}
 
 

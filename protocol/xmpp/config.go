@@ -294,4 +294,8 @@ type Remote interface {
 	// key (XEP-0220 §2.3), since it finds the authoritative server in
 	// DNS.
 	DialbackPending(ctx context.Context, id, local, remote string) bool
+	// DeliverIQ hands an IQ request for a full JID of this domain whose
+	// session is not on this node to the other nodes, one of which
+	// delivers it as Server.DeliverIQ does, and reports whether one did.
+	DeliverIQ(ctx context.Context, to string, stanza []byte) bool
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"mellium.im/xmpp/jid"
+
 	"github.com/parleychat/parley/storage"
 )
 
@@ -79,15 +81,43 @@ func (s *Server) registerSession() {
 
 // routeIQToResource delivers an IQ to a local full JID; a request to a
 // resource that is not there gets service-unavailable (RFC 6121 §8.5.3.2.1).
+// In a pool the session may be on another node (Config.Remote): a request
+// is handed to the node that holds it, whose session's answer comes back
+// the same way (a result or an error is handed to whichever node holds
+// its addressee) or, to another server, over that node's own link.
 func (s *Server) routeIQToResource(ctx context.Context, r *request) error {
 	if target := s.router.session(r.to.Bare().String(), r.to.Resourcepart()); target != nil {
 		target.sendElement(r.el)
 		return nil
 	}
-	if r.typ == "get" || r.typ == "set" {
+	request := r.typ == "get" || r.typ == "set"
+	switch {
+	case s.cfg.Remote == nil:
+	case request && s.cfg.Remote.DeliverIQ(ctx, r.to.String(), r.el.Bytes()):
+		return nil
+	case !request:
+		s.cfg.Remote.Send(r.to.String(), r.el.Bytes())
+		return nil
+	}
+	if request {
 		return errServiceUnavailable("")
 	}
 	return nil
+}
+
+// DeliverIQ hands an IQ request from another pool node to the session of
+// the full JID to, if it is here, and reports whether it was.
+func (s *Server) DeliverIQ(to string, stanza []byte) bool {
+	j, err := jid.Parse(to)
+	if err != nil || j.Domainpart() != s.cfg.Domain || j.Resourcepart() == "" {
+		return false
+	}
+	target := s.router.session(j.Bare().String(), j.Resourcepart())
+	if target == nil {
+		return false
+	}
+	target.send(stanza)
+	return true
 }
 
 func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
