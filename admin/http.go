@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +73,7 @@ type HandlerConfig struct {
 // Handler serves the API and the console.
 type Handler struct {
 	cfg      HandlerConfig
+	admins   atomic.Pointer[[]string] // HandlerConfig.Admins, then SetAdmins
 	mux      *http.ServeMux
 	sessions *sessions
 	logins   *addressRates
@@ -117,6 +119,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(),
 		sessions: newSessions(cfg.SessionIdle, cfg.MaxSessions),
 		logins:   newAddressRates(cfg.LoginsPerMinute)}
+	h.SetAdmins(cfg.Admins)
 	h.metrics.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_admin_logins_total",
 		Help: "Logins to the admin API by result: ok (an administrator), not_admin (a valid account that is not one), refused (wrong password), limited (the address failed more than --admin-logins-per-minute), unavailable (the password could not be checked)."},
 		[]string{"result"})
@@ -234,7 +237,15 @@ type streamed struct{}
 
 func (h *Handler) isAdmin(user string) bool {
 	local, domain, _ := strings.Cut(user, "@")
-	return domain == h.cfg.Domain && slices.Contains(h.cfg.Admins, local)
+	return domain == h.cfg.Domain && slices.Contains(*h.admins.Load(), local)
+}
+
+// SetAdmins replaces the administrators (HandlerConfig.Admins) from the
+// next request on (parleyd's reload): a session of one taken off the list
+// gets 403 on its next call.
+func (h *Handler) SetAdmins(users []string) {
+	users = slices.Clone(users)
+	h.admins.Store(&users)
 }
 
 // apiError is the body of an error answer.

@@ -329,3 +329,26 @@ func TestConsoleCSP(t *testing.T) {
 		t.Errorf("CSP %s", ConsoleCSP)
 	}
 }
+
+// An administrator taken off the list (parleyd's reload calls SetAdmins)
+// is refused from the next request on, in the session already open; one
+// added is let in.
+func TestSetAdminsTakesEffectAtOnce(t *testing.T) {
+	a := newTestAPI(t, 0)
+	alice, _ := a.login("alice", "pw-alice")
+	bob, _ := a.login("bob", "pw-bob")
+	status := func(c client) int { return a.do(c, "GET", APIPrefix+"users", "", nil).Code }
+	if got := status(alice); got != http.StatusOK {
+		t.Fatalf("alice, an administrator: GET users %d, want 200", got)
+	}
+	if got := status(bob); got != http.StatusForbidden {
+		t.Fatalf("bob, not one: GET users %d, want 403", got)
+	}
+	a.h.SetAdmins([]string{"bob"})
+	if got := status(alice); got != http.StatusForbidden {
+		t.Errorf("alice after she was taken off the list: GET users %d, want 403", got)
+	}
+	if got := status(bob); got != http.StatusOK {
+		t.Errorf("bob after he was added: GET users %d, want 200", got)
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/cmd/internal/config"
 	"github.com/parleychat/parley/cmd/internal/version"
 	"github.com/parleychat/parley/compliance"
@@ -142,11 +143,12 @@ type node struct {
 	log          *slog.Logger
 	stdout       io.Writer
 	// What a reload changes (reload.go): the certificate every TLS
-	// listener serves, the XMPP limits and the upload limits (files is
-	// nil without upload).
-	certs *certificates
-	xmpp  *xmpp.Server
-	files *muc.Files
+	// listener serves, the XMPP limits, the upload limits (files is
+	// nil without upload) and the administrators (console: the admin API).
+	certs   *certificates
+	xmpp    *xmpp.Server
+	files   *muc.Files
+	console *admin.Handler
 	// systemd is told of readiness, reloads and the stop (Type=notify).
 	systemd *serviceManager
 	// ctlCommand is how the start-up message tells the operator to run
@@ -367,6 +369,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	n.console = console
 	httpSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, pages, rates, nil, cfg.HTTPTrustedProxies)
 	// The admin console only over HTTPS: its session cookie is Secure.
 	httpsSrv := newHTTPServer(store, log, srv.UploadHandler(), sipSrv.WebSocketHandler(), srv, pages, rates, console, cfg.HTTPTrustedProxies)

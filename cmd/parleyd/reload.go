@@ -14,7 +14,9 @@ import (
 //     handshake on, on every TLS listener; sessions keep theirs;
 //   - the keys marked live in the key table (the README says "changes on
 //     SIGHUP"): the log level, the XMPP limits (xmpp.LiveLimits: new
-//     streams, logins and bindings get them) and the upload limits;
+//     streams, logins and bindings get them), the upload limits and the
+//     administrators (--admins: the admin API and XEP-0133 commands check
+//     the new list from the next request on);
 //   - every other key that differs from what parleyd started with is
 //     logged as needing a restart, at each reload until it has had one.
 //
@@ -43,6 +45,10 @@ func (n *node) reload() {
 	}
 	if n.files != nil {
 		n.files.SetLimits(cfg.UploadMaxSize, cfg.UploadQuota)
+	}
+	n.xmpp.SetAdmins(cfg.Admins)
+	if n.console != nil {
+		n.console.SetAdmins(cfg.Admins)
 	}
 	n.level.Set(cfg.LogLevel)
 	n.cfg = cfg

@@ -108,6 +108,16 @@ func TestAdminCommands(t *testing.T) {
 	if c.scramAuth("SCRAM-SHA-256", "carol", "n3w-pw") {
 		t.Error("a deleted account logged in")
 	}
+
+	// Taken off the list (parleyd's reload): refused on the next command,
+	// in the session already open.
+	ts.srv.SetAdmins([]string{"alice"})
+	if r := runCommand(t, boss, nsAdmin+"#get-online-users-list", nil); r.AttrValue("type") != "error" || !strings.Contains(r.String(), "forbidden") {
+		t.Errorf("boss, no longer an administrator, ran get-online-users-list: %s", r)
+	}
+	if r := runCommand(t, alice, nsAdmin+"#get-online-users-list", nil); !completed(r) {
+		t.Errorf("alice, made an administrator, was refused: %s", r)
+	}
 }
 
 // XEP-0077: with registration open, the stream feature before

@@ -53,7 +53,15 @@ func (s *Server) isAdmin(o origin) bool {
 		return false
 	}
 	j := o.fullJID()
-	return j.Domainpart() == s.cfg.Domain && slices.Contains(s.cfg.Admins, j.Localpart())
+	return j.Domainpart() == s.cfg.Domain && slices.Contains(*s.admins.Load(), j.Localpart())
+}
+
+// SetAdmins replaces the administrators (Config.Admins) from the next
+// request on (parleyd's reload): one taken off the list has no admin
+// command from then on.
+func (s *Server) SetAdmins(users []string) {
+	users = slices.Clone(users)
+	s.admins.Store(&users)
 }
 
 // adminCommandDisco lists the commands to an administrator (XEP-0050

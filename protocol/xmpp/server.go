@@ -37,8 +37,9 @@ type Server struct {
 	mux          *mux
 	certHash     []byte // tls-server-end-point binding data, or nil
 	live         atomic.Pointer[LiveLimits]
-	muc          *mucService // nil when no room engine is configured
-	fed          *federation // nil when federation is off (Config.S2S)
+	admins       atomic.Pointer[[]string] // Config.Admins, then SetAdmins
+	muc          *mucService              // nil when no room engine is configured
+	fed          *federation              // nil when federation is off (Config.S2S)
 	// rosters applies roster sets and subscription stanzas, one
 	// transaction each (package roster); this package only speaks them.
 	rosters *roster.Rosters
@@ -124,6 +125,7 @@ func NewServer(cfg Config) (*Server, error) {
 		conns:        make(map[*conn]struct{}),
 	}
 	s.metrics.setLimits(&cfg)
+	s.SetAdmins(cfg.Admins)
 	if err := s.SetLiveLimits(cfg.liveLimits()); err != nil {
 		cancel()
 		return nil, err
