@@ -23,6 +23,13 @@ const (
 	RoleStandby = "standby"
 )
 
+// Defaults for Config fields left at their zero value (parleyd's
+// --pool-max-active and --pool-node-timeout show them).
+const (
+	DefaultMaxActive   = 4 // the seed product's 4 active nodes
+	DefaultNodeTimeout = 3 * time.Second
+)
+
 // Config is a node's pool configuration.
 type Config struct {
 	Bus BusConfig
@@ -65,7 +72,7 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("pool: node role %q: want active or standby", c.Role)
 	}
 	if c.MaxActive <= 0 {
-		c.MaxActive = 4
+		c.MaxActive = DefaultMaxActive
 	}
 	if c.Store == nil || c.Engine == nil {
 		return errors.New("pool: Store and Engine are required")
@@ -80,7 +87,7 @@ func (c *Config) defaults() error {
 		c.HeartbeatInterval = 500 * time.Millisecond
 	}
 	if c.NodeTimeout <= 0 {
-		c.NodeTimeout = 3 * time.Second
+		c.NodeTimeout = DefaultNodeTimeout
 	}
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = time.Second

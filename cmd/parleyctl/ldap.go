@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
 	"github.com/parleychat/parley/protocol/auth/ldapauth"
@@ -92,18 +93,5 @@ func ldapCheck(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) erro
 // is a second password, for SIP only; the account is made if the user has
 // not logged in yet. The account's XMPP credentials are kept.
 func userSIPPassword(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error {
-	password, err := c.password(fs, args[0])
-	if err != nil {
-		return err
-	}
-	api, err := c.api(ctx)
-	if err != nil {
-		return err
-	}
-	u, err := api.SetSIPPassword(ctx, args[0], password)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "set the SIP password of %s\n", u.JID)
-	return nil
+	return setUserPassword(ctx, c, fs, args[0], admin.API.SetSIPPassword, "set the SIP password of %s\n")
 }

@@ -65,7 +65,16 @@ func userList(ctx context.Context, c *ctl, _ *flag.FlagSet, _ []string) error {
 // [--password PW]. Sessions already logged in stay logged in; a disabled
 // account is enabled again.
 func userPasswd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) error {
-	password, err := c.password(fs, args[0])
+	return setUserPassword(ctx, c, fs, args[0], admin.API.SetPassword, "changed the password of %s\n")
+}
+
+// setUserPassword is user passwd and user sip-password: it reads name's
+// new password (--password, the terminal or stdin), sets it with set
+// through the admin API (locally, or on --server) and prints done, a
+// format given the account's JID.
+func setUserPassword(ctx context.Context, c *ctl, fs *flag.FlagSet, name string,
+	set func(admin.API, context.Context, string, string) (admin.User, error), done string) error {
+	password, err := c.password(fs, name)
 	if err != nil {
 		return err
 	}
@@ -73,11 +82,11 @@ func userPasswd(ctx context.Context, c *ctl, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	u, err := api.SetPassword(ctx, args[0], password)
+	u, err := set(api, ctx, name, password)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "changed the password of %s\n", u.JID)
+	fmt.Fprintf(c.stdout, done, u.JID)
 	return nil
 }
 

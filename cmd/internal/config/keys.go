@@ -12,9 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/compliance"
 	"github.com/parleychat/parley/internal/realip"
 	"github.com/parleychat/parley/muc"
+	"github.com/parleychat/parley/pool"
 	"github.com/parleychat/parley/protocol/auth/ldapauth"
 	"github.com/parleychat/parley/protocol/sip"
 	"github.com/parleychat/parley/protocol/xmpp"
@@ -99,13 +101,13 @@ var keys = []key{
 	{"pool-peers", "the other nodes' pool addresses: `LIST` of host:port, comma-separated", "", setter{apply: poolPeers, value: func(c *Config) any { return c.PoolPeers }}},
 	{"node", "this node's `NAME` in the pool, unique (default the host name)", "", str(func(c *Config) *string { return &c.Node })},
 	{"node-role", "this node's `ROLE` in the pool: active, or standby (promoted when an active node is lost)", "active", choice("node role", func(c *Config) *string { return &c.NodeRole }, "active", "standby")},
-	{"pool-max-active", "let at most `N` nodes of the pool be active at once", "4", count(func(c *Config) *int { return &c.PoolMaxActive })},
+	{"pool-max-active", "let at most `N` nodes of the pool be active at once", strconv.Itoa(pool.DefaultMaxActive), count(func(c *Config) *int { return &c.PoolMaxActive })},
 	{"pool-secret", "`SECRET` every node of the pool shares (16 characters or more): it authenticates and encrypts the pool links; or give --pool-cert, --pool-key and --pool-ca", "", str(func(c *Config) *string { return &c.PoolSecret })},
 	{"pool-cert", "this node's pool link certificate in PEM `FILE` (instead of --pool-secret)", "", str(func(c *Config) *string { return &c.PoolCert })},
 	{"pool-key", "the private key of --pool-cert in PEM `FILE`", "", str(func(c *Config) *string { return &c.PoolKey })},
 	{"pool-ca", "the CA that signs every node's --pool-cert, in PEM `FILE`", "", str(func(c *Config) *string { return &c.PoolCA })},
 	{"pool-nats", "use the external NATS cluster at `URL` as the pool bus instead of the embedded one", "", str(func(c *Config) *string { return &c.PoolNATS })},
-	{"pool-node-timeout", "count a pool node lost after `DURATION` without its heartbeat (sent 6 times as often); its rooms then move", "3s", duration(func(c *Config) *time.Duration { return &c.PoolNodeTimeout })},
+	{"pool-node-timeout", "count a pool node lost after `DURATION` without its heartbeat (sent 6 times as often); its rooms then move", pool.DefaultNodeTimeout.String(), duration(func(c *Config) *time.Duration { return &c.PoolNodeTimeout })},
 	{"pool-client-addr", "where XMPP clients reach this node, as `HOST:PORT`, for redirects from other nodes (default the --pool host and the --xmpp-c2s port)", "", str(func(c *Config) *string { return &c.PoolClientAddr })},
 	{"max-stanza-size", "refuse stanzas larger than `BYTES` (262144 or 256KiB)", fmt.Sprintf("%dKiB", xmpp.DefaultMaxStanzaSize>>10), live(size(func(c *Config) *int64 { return &c.MaxStanzaSize }))},
 	{"max-unauth-per-ip", "allow `N` unauthenticated connections per IP address", strconv.Itoa(xmpp.DefaultMaxUnauthPerIP), count(func(c *Config) *int { return &c.MaxUnauthPerIP })},
@@ -156,21 +158,21 @@ var keys = []key{
 	{"ldap-cache-ttl", "remember a good directory login (a salted verifier, never the password) and a user's groups for `DURATION`: while the directory is down, users who logged in within it still can (a wrong password is still refused); group changes in the directory hold within about it; 0 remembers nothing", ldapauth.DefaultCacheTTL.String(), durationOrZero(func(c *Config) *time.Duration { return &c.LDAPCacheTTL })},
 	{"ldap-pool-size", "keep up to `N` idle connections to the directory, bound as --ldap-bind-dn, for logins and group lookups", strconv.Itoa(ldapauth.DefaultPoolSize), count(func(c *Config) *int { return &c.LDAPPoolSize })},
 	{"ldap-timeout", "give up a login's talk with the directory (all --ldap-url servers together) after `DURATION`; the client is told to try again later", ldapauth.DefaultTimeout.String(), duration(func(c *Config) *time.Duration { return &c.LDAPTimeout })},
-	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", "20MiB", live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
+	{"upload-max-size", "refuse HTTP File Upload (XEP-0363) slots for files larger than `BYTES`", fmt.Sprintf("%dMiB", muc.DefaultMaxFileSize>>20), live(size(func(c *Config) *int64 { return &c.UploadMaxSize }))},
 	{"http-request-rate", "answer at most `N` HTTP requests per second from each client address on the public HTTP and HTTPS listeners (a burst of --http-request-burst); beyond it 429 with Retry-After", "20", perSecond(func(c *Config) *float64 { return &c.HTTPRequestRate })},
 	{"http-request-burst", "let a client address send `N` HTTP requests at once before --http-request-rate applies", "200", count(func(c *Config) *int { return &c.HTTPRequestBurst })},
-	{"admin-logins-per-minute", "let each client address fail `N` logins a minute to the admin console and API (as many at once; a login that is not an administrator's counts as failed); then 429 until the minute has passed", "10", count(func(c *Config) *int { return &c.AdminLoginsPerMinute })},
-	{"admin-session-idle", "end an admin console or API session unused for `DURATION`", "30m0s", duration(func(c *Config) *time.Duration { return &c.AdminSessionIdle })},
-	{"admin-max-sessions", "keep at most `N` admin console and API sessions open (the least recently used is ended)", "1000", count(func(c *Config) *int { return &c.AdminMaxSessions })},
+	{"admin-logins-per-minute", "let each client address fail `N` logins a minute to the admin console and API (as many at once; a login that is not an administrator's counts as failed); then 429 until the minute has passed", strconv.Itoa(admin.DefaultLoginsPerMinute), count(func(c *Config) *int { return &c.AdminLoginsPerMinute })},
+	{"admin-session-idle", "end an admin console or API session unused for `DURATION`", admin.DefaultSessionIdle.String(), duration(func(c *Config) *time.Duration { return &c.AdminSessionIdle })},
+	{"admin-max-sessions", "keep at most `N` admin console and API sessions open (the least recently used is ended)", strconv.Itoa(admin.DefaultMaxSessions), count(func(c *Config) *int { return &c.AdminMaxSessions })},
 	{"upload-slots-per-hour", "give each user at most `N` upload slots an hour (a burst of N, refilled over the hour); beyond it resource-constraint", strconv.Itoa(muc.DefaultSlotsPerHour), count(func(c *Config) *int { return &c.UploadSlotsPerHour })},
-	{"upload-bytes-per-hour", "give each user upload slots for at most `BYTES` an hour; beyond it resource-constraint", "2GiB", size(func(c *Config) *int64 { return &c.UploadBytesPerHour })},
-	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", "1GiB", live(size(func(c *Config) *int64 { return &c.UploadQuota }))},
+	{"upload-bytes-per-hour", "give each user upload slots for at most `BYTES` an hour; beyond it resource-constraint", fmt.Sprintf("%dGiB", muc.DefaultBytesPerHour>>30), size(func(c *Config) *int64 { return &c.UploadBytesPerHour })},
+	{"upload-quota", "let each user keep at most `BYTES` of uploaded files", fmt.Sprintf("%dGiB", muc.DefaultUploadQuota>>30), live(size(func(c *Config) *int64 { return &c.UploadQuota }))},
 	{"upload-url", "give out upload and download URLs under `URL`, the HTTPS listener as clients reach it (default https://DOMAIN:PORT of --https, else http://DOMAIN:PORT of --http)", "", str(func(c *Config) *string { return &c.UploadURL })},
 	{"compliance", "copy the events captured for compliance into the compliance database (one node of a pool at a time); false pauses the copy, events wait in the outbox", "true", boolean(func(c *Config) *bool { return &c.Compliance })},
 	{"compliance-storage", "compliance database `DSN`: sqlite:PATH or mysql:USER@tcp(HOST:PORT)/DB (several servers as for --storage), another database or server (default sqlite:DATA/compliance.db)", "", str(func(c *Config) *string { return &c.ComplianceStorage })},
 	{"compliance-adapter", "write the captured events as files for an archive: `FORMAT` xml, jsonl or none (on the node holding the compliance lease)", "xml", choice("compliance adapter", func(c *Config) *string { return &c.ComplianceAdapter }, "xml", "jsonl", "none")},
 	{"compliance-output", "write the compliance adapter's files into `DIR` (default DATA/compliance)", "", str(func(c *Config) *string { return &c.ComplianceOutput })},
-	{"compliance-interval", "run the compliance adapter every `DURATION`: one file per interval", "15m0s", duration(func(c *Config) *time.Duration { return &c.ComplianceInterval })},
+	{"compliance-interval", "run the compliance adapter every `DURATION`: one file per interval", compliance.DefaultAdapterInterval.String(), duration(func(c *Config) *time.Duration { return &c.ComplianceInterval })},
 	{"compliance-retention", "keep compliance events for `DURATION`, then purge them (except what a legal hold covers); 0 keeps them forever", "0s", setter{apply: complianceRetention, value: func(c *Config) any { return c.ComplianceRetention }}},
 	{"archive-retention", "keep each account's own archive of 1:1 messages (XEP-0313) for `DURATION`, then purge it (except what a legal hold covers; runs with the compliance worker); 0 keeps it forever", "0s", setter{apply: archiveRetention, value: func(c *Config) any { return c.ArchiveRetention }}},
 	{"compliance-per-room", "write one compliance XML file per room and interval instead of one per interval", "false", boolean(func(c *Config) *bool { return &c.CompliancePerRoom })},
