@@ -1,7 +1,9 @@
 package xmpp
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -107,6 +109,26 @@ func TestAdminCommands(t *testing.T) {
 	c.startTLS()
 	if c.scramAuth("SCRAM-SHA-256", "carol", "n3w-pw") {
 		t.Error("a deleted account logged in")
+	}
+
+	// Each change and the announcement are captured for compliance with
+	// the administrator as the actor, as from the admin console.
+	evs, err := ts.store.ReadOutbox(t.Context(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		if ev.Actor == "boss@localhost" {
+			var p struct{ User, Via string }
+			json.Unmarshal(ev.Payload, &p)
+			got = append(got, ev.Type+" "+p.User+" "+p.Via)
+		}
+	}
+	want := []string{"account.add carol@localhost xep-0133", "account.password carol@localhost xep-0133",
+		"announcement  xep-0133", "account.delete carol@localhost xep-0133"}
+	if !slices.Equal(got, want) {
+		t.Errorf("compliance events of the admin's commands %q, want %q", got, want)
 	}
 
 	// Taken off the list (parleyd's reload): refused on the next command,

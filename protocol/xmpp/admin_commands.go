@@ -2,10 +2,13 @@ package xmpp
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/parleychat/parley/storage"
 )
 
 // Service administration (XEP-0133) as ad-hoc commands (XEP-0050) on the
@@ -158,6 +161,9 @@ func (s *Server) adminCommand(ctx context.Context, r *request) (*Element, error)
 			return nil, err
 		}
 		s.log.Info("account added by an administrator", "user", user, "admin", owner)
+		if err := s.recordAdminAction(ctx, r, "account.add", map[string]any{"user": user + "@" + s.cfg.Domain}); err != nil {
+			return nil, err
+		}
 		return done(node, id, "Added "+user+"@"+s.cfg.Domain+"."), nil
 	case nsAdmin + "#delete-user":
 		var names []string
@@ -184,6 +190,9 @@ func (s *Server) adminCommand(ctx context.Context, r *request) (*Element, error)
 				return nil, err
 			}
 			s.log.Info("account deleted by an administrator", "user", u, "admin", owner)
+			if err := s.recordAdminAction(ctx, r, "account.delete", map[string]any{"user": u + "@" + s.cfg.Domain}); err != nil {
+				return nil, err
+			}
 		}
 		return done(node, id, fmt.Sprintf("Deleted %d accounts.", len(users))), nil
 	case nsAdmin + "#change-user-password":
@@ -195,6 +204,9 @@ func (s *Server) adminCommand(ctx context.Context, r *request) (*Element, error)
 			return nil, err
 		}
 		s.log.Info("password changed by an administrator", "user", user, "admin", owner)
+		if err := s.recordAdminAction(ctx, r, "account.password", map[string]any{"user": user + "@" + s.cfg.Domain}); err != nil {
+			return nil, err
+		}
 		return done(node, id, "Changed the password of "+user+"@"+s.cfg.Domain+"."), nil
 	case nsAdmin + "#get-online-users-list":
 		var bares []string
@@ -225,8 +237,35 @@ func (s *Server) adminCommand(ctx context.Context, r *request) (*Element, error)
 			}
 		}
 		s.log.Info("announcement sent", "sessions", n, "admin", owner)
+		if err := s.recordAdminAction(ctx, r, EventAnnouncement, map[string]any{"subject": subject, "body": text, "sessions": n}); err != nil {
+			return nil, err
+		}
 		return done(node, id, fmt.Sprintf("Sent to %d sessions.", n)), nil
 	}
+}
+
+// EventAnnouncement is the compliance event of an announcement to every
+// online user (XEP-0133 §4.23).
+const EventAnnouncement = "announcement"
+
+// recordAdminAction captures what an administrator did through a command
+// for compliance, as the admin console and parleyctl do for the same
+// changes (package admin: account.add, account.delete, account.password),
+// with the administrator's bare JID as the actor. A change whose event
+// cannot be recorded is answered with an error: it happened, but the
+// administrator must know the record lacks it.
+func (s *Server) recordAdminAction(ctx context.Context, r *request, typ string, detail map[string]any) error {
+	detail["via"] = "xep-0133"
+	payload, err := json.Marshal(detail)
+	if err != nil {
+		return fmt.Errorf("admin command %s: %w", typ, err)
+	}
+	ev := storage.OutboxEvent{EventID: randomID(12), Type: typ, Actor: r.from.bareJID(), Time: time.Now().UTC(), Payload: payload}
+	if err := s.cfg.Store.AppendOutbox(ctx, ev); err != nil {
+		s.log.Error("admin command: recording for compliance", "event", typ, "err", err)
+		return errInternal("done, but not recorded for compliance: " + typ)
+	}
+	return nil
 }
 
 func done(node, id, note string) *Element {
