@@ -1,10 +1,15 @@
 package interop
 
 import (
+	"bufio"
+	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -303,5 +308,82 @@ func TestSippFederationRoomOccupant(t *testing.T) {
 	}
 	for _, w := range missing {
 		t.Errorf("the lobby's compliance export has no event matching %s:\n%s", w, export)
+	}
+}
+
+// TestSIPFederationTLSIdentity: --sip-trusted-peers names a domain, whose
+// server is trusted on SIP over TLS by its certificate (RFC 5922 §7.1),
+// verified against --s2s-ca. OpenSSL's s_client plays sipfed.test's server
+// with a certificate for sipfed.test from the test's CA: its MESSAGE from
+// carol@sipfed.test to the lobby is taken (200) and captured with carol as
+// the actor. The same MESSAGE with a self-signed certificate for
+// sipfed.test is refused (403) and not taken.
+func TestSIPFederationTLSIdentity(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Fatalf("openssl not found on PATH (%v)\nInstall it with: apt-get install -y openssl", err)
+	}
+	t.Parallel()
+	s := newServer(t, "")
+	ca := newTestCA(t, s.dir)
+	good, goodKey := filepath.Join(s.dir, "sipfed.pem"), filepath.Join(s.dir, "sipfed.key")
+	writeCert(t, ca, good, goodKey, sipFedDomain)
+	self, selfKey := filepath.Join(s.dir, "self.pem"), filepath.Join(s.dir, "self.key")
+	writeSelfSigned(t, self, selfKey, sipFedDomain)
+	port := freePorts(t, 1)[0]
+	s.args = append(s.args, "--sip-tls", "127.0.0.1:"+strconv.Itoa(port), "--sip-trusted-peers", sipFedDomain, "--s2s-ca", ca.pemFile)
+	s.start()
+	s.mustCtl("room", "create", "lobby", "--privacy", "open")
+
+	send := func(cert, key, body string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, openssl, "s_client", "-connect", "127.0.0.1:"+strconv.Itoa(port),
+			"-cert", cert, "-key", key, "-quiet")
+		to := "sip:lobby@conference." + domain
+		cmd.Stdin = strings.NewReader(fmt.Sprintf("MESSAGE %s SIP/2.0\r\nVia: SIP/2.0/TLS %s:5061;branch=z9hG4bK%s;rport\r\n"+
+			"Max-Forwards: 70\r\nFrom: <sip:carol@%s>;tag=t1\r\nTo: <%s>\r\nCall-ID: %s@%s\r\nCSeq: 1 MESSAGE\r\n"+
+			"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %d\r\n\r\n%s",
+			to, sipFedDomain, randomHex(t, 8), sipFedDomain, to, randomHex(t, 8), sipFedDomain, len(body), body))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); cmd.Wait() }()
+		r := bufio.NewReader(out)
+		for {
+			line, err := r.ReadString('\n')
+			if m := regexp.MustCompile(`^SIP/2\.0 ([2-6]\d\d) `).FindStringSubmatch(line); m != nil {
+				return m[1]
+			}
+			if err != nil {
+				t.Fatalf("openssl s_client got no final response: %v\n%s\nparleyd:\n%s", err, stderr.String(), s.tail(s.stderr, 20))
+			}
+		}
+	}
+	if got := send(good, goodKey, "hello lobby over tls"); got != "200" {
+		t.Errorf("MESSAGE with a certificate for %s from the trusted CA: %s, want 200", sipFedDomain, got)
+	}
+	if got := send(self, selfKey, "self-signed and spoofed"); got != "403" {
+		t.Errorf("MESSAGE with a self-signed certificate for %s: %s, want 403", sipFedDomain, got)
+	}
+	var export string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		export, _ = s.ctl("compliance", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--room", "lobby", "--format", "json")
+		if strings.Contains(export, "hello lobby over tls") {
+			break
+		}
+	}
+	if !regexp.MustCompile(`"type":"post".*"actor":"carol@` + regexp.QuoteMeta(sipFedDomain) + `".*hello lobby over tls|hello lobby over tls.*"actor":"carol@` + regexp.QuoteMeta(sipFedDomain) + `"`).MatchString(export) {
+		t.Errorf("the lobby's export has no post by carol@%s:\n%s", sipFedDomain, export)
+	}
+	if strings.Contains(export, "spoofed") {
+		t.Errorf("the refused MESSAGE was taken:\n%s", export)
 	}
 }

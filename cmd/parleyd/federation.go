@@ -32,19 +32,9 @@ func (n *node) federation(ctx context.Context, store storage.Store) (*xmpp.S2SCo
 	if err != nil {
 		return nil, fmt.Errorf("federation: dialback secret: %w", err)
 	}
-	roots, err := x509.SystemCertPool()
+	roots, err := n.peerRoots()
 	if err != nil {
-		n.log.Warn("federation: no system CA certificates; only --s2s-ca is trusted", "err", err)
-		roots = x509.NewCertPool()
-	}
-	if cfg.S2SCA != "" {
-		pem, err := os.ReadFile(cfg.S2SCA)
-		if err != nil {
-			return nil, fmt.Errorf("--s2s-ca: %w", err)
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--s2s-ca %s: no PEM certificate in it", cfg.S2SCA)
-		}
+		return nil, err
 	}
 	return &xmpp.S2SConfig{
 		DialbackSecret:    secret,
@@ -102,4 +92,25 @@ func publishS2S(ctx context.Context, store storage.FederationStatus, node string
 		case <-t.C:
 		}
 	}
+}
+
+// peerRoots are the CAs other servers' certificates verify against: the
+// system's and --s2s-ca (XMPP links; SIP peers trusted by name,
+// --sip-trusted-peers).
+func (n *node) peerRoots() (*x509.CertPool, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		n.log.Warn("federation: no system CA certificates; only --s2s-ca is trusted", "err", err)
+		roots = x509.NewCertPool()
+	}
+	if ca := n.cfg.S2SCA; ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("--s2s-ca: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--s2s-ca %s: no PEM certificate in it", ca)
+		}
+	}
+	return roots, nil
 }

@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"flag"
@@ -343,11 +344,18 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		return err
 	}
 	defer closeCompliance()
+	var sipPeerRoots *x509.CertPool
+	if len(cfg.SIPTrustedPeerNames) > 0 {
+		if sipPeerRoots, err = n.peerRoots(); err != nil {
+			return err
+		}
+	}
 	sipSrv, err := sip.NewServer(sip.Config{Domain: cfg.Domain, Accounts: store, Logger: log, Version: version.Number(),
 		DigestAlgorithms: strings.Split(cfg.SIPDigest, ","), Rooms: rooms, IM: im, SendQueue: cfg.SIPSendQueue,
 		MaxSubscriptions: cfg.SIPMaxSubscriptions, Registerer: reg,
 		SourceRate: cfg.SIPSourceRate, SourceBurst: cfg.SIPSourceBurst, UserRate: cfg.SIPUserRate, UserBurst: cfg.SIPUserBurst,
-		Routes: cfg.SIPRoutes, TrustedPeers: cfg.SIPTrustedPeers, WebAllowedOrigins: cfg.HTTPAllowedOrigins})
+		Routes: cfg.SIPRoutes, TrustedPeers: cfg.SIPTrustedPeers,
+		TrustedPeerNames: cfg.SIPTrustedPeerNames, PeerRoots: sipPeerRoots, WebAllowedOrigins: cfg.HTTPAllowedOrigins})
 	if err != nil {
 		return fmt.Errorf("--sip-digest %s: %w", cfg.SIPDigest, err)
 	}

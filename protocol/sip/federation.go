@@ -41,8 +41,12 @@ func (s *Server) foreignDomain(u sip.Uri) bool {
 }
 
 // trustedPeer reports whether req came from an address in
-// Config.TrustedPeers.
+// Config.TrustedPeers, or over TLS from a server whose certificate names
+// the domain of its From, one of Config.TrustedPeerNames (tlspeer.go).
 func (s *Server) trustedPeer(req *sip.Request) bool {
+	if strings.EqualFold(req.Transport(), "TLS") && s.trustedByName(req.Source(), req.From().Address.Host) {
+		return true
+	}
 	addr, err := netip.ParseAddr(sourceHost(req))
 	if err != nil {
 		return false

@@ -19,6 +19,7 @@ package sip
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -127,6 +128,14 @@ type Config struct {
 	// TrustedPeers are the source addresses MESSAGEs from users of other
 	// domains are taken from; none means such MESSAGEs are refused.
 	TrustedPeers []netip.Prefix
+	// TrustedPeerNames are the domains whose servers MESSAGEs from their
+	// users are taken from over SIP over TLS, when the server's
+	// certificate, verified against PeerRoots, names the domain of the
+	// MESSAGE's From (tlspeer.go). Lower-case.
+	TrustedPeerNames []string
+	// PeerRoots verify the certificates of TrustedPeerNames' servers;
+	// nil means the system's.
+	PeerRoots *x509.CertPool
 	// Registerer receives the front door's Prometheus metrics
 	// (metrics.go); nil means none are registered.
 	Registerer prometheus.Registerer
@@ -157,6 +166,8 @@ type Server struct {
 
 	mu  sync.Mutex
 	udp map[string]net.PacketConn // by local address: answers to unparseable datagrams
+
+	tlsPeers tlsPeers // verified identities of SIP over TLS peers (tlspeer.go)
 
 	ws     *wsListener   // WebSocket connections from WebSocketHandler
 	wsDone chan struct{} // closed when serveWS returns
@@ -250,6 +261,7 @@ func NewServer(cfg Config) (*Server, error) {
 		joined:    make(map[string]bool),
 		subs:      make(map[string]*subscription),
 		subsByAOR: make(map[string]int),
+		tlsPeers:  tlsPeers{byKey: make(map[string]*tlsPeerConn)},
 		stop:      make(chan struct{}),
 		pruneDone: make(chan struct{}),
 		ws:        newWSListener(),
@@ -313,9 +325,15 @@ func (s *Server) ServeTCP(ln net.Listener) error {
 }
 
 // ServeTLS serves SIP over TLS (RFC 3261 §26.2) on ln with config until ln
-// is closed.
+// is closed. With Config.TrustedPeerNames, peers are asked for a
+// certificate (not required: phones have none), which may make another
+// domain's server trusted (tlspeer.go).
 func (s *Server) ServeTLS(ln net.Listener, config *tls.Config) error {
-	return s.srv.ServeTLS(tls.NewListener(ln, config))
+	if len(s.cfg.TrustedPeerNames) > 0 && config.ClientAuth == tls.NoClientCert {
+		config = config.Clone()
+		config.ClientAuth = tls.RequestClientCert
+	}
+	return s.srv.ServeTLS(&tlsPeerListener{Listener: tls.NewListener(ln, config), s: s})
 }
 
 // Close stops the housekeeping and sipgo's transaction and transport

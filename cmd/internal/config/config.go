@@ -252,9 +252,12 @@ type Config struct {
 	S2SStanzaBurst    int
 
 	// SIPRoutes maps other SIP domains to host:port (sip.Config.Routes);
-	// SIPTrustedPeers are the addresses their MESSAGEs are taken from.
-	SIPRoutes       map[string]string
-	SIPTrustedPeers []netip.Prefix
+	// SIPTrustedPeers are the addresses their MESSAGEs are taken from,
+	// SIPTrustedPeerNames the domains whose servers' certificates are
+	// trusted on SIP over TLS.
+	SIPRoutes           map[string]string
+	SIPTrustedPeers     []netip.Prefix
+	SIPTrustedPeerNames []string
 }
 
 // Loader connects a flag.FlagSet to the key table. Create it with Register

@@ -335,9 +335,10 @@ func TestChanges(t *testing.T) {
 }
 
 // SIP federation's lists: routes as --s2s-route's; trusted peers are
-// addresses or prefixes (an address is its own /32 or /128).
+// addresses or prefixes (an address is its own /32 or /128), or domains
+// (normalised).
 func TestSIPFederationLists(t *testing.T) {
-	c, err := load(t, "--sip-route", "SipFed.Test=127.0.0.1:5090,tcp.test=127.0.0.1:5091;Transport=TCP", "--sip-trusted-peers", "127.0.0.1, 10.1.0.0/16", "--sip-trusted-peers", "::1")
+	c, err := load(t, "--sip-route", "SipFed.Test=127.0.0.1:5090,tcp.test=127.0.0.1:5091;Transport=TCP", "--sip-trusted-peers", "127.0.0.1, 10.1.0.0/16, SipFed.Test", "--sip-trusted-peers", "::1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,8 +349,11 @@ func TestSIPFederationLists(t *testing.T) {
 	if !reflect.DeepEqual(c.SIPTrustedPeers, want) {
 		t.Errorf("trusted peers = %v, want %v", c.SIPTrustedPeers, want)
 	}
+	if !reflect.DeepEqual(c.SIPTrustedPeerNames, []string{"sipfed.test"}) {
+		t.Errorf("trusted peer names = %v, want [sipfed.test]", c.SIPTrustedPeerNames)
+	}
 	for _, c := range [][2]string{{"--sip-route", "sipfed.test=nohostport"}, {"--sip-route", "sipfed.test=127.0.0.1:5090;transport=sctp"},
-		{"--sip-route", "sipfed.test=127.0.0.1:5090;maddr=x"}, {"--s2s-route", "remote.test=127.0.0.1:5269;transport=tcp"}, {"--sip-trusted-peers", "sipfed.test"}} {
+		{"--sip-route", "sipfed.test=127.0.0.1:5090;maddr=x"}, {"--s2s-route", "remote.test=127.0.0.1:5269;transport=tcp"}, {"--sip-trusted-peers", "10.1.0.0/33"}, {"--sip-trusted-peers", "sip fed"}, {"--sip-trusted-peers", "127.0.0.300"}} {
 		flag, bad := c[0], c[1]
 		if _, err := load(t, flag, bad); err == nil || !strings.Contains(err.Error(), flag) {
 			t.Errorf("%s %q: err = %v, want an error naming the flag", flag, bad, err)

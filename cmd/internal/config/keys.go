@@ -14,6 +14,7 @@ import (
 
 	"github.com/parleychat/parley/admin"
 	"github.com/parleychat/parley/compliance"
+	"github.com/parleychat/parley/internal/identity"
 	"github.com/parleychat/parley/internal/realip"
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/pool"
@@ -72,12 +73,12 @@ var keys = []key{
 	{"sip-user-burst", "let a SIP user send `N` authenticated requests at once before --sip-user-rate applies", strconv.Itoa(sip.DefaultUserBurst), count(func(c *Config) *int { return &c.SIPUserBurst })},
 	{"sip-max-subscriptions", "allow `N` conference roster subscriptions (SUBSCRIBE, RFC 4575) per SIP user", strconv.Itoa(sip.DefaultMaxSubscriptions), count(func(c *Config) *int { return &c.SIPMaxSubscriptions })},
 	{"sip-route", "send MESSAGEs for users of the SIP `DOMAIN=HOST:PORT` there (over UDP, or TCP with HOST:PORT;transport=tcp) instead of where DNS says (RFC 3263: NAPTR, SRV _sip._udp and _sip._tcp, then port 5060), XMPP users' chat messages to DOMAIN too; repeatable or comma-separated", "", setter{apply: sipRoutes, list: true, value: func(c *Config) any { return c.SIPRoutes }}},
-	{"sip-trusted-peers", "take MESSAGEs from users of other SIP domains only from the source addresses in `LIST` (IP addresses or ADDR/BITS, comma-separated), without digest authentication; empty refuses them all", "", setter{apply: sipTrustedPeers, list: true, value: func(c *Config) any { return c.SIPTrustedPeers }}},
+	{"sip-trusted-peers", "take MESSAGEs from users of other SIP domains, without digest authentication, only from the peers in `LIST` (comma-separated): source addresses (IP addresses or ADDR/BITS), or domains, whose server is known on SIP over TLS by a certificate naming the domain of the MESSAGE's From (verified against the system's CAs and --s2s-ca); empty refuses them all", "", setter{apply: sipTrustedPeers, list: true, value: func(c *Config) any { return trustedPeersValue(c) }}},
 	{"strict-listeners", "stop at start-up when any listener cannot open; by default an optional listener (direct TLS, server-to-server, SIP, SIP TLS, HTTP, HTTPS, admin HTTP) whose port is taken is skipped with a warning", "false", boolean(func(c *Config) *bool { return &c.StrictListeners })},
 	{"xmpp-s2s", "accept other XMPP servers (federation: RFC 6120 server-to-server with STARTTLS, dialback or certificates) on `ADDR`; empty turns federation off both ways", ":5269", str(func(c *Config) *string { return &c.XMPPS2S })},
 	{"xmpp-s2s-tls", "accept other XMPP servers with direct TLS (XEP-0368, ALPN xmpp-server; publish it as _xmpps-server._tcp) on `ADDR`, besides --xmpp-s2s; empty disables", "", str(func(c *Config) *string { return &c.XMPPS2STLS })},
 	{"s2s-secure-auth", "require every federated server to present a certificate that verifies for its domain (RFC 6125, against the system's CAs and --s2s-ca); dialback alone is then refused", "false", boolean(func(c *Config) *bool { return &c.S2SSecureAuth })},
-	{"s2s-ca", "trust the CA certificates in PEM `FILE` too for federated servers' certificates (SASL EXTERNAL, --s2s-secure-auth)", "", str(func(c *Config) *string { return &c.S2SCA })},
+	{"s2s-ca", "trust the CA certificates in PEM `FILE` too for federated servers' certificates (SASL EXTERNAL, --s2s-secure-auth; SIP servers of the domains in --sip-trusted-peers)", "", str(func(c *Config) *string { return &c.S2SCA })},
 	{"s2s-route", "reach federated `DOMAIN=HOST:PORT` there instead of through DNS (SRV _xmpp-server._tcp, then port 5269); repeatable or comma-separated", "", setter{apply: s2sRoutes, list: true, value: func(c *Config) any { return c.S2SRoutes }}},
 	{"s2s-allow", "federate only with the domains in `LIST` (comma-separated, sub-domains included); empty allows every domain not denied", "", domainList(func(c *Config) *[]string { return &c.S2SAllow })},
 	{"s2s-deny", "never federate with the domains in `LIST` (comma-separated, sub-domains included): their links are refused and nothing is sent to them", "", domainList(func(c *Config) *[]string { return &c.S2SDeny })},
@@ -262,10 +263,12 @@ func parseRoutes(what, v string) (map[string]string, error) {
 	return routes, nil
 }
 
-// sipTrustedPeers sets the addresses other SIP domains' MESSAGEs are
-// taken from: IP addresses or CIDR prefixes, comma-separated.
+// sipTrustedPeers sets whom other SIP domains' MESSAGEs are taken from:
+// source addresses (IP addresses or CIDR prefixes) and domains, whose
+// servers are known by their certificates on SIP over TLS;
+// comma-separated.
 func sipTrustedPeers(c *Config, v string) error {
-	c.SIPTrustedPeers = nil
+	c.SIPTrustedPeers, c.SIPTrustedPeerNames = nil, nil
 	for _, a := range strings.Split(v, ",") {
 		if a = strings.TrimSpace(a); a == "" {
 			continue
@@ -274,7 +277,12 @@ func sipTrustedPeers(c *Config, v string) error {
 		if err != nil {
 			addr, aerr := netip.ParseAddr(a)
 			if aerr != nil {
-				return fmt.Errorf("invalid SIP trusted peer %q: want an IP address or ADDR/BITS", a)
+				name, nerr := identity.DomainJID(a)
+				if nerr != nil || strings.ContainsAny(a, ":/") || strings.Trim(a, "0123456789.") == "" {
+					return fmt.Errorf("invalid SIP trusted peer %q: want an IP address, ADDR/BITS or a domain", a)
+				}
+				c.SIPTrustedPeerNames = append(c.SIPTrustedPeerNames, name)
+				continue
 			}
 			p = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
 		}
@@ -571,4 +579,13 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid size %q: want bytes such as 262144 or 256KiB", s)
 	}
 	return n * factor, nil
+}
+
+// trustedPeersValue is --sip-trusted-peers as set: addresses, then names.
+func trustedPeersValue(c *Config) []string {
+	var out []string
+	for _, p := range c.SIPTrustedPeers {
+		out = append(out, p.String())
+	}
+	return append(out, c.SIPTrustedPeerNames...)
 }
