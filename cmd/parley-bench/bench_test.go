@@ -87,7 +87,7 @@ func TestBenchAgainstParleyd(t *testing.T) {
 // startParleyd builds parleyd, starts it on a free loopback port with its
 // data in dir, and returns its pid and c2s address. It is stopped with
 // SIGTERM when the test ends.
-func startParleyd(t *testing.T, dir string) (pid int, addr string) {
+func startParleyd(t *testing.T, dir string, extra ...string) (pid int, addr string) {
 	t.Helper()
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin+string(os.PathSeparator), "./cmd/parleyd")
@@ -95,8 +95,8 @@ func startParleyd(t *testing.T, dir string) (pid int, addr string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build parleyd: %v\n%s", err, out)
 	}
-	cmd := exec.Command(filepath.Join(bin, "parleyd"), "--data", dir,
-		"--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--https", "", "--http", "", "--admin-http", "", "--sip", "", "--sip-tls", "", "--xmpp-s2s", "", "--log-level", "warn")
+	cmd := exec.Command(filepath.Join(bin, "parleyd"),
+		append([]string{"--data", dir, "--xmpp-c2s", "127.0.0.1:0", "--xmpp-tls", "", "--https", "", "--http", "", "--admin-http", "", "--sip", "", "--sip-tls", "", "--xmpp-s2s", "", "--log-level", "warn"}, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/xdg-go/scram"
+	"golang.org/x/sys/unix"
 )
 
 // A minimal XMPP client (RFC 6120): just enough to log in the way real
@@ -85,6 +86,11 @@ type ClientConfig struct {
 	// Register creates the account by in-band registration (XEP-0077)
 	// before authenticating; an existing account is not an error.
 	Register bool
+	// RecvBuffer, if positive, is the TCP receive buffer (SO_RCVBUF) in
+	// bytes, set before connecting so that it also bounds the window the
+	// server may fill: a client that stops reading then stops the server
+	// after that much, as one on a bad link does.
+	RecvBuffer int
 }
 
 // Client is one logged-in XMPP session.
@@ -165,6 +171,20 @@ func Login(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	var d net.Dialer
 	if cfg.Source != nil {
 		d.LocalAddr = &net.TCPAddr{IP: cfg.Source}
+	}
+	if cfg.RecvBuffer > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, cfg.RecvBuffer)
+			}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("setting SO_RCVBUF: %w", serr)
+			}
+			return nil
+		}
 	}
 	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err := step(phaseConnect, err); err != nil {
@@ -522,6 +542,32 @@ func (c *Client) write(b []byte) error {
 	}
 	_, err := c.conn.Write(b)
 	return err
+}
+
+// PeerClosed reports whether the server has closed the TCP connection (a
+// FIN or a reset arrived), without reading from it: data the client has
+// not read may still wait in the socket. It reads the kernel's TCP state.
+func (c *Client) PeerClosed() bool {
+	tc, ok := c.raw.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return true // already closed here
+	}
+	var state uint8
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		var info *unix.TCPInfo
+		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		if serr == nil {
+			state = info.State
+		}
+	}); err != nil || serr != nil {
+		return true
+	}
+	return state != unix.BPF_TCP_ESTABLISHED
 }
 
 // Close ends the stream politely (</stream:stream>) and closes the

@@ -72,6 +72,11 @@ type fleet struct {
 	opts   loginOptions
 	log    *slog.Logger
 	handle func(i int, c *Client, e *element) // called on the readers
+	// recvBuffer, if set, gives session i's TCP receive buffer (see
+	// ClientConfig.RecvBuffer); ended, if set, is told when an
+	// established session's stream ends before close, and why.
+	recvBuffer func(i int) int
+	ended      func(i int, err error)
 
 	closing atomic.Bool
 	readers sync.WaitGroup
@@ -164,6 +169,7 @@ func (f *fleet) session(ctx context.Context, i int, sem <-chan struct{}, logins 
 		NoTLS:        f.opts.NoTLS,
 		Register:     f.opts.Register,
 		Source:       f.opts.Sources.pick(i),
+		RecvBuffer:   f.recvBufferOf(i),
 	})
 	<-sem
 	f.mu.Lock()
@@ -192,6 +198,13 @@ func (f *fleet) session(ctx context.Context, i int, sem <-chan struct{}, logins 
 	f.read(i, c)
 }
 
+func (f *fleet) recvBufferOf(i int) int {
+	if f.recvBuffer == nil {
+		return 0
+	}
+	return f.recvBuffer(i)
+}
+
 // read handles session i's incoming stanzas until its stream ends.
 func (f *fleet) read(i int, c *Client) {
 	for {
@@ -199,11 +212,15 @@ func (f *fleet) read(i int, c *Client) {
 		if err != nil {
 			f.mu.Lock()
 			f.clients[i] = nil
-			if !f.closing.Load() {
+			closing := f.closing.Load()
+			if !closing {
 				f.dropped[failureReason(err)]++
 				f.log.Debug("session ended", "user", f.username(i), "err", err)
 			}
 			f.mu.Unlock()
+			if !closing && f.ended != nil {
+				f.ended(i, err)
+			}
 			c.Close()
 			return
 		}

@@ -7,6 +7,7 @@
 //	parley-bench chat     --addr HOST:PORT --pairs N --rate R --duration D [--pid PID]
 //	parley-bench rooms    --addr HOST:PORT --storage DSN --rooms R --size K --rate P --duration D [--pid PID]
 //	parley-bench rooms    --addr HOST:PORT --mix 1x16000,10x150,100x30 --rates 250,500,1000 ...
+//	parley-bench bigroom  --addr HOST:PORT --storage DSN --occupants 16000 --stalled 100 --rate P [--pid PID]
 //	parley-bench suite    [--servers parley-sqlite,parley-mysql,prosody,ejabberd] [--out DIR]
 //	parley-bench table    DIR/suite.json ...
 //
@@ -124,6 +125,8 @@ Commands:
   sessions   open and hold many client sessions; login latency, server memory per session
   chat       send 1:1 messages between pairs of sessions; delivery rate and latency
   rooms      occupants of many rooms post to them; delivery rate, post->delivery latency
+  bigroom    one room of many occupants (16,000): join time, posts/s and latency, and
+             --stalled occupants that stop reading, which the server must cut off
   suite      start Parley (SQLite, MySQL), Prosody and ejabberd in turn and run the
              scenarios on each; one table side by side (make bench)
   table      print the side-by-side table of suite reports
@@ -233,6 +236,42 @@ their reflection to their sender.
 		fs.DurationVar(&o.StallTimeout, "stall-timeout", 10*time.Second, "at saturation, stop when no post was reflected for `DURATION`")
 		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its RSS per joined session and its CPU time while posting")
 		exec = func(ctx context.Context, log *slog.Logger) (report, error) { return result(runRooms(ctx, log, o)) }
+	case "bigroom":
+		synopsis = `One room of --occupants sessions (the seed's largest is 16,000): creates the
+room in --storage if missing, logs everyone in, joins them (join time), then
+posts --rate posts/s for --duration with every occupant reading (the
+baseline), then --stall-duration more at the same rate while the last
+--stalled occupants stop reading their sockets (they connect with a
+--stalled-rcvbuf TCP receive buffer, as a client on a bad link). Reports the
+other occupants' post->delivery latency in each phase, lost, duplicated and
+out-of-order deliveries (every occupant must see the room's one order), and
+which stalled occupants the server cut off as slow consumers and when (read
+from the kernel's TCP state, without reading the socket).
+One process holds ~19,900 sessions: run more with --offset, each its own room.
+`
+		var o roomsOptions
+		o.register(fs, "login-rate")
+		o.Rooms = 1
+		fs.StringVar(&o.Storage, "storage", "", "create the room in the server's content database `DSN` if missing (empty: it must exist, or the first join creates it)")
+		fs.StringVar(&o.RoomPrefix, "room-prefix", "bench-bigroom-", "the room is `PREFIX`0 at conference.DOMAIN")
+		fs.StringVar(&o.MUCDomain, "muc-domain", "", "the room's `DOMAIN` (default conference.DOMAIN)")
+		fs.IntVar(&o.Size, "occupants", 1000, "put `N` occupants in the room")
+		fs.IntVar(&o.Stalled, "stalled", 0, "of which `N` stop reading in the second phase (0: no second phase)")
+		fs.IntVar(&o.StalledRecvBuffer, "stalled-rcvbuf", 8192, "the stalled occupants' TCP receive buffer, `BYTES`")
+		fs.Float64Var(&o.Rate, "rate", 10, "post `P` messages per second, each from a random reading occupant")
+		fs.IntVar(&o.BodySize, "body-size", 0, "pad each post's body with `BYTES` of filler")
+		fs.DurationVar(&o.Duration, "duration", 30*time.Second, "post for `DURATION` with every occupant reading")
+		fs.DurationVar(&o.StallDuration, "stall-duration", 60*time.Second, "then post for `DURATION` with --stalled occupants not reading")
+		fs.BoolVar(&o.StallUntilCut, "stall-until-cut", false, "end the stalled phase as soon as every stalled occupant is cut off (--stall-duration at most)")
+		fs.DurationVar(&o.Grace, "grace", 40*time.Second, "then wait up to `DURATION` for deliveries under way and for the server to cut the stalled occupants off")
+		fs.DurationVar(&o.Progress, "progress", 5*time.Second, "write a live progress line every `INTERVAL` while posting (0: never)")
+		fs.IntVar(&o.JoinInFlight, "join-inflight", 64, "at most `N` joins under way at once")
+		fs.DurationVar(&o.JoinTimeout, "join-timeout", 120*time.Second, "give up on a join after `DURATION`")
+		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its RSS per joined session and its CPU time while posting")
+		exec = func(ctx context.Context, log *slog.Logger) (report, error) {
+			o.StallTimeout = o.Grace
+			return result(runRooms(ctx, log, o))
+		}
 	case "suite":
 		synopsis = `Starts each server in turn, fresh, with a configuration generated for the run
 (limits and shapers off, room archiving on; see servers.go), creates the

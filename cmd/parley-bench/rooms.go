@@ -57,6 +57,20 @@ type roomsOptions struct {
 	// for that long (posts lost, or the server stuck).
 	StallTimeout time.Duration
 	PID          int
+	// Stalled, if positive, is how many occupants of the first room stop
+	// reading their socket for a second posting phase (StallDuration
+	// long, after a baseline phase of Duration in which every occupant
+	// reads): the slow-consumer test of the bigroom command. They connect
+	// with a StalledRecvBuffer-byte TCP receive buffer, are never
+	// senders, and their deliveries are counted apart from the others'.
+	Stalled           int
+	StalledRecvBuffer int
+	StallDuration     time.Duration
+	// StallUntilCut ends the stalled phase as soon as the server has cut
+	// every stalled occupant off (StallDuration is then the longest).
+	StallUntilCut bool
+	// BodySize pads each post's body to about that many bytes.
+	BodySize int
 }
 
 // RoomsReport is the result of the rooms command.
@@ -129,6 +143,12 @@ type RoomsReport struct {
 	LatencyHist Hist           `json:"latency_hist"`
 	AckHist     Hist           `json:"ack_hist"`
 	Dropped     map[string]int `json:"dropped"`
+	// OutOfOrder counts the sessions (stalled ones apart) that received
+	// their room's posts in an order other than the room's: every
+	// occupant must see one order, that of the room's first occupant.
+	OutOfOrder int `json:"out_of_order"`
+	// Stall is the slow-consumer test (Stalled occupants), if run.
+	Stall *StallReport `json:"stall,omitempty"`
 
 	// ServerSessions covers logins and joins: RSS before the first login
 	// and after the last join, kB per joined session. Server covers the
@@ -158,10 +178,38 @@ type roomsRecorder struct {
 	acked     atomic.Int64
 	slots     chan struct{} // saturation: one per post awaiting reflection
 
+	// The slow-consumer test: stalled marks the sessions that stop
+	// reading (by index; nil without the test); while stalling is set
+	// their readers wait for release. order is each session's deliveries
+	// so far, in the order received, as a count and a running hash.
+	stalled          []bool
+	stalling         atomic.Bool
+	stallGate        chan struct{}
+	releaseOnce      sync.Once
+	order            []orderState
+	stalledDelivered atomic.Int64
+	cutMu            sync.Mutex // guards the cut-off times while they are watched
+
 	mu           sync.Mutex
 	foreign      int
 	bounced      map[string]int
 	joinFailures map[string]int
+}
+
+// orderState is the posts one session received, in order: how many and a
+// hash of their sequence numbers in that order (see orderHash).
+type orderState struct {
+	n int
+	h uint64
+}
+
+// orderHash extends h, the hash of a sequence of posts, by seq (FNV-1a
+// over the numbers).
+func orderHash(h uint64, seq int) uint64 {
+	if h == 0 {
+		h = 14695981039346656037
+	}
+	return (h ^ uint64(seq+1)) * 1099511628211
 }
 
 // unsent marks a post whose write failed: nobody expects it.
@@ -172,8 +220,13 @@ type roomState struct {
 	jid string // bare room JID
 
 	mu        sync.Mutex
-	occupants []int    // joined sessions
+	occupants []int    // joined sessions (stalled ones apart)
+	stalled   []int    // joined sessions that stop reading (Stalled)
 	counts    []uint16 // deliveries by post sequence number
+	// ref is the occupant whose order of deliveries is the room's (the
+	// first joined; -1 before posting), order that order.
+	ref       int
+	order     []int32
 	lastRecv  time.Duration
 	misrouted int
 }
@@ -203,6 +256,10 @@ func (r *roomsRecorder) roomOf(i int) int {
 // onStanza is the fleet's handler: session i is an occupant of room
 // i/size.
 func (r *roomsRecorder) onStanza(i int, _ *Client, e *element) {
+	if r.stalled != nil && r.stalled[i] && r.stalling.Load() {
+		// Stop reading: what the server sends waits in the socket.
+		<-r.stallGate
+	}
 	now := time.Since(r.start)
 	switch e.XMLName.Local {
 	case "presence":
@@ -263,9 +320,9 @@ func (r *roomsRecorder) onMessage(i int, e *element, now time.Duration) {
 		}
 		return
 	}
-	// pb RUN ROOM SEQ SENDER SENT
+	// pb RUN ROOM SEQ SENDER SENT [PADDING]
 	f := strings.Fields(body.Text)
-	if len(f) != 6 || f[0] != "pb" {
+	if (len(f) != 6 && len(f) != 7) || f[0] != "pb" {
 		return
 	}
 	room, err1 := strconv.Atoi(f[2])
@@ -288,6 +345,18 @@ func (r *roomsRecorder) onMessage(i int, e *element, now time.Duration) {
 	if rs.counts[seq] == unsent {
 		// A write reported failed, yet the post got through.
 		rs.counts[seq] = 0
+	}
+	// Only this session's reader touches its order.
+	os := &r.order[i]
+	os.n++
+	os.h = orderHash(os.h, seq)
+	if r.stalled != nil && r.stalled[i] {
+		rs.mu.Unlock()
+		r.stalledDelivered.Add(1)
+		return
+	}
+	if i == rs.ref {
+		rs.order = append(rs.order, int32(seq))
 	}
 	rs.counts[seq]++
 	rs.lastRecv = max(rs.lastRecv, now)
@@ -375,6 +444,9 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	if err := checkFDs(n); err != nil {
 		return nil, err
 	}
+	if o.Stalled < 0 || (o.Stalled > 0 && o.Stalled >= sizes[0]) {
+		return nil, fmt.Errorf("--stalled must be fewer than the first room's %d occupants, not %d", sizes[0], o.Stalled)
+	}
 	r := &RoomsReport{
 		Command:         "rooms",
 		Addr:            o.Addr,
@@ -410,6 +482,8 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 		mucDomain:    o.MUCDomain,
 		roomPrefix:   o.RoomPrefix,
 		joins:        make([]joinState, n),
+		order:        make([]orderState, n),
+		stallGate:    make(chan struct{}),
 		bounced:      make(map[string]int),
 		joinFailures: make(map[string]int),
 	}
@@ -417,8 +491,18 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 		rec.mucDomain = "conference." + o.Domain
 	}
 	for k := range sizes {
-		rec.rooms = append(rec.rooms, &roomState{jid: o.RoomPrefix + strconv.Itoa(k) + "@" + rec.mucDomain})
+		rec.rooms = append(rec.rooms, &roomState{jid: o.RoomPrefix + strconv.Itoa(k) + "@" + rec.mucDomain, ref: -1})
 	}
+	if o.Stalled > 0 {
+		// The last occupants of the first room.
+		rec.stalled = make([]bool, n)
+		for i := sizes[0] - o.Stalled; i < sizes[0]; i++ {
+			rec.stalled[i] = true
+		}
+	}
+	// However the run ends, blocked readers must be let go before the
+	// sessions close.
+	defer rec.releaseStalled()
 	for i := range rec.joins {
 		rec.joins[i].done = make(chan string, 1)
 		rec.joins[i].configured = make(chan string, 1)
@@ -434,6 +518,23 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	sessionsStart := time.Now()
 	f := newFleet(o.loginOptions, log, rec.onStanza)
 	defer f.close()
+	stallEnds := make(map[string]int)
+	var stallEndsMu sync.Mutex
+	if rec.stalled != nil {
+		f.recvBuffer = func(i int) int {
+			if rec.stalled[i] {
+				return o.StalledRecvBuffer
+			}
+			return 0
+		}
+		f.ended = func(i int, err error) {
+			if rec.stalled[i] {
+				stallEndsMu.Lock()
+				stallEnds[endReason(err)]++
+				stallEndsMu.Unlock()
+			}
+		}
+	}
 	log.Info("logging in", "sessions", n, "addr", o.Addr)
 	f.connect(ctx, n)
 	r.Login = f.loginReport()
@@ -481,6 +582,7 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	for _, rs := range rec.rooms {
 		if len(rs.occupants) > 0 {
 			active = append(active, rs)
+			rs.ref = rs.occupants[0]
 		}
 	}
 	r.RoomsActive = len(active)
@@ -512,19 +614,42 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 		rec.slots = make(chan struct{}, o.InFlight)
 	}
 	rates := o.Rates
-	if len(rates) == 0 {
-		rates = []float64{o.Rate}
-	} else {
+	durations := make([]time.Duration, len(rates))
+	var names []string
+	switch {
+	case len(rates) == 0 && o.Stalled > 0:
+		// A baseline phase with every occupant reading, then the same
+		// rate with the stalled ones not reading.
+		rates, durations, names = []float64{o.Rate, o.Rate}, []time.Duration{o.Duration, o.StallDuration}, []string{"baseline", "stalled"}
+		r.Mode = "stall"
+	case len(rates) == 0:
+		rates, durations = []float64{o.Rate}, []time.Duration{o.Duration}
+	default:
 		r.Mode, r.TargetRate = "steps", 0
+		for k := range durations {
+			durations[k] = o.Duration
+		}
 	}
+	var stallStart time.Time
+	cutAt := make([]time.Duration, n) // by stalled session: when the server closed it, from stallStart
+	stopWatch := func() {}
 	log.Info("posting", "mode", r.Mode, "rates", rates, "inflight", r.InFlight, "for", o.Duration, "rooms", len(active))
 	begin := time.Now()
 	var posts atomic.Int64
 	stopProgress := rec.progress(o.Progress, begin, func() int { return int(posts.Load()) })
-	var buf []byte
-	for _, rate := range rates {
+	var buf, pad []byte
+	if o.BodySize > 0 {
+		pad = append([]byte{' '}, padding(o.BodySize)...)
+	}
+	for step, rate := range rates {
+		if step < len(names) && names[step] == "stalled" {
+			stallStart = time.Now()
+			rec.stalling.Store(true)
+			log.Info("stalled occupants stop reading", "stalled", o.Stalled)
+			stopWatch = rec.watchStalled(f, stallStart, cutAt)
+		}
 		stepBegin := time.Now()
-		end := stepBegin.Add(o.Duration)
+		end := stepBegin.Add(durations[step])
 		lat0, deliv0, posts0 := rec.lat.snapshot(), rec.delivered.Load(), r.Posts
 		var interval float64
 		if rate > 0 {
@@ -534,6 +659,9 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 			if rate > 0 {
 				due := stepBegin.Add(time.Duration(float64(k) * interval))
 				if !due.Before(end) || !sleepUntil(ctx, due) {
+					break
+				}
+				if o.StallUntilCut && !stallStart.IsZero() && k%10 == 0 && rec.allCut(cutAt) {
 					break
 				}
 			} else if stop := r.acquire(ctx, rec.slots, end, o.StallTimeout); stop {
@@ -547,8 +675,10 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 			rs.mu.Unlock()
 			c := f.client(sender)
 			sent := time.Since(rec.start)
-			buf = fmt.Appendf(buf[:0], "<message to='%s' type='groupchat' id='pb%d-%d'><body>pb %s %d %d %d %d</body></message>",
+			buf = fmt.Appendf(buf[:0], "<message to='%s' type='groupchat' id='pb%d-%d'><body>pb %s %d %d %d %d",
 				rs.jid, roomIndex[rs], seq, rec.runID, roomIndex[rs], seq, sender, int64(sent))
+			buf = append(buf, pad...)
+			buf = append(buf, "</body></message>"...)
 			var err error
 			if c == nil {
 				err = errors.New("session closed")
@@ -567,7 +697,7 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 			r.Posts++
 			posts.Add(1)
 		}
-		if len(o.Rates) > 0 {
+		if len(o.Rates) > 0 || len(names) > 0 {
 			took := time.Since(stepBegin).Seconds()
 			st := StepReport{
 				TargetRate:    rate,
@@ -576,6 +706,9 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 				Deliveries:    int(rec.delivered.Load() - deliv0),
 				DeliveredRate: round(float64(rec.delivered.Load()-deliv0)/took, 1),
 				Latency:       rec.lat.snapshot().sub(lat0).Summary(),
+			}
+			if step < len(names) {
+				st.Name = names[step]
 			}
 			r.Steps = append(r.Steps, st)
 			log.Info("step done", "rate", rate, "posts/s", st.PostRate, "deliveries/s", st.DeliveredRate, "p99_ms", st.Latency.P99)
@@ -601,9 +734,10 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	}
 	log.Info("waiting for deliveries", "posts", r.Posts, "grace", o.Grace)
 	graceEnd := time.Now().Add(o.Grace)
-	for rec.delivered.Load() < int64(expected) && time.Now().Before(graceEnd) && ctx.Err() == nil {
+	for (rec.delivered.Load() < int64(expected) || !rec.allCut(cutAt)) && time.Now().Before(graceEnd) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
+	stopWatch()
 	wall := time.Since(begin)
 	if o.PID != 0 && joined.RSSKB != 0 {
 		if after, err := sampleProc(o.PID); err != nil {
@@ -617,6 +751,12 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 		r.BenchRSSKB = benchAfter.RSSKB
 	}
 	r.Acked = int(rec.acked.Load())
+	if rec.stalled != nil {
+		r.Stall = rec.stallReport(ctx, f, o, r.Steps, cutAt)
+		stallEndsMu.Lock()
+		r.Stall.Ends = copyCounts(stallEnds)
+		stallEndsMu.Unlock()
+	}
 	f.close()
 
 	var lastRecv time.Duration
@@ -636,6 +776,25 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 		rs.mu.Unlock()
 	}
 	r.Lost = r.Expected - r.Received
+	// The readers have ended: the orders are final.
+	for _, rs := range active {
+		for _, i := range rs.occupants {
+			if st := rec.order[i]; st.n > len(rs.order) || st.h != prefixHash(rs.order, st.n) {
+				r.OutOfOrder++
+			}
+		}
+		if r.Stall == nil {
+			continue
+		}
+		for _, i := range rs.stalled {
+			if st := rec.order[i]; st.n <= len(rs.order) && st.h == prefixHash(rs.order, st.n) {
+				r.Stall.InOrder++
+			}
+		}
+	}
+	if r.Stall != nil {
+		r.Stall.Delivered = rec.stalledDelivered.Load()
+	}
 	rec.mu.Lock()
 	r.Foreign = rec.foreign
 	r.Bounced = copyCounts(rec.bounced)
@@ -706,14 +865,25 @@ func (r *RoomsReport) Text() string {
 		fmt.Fprintf(&b, "STALLED       %s\n", r.Stalled)
 	}
 	for _, st := range r.Steps {
-		fmt.Fprintf(&b, "  step %6g/s  posted %.0f/s, delivered %.0f/s, %s\n", st.TargetRate, st.PostRate, st.DeliveredRate, st.Latency)
+		name := "step"
+		if st.Name != "" {
+			name = st.Name
+		}
+		fmt.Fprintf(&b, "  %s %6g/s  posted %.0f/s, delivered %.0f/s, %s\n", name, st.TargetRate, st.PostRate, st.DeliveredRate, st.Latency)
 	}
 	fmt.Fprintf(&b, "deliveries    %d of %d expected (%.1f deliveries/s)\n", r.Received, r.Expected, r.DeliveredRate)
-	fmt.Fprintf(&b, "lost          %d; duplicates %d, misrouted %d, from other runs %d\n", r.Lost, r.Duplicates, r.Misrouted, r.Foreign)
+	fmt.Fprintf(&b, "lost          %d; duplicates %d, misrouted %d, from other runs %d; out of order %d sessions\n", r.Lost, r.Duplicates, r.Misrouted, r.Foreign, r.OutOfOrder)
 	fmt.Fprintf(&b, "bounced       %s\n", formatCounts(r.Bounced))
 	fmt.Fprintf(&b, "latency       %s\n", r.Latency)
 	fmt.Fprintf(&b, "  to sender   %s\n", r.AckLatency)
 	fmt.Fprintf(&b, "dropped       %s\n", formatCounts(r.Dropped))
+	if s := r.Stall; s != nil {
+		fmt.Fprintf(&b, "stalled       %d occupants stopped reading (TCP receive buffer %d bytes) for the second phase\n", s.Stalled, s.RecvBuffer)
+		fmt.Fprintf(&b, "  others p99  %s before, %s while they stalled\n", fmtMS(s.Baseline.P99), fmtMS(s.During.P99))
+		fmt.Fprintf(&b, "  cut off     %d of %d by the server, %s after they stopped reading\n", s.CutOff, s.Stalled, s.CutOffAfter)
+		fmt.Fprintf(&b, "  their end   %s\n", formatCounts(s.Ends))
+		fmt.Fprintf(&b, "  received    %d deliveries before the cut; %d of %d in the room's order\n", s.Delivered, s.InOrder, s.Stalled)
+	}
 	if r.ServerSessions != nil {
 		fmt.Fprintf(&b, "server joined %s\n", r.ServerSessions)
 	}
@@ -784,7 +954,11 @@ func (rec *roomsRecorder) join(ctx context.Context, f *fleet, o roomsOptions, or
 			}
 			rs := rec.rooms[room]
 			rs.mu.Lock()
-			rs.occupants = append(rs.occupants, i)
+			if rec.stalled != nil && rec.stalled[i] {
+				rs.stalled = append(rs.stalled, i)
+			} else {
+				rs.occupants = append(rs.occupants, i)
+			}
 			rs.mu.Unlock()
 			mu.Lock()
 			*times = append(*times, time.Since(start))
@@ -926,6 +1100,8 @@ func formatMix(sizes []int) string {
 
 // StepReport is one posting rate of a run with --rates.
 type StepReport struct {
+	// Name is the phase of a stall test: baseline or stalled.
+	Name          string  `json:"name,omitempty"`
 	TargetRate    float64 `json:"target_rate"`
 	Posts         int     `json:"posts"`
 	PostRate      float64 `json:"post_rate"`
@@ -956,3 +1132,214 @@ func (l *rateList) Set(v string) error {
 	}
 	return nil
 }
+
+// StallReport is the slow-consumer test of a room run with stalled
+// occupants: what the others saw before and while they stalled, and what
+// the server did with the stalled ones.
+type StallReport struct {
+	Stalled    int `json:"stalled"`
+	RecvBuffer int `json:"recv_buffer_bytes"`
+	// Baseline and During are the latency of the other occupants'
+	// deliveries in the phase before the stall and the phase of it.
+	Baseline Summary `json:"baseline_latency_ms"`
+	During   Summary `json:"during_latency_ms"`
+	// CutOff counts the stalled sessions whose connection the server
+	// closed (seen in the kernel's TCP state, without reading);
+	// CutOffAfter is when, from the start of the stall.
+	CutOff      int     `json:"cut_off"`
+	CutOffAfter Summary `json:"cut_off_after_ms"`
+	// Ends is how their streams ended once they read again (the stream
+	// error's condition, or the connection's end).
+	Ends map[string]int `json:"ends"`
+	// Delivered is the posts the stalled sessions received in all;
+	// InOrder the stalled sessions whose posts were a prefix of their
+	// room's order.
+	Delivered int64 `json:"delivered"`
+	InOrder   int   `json:"in_order"`
+}
+
+// watchStalled notes in cutAt when the server closed each stalled
+// session's connection, until the returned function is called. A server
+// that closes a socket with unsent data queues its FIN behind the data, so
+// a client that does not read never sees it: on this machine the server's
+// end of the connection is looked up in /proc/net/tcp (its state leaves
+// ESTABLISHED when it closes); for a remote server, the client's own TCP
+// state is all there is (PeerClosed).
+func (rec *roomsRecorder) watchStalled(f *fleet, start time.Time, cutAt []time.Duration) (stop func()) {
+	type pair struct {
+		i   int
+		key string // server address|client address
+	}
+	var pairs []pair
+	for i, st := range rec.stalled {
+		if c := f.client(i); st && c != nil {
+			pairs = append(pairs, pair{i, c.raw.RemoteAddr().String() + "|" + c.raw.LocalAddr().String()})
+		}
+	}
+	// The server's ends are visible only if it runs here.
+	local := false
+	if states, err := tcpStates(); err == nil {
+		for _, p := range pairs {
+			if _, ok := states[p.key]; ok {
+				local = true
+				break
+			}
+		}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var states map[string]uint8
+			if local {
+				states, _ = tcpStates()
+			}
+			for _, p := range pairs {
+				if cutAt[p.i] != 0 {
+					continue
+				}
+				closed := false
+				if states != nil {
+					st, ok := states[p.key]
+					closed = !ok || st != tcpEstablished
+				} else if c := f.client(p.i); c != nil {
+					closed = c.PeerClosed()
+				}
+				if closed {
+					rec.cutMu.Lock()
+					cutAt[p.i] = max(time.Since(start), 1)
+					rec.cutMu.Unlock()
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
+}
+
+// tcpEstablished is the ESTABLISHED state in /proc/net/tcp.
+const tcpEstablished = 1
+
+// tcpStates reads the IPv4 TCP sockets of this machine from /proc/net/tcp:
+// state by "local address|remote address".
+func tcpStates() (map[string]uint8, error) {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]uint8)
+	lines := strings.Split(string(data), "\n")
+	for _, line := range lines[min(1, len(lines)):] {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		l, ok1 := procAddr(f[1])
+		r, ok2 := procAddr(f[2])
+		st, err := strconv.ParseUint(f[3], 16, 8)
+		if !ok1 || !ok2 || err != nil {
+			continue
+		}
+		out[l+"|"+r] = uint8(st)
+	}
+	return out, nil
+}
+
+// procAddr reads an address of /proc/net/tcp (AABBCCDD:PPPP, the IPv4
+// address in host byte order, little-endian here) as IP:PORT.
+func procAddr(v string) (string, bool) {
+	ip, port, ok := strings.Cut(v, ":")
+	a, err1 := strconv.ParseUint(ip, 16, 32)
+	p, err2 := strconv.ParseUint(port, 16, 16)
+	if !ok || err1 != nil || err2 != nil {
+		return "", false
+	}
+	return fmt.Sprintf("%d.%d.%d.%d:%d", byte(a), byte(a>>8), byte(a>>16), byte(a>>24), p), true
+}
+
+// allCut reports whether the server has cut off every stalled session.
+func (rec *roomsRecorder) allCut(cutAt []time.Duration) bool {
+	rec.cutMu.Lock()
+	defer rec.cutMu.Unlock()
+	for i, st := range rec.stalled {
+		if st && cutAt[i] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// releaseStalled lets the stalled readers read again.
+func (rec *roomsRecorder) releaseStalled() {
+	rec.releaseOnce.Do(func() { close(rec.stallGate) })
+}
+
+// stallReport lets the stalled sessions read what waits in their sockets
+// (up to the server's closing), and sums up the test. cutAt must no
+// longer be written.
+func (rec *roomsRecorder) stallReport(ctx context.Context, f *fleet, o roomsOptions, steps []StepReport, cutAt []time.Duration) *StallReport {
+	s := &StallReport{Stalled: o.Stalled, RecvBuffer: o.StalledRecvBuffer}
+	for _, st := range steps {
+		switch st.Name {
+		case "baseline":
+			s.Baseline = st.Latency
+		case "stalled":
+			s.During = st.Latency
+		}
+	}
+	var cuts []time.Duration
+	for i, st := range rec.stalled {
+		if st && cutAt[i] != 0 {
+			cuts = append(cuts, cutAt[i])
+		}
+	}
+	s.CutOff = len(cuts)
+	s.CutOffAfter = summarize(cuts)
+	rec.releaseStalled()
+	// Those cut off end once they have read the rest; the others catch up
+	// and stay.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		open := 0
+		for i, st := range rec.stalled {
+			if st && cutAt[i] != 0 && f.client(i) != nil {
+				open++
+			}
+		}
+		if open == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return s
+}
+
+// prefixHash is orderHash over the first n of order.
+func prefixHash(order []int32, n int) uint64 {
+	var h uint64
+	for _, seq := range order[:min(n, len(order))] {
+		h = orderHash(h, int(seq))
+	}
+	return h
+}
+
+// endReason sums up how a stream ended: a stream error's condition, else
+// failureReason.
+func endReason(err error) string {
+	var se *StreamError
+	if errors.As(err, &se) {
+		return "stream error " + se.Condition
+	}
+	return failureReason(err)
+}
+
+// padding is n bytes of filler for a post's body.
+func padding(n int) []byte { return []byte(strings.Repeat("x", n)) }

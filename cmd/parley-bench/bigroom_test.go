@@ -1,0 +1,104 @@
+package main
+
+import (
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestBigRoomStalledReaders runs the bigroom scenario small against a real
+// parleyd: 30 occupants in one room, of which 10 stop reading their
+// sockets (8 KB receive buffers) in the second phase. It checks behaviour
+// only: the server cuts every stalled occupant off as a slow consumer,
+// what they got before is a prefix of the room's order, and every other
+// occupant receives every post exactly once and in the room's order,
+// without being cut off. No timing is asserted.
+//
+// The server's send queue is made short (--send-queue 32,
+// --slow-consumer-time 2s) and the posts large (16 KB) so that a stalled
+// reader fills its socket buffers (the kernel's, up to 4 MB on loopback)
+// and its queue in seconds; the readers are few because each of them
+// must read all that too.
+func TestBigRoomStalledReaders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs parleyd")
+	}
+	ctx := t.Context()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	data := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(data, "parley.db")
+	const occupants, stalled = 30, 10
+	if _, err := runUsers(ctx, log, usersOptions{Storage: dsn, Prefix: "bench", Password: "pw", Count: occupants, Workers: 2}); err != nil {
+		t.Fatalf("users: %v", err)
+	}
+	pid, addr := startParleyd(t, data, append([]string{"--send-queue", "32", "--slow-consumer-time", "2s"}, parleyLimitsOff...)...)
+
+	o := roomsOptions{
+		loginOptions: loginOptions{
+			Addr: addr, Domain: "localhost", Prefix: "bench", Password: "pw",
+			Rate: 100, MaxInFlight: 8, Timeout: 30 * time.Second, WriteTimeout: 10 * time.Second,
+		},
+		Storage:           dsn,
+		RoomPrefix:        "bench-bigroom-",
+		Rooms:             1,
+		Size:              occupants,
+		Rate:              20,
+		BodySize:          16000,
+		Duration:          2 * time.Second,
+		Stalled:           stalled,
+		StalledRecvBuffer: 8192,
+		StallDuration:     3 * time.Minute,
+		StallUntilCut:     true,
+		Grace:             60 * time.Second,
+		JoinInFlight:      8,
+		JoinTimeout:       30 * time.Second,
+		StallTimeout:      60 * time.Second,
+		PID:               pid,
+	}
+	r, err := runRooms(ctx, log, o)
+	if err != nil {
+		t.Fatalf("bigroom: %v", err)
+	}
+	t.Logf("\n%s", r.Text())
+	if r.Login.Established != occupants || r.Joined != occupants || len(r.JoinFailures) != 0 {
+		t.Fatalf("%d logged in, %d joined, join failures %v; want all %d", r.Login.Established, r.Joined, r.JoinFailures, occupants)
+	}
+	if r.Stall == nil || len(r.Steps) != 2 || r.Steps[0].Name != "baseline" || r.Steps[1].Name != "stalled" {
+		t.Fatalf("no stall report or phases: %+v, steps %+v", r.Stall, r.Steps)
+	}
+	s := r.Stall
+	if s.CutOff != stalled {
+		t.Errorf("%d of the %d stalled occupants cut off; want all", s.CutOff, stalled)
+	}
+	if s.InOrder != stalled {
+		t.Errorf("%d of the %d stalled occupants got a prefix of the room's order; want all", s.InOrder, stalled)
+	}
+	if n := s.Ends["connection closed by server"] + s.Ends["stream error policy-violation"] + s.Ends["connection reset by peer"]; n != stalled {
+		t.Errorf("stalled occupants' streams ended %v; want all %d closed by the server", s.Ends, stalled)
+	}
+	// The others: every post, once, in the room's order, and nobody
+	// else cut off.
+	if r.Posts == 0 || r.SendErrors != 0 || r.Acked != r.Posts {
+		t.Errorf("%d posts, %d send errors, %d reflected; want posts without errors, all reflected", r.Posts, r.SendErrors, r.Acked)
+	}
+	readers := occupants - stalled
+	if r.Expected != readers*r.Posts || r.Received != r.Expected || r.Lost != 0 || r.Duplicates != 0 || r.Misrouted != 0 {
+		t.Errorf("%d posts: %d deliveries expected, %d received, %d lost, %d duplicates, %d misrouted; want every post to each of the %d readers once",
+			r.Posts, r.Expected, r.Received, r.Lost, r.Duplicates, r.Misrouted, readers)
+	}
+	if r.OutOfOrder != 0 {
+		t.Errorf("%d readers received the posts in another order than the room's", r.OutOfOrder)
+	}
+	if sum(r.Dropped) != stalled {
+		t.Errorf("sessions ended %v; want only the %d stalled ones", r.Dropped, stalled)
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
