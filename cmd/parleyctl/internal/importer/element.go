@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/xml"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/parleychat/parley/cmd/parleyctl/internal/importer/luadata"
+	"github.com/parleychat/parley/protocol/xmpp"
 )
 
 // Namespaces the importer reads.
@@ -25,68 +25,18 @@ const (
 	nsLegacyDel  = "jabber:x:delay"
 )
 
-// Element is an XML element as another server archived it: a message
-// stanza with its children and text, namespaces resolved.
-type Element struct {
-	Space, Local string
-	Attr         []Attr
-	// Nodes are the children in order: string (text) or *Element.
-	Nodes []any
-}
-
-// Attr is an attribute; Space is empty or a namespace (nsXML for
-// xml:lang).
-type Attr struct {
-	Space, Local, Value string
-}
-
 // maxDepth bounds nesting when reading stanzas.
 const maxDepth = 100
 
-// AttrValue returns the value of the unqualified attribute local.
-func (e *Element) AttrValue(local string) string {
-	for _, a := range e.Attr {
-		if a.Space == "" && a.Local == local {
-			return a.Value
-		}
-	}
-	return ""
-}
+// Stanzas are xmpp.Elements: read here from what another server archived,
+// they are written with the XMPP front door's own writer, so that an
+// imported message is stored byte for byte as one the front door stored
+// itself would be (and, whatever the archive held, as well-formed XML:
+// a repeated attribute is left out, a character XML forbids becomes
+// U+FFFD).
 
-// Elements returns the child elements.
-func (e *Element) Elements() []*Element {
-	var out []*Element
-	for _, n := range e.Nodes {
-		if c, ok := n.(*Element); ok {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// Child returns the first child element with that name, or nil.
-func (e *Element) Child(space, local string) *Element {
-	for _, c := range e.Elements() {
-		if c.Space == space && c.Local == local {
-			return c
-		}
-	}
-	return nil
-}
-
-// Text returns the element's own text (not its children's).
-func (e *Element) Text() string {
-	var b strings.Builder
-	for _, n := range e.Nodes {
-		if s, ok := n.(string); ok {
-			b.WriteString(s)
-		}
-	}
-	return b.String()
-}
-
-// ChildText returns the text of the first child with that name.
-func (e *Element) ChildText(space, local string) (string, bool) {
+// childText returns the text of e's first child with that name.
+func childText(e *xmpp.Element, space, local string) (string, bool) {
 	c := e.Child(space, local)
 	if c == nil {
 		return "", false
@@ -94,9 +44,9 @@ func (e *Element) ChildText(space, local string) (string, bool) {
 	return c.Text(), true
 }
 
-// MUCUserJID is the real JID in a muc#user <item/> (non-anonymous rooms
+// mucUserJID is the real JID in a muc#user <item/> (non-anonymous rooms
 // and servers that archive it), or "".
-func (e *Element) MUCUserJID() string {
+func mucUserJID(e *xmpp.Element) string {
 	if x := e.Child(nsMUCUser, "x"); x != nil {
 		if it := x.Child(nsMUCUser, "item"); it != nil {
 			return it.AttrValue("jid")
@@ -105,16 +55,16 @@ func (e *Element) MUCUserJID() string {
 	return ""
 }
 
-// OriginID is the XEP-0359 origin-id, or "".
-func (e *Element) OriginID() string {
+// originID is the XEP-0359 origin-id, or "".
+func originID(e *xmpp.Element) string {
 	if o := e.Child(nsStanzaID, "origin-id"); o != nil {
 		return o.AttrValue("id")
 	}
 	return ""
 }
 
-// OccupantID is the XEP-0421 occupant-id the other server gave, or "".
-func (e *Element) OccupantID() string {
+// occupantID is the XEP-0421 occupant-id the other server gave, or "".
+func occupantID(e *xmpp.Element) string {
 	if o := e.Child(nsOccupantID, "occupant-id"); o != nil {
 		return o.AttrValue("id")
 	}
@@ -122,124 +72,68 @@ func (e *Element) OccupantID() string {
 }
 
 // roomOwned is what Parley's room adds itself when it delivers a message
-// (protocol/xmpp muc_render.go): the other server's copies are dropped.
-func roomOwned(c *Element) bool {
+// (protocol/xmpp muc_render.go), and a legacy delay: the other server's
+// copies are dropped.
+func roomOwned(c *xmpp.Element) bool {
 	switch {
-	case c.Space == nsStanzaID && c.Local == "stanza-id":
-	case c.Space == nsOccupantID, c.Space == nsDelay, c.Space == nsLegacyDel, c.Space == nsMUCUser:
+	case c.Name.Space == nsStanzaID && c.Name.Local == "stanza-id":
+	case c.Name.Space == nsOccupantID, c.Name.Space == nsDelay, c.Name.Space == nsLegacyDel, c.Name.Space == nsMUCUser:
 	default:
 		return false
 	}
 	return true
 }
 
-// Stored is the message as Parley's history keeps it: in jabber:client
+// stored is the message as Parley's history keeps it: in jabber:client
 // (the namespace Parley's reader declares), without from and to, and
 // without what the room adds on delivery.
-func (e *Element) Stored() []byte {
-	out := &Element{Space: nsClient, Local: "message"}
+func stored(e *xmpp.Element) []byte {
+	out := xmpp.NewElement(nsClient, "message")
 	for _, a := range e.Attr {
-		if a.Space == "" && (a.Local == "from" || a.Local == "to") {
+		if a.Name.Space == "" && (a.Name.Local == "from" || a.Name.Local == "to") {
 			continue
 		}
 		out.Attr = append(out.Attr, a)
 	}
-	for _, n := range e.Nodes {
-		if c, ok := n.(*Element); ok && roomOwned(c) {
+	for _, n := range e.Children {
+		if c, ok := n.(*xmpp.Element); ok && roomOwned(c) {
 			continue
 		}
-		out.Nodes = append(out.Nodes, n)
+		out.Children = append(out.Children, n)
 	}
-	var b bytes.Buffer
-	out.write(&b, nsClient)
-	return b.Bytes()
+	return out.Bytes()
 }
 
-// StoredDirect is a 1:1 message as an account's archive keeps it
+// storedDirect is a 1:1 message as an account's archive keeps it
 // (protocol/xmpp mam_account.go): the whole message, its from and to in
 // Parley's domains, the other server's stanza-ids and delays dropped, and
 // the archive's own stanza-id, id by the account's bare JID.
-func (e *Element) StoredDirect(m mapper, id, by string) []byte {
-	out := &Element{Space: nsClient, Local: "message"}
+func storedDirect(e *xmpp.Element, m mapper, id, by string) []byte {
+	out := xmpp.NewElement(nsClient, "message")
 	for _, a := range e.Attr {
-		if a.Space == "" && (a.Local == "from" || a.Local == "to") {
+		if a.Name.Space == "" && (a.Name.Local == "from" || a.Name.Local == "to") {
 			a.Value = m.jid(a.Value)
 		}
 		out.Attr = append(out.Attr, a)
 	}
-	for _, n := range e.Nodes {
-		if c, ok := n.(*Element); ok && (c.Space == nsStanzaID && c.Local == "stanza-id" || c.Space == nsDelay || c.Space == nsLegacyDel) {
+	for _, n := range e.Children {
+		if c, ok := n.(*xmpp.Element); ok && (c.Name.Space == nsStanzaID && c.Name.Local == "stanza-id" || c.Name.Space == nsDelay || c.Name.Space == nsLegacyDel) {
 			continue
 		}
-		out.Nodes = append(out.Nodes, n)
+		out.Children = append(out.Children, n)
 	}
-	out.Nodes = append(out.Nodes, &Element{Space: nsStanzaID, Local: "stanza-id", Attr: []Attr{{Local: "id", Value: id}, {Local: "by", Value: by}}})
-	var b bytes.Buffer
-	out.write(&b, nsClient)
-	return b.Bytes()
-}
-
-// write serializes e, whose parent's default namespace is parentNS.
-func (e *Element) write(b *bytes.Buffer, parentNS string) {
-	b.WriteByte('<')
-	b.WriteString(e.Local)
-	if e.Space != parentNS {
-		b.WriteString(` xmlns="`)
-		escapeAttr(b, e.Space)
-		b.WriteByte('"')
-	}
-	prefixes := 0
-	for _, a := range e.Attr {
-		name := a.Local
-		switch a.Space {
-		case "":
-		case nsXML:
-			name = "xml:" + a.Local
-		default:
-			prefixes++
-			p := fmt.Sprintf("a%d", prefixes)
-			fmt.Fprintf(b, ` xmlns:%s="`, p)
-			escapeAttr(b, a.Space)
-			b.WriteByte('"')
-			name = p + ":" + a.Local
-		}
-		b.WriteByte(' ')
-		b.WriteString(name)
-		b.WriteString(`="`)
-		escapeAttr(b, a.Value)
-		b.WriteByte('"')
-	}
-	if len(e.Nodes) == 0 {
-		b.WriteString("/>")
-		return
-	}
-	b.WriteByte('>')
-	for _, n := range e.Nodes {
-		switch n := n.(type) {
-		case string:
-			_ = xml.EscapeText(b, []byte(n))
-		case *Element:
-			n.write(b, e.Space)
-		}
-	}
-	b.WriteString("</")
-	b.WriteString(e.Local)
-	b.WriteByte('>')
-}
-
-func escapeAttr(b *bytes.Buffer, s string) {
-	var tmp bytes.Buffer
-	_ = xml.EscapeText(&tmp, []byte(s))
-	b.WriteString(strings.ReplaceAll(tmp.String(), `"`, "&#34;"))
+	out.Append(&xmpp.Element{Name: xml.Name{Space: nsStanzaID, Local: "stanza-id"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "id"}, Value: id}, {Name: xml.Name{Local: "by"}, Value: by}}})
+	return out.Bytes()
 }
 
 // ParseXML reads one element from s (an archived stanza). Elements and
 // attributes in no namespace are taken to be jabber:client's, as
 // servers write stanzas without the stream's default namespace.
-func ParseXML(s string) (*Element, error) {
+func ParseXML(s string) (*xmpp.Element, error) {
 	d := xml.NewDecoder(strings.NewReader(s))
-	var stack []*Element
-	var root *Element
+	var stack []*xmpp.Element
+	var root *xmpp.Element
 	for {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -253,22 +147,22 @@ func ParseXML(s string) (*Element, error) {
 			if len(stack) >= maxDepth {
 				return nil, fmt.Errorf("elements nested deeper than %d", maxDepth)
 			}
-			el := &Element{Space: t.Name.Space, Local: t.Name.Local}
-			if el.Space == "" {
-				el.Space = nsClient
+			el := &xmpp.Element{Name: t.Name}
+			if el.Name.Space == "" {
+				el.Name.Space = nsClient
 				if len(stack) > 0 {
-					el.Space = stack[len(stack)-1].Space
+					el.Name.Space = stack[len(stack)-1].Name.Space
 				}
 			}
 			for _, a := range t.Attr {
 				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
 					continue
 				}
-				el.Attr = append(el.Attr, Attr{Space: a.Name.Space, Local: a.Name.Local, Value: a.Value})
+				el.Attr = append(el.Attr, a)
 			}
 			if len(stack) > 0 {
 				p := stack[len(stack)-1]
-				p.Nodes = append(p.Nodes, el)
+				p.Children = append(p.Children, el)
 			} else if root == nil {
 				root = el
 			}
@@ -278,7 +172,7 @@ func ParseXML(s string) (*Element, error) {
 		case xml.CharData:
 			if len(stack) > 0 {
 				p := stack[len(stack)-1]
-				p.Nodes = append(p.Nodes, string(t))
+				p.Children = append(p.Children, string(t))
 			}
 		}
 	}
@@ -291,12 +185,12 @@ func ParseXML(s string) (*Element, error) {
 // FromLua turns a stanza as Prosody's util.serialization stores it (a
 // table with name, attr and the children in its array part; attr.xmlns
 // the namespace, inherited when absent; namespaced attribute keys
-// "NAMESPACE\1NAME") into an Element.
-func FromLua(t *luadata.Table) (*Element, error) {
+// "NAMESPACE\1NAME") into an element.
+func FromLua(t *luadata.Table) (*xmpp.Element, error) {
 	return fromLua(t, nsClient, 0)
 }
 
-func fromLua(t *luadata.Table, parentNS string, depth int) (*Element, error) {
+func fromLua(t *luadata.Table, parentNS string, depth int) (*xmpp.Element, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("elements nested deeper than %d", maxDepth)
 	}
@@ -304,7 +198,7 @@ func fromLua(t *luadata.Table, parentNS string, depth int) (*Element, error) {
 	if name == "" {
 		return nil, errors.New("a stanza table without a name")
 	}
-	el := &Element{Space: parentNS, Local: name}
+	el := &xmpp.Element{Name: xml.Name{Space: parentNS, Local: name}}
 	if attr := t.Table("attr"); attr != nil {
 		keys := make([]string, 0, len(attr.Fields))
 		for k := range attr.Fields {
@@ -318,27 +212,27 @@ func fromLua(t *luadata.Table, parentNS string, depth int) (*Element, error) {
 			}
 			switch {
 			case k == "xmlns":
-				el.Space = v
+				el.Name.Space = v
 			case strings.HasPrefix(k, "xml:"):
-				el.Attr = append(el.Attr, Attr{Space: nsXML, Local: k[4:], Value: v})
+				el.Attr = append(el.Attr, xml.Attr{Name: xml.Name{Space: nsXML, Local: k[4:]}, Value: v})
 			case strings.Contains(k, "\x01"):
 				ns, local, _ := strings.Cut(k, "\x01")
-				el.Attr = append(el.Attr, Attr{Space: ns, Local: local, Value: v})
+				el.Attr = append(el.Attr, xml.Attr{Name: xml.Name{Space: ns, Local: local}, Value: v})
 			default:
-				el.Attr = append(el.Attr, Attr{Local: k, Value: v})
+				el.Attr = append(el.Attr, xml.Attr{Name: xml.Name{Local: k}, Value: v})
 			}
 		}
 	}
 	for _, n := range t.Array {
 		switch n := n.(type) {
 		case string:
-			el.Nodes = append(el.Nodes, n)
+			el.Children = append(el.Children, n)
 		case *luadata.Table:
-			c, err := fromLua(n, el.Space, depth+1)
+			c, err := fromLua(n, el.Name.Space, depth+1)
 			if err != nil {
 				return nil, err
 			}
-			el.Nodes = append(el.Nodes, c)
+			el.Children = append(el.Children, c)
 		}
 	}
 	return el, nil

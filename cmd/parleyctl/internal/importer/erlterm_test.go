@@ -53,12 +53,12 @@ func FuzzParseXML(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := ParseXML(string(el.Stored()))
+		again, err := ParseXML(string(stored(el)))
 		if err != nil {
-			t.Fatalf("re-reading %s: %v", el.Stored(), err)
+			t.Fatalf("re-reading %s: %v", stored(el), err)
 		}
-		if string(again.Stored()) != string(el.Stored()) {
-			t.Fatalf("%s became %s", el.Stored(), again.Stored())
+		if string(stored(again)) != string(stored(el)) {
+			t.Fatalf("%s became %s", stored(el), stored(again))
 		}
 	})
 }

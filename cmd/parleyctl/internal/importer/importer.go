@@ -37,6 +37,7 @@ import (
 
 	"github.com/parleychat/parley/muc"
 	"github.com/parleychat/parley/protocol/auth"
+	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -92,7 +93,7 @@ type Message struct {
 	Nick    string
 	RealJID string // the sender's bare JID, as the other server had it, or ""
 	// Stanza is the message as archived.
-	Stanza *Element
+	Stanza *xmpp.Element
 }
 
 // UserMessage is one message of an account's own archive (XEP-0313 on
@@ -104,7 +105,7 @@ type UserMessage struct {
 	Time time.Time
 	// With is the other party's bare JID, as the other server had it.
 	With   string
-	Stanza *Element
+	Stanza *xmpp.Element
 }
 
 // Source is another server's data.
@@ -678,7 +679,7 @@ func (w *writer) userArchives(ctx context.Context, src Source) error {
 		if skip || m.Stanza == nil {
 			return nil
 		}
-		body, ok := m.Stanza.ChildText(nsClient, "body")
+		body, ok := childText(m.Stanza, nsClient, "body")
 		if !ok {
 			return nil
 		}
@@ -686,7 +687,7 @@ func (w *writer) userArchives(ctx context.Context, src Source) error {
 		out := strings.ToLower(bare(m.Stanza.AttrValue("from"))) == self
 		return p.add(storage.ArchivedMessage{
 			Owner: name, StanzaID: m.ID, With: w.m.jid(bare(m.With)), Outgoing: out, Body: body,
-			Stanza: m.Stanza.StoredDirect(w.m, m.ID, name+"@"+w.o.Domain), Time: m.Time,
+			Stanza: storedDirect(m.Stanza, w.m, m.ID, name+"@"+w.o.Domain), Time: m.Time,
 		})
 	})
 	if err != nil {
@@ -733,8 +734,8 @@ func (w *writer) message(room string, msg Message) (storage.HistoryMessage, bool
 	if st == nil {
 		return storage.HistoryMessage{}, false
 	}
-	body, hasBody := st.ChildText(nsClient, "body")
-	subject, hasSubject := st.ChildText(nsClient, "subject")
+	body, hasBody := childText(st, nsClient, "body")
+	subject, hasSubject := childText(st, nsClient, "subject")
 	kind := storage.KindPost
 	switch {
 	case hasBody:
@@ -745,29 +746,29 @@ func (w *writer) message(room string, msg Message) (storage.HistoryMessage, bool
 	}
 	real := msg.RealJID
 	if real == "" {
-		real = st.MUCUserJID()
+		real = mucUserJID(st)
 	}
 	if real != "" {
 		real = w.m.jid(bare(real))
 	}
 	var alt []string
 	for _, c := range st.Elements() {
-		if c.Space == nsClient && c.Local == "body" && c.Text() != body {
+		if c.Name.Space == nsClient && c.Name.Local == "body" && c.Text() != body {
 			alt = append(alt, c.Text())
 		}
 	}
 	return storage.HistoryMessage{
 		Room:       room,
 		StanzaID:   msg.ID,
-		OriginID:   st.OriginID(),
-		OccupantID: st.OccupantID(),
+		OriginID:   originID(st),
+		OccupantID: occupantID(st),
 		Nick:       msg.Nick,
 		RealJID:    real,
 		FrontDoor:  "xmpp",
 		Kind:       kind,
 		Body:       body,
 		AltBodies:  strings.Join(alt, "\n"),
-		Stanza:     st.Stored(),
+		Stanza:     stored(st),
 		Time:       msg.Time,
 	}, true
 }

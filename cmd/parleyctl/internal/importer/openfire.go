@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/protocol/auth"
+	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -206,19 +207,21 @@ func (o *Openfire) History(ctx context.Context, mucHost, room string, fn func(Me
 		if err := rows.Scan(&id, &sender, &nick, &logTime, &subject, &body, &stanza); err != nil {
 			return err
 		}
-		var st *Element
+		var st *xmpp.Element
 		if stanza.Valid && stanza.String != "" {
 			if st, err = ParseXML(stanza.String); err != nil {
 				return fmt.Errorf("message %d: %w", id, err)
 			}
 		} else {
-			st = &Element{Space: nsClient, Local: "message", Attr: []Attr{{Local: "type", Value: "groupchat"}}}
+			st = xmpp.NewElement(nsClient, "message", "type", "groupchat")
 			for _, c := range []struct {
 				name string
 				v    sql.NullString
 			}{{"subject", subject}, {"body", body}} {
 				if c.v.Valid {
-					st.Nodes = append(st.Nodes, &Element{Space: nsClient, Local: c.name, Nodes: []any{c.v.String}})
+					child := xmpp.NewElement(nsClient, c.name)
+					child.Children = []any{c.v.String} // as archived, even when empty
+					st.Append(child)
 				}
 			}
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/parleychat/parley/cmd/parleyctl/internal/importer/luadata"
 	"github.com/parleychat/parley/protocol/auth"
+	"github.com/parleychat/parley/protocol/xmpp"
 	"github.com/parleychat/parley/storage"
 )
 
@@ -41,7 +42,7 @@ type prosodyStore interface {
 	// archiveUsers lists who has an archive of that name on host.
 	archiveUsers(ctx context.Context, host, store string) ([]string, error)
 	// archive calls fn with each item of an archive in order.
-	archive(ctx context.Context, host, user, store string, fn func(key string, when float64, st *Element) error) error
+	archive(ctx context.Context, host, user, store string, fn func(key string, when float64, st *xmpp.Element) error) error
 	close() error
 }
 
@@ -250,12 +251,12 @@ func (p *Prosody) History(ctx context.Context, mucHost, room string, fn func(Mes
 	if err != nil {
 		return err
 	}
-	return p.store.archive(ctx, mucHost, room, "muc_log", func(key string, when float64, st *Element) error {
-		if st.Local != "message" {
+	return p.store.archive(ctx, mucHost, room, "muc_log", func(key string, when float64, st *xmpp.Element) error {
+		if st.Name.Local != "message" {
 			return nil // presence, when muc_log_presences is on
 		}
 		_, nick, _ := strings.Cut(st.AttrValue("from"), "/")
-		return fn(Message{ID: key, Time: unixTime(when), Nick: nick, RealJID: owners[st.OccupantID()], Stanza: st})
+		return fn(Message{ID: key, Time: unixTime(when), Nick: nick, RealJID: owners[occupantID(st)], Stanza: st})
 	})
 }
 
@@ -267,8 +268,8 @@ func (p *Prosody) UserHistory(ctx context.Context, host string, fn func(UserMess
 		return err
 	}
 	for _, u := range users {
-		err := p.store.archive(ctx, host, u, "archive", func(key string, when float64, st *Element) error {
-			if st.Local != "message" {
+		err := p.store.archive(ctx, host, u, "archive", func(key string, when float64, st *xmpp.Element) error {
+			if st.Name.Local != "message" {
 				return nil
 			}
 			with := st.AttrValue("to")
@@ -423,7 +424,7 @@ func (f prosodyFiles) get(_ context.Context, host, user, store string) (*luadata
 	return t, nil
 }
 
-func (f prosodyFiles) archive(ctx context.Context, host, user, store string, fn func(string, float64, *Element) error) error {
+func (f prosodyFiles) archive(ctx context.Context, host, user, store string, fn func(string, float64, *xmpp.Element) error) error {
 	src, err := f.read(host, user, store, ".list")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -553,7 +554,7 @@ func fromJSON(v any, depth int) luadata.Value {
 	return v
 }
 
-func (s *prosodySQL) archive(ctx context.Context, host, user, store string, fn func(string, float64, *Element) error) error {
+func (s *prosodySQL) archive(ctx context.Context, host, user, store string, fn func(string, float64, *xmpp.Element) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT "key", "when", "type", "value" FROM "prosodyarchive"
 		WHERE "host" = ? AND "user" = ? AND "store" = ? ORDER BY "sort_id"`, host, user, store)
 	if err != nil {
