@@ -91,6 +91,9 @@ type ClientConfig struct {
 	// server may fill: a client that stops reading then stops the server
 	// after that much, as one on a bad link does.
 	RecvBuffer int
+	// TLSSessions, if set, keeps the TLS sessions (tickets) the server
+	// gives, to resume them on the next connection (RFC 8446 §2.2).
+	TLSSessions tls.ClientSessionCache
 }
 
 // Client is one logged-in XMPP session.
@@ -109,6 +112,8 @@ type Client struct {
 
 	wmu       sync.Mutex
 	closeOnce sync.Once
+	// Resumed is set when the TLS handshake resumed an earlier session.
+	Resumed bool
 }
 
 // phaseError is a login that failed in one phase.
@@ -168,25 +173,7 @@ func Login(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		return nil
 	}
 
-	var d net.Dialer
-	if cfg.Source != nil {
-		d.LocalAddr = &net.TCPAddr{IP: cfg.Source}
-	}
-	if cfg.RecvBuffer > 0 {
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, cfg.RecvBuffer)
-			}); err != nil {
-				return err
-			}
-			if serr != nil {
-				return fmt.Errorf("setting SO_RCVBUF: %w", serr)
-			}
-			return nil
-		}
-	}
-	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	raw, err := dial(ctx, cfg)
 	if err := step(phaseConnect, err); err != nil {
 		return nil, err
 	}
@@ -220,6 +207,30 @@ func Login(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	_ = raw.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// dial opens the TCP connection of a login, from cfg.Source and with
+// cfg.RecvBuffer if set.
+func dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
+	var d net.Dialer
+	if cfg.Source != nil {
+		d.LocalAddr = &net.TCPAddr{IP: cfg.Source}
+	}
+	if cfg.RecvBuffer > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, cfg.RecvBuffer)
+			}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("setting SO_RCVBUF: %w", serr)
+			}
+			return nil
+		}
+	}
+	return d.DialContext(ctx, "tcp", cfg.Addr)
 }
 
 // openStream sends our stream header and reads the server's header and
@@ -283,10 +294,11 @@ func (c *Client) startTLS(ctx context.Context, skip bool) error {
 	if c.br.Buffered() > 0 {
 		return errors.New("server sent data after <proceed/>")
 	}
-	tc := tls.Client(c.raw, &tls.Config{ServerName: c.cfg.Domain, InsecureSkipVerify: true})
+	tc := tls.Client(c.raw, &tls.Config{ServerName: c.cfg.Domain, InsecureSkipVerify: true, ClientSessionCache: c.cfg.TLSSessions})
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return fmt.Errorf("TLS handshake: %w", err)
 	}
+	c.Resumed = tc.ConnectionState().DidResume
 	c.wmu.Lock()
 	c.conn = tc
 	c.wmu.Unlock()

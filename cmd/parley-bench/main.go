@@ -8,6 +8,7 @@
 //	parley-bench rooms    --addr HOST:PORT --storage DSN --rooms R --size K --rate P --duration D [--pid PID]
 //	parley-bench rooms    --addr HOST:PORT --mix 1x16000,10x150,100x30 --rates 250,500,1000 ...
 //	parley-bench bigroom  --addr HOST:PORT --storage DSN --occupants 16000 --stalled 100 --rate P [--pid PID]
+//	parley-bench logins   --addr HOST:PORT --count N --rate 500 --kinds full,resume,fast [--pid PID]
 //	parley-bench suite    [--servers parley-sqlite,parley-mysql,prosody,ejabberd] [--out DIR]
 //	parley-bench table    DIR/suite.json ...
 //
@@ -127,6 +128,7 @@ Commands:
   rooms      occupants of many rooms post to them; delivery rate, post->delivery latency
   bigroom    one room of many occupants (16,000): join time, posts/s and latency, and
              --stalled occupants that stop reading, which the server must cut off
+  logins     login storms: full TLS + SCRAM, TLS resumption + SCRAM, TLS resumption + FAST
   suite      start Parley (SQLite, MySQL), Prosody and ejabberd in turn and run the
              scenarios on each; one table side by side (make bench)
   table      print the side-by-side table of suite reports
@@ -271,6 +273,27 @@ One process holds ~19,900 sessions: run more with --offset, each its own room.
 		exec = func(ctx context.Context, log *slog.Logger) (report, error) {
 			o.StallTimeout = o.Grace
 			return result(runRooms(ctx, log, o))
+		}
+	case "logins":
+		synopsis = `What a login costs the server, as storms of --rate logins/s by --count users
+(each logs in once per storm), for each of --kinds: full (a new TLS
+handshake, SASL2 SCRAM-SHA-256), resume (TLS resumed from a ticket, SCRAM)
+and fast (TLS resumed, a FAST token: XEP-0484 HT-SHA-256-NONE). All use SASL2
+with Bind2 (one round trip). Before each storm every user logs in once,
+unmeasured, for its ticket and token; the bench keeps each password's SCRAM
+keys, as clients do. Reports logins/s, p50/p99 and, with --pid, the server's
+CPU per login.
+`
+		var o loginsOptions
+		o.register(fs, "prepare-rate")
+		fs.IntVar(&o.Count, "count", 2000, "`N` users log in, once per storm")
+		fs.Float64Var(&o.StormRate, "rate", 500, "start `R` logins per second in each storm")
+		kinds := fs.String("kinds", strings.Join(loginKinds, ","), "the `KINDS` of storm, in order: "+strings.Join(loginKinds, ", "))
+		fs.BoolVar(&o.Hold, "hold", true, "keep each storm's sessions open until the storm ends (false: close each once logged in)")
+		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its CPU per login")
+		exec = func(ctx context.Context, log *slog.Logger) (report, error) {
+			o.Kinds = strings.Split(*kinds, ",")
+			return result(runLogins(ctx, log, o))
 		}
 	case "suite":
 		synopsis = `Starts each server in turn, fresh, with a configuration generated for the run

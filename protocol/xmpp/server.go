@@ -80,6 +80,9 @@ type Server struct {
 	userRates *stanzaBuckets
 	ipRates   *stanzaBuckets
 
+	// tickets are the TLS session ticket keys (tickets.go).
+	tickets ticketKeys
+
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
 
@@ -146,6 +149,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := s.mux.err(); err != nil {
 		return nil, err
 	}
+	s.startTicketKeys()
 	return s, nil
 }
 
@@ -281,6 +285,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.smExpireAll()
 	s.pushes.stop()
+	s.stopTicketKeys()
 	s.endStreams(ctx, &StreamError{Condition: "system-shutdown"}, true)
 	if s.fed != nil {
 		s.fed.shutdown(ctx)
