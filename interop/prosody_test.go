@@ -89,22 +89,14 @@ func TestProsodyFederationCertificates(t *testing.T) {
 	requireProsody(t)
 	binaries(t)
 	t.Parallel()
-	ca := newTestCA(t, t.TempDir())
-	parleyIP, prosodyIP := loopbackIP(t), loopbackIP(t)
-	p := startProsody(t, prosodyFedDomain, prosodyIP, map[string]string{
-		parleyFedDomain: parleyIP, "conference." + parleyFedDomain: parleyIP,
-		prosodyFedDomain: prosodyIP, "conference." + prosodyFedDomain: prosodyIP,
-	}, ca, juliet)
-	certDir := t.TempDir()
-	certFile, keyFile := filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem")
-	writeCert(t, ca, certFile, keyFile, parleyFedDomain, "conference."+parleyFedDomain)
 	admin := freePorts(t, 1)[0]
-	s := federatedParley(t, parleyIP, "--admin-http", fmt.Sprintf("127.0.0.1:%d", admin),
-		"--tls-cert", certFile, "--tls-key", keyFile, "--s2s-ca", ca.pemFile, "--s2s-secure-auth",
-		"--s2s-route", prosodyFedDomain+"="+prosodyIP+":5269")
+	p, s := certifiedFederation(t, nil, func(prosodyIP string) []string {
+		return []string{"--admin-http", fmt.Sprintf("127.0.0.1:%d", admin), "--s2s-secure-auth",
+			"--s2s-route", prosodyFedDomain + "=" + prosodyIP + ":5269"}
+	})
 	s.runScript("federation.py", []account{alice}, "--phase", "chat",
 		"--remote-user", juliet.name+":"+juliet.password, "--remote-domain", prosodyFedDomain,
-		"--remote-host", prosodyIP, "--remote-port", strconv.Itoa(p.c2s))
+		"--remote-host", p.ip, "--remote-port", strconv.Itoa(p.c2s))
 	if t.Failed() {
 		t.Logf("prosody's log:\n%s", s.tail(p.log, 80))
 		return
@@ -126,6 +118,57 @@ func TestProsodyFederationCertificates(t *testing.T) {
 		}
 	}
 	waitS2SList(t, s, prosodyFedDomain, "certificate")
+}
+
+// TestProsodyFederationBidi: XEP-0288 with Prosody's mod_s2s_bidi. Both
+// servers have certificates from a test CA (no dialback, which would need
+// parleyd to reach Prosody), and parleyd has no route to remote.test, so
+// it cannot open a link of its own there. juliet writes to alice first:
+// Prosody's link to parleyd asks for bidi, and alice's reply, presence
+// and all, go back over it to juliet. parleyctl s2s list shows the
+// outbound side with AUTH bidi.
+func TestProsodyFederationBidi(t *testing.T) {
+	requireSlixmpp(t)
+	requireProsody(t)
+	binaries(t)
+	t.Parallel()
+	p, s := certifiedFederation(t, []string{"s2s_bidi"}, func(string) []string { return nil })
+	s.runScript("federation.py", []account{alice}, "--phase", "bidi",
+		"--remote-user", juliet.name+":"+juliet.password, "--remote-domain", prosodyFedDomain,
+		"--remote-host", p.ip, "--remote-port", strconv.Itoa(p.c2s))
+	if t.Failed() {
+		t.Logf("prosody's log:\n%s", s.tail(p.log, 80))
+		t.Logf("parleyd's log:\n%s", s.tail(s.stderr, 40))
+		return
+	}
+	var out string
+	re := regexp.MustCompile(`(?m)^\S+\s+out\s+` + regexp.QuoteMeta(parleyFedDomain) + `\s+` + regexp.QuoteMeta(prosodyFedDomain) + `\s+authenticated\s+bidi\s`)
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !re.MatchString(out); time.Sleep(500 * time.Millisecond) {
+		out, _ = s.ctl("s2s", "list")
+	}
+	if !re.MatchString(out) {
+		t.Errorf("parleyctl s2s list shows no outbound link to %s over Prosody's (AUTH bidi):\n%s", prosodyFedDomain, out)
+	}
+	t.Logf("parleyctl s2s list:\n%s", out)
+}
+
+// certifiedFederation starts Prosody as remote.test with the modules
+// given and parleyd as parley.test, both with certificates from one test
+// CA that both trust (Prosody requires them: s2s_secure_auth), parleyd
+// with the flags args returns for Prosody's address.
+func certifiedFederation(t *testing.T, modules []string, args func(prosodyIP string) []string) (*prosody, *server) {
+	t.Helper()
+	ca := newTestCA(t, t.TempDir())
+	parleyIP, prosodyIP := loopbackIP(t), loopbackIP(t)
+	p := startProsodyWith(t, prosodyFedDomain, prosodyIP, map[string]string{
+		parleyFedDomain: parleyIP, "conference." + parleyFedDomain: parleyIP,
+		prosodyFedDomain: prosodyIP, "conference." + prosodyFedDomain: prosodyIP,
+	}, ca, modules, juliet)
+	certDir := t.TempDir()
+	certFile, keyFile := filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem")
+	writeCert(t, ca, certFile, keyFile, parleyFedDomain, "conference."+parleyFedDomain)
+	s := federatedParley(t, parleyIP, append([]string{"--tls-cert", certFile, "--tls-key", keyFile, "--s2s-ca", ca.pemFile}, args(prosodyIP)...)...)
+	return p, s
 }
 
 // waitS2SList waits (parleyd publishes its link table every 5 s) until
@@ -216,6 +259,7 @@ func requireProsody(t *testing.T) {
 // prosody is one Prosody process as a federation peer.
 type prosody struct {
 	*peerProcess
+	ip  string // its loopback address
 	c2s int
 	cfg string
 	log string
@@ -227,8 +271,19 @@ type prosody struct {
 // accounts are registered first. It is stopped when the test ends.
 func startProsody(t *testing.T, domain, ip string, hosts map[string]string, ca *testCA, users ...account) *prosody {
 	t.Helper()
+	return startProsodyWith(t, domain, ip, hosts, ca, nil, users...)
+}
+
+// startProsodyWith is startProsody with more of Prosody's modules enabled
+// (s2s_bidi: XEP-0288).
+func startProsodyWith(t *testing.T, domain, ip string, hosts map[string]string, ca *testCA, modules []string, users ...account) *prosody {
+	t.Helper()
+	extra := ""
+	for _, m := range modules {
+		extra += fmt.Sprintf(", %q", m)
+	}
 	dir := t.TempDir()
-	p := &prosody{c2s: freePortOn(t, ip), cfg: filepath.Join(dir, "prosody.cfg.lua"), log: filepath.Join(dir, "prosody.log")}
+	p := &prosody{ip: ip, c2s: freePortOn(t, ip), cfg: filepath.Join(dir, "prosody.cfg.lua"), log: filepath.Join(dir, "prosody.log")}
 	hostsFile := filepath.Join(dir, "hosts")
 	writeHosts(t, hostsFile, hosts)
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -253,7 +308,7 @@ s2s_ports = { 5269 }
 http_ports = { }
 https_ports = { }
 log = { debug = %[5]q }
-modules_enabled = { "roster", "saslauth", "tls", "dialback", "disco", "ping", "presence", "mam" }
+modules_enabled = { "roster", "saslauth", "tls", "dialback", "disco", "ping", "presence", "mam"%[14]s }
 c2s_require_encryption = true
 s2s_require_encryption = true
 s2s_secure_auth = %[12]s
@@ -265,7 +320,7 @@ VirtualHost %[10]q
 Component %[11]q "muc"
     modules_enabled = { "muc_mam" }
 `, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), ip, p.c2s, p.log, hostsFile,
-		dir, certFile, keyFile, domain, "conference."+domain, secureAuth, cafile)
+		dir, certFile, keyFile, domain, "conference."+domain, secureAuth, cafile, extra)
 	configureProsody(t, p.cfg, cfg, filepath.Join(dir, "data"), domain, users...)
 
 	p.peerProcess = runWithHosts(t, "prosody", hostsFile, filepath.Join(dir, "prosody.out"), nil,

@@ -145,7 +145,7 @@ var commands = []command{
 
 	{path: "pool status", args: "[--json]", help: "list the pool's nodes: role, active or standby, health, sessions, rooms hosted, peers, bus and database latency (MySQL storage)", flags: poolStatusFlags, nargs: 0, run: poolStatus},
 	{path: "pool forget", args: "NODE", help: "delete the status of a node that is down and will not come back", nargs: 1, run: poolForget},
-	{path: "s2s list", args: "[--json]", help: "list the XMPP server-to-server links each node last published: direction, local and remote domain, state, auth method (dialback or certificate), queued stanzas", flags: s2sListFlags, nargs: 0, run: s2sList},
+	{path: "s2s list", args: "[--json]", help: "list the XMPP server-to-server links each node last published: direction, local and remote domain, state, auth method (dialback, certificate, or bidi over the peer's link), queued stanzas", flags: s2sListFlags, nargs: 0, run: s2sList},
 }
 
 // usageError is bad command-line usage: exit status 2 with the usage text.

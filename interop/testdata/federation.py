@@ -31,6 +31,8 @@ pool_room   parleyd is a pool of two nodes: alice is on one, bob (--user
             found); juliet posts ten times while alice posts five, without
             waiting for the echoes; alice, bob and juliet each see the fifteen
             posts once, in one order, with the same stanza-ids.
+bidi        juliet writes to alice first, then alice answers twice: with
+            XEP-0288, over the link juliet's server opened.
 pool_iq     juliet pings alice's full JID and asks its software version
             (XEP-0199, XEP-0092): alice's client answers, also when alice's
             session is on another pool node than the one juliet's server
@@ -242,7 +244,20 @@ async def phase_pool_iq(args, alice, juliet):
     step("juliet's ping to a resource nobody has: service-unavailable")
 
 
-PHASES = {"pool_iq": phase_pool_iq, "pool_room": phase_pool_room, "room": phase_room, "chat": phase_chat, "remote_room": phase_remote_room,
+async def phase_bidi(args, alice, juliet):
+    """juliet writes first, so that her server opens the link (asking for
+    XEP-0288 bidi); alice's reply can only go back over it."""
+    took = await chat(juliet, JID(alice.boundjid.bare), "hi alice, over my server's link", alice,
+                      "juliet's message")
+    step(f"alice got juliet's message in {took:.3f}s")
+    took = await chat(alice, juliet.boundjid, "hi juliet, back over your server's link", juliet,
+                      "alice's reply over the bidirectional link")
+    step(f"juliet got alice's reply in {took:.3f}s")
+    took = await chat(alice, JID(juliet.boundjid.bare), "and once more", juliet, "alice's second message")
+    step(f"juliet got alice's second message in {took:.3f}s")
+
+
+PHASES = {"bidi": phase_bidi, "pool_iq": phase_pool_iq, "pool_room": phase_pool_room, "room": phase_room, "chat": phase_chat, "remote_room": phase_remote_room,
           "denied": phase_denied}
 
 

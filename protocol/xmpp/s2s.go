@@ -297,8 +297,13 @@ func (f *federation) link(local, remote string) (*s2sOut, error) {
 	f.out[k] = l
 	f.m.links.WithLabelValues("out", "connecting").Inc()
 	f.wg.Add(1)
+	in := f.bidiLinkLocked(k) // the peer's own link, if it asked to take ours (XEP-0288)
 	go func() {
 		defer f.wg.Done()
+		if in != nil {
+			l.runOver(f.srv.ctx, in)
+			return
+		}
 		l.run(f.srv.ctx)
 	}()
 	return l, nil
@@ -481,7 +486,7 @@ type S2SLink struct {
 	Local     string // our domain on the link
 	Remote    string // the peer's authenticated domain(s), comma-separated
 	State     string // "connecting" or "authenticated"
-	Auth      string // "dialback", "certificate" (SASL EXTERNAL or XEP-0344), or ""
+	Auth      string // "dialback", "certificate" (SASL EXTERNAL or XEP-0344), "bidi" (over the peer's inbound link, XEP-0288), or ""
 	Queued    int    // stanzas waiting (outbound)
 	Since     time.Time
 	// In and Out count the stanzas the link carried: received (an

@@ -53,6 +53,8 @@ type s2sIn struct {
 	authed    map[string]string // remote domain → how it authenticated
 	verifying int               // dialback verifications in flight
 	ended     bool              // the stream is over (closing): no longer one of its domains' links
+	bidi      *linkKey          // XEP-0288: the peer takes our stanzas for this pair (s2s_bidi.go)
+	gone      chan struct{}     // closed when the link has ended
 	killOnce  sync.Once
 
 	verifications sync.WaitGroup
@@ -92,6 +94,7 @@ func (f *federation) serveIn(ctx context.Context, raw net.Conn, directTLS bool) 
 		log:       f.log.With("direction", "in", "remote_addr", raw.RemoteAddr().String()),
 		since:     time.Now(),
 		authed:    make(map[string]string),
+		gone:      make(chan struct{}),
 	}
 	f.mu.Lock()
 	if f.closing {
@@ -154,6 +157,7 @@ func (in *s2sIn) serve(ctx context.Context) {
 	in.mu.Lock()
 	in.ended = true
 	in.mu.Unlock()
+	close(in.gone)
 	in.releaseIP()
 	in.finish(err)
 	cancel()
@@ -348,6 +352,9 @@ func (in *s2sIn) open() error {
 		}
 		// XEP-0220 §2.5, with dialback errors understood.
 		feats.Append(NewElement(nsDialbackFeat, "dialback").Append(NewElement(nsDialbackFeat, "errors")))
+		if !in.authenticated() {
+			feats.Append(bidiFeature()) // XEP-0288 (s2s_bidi.go)
+		}
 	}
 	return in.c.writeElement(feats)
 }
@@ -391,6 +398,8 @@ func (in *s2sIn) elements(ctx context.Context) (restart bool, err error) {
 			if err := in.dialbackResult(ctx, el); err != nil {
 				return false, err
 			}
+		case el.Name.Space == nsBidi && el.Name.Local == "bidi":
+			in.requestBidi() // XEP-0288 (s2s_bidi.go)
 		case el.Name.Space == nsDialback && el.Name.Local == "verify":
 			if err := in.dialbackVerify(ctx, el); err != nil {
 				return false, err

@@ -123,7 +123,8 @@ func (l *s2sOut) run(ctx context.Context) {
 	l.ready, l.auth, l.since, l.c = true, auth, time.Now(), c
 	l.mu.Unlock()
 	log.Info("outbound link up", "auth", auth, "peer", c.raw.RemoteAddr().String())
-	err = l.serve(ctx, c)
+	err = l.serve(ctx, c, l.watch(c), nil)
+	_ = c.raw.SetReadDeadline(time.Now()) // ends the reader
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		log.Info("outbound link ended", "err", err)
 	}
@@ -407,11 +408,11 @@ func stanzaErrorCondition(el *Element) string {
 	return "undefined-condition"
 }
 
-// serve writes the queue to the peer until the link is idle, stopped, or
-// the peer closes it. A reader goroutine watches the peer's side (stream
-// errors, its </stream:stream>; RFC 6120 streams carry nothing else
-// back) and ends with the connection.
-func (l *s2sOut) serve(ctx context.Context, c *s2sConn) error {
+// watch starts a reader goroutine that watches the peer's side of an
+// outbound link (stream errors, its </stream:stream>; RFC 6120 streams
+// carry nothing else back); it reports how that side ended and ends with
+// the connection (or its read deadline).
+func (l *s2sOut) watch(c *s2sConn) <-chan error {
 	readErr := make(chan error, 1)
 	go func() {
 		for {
@@ -426,9 +427,13 @@ func (l *s2sOut) serve(ctx context.Context, c *s2sConn) error {
 			}
 		}
 	}()
-	defer func() {
-		_ = c.raw.SetReadDeadline(time.Now()) // ends the reader
-	}()
+	return readErr
+}
+
+// serve writes the queue to the peer until the link is idle, stopped, or
+// the peer's side ends: readErr reports it for a link of ours (watch),
+// gone for one over the peer's inbound link (s2s_bidi.go).
+func (l *s2sOut) serve(ctx context.Context, c *s2sConn, readErr <-chan error, gone <-chan struct{}) error {
 	bw := bufio.NewWriterSize(c.rw, 4096)
 	idle := time.NewTimer(l.f.cfg.IdleTimeout)
 	defer idle.Stop()
@@ -460,6 +465,8 @@ func (l *s2sOut) serve(ctx context.Context, c *s2sConn) error {
 			stopping = true
 		case err := <-readErr:
 			return err
+		case <-gone:
+			return errInboundEnded
 		case <-idle.C:
 			l.mu.Lock()
 			if len(l.queue) == 0 {
