@@ -33,7 +33,7 @@ const healthTimeout = 2 * time.Second
 //	                 admin), when console is not nil
 //
 // /metrics is on the admin server only (newAdminServer).
-func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, pages []webPage, rates *httpRates, console http.Handler, proxies realip.Proxies) *http.Server {
+func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Handler, web xmppWeb, pages []webPage, limits *httpLimits, console http.Handler, proxies realip.Proxies) *http.Server {
 	mux := http.NewServeMux()
 	if console != nil {
 		mux.Handle("/admin", console)
@@ -65,7 +65,7 @@ func newHTTPServer(store storage.Store, log *slog.Logger, upload, sipWS http.Han
 		mux.Handle("/upload/", upload)
 	}
 	mux.Handle("GET /healthz", healthz(store, log))
-	return newServer(proxies.Handler(securityHeaders(rates.wrap(mux))), log)
+	return newServer(proxies.Handler(securityHeaders(limits.wrap(mux))), log, limits.timeoutsOrDefault())
 }
 
 // securityHeaders sets the headers every public response carries: no
@@ -136,7 +136,7 @@ func newAdminServer(store storage.Store, reg *prometheus.Registry, log *slog.Log
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := newServer(mux, log)
+	srv := newServer(mux, log, operatorTimeouts())
 	srv.WriteTimeout = 0 // a CPU profile or a trace streams for as long as asked
 	return srv
 }
@@ -159,13 +159,23 @@ func healthz(store storage.Store, log *slog.Logger) http.HandlerFunc {
 }
 
 // newServer is an http.Server for h with parleyd's timeouts.
-func newServer(h http.Handler, log *slog.Logger) *http.Server {
+func newServer(h http.Handler, log *slog.Logger, t httpTimeouts) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: t.Header,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// httpTimeouts bound slow clients on an HTTP listener (--http-header-timeout,
+// --http-read-timeout, --http-write-timeout, --http-idle-timeout).
+type httpTimeouts struct{ Header, Read, Write, Idle time.Duration }
+
+// operatorTimeouts are the operators' listener's (--admin-http): metrics
+// and health checks, from the monitoring system.
+func operatorTimeouts() httpTimeouts {
+	return httpTimeouts{Header: 10 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}
 }

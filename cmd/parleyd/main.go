@@ -368,7 +368,8 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 	im.SetRecorder(srv) // 1:1 messages from SIP users: archives and compliance
 	defer sipSrv.Close()
 	pages := webPages(cfg.Domain, srv.MUCDomain(), sipSrv.RoomHost())
-	rates := newHTTPRates(cfg.HTTPRequestRate, cfg.HTTPRequestBurst, reg)
+	rates := newHTTPLimits(cfg.HTTPRequestRate, cfg.HTTPRequestBurst, httpTimeouts{
+		Header: cfg.HTTPHeaderTimeout, Read: cfg.HTTPReadTimeout, Write: cfg.HTTPWriteTimeout, Idle: cfg.HTTPIdleTimeout}, reg)
 	node, err := nodeID(cfg.Node, cfg.Data) // names this node's row of the s2s link table
 	if err != nil {
 		return err

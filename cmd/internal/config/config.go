@@ -218,6 +218,10 @@ type Config struct {
 	// listeners' requests per client address.
 	HTTPRequestRate  float64
 	HTTPRequestBurst int
+	// HTTPHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout and
+	// HTTPIdleTimeout bound slow clients on the HTTP listeners
+	// (http.Server's timeouts of the same names).
+	HTTPHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout, HTTPIdleTimeout time.Duration
 	// AdminLoginsPerMinute, AdminSessionIdle and AdminMaxSessions are
 	// admin.HandlerConfig's LoginsPerMinute, SessionIdle and MaxSessions.
 	AdminLoginsPerMinute int
