@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 GO ?= go
 
-.PHONY: build webclient webphone run test fuzz deb mariadb lint pool-demo pool-demo-stop bench
+.PHONY: build webclient webphone run test fuzz deb mariadb lint pool-demo pool-demo-stop bench bench-pool
 
 ## build: compile parleyd and parleyctl into bin/; VERSION=1.0.0 names the
 ## release that --version prints (else 0.1.0-dev), with the git revision
@@ -121,6 +121,16 @@ pool-demo-stop:
 BENCH_ARGS ?=
 bench: build mariadb
 	ulimit -n 20000 2>/dev/null || true; ./bin/parley-bench suite --out bench-results $(BENCH_ARGS)
+
+## bench-pool: the seed's pool scale (scripts/bench-pool.sh): 4 nodes on
+## 127.0.1.1-4 and one MySQL database, one bench process per node, the
+## seed's room mix, 200 posts/s, then one node killed under load: latency,
+## lost deliveries, per-node RSS and CPU, re-home time, reconnect storm.
+## Small by default (4 x 500 sessions, 60 s + 30 s); the seed's scale:
+## make bench-pool BENCH_POOL='PER_NODE=19500 BIG=4000 DURATION=600 RECONNECT=home'
+BENCH_POOL ?=
+bench-pool: build mariadb
+	env $(BENCH_POOL) scripts/bench-pool.sh
 
 ## lint: fail on files gofmt would change, then go vet
 lint:

@@ -126,7 +126,11 @@ func (e *phaseError) Error() string { return phaseNames[e.phase] + ": " + e.err.
 func (e *phaseError) Unwrap() error { return e.err }
 
 // StreamError is a stream error sent by the server (RFC 6120 §4.9).
-type StreamError struct{ Condition, Text string }
+type StreamError struct {
+	Condition, Text string
+	// Other is the address a <see-other-host/> names (§4.9.3.19).
+	Other string
+}
 
 func (e *StreamError) Error() string {
 	if e.Text != "" {
@@ -527,6 +531,9 @@ func (c *Client) Next() (*element, error) {
 						se.Text = strings.TrimSpace(ch.Text)
 					case ch.XMLName.Space == nsStreamE:
 						se.Condition = ch.XMLName.Local
+						if ch.XMLName.Local == "see-other-host" {
+							se.Other = strings.TrimSpace(ch.Text)
+						}
 					}
 				}
 				return nil, se

@@ -36,7 +36,7 @@ type loginOptions struct {
 // register defines the login flags on fs; rateFlag names the flag for the
 // login rate ("rate" for sessions, "login-rate" for chat).
 func (o *loginOptions) register(fs *flag.FlagSet, rateFlag string) {
-	fs.StringVar(&o.Addr, "addr", "127.0.0.1:5222", "the server's XMPP c2s (STARTTLS) listener `HOST:PORT`")
+	fs.StringVar(&o.Addr, "addr", "127.0.0.1:5222", "the server's XMPP c2s (STARTTLS) listener `HOST:PORT`; several, comma-separated (the nodes of a pool), take the sessions in turn")
 	fs.StringVar(&o.Domain, "domain", "localhost", "the server's XMPP `DOMAIN`")
 	fs.StringVar(&o.Prefix, "prefix", "bench", "user names are `PREFIX`0, PREFIX1, …")
 	fs.StringVar(&o.Password, "password", "bench", "every user's `PASSWORD`")
@@ -77,6 +77,9 @@ type fleet struct {
 	// established session's stream ends before close, and why.
 	recvBuffer func(i int) int
 	ended      func(i int, err error)
+	// reconnect, if set, logs a session whose stream ended back in
+	// (reconnect.go) instead of letting it go.
+	reconnect *reconnector
 
 	closing atomic.Bool
 	readers sync.WaitGroup
@@ -158,7 +161,7 @@ func (f *fleet) progress(n int, done <-chan struct{}) {
 // session logs in session i, then reads its stream until it ends.
 func (f *fleet) session(ctx context.Context, i int, sem <-chan struct{}, logins *sync.WaitGroup) {
 	c, err := Login(ctx, ClientConfig{
-		Addr:         f.opts.Addr,
+		Addr:         f.opts.addrOf(i),
 		Domain:       f.opts.Domain,
 		Username:     f.username(i),
 		Password:     f.opts.Password,
@@ -205,10 +208,28 @@ func (f *fleet) recvBufferOf(i int) int {
 	return f.recvBuffer(i)
 }
 
+// addrOf is the server address of session i: the addresses of --addr
+// take the sessions in turn.
+func (o loginOptions) addrOf(i int) string {
+	addrs := strings.Split(o.Addr, ",")
+	return strings.TrimSpace(addrs[i%len(addrs)])
+}
+
 // read handles session i's incoming stanzas until its stream ends.
 func (f *fleet) read(i int, c *Client) {
 	for {
 		e, err := c.Next()
+		if err != nil && f.reconnect != nil && !f.closing.Load() {
+			f.mu.Lock()
+			f.clients[i] = nil
+			f.dropped[failureReason(err)]++
+			f.mu.Unlock()
+			c.Close()
+			if c = f.reconnect.run(f, i); c == nil {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			f.mu.Lock()
 			f.clients[i] = nil

@@ -131,6 +131,7 @@ Commands:
   logins     login storms: full TLS + SCRAM, TLS resumption + SCRAM, TLS resumption + FAST
   suite      start Parley (SQLite, MySQL), Prosody and ejabberd in turn and run the
              scenarios on each; one table side by side (make bench)
+  merge      add up the rooms reports of several bench processes (a pool run)
   table      print the side-by-side table of suite reports
 
 Run "parley-bench COMMAND -h" for a command's flags.
@@ -237,7 +238,16 @@ their reflection to their sender.
 		fs.DurationVar(&o.JoinTimeout, "join-timeout", 30*time.Second, "give up on a join after `DURATION`")
 		fs.DurationVar(&o.StallTimeout, "stall-timeout", 10*time.Second, "at saturation, stop when no post was reflected for `DURATION`")
 		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its RSS per joined session and its CPU time while posting")
-		exec = func(ctx context.Context, log *slog.Logger) (report, error) { return result(runRooms(ctx, log, o)) }
+		fs.StringVar(&o.Reconnect, "reconnect", "", "log a session whose stream ends back in and rejoin it, `MODE` home (the same --addr again: its node is restarted) or next (the next --addr in turn: another pool node); empty: let it go")
+		fs.StringVar(&o.ReadyFile, "ready-file", "", "create `FILE` once every session has joined (for an orchestrator)")
+		fs.StringVar(&o.GoFile, "go-file", "", "start posting only once `FILE` exists (several bench processes start together)")
+		fs.StringVar(&o.KillFile, "kill-file", "", "`FILE` that will hold the time (Unix nanoseconds) a pool node is killed: posts sent before and after are reported apart")
+		exec = func(ctx context.Context, log *slog.Logger) (report, error) {
+			if o.Reconnect != "" && o.Reconnect != "home" && o.Reconnect != "next" {
+				return nil, fmt.Errorf("--reconnect %q: want home or next", o.Reconnect)
+			}
+			return result(runRooms(ctx, log, o))
+		}
 	case "bigroom":
 		synopsis = `One room of --occupants sessions (the seed's largest is 16,000): creates the
 room in --storage if missing, logs everyone in, joins them (join time), then
@@ -337,6 +347,15 @@ prints the table again, of one or several runs).
 			o.ParleyArgs = strings.Fields(*parleyArgs)
 			return result(runSuite(ctx, log, o))
 		}
+	case "merge":
+		synopsis = `Adds up the rooms reports (--json) of several bench processes run together
+against one pool (scripts/bench-pool.sh): counts summed, latency histograms
+merged, the reconnection storm measured from the kill (--kill-file).
+`
+		killFile := fs.String("kill-file", "", "the `FILE` holding the time (Unix nanoseconds) the node was killed")
+		exec = func(ctx context.Context, log *slog.Logger) (report, error) {
+			return result(runMerge(fs.Args(), *killFile))
+		}
 	case "table":
 		synopsis = `Prints the side-by-side markdown table of the suite reports given
 (suite.json files written by parley-bench suite --out), every server of
@@ -356,7 +375,7 @@ every report as a column.
 		}
 		return exitUsage
 	}
-	if fs.NArg() > 0 && args[0] != "table" {
+	if fs.NArg() > 0 && args[0] != "table" && args[0] != "merge" {
 		fmt.Fprintf(stderr, "parley-bench %s: unexpected argument %q\n", args[0], fs.Arg(0))
 		return exitUsage
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +72,16 @@ type roomsOptions struct {
 	StallUntilCut bool
 	// BodySize pads each post's body to about that many bytes.
 	BodySize int
+	// Pool runs (scripts/bench-pool.sh): Reconnect ("home" or "next",
+	// see reconnector) logs dropped sessions back in and rejoins them;
+	// ReadyFile is created once every session has joined, and posting
+	// starts when GoFile exists (several bench processes start
+	// together); KillFile, once it exists, holds the time (Unix
+	// nanoseconds) a node was killed, which splits the report in two.
+	Reconnect string
+	ReadyFile string
+	GoFile    string
+	KillFile  string
 }
 
 // RoomsReport is the result of the rooms command.
@@ -149,6 +160,12 @@ type RoomsReport struct {
 	OutOfOrder int `json:"out_of_order"`
 	// Stall is the slow-consumer test (Stalled occupants), if run.
 	Stall *StallReport `json:"stall,omitempty"`
+	// BeforeKill and AfterKill split a pool run at the time a node was
+	// killed (KillFile), by the time each post was sent; Reconnect is
+	// the storm of reconnections.
+	BeforeKill *PhaseReport     `json:"before_kill,omitempty"`
+	AfterKill  *PhaseReport     `json:"after_kill,omitempty"`
+	Reconnect  *ReconnectReport `json:"reconnect,omitempty"`
 
 	// ServerSessions covers logins and joins: RSS before the first login
 	// and after the last join, kB per joined session. Server covers the
@@ -170,7 +187,7 @@ type roomsRecorder struct {
 	mucDomain  string
 	roomPrefix string
 	rooms      []*roomState
-	joins      []joinState // by session
+	joins      []*joinState // by session
 
 	delivered atomic.Int64 // deliveries of this run, duplicates included
 	lat       hist         // every delivery
@@ -181,14 +198,18 @@ type roomsRecorder struct {
 	// The slow-consumer test: stalled marks the sessions that stop
 	// reading (by index; nil without the test); while stalling is set
 	// their readers wait for release. order is each session's deliveries
-	// so far, in the order received, as a count and a running hash.
+	// so far, in the order received (post sequence numbers).
 	stalled          []bool
 	stalling         atomic.Bool
 	stallGate        chan struct{}
 	releaseOnce      sync.Once
-	order            []orderState
+	order            [][]int32
 	stalledDelivered atomic.Int64
-	cutMu            sync.Mutex // guards the cut-off times while they are watched
+	// killAt is when a node was killed, from start (0: not yet); the
+	// deliveries of posts sent before and after are measured apart.
+	killAt              atomic.Int64
+	latBefore, latAfter hist
+	cutMu               sync.Mutex // guards the cut-off times while they are watched
 
 	mu           sync.Mutex
 	foreign      int
@@ -196,20 +217,31 @@ type roomsRecorder struct {
 	joinFailures map[string]int
 }
 
-// orderState is the posts one session received, in order: how many and a
-// hash of their sequence numbers in that order (see orderHash).
-type orderState struct {
-	n int
-	h uint64
+// inRoomOrder reports whether got, the posts one session received in
+// order, are in the room's order ref wherever both have them (a session
+// that missed posts, cut off or reconnecting, is judged on the rest).
+func inRoomOrder(got, ref []int32) bool {
+	pos := make(map[int32]int, len(ref))
+	for k, seq := range ref {
+		pos[seq] = k
+	}
+	last := -1
+	for _, seq := range got {
+		k, ok := pos[seq]
+		if !ok {
+			continue
+		}
+		if k <= last {
+			return false
+		}
+		last = k
+	}
+	return true
 }
 
-// orderHash extends h, the hash of a sequence of posts, by seq (FNV-1a
-// over the numbers).
-func orderHash(h uint64, seq int) uint64 {
-	if h == 0 {
-		h = 14695981039346656037
-	}
-	return (h ^ uint64(seq+1)) * 1099511628211
+// isPrefix reports whether got is the first posts of ref, in order.
+func isPrefix(got, ref []int32) bool {
+	return len(got) <= len(ref) && slices.Equal(got, ref[:len(got)])
 }
 
 // unsent marks a post whose write failed: nobody expects it.
@@ -225,8 +257,10 @@ type roomState struct {
 	counts    []uint16 // deliveries by post sequence number
 	// ref is the occupant whose order of deliveries is the room's (the
 	// first joined; -1 before posting), order that order.
-	ref       int
-	order     []int32
+	ref   int
+	order []int32
+	// sentAt is when each post was sent, from start.
+	sentAt    []time.Duration
 	lastRecv  time.Duration
 	misrouted int
 }
@@ -242,6 +276,10 @@ type joinState struct {
 	// configured receives the answer to the instant room's form: "" for
 	// a result, else the failure.
 	configured chan string
+}
+
+func newJoinState() *joinState {
+	return &joinState{done: make(chan string, 1), configured: make(chan string, 1)}
 }
 
 func (j *joinState) finish(reason string) {
@@ -347,9 +385,7 @@ func (r *roomsRecorder) onMessage(i int, e *element, now time.Duration) {
 		rs.counts[seq] = 0
 	}
 	// Only this session's reader touches its order.
-	os := &r.order[i]
-	os.n++
-	os.h = orderHash(os.h, seq)
+	r.order[i] = append(r.order[i], int32(seq))
 	if r.stalled != nil && r.stalled[i] {
 		rs.mu.Unlock()
 		r.stalledDelivered.Add(1)
@@ -363,6 +399,11 @@ func (r *roomsRecorder) onMessage(i int, e *element, now time.Duration) {
 	rs.mu.Unlock()
 	lat := now - time.Duration(sent)
 	r.lat.record(lat)
+	if k := r.killAt.Load(); k != 0 && sent >= k-int64(killMargin) {
+		r.latAfter.record(lat)
+	} else {
+		r.latBefore.record(lat)
+	}
 	if i == sender {
 		r.ackLat.record(lat)
 	}
@@ -481,8 +522,8 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 		starts:       starts,
 		mucDomain:    o.MUCDomain,
 		roomPrefix:   o.RoomPrefix,
-		joins:        make([]joinState, n),
-		order:        make([]orderState, n),
+		joins:        make([]*joinState, n),
+		order:        make([][]int32, n),
 		stallGate:    make(chan struct{}),
 		bounced:      make(map[string]int),
 		joinFailures: make(map[string]int),
@@ -504,8 +545,7 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	// sessions close.
 	defer rec.releaseStalled()
 	for i := range rec.joins {
-		rec.joins[i].done = make(chan string, 1)
-		rec.joins[i].configured = make(chan string, 1)
+		rec.joins[i] = newJoinState()
 	}
 
 	var before ProcSample
@@ -518,6 +558,15 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	sessionsStart := time.Now()
 	f := newFleet(o.loginOptions, log, rec.onStanza)
 	defer f.close()
+	rejoinStop := make(chan struct{})
+	var stopRejoins sync.Once
+	if o.Reconnect != "" {
+		rc := newReconnector(ctx, log, o.Reconnect)
+		rc.reset = func(i int) { rec.joins[i] = newJoinState() }
+		rc.rejoin = func(i int, c *Client) bool { return rec.rejoin(ctx, c, o, i, f.username(i), rejoinStop) }
+		f.reconnect = rc
+		defer func() { stopRejoins.Do(func() { close(rejoinStop) }); rc.rejoins.Wait() }()
+	}
 	stallEnds := make(map[string]int)
 	var stallEndsMu sync.Mutex
 	if rec.stalled != nil {
@@ -590,6 +639,24 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 		return r, fmt.Errorf("no session joined a room; login failures: %s; join failures: %s",
 			formatCounts(r.Login.Failures), formatCounts(r.JoinFailures))
 	}
+	if o.ReadyFile != "" {
+		if err := os.WriteFile(o.ReadyFile, []byte(fmt.Sprintf("%d joined\n", r.Joined)), 0o644); err != nil {
+			return r, fmt.Errorf("writing --ready-file: %w", err)
+		}
+	}
+	if o.GoFile != "" {
+		log.Info("waiting for the go file", "file", o.GoFile)
+		for {
+			if _, err := os.Stat(o.GoFile); err == nil {
+				break
+			}
+			if !sleepFor(ctx, 100*time.Millisecond) {
+				return r, fmt.Errorf("interrupted while waiting for %s: %w", o.GoFile, ctx.Err())
+			}
+		}
+	}
+	stopKillWatch := rec.watchKillFile(o.KillFile)
+	defer stopKillWatch()
 	roomIndex := make(map[*roomState]int, len(rec.rooms))
 	for k, rs := range rec.rooms {
 		roomIndex[rs] = k
@@ -672,9 +739,10 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 			sender := rs.occupants[mrand.IntN(len(rs.occupants))]
 			seq := len(rs.counts)
 			rs.counts = append(rs.counts, 0)
+			sent := time.Since(rec.start)
+			rs.sentAt = append(rs.sentAt, sent)
 			rs.mu.Unlock()
 			c := f.client(sender)
-			sent := time.Since(rec.start)
 			buf = fmt.Appendf(buf[:0], "<message to='%s' type='groupchat' id='pb%d-%d'><body>pb %s %d %d %d %d",
 				rs.jid, roomIndex[rs], seq, rec.runID, roomIndex[rs], seq, sender, int64(sent))
 			buf = append(buf, pad...)
@@ -751,6 +819,12 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 		r.BenchRSSKB = benchAfter.RSSKB
 	}
 	r.Acked = int(rec.acked.Load())
+	stopKillWatch()
+	if f.reconnect != nil {
+		stopRejoins.Do(func() { close(rejoinStop) })
+		f.reconnect.rejoins.Wait()
+		r.Reconnect = f.reconnect.report()
+	}
 	if rec.stalled != nil {
 		r.Stall = rec.stallReport(ctx, f, o, r.Steps, cutAt)
 		stallEndsMu.Lock()
@@ -760,26 +834,47 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	f.close()
 
 	var lastRecv time.Duration
+	killAt := time.Duration(rec.killAt.Load())
+	if killAt != 0 {
+		r.BeforeKill, r.AfterKill = &PhaseReport{}, &PhaseReport{}
+		r.BeforeKill.LatencyHist, r.AfterKill.LatencyHist = rec.latBefore.snapshot(), rec.latAfter.snapshot()
+		r.BeforeKill.Latency, r.AfterKill.Latency = r.BeforeKill.LatencyHist.Summary(), r.AfterKill.LatencyHist.Summary()
+		r.BeforeKill.KillAtSeconds = round((killAt - begin.Sub(rec.start)).Seconds(), 3)
+	}
 	for _, rs := range active {
 		rs.mu.Lock()
 		occ := len(rs.occupants)
-		for _, c := range rs.counts {
+		for seq, c := range rs.counts {
 			if c == unsent {
 				continue
 			}
 			r.Expected += occ
 			r.Received += min(int(c), occ)
 			r.Duplicates += max(int(c)-occ, 0)
+			if killAt != 0 {
+				ph := r.BeforeKill
+				if rs.sentAt[seq] >= killAt-killMargin {
+					ph = r.AfterKill
+				}
+				ph.Posts++
+				ph.Expected += occ
+				ph.Received += min(int(c), occ)
+				ph.Duplicates += max(int(c)-occ, 0)
+			}
 		}
 		r.Misrouted += rs.misrouted
 		lastRecv = max(lastRecv, rs.lastRecv)
 		rs.mu.Unlock()
 	}
 	r.Lost = r.Expected - r.Received
+	if r.BeforeKill != nil {
+		r.BeforeKill.Lost = r.BeforeKill.Expected - r.BeforeKill.Received
+		r.AfterKill.Lost = r.AfterKill.Expected - r.AfterKill.Received
+	}
 	// The readers have ended: the orders are final.
 	for _, rs := range active {
 		for _, i := range rs.occupants {
-			if st := rec.order[i]; st.n > len(rs.order) || st.h != prefixHash(rs.order, st.n) {
+			if !inRoomOrder(rec.order[i], rs.order) {
 				r.OutOfOrder++
 			}
 		}
@@ -787,7 +882,7 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 			continue
 		}
 		for _, i := range rs.stalled {
-			if st := rec.order[i]; st.n <= len(rs.order) && st.h == prefixHash(rs.order, st.n) {
+			if isPrefix(rec.order[i], rs.order) {
 				r.Stall.InOrder++
 			}
 		}
@@ -877,6 +972,14 @@ func (r *RoomsReport) Text() string {
 	fmt.Fprintf(&b, "latency       %s\n", r.Latency)
 	fmt.Fprintf(&b, "  to sender   %s\n", r.AckLatency)
 	fmt.Fprintf(&b, "dropped       %s\n", formatCounts(r.Dropped))
+	if r.BeforeKill != nil {
+		fmt.Fprintf(&b, "node killed   %.1f s into posting\n", r.BeforeKill.KillAtSeconds)
+		fmt.Fprintf(&b, "  before      %s\n", r.BeforeKill)
+		fmt.Fprintf(&b, "  after       %s\n", r.AfterKill)
+	}
+	if r.Reconnect != nil {
+		fmt.Fprintf(&b, "reconnect     %s\n", r.Reconnect)
+	}
 	if s := r.Stall; s != nil {
 		fmt.Fprintf(&b, "stalled       %d occupants stopped reading (TCP receive buffer %d bytes) for the second phase\n", s.Stalled, s.RecvBuffer)
 		fmt.Fprintf(&b, "  others p99  %s before, %s while they stalled\n", fmtMS(s.Baseline.P99), fmtMS(s.During.P99))
@@ -917,7 +1020,7 @@ func (rec *roomsRecorder) join(ctx context.Context, f *fleet, o roomsOptions, or
 		joins.Go(func() {
 			defer func() { <-sem }()
 			room := rec.roomOf(i)
-			js := &rec.joins[i]
+			js := rec.joins[i]
 			start := time.Now()
 			timer := time.NewTimer(o.JoinTimeout)
 			defer timer.Stop()
@@ -1322,15 +1425,6 @@ func (rec *roomsRecorder) stallReport(ctx context.Context, f *fleet, o roomsOpti
 	return s
 }
 
-// prefixHash is orderHash over the first n of order.
-func prefixHash(order []int32, n int) uint64 {
-	var h uint64
-	for _, seq := range order[:min(n, len(order))] {
-		h = orderHash(h, int(seq))
-	}
-	return h
-}
-
 // endReason sums up how a stream ended: a stream error's condition, else
 // failureReason.
 func endReason(err error) string {
@@ -1343,3 +1437,81 @@ func endReason(err error) string {
 
 // padding is n bytes of filler for a post's body.
 func padding(n int) []byte { return []byte(strings.Repeat("x", n)) }
+
+// killMargin is how long before a node is killed a post counts with
+// those after: its deliveries may still be under way when the node dies.
+const killMargin = 2 * time.Second
+
+// PhaseReport is the posts sent before or after a node was killed (from
+// killMargin before it), and their deliveries.
+type PhaseReport struct {
+	KillAtSeconds float64 `json:"kill_at_seconds,omitempty"`
+	Posts         int     `json:"posts"`
+	Expected      int     `json:"deliveries_expected"`
+	Received      int     `json:"deliveries_received"`
+	Lost          int     `json:"lost"`
+	Duplicates    int     `json:"duplicates"`
+	Latency       Summary `json:"latency_ms"`
+	LatencyHist   Hist    `json:"latency_hist"`
+}
+
+func (p *PhaseReport) String() string {
+	return fmt.Sprintf("%d posts, %d of %d deliveries (lost %d, duplicates %d), %s",
+		p.Posts, p.Received, p.Expected, p.Lost, p.Duplicates, p.Latency)
+}
+
+// watchKillFile polls file for the time a node was killed (Unix
+// nanoseconds) and sets killAt from it, until the returned function is
+// called.
+func (rec *roomsRecorder) watchKillFile(file string) (stop func()) {
+	if file == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				continue
+			}
+			ns, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+			if err != nil || ns <= 0 {
+				continue
+			}
+			rec.killAt.Store(int64(max(time.Unix(0, ns).Sub(rec.start), 1)))
+			return
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
+}
+
+// rejoin joins session i, logged in again as c, to its room without
+// history, and reports whether it is back in it.
+func (rec *roomsRecorder) rejoin(ctx context.Context, c *Client, o roomsOptions, i int, nick string, stop <-chan struct{}) bool {
+	js := rec.joins[i]
+	room := rec.rooms[rec.roomOf(i)]
+	p := "<presence to='" + escape(room.jid+"/"+nick) + "'><x xmlns='" + nsMUC + "'><history maxstanzas='0'/></x></presence>"
+	if err := c.Send([]byte(p)); err != nil {
+		return false
+	}
+	timer := time.NewTimer(o.JoinTimeout)
+	defer timer.Stop()
+	select {
+	case reason := <-js.done:
+		return reason == ""
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-stop:
+	}
+	return false
+}
