@@ -68,6 +68,7 @@ type uas struct {
 	conn     net.PacketConn
 	msgs     chan *sip.Request
 	notifies chan *sip.Request
+	status   int // the final response; 0 is 200
 
 	mu   sync.Mutex
 	seen map[string]bool // Via branches: a retransmission is answered, not handed over
@@ -178,6 +179,9 @@ func (u *uas) handle(data []byte, reply func([]byte)) {
 		return
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	if u.status != 0 {
+		res = sip.NewResponseFromRequest(req, u.status, "Refused", nil)
+	}
 	reply([]byte(res.String()))
 	branch, _ := req.Via().Params.Get("branch")
 	u.mu.Lock()
