@@ -75,22 +75,32 @@ func (b *bound) credentials(name, password string) ([]storage.ScramCredential, [
 	return creds, digest, nil
 }
 
-// record writes the compliance event of an account change, with the
-// administrator as actor and the user as target.
-func (b *bound) record(ctx context.Context, typ, user string, detail map[string]any) error {
+// event is the compliance event of an account change, with the
+// administrator as actor and the user as target. A change to the account
+// is stored with its event, in one transaction (storage.Accounts).
+func (b *bound) event(typ, user string, detail map[string]any) (*storage.OutboxEvent, error) {
 	if detail == nil {
 		detail = map[string]any{}
 	}
 	detail["user"] = user
 	payload, err := json.Marshal(detail)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("recording %s for compliance: %w", typ, err)
 	}
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
-	ev := storage.OutboxEvent{EventID: base64.RawURLEncoding.EncodeToString(id), Type: typ,
-		Actor: Recorded(b.actor), Time: b.s.cfg.Now().UTC(), Payload: payload}
-	if err := b.s.cfg.Store.AppendOutbox(ctx, ev); err != nil {
+	return &storage.OutboxEvent{EventID: base64.RawURLEncoding.EncodeToString(id), Type: typ,
+		Actor: Recorded(b.actor), Time: b.s.cfg.Now().UTC(), Payload: payload}, nil
+}
+
+// record writes the compliance event of what changed nothing stored (a
+// kick), after it happened.
+func (b *bound) record(ctx context.Context, typ, user string, detail map[string]any) error {
+	ev, err := b.event(typ, user, detail)
+	if err != nil {
+		return err
+	}
+	if err := b.s.cfg.Store.AppendOutbox(ctx, *ev); err != nil {
 		return fmt.Errorf("recording %s for compliance: %w", typ, err)
 	}
 	return nil
@@ -129,10 +139,14 @@ func (b *bound) AddUser(ctx context.Context, name, password string) (User, error
 	if err != nil {
 		return User{}, err
 	}
-	if err := b.s.cfg.Store.CreateAccount(ctx, name, creds, digest...); err != nil {
+	ev, err := b.event("account.add", b.user(name).JID, nil)
+	if err != nil {
+		return User{}, err
+	}
+	if err := b.s.cfg.Store.CreateAccount(ctx, name, creds, digest, ev); err != nil {
 		return User{}, accountError(err)
 	}
-	return b.user(name), b.record(ctx, "account.add", b.user(name).JID, nil)
+	return b.user(name), nil
 }
 
 func (b *bound) Users(ctx context.Context) ([]User, error) {
@@ -171,10 +185,14 @@ func (b *bound) SetPassword(ctx context.Context, name, password string) (User, e
 	if err != nil {
 		return User{}, err
 	}
-	if err := b.s.cfg.Store.SetCredentials(ctx, name, creds, digest...); err != nil {
+	ev, err := b.event("account.password", b.user(name).JID, nil)
+	if err != nil {
+		return User{}, err
+	}
+	if err := b.s.cfg.Store.SetCredentials(ctx, name, creds, digest, ev); err != nil {
 		return User{}, accountError(err)
 	}
-	return b.user(name), b.record(ctx, "account.password", b.user(name).JID, nil)
+	return b.user(name), nil
 }
 
 // SetSIPPassword sets the SIP digest credentials (HA1 for the domain, RFC
@@ -206,20 +224,29 @@ func (b *bound) SetSIPPassword(ctx context.Context, name, password string) (User
 	if err != nil {
 		return User{}, fieldError("password", err)
 	}
+	ev, err := b.event("account.sip_password", b.user(name).JID, map[string]any{"created": !exists})
+	if err != nil {
+		return User{}, err
+	}
 	if exists {
-		err = b.s.cfg.Store.SetCredentials(ctx, name, acct.Credentials, digest...)
+		err = b.s.cfg.Store.SetCredentials(ctx, name, acct.Credentials, digest, ev)
 	} else {
-		err = b.s.cfg.Store.CreateAccount(ctx, name, nil, digest...)
+		err = b.s.cfg.Store.CreateAccount(ctx, name, nil, digest, ev)
 	}
 	if err != nil {
 		return User{}, accountError(err)
 	}
-	return b.user(name), b.record(ctx, "account.sip_password", b.user(name).JID, map[string]any{"created": !exists})
+	return b.user(name), nil
 }
 
 // DisableUser removes an account's credentials (nothing is left to log
 // in with, over XMPP or SIP) and ends its sessions on the node; its
 // rooms, roster and history stay. SetPassword enables it again.
+//
+// account.disable is stored with the change. The sessions end after it
+// committed (ended before, a client could log in again with the old
+// credentials), so how many ended is recorded after that, as
+// account.kick, when there were any.
 func (b *bound) DisableUser(ctx context.Context, name string) (User, error) {
 	if b.s.cfg.ExternalAuth {
 		return User{}, errors.New("the directory (--auth ldap) holds the accounts: disable it there")
@@ -228,16 +255,22 @@ func (b *bound) DisableUser(ctx context.Context, name string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	if err := b.s.cfg.Store.SetCredentials(ctx, name, nil); err != nil {
-		return User{}, accountError(err)
-	}
 	u := b.user(name)
 	u.Disabled = true
-	kicked := 0
-	if b.s.cfg.Node != nil {
-		kicked = b.s.cfg.Node.Kick(name)
+	ev, err := b.event("account.disable", u.JID, nil)
+	if err != nil {
+		return User{}, err
 	}
-	return u, b.record(ctx, "account.disable", u.JID, map[string]any{"sessions_ended": kicked})
+	if err := b.s.cfg.Store.SetCredentials(ctx, name, nil, nil, ev); err != nil {
+		return User{}, accountError(err)
+	}
+	if b.s.cfg.Node == nil {
+		return u, nil
+	}
+	if kicked := b.s.cfg.Node.Kick(name); kicked > 0 {
+		return u, b.record(ctx, "account.kick", u.JID, map[string]any{"sessions_ended": kicked, "disabled": true})
+	}
+	return u, nil
 }
 
 // DeleteUser removes an account with its roster and offline messages,
@@ -247,13 +280,17 @@ func (b *bound) DeleteUser(ctx context.Context, name string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	if err := b.s.cfg.Store.DeleteAccount(ctx, name); err != nil {
+	ev, err := b.event("account.delete", b.user(name).JID, nil)
+	if err != nil {
+		return User{}, err
+	}
+	if err := b.s.cfg.Store.DeleteAccount(ctx, name, ev); err != nil {
 		return User{}, accountError(err)
 	}
 	if b.s.cfg.Node != nil {
 		b.s.cfg.Node.Kick(name)
 	}
-	return b.user(name), b.record(ctx, "account.delete", b.user(name).JID, nil)
+	return b.user(name), nil
 }
 
 func (b *bound) Sessions(context.Context) ([]Session, error) {

@@ -132,7 +132,7 @@ func TestArchiveRetention(t *testing.T) {
 		ctx := t.Context()
 		now := time.Now().UTC()
 		for _, u := range []string{"ann", "bob", "cid"} {
-			if err := content.CreateAccount(ctx, u, nil); err != nil {
+			if err := content.CreateAccount(ctx, u, nil, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

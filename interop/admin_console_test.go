@@ -194,7 +194,9 @@ func TestAdminConsole(t *testing.T) {
 		t.Errorf("parleyctl --server %s room show board: bob is not a member again, or alice not the creator:\n%s", base, out)
 	}
 
-	// And for compliance, alice did it (once the worker copied it).
+	// And for compliance, alice did it (once the worker copied it). The
+	// disable is recorded with the change, the registration it ended
+	// after it, as a kick.
 	var missing []string
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 		events := s.mustCtl("compliance", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "json", "--user", "alice@"+domain)
@@ -203,6 +205,13 @@ func TestAdminConsole(t *testing.T) {
 			if !strings.Contains(events, `"type":`+typ) || !strings.Contains(events, `"actor":"alice@`+domain+`"`) {
 				missing = append(missing, typ)
 			}
+		}
+		events = s.mustCtl("compliance", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "json", "--user", "mallory@"+domain)
+		if !strings.Contains(events, `"type":"account.disable"`) {
+			missing = append(missing, "account.disable of mallory")
+		}
+		if !regexp.MustCompile(`"type":"account.kick".*"sessions_ended":1`).MatchString(events) {
+			missing = append(missing, "account.kick of mallory's registration")
 		}
 		if len(missing) == 0 || time.Now().After(deadline) {
 			break

@@ -19,7 +19,7 @@ func newService(t *testing.T, users ...string) (*Service, storage.Store) {
 	}
 	t.Cleanup(func() { store.Close() })
 	for _, u := range users {
-		if err := store.CreateAccount(t.Context(), u, nil); err != nil {
+		if err := store.CreateAccount(t.Context(), u, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

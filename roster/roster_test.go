@@ -231,7 +231,7 @@ func version(t *testing.T, store storage.Store) int64 {
 func TestAppendixA(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
-		if err := store.CreateAccount(ctx, alice, nil); err != nil {
+		if err := store.CreateAccount(ctx, alice, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		r := New(store)
@@ -339,7 +339,7 @@ func TestInboundForNoAccount(t *testing.T) {
 func TestSetAndRemove(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
-		if err := store.CreateAccount(ctx, alice, nil); err != nil {
+		if err := store.CreateAccount(ctx, alice, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		r := New(store)
@@ -396,7 +396,7 @@ func TestSetAndRemove(t *testing.T) {
 func TestCrossingApprovals(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
-		if err := store.CreateAccount(ctx, alice, nil); err != nil {
+		if err := store.CreateAccount(ctx, alice, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		r := New(store)

@@ -127,23 +127,28 @@ type Account struct {
 
 // Accounts stores local users and the secrets needed to authenticate them.
 // Passwords are never stored, only derived values.
+//
+// A change may be given the compliance event that records it (ev, nil for
+// none): it is written to the outbox in the change's transaction, so it is
+// there exactly when the change committed (shared/DESIGN.md §6). An
+// invalid event refuses the change before anything is written.
 type Accounts interface {
 	// CreateAccount adds a user, created now, with the given credentials
-	// (none is allowed: such a user cannot log in until SetCredentials). It
-	// returns ErrExists if the username is taken. At most one credential per
-	// mechanism, and one digest credential per realm and algorithm, may be
-	// given.
-	CreateAccount(ctx context.Context, username string, creds []ScramCredential, digest ...DigestCredential) error
+	// (none is allowed: such a user cannot log in until SetCredentials), and
+	// ev. It returns ErrExists if the username is taken. At most one
+	// credential per mechanism, and one digest credential per realm and
+	// algorithm, may be given.
+	CreateAccount(ctx context.Context, username string, creds []ScramCredential, digest []DigestCredential, ev *OutboxEvent) error
 	// SetCredentials replaces all of a user's stored credentials, SCRAM and
-	// digest, in one transaction (a password change: digest credentials
-	// derived from the old password never survive it), and deletes the
-	// user's FAST tokens (FastTokens), given for the old password. It
-	// returns ErrNotFound for an unknown user.
-	SetCredentials(ctx context.Context, username string, creds []ScramCredential, digest ...DigestCredential) error
+	// digest, in one transaction with ev (a password change: digest
+	// credentials derived from the old password never survive it), and
+	// deletes the user's FAST tokens (FastTokens), given for the old
+	// password. It returns ErrNotFound for an unknown user.
+	SetCredentials(ctx context.Context, username string, creds []ScramCredential, digest []DigestCredential, ev *OutboxEvent) error
 	// DeleteAccount removes a user with their roster, pending subscription
-	// requests and offline messages. It returns ErrNotFound for an unknown
-	// user.
-	DeleteAccount(ctx context.Context, username string) error
+	// requests and offline messages, and writes ev, in one transaction. It
+	// returns ErrNotFound for an unknown user.
+	DeleteAccount(ctx context.Context, username string, ev *OutboxEvent) error
 	// Account returns one user with their credentials ordered by
 	// mechanism, or ErrNotFound.
 	Account(ctx context.Context, username string) (Account, error)

@@ -141,7 +141,7 @@ func createUser(ctx context.Context, store storage.Store, name, password string)
 	if err != nil {
 		return fmt.Errorf("deriving credentials: %w", err)
 	}
-	if err := store.CreateAccount(ctx, name, creds); err != nil {
+	if err := store.CreateAccount(ctx, name, creds, nil, nil); err != nil {
 		if errors.Is(err, storage.ErrExists) {
 			return err
 		}

@@ -20,8 +20,10 @@ import (
 
 // setPassword stores credentials derived from password for username,
 // creating the account when create is set (conflict if it exists) and
-// replacing its credentials otherwise (item-not-found if it does not).
-func (s *Server) setPassword(ctx context.Context, username, password string, create bool) error {
+// replacing its credentials otherwise (item-not-found if it does not),
+// with ev, the compliance event that records the change if there is one,
+// in the same transaction.
+func (s *Server) setPassword(ctx context.Context, username, password string, create bool, ev *storage.OutboxEvent) error {
 	if password == "" {
 		return errNotAcceptable("the password may not be empty")
 	}
@@ -34,9 +36,9 @@ func (s *Server) setPassword(ctx context.Context, username, password string, cre
 		return errNotAcceptable(err.Error())
 	}
 	if create {
-		err = s.cfg.Store.CreateAccount(ctx, username, creds, digest...)
+		err = s.cfg.Store.CreateAccount(ctx, username, creds, digest, ev)
 	} else {
-		err = s.cfg.Store.SetCredentials(ctx, username, creds, digest...)
+		err = s.cfg.Store.SetCredentials(ctx, username, creds, digest, ev)
 	}
 	switch {
 	case errors.Is(err, storage.ErrExists):
@@ -47,11 +49,11 @@ func (s *Server) setPassword(ctx context.Context, username, password string, cre
 	return err
 }
 
-// deleteAccount removes an account and ends its sessions on this node
-// with a stream error (RFC 6120 §4.9.3.12 not-authorized: the identity
-// they authenticated as is gone).
-func (s *Server) deleteAccount(ctx context.Context, username string) error {
-	if err := s.cfg.Store.DeleteAccount(ctx, username); err != nil {
+// deleteAccount removes an account, with ev as setPassword, and ends its
+// sessions on this node with a stream error (RFC 6120 §4.9.3.12
+// not-authorized: the identity they authenticated as is gone).
+func (s *Server) deleteAccount(ctx context.Context, username string, ev *storage.OutboxEvent) error {
+	if err := s.cfg.Store.DeleteAccount(ctx, username, ev); err != nil {
 		if isNotFound(err) {
 			return errItemNotFound("no such account")
 		}

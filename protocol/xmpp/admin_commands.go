@@ -157,13 +157,14 @@ func (s *Server) adminCommand(ctx context.Context, r *request) (*Element, error)
 		if err != nil {
 			return nil, commandError(asStanzaErr(err), "bad-payload")
 		}
-		if err := s.setPassword(ctx, user, pw, true); err != nil {
+		ev, err := adminEvent(r, "account.add", map[string]any{"user": user + "@" + s.cfg.Domain})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.setPassword(ctx, user, pw, true, ev); err != nil {
 			return nil, err
 		}
 		s.log.Info("account added by an administrator", "user", user, "admin", owner)
-		if err := s.recordAdminAction(ctx, r, "account.add", map[string]any{"user": user + "@" + s.cfg.Domain}); err != nil {
-			return nil, err
-		}
 		return done(node, id, "Added "+user+"@"+s.cfg.Domain+"."), nil
 	case nsAdmin + "#delete-user":
 		var names []string
@@ -186,13 +187,14 @@ func (s *Server) adminCommand(ctx context.Context, r *request) (*Element, error)
 			users = append(users, u)
 		}
 		for _, u := range users {
-			if err := s.deleteAccount(ctx, u); err != nil {
+			ev, err := adminEvent(r, "account.delete", map[string]any{"user": u + "@" + s.cfg.Domain})
+			if err != nil {
+				return nil, err
+			}
+			if err := s.deleteAccount(ctx, u, ev); err != nil {
 				return nil, err
 			}
 			s.log.Info("account deleted by an administrator", "user", u, "admin", owner)
-			if err := s.recordAdminAction(ctx, r, "account.delete", map[string]any{"user": u + "@" + s.cfg.Domain}); err != nil {
-				return nil, err
-			}
 		}
 		return done(node, id, fmt.Sprintf("Deleted %d accounts.", len(users))), nil
 	case nsAdmin + "#change-user-password":
@@ -200,13 +202,14 @@ func (s *Server) adminCommand(ctx context.Context, r *request) (*Element, error)
 		if err != nil {
 			return nil, commandError(asStanzaErr(err), "bad-payload")
 		}
-		if err := s.setPassword(ctx, user, pw, false); err != nil {
+		ev, err := adminEvent(r, "account.password", map[string]any{"user": user + "@" + s.cfg.Domain})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.setPassword(ctx, user, pw, false, ev); err != nil {
 			return nil, err
 		}
 		s.log.Info("password changed by an administrator", "user", user, "admin", owner)
-		if err := s.recordAdminAction(ctx, r, "account.password", map[string]any{"user": user + "@" + s.cfg.Domain}); err != nil {
-			return nil, err
-		}
 		return done(node, id, "Changed the password of "+user+"@"+s.cfg.Domain+"."), nil
 	case nsAdmin + "#get-online-users-list":
 		var bares []string
@@ -248,20 +251,31 @@ func (s *Server) adminCommand(ctx context.Context, r *request) (*Element, error)
 // online user (XEP-0133 §4.23).
 const EventAnnouncement = "announcement"
 
-// recordAdminAction captures what an administrator did through a command
-// for compliance, as the admin console and parleyctl do for the same
+// adminEvent is the compliance event of what an administrator did
+// through a command, as the admin console and parleyctl record the same
 // changes (package admin: account.add, account.delete, account.password),
-// with the administrator's bare JID as the actor. A change whose event
-// cannot be recorded is answered with an error: it happened, but the
-// administrator must know the record lacks it.
-func (s *Server) recordAdminAction(ctx context.Context, r *request, typ string, detail map[string]any) error {
+// with the administrator's bare JID as the actor. An account change is
+// stored with its event in one transaction: it fails if the event cannot
+// be written.
+func adminEvent(r *request, typ string, detail map[string]any) (*storage.OutboxEvent, error) {
 	detail["via"] = "xep-0133"
 	payload, err := json.Marshal(detail)
 	if err != nil {
-		return fmt.Errorf("admin command %s: %w", typ, err)
+		return nil, fmt.Errorf("admin command %s: %w", typ, err)
 	}
-	ev := storage.OutboxEvent{EventID: randomID(12), Type: typ, Actor: r.from.bareJID(), Time: time.Now().UTC(), Payload: payload}
-	if err := s.cfg.Store.AppendOutbox(ctx, ev); err != nil {
+	return &storage.OutboxEvent{EventID: randomID(12), Type: typ, Actor: r.from.bareJID(), Time: time.Now().UTC(), Payload: payload}, nil
+}
+
+// recordAdminAction records what an administrator did that changed
+// nothing stored (an announcement), after it was done. An event that
+// cannot be recorded is answered with an error: the administrator must
+// know the record lacks it.
+func (s *Server) recordAdminAction(ctx context.Context, r *request, typ string, detail map[string]any) error {
+	ev, err := adminEvent(r, typ, detail)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.AppendOutbox(ctx, *ev); err != nil {
 		s.log.Error("admin command: recording for compliance", "event", typ, "err", err)
 		return errInternal("done, but not recorded for compliance: " + typ)
 	}

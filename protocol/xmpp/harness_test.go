@@ -123,7 +123,7 @@ func (ts *testServer) addUser(t testing.TB, name, password string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.store.CreateAccount(context.Background(), name, creds); err != nil {
+	if err := ts.store.CreateAccount(context.Background(), name, creds, nil, nil); err != nil {
 		t.Fatalf("create account %s: %v", name, err)
 	}
 }

@@ -61,7 +61,7 @@ func (s *Server) registrationChange(ctx context.Context, r *request) error {
 			return errNotAllowed("accounts are removed by the server's administrators here")
 		}
 		r.reply(result)
-		if err := s.deleteAccount(ctx, user); err != nil {
+		if err := s.deleteAccount(ctx, user, nil); err != nil {
 			s.log.Error("removing an account in band", "user", user, "err", err)
 		}
 		return nil
@@ -76,7 +76,7 @@ func (s *Server) registrationChange(ctx context.Context, r *request) error {
 	if s.cfg.Verifier != nil {
 		return errNotAllowed("passwords are checked by the directory here: change yours there")
 	}
-	if err := s.setPassword(ctx, user, pw.Text(), false); err != nil {
+	if err := s.setPassword(ctx, user, pw.Text(), false, nil); err != nil {
 		return err
 	}
 	r.reply(result)
@@ -136,7 +136,7 @@ func (c *conn) preAuthRegistration(ctx context.Context, iq *Element) (bool, erro
 	if err != nil {
 		return true, reply(nil, c.srv.asStanzaError(err))
 	}
-	if err := c.srv.setPassword(ctx, user, pw.Text(), true); err != nil {
+	if err := c.srv.setPassword(ctx, user, pw.Text(), true, nil); err != nil {
 		return true, reply(nil, c.srv.asStanzaError(err))
 	}
 	c.registered = true

@@ -263,7 +263,7 @@ func (s *Server) authPlain(ctx context.Context, msg []byte) (string, error) {
 		return "", &saslFailure{condition: "temporary-auth-failure"}
 	}
 	if mech != auth.ScramSHA256 {
-		if err := s.setPassword(ctx, user, password, false); err != nil {
+		if err := s.setPassword(ctx, user, password, false, nil); err != nil {
 			s.log.Warn("PLAIN: could not add SCRAM-SHA-256 and digest credentials to an account that had only "+mech, "user", user, "err", err)
 		} else {
 			s.log.Info("PLAIN: credentials completed from the password", "user", user, "had", mech)

@@ -100,7 +100,7 @@ func TestPlainCompletesImportedCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := ts.store.CreateAccount(ctx, "alice", creds[:1]); err != nil { // SCRAM-SHA-1 only
+	if err := ts.store.CreateAccount(ctx, "alice", creds[:1], nil, nil); err != nil { // SCRAM-SHA-1 only
 		t.Fatal(err)
 	}
 	login := func(mech string) bool {

@@ -59,7 +59,7 @@ func TestOpenSQLite(t *testing.T) {
 	if _, ok := s.(*sqlite.Store); !ok {
 		t.Errorf("Open(sqlite:...) returned a %T", s)
 	}
-	if err := s.CreateAccount(t.Context(), "alice", nil); err != nil {
+	if err := s.CreateAccount(t.Context(), "alice", nil, nil, nil); err != nil {
 		t.Errorf("CreateAccount: %v", err)
 	}
 }

@@ -37,7 +37,7 @@ func TestFailover(t *testing.T) {
 	var written []string
 	write := func() error {
 		name := fmt.Sprintf("user%03d", len(written))
-		err := s.CreateAccount(ctx, name, nil)
+		err := s.CreateAccount(ctx, name, nil, nil, nil)
 		if err == nil {
 			written = append(written, name)
 		}

@@ -244,7 +244,7 @@ func TestOpenForcesConnectionSettings(t *testing.T) {
 	s := open(t, dsn)
 	defer s.Close()
 	before := time.Now()
-	if err := s.CreateAccount(t.Context(), "zoë🦊", nil); err != nil {
+	if err := s.CreateAccount(t.Context(), "zoë🦊", nil, nil, nil); err != nil {
 		t.Fatalf("CreateAccount: %v", err)
 	}
 	a, err := s.Account(t.Context(), "zoë🦊")

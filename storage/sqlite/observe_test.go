@@ -47,7 +47,7 @@ func TestQueriesObserved(t *testing.T) {
 	store.ObserveQueries(content.observe)
 	compliance.ObserveQueries(captured.observe)
 
-	if err := store.CreateAccount(ctx, "alice", nil); err != nil {
+	if err := store.CreateAccount(ctx, "alice", nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Account(ctx, "alice"); err != nil {

@@ -77,7 +77,7 @@ func TestOpenCreatesDirectoryAndFile(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	defer s.Close()
-	if err := s.CreateAccount(t.Context(), "alice", nil); err != nil {
+	if err := s.CreateAccount(t.Context(), "alice", nil, nil, nil); err != nil {
 		t.Fatalf("CreateAccount: %v", err)
 	}
 

@@ -208,7 +208,7 @@ var accountArchiveTests = []test{
 		if err := e.store.SetArchivePrefs(e.ctx, "alice", storage.ArchivePrefs{Default: "never"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.store.DeleteAccount(e.ctx, "alice"); err != nil {
+		if err := e.store.DeleteAccount(e.ctx, "alice", nil); err != nil {
 			t.Fatal(err)
 		}
 		e.createAccount("alice")

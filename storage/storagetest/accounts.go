@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,7 +16,7 @@ var accountTests = []test{
 		before := time.Now()
 		// Given out of order: Account returns them ordered by mechanism.
 		creds := []storage.ScramCredential{cred(sha256, 1), cred(sha1, 2)}
-		if err := e.store.CreateAccount(e.ctx, "alice", creds); err != nil {
+		if err := e.store.CreateAccount(e.ctx, "alice", creds, nil, nil); err != nil {
 			t.Fatalf("CreateAccount: %v", err)
 		}
 		after := time.Now()
@@ -32,7 +33,7 @@ var accountTests = []test{
 
 	{"CreateExistingGivesErrExists", func(t *testing.T, e *env) {
 		e.createAccount("alice")
-		err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 9)})
+		err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 9)}, nil, nil)
 		wantErrorIs(t, "CreateAccount(alice) again", err, storage.ErrExists)
 		c, err := e.store.ScramCredential(e.ctx, "alice", sha256)
 		if err != nil {
@@ -44,7 +45,7 @@ var accountTests = []test{
 	}},
 
 	{"CreateWithoutCredentials", func(t *testing.T, e *env) {
-		if err := e.store.CreateAccount(e.ctx, "bot", nil); err != nil {
+		if err := e.store.CreateAccount(e.ctx, "bot", nil, nil, nil); err != nil {
 			t.Fatalf("CreateAccount(bot, nil): %v", err)
 		}
 		a, err := e.store.Account(e.ctx, "bot")
@@ -59,22 +60,22 @@ var accountTests = []test{
 	}},
 
 	{"CreateRejectsInvalidInput", func(t *testing.T, e *env) {
-		err := e.store.CreateAccount(e.ctx, "", nil)
+		err := e.store.CreateAccount(e.ctx, "", nil, nil, nil)
 		wantInvalid(t, `CreateAccount("")`, err)
-		err = e.store.CreateAccount(e.ctx, longString('a', storage.MaxUsernameLength+1), nil)
+		err = e.store.CreateAccount(e.ctx, longString('a', storage.MaxUsernameLength+1), nil, nil, nil)
 		wantInvalid(t, "CreateAccount(too long)", err)
-		err = e.store.CreateAccount(e.ctx, "bad\xffutf8", nil)
+		err = e.store.CreateAccount(e.ctx, "bad\xffutf8", nil, nil, nil)
 		wantInvalid(t, "CreateAccount(invalid UTF-8)", err)
 
 		// The account must not be half created.
-		err = e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 1), cred(sha256, 2)})
+		err = e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 1), cred(sha256, 2)}, nil, nil)
 		wantInvalid(t, "CreateAccount with the same mechanism twice", err)
 		_, err = e.store.Account(e.ctx, "alice")
 		wantErrorIs(t, "Account after failed CreateAccount", err, storage.ErrNotFound)
 
 		bad := cred(sha1, 1)
 		bad.Iterations = 0
-		wantInvalid(t, "CreateAccount with 0 iterations", e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{bad}))
+		wantInvalid(t, "CreateAccount with 0 iterations", e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{bad}, nil, nil))
 		names, err := e.store.ListAccounts(e.ctx)
 		if err != nil || len(names) != 0 {
 			t.Fatalf("ListAccounts = %q, %v; want none", names, err)
@@ -124,10 +125,10 @@ var accountTests = []test{
 	}},
 
 	{"SetCredentialsReplacesAll", func(t *testing.T, e *env) {
-		if err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha1, 1), cred(sha256, 2)}); err != nil {
+		if err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha1, 1), cred(sha256, 2)}, nil, nil); err != nil {
 			t.Fatalf("CreateAccount: %v", err)
 		}
-		if err := e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 7)}); err != nil {
+		if err := e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 7)}, nil, nil); err != nil {
 			t.Fatalf("SetCredentials: %v", err)
 		}
 		a, err := e.store.Account(e.ctx, "alice")
@@ -138,7 +139,7 @@ var accountTests = []test{
 		_, err = e.store.ScramCredential(e.ctx, "alice", sha1)
 		wantErrorIs(t, "ScramCredential(alice, SHA-1) after SetCredentials", err, storage.ErrNotFound)
 
-		if err := e.store.SetCredentials(e.ctx, "alice", nil); err != nil {
+		if err := e.store.SetCredentials(e.ctx, "alice", nil, nil, nil); err != nil {
 			t.Fatalf("SetCredentials(nil): %v", err)
 		}
 		if a, _ = e.store.Account(e.ctx, "alice"); len(a.Credentials) != 0 {
@@ -147,11 +148,11 @@ var accountTests = []test{
 	}},
 
 	{"SetCredentialsErrors", func(t *testing.T, e *env) {
-		err := e.store.SetCredentials(e.ctx, "nobody", []storage.ScramCredential{cred(sha256, 1)})
+		err := e.store.SetCredentials(e.ctx, "nobody", []storage.ScramCredential{cred(sha256, 1)}, nil, nil)
 		wantErrorIs(t, "SetCredentials(nobody)", err, storage.ErrNotFound)
 
 		e.createAccount("alice")
-		err = e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha1, 5), cred(sha1, 6)})
+		err = e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha1, 5), cred(sha1, 6)}, nil, nil)
 		wantInvalid(t, "SetCredentials with the same mechanism twice", err)
 		c, err := e.store.ScramCredential(e.ctx, "alice", sha256)
 		if err != nil || !sameCred(c, cred(sha256, 1)) {
@@ -160,7 +161,7 @@ var accountTests = []test{
 	}},
 
 	{"ScramCredential", func(t *testing.T, e *env) {
-		if err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha1, 3), cred(sha256, 4)}); err != nil {
+		if err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha1, 3), cred(sha256, 4)}, nil, nil); err != nil {
 			t.Fatalf("CreateAccount: %v", err)
 		}
 		for _, want := range []storage.ScramCredential{cred(sha1, 3), cred(sha256, 4)} {
@@ -202,7 +203,7 @@ var accountTests = []test{
 	}},
 
 	{"DeleteAccountCascades", func(t *testing.T, e *env) {
-		err := e.store.DeleteAccount(e.ctx, "nobody")
+		err := e.store.DeleteAccount(e.ctx, "nobody", nil)
 		wantErrorIs(t, "DeleteAccount(nobody)", err, storage.ErrNotFound)
 
 		for _, u := range []string{"alice", "bob"} {
@@ -215,7 +216,7 @@ var accountTests = []test{
 			e.storeOffline(u, "carol@example.org/phone", "<message>hi</message>")
 		}
 
-		if err := e.store.DeleteAccount(e.ctx, "alice"); err != nil {
+		if err := e.store.DeleteAccount(e.ctx, "alice", nil); err != nil {
 			t.Fatalf("DeleteAccount(alice): %v", err)
 		}
 		_, err = e.store.Account(e.ctx, "alice")
@@ -224,7 +225,7 @@ var accountTests = []test{
 		wantErrorIs(t, "ScramCredential(alice) after delete", err, storage.ErrNotFound)
 		_, err = e.store.RosterItem(e.ctx, "alice", "carol@example.org")
 		wantErrorIs(t, "RosterItem(alice) after delete", err, storage.ErrNotFound)
-		err = e.store.DeleteAccount(e.ctx, "alice")
+		err = e.store.DeleteAccount(e.ctx, "alice", nil)
 		wantErrorIs(t, "DeleteAccount(alice) twice", err, storage.ErrNotFound)
 
 		// Re-created, alice starts from nothing: the roster version too.
@@ -254,7 +255,7 @@ var accountTests = []test{
 	{"DigestCredentialsCreateReadReplace", func(t *testing.T, e *env) {
 		// Given out of order: Account returns them by realm, then algorithm.
 		given := []storage.DigestCredential{digestCred("example.org", "SHA-256", 1), digestCred("example.org", "MD5", 2), digestCred("a.example", "MD5", 3)}
-		if err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 1)}, given...); err != nil {
+		if err := e.store.CreateAccount(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 1)}, given, nil); err != nil {
 			t.Fatalf("CreateAccount with digest credentials: %v", err)
 		}
 		a, err := e.store.Account(e.ctx, "alice")
@@ -285,7 +286,7 @@ var accountTests = []test{
 
 		// A password change replaces the digest credentials with the SCRAM
 		// ones: a HA1 of the old password must not survive it.
-		if err := e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 7)}, digestCred("example.org", "MD5", 9)); err != nil {
+		if err := e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 7)}, []storage.DigestCredential{digestCred("example.org", "MD5", 9)}, nil); err != nil {
 			t.Fatalf("SetCredentials: %v", err)
 		}
 		if a, err = e.store.Account(e.ctx, "alice"); err != nil || !slices.Equal(a.Digest, []storage.DigestCredential{digestCred("example.org", "MD5", 9)}) {
@@ -293,7 +294,7 @@ var accountTests = []test{
 		}
 		_, err = e.store.DigestCredential(e.ctx, "alice", "example.org", "SHA-256")
 		wantErrorIs(t, "old SHA-256 digest credential after SetCredentials", err, storage.ErrNotFound)
-		if err := e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 8)}); err != nil {
+		if err := e.store.SetCredentials(e.ctx, "alice", []storage.ScramCredential{cred(sha256, 8)}, nil, nil); err != nil {
 			t.Fatalf("SetCredentials without digest: %v", err)
 		}
 		if a, _ = e.store.Account(e.ctx, "alice"); len(a.Digest) != 0 {
@@ -313,35 +314,129 @@ var accountTests = []test{
 			{"long realm", storage.DigestCredential{Realm: longString('r', 256), Algorithm: "MD5", HA1: "00"}},
 		}
 		for _, b := range bad {
-			wantInvalid(t, "CreateAccount with "+b.what, e.store.CreateAccount(e.ctx, "alice", nil, b.d))
+			wantInvalid(t, "CreateAccount with "+b.what, e.store.CreateAccount(e.ctx, "alice", nil, []storage.DigestCredential{b.d}, nil))
 		}
 		twice := []storage.DigestCredential{digestCred("example.org", "MD5", 1), digestCred("example.org", "MD5", 2)}
-		wantInvalid(t, "CreateAccount with the same realm and algorithm twice", e.store.CreateAccount(e.ctx, "alice", nil, twice...))
+		wantInvalid(t, "CreateAccount with the same realm and algorithm twice", e.store.CreateAccount(e.ctx, "alice", nil, twice, nil))
 		_, err := e.store.Account(e.ctx, "alice")
 		wantErrorIs(t, "Account after failed CreateAccount", err, storage.ErrNotFound)
 
 		e.createAccount("alice")
-		if err := e.store.SetCredentials(e.ctx, "alice", nil, digestCred("example.org", "MD5", 1)); err != nil {
+		if err := e.store.SetCredentials(e.ctx, "alice", nil, []storage.DigestCredential{digestCred("example.org", "MD5", 1)}, nil); err != nil {
 			t.Fatalf("SetCredentials: %v", err)
 		}
-		wantInvalid(t, "SetCredentials with the same realm and algorithm twice", e.store.SetCredentials(e.ctx, "alice", nil, twice...))
+		wantInvalid(t, "SetCredentials with the same realm and algorithm twice", e.store.SetCredentials(e.ctx, "alice", nil, twice, nil))
 		if got, err := e.store.DigestCredential(e.ctx, "alice", "example.org", "MD5"); err != nil || got != digestCred("example.org", "MD5", 1) {
 			t.Fatalf("failed SetCredentials changed the digest credential: %+v, %v", got, err)
 		}
-		err = e.store.SetCredentials(e.ctx, "nobody", nil, digestCred("example.org", "MD5", 1))
+		err = e.store.SetCredentials(e.ctx, "nobody", nil, []storage.DigestCredential{digestCred("example.org", "MD5", 1)}, nil)
 		wantErrorIs(t, "SetCredentials(nobody)", err, storage.ErrNotFound)
 	}},
 
 	{"DeleteAccountRemovesDigestCredentials", func(t *testing.T, e *env) {
-		if err := e.store.CreateAccount(e.ctx, "alice", nil, digestCred("example.org", "MD5", 1)); err != nil {
+		if err := e.store.CreateAccount(e.ctx, "alice", nil, []storage.DigestCredential{digestCred("example.org", "MD5", 1)}, nil); err != nil {
 			t.Fatalf("CreateAccount: %v", err)
 		}
-		if err := e.store.DeleteAccount(e.ctx, "alice"); err != nil {
+		if err := e.store.DeleteAccount(e.ctx, "alice", nil); err != nil {
 			t.Fatalf("DeleteAccount: %v", err)
 		}
 		e.createAccount("alice")
 		_, err := e.store.DigestCredential(e.ctx, "alice", "example.org", "MD5")
 		wantErrorIs(t, "DigestCredential of a re-created account", err, storage.ErrNotFound)
+	}},
+
+	{"EventsOnlyWithTheirChange", func(t *testing.T, e *env) {
+		// An event given with an account change is in the outbox exactly
+		// when the change committed (DESIGN §6): a refused change writes
+		// none, and a change whose event cannot be written is not made.
+		e.createAccount("alice")
+		taken := event("account.add", "")
+		if err := e.store.AppendOutbox(e.ctx, taken); err != nil {
+			t.Fatal(err)
+		}
+		dup := func(typ string) *storage.OutboxEvent {
+			ev := event(typ, "")
+			ev.EventID = taken.EventID
+			return &ev
+		}
+		fail := func(typ string) *storage.OutboxEvent { ev := event(typ, ""); return &ev }
+		invalid := &storage.OutboxEvent{Type: "account.add"} // no event id
+		one := []storage.DigestCredential{digestCred("example.org", "MD5", 1)}
+		failures := []struct {
+			what   string
+			err    error
+			target error // nil: refused as invalid input
+		}{
+			{"CreateAccount of a taken username", e.store.CreateAccount(e.ctx, "alice", nil, nil, fail("account.add")), storage.ErrExists},
+			{"CreateAccount with two credentials of a mechanism",
+				e.store.CreateAccount(e.ctx, "bob", []storage.ScramCredential{cred(sha256, 1), cred(sha256, 2)}, nil, fail("account.add")), nil},
+			{"CreateAccount with an invalid event", e.store.CreateAccount(e.ctx, "bob", nil, nil, invalid), nil},
+			{"CreateAccount with an event id used before", e.store.CreateAccount(e.ctx, "bob", nil, one, dup("account.add")), storage.ErrExists},
+			{"SetCredentials of an unknown user", e.store.SetCredentials(e.ctx, "nobody", nil, nil, fail("account.password")), storage.ErrNotFound},
+			{"SetCredentials with an invalid event", e.store.SetCredentials(e.ctx, "alice", nil, nil, invalid), nil},
+			{"SetCredentials with an event id used before", e.store.SetCredentials(e.ctx, "alice", nil, nil, dup("account.disable")), storage.ErrExists},
+			{"DeleteAccount of an unknown user", e.store.DeleteAccount(e.ctx, "nobody", fail("account.delete")), storage.ErrNotFound},
+			{"DeleteAccount with an invalid event", e.store.DeleteAccount(e.ctx, "alice", invalid), nil},
+			{"DeleteAccount with an event id used before", e.store.DeleteAccount(e.ctx, "alice", dup("account.delete")), storage.ErrExists},
+		}
+		for _, f := range failures {
+			if f.target == nil {
+				wantInvalid(t, f.what, f.err)
+			} else if !errors.Is(f.err, f.target) {
+				t.Errorf("%s: got error %v, want one wrapping %q", f.what, f.err, f.target)
+			}
+		}
+		if evs := e.outbox(); len(evs) != 1 || evs[0].EventID != taken.EventID {
+			t.Fatalf("failed account changes wrote events: %+v", evs)
+		}
+		_, err := e.store.Account(e.ctx, "bob")
+		wantErrorIs(t, "Account(bob) after failed creations", err, storage.ErrNotFound)
+		a, err := e.store.Account(e.ctx, "alice")
+		if err != nil {
+			t.Fatalf("alice after failed changes: %v", err)
+		}
+		wantCreds(t, "alice after failed changes", a.Credentials, []storage.ScramCredential{cred(sha256, 1)})
+
+		start := 1
+		successes := []struct {
+			ev *storage.OutboxEvent
+			do func(ev *storage.OutboxEvent) error
+		}{
+			{fail("account.add"), func(ev *storage.OutboxEvent) error {
+				return e.store.CreateAccount(e.ctx, "bob", []storage.ScramCredential{cred(sha1, 3)}, one, ev)
+			}},
+			{fail("account.password"), func(ev *storage.OutboxEvent) error {
+				return e.store.SetCredentials(e.ctx, "bob", []storage.ScramCredential{cred(sha256, 4)}, nil, ev)
+			}},
+			{fail("account.disable"), func(ev *storage.OutboxEvent) error { return e.store.SetCredentials(e.ctx, "bob", nil, nil, ev) }},
+			{fail("account.delete"), func(ev *storage.OutboxEvent) error { return e.store.DeleteAccount(e.ctx, "alice", ev) }},
+			{nil, func(*storage.OutboxEvent) error { return e.store.CreateAccount(e.ctx, "carol", nil, nil, nil) }},
+			{nil, func(*storage.OutboxEvent) error { return e.store.SetCredentials(e.ctx, "carol", nil, one, nil) }},
+			{nil, func(*storage.OutboxEvent) error { return e.store.DeleteAccount(e.ctx, "carol", nil) }},
+		}
+		for i, s := range successes {
+			if err := s.do(s.ev); err != nil {
+				t.Fatalf("change %d: %v", i, err)
+			}
+			evs := e.outbox()
+			switch {
+			case s.ev == nil && len(evs) != start:
+				t.Fatalf("change %d without an event wrote %+v", i, evs[start:])
+			case s.ev != nil && (len(evs) != start+1 || !sameEvent(evs[start], *s.ev)):
+				t.Fatalf("after %s the outbox ends in %+v, want exactly %+v", s.ev.Type, evs[start:], *s.ev)
+			case s.ev != nil:
+				start++
+			}
+		}
+		e.reopen()
+		wantStrings(t, "outbox after reopening", e.outboxTypes(),
+			[]string{"account.add", "account.add", "account.password", "account.disable", "account.delete"})
+		a, err = e.store.Account(e.ctx, "bob")
+		if err != nil || len(a.Credentials) != 0 || len(a.Digest) != 0 {
+			t.Errorf("bob after his changes: %+v, %v; want an account without credentials", a, err)
+		}
+		_, err = e.store.Account(e.ctx, "alice")
+		wantErrorIs(t, "Account(alice) after its deletion", err, storage.ErrNotFound)
 	}},
 }
 

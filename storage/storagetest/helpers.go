@@ -55,7 +55,7 @@ func wantCreds(t *testing.T, what string, got, want []storage.ScramCredential) {
 // createAccount creates username with one SCRAM-SHA-256 credential.
 func (e *env) createAccount(username string) {
 	e.t.Helper()
-	if err := e.store.CreateAccount(e.ctx, username, []storage.ScramCredential{cred(sha256, 1)}); err != nil {
+	if err := e.store.CreateAccount(e.ctx, username, []storage.ScramCredential{cred(sha256, 1)}, nil, nil); err != nil {
 		e.t.Fatalf("CreateAccount(%q): %v", username, err)
 	}
 }

@@ -59,7 +59,7 @@ var fastTokenTests = []test{
 			t.Fatal(err)
 		}
 		// A password change, or none (a disabled account).
-		if err := e.store.SetCredentials(e.ctx, "carol", nil); err != nil {
+		if err := e.store.SetCredentials(e.ctx, "carol", nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if l, err := e.store.FastTokens(e.ctx, "carol"); len(l) != 0 || err != nil {
@@ -75,7 +75,7 @@ var fastTokenTests = []test{
 		if err := e.store.EnablePush(e.ctx, storage.PushRegistration{Owner: "bob", JID: "push.example", Node: "n1"}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.store.DeleteAccount(e.ctx, "bob"); err != nil {
+		if err := e.store.DeleteAccount(e.ctx, "bob", nil); err != nil {
 			t.Fatal(err)
 		}
 		e.createAccount("bob")

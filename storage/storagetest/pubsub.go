@@ -183,7 +183,7 @@ var pubsubTests = []test{
 		if err != nil || len(nodes) != 2 || nodes[0].Name != "geo" || nodes[1].Name != "nick" {
 			t.Fatalf("PubSubNodes = %+v, %v", nodes, err)
 		}
-		if err := e.store.DeleteAccount(e.ctx, "alice"); err != nil {
+		if err := e.store.DeleteAccount(e.ctx, "alice", nil); err != nil {
 			t.Fatal(err)
 		}
 		if nodes, _ := e.store.PubSubNodes(e.ctx, "alice"); len(nodes) != 0 {
@@ -219,7 +219,7 @@ var pubsubTests = []test{
 		if err := e.store.PutPrivateXML(e.ctx, "nobody", "{a}b", []byte("<b xmlns='a'/>")); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("PutPrivateXML for an unknown account = %v", err)
 		}
-		if err := e.store.DeleteAccount(e.ctx, "alice"); err != nil {
+		if err := e.store.DeleteAccount(e.ctx, "alice", nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.store.VCard(e.ctx, "alice"); !errors.Is(err, storage.ErrNotFound) {

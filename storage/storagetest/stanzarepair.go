@@ -26,7 +26,7 @@ func StanzaRepair(t *testing.T, newDatabase StanzaRepairOpener) {
 	e := newEnv(t, func(*testing.T) func() storage.Store { return open })
 	beforeRepair := func() { e.rerunFrom(migrateDownTo, sqlstore.StanzaRepairVersion) }
 	e.lobby("lobby")
-	if err := e.store.CreateAccount(e.ctx, "bob", nil); err != nil {
+	if err := e.store.CreateAccount(e.ctx, "bob", nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	history := []struct{ body, stanza, want string }{

@@ -19,7 +19,7 @@ var storeTests = []test{
 
 	{"DataSurvivesReopen", func(t *testing.T, e *env) {
 		owner := "zoë🦊"
-		if err := e.store.CreateAccount(e.ctx, owner, []storage.ScramCredential{cred(sha1, 1), cred(sha256, 2)}); err != nil {
+		if err := e.store.CreateAccount(e.ctx, owner, []storage.ScramCredential{cred(sha1, 1), cred(sha256, 2)}, nil, nil); err != nil {
 			t.Fatalf("CreateAccount: %v", err)
 		}
 		items := []storage.RosterItem{
@@ -87,7 +87,7 @@ var storeTests = []test{
 		ctx, cancel := context.WithCancel(e.ctx)
 		cancel()
 		calls := map[string]error{
-			"CreateAccount": e.store.CreateAccount(ctx, "bob", nil),
+			"CreateAccount": e.store.CreateAccount(ctx, "bob", nil, nil, nil),
 			"StoreOffline": func() error {
 				_, err := e.store.StoreOffline(ctx, storage.OfflineMessage{Owner: "alice", From: "x@example.org/y", Stanza: []byte("<message/>")}, 0)
 				return err

@@ -285,7 +285,7 @@ func (d *Directory) provision(ctx context.Context, username string) error {
 	}
 	_, err := d.cfg.Accounts.Account(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) {
-		err = d.cfg.Accounts.CreateAccount(ctx, username, nil)
+		err = d.cfg.Accounts.CreateAccount(ctx, username, nil, nil, nil)
 		if errors.Is(err, storage.ErrExists) {
 			err = nil // a concurrent first login
 		}

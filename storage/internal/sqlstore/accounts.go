@@ -12,11 +12,11 @@ import (
 )
 
 // CreateAccount implements storage.Accounts.
-func (s *Store) CreateAccount(ctx context.Context, username string, creds []storage.ScramCredential, digest ...storage.DigestCredential) error {
+func (s *Store) CreateAccount(ctx context.Context, username string, creds []storage.ScramCredential, digest []storage.DigestCredential, ev *storage.OutboxEvent) error {
 	if err := check.Username(username); err != nil {
 		return s.wrap(err, "create account")
 	}
-	if err := errors.Join(check.Credentials(creds), check.DigestCredentials(digest)); err != nil {
+	if err := errors.Join(check.Credentials(creds), check.DigestCredentials(digest), checkEvent(ev)); err != nil {
 		return s.wrap(err, "create account %s", username)
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -25,14 +25,17 @@ func (s *Store) CreateAccount(ctx context.Context, username string, creds []stor
 		if err != nil {
 			return s.mapError(err)
 		}
-		return s.insertCredentials(ctx, tx, username, creds, digest)
+		if err := s.insertCredentials(ctx, tx, username, creds, digest); err != nil {
+			return err
+		}
+		return s.writeEventIf(ctx, tx, ev)
 	})
 	return s.wrap(err, "create account %s", username)
 }
 
 // SetCredentials implements storage.Accounts.
-func (s *Store) SetCredentials(ctx context.Context, username string, creds []storage.ScramCredential, digest ...storage.DigestCredential) error {
-	if err := errors.Join(check.Credentials(creds), check.DigestCredentials(digest)); err != nil {
+func (s *Store) SetCredentials(ctx context.Context, username string, creds []storage.ScramCredential, digest []storage.DigestCredential, ev *storage.OutboxEvent) error {
+	if err := errors.Join(check.Credentials(creds), check.DigestCredentials(digest), checkEvent(ev)); err != nil {
 		return s.wrap(err, "set credentials of %s", username)
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -53,7 +56,10 @@ func (s *Store) SetCredentials(ctx context.Context, username string, creds []sto
 			`DELETE FROM fast_tokens WHERE owner = ?`, username); err != nil {
 			return err
 		}
-		return s.insertCredentials(ctx, tx, username, creds, digest)
+		if err := s.insertCredentials(ctx, tx, username, creds, digest); err != nil {
+			return err
+		}
+		return s.writeEventIf(ctx, tx, ev)
 	})
 	return s.wrap(err, "set credentials of %s", username)
 }
@@ -83,9 +89,15 @@ func (s *Store) insertCredentials(ctx context.Context, tx *sql.Tx, username stri
 // DeleteAccount implements storage.Accounts. The schema's ON DELETE CASCADE
 // removes the credentials, roster, pending subscriptions and offline
 // messages with the account.
-func (s *Store) DeleteAccount(ctx context.Context, username string) error {
+func (s *Store) DeleteAccount(ctx context.Context, username string, ev *storage.OutboxEvent) error {
+	if err := checkEvent(ev); err != nil {
+		return s.wrap(err, "delete account %s", username)
+	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		return affected(tx.ExecContext(ctx, `DELETE FROM accounts WHERE username = ?`, username))
+		if err := affected(tx.ExecContext(ctx, `DELETE FROM accounts WHERE username = ?`, username)); err != nil {
+			return err
+		}
+		return s.writeEventIf(ctx, tx, ev)
 	})
 	return s.wrap(err, "delete account %s", username)
 }

@@ -41,6 +41,22 @@ func (s *Store) writeEvent(ctx context.Context, tx *sql.Tx, ev storage.OutboxEve
 	return s.insertEvents(ctx, tx, []storage.OutboxEvent{ev})
 }
 
+// checkEvent checks an optional event before its change's transaction.
+func checkEvent(ev *storage.OutboxEvent) error {
+	if ev == nil {
+		return nil
+	}
+	return check.Event(*ev)
+}
+
+// writeEventIf writes ev, if given, in its change's transaction.
+func (s *Store) writeEventIf(ctx context.Context, tx *sql.Tx, ev *storage.OutboxEvent) error {
+	if ev == nil {
+		return nil
+	}
+	return s.writeEvent(ctx, tx, *ev)
+}
+
 const eventInsert = `INSERT INTO outbox (event_id, type, room, actor, occurred_at, payload) VALUES `
 
 // insertEvents inserts checked events, with their times set, many to a

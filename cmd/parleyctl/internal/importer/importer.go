@@ -281,7 +281,7 @@ func (w *writer) accounts(ctx context.Context, src Source) error {
 				return fmt.Errorf("account %s: %w", name, err)
 			}
 		}
-		if err := w.o.Store.CreateAccount(ctx, name, creds, digest...); err != nil {
+		if err := w.o.Store.CreateAccount(ctx, name, creds, digest, nil); err != nil {
 			if errors.Is(err, storage.ErrExists) {
 				w.sum.AccountsSkipped++
 				continue
