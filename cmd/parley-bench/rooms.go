@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net/netip"
 	"os"
 	"slices"
 	"sort"
@@ -1280,8 +1281,12 @@ func (rec *roomsRecorder) watchStalled(f *fleet, start time.Time, cutAt []time.D
 		}
 	}
 	// The server's ends are visible only if it runs here.
+	keys := make([]string, len(pairs))
+	for k, p := range pairs {
+		keys[k] = p.key
+	}
 	local := false
-	if states, err := tcpStates(); err == nil {
+	if states, err := tcpStates(keys...); err == nil {
 		for _, p := range pairs {
 			if _, ok := states[p.key]; ok {
 				local = true
@@ -1293,7 +1298,9 @@ func (rec *roomsRecorder) watchStalled(f *fleet, start time.Time, cutAt []time.D
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(50 * time.Millisecond)
+		// Reading /proc/net/tcp costs the kernel a walk of every socket:
+		// a few times a second.
+		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
@@ -1303,7 +1310,7 @@ func (rec *roomsRecorder) watchStalled(f *fleet, start time.Time, cutAt []time.D
 			}
 			var states map[string]uint8
 			if local {
-				states, _ = tcpStates()
+				states, _ = tcpStates(keys...)
 			}
 			for _, p := range pairs {
 				if cutAt[p.i] != 0 {
@@ -1332,28 +1339,59 @@ func (rec *roomsRecorder) watchStalled(f *fleet, start time.Time, cutAt []time.D
 const tcpEstablished = 1
 
 // tcpStates reads the IPv4 TCP sockets of this machine from /proc/net/tcp:
-// state by "local address|remote address".
-func tcpStates() (map[string]uint8, error) {
+// state by "local address|remote address". With want, only those
+// connections are returned (a machine may have tens of thousands): the
+// lines are matched on their hexadecimal form, not parsed.
+func tcpStates(want ...string) (map[string]uint8, error) {
 	data, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		return nil, err
 	}
+	var hexWant map[string]string
+	if len(want) > 0 {
+		hexWant = make(map[string]string, len(want))
+		for _, w := range want {
+			l, r, _ := strings.Cut(w, "|")
+			if hl, hr := hexAddr(l), hexAddr(r); hl != "" && hr != "" {
+				hexWant[hl+" "+hr] = w
+			}
+		}
+	}
 	out := make(map[string]uint8)
-	lines := strings.Split(string(data), "\n")
-	for _, line := range lines[min(1, len(lines)):] {
-		f := strings.Fields(line)
-		if len(f) < 4 {
+	for line := range strings.SplitSeq(string(data), "\n") {
+		// "%4d: %08X:%04X %08X:%04X %02X ..." (net/ipv4/tcp_ipv4.c)
+		k := strings.Index(line, ": ")
+		if k < 0 || len(line) < k+2+30 {
 			continue
 		}
-		l, ok1 := procAddr(f[1])
-		r, ok2 := procAddr(f[2])
-		st, err := strconv.ParseUint(f[3], 16, 8)
-		if !ok1 || !ok2 || err != nil {
+		pair, state := line[k+2:k+2+27], line[k+2+28:k+2+30]
+		st, err := strconv.ParseUint(state, 16, 8)
+		if err != nil {
 			continue
 		}
-		out[l+"|"+r] = uint8(st)
+		if hexWant != nil {
+			if w, ok := hexWant[pair]; ok {
+				out[w] = uint8(st)
+			}
+			continue
+		}
+		l, ok1 := procAddr(pair[:13])
+		r, ok2 := procAddr(pair[14:])
+		if ok1 && ok2 {
+			out[l+"|"+r] = uint8(st)
+		}
 	}
 	return out, nil
+}
+
+// hexAddr writes IP:PORT (IPv4) as /proc/net/tcp does, or "".
+func hexAddr(v string) string {
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil || !ap.Addr().Is4() {
+		return ""
+	}
+	a := ap.Addr().As4()
+	return fmt.Sprintf("%02X%02X%02X%02X:%04X", a[3], a[2], a[1], a[0], ap.Port())
 }
 
 // procAddr reads an address of /proc/net/tcp (AABBCCDD:PPPP, the IPv4
