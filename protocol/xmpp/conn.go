@@ -39,7 +39,8 @@ type conn struct {
 	// header, in force for every stanza.
 	scope    *wellformed.Scope
 	remoteIP string
-	log      *slog.Logger
+	// remote is the client's address, for the log (logger).
+	remote string
 
 	streamID   string
 	headerSent bool
@@ -63,6 +64,15 @@ type conn struct {
 	rate      *rate.Limiter
 	lastProbe time.Time
 
+	// parkable: an idle session waits for input on a new goroutine
+	// (park.go); peek is the byte that wait peeks into. streamHeader is the
+	// client's stream header as a fresh decoder must read it to take
+	// up the stream where it was (nil if it cannot be rewritten): a
+	// parked session drops its decoder.
+	parkable     bool
+	peek         [1]byte
+	streamHeader []byte
+
 	// stop is closed when the connection is torn down from outside
 	// (kill), to wake a reader waiting for its stanza rate.
 	stop      chan struct{}
@@ -80,16 +90,36 @@ func newConn(srv *Server, raw net.Conn) *conn {
 		raw:      raw,
 		rw:       raw,
 		remoteIP: ip,
+		parkable: canPark(raw),
 		streamID: randomID(12),
 		stop:     make(chan struct{}),
-		log:      srv.log.With("remote", raw.RemoteAddr().String()),
+		remote:   raw.RemoteAddr().String(),
 	}
+}
+
+// logger is the server's logger with the connection's address and, once
+// bound, the session's JID. Made for each message rather than kept: a
+// logger with attributes costs every idle session a few hundred bytes,
+// and connections log rarely.
+func (c *conn) logger() *slog.Logger {
+	c.writeMu.Lock()
+	s := c.sess
+	c.writeMu.Unlock()
+	if s != nil {
+		return c.srv.log.With("remote", c.remote, "jid", s.jid.String())
+	}
+	return c.srv.log.With("remote", c.remote)
 }
 
 // serve runs the connection until it ends. directTLS means the client
 // starts with a TLS handshake (XEP-0368) instead of STARTTLS.
 func (c *conn) serve(ctx context.Context, directTLS bool) {
-	defer c.close()
+	parked := false
+	defer func() {
+		if !parked {
+			c.close()
+		}
+	}()
 	c.srv.metrics.connections.Inc()
 	_ = c.raw.SetDeadline(time.Now().Add(c.srv.limit().UnauthTimeout))
 
@@ -100,7 +130,7 @@ func (c *conn) serve(ctx context.Context, directTLS bool) {
 		c.srv.metrics.unauthRefused.Inc()
 		if directTLS {
 			// No stream error can be sent before TLS: just close.
-			c.log.Debug("too many unauthenticated connections from the address: closed before TLS")
+			c.logger().Debug("too many unauthenticated connections from the address: closed before TLS")
 			return
 		}
 		c.fail(&StreamError{Condition: "policy-violation", Text: "too many unauthenticated connections from your address"})
@@ -110,7 +140,7 @@ func (c *conn) serve(ctx context.Context, directTLS bool) {
 	switch {
 	case directTLS:
 		if err := c.startTLS(ctx); err != nil {
-			c.log.Debug("direct TLS handshake failed", "err", err)
+			c.logger().Debug("direct TLS handshake failed", "err", err)
 			return
 		}
 	case c.web:
@@ -123,6 +153,11 @@ func (c *conn) serve(ctx context.Context, directTLS bool) {
 	err := c.negotiate(ctx)
 	if err == nil {
 		err = c.stanzaLoop(ctx)
+	}
+	if errors.Is(err, errIdle) {
+		parked = true
+		c.park(ctx)
+		return
 	}
 	c.finish(err)
 }
@@ -144,7 +179,7 @@ func (c *conn) finish(err error) {
 			return
 		}
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
-			c.log.Debug("connection ended", "err", err)
+			c.logger().Debug("connection ended", "err", err)
 		}
 		c.fail(nil)
 	}
@@ -175,7 +210,7 @@ func (c *conn) fail(serr *StreamError) {
 	var b []byte
 	if serr != nil {
 		c.srv.metrics.streamErrors.WithLabelValues(serr.Condition).Inc()
-		c.log.Debug("stream error", "condition", serr.Condition, "text", serr.Text)
+		c.logger().Debug("stream error", "condition", serr.Condition, "text", serr.Text)
 		if !c.headerSent {
 			b = append(b, c.header("")...)
 			c.headerSent = true
@@ -204,6 +239,9 @@ func (c *conn) close() {
 			c.countedIP = false
 		}
 		lingerClose(c.raw, c.rw)
+		if c.br != nil {
+			c.br.release()
+		}
 		c.srv.forget(c)
 	})
 }
@@ -318,6 +356,7 @@ func (c *conn) readHeader() error {
 		return &StreamError{Condition: "unsupported-version", Text: "XMPP 1.0 (RFC 6120) is required"}
 	}
 	c.scope = scope
+	c.streamHeader = streamReplay(start)
 	if c.username == "" && c.srv.cfg.Redirect != nil {
 		if other := c.srv.cfg.Redirect(); other != "" {
 			return &StreamError{Condition: "see-other-host", Content: other, Text: "this node takes no new sessions now; connect to " + other}
@@ -471,10 +510,14 @@ func (c *conn) negotiateStep(ctx context.Context) (restart bool, err error) {
 // startTLS performs the TLS handshake on the raw connection (STARTTLS or
 // XEP-0368) and replaces the byte source.
 func (c *conn) startTLS(ctx context.Context) error {
-	tc := tls.Server(c.raw, c.tlsConfig())
+	tc := tls.Server(c.raw, c.srv.clientTLSConfig())
 	hctx, cancel := context.WithTimeout(ctx, c.srv.limit().UnauthTimeout)
 	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
+	err := tc.HandshakeContext(hctx)
+	if cert, ok := c.srv.servedCerts.LoadAndDelete(c.raw); ok {
+		c.servedCert = cert.([]byte)
+	}
+	if err != nil {
 		return err
 	}
 	c.writeMu.Lock()
@@ -482,30 +525,40 @@ func (c *conn) startTLS(ctx context.Context) error {
 	c.writeMu.Unlock()
 	c.secure = true
 	c.tlsState = tc.ConnectionState()
+	if c.br != nil {
+		c.br.release() // empty: checked before the handshake
+	}
 	c.br = newBudgetReader(tc, c.srv.limit().MaxStanzaSize)
 	return nil
 }
 
-// tlsConfig is the server's TLS configuration for this connection's
-// handshake. When the certificate is chosen per handshake
-// (GetCertificate: it may be replaced while the server runs), the
-// connection remembers the one it served, which tls-server-end-point
-// channel binding is computed from (RFC 5929 §4.1).
-func (c *conn) tlsConfig() *tls.Config {
-	cfg := c.srv.cfg.TLS
-	if cfg.GetCertificate == nil {
-		return cfg
-	}
-	cfg = cfg.Clone()
-	get := cfg.GetCertificate
-	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		cert, err := get(hello)
-		if err == nil && cert != nil && len(cert.Certificate) > 0 {
-			c.servedCert = cert.Certificate[0]
+// tlsConfig is the server's TLS configuration for client handshakes, one
+// for every connection (a tls.Conn keeps its configuration for its
+// lifetime: a copy per connection cost each session half a kilobyte, and
+// its own session-ticket keys). When the certificate is chosen per
+// handshake (GetCertificate: it may be replaced while the server runs),
+// the one served is remembered for the connection in servedCerts, keyed by
+// the connection, which tls-server-end-point channel binding is computed
+// from (RFC 5929 §4.1).
+func (s *Server) clientTLSConfig() *tls.Config {
+	s.tlsOnce.Do(func() {
+		cfg := s.cfg.TLS
+		if cfg.GetCertificate == nil {
+			s.tlsConf = cfg
+			return
 		}
-		return cert, err
-	}
-	return cfg
+		cfg = cfg.Clone()
+		get := cfg.GetCertificate
+		cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			cert, err := get(hello)
+			if err == nil && cert != nil && len(cert.Certificate) > 0 && hello.Conn != nil {
+				s.servedCerts.Store(hello.Conn, cert.Certificate[0])
+			}
+			return cert, err
+		}
+		s.tlsConf = cfg
+	})
+	return s.tlsConf
 }
 
 // handleBindIQ answers the iq that binds a resource (RFC 6120 §7) and, for
@@ -567,11 +620,10 @@ func (c *conn) startSession(s *session) {
 		c.srv.limits.releaseUnauth(c.remoteIP)
 		c.countedIP = false
 	}
-	c.log = c.log.With("jid", s.jid.String())
 	c.srv.metrics.sessions.Inc()
 	c.srv.liveSessions.Add(1)
 	s.startWriter(c.rw, c.raw, c.srv.cfg.WriteTimeout)
-	c.log.Info("login", "proto", "xmpp")
+	c.logger().Info("login", "proto", "xmpp")
 }
 
 // kill tears the connection down from another goroutine: it sends the
@@ -610,7 +662,7 @@ func (c *conn) kill(serr *StreamError) {
 }
 
 // endSession is the orderly end of a bound session.
-func (c *conn) endSession(closing []byte) { c.srv.endBound(c.sess, closing, c.log) }
+func (c *conn) endSession(closing []byte) { c.srv.endBound(c.sess, closing, c.logger()) }
 
 // endBound ends a bound session: unavailable presence to whoever saw it
 // online, the closing bytes queued, the writer drained, and the messages

@@ -132,7 +132,7 @@ func (c *conn) fastAuthenticate(ctx context.Context, req *sasl2Request) (string,
 		return "", nil, nil, &saslFailure{condition: "not-authorized"}
 	}
 	if err != nil {
-		c.log.Error("FAST: reading the token", "user", user, "err", err)
+		c.logger().Error("FAST: reading the token", "user", user, "err", err)
 		return "", nil, nil, &saslFailure{condition: "temporary-auth-failure"}
 	}
 	login := &fastLogin{tok: tok}

@@ -85,7 +85,7 @@ func FuzzSASL2(f *testing.F) {
 			if len(req.mech) > 20 || len(req.agent.id) > maxAgentID || len(req.agent.software) > maxAgentText || len(req.agent.device) > maxAgentText {
 				t.Fatalf("parseSASL2 passed over-long values: %+v", req)
 			}
-			c := &conn{srv: ts.srv, log: ts.srv.log, stop: make(chan struct{})}
+			c := &conn{srv: ts.srv, stop: make(chan struct{})}
 			if isFASTMechanism(req.mech) {
 				user, _, _, err := c.fastAuthenticate(ctx, req)
 				want := append([]byte("alice\x00"), htProof(hash[:], "Initiator", nil)...)

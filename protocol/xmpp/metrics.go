@@ -7,6 +7,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	connections   prometheus.Counter
 	sessions      prometheus.Gauge
+	parked        prometheus.Gauge
 	logins        prometheus.Counter
 	authFailures  prometheus.Counter
 	stanzasIn     prometheus.Counter
@@ -52,6 +53,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parley_xmpp_connections_total", Help: "Client connections accepted."}),
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "parley_xmpp_sessions", Help: "Bound client sessions (resources) now."}),
+		parked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parley_xmpp_parked_sessions", Help: "Bound client sessions with nothing to read, waiting for input on a minimal goroutine with no read buffer (the rest of parley_xmpp_sessions are reading)."}),
 		logins: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_xmpp_logins_total", Help: "Successful SASL authentications."}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
@@ -104,7 +107,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parley_xmpp_push_disabled_total", Help: "Push registrations disabled after --push-max-errors failed publishes in a row."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.sessions, m.logins, m.authFailures, m.stanzasIn,
+		reg.MustRegister(m.connections, m.sessions, m.parked, m.logins, m.authFailures, m.stanzasIn,
 			m.stanzasOut, m.streamErrors, m.slowConsumers, m.offlineStored,
 			m.stanzasThrottled, m.stanzasRefused, m.throttleSeconds, m.unauthRefused, m.limits, m.rosterLimited,
 			m.csiHeld, m.csiSuperseded,

@@ -249,6 +249,9 @@ func (s *Server) directedPresence(ctx context.Context, sess *session, p *Element
 	}
 	sess.mu.Lock()
 	if available {
+		if sess.directed == nil {
+			sess.directed = make(map[string]bool)
+		}
 		sess.directed[j.String()] = true
 	} else {
 		delete(sess.directed, j.String())

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/parleychat/parley/internal/wellformed"
 )
@@ -14,10 +15,15 @@ import (
 // configured maximum.
 var errStanzaTooBig = errors.New("stanza larger than the configured maximum")
 
-// readBufferSize is each connection's read buffer. Small, because every
-// session holds one for its lifetime and tls.Conn buffers a whole record
-// beneath it anyway.
+// readBufferSize is each connection's read buffer. Small, because
+// tls.Conn buffers a whole record beneath it anyway; and an idle session
+// holds none (readBuffers, park.go).
 const readBufferSize = 1024
+
+// readBuffers are the connections' read buffers: a parked session (one
+// with nothing to read, park.go) gives its buffer back and takes one again
+// when its client sends something.
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 
 // budgetReader hands bytes to the XML decoder one at a time and counts them
 // against a budget that is reset before every top-level token, so no single
@@ -27,7 +33,12 @@ const readBufferSize = 1024
 // that is what lets a stream restart after STARTTLS or SASL hand the same
 // byte source to a fresh decoder without losing bytes.
 type budgetReader struct {
-	r      *bufio.Reader
+	// r buffers src; nil while the connection is parked (release).
+	r   *bufio.Reader
+	src io.Reader
+	// replay is read before src, outside the budget: a stream header
+	// given to a fresh decoder (park.go).
+	replay []byte
 	budget int64
 	max    int64
 	// total counts every byte consumed, for metrics.
@@ -39,13 +50,41 @@ type budgetReader struct {
 }
 
 func newBudgetReader(r io.Reader, max int64) *budgetReader {
-	return &budgetReader{r: bufio.NewReaderSize(r, readBufferSize), budget: max, max: max}
+	b := &budgetReader{src: r, budget: max, max: max}
+	b.acquire()
+	return b
+}
+
+// release gives the read buffer back to readBuffers; the caller has
+// checked that it holds nothing (buffered() == 0). Only the reader calls
+// it, and acquire before reading again.
+func (b *budgetReader) release() {
+	if b.r == nil {
+		return
+	}
+	b.r.Reset(nil)
+	readBuffers.Put(b.r)
+	b.r = nil
+}
+
+// acquire takes a read buffer for src, if the reader has none.
+func (b *budgetReader) acquire() {
+	if b.r != nil {
+		return
+	}
+	b.r = readBuffers.Get().(*bufio.Reader)
+	b.r.Reset(b.src)
 }
 
 // reset gives the next top-level token a fresh budget.
 func (b *budgetReader) reset() { b.budget = b.max }
 
 func (b *budgetReader) ReadByte() (byte, error) {
+	if len(b.replay) > 0 {
+		c := b.replay[0]
+		b.replay = b.replay[1:]
+		return c, nil
+	}
 	if b.budget <= 0 {
 		return 0, errStanzaTooBig
 	}
@@ -60,6 +99,11 @@ func (b *budgetReader) ReadByte() (byte, error) {
 }
 
 func (b *budgetReader) Read(p []byte) (int, error) {
+	if len(b.replay) > 0 {
+		n := copy(p, b.replay)
+		b.replay = b.replay[n:]
+		return n, nil
+	}
 	if b.budget <= 0 {
 		return 0, errStanzaTooBig
 	}

@@ -140,7 +140,7 @@ func (c *conn) preAuthRegistration(ctx context.Context, iq *Element) (bool, erro
 		return true, reply(nil, c.srv.asStanzaError(err))
 	}
 	c.registered = true
-	c.log.Info("account registered in band", "user", user)
+	c.logger().Info("account registered in band", "user", user)
 	return true, reply(nil, nil)
 }
 

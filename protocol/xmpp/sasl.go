@@ -175,7 +175,7 @@ func (c *conn) saslOutcome(ctx context.Context, mech, username string, ferr erro
 		c.username = username
 		c.srv.limits.authSucceeded(c.remoteIP)
 		c.srv.metrics.logins.Inc()
-		c.log.Info("authenticated", "user", username, "mechanism", mech)
+		c.logger().Info("authenticated", "user", username, "mechanism", mech)
 		return true, nil
 	}
 	var f *saslFailure
@@ -187,7 +187,7 @@ func (c *conn) saslOutcome(ctx context.Context, mech, username string, ferr erro
 	}
 	c.authFails++
 	c.srv.metrics.authFailures.Inc()
-	c.log.Info("authentication failed", "mechanism", mech, "condition", f.condition)
+	c.logger().Info("authentication failed", "mechanism", mech, "condition", f.condition)
 	delay := c.srv.limits.authFailed(c.remoteIP, c.srv.limit().AuthFailureDelay)
 	select {
 	case <-time.After(delay):
@@ -360,7 +360,7 @@ func (c *conn) authScram(ctx context.Context, ns, mech string, first []byte) (st
 	for step := 0; ; step++ {
 		resp, err := conv.Step(msg)
 		if err != nil {
-			c.log.Debug("SCRAM step failed", "err", err)
+			c.logger().Debug("SCRAM step failed", "err", err)
 			return "", nil, &saslFailure{condition: "not-authorized"}
 		}
 		if conv.Done() {

@@ -127,7 +127,7 @@ func (s *Server) sasl2Authenticate(ctx context.Context, c *conn, el *Element) (b
 	// recorded, or dropped when the client says so.
 	token, err := c.fastAfterLogin(ctx, req, fast)
 	if err != nil {
-		c.log.Error("FAST: storing the token", "user", username, "err", err)
+		c.logger().Error("FAST: storing the token", "user", username, "err", err)
 		c.username = ""
 		return false, c.write(sasl2FailureBytes(&saslFailure{condition: "temporary-auth-failure", text: "cannot issue a token now"}))
 	}

@@ -36,10 +36,16 @@ type Server struct {
 	router       *router
 	mux          *mux
 	certHash     []byte // tls-server-end-point binding data, or nil
-	live         atomic.Pointer[LiveLimits]
-	admins       atomic.Pointer[[]string] // Config.Admins, then SetAdmins
-	muc          *mucService              // nil when no room engine is configured
-	fed          *federation              // nil when federation is off (Config.S2S)
+	// tlsConf is the configuration of client handshakes and
+	// servedCerts the certificate each handshake under way was served
+	// (conn.go clientTLSConfig).
+	tlsOnce     sync.Once
+	tlsConf     *tls.Config
+	servedCerts sync.Map // net.Conn -> []byte
+	live        atomic.Pointer[LiveLimits]
+	admins      atomic.Pointer[[]string] // Config.Admins, then SetAdmins
+	muc         *mucService              // nil when no room engine is configured
+	fed         *federation              // nil when federation is off (Config.S2S)
 	// rosters applies roster sets and subscription stanzas, one
 	// transaction each (package roster); this package only speaks them.
 	rosters *roster.Rosters
@@ -315,6 +321,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // each through its sender's stanza rates (conn.admit).
 func (c *conn) stanzaLoop(ctx context.Context) error {
 	for {
+		if c.idle() {
+			return errIdle // park.go
+		}
 		c.br.awaitInput()
 		before := c.br.total
 		tok, err := nextToken(c.dec, c.br)

@@ -89,10 +89,10 @@ type session struct {
 	// Presence state (RFC 6121 §4), guarded by mu.
 	available       bool
 	priority        int
-	presence        *Element // last available presence broadcast, with from
-	rosterRequested bool     // an "interested resource" (RFC 6121 §2.1.6)
-	directed        map[string]bool
-	carbons         bool // XEP-0280 enabled (carbons.go)
+	presence        *Element        // last available presence broadcast, with from
+	rosterRequested bool            // an "interested resource" (RFC 6121 §2.1.6)
+	directed        map[string]bool // made on the first directed presence
+	carbons         bool            // XEP-0280 enabled (carbons.go)
 	// blocklistRequested: the session fetched the blocklist and gets
 	// pushes (XEP-0191 §3.2, blocking.go).
 	blocklistRequested bool
@@ -134,7 +134,6 @@ func newSession(srv *Server, queue int) *session {
 		srv:       srv,
 		limit:     queue,
 		writeDone: make(chan struct{}),
-		directed:  make(map[string]bool),
 	}
 }
 

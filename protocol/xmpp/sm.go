@@ -364,7 +364,7 @@ func (c *conn) detach() bool {
 	s.mu.Unlock()
 	_ = c.raw.Close()
 	c.srv.metrics.smDetached.Inc()
-	c.log.Info("session detached", "proto", "xmpp", "resume_timeout", c.srv.cfg.SMResumeTimeout)
+	c.logger().Info("session detached", "proto", "xmpp", "resume_timeout", c.srv.cfg.SMResumeTimeout)
 	return true
 }
 
@@ -451,10 +451,9 @@ func (c *conn) resume(el *Element) (bool, error) {
 		srv.limits.releaseUnauth(c.remoteIP)
 		c.countedIP = false
 	}
-	c.log = c.log.With("jid", s.jid.String())
 	s.startWriter(c.rw, c.raw, srv.cfg.WriteTimeout)
 	srv.metrics.smResumed.Inc()
-	c.log.Info("session resumed", "proto", "xmpp", "resent", resent)
+	c.logger().Info("session resumed", "proto", "xmpp", "resent", resent)
 	return true, nil
 }
 

@@ -145,22 +145,30 @@ func TestStreamHeaderPrefixes(t *testing.T) {
 	ts.addUser(t, "alice", "secret")
 	ts.addUser(t, "bob", "secret")
 	bob := ts.online(t, "bob", "secret", "b")
-	c := dialRaw(t, ts.addr)
-	c.openStream()
-	c.startTLS()
-	if !c.scramAuth("SCRAM-SHA-256", "alice", "secret") {
-		t.Fatal("login failed")
-	}
-	c.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' xmlns:e='urn:example' to='localhost' version='1.0'>`)
-	c.readStreamHeader()
-	c.next() // features
-	c.bind("a")
+	c := ts.loginWithHeader(t, "alice", "secret", "a", `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' xmlns:e='urn:example' to='localhost' version='1.0'>`)
 	c.send(`<message to='bob@localhost/b' type='chat'><body>hi</body><e:note e:level='2'>n</e:note></message>`)
 	got := bob.expect("message", isMessageWithBody("hi"))
 	if n := got.Child("urn:example", "note"); n == nil || n.Text() != "n" {
 		t.Errorf("relayed %s", got)
 	}
 	bob.assertWellFormed()
+}
+
+// loginWithHeader logs user in and binds resource, with header as the
+// stream header after authentication.
+func (ts *testServer) loginWithHeader(t testing.TB, user, password, resource, header string) *testClient {
+	t.Helper()
+	c := dialRaw(t, ts.addr)
+	c.openStream()
+	c.startTLS()
+	if !c.scramAuth("SCRAM-SHA-256", user, password) {
+		t.Fatal("login failed")
+	}
+	c.send(`<?xml version='1.0'?>%s`, header)
+	c.readStreamHeader()
+	c.next() // features
+	c.bind(resource)
+	return c
 }
 
 // replayArchive archives rows as they were written before the server
