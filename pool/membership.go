@@ -80,10 +80,27 @@ func (p *Pool) onHeartbeat(m *nats.Msg) {
 		return
 	}
 	p.view[hb.Node] = peer{hb: hb, seen: time.Now()}
+	restarted := known && old.hb.Started != hb.Started
+	if restarted {
+		// A new incarnation knows none of this node's sessions, and it
+		// may have claimed its rooms again before it saw this node (so
+		// its gatherRoom did not ask here): declare them again.
+		for room, host := range p.synced {
+			if host == hb.Node {
+				delete(p.synced, room)
+			}
+		}
+	}
 	p.mu.Unlock()
-	if !known || old.hb.Started != hb.Started || old.hb.Active != hb.Active || old.hb.Role != hb.Role ||
+	if !known || restarted || old.hb.Active != hb.Active || old.hb.Role != hb.Role ||
 		time.Since(old.seen) > p.cfg.NodeTimeout {
 		p.recompute()
+	}
+	if restarted {
+		select {
+		case p.changed <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -69,13 +69,7 @@ const (
 // the test.
 func StartPair(t testing.TB) *Pair {
 	t.Helper()
-	for _, bin := range []string{"mariadbd", "mariadb-install-db"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if _, err := os.Stat("/usr/sbin/" + bin); err != nil {
-				t.Skipf("%s is not installed (Debian mariadb-server): %v", bin, err)
-			}
-		}
-	}
+	requireMariaDB(t)
 	p := &Pair{User: "parley", Password: "repl-" + randomHex(t, 8), t: t}
 	p.Primary = startServer(t, "primary", 1, false)
 	p.Replica = startServer(t, "replica", 2, true)
@@ -201,6 +195,18 @@ func Promote(ctx context.Context, adminDSN string) error {
 		}
 	}
 	return nil
+}
+
+// requireMariaDB skips the test on a machine without mariadbd.
+func requireMariaDB(t testing.TB) {
+	t.Helper()
+	for _, bin := range []string{"mariadbd", "mariadb-install-db"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if _, err := os.Stat("/usr/sbin/" + bin); err != nil {
+				t.Skipf("%s is not installed (Debian mariadb-server): %v", bin, err)
+			}
+		}
+	}
 }
 
 // slaveStatus is one column of SHOW SLAVE STATUS.
