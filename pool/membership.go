@@ -304,7 +304,29 @@ func (p *Pool) onChange() {
 		if !p.liveActive[n] && !p.aliveLocked(n) {
 			lost[n] = keys
 			delete(p.remote, n)
+			if p.evicted[n] == nil {
+				p.evicted[n] = map[string]bool{}
+			}
+			for k := range keys {
+				p.evicted[n][k.room] = true
+			}
 		}
+	}
+	// A node counted lost may have been cut off one way only (it still
+	// heard this node, so it never saw a host change): once it is back,
+	// it is asked to declare its sessions again in the rooms hosted here
+	// that it was removed from.
+	returned := map[string][]string{}
+	for n, rooms := range p.evicted {
+		if !p.aliveLocked(n) {
+			continue
+		}
+		for room := range rooms {
+			if p.hosted[room] != nil {
+				returned[n] = append(returned[n], room)
+			}
+		}
+		delete(p.evicted, n)
 	}
 	var rooms []string
 	if p.majority {
@@ -335,6 +357,19 @@ func (p *Pool) onChange() {
 				continue
 			}
 			_ = p.e.LeaveWithStatus(ctx, k.room, k.address, nil, []int{333})
+		}
+	}
+	for n, rooms := range returned {
+		for _, room := range rooms {
+			if _, err := cmdSyncRoom.call(ctx, p, n, syncRoomCmd{Room: room}); err != nil {
+				p.logRedeclare("asking a node that is back to re-declare its sessions (tried again in a second)", room, err, "peer", n)
+				p.mu.Lock()
+				if p.evicted[n] == nil {
+					p.evicted[n] = map[string]bool{}
+				}
+				p.evicted[n][room] = true
+				p.mu.Unlock()
+			}
 		}
 	}
 	if stopped && door != nil {

@@ -619,3 +619,69 @@ func TestPoolHostRestartedWithinTimeout(t *testing.T) {
 		return slices.Contains(anna.rec.bodies(), "after")
 	})
 }
+
+// TestPoolNodeBackAfterOneWayLoss (found by the chaos run, make chaos):
+// a room's host counts another node lost (its heartbeats did not arrive:
+// packets dropped one way) and removes that node's occupant from the room;
+// the notice of the removal is lost on the way too, while the other node
+// kept hearing the host and so never saw the room change. Once the host
+// hears the node again, it must have the node declare its sessions again,
+// or the occupant, in the room as far as it and its node know, is refused
+// as not in the room for ever.
+func TestPoolNodeBackAfterOneWayLoss(t *testing.T) {
+	// Three nodes: the host keeps its majority without the other one.
+	nodes := startNodesWith(t, testDSN(t), time.Minute, RoleActive, RoleActive, RoleActive)
+	for _, n := range nodes {
+		n.p.cfg.MaxActive = 3
+	}
+	createOpenRoom(t, nodes[0], "lobby")
+	anna := join(t, nodes[0], "lobby", "anna")
+	bert := join(t, nodes[1], "lobby", "bert")
+	f, err := nodes[0].store.RoomHost(t.Context(), "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, other, c := nodes[0], nodes[1], bert
+	if f.Node == nodes[1].name {
+		host, other, c = nodes[1], nodes[0], anna
+	}
+	nick := c.user[:4]
+	if err := c.post(t.Context(), "lobby", "before"); err != nil {
+		t.Fatal(err)
+	}
+	// The other node loses what reaches its occupant (the removal's
+	// notice) ...
+	other.p.mu.Lock()
+	sink := other.p.sinks[c.address]
+	delete(other.p.sinks, c.address)
+	other.p.mu.Unlock()
+	// ... while the host stops hearing it for a moment: it counts it lost
+	// (as its node timeout would) and removes its occupant.
+	for attempt := 0; ; attempt++ {
+		host.p.mu.Lock()
+		pe := host.p.view[other.name]
+		pe.seen = time.Now().Add(-time.Hour)
+		host.p.view[other.name] = pe
+		host.p.mu.Unlock()
+		host.p.recompute()
+		host.p.onChange()
+		if !slices.ContainsFunc(host.e.Occupants("lobby"), func(o muc.Occupant) bool { return o.Nick == nick }) {
+			break
+		}
+		if attempt == 20 {
+			t.Fatal("the host never removed the other node's occupant (its heartbeats kept arriving)")
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // the notice is dropped
+	other.p.mu.Lock()
+	other.p.sinks[c.address] = sink
+	other.p.mu.Unlock()
+	waitFor(t, 10*time.Second, "the host hears the other node again", func() bool {
+		host.p.mu.Lock()
+		defer host.p.mu.Unlock()
+		return host.p.aliveLocked(other.name)
+	})
+	waitFor(t, 10*time.Second, "the other node's occupant may post again", func() bool {
+		return c.post(t.Context(), "lobby", "still here") == nil
+	})
+}
