@@ -90,7 +90,7 @@ func TestProsodyFederationCertificates(t *testing.T) {
 	binaries(t)
 	t.Parallel()
 	admin := freePorts(t, 1)[0]
-	p, s := certifiedFederation(t, nil, func(prosodyIP string) []string {
+	p, s := certifiedFederation(t, nil, true, func(prosodyIP string) []string {
 		return []string{"--admin-http", fmt.Sprintf("127.0.0.1:%d", admin), "--s2s-secure-auth",
 			"--s2s-route", prosodyFedDomain + "=" + prosodyIP + ":5269"}
 	})
@@ -132,38 +132,89 @@ func TestProsodyFederationBidi(t *testing.T) {
 	requireProsody(t)
 	binaries(t)
 	t.Parallel()
-	p, s := certifiedFederation(t, []string{"s2s_bidi"}, func(string) []string { return nil })
-	s.runScript("federation.py", []account{alice}, "--phase", "bidi",
+	s := bidiFederation(t, "bidi", true, func(string) []string { return nil })
+	if s == nil {
+		return
+	}
+	// The outbound side is Prosody's link.
+	re := `(?m)^\S+\s+out\s+` + regexp.QuoteMeta(parleyFedDomain) + `\s+` + regexp.QuoteMeta(prosodyFedDomain) + `\s+authenticated\s+bidi\s`
+	if out := waitS2SMatch(s, re); !regexp.MustCompile(re).MatchString(out) {
+		t.Errorf("parleyctl s2s list shows no outbound link to %s over Prosody's (AUTH bidi):\n%s", prosodyFedDomain, out)
+	}
+}
+
+// TestProsodyFederationBidiOut: XEP-0288 the other way: parleyd with
+// --s2s-bidi asks Prosody (mod_s2s_bidi, whose certificate verifies
+// against --s2s-ca) for bidi on the link it opens, and Prosody, which
+// cannot find parley.test at all (its hosts file does not name it), sends
+// juliet's replies back over that link.
+func TestProsodyFederationBidiOut(t *testing.T) {
+	requireSlixmpp(t)
+	requireProsody(t)
+	binaries(t)
+	t.Parallel()
+	s := bidiFederation(t, "bidi_out", false, func(prosodyIP string) []string {
+		return []string{"--s2s-bidi", "--s2s-route", prosodyFedDomain + "=" + prosodyIP + ":5269"}
+	})
+	if s == nil {
+		return
+	}
+	// parleyd's link carried juliet's two messages back (IN).
+	re := `(?m)^\S+\s+out\s+` + regexp.QuoteMeta(parleyFedDomain) + `\s+` + regexp.QuoteMeta(prosodyFedDomain) + `\s+authenticated\s+certificate\s+\d+\s+[2-9]\d*\s`
+	out := waitS2SMatch(s, re)
+	if !regexp.MustCompile(re).MatchString(out) {
+		t.Errorf("parleyctl s2s list shows no link of parleyd's to %s that carried juliet's messages back:\n%s", prosodyFedDomain, out)
+	}
+	if regexp.MustCompile(`(?m)^\S+\s+in\s`).MatchString(out) {
+		t.Errorf("an inbound link from Prosody, which was to use parleyd's:\n%s", out)
+	}
+}
+
+// bidiFederation runs federation.py's phase between alice and juliet, on
+// parleyd and Prosody with mod_s2s_bidi (certifiedFederation); nil if it
+// failed (the logs are shown).
+func bidiFederation(t *testing.T, phase string, parleyKnown bool, args func(prosodyIP string) []string) *server {
+	t.Helper()
+	p, s := certifiedFederation(t, []string{"s2s_bidi"}, parleyKnown, args)
+	s.runScript("federation.py", []account{alice}, "--phase", phase,
 		"--remote-user", juliet.name+":"+juliet.password, "--remote-domain", prosodyFedDomain,
 		"--remote-host", p.ip, "--remote-port", strconv.Itoa(p.c2s))
 	if t.Failed() {
 		t.Logf("prosody's log:\n%s", s.tail(p.log, 80))
 		t.Logf("parleyd's log:\n%s", s.tail(s.stderr, 40))
-		return
+		return nil
 	}
+	return s
+}
+
+// waitS2SMatch waits (parleyd publishes its link table every 5 s) until
+// `parleyctl s2s list` matches re, and returns the list, logged.
+func waitS2SMatch(s *server, re string) string {
+	s.t.Helper()
 	var out string
-	re := regexp.MustCompile(`(?m)^\S+\s+out\s+` + regexp.QuoteMeta(parleyFedDomain) + `\s+` + regexp.QuoteMeta(prosodyFedDomain) + `\s+authenticated\s+bidi\s`)
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !re.MatchString(out); time.Sleep(500 * time.Millisecond) {
+	m := regexp.MustCompile(re)
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !m.MatchString(out); time.Sleep(500 * time.Millisecond) {
 		out, _ = s.ctl("s2s", "list")
 	}
-	if !re.MatchString(out) {
-		t.Errorf("parleyctl s2s list shows no outbound link to %s over Prosody's (AUTH bidi):\n%s", prosodyFedDomain, out)
-	}
-	t.Logf("parleyctl s2s list:\n%s", out)
+	s.t.Logf("parleyctl s2s list:\n%s", out)
+	return out
 }
 
 // certifiedFederation starts Prosody as remote.test with the modules
 // given and parleyd as parley.test, both with certificates from one test
 // CA that both trust (Prosody requires them: s2s_secure_auth), parleyd
-// with the flags args returns for Prosody's address.
-func certifiedFederation(t *testing.T, modules []string, args func(prosodyIP string) []string) (*prosody, *server) {
+// with the flags args returns for Prosody's address. Unless parleyKnown,
+// Prosody's hosts file does not name parley.test: it cannot open a link
+// there.
+func certifiedFederation(t *testing.T, modules []string, parleyKnown bool, args func(prosodyIP string) []string) (*prosody, *server) {
 	t.Helper()
 	ca := newTestCA(t, t.TempDir())
 	parleyIP, prosodyIP := loopbackIP(t), loopbackIP(t)
-	p := startProsodyWith(t, prosodyFedDomain, prosodyIP, map[string]string{
-		parleyFedDomain: parleyIP, "conference." + parleyFedDomain: parleyIP,
-		prosodyFedDomain: prosodyIP, "conference." + prosodyFedDomain: prosodyIP,
-	}, ca, modules, juliet)
+	hosts := map[string]string{prosodyFedDomain: prosodyIP, "conference." + prosodyFedDomain: prosodyIP}
+	if parleyKnown {
+		hosts[parleyFedDomain], hosts["conference."+parleyFedDomain] = parleyIP, parleyIP
+	}
+	p := startProsodyWith(t, prosodyFedDomain, prosodyIP, hosts, ca, modules, juliet)
 	certDir := t.TempDir()
 	certFile, keyFile := filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem")
 	writeCert(t, ca, certFile, keyFile, parleyFedDomain, "conference."+parleyFedDomain)

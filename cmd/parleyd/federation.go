@@ -39,6 +39,7 @@ func (n *node) federation(ctx context.Context, store storage.Store) (*xmpp.S2SCo
 	return &xmpp.S2SConfig{
 		DialbackSecret:    secret,
 		SecureAuth:        cfg.S2SSecureAuth,
+		Bidi:              cfg.S2SBidi,
 		Roots:             roots,
 		Routes:            cfg.S2SRoutes,
 		Allow:             cfg.S2SAllow,

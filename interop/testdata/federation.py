@@ -33,6 +33,8 @@ pool_room   parleyd is a pool of two nodes: alice is on one, bob (--user
             posts once, in one order, with the same stanza-ids.
 bidi        juliet writes to alice first, then alice answers twice: with
             XEP-0288, over the link juliet's server opened.
+bidi_out    the other way round: alice writes first, juliet answers twice
+            over the link parleyd opened (--s2s-bidi).
 pool_iq     juliet pings alice's full JID and asks its software version
             (XEP-0199, XEP-0092): alice's client answers, also when alice's
             session is on another pool node than the one juliet's server
@@ -244,20 +246,30 @@ async def phase_pool_iq(args, alice, juliet):
     step("juliet's ping to a resource nobody has: service-unavailable")
 
 
+async def writes_first(opener, answerer):
+    """opener writes to answerer first, so that opener's server opens the
+    link (asking for XEP-0288 bidi, or asked for it); answerer's two replies
+    can only come back over that link."""
+    took = await chat(opener, JID(answerer.boundjid.bare), f"hi {answerer.label}, over my server's link",
+                      answerer, f"{opener.label}'s message")
+    step(f"{answerer.label} got {opener.label}'s message in {took:.3f}s")
+    took = await chat(answerer, opener.boundjid, f"hi {opener.label}, back over your server's link", opener,
+                      f"{answerer.label}'s reply over the bidirectional link")
+    step(f"{opener.label} got {answerer.label}'s reply in {took:.3f}s")
+    took = await chat(answerer, JID(opener.boundjid.bare), "and once more", opener,
+                      f"{answerer.label}'s second message")
+    step(f"{opener.label} got {answerer.label}'s second message in {took:.3f}s")
+
+
 async def phase_bidi(args, alice, juliet):
-    """juliet writes first, so that her server opens the link (asking for
-    XEP-0288 bidi); alice's reply can only go back over it."""
-    took = await chat(juliet, JID(alice.boundjid.bare), "hi alice, over my server's link", alice,
-                      "juliet's message")
-    step(f"alice got juliet's message in {took:.3f}s")
-    took = await chat(alice, juliet.boundjid, "hi juliet, back over your server's link", juliet,
-                      "alice's reply over the bidirectional link")
-    step(f"juliet got alice's reply in {took:.3f}s")
-    took = await chat(alice, JID(juliet.boundjid.bare), "and once more", juliet, "alice's second message")
-    step(f"juliet got alice's second message in {took:.3f}s")
+    await writes_first(juliet, alice)
 
 
-PHASES = {"bidi": phase_bidi, "pool_iq": phase_pool_iq, "pool_room": phase_pool_room, "room": phase_room, "chat": phase_chat, "remote_room": phase_remote_room,
+async def phase_bidi_out(args, alice, juliet):
+    await writes_first(alice, juliet)
+
+
+PHASES = {"bidi": phase_bidi, "bidi_out": phase_bidi_out, "pool_iq": phase_pool_iq, "pool_room": phase_pool_room, "room": phase_room, "chat": phase_chat, "remote_room": phase_remote_room,
           "denied": phase_denied}
 
 

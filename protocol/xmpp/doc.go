@@ -35,7 +35,7 @@
 //	  identities; XEP-0178 SASL EXTERNAL,    s2s_auth.go; what remote users do:
 //	  XEP-0220 dialback, XEP-0185 keys,      s2s_remote.go
 //	  XEP-0344 dialback with certificates
-//	XEP-0288 bidirectional s2s (receiving)   s2s_bidi.go
+//	XEP-0288 bidirectional s2s               s2s_bidi.go
 //	RFC 7395 XMPP over WebSocket             websocket.go, web.go (the pipe to conn.go)
 //	RFC 7572 IM with SIP users               interworking.go
 //	XEP-0004 data forms                      dataform.go

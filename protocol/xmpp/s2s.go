@@ -96,6 +96,11 @@ type S2SConfig struct {
 	StanzaBurst int
 	// Resolver looks up SRV and address records; nil is the system's.
 	Resolver *net.Resolver
+	// Bidi asks, on the links this server opens, peers that offer it
+	// and whose certificate verifies for their domain to send their
+	// stanzas for us back over the same link (XEP-0288, s2s_bidi.go).
+	// Peers that ask for it on their links are served either way.
+	Bidi bool
 }
 
 func (c *S2SConfig) applyDefaults() error {

@@ -6,10 +6,13 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"mellium.im/xmpp/jid"
 )
 
-// XEP-0288 bidirectional server-to-server links, the receiving side. An
-// inbound link is offered <bidi xmlns='urn:xmpp:features:bidi'/> once it
+// XEP-0288 bidirectional server-to-server links.
+//
+// The receiving side, always on. An inbound link is offered <bidi xmlns='urn:xmpp:features:bidi'/> once it
 // is secure and not yet authenticated (§2); a peer that answers
 // <bidi xmlns='urn:xmpp:bidi'/> takes stanzas back over the same stream.
 // Once the domain its stream header named has authenticated, a stanza from
@@ -18,8 +21,14 @@ import (
 // s2sOut that writes into the inbound connection (runOver), with the same
 // queue, bound and bounces as any outbound link, and no reader of its
 // own. It closes when idle, or with the inbound link; the next stanza
-// then takes a new link. Parley does not ask for bidirectional links on
-// the links it opens: those carry one direction, as RFC 6120 has it.
+// then takes a new link.
+//
+// The initiating side, with S2SConfig.Bidi: on a link of ours whose peer
+// offers bidi and whose certificate verifies for its domain (the peer's
+// identity must be proven to take its stanzas: dialback proves only ours
+// to it), askBidi sends <bidi/> before authenticating, and the link's
+// reader (watch) takes the peer's stanzas from its domain to ours
+// (stanzaBack) as an inbound link would.
 
 const (
 	nsBidiFeature = "urn:xmpp:features:bidi" // XEP-0288 §2 stream feature
@@ -85,3 +94,51 @@ const authBidi = "bidi"
 
 // errInboundEnded ends an outbound link whose inbound link ended.
 var errInboundEnded = errors.New("the bidirectional inbound link ended")
+
+// askBidi sends <bidi/> on a link of ours after TLS, before
+// authentication (XEP-0288 §2), when S2SConfig.Bidi is set, the peer
+// offers it, and the peer's certificate verifies for its domain. It
+// reports whether it did.
+func (l *s2sOut) askBidi(c *s2sConn, feats features) (bool, error) {
+	f := l.f
+	if !f.cfg.Bidi || !feats.bidi || c.tls == nil || !certVerifies(c.tls.PeerCertificates, f.cfg.Roots, l.key.remote) {
+		return false, nil
+	}
+	if err := c.writeElement(NewElement(nsBidi, "bidi")); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// stanzaBack takes a stanza the peer sent back over a bidirectional link
+// of ours, as an inbound link takes one (s2sIn.stanza): 'from' in the
+// peer's domain (else <invalid-from/>), 'to' in ours on this link (else
+// <host-unknown/>), paced by the domain's bucket, then dispatched.
+func (l *s2sOut) stanzaBack(ctx context.Context, el *Element) error {
+	f := l.f
+	if el.Name.Space != nsClient || (el.Name.Local != "iq" && el.Name.Local != "message" && el.Name.Local != "presence") {
+		return &StreamError{Condition: "unsupported-stanza-type", Text: el.Name.Space + " " + el.Name.Local}
+	}
+	from, err1 := jid.Parse(el.AttrValue("from"))
+	to, err2 := jid.Parse(el.AttrValue("to"))
+	switch {
+	case err1 != nil || err2 != nil:
+		return &StreamError{Condition: "improper-addressing", Text: "a stanza between servers has 'from' and 'to'"}
+	case from.Domainpart() != l.key.remote:
+		f.m.refused.WithLabelValues("invalid-from").Inc()
+		return &StreamError{Condition: "invalid-from", Text: "'from' " + from.String() + " is not in " + l.key.remote}
+	case to.Domainpart() != l.key.local:
+		return &StreamError{Condition: "host-unknown", Text: "this link is for " + l.key.local}
+	}
+	if err := f.pace(ctx, from.Domainpart()); err != nil {
+		return err
+	}
+	l.received.Add(1)
+	f.m.stanzas.WithLabelValues("in").Inc()
+	select {
+	case l.heard <- struct{}{}:
+	default:
+	}
+	f.srv.dispatch(ctx, s2sOrigin{f: f, from: from, local: l.key.local}, el)
+	return nil
+}

@@ -56,3 +56,66 @@ func TestS2SBidiReceivingSide(t *testing.T) {
 		}
 	}
 }
+
+// XEP-0288 between two Parley servers: a.test asks for bidi (S2SConfig.Bidi)
+// on the link it opens to b.test, whose certificate verifies; b.test's
+// answers come back over that link, so there is one link between them:
+// a.test's outbound link (which counts what it carried back), used by
+// b.test as its outbound side ("bidi"), and no link of b.test's own. An IQ
+// round trip (a version query to bob's client) crosses it too.
+func TestS2SBidiBothParley(t *testing.T) {
+	ca := newTestCA(t)
+	fs := startFederation(t, map[string]fedOptions{
+		"a.test": {ca: ca, trust: ca, configure: func(c *S2SConfig) { c.Bidi = true }},
+		"b.test": {ca: ca, trust: ca},
+	})
+	a, b := fs["a.test"], fs["b.test"]
+	a.addUser(t, "alice", "secret")
+	b.addUser(t, "bob", "secret")
+	alice := a.online(t, "alice", "secret", "r")
+	bob := b.online(t, "bob", "secret", "r")
+	alice.send(`<message to='bob@b.test' type='chat'><body>one link</body></message>`)
+	bob.expect("alice's message", isMessageWithBody("one link"))
+	bob.send(`<message to='alice@a.test/r' type='chat'><body>back over it</body></message>`)
+	alice.expect("bob's reply", isMessageWithBody("back over it"))
+	alice.send(`<iq type='get' to='bob@b.test/r' id='v1'><query xmlns='jabber:iq:version'/></iq>`)
+	q := bob.expect("alice's version query", func(e *Element) bool { return e.Name.Local == "iq" && e.AttrValue("id") == "v1" })
+	bob.send(`<iq type='result' to='%s' id='v1'><query xmlns='jabber:iq:version'><name>bob's client</name></query></iq>`, q.AttrValue("from"))
+	alice.expect("bob's client's version", func(e *Element) bool {
+		return e.Name.Local == "iq" && e.AttrValue("id") == "v1" && e.AttrValue("type") == "result" && strings.Contains(e.String(), "bob's client")
+	})
+
+	out, ok := a.authLink("out", "a.test", "b.test")
+	if !ok || out.Auth != "certificate" || out.In < 2 {
+		t.Errorf("a.test's link to b.test: %+v (found %v); want it to have carried bob's two stanzas back", out, ok)
+	}
+	if l, ok := b.authLink("out", "b.test", "a.test"); !ok || l.Auth != authBidi {
+		t.Errorf("b.test's outbound side to a.test: %+v (found %v); want Auth %q", l, ok, authBidi)
+	}
+	if l, ok := a.authLink("in", "a.test", "b.test"); ok {
+		t.Errorf("a.test has an inbound link from b.test too: %+v", l)
+	}
+}
+
+// Bidi is asked only of a peer whose certificate verifies for its domain:
+// b.test's is self-signed (dialback), so a.test does not ask, and b.test
+// answers over a link of its own.
+func TestS2SBidiNotWithoutCertificate(t *testing.T) {
+	ca := newTestCA(t)
+	fs := startFederation(t, map[string]fedOptions{
+		"a.test": {ca: ca, trust: ca, configure: func(c *S2SConfig) { c.Bidi = true }},
+		"b.test": {},
+	})
+	a, b := fs["a.test"], fs["b.test"]
+	a.addUser(t, "alice", "secret")
+	b.addUser(t, "bob", "secret")
+	alice := a.online(t, "alice", "secret", "r")
+	bob := b.online(t, "bob", "secret", "r")
+	alice.send(`<message to='bob@b.test' type='chat'><body>dialback</body></message>`)
+	bob.expect("alice's message", isMessageWithBody("dialback"))
+	bob.send(`<message to='alice@a.test/r' type='chat'><body>over my own link</body></message>`)
+	alice.expect("bob's reply", isMessageWithBody("over my own link"))
+	if l, ok := b.authLink("out", "b.test", "a.test"); !ok || l.Auth == authBidi {
+		t.Errorf("b.test's link to a.test: %+v (found %v); want one of its own", l, ok)
+	}
+}

@@ -250,6 +250,7 @@ type features struct {
 	starttls bool
 	external bool // SASL EXTERNAL offered (XEP-0178)
 	dialback bool // XEP-0220 §2.5
+	bidi     bool // XEP-0288 §2
 }
 
 func parseFeatures(el *Element) (features, error) {
@@ -259,6 +260,7 @@ func parseFeatures(el *Element) (features, error) {
 	}
 	f.starttls = el.Child(nsTLS, "starttls") != nil
 	f.dialback = el.Child(nsDialbackFeat, "dialback") != nil
+	f.bidi = el.Child(nsBidiFeature, "bidi") != nil
 	if mechs := el.Child(nsSASL, "mechanisms"); mechs != nil {
 		for _, m := range mechs.Elements() {
 			if m.Name.Local == "mechanism" && strings.TrimSpace(m.Text()) == "EXTERNAL" {

@@ -654,13 +654,17 @@ func (in *s2sIn) stanza(ctx context.Context, el *Element) error {
 // StanzaBurst, shared by its inbound links) and, when there is none, waits
 // for it without reading the link, so that TCP slows the peer down as the
 // client streams' rates do (limits.go).
-func (in *s2sIn) pace(ctx context.Context, domain string) error {
+func (in *s2sIn) pace(ctx context.Context, domain string) error { return in.f.pace(ctx, domain) }
+
+// pace waits for a token of domain's bucket (StanzaRate, StanzaBurst),
+// shared by every link its stanzas come in on.
+func (f *federation) pace(ctx context.Context, domain string) error {
 	now := time.Now()
-	delay := in.f.rates.reserve(domain, 0, now).DelayFrom(now)
+	delay := f.rates.reserve(domain, 0, now).DelayFrom(now)
 	if delay == 0 {
 		return nil
 	}
-	in.f.m.limited.WithLabelValues("rate").Inc()
+	f.m.limited.WithLabelValues("rate").Inc()
 	t := time.NewTimer(delay)
 	defer t.Stop()
 	select {

@@ -31,12 +31,15 @@ type s2sOut struct {
 	wake chan struct{} // something was queued, or stop was asked
 	quit chan struct{} // closed by stop: flush and close
 
-	written atomic.Int64 // stanzas written to the peer
+	written  atomic.Int64  // stanzas written to the peer
+	received atomic.Int64  // stanzas the peer sent back (XEP-0288)
+	heard    chan struct{} // the peer sent a stanza back: not idle
 
 	mu       sync.Mutex
 	queue    [][]byte
 	closed   bool // no more stanzas are taken
 	ready    bool
+	bidi     bool // the peer sends its stanzas for us over this link (XEP-0288)
 	auth     string
 	since    time.Time
 	stopOnce sync.Once
@@ -44,7 +47,7 @@ type s2sOut struct {
 }
 
 func newS2SOut(f *federation, k linkKey) *s2sOut {
-	return &s2sOut{f: f, key: k, wake: make(chan struct{}, 1), quit: make(chan struct{}), since: time.Now()}
+	return &s2sOut{f: f, key: k, wake: make(chan struct{}, 1), quit: make(chan struct{}), heard: make(chan struct{}, 1), since: time.Now()}
 }
 
 type enqueueResult int
@@ -98,7 +101,7 @@ func (l *s2sOut) describe() S2SLink {
 		state = "authenticated"
 	}
 	return S2SLink{Direction: "out", Local: l.key.local, Remote: l.key.remote, State: state, Auth: l.auth, Queued: len(l.queue), Since: l.since,
-		Out: l.written.Load(), DirectTLS: l.c != nil && l.c.directTLS}
+		Out: l.written.Load(), In: l.received.Load(), DirectTLS: l.c != nil && l.c.directTLS}
 }
 
 // run sets the link up and serves it until it closes.
@@ -123,12 +126,14 @@ func (l *s2sOut) run(ctx context.Context) {
 	l.ready, l.auth, l.since, l.c = true, auth, time.Now(), c
 	l.mu.Unlock()
 	log.Info("outbound link up", "auth", auth, "peer", c.raw.RemoteAddr().String())
-	err = l.serve(ctx, c, l.watch(c), nil)
+	err = l.serve(ctx, c, l.watch(ctx, c), nil)
 	_ = c.raw.SetReadDeadline(time.Now()) // ends the reader
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		log.Info("outbound link ended", "err", err)
 	}
-	c.fail(nil)
+	var serr *StreamError
+	errors.As(err, &serr) // a stanza the peer sent back broke the rules (s2s_bidi.go)
+	c.fail(serr)
 	c.close()
 	l.close(ctx, errRemoteServerTimeout("the link to "+l.key.remote+" closed"))
 }
@@ -160,8 +165,14 @@ func (l *s2sOut) connect(ctx context.Context) (*s2sConn, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		bidi, err := l.askBidi(c, feats) // XEP-0288 (s2s_bidi.go)
+		if err != nil {
+			c.fail(nil)
+			c.close()
+			return nil, "", err
+		}
 		l.mu.Lock()
-		l.c = c
+		l.c, l.bidi = c, bidi
 		l.mu.Unlock()
 		method, err := l.authenticate(ctx, c, feats, tryExternal)
 		if errors.Is(err, errExternalRefused) && feats.dialback {
@@ -410,10 +421,14 @@ func stanzaErrorCondition(el *Element) string {
 
 // watch starts a reader goroutine that watches the peer's side of an
 // outbound link (stream errors, its </stream:stream>; RFC 6120 streams
-// carry nothing else back); it reports how that side ended and ends with
-// the connection (or its read deadline).
-func (l *s2sOut) watch(c *s2sConn) <-chan error {
+// carry nothing else back, but a bidirectional one its stanzas for us,
+// s2s_bidi.go); it reports how that side ended and ends with the
+// connection (or its read deadline).
+func (l *s2sOut) watch(ctx context.Context, c *s2sConn) <-chan error {
 	readErr := make(chan error, 1)
+	l.mu.Lock()
+	bidi := l.bidi
+	l.mu.Unlock()
 	go func() {
 		for {
 			el, err := c.next()
@@ -424,6 +439,12 @@ func (l *s2sOut) watch(c *s2sConn) <-chan error {
 			if el.Name.Space == nsStreams && el.Name.Local == "error" {
 				readErr <- fmt.Errorf("stream error %s from %s", streamErrorOf(el), l.key.remote)
 				return
+			}
+			if bidi {
+				if err := l.stanzaBack(ctx, el); err != nil {
+					readErr <- err
+					return
+				}
 			}
 		}
 	}()
@@ -467,6 +488,8 @@ func (l *s2sOut) serve(ctx context.Context, c *s2sConn, readErr <-chan error, go
 			return err
 		case <-gone:
 			return errInboundEnded
+		case <-l.heard:
+			idle.Reset(l.f.cfg.IdleTimeout) // the peer's stanzas keep a bidirectional link up
 		case <-idle.C:
 			l.mu.Lock()
 			if len(l.queue) == 0 {

@@ -244,6 +244,7 @@ type Config struct {
 	XMPPS2S           string
 	XMPPS2STLS        string
 	S2SSecureAuth     bool
+	S2SBidi           bool
 	S2SCA             string
 	S2SRoutes         map[string]string
 	S2SAllow          []string
