@@ -30,7 +30,8 @@
 # pool timings). The MySQL databases are made fresh and dropped at the end
 # (KEEP=1 keeps them); DB=NAME uses NAME (and NAME_compliance), created if
 # missing and kept, so that the accounts of a large run can be made
-# beforehand (bin/parley-bench users --storage 'mysql:root@tcp(127.0.0.1:3306)/NAME' --count N).
+# beforehand (bin/parley-bench users --storage 'mysql:root@tcp(127.0.0.1:3306)/NAME' --count N;
+# SKIP_USERS=1 then skips the check that they exist).
 set -euo pipefail
 
 NODES=${NODES:-4}
@@ -157,8 +158,10 @@ mix() {
 say "uptime: $(uptime)"
 say "out $OUT; database $DB; $NODES nodes x $PER_NODE sessions = $TOTAL; big room $BIG; $RATE posts/s for ${DURATION}s, kill node$NODES, ${AFTER}s more; reconnect $RECONNECT"
 sql "CREATE DATABASE IF NOT EXISTS $DB; CREATE DATABASE IF NOT EXISTS ${DB}_compliance"
-say "creating $TOTAL accounts"
-"$BIN/parley-bench" users --storage "$(dsn "$DB")" --count "$TOTAL" >"$OUT/users.txt" 2>&1 || die "users: $(tail -3 "$OUT/users.txt")"
+if [[ ${SKIP_USERS:-0} != 1 ]]; then
+	say "creating $TOTAL accounts"
+	"$BIN/parley-bench" users --storage "$(dsn "$DB")" --count "$TOTAL" >"$OUT/users.txt" 2>&1 || die "users: $(tail -3 "$OUT/users.txt")"
+fi
 
 for n in $(seq "$NODES"); do start_node "$n"; done
 for n in $(seq "$NODES"); do wait_listening "$n"; done
