@@ -202,9 +202,25 @@ func inTx(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(tx *sq
 	if err := fn(tx); err != nil {
 		// The error that made us give up matters, not the rollback's.
 		_ = tx.Rollback()
-		return err
+		return ended(ctx, err)
 	}
-	return tx.Commit()
+	return ended(ctx, tx.Commit())
+}
+
+// ended says that a transaction failed because its context ended, when it
+// did. database/sql rolls a transaction back from a goroutine of its own
+// once the context passed to BeginTx is done; a statement or the Commit
+// that comes after that rollback fails with sql.ErrTxDone, not the
+// context's error, depending on which of the two goroutines got there
+// first (Tx.Commit returns ErrTxDone when it finds the context done and
+// the rollback made). Nothing was committed either way: the error wraps
+// ctx.Err() too, so that callers that stop on context.Canceled (parleyctl
+// import's "interrupted") or DeadlineExceeded see it.
+func ended(ctx context.Context, err error) error {
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return err
 }
 
 // wrap returns nil for a nil err, otherwise err with the back end's name
