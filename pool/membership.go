@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -109,7 +110,12 @@ func (p *Pool) heartbeats() {
 	defer p.wg.Done()
 	t := time.NewTicker(p.cfg.HeartbeatInterval)
 	defer t.Stop()
+	var last time.Time
 	for {
+		// A beat later than the node timeout: this node was stopped or
+		// starved, and the others may have claimed its rooms meanwhile.
+		stalled := !last.IsZero() && time.Since(last) > p.cfg.NodeTimeout
+		last = time.Now()
 		p.mu.Lock()
 		hb := heartbeat{Node: p.node, Role: p.cfg.Role, Active: p.active, ClientAddr: p.cfg.ClientAddr,
 			Sessions: p.cfg.Sessions(), Started: p.startedAt.UnixNano()}
@@ -118,10 +124,54 @@ func (p *Pool) heartbeats() {
 			_ = p.bus.nc.Publish(subjHeartbeat, b)
 		}
 		p.recompute()
+		if stalled {
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.auditHosting()
+			}()
+		}
 		select {
 		case <-p.ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// auditHosting gives up the rooms this node holds whose host record now
+// names another claim. After a stall longer than the node timeout (the
+// process was stopped, or starved), the other nodes may have claimed them;
+// the heartbeats queued on the bus meanwhile can make this node look as if
+// it had never been away, so it would not otherwise notice until a post
+// of its own is fenced, and until then would serve joins and presence in
+// rooms hosted elsewhere.
+func (p *Pool) auditHosting() {
+	p.mu.Lock()
+	held := make(map[string]storage.HostFence, len(p.hosted))
+	for room, h := range p.hosted {
+		held[room] = h.fence
+	}
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.CallTimeout)
+	defer cancel()
+	for room, f := range held {
+		cur, err := p.cfg.Store.RoomHost(ctx, room)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			p.log.Warn("checking a room's host record after a stall", "room", room, "err", err)
+			continue
+		}
+		if err == nil && cur == f {
+			continue
+		}
+		p.mu.Lock()
+		h := p.hosted[room]
+		still := h != nil && h.fence == f
+		p.mu.Unlock()
+		if still {
+			p.log.Warn("room claimed by another node while this node was stalled: giving it up", "room", room,
+				"host", cur.Node, "epoch", cur.Epoch)
+			p.dropHosting(room)
 		}
 	}
 }

@@ -134,6 +134,7 @@ type Pool struct {
 	rosters     map[string]map[string]muc.Occupant  // room → nick → occupant, as seen here
 	remote      map[string]map[remoteKey]bool       // node → its sessions in rooms hosted here
 	evicted     map[string]map[string]bool          // lost node → rooms hosted here it was removed from
+	delivered   map[string]int64                    // address + "\x00" + room → seq of the last post delivered from another node
 	busRTT      time.Duration
 	dbRTT       time.Duration
 	startedAt   time.Time
@@ -168,7 +169,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 		hosted: map[string]*hosting{}, hostCache: map[string]string{}, synced: map[string]string{},
 		local: map[string]map[string]*localSession{}, sinks: map[string]*tracker{},
 		rosters: map[string]map[string]muc.Occupant{}, remote: map[string]map[remoteKey]bool{},
-		evicted:   map[string]map[string]bool{},
+		evicted: map[string]map[string]bool{}, delivered: map[string]int64{},
 		startedAt: time.Now().UTC(), changed: make(chan struct{}, 1),
 		watches: map[string]map[string]*localWatch{}, hostWatches: map[string]func(){},
 	}

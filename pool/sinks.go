@@ -111,6 +111,7 @@ func stripped(o muc.Occupant) muc.Occupant {
 
 func (p *Pool) forgetLocked(room, address string) {
 	delete(p.local[room], address)
+	delete(p.delivered, address+"\x00"+room)
 	if len(p.local[room]) == 0 {
 		delete(p.local, room)
 		delete(p.rosters, room)
@@ -192,11 +193,28 @@ func (p *Pool) onEvent(m *nats.Msg) {
 		p.log.Error("decoding a room event", "err", err)
 		return
 	}
+	ev := em.Event
 	p.mu.Lock()
 	t := p.sinks[em.Address]
+	if t != nil && ev.Kind == muc.EventMessage && ev.Message != nil && ev.Message.Seq > 0 {
+		// A room's previous host may still be sending posts it committed
+		// before the new host's claim when the new host's later posts
+		// have arrived: delivered now, they would reach the session out
+		// of the room's order. The session has missed them live; they
+		// are in the archive (MAM).
+		k := em.Address + "\x00" + ev.Room
+		if ev.Message.Seq <= p.delivered[k] {
+			last := p.delivered[k]
+			p.mu.Unlock()
+			p.log.Info("dropping a post that arrived after a later one (from the room's previous host)",
+				"room", ev.Room, "seq", ev.Message.Seq, "delivered", last)
+			return
+		}
+		p.delivered[k] = ev.Message.Seq
+	}
 	p.mu.Unlock()
 	if t != nil {
-		t.Deliver(em.Event)
+		t.Deliver(ev)
 	}
 }
 
