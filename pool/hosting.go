@@ -130,9 +130,11 @@ func (p *Pool) claim(ctx context.Context, room string) (*hosting, error) {
 		return h, nil
 	}
 	p.mu.Unlock()
+	taken := "" // the node the room is taken from, if any
 	f, err := p.cfg.Store.ClaimRoom(ctx, room, p.node, func(holder string) bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		taken = holder
 		return holder == p.node || !p.mayHostLocked(holder)
 	})
 	if errors.Is(err, storage.ErrHeld) {
@@ -151,6 +153,12 @@ func (p *Pool) claim(ctx context.Context, room string) (*hosting, error) {
 	p.mu.Unlock()
 	peers := p.livePeers()
 	p.log.Info("hosting room", "room", room, "epoch", f.Epoch)
+	if taken != "" && taken != p.node {
+		// The node it was taken from, if it is not gone but only
+		// thought to be (stopped, cut off one way), learns here that it
+		// no longer hosts the room, and the others that it moved.
+		p.announceClaim(room, taken, f.Epoch)
+	}
 	// The other nodes re-declare their sessions (and say whom they saw in
 	// the room) before the room takes commands; then whoever was in the
 	// room on a lost node is announced gone, in the room's order.
@@ -218,6 +226,19 @@ const subjMoved = "parley.pool.moved"
 type movedMsg struct {
 	Room string `json:"room"`
 	From string `json:"from"`
+	// Host and Epoch are set when Host claimed the room from From: From,
+	// if it still holds the room under an older epoch, gives it up.
+	Host  string `json:"host,omitempty"`
+	Epoch int64  `json:"epoch,omitempty"`
+}
+
+// announceClaim says that this node took room from the node from, under
+// epoch.
+func (p *Pool) announceClaim(room, from string, epoch int64) {
+	b, err := json.Marshal(movedMsg{Room: room, From: from, Host: p.node, Epoch: epoch})
+	if err == nil {
+		_ = p.bus.nc.Publish(subjMoved, b)
+	}
 }
 
 func (p *Pool) announceMoved(room string) {
@@ -231,6 +252,22 @@ func (p *Pool) onMoved(m *nats.Msg) {
 	var mm movedMsg
 	if json.Unmarshal(m.Data, &mm) != nil || mm.Room == "" {
 		return
+	}
+	if mm.Host != "" && mm.Host != p.node {
+		p.mu.Lock()
+		h := p.hosted[mm.Room]
+		stale := h != nil && h.fence.Epoch < mm.Epoch
+		p.mu.Unlock()
+		if stale {
+			p.log.Warn("room claimed by another node: giving it up", "room", mm.Room, "host", mm.Host, "epoch", mm.Epoch)
+			// Not on the bus's delivery goroutine: Evict waits for the
+			// room's commands.
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.dropHosting(mm.Room)
+			}()
+		}
 	}
 	p.mu.Lock()
 	delete(p.hostCache, mm.Room)

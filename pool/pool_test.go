@@ -771,3 +771,41 @@ func TestPoolStalledHostGivesUpRooms(t *testing.T) {
 	host.p.mu.Unlock()
 	waitFor(t, 10*time.Second, "the stalled host gives the room up", func() bool { return !hosts() })
 }
+
+// TestPoolClaimedRoomGivenUp (found by the chaos run, make chaos): a node
+// takes a room from a host it thinks lost while that host is in fact back
+// (it had been stopped past the node timeout). The old host must learn of
+// the claim and give the room up, not go on hosting it in memory.
+func TestPoolClaimedRoomGivenUp(t *testing.T) {
+	// Three nodes: the other keeps its majority without the host.
+	nodes := startNodes(t, testDSN(t), RoleActive, RoleActive, RoleActive)
+	for _, n := range nodes {
+		n.p.cfg.MaxActive = 3
+	}
+	createOpenRoom(t, nodes[0], "lobby")
+	join(t, nodes[0], "lobby", "anna")
+	f, err := nodes[0].store.RoomHost(t.Context(), "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, other := nodes[0], nodes[1]
+	if f.Node == nodes[1].name {
+		host, other = nodes[1], nodes[0]
+	}
+	// The other node does not hear the host for a moment, and takes the
+	// room.
+	other.p.mu.Lock()
+	pe := other.p.view[host.name]
+	pe.seen = time.Now().Add(-time.Hour)
+	other.p.view[host.name] = pe
+	other.p.mu.Unlock()
+	other.p.recompute()
+	if err := other.p.ensureHosting(t.Context(), "lobby", false); err != nil {
+		t.Fatalf("the other node claims the room: %v", err)
+	}
+	waitFor(t, 10*time.Second, "the old host gives the room up", func() bool {
+		host.p.mu.Lock()
+		defer host.p.mu.Unlock()
+		return host.p.hosted["lobby"] == nil
+	})
+}
