@@ -569,7 +569,7 @@ func (w *chaosWorld) checkOrder(history map[string][]poolPost) chaosCheck {
 		for _, s := range c.sessions {
 			sessions++
 			for room, live := range s.live {
-				last := -1
+				last, lastBody := -1, ""
 				for _, body := range live {
 					seen++
 					i, ok := index[room][body]
@@ -577,9 +577,13 @@ func (w *chaosWorld) checkOrder(history map[string][]poolPost) chaosCheck {
 					case !ok:
 						bad = append(bad, fmt.Sprintf("%s received %s live in %s; not in history", c.name, body, room))
 					case i <= last:
-						bad = append(bad, fmt.Sprintf("%s received %s in %s out of history's order", c.name, body, room))
+						h := history[room]
+						bad = append(bad, fmt.Sprintf("%s received %s (seq %d) in %s after %s (seq %d)",
+							c.name, body, h[i].Seq, room, lastBody, h[last].Seq))
 					}
-					last = max(last, i)
+					if ok && i > last {
+						last, lastBody = i, body
+					}
 				}
 			}
 		}
