@@ -240,6 +240,17 @@ func (p *Pool) refreshStatuses(ctx context.Context) {
 	p.dbFresh, p.statuses, p.busRTT, p.dbRTT = fresh, all, rtt, dbRTT
 	p.mu.Unlock()
 	p.recompute()
+	// The backstop of the claim announcement, which the bus loses while a
+	// route is down (a node just woken, or cut off): a node holding more
+	// rooms than the records give it checks them.
+	if counts, err := p.cfg.Store.HostedRooms(ctx); err == nil {
+		p.mu.Lock()
+		over := len(p.hosted) > counts[p.node]
+		p.mu.Unlock()
+		if over {
+			p.auditHosting()
+		}
+	}
 }
 
 func (p *Pool) livePeersLocked() int {

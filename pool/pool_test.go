@@ -809,3 +809,30 @@ func TestPoolClaimedRoomGivenUp(t *testing.T) {
 		return host.p.hosted["lobby"] == nil
 	})
 }
+
+// TestPoolUnannouncedClaimGivenUp (found by the chaos run, make chaos): a
+// room is claimed from its host and the announcement never reaches it (the
+// bus drops messages while a route is down, as after a SIGSTOP). The host
+// must still notice, from the records, and give the room up.
+func TestPoolUnannouncedClaimGivenUp(t *testing.T) {
+	nodes := startNodes(t, testDSN(t), RoleActive, RoleActive)
+	createOpenRoom(t, nodes[0], "lobby")
+	join(t, nodes[0], "lobby", "anna")
+	f, err := nodes[0].store.RoomHost(t.Context(), "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, other := nodes[0], nodes[1]
+	if f.Node == nodes[1].name {
+		host, other = nodes[1], nodes[0]
+	}
+	// Straight in the database: nothing is announced.
+	if _, err := other.store.ClaimRoom(t.Context(), "lobby", other.name, func(string) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the host gives the room up", func() bool {
+		host.p.mu.Lock()
+		defer host.p.mu.Unlock()
+		return host.p.hosted["lobby"] == nil
+	})
+}
