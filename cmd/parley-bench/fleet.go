@@ -144,6 +144,22 @@ func (f *fleet) connect(ctx context.Context, n int) {
 	f.mu.Unlock()
 }
 
+// clientConfig is how session i logs in to addr (a reconnection too).
+func (f *fleet) clientConfig(i int, addr string) ClientConfig {
+	return ClientConfig{
+		Addr:         addr,
+		Domain:       f.opts.Domain,
+		Username:     f.username(i),
+		Password:     f.opts.Password,
+		Resource:     "parley-bench",
+		Timeout:      f.opts.Timeout,
+		WriteTimeout: f.opts.WriteTimeout,
+		Mech:         f.opts.Mech,
+		NoTLS:        f.opts.NoTLS,
+		Source:       f.opts.Sources.pick(i),
+	}
+}
+
 // progress logs how the logins go every few seconds until done closes.
 func (f *fleet) progress(n int, done <-chan struct{}) {
 	t := time.NewTicker(5 * time.Second)
@@ -160,20 +176,9 @@ func (f *fleet) progress(n int, done <-chan struct{}) {
 
 // session logs in session i, then reads its stream until it ends.
 func (f *fleet) session(ctx context.Context, i int, sem <-chan struct{}, logins *sync.WaitGroup) {
-	c, err := Login(ctx, ClientConfig{
-		Addr:         f.opts.addrOf(i),
-		Domain:       f.opts.Domain,
-		Username:     f.username(i),
-		Password:     f.opts.Password,
-		Resource:     "parley-bench",
-		Timeout:      f.opts.Timeout,
-		WriteTimeout: f.opts.WriteTimeout,
-		Mech:         f.opts.Mech,
-		NoTLS:        f.opts.NoTLS,
-		Register:     f.opts.Register,
-		Source:       f.opts.Sources.pick(i),
-		RecvBuffer:   f.recvBufferOf(i),
-	})
+	cfg := f.clientConfig(i, f.opts.addrOf(i))
+	cfg.Register, cfg.RecvBuffer = f.opts.Register, f.recvBufferOf(i)
+	c, err := Login(ctx, cfg)
 	<-sem
 	f.mu.Lock()
 	if err != nil {

@@ -64,18 +64,7 @@ func (r *reconnector) run(f *fleet, i int) *Client {
 		if r.mode == "next" {
 			addr = strings.TrimSpace(addrs[(home+attempt)%len(addrs)])
 		}
-		c, err := Login(r.ctx, ClientConfig{
-			Addr:         addr,
-			Domain:       f.opts.Domain,
-			Username:     f.username(i),
-			Password:     f.opts.Password,
-			Resource:     "parley-bench",
-			Timeout:      f.opts.Timeout,
-			WriteTimeout: f.opts.WriteTimeout,
-			Mech:         f.opts.Mech,
-			NoTLS:        f.opts.NoTLS,
-			Source:       f.opts.Sources.pick(i),
-		})
+		c, err := Login(r.ctx, f.clientConfig(i, addr))
 		r.mu.Lock()
 		r.attempts++
 		if err != nil {
