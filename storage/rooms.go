@@ -90,6 +90,12 @@ type Room struct {
 	AllowInvites  bool
 	Disabled      bool
 	AddInURL      string
+	// PresenceBroadcast lists the roles whose presence the room sends to
+	// the other occupants (muc#roomconfig_presencebroadcast), comma
+	// separated in the order moderator, participant, visitor: "" (the
+	// zero value, and every room stored before the setting existed)
+	// means all three, "none" none of them.
+	PresenceBroadcast string
 	// Creator (a bare JID) and Created are set by CreateRoom and kept by
 	// UpdateRoom. Created defaults to now, Updated to Created on create
 	// and to now on update.

@@ -158,9 +158,11 @@ func fullRoom() storage.Room {
 		AllowInvites:  true,
 		Disabled:      true,
 		AddInURL:      "https://example.org/addin?room=design",
-		Creator:       "alice@example.org",
-		Created:       time.Date(2025, 1, 1, 0, 0, 0, 999, time.UTC),
-		Updated:       time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC),
+		// Presence broadcast to moderators and visitors only.
+		PresenceBroadcast: "moderator,visitor",
+		Creator:           "alice@example.org",
+		Created:           time.Date(2025, 1, 1, 0, 0, 0, 999, time.UTC),
+		Updated:           time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC),
 	}
 }
 
@@ -254,6 +256,10 @@ var roomTests = []test{
 			{"no category", storage.Room{Name: "r"}, nil},
 			{"negative max users", storage.Room{Name: "r", Category: "general", MaxUsers: -1}, nil},
 			{"bad UTF-8 subject", storage.Room{Name: "r", Category: "general", Subject: "bad\xff"}, nil},
+			{"unknown broadcast role", storage.Room{Name: "r", Category: "general", PresenceBroadcast: "moderator,owner"}, nil},
+			{"broadcast role twice", storage.Room{Name: "r", Category: "general", PresenceBroadcast: "moderator,moderator"}, nil},
+			{"broadcast roles out of order", storage.Room{Name: "r", Category: "general", PresenceBroadcast: "visitor,moderator"}, nil},
+			{"broadcast roles with spaces", storage.Room{Name: "r", Category: "general", PresenceBroadcast: "moderator, visitor"}, nil},
 			{"affiliation none", storage.Room{Name: "r", Category: "general"}, []storage.Affiliation{{JID: "a@example.org", Affiliation: "none"}}},
 			{"unknown affiliation", storage.Room{Name: "r", Category: "general"}, []storage.Affiliation{{JID: "a@example.org", Affiliation: "moderator"}}},
 			{"JID twice", storage.Room{Name: "r", Category: "general"}, []storage.Affiliation{
@@ -279,7 +285,7 @@ var roomTests = []test{
 		upd := storage.Room{
 			Name: orig.Name, Category: "archive", Title: "Renamed", Subject: "new subject 🆕", SubjectNick: "bob",
 			SubjectTime: time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC), WhoIs: "moderators", ChangeSubject: "moderators",
-			AllowPM: "none", MaxUsers: 0,
+			AllowPM: "none", MaxUsers: 0, PresenceBroadcast: "none",
 			Creator: "mallory@example.org", Created: time.Now(), // ignored
 			Updated: time.Date(2025, 7, 2, 0, 0, 0, 0, time.UTC),
 		}
@@ -317,6 +323,12 @@ var roomTests = []test{
 		wantErrorIs(t, "UpdateRoom into an unknown category", err, storage.ErrNotFound)
 		if got, _ := e.store.Room(e.ctx, orig.Name); got.Category != "archive" {
 			t.Errorf("category after failed update = %q, want archive", got.Category)
+		}
+		bad = upd
+		bad.PresenceBroadcast = "participant,moderator"
+		wantInvalid(t, "UpdateRoom with presence broadcast out of order", e.store.UpdateRoom(e.ctx, bad, event("room.config", orig.Name)))
+		if got, _ := e.store.Room(e.ctx, orig.Name); got.PresenceBroadcast != "none" {
+			t.Errorf("presence broadcast after failed update = %q, want none", got.PresenceBroadcast)
 		}
 		wantStrings(t, "outbox", e.outboxTypes(),
 			[]string{"category.put", "category.put", "room.create", "room.config", "room.config", "room.config"})

@@ -3,6 +3,8 @@ package check
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/parleychat/parley/storage"
@@ -100,8 +102,28 @@ func Room(r storage.Room) error {
 	if r.MaxUsers < 0 {
 		return fmt.Errorf("max users %d is negative", r.MaxUsers)
 	}
+	return PresenceBroadcast(r.PresenceBroadcast)
+}
+
+// PresenceBroadcast checks a Room.PresenceBroadcast: "", "none", or
+// roles from moderator, participant and visitor, each once, in that
+// order, comma separated.
+func PresenceBroadcast(v string) error {
+	if v == "" || v == "none" {
+		return nil
+	}
+	next := 0
+	for role := range strings.SplitSeq(v, ",") {
+		i := slices.Index(broadcastRoles, role)
+		if i < next {
+			return fmt.Errorf("presence broadcast %q: want roles from %s, each once, in that order, comma separated, or none", v, strings.Join(broadcastRoles, ", "))
+		}
+		next = i + 1
+	}
 	return nil
 }
+
+var broadcastRoles = []string{"moderator", "participant", "visitor"}
 
 // Affiliation checks an affiliation before it is stored; none is allowed
 // only where the caller means "remove".

@@ -129,10 +129,10 @@ func (s *Store) CreateRoom(ctx context.Context, r storage.Room, affs []storage.A
 		}
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO rooms (`+roomColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Name, r.Category, r.Title, r.Description, r.Subject, r.SubjectNick, s.nullTime(r.SubjectTime),
 			r.Public, r.MembersOnly, r.Moderated, r.Password, r.WhoIs, r.MaxUsers, r.ChangeSubject, r.AllowPM,
-			r.AllowInvites, r.Disabled, r.AddInURL, r.Creator, s.t(r.Created), s.t(r.Updated))
+			r.AllowInvites, r.Disabled, r.AddInURL, r.PresenceBroadcast, r.Creator, s.t(r.Created), s.t(r.Updated))
 		if err != nil {
 			return s.mapError(err)
 		}
@@ -207,12 +207,12 @@ func (s *Store) UpdateRoom(ctx context.Context, r storage.Room, ev storage.Outbo
 			UPDATE rooms SET category = ?, title = ?, description = ?, subject = ?, subject_nick = ?,
 				subject_time = ?, public = ?, members_only = ?, moderated = ?, password = ?, whois = ?,
 				max_users = ?, change_subject = ?, allow_pm = ?, allow_invites = ?, disabled = ?,
-				add_in_url = ?, updated_at = ?
+				add_in_url = ?, presence_broadcast = ?, updated_at = ?
 			WHERE name = ?`,
 			r.Category, r.Title, r.Description, r.Subject, r.SubjectNick,
 			s.nullTime(r.SubjectTime), r.Public, r.MembersOnly, r.Moderated, r.Password, r.WhoIs,
 			r.MaxUsers, r.ChangeSubject, r.AllowPM, r.AllowInvites, r.Disabled,
-			r.AddInURL, s.t(r.Updated), r.Name)
+			r.AddInURL, r.PresenceBroadcast, s.t(r.Updated), r.Name)
 		if err != nil {
 			return s.mapError(err)
 		}
@@ -226,12 +226,12 @@ func (s *Store) UpdateRoom(ctx context.Context, r storage.Room, ev storage.Outbo
 
 const roomColumns = `name, category, title, description, subject, subject_nick, subject_time,
 	public, members_only, moderated, password, whois, max_users, change_subject, allow_pm,
-	allow_invites, disabled, add_in_url, creator, created_at, updated_at`
+	allow_invites, disabled, add_in_url, presence_broadcast, creator, created_at, updated_at`
 
 func scanRoom(row scanner) (r storage.Room, err error) {
 	return r, row.Scan(&r.Name, &r.Category, &r.Title, &r.Description, &r.Subject, &r.SubjectNick, scanTime(&r.SubjectTime),
 		&r.Public, &r.MembersOnly, &r.Moderated, &r.Password, &r.WhoIs, &r.MaxUsers, &r.ChangeSubject, &r.AllowPM,
-		&r.AllowInvites, &r.Disabled, &r.AddInURL, &r.Creator, scanTime(&r.Created), scanTime(&r.Updated))
+		&r.AllowInvites, &r.Disabled, &r.AddInURL, &r.PresenceBroadcast, &r.Creator, scanTime(&r.Created), scanTime(&r.Updated))
 }
 
 // Room implements storage.RoomStore.
