@@ -51,12 +51,13 @@ func (e *Engine) SetRole(ctx context.Context, room, actorAddress, nick string, r
 	if role == RoleNone {
 		gone := target.snapshot()
 		gone.Role = RoleNone
-		h.broadcast(Event{Kind: EventPresence, Room: room, Occupant: gone, Status: []int{StatusKicked}, Actor: actorUser, ActorNick: h.nickOf(actorUser), Reason: reason, Time: e.cfg.Now()})
+		h.presence(target, Event{Kind: EventPresence, Room: room, Occupant: gone, Status: []int{StatusKicked}, Actor: actorUser, ActorNick: h.nickOf(actorUser), Reason: reason, Time: e.cfg.Now()})
 		h.remove(nick)
 		return nil
 	}
-	target.Role = role
-	h.broadcast(Event{Kind: EventPresence, Room: room, Occupant: target.snapshot(), Actor: actorUser, Reason: reason, Time: e.cfg.Now()})
+	was := target.Role
+	h.setRole(target, role)
+	h.roleChanged(target, was, Event{Kind: EventPresence, Room: room, Occupant: target.snapshot(), Actor: actorUser, Reason: reason, Time: e.cfg.Now()})
 	return nil
 }
 

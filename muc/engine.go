@@ -125,6 +125,10 @@ type host struct {
 	name      string
 	occupants map[string]*Occupant // by nick
 	byAddress map[string]string    // session address → nick
+	// byRole indexes the occupants by role; quiet is the set of roles
+	// whose presence the room does not broadcast (presence.go).
+	byRole map[Role]map[*Occupant]struct{}
+	quiet  roleSet
 	// nickIndex maps the keys of the nicks in the room to them, to
 	// refuse look-alikes (nick.go).
 	nickIndex map[string]string
@@ -289,6 +293,7 @@ func (e *Engine) evictLocked(h *host) {
 	e.log.Warn("room moved to another host: dropping its live state", "room", h.name, "occupants", len(h.occupants))
 	h.occupants = make(map[string]*Occupant)
 	h.byAddress = make(map[string]string)
+	h.byRole = nil
 	h.nickIndex = nil
 	h.locked = false
 }

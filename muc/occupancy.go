@@ -99,6 +99,9 @@ func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
 	if o != nil && o.User != req.User {
 		return refuse(CodeConflict, "the nick %q is taken", nick)
 	}
+	// The room's setting as read now; nobody is told anything (the
+	// previous host told them).
+	h.quiet = quietRoles(r)
 	// What the user was before the move is not known here: a non-member
 	// of a members-only room lost its membership (321).
 	was := &Occupant{User: req.User, Affiliation: AffMember}
@@ -107,7 +110,7 @@ func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
 			Affiliation: st.aff, Role: RoleNone, Presence: req.Presence, Sessions: []Session{req.Session}}
 		if o == nil {
 			// The room's other occupants saw it before the move.
-			h.occupants[nick] = gone
+			h.admit(gone)
 			e.removeLocked(ctx, h, []removal{{nick, st.aff, status, cause}}, "", "")
 		} else {
 			// Its other sessions are still in, for now: only this one
@@ -122,7 +125,7 @@ func (e *Engine) Resync(ctx context.Context, req JoinRequest) error {
 	if o == nil {
 		o = &Occupant{Room: r.Name, Nick: nick, User: req.User, OccupantID: e.OccupantID(r.Name, req.User),
 			Affiliation: st.aff, Role: defaultRole(st.aff, st.presenter, r), Presence: req.Presence, presenter: st.presenter}
-		h.occupants[nick] = o
+		h.admit(o)
 		// The previous host let this nick in: it is indexed, not judged.
 		h.indexNick(nick)
 	}
@@ -245,7 +248,7 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 			Role:        defaultRole(st.aff, st.presenter, r),
 			presenter:   st.presenter,
 		}
-		h.occupants[nick] = o
+		h.admit(o)
 		h.indexNick(nick)
 	}
 	if !rejoin {
@@ -264,25 +267,31 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 	if req.Presence != nil {
 		o.Presence = req.Presence
 	}
-	joined := &Joined{Room: r, Self: o.snapshot(), History: history, Created: created, Rejoin: rejoin,
-		NickAssigned: nick != req.Nick}
-	for _, other := range h.occupants {
-		if other != o {
-			joined.Others = append(joined.Others, other.snapshot())
-		}
-	}
+	// The newcomer sees the occupants whose presence the room
+	// broadcasts (presence.go), read from the role index.
+	joined := &Joined{Room: r, Self: o.snapshot(), Others: h.shownOthers(o), History: history, Created: created,
+		Rejoin: rejoin, NickAssigned: nick != req.Nick}
 	// Everyone else learns of the newcomer first; then the newcomer gets
-	// its view, so no event of the room can come between.
+	// its view, so no event of the room can come between. A newcomer
+	// whose role is not broadcast is news to its own other sessions only.
 	if !rejoin {
 		ev := Event{Kind: EventPresence, Room: r.Name, Occupant: o.snapshot(), Time: e.cfg.Now()}
-		for _, other := range h.occupants {
-			for _, s := range other.Sessions {
+		if h.shows(o.Role) {
+			for _, other := range h.occupants {
+				for _, s := range other.Sessions {
+					if s.Address != req.Session.Address {
+						s.Sink.Deliver(ev)
+					}
+				}
+			}
+			h.watchers.deliver(r.Name, ev)
+		} else {
+			for _, s := range o.Sessions {
 				if s.Address != req.Session.Address {
 					s.Sink.Deliver(ev)
 				}
 			}
 		}
-		h.watchers.deliver(r.Name, ev)
 	}
 	req.Session.Sink.Deliver(Event{Kind: EventJoined, Room: r.Name, Occupant: o.snapshot(), Joined: joined, Time: e.cfg.Now()})
 	return nil
@@ -342,7 +351,7 @@ func (e *Engine) LeaveWithStatus(ctx context.Context, room, address string, pres
 func (e *Engine) AnnounceGone(room string, gone Occupant, status []int) {
 	h := e.lockHost(room)
 	defer e.unlockHost(h)
-	if h.occupants[gone.Nick] != nil {
+	if h.occupants[gone.Nick] != nil || !h.shows(gone.Role) {
 		return
 	}
 	gone.Role = RoleNone
@@ -387,9 +396,11 @@ func (e *Engine) removeSessionLocked(h *host, o *Occupant, address string, ev Ev
 	gone.Sessions = []Session{leaving}
 	ev.Occupant = gone
 	if len(o.Sessions) == 0 {
-		delete(h.occupants, o.Nick)
+		h.drop(o)
 		h.unindexNick(o.Nick)
-		h.broadcast(ev)
+		if h.shows(o.Role) {
+			h.broadcast(ev)
+		}
 	}
 	if leaving.Sink != nil {
 		leaving.Sink.Deliver(ev)
@@ -449,7 +460,7 @@ func (e *Engine) changeNickLocked(ctx context.Context, h *host, o *Occupant, add
 	h.occupants[nick] = o
 	h.indexNick(nick)
 	h.byAddress[address] = nick
-	h.broadcast(Event{Kind: EventPresence, Room: h.name, Occupant: o.snapshot(), OldNick: old, Status: []int{StatusNickChanged}, Time: e.cfg.Now()})
+	h.presence(o, Event{Kind: EventPresence, Room: h.name, Occupant: o.snapshot(), OldNick: old, Status: []int{StatusNickChanged}, Time: e.cfg.Now()})
 	return nil
 }
 
@@ -463,7 +474,7 @@ func (e *Engine) SetPresence(ctx context.Context, room, address string, presence
 		return refuse(CodeNotAcceptable, "you are not in room %q", room)
 	}
 	o.Presence = presence
-	h.broadcast(Event{Kind: EventPresence, Room: room, Occupant: o.snapshot(), Time: e.cfg.Now()})
+	h.presence(o, Event{Kind: EventPresence, Room: room, Occupant: o.snapshot(), Time: e.cfg.Now()})
 	return nil
 }
 
@@ -484,7 +495,8 @@ func (e *Engine) Occupant(room, address string) (Occupant, bool) {
 	return o.snapshot(), true
 }
 
-// Occupants returns a room's occupants now.
+// Occupants returns a room's occupants now, all of them, whatever roles
+// the room broadcasts the presence of (Snapshot has those only).
 func (e *Engine) Occupants(room string) []Occupant {
 	e.mu.Lock()
 	h := e.rooms[room]

@@ -142,9 +142,10 @@ func (e *Engine) removeLocked(ctx context.Context, h *host, removals []removal, 
 		actorNick = h.nickOf(actor)
 	}
 	for _, rm := range removals {
-		gone := h.occupants[rm.nick].snapshot()
+		o := h.occupants[rm.nick]
+		gone := o.snapshot()
 		gone.Role, gone.Affiliation = RoleNone, rm.aff
-		h.broadcast(Event{Kind: EventPresence, Room: h.name, Occupant: gone, Status: []int{rm.status},
+		h.presence(o, Event{Kind: EventPresence, Room: h.name, Occupant: gone, Status: []int{rm.status},
 			Actor: shownActor(actor), ActorNick: actorNick, Reason: reason, Time: e.cfg.Now()})
 		h.remove(rm.nick)
 		e.log.Info("removed an occupant who lost access", "room", h.name, "user", gone.User, "nick", gone.Nick,
@@ -157,9 +158,10 @@ func (e *Engine) removeLocked(ctx context.Context, h *host, removals []removal, 
 // follows (XEP-0045 §5.1.2) and the room is told.
 func (e *Engine) setStandingLocked(h *host, r storage.Room, o *Occupant, st standing, actor, reason string) {
 	o.Affiliation, o.presenter = st.aff, st.presenter
-	o.Role = defaultRole(st.aff, st.presenter, r)
+	was := o.Role
+	h.setRole(o, defaultRole(st.aff, st.presenter, r))
 	// A plain presence update: 321 means removed (XEP-0045 §15.6).
-	h.broadcast(Event{Kind: EventPresence, Room: r.Name, Occupant: o.snapshot(), Actor: shownActor(actor),
+	h.roleChanged(o, was, Event{Kind: EventPresence, Room: r.Name, Occupant: o.snapshot(), Actor: shownActor(actor),
 		ActorNick: h.nickOf(actor), Reason: reason, Time: e.cfg.Now()})
 }
 
@@ -187,6 +189,7 @@ func (e *Engine) settleLocked(ctx context.Context, h *host, r storage.Room, cat 
 	if err != nil {
 		return err
 	}
+	h.setBroadcast(r, e.cfg.Now())
 	var out []removal
 	for nick, o := range h.occupants {
 		st := e.standingFrom(ctx, sts, o.User)
@@ -215,6 +218,7 @@ func (e *Engine) freshLocked(ctx context.Context, h *host, r storage.Room, cat s
 	}
 	if len(h.occupants) == 0 {
 		h.checked = checkedAt{room: r.Updated, category: cat.Updated}
+		h.quiet = quietRoles(r)
 		return nil
 	}
 	return e.settleLocked(ctx, h, r, cat)

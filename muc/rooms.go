@@ -409,6 +409,7 @@ func (h *host) evictAll(ev Event) {
 	h.broadcast(ev)
 	clear(h.occupants)
 	clear(h.byAddress)
+	clear(h.byRole)
 }
 
 // remove forgets an occupant and its sessions.
@@ -420,7 +421,7 @@ func (h *host) remove(nick string) {
 	for _, s := range o.Sessions {
 		delete(h.byAddress, s.Address)
 	}
-	delete(h.occupants, nick)
+	h.drop(o)
 	h.unindexNick(nick)
 }
 

@@ -78,8 +78,9 @@ func (w *watchers) rooms() []string {
 // Watch makes sink user's watcher of room: it gets every event the room's
 // occupants get from now on (Deliver must not block), until stop, or
 // until user may no longer read the room: then it gets EventRevoked and
-// nothing more. first is called with the room's occupants, sorted by
-// nick, under the room's lock before any of those events, so the snapshot
+// nothing more. Like an occupant, it sees the presence of the roles the
+// room broadcasts only (presence.go). first is called with those
+// occupants, sorted by nick, under the room's lock before any of those events, so the snapshot
 // and the events that follow it are in order. The caller checks the
 // watcher may see the room (MayRead).
 func (e *Engine) Watch(room, user string, sink Sink, first func([]Occupant)) (stop func()) {
@@ -101,19 +102,19 @@ func (e *Engine) Watch(room, user string, sink Sink, first func([]Occupant)) (st
 	return func() { e.watch.drop(room, w) }
 }
 
-// Snapshot calls fn with the room's occupants, sorted by nick, under the
-// room's lock: in order with the events its watchers get.
+// Snapshot calls fn with the room's occupants whose presence the room
+// broadcasts, sorted by nick, under the room's lock: in order with the
+// events its watchers get.
 func (e *Engine) Snapshot(room string, fn func([]Occupant)) {
 	h := e.lockHost(room)
 	fn(h.sortedOccupants())
 	e.unlockHost(h)
 }
 
+// sortedOccupants are what watchers are shown: the occupants whose
+// presence the room broadcasts (presence.go), sorted by nick.
 func (h *host) sortedOccupants() []Occupant {
-	out := make([]Occupant, 0, len(h.occupants))
-	for _, o := range h.occupants {
-		out = append(out, o.snapshot())
-	}
+	out := h.shownOthers(nil)
 	slices.SortFunc(out, func(a, b Occupant) int { return strings.Compare(a.Nick, b.Nick) })
 	return out
 }

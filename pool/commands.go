@@ -105,6 +105,11 @@ var (
 		}}
 	cmdOccupants = &spec[occupantsCmd, []muc.Occupant]{name: "occupants", where: atHost, retry: retrySafe,
 		serve: func(p *Pool, _ context.Context, _ string, c occupantsCmd) ([]muc.Occupant, error) {
+			if c.Shown {
+				var out []muc.Occupant
+				p.e.Snapshot(c.Room, func(o []muc.Occupant) { out = o })
+				return out, nil
+			}
 			return p.e.Occupants(c.Room), nil
 		}}
 	cmdWatch = &spec[watchCmd, []muc.Occupant]{name: "watch", where: atHostClaiming, retry: retrySafe,
@@ -257,6 +262,9 @@ type (
 	}
 	occupantsCmd struct {
 		Room string `json:"room"`
+		// Shown asks for the occupants whose presence the room
+		// broadcasts only, sorted by nick (muc.Engine.Snapshot).
+		Shown bool `json:"shown,omitempty"`
 	}
 	watchCmd struct {
 		Room    string `json:"room"`

@@ -45,7 +45,7 @@ func TestCommandTable(t *testing.T) {
 		Presence: []byte("<show>away</show>"), History: muc.HistoryRequest{MaxStanzas: 5, MaxChars: 100, Seconds: 60, Since: when}, Create: true}
 	occupant := muc.Occupant{Room: "lobby", Nick: "alice", User: "alice@example.org", OccupantID: "oid", Role: muc.RoleModerator,
 		Affiliation: muc.AffOwner, Presence: []byte("<show>away</show>"), Sessions: []muc.Session{session}}
-	room := storage.Room{Name: "lobby", Category: "general", Description: "all hands", Subject: "hello", MembersOnly: true,
+	room := storage.Room{Name: "lobby", Category: "general", Description: "all hands", Subject: "hello", MembersOnly: true, PresenceBroadcast: "moderator",
 		Created: when, Updated: when, Creator: "alice@example.org"}
 	covered := map[string]bool{}
 	cover := func(name string) { covered[name] = true }
@@ -62,7 +62,7 @@ func TestCommandTable(t *testing.T) {
 		muc.PrivateSent{FromNick: "alice", To: "bob@example.org"}))
 	cover(roundTrip(t, cmdInvite, inviteCmd{Room: "lobby", Address: session.Address, Invitee: "carol@example.org"}, none{}))
 	cover(roundTrip(t, cmdOccupant, occupantCmd{Room: "lobby", Address: session.Address}, &occupant))
-	cover(roundTrip(t, cmdOccupants, occupantsCmd{Room: "lobby"}, []muc.Occupant{occupant, {Room: "lobby", Nick: "bob", Role: muc.RoleVisitor}}))
+	cover(roundTrip(t, cmdOccupants, occupantsCmd{Room: "lobby", Shown: true}, []muc.Occupant{occupant, {Room: "lobby", Nick: "bob", Role: muc.RoleVisitor}}))
 	cover(roundTrip(t, cmdWatch, watchCmd{Room: "lobby", User: "dave@example.org", Address: "watch:node1:7"}, []muc.Occupant{occupant}))
 	cover(roundTrip(t, cmdUnwatch, unwatchCmd{Room: "lobby", Address: "watch:node1:7"}, none{}))
 	cover(roundTrip(t, cmdSetRole, setRoleCmd{Room: "lobby", ActorAddress: session.Address, Nick: "bob", Role: muc.RoleVisitor, Reason: "quiet"}, none{}))

@@ -93,9 +93,17 @@ func (p *Pool) unwatchLocal(room, address string) {
 	}
 }
 
-// Snapshot implements muc.RoomHost: fn gets the room's occupants as its
-// host has them.
-func (p *Pool) Snapshot(room string, fn func([]muc.Occupant)) { fn(p.Occupants(room)) }
+// Snapshot implements muc.RoomHost: fn gets the room's occupants whose
+// presence the room broadcasts, as its host has them.
+func (p *Pool) Snapshot(room string, fn func([]muc.Occupant)) {
+	ctx, cancel := p.callTimeout()
+	defer cancel()
+	out, err := cmdOccupants.onHost(ctx, p, occupantsCmd{Room: room, Shown: true}, nil)
+	if err != nil {
+		p.log.Warn("listing occupants", "room", room, "err", err)
+	}
+	fn(out)
+}
 
 // rewatch registers this node's watches of room with host (the room has
 // moved there).
