@@ -261,20 +261,32 @@ func (s *Server) command(ctx context.Context, req *sip.Request, room string, c c
 		if err := engine.MayRead(ctx, room, bare); err != nil {
 			return fail(err)
 		}
-		occ := engine.Occupants(room)
-		if len(occ) == 0 {
+		// As an XMPP client is shown: the occupants whose presence the
+		// room broadcasts (muc#roomconfig_presencebroadcast), and how
+		// many others are in.
+		total := len(engine.Occupants(room))
+		if total == 0 {
 			return ok("Nobody is in " + room + ".")
 		}
-		nicks := make([]string, 0, len(occ))
-		for _, o := range occ {
-			n := o.Nick
-			if o.Role == muc.RoleModerator {
-				n += " (manager)"
+		var nicks []string
+		engine.Snapshot(room, func(occ []muc.Occupant) {
+			for _, o := range occ {
+				n := o.Nick
+				if o.Role == muc.RoleModerator {
+					n += " (manager)"
+				}
+				nicks = append(nicks, n)
 			}
-			nicks = append(nicks, n)
-		}
+		})
 		slices.Sort(nicks)
-		return ok(fmt.Sprintf("In %s (%d): %s", room, len(nicks), strings.Join(nicks, ", ")))
+		text := fmt.Sprintf("In %s (%d)", room, total)
+		if len(nicks) > 0 {
+			text += ": " + strings.Join(nicks, ", ")
+		}
+		if quiet := total - len(nicks); quiet > 0 {
+			text += fmt.Sprintf("; %d more not shown (the room broadcasts the presence of some roles only)", quiet)
+		}
+		return ok(text)
 	case "history":
 		n := defaultHistoryN
 		if arg != "" {

@@ -744,3 +744,65 @@ func TestRoomNameNormalised(t *testing.T) {
 		t.Errorf("post to a user part that cannot be a room: %s, want 404", res.StartLine())
 	}
 }
+
+// In a room that broadcasts moderators' presence only
+// (muc#roomconfig_presencebroadcast), SIP members are told what XMPP
+// occupants are: a participant's join is not announced, its becoming a
+// moderator is; /who lists the moderators and counts the others.
+func TestSIPPresenceBroadcast(t *testing.T) {
+	ts, engine := newRoomServer(t)
+	ctx := context.Background()
+	if _, err := engine.Configure(ctx, muc.ActorAdmin, "lobby", func(r *storage.Room) error {
+		return muc.SetBroadcastRoles(r, []muc.Role{muc.RoleModerator})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.SetAffiliation(ctx, "lobby", muc.ActorAdmin, "carol@"+testDomain, muc.AffAdmin, ""); err != nil {
+		t.Fatal(err)
+	}
+	carol := make(recorder, 100)
+	if err := engine.Join(ctx, muc.JoinRequest{Room: "lobby", Nick: "carol", User: "carol@" + testDomain,
+		Session: muc.Session{Address: "carol@" + testDomain + "/xmpp", FrontDoor: "xmpp", Sink: carol}}); err != nil {
+		t.Fatal(err)
+	}
+	phoneA, phoneB := newUAS(t), newUAS(t)
+	ca, cb := newClient(t, ts.udp), newClient(t, ts.udp)
+	if res := ca.registered("alice", "wonderland", "MD5", []string{phoneA.contact("alice")}, "Expires: 600"); res.StatusCode != 200 {
+		t.Fatal(res.StartLine())
+	}
+	if res := cb.registered("bob", "builder", "MD5", []string{phoneB.contact("bob")}, "Expires: 600"); res.StatusCode != 200 {
+		t.Fatal(res.StartLine())
+	}
+	alice := &messenger{c: ca, user: "alice", pw: "wonderland"}
+	bob := &messenger{c: cb, user: "bob", pw: "builder"}
+	if res := alice.send("lobby", "/join"); res.StatusCode != 200 {
+		t.Fatalf("/join: %s", res.StartLine())
+	}
+	if got := phoneA.next("lobby"); got != "You joined lobby as alice. Also here: carol. Topic: all hands" {
+		t.Errorf("/join answer %q", got)
+	}
+	if res := bob.send("lobby", "#join bobby"); res.StatusCode != 200 {
+		t.Fatalf("#join bobby: %s", res.StartLine())
+	}
+	if got := phoneB.next("lobby"); got != "You joined lobby as bobby. Also here: carol. Topic: all hands" {
+		t.Errorf("bob's /join answer %q", got)
+	}
+	// Posted after bob's join: alice's next line, with no "bobby joined"
+	// before it.
+	if _, err := engine.Post(ctx, muc.PostRequest{Room: "lobby", Address: "carol@" + testDomain + "/xmpp", FrontDoor: "xmpp", Body: "welcome"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := phoneA.next("lobby"); got != "carol: welcome" {
+		t.Errorf("alice got %q, want carol's post and no join of bobby", got)
+	}
+	alice.send("lobby", "/who")
+	if got, want := phoneA.next("lobby"), "In lobby (3): carol (manager); 2 more not shown (the room broadcasts the presence of some roles only)"; got != want {
+		t.Errorf("/who: %q, want %q", got, want)
+	}
+	if err := engine.SetRole(ctx, "lobby", muc.ActorAdmin, "bobby", muc.RoleModerator, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := phoneA.next("lobby"); got != "* bobby joined" {
+		t.Errorf("alice saw %q when bobby became a moderator", got)
+	}
+}

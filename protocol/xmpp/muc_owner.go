@@ -108,6 +108,16 @@ func (m *mucService) configForm(r storage.Room) *form {
 		option(pm, v, v)
 	}
 	f.add("muc#roomconfig_allowinvites", "boolean", "Occupants may invite", boolField(r.AllowInvites))
+	// XEP-0045 §15.5.3: the roles whose presence the room broadcasts
+	// (muc/presence.go).
+	var shown []string
+	for _, role := range muc.BroadcastRoles(r) {
+		shown = append(shown, string(role))
+	}
+	pb := f.add("muc#roomconfig_presencebroadcast", "list-multi", "Roles for which presence is broadcast", shown...)
+	option(pb, "Moderator", string(muc.RoleModerator))
+	option(pb, "Participant", string(muc.RoleParticipant))
+	option(pb, "Visitor", string(muc.RoleVisitor))
 	f.add("x-parley#category", "text-single", "Category", r.Category)
 	return f
 }
@@ -217,6 +227,19 @@ func applyConfig(r *storage.Room, values map[string][]string) ([]string, error) 
 			r.AllowPM = v
 		default:
 			return nil, bad("muc#roomconfig_allowpm")
+		}
+	}
+	if vals, ok := values["muc#roomconfig_presencebroadcast"]; ok {
+		// Every value is a role; an empty one (a client's blank
+		// list-multi) is none.
+		var roles []muc.Role
+		for _, v := range vals {
+			if v = strings.TrimSpace(v); v != "" {
+				roles = append(roles, muc.Role(v))
+			}
+		}
+		if err := muc.SetBroadcastRoles(r, roles); err != nil {
+			return nil, bad("muc#roomconfig_presencebroadcast")
 		}
 	}
 	if v, ok := first(values, "x-parley#category"); ok && v != "" {

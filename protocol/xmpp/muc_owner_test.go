@@ -57,7 +57,7 @@ func TestMUCConfigFormsClientsSend(t *testing.T) {
 			{"muc#roomconfig_persistentroom", "true"}, {"muc#roomconfig_membersonly", "false"},
 			{"muc#roomconfig_enablelogging", "false"}, {"{http://prosody.im/protocol/muc}roomconfig_allowmemberinvites", "1"},
 			{"muc#roomconfig_presencebroadcast", "moderator"}, {"muc#roomconfig_lang", "en"}, {"muc#roomconfig_historylength", "20"},
-		}, "history", map[string]string{"muc#roomconfig_membersonly": "0"}},
+		}, "history", map[string]string{"muc#roomconfig_membersonly": "0", "muc#roomconfig_presencebroadcast": "moderator"}},
 		{"ejabberd-style maxusers none, Dino's defaults", [][2]string{
 			{"muc#roomconfig_maxusers", "none"}, {"muc#roomconfig_persistentroom", "1"}, {"muc#roomconfig_whois", "anyone"},
 			{"muc#roomconfig_membersonly", "0"}, {"muc#roomconfig_roomowners", "crone@localhost"}, {"muc#roomconfig_roomsecret", ""},
