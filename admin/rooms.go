@@ -190,6 +190,10 @@ type RoomChange struct {
 	Description *string `json:"description,omitempty"`
 	Subject     *string `json:"subject,omitempty"`
 	AddInURL    *string `json:"addin_url,omitempty"`
+	// PresenceBroadcast is the roles whose presence the room broadcasts
+	// (muc#roomconfig_presencebroadcast): moderator, participant and
+	// visitor, comma-separated, or all, or none.
+	PresenceBroadcast *string `json:"presence_broadcast,omitempty"`
 }
 
 // RoomInfo is a room as stored, with its address, what its flags mean
@@ -200,6 +204,26 @@ type RoomInfo struct {
 	Privacy      muc.Privacy
 	Type         muc.RoomType
 	Affiliations []storage.Affiliation `json:",omitempty"`
+}
+
+// BroadcastRoles reads a RoomChange.PresenceBroadcast: roles
+// comma-separated, or all, or none.
+func BroadcastRoles(v string) ([]muc.Role, error) {
+	switch v = strings.TrimSpace(v); v {
+	case "all":
+		return []muc.Role{muc.RoleModerator, muc.RoleParticipant, muc.RoleVisitor}, nil
+	case "none":
+		return nil, nil
+	}
+	var roles []muc.Role
+	for role := range strings.SplitSeq(v, ",") {
+		roles = append(roles, muc.Role(strings.TrimSpace(role)))
+	}
+	var r storage.Room
+	if err := muc.SetBroadcastRoles(&r, roles); err != nil {
+		return nil, fieldError("presence-broadcast", &BadRequest{fmt.Sprintf("want moderator, participant and visitor, comma-separated, or all, or none; not %q", v)})
+	}
+	return roles, nil
 }
 
 // Check reports a bad value before anything is opened or changed.
@@ -216,6 +240,11 @@ func (ch RoomChange) Check() error {
 		case muc.Normal, muc.Auditorium:
 		default:
 			return fieldError("type", &BadRequest{fmt.Sprintf("want normal or auditorium, not %q", *ch.Type)})
+		}
+	}
+	if ch.PresenceBroadcast != nil {
+		if _, err := BroadcastRoles(*ch.PresenceBroadcast); err != nil {
+			return err
 		}
 	}
 	if ch.AddInURL != nil {
@@ -243,6 +272,10 @@ func (ch RoomChange) apply(r *storage.Room, now time.Time) {
 	str(ch.Title, &r.Title)
 	str(ch.Description, &r.Description)
 	str(ch.AddInURL, &r.AddInURL)
+	if ch.PresenceBroadcast != nil {
+		roles, _ := BroadcastRoles(*ch.PresenceBroadcast) // checked by Check
+		_ = muc.SetBroadcastRoles(r, roles)
+	}
 	if ch.Subject != nil {
 		// Set by the room itself, as a service-set subject is
 		// (XEP-0045 §8.1 lets the room be the sender).

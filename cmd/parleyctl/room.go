@@ -43,6 +43,7 @@ func roomSettingFlags(fs *flag.FlagSet, creating bool) {
 	fs.String("description", "", "describe the room as `TEXT`")
 	fs.String("subject", "", "set the room's `SUBJECT`")
 	fs.String("addin-url", "", "the `URL` of the room's add-in (a web page shown with the room), http or https")
+	fs.String("presence-broadcast", "", "broadcast the presence of `ROLES` only: moderator, participant and visitor, comma-separated, or all (a new room's default), or none")
 }
 
 // roomListFlags defines room list's --category.
@@ -76,6 +77,8 @@ func roomChange(fs *flag.FlagSet) admin.RoomChange {
 			ch.Subject = &v
 		case "addin-url":
 			ch.AddInURL = &v
+		case "presence-broadcast":
+			ch.PresenceBroadcast = &v
 		}
 	})
 	return ch
@@ -161,6 +164,7 @@ func roomShow(ctx context.Context, c *ctl, _ *flag.FlagSet, args []string) error
 		{"description", r.Description},
 		{"subject", r.Subject},
 		{"add-in URL", r.AddInURL},
+		{"presence broadcast", presenceBroadcast(r.Room)},
 		{"creator", r.Creator},
 		{"created", timestamp(r.Created)},
 		{"updated", timestamp(r.Updated)},
@@ -332,4 +336,17 @@ func (f *choiceFlag) Set(s string) error {
 	}
 	f.value = s
 	return nil
+}
+
+// presenceBroadcast shows the roles whose presence a room broadcasts.
+func presenceBroadcast(r storage.Room) string {
+	roles := muc.BroadcastRoles(r)
+	if len(roles) == 0 {
+		return "none"
+	}
+	names := make([]string, len(roles))
+	for i, role := range roles {
+		names[i] = string(role)
+	}
+	return strings.Join(names, ", ")
 }

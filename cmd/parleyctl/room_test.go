@@ -24,6 +24,7 @@ func TestRoomCreateListShow(t *testing.T) {
 	res = r.must(exitOK, "", "room", "create", "--category", "legal", "brief",
 		"--privacy", "secret", "--type", "auditorium", "--title", "The brief", "--description", "Case notes",
 		"--subject", "Filing due Friday", "--addin-url", "https://intranet.example.org/brief",
+		"--presence-broadcast", "visitor,moderator",
 		"--managers", "alice", "--members", "bob,carol@localhost", "--presenters", "dave", "--presenters", "bob")
 	if res.stdout != "created room brief@conference.localhost (secret, auditorium, category legal)\n" {
 		t.Errorf("room create stdout = %q", res.stdout)
@@ -49,22 +50,31 @@ func TestRoomCreateListShow(t *testing.T) {
 
 	res = r.must(exitOK, "", "room", "show", "BRIEF")
 	wantFields(t, res.stdout, map[string]string{
-		"name":        "brief",
-		"address":     "brief@conference.localhost",
-		"title":       "The brief",
-		"category":    "legal",
-		"privacy":     "secret",
-		"type":        "auditorium",
-		"state":       "enabled",
-		"description": "Case notes",
-		"subject":     "Filing due Friday",
-		"add-in URL":  "https://intranet.example.org/brief",
-		"creator":     muc.ActorAdmin,
-		"managers":    "alice@localhost",
-		"members":     "bob@localhost, carol@localhost, dave@localhost",
-		"presenters":  "bob@localhost, dave@localhost",
-		"outcasts":    "-",
+		"name":               "brief",
+		"address":            "brief@conference.localhost",
+		"title":              "The brief",
+		"category":           "legal",
+		"privacy":            "secret",
+		"type":               "auditorium",
+		"state":              "enabled",
+		"description":        "Case notes",
+		"subject":            "Filing due Friday",
+		"add-in URL":         "https://intranet.example.org/brief",
+		"presence broadcast": "moderator, visitor",
+		"creator":            muc.ActorAdmin,
+		"managers":           "alice@localhost",
+		"members":            "bob@localhost, carol@localhost, dave@localhost",
+		"presenters":         "bob@localhost, dave@localhost",
+		"outcasts":           "-",
 	})
+	res = r.must(exitOK, "", "room", "show", "square")
+	wantFields(t, res.stdout, map[string]string{"presence broadcast": "moderator, participant, visitor"})
+	r.must(exitOK, "", "room", "set", "square", "--presence-broadcast", "none")
+	res = r.must(exitOK, "", "room", "show", "square")
+	wantFields(t, res.stdout, map[string]string{"presence broadcast": "none"})
+	r.must(exitOK, "", "room", "set", "square", "--presence-broadcast", "all")
+	res = r.must(exitOK, "", "room", "show", "square")
+	wantFields(t, res.stdout, map[string]string{"presence broadcast": "moderator, participant, visitor"})
 }
 
 func TestRoomCreateFailures(t *testing.T) {
@@ -94,6 +104,8 @@ func TestRoomCreateFailures(t *testing.T) {
 		{"room", "create", "x", "--privacy", "public"},
 		{"room", "create", "x", "--type", "lecture"},
 		{"room", "create", "x", "--addin-url", "intranet/x"},
+		{"room", "create", "x", "--presence-broadcast", "owner"},
+		{"room", "create", "x", "--presence-broadcast", "moderator,moderator,guest"},
 		{"room", "list", "extra"},
 		{"room", "set", "brief"}, // nothing to change
 		{"room", "set", "brief", "--members", "alice"},
