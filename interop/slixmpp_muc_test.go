@@ -45,6 +45,10 @@ func TestSlixmppMUC(t *testing.T) {
 				t.Parallel()
 				testMUCShutdown(t, b)
 			})
+			t.Run("presence_broadcast", func(t *testing.T) {
+				t.Parallel()
+				testMUCPresenceBroadcast(t, b)
+			})
 		})
 	}
 }
@@ -151,4 +155,13 @@ func testMUCShutdown(t *testing.T, b backend) {
 	}
 	s.stop()
 	<-done
+}
+
+// testMUCPresenceBroadcast: the owner sets muc#roomconfig_presencebroadcast
+// to moderator with slixmpp's own form handling; the member and the
+// outsider are shown the owner only, nobody is sent their joins, a
+// participant still posts, and a member made a moderator is seen.
+func testMUCPresenceBroadcast(t *testing.T, b backend) {
+	s := mucServer(t, b)
+	s.runScript("muc.py", mucUsers, "--phase", "presence_broadcast")
 }

@@ -102,3 +102,55 @@ func sum(m map[string]int) int {
 	}
 	return n
 }
+
+// TestBigRoomPresenceBroadcast runs bigroom small against a real parleyd
+// with --presence-broadcast moderator: the first occupant (made an owner
+// through --storage) submits the owner form before the others join, so
+// each later joiner gets two presences (the owner's and its own) instead
+// of one per occupant, and the participants still post.
+func TestBigRoomPresenceBroadcast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs parleyd")
+	}
+	ctx := t.Context()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	data := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(data, "parley.db")
+	const occupants = 20
+	if _, err := runUsers(ctx, log, usersOptions{Storage: dsn, Prefix: "bench", Password: "pw", Count: occupants, Workers: 2}); err != nil {
+		t.Fatalf("users: %v", err)
+	}
+	_, addr := startParleyd(t, data, parleyLimitsOff...)
+	o := roomsOptions{
+		loginOptions: loginOptions{
+			Addr: addr, Domain: "localhost", Prefix: "bench", Password: "pw",
+			Rate: 100, MaxInFlight: 8, Timeout: 30 * time.Second, WriteTimeout: 10 * time.Second,
+		},
+		Storage:           dsn,
+		RoomPrefix:        "bench-bigroom-",
+		Rooms:             1,
+		Size:              occupants,
+		Rate:              20,
+		Duration:          time.Second,
+		Grace:             30 * time.Second,
+		JoinInFlight:      8,
+		JoinTimeout:       30 * time.Second,
+		StallTimeout:      30 * time.Second,
+		PresenceBroadcast: "moderator",
+	}
+	r, err := runRooms(ctx, log, o)
+	if err != nil {
+		t.Fatalf("bigroom: %v", err)
+	}
+	t.Logf("\n%s", r.Text())
+	if r.Joined != occupants || len(r.JoinFailures) != 0 {
+		t.Fatalf("%d joined, join failures %v; want all %d", r.Joined, r.JoinFailures, occupants)
+	}
+	// The owner: its own; each of the others: the owner's and its own.
+	if want := int64(1 + 2*(occupants-1)); r.JoinPresences != want {
+		t.Errorf("%d presences received while joining, want %d (moderators only)", r.JoinPresences, want)
+	}
+	if r.Posts == 0 || r.Acked != r.Posts || r.Lost != 0 || r.Received != r.Expected {
+		t.Errorf("%d posts, %d reflected, %d of %d deliveries, %d lost; want every post delivered", r.Posts, r.Acked, r.Received, r.Expected, r.Lost)
+	}
+}

@@ -7,7 +7,7 @@
 //	parley-bench chat     --addr HOST:PORT --pairs N --rate R --duration D [--pid PID]
 //	parley-bench rooms    --addr HOST:PORT --storage DSN --rooms R --size K --rate P --duration D [--pid PID]
 //	parley-bench rooms    --addr HOST:PORT --mix 1x16000,10x150,100x30 --rates 250,500,1000 ...
-//	parley-bench bigroom  --addr HOST:PORT --storage DSN --occupants 16000 --stalled 100 --rate P [--pid PID]
+//	parley-bench bigroom  --addr HOST:PORT --storage DSN --occupants 16000 --stalled 100 --rate P [--presence-broadcast moderator] [--pid PID]
 //	parley-bench logins   --addr HOST:PORT --count N --rate 500 --kinds full,resume,fast [--pid PID]
 //	parley-bench suite    [--servers parley-sqlite,parley-mysql,prosody,ejabberd] [--out DIR]
 //	parley-bench table    DIR/suite.json ...
@@ -272,6 +272,7 @@ One process holds ~19,900 sessions: run more with --offset, each its own room.
 		fs.IntVar(&o.StalledRecvBuffer, "stalled-rcvbuf", 8192, "the stalled occupants' TCP receive buffer, `BYTES`")
 		fs.Float64Var(&o.Rate, "rate", 10, "post `P` messages per second, each from a random reading occupant")
 		fs.IntVar(&o.BodySize, "body-size", 0, "pad each post's body with `BYTES` of filler")
+		fs.StringVar(&o.PresenceBroadcast, "presence-broadcast", "", "have the room broadcast the presence of `ROLES` only (moderator, participant, visitor, comma-separated, or none): its first occupant submits muc#roomconfig_presencebroadcast in the owner form before the others join (with --storage, the bench makes it an owner first; without, its join must create the room)")
 		fs.DurationVar(&o.Duration, "duration", 30*time.Second, "post for `DURATION` with every occupant reading")
 		fs.DurationVar(&o.StallDuration, "stall-duration", 60*time.Second, "then post for `DURATION` with --stalled occupants not reading")
 		fs.BoolVar(&o.StallUntilCut, "stall-until-cut", false, "end the stalled phase as soon as every stalled occupant is cut off (--stall-duration at most)")

@@ -73,6 +73,13 @@ type roomsOptions struct {
 	StallUntilCut bool
 	// BodySize pads each post's body to about that many bytes.
 	BodySize int
+	// PresenceBroadcast, if set, is the roles (comma-separated, or none)
+	// whose presence the rooms broadcast: each room's first occupant
+	// submits muc#roomconfig_presencebroadcast in the owner form
+	// (XEP-0045 §10.2) before the others join. With Storage, ensureRooms
+	// makes that occupant an owner of the room; without, its join must
+	// create the room.
+	PresenceBroadcast string
 	// Pool runs (scripts/bench-pool.sh): Reconnect ("home" or "next",
 	// see reconnector) logs dropped sessions back in and rejoins them;
 	// ReadyFile is created once every session has joined, and posting
@@ -113,6 +120,12 @@ type RoomsReport struct {
 	JoinSeconds  float64        `json:"join_seconds"`
 	// JoinLatency is from the join presence to the subject.
 	JoinLatency Summary `json:"join_latency_ms"`
+	// PresenceBroadcast is the roles whose presence the rooms were set to
+	// broadcast (--presence-broadcast; "" when not set); JoinPresences
+	// the occupant presences (the sessions' own included) received until
+	// every join ended: n² for a room of n broadcasting every role.
+	PresenceBroadcast string `json:"presence_broadcast,omitempty"`
+	JoinPresences     int64  `json:"join_presences"`
 	RoomsActive int     `json:"rooms_active"`
 
 	Posts      int `json:"posts"`
@@ -191,6 +204,7 @@ type roomsRecorder struct {
 	joins      []*joinState // by session
 
 	delivered atomic.Int64 // deliveries of this run, duplicates included
+	presences atomic.Int64 // occupant presences received
 	lat       hist         // every delivery
 	ackLat    hist         // reflections to the senders
 	acked     atomic.Int64
@@ -309,6 +323,7 @@ func (r *roomsRecorder) onStanza(i int, _ *Client, e *element) {
 			r.joins[i].finish("presence error " + e.errorCondition())
 			return
 		}
+		r.presences.Add(1)
 		if x := e.child(nsMUCUser, "x"); x != nil {
 			for _, st := range x.Children {
 				if st.XMLName.Local == "status" && st.attr("code") == "201" {
@@ -320,7 +335,7 @@ func (r *roomsRecorder) onStanza(i int, _ *Client, e *element) {
 		if e.attr("id") == "bench-instant" {
 			reason := ""
 			if e.attr("type") == "error" {
-				reason = "instant room refused: " + e.errorCondition()
+				reason = "room configuration refused: " + e.errorCondition()
 			}
 			select {
 			case r.joins[i].configured <- reason:
@@ -428,7 +443,8 @@ func (r *roomsRecorder) release() {
 
 // ensureRooms creates the rooms PREFIX0..PREFIX{n-1}, open, through the
 // room engine on the server's database, and counts those that existed.
-func ensureRooms(ctx context.Context, dsn, prefix string, n int) (created, existing int, err error) {
+// owner(k), if not "", is made an owner of room k (it will configure it).
+func ensureRooms(ctx context.Context, dsn, prefix string, n int, owner func(k int) string) (created, existing int, err error) {
 	store, err := backend.Open(ctx, dsn, contentrules.Rules{})
 	if err != nil {
 		return 0, 0, fmt.Errorf("opening --storage: %w", err)
@@ -442,22 +458,27 @@ func ensureRooms(ctx context.Context, dsn, prefix string, n int) (created, exist
 		name := prefix + strconv.Itoa(k)
 		if _, err := store.Room(ctx, name); err == nil {
 			existing++
-			continue
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			return created, existing, fmt.Errorf("looking up room %s: %w", name, err)
+		} else {
+			_, err := e.CreateRoom(ctx, muc.CreateRoomRequest{
+				Room:    storage.Room{Name: name, Category: muc.DefaultCategory},
+				Creator: muc.ActorAdmin,
+				Privacy: muc.Open,
+			})
+			switch {
+			case muc.CodeOf(err) == muc.CodeConflict:
+				existing++
+			case err != nil:
+				return created, existing, fmt.Errorf("creating room %s: %w", name, err)
+			default:
+				created++
+			}
 		}
-		_, err := e.CreateRoom(ctx, muc.CreateRoomRequest{
-			Room:    storage.Room{Name: name, Category: muc.DefaultCategory},
-			Creator: muc.ActorAdmin,
-			Privacy: muc.Open,
-		})
-		switch {
-		case muc.CodeOf(err) == muc.CodeConflict:
-			existing++
-		case err != nil:
-			return created, existing, fmt.Errorf("creating room %s: %w", name, err)
-		default:
-			created++
+		if jid := owner(k); jid != "" {
+			if err := e.SetAffiliation(ctx, name, muc.ActorAdmin, jid, muc.AffOwner, "parley-bench: configures the room"); err != nil {
+				return created, existing, fmt.Errorf("making %s an owner of room %s: %w", jid, name, err)
+			}
 		}
 	}
 	return created, existing, nil
@@ -476,6 +497,9 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	}
 	if o.Rate == 0 && o.InFlight <= 0 {
 		return nil, fmt.Errorf("saturation (--rate 0) needs --inflight of at least 1")
+	}
+	if _, err := broadcastRoles(o.PresenceBroadcast); err != nil {
+		return nil, err
 	}
 	starts := make([]int, len(sizes))
 	n := 0
@@ -509,7 +533,15 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	if o.Storage != "" {
 		log.Info("creating rooms", "rooms", len(sizes), "prefix", o.RoomPrefix)
 		var err error
-		r.RoomsCreated, r.RoomsExisting, err = ensureRooms(ctx, o.Storage, o.RoomPrefix, len(sizes))
+		owner := func(int) string { return "" }
+		if o.PresenceBroadcast != "" {
+			// The first session of each room configures it: the
+			// first to log in, which the bench assumes is its first.
+			owner = func(k int) string {
+				return fmt.Sprintf("%s%d@%s", o.Prefix, o.Offset+starts[k], o.Domain)
+			}
+		}
+		r.RoomsCreated, r.RoomsExisting, err = ensureRooms(ctx, o.Storage, o.RoomPrefix, len(sizes), owner)
 		if err != nil {
 			return nil, err
 		}
@@ -612,18 +644,19 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 			}
 		}
 	}
-	rec.join(ctx, f, o, order, &joinTimes)
+	rec.join(ctx, f, o, order, true, &joinTimes)
 	order = order[:0]
 	for i := range n {
 		if first[rec.roomOf(i)] != i {
 			order = append(order, i)
 		}
 	}
-	rec.join(ctx, f, o, order, &joinTimes)
+	rec.join(ctx, f, o, order, false, &joinTimes)
 	r.JoinSeconds = round(time.Since(joinStart).Seconds(), 3)
 	r.Joined = len(joinTimes)
 	r.JoinLatency = summarize(joinTimes)
 	r.JoinFailures = copyCounts(rec.joinFailures)
+	r.PresenceBroadcast, r.JoinPresences = o.PresenceBroadcast, rec.presences.Load()
 	log.Info("joins done", "joined", r.Joined, "failed", formatCounts(r.JoinFailures), "seconds", r.JoinSeconds)
 	if ctx.Err() != nil {
 		return r, fmt.Errorf("interrupted while joining: %w", ctx.Err())
@@ -956,6 +989,11 @@ func (r *RoomsReport) Text() string {
 	r.Login.writeText(&b)
 	fmt.Fprintf(&b, "joined        %d in %.1f s (%d rooms active); failed %s\n", r.Joined, r.JoinSeconds, r.RoomsActive, formatCounts(r.JoinFailures))
 	fmt.Fprintf(&b, "join time     %s\n", r.JoinLatency)
+	if r.PresenceBroadcast != "" {
+		fmt.Fprintf(&b, "presences     %d received while joining (presence broadcast: %s)\n", r.JoinPresences, r.PresenceBroadcast)
+	} else {
+		fmt.Fprintf(&b, "presences     %d received while joining\n", r.JoinPresences)
+	}
 	fmt.Fprintf(&b, "posts         %d (%.1f posts/s), %d send errors, %d reflected to their sender\n", r.Posts, r.PostRate, r.SendErrors, r.Acked)
 	if r.Stalled != "" {
 		fmt.Fprintf(&b, "STALLED       %s\n", r.Stalled)
@@ -1001,8 +1039,11 @@ func (r *RoomsReport) Text() string {
 // join joins the sessions in order to their rooms, at most o.JoinInFlight
 // at once, and appends the time each took to *times. A join that creates
 // the room (status 201) accepts the instant room (XEP-0045 §10.1.2) with
-// the server's default configuration before it counts as joined.
-func (rec *roomsRecorder) join(ctx context.Context, f *fleet, o roomsOptions, order []int, times *[]time.Duration) {
+// the server's default configuration before it counts as joined; with
+// o.PresenceBroadcast, the rooms' first occupants (first) submit the
+// owner form with muc#roomconfig_presencebroadcast instead, whether or
+// not their join created the room.
+func (rec *roomsRecorder) join(ctx context.Context, f *fleet, o roomsOptions, order []int, first bool, times *[]time.Duration) {
 	sem := make(chan struct{}, max(o.JoinInFlight, 1))
 	var joins sync.WaitGroup
 	var mu sync.Mutex
@@ -1042,9 +1083,8 @@ func (rec *roomsRecorder) join(ctx context.Context, f *fleet, o roomsOptions, or
 			} else {
 				reason = wait(js.done)
 			}
-			if reason == "" && js.created.Load() {
-				iq := "<iq type='set' id='bench-instant' to='" + escape(rec.rooms[room].jid) + "'><query xmlns='" + nsMUCOwner + "'><x xmlns='jabber:x:data' type='submit'/></query></iq>"
-				if err := c.Send([]byte(iq)); err != nil {
+			if reason == "" && (js.created.Load() || (first && o.PresenceBroadcast != "")) {
+				if err := c.Send([]byte(roomConfigIQ(rec.rooms[room].jid, o.PresenceBroadcast))); err != nil {
 					reason = "send failed"
 				} else {
 					reason = wait(js.configured)
@@ -1070,6 +1110,44 @@ func (rec *roomsRecorder) join(ctx context.Context, f *fleet, o roomsOptions, or
 		})
 	}
 	joins.Wait()
+}
+
+// broadcastRoles reads --presence-broadcast: roles comma-separated, or
+// none (no role's presence); "" means the flag was not given.
+func broadcastRoles(v string) ([]string, error) {
+	if v == "" || v == "none" {
+		return nil, nil
+	}
+	var roles []string
+	for role := range strings.SplitSeq(v, ",") {
+		role = strings.TrimSpace(role)
+		switch role {
+		case "moderator", "participant", "visitor":
+			roles = append(roles, role)
+		default:
+			return nil, fmt.Errorf("--presence-broadcast %q: want moderator, participant and visitor, comma-separated, or none", v)
+		}
+	}
+	return roles, nil
+}
+
+// roomConfigIQ is the owner form a room's first occupant submits
+// (XEP-0045 §10.2): empty, to accept an instant room (§10.1.2), or with
+// muc#roomconfig_presencebroadcast set to roles (XEP-0045 §15.5.3), which
+// Parley, Prosody (0.11 on) and ejabberd take.
+func roomConfigIQ(room, roles string) string {
+	form := ""
+	if roles != "" {
+		list, _ := broadcastRoles(roles) // checked by runRooms
+		form = "<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#roomconfig</value></field>" +
+			"<field var='muc#roomconfig_presencebroadcast'>"
+		for _, r := range list {
+			form += "<value>" + r + "</value>"
+		}
+		form += "</field>"
+	}
+	return "<iq type='set' id='bench-instant' to='" + escape(room) + "'><query xmlns='" + nsMUCOwner + "'>" +
+		"<x xmlns='jabber:x:data' type='submit'>" + form + "</x></query></iq>"
 }
 
 const (

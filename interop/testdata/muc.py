@@ -44,6 +44,14 @@ restart-before / restart-after
             full history are there, MAM returns it in order with the same
             stanza-ids, and the room takes new posts. --state carries what
             the first phase saw to the second.
+presence_broadcast
+            owner creates an open room and, in the muc#roomconfig form,
+            sets muc#roomconfig_presencebroadcast (list-multi, all three
+            roles at first) to moderator only; the member and the outsider
+            join and are shown the owner and themselves (110) only, as
+            slixmpp's room roster says too; nobody is sent their joins; a
+            participant still posts; made a moderator, the member's presence
+            reaches the others.
 shutdown    owner and member sit in a room and write --state; the Go test
             then stops parleyd with SIGTERM; each must get its unavailable
             self-presence with status 332 before the stream ends.
@@ -1162,7 +1170,64 @@ async def phase_shutdown(args):
             f"the MUC service is being shut down'); it got {[str(x) for x in got]}")
 
 
+async def phase_presence_broadcast(args):
+    room = f"big@{service(args)}"
+    pb = "muc#roomconfig_presencebroadcast"
+    step("1. owner creates an open room, then broadcasts moderators' presence only")
+    owner = await MUCClient(args, "owner", "desk").login()
+    member = await MUCClient(args, "member", "laptop").login()
+    outsider = await MUCClient(args, "outsider", "phone").login()
+    await create_room(owner, room, "Olive", open_it=True, name="Big")
+    form = await iq(owner.plugin["xep_0045"].get_room_config(JID(room), timeout=WAIT),
+                    f"get the configuration form of {room}")
+    fields = form.get_fields()
+    check(pb in fields, f"the configuration form lacks {pb}: {form}")
+    check(fields[pb]["type"] == "list-multi" and
+          sorted(fields[pb]["value"]) == ["moderator", "participant", "visitor"],
+          f"{pb} of a new room: {fields[pb]}")
+    fields[pb]["value"] = ["moderator"]
+    await iq(owner.plugin["xep_0045"].set_room_config(JID(room), form, timeout=WAIT),
+             f"submit {pb}=moderator")
+    form = await iq(owner.plugin["xep_0045"].get_room_config(JID(room), timeout=WAIT),
+                    f"get the configuration form of {room} again")
+    check(form.get_fields()[pb]["value"] == ["moderator"],
+          f"{pb} after the form: {form.get_fields()[pb]}")
+    step(f"   {pb} = moderator")
+
+    step("2. the member and the outsider join: each is shown the owner and itself only")
+    mark_o = owner.mark()
+    mark_m = member.mark()
+    for c, nick in ((member, "Max"), (outsider, "Oz")):
+        pres, _, occupants, _ = await c.join(room, nick, f"join {room}")
+        check(110 in status_codes(pres) and muc_item(pres).get("role") == "participant",
+              f"{c.label}: own presence: {pres}")
+        others = sorted(o["from"].resource for o in occupants if o["from"] != pres["from"])
+        check(others == ["Olive"], f"{c.label} was shown {others}, want the owner only")
+        roster = sorted(c.plugin["xep_0045"].get_roster(JID(room)))
+        check(roster == sorted(["Olive", nick]), f"{c.label}: slixmpp's room roster {roster}")
+        step(f"   {c.label} joined as {nick}: shown {others}, roster {roster}")
+
+    step("3. posts from the owner and from a participant reach everyone; no joins were sent")
+    await owner.post(room, "welcome, quiet ones", others=[member, outsider])
+    await member.post(room, "a participant still posts", others=[owner, outsider])
+    for c, mark, hidden in ((owner, mark_o, ("Max", "Oz")), (member, mark_m, ("Oz",))):
+        got = [str(x["from"]) for x in c.seen[mark:] if kind(x) == "presence" and
+               is_from_room(x, room) and x["from"].resource in hidden]
+        check(not got, f"{c.label} was sent presence of {got}")
+
+    step("4. the member made a moderator: its presence reaches the others")
+    mark_x = outsider.mark()
+    await iq(owner.plugin["xep_0045"].set_role(JID(room), "Max", "moderator", timeout=WAIT),
+             "set_role moderator")
+    _, p = await outsider.expect(lambda s: kind(s) == "presence" and s["from"] == f"{room}/Max",
+                                 "Max's presence as a moderator", mark_x)
+    check(p["type"] == "available" and muc_item(p).get("role") == "moderator",
+          f"the outsider got {p}")
+    step(f"   outsider's room roster: {sorted(outsider.plugin['xep_0045'].get_roster(JID(room)))}")
+
+
 PHASES = {
+    "presence_broadcast": phase_presence_broadcast,
     "shutdown": phase_shutdown,
     "room": phase_room,
     "kick_ban": phase_kick_ban,
