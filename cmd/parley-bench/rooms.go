@@ -126,7 +126,7 @@ type RoomsReport struct {
 	// every join ended: n² for a room of n broadcasting every role.
 	PresenceBroadcast string `json:"presence_broadcast,omitempty"`
 	JoinPresences     int64  `json:"join_presences"`
-	RoomsActive int     `json:"rooms_active"`
+	RoomsActive       int    `json:"rooms_active"`
 
 	Posts      int `json:"posts"`
 	SendErrors int `json:"send_errors"`
