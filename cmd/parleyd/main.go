@@ -307,6 +307,7 @@ func (n *node) run(ctx context.Context, reload <-chan os.Signal) error {
 		PushMaxErrors:         cfg.PushMaxErrors,
 		PushBody:              cfg.PushBody,
 		SendQueueBytes:        cfg.SendQueueBytes,
+		SocketSendBuffer:      int(cfg.SocketSendBuffer),
 		SlowConsumerTime:      cfg.SlowConsumerTime,
 		SlowConsumerRate:      cfg.SlowConsumerRate,
 		StanzaRate:            cfg.StanzaRate,

@@ -134,10 +134,16 @@ type Config struct {
 	// PushMaxErrors publishes in a row with errors is disabled; the
 	// message body goes to the app server only when PushBody allows it
 	// and the client's publish-options ask for it.
-	PushInterval     time.Duration
-	PushMaxErrors    int
-	PushBody         bool
-	SendQueueBytes   int64
+	PushInterval   time.Duration
+	PushMaxErrors  int
+	PushBody       bool
+	SendQueueBytes int64
+	// SocketSendBuffer, when above 0, is each accepted connection's
+	// kernel send buffer (SO_SNDBUF) in bytes, instead of the kernel's
+	// autotuning (which lets a client that stops reading hold up to
+	// net.ipv4.tcp_wmem's maximum, 4 MiB on Linux, before the session's
+	// own queue and slow-consumer rule see it).
+	SocketSendBuffer int
 	SlowConsumerTime time.Duration
 	SlowConsumerRate int64
 	// StanzaRate and StanzaBurst are the token bucket (stanzas per

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -384,5 +385,50 @@ func TestDirectTLSUnauthPerIP(t *testing.T) {
 	})
 	if err := handshake(); err != nil {
 		t.Fatalf("after a slot was freed: %v", err)
+	}
+}
+
+// With SocketSendBuffer set, an accepted connection's kernel send buffer
+// is fixed at that size (Linux reports twice what was asked, socket(7));
+// without it the kernel's autotuning is left alone.
+func TestSocketSendBuffer(t *testing.T) {
+	for _, tt := range []struct {
+		set  int
+		want func(got int) bool
+	}{
+		{64 << 10, func(got int) bool { return got == 2*(64<<10) }},
+		{0, func(got int) bool { return got != 2*(64<<10) }},
+	} {
+		ts := startServer(t, func(c *Config) { c.SocketSendBuffer = tt.set })
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.srv.tuneSocket(raw)
+		sc, err := raw.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		var sockErr error
+		if err := sc.Control(func(fd uintptr) {
+			got, sockErr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+		}); err != nil || sockErr != nil {
+			t.Fatal(err, sockErr)
+		}
+		if !tt.want(got) {
+			t.Errorf("SocketSendBuffer %d: SO_SNDBUF is %d", tt.set, got)
+		}
+		raw.Close()
+		client.Close()
+		ln.Close()
 	}
 }

@@ -133,6 +133,7 @@ func (m *metrics) setLimits(c *Config) {
 		"max_roster_items":        float64(c.MaxRosterItems),
 		"max_pending_requests":    float64(c.MaxPendingRequests),
 		"send_queue_bytes":        float64(c.SendQueueBytes),
+		"socket_send_buffer":      float64(c.SocketSendBuffer),
 		"slow_consumer_time":      c.SlowConsumerTime.Seconds(),
 		"slow_consumer_rate":      float64(c.SlowConsumerRate),
 		"stanza_rate":             c.StanzaRate,

@@ -162,12 +162,12 @@ func NewServer(cfg Config) (*Server, error) {
 // Domain is the domain this server hosts.
 func (s *Server) Domain() string { return s.cfg.Domain }
 
-// ServeC2S accepts client connections on ln, where STARTTLS is offered and
-// required before authentication (RFC 6120 §5). It returns nil when ln is
-// closed by Shutdown.
 // SessionCount is the number of bound client sessions.
 func (s *Server) SessionCount() int { return int(s.liveSessions.Load()) }
 
+// ServeC2S accepts client connections on ln, where STARTTLS is offered and
+// required before authentication (RFC 6120 §5). It returns nil when ln is
+// closed by Shutdown.
 func (s *Server) ServeC2S(ln net.Listener) error { return s.serve(ln, false) }
 
 // ServeDirectTLS accepts client connections on ln that start with a TLS
@@ -228,10 +228,25 @@ func (s *Server) acceptLoop(ln net.Listener, start func(net.Conn) bool) error {
 			continue
 		}
 		backoff = 0
+		s.tuneSocket(raw)
 		if !start(raw) {
 			_ = raw.Close()
 			return nil
 		}
+	}
+}
+
+// tuneSocket gives an accepted TCP connection the configured kernel send
+// buffer (Config.SocketSendBuffer), so that a client that stops reading
+// holds at most that much kernel memory before its session's queue and the
+// slow-consumer rule take over.
+func (s *Server) tuneSocket(raw net.Conn) {
+	tc, ok := raw.(*net.TCPConn)
+	if !ok || s.cfg.SocketSendBuffer <= 0 {
+		return
+	}
+	if err := tc.SetWriteBuffer(s.cfg.SocketSendBuffer); err != nil {
+		s.log.Warn("setting the socket send buffer", "remote", raw.RemoteAddr(), "err", err)
 	}
 }
 

@@ -112,6 +112,7 @@ type Config struct {
 	PushMaxErrors     int
 	PushBody          bool
 	SendQueueBytes    int64
+	SocketSendBuffer  int64
 	SlowConsumerTime  time.Duration
 	SlowConsumerRate  int64
 	StanzaRate        float64
