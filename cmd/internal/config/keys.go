@@ -128,7 +128,7 @@ var keys = []key{
 	{"push-max-errors", "disable a push registration after `N` notifications in a row that its app server answered with an error (or not at all)", strconv.Itoa(xmpp.DefaultPushMaxErrors), count(func(c *Config) *int { return &c.PushMaxErrors })},
 	{"push-body", "put the message body in a push notification when the client's publish-options ask for it (by default never: the app server and the phone vendor's push service would read it)", "false", boolean(func(c *Config) *bool { return &c.PushBody })},
 	{"send-queue-bytes", "cut a session off when more than `BYTES` wait in its send queue, however fast it reads", fmt.Sprintf("%dMiB", xmpp.DefaultSendQueueBytes>>20), size(func(c *Config) *int64 { return &c.SendQueueBytes })},
-	{"socket-send-buffer", "give each XMPP connection a kernel send buffer of `BYTES` (SO_SNDBUF) instead of the kernel's autotuning, which lets a client that stops reading hold up to 4 MiB (tcp_wmem) before --send-queue and the slow-consumer rule see it; 0: the kernel's choice", "0", size(func(c *Config) *int64 { return &c.SocketSendBuffer })},
+	{"socket-send-buffer", "give each XMPP connection a kernel send buffer of `BYTES` (SO_SNDBUF) instead of the kernel's autotuning, which lets a client that stops reading hold up to 4 MiB (tcp_wmem) before --send-queue and the slow-consumer rule see it; 0: the kernel's choice", "0", sizeOrZero(func(c *Config) *int64 { return &c.SocketSendBuffer })},
 	{"slow-consumer-time", "cut a session off when, with more than --send-queue stanzas waiting, it read less than --slow-consumer-rate over `DURATION`", xmpp.DefaultSlowConsumerTime.String(), duration(func(c *Config) *time.Duration { return &c.SlowConsumerTime })},
 	{"slow-consumer-rate", "the least a session with more than --send-queue stanzas waiting must read, in `BYTES` per second", fmt.Sprintf("%dKiB", xmpp.DefaultSlowConsumerRate>>10), size(func(c *Config) *int64 { return &c.SlowConsumerRate })},
 	{"stanza-rate", "read at most `N` stanzas per second from each session (a stanza counts once, plus once per full 4 KiB); beyond it the session is read more slowly", strconv.Itoa(xmpp.DefaultStanzaRate), perSecond(func(c *Config) *float64 { return &c.StanzaRate })},
@@ -538,6 +538,18 @@ func size(field func(*Config) *int64) setter {
 		*field(c) = n
 		return nil
 	}, value: func(c *Config) any { return *field(c) }}
+}
+
+// sizeOrZero is size that also takes "0": the setting is off.
+func sizeOrZero(field func(*Config) *int64) setter {
+	set := size(field)
+	return setter{apply: func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "0" {
+			*field(c) = 0
+			return nil
+		}
+		return set.apply(c, v)
+	}, value: set.value}
 }
 
 func logLevel(c *Config, v string) error {
