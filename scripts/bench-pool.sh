@@ -7,7 +7,13 @@
 # ~19,900 sessions under a 20,000 open-files limit), each spreading its
 # sessions over every node, in the seed's room mix scaled (one room of BIG,
 # a quarter of the users in rooms of 150, the rest in rooms of 30), so that
-# every node holds PER_NODE sessions and rooms span nodes. Once everyone
+# every node holds PER_NODE sessions and rooms span nodes. The big room
+# broadcasts the presence of BIG_PRESENCE only (default moderator: its
+# first occupant, made its owner, and no one else, so a join there is not
+# sent to its BIG occupants; muc#roomconfig_presencebroadcast, set with
+# parley-bench rooms --presence-broadcast, to rooms of BIG occupants or
+# more: with BIG of 150 or less, the rooms of 150 too); BIG_PRESENCE=
+# (empty) leaves it broadcasting every role, n² presences. Once everyone
 # has joined, all processes post RATE posts/s in total for DURATION (the
 # steady phase: post->delivery latency, lost and duplicated deliveries,
 # per-node RSS and CPU), then node NODES is killed with SIGKILL under that
@@ -48,6 +54,7 @@ BIN=${BIN:-bin}
 KEEP=${KEEP:-0}
 TOTAL=$((NODES * PER_NODE))
 BIG=${BIG:-$((TOTAL / 20))}
+BIG_PRESENCE=${BIG_PRESENCE-moderator}
 OUT=${OUT:-bench-results/pool-$(date -u +%Y%m%dT%H%M%SZ)}
 
 die() { echo "bench-pool: $*" >&2; exit 1; }
@@ -156,7 +163,7 @@ mix() {
 }
 
 say "uptime: $(uptime)"
-say "out $OUT; database $DB; $NODES nodes x $PER_NODE sessions = $TOTAL; big room $BIG; $RATE posts/s for ${DURATION}s, kill node$NODES, ${AFTER}s more; reconnect $RECONNECT"
+say "out $OUT; database $DB; $NODES nodes x $PER_NODE sessions = $TOTAL; big room $BIG (presence broadcast: ${BIG_PRESENCE:-every role}); $RATE posts/s for ${DURATION}s, kill node$NODES, ${AFTER}s more; reconnect $RECONNECT"
 sql "CREATE DATABASE IF NOT EXISTS $DB; CREATE DATABASE IF NOT EXISTS ${DB}_compliance"
 if [[ ${SKIP_USERS:-0} != 1 ]]; then
 	say "creating $TOTAL accounts"
@@ -172,12 +179,16 @@ addrs=$(for n in $(seq "$NODES"); do printf '127.0.1.%s:5222,' "$n"; done)
 addrs=${addrs%,}
 per_rate=$(awk -v r="$RATE" -v n="$NODES" 'BEGIN {printf "%.3f", r / n}')
 for p in $(seq 0 $((NODES - 1))); do
+	quiet=()
+	if ((p == 0 && BIG > 0)) && [[ -n $BIG_PRESENCE ]]; then
+		quiet=(--presence-broadcast "$BIG_PRESENCE" --presence-broadcast-min "$BIG")
+	fi
 	"$BIN/parley-bench" rooms --json --addr "$addrs" --storage "$(dsn "$DB")" \
 		--offset $((p * PER_NODE)) --room-prefix "pool-p$p-" --mix "$(mix "$p")" \
 		--login-rate "$(awk -v r="$LOGIN_RATE" -v n="$NODES" 'BEGIN {printf "%.3f", r / n}')" --max-inflight 16 \
 		--login-timeout 120s --join-inflight 32 --join-timeout 300s \
 		--rate "$per_rate" --duration $((DURATION + AFTER))s --grace 30s --progress 10s \
-		--reconnect "$RECONNECT" --ready-file "$OUT/ready-p$p" --go-file "$OUT/go" --kill-file "$OUT/kill" \
+		--reconnect "$RECONNECT" --ready-file "$OUT/ready-p$p" --go-file "$OUT/go" --kill-file "$OUT/kill" "${quiet[@]}" \
 		>"$OUT/p$p.json" 2>"$OUT/p$p.log" &
 	pids+=($!)
 done
@@ -219,7 +230,7 @@ sample end
 # declared lost, and the rooms re-homed after the kill.
 kill_ns=$(cat "$OUT/kill")
 {
-	echo "# bench-pool $(date -u +%FT%TZ): $NODES nodes x $PER_NODE, big room $BIG, $RATE posts/s, ${DURATION}s + ${AFTER}s after killing node$victim, reconnect $RECONNECT"
+	echo "# bench-pool $(date -u +%FT%TZ): $NODES nodes x $PER_NODE, big room $BIG (presence broadcast: ${BIG_PRESENCE:-every role}), $RATE posts/s, ${DURATION}s + ${AFTER}s after killing node$victim, reconnect $RECONNECT"
 	echo "# load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	"$BIN/parley-bench" merge --kill-file "$OUT/kill" "$OUT"/p*.json || true
 	lost_at="" last_host="" hosted=0

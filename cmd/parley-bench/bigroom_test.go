@@ -154,3 +154,63 @@ func TestBigRoomPresenceBroadcast(t *testing.T) {
 		t.Errorf("%d posts, %d reflected, %d of %d deliveries, %d lost; want every post delivered", r.Posts, r.Acked, r.Received, r.Expected, r.Lost)
 	}
 }
+
+// TestRoomsPresenceBroadcastMin runs rooms with a mix (one room of 12, two
+// of 4) and --presence-broadcast moderator --presence-broadcast-min 10
+// against a real parleyd: only the room of 12 is set to broadcast its
+// moderators (its first occupant, made its owner, submits the form; the
+// others' joins bring them two presences each), while the rooms of 4 keep
+// the default and cost n² presences each.
+func TestRoomsPresenceBroadcastMin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs parleyd")
+	}
+	ctx := t.Context()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	data := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(data, "parley.db")
+	const big, small = 12, 4
+	if _, err := runUsers(ctx, log, usersOptions{Storage: dsn, Prefix: "bench", Password: "pw", Count: big + 2*small, Workers: 2}); err != nil {
+		t.Fatalf("users: %v", err)
+	}
+	_, addr := startParleyd(t, data, parleyLimitsOff...)
+	o := roomsOptions{
+		loginOptions: loginOptions{
+			Addr: addr, Domain: "localhost", Prefix: "bench", Password: "pw",
+			Rate: 100, MaxInFlight: 8, Timeout: 30 * time.Second, WriteTimeout: 10 * time.Second,
+		},
+		Storage:              dsn,
+		RoomPrefix:           "bench-mix-",
+		Mix:                  "1x12,2x4",
+		Rate:                 20,
+		Duration:             time.Second,
+		Grace:                30 * time.Second,
+		JoinInFlight:         8,
+		JoinTimeout:          30 * time.Second,
+		StallTimeout:         30 * time.Second,
+		PresenceBroadcast:    "moderator",
+		PresenceBroadcastMin: 10,
+	}
+	r, err := runRooms(ctx, log, o)
+	if err != nil {
+		t.Fatalf("rooms: %v", err)
+	}
+	t.Logf("\n%s", r.Text())
+	if r.Joined != big+2*small || len(r.JoinFailures) != 0 {
+		t.Fatalf("%d joined, join failures %v; want all %d", r.Joined, r.JoinFailures, big+2*small)
+	}
+	// The big room: the owner's own, then the owner's and its own for
+	// each other. A room of 4 broadcasting every role: the k-th joiner
+	// gets k presences and tells the k-1 there, 16 in all.
+	if want := int64(1 + 2*(big-1) + 2*small*small); r.JoinPresences != want {
+		t.Errorf("%d presences received while joining, want %d (moderators only in the room of %d, everyone in the rooms of %d)", r.JoinPresences, want, big, small)
+	}
+	if r.Posts == 0 || r.Acked != r.Posts || r.Lost != 0 || r.Received != r.Expected {
+		t.Errorf("%d posts, %d reflected, %d of %d deliveries, %d lost; want every post delivered", r.Posts, r.Acked, r.Received, r.Expected, r.Lost)
+	}
+
+	o.PresenceBroadcast = ""
+	if _, err := runRooms(ctx, log, o); err == nil {
+		t.Error("--presence-broadcast-min without --presence-broadcast: no error")
+	}
+}

@@ -7,6 +7,7 @@
 //	parley-bench chat     --addr HOST:PORT --pairs N --rate R --duration D [--pid PID]
 //	parley-bench rooms    --addr HOST:PORT --storage DSN --rooms R --size K --rate P --duration D [--pid PID]
 //	parley-bench rooms    --addr HOST:PORT --mix 1x16000,10x150,100x30 --rates 250,500,1000 ...
+//	parley-bench rooms    ... --mix 1x4000,10x150,100x30 --presence-broadcast moderator --presence-broadcast-min 4000
 //	parley-bench bigroom  --addr HOST:PORT --storage DSN --occupants 16000 --stalled 100 --rate P [--presence-broadcast moderator] [--pid PID]
 //	parley-bench logins   --addr HOST:PORT --count N --rate 500 --kinds full,resume,fast [--pid PID]
 //	parley-bench suite    [--servers parley-sqlite,parley-mysql,prosody,ejabberd] [--out DIR]
@@ -236,6 +237,8 @@ their reflection to their sender.
 		fs.DurationVar(&o.Grace, "grace", 10*time.Second, "then wait up to `DURATION` for deliveries still under way; those not received are lost")
 		fs.IntVar(&o.JoinInFlight, "join-inflight", 64, "at most `N` joins under way at once")
 		fs.DurationVar(&o.JoinTimeout, "join-timeout", 30*time.Second, "give up on a join after `DURATION`")
+		fs.StringVar(&o.PresenceBroadcast, "presence-broadcast", "", "have the rooms (with --presence-broadcast-min, the large ones) broadcast the presence of `ROLES` only (moderator, participant, visitor, comma-separated, or none), so that a quiet occupant's join is not sent to every occupant: each such room's first occupant submits muc#roomconfig_presencebroadcast in the owner form before the others join. With --storage (Parley) the bench makes it an owner of the room first; without, its join must create the room, or the form is refused and counts as a failed join")
+		fs.IntVar(&o.PresenceBroadcastMin, "presence-broadcast-min", 0, "apply --presence-broadcast only to the rooms of at least `N` occupants, e.g. the big room of a --mix (0: every room)")
 		fs.DurationVar(&o.StallTimeout, "stall-timeout", 10*time.Second, "at saturation, stop when no post was reflected for `DURATION`")
 		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its RSS per joined session and its CPU time while posting")
 		fs.StringVar(&o.Reconnect, "reconnect", "", "log a session whose stream ends back in and rejoin it, `MODE` home (the same --addr again: its node is restarted) or next (the next --addr in turn: another pool node); empty: let it go")

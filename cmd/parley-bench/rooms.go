@@ -78,8 +78,11 @@ type roomsOptions struct {
 	// submits muc#roomconfig_presencebroadcast in the owner form
 	// (XEP-0045 §10.2) before the others join. With Storage, ensureRooms
 	// makes that occupant an owner of the room; without, its join must
-	// create the room.
-	PresenceBroadcast string
+	// create the room. PresenceBroadcastMin, if positive, limits this to
+	// the rooms of at least that many occupants (the big room of a mix);
+	// the others broadcast every role, as the server's default has it.
+	PresenceBroadcast    string
+	PresenceBroadcastMin int
 	// Pool runs (scripts/bench-pool.sh): Reconnect ("home" or "next",
 	// see reconnector) logs dropped sessions back in and rejoins them;
 	// ReadyFile is created once every session has joined, and posting
@@ -124,9 +127,12 @@ type RoomsReport struct {
 	// broadcast (--presence-broadcast; "" when not set); JoinPresences
 	// the occupant presences (the sessions' own included) received until
 	// every join ended: n² for a room of n broadcasting every role.
-	PresenceBroadcast string `json:"presence_broadcast,omitempty"`
-	JoinPresences     int64  `json:"join_presences"`
-	RoomsActive       int    `json:"rooms_active"`
+	// PresenceBroadcastMin is the size from which rooms were set so
+	// (--presence-broadcast-min; 0: every room).
+	PresenceBroadcast    string `json:"presence_broadcast,omitempty"`
+	PresenceBroadcastMin int    `json:"presence_broadcast_min,omitempty"`
+	JoinPresences        int64  `json:"join_presences"`
+	RoomsActive          int    `json:"rooms_active"`
 
 	Posts      int `json:"posts"`
 	SendErrors int `json:"send_errors"`
@@ -265,6 +271,9 @@ const unsent = ^uint16(0)
 // roomState is one room's posts and deliveries.
 type roomState struct {
 	jid string // bare room JID
+	// broadcast is the roles whose presence the room is set to
+	// broadcast by its first occupant (--presence-broadcast), or "".
+	broadcast string
 
 	mu        sync.Mutex
 	occupants []int    // joined sessions (stalled ones apart)
@@ -501,6 +510,9 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	if _, err := broadcastRoles(o.PresenceBroadcast); err != nil {
 		return nil, err
 	}
+	if o.PresenceBroadcastMin < 0 || (o.PresenceBroadcastMin > 0 && o.PresenceBroadcast == "") {
+		return nil, fmt.Errorf("--presence-broadcast-min needs --presence-broadcast and a size of at least 1, not %d", o.PresenceBroadcastMin)
+	}
 	starts := make([]int, len(sizes))
 	n := 0
 	for k, size := range sizes {
@@ -533,13 +545,14 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	if o.Storage != "" {
 		log.Info("creating rooms", "rooms", len(sizes), "prefix", o.RoomPrefix)
 		var err error
-		owner := func(int) string { return "" }
-		if o.PresenceBroadcast != "" {
-			// The first session of each room configures it: the
-			// first to log in, which the bench assumes is its first.
-			owner = func(k int) string {
-				return fmt.Sprintf("%s%d@%s", o.Prefix, o.Offset+starts[k], o.Domain)
+		// The first session of each room set to broadcast fewer
+		// roles configures it: the first to log in, which the bench
+		// assumes is its first.
+		owner := func(k int) string {
+			if o.broadcastOf(sizes[k]) == "" {
+				return ""
 			}
+			return fmt.Sprintf("%s%d@%s", o.Prefix, o.Offset+starts[k], o.Domain)
 		}
 		r.RoomsCreated, r.RoomsExisting, err = ensureRooms(ctx, o.Storage, o.RoomPrefix, len(sizes), owner)
 		if err != nil {
@@ -565,7 +578,8 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 		rec.mucDomain = "conference." + o.Domain
 	}
 	for k := range sizes {
-		rec.rooms = append(rec.rooms, &roomState{jid: o.RoomPrefix + strconv.Itoa(k) + "@" + rec.mucDomain, ref: -1})
+		rec.rooms = append(rec.rooms, &roomState{jid: o.RoomPrefix + strconv.Itoa(k) + "@" + rec.mucDomain, ref: -1,
+			broadcast: o.broadcastOf(sizes[k])})
 	}
 	if o.Stalled > 0 {
 		// The last occupants of the first room.
@@ -656,7 +670,7 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	r.Joined = len(joinTimes)
 	r.JoinLatency = summarize(joinTimes)
 	r.JoinFailures = copyCounts(rec.joinFailures)
-	r.PresenceBroadcast, r.JoinPresences = o.PresenceBroadcast, rec.presences.Load()
+	r.PresenceBroadcast, r.PresenceBroadcastMin, r.JoinPresences = o.PresenceBroadcast, o.PresenceBroadcastMin, rec.presences.Load()
 	log.Info("joins done", "joined", r.Joined, "failed", formatCounts(r.JoinFailures), "seconds", r.JoinSeconds)
 	if ctx.Err() != nil {
 		return r, fmt.Errorf("interrupted while joining: %w", ctx.Err())
@@ -989,7 +1003,9 @@ func (r *RoomsReport) Text() string {
 	r.Login.writeText(&b)
 	fmt.Fprintf(&b, "joined        %d in %.1f s (%d rooms active); failed %s\n", r.Joined, r.JoinSeconds, r.RoomsActive, formatCounts(r.JoinFailures))
 	fmt.Fprintf(&b, "join time     %s\n", r.JoinLatency)
-	if r.PresenceBroadcast != "" {
+	if r.PresenceBroadcast != "" && r.PresenceBroadcastMin > 0 {
+		fmt.Fprintf(&b, "presences     %d received while joining (presence broadcast: %s in rooms of %d or more)\n", r.JoinPresences, r.PresenceBroadcast, r.PresenceBroadcastMin)
+	} else if r.PresenceBroadcast != "" {
 		fmt.Fprintf(&b, "presences     %d received while joining (presence broadcast: %s)\n", r.JoinPresences, r.PresenceBroadcast)
 	} else {
 		fmt.Fprintf(&b, "presences     %d received while joining\n", r.JoinPresences)
@@ -1040,9 +1056,9 @@ func (r *RoomsReport) Text() string {
 // at once, and appends the time each took to *times. A join that creates
 // the room (status 201) accepts the instant room (XEP-0045 §10.1.2) with
 // the server's default configuration before it counts as joined; with
-// o.PresenceBroadcast, the rooms' first occupants (first) submit the
-// owner form with muc#roomconfig_presencebroadcast instead, whether or
-// not their join created the room.
+// o.PresenceBroadcast, the first occupants (first) of the rooms it
+// applies to submit the owner form with muc#roomconfig_presencebroadcast
+// instead, whether or not their join created the room.
 func (rec *roomsRecorder) join(ctx context.Context, f *fleet, o roomsOptions, order []int, first bool, times *[]time.Duration) {
 	sem := make(chan struct{}, max(o.JoinInFlight, 1))
 	var joins sync.WaitGroup
@@ -1083,8 +1099,8 @@ func (rec *roomsRecorder) join(ctx context.Context, f *fleet, o roomsOptions, or
 			} else {
 				reason = wait(js.done)
 			}
-			if reason == "" && (js.created.Load() || (first && o.PresenceBroadcast != "")) {
-				if err := c.Send([]byte(roomConfigIQ(rec.rooms[room].jid, o.PresenceBroadcast))); err != nil {
+			if reason == "" && (js.created.Load() || (first && rec.rooms[room].broadcast != "")) {
+				if err := c.Send([]byte(roomConfigIQ(rec.rooms[room].jid, rec.rooms[room].broadcast))); err != nil {
 					reason = "send failed"
 				} else {
 					reason = wait(js.configured)
@@ -1110,6 +1126,16 @@ func (rec *roomsRecorder) join(ctx context.Context, f *fleet, o roomsOptions, or
 		})
 	}
 	joins.Wait()
+}
+
+// broadcastOf is the roles a room of size occupants is set to broadcast
+// (--presence-broadcast, --presence-broadcast-min), or "": the server's
+// default.
+func (o *roomsOptions) broadcastOf(size int) string {
+	if size < o.PresenceBroadcastMin {
+		return ""
+	}
+	return o.PresenceBroadcast
 }
 
 // broadcastRoles reads --presence-broadcast: roles comma-separated, or
