@@ -44,7 +44,7 @@ func (e *Engine) SetRole(ctx context.Context, room, actorAddress, nick string, r
 	if role == RoleNone {
 		ev.Type = "kick"
 	}
-	if err := e.cfg.Store.AppendOutbox(ctx, ev); err != nil {
+	if err := e.commits.record(e.cfg.Store, ev); err != nil {
 		return fmt.Errorf("muc: recording role change: %w", err)
 	}
 	e.logAdmin(ev)

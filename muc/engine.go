@@ -99,7 +99,7 @@ type Engine struct {
 	mu    sync.Mutex
 	rooms map[string]*host // rooms with occupants or being created
 
-	commits committer // group commit of posts across rooms
+	commits committer // group commit of posts and occupancy events across rooms
 	metrics *metrics
 
 	feeds feeds // topic feeds: the alerter and the followers cache

@@ -14,11 +14,18 @@ import (
 // one post in flight (its host lock is held until the post is committed),
 // so room order stays history order; only rooms share transactions.
 //
-// There is no committer goroutine: the first poster to find the committer
-// idle becomes the leader and writes batches until its own post is
-// committed, then hands the lead to the oldest waiting poster, if any.
+// The compliance events of joins, leaves, nick and role changes ride in
+// the same batches (record): on a busy node, rooms' joins were each a
+// transaction of their own, holding a database connection for three round
+// trips and a commit. They too are committed before the engine goes on
+// (a join is not acknowledged before its event is in the outbox).
+//
+// There is no committer goroutine: the first request to find the
+// committer idle becomes the leader and writes batches until its own
+// request is committed, then hands the lead to the oldest waiting
+// request, if any.
 
-// maxGroupCommit bounds one transaction's batch.
+// maxGroupCommit bounds one transaction's batch, in requests.
 const maxGroupCommit = 128
 
 // groupCommitTimeout bounds one batch's transaction. A batch does not use
@@ -31,19 +38,46 @@ type committer struct {
 	leading bool
 }
 
+// commitRequest is one post (one write), or one engine action's events
+// (a write each, without history: AppendHistory then writes the event
+// alone), committed together or not at all.
 type commitRequest struct {
-	write  storage.PostWrite
-	result storage.PostWrite
-	err    error
+	writes  []storage.PostWrite
+	results []storage.PostWrite
+	err     error
 	// wake receives true when the request is done, false when its
 	// goroutine must take the lead.
 	wake chan bool
 }
 
-// commit writes one post with whatever other posts are waiting, and
+// commit writes one post with whatever other requests are waiting, and
 // returns it with its assigned Seq.
 func (c *committer) commit(store storage.RoomStore, w storage.PostWrite) (storage.PostWrite, error) {
-	req := &commitRequest{write: w, wake: make(chan bool, 1)}
+	out, err := c.do(store, []storage.PostWrite{w})
+	if err != nil {
+		return storage.PostWrite{}, err
+	}
+	return out[0], nil
+}
+
+// record writes compliance events that change no other row, as
+// RoomStore.AppendOutbox does (all or none of them, IDs in their order),
+// with whatever other requests are waiting.
+func (c *committer) record(store storage.RoomStore, evs ...storage.OutboxEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	writes := make([]storage.PostWrite, len(evs))
+	for i, ev := range evs {
+		writes[i].Event = ev
+	}
+	_, err := c.do(store, writes)
+	return err
+}
+
+// do commits one request's writes in the next batch.
+func (c *committer) do(store storage.RoomStore, writes []storage.PostWrite) ([]storage.PostWrite, error) {
+	req := &commitRequest{writes: writes, wake: make(chan bool, 1)}
 	c.mu.Lock()
 	c.pending = append(c.pending, req)
 	lead := !c.leading
@@ -54,7 +88,7 @@ func (c *committer) commit(store storage.RoomStore, w storage.PostWrite) (storag
 	// groupCommitTimeout anyway.
 	for !lead {
 		if done := <-req.wake; done {
-			return req.result, req.err
+			return req.results, req.err
 		}
 		lead = true
 	}
@@ -68,37 +102,33 @@ func (c *committer) commit(store storage.RoomStore, w storage.PostWrite) (storag
 		select {
 		case <-req.wake: // our own request was in that batch
 			c.handOver()
-			return req.result, req.err
+			return req.results, req.err
 		default:
 		}
 	}
 }
 
-// write commits a batch; if the batch fails as a whole, each post is tried
-// alone so that one bad post (say, a retraction of a message that just
-// vanished) does not fail the others.
+// write commits a batch; if the batch fails as a whole, each request is
+// tried alone so that one bad post (say, a retraction of a message that
+// just vanished) does not fail the others.
 func (c *committer) write(store storage.RoomStore, batch []*commitRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupCommitTimeout)
 	defer cancel()
-	writes := make([]storage.PostWrite, len(batch))
-	for i, r := range batch {
-		writes[i] = r.write
+	var writes []storage.PostWrite
+	for _, r := range batch {
+		writes = append(writes, r.writes...)
 	}
 	out, err := store.AppendHistory(ctx, writes)
 	if err != nil && len(batch) > 1 {
 		for _, r := range batch {
-			one, err := store.AppendHistory(ctx, []storage.PostWrite{r.write})
-			if err == nil {
-				r.result = one[0]
-			}
-			r.err = err
+			r.results, r.err = store.AppendHistory(ctx, r.writes)
 			r.wake <- true
 		}
 		return
 	}
-	for i, r := range batch {
+	for _, r := range batch {
 		if err == nil {
-			r.result = out[i]
+			r.results, out = out[:len(r.writes):len(r.writes)], out[len(r.writes):]
 		}
 		r.err = err
 		r.wake <- true

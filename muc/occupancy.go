@@ -232,7 +232,7 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) error {
 	if !rejoin {
 		// With compliance on, a join is not acknowledged unless its
 		// event committed.
-		if err := e.cfg.Store.AppendOutbox(ctx, evs...); err != nil {
+		if err := e.commits.record(e.cfg.Store, evs...); err != nil {
 			return fmt.Errorf("muc: recording join: %w", err)
 		}
 		e.log.Info("room join", "room", r.Name, "user", req.User, "front_door", req.Session.FrontDoor, "event_id", evs[0].EventID)
@@ -365,7 +365,7 @@ func (e *Engine) leave(ctx context.Context, room, address string, presence []byt
 	if o == nil {
 		return nil
 	}
-	if err := e.cfg.Store.AppendOutbox(ctx, e.event("leave", room, o.User, map[string]string{"nick": o.Nick, "session": address})); err != nil {
+	if err := e.commits.record(e.cfg.Store, e.event("leave", room, o.User, map[string]string{"nick": o.Nick, "session": address})); err != nil {
 		// The session is leaving anyway; the capture gap is logged.
 		e.log.Error("recording leave", "room", room, "err", err)
 	}
@@ -450,7 +450,7 @@ func (e *Engine) changeNickLocked(ctx context.Context, h *host, o *Occupant, add
 	if len(o.Sessions) > 1 {
 		return refuse(CodeNotAllowed, "a nick joined from several sessions cannot change")
 	}
-	if err := e.cfg.Store.AppendOutbox(ctx, e.event("nick", h.name, o.User, map[string]string{"old": o.Nick, "new": nick})); err != nil {
+	if err := e.commits.record(e.cfg.Store, e.event("nick", h.name, o.User, map[string]string{"old": o.Nick, "new": nick})); err != nil {
 		return fmt.Errorf("muc: recording nick change: %w", err)
 	}
 	old := o.Nick

@@ -160,7 +160,8 @@ func TestBigRoomPresenceBroadcast(t *testing.T) {
 // against a real parleyd: only the room of 12 is set to broadcast its
 // moderators (its first occupant, made its owner, submits the form; the
 // others' joins bring them two presences each), while the rooms of 4 keep
-// the default and cost n² presences each.
+// the default and cost n² presences each. The occupants join in turn
+// across the rooms (--join-interleaved).
 func TestRoomsPresenceBroadcastMin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs parleyd")
@@ -190,6 +191,8 @@ func TestRoomsPresenceBroadcastMin(t *testing.T) {
 		StallTimeout:         30 * time.Second,
 		PresenceBroadcast:    "moderator",
 		PresenceBroadcastMin: 10,
+		// Joins room by room's turn do not change the count.
+		JoinInterleaved: true,
 	}
 	r, err := runRooms(ctx, log, o)
 	if err != nil {

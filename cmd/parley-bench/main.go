@@ -238,6 +238,7 @@ their reflection to their sender.
 		fs.IntVar(&o.JoinInFlight, "join-inflight", 64, "at most `N` joins under way at once")
 		fs.DurationVar(&o.JoinTimeout, "join-timeout", 30*time.Second, "give up on a join after `DURATION`")
 		fs.StringVar(&o.PresenceBroadcast, "presence-broadcast", "", "have the rooms (with --presence-broadcast-min, the large ones) broadcast the presence of `ROLES` only (moderator, participant, visitor, comma-separated, or none), so that a quiet occupant's join is not sent to every occupant: each such room's first occupant submits muc#roomconfig_presencebroadcast in the owner form before the others join. With --storage (Parley) the bench makes it an owner of the room first; without, its join must create the room, or the form is refused and counts as a failed join")
+		fs.BoolVar(&o.JoinInterleaved, "join-interleaved", false, "join the rooms' occupants in turn (the second of every room, then the third, …), so that the joins under way at once are in different rooms; default: room after room, so that they queue on one room at a time (a room takes its joins one by one)")
 		fs.IntVar(&o.PresenceBroadcastMin, "presence-broadcast-min", 0, "apply --presence-broadcast only to the rooms of at least `N` occupants, e.g. the big room of a --mix (0: every room)")
 		fs.DurationVar(&o.StallTimeout, "stall-timeout", 10*time.Second, "at saturation, stop when no post was reflected for `DURATION`")
 		fs.IntVar(&o.PID, "pid", 0, "the server's process id `PID`: report its RSS per joined session and its CPU time while posting")

@@ -55,6 +55,9 @@ type roomsOptions struct {
 	// bounds each.
 	JoinInFlight int
 	JoinTimeout  time.Duration
+	// JoinInterleaved joins the rooms' occupants in turn (the second of
+	// every room, then the third, …) instead of room after room.
+	JoinInterleaved bool
 	// StallTimeout ends a saturation run when no post has been reflected
 	// for that long (posts lost, or the server stuck).
 	StallTimeout time.Duration
@@ -660,9 +663,22 @@ func runRooms(ctx context.Context, log *slog.Logger, o roomsOptions) (*RoomsRepo
 	}
 	rec.join(ctx, f, o, order, true, &joinTimes)
 	order = order[:0]
-	for i := range n {
-		if first[rec.roomOf(i)] != i {
-			order = append(order, i)
+	if o.JoinInterleaved {
+		// The j-th occupant of every room, then the j+1-th: joins under
+		// way at once are in different rooms, as when users come in at
+		// random, instead of queueing on one room's turn.
+		for j := range slices.Max(sizes) {
+			for k, size := range sizes {
+				if i := starts[k] + j; j < size && first[k] != i {
+					order = append(order, i)
+				}
+			}
+		}
+	} else {
+		for i := range n {
+			if first[rec.roomOf(i)] != i {
+				order = append(order, i)
+			}
 		}
 	}
 	rec.join(ctx, f, o, order, false, &joinTimes)
