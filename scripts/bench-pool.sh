@@ -11,9 +11,13 @@
 # broadcasts the presence of BIG_PRESENCE only (default moderator: its
 # first occupant, made its owner, and no one else, so a join there is not
 # sent to its BIG occupants; muc#roomconfig_presencebroadcast, set with
-# parley-bench rooms --presence-broadcast, to rooms of BIG occupants or
-# more: with BIG of 150 or less, the rooms of 150 too); BIG_PRESENCE=
-# (empty) leaves it broadcasting every role, n² presences. Once everyone
+# parley-bench rooms --presence-broadcast, to the first process's rooms of
+# BIG occupants or more: with a BIG of 150 or less, its rooms of 150 too,
+# and of 30 with a BIG of 30 or less); BIG_PRESENCE=
+# (empty) leaves it broadcasting every role, n² presences. The occupants
+# join the rooms in turn (--join-interleaved: a room takes its joins one at
+# a time, so joined room after room the joins under way would queue on one
+# room); JOIN_INTERLEAVED=0 joins room after room. Once everyone
 # has joined, all processes post RATE posts/s in total for DURATION (the
 # steady phase: post->delivery latency, lost and duplicated deliveries,
 # per-node RSS and CPU), then node NODES is killed with SIGKILL under that
@@ -55,6 +59,7 @@ KEEP=${KEEP:-0}
 TOTAL=$((NODES * PER_NODE))
 BIG=${BIG:-$((TOTAL / 20))}
 BIG_PRESENCE=${BIG_PRESENCE-moderator}
+JOIN_INTERLEAVED=${JOIN_INTERLEAVED:-1}
 OUT=${OUT:-bench-results/pool-$(date -u +%Y%m%dT%H%M%SZ)}
 
 die() { echo "bench-pool: $*" >&2; exit 1; }
@@ -183,6 +188,7 @@ for p in $(seq 0 $((NODES - 1))); do
 	if ((p == 0 && BIG > 0)) && [[ -n $BIG_PRESENCE ]]; then
 		quiet=(--presence-broadcast "$BIG_PRESENCE" --presence-broadcast-min "$BIG")
 	fi
+	((JOIN_INTERLEAVED == 1)) && quiet+=(--join-interleaved)
 	"$BIN/parley-bench" rooms --json --addr "$addrs" --storage "$(dsn "$DB")" \
 		--offset $((p * PER_NODE)) --room-prefix "pool-p$p-" --mix "$(mix "$p")" \
 		--login-rate "$(awk -v r="$LOGIN_RATE" -v n="$NODES" 'BEGIN {printf "%.3f", r / n}')" --max-inflight 16 \
