@@ -72,16 +72,21 @@ func (r *reconnector) run(f *fleet, i int) *Client {
 		}
 		r.mu.Unlock()
 		if err == nil {
+			// closing is checked under f.mu, as fleet.close takes its
+			// list of clients to close under it: checked before, a
+			// close in between missed this client, whose reader then
+			// kept close waiting for ever (a pool run hung so).
+			f.mu.Lock()
 			if f.closing.Load() {
+				f.mu.Unlock()
 				c.Close()
 				return nil
 			}
+			f.clients[i] = c
+			f.mu.Unlock()
 			r.mu.Lock()
 			r.timings = append(r.timings, c.Timing)
 			r.mu.Unlock()
-			f.mu.Lock()
-			f.clients[i] = c
-			f.mu.Unlock()
 			r.reset(i)
 			r.rejoins.Go(func() {
 				if r.rejoin(i, c) {
