@@ -480,21 +480,9 @@ func (o *Occupant) snapshot() Occupant {
 	return s
 }
 
-// broadcast delivers ev to every session in the room, in the caller's
-// order (the host lock is held).
-func (h *host) broadcast(ev Event) {
-	n := 0
-	for _, o := range h.occupants {
-		for _, s := range o.Sessions {
-			s.Sink.Deliver(ev)
-			n++
-		}
-	}
-	if h.deliveries != nil {
-		h.deliveries.Add(uint64(n))
-	}
-	h.watchers.deliver(h.name, ev)
-}
+// broadcast delivers ev to every session in the room and to the
+// watchers, in the caller's order (the host lock is held).
+func (h *host) broadcast(ev Event) { h.deliverOthers(nil, ev) }
 
 // nickOf returns the nick a user is in the room as, or "".
 func (h *host) nickOf(user string) string {

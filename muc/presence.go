@@ -171,7 +171,8 @@ func (h *host) deliverOwn(o *Occupant, ev Event) {
 	}
 }
 
-// deliverOthers gives ev to every session in the room but o's, and to
+// deliverOthers gives ev to every session in the room but o's (all of
+// them with o nil), and to
 // the watchers.
 func (h *host) deliverOthers(o *Occupant, ev Event) {
 	n := 0
