@@ -172,8 +172,7 @@ func (h *host) deliverOwn(o *Occupant, ev Event) {
 }
 
 // deliverOthers gives ev to every session in the room but o's (all of
-// them with o nil), and to
-// the watchers.
+// them with o nil), and to the watchers.
 func (h *host) deliverOthers(o *Occupant, ev Event) {
 	n := 0
 	for _, other := range h.occupants {
