@@ -362,9 +362,18 @@ func (p *Pool) onChange() {
 	}
 	lost := map[string]map[remoteKey]bool{}
 	for n, keys := range p.remote {
+		// A node that declared sessions here before this node heard its
+		// first heartbeat (this node just restarted and claimed the
+		// room; the other reached it first) is not lost: it gets the
+		// node timeout from its first declaration to be heard.
+		_, heard := p.view[n]
+		if !heard && time.Since(p.declared[n]) < p.cfg.NodeTimeout {
+			continue
+		}
 		if !p.liveActive[n] && !p.aliveLocked(n) {
 			lost[n] = keys
 			delete(p.remote, n)
+			delete(p.declared, n)
 			if p.evicted[n] == nil {
 				p.evicted[n] = map[string]bool{}
 			}

@@ -133,6 +133,7 @@ type Pool struct {
 	sinks       map[string]*tracker                 // address → its tracking sink
 	rosters     map[string]map[string]muc.Occupant  // room → nick → occupant, as seen here
 	remote      map[string]map[remoteKey]bool       // node → its sessions in rooms hosted here
+	declared    map[string]time.Time                // node → when it first declared a session here (remote)
 	evicted     map[string]map[string]bool          // lost node → rooms hosted here it was removed from
 	delivered   map[string]int64                    // address + "\x00" + room → seq of the last post delivered from another node
 	busRTT      time.Duration
@@ -168,7 +169,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 		view: map[string]peer{}, dbFresh: map[string]bool{}, liveActive: map[string]bool{},
 		hosted: map[string]*hosting{}, hostCache: map[string]string{}, synced: map[string]string{},
 		local: map[string]map[string]*localSession{}, sinks: map[string]*tracker{},
-		rosters: map[string]map[string]muc.Occupant{}, remote: map[string]map[remoteKey]bool{},
+		rosters: map[string]map[string]muc.Occupant{}, remote: map[string]map[remoteKey]bool{}, declared: map[string]time.Time{},
 		evicted: map[string]map[string]bool{}, delivered: map[string]int64{},
 		startedAt: time.Now().UTC(), changed: make(chan struct{}, 1),
 		watches: map[string]map[string]*localWatch{}, hostWatches: map[string]func(){},

@@ -613,8 +613,15 @@ func TestPoolHostRestartedWithinTimeout(t *testing.T) {
 	waitFor(t, 20*time.Second, "the two nodes see each other again", func() bool {
 		return len(again.p.livePeers()) == 1
 	})
+	var lastErr error
+	defer func() {
+		if t.Failed() {
+			t.Logf("bert's last post error: %v", lastErr)
+		}
+	}()
 	waitFor(t, 20*time.Second, "bert, on the other node, may post to the re-claimed room", func() bool {
-		return bert.post(t.Context(), room, "after") == nil
+		lastErr = bert.post(t.Context(), room, "after")
+		return lastErr == nil
 	})
 	waitFor(t, 5*time.Second, "anna, on the new incarnation, gets bert's post", func() bool {
 		return slices.Contains(anna.rec.bodies(), "after")

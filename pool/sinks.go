@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -169,6 +170,7 @@ func (p *Pool) remoteSinkFor(node, room, address string) *remoteSink {
 	p.claimAddressLocked(room, address)
 	if p.remote[node] == nil {
 		p.remote[node] = map[remoteKey]bool{}
+		p.declared[node] = time.Now()
 	}
 	p.remote[node][remoteKey{room, address}] = true
 	p.mu.Unlock()
