@@ -1,6 +1,8 @@
 package muc
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -236,7 +238,9 @@ func (h *host) setBroadcast(r storage.Room, now time.Time) {
 		if old&b == quiet&b {
 			continue
 		}
-		for o := range h.byRole[role] {
+		// In nick order: every occupant is told the same sequence.
+		changed := slices.SortedFunc(maps.Keys(h.byRole[role]), func(a, b *Occupant) int { return strings.Compare(a.Nick, b.Nick) })
+		for _, o := range changed {
 			ev := Event{Kind: EventPresence, Room: h.name, Occupant: o.snapshot(), Time: now}
 			if quiet&b != 0 {
 				ev.Occupant.Role = RoleNone
