@@ -58,6 +58,12 @@ type conn struct {
 
 	writeMu sync.Mutex // direct writes before binding
 	sess    *session   // set after binding
+	// handshaking is set from <proceed/> (or, on the direct TLS port,
+	// from accept) until the TLS handshake is done: the client then
+	// reads TLS only, and a stream that ends in between ends with its
+	// TCP connection, nothing written in plaintext (RFC 6120 §5.4.2.3,
+	// §5.4.3.2). Guarded by writeMu.
+	handshaking bool
 	// rate is the session's own stanza rate, from binding on (admit);
 	// lastProbe is when admit last sent a keepalive to see whether the
 	// throttled sender is still there. Both belong to the reader.
@@ -205,20 +211,11 @@ func (c *conn) lost(err error) bool {
 }
 
 // fail sends serr (if any) and </stream:stream>, then closes the
-// connection once the writes are done.
+// connection once the writes are done. In a TLS handshake it sends
+// nothing (handshaking): the caller closes the connection.
 func (c *conn) fail(serr *StreamError) {
-	var b []byte
-	if serr != nil {
-		c.srv.metrics.streamErrors.WithLabelValues(serr.Condition).Inc()
-		c.logger().Debug("stream error", "condition", serr.Condition, "text", serr.Text)
-		if !c.headerSent {
-			b = append(b, c.header("")...)
-			c.headerSent = true
-		}
-		b = append(b, serr.element().Bytes()...)
-	}
-	b = append(b, "</stream:stream>"...)
 	if c.sess != nil {
+		b := c.streamEnd(serr, c.logger())
 		if !c.sess.ownedBy(c) {
 			return // another connection resumed the session (sm.go)
 		}
@@ -226,9 +223,32 @@ func (c *conn) fail(serr *StreamError) {
 		return
 	}
 	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	log := c.srv.log.With("remote", c.remote) // c.logger() takes writeMu
+	if c.handshaking {
+		if serr != nil {
+			log.Debug("stream error not sent: closed in the TLS handshake", "condition", serr.Condition)
+		}
+		return
+	}
 	_ = c.rw.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, _ = c.rw.Write(b)
-	c.writeMu.Unlock()
+	_, _ = c.rw.Write(c.streamEnd(serr, log))
+}
+
+// streamEnd is serr (if any), after our header if it was not sent, and
+// </stream:stream>.
+func (c *conn) streamEnd(serr *StreamError, log *slog.Logger) []byte {
+	var b []byte
+	if serr != nil {
+		c.srv.metrics.streamErrors.WithLabelValues(serr.Condition).Inc()
+		log.Debug("stream error", "condition", serr.Condition, "text", serr.Text)
+		if !c.headerSent {
+			b = append(b, c.header("")...)
+			c.headerSent = true
+		}
+		b = append(b, serr.element().Bytes()...)
+	}
+	return append(b, "</stream:stream>"...)
 }
 
 // close releases everything the connection holds. Safe to call twice.
@@ -266,9 +286,24 @@ func lingerClose(raw, rw net.Conn) {
 func (c *conn) write(b []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	return c.writeLocked(b)
+}
+
+func (c *conn) writeLocked(b []byte) error {
 	_ = c.rw.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	_, err := c.rw.Write(b)
 	return err
+}
+
+// proceed answers <starttls/> (RFC 6120 §5.4.2.3) and, under the same
+// lock, starts the handshake for the writers: a stream error that another
+// goroutine (kill) or the reader (a timeout) writes later must not follow
+// <proceed/> in plaintext.
+func (c *conn) proceed() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.handshaking = true
+	return c.writeLocked([]byte(`<proceed xmlns='` + nsTLS + `'/>`))
 }
 
 // header is our stream header (RFC 6120 §4.7).
@@ -446,7 +481,7 @@ func (c *conn) negotiateStep(ctx context.Context) (restart bool, err error) {
 			if c.secure {
 				return false, &StreamError{Condition: "policy-violation", Text: "TLS is already established"}
 			}
-			if err := c.write([]byte(`<proceed xmlns='` + nsTLS + `'/>`)); err != nil {
+			if err := c.proceed(); err != nil {
 				return false, err
 			}
 			if c.br.buffered() > 0 {
@@ -522,6 +557,7 @@ func (c *conn) startTLS(ctx context.Context) error {
 	}
 	c.writeMu.Lock()
 	c.rw = tc
+	c.handshaking = false
 	c.writeMu.Unlock()
 	c.secure = true
 	c.tlsState = tc.ConnectionState()

@@ -189,6 +189,7 @@ func (s *Server) startConn(c *conn, directTLS bool) bool {
 		s.mu.Unlock()
 		return false
 	}
+	c.handshaking = directTLS // before kill can see c
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
