@@ -192,6 +192,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "muc"), rooms: make(map[string]*host)}
 	e.metrics = newMetrics(cfg.Registerer, e)
+	e.commits.batched = func(n int) { e.metrics.commitWrites.Observe(float64(n)) }
 	e.joinRate = newUserBuckets("joins", cfg.JoinsPerMinute)
 	e.archiveRate = newUserBuckets("archive queries", cfg.ArchiveQueriesPerMinute)
 	e.searchRate = newUserBuckets("searches", cfg.SearchesPerMinute)

@@ -36,6 +36,9 @@ type committer struct {
 	mu      sync.Mutex
 	pending []*commitRequest
 	leading bool
+	// batched, when set, is told each transaction's number of writes
+	// (parley_muc_group_commit_writes).
+	batched func(writes int)
 }
 
 // commitRequest is one post (one write), or one engine action's events
@@ -117,6 +120,9 @@ func (c *committer) write(store storage.RoomStore, batch []*commitRequest) {
 	var writes []storage.PostWrite
 	for _, r := range batch {
 		writes = append(writes, r.writes...)
+	}
+	if c.batched != nil {
+		c.batched(len(writes))
 	}
 	out, err := store.AppendHistory(ctx, writes)
 	if err != nil && len(batch) > 1 {

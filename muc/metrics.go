@@ -12,6 +12,9 @@ import (
 type metrics struct {
 	posts      prometheus.Counter
 	commitTime prometheus.Histogram
+	// commitWrites is the group commit's batch size: the writes (posts
+	// and events) of one transaction.
+	commitWrites prometheus.Histogram
 	// roomsCreated counts rooms created on this node, roomsRefused
 	// creations refused because the user reached Config.MaxRoomsPerUser.
 	roomsCreated, roomsRefused prometheus.Counter
@@ -35,6 +38,10 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 			Name:    "parley_muc_post_commit_seconds",
 			Help:    "Time to commit one post (history and compliance outbox, one transaction, group commit included).",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5}}),
+		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "parley_muc_group_commit_writes",
+			Help:    "Writes (posts and compliance events) committed together in one transaction by the group commit.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}}),
 		roomsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_muc_rooms_created_total",
 			Help: "Rooms created through this node (by users and by the administrator)."}),
@@ -57,7 +64,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.posts, m.commitTime, m.roomsCreated, m.roomsRefused, m.rateLimited, m.uploads, m.uploadBytes, m.downloads,
+	reg.MustRegister(m.posts, m.commitTime, m.commitWrites, m.roomsCreated, m.roomsRefused, m.rateLimited, m.uploads, m.uploadBytes, m.downloads,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "parley_muc_deliveries_total",
 			Help: "Room events (posts, presence, subjects, configuration) handed to occupants' sessions by the rooms this node hosts; each session's queue then writes or cuts it off (parley_xmpp_slow_consumers_total)."},

@@ -49,7 +49,8 @@ func TestMetrics(t *testing.T) {
 	f.mustJoin("lobby", "alice@localhost", "alice")
 	f.mustJoin("lobby", "bob@localhost", "bob")
 	f.mustJoin("annex", "alice@localhost", "alice")
-	before := gathered(t, reg)["parley_muc_deliveries_total"]
+	before := gathered(t, reg)
+	deliveries, batches := before["parley_muc_deliveries_total"], before["parley_muc_group_commit_writes"]
 	for _, body := range []string{"one", "two", "three"} {
 		if err := f.post("lobby", "alice@localhost", "alice", body); err != nil {
 			t.Fatal(err)
@@ -61,8 +62,10 @@ func TestMetrics(t *testing.T) {
 		"parley_muc_occupants":           3,
 		"parley_muc_posts_total":         3,
 		"parley_muc_post_commit_seconds": 3,
+		// One post at a time: a transaction each.
+		"parley_muc_group_commit_writes": batches + 3,
 		// Three posts to the two sessions in lobby.
-		"parley_muc_deliveries_total": before + 6,
+		"parley_muc_deliveries_total": deliveries + 6,
 	} {
 		if got[name] != want {
 			t.Errorf("%s = %v, want %v", name, got[name], want)
