@@ -282,10 +282,17 @@ func lingerClose(raw, rw net.Conn) {
 	_ = raw.Close()
 }
 
+// errHandshaking is a write refused in a TLS handshake (conn.handshaking,
+// s2sConn.handshaking).
+var errHandshaking = errors.New("nothing is written in plaintext once TLS negotiation has begun (RFC 6120 §5.4.2.3)")
+
 // write sends bytes directly during negotiation, before a session exists.
 func (c *conn) write(b []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if c.handshaking {
+		return errHandshaking
+	}
 	return c.writeLocked(b)
 }
 

@@ -42,6 +42,11 @@ type s2sConn struct {
 
 	wmu          sync.Mutex
 	writeTimeout time.Duration
+	// handshaking is set from <proceed/> (or from accept on the direct
+	// TLS port) until TLS is up: nothing is written in plaintext then
+	// (RFC 6120 §5.4.2.3, §5.4.3.2), and a stream that ends in between
+	// ends with its TCP connection. Guarded by wmu.
+	handshaking bool
 
 	tls       *tls.ConnectionState // set once TLS is up
 	directTLS bool                 // TLS from the first byte (XEP-0368), not STARTTLS
@@ -58,9 +63,33 @@ func newS2SConn(raw net.Conn, maxStanza int64, writeTimeout time.Duration) *s2sC
 func (c *s2sConn) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.handshaking {
+		return errHandshaking
+	}
+	return c.writeLocked(b)
+}
+
+func (c *s2sConn) writeLocked(b []byte) error {
 	_ = c.rw.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	_, err := c.rw.Write(b)
 	return err
+}
+
+// proceed answers <starttls/> (RFC 6120 §5.4.2.3) and, under the same
+// lock, stops plaintext writes: a stream error written later, by the
+// reader or by kill, must not follow <proceed/>.
+func (c *s2sConn) proceed() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.handshaking = true
+	return c.writeLocked([]byte(`<proceed xmlns='` + nsTLS + `'/>`))
+}
+
+// inHandshake reports whether TLS negotiation has begun and is not done.
+func (c *s2sConn) inHandshake() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.handshaking
 }
 
 // writeElement sends one element.
@@ -204,6 +233,9 @@ func toClientNS(e *Element) {
 // startTLS runs the TLS handshake over the raw connection (after
 // <proceed/>) as the server or the client, and replaces the byte source.
 func (c *s2sConn) startTLS(ctx context.Context, cfg *tls.Config, server bool) error {
+	c.wmu.Lock()
+	c.handshaking = true
+	c.wmu.Unlock()
 	if c.br.buffered() > 0 {
 		return errors.New("data sent before the TLS handshake (RFC 6120 §5.4.3.3)")
 	}
@@ -220,6 +252,7 @@ func (c *s2sConn) startTLS(ctx context.Context, cfg *tls.Config, server bool) er
 	c.wmu.Lock()
 	c.rw = tc
 	c.tls = &st
+	c.handshaking = false
 	c.wmu.Unlock()
 	c.br = newBudgetReader(tc, c.max)
 	return nil

@@ -96,6 +96,7 @@ func (f *federation) serveIn(ctx context.Context, raw net.Conn, directTLS bool) 
 		authed:    make(map[string]string),
 		gone:      make(chan struct{}),
 	}
+	in.c.handshaking = directTLS // before kill can see in
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()
@@ -208,6 +209,9 @@ func (in *s2sIn) finish(err error) {
 	var serr *StreamError
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case in.c.inHandshake():
+		// No stream error can be sent (s2sConn.handshaking).
+		in.log.Debug("inbound link ended in the TLS handshake", "err", err)
 	case errors.As(err, &serr):
 	case isTimeout(err) && in.authenticated():
 		// Idle for S2SConfig.IdleTimeout: a normal close.
@@ -375,7 +379,7 @@ func (in *s2sIn) elements(ctx context.Context) (restart bool, err error) {
 			if in.secure {
 				return false, &StreamError{Condition: "policy-violation", Text: "TLS is already established"}
 			}
-			if err := in.c.write([]byte(`<proceed xmlns='` + nsTLS + `'/>`)); err != nil {
+			if err := in.c.proceed(); err != nil {
 				return false, err
 			}
 			hctx, cancel := context.WithTimeout(ctx, f.srv.limit().UnauthTimeout)
