@@ -46,6 +46,10 @@ type Config struct {
 	MaxUsers int
 	// MaxBodyLength caps a post's body, in bytes.
 	MaxBodyLength int
+	// GroupCommitWait is how long the group commit lets a transaction's
+	// batch gather while the node is busy (its last transaction carried
+	// more than one write); 0 never waits (groupcommit.go).
+	GroupCommitWait time.Duration
 	// MaxRoomsPerUser caps the rooms one user may have created that still
 	// exist (issue 18: a user made 1,000 persistent rooms in 1.8 s); the
 	// administrator is not limited. 0 means DefaultMaxRoomsPerUser.
@@ -193,6 +197,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "muc"), rooms: make(map[string]*host)}
 	e.metrics = newMetrics(cfg.Registerer, e)
 	e.commits.batched = func(n int) { e.metrics.commitWrites.Observe(float64(n)) }
+	e.commits.wait = cfg.GroupCommitWait
 	e.joinRate = newUserBuckets("joins", cfg.JoinsPerMinute)
 	e.archiveRate = newUserBuckets("archive queries", cfg.ArchiveQueriesPerMinute)
 	e.searchRate = newUserBuckets("searches", cfg.SearchesPerMinute)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/parleychat/parley/storage"
 )
@@ -185,4 +186,50 @@ func notInOutbox(t *testing.T, s storage.Store, evs ...storage.OutboxEvent) []st
 		}
 	}
 	return missing
+}
+
+// While the node is busy (the last transaction carried more than one
+// write), a leader lets its batch gather for the committer's wait before
+// writing it, so that a request arriving meanwhile shares its
+// transaction; while it is not, a lone request commits at once.
+func TestGroupCommitWaitsWhileBusy(t *testing.T) {
+	f := newFixture(t)
+	f.createRoom("lobby", Open, Normal, nil, nil, nil)
+	event := func(nick string) storage.OutboxEvent {
+		return f.e.event("join", "lobby", nick+"@localhost", map[string]string{"nick": nick})
+	}
+	gs := &gatedStore{Store: f.store, gate: make(chan struct{}), entered: make(chan struct{})}
+	close(gs.gate)
+
+	// Not busy: with a wait of an hour, a lone request still commits at
+	// once (or the test times out).
+	idle := committer{wait: time.Hour}
+	if err := idle.record(gs, event("lone")); err != nil {
+		t.Fatal(err)
+	}
+	if idle.busy {
+		t.Error("busy after a transaction of one write")
+	}
+
+	// Busy: the leader waits, and the request that arrives meanwhile
+	// rides in its transaction.
+	gs.batches = nil
+	busy := committer{wait: 2 * time.Second, busy: true}
+	first := make(chan error, 1)
+	go func() { first <- busy.record(gs, event("first")) }()
+	for busy.waiting() < 1 {
+		runtime.Gosched()
+	}
+	if err := busy.record(gs, event("second")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{2}; !slices.Equal(gs.batches, want) {
+		t.Errorf("transactions of %v writes, want %v", gs.batches, want)
+	}
+	if !busy.busy {
+		t.Error("not busy after a transaction of two writes")
+	}
 }

@@ -30,7 +30,7 @@ func (n *node) roomService(ctx context.Context, store storage.Store, reg prometh
 			return nil, nil, nil, err
 		}
 		e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg, Domain: cfg.Domain, Groups: groups, MaxRoomsPerUser: cfg.MaxRoomsPerUser,
-			JoinsPerMinute: cfg.JoinsPerMinute, ArchiveQueriesPerMinute: cfg.ArchiveQueriesPerMinute, SearchesPerMinute: cfg.SearchesPerMinute})
+			JoinsPerMinute: cfg.JoinsPerMinute, ArchiveQueriesPerMinute: cfg.ArchiveQueriesPerMinute, SearchesPerMinute: cfg.SearchesPerMinute, GroupCommitWait: cfg.GroupCommitWait})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("room engine: %w", err)
 		}
@@ -63,7 +63,7 @@ func (n *node) roomService(ctx context.Context, store storage.Store, reg prometh
 	}
 	var p *pool.Pool
 	e, err := muc.New(ctx, muc.Config{Store: store, Logger: log, Secret: secret, Registerer: reg, Domain: cfg.Domain, Groups: groups, MaxRoomsPerUser: cfg.MaxRoomsPerUser,
-		JoinsPerMinute: cfg.JoinsPerMinute, ArchiveQueriesPerMinute: cfg.ArchiveQueriesPerMinute, SearchesPerMinute: cfg.SearchesPerMinute,
+		JoinsPerMinute: cfg.JoinsPerMinute, ArchiveQueriesPerMinute: cfg.ArchiveQueriesPerMinute, SearchesPerMinute: cfg.SearchesPerMinute, GroupCommitWait: cfg.GroupCommitWait,
 		Fence: func(room string) (*storage.HostFence, error) {
 			if p == nil {
 				return nil, errors.New("pool: not started")

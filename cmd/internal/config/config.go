@@ -209,6 +209,8 @@ type Config struct {
 	JoinsPerMinute          int
 	ArchiveQueriesPerMinute int
 	SearchesPerMinute       int
+	// GroupCommitWait is muc.Config's GroupCommitWait.
+	GroupCommitWait time.Duration
 	// SIPSourceRate, SIPSourceBurst, SIPUserRate and SIPUserBurst are
 	// sip.Config's SourceRate, SourceBurst, UserRate and UserBurst.
 	SIPSourceRate  float64

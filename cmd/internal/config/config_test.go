@@ -64,7 +64,7 @@ func TestDefaults(t *testing.T) {
 		ComplianceAdapter: "xml", ComplianceOutput: "data/compliance", ComplianceInterval: 15 * time.Minute,
 		ComplianceFileEvents: 100_000,
 		NodeRole:             "active", PoolMaxActive: 4, PoolNodeTimeout: 3 * time.Second,
-		RoomChangePoll: 250 * time.Millisecond, MaxRoomsPerUser: 50, HTTPRequestRate: 20, HTTPRequestBurst: 200, HTTPHeaderTimeout: 10 * time.Second, HTTPReadTimeout: 30 * time.Second, HTTPWriteTimeout: 30 * time.Second, HTTPIdleTimeout: 2 * time.Minute, AdminLoginsPerMinute: 10, AdminSessionIdle: 30 * time.Minute, AdminMaxSessions: 1000, UploadSlotsPerHour: 100, UploadBytesPerHour: 2 << 30, SIPSourceRate: 50, SIPSourceBurst: 200, SIPUserRate: 20, SIPUserBurst: 100, JoinsPerMinute: 60, ArchiveQueriesPerMinute: 120, SearchesPerMinute: 30, MaxRosterItems: 1000, MaxPendingSubscriptions: 500,
+		RoomChangePoll: 250 * time.Millisecond, MaxRoomsPerUser: 50, HTTPRequestRate: 20, HTTPRequestBurst: 200, HTTPHeaderTimeout: 10 * time.Second, HTTPReadTimeout: 30 * time.Second, HTTPWriteTimeout: 30 * time.Second, HTTPIdleTimeout: 2 * time.Minute, AdminLoginsPerMinute: 10, AdminSessionIdle: 30 * time.Minute, AdminMaxSessions: 1000, UploadSlotsPerHour: 100, UploadBytesPerHour: 2 << 30, SIPSourceRate: 50, SIPSourceBurst: 200, SIPUserRate: 20, SIPUserBurst: 100, JoinsPerMinute: 60, ArchiveQueriesPerMinute: 120, SearchesPerMinute: 30, GroupCommitWait: time.Millisecond, MaxRosterItems: 1000, MaxPendingSubscriptions: 500,
 		XMPPS2S: ":5269", S2SIdleTimeout: 10 * time.Minute, S2SConnectTimeout: 20 * time.Second, S2SQueue: 1024, S2SMaxLinks: 4, S2SStanzaRate: 500, S2SStanzaBurst: 2000,
 	}
 	if !reflect.DeepEqual(*c, want) {
