@@ -105,7 +105,9 @@ type Client struct {
 	raw  net.Conn // the TCP connection
 	conn net.Conn // the TLS connection over raw
 	br   *bufio.Reader
-	dec  *xml.Decoder
+	dec  *xml.Decoder // reads the stream header
+	// stanzas reads what follows the header (xmlread.go).
+	stanzas *stanzaReader
 	// features are the stream features already read (no STARTTLS), for
 	// the next phase to use instead of restarting the stream.
 	features *element
@@ -256,6 +258,7 @@ func (c *Client) openStream() (*element, error) {
 			if start.Name.Space != nsStreams || start.Name.Local != "stream" {
 				return nil, fmt.Errorf("expected <stream:stream>, got <%s>", start.Name.Local)
 			}
+			c.stanzas = newStanzaReader(c.br, start)
 			break
 		}
 	}
@@ -512,64 +515,26 @@ func (c *Client) awaitIQ(id string) (*element, error) {
 // Next reads the next top-level element of the stream. A stream error
 // comes back as *StreamError, the end of the stream as errStreamClosed.
 func (c *Client) Next() (*element, error) {
-	for {
-		tok, err := c.dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			e := new(element)
-			if err := c.readElement(e, t); err != nil {
-				return nil, err
-			}
-			if e.XMLName.Space == nsStreams && e.XMLName.Local == "error" {
-				se := &StreamError{Condition: "undefined-condition"}
-				for _, ch := range e.Children {
-					switch {
-					case ch.XMLName.Space == nsStreamE && ch.XMLName.Local == "text":
-						se.Text = strings.TrimSpace(ch.Text)
-					case ch.XMLName.Space == nsStreamE:
-						se.Condition = ch.XMLName.Local
-						if ch.XMLName.Local == "see-other-host" {
-							se.Other = strings.TrimSpace(ch.Text)
-						}
-					}
+	e, err := c.stanzas.next()
+	if err != nil {
+		return nil, err
+	}
+	if e.XMLName.Space == nsStreams && e.XMLName.Local == "error" {
+		se := &StreamError{Condition: "undefined-condition"}
+		for _, ch := range e.Children {
+			switch {
+			case ch.XMLName.Space == nsStreamE && ch.XMLName.Local == "text":
+				se.Text = strings.TrimSpace(ch.Text)
+			case ch.XMLName.Space == nsStreamE:
+				se.Condition = ch.XMLName.Local
+				if ch.XMLName.Local == "see-other-host" {
+					se.Other = strings.TrimSpace(ch.Text)
 				}
-				return nil, se
 			}
-			return e, nil
-		case xml.EndElement:
-			return nil, errStreamClosed
 		}
+		return nil, se
 	}
-}
-
-// readElement reads the rest of the element start begins into e, as
-// xml.Decoder.DecodeElement would into the element type, without its
-// reflection: reading every stanza of a busy room was half the bench's
-// CPU, a third of it in DecodeElement's unmarshalling.
-func (c *Client) readElement(e *element, start xml.StartElement) error {
-	e.XMLName, e.Attr = start.Name, start.Attr
-	var text []byte
-	for {
-		tok, err := c.dec.Token()
-		if err != nil {
-			return err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			e.Children = append(e.Children, element{})
-			if err := c.readElement(&e.Children[len(e.Children)-1], t); err != nil {
-				return err
-			}
-		case xml.CharData:
-			text = append(text, t...) // t is valid only until the next Token
-		case xml.EndElement:
-			e.Text = string(text)
-			return nil
-		}
-	}
+	return e, nil
 }
 
 // Send writes raw stanza bytes.

@@ -25,9 +25,11 @@ func BenchmarkClientNext(b *testing.B) {
 		if n == perStream {
 			c.br = bufio.NewReader(strings.NewReader(stream))
 			c.dec = xml.NewDecoder(c.br)
-			if _, err := c.dec.Token(); err != nil {
+			tok, err := c.dec.Token()
+			if err != nil {
 				b.Fatal(err)
 			}
+			c.stanzas = newStanzaReader(c.br, tok.(xml.StartElement))
 			n = 0
 		}
 		e, err := c.Next()
