@@ -91,6 +91,22 @@ func (p *Pool) onHeartbeat(m *nats.Msg) {
 				delete(p.synced, room)
 			}
 		}
+		// The sessions the previous incarnation declared here died with
+		// it, and a node restarted within the node timeout is never
+		// counted lost: onChange removes them now. Those declared before
+		// this node last heard the previous incarnation are surely its
+		// own; any declared since (within a heartbeat of its death) may
+		// be the new one's, and stay until a loss or a leave.
+		for k, at := range p.remote[hb.Node] {
+			if at.After(old.seen) {
+				continue
+			}
+			if p.departed[hb.Node] == nil {
+				p.departed[hb.Node] = map[remoteKey]time.Time{}
+			}
+			p.departed[hb.Node][k] = at
+			delete(p.remote[hb.Node], k)
+		}
 	}
 	p.mu.Unlock()
 	if !known || restarted || old.hb.Active != hb.Active || old.hb.Role != hb.Role ||
@@ -346,6 +362,19 @@ func (p *Pool) recompute() {
 	}
 }
 
+// removeRemote takes the sessions of a node that is gone, or of its
+// previous incarnation, out of the rooms hosted here: their occupants
+// leave with status 333, their watches end.
+func (p *Pool) removeRemote(ctx context.Context, keys map[remoteKey]time.Time) {
+	for k := range keys {
+		if strings.HasPrefix(k.address, "watch:") {
+			p.unwatchLocal(k.room, k.address)
+			continue
+		}
+		_ = p.e.LeaveWithStatus(ctx, k.room, k.address, nil, []int{333})
+	}
+}
+
 // onChange reacts to a change of the live nodes: it stops hosting when
 // this node is no longer active, removes the sessions of lost nodes from
 // the rooms hosted here, and re-declares this node's sessions to rooms
@@ -360,7 +389,9 @@ func (p *Pool) onChange() {
 	if !active {
 		drop, p.hosted = p.hosted, map[string]*hosting{}
 	}
-	lost := map[string]map[remoteKey]bool{}
+	lost := map[string]map[remoteKey]time.Time{}
+	departed := p.departed
+	p.departed = map[string]map[remoteKey]time.Time{}
 	for n, keys := range p.remote {
 		// A node that declared sessions here before this node heard its
 		// first heartbeat (this node just restarted and claimed the
@@ -421,13 +452,11 @@ func (p *Pool) onChange() {
 	}
 	for n, keys := range lost {
 		p.log.Warn("node lost: removing its sessions from rooms hosted here", "lost", n, "sessions", len(keys))
-		for k := range keys {
-			if strings.HasPrefix(k.address, "watch:") {
-				p.unwatchLocal(k.room, k.address)
-				continue
-			}
-			_ = p.e.LeaveWithStatus(ctx, k.room, k.address, nil, []int{333})
-		}
+		p.removeRemote(ctx, keys)
+	}
+	for n, keys := range departed {
+		p.log.Warn("node restarted: removing its previous incarnation's sessions from rooms hosted here", "node", n, "sessions", len(keys))
+		p.removeRemote(ctx, keys)
 	}
 	for n, rooms := range returned {
 		for _, room := range rooms {

@@ -119,23 +119,26 @@ type Pool struct {
 	claims singleflight.Group // one claim per room at a time
 	syncs  singleflight.Group // one resync per room at a time
 
-	mu          sync.Mutex
-	view        map[string]peer // other nodes, from their heartbeats
-	dbFresh     map[string]bool // nodes whose database status is fresh
-	statuses    []storage.NodeStatus
-	active      bool // this node hosts rooms and serves clients
-	majority    bool
-	liveActive  map[string]bool                     // the active nodes in this node's view
-	hosted      map[string]*hosting                 // rooms this node hosts
-	hostCache   map[string]string                   // room → its host, as last found
-	synced      map[string]string                   // room → the host our sessions are known to
-	local       map[string]map[string]*localSession // room → address → session
-	sinks       map[string]*tracker                 // address → its tracking sink
-	rosters     map[string]map[string]muc.Occupant  // room → nick → occupant, as seen here
-	remote      map[string]map[remoteKey]bool       // node → its sessions in rooms hosted here
-	declared    map[string]time.Time                // node → when it first declared a session here (remote)
-	evicted     map[string]map[string]bool          // lost node → rooms hosted here it was removed from
-	delivered   map[string]int64                    // address + "\x00" + room → seq of the last post delivered from another node
+	mu         sync.Mutex
+	view       map[string]peer // other nodes, from their heartbeats
+	dbFresh    map[string]bool // nodes whose database status is fresh
+	statuses   []storage.NodeStatus
+	active     bool // this node hosts rooms and serves clients
+	majority   bool
+	liveActive map[string]bool                     // the active nodes in this node's view
+	hosted     map[string]*hosting                 // rooms this node hosts
+	hostCache  map[string]string                   // room → its host, as last found
+	synced     map[string]string                   // room → the host our sessions are known to
+	local      map[string]map[string]*localSession // room → address → session
+	sinks      map[string]*tracker                 // address → its tracking sink
+	rosters    map[string]map[string]muc.Occupant  // room → nick → occupant, as seen here
+	remote     map[string]map[remoteKey]time.Time  // node → its sessions in rooms hosted here → when declared
+	declared   map[string]time.Time                // node → when it first declared a session here (remote)
+	// departed are sessions of a node's previous incarnation (it was
+	// restarted within the node timeout), for onChange to remove.
+	departed    map[string]map[remoteKey]time.Time
+	evicted     map[string]map[string]bool // lost node → rooms hosted here it was removed from
+	delivered   map[string]int64           // address + "\x00" + room → seq of the last post delivered from another node
 	busRTT      time.Duration
 	dbRTT       time.Duration
 	startedAt   time.Time
@@ -169,8 +172,9 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 		view: map[string]peer{}, dbFresh: map[string]bool{}, liveActive: map[string]bool{},
 		hosted: map[string]*hosting{}, hostCache: map[string]string{}, synced: map[string]string{},
 		local: map[string]map[string]*localSession{}, sinks: map[string]*tracker{},
-		rosters: map[string]map[string]muc.Occupant{}, remote: map[string]map[remoteKey]bool{}, declared: map[string]time.Time{},
-		evicted: map[string]map[string]bool{}, delivered: map[string]int64{},
+		rosters: map[string]map[string]muc.Occupant{}, remote: map[string]map[remoteKey]time.Time{}, declared: map[string]time.Time{},
+		departed: map[string]map[remoteKey]time.Time{},
+		evicted:  map[string]map[string]bool{}, delivered: map[string]int64{},
 		startedAt: time.Now().UTC(), changed: make(chan struct{}, 1),
 		watches: map[string]map[string]*localWatch{}, hostWatches: map[string]func(){},
 	}

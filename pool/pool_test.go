@@ -628,6 +628,65 @@ func TestPoolHostRestartedWithinTimeout(t *testing.T) {
 	})
 }
 
+// A node restarted within the node timeout (kill -9, then started again
+// at once, as a supervisor does) is never counted lost, but its sessions
+// died with the killed process: the rooms hosted elsewhere remove them
+// (333) as soon as the new incarnation is heard, not a node timeout (here
+// a minute) later; the new incarnation's own sessions stay. Found by the
+// seed-scale pool run (scripts/bench-pool.sh, RECONNECT=home), where the
+// killed node's 19,500 sessions stayed in their rooms for 215 s.
+func TestPoolMemberRestartedWithinTimeout(t *testing.T) {
+	dsn := testDSN(t)
+	nodes := startNodesWith(t, dsn, time.Minute, RoleActive, RoleActive)
+	host, other := nodes[0], nodes[1]
+	room := ""
+	for i := 0; room == ""; i++ {
+		if r := fmt.Sprintf("lobby%d", i); rendezvous(r, map[string]bool{host.name: true, other.name: true}) == host.name {
+			room = r
+		}
+	}
+	createOpenRoom(t, host, room)
+	anna := join(t, host, room, "anna")
+	join(t, other, room, "bert")
+	if f, err := host.store.RoomHost(t.Context(), room); err != nil || f.Node != host.name {
+		t.Fatalf("room host = %+v, %v; want %s", f, err, host.name)
+	}
+
+	// The host hears bert's node once more after bert joined: a session
+	// declared within a heartbeat of its node's death may be the new
+	// incarnation's, and is left alone.
+	joined := time.Now()
+	var before int64
+	waitFor(t, 5*time.Second, "a heartbeat of bert's node after bert joined", func() bool {
+		host.p.mu.Lock()
+		defer host.p.mu.Unlock()
+		pe := host.p.view[other.name]
+		before = pe.hb.Started
+		return pe.seen.After(joined)
+	})
+	other.crash()
+	addr := other.p.cfg.Bus.Listen
+	again := startNode(t, dsn, other.name, addr, []string{host.p.cfg.Bus.Listen, addr}, RoleActive, time.Minute)
+	waitFor(t, 20*time.Second, "the host hears the new incarnation", func() bool {
+		host.p.mu.Lock()
+		defer host.p.mu.Unlock()
+		return host.p.view[other.name].hb.Started != before
+	})
+	waitFor(t, 20*time.Second, "anna sees bert, whose process died, leave with 333", func() bool {
+		return anna.rec.gone("bert", muc.StatusNodeLost)
+	})
+	carl := join(t, again, room, "carl")
+	if err := anna.post(t.Context(), room, "after"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "carl, on the new incarnation, gets anna's post", func() bool {
+		return slices.Contains(carl.rec.bodies(), "after")
+	})
+	if anna.rec.gone("carl", muc.StatusNodeLost) {
+		t.Error("carl, on the new incarnation, was removed too")
+	}
+}
+
 // TestPoolNodeBackAfterOneWayLoss (found by the chaos run, make chaos):
 // a room's host counts another node lost (its heartbeats did not arrive:
 // packets dropped one way) and removes that node's occupant from the room;

@@ -169,10 +169,10 @@ func (p *Pool) remoteSinkFor(node, room, address string) *remoteSink {
 	p.mu.Lock()
 	p.claimAddressLocked(room, address)
 	if p.remote[node] == nil {
-		p.remote[node] = map[remoteKey]bool{}
+		p.remote[node] = map[remoteKey]time.Time{}
 		p.declared[node] = time.Now()
 	}
-	p.remote[node][remoteKey{room, address}] = true
+	p.remote[node][remoteKey{room, address}] = time.Now()
 	p.mu.Unlock()
 	return &remoteSink{p: p, node: node, address: address}
 }
