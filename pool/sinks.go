@@ -41,8 +41,46 @@ func (p *Pool) trackerFor(s muc.Session, user string) *tracker {
 }
 
 func (t *tracker) Deliver(ev muc.Event) {
+	if !t.p.inOrder(t.address, ev) {
+		return
+	}
 	t.p.observe(t, ev)
 	t.inner.Deliver(ev)
+}
+
+// inOrder reports whether a post may go to the session at address: one
+// whose seq is not above the last delivered to it in that room is
+// dropped. A room's previous host may still be sending posts it committed
+// before the new host's claim when the new host's later posts have
+// arrived, whether from another node or from this one (the new host
+// delivers to its own sessions directly): delivered now, they would reach
+// the session out of the room's order. The session has missed them live;
+// they are in the archive (MAM).
+func (p *Pool) inOrder(address string, ev muc.Event) bool {
+	k := address + "\x00" + ev.Room
+	if ev.Kind == muc.EventJoined {
+		// A new join starts the count again (a room deleted and made
+		// anew under its name numbers its posts from 1).
+		p.mu.Lock()
+		delete(p.delivered, k)
+		p.mu.Unlock()
+		return true
+	}
+	if ev.Kind != muc.EventMessage || ev.Message == nil || ev.Message.Seq <= 0 {
+		return true
+	}
+	p.mu.Lock()
+	last := p.delivered[k]
+	if ev.Message.Seq > last {
+		p.delivered[k] = ev.Message.Seq
+	}
+	p.mu.Unlock()
+	if ev.Message.Seq > last {
+		return true
+	}
+	p.log.Info("dropping a post that arrived after a later one (from the room's previous host)",
+		"room", ev.Room, "seq", ev.Message.Seq, "delivered", last)
+	return false
 }
 
 func hasSession(o muc.Occupant, address string) bool {
@@ -198,25 +236,9 @@ func (p *Pool) onEvent(m *nats.Msg) {
 	ev := em.Event
 	p.mu.Lock()
 	t := p.sinks[em.Address]
-	if t != nil && ev.Kind == muc.EventMessage && ev.Message != nil && ev.Message.Seq > 0 {
-		// A room's previous host may still be sending posts it committed
-		// before the new host's claim when the new host's later posts
-		// have arrived: delivered now, they would reach the session out
-		// of the room's order. The session has missed them live; they
-		// are in the archive (MAM).
-		k := em.Address + "\x00" + ev.Room
-		if ev.Message.Seq <= p.delivered[k] {
-			last := p.delivered[k]
-			p.mu.Unlock()
-			p.log.Info("dropping a post that arrived after a later one (from the room's previous host)",
-				"room", ev.Room, "seq", ev.Message.Seq, "delivered", last)
-			return
-		}
-		p.delivered[k] = ev.Message.Seq
-	}
 	p.mu.Unlock()
 	if t != nil {
-		t.Deliver(ev)
+		t.Deliver(ev) // in the room's order only (inOrder)
 	}
 }
 
