@@ -138,7 +138,6 @@ type Pool struct {
 	// restarted within the node timeout), for onChange to remove.
 	departed    map[string]map[remoteKey]time.Time
 	evicted     map[string]map[string]bool // lost node → rooms hosted here it was removed from
-	delivered   map[string]int64           // address + "\x00" + room → seq of the last post delivered from another node
 	busRTT      time.Duration
 	dbRTT       time.Duration
 	startedAt   time.Time
@@ -173,8 +172,8 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 		hosted: map[string]*hosting{}, hostCache: map[string]string{}, synced: map[string]string{},
 		local: map[string]map[string]*localSession{}, sinks: map[string]*tracker{},
 		rosters: map[string]map[string]muc.Occupant{}, remote: map[string]map[remoteKey]time.Time{}, declared: map[string]time.Time{},
-		departed: map[string]map[remoteKey]time.Time{},
-		evicted:  map[string]map[string]bool{}, delivered: map[string]int64{},
+		departed:  map[string]map[remoteKey]time.Time{},
+		evicted:   map[string]map[string]bool{},
 		startedAt: time.Now().UTC(), changed: make(chan struct{}, 1),
 		watches: map[string]map[string]*localWatch{}, hostWatches: map[string]func(){},
 	}

@@ -574,6 +574,16 @@ func TestPoolGracefulLeave(t *testing.T) {
 	}
 }
 
+// roomHostedBy returns a room name that host, of the two nodes, is the
+// one to claim (rendezvous hashing).
+func roomHostedBy(host, other *testNode) string {
+	for i := 0; ; i++ {
+		if r := fmt.Sprintf("lobby%d", i); rendezvous(r, map[string]bool{host.name: true, other.name: true}) == host.name {
+			return r
+		}
+	}
+}
+
 // TestPoolHostRestartedWithinTimeout (found by the chaos run, make chaos):
 // a room's host is killed and started again, as the same node, before the
 // others count it lost, and it claims the room again before it sees them
@@ -585,12 +595,7 @@ func TestPoolHostRestartedWithinTimeout(t *testing.T) {
 	// A node timeout longer than the test: the restart is never a loss.
 	nodes := startNodesWith(t, dsn, time.Minute, RoleActive, RoleActive)
 	host, other := nodes[0], nodes[1]
-	room := ""
-	for i := 0; room == ""; i++ {
-		if r := fmt.Sprintf("lobby%d", i); rendezvous(r, map[string]bool{host.name: true, other.name: true}) == host.name {
-			room = r
-		}
-	}
+	room := roomHostedBy(host, other)
 	createOpenRoom(t, host, room)
 	bert := join(t, other, room, "bert")
 	if f, err := host.store.RoomHost(t.Context(), room); err != nil || f.Node != host.name {
@@ -639,12 +644,7 @@ func TestPoolMemberRestartedWithinTimeout(t *testing.T) {
 	dsn := testDSN(t)
 	nodes := startNodesWith(t, dsn, time.Minute, RoleActive, RoleActive)
 	host, other := nodes[0], nodes[1]
-	room := ""
-	for i := 0; room == ""; i++ {
-		if r := fmt.Sprintf("lobby%d", i); rendezvous(r, map[string]bool{host.name: true, other.name: true}) == host.name {
-			room = r
-		}
-	}
+	room := roomHostedBy(host, other)
 	createOpenRoom(t, host, room)
 	anna := join(t, host, room, "anna")
 	join(t, other, room, "bert")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,6 +28,11 @@ type tracker struct {
 	address   string
 	user      string
 	frontDoor string
+
+	// seqMu guards seqs: room → seq of the last post delivered to the
+	// session (inOrder).
+	seqMu sync.Mutex
+	seqs  map[string]int64
 }
 
 func (p *Pool) trackerFor(s muc.Session, user string) *tracker {
@@ -41,46 +47,54 @@ func (p *Pool) trackerFor(s muc.Session, user string) *tracker {
 }
 
 func (t *tracker) Deliver(ev muc.Event) {
-	if !t.p.inOrder(t.address, ev) {
+	if !t.inOrder(ev) {
 		return
 	}
 	t.p.observe(t, ev)
 	t.inner.Deliver(ev)
 }
 
-// inOrder reports whether a post may go to the session at address: one
-// whose seq is not above the last delivered to it in that room is
-// dropped. A room's previous host may still be sending posts it committed
-// before the new host's claim when the new host's later posts have
-// arrived, whether from another node or from this one (the new host
-// delivers to its own sessions directly): delivered now, they would reach
-// the session out of the room's order. The session has missed them live;
-// they are in the archive (MAM).
-func (p *Pool) inOrder(address string, ev muc.Event) bool {
-	k := address + "\x00" + ev.Room
+// inOrder reports whether a post may go to the session: one whose seq is
+// not above the last delivered to it in that room is dropped. A room's
+// previous host may still be sending posts it committed before the new
+// host's claim when the new host's later posts have arrived, whether from
+// another node or from this one (the new host delivers to its own
+// sessions directly): delivered now, they would reach the session out of
+// the room's order. The session has missed them live; they are in the
+// archive (MAM). The count is the tracker's own, under its own lock: this
+// runs for every delivery of a room's fan-out.
+func (t *tracker) inOrder(ev muc.Event) bool {
 	if ev.Kind == muc.EventJoined {
 		// A new join starts the count again (a room deleted and made
 		// anew under its name numbers its posts from 1).
-		p.mu.Lock()
-		delete(p.delivered, k)
-		p.mu.Unlock()
+		t.forgetSeq(ev.Room)
 		return true
 	}
 	if ev.Kind != muc.EventMessage || ev.Message == nil || ev.Message.Seq <= 0 {
 		return true
 	}
-	p.mu.Lock()
-	last := p.delivered[k]
-	if ev.Message.Seq > last {
-		p.delivered[k] = ev.Message.Seq
+	t.seqMu.Lock()
+	last := t.seqs[ev.Room]
+	fresh := ev.Message.Seq > last
+	if fresh {
+		if t.seqs == nil {
+			t.seqs = map[string]int64{}
+		}
+		t.seqs[ev.Room] = ev.Message.Seq
 	}
-	p.mu.Unlock()
-	if ev.Message.Seq > last {
-		return true
+	t.seqMu.Unlock()
+	if !fresh {
+		t.p.log.Info("dropping a post that arrived after a later one (from the room's previous host)",
+			"room", ev.Room, "seq", ev.Message.Seq, "delivered", last)
 	}
-	p.log.Info("dropping a post that arrived after a later one (from the room's previous host)",
-		"room", ev.Room, "seq", ev.Message.Seq, "delivered", last)
-	return false
+	return fresh
+}
+
+// forgetSeq drops the count of a room the session joins again or left.
+func (t *tracker) forgetSeq(room string) {
+	t.seqMu.Lock()
+	delete(t.seqs, room)
+	t.seqMu.Unlock()
 }
 
 func hasSession(o muc.Occupant, address string) bool {
@@ -150,7 +164,9 @@ func stripped(o muc.Occupant) muc.Occupant {
 
 func (p *Pool) forgetLocked(room, address string) {
 	delete(p.local[room], address)
-	delete(p.delivered, address+"\x00"+room)
+	if t := p.sinks[address]; t != nil {
+		t.forgetSeq(room)
+	}
 	if len(p.local[room]) == 0 {
 		delete(p.local, room)
 		delete(p.rosters, room)
